@@ -1,0 +1,87 @@
+# SAR Toolbox — setup, demo, tests, packaging and benchmarks.
+# `make demo` and `make test` set everything up on a fresh Debian 12 machine.
+
+SHELL := /bin/bash
+.DEFAULT_GOAL := help
+
+VENV        ?= .venv
+PY          := $(VENV)/bin/python
+PIP         := $(PY) -m pip
+GPU         ?=
+ORT_REQ     := requirements/onnxruntime-$(if $(GPU),gpu,cpu).txt
+STAMP       := $(VENV)/.installed-$(if $(GPU),gpu,cpu)
+APT_PKGS    := qgis python3-qgis qgis-providers gdal-bin python3-venv
+WHEELS      := $(wildcard /opt/wheels)
+PIP_FLAGS   := --disable-pip-version-check $(if $(WHEELS),--find-links $(WHEELS))
+PYTEST_ARGS ?=
+# QGIS's embedded Python finds its stdlib through the first python3 on PATH.
+QGIS_ENV    := PATH=/usr/bin:$$PATH QT_QPA_PLATFORM=offscreen
+
+.PHONY: help setup system-packages demo test test-fast lint package bench bench-compression \
+        bench-registration train-compression train-registration clean
+
+help:
+	@echo "make demo                 set up if needed, run the main job on the embedded example"
+	@echo "make test                 set up if needed, run every test"
+	@echo "make setup [GPU=1]        Debian packages (as root), .venv and pinned requirements"
+	@echo "make lint                 ruff + mypy"
+	@echo "make package              build dist/sar_toolbox_plugin.zip (installable QGIS plugin)"
+	@echo "make bench                tiled-pipeline throughput and peak memory -> docs/BENCHMARKS.md"
+	@echo "make bench-compression    rate-distortion vs JPEG2000 / LERC -> docs/BENCHMARKS.md"
+	@echo "make bench-registration   co-registration accuracy -> docs/BENCHMARKS.md"
+
+setup: system-packages $(STAMP)
+
+system-packages:
+	@missing=""; for p in $(APT_PKGS); do \
+	  dpkg-query -W -f='$${Status}' $$p 2>/dev/null | grep -q "install ok installed" || missing="$$missing $$p"; \
+	done; \
+	if [ -n "$$missing" ]; then \
+	  if [ "$$(id -u)" = 0 ]; then \
+	    echo "Installing Debian packages:$$missing"; \
+	    export DEBIAN_FRONTEND=noninteractive; \
+	    apt-get update -qq && apt-get install -y -qq --no-install-recommends $$missing; \
+	  else \
+	    echo "Missing Debian packages:$$missing. Run as root:"; \
+	    echo "  sudo apt-get update && sudo apt-get install -y$$missing"; exit 1; \
+	  fi; \
+	fi
+
+$(VENV)/bin/python:
+	/usr/bin/python3 -m venv --system-site-packages $(VENV)
+
+$(STAMP): $(VENV)/bin/python requirements/runtime.txt requirements/dev.txt $(ORT_REQ)
+	$(PIP) install $(PIP_FLAGS) --upgrade "pip>=23"
+	@if [ -n "$(GPU)" ]; then $(PIP) uninstall -y onnxruntime >/dev/null 2>&1 || true; \
+	 else $(PIP) uninstall -y onnxruntime-gpu >/dev/null 2>&1 || true; fi
+	$(PIP) install $(PIP_FLAGS) -r requirements/runtime.txt -r $(ORT_REQ) -r requirements/dev.txt
+	rm -f $(VENV)/.installed-*
+	touch $@
+
+demo: setup
+	$(QGIS_ENV) $(PY) -m scripts.demo --output demo_output
+
+test: setup
+	$(QGIS_ENV) $(PY) -m pytest $(PYTEST_ARGS)
+
+test-fast: setup
+	$(QGIS_ENV) $(PY) -m pytest -m "not slow" $(PYTEST_ARGS)
+
+lint: setup
+	$(PY) -m ruff check engine training sar_toolbox_plugin tests scripts benchmarks
+	$(PY) -m mypy
+
+package: setup
+	$(PY) -m scripts.package --output dist/sar_toolbox_plugin.zip
+
+bench: setup
+	$(PY) -m benchmarks.pipeline --sizes 2000 8000 20000 --markdown docs/BENCHMARKS.md
+
+bench-compression: setup
+	$(PY) -m benchmarks.compression --data ../shared/data/real --markdown docs/BENCHMARKS.md
+
+bench-registration: setup
+	$(PY) -m benchmarks.registration --data ../shared/data/real --markdown docs/BENCHMARKS.md
+
+clean:
+	rm -rf build dist demo_output .pytest_cache .mypy_cache .ruff_cache

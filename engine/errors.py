@@ -1,0 +1,52 @@
+"""Error hierarchy of the SAR Toolbox engine.
+
+Every error derives from :class:`SarToolboxError`, and also from the built-in
+exception that fits (``ValueError`` for bad input, ``OSError`` for I/O), so
+callers can catch either. Every message says what to change.
+"""
+
+from __future__ import annotations
+
+
+class SarToolboxError(Exception):
+    """Root of every error raised on purpose by the SAR Toolbox."""
+
+
+class InputError(SarToolboxError, ValueError):
+    """An input (raster, parameter, band) is unusable as given."""
+
+
+class UnsupportedDataError(InputError):
+    """The data is valid but not supported (e.g. complex SLC)."""
+
+
+class ModelError(SarToolboxError, ValueError):
+    """A model file is missing metadata, has invalid metadata or the wrong task."""
+
+
+class RasterIOError(SarToolboxError, OSError):
+    """A raster could not be read or written."""
+
+
+class CompressedFileError(SarToolboxError, ValueError):
+    """A compressed SAR file is truncated, corrupted, foreign or of an unknown version."""
+
+
+class RegistrationError(SarToolboxError, ValueError):
+    """Co-registration could not produce a trustworthy result."""
+
+
+class CancelledError(SarToolboxError):
+    """The user cancelled the run; nothing was written."""
+
+
+class DependencyError(SarToolboxError, ImportError):
+    """An optional package needed by this operation is not installed."""
+
+    def __init__(self, package: str, purpose: str) -> None:
+        self.package = package
+        super().__init__(
+            f"{purpose} needs the Python package '{package}', which is not installed. "
+            f"Install it into the Python that QGIS uses, e.g. "
+            f"'/usr/bin/python3 -m pip install {package}' (or run 'make setup')."
+        )

@@ -1,0 +1,1 @@
+"""SAR Toolbox Processing algorithms: one thin adapter per module, all built on :mod:`.base`."""

@@ -1,0 +1,307 @@
+"""Shared base of every SAR Toolbox algorithm.
+
+It is the one place where engine errors become ``QgsProcessingException``,
+where engine ``logging`` records are forwarded to the Processing feedback, and
+where the engine callbacks (progress, cancel, log) are built. Subclasses read
+their parameters, call one engine function in :meth:`SarAlgorithm.execute` and
+return the outputs.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import threading
+import traceback
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any, TypedDict
+
+from qgis.core import (
+    QgsProcessingAlgorithm,
+    QgsProcessingContext,
+    QgsProcessingException,
+    QgsProcessingFeedback,
+    QgsProcessingParameterRasterLayer,
+)
+from qgis.PyQt.QtCore import QCoreApplication
+from qgis.PyQt.QtGui import QIcon
+
+from ..engine import errors
+
+ICON_PATH = Path(__file__).resolve().parent.parent / "icon.svg"
+
+#: pip package names of modules the engine imports lazily (module name -> pip name).
+HEAVY_PACKAGES: dict[str, str] = {
+    "rasterio": "rasterio",
+    "onnxruntime": "onnxruntime",
+    "affine": "affine",
+    "scipy": "scipy",
+    "constriction": "constriction",
+    "skimage": "scikit-image",
+    "numpy": "numpy",
+}
+
+#: Logger of the whole plugin package (the vendored engine included): shown in the Processing log.
+PLUGIN_LOGGER = __name__.split(".")[0]
+
+
+class EngineCallbacks(TypedDict):
+    """Keyword arguments every engine entry point takes: ``convert_db(..., **engine_callbacks(feedback))``."""
+
+    progress: Callable[[float], Any]
+    is_cancelled: Callable[[], bool]
+    log: Callable[[str], Any]
+
+
+class FeedbackBridge:
+    """Pushes engine messages to a feedback, once.
+
+    Engine entry points both log a message and pass it to their ``log``
+    callback; both channels end here, and a message that arrives through one
+    channel right after it arrived through the other is not shown twice.
+    """
+
+    def __init__(self, feedback: QgsProcessingFeedback) -> None:
+        self.feedback = feedback
+        self._last: tuple[str, str] | None = None
+
+    def push(self, message: str, channel: str, level: int = logging.INFO) -> None:
+        if self._last is not None and self._last[0] == message and self._last[1] != channel:
+            self._last = None
+            return
+        self._last = (message, channel)
+        if level >= logging.WARNING:
+            self.feedback.pushWarning(message)
+        elif level >= logging.INFO:
+            self.feedback.pushInfo(message)
+        else:
+            self.feedback.pushDebugInfo(message)
+
+    def log(self, message: str) -> None:
+        """The engine's ``log`` callback."""
+        self.push(str(message), "callback")
+
+
+class FeedbackLogHandler(logging.Handler):
+    """Send ``logging`` records to a feedback (warning, info or debug) through a :class:`FeedbackBridge`.
+
+    Only records of the thread that runs the algorithm are forwarded, so two
+    algorithms running at the same time in QGIS do not see each other's messages.
+    """
+
+    def __init__(self, bridge: FeedbackBridge) -> None:
+        super().__init__(level=logging.DEBUG)
+        self.bridge = bridge
+        self.thread = threading.get_ident()
+        self.setFormatter(logging.Formatter("%(message)s"))
+
+    def emit(self, record: logging.LogRecord) -> None:
+        if record.thread != self.thread:
+            return
+        try:
+            self.bridge.push(self.format(record), "logging", record.levelno)
+        except Exception:  # a broken feedback must never break the run
+            self.handleError(record)
+
+
+#: Bridges of the runs in progress, by id of their feedback (see :func:`engine_callbacks`).
+_BRIDGES: dict[int, FeedbackBridge] = {}
+
+
+@contextmanager
+def forward_logging(feedback: QgsProcessingFeedback, level: int = logging.INFO) -> Iterator[FeedbackBridge]:
+    """Forward records of the plugin's loggers (engine included) to ``feedback`` while the block runs."""
+    bridge = FeedbackBridge(feedback)
+    handler = FeedbackLogHandler(bridge)
+    logger = logging.getLogger(PLUGIN_LOGGER)
+    previous = logger.level
+    logger.addHandler(handler)
+    if previous == logging.NOTSET or previous > level:
+        logger.setLevel(level)
+    _BRIDGES[id(feedback)] = bridge
+    try:
+        yield bridge
+    finally:
+        _BRIDGES.pop(id(feedback), None)
+        logger.removeHandler(handler)
+        logger.setLevel(previous)
+
+
+def dependency_message(exc: ImportError) -> str | None:
+    """A message naming the package to install when ``exc`` is a missing heavy package, else None."""
+    if isinstance(exc, errors.DependencyError):
+        return str(exc)
+    module = (getattr(exc, "name", None) or "").split(".")[0]
+    package = HEAVY_PACKAGES.get(module)
+    if package is None:
+        return None
+    return str(errors.DependencyError(package, "This algorithm"))
+
+
+@contextmanager
+def engine_errors(feedback: QgsProcessingFeedback) -> Iterator[None]:
+    """Turn every error raised inside the block into a ``QgsProcessingException``.
+
+    Engine errors keep their message (it already says what to change); a
+    missing optional package names the package to install; anything else is
+    reported as an unexpected error with the traceback in the debug log.
+    """
+    try:
+        yield
+    except QgsProcessingException:
+        raise
+    except errors.SarToolboxError as exc:
+        raise QgsProcessingException(str(exc)) from exc
+    except ImportError as exc:
+        message = dependency_message(exc)
+        if message is None:
+            feedback.pushDebugInfo(traceback.format_exc())
+            message = f"SAR Toolbox could not import a module: {exc}. Reinstall the plugin."
+        raise QgsProcessingException(message) from exc
+    except MemoryError as exc:
+        raise QgsProcessingException(
+            "Out of memory. Close other applications or process a smaller extent."
+        ) from exc
+    except Exception as exc:
+        feedback.pushDebugInfo(traceback.format_exc())
+        raise QgsProcessingException(
+            f"Unexpected error ({type(exc).__name__}: {exc}). Please report it with the Processing log."
+        ) from exc
+
+
+def engine_callbacks(feedback: QgsProcessingFeedback) -> EngineCallbacks:
+    """The ``progress``, ``is_cancelled`` and ``log`` keyword arguments every engine entry point takes."""
+    bridge = _BRIDGES.get(id(feedback))
+    return {
+        "progress": feedback.setProgress,
+        "is_cancelled": feedback.isCanceled,
+        "log": bridge.log if bridge is not None else feedback.pushInfo,
+    }
+
+
+class SarAlgorithm(QgsProcessingAlgorithm):
+    """Base of the SAR Toolbox algorithms.
+
+    Subclasses set :attr:`NAME`, :attr:`DISPLAY_NAME`, :attr:`GROUP`,
+    :attr:`GROUP_ID` and :attr:`HELP`, implement ``initAlgorithm`` and
+    :meth:`execute`; they never catch engine errors themselves.
+    """
+
+    NAME = ""
+    DISPLAY_NAME = ""
+    GROUP = ""
+    GROUP_ID = ""
+    HELP = ""
+
+    @staticmethod
+    def tr(text: str) -> str:
+        return QCoreApplication.translate("SarToolbox", text)
+
+    def name(self) -> str:
+        return self.NAME
+
+    def displayName(self) -> str:
+        return self.tr(self.DISPLAY_NAME)
+
+    def group(self) -> str:
+        return self.tr(self.GROUP)
+
+    def groupId(self) -> str:
+        return self.GROUP_ID
+
+    def shortHelpString(self) -> str:
+        return self.tr(self.HELP)
+
+    def icon(self) -> QIcon:
+        return QIcon(str(ICON_PATH))
+
+    def createInstance(self) -> QgsProcessingAlgorithm:
+        return type(self)()
+
+    def checkParameterValues(
+        self, parameters: dict[str, Any], context: QgsProcessingContext
+    ) -> tuple[bool, str]:
+        # QGIS 3.22 rejects some parameters left out even when they have a default (BAND=1,
+        # CRS=EPSG:32631): check with the defaults filled in, as parameterAs...() will use them.
+        filled = dict(parameters)
+        for definition in self.parameterDefinitions():
+            if filled.get(definition.name()) is None and definition.defaultValue() is not None:
+                filled[definition.name()] = definition.defaultValue()
+        ok, message = super().checkParameterValues(filled, context)
+        if not ok:
+            message = self._explain_unreadable_raster(filled, context) or message
+        return ok, message
+
+    def _explain_unreadable_raster(
+        self, parameters: dict[str, Any], context: QgsProcessingContext
+    ) -> str | None:
+        """Why a raster layer parameter given as a path cannot be opened (QGIS only says "incorrect")."""
+        for definition in self.parameterDefinitions():
+            value = parameters.get(definition.name())
+            if not isinstance(definition, QgsProcessingParameterRasterLayer) or not isinstance(value, str):
+                continue
+            if not value or self.parameterAsRasterLayer(parameters, definition.name(), context) is not None:
+                continue
+            path = Path(value.split("|")[0])
+            label = definition.description()
+            if not path.exists():
+                return f"{label}: the file '{path}' does not exist. Choose an existing raster file."
+            if path.is_dir():
+                return f"{label}: '{path}' is a folder. Choose a raster file inside it."
+            if not os.access(path, os.R_OK):
+                return f"{label}: '{path}' cannot be read (permission denied). Fix its permissions."
+            return (
+                f"{label}: '{path}' is not a raster GDAL can read. Choose a GeoTIFF or another raster file."
+            )
+        return None
+
+    def processAlgorithm(
+        self,
+        parameters: dict[str, Any],
+        context: QgsProcessingContext,
+        feedback: QgsProcessingFeedback | None,
+    ) -> dict[str, Any]:
+        if feedback is None:
+            feedback = QgsProcessingFeedback()
+        with forward_logging(feedback), engine_errors(feedback):
+            results = self.execute(parameters, context, feedback)
+        return results
+
+    def execute(
+        self,
+        parameters: dict[str, Any],
+        context: QgsProcessingContext,
+        feedback: QgsProcessingFeedback,
+    ) -> dict[str, Any]:
+        """Read parameters, call one engine function and return the outputs."""
+        raise NotImplementedError
+
+    # Helpers shared by the subclasses -------------------------------------------------
+
+    def raster_path(self, parameters: dict[str, Any], name: str, context: QgsProcessingContext) -> str:
+        """Path of a file-based (GDAL) raster layer parameter."""
+        layer = self.parameterAsRasterLayer(parameters, name, context)
+        if layer is None or not layer.isValid():
+            raise QgsProcessingException(
+                f"{name}: could not open the raster layer {parameters.get(name)!r}. "
+                "Choose an existing raster file."
+            )
+        if layer.providerType() != "gdal":
+            raise QgsProcessingException(
+                f"{name}: layer '{layer.name()}' is not a file-based raster (provider "
+                f"'{layer.providerType()}'). Save it as a GeoTIFF first."
+            )
+        return layer.source().split("|")[0]
+
+    def output_raster_path(self, parameters: dict[str, Any], name: str, context: QgsProcessingContext) -> str:
+        """Path of a raster destination parameter; the engine writes GeoTIFF only."""
+        path = self.parameterAsOutputLayer(parameters, name, context)
+        if not path:
+            raise QgsProcessingException(f"{name}: choose an output file.")
+        if Path(path).suffix.lower() not in {".tif", ".tiff"}:
+            raise QgsProcessingException(
+                f"{name}: '{path}' is not a GeoTIFF path. Choose a file ending in .tif."
+            )
+        return path

@@ -1,0 +1,74 @@
+"""``sartoolbox:decompress`` — decode a ``.sarz`` file into a georeferenced GeoTIFF."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from qgis.core import (
+    QgsProcessingContext,
+    QgsProcessingFeedback,
+    QgsProcessingParameterDefinition,
+    QgsProcessingParameterEnum,
+    QgsProcessingParameterFile,
+    QgsProcessingParameterRasterDestination,
+)
+
+from .base import SarAlgorithm, engine_callbacks
+
+HELP = """Decodes a <i>.sarz</i> file written by <i>Compress SAR raster</i> into a float32 GeoTIFF with \
+the original CRS, geotransform and size; pixels that were nodata, zero, negative or NaN in the source \
+are nodata again.
+
+<b>Output values</b>: dB (default), linear intensity or linear amplitude.
+<b>Decoder model</b> (advanced, optional): the decoder .onnx to use; by default the decoder named in \
+the file is looked up among the plugin's models, and its weights hash must match the file's.
+
+A truncated, corrupted or foreign file, an unknown format version or a missing decoder fails with a \
+clear message and writes nothing."""
+
+
+class DecompressAlgorithm(SarAlgorithm):
+    """Thin adapter over ``engine.codec.decode.decompress_file``."""
+
+    INPUT = "INPUT"
+    OUTPUT_KIND = "OUTPUT_KIND"
+    DECODER = "DECODER"
+    OUTPUT = "OUTPUT"
+
+    KINDS = ("db", "intensity", "amplitude")
+
+    NAME = "decompress"
+    DISPLAY_NAME = "Decompress SAR raster (learned codec)"
+    GROUP = "Compression"
+    GROUP_ID = "compression"
+    HELP = HELP
+
+    def initAlgorithm(self, config: dict[str, Any] | None = None) -> None:
+        self.addParameter(
+            QgsProcessingParameterFile(self.INPUT, self.tr("Compressed file"), extension="sarz")
+        )
+        self.addParameter(
+            QgsProcessingParameterEnum(self.OUTPUT_KIND, self.tr("Output values"), options=list(self.KINDS),
+                                       defaultValue=0)
+        )
+        decoder = QgsProcessingParameterFile(self.DECODER, self.tr("Decoder model (optional)"),
+                                             extension="onnx", optional=True)
+        decoder.setFlags(decoder.flags() | QgsProcessingParameterDefinition.FlagAdvanced)
+        self.addParameter(decoder)
+        self.addParameter(QgsProcessingParameterRasterDestination(self.OUTPUT, self.tr("Decoded raster")))
+
+    def execute(
+        self,
+        parameters: dict[str, Any],
+        context: QgsProcessingContext,
+        feedback: QgsProcessingFeedback,
+    ) -> dict[str, Any]:
+        source = self.parameterAsFile(parameters, self.INPUT, context)
+        kind = self.KINDS[self.parameterAsEnum(parameters, self.OUTPUT_KIND, context)]
+        decoder = self.parameterAsFile(parameters, self.DECODER, context) or None
+        output = self.output_raster_path(parameters, self.OUTPUT, context)
+
+        from ..engine.codec.decode import decompress_file  # lazy: pulls in rasterio, onnxruntime
+
+        decompress_file(source, output, output_kind=kind, decoder_path=decoder, **engine_callbacks(feedback))
+        return {self.OUTPUT: output}

@@ -1,0 +1,124 @@
+"""``sartoolbox:todb`` — linear SAR intensity/amplitude to decibels, and back."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from qgis.core import (
+    QgsProcessingContext,
+    QgsProcessingFeedback,
+    QgsProcessingOutputNumber,
+    QgsProcessingParameterBand,
+    QgsProcessingParameterBoolean,
+    QgsProcessingParameterDefinition,
+    QgsProcessingParameterEnum,
+    QgsProcessingParameterNumber,
+    QgsProcessingParameterRasterDestination,
+    QgsProcessingParameterRasterLayer,
+)
+
+from .base import SarAlgorithm, engine_callbacks
+
+HELP = """Converts one band of a SAR raster between linear scale and decibels (dB).
+
+<b>Input raster</b>: a file-based raster (GeoTIFF or any format GDAL reads). Complex (SLC) data is not \
+supported: compute the intensity |z|² first (e.g. with the Raster calculator).
+<b>Band</b>: the band to convert (1-based); band 1 when not set.
+<b>Input values are</b>: <i>intensity</i> (power, σ0/β0/γ0): dB = 10·log10(I); <i>amplitude</i> \
+(|z|): dB = 20·log10(A).
+<b>Inverse</b>: convert dB back to linear intensity or amplitude (exact inverse of the forward conversion).
+<b>Noise floor (dB)</b>: forward conversion only; dB values below it are set to it.
+<b>Output</b>: single-band float32 GeoTIFF with the input's CRS, geotransform and size; nodata is -9999.
+The run also returns the number of valid and nodata pixels and the output's minimum and maximum.
+
+Invalid pixels (nodata, NaN, ±inf and, for the forward conversion, zero or negative values) become \
+nodata in the output; they never leak into valid pixels. The output is written to a temporary file \
+and only moved into place when the run succeeds, so a cancelled or failed run leaves nothing behind."""
+
+
+class ToDbAlgorithm(SarAlgorithm):
+    """Linear ↔ dB conversion of one SAR band (a thin adapter over ``engine.convert.convert_db``)."""
+
+    INPUT = "INPUT"
+    BAND = "BAND"
+    INPUT_KIND = "INPUT_KIND"
+    INVERSE = "INVERSE"
+    NOISE_FLOOR_DB = "NOISE_FLOOR_DB"
+    OUTPUT = "OUTPUT"
+    VALID_PIXELS = "VALID_PIXELS"
+    NODATA_PIXELS = "NODATA_PIXELS"
+    MINIMUM = "MINIMUM"
+    MAXIMUM = "MAXIMUM"
+
+    KINDS = ("intensity", "amplitude")
+
+    NAME = "todb"
+    DISPLAY_NAME = "Convert SAR to/from decibels"
+    GROUP = "Radiometry"
+    GROUP_ID = "radiometry"
+    HELP = HELP
+
+    def initAlgorithm(self, config: dict[str, Any] | None = None) -> None:
+        self.addParameter(QgsProcessingParameterRasterLayer(self.INPUT, self.tr("Input raster")))
+        self.addParameter(
+            # Optional so that leaving it out means band 1 everywhere (qgis_process 3.22 otherwise
+            # demands it although it has a default).
+            QgsProcessingParameterBand(
+                self.BAND, self.tr("Band"), defaultValue=1, parentLayerParameterName=self.INPUT, optional=True
+            )
+        )
+        self.addParameter(
+            QgsProcessingParameterEnum(
+                self.INPUT_KIND, self.tr("Input values are"), options=list(self.KINDS), defaultValue=0
+            )
+        )
+        self.addParameter(
+            QgsProcessingParameterBoolean(self.INVERSE, self.tr("Inverse (dB to linear)"), defaultValue=False)
+        )
+        noise_floor = QgsProcessingParameterNumber(
+            self.NOISE_FLOOR_DB,
+            self.tr("Noise floor (dB)"),
+            type=QgsProcessingParameterNumber.Double,
+            defaultValue=-40.0,
+            minValue=-100.0,
+            maxValue=0.0,
+        )
+        noise_floor.setFlags(noise_floor.flags() | QgsProcessingParameterDefinition.FlagAdvanced)
+        self.addParameter(noise_floor)
+        self.addParameter(QgsProcessingParameterRasterDestination(self.OUTPUT, self.tr("Output")))
+        self.addOutput(QgsProcessingOutputNumber(self.VALID_PIXELS, self.tr("Valid pixels")))
+        self.addOutput(QgsProcessingOutputNumber(self.NODATA_PIXELS, self.tr("Nodata pixels")))
+        self.addOutput(QgsProcessingOutputNumber(self.MINIMUM, self.tr("Minimum of the output")))
+        self.addOutput(QgsProcessingOutputNumber(self.MAXIMUM, self.tr("Maximum of the output")))
+
+    def execute(
+        self,
+        parameters: dict[str, Any],
+        context: QgsProcessingContext,
+        feedback: QgsProcessingFeedback,
+    ) -> dict[str, Any]:
+        source = self.raster_path(parameters, self.INPUT, context)
+        band = self.parameterAsInt(parameters, self.BAND, context)
+        kind = self.KINDS[self.parameterAsEnum(parameters, self.INPUT_KIND, context)]
+        inverse = self.parameterAsBoolean(parameters, self.INVERSE, context)
+        noise_floor_db = self.parameterAsDouble(parameters, self.NOISE_FLOOR_DB, context)
+        output = self.output_raster_path(parameters, self.OUTPUT, context)
+
+        from ..engine.convert import convert_db  # lazy: pulls in rasterio
+
+        result = convert_db(
+            source,
+            output,
+            band=band,
+            input_kind=kind,
+            inverse=inverse,
+            noise_floor_db=noise_floor_db,
+            **engine_callbacks(feedback),
+        )
+        return {
+            self.OUTPUT: output,
+            self.VALID_PIXELS: result.valid_pixels,
+            self.NODATA_PIXELS: result.nodata_pixels,
+            self.MINIMUM: result.minimum,
+            self.MAXIMUM: result.maximum,
+        }

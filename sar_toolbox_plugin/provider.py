@@ -1,0 +1,98 @@
+"""The ``sartoolbox`` Processing provider: the list of SAR Toolbox algorithms."""
+
+from __future__ import annotations
+
+import importlib.util
+from pathlib import Path
+
+from qgis.core import QgsProcessingAlgorithm, QgsProcessingProvider
+from qgis.PyQt.QtGui import QIcon
+
+from . import engine
+from .algorithms.applytransform import ApplyTransformAlgorithm
+from .algorithms.checkenvironment import CheckEnvironmentAlgorithm
+from .algorithms.compress import CompressAlgorithm
+from .algorithms.compressionquality import CompressionQualityAlgorithm
+from .algorithms.coregister import CoregisterAlgorithm
+from .algorithms.decompress import DecompressAlgorithm
+from .algorithms.syntheticscene import SyntheticSceneAlgorithm
+from .algorithms.todb import ToDbAlgorithm
+
+PROVIDER_ID = "sartoolbox"
+ICON_PATH = Path(__file__).resolve().parent / "icon.svg"
+
+#: Every algorithm of the toolbox; add new algorithm classes here.
+ALGORITHMS: tuple[type[QgsProcessingAlgorithm], ...] = (
+    CheckEnvironmentAlgorithm,
+    ToDbAlgorithm,
+    SyntheticSceneAlgorithm,
+    CompressAlgorithm,
+    DecompressAlgorithm,
+    CompressionQualityAlgorithm,
+    CoregisterAlgorithm,
+    ApplyTransformAlgorithm,
+)
+
+#: Packages the algorithms import lazily, with what they are needed for.
+RUNTIME_PACKAGES: dict[str, str] = {
+    "numpy": "numpy",
+    "rasterio": "rasterio",
+    "onnxruntime": "onnxruntime",
+}
+
+
+def _installed(module: str) -> bool:
+    try:
+        return importlib.util.find_spec(module) is not None
+    except (ImportError, ValueError):
+        return False
+
+
+def missing_packages() -> list[str]:
+    """Runtime packages that cannot be found (checked without importing them)."""
+    return [pip for module, pip in RUNTIME_PACKAGES.items() if not _installed(module)]
+
+
+class SarToolboxProvider(QgsProcessingProvider):
+    """Processing provider ``sartoolbox`` ("SAR Toolbox")."""
+
+    def id(self) -> str:
+        return PROVIDER_ID
+
+    def name(self) -> str:
+        return "SAR Toolbox"
+
+    def longName(self) -> str:
+        return f"SAR Toolbox {engine.__version__}"
+
+    def versionInfo(self) -> str:
+        return engine.__version__
+
+    def icon(self) -> QIcon:
+        return QIcon(str(ICON_PATH))
+
+    def svgIconPath(self) -> str:
+        return str(ICON_PATH)
+
+    def loadAlgorithms(self) -> None:
+        for algorithm_class in ALGORITHMS:
+            self.addAlgorithm(algorithm_class())
+
+    def warningMessage(self) -> str:
+        missing = missing_packages()
+        if not missing:
+            return ""
+        return (
+            f"SAR Toolbox: missing Python package(s) {', '.join(missing)}; the algorithms that need them "
+            f"will fail. Install with '/usr/bin/python3 -m pip install {' '.join(missing)}' "
+            f"or run the 'Check environment' algorithm."
+        )
+
+    def supportsNonFileBasedOutput(self) -> bool:
+        return False
+
+    def supportedOutputRasterLayerExtensions(self) -> list[str]:
+        return ["tif"]
+
+    def defaultRasterFileExtension(self) -> str:
+        return "tif"

@@ -1,0 +1,85 @@
+"""The shared algorithm base: error conversion and engine logging forwarded to the feedback."""
+
+from __future__ import annotations
+
+import logging
+import threading
+from typing import Any
+
+import pytest
+
+
+def recording_feedback() -> Any:
+    """A QgsProcessingFeedback that records what it would show in the Processing log."""
+    from qgis.core import QgsProcessingFeedback
+
+    class RecordingFeedback(QgsProcessingFeedback):
+        def __init__(self) -> None:
+            super().__init__()
+            self.messages: list[tuple[str, str]] = []
+
+        def pushInfo(self, text: str) -> None:
+            self.messages.append(("info", text))
+
+        def pushWarning(self, text: str) -> None:
+            self.messages.append(("warning", text))
+
+        def pushDebugInfo(self, text: str) -> None:
+            self.messages.append(("debug", text))
+
+    return RecordingFeedback()
+
+
+@pytest.mark.parametrize(
+    ("error", "expected"),
+    [
+        ("input", "Band 9 does not exist; choose band 1."),
+        ("dependency", "pip install onnxruntime"),
+        ("missing_module", "pip install rasterio"),
+        ("unexpected", "Unexpected error (ZeroDivisionError"),
+    ],
+)
+def test_engine_errors_become_processing_exceptions(qgis_app: Any, error: str, expected: str) -> None:
+    from qgis.core import QgsProcessingException
+
+    from sar_toolbox_plugin.algorithms.base import engine_errors
+    from sar_toolbox_plugin.engine.errors import DependencyError, InputError
+
+    raised: dict[str, BaseException] = {
+        "input": InputError("Band 9 does not exist; choose band 1."),
+        "dependency": DependencyError("onnxruntime", "Running a model"),
+        "missing_module": ModuleNotFoundError("No module named 'rasterio'", name="rasterio"),
+        "unexpected": ZeroDivisionError("division by zero"),
+    }
+    feedback = recording_feedback()
+    with pytest.raises(QgsProcessingException) as caught, engine_errors(feedback):
+        raise raised[error]
+    assert expected in str(caught.value)
+    if error == "unexpected":  # the traceback goes to the debug log for the bug report
+        assert any(kind == "debug" and "ZeroDivisionError" in text for kind, text in feedback.messages)
+
+
+def test_engine_messages_are_forwarded_once_and_levels_restored(qgis_app: Any) -> None:
+    from sar_toolbox_plugin.algorithms.base import PLUGIN_LOGGER, engine_callbacks, forward_logging
+    from sar_toolbox_plugin.engine import errors
+
+    engine_logger = logging.getLogger(errors.__name__.rsplit(".", 1)[0] + ".convert")
+    plugin_logger = logging.getLogger(PLUGIN_LOGGER)
+    level_before, handlers_before = plugin_logger.level, list(plugin_logger.handlers)
+    feedback = recording_feedback()
+    with forward_logging(feedback):
+        log = engine_callbacks(feedback)["log"]
+        engine_logger.info("Converting band 1")  # the engine logs a message ...
+        log("Converting band 1")  # ... and hands the same one to its log callback
+        engine_logger.warning("Model runs on CPU")
+        other = threading.Thread(target=engine_logger.warning, args=("From another algorithm's thread",))
+        other.start()
+        other.join()
+        log("Only through the callback")
+    engine_logger.warning("After the run")
+    assert feedback.messages == [
+        ("info", "Converting band 1"),
+        ("warning", "Model runs on CPU"),
+        ("info", "Only through the callback"),
+    ]
+    assert plugin_logger.level == level_before and plugin_logger.handlers == handlers_before

@@ -1,0 +1,140 @@
+"""The provider and its algorithms: ids, help, groups, standard parameters, lazy heavy imports."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+from typing import Any
+
+REPO_ROOT = Path(__file__).resolve().parents[2]
+EXPECTED = {"checkenvironment", "todb", "syntheticscene"}
+
+
+def test_provider_registers_the_three_algorithms(sar_provider: Any) -> None:
+    from qgis.core import QgsApplication
+
+    assert sar_provider.id() == "sartoolbox"
+    assert sar_provider.name() == "SAR Toolbox"
+    registry = QgsApplication.processingRegistry()
+    ids = {
+        alg.id() for alg in registry.algorithms() if alg.provider() and alg.provider().id() == "sartoolbox"
+    }
+    assert {f"sartoolbox:{name}" for name in EXPECTED} <= ids
+    assert sar_provider.supportedOutputRasterLayerExtensions() == ["tif"]
+
+
+def test_every_algorithm_is_grouped_and_modeler_ready(sar_provider: Any) -> None:
+    """Holds for every algorithm of the provider, including those added later."""
+    from qgis.core import QgsProcessingAlgorithm
+
+    problems: list[str] = []
+    for alg in sar_provider.algorithms():
+        name = alg.name()
+        if not (alg.displayName() and alg.group() and alg.groupId() and alg.shortHelpString()):
+            problems.append(f"{name}: display name, group, group id and short help are required")
+        if not alg.flags() & QgsProcessingAlgorithm.FlagSupportsBatch:
+            problems.append(f"{name}: not available in batch mode")
+        if alg.flags() & QgsProcessingAlgorithm.FlagHideFromModeler:
+            problems.append(f"{name}: hidden from the modeler")
+        for parameter in alg.parameterDefinitions():
+            # Standard parameter classes only: what the modeler and batch mode know how to handle.
+            if not type(parameter).__module__.startswith("qgis."):
+                problems.append(f"{name}: {parameter.name()} is a custom parameter type {type(parameter)}")
+            # Parameter names are class constants (models and scripts refer to them by name).
+            if getattr(type(alg), parameter.name(), None) != parameter.name():
+                problems.append(f"{name}: parameter {parameter.name()} is not a class constant")
+    assert not problems, "\n".join(problems)
+    assert {alg.name() for alg in sar_provider.algorithms()} >= EXPECTED
+
+
+def test_every_algorithm_help_explains_each_parameter(sar_provider: Any) -> None:
+    """The short help names every parameter, by its label (as in the dialog) or its name."""
+    problems: list[str] = []
+    for alg in sar_provider.algorithms():
+        help_text = alg.shortHelpString().lower()
+        for parameter in alg.parameterDefinitions():
+            label = parameter.description().split(" (")[0].lower()
+            if label not in help_text and parameter.name().lower() not in help_text:
+                problems.append(
+                    f"{alg.name()}: help does not explain parameter {parameter.name()} ('{label}')"
+                )
+    assert not problems, "\n".join(problems)
+
+
+def test_plugin_loads_without_rasterio_and_onnxruntime_and_names_the_package(tmp_path: Path) -> None:
+    """Fresh interpreter, rasterio and onnxruntime unimportable: the provider loads, todb names rasterio."""
+    script = textwrap.dedent(
+        f"""
+        import importlib.abc, sys
+
+        class Block(importlib.abc.MetaPathFinder):
+            def find_spec(self, name, path=None, target=None):
+                if name.split(".")[0] in {{"rasterio", "onnxruntime"}}:
+                    raise ModuleNotFoundError(f"No module named {{name!r}}", name=name)
+                return None
+
+        sys.meta_path.insert(0, Block())
+        sys.path.insert(0, {str(REPO_ROOT)!r})
+        from qgis.core import (QgsApplication, QgsProcessingContext, QgsProcessingException,
+                               QgsProcessingFeedback)
+        app = QgsApplication([], False)
+        app.initQgis()
+        import sar_toolbox_plugin
+        plugin = sar_toolbox_plugin.classFactory(None)
+        plugin.initGui()  # what the QGIS GUI calls (qgis_process calls initProcessing)
+        registry = QgsApplication.processingRegistry()
+        provider = registry.providerById("sartoolbox")
+        print("ALGORITHMS", sorted(a.name() for a in provider.algorithms()))
+        print("WARNING", provider.warningMessage())
+        print("HEAVY", sorted(m for m in sys.modules if m.split(".")[0] in {{"rasterio", "onnxruntime"}}))
+        alg = registry.createAlgorithmById("sartoolbox:todb")
+        try:
+            alg.run({{"INPUT": {str(tmp_path / "in.tif")!r}, "OUTPUT": {str(tmp_path / "out.tif")!r}}},
+                    QgsProcessingContext(), QgsProcessingFeedback(), {{}}, False)
+        except QgsProcessingException as exc:
+            print("ERROR", str(exc).replace(chr(10), " "))
+        plugin.unload()
+        print("UNLOADED", registry.providerById("sartoolbox") is None)
+        """
+    )
+    env = {**os.environ, "QT_QPA_PLATFORM": "offscreen", "PATH": "/usr/bin:" + os.environ.get("PATH", "")}
+    # A raster for INPUT so the run reaches the engine (written without rasterio).
+    from osgeo import gdal
+
+    gdal.GetDriverByName("GTiff").Create(str(tmp_path / "in.tif"), 4, 4, 1, gdal.GDT_Float32).FlushCache()
+    completed = subprocess.run(
+        [sys.executable, "-c", script], env=env, capture_output=True, text=True, timeout=120, check=False
+    )
+    out = completed.stdout
+    assert completed.returncode == 0, out + completed.stderr
+    loaded = out.split("ALGORITHMS ", 1)[1].splitlines()[0]
+    assert all(f"'{name}'" in loaded for name in EXPECTED), loaded
+    assert "HEAVY []" in out
+    assert "WARNING" in out and "rasterio" in out.split("WARNING", 1)[1].splitlines()[0]
+    error = out.split("ERROR ", 1)[1].splitlines()[0]
+    assert "rasterio" in error and "pip install" in error, error
+    assert "UNLOADED True" in out
+    assert not (tmp_path / "out.tif").exists()
+
+
+def test_metadata_is_complete_and_versions_agree() -> None:
+    import configparser
+    import tomllib
+
+    from sar_toolbox_plugin import engine
+
+    parser = configparser.ConfigParser(interpolation=None)
+    parser.read(REPO_ROOT / "sar_toolbox_plugin" / "metadata.txt", encoding="utf-8")  # the symlink QGIS reads
+    general = parser["general"]
+    assert general["name"] == "SAR Toolbox"
+    assert general["qgisMinimumVersion"] == "3.22"
+    assert general["hasProcessingProvider"] == "yes"
+    assert general["category"] == "Analysis"
+    for key in ("description", "about", "author"):
+        assert general[key].strip()
+    assert (REPO_ROOT / "sar_toolbox_plugin" / general["icon"]).is_file()
+    project = tomllib.loads((REPO_ROOT / "pyproject.toml").read_text())["project"]
+    assert general["version"] == engine.__version__ == project["version"]

@@ -1,0 +1,166 @@
+"""End to end through ``/usr/bin/qgis_process.bin``: the source plugin, and the packaged zip.
+
+Each qgis_process.bin call starts QGIS (a few seconds), so each scenario makes
+as few calls as it can.
+"""
+
+from __future__ import annotations
+
+import json
+import textwrap
+import zipfile
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+
+REPO_ROOT = Path(__file__).resolve().parents[2]
+PLUGIN = "sar_toolbox_plugin"
+DUMMY = "dummy_engine_plugin"
+
+pytestmark = pytest.mark.qgis_process
+
+
+@pytest.fixture
+def sigma0(tmp_path: Path, write_geotiff: Callable[..., Path]) -> tuple[Path, np.ndarray]:
+    values = np.array([[1.0, 10.0, 100.0], [0.1, 0.0, -9999.0]], dtype=np.float32)
+    return write_geotiff(tmp_path / "sigma0.tif", values, nodata=-9999.0), values
+
+
+def _check_db(path: Path, values: np.ndarray, read_geotiff: Callable[..., Any]) -> None:
+    db, info = read_geotiff(path)
+    assert db[0].tolist() == pytest.approx((10.0 * np.log10(values[0])).tolist(), abs=1e-5)
+    assert db[1, 0] == pytest.approx(-10.0, abs=1e-5)
+    assert db[1, 1] == info["nodata"] and db[1, 2] == info["nodata"]
+
+
+def test_source_plugin_lists_and_runs(
+    tmp_path: Path,
+    make_qgis_process: Callable[[Path], Any],
+    sigma0: tuple[Path, np.ndarray],
+    read_geotiff: Callable[..., Any],
+) -> None:
+    plugins = tmp_path / "plugins"
+    plugins.mkdir()
+    (plugins / PLUGIN).symlink_to(REPO_ROOT / PLUGIN, target_is_directory=True)
+    qgis_process = make_qgis_process(plugins)
+    qgis_process.enable(PLUGIN)
+
+    listing = qgis_process("list")
+    assert listing.returncode == 0, listing.stdout + listing.stderr
+    for name in ("checkenvironment", "todb", "syntheticscene"):
+        assert f"sartoolbox:{name}" in listing.stdout, listing.stdout[-3000:] + listing.stderr[-3000:]
+
+    output = tmp_path / "db.tif"
+    results = qgis_process.run_json("sartoolbox:todb", INPUT=sigma0[0], BAND=1, INPUT_KIND=0, OUTPUT=output)
+    assert Path(results["OUTPUT"]) == output
+    _check_db(output, sigma0[1], read_geotiff)
+
+
+def _write_dummy_plugin(plugins: Path, marker: Path) -> None:
+    """A plugin whose own top-level module is called ``engine`` (the collision the zip must survive)."""
+    folder = plugins / DUMMY
+    folder.mkdir()
+    (folder / "engine.py").write_text(
+        '"""The dummy plugin\'s own top-level engine."""\nIDENTITY = "dummy-engine"\n'
+    )
+    (folder / "metadata.txt").write_text(
+        textwrap.dedent(
+            """\
+            [general]
+            name=Dummy engine plugin
+            qgisMinimumVersion=3.22
+            description=Test plugin with a top-level module named engine
+            about=Test fixture
+            version=1.0
+            author=tests
+            email=tests@example.org
+            repository=https://example.org
+            hasProcessingProvider=yes
+            """
+        )
+    )
+    (folder / "__init__.py").write_text(
+        textwrap.dedent(
+            f"""\
+            import json
+            import os
+            import sys
+
+            sys.path.insert(0, os.path.dirname(__file__))
+            import engine  # the dummy's own top-level module
+
+            class DummyPlugin:
+                def __init__(self, iface):
+                    self.iface = iface
+
+                def initProcessing(self):
+                    top = sys.modules["engine"]
+                    found = {{"identity": getattr(top, "IDENTITY", None), "file": top.__file__}}
+                    with open({str(marker)!r}, "w") as handle:
+                        json.dump(found, handle)
+
+                def initGui(self):
+                    self.initProcessing()
+
+                def unload(self):
+                    pass
+
+            def classFactory(iface):
+                return DummyPlugin(iface)
+            """
+        )
+    )
+
+
+def test_packaged_zip_is_self_contained_beside_a_plugin_with_its_own_engine(
+    tmp_path: Path,
+    make_qgis_process: Callable[[Path], Any],
+    sigma0: tuple[Path, np.ndarray],
+    read_geotiff: Callable[..., Any],
+) -> None:
+    from scripts import package
+
+    archive = tmp_path / "dist" / f"{PLUGIN}.zip"
+    assert package.main(["--output", str(archive)]) == 0
+    with zipfile.ZipFile(archive) as zipped:
+        names = zipped.namelist()
+        assert all(name.startswith(f"{PLUGIN}/") for name in names)
+        assert not any("__pycache__" in name or name.endswith(".pyc") for name in names)
+        for required in (
+            "__init__.py",
+            "metadata.txt",
+            "provider.py",
+            "engine/__init__.py",
+            "engine/errors.py",
+        ):
+            assert f"{PLUGIN}/{required}" in names
+        assert "name=SAR Toolbox" in zipped.read(f"{PLUGIN}/metadata.txt").decode()
+        assert f"{PLUGIN}/requirements/runtime.txt" in names
+        # The real engine is vendored, every module of it (the source tree only has a symlink).
+        engine_dir = REPO_ROOT / "engine"
+        engine_modules = {
+            f"{PLUGIN}/engine/{path.relative_to(engine_dir).as_posix()}"
+            for path in engine_dir.rglob("*.py")
+            if "__pycache__" not in path.parts
+        }
+        assert engine_modules <= set(names)
+        plugins = tmp_path / "plugins"
+        zipped.extractall(plugins)
+    assert not any(path.is_symlink() for path in (plugins / PLUGIN).rglob("*"))
+
+    marker = tmp_path / "dummy_marker.json"
+    _write_dummy_plugin(plugins, marker)
+    qgis_process = make_qgis_process(plugins)
+    qgis_process.enable(DUMMY, PLUGIN)
+    marker.unlink(missing_ok=True)  # written again by the run below
+
+    output = tmp_path / "db.tif"
+    results = qgis_process.run_json("sartoolbox:todb", INPUT=sigma0[0], OUTPUT=output)
+    assert Path(results["OUTPUT"]) == output
+    _check_db(output, sigma0[1], read_geotiff)
+    loaded = json.loads(marker.read_text())  # the dummy was loaded in the same run, with its own engine
+    assert loaded["identity"] == "dummy-engine"
+    assert Path(loaded["file"]).parent == plugins / DUMMY

@@ -115,7 +115,7 @@ class ModelMetadata:
             problems.append("overlap must be >= 0 and smaller than tile_size")
         if self.scale_factor < 1 or self.tile_size % self.scale_factor:
             problems.append("scale_factor must be >= 1 and divide tile_size")
-        if self.overlap % self.scale_factor:
+        if self.scale_factor >= 1 and self.overlap % self.scale_factor:
             problems.append("overlap must be a multiple of scale_factor")
         if self.latent_channels < 0:
             problems.append("latent_channels must be >= 0")

@@ -1,0 +1,1 @@
+"""Benchmarks: tiled pipeline, compression and co-registration (`make bench*`)."""

@@ -1,0 +1,168 @@
+"""SAR preprocessing: validity masks, linear <-> dB, clipping and normalisation.
+
+Pure numpy, no I/O. The same functions are used by training (to build model
+inputs) and by the engine (to run models), so the two cannot drift apart.
+
+Conventions:
+- *linear* values are intensity (sigma0, power) or amplitude (``sqrt`` of it);
+  intensity dB = ``10 log10(I)``, amplitude dB = ``20 log10(A)``; both give the
+  same dB value for the same pixel.
+- invalid pixels (0, negative, NaN, +-inf, the nodata value) are masked, never
+  propagated: functions return NaN for them (dB domain) or 0 plus ``False`` in
+  the validity mask (model input).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from .errors import InputError
+from .metadata import InputTransform, ModelMetadata, Normalisation
+
+LINEAR_KINDS: dict[str, float] = {"intensity": 10.0, "amplitude": 20.0}
+"""dB factor per kind of linear value: dB = factor * log10(value)."""
+
+INPUT_KINDS = ("intensity", "amplitude", "db")
+"""What a raster may contain: linear intensity, linear amplitude or values already in dB."""
+
+
+def _factor(kind: str) -> float:
+    try:
+        return LINEAR_KINDS[kind]
+    except KeyError:
+        raise InputError(
+            f"Unknown kind of SAR values '{kind}'; use 'intensity' (power, sigma0) or 'amplitude'."
+        ) from None
+
+
+def valid_mask(values: np.ndarray, nodata: float | None, positive: bool = True) -> np.ndarray:
+    """Boolean mask of usable pixels.
+
+    A pixel is valid when it is finite, differs from ``nodata`` (if given) and,
+    when ``positive`` (linear intensity/amplitude), is strictly greater than 0.
+    """
+    values = np.asarray(values)
+    if np.iscomplexobj(values):
+        raise InputError(
+            "Complex values cannot be masked as SAR intensity; convert them to intensity (|z|^2) first."
+        )
+    mask = np.isfinite(values)
+    if nodata is not None and not np.isnan(nodata):
+        mask &= values != nodata
+    if positive:
+        with np.errstate(invalid="ignore"):
+            mask &= values > 0
+    return mask
+
+
+def linear_to_db(values: np.ndarray, kind: str, noise_floor_db: float = -40.0) -> np.ndarray:
+    """Linear intensity/amplitude -> float32 dB.
+
+    Values below ``noise_floor_db`` are set to the floor; invalid pixels
+    (0, negative, NaN, +-inf) become NaN.
+    """
+    factor = _factor(kind)
+    values = np.asarray(values)
+    valid = valid_mask(values, None, positive=True)
+    out = np.full(values.shape, np.nan, dtype=np.float32)
+    data = values[valid].astype(np.float64)
+    out[valid] = np.maximum(factor * np.log10(data), noise_floor_db).astype(np.float32)
+    return out
+
+
+def db_to_linear(db: np.ndarray, kind: str) -> np.ndarray:
+    """dB -> float32 linear intensity/amplitude; exact inverse of :func:`linear_to_db` above the floor.
+
+    NaN and infinite dB values give NaN.
+    """
+    factor = _factor(kind)
+    db = np.asarray(db, dtype=np.float64)
+    out = np.full(db.shape, np.nan, dtype=np.float32)
+    finite = np.isfinite(db)
+    with np.errstate(over="ignore"):
+        out[finite] = np.power(10.0, db[finite] / factor).astype(np.float32)
+    return out
+
+
+def normalise(db: np.ndarray, meta: ModelMetadata) -> np.ndarray:
+    """Model-domain values -> network input, with the model's own parameters (float32).
+
+    ``minmax`` clips to ``[db_min, db_max]`` and maps it to ``[0, 1]``;
+    ``standard`` subtracts the mean and divides by the standard deviation.
+    NaN stays NaN.
+    """
+    x = np.asarray(db, dtype=np.float32)
+    if meta.normalisation is Normalisation.MINMAX:
+        assert meta.db_min is not None and meta.db_max is not None  # validated by ModelMetadata
+        span = np.float32(meta.db_max - meta.db_min)
+        return ((np.clip(x, meta.db_min, meta.db_max) - np.float32(meta.db_min)) / span).astype(np.float32)
+    if meta.normalisation is Normalisation.STANDARD:
+        assert meta.mean is not None and meta.std is not None
+        return ((x - np.float32(meta.mean)) / np.float32(meta.std)).astype(np.float32)
+    return x.copy()
+
+
+def denormalise(x: np.ndarray, meta: ModelMetadata) -> np.ndarray:
+    """Network output -> model-domain values (inverse of :func:`normalise`, without the clip)."""
+    y = np.asarray(x, dtype=np.float32)
+    if meta.normalisation is Normalisation.MINMAX:
+        assert meta.db_min is not None and meta.db_max is not None
+        return (y * np.float32(meta.db_max - meta.db_min) + np.float32(meta.db_min)).astype(np.float32)
+    if meta.normalisation is Normalisation.STANDARD:
+        assert meta.mean is not None and meta.std is not None
+        return (y * np.float32(meta.std) + np.float32(meta.mean)).astype(np.float32)
+    return y.copy()
+
+
+def _model_domain_kind(meta: ModelMetadata, input_kind: str | None) -> str:
+    """Resolve what the raster holds: 'intensity', 'amplitude', 'db' or 'none'."""
+    if meta.input_transform is InputTransform.NONE:
+        return "none"
+    if input_kind is None:
+        return {
+            InputTransform.INTENSITY_TO_DB: "intensity",
+            InputTransform.AMPLITUDE_TO_DB: "amplitude",
+            InputTransform.DB: "db",
+        }[meta.input_transform]
+    if input_kind not in INPUT_KINDS:
+        raise InputError(
+            f"Unknown input kind '{input_kind}'; use one of {', '.join(INPUT_KINDS)}."
+        )
+    return input_kind
+
+
+def to_model_domain(
+    raw: np.ndarray, meta: ModelMetadata, nodata: float | None, input_kind: str | None = None
+) -> tuple[np.ndarray, np.ndarray]:
+    """Raw raster values -> model domain (dB for SAR models), before normalisation.
+
+    Returns ``(values float32, valid bool)``; invalid pixels are NaN in ``values``.
+    ``input_kind`` says what the raster holds ('intensity', 'amplitude' or 'db');
+    ``None`` means what the model's ``input_transform`` expects.
+    """
+    kind = _model_domain_kind(meta, input_kind)
+    raw = np.asarray(raw)
+    if kind in LINEAR_KINDS:
+        valid = valid_mask(raw, nodata, positive=True)
+        values = linear_to_db(np.where(valid, raw, np.nan), kind, meta.noise_floor_db)
+    else:
+        valid = valid_mask(raw, nodata, positive=False)
+        values = raw.astype(np.float32)
+        if kind == "db":
+            values = np.maximum(values, np.float32(meta.noise_floor_db))
+        values[~valid] = np.nan
+    return values, valid
+
+
+def to_model_input(
+    raw: np.ndarray, meta: ModelMetadata, nodata: float | None, input_kind: str | None = None
+) -> tuple[np.ndarray, np.ndarray]:
+    """Raw raster values -> network input: input transform + normalisation.
+
+    Returns ``(x float32, valid bool)``; invalid pixels are 0 in ``x`` and
+    ``False`` in ``valid``.
+    """
+    values, valid = to_model_domain(raw, meta, nodata, input_kind)
+    x = normalise(values, meta)
+    x[~valid] = 0.0
+    return x, valid

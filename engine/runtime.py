@@ -1,0 +1,162 @@
+"""ONNX Runtime wrapper: provider choice, threads, validated model metadata.
+
+onnxruntime is imported inside functions so that ``import engine`` works
+without it. The CUDA execution provider is used when onnxruntime offers it
+(``onnxruntime-gpu``), the CPU provider otherwise; :attr:`OnnxModel.provider`
+says which one the session actually runs on.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from .errors import DependencyError, InputError, ModelError
+from .metadata import ModelMetadata, Task
+
+log = logging.getLogger(__name__)
+
+PREFERRED_PROVIDERS = ("CUDAExecutionProvider", "CPUExecutionProvider")
+"""Execution providers the engine uses, best first (others, e.g. Azure, are ignored)."""
+
+
+def _onnxruntime() -> Any:
+    try:
+        import onnxruntime
+    except ImportError as exc:  # pragma: no cover - depends on the environment
+        raise DependencyError("onnxruntime", "Running ONNX models") from exc
+    return onnxruntime
+
+
+def available_providers() -> list[str]:
+    """Execution providers offered by the installed onnxruntime."""
+    return list(_onnxruntime().get_available_providers())
+
+
+def default_providers() -> list[str]:
+    """Providers the engine asks for by default: CUDA if available, then CPU."""
+    available = set(available_providers())
+    chosen = [p for p in PREFERRED_PROVIDERS if p in available]
+    return chosen or ["CPUExecutionProvider"]
+
+
+class OnnxModel:
+    """An ONNX model with validated SAR Toolbox metadata.
+
+    Args:
+        path: the ``.onnx`` file.
+        providers: execution providers to try, best first (default: :func:`default_providers`).
+        intra_op_threads: threads per operator (default: onnxruntime's choice).
+        tasks: if given, the model's task must be one of these (else :class:`ModelError`).
+
+    Raises:
+        InputError: the file does not exist.
+        ModelError: not an ONNX model, missing/invalid metadata, wrong task, or a model whose
+            input channels disagree with its metadata.
+    """
+
+    def __init__(
+        self,
+        path: str | os.PathLike[str],
+        providers: Sequence[str] | None = None,
+        intra_op_threads: int | None = None,
+        tasks: Sequence[Task] | None = None,
+    ) -> None:
+        ort = _onnxruntime()
+        self.path = Path(path)
+        if not self.path.is_file():
+            raise InputError(f"Model file '{self.path}' does not exist; choose an existing .onnx model.")
+        options = ort.SessionOptions()
+        options.log_severity_level = 3
+        if intra_op_threads is not None:
+            if intra_op_threads < 0:
+                raise InputError(f"intra_op_threads must be >= 0 (0 = automatic), got {intra_op_threads}.")
+            options.intra_op_num_threads = int(intra_op_threads)
+        wanted = list(providers) if providers else default_providers()
+        unknown = [p for p in wanted if p not in available_providers()]
+        if unknown:
+            raise InputError(
+                f"Execution provider(s) {', '.join(unknown)} are not available (available: "
+                f"{', '.join(available_providers())}); for CUDA install 'onnxruntime-gpu' instead of "
+                "'onnxruntime' (make setup GPU=1)."
+            )
+        try:
+            self.session = ort.InferenceSession(str(self.path), sess_options=options, providers=wanted)
+        except Exception as exc:  # onnxruntime raises its own untyped errors
+            raise ModelError(
+                f"'{self.path}' is not a valid ONNX model ({exc}); choose a model exported by this toolbox."
+            ) from exc
+        props = dict(self.session.get_modelmeta().custom_metadata_map)
+        self.metadata = ModelMetadata.from_props(props, source=f"Model '{self.path.name}'")
+        if tasks:
+            self.metadata.require_task(*tasks, source=f"Model '{self.path.name}'")
+        inputs = self.session.get_inputs()
+        if not inputs:
+            raise ModelError(f"Model '{self.path.name}' has no input; re-export it.")
+        self.input_name: str = inputs[0].name
+        self.output_names: list[str] = [o.name for o in self.session.get_outputs()]
+        shape = inputs[0].shape
+        channels = shape[1] if len(shape) == 4 else None
+        if len(shape) != 4:
+            raise ModelError(
+                f"Model '{self.path.name}' takes a {len(shape)}-D input {shape}; the engine feeds "
+                "(batch, bands, height, width) tiles. Re-export it with a 4-D input."
+            )
+        if isinstance(channels, int) and channels != self.input_channels:
+            raise ModelError(
+                f"Model '{self.path.name}' takes {channels} input channel(s) but its metadata says "
+                f"{self.input_channels}; re-export it with matching metadata."
+            )
+        self.provider: str = self.session.get_providers()[0]
+        log.info("loaded model %s (%s) on %s", self.metadata.model_id, self.metadata.task.value,
+                 self.provider)
+
+    @property
+    def input_channels(self) -> int:
+        """Channels of the input tensor: the latent channels for a compression decoder, else the bands."""
+        if self.metadata.task is Task.COMPRESS_DECODER:
+            return self.metadata.latent_channels
+        return self.metadata.input_bands
+
+    def __repr__(self) -> str:
+        return f"OnnxModel({str(self.path)!r}, task={self.metadata.task.value}, provider={self.provider})"
+
+    def run(self, batch: np.ndarray) -> np.ndarray:
+        """Run the first output on a ``(n, bands, h, w)`` float32 batch."""
+        return self.run_all(batch)[0]
+
+    def run_all(self, batch: np.ndarray) -> list[np.ndarray]:
+        """Run every output of the model on one batch."""
+        x = np.ascontiguousarray(batch, dtype=np.float32)
+        if x.ndim != 4 or x.shape[1] != self.input_channels:
+            raise InputError(
+                f"Model '{self.metadata.model_id}' expects (batch, {self.input_channels}, h, w) "
+                f"input, got shape {x.shape}; choose {self.input_channels} input band(s)."
+            )
+        try:
+            return list(self.session.run(None, {self.input_name: x}))
+        except Exception as exc:
+            raise ModelError(
+                f"Model '{self.metadata.model_id}' failed on a batch of shape {x.shape} ({exc}); check "
+                "the tile size against the model card."
+            ) from exc
+
+    def describe(self) -> dict[str, Any]:
+        """Summary for logs and the environment report."""
+        return {
+            "path": str(self.path),
+            "provider": self.provider,
+            "input": self.input_name,
+            "outputs": self.output_names,
+            "metadata": self.metadata.to_dict(),
+        }
+
+
+def read_metadata(path: str | os.PathLike[str]) -> ModelMetadata:
+    """Validated metadata of a model file, on the CPU provider (for listings and reports)."""
+    return OnnxModel(path, providers=["CPUExecutionProvider"], intra_op_threads=1).metadata

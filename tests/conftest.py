@@ -1,0 +1,119 @@
+"""Shared fixtures: tiny seeded georeferenced GeoTIFFs and an identity ONNX model."""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+
+REPO_ROOT = Path(__file__).resolve().parents[1]
+if str(REPO_ROOT) not in sys.path:
+    sys.path.insert(0, str(REPO_ROOT))
+
+REAL_DATA = REPO_ROOT / ".." / "shared" / "data" / "real"
+TEST_EPSG = 32631
+TEST_TRANSFORM = (10.0, 0.0, 600000.0, 0.0, -10.0, 5000000.0)  # affine (a, b, c, d, e, f)
+
+
+def utm31_wkt() -> str:
+    """WKT of the test CRS (WGS 84 / UTM zone 31N)."""
+    from rasterio.crs import CRS
+
+    return str(CRS.from_epsg(TEST_EPSG).to_wkt())
+
+
+def write_test_geotiff(
+    path: Path,
+    data: np.ndarray,
+    nodata: float | None = None,
+    crs_wkt: str | None = "default",
+    transform: tuple[float, ...] = TEST_TRANSFORM,
+    descriptions: tuple[str, ...] = (),
+) -> Path:
+    """Write ``(h, w)``/``(bands, h, w)`` data as a plain GeoTIFF with rasterio (any dtype, incl. complex)."""
+    import rasterio
+    from affine import Affine
+
+    arr = data if data.ndim == 3 else data[np.newaxis]
+    wkt = utm31_wkt() if crs_wkt == "default" else crs_wkt
+    profile: dict[str, Any] = {
+        "driver": "GTiff",
+        "width": arr.shape[2],
+        "height": arr.shape[1],
+        "count": arr.shape[0],
+        "dtype": arr.dtype.name if arr.dtype.name != "complex64" else "complex64",
+        "crs": rasterio.crs.CRS.from_wkt(wkt) if wkt else None,
+        "transform": Affine(*transform),
+        "nodata": nodata,
+    }
+    with rasterio.open(path, "w", **profile) as dst:
+        dst.write(arr)
+        for i, text in enumerate(descriptions, start=1):
+            dst.set_band_description(i, text)
+    return path
+
+
+@pytest.fixture
+def make_geotiff(tmp_path: Path) -> Callable[..., Path]:
+    """Factory: ``make_geotiff(height=40, width=50, bands=1, seed=0, nodata=-1.0, dtype="float32",
+    kind="intensity", holes=0.05, name="in.tif")`` -> path of a seeded GeoTIFF (EPSG:32631, 10 m).
+
+    ``kind="intensity"`` gives Gamma-distributed positive values; ``holes`` is the fraction of
+    pixels set to ``nodata`` (when nodata is not None).
+    """
+
+    def make(
+        height: int = 40,
+        width: int = 50,
+        bands: int = 1,
+        seed: int = 0,
+        nodata: float | None = -1.0,
+        dtype: str = "float32",
+        holes: float = 0.05,
+        name: str = "in.tif",
+        descriptions: tuple[str, ...] = (),
+    ) -> Path:
+        rng = np.random.default_rng(seed)
+        data = rng.gamma(4.0, 0.05 / 4.0, size=(bands, height, width)).astype(dtype)
+        if nodata is not None and holes > 0:
+            data[rng.random(data.shape) < holes] = nodata
+        return write_test_geotiff(tmp_path / name, data, nodata=nodata, descriptions=descriptions)
+
+    return make
+
+
+@pytest.fixture(scope="session")
+def identity_model_factory(tmp_path_factory: pytest.TempPathFactory) -> Callable[..., Path]:
+    """Factory: ``identity_model_factory(bands=1, tile_size=32, overlap=8)`` -> path of an identity ONNX."""
+    from training.onnx_io import build_identity_model
+
+    root = tmp_path_factory.mktemp("models")
+    cache: dict[tuple[int, int, int], Path] = {}
+
+    def make(bands: int = 1, tile_size: int = 32, overlap: int = 8) -> Path:
+        key = (bands, tile_size, overlap)
+        if key not in cache:
+            cache[key] = build_identity_model(
+                root / f"identity_b{bands}_t{tile_size}_o{overlap}.onnx", bands, tile_size, overlap
+            )
+        return cache[key]
+
+    return make
+
+
+@pytest.fixture(scope="session")
+def identity_model(identity_model_factory: Callable[..., Path]) -> Path:
+    """An identity ONNX model: 1 band, 32 px tiles, 8 px overlap."""
+    return identity_model_factory()
+
+
+@pytest.fixture
+def real_data_dir() -> Path:
+    """``../shared/data/real`` next to the repository; skips the test when it is absent."""
+    if not REAL_DATA.is_dir():
+        pytest.skip(f"real sample data not present at {REAL_DATA}")
+    return REAL_DATA.resolve()

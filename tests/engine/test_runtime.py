@@ -1,0 +1,126 @@
+"""ONNX runtime wrapper: providers, threads, metadata validation, bad model files."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from engine.errors import DependencyError, InputError, ModelError
+from engine.metadata import METADATA_KEY, Task
+from engine.runtime import OnnxModel, available_providers, default_providers, read_metadata
+from training.onnx_io import identity_metadata
+
+
+def onnx_identity(path: Path, props: dict[str, str], channels: int = 1) -> Path:
+    """An Identity graph with arbitrary metadata_props (no validation)."""
+    import onnx
+    from onnx import TensorProto, helper
+
+    shape = ["n", channels, "h", "w"]
+    graph = helper.make_graph(
+        [helper.make_node("Identity", ["x"], ["y"])], "g",
+        [helper.make_tensor_value_info("x", TensorProto.FLOAT, shape)],
+        [helper.make_tensor_value_info("y", TensorProto.FLOAT, shape)],
+    )
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
+    model.ir_version = 8
+    for key, value in props.items():
+        entry = model.metadata_props.add()
+        entry.key, entry.value = key, value
+    onnx.save(model, str(path))
+    return path
+
+
+def good_props(**changes: object) -> dict[str, str]:
+    data = identity_metadata().to_dict()
+    data.update(changes)
+    return {METADATA_KEY: json.dumps(data)}
+
+
+def test_identity_model_runs_on_cpu(identity_model: Path) -> None:
+    model = OnnxModel(identity_model, intra_op_threads=1)
+    assert model.provider == "CPUExecutionProvider"
+    assert model.metadata.task is Task.IDENTITY and model.metadata.tile_size == 32
+    x = np.random.default_rng(0).random((3, 1, 32, 32), dtype=np.float32)
+    np.testing.assert_array_equal(model.run(x), x)
+    assert model.describe()["provider"] == model.provider
+    assert "identity" in repr(model)
+    assert read_metadata(identity_model) == model.metadata
+
+
+def test_provider_choice_prefers_cuda_when_available() -> None:
+    available = available_providers()
+    assert "CPUExecutionProvider" in available
+    chosen = default_providers()
+    assert chosen[-1] == "CPUExecutionProvider"
+    assert ("CUDAExecutionProvider" in chosen) == ("CUDAExecutionProvider" in available)
+
+
+def test_unavailable_provider_names_the_package(identity_model: Path) -> None:
+    if "CUDAExecutionProvider" in available_providers():
+        pytest.skip("CUDA is available here")
+    with pytest.raises(InputError, match="onnxruntime-gpu"):
+        OnnxModel(identity_model, providers=["CUDAExecutionProvider"])
+
+
+def test_wrong_batch_shape(identity_model: Path) -> None:
+    model = OnnxModel(identity_model)
+    with pytest.raises(InputError, match="1 input band"):
+        model.run(np.zeros((1, 2, 8, 8), np.float32))
+
+
+def test_missing_model_file(tmp_path: Path) -> None:
+    with pytest.raises(InputError, match="does not exist"):
+        OnnxModel(tmp_path / "none.onnx")
+
+
+def test_not_an_onnx_file(tmp_path: Path) -> None:
+    path = tmp_path / "model.onnx"
+    path.write_text("not a model")
+    with pytest.raises(ModelError, match="not a valid ONNX model"):
+        OnnxModel(path)
+
+
+def test_model_without_metadata(tmp_path: Path) -> None:
+    with pytest.raises(ModelError, match="no SAR Toolbox metadata"):
+        OnnxModel(onnx_identity(tmp_path / "bare.onnx", {}))
+
+
+def test_model_with_invalid_json_metadata(tmp_path: Path) -> None:
+    with pytest.raises(ModelError, match="not valid JSON"):
+        OnnxModel(onnx_identity(tmp_path / "bad.onnx", {METADATA_KEY: "{oops"}))
+
+
+def test_model_with_incomplete_metadata(tmp_path: Path) -> None:
+    data = identity_metadata().to_dict()
+    del data["tile_size"]
+    with pytest.raises(ModelError, match="lacks tile_size"):
+        OnnxModel(onnx_identity(tmp_path / "partial.onnx", {METADATA_KEY: json.dumps(data)}))
+
+
+def test_model_with_invalid_metadata_values(tmp_path: Path) -> None:
+    with pytest.raises(ModelError, match="overlap"):
+        OnnxModel(onnx_identity(tmp_path / "o.onnx", good_props(overlap=64, tile_size=32)))
+    with pytest.raises(ModelError, match="invalid value"):
+        OnnxModel(onnx_identity(tmp_path / "t.onnx", good_props(task="despeckle")))
+
+
+def test_model_of_the_wrong_task(identity_model: Path) -> None:
+    with pytest.raises(ModelError, match="needs a 'translate' model"):
+        OnnxModel(identity_model, tasks=[Task.TRANSLATE])
+
+
+def test_channels_disagree_with_metadata(tmp_path: Path) -> None:
+    with pytest.raises(ModelError, match="2 input channel"):
+        OnnxModel(onnx_identity(tmp_path / "c.onnx", good_props(), channels=2))
+
+
+def test_missing_onnxruntime_names_the_install_command(monkeypatch: pytest.MonkeyPatch) -> None:
+    import sys
+
+    monkeypatch.setitem(sys.modules, "onnxruntime", None)
+    with pytest.raises(DependencyError, match="pip install onnxruntime"):
+        available_providers()

@@ -1,0 +1,1 @@
+"""SAR Toolbox training package: data, models, losses, training loops and ONNX export (PyTorch)."""

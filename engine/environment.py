@@ -14,6 +14,7 @@ import re
 import shutil
 import subprocess
 import sys
+import sysconfig
 from pathlib import Path
 from typing import Any
 
@@ -31,6 +32,7 @@ PACKAGES: dict[str, str] = {
     "affine": "affine",
     "scipy": "scipy",
     "constriction": "constriction",
+    "scikit-image": "skimage",
 }
 ONNXRUNTIME_DISTRIBUTIONS = ("onnxruntime", "onnxruntime-gpu")
 
@@ -59,9 +61,22 @@ def requirement_specs() -> dict[str, str]:
     return specs
 
 
+def externally_managed() -> bool:
+    """True for a distribution-managed Python outside a venv (PEP 668: Debian's /usr/bin/python3)."""
+    if sys.prefix != sys.base_prefix:
+        return False
+    return (Path(sysconfig.get_path("stdlib")) / "EXTERNALLY-MANAGED").is_file()
+
+
 def install_command(spec: str) -> str:
-    """Exact shell command that installs ``spec`` into the Python QGIS uses."""
-    return f"{python_executable()} -m pip install '{spec}'"
+    """Exact shell command that installs ``spec`` into the Python QGIS uses.
+
+    Debian marks its Python as externally managed (PEP 668), so plain ``pip install``
+    is refused there; a per-user install with ``--break-system-packages`` is what works
+    for QGIS's Python without touching Debian's own files.
+    """
+    flags = " --user --break-system-packages" if externally_managed() else ""
+    return f"{python_executable()} -m pip install{flags} '{spec}'"
 
 
 def _distribution_version(name: str) -> str | None:

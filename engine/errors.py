@@ -43,10 +43,12 @@ class CancelledError(SarToolboxError):
 class DependencyError(SarToolboxError, ImportError):
     """An optional package needed by this operation is not installed."""
 
-    def __init__(self, package: str, purpose: str) -> None:
+    def __init__(self, package: str, purpose: str, install: str | None = None) -> None:
+        """``install``: the exact command, when it is not ``pip install <package>``."""
+        from .environment import install_command  # lazy: environment imports this module
+
         self.package = package
         super().__init__(
             f"{purpose} needs the Python package '{package}', which is not installed. "
-            f"Install it into the Python that QGIS uses, e.g. "
-            f"'/usr/bin/python3 -m pip install {package}' (or run 'make setup')."
+            f"Install it into the Python that QGIS uses: {install or install_command(package)}"
         )

@@ -1,0 +1,227 @@
+"""Decoding a compressed SAR file into a georeferenced GeoTIFF.
+
+file -> verified header, mask, payload -> integer latents (range decoding) ->
+``y_hat = q + median`` -> decoder on overlapping latent tiles -> blending with
+:func:`engine.tiling.tile_weights` (weights sum to one everywhere) -> dB (or
+linear intensity/amplitude on request) -> GeoTIFF strip by strip, with the
+original CRS and geotransform and the nodata mask restored exactly
+(:data:`engine.raster_io.OUTPUT_NODATA`). Memory holds the latent grid and one
+strip of ``tile_size`` output rows.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from ..errors import CancelledError, CompressedFileError, InputError, ModelError
+from ..metadata import ModelMetadata
+from ..preprocess import LINEAR_KINDS, db_to_linear, denormalise
+from ..tiling import Tile, Window, iter_tile_rows, plan_tiles, tile_weights
+from . import fileformat
+from .encode import check_tiling, default_tiling
+from .entropy import EntropyModelTable
+from .models import entropy_table, find_decoder
+
+logger = logging.getLogger(__name__)
+
+OUTPUT_KINDS = ("db", "intensity", "amplitude")
+BLEND = "cosine"
+
+
+@dataclass(frozen=True)
+class DecodeResult:
+    """What :func:`decompress_file` wrote."""
+
+    path: Path
+    width: int
+    height: int
+    output_kind: str
+    model_id: str
+    seconds: float
+
+
+def decode_latents(cf: fileformat.CompressedFile, decoder: Any) -> tuple[np.ndarray, EntropyModelTable]:
+    """Range-decode a file's payload into integer latents ``q`` (int32 ``[C, h, w]``) and their table."""
+    header = cf.header
+    table = entropy_table(decoder.metadata, f"Decoder '{Path(decoder.path).name}'")
+    if table.sha256() != header.entropy_sha256:
+        raise CompressedFileError(
+            f"The decoder '{decoder.metadata.model_id}' carries another entropy model than the one this "
+            "file was coded with; use the decoder of the release that wrote the file."
+        )
+    if table.channels != header.latent_channels:
+        raise CompressedFileError(
+            f"The file holds {header.latent_channels} latent channels but the decoder expects "
+            f"{table.channels}; use the decoder the file was compressed for."
+        )
+    try:
+        q = table.decode(cf.payload, header.latent_shape)
+    except (ValueError, RuntimeError) as exc:
+        if isinstance(exc, CompressedFileError):
+            raise
+        raise CompressedFileError(
+            f"The entropy-coded latents cannot be decoded ({exc}); the file is damaged."
+        ) from exc
+    return q, table
+
+
+def _to_output(x: np.ndarray, meta: ModelMetadata, header: fileformat.CompressedHeader,
+               output_kind: str) -> np.ndarray:
+    """Decoder output in [0, 1] -> dB (clipped to the model range, shift removed) -> the requested kind."""
+    db = np.clip(denormalise(x, meta), header.db_min, header.db_max) - np.float32(header.shift_db)
+    if output_kind in LINEAR_KINDS:
+        return db_to_linear(db, output_kind)
+    return db.astype(np.float32)
+
+
+def decompress_file(
+    input_path: str | os.PathLike[str],
+    output_path: str | os.PathLike[str],
+    *,
+    output_kind: str = "db",
+    decoder_path: str | os.PathLike[str] | None = None,
+    tile_size: int | None = None,
+    overlap: int | None = None,
+    batch_size: int = 4,
+    progress: Callable[[float], None] | None = None,
+    is_cancelled: Callable[[], bool] | None = None,
+    log: Callable[[str], None] | None = None,
+) -> DecodeResult:
+    """Decode a ``.sarz`` file into a float32 GeoTIFF (dB, intensity or amplitude).
+
+    Args:
+        input_path: the compressed file.
+        output_path: the GeoTIFF to write (atomically).
+        output_kind: ``db`` (default), ``intensity`` or ``amplitude``.
+        decoder_path: an explicit decoder model (default: found by model id among the bundled models).
+        tile_size, overlap: decoder tiling in output pixels (default: :func:`default_tiling`).
+        batch_size: latent tiles per decoder call.
+    """
+    from ..raster_io import OUTPUT_NODATA, atomic_output, check_writable, create_raster, default_profile
+
+    started = time.perf_counter()
+    if output_kind not in OUTPUT_KINDS:
+        raise InputError(f"Unknown output kind '{output_kind}'; use one of {', '.join(OUTPUT_KINDS)}.")
+    if batch_size < 1:
+        raise InputError(f"Batch size must be at least 1, got {batch_size}.")
+    cf = fileformat.read_compressed(input_path)
+    out = check_writable(output_path)
+    header = cf.header
+    decoder = find_decoder(header.model_id, header.weights_sha256, decoder_path)
+    meta = decoder.metadata
+    if meta.scale_factor != header.scale_factor:
+        raise CompressedFileError(
+            f"The file's latent stride is {header.scale_factor} but decoder '{meta.model_id}' has "
+            f"{meta.scale_factor}; use the decoder the file was compressed for."
+        )
+    latents, table = decode_latents(cf, decoder)
+    s = header.scale_factor
+    tile, ovl = default_tiling(meta, tile_size, overlap)
+    check_tiling(tile, ovl, s)
+    say = log or (lambda _msg: None)
+    plan = plan_tiles(header.latent_height, header.latent_width, tile // s, ovl // s)
+    say(f"Decoding {header.width} x {header.height} pixels with {meta.model_id} in {len(plan)} tile(s)")
+
+    from affine import Affine
+
+    profile = default_profile(header.width, header.height, 1, "float32", header.crs_wkt,
+                              Affine(*header.transform), OUTPUT_NODATA)
+    unit = "dB" if output_kind == "db" else f"linear {output_kind}"
+    description = f"SAR backscatter ({unit}) decoded by {meta.model_id}"
+    masks = cf.mask_reader()
+    with atomic_output(out) as tmp, create_raster(tmp, profile, [description]) as writer:
+        strips = _StripBlender(header.width, header.height, header.latent_width * s, tile, ovl, s)
+        done = 0
+        for row in iter_tile_rows(plan):
+            for start in range(0, len(row), batch_size):
+                if is_cancelled is not None and is_cancelled():
+                    raise CancelledError("Decompression was cancelled; nothing was written.")
+                chunk = row[start : start + batch_size]
+                batch = np.stack([table.dequantise(_latent_tile(latents, t)) for t in chunk])
+                x = decoder.run(batch)
+                if x.shape != (len(chunk), 1, tile, tile):
+                    raise ModelError(
+                        f"The decoder returned shape {x.shape}, expected {(len(chunk), 1, tile, tile)}; "
+                        "it does not follow the codec contract."
+                    )
+                for t, xt in zip(chunk, x, strict=True):
+                    strips.add(t, xt[0])
+                done += len(chunk)
+                if progress is not None:
+                    progress(99.0 * done / len(plan))
+            for window, values in strips.flush(row[0]):
+                valid = masks.read(window.height)
+                data = _to_output(values, meta, header, output_kind)
+                data[~valid] = OUTPUT_NODATA
+                writer.write(window, data)
+    if progress is not None:
+        progress(100.0)
+    seconds = time.perf_counter() - started
+    say(f"Wrote {out.name} ({output_kind})")
+    logger.info("decompressed %s -> %s in %.1f s", input_path, out, seconds)
+    return DecodeResult(out, header.width, header.height, output_kind, meta.model_id, seconds)
+
+
+def _latent_tile(latents: np.ndarray, tile: Tile) -> np.ndarray:
+    """The (integer) latent read window of ``tile``; cells beyond the grid mirror the inside."""
+    _, lh, lw = latents.shape
+    inside = tile.read.intersection(Window(0, 0, lh, lw))
+    part = latents[(slice(None), *inside.slices())]
+    pad_r, pad_c = tile.read.height - inside.height, tile.read.width - inside.width
+    if pad_r or pad_c:
+        part = np.pad(part, ((0, 0), (0, pad_r), (0, pad_c)), mode="symmetric")
+    return np.ascontiguousarray(part)
+
+
+class _StripBlender:
+    """Accumulate weighted tile outputs for one tile row and hand out finished raster rows."""
+
+    def __init__(self, width: int, height: int, padded_width: int, tile: int, overlap: int, s: int) -> None:
+        self.width, self.height = width, height
+        self.tile, self.overlap, self.s = tile, overlap, s
+        self.acc = np.zeros((tile, padded_width + tile), dtype=np.float64)
+        self.wsum = np.zeros_like(self.acc)
+        self.top = 0  # raster row of acc[0]
+        self.written = 0
+
+    def add(self, tile: Tile, x: np.ndarray) -> None:
+        w = tile_weights(Tile(_px(tile.read, self.s), _px(tile.core, self.s), tile.index, tile.taper),
+                         self.tile, self.overlap, BLEND)
+        r0 = tile.read.row_off * self.s - self.top
+        c0 = tile.read.col_off * self.s
+        self.acc[r0 : r0 + self.tile, c0 : c0 + self.tile] += w * x
+        self.wsum[r0 : r0 + self.tile, c0 : c0 + self.tile] += w
+
+    def flush(self, first: Tile) -> list[tuple[Window, np.ndarray]]:
+        """Rows finished after the tile row starting with ``first``: up to the next row's read start."""
+        last_row = not first.taper[1]
+        stride = self.tile - self.overlap
+        end = self.height if last_row else min(self.height, self.top + stride)
+        n = end - self.written
+        out: list[tuple[Window, np.ndarray]] = []
+        if n > 0:
+            r0 = self.written - self.top
+            values = self.acc[r0 : r0 + n, : self.width] / np.maximum(self.wsum[r0 : r0 + n, : self.width],
+                                                                      1e-12)
+            out.append((Window(self.written, 0, n, self.width), values.astype(np.float32)))
+            self.written = end
+        if not last_row:
+            keep = self.tile - stride
+            self.acc[:keep] = self.acc[stride:]
+            self.acc[keep:] = 0.0
+            self.wsum[:keep] = self.wsum[stride:]
+            self.wsum[keep:] = 0.0
+            self.top += stride
+        return out
+
+
+def _px(window: Window, s: int) -> Window:
+    return Window(window.row_off * s, window.col_off * s, window.height * s, window.width * s)

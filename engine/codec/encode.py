@@ -1,0 +1,279 @@
+"""Streaming tiled encoding of a SAR raster into one compressed file.
+
+Tiles are planned on the *latent* grid (``ceil(H/s) x ceil(W/s)`` cells for a
+latent stride ``s``): each tile reads ``tile_size`` pixels with ``overlap``
+pixels shared with its neighbours, the encoder maps it to latents, and only
+the tile's core cells are kept. The cores partition the grid, so the grid is
+seamless: every cell was computed with at least ``overlap/2`` pixels of
+context on each side. The grid is then quantised (``round(y - median)``) and
+range-coded with the model's entropy table; the validity mask is compressed
+losslessly, strip by strip. Memory holds one tile row of input and the
+integer latent grid (``C / s^2`` values per pixel).
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import os
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from ..errors import CancelledError, InputError
+from ..metadata import ModelMetadata
+from ..preprocess import INPUT_KINDS, normalise, to_model_domain
+from ..tiling import Tile, Window, iter_tile_rows, plan_tiles
+from . import fileformat
+from .models import bundled_codec, entropy_table, load_encoder
+
+logger = logging.getLogger(__name__)
+
+Progress = Callable[[float], None]
+Cancelled = Callable[[], bool]
+Log = Callable[[str], None]
+
+
+@dataclass(frozen=True)
+class EncodeResult:
+    """What :func:`compress_raster` wrote."""
+
+    path: Path
+    bytes: int
+    bpp: float
+    width: int
+    height: int
+    model_id: str
+    seconds: float
+
+
+TILE_FACTOR = 2
+"""Codec tiles are this many times the model's training tile and overlap (convolutions are
+translation-equivariant): more context per latent and fewer tile boundaries, i.e. smaller seams."""
+
+
+def default_tiling(meta: ModelMetadata, tile_size: int | None, overlap: int | None) -> tuple[int, int]:
+    """Tile size and overlap to use: the given ones, else :data:`TILE_FACTOR` times the model's."""
+    tile = tile_size or TILE_FACTOR * meta.tile_size
+    ovl = TILE_FACTOR * meta.overlap if overlap is None else overlap
+    return tile, ovl
+
+
+def check_tiling(tile_size: int, overlap: int, scale: int) -> None:
+    """Raise :class:`InputError` unless tile size and overlap suit a latent stride ``scale``."""
+    if tile_size < scale or tile_size % scale or overlap % scale or not 0 <= overlap < tile_size:
+        raise InputError(
+            f"Tile size {tile_size} and overlap {overlap} must be multiples of the model's latent stride "
+            f"{scale}, with 0 <= overlap < tile size; choose e.g. tile size {16 * scale} and overlap "
+            f"{2 * scale}."
+        )
+
+
+def read_tile(src: Any, band: int, window: Window) -> np.ndarray:
+    """Read ``window`` (may extend beyond the raster) and fill the outside by mirroring the inside."""
+    from ..raster_io import read_window
+
+    inside = window.intersection(Window(0, 0, src.height, src.width))
+    data = read_window(src, band, inside, fill=np.nan, dtype=np.float64)
+    pad_rows = window.height - inside.height
+    pad_cols = window.width - inside.width
+    if pad_rows or pad_cols:
+        data = np.pad(data, ((0, pad_rows), (0, pad_cols)), mode="symmetric")
+    return data
+
+
+def _scaled(window: Window, s: int) -> Window:
+    return Window(window.row_off * s, window.col_off * s, window.height * s, window.width * s)
+
+
+def compress_raster(
+    input_path: str | os.PathLike[str],
+    output_path: str | os.PathLike[str],
+    *,
+    band: int = 1,
+    input_kind: str = "intensity",
+    rate: str | None = "r2",
+    encoder_path: str | os.PathLike[str] | None = None,
+    tile_size: int | None = None,
+    overlap: int | None = None,
+    batch_size: int = 4,
+    shift_db: float | None = None,
+    progress: Progress | None = None,
+    is_cancelled: Cancelled | None = None,
+    log: Log | None = None,
+) -> EncodeResult:
+    """Compress one band of a SAR raster into a self-describing ``.sarz`` file.
+
+    Args:
+        input_path: GDAL raster (intensity, amplitude or dB; not complex).
+        output_path: the compressed file to write (atomically).
+        band: 1-based band.
+        input_kind: what the band holds: ``intensity``, ``amplitude`` or ``db``.
+        rate: a shipped rate point (``r1``..``r3``); ignored when ``encoder_path`` is given.
+        encoder_path: a custom encoder model (its decoder must be available to decode).
+        tile_size, overlap: encoder tiling in pixels (default: :func:`default_tiling` of the model).
+        batch_size: tiles per encoder call.
+        shift_db: dB added to every value before the model sees it (stored in the file and removed
+            when decoding). ``None`` (default): 0 when the scene's 1st-99th percentile dB range lies
+            inside the model's ``[db_min, db_max]``, else the shift that centres that range in it -
+            uncalibrated digital numbers would otherwise be clipped.
+        progress, is_cancelled, log: callbacks (0..100, cancel poll, messages).
+    """
+    from ..raster_io import atomic_output, check_writable, inspect_raster, open_raster
+
+    started = time.perf_counter()
+    if input_kind not in INPUT_KINDS:
+        raise InputError(f"Unknown input kind '{input_kind}'; use one of {', '.join(INPUT_KINDS)}.")
+    if batch_size < 1:
+        raise InputError(f"Batch size must be at least 1, got {batch_size}.")
+    info = inspect_raster(input_path, band)
+    out = check_writable(output_path)
+    if encoder_path is None:
+        if rate is None:
+            raise InputError("Give a rate point (e.g. 'r2') or an encoder model file.")
+        encoder_path = bundled_codec(rate)[0]
+    encoder = load_encoder(encoder_path)
+    meta = encoder.metadata
+    table = entropy_table(meta, f"Encoder '{Path(encoder_path).name}'")
+    s = meta.scale_factor
+    tile, ovl = default_tiling(meta, tile_size, overlap)
+    check_tiling(tile, ovl, s)
+    lh, lw = math.ceil(info.height / s), math.ceil(info.width / s)
+    plan = plan_tiles(lh, lw, tile // s, ovl // s)
+    grid = np.zeros((table.channels, lh, lw), dtype=np.int32)
+    masks = fileformat.MaskWriter(info.width)
+    say = log or (lambda _msg: None)
+    say(f"Encoding {info.width} x {info.height} pixels with {meta.model_id} in {len(plan)} tile(s)")
+
+    done = 0
+    with open_raster(input_path) as src:
+        if shift_db is None:
+            shift_db = auto_shift_db(src, band, meta, info.nodata, input_kind, is_cancelled)
+        if shift_db:
+            say(f"Shifting the scene by {shift_db:+.2f} dB into the model's range "
+                f"[{meta.db_min}, {meta.db_max}] dB (undone when decoding)")
+        for row in iter_tile_rows(plan):
+            strip_rows = row[0].core.height * s
+            strip_top = row[0].core.row_off * s
+            strip_rows = min(strip_rows, info.height - strip_top)
+            strip = np.zeros((strip_rows, info.width), dtype=bool)
+            for start in range(0, len(row), batch_size):
+                if is_cancelled is not None and is_cancelled():
+                    raise CancelledError("Compression was cancelled; nothing was written.")
+                chunk = row[start : start + batch_size]
+                inputs, valids = [], []
+                for t in chunk:
+                    raw = read_tile(src, band, _scaled(t.read, s))
+                    x, valid = model_input(raw, meta, info.nodata, input_kind, shift_db)
+                    inputs.append(x)
+                    valids.append(valid)
+                latents = encoder.run(np.stack(inputs)[:, None])
+                _check_latents(latents, len(chunk), table.channels, tile // s)
+                for t, y, valid in zip(chunk, latents, valids, strict=True):
+                    _keep_core(t, y, valid, grid, strip, strip_top, s, table)
+                done += len(chunk)
+                if progress is not None:
+                    progress(90.0 * done / len(plan))
+            masks.add(strip)
+    payload = table.encode(grid)
+    header = fileformat.CompressedHeader(
+        width=info.width,
+        height=info.height,
+        crs_wkt=info.crs_wkt,
+        transform=tuple(float(v) for v in tuple(info.transform)[:6]),
+        source_dtype=info.dtype(band),
+        source_nodata=info.nodata,
+        band=band,
+        input_kind=input_kind,
+        db_min=float(meta.db_min or 0.0),
+        db_max=float(meta.db_max or 0.0),
+        noise_floor_db=meta.noise_floor_db,
+        model_id=meta.model_id,
+        weights_sha256=meta.weights_sha256,
+        entropy_sha256=table.sha256(),
+        latent_channels=table.channels,
+        latent_height=lh,
+        latent_width=lw,
+        scale_factor=s,
+        tile_size=tile,
+        overlap=ovl,
+        valid_pixels=masks.valid,
+        shift_db=float(shift_db),
+    )
+    data = fileformat.pack(header, masks.finish(), payload)
+    if is_cancelled is not None and is_cancelled():
+        raise CancelledError("Compression was cancelled; nothing was written.")
+    with atomic_output(out) as tmp:
+        tmp.write_bytes(data)
+    if progress is not None:
+        progress(100.0)
+    bpp = 8.0 * len(data) / (info.width * info.height)
+    seconds = time.perf_counter() - started
+    say(f"Wrote {out.name}: {len(data)} bytes, {bpp:.3f} bits per pixel")
+    logger.info("compressed %s -> %s (%d bytes, %.3f bpp, %.1f s)", input_path, out, len(data), bpp, seconds)
+    return EncodeResult(out, len(data), bpp, info.width, info.height, meta.model_id, seconds)
+
+
+def model_input(raw: np.ndarray, meta: ModelMetadata, nodata: float | None, input_kind: str,
+                shift_db: float) -> tuple[np.ndarray, np.ndarray]:
+    """Raw values -> dB (noise floor) -> + shift -> min-max normalised; invalid pixels 0 / False."""
+    values, valid = to_model_domain(raw, meta, nodata, input_kind)
+    x = normalise(values + np.float32(shift_db), meta)
+    x[~valid] = 0.0
+    return x, valid
+
+
+def auto_shift_db(src: Any, band: int, meta: ModelMetadata, nodata: float | None, input_kind: str,
+                  is_cancelled: Cancelled | None = None, rows: int = 512) -> float:
+    """The dB shift that brings the scene's 1st-99th percentile range into the model's range (0 if inside).
+
+    One streaming pass over the band (strips of ``rows`` rows) into a 0.05 dB histogram.
+    """
+    edges = np.arange(-400.0, 400.0 + 0.025, 0.05)
+    counts = np.zeros(edges.size - 1, dtype=np.int64)
+    for top in range(0, src.height, rows):
+        if is_cancelled is not None and is_cancelled():
+            raise CancelledError("Compression was cancelled; nothing was written.")
+        raw = read_tile(src, band, Window(top, 0, min(rows, src.height - top), src.width))
+        values, valid = to_model_domain(raw, meta, nodata, input_kind)
+        counts += np.histogram(values[valid], bins=edges)[0]
+    total = int(counts.sum())
+    if total == 0:
+        return 0.0
+    cdf = np.cumsum(counts) / total
+    low = float(edges[int(np.searchsorted(cdf, 0.01))])
+    high = float(edges[min(int(np.searchsorted(cdf, 0.99)) + 1, edges.size - 1)])
+    assert meta.db_min is not None and meta.db_max is not None
+    if low >= meta.db_min - 0.05 and high <= meta.db_max + 0.05:
+        return 0.0
+    return round(0.5 * (meta.db_min + meta.db_max) - 0.5 * (low + high), 2)
+
+
+def _check_latents(latents: np.ndarray, n: int, channels: int, cells: int) -> None:
+    from ..errors import ModelError
+
+    if latents.shape != (n, channels, cells, cells):
+        raise ModelError(
+            f"The encoder returned latents of shape {latents.shape}, expected {(n, channels, cells, cells)}; "
+            "the model does not follow the codec contract (scale_factor/latent_channels)."
+        )
+    if not np.all(np.isfinite(latents)):
+        raise ModelError("The encoder returned NaN or infinite latents; the model is broken.")
+
+
+def _keep_core(tile: Tile, y: np.ndarray, valid: np.ndarray, grid: np.ndarray, strip: np.ndarray,
+               strip_top: int, s: int, table: Any) -> None:
+    """Quantise the tile's core latents into ``grid`` and its core validity into the mask ``strip``."""
+    rel = tile.core.relative_to(tile.read)
+    rows, cols = rel.slices()
+    grid[(slice(None), *tile.core.slices())] = table.quantise(y[:, rows, cols])
+    px = _scaled(tile.core, s)
+    height, width = strip.shape
+    r0, c0 = px.row_off - strip_top, px.col_off
+    r1, c1 = min(r0 + px.height, height), min(c0 + px.width, width)
+    prel = _scaled(rel, s)
+    strip[r0:r1, c0:c1] = valid[prel.row_off : prel.row_off + r1 - r0, prel.col_off : prel.col_off + c1 - c0]

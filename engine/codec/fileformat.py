@@ -1,0 +1,311 @@
+"""The self-describing compressed SAR file (``.sarz``).
+
+Layout (all integers little-endian)::
+
+    magic            8 bytes   b"SARZ\\r\\n\\x1a\\n"
+    format version   u16
+    total length     u64       size of the whole file in bytes (tells truncation from corruption)
+    header length    u32       then the header: zlib-compressed UTF-8 JSON
+    mask length      u32       then the validity mask: zlib of row-wise packed bits (1 = valid)
+    payload length   u64       then the entropy-coded latents (EntropyModelTable.encode)
+    checksum         u32       CRC-32 of every byte before it
+
+The header holds everything needed to rebuild the raster (see
+:class:`CompressedHeader`). The file's real size is what bits per pixel means.
+Parsing checks, in this order: foreign file (magic), unknown version,
+truncation, checksum; each raises :class:`CompressedFileError` saying what to do.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import struct
+import zlib
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from ..errors import CompressedFileError
+
+MAGIC = b"SARZ\r\n\x1a\n"
+FORMAT_VERSION = 1
+SUFFIX = ".sarz"
+_PREFIX = struct.Struct("<8sHQ")
+_U32 = struct.Struct("<I")
+_U64 = struct.Struct("<Q")
+
+
+@dataclass(frozen=True)
+class CompressedHeader:
+    """Everything a decoder needs besides the mask and the payload.
+
+    Attributes:
+        width, height: raster size in pixels.
+        crs_wkt: the source CRS as WKT (``None`` if the source had none).
+        transform: GDAL-order geotransform ``(c, a, b, f, d, e)`` as affine ``a..f`` list
+            ``[a, b, c, d, e, f]`` (rasterio ``Affine`` order).
+        source_dtype: data type of the source band (informational; output is float32).
+        source_nodata: the source's nodata value (``None`` if unset; NaN is stored as "nan").
+        band: 1-based source band index.
+        input_kind: what the source held: ``intensity``, ``amplitude`` or ``db``.
+        db_min, db_max, noise_floor_db: dB clipping/normalisation used by the model.
+        model_id, weights_sha256: the decoder that must be used.
+        entropy_sha256: SHA-256 of the entropy table (must match the decoder's).
+        latent_channels, latent_height, latent_width: shape of the integer latent grid.
+        scale_factor: pixels per latent cell.
+        tile_size, overlap: encoder tiling in pixels (decoding may use other values).
+        valid_pixels: number of valid pixels (1 bits in the mask).
+        shift_db: dB added to the source before encoding (subtracted when decoding).
+        quantisation: how integers map back to latents.
+        created_by: software that wrote the file.
+    """
+
+    width: int
+    height: int
+    crs_wkt: str | None
+    transform: tuple[float, ...]
+    source_dtype: str
+    source_nodata: float | None
+    band: int
+    input_kind: str
+    db_min: float
+    db_max: float
+    noise_floor_db: float
+    model_id: str
+    weights_sha256: str
+    entropy_sha256: str
+    latent_channels: int
+    latent_height: int
+    latent_width: int
+    scale_factor: int
+    tile_size: int
+    overlap: int
+    valid_pixels: int
+    shift_db: float = 0.0
+    quantisation: str = "q = round(y - median_c); y_hat = q + median_c"
+    created_by: str = "sar-toolbox"
+    extra: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def latent_shape(self) -> tuple[int, int, int]:
+        return (self.latent_channels, self.latent_height, self.latent_width)
+
+    def to_json(self) -> str:
+        data = asdict(self)
+        data["transform"] = list(self.transform)
+        nodata = self.source_nodata
+        if nodata is not None and not math.isfinite(nodata):
+            data["source_nodata"] = repr(float(nodata))  # "nan", "inf", "-inf": JSON has no NaN
+        return json.dumps(data, sort_keys=True, separators=(",", ":"))
+
+    @classmethod
+    def from_json(cls, text: str) -> CompressedHeader:
+        try:
+            data: dict[str, Any] = json.loads(text)
+            if isinstance(data.get("source_nodata"), str):
+                data["source_nodata"] = float(data["source_nodata"])
+            data["transform"] = tuple(float(v) for v in data["transform"])
+            header = cls(**data)
+        except (TypeError, ValueError, KeyError) as exc:
+            raise CompressedFileError(
+                f"The compressed file's header is malformed ({exc}); the file is damaged or was "
+                "written by incompatible software. Compress the source raster again."
+            ) from exc
+        if header.width < 1 or header.height < 1 or len(header.transform) != 6:
+            raise CompressedFileError("The compressed file's header has an invalid size or geotransform.")
+        return header
+
+
+@dataclass(frozen=True)
+class CompressedFile:
+    """A parsed compressed file: header, compressed mask bytes and payload bytes."""
+
+    header: CompressedHeader
+    mask_bytes: bytes
+    payload: bytes
+    size_bytes: int
+
+    def mask_reader(self) -> MaskReader:
+        """A reader that inflates the validity mask strip by strip, top to bottom."""
+        return MaskReader(self.mask_bytes, self.header.width, self.header.height)
+
+    def mask(self) -> np.ndarray:
+        """The whole validity mask (``height x width`` bool); fine for moderate rasters."""
+        return self.mask_reader().read(self.header.height)
+
+
+class MaskReader:
+    """Inflate a mask written by :class:`MaskWriter`, a few rows at a time."""
+
+    def __init__(self, data: bytes, width: int, height: int) -> None:
+        self.width, self.height = width, height
+        self._row_bytes = (width + 7) // 8
+        self._inflater = zlib.decompressobj()
+        try:
+            self._pending = bytearray(self._inflater.decompress(data, 1 << 20))
+        except zlib.error as exc:
+            raise CompressedFileError(f"The nodata mask in the compressed file is unreadable ({exc}).") \
+                from exc
+        self.rows_read = 0
+
+    def read(self, rows: int) -> np.ndarray:
+        """The next ``rows`` rows of the mask as bool ``(rows, width)`` (True = valid pixel)."""
+        if rows < 0 or self.rows_read + rows > self.height:
+            raise ValueError(f"cannot read {rows} more mask rows after row {self.rows_read} of {self.height}")
+        need = rows * self._row_bytes
+        while len(self._pending) < need:
+            try:
+                chunk = self._inflater.decompress(self._inflater.unconsumed_tail, 1 << 20)
+            except zlib.error as exc:
+                raise CompressedFileError(f"The nodata mask in the compressed file is unreadable ({exc}).") \
+                    from exc
+            if not chunk:
+                raise CompressedFileError(
+                    "The nodata mask in the compressed file is incomplete; the file is damaged."
+                )
+            self._pending += chunk
+        packed = np.frombuffer(bytes(self._pending[:need]), dtype=np.uint8).reshape(rows, self._row_bytes)
+        del self._pending[:need]
+        self.rows_read += rows
+        return np.unpackbits(packed, axis=1, count=self.width).astype(bool)
+
+
+class MaskWriter:
+    """Compress a validity mask strip by strip (rows top to bottom) without holding all of it."""
+
+    def __init__(self, width: int) -> None:
+        self.width = width
+        self._deflater = zlib.compressobj(9)
+        self._parts: list[bytes] = []
+        self.rows = 0
+        self.valid = 0
+
+    def add(self, strip: np.ndarray) -> None:
+        strip = np.asarray(strip, dtype=bool)
+        if strip.ndim != 2 or strip.shape[1] != self.width:
+            raise ValueError(f"mask strip must have {self.width} columns, got shape {strip.shape}")
+        self.rows += strip.shape[0]
+        self.valid += int(strip.sum())
+        self._parts.append(self._deflater.compress(np.packbits(strip, axis=1).tobytes()))
+
+    def finish(self) -> bytes:
+        self._parts.append(self._deflater.flush())
+        return b"".join(self._parts)
+
+
+def pack(header: CompressedHeader, mask_bytes: bytes, payload: bytes) -> bytes:
+    """Serialise a compressed file to bytes (see the module docstring for the layout)."""
+    head = zlib.compress(header.to_json().encode("utf-8"), 9)
+    sections = [
+        _U32.pack(len(head)),
+        head,
+        _U32.pack(len(mask_bytes)),
+        mask_bytes,
+        _U64.pack(len(payload)),
+        payload,
+    ]
+    total = _PREFIX.size + sum(len(part) for part in sections) + _U32.size
+    body = b"".join([_PREFIX.pack(MAGIC, FORMAT_VERSION, total), *sections])
+    return body + _U32.pack(zlib.crc32(body) & 0xFFFFFFFF)
+
+
+def _corrupted(name: str) -> CompressedFileError:
+    return CompressedFileError(
+        f"{name} is corrupted (its checksum or its section sizes do not match its contents); "
+        "the file was damaged in storage or transfer. Use an intact copy."
+    )
+
+
+def _sections(data: bytes) -> tuple[list[bytes], int | None]:
+    """Header, mask and payload as declared; ``None`` as end when a declared size runs past the data."""
+    pos = _PREFIX.size
+    sections: list[bytes] = []
+    for fmt in (_U32, _U32, _U64):
+        if len(data) < pos + fmt.size:
+            return sections, None
+        (length,) = fmt.unpack_from(data, pos)
+        pos += fmt.size
+        if len(data) < pos + length:
+            return sections, None
+        sections.append(bytes(data[pos : pos + length]))
+        pos += length
+    return sections, pos
+
+
+def _truncated(name: str) -> CompressedFileError:
+    return CompressedFileError(
+        f"{name} is truncated (it ends before its declared end); the copy is incomplete. "
+        "Copy or download the file again."
+    )
+
+
+def unpack(data: bytes, name: str = "The compressed file") -> CompressedFile:
+    """Parse and verify bytes written by :func:`pack`; raise :class:`CompressedFileError` if unusable."""
+    if len(data) < len(MAGIC):
+        if data and MAGIC.startswith(data):
+            raise _truncated(name)
+        raise CompressedFileError(
+            f"{name} is not a SAR Toolbox compressed file (it is too short to hold the "
+            f"'{SUFFIX}' signature); choose a file written by 'sartoolbox:compress'."
+        )
+    if data[: len(MAGIC)] != MAGIC:
+        raise CompressedFileError(
+            f"{name} is not a SAR Toolbox compressed file (its signature does not match); "
+            f"choose a '{SUFFIX}' file written by 'sartoolbox:compress'."
+        )
+    if len(data) < struct.calcsize("<8sH"):
+        raise _truncated(name)
+    (version,) = struct.unpack_from("<H", data, len(MAGIC))
+    if version != FORMAT_VERSION:
+        newer = "newer" if version > FORMAT_VERSION else "older, unsupported"
+        raise CompressedFileError(
+            f"{name} uses compressed-file format version {version}, but this SAR Toolbox reads "
+            f"version {FORMAT_VERSION} only (the file comes from a {newer} release); "
+            "update the SAR Toolbox plugin or decompress it with the release that wrote it."
+        )
+    if len(data) < _PREFIX.size:
+        raise _truncated(name)
+    _, _, total = _PREFIX.unpack_from(data)
+    sections, end = _sections(data)
+    if end is None or end + _U32.size != total:
+        # the declared sizes disagree with each other: a damaged size field, or a cut inside one
+        if len(data) < total and end is None:
+            raise _truncated(name)
+        raise _corrupted(name)
+    if len(data) < total:
+        raise _truncated(name)
+    if len(data) > total:
+        raise CompressedFileError(
+            f"{name} has {len(data) - total} unexpected bytes after its end; it was damaged or "
+            "appended to. Use an intact copy."
+        )
+    (stored,) = _U32.unpack_from(data, end)
+    if zlib.crc32(data[:end]) & 0xFFFFFFFF != stored:
+        raise _corrupted(name)
+    try:
+        text = zlib.decompress(sections[0]).decode("utf-8")
+    except (zlib.error, UnicodeDecodeError) as exc:
+        raise CompressedFileError(f"{name} has an unreadable header ({exc}).") from exc
+    header = CompressedHeader.from_json(text)
+    return CompressedFile(header, sections[1], sections[2], len(data))
+
+
+def read_compressed(path: str | os.PathLike[str]) -> CompressedFile:
+    """Read and verify a compressed file from disk."""
+    path = Path(path)
+    try:
+        data = path.read_bytes()
+    except FileNotFoundError:
+        raise CompressedFileError(
+            f"Compressed file '{path}' does not exist; check the path."
+        ) from None
+    except IsADirectoryError:
+        raise CompressedFileError(f"'{path}' is a folder, not a compressed file; choose a '{SUFFIX}' file.") \
+            from None
+    except OSError as exc:
+        raise CompressedFileError(f"Compressed file '{path}' cannot be read ({exc}).") from exc
+    return unpack(data, name=f"'{path.name}'")

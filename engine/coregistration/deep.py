@@ -1,0 +1,73 @@
+"""Learned dense embeddings (``Task.EMBED`` ONNX models) as a :class:`FeatureExtractor`.
+
+The model maps a ``(1, bands, h, w)`` tile to a dense ``(1, c, h / s, w / s)``
+embedding (``s`` = ``scale_factor`` of its metadata); the same FFT search as
+the classical method then runs on the embeddings. No model is bundled yet:
+``METHOD=deep`` says so and points to ``METHOD=classical``.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from pathlib import Path
+
+import numpy as np
+
+from ..errors import RegistrationError
+from ..metadata import Task
+
+log = logging.getLogger(__name__)
+
+NO_MODEL_MESSAGE = (
+    "no registration model is bundled yet; use METHOD=classical (or give the path of a Task.EMBED ONNX model)"
+)
+
+
+def models_dir() -> Path:
+    """Bundled models: ``models/`` beside the engine package (repository root or plugin folder)."""
+    return Path(__file__).resolve().parent.parent.parent / "models"
+
+
+def find_embed_model(folder: Path | None = None) -> Path | None:
+    """First bundled model whose metadata says ``Task.EMBED`` (None if there is none)."""
+    from ..runtime import read_metadata
+
+    folder = folder or models_dir()
+    for path in sorted(folder.glob("*.onnx")) if folder.is_dir() else []:
+        try:
+            if read_metadata(path).task is Task.EMBED:
+                return path
+        except Exception as exc:  # a broken model must not hide the others
+            log.debug("skipping %s: %s", path, exc)
+    return None
+
+
+class OnnxEmbeddingFeatures:
+    """Dense embeddings of a ``Task.EMBED`` model (``deep`` method)."""
+
+    name = "deep"
+
+    def __init__(self, model_path: str | os.PathLike[str] | None = None) -> None:
+        from ..runtime import OnnxModel
+
+        path = Path(model_path) if model_path else find_embed_model()
+        if path is None:
+            raise RegistrationError(NO_MODEL_MESSAGE)
+        self.model = OnnxModel(path, intra_op_threads=1, tasks=[Task.EMBED])
+        meta = self.model.metadata
+        self.model_id = meta.model_id
+        self.stride = meta.scale_factor
+
+    def __call__(self, image: np.ndarray, valid: np.ndarray) -> np.ndarray:
+        from ..preprocess import to_model_input
+
+        meta = self.model.metadata
+        s = self.stride
+        h, w = (image.shape[0] // s) * s, (image.shape[1] // s) * s
+        x, ok = to_model_input(image[:h, :w], meta, None)
+        x = np.where(ok & valid[:h, :w], x, 0.0).astype(np.float32)
+        batch = np.repeat(x[np.newaxis, np.newaxis], meta.input_bands, axis=1)
+        emb = self.model.run(batch)[0].astype(np.float32)
+        norm = np.sqrt((emb**2).sum(axis=0, keepdims=True)) + 1e-6
+        return emb / norm

@@ -1,0 +1,337 @@
+"""Co-registration outputs: corrected raster, tie points (GeoPackage), QGIS ``.points``, report, figure.
+
+Every writer takes the final path's temporary twin (see
+:func:`engine.raster_io.atomic_output`); the caller renames all of them only
+when everything succeeded.
+
+Coordinates: tie points are in INPUT pixel-corner coordinates (pixel ``(c, r)``
+has its centre at ``(c + 0.5, r + 0.5)``), as GDAL geotransforms and GCPs use.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from ..errors import DependencyError, InputError, RasterIOError
+from ..raster_io import OUTPUT_NODATA, RasterInfo
+from .grid import TiePoint
+from .transforms import Transform, fit_transform
+
+log = logging.getLogger(__name__)
+
+RESAMPLING = ("nearest", "bilinear", "cubic", "cubicspline", "lanczos", "average")
+GCP_GRID = 12
+"""GCPs per side handed to GDAL to warp with a polynomial (sampled from the fitted transform)."""
+
+
+def _gdal() -> Any:
+    try:
+        from osgeo import gdal
+    except ImportError as exc:  # pragma: no cover - depends on the environment
+        raise DependencyError("GDAL (osgeo)", "Writing co-registration outputs") from exc
+    gdal.UseExceptions()
+    return gdal
+
+
+def affine_to_matrix(gt: Any) -> np.ndarray:
+    """rasterio ``Affine`` -> 3x3 matrix (pixel-corner -> map)."""
+    return np.array([[gt.a, gt.b, gt.c], [gt.d, gt.e, gt.f], [0.0, 0.0, 1.0]], dtype=np.float64)
+
+
+def matrix_to_gdal(m: np.ndarray) -> tuple[float, ...]:
+    return (float(m[0, 2]), float(m[0, 0]), float(m[0, 1]), float(m[1, 2]), float(m[1, 0]), float(m[1, 1]))
+
+
+def _apply(m: np.ndarray, xy: np.ndarray) -> np.ndarray:
+    xy = np.atleast_2d(xy)
+    return xy @ m[:2, :2].T + m[:2, 2]
+
+
+def _sample_grid(width: float, height: float, n: int = GCP_GRID) -> np.ndarray:
+    xs, ys = np.meshgrid(np.linspace(0, width, n), np.linspace(0, height, n))
+    return np.stack([xs.ravel(), ys.ravel()], axis=1)
+
+
+def pixel_to_map_transform(t: Transform, gt: Any, width: int, height: int) -> Transform:
+    """The pixel-space transform ``t`` of a raster expressed in its map coordinates."""
+    g = affine_to_matrix(gt)
+    p = _sample_grid(width, height)
+    return fit_transform(_apply(g, p), _apply(g, t(p)), t.kind)
+
+
+def corrected_mapping(
+    t_map: Transform, gt: Any, width: int, height: int
+) -> tuple[np.ndarray | None, np.ndarray]:
+    """New pixel -> map mapping of a raster corrected by the map-space ``t_map``.
+
+    Returns ``(matrix, gcps)``: the 3x3 matrix when the mapping is affine (``None``
+    otherwise) and ``(n, 4)`` GCPs ``pixel, line, X, Y`` sampled from it.
+    """
+    g = affine_to_matrix(gt)
+    p = _sample_grid(width, height)
+    mapped = t_map(_apply(g, p))
+    gcps = np.concatenate([p, mapped], axis=1)
+    if t_map.is_affine:
+        return t_map.matrix() @ g, gcps
+    return None, gcps
+
+
+def write_corrected_raster(
+    tmp_path: Path, info: RasterInfo, t_map: Transform, resample: bool, resampling: str = "bilinear"
+) -> str:
+    """Write ``info``'s raster corrected by ``t_map``; returns ``"geotransform"`` or ``"warp"``."""
+    if resampling not in RESAMPLING:
+        raise InputError(f"Unknown resampling '{resampling}'; use one of {', '.join(RESAMPLING)}.")
+    gdal = _gdal()
+    matrix, gcps = corrected_mapping(t_map, info.transform, info.width, info.height)
+    creation = ["TILED=YES", "COMPRESS=DEFLATE", "BIGTIFF=IF_SAFER"]
+    try:
+        if matrix is not None and not resample:
+            ds = gdal.Translate(str(tmp_path), info.path, format="GTiff", creationOptions=creation)
+            ds.SetGeoTransform(matrix_to_gdal(matrix))
+            ds = None
+            return "geotransform"
+        if matrix is None and not resample:
+            log.warning(
+                "a %s transform cannot be written as a geotransform; the raster is resampled (%s)",
+                t_map.kind,
+                resampling,
+            )
+        vrt_path = f"/vsimem/sartoolbox_coreg_{tmp_path.stem}.vrt"
+        if matrix is not None:
+            src = gdal.Translate(vrt_path, info.path, format="VRT")
+            src.SetGeoTransform(matrix_to_gdal(matrix))
+            order = 0
+        else:
+            # GCPs given to Translate replace the geotransform (GDAL prefers a geotransform over GCPs)
+            gcp_list = [gdal.GCP(float(x), float(y), 0.0, float(c), float(r)) for c, r, x, y in gcps]
+            src = gdal.Translate(vrt_path, info.path, format="VRT", GCPs=gcp_list,
+                                 outputSRS=info.crs_wkt or None)
+            order = t_map.degree
+        src.FlushCache()
+        g = info.transform
+        if abs(g.b) > 1e-12 or abs(g.d) > 1e-12:
+            raise InputError(
+                f"'{info.path}' has a rotated geotransform; warping it is not supported, use "
+                "RESAMPLE=false with a shift or affine transform."
+            )
+        x0, y0 = g.c, g.f
+        x1, y1 = g.c + g.a * info.width, g.f + g.e * info.height
+        nodata = info.nodata
+        if nodata is None:
+            nodata = OUTPUT_NODATA if np.issubdtype(np.dtype(info.dtypes[0]), np.floating) else 0
+        opts: dict[str, Any] = {
+            "format": "GTiff",
+            "creationOptions": creation,
+            "resampleAlg": resampling,
+            "outputBounds": (min(x0, x1), min(y0, y1), max(x0, x1), max(y0, y1)),
+            "width": info.width,
+            "height": info.height,
+            "dstNodata": nodata,
+            "multithread": False,
+        }
+        if info.nodata is not None:
+            opts["srcNodata"] = info.nodata
+        if info.crs_wkt:
+            opts["dstSRS"] = info.crs_wkt
+        if order:
+            opts["polynomialOrder"] = order
+        gdal.Warp(str(tmp_path), src, **opts)
+        src = None
+        gdal.Unlink(vrt_path)
+        return "warp"
+    except RuntimeError as exc:
+        raise RasterIOError(f"Writing the corrected raster failed ({exc}); check the output folder.") from exc
+
+
+def write_tiepoints_gpkg(
+    tmp_path: Path, points: Sequence[TiePoint], used: np.ndarray, residual: np.ndarray, info: RasterInfo
+) -> None:
+    """Tie points as a GeoPackage point layer at their INPUT map position."""
+    gdal = _gdal()
+    from osgeo import ogr, osr
+
+    g = affine_to_matrix(info.transform)
+    srs = None
+    if info.crs_wkt:
+        srs = osr.SpatialReference()
+        srs.ImportFromWkt(info.crs_wkt)
+        srs.SetAxisMappingStrategy(osr.OAMS_TRADITIONAL_GIS_ORDER)
+    drv = ogr.GetDriverByName("GPKG")
+    try:
+        ds = drv.CreateDataSource(str(tmp_path))
+        layer = ds.CreateLayer("tiepoints", srs, ogr.wkbPoint)
+        fields = [
+            ("pixel_x", ogr.OFTReal),
+            ("pixel_y", ogr.OFTReal),
+            ("dx", ogr.OFTReal),
+            ("dy", ogr.OFTReal),
+            ("ref_map_x", ogr.OFTReal),
+            ("ref_map_y", ogr.OFTReal),
+            ("reliability", ogr.OFTReal),
+            ("score", ogr.OFTReal),
+            ("residual", ogr.OFTReal),
+            ("used", ogr.OFTInteger),
+        ]
+        for name, kind in fields:
+            layer.CreateField(ogr.FieldDefn(name, kind))
+        defn = layer.GetLayerDefn()
+        ds.StartTransaction()
+        for p, u, r in zip(points, used, residual, strict=True):
+            ((mx, my),) = _apply(g, np.array([p.x, p.y]))
+            ((rx, ry),) = _apply(g, np.array([p.ref_x, p.ref_y]))
+            feat = ogr.Feature(defn)
+            values = {
+                "pixel_x": p.x,
+                "pixel_y": p.y,
+                "dx": p.dx,
+                "dy": p.dy,
+                "ref_map_x": rx,
+                "ref_map_y": ry,
+                "reliability": p.reliability,
+                "score": p.score,
+                "residual": float(r),
+                "used": int(u),
+            }
+            for k, v in values.items():
+                feat.SetField(k, v)
+            geom = ogr.Geometry(ogr.wkbPoint)
+            geom.AddPoint_2D(float(mx), float(my))
+            feat.SetGeometry(geom)
+            layer.CreateFeature(feat)
+        ds.CommitTransaction()
+        ds = None
+    except RuntimeError as exc:
+        raise RasterIOError(f"Writing the tie points failed ({exc}); check the output folder.") from exc
+    del gdal
+
+
+def read_tiepoints_gpkg(path: str) -> tuple[np.ndarray, np.ndarray, str | None]:
+    """Used tie points of a GeoPackage written by :func:`write_tiepoints_gpkg`: map src, map dst, CRS WKT."""
+    _gdal()
+    from osgeo import ogr
+
+    try:
+        ds = ogr.Open(str(path))
+    except RuntimeError as exc:
+        raise InputError(f"'{path}' cannot be opened as a tie-point GeoPackage ({exc}).") from exc
+    layer = ds.GetLayer(0) if ds is not None else None
+    names = (
+        [layer.GetLayerDefn().GetFieldDefn(i).GetName() for i in range(layer.GetLayerDefn().GetFieldCount())]
+        if layer is not None
+        else []
+    )
+    if layer is None or not {"ref_map_x", "ref_map_y", "used"} <= set(names):
+        raise InputError(
+            f"'{path}' is not a tie-point layer written by sartoolbox:coregister (fields "
+            "ref_map_x, ref_map_y and used are missing)."
+        )
+    src, dst = [], []
+    for feat in layer:
+        if feat.GetField("used"):
+            geom = feat.GetGeometryRef()
+            src.append((geom.GetX(), geom.GetY()))
+            dst.append((feat.GetField("ref_map_x"), feat.GetField("ref_map_y")))
+    sref = layer.GetSpatialRef()
+    wkt = sref.ExportToWkt() if sref is not None else None
+    return np.array(src, dtype=np.float64).reshape(-1, 2), np.array(dst, dtype=np.float64).reshape(-1, 2), wkt
+
+
+def _num(v: float) -> str:
+    return repr(float(v))
+
+
+def points_file_text(
+    points: Sequence[TiePoint], used: np.ndarray, residual_xy: np.ndarray, info: RasterInfo
+) -> str:
+    """QGIS 3.22 Georeferencer ``.points`` text.
+
+    ``#CRS: <wkt>`` then ``mapX,mapY,pixelX,pixelY,enable,dX,dY,residual``: map
+    coordinates of where each INPUT pixel position belongs (from the reference),
+    pixel coordinates with y negative (QGIS's raster pixel frame), residuals in pixels.
+    """
+    g = affine_to_matrix(info.transform)
+    lines = []
+    if info.crs_wkt:
+        lines.append(f"#CRS: {' '.join(info.crs_wkt.split())}")
+    lines.append("mapX,mapY,pixelX,pixelY,enable,dX,dY,residual")
+    for p, u, (rx, ry) in zip(points, used, residual_xy, strict=True):
+        ((mx, my),) = _apply(g, np.array([p.ref_x, p.ref_y]))
+        lines.append(
+            ",".join(
+                [
+                    _num(mx),
+                    _num(my),
+                    _num(p.x),
+                    _num(-p.y),
+                    str(int(u)),
+                    _num(rx),
+                    _num(ry),
+                    _num(float(np.hypot(rx, ry))),
+                ]
+            )
+        )
+    return "\n".join(lines) + "\n"
+
+
+def write_text(tmp_path: Path, text: str) -> None:
+    try:
+        tmp_path.write_text(text, encoding="utf-8")
+    except OSError as exc:
+        raise RasterIOError(f"Writing '{tmp_path}' failed ({exc}); check the output folder.") from exc
+
+
+def write_report(tmp_path: Path, report: dict[str, Any]) -> None:
+    write_text(tmp_path, json.dumps(report, indent=2, allow_nan=True) + "\n")
+
+
+def _stretch(a: np.ndarray) -> np.ndarray:
+    ok = np.isfinite(a)
+    if not ok.any():
+        return np.zeros(a.shape, np.uint8)
+    lo, hi = np.percentile(a[ok], [2, 98])
+    out = np.clip((a - lo) / max(hi - lo, 1e-12), 0, 1) * 255
+    return np.where(ok, out, 0).astype(np.uint8)
+
+
+def checkerboard(a: np.ndarray, b: np.ndarray, tiles: int = 8) -> np.ndarray:
+    h, w = a.shape
+    s = max(1, max(h, w) // tiles)
+    yy, xx = np.mgrid[:h, :w]
+    return np.where(((yy // s) + (xx // s)) % 2 == 0, a, b)
+
+
+def write_checkerboard_png(
+    tmp_path: Path, inp: np.ndarray, ref: np.ndarray, t_pix: Transform, factor: float
+) -> None:
+    """Before | after checkerboards of input and reference (previews decimated by ``factor``)."""
+    from scipy import ndimage
+
+    h, w = inp.shape
+    # corrected(q) = input(T^-1(q)); T^-1 fitted on samples (exact for shift/affine)
+    grid = _sample_grid(w * factor, h * factor)
+    inverse = fit_transform(t_pix(grid), grid, t_pix.kind)
+    yy, xx = np.mgrid[:h, :w]
+    q = np.stack([(xx.ravel() + 0.5) * factor, (yy.ravel() + 0.5) * factor], axis=1)
+    src = inverse(q) / factor - 0.5
+    after = ndimage.map_coordinates(inp, [src[:, 1], src[:, 0]], order=1, cval=np.nan).reshape(h, w)
+    a, r, c = _stretch(inp), _stretch(ref), _stretch(after)
+    sep = np.full((h, max(4, w // 50)), 255, np.uint8)
+    img = np.concatenate([checkerboard(a, r), sep, checkerboard(c, r)], axis=1)
+    gdal = _gdal()
+    try:
+        mem = gdal.GetDriverByName("MEM").Create("", img.shape[1], img.shape[0], 1, gdal.GDT_Byte)
+        mem.GetRasterBand(1).WriteArray(img)
+        gdal.GetDriverByName("PNG").CreateCopy(str(tmp_path), mem)
+        mem = None
+    except RuntimeError as exc:
+        raise RasterIOError(f"Writing the checkerboard PNG failed ({exc}); check the output folder.") from exc
+    aux = Path(str(tmp_path) + ".aux.xml")
+    if aux.exists():
+        aux.unlink()

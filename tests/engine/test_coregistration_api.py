@@ -1,0 +1,331 @@
+"""``coregister`` / ``apply_transform`` end to end on tiny seeded GeoTIFFs: results, outputs, bad inputs."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+
+from engine.coregistration import apply_transform, coregister
+from engine.errors import InputError, ModelError, RegistrationError
+from engine.synthetic import generate_scene_pair, write_scene_pair
+
+SIZE = 192
+
+
+def _write(
+    path: Path,
+    data: np.ndarray,
+    crs: str | None = "EPSG:32631",
+    origin: tuple[float, float] = (0.0, 0.0),
+    pixel: float = 10.0,
+    nodata: float | None = None,
+) -> Path:
+    import rasterio
+    from affine import Affine
+
+    arr = data if data.ndim == 3 else data[np.newaxis]
+    transform = Affine(pixel, 0, 500000.0 + origin[0], 0, -pixel, 5000000.0 + origin[1])
+    with rasterio.open(
+        path,
+        "w",
+        driver="GTiff",
+        width=arr.shape[2],
+        height=arr.shape[1],
+        count=arr.shape[0],
+        dtype="float32",
+        crs=crs,
+        transform=transform,
+        nodata=nodata,
+    ) as dst:
+        dst.write(arr.astype(np.float32))
+    return path
+
+
+@pytest.fixture(scope="module")
+def sar_sar(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path, tuple[float, float]]:
+    """Speckled SAR with known shift (input) and the clean aligned SAR (reference)."""
+    d = tmp_path_factory.mktemp("sarsar")
+    sx, sy = 4.37, -6.81  # synthetic convention: SAR content moved right/down
+    pair = generate_scene_pair(SIZE, SIZE, seed=11, shift_x=sx, shift_y=sy)
+    return _write(d / "sar.tif", pair.sar), _write(d / "ref.tif", pair.sigma0_aligned), (-sx, -sy)
+
+
+@pytest.fixture(scope="module")
+def sar_optical(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path, tuple[float, float]]:
+    d = tmp_path_factory.mktemp("saropt")
+    files = write_scene_pair(
+        d / "sar.tif", d / "opt.tif", width=SIZE, height=SIZE, seed=5, shift_x=-7.6, shift_y=3.25
+    )
+    return files.sar_path, files.optical_path, (7.6, -3.25)
+
+
+def test_global_shift_recovered_within_0_2_px_sar_to_sar(
+    sar_sar: tuple[Path, Path, tuple[float, float]],
+) -> None:
+    inp, ref, (tx, ty) = sar_sar
+    r = coregister(inp, ref, max_shift=16)
+    assert abs(r.shift_x - tx) < 0.2 and abs(r.shift_y - ty) < 0.2
+    assert r.n_points == 1 and r.transform.kind == "shift"
+
+
+def test_global_shift_sar_to_optical(sar_optical: tuple[Path, Path, tuple[float, float]]) -> None:
+    inp, ref, (tx, ty) = sar_optical
+    r = coregister(inp, ref, max_shift=16)
+    assert abs(r.shift_x - tx) < 0.5 and abs(r.shift_y - ty) < 0.5
+    assert r.method == "classical" and r.model_id
+
+
+def test_local_grid_affine_fit_and_all_outputs(
+    tmp_path: Path, sar_optical: tuple[Path, Path, tuple[float, float]]
+) -> None:
+    inp, ref, (tx, ty) = sar_optical
+    out: dict[str, Any] = {
+        k: tmp_path / n
+        for k, n in [
+            ("output_path", "out.tif"),
+            ("tiepoints_path", "tp.gpkg"),
+            ("gcp_path", "out.points"),
+            ("report_path", "r.json"),
+            ("checkerboard_path", "c.png"),
+        ]
+    }
+    r = coregister(
+        inp,
+        ref,
+        mode="local",
+        grid_spacing=40,
+        window=80,
+        max_shift=12,
+        transform="affine",
+        resample=True,
+        **out,
+    )
+    assert r.n_measured == 9 and r.n_points >= 5
+    assert abs(r.shift_x - tx) < 0.6 and abs(r.shift_y - ty) < 0.6
+    assert r.rmse < r.rmse_before
+    assert all(p.exists() for p in out.values())
+    assert not list(tmp_path.glob(".*tmp*"))
+    # GeoPackage fields
+    from osgeo import ogr
+
+    ds = ogr.Open(str(out["tiepoints_path"]))
+    layer = ds.GetLayer(0)
+    names = {
+        layer.GetLayerDefn().GetFieldDefn(i).GetName() for i in range(layer.GetLayerDefn().GetFieldCount())
+    }
+    assert {"dx", "dy", "reliability", "residual", "used"} <= names
+    assert layer.GetFeatureCount() == r.n_measured
+    assert sum(f.GetField("used") for f in layer) == r.n_points
+    # .points file (QGIS 3.22 Georeferencer)
+    lines = out["gcp_path"].read_text().splitlines()
+    assert lines[0].startswith("#CRS: ") and "UTM zone 31N" in lines[0]
+    assert lines[1] == "mapX,mapY,pixelX,pixelY,enable,dX,dY,residual"
+    rows = np.array([[float(v) for v in line.split(",")] for line in lines[2:]])
+    assert rows.shape == (r.n_measured, 8)
+    p = r.tiepoints[0]
+    np.testing.assert_allclose(rows[0, 2:4], [p.x, -p.y])
+    np.testing.assert_allclose(rows[0, 0:2], [500000.0 + 10 * p.ref_x, 5000000.0 - 10 * p.ref_y])
+    assert set(rows[:, 4]) <= {0.0, 1.0} and rows[:, 4].sum() == r.n_points
+    np.testing.assert_allclose(rows[:, 7], np.hypot(rows[:, 5], rows[:, 6]))
+    # report
+    rep = json.loads(out["report_path"].read_text())
+    assert rep["transform"] == "affine" and rep["n_points_used"] == r.n_points
+    assert rep["method"] == "classical" and rep["model_id"] == r.model_id
+    assert rep["rmse_after"] == pytest.approx(r.rmse)
+    # warped output on the input grid
+    import rasterio
+
+    with rasterio.open(out["output_path"]) as a, rasterio.open(inp) as b:
+        assert a.transform == b.transform and a.crs == b.crs and a.shape == b.shape
+    assert out["checkerboard_path"].read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_shift_only_output_keeps_pixels_and_updates_transform(
+    tmp_path: Path, sar_sar: tuple[Path, Path, tuple[float, float]]
+) -> None:
+    import rasterio
+
+    inp, ref, _ = sar_sar
+    out = tmp_path / "shifted.tif"
+    r = coregister(inp, ref, max_shift=16, output_path=out, report_path=tmp_path / "r.json")
+    with rasterio.open(out) as a, rasterio.open(inp) as b:
+        np.testing.assert_array_equal(a.read(), b.read())
+        assert a.crs == b.crs
+        # input pixel (0, 0) now sits where the reference shows its content
+        assert a.transform.c == pytest.approx(b.transform.c + 10 * r.shift_x)
+        assert a.transform.f == pytest.approx(b.transform.f - 10 * r.shift_y)
+        assert a.transform.a == pytest.approx(10.0)
+    # the saved report applies the same correction to another raster
+    out2 = tmp_path / "again.tif"
+    res = apply_transform(tmp_path / "r.json", inp, out2)
+    assert res.written_as == "geotransform"
+    with rasterio.open(out2) as a, rasterio.open(out) as b:
+        assert a.transform.almost_equals(b.transform, precision=1e-6)
+
+
+def test_reference_on_another_grid_is_resampled(tmp_path: Path) -> None:
+    pair = generate_scene_pair(SIZE, SIZE, seed=8, shift_x=2.4, shift_y=-1.3)
+    inp = _write(tmp_path / "sar.tif", pair.sar)
+    # reference: same scene, 2x coarser pixels, other origin -> read through a WarpedVRT
+    coarse = pair.sigma0_aligned.reshape(SIZE // 2, 2, SIZE // 2, 2).mean(axis=(1, 3))
+    ref = _write(tmp_path / "ref.tif", coarse, pixel=20.0)
+    r = coregister(inp, ref, max_shift=8)
+    assert abs(r.shift_x + 2.4) < 0.5 and abs(r.shift_y - 1.3) < 0.5
+
+
+# ------------------------------------------------------------------ bad inputs
+def _assert_nothing_written(folder: Path, before: set[str]) -> None:
+    assert {p.name for p in folder.iterdir()} == before
+
+
+def _outputs(folder: Path) -> dict[str, Any]:
+    return {
+        "output_path": folder / "o.tif",
+        "tiepoints_path": folder / "t.gpkg",
+        "gcp_path": folder / "g.points",
+        "report_path": folder / "r.json",
+        "checkerboard_path": folder / "c.png",
+    }
+
+
+def test_rasters_that_do_not_overlap(tmp_path: Path) -> None:
+    a = _write(tmp_path / "a.tif", np.random.default_rng(0).random((64, 64)))
+    b = _write(tmp_path / "b.tif", np.random.default_rng(1).random((64, 64)), origin=(5000.0, 0.0))
+    before = {p.name for p in tmp_path.iterdir()}
+    with pytest.raises(InputError, match="do not overlap"):
+        coregister(a, b, **_outputs(tmp_path))
+    _assert_nothing_written(tmp_path, before)
+
+
+@pytest.mark.parametrize("missing", ["reference", "input"])
+def test_crs_on_one_side_only(tmp_path: Path, missing: str) -> None:
+    img = np.random.default_rng(0).random((64, 64))
+    with_crs = _write(tmp_path / "with.tif", img)
+    without = _write(tmp_path / "without.tif", img, crs=None)
+    before = {p.name for p in tmp_path.iterdir()}
+    args = (with_crs, without) if missing == "reference" else (without, with_crs)
+    with pytest.raises(InputError, match=f"{missing} raster .* has no CRS"):
+        coregister(*args, **_outputs(tmp_path))
+    _assert_nothing_written(tmp_path, before)
+
+
+def test_shift_beyond_max_shift(tmp_path: Path) -> None:
+    pair = generate_scene_pair(SIZE, SIZE, seed=11, shift_x=20.0, shift_y=0.0)
+    inp, ref = _write(tmp_path / "sar.tif", pair.sar), _write(tmp_path / "ref.tif", pair.sigma0_aligned)
+    before = {p.name for p in tmp_path.iterdir()}
+    with pytest.raises(RegistrationError, match="MAX_SHIFT=6"):
+        coregister(inp, ref, max_shift=6, **_outputs(tmp_path))
+    _assert_nothing_written(tmp_path, before)
+
+
+def test_too_few_reliable_tie_points(
+    tmp_path: Path, sar_optical: tuple[Path, Path, tuple[float, float]]
+) -> None:
+    inp, ref, _ = sar_optical
+    before = {p.name for p in tmp_path.iterdir()}
+    with pytest.raises(RegistrationError, match=r"Only \d+ reliable tie points .* poly3 .* TRANSFORM=poly2"):
+        coregister(
+            inp,
+            ref,
+            mode="local",
+            grid_spacing=64,
+            window=64,
+            max_shift=8,
+            transform="poly3",
+            **_outputs(tmp_path),
+        )
+    _assert_nothing_written(tmp_path, before)
+
+
+def test_masked_areas_give_no_tie_points(tmp_path: Path) -> None:
+    pair = generate_scene_pair(SIZE, SIZE, seed=11, shift_x=1.5, shift_y=0.5)
+    sar = pair.sar.copy()
+    sar[:, : SIZE // 2] = -9999.0  # left half nodata
+    inp = _write(tmp_path / "sar.tif", sar, nodata=-9999.0)
+    ref = _write(tmp_path / "ref.tif", pair.sigma0_aligned)
+    r = coregister(inp, ref, mode="local", grid_spacing=40, window=64, max_shift=8, transform="shift")
+    assert r.n_skipped > 0
+    assert r.tiepoints and all(p.x - 16 >= SIZE // 2 for p in r.tiepoints)  # centre half valid
+
+
+def test_deep_without_model_and_model_of_wrong_task(
+    tmp_path: Path, identity_model: Path, sar_sar: tuple[Path, Path, tuple[float, float]]
+) -> None:
+    inp, ref, _ = sar_sar
+    before = {p.name for p in tmp_path.iterdir()}
+    with pytest.raises(ModelError, match="'embed'"):
+        coregister(inp, ref, method="deep", model_path=identity_model, **_outputs(tmp_path))
+    _assert_nothing_written(tmp_path, before)
+
+
+def test_deep_without_bundled_model(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, sar_sar: tuple[Path, Path, tuple[float, float]]
+) -> None:
+    from engine.coregistration import deep
+
+    empty = tmp_path / "models"
+    empty.mkdir()
+    monkeypatch.setattr(deep, "models_dir", lambda: empty)
+    inp, ref, _ = sar_sar
+    with pytest.raises(RegistrationError, match="no registration model is bundled yet; use METHOD=classical"):
+        coregister(inp, ref, method="deep")
+
+
+def test_bad_parameters(sar_sar: tuple[Path, Path, tuple[float, float]]) -> None:
+    inp, ref, _ = sar_sar
+    with pytest.raises(InputError, match="MODE=local"):
+        coregister(inp, ref, transform="affine")
+    with pytest.raises(InputError, match="WINDOW"):
+        coregister(inp, ref, mode="local", window=8)
+    with pytest.raises(InputError, match="METHOD"):
+        coregister(inp, ref, method="magic")
+
+
+def test_poly2_warp_and_apply_from_tiepoints(
+    tmp_path: Path, sar_optical: tuple[Path, Path, tuple[float, float]]
+) -> None:
+    import rasterio
+
+    inp, ref, (tx, ty) = sar_optical
+    tp = tmp_path / "tp.gpkg"
+    r = coregister(
+        inp, ref, mode="local", grid_spacing=24, window=64, max_shift=12, transform="poly2",
+        output_path=tmp_path / "poly.tif", tiepoints_path=tp, report_path=tmp_path / "r.json",
+    )
+    assert r.transform.kind == "poly2" and r.n_points >= 8
+    assert abs(r.shift_x - tx) < 0.7 and abs(r.shift_y - ty) < 0.7
+    with rasterio.open(tmp_path / "poly.tif") as a, rasterio.open(inp) as b:
+        assert a.transform == b.transform and a.shape == b.shape  # warped onto the input's grid
+    again = coregister(tmp_path / "poly.tif", ref, max_shift=12)  # the warped raster now matches
+    assert np.hypot(again.shift_x, again.shift_y) < 1.0 < np.hypot(tx, ty) / 5
+    res = apply_transform(tp, inp, tmp_path / "from_tp.tif", transform="shift")
+    assert res.transform == "shift" and res.written_as == "geotransform"
+    with rasterio.open(tmp_path / "from_tp.tif") as a, rasterio.open(inp) as b:
+        assert abs((a.transform.c - b.transform.c) / 10 - r.shift_x) < 0.7
+    with pytest.raises(InputError, match="poly2"):
+        apply_transform(tmp_path / "r.json", inp, tmp_path / "x.tif", transform="affine")
+    assert not (tmp_path / "x.tif").exists()
+
+
+def test_cancel_writes_nothing(tmp_path: Path, sar_sar: tuple[Path, Path, tuple[float, float]]) -> None:
+    from engine.errors import CancelledError
+
+    inp, ref, _ = sar_sar
+    before = {p.name for p in tmp_path.iterdir()}
+    with pytest.raises(CancelledError):
+        coregister(inp, ref, mode="local", window=64, grid_spacing=32, is_cancelled=lambda: True,
+                   **_outputs(tmp_path))
+    _assert_nothing_written(tmp_path, before)
+
+
+def test_apply_transform_refuses_another_crs(tmp_path: Path, sar_sar: tuple[Path, Path, tuple[float, float]]) -> None:
+    inp, ref, _ = sar_sar
+    coregister(inp, ref, max_shift=16, report_path=tmp_path / "r.json")
+    other = _write(tmp_path / "other.tif", np.ones((32, 32)), crs="EPSG:4326", pixel=0.001)
+    with pytest.raises(InputError, match="another CRS"):
+        apply_transform(tmp_path / "r.json", other, tmp_path / "o.tif")
+    assert not (tmp_path / "o.tif").exists()

@@ -1,0 +1,120 @@
+"""``sartoolbox:compress``, ``decompress`` and ``compressionquality`` through processing.run (tiny models)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+
+from tests.engine.tiny_codec import build_pair
+
+NODATA = -1.0
+
+
+@pytest.fixture(autouse=True)
+def tiny_models(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    folder = tmp_path / "models"
+    build_pair(folder, "r1")
+    monkeypatch.setenv("SAR_TOOLBOX_MODELS_DIR", str(folder))
+    return folder
+
+
+@pytest.fixture
+def scene(tmp_path: Path, write_geotiff: Callable[..., Path]) -> tuple[Path, np.ndarray]:
+    rng = np.random.default_rng(4)
+    yy, xx = np.mgrid[0:45, 0:70]
+    db = -12 + 6 * np.sin(xx / 9.0) * np.cos(yy / 7.0)
+    intensity = (10 ** (db / 10) * rng.gamma(8, 1 / 8, db.shape)).astype(np.float32)
+    intensity[0, :4] = [0.0, -3.0, np.nan, NODATA]
+    return write_geotiff(tmp_path / "sigma0.tif", intensity, nodata=NODATA), intensity
+
+
+def _invalid(values: np.ndarray) -> np.ndarray:
+    return ~np.isfinite(values) | (values <= 0)
+
+
+def test_compress_decompress_quality(
+    tmp_path: Path,
+    scene: tuple[Path, np.ndarray],
+    run_algorithm: Callable[..., dict[str, Any]],
+    read_geotiff: Callable[..., Any],
+    same_crs: Callable[[str, str], bool],
+) -> None:
+    source, intensity = scene
+    sarz = tmp_path / "scene.sarz"
+    result = run_algorithm("compress", {"INPUT": str(source), "BAND": 1, "INPUT_KIND": 0, "RATE": 0,
+                                        "OUTPUT": str(sarz)})
+    assert Path(result["OUTPUT"]) == sarz
+    assert result["BYTES"] == sarz.stat().st_size
+    assert result["BPP"] == pytest.approx(8 * sarz.stat().st_size / (45 * 70))
+
+    decoded = tmp_path / "decoded.tif"
+    run_algorithm("decompress", {"INPUT": str(sarz), "OUTPUT_KIND": 0, "OUTPUT": str(decoded)})
+    values, info = read_geotiff(decoded)
+    _, source_info = read_geotiff(source)
+    assert info["size"] == (45, 70) and info["dtype"] == "Float32"
+    assert info["transform"] == pytest.approx(source_info["transform"])
+    assert same_crs(info["crs"], source_info["crs"])
+    np.testing.assert_array_equal(values == info["nodata"], _invalid(intensity) | (intensity == NODATA))
+
+    report = tmp_path / "report.html"
+    quality = run_algorithm("compressionquality", {"REFERENCE": str(source), "BAND": 1, "REFERENCE_KIND": 0,
+                                                   "INPUT": str(sarz), "OUTPUT_HTML": str(report)})
+    assert quality["BPP"] == pytest.approx(result["BPP"])
+    assert np.isfinite(quality["PSNR"]) and quality["PSNR"] > 0
+    assert -1 <= quality["SSIM"] <= 1 and -1 <= quality["EPI"] <= 1 and quality["ENL_RATIO"] > 0
+    assert "PSNR" in report.read_text()
+
+    from_raster = run_algorithm("compressionquality", {"REFERENCE": str(source), "BAND": 1,
+                                                       "REFERENCE_KIND": 0, "INPUT": str(decoded)})
+    assert from_raster["PSNR"] == pytest.approx(quality["PSNR"], abs=1e-6)
+    assert from_raster["BPP"] is None
+
+
+def test_decompress_foreign_file_fails_and_writes_nothing(
+    tmp_path: Path, scene: tuple[Path, np.ndarray], run_algorithm: Callable[..., dict[str, Any]]
+) -> None:
+    from qgis.core import QgsProcessingException
+
+    source, _ = scene
+    foreign = tmp_path / "renamed_geotiff.sarz"
+    foreign.write_bytes(source.read_bytes())
+    out = tmp_path / "out"
+    out.mkdir()
+    with pytest.raises(QgsProcessingException, match="not a SAR Toolbox compressed file"):
+        run_algorithm("decompress", {"INPUT": str(foreign), "OUTPUT_KIND": 0, "OUTPUT": str(out / "d.tif")})
+    assert list(out.iterdir()) == []
+
+
+def test_compress_band_out_of_range_and_complex(
+    tmp_path: Path, scene: tuple[Path, np.ndarray], run_algorithm: Callable[..., dict[str, Any]],
+    write_geotiff: Callable[..., Path],
+) -> None:
+    from qgis.core import QgsProcessingException
+
+    source, _ = scene
+    out = tmp_path / "out"
+    out.mkdir()
+    with pytest.raises(QgsProcessingException, match="Band 2"):
+        run_algorithm("compress", {"INPUT": str(source), "BAND": 2, "INPUT_KIND": 0, "RATE": 0,
+                                   "OUTPUT": str(out / "c.sarz")})
+    slc = write_geotiff(tmp_path / "slc.tif", np.ones((6, 6), np.complex64))
+    with pytest.raises(QgsProcessingException, match="complex"):
+        run_algorithm("compress", {"INPUT": str(slc), "BAND": 1, "INPUT_KIND": 0, "RATE": 0,
+                                   "OUTPUT": str(out / "c.sarz")})
+    assert list(out.iterdir()) == []
+
+
+def test_compress_with_custom_encoder(
+    tmp_path: Path, scene: tuple[Path, np.ndarray], tiny_models: Path,
+    run_algorithm: Callable[..., dict[str, Any]],
+) -> None:
+    source, _ = scene
+    sarz = tmp_path / "custom.sarz"
+    result = run_algorithm("compress", {"INPUT": str(source), "BAND": 1, "INPUT_KIND": 0, "RATE": 0,
+                                        "MODEL": str(tiny_models / "sarcodec-r1-encoder.onnx"),
+                                        "OUTPUT": str(sarz)})
+    assert result["BYTES"] == sarz.stat().st_size

@@ -1,0 +1,88 @@
+"""Losses of the registration encoder: contrastive (design loss), shift-NCE, regression."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+import torch.nn.functional as F  # noqa: N812
+
+from training.registration.losses import (
+    LossConfig,
+    contrastive_loss,
+    correlation_scores,
+    phase1_loss,
+    regression_loss,
+    shift_nce_loss,
+)
+
+
+def _emb(n: int = 2, d: int = 8, h: int = 24, w: int = 24, seed: int = 0) -> torch.Tensor:
+    g = torch.Generator().manual_seed(seed)
+    return F.normalize(torch.randn(n, d, h, w, generator=g), dim=1)
+
+
+def test_identical_embeddings_give_zero_positive_loss() -> None:
+    a = _emb()
+    mask = torch.rand(2, 24, 24)
+    assert float(contrastive_loss(a, a.clone(), torch.ones(2), mask, margin=0.3)) == pytest.approx(
+        0.0, abs=1e-6
+    )
+
+
+def test_identical_embeddings_as_negatives_pay_the_margin() -> None:
+    a = _emb()
+    loss = contrastive_loss(a, a.clone(), torch.zeros(2), torch.ones(2, 24, 24), margin=0.3)
+    assert float(loss) == pytest.approx((1.0 - 0.3) ** 2, rel=1e-5)
+
+
+def test_negatives_below_margin_cost_nothing_and_opposite_positives_cost_most() -> None:
+    a = _emb()
+    mask = torch.ones(2, 24, 24)
+    assert float(contrastive_loss(a, -a, torch.zeros(2), mask, margin=0.3)) == 0.0
+    assert float(contrastive_loss(a, -a, torch.ones(2), mask, margin=0.3)) == pytest.approx(4.0, rel=1e-5)
+
+
+def test_mask_weights_select_locations() -> None:
+    a = _emb(n=1)
+    b = a.clone()
+    b[:, :, :, 12:] = -b[:, :, :, 12:]  # right half anti-aligned
+    left = torch.zeros(1, 24, 24)
+    left[:, :, :12] = 1.0
+    right = 1.0 - left
+    y = torch.ones(1)
+    assert float(contrastive_loss(a, b, y, left, 0.3)) == pytest.approx(0.0, abs=1e-6)
+    assert float(contrastive_loss(a, b, y, right, 0.3)) == pytest.approx(4.0, rel=1e-5)
+
+
+def test_correlation_scores_peak_at_the_true_shift() -> None:
+    a = _emb(n=1, h=32, w=32)
+    r = 4
+    scores = correlation_scores(a[:, :, r:-r, r:-r], a)
+    iy, ix = divmod(int(scores.flatten(1).argmax()), scores.shape[-1])
+    assert (iy, ix) == (r, r)
+    assert float(scores[0, r, r]) == pytest.approx(1.0, rel=1e-5)
+
+
+def test_shift_nce_prefers_aligned_maps() -> None:
+    a = _emb(n=2, h=32, w=32)
+    aligned = shift_nce_loss(a, a.clone(), radius=4, temperature=0.1)
+    moved = shift_nce_loss(a, torch.roll(a, shifts=(2, 3), dims=(2, 3)), radius=4, temperature=0.1)
+    assert float(aligned) < 0.01 < float(moved)
+    with pytest.raises(ValueError, match="too small"):
+        shift_nce_loss(a[:, :, :8, :8], a[:, :, :8, :8], radius=4, temperature=0.1)
+
+
+def test_phase1_loss_combines_terms_and_skips_nce_without_positives() -> None:
+    a = _emb(n=2, h=32, w=32)
+    cfg = LossConfig(margin=0.3, w_contrastive=1.0, w_nce=0.5, nce_radius=4)
+    mask = torch.ones(2, 32, 32)
+    total, parts = phase1_loss(a, a.clone(), torch.zeros(2), mask, cfg)
+    assert "nce" not in parts and float(total) == pytest.approx(parts["contrastive"])
+    total, parts = phase1_loss(a, a.clone(), torch.ones(2), mask, cfg)
+    assert parts["total"] == pytest.approx(parts["contrastive"] + 0.5 * parts["nce"], rel=1e-5)
+
+
+def test_regression_loss_is_zero_only_for_exact_shifts() -> None:
+    t = torch.tensor([[1.0, -2.0], [0.5, 3.0]])
+    assert float(regression_loss(t, t)) == 0.0
+    assert float(regression_loss(t + 1.0, t)) > 0.0

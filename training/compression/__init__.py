@@ -1,0 +1,1 @@
+"""Learned SAR compression: autoencoder variants, factorised prior, training, ONNX export."""

@@ -1,0 +1,145 @@
+"""Model cards (``models/<model_id>.md``) for exported SAR codec pairs.
+
+A card states what the model is, what it was trained on (with licences),
+how (steps, seed, lambda, the exact commands) and how well it does on
+held-out data (scores from :mod:`training.compression.evaluate`).
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from .data import HELDOUT_3MOS, HELDOUT_SEED_BASE, TRAIN_SEED_BASE
+from .train import TrainConfig
+
+_GROUPS = (
+    ("real", "real held-out (3MOS tiles + held-out parts of the despeckling images)"),
+    ("synthetic", f"synthetic held-out scenes (seeds {HELDOUT_SEED_BASE}+, 256 x 256)"),
+    ("benchmark", "benchmark-only images, never trained on (`sar_sar_r2d2/g1.png`, `g2.png`)"),
+)
+
+
+def _fmt(v: float) -> str:
+    return f"{v:.3f}" if abs(v) < 100 else f"{v:.1f}"
+
+
+def scores_table(scores: dict[str, Any]) -> str:
+    rows = [
+        "| data | bpp (prior estimate) | bpp (range-coded latents) | PSNR dB | SSIM | ENL ratio | EPI |",
+        "|---|---|---|---|---|---|---|",
+    ]
+    for key, label in _GROUPS:
+        m = scores.get("mean", {}).get(key)
+        if m:
+            rows.append(f"| {label} | {_fmt(m['bpp_est'])} | {_fmt(m['bpp_coded'])} | {_fmt(m['psnr_db'])} | "
+                        f"{_fmt(m['ssim'])} | {_fmt(m['enl_ratio'])} | {_fmt(m['epi'])} |")
+    rows.append("")
+    rows.append("Per image:")
+    rows.append("")
+    rows.append("| image | bpp (coded) | PSNR dB | SSIM | ENL ratio | EPI |")
+    rows.append("|---|---|---|---|---|---|")
+    for name, s in scores.get("images", {}).items():
+        rows.append(f"| {name} | {_fmt(s['bpp_coded'])} | {_fmt(s['psnr_db'])} | {_fmt(s['ssim'])} | "
+                    f"{_fmt(s['enl_ratio'])} | {_fmt(s['epi'])} |")
+    return "\n".join(rows)
+
+
+def render_model_card(
+    model_id: str, rate_point: str, cfg: TrainConfig, step: int, files: Sequence[Path],
+    weights_sha256: str, scores: dict[str, Any] | None, commands: Sequence[str], notes: str = "",
+) -> str:
+    m, d, pre, lw = cfg.model, cfg.data, cfg.pre, cfg.loss
+    sizes = ", ".join(f"`{p.name}` ({p.stat().st_size / 1e6:.2f} MB)" for p in files)
+    lines = [
+        f"# {model_id}: learned SAR codec, rate point {rate_point}",
+        "",
+        f"Files: {sizes}. Weights SHA-256 (metadata `weights_sha256`): `{weights_sha256}`.",
+        "",
+        "## What it is",
+        "",
+        f"- Convolutional autoencoder, variant **{m.variant}** (residual blocks at each resolution), "
+        f"hidden widths {list(m.widths)}, **{m.latent_channels} latent channels**, stride 16: a 256 x 256 "
+        f"tile becomes 16 x 16 x {m.latent_channels} latents.",
+        "- Latents are quantised as `q = round(y - m_c)` and range-coded with a learned factorised prior "
+        "(per-channel non-parametric density, discretised into the integer pmf table stored in the "
+        "metadata key `extra.entropy_model`; coded by the engine with `constriction`).",
+        f"- Input: one SAR band converted to dB (noise floor {pre.noise_floor_db:g} dB), clipped to "
+        f"[{pre.db_min:g}, {pre.db_max:g}] dB and scaled to [0, 1]; output in the same domain.",
+        "- Use from QGIS (`sartoolbox:compress` with this rate) or the engine (`engine.codec`).",
+        "",
+        "## Training",
+        "",
+        f"- Loss: `bpp + lambda * ({lw.w_mse:g} * MSE + {lw.w_ssim:g} * (1 - SSIM))` on normalised dB, "
+        f"**lambda = {lw.lmbda:g}**; additive uniform noise as the quantisation proxy for the rate, "
+        "straight-through rounding for the decoder input.",
+        f"- {step} steps, batch {cfg.batch}, random {cfg.crop} x {cfg.crop} crops (fully convolutional; "
+        f"tiles are 256 x 256 at run time), Adam, learning rate {cfg.lr:g} -> {cfg.lr_final:g} (cosine), "
+        f"gradient clipping {cfg.grad_clip:g}, seed {cfg.seed}, CPU (2 shared cores)."
+        + (f" Fine-tuned from `{cfg.init_from}`." if cfg.init_from else ""),
+        "- Augmentation: flips, 90-degree rotations, a random global offset of up to "
+        f"+-{d.db_jitter:g} dB; patches with < {d.min_valid:.0%} valid pixels or a dB standard deviation "
+        f"< {d.min_std_db:g} dB are rejected.",
+        "",
+        "### Data (permissive licences only)",
+        "",
+        f"- **Synthetic** SAR scenes of this project (`engine.synthetic.generate_scene_pair`, "
+        f"{d.synthetic_scenes} scenes of {d.synthetic_size} x {d.synthetic_size}, seeds "
+        f"{TRAIN_SEED_BASE + 1000 * cfg.seed}..{TRAIN_SEED_BASE + 1000 * cfg.seed + d.synthetic_scenes - 1}, "
+        "1/2/4/4.4 looks, east/west looking); half of the patches. Licence: this project's.",
+        "- **Real** (the other half): `sar_single_deepdespeckling/*` (hi-paris/deepdespeckling, **MIT**) and "
+        "`opt_sar_3mos/*_sar.png` (3M-OS/3MOS, **Apache-2.0**), minus the held-out parts: 3MOS tiles "
+        f"{', '.join(HELDOUT_3MOS)}, the right quarter of `sar2sar_noisy.png` and the bottom 128 rows of "
+        "`noisy_test_image_data_coordinates.png`.",
+        "- The real images are 8-bit display renderings, not calibrated sigma0. They are read as linear "
+        "amplitude DN: `dB = 20 log10(max(DN, 0.5) / 255) + 5`, i.e. DN 255 -> +5 dB, DN 32 -> -13 dB, "
+        "DN 4 -> -31 dB (a plausible sigma0 range; a convention, not a calibration).",
+        "- Not used for training: `os_sift` GF-3 and `sar_sar_r2d2` images (benchmark only; "
+        "non-commercial or unclear licences).",
+        "",
+        "### Commands (reproduce from the repository root)",
+        "",
+        "```bash",
+        *commands,
+        "```",
+        "",
+        "## Held-out scores",
+        "",
+    ]
+    if scores:
+        lines += [
+            "Measured with `python -m training.compression evaluate` on images never trained on, each coded "
+            "as a whole. PSNR and SSIM in dB with peak = db_max - db_min "
+            f"= {pre.db_max - pre.db_min:g} dB against the input clipped to the model range; ENL ratio on "
+            "homogeneous blocks (linear intensity); EPI = correlation of Sobel gradient magnitudes "
+            "(`engine.quality`). bpp counts latents only (prior estimate, and the real range-coded "
+            "payload); a compressed file adds a header and the nodata mask: see docs/BENCHMARKS.md for "
+            "file-level bits per pixel against JPEG2000 and LERC.",
+            "",
+            scores_table(scores),
+            "",
+        ]
+    else:
+        lines += ["Not evaluated yet.", ""]
+    lines += [
+        "## Limits",
+        "",
+        "- Trained for minutes on 2 shared CPU cores: far from converged; a longer run (same command, more "
+        "`--steps`, or a GPU) should improve every figure.",
+        "- Real training data are a few display-stretched 8-bit images; calibrated Sentinel-1 GRD or "
+        "GF-3 data (`--geotiff-dir`, `--sen12-root`) would be the next step.",
+        "- Values outside the dB range are clipped; speckle is partly smoothed at low rates (ENL ratio > 1).",
+    ]
+    if notes:
+        lines += ["", "## Notes", "", notes]
+    return "\n".join(lines) + "\n"
+
+
+def write_model_card(path: str | os.PathLike[str], text: str) -> Path:
+    p = Path(path)
+    tmp = p.with_name(f".{p.name}.tmp")
+    tmp.write_text(text, encoding="utf-8")
+    os.replace(tmp, p)
+    return p

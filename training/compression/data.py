@@ -1,0 +1,200 @@
+"""Training and held-out data of the SAR codec, in normalised dB.
+
+Training mix (permissive licences only):
+
+* synthetic SAR scenes of the project (``engine.synthetic``), many seeds;
+* ``sar_single_deepdespeckling/*`` (MIT) and ``opt_sar_3mos/*_sar.png``
+  (Apache-2.0), 8-bit display images read as amplitude (see
+  :class:`training.data.DisplayPngMapping`), minus the held-out parts below;
+* optionally GeoTIFF folders and a SEN1-2 root given on the command line.
+
+Held out (never trained on): four 3MOS SAR tiles, the right quarter of
+``sar2sar_noisy.png``, the bottom 128 rows of
+``noisy_test_image_data_coordinates.png`` and synthetic seeds 10000.. (training
+scenes use seeds from 20000).
+``os_sift`` GF-3 and ``sar_sar_r2d2`` images are never used for training
+(benchmark only, non-commercial/unclear licences).
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from engine.metadata import InputTransform, ModelMetadata, Normalisation, Task
+from engine.preprocess import normalise
+from training.data import (
+    DisplayPngMapping,
+    GeoTiffFolderSource,
+    InMemorySource,
+    PatchSampler,
+    PatchSource,
+    Sen12Source,
+    load_display_png_db,
+)
+from training.data.sources import synthetic_sar_db
+
+log = logging.getLogger(__name__)
+log.addHandler(logging.NullHandler())
+
+REPO_ROOT = Path(__file__).resolve().parents[2]
+DEFAULT_REAL_ROOT = REPO_ROOT / ".." / "shared" / "data" / "real"
+
+HELDOUT_3MOS = ("SEN_city_8", "SEN_rural_7", "SEN_water_9", "GF3_water_5")
+HELDOUT_SEED_BASE = 10_000
+TRAIN_SEED_BASE = 20_000  # training scene seeds: TRAIN_SEED_BASE + 1000 * run seed + i
+
+
+@dataclass(frozen=True)
+class Preprocessing:
+    """dB clipping/normalisation saved with every checkpoint and exported model."""
+
+    db_min: float = -35.0
+    db_max: float = 15.0
+    noise_floor_db: float = -35.0
+
+    def metadata(self) -> ModelMetadata:
+        """Metadata carrying these parameters (used to call the engine's normalise)."""
+        return ModelMetadata(
+            task=Task.COMPRESS_ENCODER, model_id="preprocessing", weights_sha256="0" * 64,
+            input_bands=1, input_transform=InputTransform.DB, normalisation=Normalisation.MINMAX,
+            tile_size=256, overlap=32, scale_factor=16, db_min=self.db_min, db_max=self.db_max,
+            noise_floor_db=self.noise_floor_db,
+        )
+
+    def to_network(self, db: np.ndarray) -> np.ndarray:
+        """dB (NaN invalid) -> [0, 1] float32 with invalid pixels 0 (the engine's fill)."""
+        x = normalise(np.maximum(db, self.noise_floor_db), self.metadata())
+        x[~np.isfinite(x)] = 0.0
+        return x
+
+    def to_db(self, x: np.ndarray) -> np.ndarray:
+        span = np.float32(self.db_max - self.db_min)
+        return (np.asarray(x, dtype=np.float32) * span + np.float32(self.db_min)).astype(np.float32)
+
+
+@dataclass(frozen=True)
+class DataConfig:
+    real_root: str = str(DEFAULT_REAL_ROOT)
+    use_real: bool = True
+    synthetic_scenes: int = 48
+    synthetic_size: int = 512
+    synthetic_weight: float = 0.5
+    real_weight: float = 0.5
+    geotiff_dirs: tuple[str, ...] = ()
+    geotiff_kind: str = "intensity"
+    sen12_root: str | None = None
+    db_jitter: float = 2.0  # random global dB offset (calibration robustness)
+    min_valid: float = 0.95
+    min_std_db: float = 0.5
+    extra: dict[str, str] = field(default_factory=dict)
+
+    def to_dict(self) -> dict[str, object]:
+        data = asdict(self)
+        data["geotiff_dirs"] = list(self.geotiff_dirs)
+        return data
+
+
+def _png_scenes(real_root: Path, floor: float, heldout: bool) -> list[tuple[str, np.ndarray]]:
+    mapping = DisplayPngMapping()
+    out: list[tuple[str, np.ndarray]] = []
+    mos = real_root / "opt_sar_3mos"
+    for p in sorted(mos.glob("*_sar.png")):
+        stem = p.name[: -len("_sar.png")]
+        if (stem in HELDOUT_3MOS) == heldout:
+            out.append((f"3mos/{stem}", load_display_png_db(p, mapping, floor)))
+    dd = real_root / "sar_single_deepdespeckling"
+    s2s = dd / "sar2sar_noisy.png"
+    if s2s.exists():
+        img = load_display_png_db(s2s, mapping, floor)
+        cut = img.shape[1] * 3 // 4
+        out.append(("deepdespeckling/sar2sar_noisy", img[:, cut:] if heldout else img[:, :cut]))
+    coord = dd / "noisy_test_image_data_coordinates.png"
+    if coord.exists():
+        img = load_display_png_db(coord, mapping, floor)
+        cut = img.shape[0] - 128
+        out.append(("deepdespeckling/noisy_test_image", img[cut:] if heldout else img[:cut]))
+    return out
+
+
+def synthetic_db(seed: int, size: int, floor: float) -> np.ndarray:
+    """dB SAR image of one synthetic scene (``engine.synthetic``)."""
+    return synthetic_sar_db(seed, size, floor)
+
+
+def build_sampler(cfg: DataConfig, pre: Preprocessing, seed: int) -> PatchSampler:
+    """Weighted, quality-filtered sampler over the training sources."""
+    sources: list[PatchSource] = []
+    weights: list[float] = []
+    if cfg.synthetic_scenes > 0:
+        seeds = [TRAIN_SEED_BASE + seed * 1000 + i for i in range(cfg.synthetic_scenes)]
+        scenes = [synthetic_db(s, cfg.synthetic_size, pre.noise_floor_db) for s in seeds]
+        sources.append(InMemorySource("synthetic", scenes))
+        weights.append(cfg.synthetic_weight)
+    real_root = Path(cfg.real_root)
+    if cfg.use_real and real_root.is_dir():
+        scenes = [s for _, s in _png_scenes(real_root, pre.noise_floor_db, heldout=False)]
+        if scenes:
+            sources.append(InMemorySource("real-png", scenes))
+            weights.append(cfg.real_weight)
+    elif cfg.use_real:
+        log.warning("Real samples folder %s not found; training on the other sources only.", real_root)
+    for folder in cfg.geotiff_dirs:
+        sources.append(GeoTiffFolderSource(folder, cfg.geotiff_kind, noise_floor_db=pre.noise_floor_db))
+        weights.append(cfg.real_weight)
+    if cfg.sen12_root:
+        sources.append(Sen12Source(cfg.sen12_root))
+        weights.append(cfg.real_weight)
+    if not sources:
+        raise ValueError(
+            "No training data: enable synthetic scenes, real samples, GeoTIFF folders or SEN1-2."
+        )
+    return PatchSampler(sources, weights, min_valid=cfg.min_valid, min_std_db=cfg.min_std_db)
+
+
+def augment(patch: np.ndarray, rng: np.random.Generator, db_jitter: float) -> np.ndarray:
+    """Random flips, 90-degree rotations and a global dB offset."""
+    patch = np.rot90(patch, int(rng.integers(4)))
+    if rng.random() < 0.5:
+        patch = patch[:, ::-1]
+    if db_jitter > 0:
+        patch = patch + np.float32(rng.uniform(-db_jitter, db_jitter))
+    return np.ascontiguousarray(patch, dtype=np.float32)
+
+
+def make_batch(
+    sampler: PatchSampler, rng: np.random.Generator, batch: int, size: int, pre: Preprocessing,
+    db_jitter: float,
+) -> torch.Tensor:
+    """``[batch, 1, size, size]`` float32 network input in [0, 1]."""
+    tiles = [pre.to_network(augment(sampler.sample(rng, size), rng, db_jitter)) for _ in range(batch)]
+    return torch.from_numpy(np.stack(tiles)[:, None])
+
+
+def heldout_scenes(
+    cfg: DataConfig, pre: Preprocessing, synthetic: int = 4, size: int = 256
+) -> list[tuple[str, np.ndarray]]:
+    """Held-out dB scenes: real (if present) + synthetic seeds >= HELDOUT_SEED_BASE."""
+    out: list[tuple[str, np.ndarray]] = []
+    real_root = Path(cfg.real_root)
+    if cfg.use_real and real_root.is_dir():
+        out += _png_scenes(real_root, pre.noise_floor_db, heldout=True)
+    out += [
+        (f"synthetic/{HELDOUT_SEED_BASE + i}", synthetic_db(HELDOUT_SEED_BASE + i, size, pre.noise_floor_db))
+        for i in range(synthetic)
+    ]
+    return out
+
+
+def crop_to_multiple(arr: np.ndarray, multiple: int = 16) -> np.ndarray:
+    h, w = arr.shape[-2:]
+    return arr[..., : h - h % multiple, : w - w % multiple]
+
+
+def as_batch(scenes: Sequence[np.ndarray]) -> list[torch.Tensor]:
+    return [torch.from_numpy(np.ascontiguousarray(s, dtype=np.float32))[None, None] for s in scenes]

@@ -1,0 +1,212 @@
+"""Compression autoencoders: a registry of variants A, B and C.
+
+Every variant maps a ``[N, 1, H, W]`` tile in ``[0, 1]`` (normalised dB) to
+continuous latents ``y`` of shape ``[N, C, H/16, W/16]`` (four stride-2
+stages) and back to ``[N, 1, H, W]`` in ``[0, 1]`` (sigmoid).
+
+* ``A``: plain strided convolutions (5x5 encoder convs, 4x4 transposed-conv
+  decoder, BatchNorm, LeakyReLU(0.2) in the encoder, ReLU in the decoder).
+* ``B``: A plus one residual block after each stage (every resolution).
+* ``C``: B plus CBAM attention (channel + spatial) at the bottleneck.
+
+The encoder's last layer is a plain convolution producing ``y`` (no
+BatchNorm, no activation) so the entropy model sees an unconstrained latent
+and the rate-distortion trade-off is not destroyed.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field
+
+import torch
+from torch import nn
+
+STAGES = 4
+STRIDE = 2**STAGES  # 16: input pixels per latent cell
+
+
+@dataclass(frozen=True)
+class ModelConfig:
+    """Architecture hyper-parameters (stored in checkpoints and model cards).
+
+    ``widths`` are the channels of the three hidden stages (at 1/2, 1/4 and
+    1/8 resolution); the decoder mirrors them. ``latent_channels`` is ``C``.
+    """
+
+    variant: str = "B"
+    widths: tuple[int, int, int] = (32, 48, 64)
+    latent_channels: int = 64
+    extra: dict[str, int] = field(default_factory=dict)
+
+    def to_dict(self) -> dict[str, object]:
+        data = asdict(self)
+        data["widths"] = list(self.widths)
+        return data
+
+    @classmethod
+    def from_dict(cls, data: dict[str, object]) -> ModelConfig:
+        widths = data.get("widths", (32, 48, 64))
+        assert isinstance(widths, list | tuple)
+        w = tuple(int(v) for v in widths)
+        if len(w) != STAGES - 1:
+            raise ValueError(f"widths needs {STAGES - 1} values (one per hidden stage), got {len(w)}")
+        return cls(
+            variant=str(data.get("variant", "B")),
+            widths=(w[0], w[1], w[2]),
+            latent_channels=int(data.get("latent_channels", 64)),  # type: ignore[call-overload]
+        )
+
+
+# ----------------------------------------------------------------- blocks
+def _act(encoder: bool) -> nn.Module:
+    return nn.LeakyReLU(0.2, inplace=True) if encoder else nn.ReLU(inplace=True)
+
+
+def down(c_in: int, c_out: int) -> nn.Sequential:
+    """5x5 stride-2 conv + BatchNorm + LeakyReLU(0.2)."""
+    return nn.Sequential(
+        nn.Conv2d(c_in, c_out, 5, stride=2, padding=2, bias=False), nn.BatchNorm2d(c_out), _act(True)
+    )
+
+
+def up(c_in: int, c_out: int) -> nn.Sequential:
+    """4x4 stride-2 transposed conv + BatchNorm + ReLU."""
+    return nn.Sequential(
+        nn.ConvTranspose2d(c_in, c_out, 4, stride=2, padding=1, bias=False),
+        nn.BatchNorm2d(c_out),
+        _act(False),
+    )
+
+
+class ResBlock(nn.Module):
+    """Two 3x3 conv + BatchNorm layers with an identity shortcut."""
+
+    def __init__(self, channels: int, encoder: bool) -> None:
+        super().__init__()
+        self.body = nn.Sequential(
+            nn.Conv2d(channels, channels, 3, padding=1, bias=False),
+            nn.BatchNorm2d(channels),
+            _act(encoder),
+            nn.Conv2d(channels, channels, 3, padding=1, bias=False),
+            nn.BatchNorm2d(channels),
+        )
+        self.act = _act(encoder)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.act(x + self.body(x))
+
+
+class CBAM(nn.Module):
+    """Convolutional block attention: channel attention then spatial attention."""
+
+    def __init__(self, channels: int, reduction: int = 8, kernel: int = 7) -> None:
+        super().__init__()
+        hidden = max(channels // reduction, 4)
+        self.mlp = nn.Sequential(
+            nn.Conv2d(channels, hidden, 1), nn.ReLU(inplace=True), nn.Conv2d(hidden, channels, 1)
+        )
+        self.spatial = nn.Conv2d(2, 1, kernel, padding=kernel // 2)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        avg = torch.mean(x, dim=(2, 3), keepdim=True)
+        mx = torch.amax(x, dim=(2, 3), keepdim=True)
+        x = x * torch.sigmoid(self.mlp(avg) + self.mlp(mx))
+        s = torch.cat([torch.mean(x, dim=1, keepdim=True), torch.amax(x, dim=1, keepdim=True)], dim=1)
+        return x * torch.sigmoid(self.spatial(s))
+
+
+# ------------------------------------------------------------ autoencoder
+class Encoder(nn.Module):
+    """x [N,1,H,W] -> y [N,C,H/16,W/16]; last layer a plain conv."""
+
+    def __init__(self, cfg: ModelConfig) -> None:
+        super().__init__()
+        w1, w2, w3 = cfg.widths
+        residual = cfg.variant in ("B", "C")
+        layers: list[nn.Module] = []
+        for c_in, c_out in ((1, w1), (w1, w2), (w2, w3)):
+            layers.append(down(c_in, c_out))
+            if residual:
+                layers.append(ResBlock(c_out, encoder=True))
+        if cfg.variant == "C":
+            layers.append(CBAM(w3))
+        layers.append(nn.Conv2d(w3, cfg.latent_channels, 5, stride=2, padding=2))
+        self.net = nn.Sequential(*layers)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.net(x)
+
+
+class Decoder(nn.Module):
+    """y_hat [N,C,h,w] -> x_hat [N,1,16h,16w] in [0, 1]."""
+
+    def __init__(self, cfg: ModelConfig) -> None:
+        super().__init__()
+        w1, w2, w3 = cfg.widths
+        residual = cfg.variant in ("B", "C")
+        layers: list[nn.Module] = [up(cfg.latent_channels, w3)]
+        if cfg.variant == "C":
+            layers.append(CBAM(w3))
+        for c_in, c_out in ((w3, w2), (w2, w1)):
+            if residual:
+                layers.append(ResBlock(c_in, encoder=False))
+            layers.append(up(c_in, c_out))
+        if residual:
+            layers.append(ResBlock(w1, encoder=False))
+        layers.append(nn.ConvTranspose2d(w1, 1, 4, stride=2, padding=1))
+        layers.append(nn.Sigmoid())
+        self.net = nn.Sequential(*layers)
+
+    def forward(self, y_hat: torch.Tensor) -> torch.Tensor:
+        return self.net(y_hat)
+
+
+class CompressionAutoencoder(nn.Module):
+    """Encoder + decoder of one variant (the entropy model lives beside it)."""
+
+    def __init__(self, cfg: ModelConfig) -> None:
+        super().__init__()
+        self.cfg = cfg
+        self.encoder = Encoder(cfg)
+        self.decoder = Decoder(cfg)
+
+
+ModelBuilder = Callable[[ModelConfig], CompressionAutoencoder]
+
+MODEL_VARIANTS: dict[str, str] = {
+    "A": "plain strided convolutions (BatchNorm, LeakyReLU/ReLU)",
+    "B": "residual blocks at each resolution",
+    "C": "residual blocks + CBAM attention at the bottleneck",
+}
+
+
+def build_autoencoder(cfg: ModelConfig) -> CompressionAutoencoder:
+    """Build the autoencoder named by ``cfg.variant`` (one of :data:`MODEL_VARIANTS`)."""
+    if cfg.variant not in MODEL_VARIANTS:
+        raise ValueError(
+            f"Unknown model variant '{cfg.variant}'; choose one of {', '.join(sorted(MODEL_VARIANTS))}."
+        )
+    if cfg.latent_channels < 1 or min(cfg.widths) < 1:
+        raise ValueError("latent_channels and widths must be >= 1.")
+    return CompressionAutoencoder(cfg)
+
+
+class SarCodec(nn.Module):
+    """Autoencoder + learned factorised prior: the trainable rate-distortion model."""
+
+    def __init__(self, cfg: ModelConfig) -> None:
+        from .entropy import FactorizedPrior
+
+        super().__init__()
+        self.cfg = cfg
+        ae = build_autoencoder(cfg)
+        self.encoder = ae.encoder
+        self.decoder = ae.decoder
+        self.prior = FactorizedPrior(cfg.latent_channels)
+
+    def forward(self, x: torch.Tensor, noise: bool = True) -> tuple[torch.Tensor, torch.Tensor]:
+        """Return ``(x_hat, likelihoods)``; ``noise`` selects the training proxy."""
+        y = self.encoder(x)
+        _, y_dec, lik = self.prior(y, noise=noise)
+        return self.decoder(y_dec), lik

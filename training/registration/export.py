@@ -1,0 +1,170 @@
+"""Export the registration encoder (``Task.EMBED``) and shift regressor (``Task.SHIFT_REGRESS``) to ONNX.
+
+Encoder: input ``input`` ``[N, 1, H, W]`` (one band after the engine's
+``prepare_image``; the network standardises each tile itself) -> ``embedding``
+``[N, D, H/s, W/s]``, L2-normalised over ``D``. Regressor: input ``input``
+``[N, 2, H, W]`` (channel 0 = INPUT window, 1 = REFERENCE window at the same
+place) -> ``shift`` ``[N, 2]`` = ``(dx, dy)`` pixels, engine convention (the
+INPUT content must move by ``+dx, +dy``). Dynamic N, H, W; opset 17;
+``dynamo=False``. Files are written to temporary names, checked against
+PyTorch through the engine's :class:`engine.runtime.OnnxModel`, then renamed.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import warnings
+from pathlib import Path
+
+import numpy as np
+import torch
+from torch import nn
+
+from engine.metadata import InputTransform, ModelMetadata, Normalisation, Task
+from training.onnx_io import OPSET, attach_metadata, sha256_of_state
+
+from .models import RegistrationNet, ShiftRegressor
+from .train import TrainConfig, load_checkpoint, model_from_checkpoint
+
+log = logging.getLogger(__name__)
+log.addHandler(logging.NullHandler())
+
+PARITY_TOLERANCE = 1e-4
+PREPROCESS = "prepare_image"
+"""``extra['preprocess']``: apply ``engine.coregistration.features.prepare_image`` to each window first."""
+
+
+class _PairInput(nn.Module):
+    """The regressor with one 2-band input (what :class:`engine.runtime.OnnxModel` feeds)."""
+
+    def __init__(self, regressor: ShiftRegressor) -> None:
+        super().__init__()
+        self.regressor = regressor
+        self.eval()
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.regressor(x[:, 0:1], x[:, 1:2])
+
+
+def _round_up(value: int, multiple: int) -> int:
+    return -(-value // multiple) * multiple
+
+
+def embed_metadata(
+    net: RegistrationNet,
+    cfg: TrainConfig,
+    model_id: str,
+    tile_size: int = 256,
+    overlap: int | None = None,
+    task: Task = Task.EMBED,
+) -> ModelMetadata:
+    """Metadata of the encoder (or, with ``task=SHIFT_REGRESS``, of the regressor)."""
+    s = cfg.model.out_stride
+    rf = net.encoder.receptive_field()
+    if overlap is None:
+        overlap = _round_up(max(rf // 2, s), s)
+    regress = task is Task.SHIFT_REGRESS
+    return ModelMetadata(
+        task=task,
+        model_id=model_id,
+        weights_sha256=sha256_of_state(net.state_dict()),
+        input_bands=2 if regress else 1,
+        input_transform=InputTransform.NONE,
+        normalisation=Normalisation.NONE,
+        tile_size=tile_size,
+        overlap=overlap,
+        scale_factor=1 if regress else s,
+        latent_channels=0 if regress else cfg.model.embed_dim,
+        output_meaning=(
+            "shift [N, 2] = (dx, dy) px: INPUT (band 1) content must move by +dx, +dy to match the "
+            "REFERENCE (band 2)"
+            if regress
+            else f"dense embedding [N, {cfg.model.embed_dim}, H/{s}, W/{s}], L2-normalised over channels; "
+            "modality-invariant (SAR and optical through the same network)"
+        ),
+        extra={
+            "preprocess": PREPROCESS,
+            "receptive_field": str(rf),
+            "phase": "2" if regress else "1",
+            "training_steps": str(cfg.steps),
+            "seed": str(cfg.seed),
+        },
+    )
+
+
+def _export(module: nn.Module, dummy: torch.Tensor, path: Path, out: str, spatial_out: bool) -> None:
+    axes: dict[str, dict[int, str]] = {"input": {0: "N", 2: "H", 3: "W"}}
+    axes[out] = {0: "N", 2: "H_out", 3: "W_out"} if spatial_out else {0: "N"}
+    with warnings.catch_warnings():  # the legacy exporter's deprecation/constant-folding notices
+        warnings.simplefilter("ignore", DeprecationWarning)
+        warnings.simplefilter("ignore", UserWarning)
+        torch.onnx.export(
+            module,
+            (dummy,),
+            str(path),
+            input_names=["input"],
+            output_names=[out],
+            dynamic_axes=axes,
+            opset_version=OPSET,
+            do_constant_folding=True,
+            dynamo=False,
+        )
+
+
+@torch.no_grad()
+def parity(module: nn.Module, path: Path, task: Task, bands: int, seed: int = 0) -> float:
+    """Max abs difference ONNX Runtime (engine ``OnnxModel``) vs PyTorch on a random non-square batch."""
+    from engine.runtime import OnnxModel
+
+    module.eval()
+    rng = np.random.default_rng(seed)
+    x = (rng.random((2, bands, 48, 80), dtype=np.float32) * 255.0).astype(np.float32)
+    ref = module(torch.from_numpy(x)).numpy()
+    got = OnnxModel(path, providers=["CPUExecutionProvider"], tasks=[task]).run(x)
+    if got.shape != ref.shape:
+        raise AssertionError(f"ONNX output shape {got.shape} differs from PyTorch {ref.shape}.")
+    return float(np.max(np.abs(got - ref)))
+
+
+def _write(module: nn.Module, meta: ModelMetadata, path: Path, out: str, spatial: bool, check: bool) -> float:
+    tmp = path.with_name(path.name + ".tmp.onnx")
+    try:
+        bands = meta.input_bands
+        _export(module, torch.zeros(1, bands, 64, 64), tmp, out, spatial)
+        attach_metadata(tmp, meta)
+        diff = parity(module, tmp, meta.task, bands) if check else float("nan")
+        if check and not diff <= PARITY_TOLERANCE:
+            raise AssertionError(f"ONNX/PyTorch parity of {path.name} failed: max abs diff {diff:.2e}.")
+        os.replace(tmp, path)
+    finally:
+        if tmp.exists():
+            tmp.unlink()
+    log.info("wrote %s (%s, parity %.2e)", path, meta.task.value, diff)
+    return diff
+
+
+def export_models(
+    checkpoint: str | os.PathLike[str],
+    out_dir: str | os.PathLike[str],
+    model_id: str,
+    tile_size: int = 256,
+    overlap: int | None = None,
+    regressor: bool = False,
+    check_parity: bool = True,
+) -> dict[str, dict[str, object]]:
+    """Write ``<model_id>.onnx`` (EMBED) and, if asked, ``<model_id>-regressor.onnx`` (SHIFT_REGRESS)."""
+    net, cfg = model_from_checkpoint(load_checkpoint(checkpoint))
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    results: dict[str, dict[str, object]] = {}
+    meta = embed_metadata(net, cfg, model_id, tile_size, overlap)
+    path = out / f"{model_id}.onnx"
+    diff = _write(net.encoder, meta, path, "embedding", True, check_parity)
+    results["embed"] = {"path": str(path), "parity_max_abs": diff, "model_id": model_id}
+    if regressor:
+        rmeta = embed_metadata(net, cfg, f"{model_id}-regressor", tile_size, overlap, Task.SHIFT_REGRESS)
+        rpath = out / f"{model_id}-regressor.onnx"
+        rdiff = _write(_PairInput(net.regressor), rmeta, rpath, "shift", False, check_parity)
+        results["shift_regress"] = {"path": str(rpath), "parity_max_abs": rdiff, "model_id": rmeta.model_id}
+    return results

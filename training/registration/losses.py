@@ -1,0 +1,106 @@
+"""Losses of the registration encoder (phase 1) and the shift regressor (phase 2).
+
+* :func:`contrastive_loss` - the design's loss: per-location cosine similarity of the
+  two embedding maps, weighted by the (downsampled) Gaussian mask,
+  ``L = y (1 - sim)^2 + (1 - y) ReLU(sim - m)^2``; ``y = 1`` for co-registered crops,
+  ``0`` for shifted ones.
+* :func:`shift_nce_loss` - an auxiliary term that trains exactly what the engine
+  does at inference: correlate a central template of one map against the other map
+  over every shift in ``+-radius`` and ask the true shift (zero) to win a softmax.
+* :func:`regression_loss` - smooth L1 on ``(dx, dy)``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+from typing import Any
+
+import torch
+import torch.nn.functional as F  # noqa: N812
+
+
+@dataclass(frozen=True)
+class LossConfig:
+    margin: float = 0.3
+    w_contrastive: float = 1.0
+    w_nce: float = 0.5
+    nce_radius: int = 8
+    temperature: float = 0.05
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def cosine_map(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
+    """Per-location cosine similarity ``(N, h, w)`` of two ``(N, D, h, w)`` maps."""
+    return F.cosine_similarity(a, b, dim=1, eps=1e-6)
+
+
+def contrastive_loss(
+    a: torch.Tensor, b: torch.Tensor, y: torch.Tensor, mask: torch.Tensor, margin: float
+) -> torch.Tensor:
+    """Mask-weighted per-location contrastive loss (mean over the batch).
+
+    Args:
+        a, b: ``(N, D, h, w)`` embeddings.
+        y: ``(N,)`` 1 for matching crops, 0 for shifted (non-matching) crops.
+        mask: ``(N, h, w)`` non-negative weights (Gaussian peaked at the correspondence).
+        margin: similarity above which negatives are penalised.
+    """
+    sim = cosine_map(a, b)
+    yy = y.to(sim.dtype).view(-1, 1, 1)
+    per_loc = yy * (1.0 - sim) ** 2 + (1.0 - yy) * F.relu(sim - margin) ** 2
+    w = mask.to(sim.dtype)
+    per_sample = (per_loc * w).sum(dim=(1, 2)) / w.sum(dim=(1, 2)).clamp_min(1e-6)
+    return per_sample.mean()
+
+
+def correlation_scores(template: torch.Tensor, search: torch.Tensor) -> torch.Tensor:
+    """Mean cosine similarity of a ``(N, D, t, t)`` template at every shift in ``(N, D, t+2r, t+2r)``.
+
+    Returns ``(N, 2r+1, 2r+1)``.
+    """
+    n, d, th, tw = template.shape
+    out = F.conv2d(search.reshape(1, n * d, *search.shape[-2:]), template, groups=n)
+    return out.reshape(n, out.shape[-2], out.shape[-1]) / float(th * tw)
+
+
+def shift_nce_loss(a: torch.Tensor, b: torch.Tensor, radius: int, temperature: float) -> torch.Tensor:
+    """Cross-entropy of the zero shift among all shifts within ``+-radius`` (co-registered pairs only).
+
+    ``a`` gives the central template (its border of ``radius`` cut off), ``b`` the search map;
+    the loss is averaged over both directions (a in b and b in a).
+    """
+    h, w = a.shape[-2:]
+    if h <= 2 * radius + 1 or w <= 2 * radius + 1:
+        raise ValueError(f"maps of {h}x{w} are too small for an NCE radius of {radius}.")
+    losses = []
+    for t_map, s_map in ((a, b), (b, a)):
+        template = t_map[:, :, radius : h - radius, radius : w - radius]
+        scores = correlation_scores(template, s_map).flatten(1) / temperature
+        target = torch.full(
+            (a.shape[0],), (2 * radius + 1) * radius + radius, dtype=torch.long, device=a.device
+        )
+        losses.append(F.cross_entropy(scores, target))
+    return 0.5 * (losses[0] + losses[1])
+
+
+def phase1_loss(
+    a: torch.Tensor, b: torch.Tensor, y: torch.Tensor, mask: torch.Tensor, cfg: LossConfig
+) -> tuple[torch.Tensor, dict[str, float]]:
+    """Weighted sum of the contrastive and (on positives) shift-NCE terms, with their values."""
+    con = contrastive_loss(a, b, y, mask, cfg.margin)
+    total = cfg.w_contrastive * con
+    parts = {"contrastive": float(con.detach())}
+    pos = y > 0.5
+    if cfg.w_nce > 0 and bool(pos.any()):
+        nce = shift_nce_loss(a[pos], b[pos], cfg.nce_radius, cfg.temperature)
+        total = total + cfg.w_nce * nce
+        parts["nce"] = float(nce.detach())
+    parts["total"] = float(total.detach())
+    return total, parts
+
+
+def regression_loss(pred: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+    """Smooth L1 between predicted and true ``(dx, dy)`` (pixels)."""
+    return F.smooth_l1_loss(pred, target)

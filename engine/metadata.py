@@ -11,16 +11,17 @@ from __future__ import annotations
 import json
 from collections.abc import Mapping
 from dataclasses import MISSING, asdict, dataclass, field, fields, replace
-from enum import Enum
+from enum import StrEnum
 from typing import Any
 
 from .errors import ModelError
 
 SCHEMA_VERSION = 1
 METADATA_KEY = "sar_toolbox.metadata"
+INTEGER_FIELDS = ("input_bands", "tile_size", "overlap", "scale_factor", "latent_channels", "schema_version")
 
 
-class Task(str, Enum):
+class Task(StrEnum):
     """What a model does; the engine refuses a model of the wrong task."""
 
     COMPRESS_ENCODER = "compress-encoder"
@@ -32,7 +33,7 @@ class Task(str, Enum):
     IDENTITY = "identity"  # diagnostics and benchmarks of the tiled pipeline
 
 
-class InputTransform(str, Enum):
+class InputTransform(StrEnum):
     """How raw pixel values become the model's input domain (before normalisation)."""
 
     INTENSITY_TO_DB = "intensity-to-db"
@@ -41,7 +42,7 @@ class InputTransform(str, Enum):
     NONE = "none"  # values are used as they are (optical, diagnostics)
 
 
-class Normalisation(str, Enum):
+class Normalisation(StrEnum):
     """How model-domain values are scaled before they enter the network."""
 
     MINMAX = "minmax"  # (x - db_min) / (db_max - db_min), clipped to [0, 1]
@@ -119,12 +120,12 @@ class ModelMetadata:
             problems.append("overlap must be a multiple of scale_factor")
         if self.latent_channels < 0:
             problems.append("latent_channels must be >= 0")
-        if self.normalisation is Normalisation.MINMAX:
-            if self.db_min is None or self.db_max is None or not self.db_max > self.db_min:
-                problems.append("normalisation 'minmax' needs db_min < db_max")
-        if self.normalisation is Normalisation.STANDARD:
-            if self.mean is None or self.std is None or not self.std > 0:
-                problems.append("normalisation 'standard' needs mean and std > 0")
+        minmax_ok = self.db_min is not None and self.db_max is not None and self.db_max > self.db_min
+        if self.normalisation is Normalisation.MINMAX and not minmax_ok:
+            problems.append("normalisation 'minmax' needs db_min < db_max")
+        standard_ok = self.mean is not None and self.std is not None and self.std > 0
+        if self.normalisation is Normalisation.STANDARD and not standard_ok:
+            problems.append("normalisation 'standard' needs mean and std > 0")
         if problems:
             raise ModelError(
                 f"Model metadata of '{self.model_id or '?'}' is invalid: " + "; ".join(problems) + "."
@@ -175,7 +176,7 @@ class ModelMetadata:
             kwargs["normalisation"] = Normalisation(kwargs["normalisation"])
         except ValueError as exc:
             raise ModelError(f"{source}: model metadata has an invalid value: {exc}.") from exc
-        for name in ("input_bands", "tile_size", "overlap", "scale_factor", "latent_channels", "schema_version"):
+        for name in INTEGER_FIELDS:
             if name in kwargs and (not isinstance(kwargs[name], int) or isinstance(kwargs[name], bool)):
                 raise ModelError(f"{source}: model metadata field '{name}' must be an integer.")
         extra = kwargs.get("extra", {})

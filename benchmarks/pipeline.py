@@ -57,9 +57,18 @@ def write_scene(path: Path, size: int, seed: int = 0) -> None:
 
     rng = np.random.default_rng(seed)
     profile = {
-        "driver": "GTiff", "width": size, "height": size, "count": 1, "dtype": "float32",
-        "crs": CRS.from_epsg(32631), "transform": Affine(10.0, 0.0, 600000.0, 0.0, -10.0, 5000000.0),
-        "nodata": 0.0, "tiled": True, "blockxsize": 256, "blockysize": 256, "BIGTIFF": "IF_SAFER",
+        "driver": "GTiff",
+        "width": size,
+        "height": size,
+        "count": 1,
+        "dtype": "float32",
+        "crs": CRS.from_epsg(32631),
+        "transform": Affine(10.0, 0.0, 600000.0, 0.0, -10.0, 5000000.0),
+        "nodata": 0.0,
+        "tiled": True,
+        "blockxsize": 256,
+        "blockysize": 256,
+        "BIGTIFF": "IF_SAFER",
     }
     ramp = np.linspace(0.02, 0.2, size, dtype=np.float32)
     with rasterio.Env(GDAL_CACHEMAX=64), rasterio.open(path, "w", **profile) as dst:
@@ -100,15 +109,34 @@ def measure(size: int, workdir: Path, tile_size: int, overlap: int, batch_size: 
         write_s = time.perf_counter() - started
         if status:
             raise RuntimeError(f"writing the {size} px scene failed (exit {status})")
-        status, rss_mb, stdout = _child(["--worker", str(scene), "--model", str(model), "--output",
-                                         str(output), "--batch-size", str(batch_size)])
+        status, rss_mb, stdout = _child(
+            [
+                "--worker",
+                str(scene),
+                "--model",
+                str(model),
+                "--output",
+                str(output),
+                "--batch-size",
+                str(batch_size),
+            ]
+        )
         if status:
             raise RuntimeError(f"the pipeline failed on the {size} px scene (exit {status})")
         figures = json.loads(stdout.strip().splitlines()[-1])
         seconds = float(figures["seconds"])
         mpix = size * size / 1e6
-        return Measurement(size, mpix, size * size * 4 / 1e9, int(figures["tiles"]), seconds,
-                           mpix / seconds, rss_mb, str(figures["provider"]), write_s)
+        return Measurement(
+            size,
+            mpix,
+            size * size * 4 / 1e9,
+            int(figures["tiles"]),
+            seconds,
+            mpix / seconds,
+            rss_mb,
+            str(figures["provider"]),
+            write_s,
+        )
     finally:
         shutil.rmtree(folder, ignore_errors=True)
 
@@ -123,8 +151,9 @@ def cpu_model() -> str:
     return platform.processor() or "unknown CPU"
 
 
-def markdown_section(rows: Sequence[Measurement], tile_size: int, overlap: int, batch_size: int,
-                     command: str, note: str = "") -> str:
+def markdown_section(
+    rows: Sequence[Measurement], tile_size: int, overlap: int, batch_size: int, command: str, note: str = ""
+) -> str:
     """The Markdown section with the command, the machine, the date and the table."""
     import onnxruntime
     import rasterio
@@ -150,8 +179,10 @@ def markdown_section(rows: Sequence[Measurement], tile_size: int, overlap: int, 
         "|---|---:|---:|---:|---:|---:|---:|---|",
     ]
     for r in rows:
-        lines.append(f"| {r.size} x {r.size} | {r.megapixels:.1f} | {r.input_gb:.2f} | {r.tiles} | "
-                     f"{r.seconds:.1f} | {r.mpix_per_s:.2f} | {r.peak_rss_mb:.0f} | {r.provider} |")
+        lines.append(
+            f"| {r.size} x {r.size} | {r.megapixels:.1f} | {r.input_gb:.2f} | {r.tiles} | "
+            f"{r.seconds:.1f} | {r.mpix_per_s:.2f} | {r.peak_rss_mb:.0f} | {r.provider} |"
+        )
     if len(rows) > 1:
         small, large = rows[0], rows[-1]
         lines += [
@@ -174,15 +205,16 @@ def replace_section(markdown: Path, section: str) -> None:
         text = text.rstrip("\n") + "\n\n" + section
     else:
         end = text.find("\n## ", start + len(SECTION))
-        rest = "\n" + text[end + 1:] if end >= 0 else ""
+        rest = "\n" + text[end + 1 :] if end >= 0 else ""
         text = text[:start] + section + rest
     markdown.parent.mkdir(parents=True, exist_ok=True)
     markdown.write_text(text)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--sizes", type=int, nargs="+", default=[2000, 8000, 20000])
     parser.add_argument("--markdown", type=Path, help="Markdown file whose section is replaced")
     parser.add_argument("--tile-size", type=int, default=256)
@@ -217,8 +249,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     command = "python -m benchmarks.pipeline --sizes " + " ".join(map(str, args.sizes))
     if args.markdown:
         command += f" --markdown {args.markdown}"
-        replace_section(args.markdown, markdown_section(rows, args.tile_size, args.overlap,
-                                                        args.batch_size, command, args.note))
+        replace_section(
+            args.markdown,
+            markdown_section(rows, args.tile_size, args.overlap, args.batch_size, command, args.note),
+        )
         log.info("wrote %s", args.markdown)
     if args.json:
         args.json.write_text(json.dumps([asdict(r) for r in rows], indent=2))

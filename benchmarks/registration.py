@@ -109,6 +109,8 @@ def _gray(path: Path) -> np.ndarray:
 ANCHORS = ("gefolki", "arosics")
 ANCHOR_PYTHON: list[str] = []  # set by --anchor-python
 ANCHOR_SCRIPT = Path(__file__).resolve().parent / "registration_anchors.py"
+DEFAULT_ANCHOR_PYTHON = Path(__file__).resolve().parent.parent / "bench_output" / "venv" / "bin" / "python"
+"""Anchor venv used when --anchor-python is not given (see DESIGN.md section 5 to create it)."""
 
 
 def _anchor(method: str, inp: Path, ref: Path, max_shift: int = MAX_SHIFT) -> tuple[float, float]:
@@ -324,6 +326,7 @@ def large_timing(size: int, work: Path, points: int = 1000) -> str:
     from rasterio.transform import Affine
     from rasterio.windows import Window
 
+    from engine.coregistration import grid
     from engine.synthetic import generate_scene_pair
 
     tile = 1024
@@ -349,7 +352,7 @@ def large_timing(size: int, work: Path, points: int = 1000) -> str:
                 strip = np.tile(images[key][:h], (1, size // tile + 1))[:, :size]
                 dst.write(strip.astype(np.float32)[np.newaxis], window=Window(0, r, size, h))
     spacing = int(size / np.sqrt(points))
-    t0 = time.perf_counter()
+    t0, c0 = time.perf_counter(), time.process_time()
     r = _coreg(
         "classical",
         paths["sar"],
@@ -360,11 +363,12 @@ def large_timing(size: int, work: Path, points: int = 1000) -> str:
         max_shift=32,
         transform="affine",
     )
-    dt = time.perf_counter() - t0
+    dt, cpu = time.perf_counter() - t0, time.process_time() - c0
     rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     return (
         f"Large scene: {size} x {size} pair, local mode, {r.n_measured} tie points (spacing {spacing}, "
-        f"window 128, MAX_SHIFT 32, affine): {dt:.0f} s, peak RSS of the process {rss:.0f} MiB; "
+        f"window 128, MAX_SHIFT 32, affine, {grid.default_workers()} threads): {dt:.0f} s wall, "
+        f"{cpu:.0f} s CPU, peak RSS of the process {rss:.0f} MiB; "
         f"shift ({r.shift_x:+.2f}, {r.shift_y:+.2f}) for truth (+5.30, -2.60)."
     )
 
@@ -376,21 +380,31 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--synthetic", type=int, default=20, help="number of synthetic pairs")
     parser.add_argument("--size", type=int, default=320, help="synthetic scene side (pixels)")
     parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--methods", nargs="+", default=["classical", "gradmag"])
+    parser.add_argument(
+        "--methods",
+        nargs="+",
+        default=None,
+        help="default: classical gradmag, plus gefolki arosics when the anchor venv exists",
+    )
     parser.add_argument(
         "--anchor-python",
         default=None,
-        help="python of the venv with gefolki and arosics<1.11 (adds both methods)",
+        help="python of a venv with gefolki and arosics<1.11 (adds both methods; default: "
+        "bench_output/venv/bin/python if it exists; 'none' disables)",
     )
     parser.add_argument("--large", type=int, default=0, help="also time a LARGE x LARGE pair (e.g. 10000)")
     parser.add_argument("--only", nargs="*", default=None, help="datasets: synthetic 3mos osdataset cfog")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(message)s")
     logging.getLogger("engine").setLevel(logging.WARNING)
-    methods = list(args.methods)
-    if args.anchor_python:
-        ANCHOR_PYTHON[:] = [args.anchor_python]
-        methods += [a for a in ANCHORS if a not in methods]
+    methods = list(args.methods or ["classical", "gradmag"])
+    anchor_python = args.anchor_python
+    if anchor_python is None and DEFAULT_ANCHOR_PYTHON.exists():
+        anchor_python = str(DEFAULT_ANCHOR_PYTHON)
+    if anchor_python and anchor_python != "none":
+        ANCHOR_PYTHON[:] = [anchor_python]
+        if args.methods is None:
+            methods += list(ANCHORS)
     only = set(args.only) if args.only else {"synthetic", "3mos", "osdataset", "cfog"}
     with tempfile.TemporaryDirectory(prefix="bench_reg_") as tmp:
         work = Path(tmp)

@@ -44,7 +44,12 @@ def gefolki_shift(inp: str, ref: str) -> tuple[float, float]:
 
     adapthist.rescale_intensity = rescale_int
     moving, fixed = _unit(_read(inp)), _unit(_read(ref))
-    u, v = GEFolki(fixed, moving, iteration=2, radius=range(32, 4, -4), rank=4, levels=6)
+    # pyramid depth that the image size allows (6 as in GeFolki's optical/radar demo for large images);
+    # the top-left crop to a multiple of 2**levels keeps pixel coordinates unchanged
+    levels = int(max(1, min(6, np.floor(np.log2(min(moving.shape) / 8)))))
+    f = 2**levels
+    h, w = (moving.shape[0] // f) * f, (moving.shape[1] // f) * f
+    u, v = GEFolki(fixed[:h, :w], moving[:h, :w], iteration=2, radius=range(32, 4, -4), rank=4, levels=levels)
     return -float(np.median(u)), -float(np.median(v))
 
 

@@ -10,7 +10,10 @@ depend on the scene size.
 from __future__ import annotations
 
 import logging
+import os
+from collections import deque
 from collections.abc import Callable
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 
 import numpy as np
@@ -104,6 +107,33 @@ def plan_global(overlap: Window, max_shift: int, reference_extent: Window | None
     return plan_grid(inner, spacing, win)
 
 
+def default_workers() -> int:
+    """Threads measuring tie points in parallel (FFT and filters release the GIL); at most 4."""
+    return max(1, min(4, os.cpu_count() or 1))
+
+
+def _measure_one(
+    extractor: FeatureExtractor,
+    tw: Window,
+    timg: np.ndarray,
+    tvalid: np.ndarray,
+    simg: np.ndarray,
+    svalid: np.ndarray,
+    max_shift: int,
+) -> TiePoint:
+    s = max(1, int(extractor.stride))
+    m = match(extractor(timg, tvalid), extractor(simg, svalid), max_shift // s)
+    return TiePoint(
+        x=tw.col_off + tw.width / 2,
+        y=tw.row_off + tw.height / 2,
+        dx=m.dx * s,
+        dy=m.dy * s,
+        score=m.score,
+        reliability=m.reliability,
+        at_limit=m.at_limit,
+    )
+
+
 def measure(
     reader: PairReader,
     extractor: FeatureExtractor,
@@ -112,43 +142,59 @@ def measure(
     progress: Callable[[float], None] | None = None,
     is_cancelled: Callable[[], bool] | None = None,
     progress_span: tuple[float, float] = (0.0, 100.0),
+    workers: int | None = None,
 ) -> tuple[list[TiePoint], int]:
-    """Measure every template; returns the tie points and the number of skipped (masked) windows."""
+    """Measure every template; returns the tie points and the number of skipped (masked) windows.
+
+    Windows are read in this thread (datasets are not thread-safe) and measured by
+    ``workers`` threads; at most ``2 * workers`` windows are in flight, so memory
+    stays bounded whatever the number of points.
+    """
     points: list[TiePoint] = []
     skipped = 0
     lo, hi = progress_span
-    for i, tw in enumerate(templates):
-        if is_cancelled is not None and is_cancelled():
-            raise CancelledError("Co-registration was cancelled; nothing was written.")
-        sw = Window(
-            tw.row_off - max_shift,
-            tw.col_off - max_shift,
-            tw.height + 2 * max_shift,
-            tw.width + 2 * max_shift,
-        )
-        timg, tvalid = reader.read_input(tw)
-        simg, svalid = reader.read_reference(sw)
-        core = svalid[max_shift : max_shift + tw.height, max_shift : max_shift + tw.width]
-        h4, w4 = tw.height // 4, tw.width // 4
-        centre_ok = tvalid[h4 : tw.height - h4, w4 : tw.width - w4].mean() >= CENTRE_VALID_FRACTION
-        if tvalid.mean() < MIN_VALID_FRACTION or core.mean() < MIN_VALID_FRACTION or not centre_ok:
-            skipped += 1
-        else:
-            s = max(1, int(extractor.stride))
-            m = match(extractor(timg, tvalid), extractor(simg, svalid), max_shift // s)
-            points.append(
-                TiePoint(
-                    x=tw.col_off + tw.width / 2,
-                    y=tw.row_off + tw.height / 2,
-                    dx=m.dx * s,
-                    dy=m.dy * s,
-                    score=m.score,
-                    reliability=m.reliability,
-                    at_limit=m.at_limit,
+    n = max(1, len(templates))
+    done = 0
+    workers = workers or default_workers()
+    pending: deque[Future[TiePoint]] = deque()
+
+    def collect(limit: int) -> None:
+        nonlocal done
+        while len(pending) > limit:
+            points.append(pending.popleft().result())
+            done += 1
+            if progress is not None:
+                progress(lo + (hi - lo) * done / n)
+
+    with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="coreg") as pool:
+        try:
+            for tw in templates:
+                if is_cancelled is not None and is_cancelled():
+                    raise CancelledError("Co-registration was cancelled; nothing was written.")
+                sw = Window(
+                    tw.row_off - max_shift,
+                    tw.col_off - max_shift,
+                    tw.height + 2 * max_shift,
+                    tw.width + 2 * max_shift,
                 )
-            )
-        if progress is not None:
-            progress(lo + (hi - lo) * (i + 1) / max(1, len(templates)))
+                timg, tvalid = reader.read_input(tw)
+                simg, svalid = reader.read_reference(sw)
+                core = svalid[max_shift : max_shift + tw.height, max_shift : max_shift + tw.width]
+                h4, w4 = tw.height // 4, tw.width // 4
+                centre_ok = tvalid[h4 : tw.height - h4, w4 : tw.width - w4].mean() >= CENTRE_VALID_FRACTION
+                if tvalid.mean() < MIN_VALID_FRACTION or core.mean() < MIN_VALID_FRACTION or not centre_ok:
+                    skipped += 1
+                    done += 1
+                    continue
+                pending.append(
+                    pool.submit(_measure_one, extractor, tw, timg, tvalid, simg, svalid, max_shift)
+                )
+                collect(2 * workers)
+            collect(0)
+        except BaseException:
+            for f in pending:
+                f.cancel()
+            raise
     log.info("measured %d tie points, skipped %d masked windows", len(points), skipped)
     return points, skipped
 

@@ -69,8 +69,8 @@ def _ncc_surface(
     num = fft.irfft2(cross, s=(ny, nx), workers=1)[: sh - h + 1, : sw - w + 1]
     n = h * w
     s1 = _box_sums(search, h, w)
-    s2 = _box_sums(search.astype(np.float64) ** 2, h, w)
-    var = np.maximum((s2 - s1**2 / n).sum(axis=0), 0.0)
+    s2 = _box_sums((search.astype(np.float64) ** 2).sum(axis=0), h, w)  # channels summed first
+    var = np.maximum(s2 - (s1**2).sum(axis=0) / n, 0.0)
     den = np.sqrt(var) * t_norm
     ncc = np.where(den > 1e-12, num / np.maximum(den, 1e-12), 0.0)
     return ncc, cross, den, (ny, nx)

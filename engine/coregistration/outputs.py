@@ -111,8 +111,9 @@ def write_corrected_raster(
         else:
             # GCPs given to Translate replace the geotransform (GDAL prefers a geotransform over GCPs)
             gcp_list = [gdal.GCP(float(x), float(y), 0.0, float(c), float(r)) for c, r, x, y in gcps]
-            src = gdal.Translate(vrt_path, info.path, format="VRT", GCPs=gcp_list,
-                                 outputSRS=info.crs_wkt or None)
+            src = gdal.Translate(
+                vrt_path, info.path, format="VRT", GCPs=gcp_list, outputSRS=info.crs_wkt or None
+            )
             order = t_map.degree
         src.FlushCache()
         g = info.transform
@@ -300,6 +301,21 @@ def _stretch(a: np.ndarray) -> np.ndarray:
     return np.where(ok, out, 0).astype(np.uint8)
 
 
+def _is_sar_like(a: np.ndarray) -> bool:
+    v = a[np.isfinite(a)]
+    if not v.size or float(v.min()) < 0:
+        return False
+    med, hi = np.percentile(v, [50, 99.9])
+    return bool(hi > 20 * max(float(med), 1e-12))
+
+
+def _display(a: np.ndarray, log_scale: bool) -> np.ndarray:
+    if not log_scale:
+        return a
+    with np.errstate(divide="ignore", invalid="ignore"):
+        return np.where(a > 0, np.log(np.maximum(a, 1e-12)), np.nan)
+
+
 def checkerboard(a: np.ndarray, b: np.ndarray, tiles: int = 8) -> np.ndarray:
     h, w = a.shape
     s = max(1, max(h, w) // tiles)
@@ -321,7 +337,10 @@ def write_checkerboard_png(
     q = np.stack([(xx.ravel() + 0.5) * factor, (yy.ravel() + 0.5) * factor], axis=1)
     src = inverse(q) / factor - 0.5
     after = ndimage.map_coordinates(inp, [src[:, 1], src[:, 0]], order=1, cval=np.nan).reshape(h, w)
-    a, r, c = _stretch(inp), _stretch(ref), _stretch(after)
+    # SAR-like (heavy-tailed linear) values are shown in log scale, as the matcher sees them
+    log_in = _is_sar_like(inp)
+    a, c = _stretch(_display(inp, log_in)), _stretch(_display(after, log_in))
+    r = _stretch(_display(ref, _is_sar_like(ref)))
     sep = np.full((h, max(4, w // 50)), 255, np.uint8)
     img = np.concatenate([checkerboard(a, r), sep, checkerboard(c, r)], axis=1)
     gdal = _gdal()

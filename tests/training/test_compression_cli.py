@@ -24,14 +24,20 @@ def test_train_export_evaluate_smoke(tmp_path: Path) -> None:
     assert ckpt.is_file()
     assert main(["train", "--steps", "3", *common]) == 0  # resumes from step 2
     models = tmp_path / "models"
+    export = ["export", str(ckpt), "--out-dir", str(models), "--model-id", "sarcodec-r9",
+              "--tile-size", "32", "--overlap", "16"]
+    assert main([*export, "--no-card"]) == 0
     scores_path = tmp_path / "scores.json"
-    assert main(["evaluate", str(ckpt), "--synthetic", "1", "--json", str(scores_path)]) == 0
+    assert main(["evaluate", str(ckpt), "--synthetic", "1", "--json", str(scores_path),
+                 "--onnx-encoder", str(models / "sarcodec-r9-encoder.onnx")]) == 0
     scores = json.loads(scores_path.read_text())
     assert scores["checkpoint"]["step"] == 3
     synth = scores["mean"]["synthetic"]
     assert synth["bpp_coded"] > 0 and 0 < synth["ssim"] <= 1 and synth["psnr_db"] > 0
-    assert main(["export", str(ckpt), "--out-dir", str(models), "--model-id", "sarcodec-r9",
-                 "--tile-size", "32", "--overlap", "16", "--scores", str(scores_path),
+    engine = scores["engine"]["mean"]["synthetic"]
+    assert engine["bpp_file"] > synth["bpp_coded"], "a file adds a header and the nodata mask"
+    assert engine["psnr_db"] == pytest.approx(synth["psnr_db"], abs=1.5)
+    assert main([*export, "--scores", str(scores_path),
                  "--command", "python -m training.compression train --steps 3"]) == 0
     meta = OnnxModel(models / "sarcodec-r9-decoder.onnx").metadata
     assert meta.extra["rate_point"] == "r9" and meta.latent_channels == 2

@@ -76,6 +76,9 @@ def _parser() -> argparse.ArgumentParser:
     ev.add_argument("--json", dest="json_out", default=None, help="write the scores here")
     ev.add_argument("--real-root", default=d.real_root)
     ev.add_argument("--synthetic", type=int, default=4, help="held-out synthetic scenes")
+    ev.add_argument("--onnx-encoder", default=None,
+                    help="also code every image into a file with this exported encoder (and the "
+                         "matching -decoder.onnx) through engine.codec: file-level bpp")
     return p
 
 
@@ -137,7 +140,10 @@ def _export(args: argparse.Namespace) -> int:
 def _evaluate(args: argparse.Namespace) -> int:
     from .evaluate import evaluate_checkpoint
 
-    scores = evaluate_checkpoint(args.checkpoint, real_root=args.real_root, synthetic=args.synthetic)
+    scores = evaluate_checkpoint(
+        args.checkpoint, real_root=args.real_root, synthetic=args.synthetic,
+        encoder=Path(args.onnx_encoder) if args.onnx_encoder else None,
+    )
     text = json.dumps(scores, indent=2)
     if args.json_out:
         Path(args.json_out).write_text(text + "\n")

@@ -100,15 +100,68 @@ def evaluate_codec(
     return {"mean": means, "images": per_image}
 
 
+def score_through_engine(
+    encoder: Path, decoder: Path, name: str, db: np.ndarray, pre: Preprocessing, workdir: Path,
+) -> dict[str, float]:
+    """Compress + decompress one dB image with the engine codec; file-level bpp and quality."""
+    from affine import Affine
+
+    from engine.codec.decode import decompress_file
+    from engine.codec.encode import compress_raster
+    from engine.quality import compare
+    from engine.raster_io import write_raster
+
+    safe = name.replace("/", "_")
+    src = write_raster(workdir / f"{safe}.tif", np.asarray(db, np.float32), None, Affine.identity(), None)
+    enc = compress_raster(src, workdir / f"{safe}.sarz", input_kind="db", encoder_path=encoder)
+    out = decompress_file(enc.path, workdir / f"{safe}_rec.tif", output_kind="db", decoder_path=decoder)
+    from engine.quality import read_db
+
+    rec = read_db(out.path, kind="db", noise_floor_db=pre.noise_floor_db)
+    ref = pre.to_db(pre.to_network(db))
+    r = compare(ref, rec, peak=pre.db_max - pre.db_min)
+    return {"bpp_file": enc.bpp, "psnr_db": r.psnr, "ssim": r.ssim, "enl_ratio": r.enl_ratio, "epi": r.epi,
+            "pixels": float(db.size)}
+
+
+def evaluate_exported(
+    encoder: Path, decoder: Path, pre: Preprocessing, data: DataConfig, synthetic: int = 4,
+) -> dict[str, Any]:
+    """File-level figures of an exported pair through ``engine.codec`` (held-out + benchmark images)."""
+    import tempfile
+
+    from training.data import load_display_png_db
+
+    images = heldout_scenes(data, pre, synthetic=synthetic)
+    root = Path(data.real_root)
+    if data.use_real:
+        images += [(f"benchmark/{rel}", load_display_png_db(root / rel, noise_floor_db=pre.noise_floor_db))
+                   for rel in BENCHMARK_ONLY_PNGS if (root / rel).is_file()]
+    per_image: dict[str, dict[str, float]] = {}
+    groups: dict[str, list[dict[str, float]]] = {"real": [], "synthetic": [], "benchmark": []}
+    with tempfile.TemporaryDirectory() as tmp:
+        for name, db in images:
+            s = score_through_engine(encoder, decoder, name, db, pre, Path(tmp))
+            per_image[name] = s
+            group = name.split("/", 1)[0]
+            groups[group if group in groups else "real"].append(s)
+    return {"mean": {g: _mean(r) for g, r in groups.items() if r}, "images": per_image}
+
+
 def evaluate_checkpoint(
     checkpoint: str | os.PathLike[str], real_root: str | None = None, synthetic: int = 4,
+    encoder: Path | None = None, decoder: Path | None = None,
 ) -> dict[str, Any]:
+    """Scores of a checkpoint; with ``encoder`` (an exported ONNX pair) also through the engine."""
     ckpt = load_checkpoint(checkpoint)
     codec, cfg = codec_from_checkpoint(ckpt)
     data = cfg.data
     if real_root is not None:
         data = dataclasses.replace(data, real_root=real_root)
     scores = evaluate_codec(codec, cfg.pre, data, synthetic=synthetic)
+    if encoder is not None:
+        dec = decoder or encoder.with_name(encoder.name.replace("-encoder.onnx", "-decoder.onnx"))
+        scores["engine"] = evaluate_exported(encoder, dec, cfg.pre, data, synthetic=synthetic)
     scores["checkpoint"] = {"path": str(checkpoint), "step": int(ckpt["step"]), "lambda": cfg.loss.lmbda,
                             "variant": cfg.model.variant, "seed": cfg.seed}
     return scores

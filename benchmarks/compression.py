@@ -529,7 +529,28 @@ def _f(value: float, digits: int = 2) -> str:
     return f"{value:.{digits}f}"
 
 
-def plot(rows: list[Row], path: Path) -> None:
+SWEEP_BPP = (0.1, 0.2, 0.3, 0.5, 0.75, 1.0, 1.5, 2.0)
+LERC_SWEEP_DB = (0.5, 1.0, 2.0, 3.0, 5.0, 8.0, 12.0)
+
+
+def _sweep_row(image: str, method: str, bpp: float, psnr: float) -> Row:
+    nan = math.nan
+    return Row(image, method, "sweep", bpp, psnr, nan, nan, nan, nan, nan)
+
+
+def sweep_baselines(image: BenchImage, work: Path) -> list[Row]:
+    """JPEG2000 and LERC at fixed settings, for the rate-distortion curves of the plot."""
+    rows = []
+    for bpp_target in SWEEP_BPP:
+        bpp, rec, _, _ = jp2_roundtrip(image.ref_db, 100.0 * bpp_target / 16.0, work / "sweep.jp2")
+        rows.append(_sweep_row(image.name, "JPEG2000", bpp, quality.psnr(image.ref_db, rec)))
+    for z in LERC_SWEEP_DB:
+        bpp, rec, _, _ = lerc_roundtrip(image.ref_db, z, work / "sweep_lerc.tif")
+        rows.append(_sweep_row(image.name, "LERC", bpp, quality.psnr(image.ref_db, rec)))
+    return rows
+
+
+def plot(rows: list[Row], path: Path, sweeps: Sequence[Row] = ()) -> None:
     import matplotlib
 
     matplotlib.use("Agg")
@@ -539,17 +560,29 @@ def plot(rows: list[Row], path: Path) -> None:
     cols = min(3, len(names))
     nrows = math.ceil(len(names) / cols)
     fig, axes = plt.subplots(nrows, cols, figsize=(5 * cols, 3.8 * nrows), squeeze=False)
-    styles = {"learned codec": ("o-", "C0"), "JPEG2000": ("s--", "C1"), "LERC": ("^:", "C2")}
+    styles = {"learned codec": ("o-", "C0"), "JPEG2000": ("s", "C1"), "LERC": ("^", "C2")}
     for ax, name in zip(axes.ravel(), names, strict=False):
+        top = max([r.bpp for r in rows if r.image == name] + [1.0]) * 1.3
         for method, (style, colour) in styles.items():
+            curve = sorted((r.bpp, r.psnr) for r in sweeps if r.image == name and r.method == method)
+            if curve:
+                ax.plot(*zip(*curve, strict=True), "--", color=colour, alpha=0.6, label=f"{method} (sweep)")
             pts = sorted((r.bpp, r.psnr) for r in rows if r.image == name and r.method == method)
             if pts:
-                ax.plot(*zip(*pts, strict=True), style, color=colour, label=method)
+                label = method if method == "learned codec" else f"{method} (matched bpp)"
+                ax.plot(*zip(*pts, strict=True), style, color=colour, label=label)
+        shown = [
+            r.psnr for r in (*rows, *sweeps) if r.image == name and r.bpp <= top and math.isfinite(r.psnr)
+        ]
+        main = [r.psnr for r in rows if r.image == name and r.method != "LERC" and math.isfinite(r.psnr)]
+        if shown and main:
+            ax.set_ylim(min(main) - 4.0, max(shown) + 1.0)
+        ax.set_xlim(0, top)
         ax.set_title(name, fontsize=10)
         ax.set_xlabel("bits per pixel (real file size)")
         ax.set_ylabel("PSNR (dB domain)")
         ax.grid(alpha=0.3)
-        ax.legend(fontsize=8)
+        ax.legend(fontsize=7)
     for ax in axes.ravel()[len(names) :]:
         ax.axis("off")
     fig.tight_layout()
@@ -736,6 +769,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     floor = read_metadata(bundled_codec(rates[0])[0]).noise_floor_db
     rows: list[Row] = []
     seams: dict[str, float] = {}
+    sweeps: list[Row] = []
     with tempfile.TemporaryDirectory(prefix="bench_compression_") as tmp:
         work = Path(tmp)
         images = collect_images(args.data, work, floor, args.images)
@@ -753,6 +787,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                     det = determinism(sarz, work)
                 log.info("%s: baselines at %.3f bpp", image.name, row.bpp)
                 rows.extend(run_baselines(image, row.bpp, rate, work))
+            sweeps.extend(sweep_baselines(image, work))
         speed = None
         if not args.no_torch:
             try:
@@ -760,7 +795,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             except Exception as exc:  # the timing is informative only; report why it is missing
                 log.warning("ONNX Runtime vs PyTorch timing skipped: %s", exc)
         memory = {} if args.no_memory else memory_scaling(rates[len(rates) // 2], work)
-        plot(rows, args.plot)
+        plot(rows, args.plot, sweeps)
         command = "python -m benchmarks.compression " + " ".join(argv if argv is not None else sys.argv[1:])
         section = markdown_section(
             rows,

@@ -27,6 +27,9 @@ import numpy as np
 COARSE_MAX_SHIFT = 16
 """Above this many pixels of search radius, the search starts on a pooled (coarser) volume."""
 
+MIN_COARSE_SIZE = 64
+"""Smallest side (pixels) of the pooled template at the coarsest level."""
+
 LOBE_RADIUS = 4
 """Radius (pixels of the level searched) of the main lobe ignored when looking for the second peak."""
 
@@ -167,7 +170,10 @@ def match(
     template: np.ndarray, search: np.ndarray, max_shift: int, levels: int | None = None, subpixel: bool = True
 ) -> Match:
     """Coarse-to-fine search; ``levels=None`` picks :func:`coarse_levels_for`."""
-    levels = coarse_levels_for(max_shift) if levels is None else levels
+    if levels is None:
+        # coarse enough for the search radius, but the pooled template keeps >= MIN_COARSE_SIZE pixels
+        size = min(template.shape[1:])
+        levels = min(coarse_levels_for(max_shift), math.floor(math.log2(max(size, 1) / MIN_COARSE_SIZE)))
     if levels <= 0:
         return search_shift(template, search, max_shift, subpixel)
     f = 2**levels

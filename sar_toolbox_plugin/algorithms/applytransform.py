@@ -20,10 +20,13 @@ HELP = """Applies a co-registration measured by 'Co-register raster' to another 
 band or polarisation of the same acquisition, possibly at another pixel size, in the same CRS).
 
 <b>Co-registration</b>: the JSON report written by 'Co-register raster' (its fitted transform is used \
-as it is) or its tie-point GeoPackage (the used points are fitted again with TRANSFORM; <i>saved</i> = \
-affine when there are enough points, else shift).
-<b>Resample</b>: off = a shift/affine correction only changes the geotransform (pixels untouched); on = \
-GDAL warps onto the raster's own grid. Polynomial corrections are always warped."""
+as it is) or its tie-point GeoPackage (the used points are fitted again).
+<b>Raster to correct</b>: the raster the correction is applied to.
+<b>Transform</b>: <i>saved</i> = the report's transform (for tie points: affine when there are enough \
+points, else shift); or refit the tie points as shift, affine, poly2 or poly3.
+<b>Resample (warp) the output</b>: off = a shift/affine correction only changes the geotransform of the \
+<b>Corrected raster</b> (pixels untouched); on = GDAL warps onto the raster's own grid with the chosen \
+<b>Resampling</b>. Polynomial corrections are always warped."""
 
 
 class ApplyTransformAlgorithm(SarAlgorithm):

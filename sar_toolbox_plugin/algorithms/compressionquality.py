@@ -19,8 +19,10 @@ from .base import SarAlgorithm, engine_callbacks
 
 HELP = """Measures how well a compressed SAR image keeps what analysts need.
 
-<b>Reference</b>: the original raster (and its band, and what it holds).
-<b>Input</b>: a reconstruction raster in dB (e.g. from <i>Decompress SAR raster</i>) or a <i>.sarz</i> \
+<b>Reference (original) raster</b>: the raster that was compressed; <b>Reference band</b>: its band; \
+<b>Reference values are</b>: what it holds (intensity, amplitude or dB).
+<b>Reconstruction (dB raster) or compressed .sarz file</b>: a reconstruction raster in dB \
+(e.g. from <i>Decompress SAR raster</i>) or a <i>.sarz</i> \
 file (decoded on the fly; then BPP is its real size: 8 × bytes / (width × height)).
 
 <b>PSNR</b> in the dB domain, peak = dB range of the reference's valid pixels. <b>SSIM</b> on the dB \

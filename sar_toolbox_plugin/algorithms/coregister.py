@@ -21,21 +21,27 @@ from qgis.core import (
 
 from .base import SarAlgorithm, engine_callbacks
 
-HELP = """Finds and corrects the misregistration of a raster (INPUT, e.g. Sentinel-1) against a \
-reference (REFERENCE, e.g. Sentinel-2 or an orthophoto).
+HELP = """Finds and corrects the misregistration of a raster against a reference (e.g. Sentinel-1 \
+against Sentinel-2 or an orthophoto).
 
+<b>Raster to correct</b> (INPUT) and <b>Reference raster</b> (REFERENCE): if the reference has another CRS \
+or pixel size it is resampled onto the input's grid first; both need a CRS, or neither.
 <b>Method</b>: <i>classical</i> correlates dense oriented-gradient features (CFOG/HOPC-style, robust to \
 the SAR/optical difference) over all shifts at once by FFT, coarse to fine, with sub-pixel refinement; \
 <i>deep</i> uses a learned embedding model (none is bundled yet).
 <b>Mode</b>: <i>global</i> estimates one shift for the scene; <i>local</i> measures a grid of tie points \
-(GRID_SPACING apart, WINDOW wide, searched over ±MAX_SHIFT pixels), rejects outliers (RANSAC) and fits \
-TRANSFORM (shift, affine, 2nd or 3rd order polynomial). Nodata areas never give tie points.
-If the reference has another CRS or pixel size it is resampled onto the input's grid first.
-<b>Outputs</b>: the corrected raster (a shift or affine correction only changes the geotransform when \
-RESAMPLE is off, pixels untouched; otherwise GDAL warps onto the input's grid), the tie points \
-(GeoPackage: dx, dy, reliability, residual, used), a QGIS Georeferencer .points file, a JSON report \
-(reusable with 'Apply co-registration') and a before/after checkerboard PNG.
-<b>SHIFT_X / SHIFT_Y</b>: pixels of INPUT; positive = the INPUT content must move right/down to match."""
+and fits a transform. <b>Grid spacing</b>, <b>Window</b> (local mode) and <b>Maximum shift</b> (pixels \
+searched in each direction) set the grid. Nodata areas never give tie points; outliers are rejected \
+with RANSAC.
+<b>Transform</b> (local mode): shift, affine, 2nd or 3rd order polynomial.
+<b>Resample (warp) the output</b>: off = a shift or affine correction only changes the geotransform of \
+the <b>Corrected raster</b> (pixels untouched); on (and always for polynomials) = GDAL warps onto the \
+input's grid with the chosen <b>Resampling</b>.
+Optional outputs: <b>Tie points</b> (GeoPackage: dx, dy, reliability, residual, used), a QGIS \
+<b>Georeferencer GCP file</b> (.points), a JSON <b>Report</b> (reusable with 'Apply co-registration') \
+and a <b>Before/after checkerboard</b> PNG.
+<b>SHIFT_X / SHIFT_Y</b>: pixels of INPUT; positive = the INPUT content must move right/down to match; \
+<b>RMSE</b> of the fit and <b>N_POINTS</b> used are returned too."""
 
 
 class CoregisterAlgorithm(SarAlgorithm):

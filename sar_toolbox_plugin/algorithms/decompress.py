@@ -19,12 +19,14 @@ HELP = """Decodes a <i>.sarz</i> file written by <i>Compress SAR raster</i> into
 the original CRS, geotransform and size; pixels that were nodata, zero, negative or NaN in the source \
 are nodata again.
 
+<b>Compressed file</b>: the <i>.sarz</i> file to decode.
 <b>Output values</b>: dB (default), linear intensity or linear amplitude.
 <b>Decoder model</b> (advanced, optional): the decoder .onnx to use; by default the decoder named in \
 the file is looked up among the plugin's models, and its weights hash must match the file's.
 
 A truncated, corrupted or foreign file, an unknown format version or a missing decoder fails with a \
-clear message and writes nothing."""
+clear message and writes nothing.
+<b>Decoded raster</b>: the output GeoTIFF."""
 
 
 class DecompressAlgorithm(SarAlgorithm):

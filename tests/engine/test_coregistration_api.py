@@ -358,3 +358,60 @@ def test_apply_transform_refuses_another_crs(
     with pytest.raises(InputError, match="another CRS"):
         apply_transform(tmp_path / "r.json", other, tmp_path / "o.tif")
     assert not (tmp_path / "o.tif").exists()
+
+
+def _tiny_embed_model(path: Path) -> Path:
+    """A ``Task.EMBED`` ONNX model: 4 fixed oriented-gradient filters, |.|, 3x3 average (no training)."""
+    import onnx
+    from onnx import TensorProto, helper, numpy_helper
+
+    from engine.metadata import InputTransform, ModelMetadata, Normalisation, Task
+
+    k = np.zeros((4, 1, 3, 3), np.float32)
+    k[0, 0, 1] = [-1, 0, 1]
+    k[1, 0, :, 1] = [-1, 0, 1]
+    k[2, 0] = np.diag([-1, 0, 1])
+    k[3, 0] = np.fliplr(np.diag([-1, 0, 1]))
+    nodes = [
+        helper.make_node("Conv", ["x", "w"], ["g"], pads=[1, 1, 1, 1]),
+        helper.make_node("Abs", ["g"], ["a"]),
+        helper.make_node("AveragePool", ["a"], ["y"], kernel_shape=[3, 3], pads=[1, 1, 1, 1]),
+    ]
+    graph = helper.make_graph(
+        nodes,
+        "tiny_embed",
+        [helper.make_tensor_value_info("x", TensorProto.FLOAT, ["N", 1, "H", "W"])],
+        [helper.make_tensor_value_info("y", TensorProto.FLOAT, ["N", 4, "H", "W"])],
+        [numpy_helper.from_array(k, "w")],
+    )
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
+    model.ir_version = 8
+    meta = ModelMetadata(
+        task=Task.EMBED,
+        model_id="tiny-embed",
+        weights_sha256="0" * 64,
+        input_bands=1,
+        input_transform=InputTransform.INTENSITY_TO_DB,
+        normalisation=Normalisation.MINMAX,
+        db_min=-30.0,
+        db_max=10.0,
+        tile_size=64,
+        overlap=8,
+        latent_channels=4,
+    )
+    for key, value in meta.to_props().items():
+        entry = model.metadata_props.add()
+        entry.key, entry.value = key, value
+    onnx.save(model, str(path))
+    return path
+
+
+def test_learned_embedding_model_plugs_into_the_same_search(
+    tmp_path: Path, sar_sar: tuple[Path, Path, tuple[float, float]]
+) -> None:
+    inp, ref, (tx, ty) = sar_sar
+    model = _tiny_embed_model(tmp_path / "embed.onnx")
+    r = coregister(inp, ref, method="deep", model_path=model, max_shift=16, report_path=tmp_path / "r.json")
+    assert abs(r.shift_x - tx) < 0.5 and abs(r.shift_y - ty) < 0.5
+    rep = json.loads((tmp_path / "r.json").read_text())
+    assert rep["method"] == "deep" and rep["model_id"] == "tiny-embed"

@@ -109,3 +109,15 @@ def test_unknown_transform_and_bad_saved_transform() -> None:
         fit_transform(np.zeros((3, 2)), np.zeros((3, 2)), "poly7")
     with pytest.raises(InputError, match="coefficients"):
         Transform.from_dict({"kind": "affine", "center": [0, 0], "scale": 1, "coef_x": [0], "coef_y": [0]})
+
+
+def test_large_search_radius_coarse_to_fine_recovers_the_shift() -> None:
+    pair = generate_scene_pair(320, 320, seed=6)
+    ref = pair.sigma0_aligned.astype(np.float64)
+    dx, dy = -57.3, 41.6
+    inp = _shift(ref, -dx, -dy)
+    m = 90
+    tpl = inp[m:-m, m:-m]  # 140 px template searched over +-90 px (coarse to fine)
+    fe = OrientedGradientFeatures()
+    res = match(fe(tpl, np.ones(tpl.shape, bool)), fe(ref, np.ones(ref.shape, bool)), m)
+    assert abs(res.dx - dx) < 0.3 and abs(res.dy - dy) < 0.3

@@ -307,13 +307,20 @@ def markdown(rows: Sequence[Row], notes: Sequence[str]) -> str:
     return "\n".join(lines)
 
 
+NOTES_MARKER = "<!-- registration notes: kept when the table is regenerated -->"
+
+
 def replace_section(path: Path, text: str) -> None:
+    """Replace this benchmark's section of ``path``; hand-written notes after :data:`NOTES_MARKER` survive."""
     old = path.read_text(encoding="utf-8") if path.exists() else "# Benchmarks\n"
     start = old.find(SECTION)
     if start < 0:
         new = old.rstrip("\n") + "\n\n" + text
     else:
         nxt = old.find("\n## ", start + len(SECTION))
+        section = old[start:] if nxt < 0 else old[start:nxt]
+        if NOTES_MARKER in section and NOTES_MARKER not in text:
+            text = text.rstrip("\n") + "\n\n" + section[section.index(NOTES_MARKER) :].rstrip("\n") + "\n"
         new = old[:start] + text + ("" if nxt < 0 else old[nxt:])
     path.write_text(new.rstrip("\n") + "\n", encoding="utf-8")
 

@@ -18,7 +18,7 @@ PYTEST_ARGS ?=
 QGIS_ENV    := PATH=/usr/bin:$$PATH QT_QPA_PLATFORM=offscreen
 
 .PHONY: help setup system-packages demo test test-fast lint package bench bench-compression \
-        bench-registration train-compression train-registration clean
+        bench-registration bench-anchors clean
 
 help:
 	@echo "make demo                 set up if needed, run the main job on the embedded example"
@@ -28,7 +28,8 @@ help:
 	@echo "make package              build dist/sar_toolbox_plugin.zip (installable QGIS plugin)"
 	@echo "make bench                tiled-pipeline throughput and peak memory -> docs/BENCHMARKS.md"
 	@echo "make bench-compression    rate-distortion vs JPEG2000 / LERC -> docs/BENCHMARKS.md"
-	@echo "make bench-registration   co-registration accuracy -> docs/BENCHMARKS.md"
+	@echo "make bench-registration   co-registration accuracy (with GeFolki/AROSICS anchors) -> docs/BENCHMARKS.md"
+	@echo "make bench-anchors        the separate venv (bench_output/venv) with GeFolki and AROSICS"
 
 setup: system-packages $(STAMP)
 
@@ -80,7 +81,15 @@ bench: setup
 bench-compression: setup
 	$(PY) -m benchmarks.compression --data ../shared/data/real --markdown docs/BENCHMARKS.md
 
-bench-registration: setup
+ANCHOR_VENV := bench_output/venv
+$(ANCHOR_VENV)/.installed: requirements/bench-anchors.txt
+	/usr/bin/python3 -m venv --system-site-packages $(ANCHOR_VENV)
+	$(ANCHOR_VENV)/bin/python -m pip install $(PIP_FLAGS) --no-deps -r requirements/bench-anchors.txt
+	touch $@
+
+bench-anchors: $(ANCHOR_VENV)/.installed
+
+bench-registration: setup bench-anchors
 	$(PY) -m benchmarks.registration --data ../shared/data/real --markdown docs/BENCHMARKS.md
 
 clean:

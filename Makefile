@@ -18,7 +18,7 @@ PYTEST_ARGS ?=
 QGIS_ENV    := PATH=/usr/bin:$$PATH QT_QPA_PLATFORM=offscreen
 
 .PHONY: help setup system-packages demo test test-fast lint package bench bench-compression \
-        bench-registration bench-anchors clean
+        bench-registration bench-anchors train-compression clean
 
 help:
 	@echo "make demo                 set up if needed, run the main job on the embedded example"
@@ -29,6 +29,7 @@ help:
 	@echo "make bench                tiled-pipeline throughput and peak memory -> docs/BENCHMARKS.md"
 	@echo "make bench-compression    rate-distortion vs JPEG2000 / LERC -> docs/BENCHMARKS.md"
 	@echo "make bench-registration   co-registration accuracy (with GeFolki/AROSICS anchors) -> docs/BENCHMARKS.md"
+	@echo "make train-compression    retrain the three shipped codec rate points (CPU, about an hour)"
 	@echo "make bench-anchors        the separate venv (bench_output/venv) with GeFolki and AROSICS"
 
 setup: system-packages $(STAMP)
@@ -91,6 +92,22 @@ bench-anchors: $(ANCHOR_VENV)/.installed
 
 bench-registration: setup bench-anchors
 	$(PY) -m benchmarks.registration --data ../shared/data/real --markdown docs/BENCHMARKS.md
+
+# Reproduces the shipped codec models (docs/TRAINING.md; about an hour on 2 CPU cores).
+TRAIN := OMP_WAIT_POLICY=PASSIVE $(PY) -m training.compression
+train-compression: setup
+	$(TRAIN) train --run-dir runs/sarcodec-r2 --lambda 500 --steps 4000 --seed 0
+	$(TRAIN) train --run-dir runs/sarcodec-r3 --init-from runs/sarcodec-r2/checkpoint.pt \
+	    --lambda 3000 --steps 1500 --lr 2e-4 --lr-final 2e-5 --seed 0
+	$(TRAIN) train --run-dir runs/sarcodec-r1 --init-from runs/sarcodec-r2/checkpoint.pt \
+	    --lambda 150 --steps 1500 --lr 2e-4 --lr-final 2e-5 --seed 0
+	for r in r1 r2 r3; do \
+	  $(TRAIN) export runs/sarcodec-$$r/checkpoint.pt --out-dir models --model-id sarcodec-$$r --no-card && \
+	  $(TRAIN) evaluate runs/sarcodec-$$r/checkpoint.pt --onnx-encoder models/sarcodec-$$r-encoder.onnx \
+	      --json runs/sarcodec-$$r-scores.json && \
+	  $(TRAIN) export runs/sarcodec-$$r/checkpoint.pt --out-dir models --model-id sarcodec-$$r \
+	      --scores runs/sarcodec-$$r-scores.json || exit 1; \
+	done
 
 clean:
 	rm -rf build dist demo_output .pytest_cache .mypy_cache .ruff_cache

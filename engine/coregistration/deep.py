@@ -16,6 +16,7 @@ import numpy as np
 
 from ..errors import RegistrationError
 from ..metadata import Task
+from .features import prepare_image
 
 log = logging.getLogger(__name__)
 
@@ -43,6 +44,10 @@ def find_embed_model(folder: Path | None = None) -> Path | None:
     return None
 
 
+PREPARE_IMAGE = "prepare_image"
+"""``extra['preprocess']`` value of models trained on :func:`prepare_image` output."""
+
+
 class OnnxEmbeddingFeatures:
     """Dense embeddings of a ``Task.EMBED`` model (``deep`` method)."""
 
@@ -65,7 +70,11 @@ class OnnxEmbeddingFeatures:
         meta = self.model.metadata
         s = self.stride
         h, w = (image.shape[0] // s) * s, (image.shape[1] // s) * s
-        x, ok = to_model_input(image[:h, :w], meta, None)
+        if meta.extra.get("preprocess") == PREPARE_IMAGE:
+            # the model was trained on prepare_image'd crops (log scaling of heavy-tailed SAR)
+            x, ok = prepare_image(image[:h, :w], valid[:h, :w]), np.ones((h, w), dtype=bool)
+        else:
+            x, ok = to_model_input(image[:h, :w], meta, None)
         x = np.where(ok & valid[:h, :w], x, 0.0).astype(np.float32)
         batch = np.repeat(x[np.newaxis, np.newaxis], meta.input_bands, axis=1)
         emb = self.model.run(batch)[0].astype(np.float32)

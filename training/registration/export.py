@@ -21,6 +21,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from engine.coregistration.deep import PREPARE_IMAGE
 from engine.metadata import InputTransform, ModelMetadata, Normalisation, Task
 from training.onnx_io import OPSET, attach_metadata, sha256_of_state
 
@@ -31,8 +32,7 @@ log = logging.getLogger(__name__)
 log.addHandler(logging.NullHandler())
 
 PARITY_TOLERANCE = 1e-4
-PREPROCESS = "prepare_image"
-"""``extra['preprocess']``: apply ``engine.coregistration.features.prepare_image`` to each window first."""
+PREPROCESS = PREPARE_IMAGE  # the engine applies prepare_image to each window first
 
 
 class _PairInput(nn.Module):
@@ -58,6 +58,7 @@ def embed_metadata(
     tile_size: int = 256,
     overlap: int | None = None,
     task: Task = Task.EMBED,
+    steps_done: int | None = None,
 ) -> ModelMetadata:
     """Metadata of the encoder (or, with ``task=SHIFT_REGRESS``, of the regressor)."""
     s = cfg.model.out_stride
@@ -87,8 +88,9 @@ def embed_metadata(
             "preprocess": PREPROCESS,
             "receptive_field": str(rf),
             "phase": "2" if regress else "1",
-            "training_steps": str(cfg.steps),
+            "training_steps": str(cfg.steps if steps_done is None else steps_done),
             "seed": str(cfg.seed),
+            "init_from": str(cfg.init_from or ""),
         },
     )
 
@@ -154,16 +156,20 @@ def export_models(
     check_parity: bool = True,
 ) -> dict[str, dict[str, object]]:
     """Write ``<model_id>.onnx`` (EMBED) and, if asked, ``<model_id>-regressor.onnx`` (SHIFT_REGRESS)."""
-    net, cfg = model_from_checkpoint(load_checkpoint(checkpoint))
+    ckpt = load_checkpoint(checkpoint)
+    net, cfg = model_from_checkpoint(ckpt)
+    done = int(ckpt["step"])
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     results: dict[str, dict[str, object]] = {}
-    meta = embed_metadata(net, cfg, model_id, tile_size, overlap)
+    meta = embed_metadata(net, cfg, model_id, tile_size, overlap, steps_done=done)
     path = out / f"{model_id}.onnx"
     diff = _write(net.encoder, meta, path, "embedding", True, check_parity)
     results["embed"] = {"path": str(path), "parity_max_abs": diff, "model_id": model_id}
     if regressor:
-        rmeta = embed_metadata(net, cfg, f"{model_id}-regressor", tile_size, overlap, Task.SHIFT_REGRESS)
+        rmeta = embed_metadata(
+            net, cfg, f"{model_id}-regressor", tile_size, overlap, Task.SHIFT_REGRESS, steps_done=done
+        )
         rpath = out / f"{model_id}-regressor.onnx"
         rdiff = _write(_PairInput(net.regressor), rmeta, rpath, "shift", False, check_parity)
         results["shift_regress"] = {"path": str(rpath), "parity_max_abs": rdiff, "model_id": rmeta.model_id}

@@ -14,7 +14,6 @@ from __future__ import annotations
 import logging
 import math
 import os
-import random
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -23,6 +22,7 @@ from typing import Any
 import numpy as np
 import torch
 
+from ..common import init_distributed, save_checkpoint, seed_everything
 from .data import DataConfig, Preprocessing, build_sampler, heldout_scenes, make_batch
 from .entropy import bits_per_pixel
 from .losses import LossWeights, rate_distortion
@@ -74,28 +74,12 @@ class TrainConfig:
 
 
 # ------------------------------------------------------------ utilities
-def seed_everything(seed: int) -> None:
-    random.seed(seed)
-    np.random.seed(seed % 2**32)
-    torch.manual_seed(seed)
-
 
 def lr_at(step: int, cfg: TrainConfig) -> float:
     """Cosine decay from ``lr`` to ``lr_final`` over ``steps`` (a pure function of the step)."""
     t = min(step / max(cfg.steps, 1), 1.0)
     return cfg.lr_final + 0.5 * (cfg.lr - cfg.lr_final) * (1.0 + math.cos(math.pi * t))
 
-
-def save_checkpoint(path: Path, state: dict[str, Any]) -> None:
-    """Write atomically: a temp file in the same folder, renamed on success."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.name + ".tmp")
-    try:
-        torch.save(state, tmp)
-        os.replace(tmp, path)
-    finally:
-        if tmp.exists():
-            tmp.unlink()
 
 
 def load_checkpoint(path: str | os.PathLike[str]) -> dict[str, Any]:
@@ -116,16 +100,6 @@ def codec_from_checkpoint(ckpt: dict[str, Any]) -> tuple[SarCodec, TrainConfig]:
     codec.eval()
     return codec, cfg
 
-
-def _distributed() -> tuple[int, int]:
-    world = int(os.environ.get("WORLD_SIZE", "1"))
-    if world <= 1:
-        return 0, 1
-    import torch.distributed as dist
-
-    if not dist.is_initialized():
-        dist.init_process_group("nccl" if torch.cuda.is_available() else "gloo")
-    return dist.get_rank(), world
 
 
 # ---------------------------------------------------------------- train
@@ -157,7 +131,7 @@ def train(
     from torch.utils.tensorboard import SummaryWriter
     from tqdm import tqdm
 
-    rank, world = _distributed()
+    rank, world = init_distributed()
     torch.set_num_threads(max(cfg.threads, 1))
     local_rank = int(os.environ.get("LOCAL_RANK", 0))
     device = torch.device(f"cuda:{local_rank}" if torch.cuda.is_available() else "cpu")

@@ -13,7 +13,6 @@ from __future__ import annotations
 import logging
 import math
 import os
-import random
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -22,6 +21,7 @@ from typing import Any
 import numpy as np
 import torch
 
+from ..common import init_distributed, save_checkpoint, seed_everything
 from .data import DataConfig, PairSampler, build_sources
 from .losses import LossConfig, phase1_loss, regression_loss
 from .models import ModelConfig, RegistrationNet, build_model
@@ -71,11 +71,6 @@ class TrainConfig:
         return cls(**d)
 
 
-def seed_everything(seed: int) -> None:
-    random.seed(seed)
-    np.random.seed(seed % 2**32)
-    torch.manual_seed(seed)
-
 
 def lr_at(step: int, cfg: TrainConfig) -> float:
     """Short linear warm-up, then cosine decay from ``lr`` to ``lr_final`` (a pure function of the step)."""
@@ -85,17 +80,6 @@ def lr_at(step: int, cfg: TrainConfig) -> float:
     t = min(step / max(cfg.steps, 1), 1.0)
     return cfg.lr_final + 0.5 * (cfg.lr - cfg.lr_final) * (1.0 + math.cos(math.pi * t))
 
-
-def save_checkpoint(path: Path, state: dict[str, Any]) -> None:
-    """Write atomically: a temp file in the same folder, renamed on success."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.name + ".tmp")
-    try:
-        torch.save(state, tmp)
-        os.replace(tmp, path)
-    finally:
-        if tmp.exists():
-            tmp.unlink()
 
 
 def load_checkpoint(path: str | os.PathLike[str]) -> dict[str, Any]:
@@ -121,16 +105,6 @@ def model_from_checkpoint(ckpt: dict[str, Any]) -> tuple[RegistrationNet, TrainC
     net.eval()
     return net, cfg
 
-
-def _distributed() -> tuple[int, int]:
-    world = int(os.environ.get("WORLD_SIZE", "1"))
-    if world <= 1:
-        return 0, 1
-    import torch.distributed as dist
-
-    if not dist.is_initialized():
-        dist.init_process_group("nccl" if torch.cuda.is_available() else "gloo")
-    return dist.get_rank(), world
 
 
 def _device() -> torch.device:
@@ -158,7 +132,7 @@ def _step_loss(
 
 def train(cfg: TrainConfig, resume: bool = True) -> Path:
     """Train (or resume) in ``cfg.run_dir``; returns the checkpoint path."""
-    rank, world = _distributed()
+    rank, world = init_distributed()
     torch.set_num_threads(max(1, cfg.threads))
     seed_everything(cfg.seed + rank)
     dev = _device()

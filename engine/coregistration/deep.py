@@ -2,8 +2,8 @@
 
 The model maps a ``(1, bands, h, w)`` tile to a dense ``(1, c, h / s, w / s)``
 embedding (``s`` = ``scale_factor`` of its metadata); the same FFT search as
-the classical method then runs on the embeddings. No model is bundled yet:
-``METHOD=deep`` says so and points to ``METHOD=classical``.
+the classical method then runs on the embeddings. Without a model (none given,
+none in ``models/``), ``METHOD=deep`` says so and points to ``METHOD=classical``.
 """
 
 from __future__ import annotations
@@ -21,7 +21,8 @@ from .features import prepare_image
 log = logging.getLogger(__name__)
 
 NO_MODEL_MESSAGE = (
-    "no registration model is bundled yet; use METHOD=classical (or give the path of a Task.EMBED ONNX model)"
+    "no registration (Task.EMBED) model was found among the bundled models; use METHOD=classical "
+    "(or give the path of a Task.EMBED ONNX model)"
 )
 
 

@@ -28,7 +28,8 @@ against Sentinel-2 or an orthophoto).
 or pixel size it is resampled onto the input's grid first; both need a CRS, or neither.
 <b>Method</b>: <i>classical</i> correlates dense oriented-gradient features (CFOG/HOPC-style, robust to \
 the SAR/optical difference) over all shifts at once by FFT, coarse to fine, with sub-pixel refinement; \
-<i>deep</i> uses a learned embedding model (none is bundled yet).
+<i>deep</i> runs the same search on the embeddings of the bundled learned model (experimental: \
+less accurate than <i>classical</i> in the project's benchmarks, see docs/BENCHMARKS.md).
 <b>Mode</b>: <i>global</i> estimates one shift for the scene; <i>local</i> measures a grid of tie points \
 and fits a transform. <b>Grid spacing</b>, <b>Window</b> (local mode) and <b>Maximum shift</b> (pixels \
 searched in each direction) set the grid. Nodata areas never give tie points; outliers are rejected \

@@ -283,7 +283,7 @@ def test_deep_without_bundled_model(
     empty.mkdir()
     monkeypatch.setattr(deep, "models_dir", lambda: empty)
     inp, ref, _ = sar_sar
-    with pytest.raises(RegistrationError, match="no registration model is bundled yet; use METHOD=classical"):
+    with pytest.raises(RegistrationError, match="no registration .* model was found among the bundled models; use METHOD=classical"):
         coregister(inp, ref, method="deep")
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -81,22 +82,30 @@ def test_coregister_local_affine(
     assert abs(res["SHIFT_X"] - tx) < 1.0 and abs(res["SHIFT_Y"] - ty) < 1.0
 
 
-def test_deep_method_without_model_is_a_clear_error(
+def test_deep_method_with_the_bundled_model(
     tmp_path: Path, pair: tuple[Path, Path, tuple[float, float]], run_algorithm: Callable[..., dict[str, Any]]
 ) -> None:
-    from qgis.core import QgsProcessingException
-
     from engine.coregistration.deep import find_embed_model
+    from engine.runtime import read_metadata
 
-    if find_embed_model() is not None:
-        pytest.skip("a registration model is bundled")
-    inp, ref, _ = pair
-    with pytest.raises(QgsProcessingException, match="no registration model is bundled yet"):
-        run_algorithm(
-            "coregister",
-            {"INPUT": str(inp), "REFERENCE": str(ref), "METHOD": 0, "OUTPUT": str(tmp_path / "out.tif")},
-        )
-    assert not (tmp_path / "out.tif").exists()
+    model = find_embed_model()
+    if model is None:
+        pytest.skip("no registration model is bundled")
+    inp, ref, (tx, ty) = pair
+    res = run_algorithm(
+        "coregister",
+        {
+            "INPUT": str(inp),
+            "REFERENCE": str(ref),
+            "METHOD": 0,
+            "MAX_SHIFT": 12,
+            "OUTPUT": str(tmp_path / "out.tif"),
+            "REPORT": str(tmp_path / "r.json"),
+        },
+    )
+    assert abs(res["SHIFT_X"] - tx) < 1.5 and abs(res["SHIFT_Y"] - ty) < 1.5
+    report = json.loads(Path(res["REPORT"]).read_text())
+    assert report["method"] == "deep" and report["model_id"] == read_metadata(model).model_id
 
 
 def test_bad_input_becomes_processing_exception(

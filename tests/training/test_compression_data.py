@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 
 from training.compression.data import (
+    DESPECKLING_SAMPLES,
     HELDOUT_3MOS,
     DataConfig,
     Preprocessing,
@@ -16,6 +17,7 @@ from training.compression.data import (
     augment,
     build_sampler,
     make_batch,
+    split_despeckling,
 )
 from training.data import DisplayPngMapping, GeoTiffFolderSource, InMemorySource, PatchSampler
 from training.data.sources import Sen12Source, load_display_png_db
@@ -103,3 +105,17 @@ def test_heldout_real_images_are_not_in_training() -> None:
     s2s = "deepdespeckling/sar2sar_noisy"
     assert train[s2s].size + held[s2s].size == 500 * 1000
     assert total > 0
+
+
+@pytest.mark.parametrize("name", DESPECKLING_SAMPLES)
+def test_despeckling_split_is_disjoint_and_complete(name: str) -> None:
+    img = np.arange(300 * 500, dtype=np.float32).reshape(300, 500)
+    train, held = split_despeckling(name, img, False), split_despeckling(name, img, True)
+    assert train.size + held.size == img.size
+    assert held.size > 0 and train.size > held.size
+    assert not np.intersect1d(train, held).size
+
+
+def test_unknown_despeckling_sample_is_refused() -> None:
+    with pytest.raises(ValueError, match="not one of the despeckling samples"):
+        split_despeckling("other.png", np.zeros((4, 4)), True)

@@ -61,9 +61,17 @@ class Preprocessing:
     def metadata(self) -> ModelMetadata:
         """Metadata carrying these parameters (used to call the engine's normalise)."""
         return ModelMetadata(
-            task=Task.COMPRESS_ENCODER, model_id="preprocessing", weights_sha256="0" * 64,
-            input_bands=1, input_transform=InputTransform.DB, normalisation=Normalisation.MINMAX,
-            tile_size=256, overlap=32, scale_factor=16, db_min=self.db_min, db_max=self.db_max,
+            task=Task.COMPRESS_ENCODER,
+            model_id="preprocessing",
+            weights_sha256="0" * 64,
+            input_bands=1,
+            input_transform=InputTransform.DB,
+            normalisation=Normalisation.MINMAX,
+            tile_size=256,
+            overlap=32,
+            scale_factor=16,
+            db_min=self.db_min,
+            db_max=self.db_max,
             noise_floor_db=self.noise_floor_db,
         )
 
@@ -100,6 +108,25 @@ class DataConfig:
         return data
 
 
+DESPECKLING_SAMPLES = ("sar2sar_noisy.png", "noisy_test_image_data_coordinates.png")
+"""The despeckling samples (``sar_single_deepdespeckling/``), each split by :func:`split_despeckling`."""
+
+
+def split_despeckling(name: str, img: np.ndarray, heldout: bool) -> np.ndarray:
+    """The training or held-out part of the despeckling sample ``name``.
+
+    ``sar2sar_noisy.png``: the right quarter is held out; ``noisy_test_image_data_coordinates.png``:
+    the bottom 128 rows. Benchmarks use the held-out parts only.
+    """
+    if name == DESPECKLING_SAMPLES[0]:
+        cut = img.shape[1] * 3 // 4
+        return img[:, cut:] if heldout else img[:, :cut]
+    if name == DESPECKLING_SAMPLES[1]:
+        cut = img.shape[0] - 128
+        return img[cut:] if heldout else img[:cut]
+    raise ValueError(f"{name} is not one of the despeckling samples {DESPECKLING_SAMPLES}")
+
+
 def _png_scenes(real_root: Path, floor: float, heldout: bool) -> list[tuple[str, np.ndarray]]:
     mapping = DisplayPngMapping()
     out: list[tuple[str, np.ndarray]] = []
@@ -109,16 +136,10 @@ def _png_scenes(real_root: Path, floor: float, heldout: bool) -> list[tuple[str,
         if (stem in HELDOUT_3MOS) == heldout:
             out.append((f"3mos/{stem}", load_display_png_db(p, mapping, floor)))
     dd = real_root / "sar_single_deepdespeckling"
-    s2s = dd / "sar2sar_noisy.png"
-    if s2s.exists():
-        img = load_display_png_db(s2s, mapping, floor)
-        cut = img.shape[1] * 3 // 4
-        out.append(("deepdespeckling/sar2sar_noisy", img[:, cut:] if heldout else img[:, :cut]))
-    coord = dd / "noisy_test_image_data_coordinates.png"
-    if coord.exists():
-        img = load_display_png_db(coord, mapping, floor)
-        cut = img.shape[0] - 128
-        out.append(("deepdespeckling/noisy_test_image", img[cut:] if heldout else img[:cut]))
+    for name, label in zip(DESPECKLING_SAMPLES, ("sar2sar_noisy", "noisy_test_image"), strict=True):
+        if (dd / name).exists():
+            img = load_display_png_db(dd / name, mapping, floor)
+            out.append((f"deepdespeckling/{label}", split_despeckling(name, img, heldout)))
     return out
 
 
@@ -168,7 +189,11 @@ def augment(patch: np.ndarray, rng: np.random.Generator, db_jitter: float) -> np
 
 
 def make_batch(
-    sampler: PatchSampler, rng: np.random.Generator, batch: int, size: int, pre: Preprocessing,
+    sampler: PatchSampler,
+    rng: np.random.Generator,
+    batch: int,
+    size: int,
+    pre: Preprocessing,
     db_jitter: float,
 ) -> torch.Tensor:
     """``[batch, 1, size, size]`` float32 network input in [0, 1]."""

@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import argparse
 import datetime as dt
+import functools
 import hashlib
 import json
 import logging
@@ -38,6 +39,7 @@ from typing import Any
 
 import numpy as np
 
+from benchmarks.common import replace_section
 from engine import quality
 from engine.codec.decode import decompress_file
 from engine.codec.encode import TILE_FACTOR, compress_raster, default_tiling
@@ -173,110 +175,121 @@ def run_codec(image: BenchImage, rate: str, work: Path) -> tuple[Row, Path, Path
     decompress_file(sarz, dec, output_kind="db")
     dec_s = time.perf_counter() - start
     rec = quality.read_db(dec, 1, "db")
-    report = quality.compare(image.ref_db, rec, bpp=result.bpp)
+    row = scored_row(image, "learned codec", rate, result.bpp, rec, enc_s, dec_s, {"bytes": result.bytes})
+    return row, sarz, dec
+
+
+def scored_row(
+    image: BenchImage,
+    method: str,
+    setting: str,
+    bpp: float,
+    rec: np.ndarray,
+    enc_s: float,
+    dec_s: float,
+    extra: dict[str, Any] | None = None,
+) -> Row:
+    """The table row of one reconstruction ``rec`` (dB) of ``image``: its metrics and throughputs."""
+    report = quality.compare(image.ref_db, rec)
     mpix = image.pixels / 1e6
-    row = Row(
+    return Row(
         image.name,
-        "learned codec",
-        rate,
-        result.bpp,
+        method,
+        setting,
+        bpp,
         report.psnr,
         report.ssim,
         report.enl_ratio,
         report.epi,
         mpix / enc_s,
         mpix / dec_s,
-        {"bytes": result.bytes},
+        extra or {},
     )
-    return row, sarz, dec
 
 
 # ------------------------------------------------------------------ baselines
+#: (bpp, dB image back, encode s, decode s) of one round trip through a codec.
+RoundTripResult = tuple[float, np.ndarray, float, float]
+#: A codec round trip of a dB image at one setting, into one file: ``jp2_roundtrip``, ``lerc_roundtrip``.
+RoundTrip = Callable[[np.ndarray, float, Path], RoundTripResult]
+Trial = Callable[[float, Path], RoundTripResult]
+
+
 def _valid_range(ref: np.ndarray) -> tuple[float, float]:
     values = ref[np.isfinite(ref)]
     lo, hi = float(values.min()), float(values.max())
     return lo, hi if hi > lo else lo + 1.0
 
 
-def jp2_roundtrip(ref: np.ndarray, quality_pct: float, path: Path) -> tuple[float, np.ndarray, float, float]:
-    """Write the dB image scaled to UInt16 as JPEG2000 with ``QUALITY``; (bpp, dB back, enc s, dec s)."""
+def gdal_roundtrip(
+    path: Path, band: np.ndarray, read_dtype: type | None = None, **creation: Any
+) -> RoundTripResult:
+    """Write ``band`` with the ``creation`` options (driver, codec settings), read it back.
+
+    Returns (bpp of the file, the band read back, cast to ``read_dtype`` if given, encode s, decode s).
+    """
     import rasterio
 
+    h, w = band.shape
+    start = time.perf_counter()
+    with (
+        rasterio.Env(GDAL_PAM_ENABLED="NO"),
+        rasterio.open(path, "w", width=w, height=h, count=1, dtype=band.dtype.name, **creation) as dst,
+    ):
+        dst.write(band, 1)
+    enc_s = time.perf_counter() - start
+    start = time.perf_counter()
+    with rasterio.Env(GDAL_PAM_ENABLED="NO"), rasterio.open(path) as src:
+        back = src.read(1)
+        if read_dtype is not None:
+            back = back.astype(read_dtype)
+    dec_s = time.perf_counter() - start
+    return 8.0 * path.stat().st_size / (h * w), back, enc_s, dec_s
+
+
+def jp2_roundtrip(ref: np.ndarray, quality_pct: float, path: Path) -> RoundTripResult:
+    """Write the dB image scaled to UInt16 as JPEG2000 with ``QUALITY``; (bpp, dB back, enc s, dec s)."""
     lo, hi = _valid_range(ref)
     valid = np.isfinite(ref)
     u16 = np.where(valid, np.round((np.where(valid, ref, lo) - lo) / (hi - lo) * 65535.0), 0).astype(
         np.uint16
     )
-    h, w = ref.shape
-    start = time.perf_counter()
-    with (
-        rasterio.Env(GDAL_PAM_ENABLED="NO"),
-        rasterio.open(
-            path,
-            "w",
-            driver="JP2OpenJPEG",
-            width=w,
-            height=h,
-            count=1,
-            dtype="uint16",
-            QUALITY=f"{quality_pct:.4f}",
-            REVERSIBLE="NO",
-            GMLJP2="NO",
-        ) as dst,
-    ):
-        dst.write(u16, 1)
-    enc_s = time.perf_counter() - start
-    start = time.perf_counter()
-    with rasterio.Env(GDAL_PAM_ENABLED="NO"), rasterio.open(path) as src:
-        back = src.read(1).astype(np.float64)
-    dec_s = time.perf_counter() - start
+    bpp, back, enc_s, dec_s = gdal_roundtrip(
+        path,
+        u16,
+        np.float64,
+        driver="JP2OpenJPEG",
+        QUALITY=f"{quality_pct:.4f}",
+        REVERSIBLE="NO",
+        GMLJP2="NO",
+    )
     db = np.where(valid, back / 65535.0 * (hi - lo) + lo, np.nan).astype(np.float32)
-    return 8.0 * path.stat().st_size / (h * w), db, enc_s, dec_s
+    return bpp, db, enc_s, dec_s
 
 
-def lerc_roundtrip(ref: np.ndarray, max_z_error: float, path: Path) -> tuple[float, np.ndarray, float, float]:
+def lerc_roundtrip(ref: np.ndarray, max_z_error: float, path: Path) -> RoundTripResult:
     """Write the float32 dB image as GTiff LERC with ``MAX_Z_ERROR``; (bpp, dB back, enc s, dec s)."""
-    import rasterio
-
     lo, _ = _valid_range(ref)
     valid = np.isfinite(ref)
-    h, w = ref.shape
-    start = time.perf_counter()
-    with (
-        rasterio.Env(GDAL_PAM_ENABLED="NO"),
-        rasterio.open(
-            path,
-            "w",
-            driver="GTiff",
-            width=w,
-            height=h,
-            count=1,
-            dtype="float32",
-            COMPRESS="LERC",
-            MAX_Z_ERROR=f"{max_z_error:.6g}",
-            TILED="YES",
-            BLOCKXSIZE=256,
-            BLOCKYSIZE=256,
-        ) as dst,
-    ):
-        dst.write(np.where(valid, ref, lo).astype(np.float32), 1)
-    enc_s = time.perf_counter() - start
-    start = time.perf_counter()
-    with rasterio.Env(GDAL_PAM_ENABLED="NO"), rasterio.open(path) as src:
-        back = src.read(1)
-    dec_s = time.perf_counter() - start
+    bpp, back, enc_s, dec_s = gdal_roundtrip(
+        path,
+        np.where(valid, ref, lo).astype(np.float32),
+        driver="GTiff",
+        COMPRESS="LERC",
+        MAX_Z_ERROR=f"{max_z_error:.6g}",
+        TILED="YES",
+        BLOCKXSIZE=256,
+        BLOCKYSIZE=256,
+    )
     db = np.where(valid, back, np.nan).astype(np.float32)
-    return 8.0 * path.stat().st_size / (h * w), db, enc_s, dec_s
-
-
-Trial = Callable[[float, Path], tuple[float, np.ndarray, float, float]]
+    return bpp, db, enc_s, dec_s
 
 
 def match_bpp(
     trial: Trial, target: float, low: float, high: float, path: Path, increasing: bool, iterations: int = 9
-) -> tuple[float, tuple[float, np.ndarray, float, float]]:
+) -> tuple[float, RoundTripResult]:
     """Bisect a codec parameter (log scale) so that its real bpp is closest to ``target``."""
-    best: tuple[float, tuple[float, np.ndarray, float, float]] | None = None
+    best: tuple[float, RoundTripResult] | None = None
     a, b = math.log(low), math.log(high)
     for _ in range(iterations):
         mid = 0.5 * (a + b)
@@ -295,57 +308,26 @@ def match_bpp(
 
 
 def run_baselines(image: BenchImage, target_bpp: float, rate: str, work: Path) -> list[Row]:
-    rows = []
-    mpix = image.pixels / 1e6
+    """JPEG2000 and LERC, each with its setting bisected to ``target_bpp`` (the codec's at ``rate``)."""
     lo, hi = _valid_range(image.ref_db)
     q0 = 100.0 * target_bpp / 16.0
-    q, (bpp, rec, enc_s, dec_s) = match_bpp(
-        lambda v, p: jp2_roundtrip(image.ref_db, v, p),
-        target_bpp,
-        q0 / 8,
-        min(q0 * 8, 100.0),
-        work / "bench.jp2",
-        increasing=True,
+    searches: tuple[tuple[str, RoundTrip, str, float, float, str, bool, int], ...] = (
+        # method, round trip, setting, bisection range, file, bpp grows with the setting, iterations
+        ("JPEG2000", jp2_roundtrip, "QUALITY={:.3g}", q0 / 8, min(q0 * 8, 100.0), "bench.jp2", True, 9),
+        ("LERC", lerc_roundtrip, "MAX_Z_ERROR={:.3g} dB", 1e-3, hi - lo, "bench_lerc.tif", False, 12),
     )
-    rep = quality.compare(image.ref_db, rec)
-    rows.append(
-        Row(
-            image.name,
-            "JPEG2000",
-            f"QUALITY={q:.3g} (vs {rate})",
-            bpp,
-            rep.psnr,
-            rep.ssim,
-            rep.enl_ratio,
-            rep.epi,
-            mpix / enc_s,
-            mpix / dec_s,
+    rows = []
+    for method, roundtrip, setting, low, high, name, increasing, iterations in searches:
+        value, (bpp, rec, enc_s, dec_s) = match_bpp(
+            functools.partial(roundtrip, image.ref_db),
+            target_bpp,
+            low,
+            high,
+            work / name,
+            increasing=increasing,
+            iterations=iterations,
         )
-    )
-    z, (bpp, rec, enc_s, dec_s) = match_bpp(
-        lambda v, p: lerc_roundtrip(image.ref_db, v, p),
-        target_bpp,
-        1e-3,
-        hi - lo,
-        work / "bench_lerc.tif",
-        increasing=False,
-        iterations=12,
-    )
-    rep = quality.compare(image.ref_db, rec)
-    rows.append(
-        Row(
-            image.name,
-            "LERC",
-            f"MAX_Z_ERROR={z:.3g} dB (vs {rate})",
-            bpp,
-            rep.psnr,
-            rep.ssim,
-            rep.enl_ratio,
-            rep.epi,
-            mpix / enc_s,
-            mpix / dec_s,
-        )
-    )
+        rows.append(scored_row(image, method, f"{setting.format(value)} (vs {rate})", bpp, rec, enc_s, dec_s))
     return rows
 
 
@@ -722,21 +704,6 @@ def markdown_section(
         + ".",
     ]
     return "\n".join(lines) + "\n"
-
-
-def replace_section(markdown: Path, section: str) -> None:
-    """Write ``section`` into ``markdown``, replacing only the previous section with the same heading."""
-    text = markdown.read_text() if markdown.exists() else "# Benchmarks\n"
-    start = text.find(SECTION)
-    if start < 0:
-        text = text.rstrip("\n") + "\n\n" + section
-    else:
-        end = text.find("\n## ", start + len(SECTION))
-        text = text[:start] + section + ("" if end < 0 else text[end + 1 :])
-    markdown.parent.mkdir(parents=True, exist_ok=True)
-    tmp = markdown.with_name(f".{markdown.name}.tmp")
-    tmp.write_text(text)
-    os.replace(tmp, markdown)
 
 
 # ------------------------------------------------------------------ main

@@ -29,6 +29,8 @@ from pathlib import Path
 
 import numpy as np
 
+from benchmarks.common import float32_tiled_profile, replace_section
+
 log = logging.getLogger("benchmarks.pipeline")
 
 SECTION = "## Tiled pipeline (make bench)"
@@ -56,20 +58,13 @@ def write_scene(path: Path, size: int, seed: int = 0) -> None:
     from rasterio.windows import Window
 
     rng = np.random.default_rng(seed)
-    profile = {
-        "driver": "GTiff",
-        "width": size,
-        "height": size,
-        "count": 1,
-        "dtype": "float32",
-        "crs": CRS.from_epsg(32631),
-        "transform": Affine(10.0, 0.0, 600000.0, 0.0, -10.0, 5000000.0),
-        "nodata": 0.0,
-        "tiled": True,
-        "blockxsize": 256,
-        "blockysize": 256,
-        "BIGTIFF": "IF_SAFER",
-    }
+    profile = float32_tiled_profile(
+        size,
+        CRS.from_epsg(32631),
+        Affine(10.0, 0.0, 600000.0, 0.0, -10.0, 5000000.0),
+        nodata=0.0,
+        BIGTIFF="IF_SAFER",
+    )
     ramp = np.linspace(0.02, 0.2, size, dtype=np.float32)
     with rasterio.Env(GDAL_CACHEMAX=64), rasterio.open(path, "w", **profile) as dst:
         for row in range(0, size, STRIP_ROWS):
@@ -195,20 +190,6 @@ def markdown_section(
             "accumulators, temporaries): the only part that grows, linearly with the width.",
         ]
     return "\n".join(lines) + "\n"
-
-
-def replace_section(markdown: Path, section: str) -> None:
-    """Write ``section`` into ``markdown``, replacing the previous one with the same heading."""
-    text = markdown.read_text() if markdown.exists() else "# Benchmarks\n"
-    start = text.find(SECTION)
-    if start < 0:
-        text = text.rstrip("\n") + "\n\n" + section
-    else:
-        end = text.find("\n## ", start + len(SECTION))
-        rest = "\n" + text[end + 1 :] if end >= 0 else ""
-        text = text[:start] + section + rest
-    markdown.parent.mkdir(parents=True, exist_ok=True)
-    markdown.write_text(text)
 
 
 def main(argv: Sequence[str] | None = None) -> int:

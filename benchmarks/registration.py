@@ -28,6 +28,7 @@ from typing import Any
 
 import numpy as np
 
+from benchmarks.common import float32_tiled_profile, replace_section
 from engine.coregistration.deep import find_embed_model
 from training.registration.data import HELD_OUT as DEEP_HELD_OUT
 
@@ -316,21 +317,6 @@ def markdown(rows: Sequence[Row], notes: Sequence[str]) -> str:
 NOTES_MARKER = "<!-- registration notes: kept when the table is regenerated -->"
 
 
-def replace_section(path: Path, text: str) -> None:
-    """Replace this benchmark's section of ``path``; hand-written notes after :data:`NOTES_MARKER` survive."""
-    old = path.read_text(encoding="utf-8") if path.exists() else "# Benchmarks\n"
-    start = old.find(SECTION)
-    if start < 0:
-        new = old.rstrip("\n") + "\n\n" + text
-    else:
-        nxt = old.find("\n## ", start + len(SECTION))
-        section = old[start:] if nxt < 0 else old[start:nxt]
-        if NOTES_MARKER in section and NOTES_MARKER not in text:
-            text = text.rstrip("\n") + "\n\n" + section[section.index(NOTES_MARKER) :].rstrip("\n") + "\n"
-        new = old[:start] + text + ("" if nxt < 0 else old[nxt:])
-    path.write_text(new.rstrip("\n") + "\n", encoding="utf-8")
-
-
 def large_timing(size: int, work: Path, points: int = 1000) -> str:
     """Local-mode timing on a tiled ``size`` x ``size`` synthetic pair with about ``points`` tie points."""
     import resource
@@ -346,18 +332,7 @@ def large_timing(size: int, work: Path, points: int = 1000) -> str:
     pair = generate_scene_pair(tile, tile, seed=1, shift_x=-5.3, shift_y=2.6)
     paths = {"sar": work / "large_sar.tif", "opt": work / "large_opt.tif"}
     images = {"sar": pair.sar, "opt": pair.optical[:3].mean(axis=0)}
-    profile = {
-        "driver": "GTiff",
-        "width": size,
-        "height": size,
-        "count": 1,
-        "dtype": "float32",
-        "crs": CRS,
-        "transform": Affine(10.0, 0, 500000.0, 0, -10.0, 5000000.0),
-        "tiled": True,
-        "blockxsize": 256,
-        "blockysize": 256,
-    }
+    profile = float32_tiled_profile(size, CRS, Affine(10.0, 0, 500000.0, 0, -10.0, 5000000.0))
     for key, path in paths.items():
         with rasterio.open(path, "w", **profile) as dst:
             for r in range(0, size, tile):
@@ -456,7 +431,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     for d in details:
         print(d)
     if args.markdown is not None:
-        replace_section(args.markdown, text)
+        replace_section(args.markdown, text, keep=NOTES_MARKER)
     return 0
 
 

@@ -3,8 +3,8 @@
 It is the one place where engine errors become ``QgsProcessingException``,
 where engine ``logging`` records are forwarded to the Processing feedback, and
 where the engine callbacks (progress, cancel, log) are built. Subclasses read
-their parameters, call one engine function in :meth:`SarAlgorithm.execute` and
-return the outputs.
+their parameters (with the helpers of :mod:`.params`), call one engine function
+in :meth:`SarAlgorithm.execute` and return the outputs.
 """
 
 from __future__ import annotations
@@ -25,10 +25,10 @@ from qgis.core import (
     QgsProcessingFeedback,
     QgsProcessingParameterRasterLayer,
 )
-from qgis.PyQt.QtCore import QCoreApplication
 from qgis.PyQt.QtGui import QIcon
 
 from ..engine import errors
+from .params import ParameterHelpers
 
 ICON_PATH = Path(__file__).resolve().parent.parent / "icon.svg"
 
@@ -181,12 +181,13 @@ def engine_callbacks(feedback: QgsProcessingFeedback) -> EngineCallbacks:
     }
 
 
-class SarAlgorithm(QgsProcessingAlgorithm):
+class SarAlgorithm(ParameterHelpers):
     """Base of the SAR Toolbox algorithms.
 
     Subclasses set :attr:`NAME`, :attr:`DISPLAY_NAME`, :attr:`GROUP`,
     :attr:`GROUP_ID` and :attr:`HELP`, implement ``initAlgorithm`` and
-    :meth:`execute`; they never catch engine errors themselves.
+    :meth:`execute`; they never catch engine errors themselves. Parameters are
+    declared and read with the helpers of :class:`.params.ParameterHelpers`.
     """
 
     NAME = ""
@@ -194,10 +195,6 @@ class SarAlgorithm(QgsProcessingAlgorithm):
     GROUP = ""
     GROUP_ID = ""
     HELP = ""
-
-    @staticmethod
-    def tr(text: str) -> str:
-        return QCoreApplication.translate("SarToolbox", text)
 
     def name(self) -> str:
         return self.NAME
@@ -277,31 +274,3 @@ class SarAlgorithm(QgsProcessingAlgorithm):
     ) -> dict[str, Any]:
         """Read parameters, call one engine function and return the outputs."""
         raise NotImplementedError
-
-    # Helpers shared by the subclasses -------------------------------------------------
-
-    def raster_path(self, parameters: dict[str, Any], name: str, context: QgsProcessingContext) -> str:
-        """Path of a file-based (GDAL) raster layer parameter."""
-        layer = self.parameterAsRasterLayer(parameters, name, context)
-        if layer is None or not layer.isValid():
-            raise QgsProcessingException(
-                f"{name}: could not open the raster layer {parameters.get(name)!r}. "
-                "Choose an existing raster file."
-            )
-        if layer.providerType() != "gdal":
-            raise QgsProcessingException(
-                f"{name}: layer '{layer.name()}' is not a file-based raster (provider "
-                f"'{layer.providerType()}'). Save it as a GeoTIFF first."
-            )
-        return layer.source().split("|")[0]
-
-    def output_raster_path(self, parameters: dict[str, Any], name: str, context: QgsProcessingContext) -> str:
-        """Path of a raster destination parameter; the engine writes GeoTIFF only."""
-        path = self.parameterAsOutputLayer(parameters, name, context)
-        if not path:
-            raise QgsProcessingException(f"{name}: choose an output file.")
-        if Path(path).suffix.lower() not in {".tif", ".tiff"}:
-            raise QgsProcessingException(
-                f"{name}: '{path}' is not a GeoTIFF path. Choose a file ending in .tif."
-            )
-        return path

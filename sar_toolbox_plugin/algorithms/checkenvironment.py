@@ -87,8 +87,7 @@ class CheckEnvironmentAlgorithm(SarAlgorithm):
             self.GPU: "GPU",
             self.MISSING: "Missing packages",
         }
-        for name in FIGURES:
-            self.addOutput(QgsProcessingOutputString(name, self.tr(labels[name])))
+        self.add_outputs(QgsProcessingOutputString, ((name, labels[name]) for name in FIGURES))
 
     def execute(
         self,
@@ -104,7 +103,7 @@ class CheckEnvironmentAlgorithm(SarAlgorithm):
             feedback.pushInfo(line)
 
         results: dict[str, Any] = figures(report)
-        path = self.parameterAsFileOutput(parameters, self.OUTPUT, context)
+        path = self.optional_file_output(parameters, self.OUTPUT, context)
         if path:
             write_report(Path(path), report, summary)
             results[self.OUTPUT] = path

@@ -8,15 +8,11 @@ from qgis.core import (
     QgsProcessingContext,
     QgsProcessingException,
     QgsProcessingFeedback,
-    QgsProcessingOutputNumber,
-    QgsProcessingParameterBand,
-    QgsProcessingParameterEnum,
-    QgsProcessingParameterFile,
     QgsProcessingParameterFileDestination,
-    QgsProcessingParameterRasterLayer,
 )
 
 from .base import SarAlgorithm, engine_callbacks
+from .params import BandInput, Figure, figure_values
 
 HELP = """Compresses one band of a SAR raster with a learned codec (CNN autoencoder + range-coded latents) \
 into one self-describing <i>.sarz</i> file (georeferencing, nodata mask, model id and hash, checksum).
@@ -52,6 +48,8 @@ class CompressAlgorithm(SarAlgorithm):
     BYTES = "BYTES"
 
     KINDS = ("intensity", "amplitude", "db")
+    BAND_INPUT = BandInput(INPUT, BAND, INPUT_KIND, KINDS)
+    FIGURES = (Figure(BPP, "Bits per pixel", "bpp"), Figure(BYTES, "File size (bytes)", "bytes"))
 
     NAME = "compress"
     DISPLAY_NAME = "Compress SAR raster (learned codec)"
@@ -61,30 +59,15 @@ class CompressAlgorithm(SarAlgorithm):
 
     def initAlgorithm(self, config: dict[str, Any] | None = None) -> None:
         self.rates = rate_options()
-        self.addParameter(QgsProcessingParameterRasterLayer(self.INPUT, self.tr("Input raster")))
-        self.addParameter(
-            QgsProcessingParameterBand(self.BAND, self.tr("Band"), defaultValue=1,
-                                       parentLayerParameterName=self.INPUT)
-        )
-        self.addParameter(
-            QgsProcessingParameterEnum(self.INPUT_KIND, self.tr("Input values are"), options=list(self.KINDS),
-                                       defaultValue=0)
-        )
+        self.add_band_input(self.BAND_INPUT)
         default_rate = self.rates.index("r2") if "r2" in self.rates else 0
-        self.addParameter(
-            QgsProcessingParameterEnum(self.RATE, self.tr("Rate"), options=self.rates,
-                                       defaultValue=default_rate)
-        )
-        self.addParameter(
-            QgsProcessingParameterFile(self.MODEL, self.tr("Custom encoder model (optional)"),
-                                       extension="onnx", optional=True)
-        )
+        self.add_enum(self.RATE, "Rate", self.rates, default=default_rate)
+        self.add_onnx_file(self.MODEL, "Custom encoder model (optional)")
         self.addParameter(
             QgsProcessingParameterFileDestination(self.OUTPUT, self.tr("Compressed file"),
                                                   fileFilter="SAR Toolbox compressed (*.sarz)")
         )
-        self.addOutput(QgsProcessingOutputNumber(self.BPP, self.tr("Bits per pixel")))
-        self.addOutput(QgsProcessingOutputNumber(self.BYTES, self.tr("File size (bytes)")))
+        self.add_figure_outputs(self.FIGURES)
 
     def execute(
         self,
@@ -92,11 +75,9 @@ class CompressAlgorithm(SarAlgorithm):
         context: QgsProcessingContext,
         feedback: QgsProcessingFeedback,
     ) -> dict[str, Any]:
-        source = self.raster_path(parameters, self.INPUT, context)
-        band = self.parameterAsInt(parameters, self.BAND, context)
-        kind = self.KINDS[self.parameterAsEnum(parameters, self.INPUT_KIND, context)]
-        rate = self.rates[self.parameterAsEnum(parameters, self.RATE, context)]
-        model = self.parameterAsFile(parameters, self.MODEL, context) or None
+        source, band, kind = self.band_input(parameters, self.BAND_INPUT, context)
+        rate = self.enum_value(parameters, self.RATE, context, self.rates)
+        model = self.optional_file(parameters, self.MODEL, context)
         output = self.parameterAsFileOutput(parameters, self.OUTPUT, context)
         if not output:
             raise QgsProcessingException("OUTPUT: choose a file name for the compressed file.")
@@ -105,4 +86,4 @@ class CompressAlgorithm(SarAlgorithm):
 
         result = compress_raster(source, output, band=band, input_kind=kind, rate=rate, encoder_path=model,
                                  **engine_callbacks(feedback))
-        return {self.OUTPUT: output, self.BPP: result.bpp, self.BYTES: result.bytes}
+        return {self.OUTPUT: output, **figure_values(result, self.FIGURES)}

@@ -7,15 +7,12 @@ from typing import Any
 from qgis.core import (
     QgsProcessingContext,
     QgsProcessingFeedback,
-    QgsProcessingOutputNumber,
-    QgsProcessingParameterBand,
-    QgsProcessingParameterEnum,
     QgsProcessingParameterFile,
     QgsProcessingParameterFileDestination,
-    QgsProcessingParameterRasterLayer,
 )
 
 from .base import SarAlgorithm, engine_callbacks
+from .params import BandInput, Figure, figure_values
 
 HELP = """Measures how well a compressed SAR image keeps what analysts need.
 
@@ -47,6 +44,14 @@ class CompressionQualityAlgorithm(SarAlgorithm):
     BPP = "BPP"
 
     KINDS = ("intensity", "amplitude", "db")
+    BAND_INPUT = BandInput(REFERENCE, BAND, REFERENCE_KIND, KINDS)
+    FIGURES = (
+        Figure(PSNR, "PSNR (dB)", "psnr"),
+        Figure(SSIM, "SSIM", "ssim"),
+        Figure(ENL_RATIO, "ENL ratio", "enl_ratio"),
+        Figure(EPI, "EPI", "epi"),
+        Figure(BPP, "Bits per pixel", "bpp"),
+    )
 
     NAME = "compressionquality"
     DISPLAY_NAME = "Compression quality (PSNR, SSIM, ENL, EPI)"
@@ -55,16 +60,8 @@ class CompressionQualityAlgorithm(SarAlgorithm):
     HELP = HELP
 
     def initAlgorithm(self, config: dict[str, Any] | None = None) -> None:
-        self.addParameter(
-            QgsProcessingParameterRasterLayer(self.REFERENCE, self.tr("Reference (original) raster"))
-        )
-        self.addParameter(
-            QgsProcessingParameterBand(self.BAND, self.tr("Reference band"), defaultValue=1,
-                                       parentLayerParameterName=self.REFERENCE)
-        )
-        self.addParameter(
-            QgsProcessingParameterEnum(self.REFERENCE_KIND, self.tr("Reference values are"),
-                                       options=list(self.KINDS), defaultValue=0)
+        self.add_band_input(
+            self.BAND_INPUT, ("Reference (original) raster", "Reference band", "Reference values are")
         )
         self.addParameter(
             QgsProcessingParameterFile(self.INPUT,
@@ -74,9 +71,7 @@ class CompressionQualityAlgorithm(SarAlgorithm):
             QgsProcessingParameterFileDestination(self.OUTPUT_HTML, self.tr("HTML report"),
                                                   fileFilter="HTML files (*.html)", optional=True)
         )
-        for name, label in ((self.PSNR, "PSNR (dB)"), (self.SSIM, "SSIM"), (self.ENL_RATIO, "ENL ratio"),
-                            (self.EPI, "EPI"), (self.BPP, "Bits per pixel")):
-            self.addOutput(QgsProcessingOutputNumber(name, self.tr(label)))
+        self.add_figure_outputs(self.FIGURES)
 
     def execute(
         self,
@@ -84,23 +79,15 @@ class CompressionQualityAlgorithm(SarAlgorithm):
         context: QgsProcessingContext,
         feedback: QgsProcessingFeedback,
     ) -> dict[str, Any]:
-        reference = self.raster_path(parameters, self.REFERENCE, context)
-        band = self.parameterAsInt(parameters, self.BAND, context)
-        kind = self.KINDS[self.parameterAsEnum(parameters, self.REFERENCE_KIND, context)]
+        reference, band, kind = self.band_input(parameters, self.BAND_INPUT, context)
         reconstruction = self.parameterAsFile(parameters, self.INPUT, context)
-        html_path = self.parameterAsFileOutput(parameters, self.OUTPUT_HTML, context) or None
+        html_path = self.optional_file_output(parameters, self.OUTPUT_HTML, context)
 
         from ..engine.quality import assess  # lazy: pulls in rasterio, scipy, scikit-image
 
         report = assess(reference, reconstruction, band=band, reference_kind=kind, html_path=html_path,
                         **engine_callbacks(feedback))
-        results: dict[str, Any] = {
-            self.PSNR: report.psnr,
-            self.SSIM: report.ssim,
-            self.ENL_RATIO: report.enl_ratio,
-            self.EPI: report.epi,
-            self.BPP: report.bpp,
-        }
+        results = figure_values(report, self.FIGURES)
         if html_path:
             results[self.OUTPUT_HTML] = html_path
         return results

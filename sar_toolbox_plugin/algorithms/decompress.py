@@ -7,8 +7,6 @@ from typing import Any
 from qgis.core import (
     QgsProcessingContext,
     QgsProcessingFeedback,
-    QgsProcessingParameterDefinition,
-    QgsProcessingParameterEnum,
     QgsProcessingParameterFile,
     QgsProcessingParameterRasterDestination,
 )
@@ -49,14 +47,8 @@ class DecompressAlgorithm(SarAlgorithm):
         self.addParameter(
             QgsProcessingParameterFile(self.INPUT, self.tr("Compressed file"), extension="sarz")
         )
-        self.addParameter(
-            QgsProcessingParameterEnum(self.OUTPUT_KIND, self.tr("Output values"), options=list(self.KINDS),
-                                       defaultValue=0)
-        )
-        decoder = QgsProcessingParameterFile(self.DECODER, self.tr("Decoder model (optional)"),
-                                             extension="onnx", optional=True)
-        decoder.setFlags(decoder.flags() | QgsProcessingParameterDefinition.FlagAdvanced)
-        self.addParameter(decoder)
+        self.add_enum(self.OUTPUT_KIND, "Output values", self.KINDS)
+        self.add_onnx_file(self.DECODER, "Decoder model (optional)", advanced=True)
         self.addParameter(QgsProcessingParameterRasterDestination(self.OUTPUT, self.tr("Decoded raster")))
 
     def execute(
@@ -66,8 +58,8 @@ class DecompressAlgorithm(SarAlgorithm):
         feedback: QgsProcessingFeedback,
     ) -> dict[str, Any]:
         source = self.parameterAsFile(parameters, self.INPUT, context)
-        kind = self.KINDS[self.parameterAsEnum(parameters, self.OUTPUT_KIND, context)]
-        decoder = self.parameterAsFile(parameters, self.DECODER, context) or None
+        kind = self.enum_value(parameters, self.OUTPUT_KIND, context, self.KINDS)
+        decoder = self.optional_file(parameters, self.DECODER, context)
         output = self.output_raster_path(parameters, self.OUTPUT, context)
 
         from ..engine.codec.decode import decompress_file  # lazy: pulls in rasterio, onnxruntime

@@ -7,17 +7,13 @@ from typing import Any
 from qgis.core import (
     QgsProcessingContext,
     QgsProcessingFeedback,
-    QgsProcessingOutputNumber,
-    QgsProcessingParameterBand,
     QgsProcessingParameterBoolean,
-    QgsProcessingParameterDefinition,
-    QgsProcessingParameterEnum,
     QgsProcessingParameterNumber,
     QgsProcessingParameterRasterDestination,
-    QgsProcessingParameterRasterLayer,
 )
 
 from .base import SarAlgorithm, engine_callbacks
+from .params import BandInput, Figure, as_advanced, figure_values
 
 HELP = """Converts one band of a SAR raster between linear scale and decibels (dB).
 
@@ -51,6 +47,13 @@ class ToDbAlgorithm(SarAlgorithm):
     MAXIMUM = "MAXIMUM"
 
     KINDS = ("intensity", "amplitude")
+    BAND_INPUT = BandInput(INPUT, BAND, INPUT_KIND, KINDS)
+    FIGURES = (
+        Figure(VALID_PIXELS, "Valid pixels", "valid_pixels"),
+        Figure(NODATA_PIXELS, "Nodata pixels", "nodata_pixels"),
+        Figure(MINIMUM, "Minimum of the output", "minimum"),
+        Figure(MAXIMUM, "Maximum of the output", "maximum"),
+    )
 
     NAME = "todb"
     DISPLAY_NAME = "Convert SAR to/from decibels"
@@ -59,37 +62,26 @@ class ToDbAlgorithm(SarAlgorithm):
     HELP = HELP
 
     def initAlgorithm(self, config: dict[str, Any] | None = None) -> None:
-        self.addParameter(QgsProcessingParameterRasterLayer(self.INPUT, self.tr("Input raster")))
-        self.addParameter(
-            # Optional so that leaving it out means band 1 everywhere (qgis_process 3.22 otherwise
-            # demands it although it has a default).
-            QgsProcessingParameterBand(
-                self.BAND, self.tr("Band"), defaultValue=1, parentLayerParameterName=self.INPUT, optional=True
-            )
-        )
-        self.addParameter(
-            QgsProcessingParameterEnum(
-                self.INPUT_KIND, self.tr("Input values are"), options=list(self.KINDS), defaultValue=0
-            )
-        )
+        # BAND optional so that leaving it out means band 1 everywhere (qgis_process 3.22 otherwise
+        # demands it although it has a default).
+        self.add_band_input(self.BAND_INPUT, band_optional=True)
         self.addParameter(
             QgsProcessingParameterBoolean(self.INVERSE, self.tr("Inverse (dB to linear)"), defaultValue=False)
         )
-        noise_floor = QgsProcessingParameterNumber(
-            self.NOISE_FLOOR_DB,
-            self.tr("Noise floor (dB)"),
-            type=QgsProcessingParameterNumber.Double,
-            defaultValue=-40.0,
-            minValue=-100.0,
-            maxValue=0.0,
+        self.addParameter(
+            as_advanced(
+                QgsProcessingParameterNumber(
+                    self.NOISE_FLOOR_DB,
+                    self.tr("Noise floor (dB)"),
+                    type=QgsProcessingParameterNumber.Double,
+                    defaultValue=-40.0,
+                    minValue=-100.0,
+                    maxValue=0.0,
+                )
+            )
         )
-        noise_floor.setFlags(noise_floor.flags() | QgsProcessingParameterDefinition.FlagAdvanced)
-        self.addParameter(noise_floor)
         self.addParameter(QgsProcessingParameterRasterDestination(self.OUTPUT, self.tr("Output")))
-        self.addOutput(QgsProcessingOutputNumber(self.VALID_PIXELS, self.tr("Valid pixels")))
-        self.addOutput(QgsProcessingOutputNumber(self.NODATA_PIXELS, self.tr("Nodata pixels")))
-        self.addOutput(QgsProcessingOutputNumber(self.MINIMUM, self.tr("Minimum of the output")))
-        self.addOutput(QgsProcessingOutputNumber(self.MAXIMUM, self.tr("Maximum of the output")))
+        self.add_figure_outputs(self.FIGURES)
 
     def execute(
         self,
@@ -97,9 +89,7 @@ class ToDbAlgorithm(SarAlgorithm):
         context: QgsProcessingContext,
         feedback: QgsProcessingFeedback,
     ) -> dict[str, Any]:
-        source = self.raster_path(parameters, self.INPUT, context)
-        band = self.parameterAsInt(parameters, self.BAND, context)
-        kind = self.KINDS[self.parameterAsEnum(parameters, self.INPUT_KIND, context)]
+        source, band, kind = self.band_input(parameters, self.BAND_INPUT, context)
         inverse = self.parameterAsBoolean(parameters, self.INVERSE, context)
         noise_floor_db = self.parameterAsDouble(parameters, self.NOISE_FLOOR_DB, context)
         output = self.output_raster_path(parameters, self.OUTPUT, context)
@@ -115,10 +105,4 @@ class ToDbAlgorithm(SarAlgorithm):
             noise_floor_db=noise_floor_db,
             **engine_callbacks(feedback),
         )
-        return {
-            self.OUTPUT: output,
-            self.VALID_PIXELS: result.valid_pixels,
-            self.NODATA_PIXELS: result.nodata_pixels,
-            self.MINIMUM: result.minimum,
-            self.MAXIMUM: result.maximum,
-        }
+        return {self.OUTPUT: output, **figure_values(result, self.FIGURES)}

@@ -283,7 +283,8 @@ def test_deep_without_bundled_model(
     empty.mkdir()
     monkeypatch.setattr(deep, "models_dir", lambda: empty)
     inp, ref, _ = sar_sar
-    with pytest.raises(RegistrationError, match="no registration .* model was found among the bundled models; use METHOD=classical"):
+    expected = r"no registration .* model was found among the bundled models; use METHOD=classical"
+    with pytest.raises(RegistrationError, match=expected):
         coregister(inp, ref, method="deep")
 
 

@@ -1,0 +1,55 @@
+"""Helpers shared by the benchmarks: their Markdown section and the GeoTIFF profile of their scenes."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any
+
+
+def replace_section(markdown: Path, section: str, keep: str | None = None) -> None:
+    """Write ``section`` into ``markdown``, replacing only the previous section with the same heading.
+
+    The heading is the section's first line (e.g. ``## Compression (make bench-compression)``);
+    a missing file starts as ``# Benchmarks`` and a section not there yet is appended at the end.
+    The old section ends where the next ``## `` heading starts; the sections around it are kept as
+    they are. With ``keep``, the old section's text from the marker ``keep`` on (hand-written notes)
+    is carried over to the end of the new one, unless the new one has the marker itself. The file
+    is replaced atomically and ends with one newline.
+    """
+    heading = section.split("\n", 1)[0]
+    text = markdown.read_text(encoding="utf-8") if markdown.exists() else "# Benchmarks\n"
+    start = text.find(heading)
+    if start < 0:
+        text = text.rstrip("\n") + "\n\n" + section
+    else:
+        end = text.find("\n## ", start + len(heading))
+        old = text[start:] if end < 0 else text[start:end]
+        if keep is not None and keep in old and keep not in section:
+            section = section.rstrip("\n") + "\n\n" + old[old.index(keep) :].rstrip("\n") + "\n"
+        text = text[:start] + section + ("" if end < 0 else text[end:])
+    markdown.parent.mkdir(parents=True, exist_ok=True)
+    tmp = markdown.with_name(f".{markdown.name}.tmp")
+    tmp.write_text(text.rstrip("\n") + "\n", encoding="utf-8")
+    os.replace(tmp, markdown)
+
+
+def float32_tiled_profile(size: int, crs: Any, transform: Any, **options: Any) -> dict[str, Any]:
+    """rasterio profile of a one-band float32 ``size`` x ``size`` GeoTIFF in 256 px tiles.
+
+    ``options`` adds to it (e.g. ``nodata``, ``BIGTIFF``); the benchmarks write such scenes strip by
+    strip so that their memory stays flat.
+    """
+    return {
+        "driver": "GTiff",
+        "width": size,
+        "height": size,
+        "count": 1,
+        "dtype": "float32",
+        "crs": crs,
+        "transform": transform,
+        "tiled": True,
+        "blockxsize": 256,
+        "blockysize": 256,
+        **options,
+    }

@@ -1,0 +1,167 @@
+"""Parameter definitions and readings shared by the SAR Toolbox algorithms.
+
+:class:`ParameterHelpers` is the part of :class:`.base.SarAlgorithm` that declares
+and reads the parameters several algorithms have in some form: a raster band
+and what its values are, a choice among named options, an optional ONNX model,
+raster and file destinations, and the figures of an engine result returned as
+numeric outputs. Each algorithm still names its own parameters (class
+constants), labels and defaults; only the wiring lives here.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from pathlib import Path
+from typing import Any, NamedTuple, TypeVar
+
+from qgis.core import (
+    QgsProcessingAlgorithm,
+    QgsProcessingContext,
+    QgsProcessingException,
+    QgsProcessingOutputNumber,
+    QgsProcessingParameterBand,
+    QgsProcessingParameterDefinition,
+    QgsProcessingParameterEnum,
+    QgsProcessingParameterFile,
+    QgsProcessingParameterRasterLayer,
+)
+from qgis.PyQt.QtCore import QCoreApplication
+
+ParameterT = TypeVar("ParameterT", bound=QgsProcessingParameterDefinition)
+
+#: Labels of the raster, band and value-kind parameters of :meth:`ParameterHelpers.add_band_input`.
+BAND_INPUT_LABELS = ("Input raster", "Band", "Input values are")
+
+
+class BandInput(NamedTuple):
+    """Names of a raster layer parameter, of its band and of what the band holds (one of ``kinds``)."""
+
+    raster: str
+    band: str
+    kind: str
+    kinds: Sequence[str]
+
+
+class Figure(NamedTuple):
+    """A numeric output filled from an engine result: output name, label, attribute of the result."""
+
+    name: str
+    label: str
+    attribute: str
+
+
+def as_advanced(parameter: ParameterT) -> ParameterT:
+    """``parameter``, shown under the dialog's "Advanced parameters"."""
+    parameter.setFlags(parameter.flags() | QgsProcessingParameterDefinition.FlagAdvanced)
+    return parameter
+
+
+def figure_values(result: Any, figures: Iterable[Figure]) -> dict[str, Any]:
+    """The outputs of ``figures`` read from ``result`` (``{name: result.attribute}``), in order."""
+    return {figure.name: getattr(result, figure.attribute) for figure in figures}
+
+
+class ParameterHelpers(QgsProcessingAlgorithm):
+    """Declare and read the parameters the SAR Toolbox algorithms share."""
+
+    @staticmethod
+    def tr(text: str) -> str:
+        return QCoreApplication.translate("SarToolbox", text)
+
+    # Definitions (in initAlgorithm) ----------------------------------------------------
+
+    def add_band_input(
+        self,
+        names: BandInput,
+        labels: tuple[str, str, str] = BAND_INPUT_LABELS,
+        band_optional: bool = False,
+    ) -> None:
+        """A raster layer, one of its bands (default 1) and what the band holds (default the first kind)."""
+        raster_label, band_label, kind_label = labels
+        self.addParameter(QgsProcessingParameterRasterLayer(names.raster, self.tr(raster_label)))
+        self.addParameter(
+            QgsProcessingParameterBand(
+                names.band,
+                self.tr(band_label),
+                defaultValue=1,
+                parentLayerParameterName=names.raster,
+                optional=band_optional,
+            )
+        )
+        self.add_enum(names.kind, kind_label, names.kinds)
+
+    def add_enum(self, name: str, label: str, options: Sequence[str], default: int = 0) -> None:
+        """A choice among ``options`` (the index ``default`` preselected)."""
+        self.addParameter(
+            QgsProcessingParameterEnum(name, self.tr(label), options=list(options), defaultValue=default)
+        )
+
+    def add_onnx_file(self, name: str, label: str, advanced: bool = False) -> None:
+        """An optional ``.onnx`` model file (under "Advanced parameters" when ``advanced``)."""
+        parameter = QgsProcessingParameterFile(name, self.tr(label), extension="onnx", optional=True)
+        self.addParameter(as_advanced(parameter) if advanced else parameter)
+
+    def add_figure_outputs(self, figures: Iterable[Figure]) -> None:
+        """One numeric output per figure."""
+        self.add_outputs(QgsProcessingOutputNumber, ((figure.name, figure.label) for figure in figures))
+
+    def add_outputs(self, output_type: Any, outputs: Iterable[tuple[str, str]]) -> None:
+        """One output of ``output_type`` (e.g. ``QgsProcessingOutputString``) per ``(name, label)``."""
+        for name, label in outputs:
+            self.addOutput(output_type(name, self.tr(label)))
+
+    # Readings (in execute) ------------------------------------------------------------
+
+    def band_input(
+        self, parameters: dict[str, Any], names: BandInput, context: QgsProcessingContext
+    ) -> tuple[str, int, str]:
+        """The parameters of :meth:`add_band_input`: (raster path, band, kind)."""
+        return (
+            self.raster_path(parameters, names.raster, context),
+            self.parameterAsInt(parameters, names.band, context),
+            self.enum_value(parameters, names.kind, context, names.kinds),
+        )
+
+    def enum_value(
+        self, parameters: dict[str, Any], name: str, context: QgsProcessingContext, options: Sequence[str]
+    ) -> str:
+        """The option chosen for an enum parameter."""
+        return options[self.parameterAsEnum(parameters, name, context)]
+
+    def optional_file(
+        self, parameters: dict[str, Any], name: str, context: QgsProcessingContext
+    ) -> str | None:
+        """Path of an optional file parameter, None when not set."""
+        return self.parameterAsFile(parameters, name, context) or None
+
+    def optional_file_output(
+        self, parameters: dict[str, Any], name: str, context: QgsProcessingContext
+    ) -> str | None:
+        """Path of an optional file destination, None when not set."""
+        return self.parameterAsFileOutput(parameters, name, context) or None
+
+    def raster_path(self, parameters: dict[str, Any], name: str, context: QgsProcessingContext) -> str:
+        """Path of a file-based (GDAL) raster layer parameter."""
+        layer = self.parameterAsRasterLayer(parameters, name, context)
+        if layer is None or not layer.isValid():
+            raise QgsProcessingException(
+                f"{name}: could not open the raster layer {parameters.get(name)!r}. "
+                "Choose an existing raster file."
+            )
+        if layer.providerType() != "gdal":
+            raise QgsProcessingException(
+                f"{name}: layer '{layer.name()}' is not a file-based raster (provider "
+                f"'{layer.providerType()}'). Save it as a GeoTIFF first."
+            )
+        return layer.source().split("|")[0]
+
+    def output_raster_path(self, parameters: dict[str, Any], name: str, context: QgsProcessingContext) -> str:
+        """Path of a raster destination parameter; the engine writes GeoTIFF only."""
+        path = self.parameterAsOutputLayer(parameters, name, context)
+        if not path:
+            raise QgsProcessingException(f"{name}: choose an output file.")
+        if Path(path).suffix.lower() not in {".tif", ".tiff"}:
+            raise QgsProcessingException(
+                f"{name}: '{path}' is not a GeoTIFF path. Choose a file ending in .tif."
+            )
+        return path

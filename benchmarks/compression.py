@@ -104,6 +104,7 @@ def collect_images(
 ) -> list[BenchImage]:
     """The benchmark images that exist under ``data`` plus the synthetic scene."""
     from engine.synthetic import write_scene_pair
+    from training.compression.data import DESPECKLING_SAMPLES, split_despeckling
     from training.data import DisplayPngMapping, load_display_png_db
 
     images: list[BenchImage] = []
@@ -119,27 +120,24 @@ def collect_images(
                 "uint16 amplitude DN, geocoded (EPSG:4326), zeros = nodata",
             )
         )
+    despeckling = data / "sar_single_deepdespeckling"
     pngs = [
         ("g1 (sar_sar_r2d2)", data / "sar_sar_r2d2" / "g1.png"),
         ("g2 (sar_sar_r2d2)", data / "sar_sar_r2d2" / "g2.png"),
-        ("sar2sar_noisy (despeckling)", data / "sar_single_deepdespeckling" / "sar2sar_noisy.png"),
-        (
-            "noisy_test_image (despeckling)",
-            data / "sar_single_deepdespeckling" / "noisy_test_image_data_coordinates.png",
-        ),
+        ("sar2sar_noisy (despeckling, held-out part)", despeckling / DESPECKLING_SAMPLES[0]),
+        ("noisy_test_image (despeckling, held-out part)", despeckling / DESPECKLING_SAMPLES[1]),
     ]
     for name, png in pngs:
         if png.is_file():
             db = load_display_png_db(png, DisplayPngMapping(), noise_floor_db)
+            note = "8-bit display PNG read as amplitude (training.data.DisplayPngMapping)"
+            if png.name in DESPECKLING_SAMPLES:
+                # The rest of these samples is training data of the shipped codec.
+                db = split_despeckling(png.name, db, heldout=True)
+                note += f"; only the part not trained on, {db.shape[1]} x {db.shape[0]} px"
             path = _write_db(work / f"{png.stem}_db.tif", db)
             images.append(
-                BenchImage(
-                    name,
-                    path,
-                    "db",
-                    quality.read_db(path, 1, "db", noise_floor_db),
-                    "8-bit display PNG read as amplitude (training.data.DisplayPngMapping)",
-                )
+                BenchImage(name, path, "db", quality.read_db(path, 1, "db", noise_floor_db), note)
             )
     sar = work / "synthetic_sar.tif"
     write_scene_pair(

@@ -54,3 +54,20 @@ def test_crop_must_be_a_multiple_of_16(tmp_path: Path) -> None:
 def test_unknown_command_exits() -> None:
     with pytest.raises(SystemExit):
         main(["fly"])
+
+
+def test_card_lists_every_run_of_a_fine_tuned_model(tmp_path: Path) -> None:
+    common = ["--batch", "2", "--crop", "32", "--threads", "1", "--widths", "4", "4", "4",
+              "--latent-channels", "2", "--no-real", "--synthetic-scenes", "1", "--synthetic-size", "64",
+              "--eval-every", "0", "--no-progress"]
+    base, tuned = tmp_path / "base", tmp_path / "tuned"
+    assert main(["train", "--run-dir", str(base), "--steps", "2", "--lambda", "500", *common]) == 0
+    assert main(["train", "--run-dir", str(tuned), "--steps", "1", "--lambda", "150", "--seed", "1",
+                 "--init-from", str(base / "checkpoint.pt"), *common]) == 0
+    models = tmp_path / "models"
+    assert main(["export", str(tuned / "checkpoint.pt"), "--out-dir", str(models), "--model-id", "sarcodec-r8",
+                 "--tile-size", "32", "--overlap", "16", "--no-parity"]) == 0
+    card = (models / "sarcodec-r8.md").read_text()
+    assert "3 steps in 2 runs" in card
+    assert f"`{base}`: 2 steps, lambda 500" in card and f"`{tuned}`: 1 steps, lambda 150" in card
+    assert "seeds 20000..20000, 21000..21000" in card

@@ -13,7 +13,10 @@ from pathlib import Path
 from typing import Any
 
 from .data import HELDOUT_3MOS, HELDOUT_SEED_BASE, TRAIN_SEED_BASE
-from .train import TrainConfig
+from .train import TrainConfig, load_checkpoint
+
+#: One training run of a model's history: its configuration and the step it stopped at.
+Stage = tuple[TrainConfig, int]
 
 _GROUPS = (
     ("real", "real held-out (3MOS tiles + held-out parts of the despeckling images)"),
@@ -62,11 +65,63 @@ def scores_table(scores: dict[str, Any]) -> str:
     return "\n".join(rows)
 
 
+def training_stages(cfg: TrainConfig, step: int, max_stages: int = 16) -> list[Stage]:
+    """The runs a checkpoint descends from through ``init_from``, oldest first, ending with itself.
+
+    The chain stops at a run without ``init_from`` or at one whose checkpoint is no longer on disk
+    (then the first stage still names the ``init_from`` it started from).
+    """
+    stages: list[Stage] = [(cfg, step)]
+    while len(stages) < max_stages and stages[0][0].init_from:
+        try:
+            parent = load_checkpoint(str(stages[0][0].init_from))
+        except (FileNotFoundError, ValueError):
+            break
+        stages.insert(0, (TrainConfig.from_dict(parent["config"]), int(parent["step"])))
+    return stages
+
+
+def _stages_lines(stages: Sequence[Stage]) -> list[str]:
+    cfg = stages[-1][0]
+    common = (
+        f"batch {cfg.batch}, random {cfg.crop} x {cfg.crop} crops (fully convolutional; tiles are 256 x 256 "
+        f"at run time), Adam, cosine learning-rate decay, gradient clipping {cfg.grad_clip:g}, CPU (2 shared cores)"
+    )
+
+    def stage(c: TrainConfig, n: int) -> str:
+        return (f"{n} steps, lambda {c.loss.lmbda:g}, learning rate {c.lr:g} -> {c.lr_final:g}, "
+                f"seed {c.seed}")
+
+    if len(stages) == 1:
+        c, n = stages[0]
+        start = f" Fine-tuned from `{c.init_from}`." if c.init_from else ""
+        return [f"- {stage(c, n)}; {common}.{start}"]
+    total = sum(n for _, n in stages)
+    first = stages[0][0]
+    lines = [
+        f"- {total} steps in {len(stages)} runs, each starting from the previous run's weights with a fresh "
+        f"optimizer; {common}:"
+    ]
+    if first.init_from:
+        lines.append(f"  - (started from `{first.init_from}`, no longer on disk when this card was written)")
+    lines += [f"  - `{c.run_dir}`: {stage(c, n)}" for c, n in stages]
+    return lines
+
+
+def _synthetic_seeds(stages: Sequence[Stage]) -> str:
+    d = stages[-1][0].data
+    firsts = sorted({TRAIN_SEED_BASE + 1000 * c.seed for c, _ in stages})
+    return ", ".join(f"{s}..{s + d.synthetic_scenes - 1}" for s in firsts)
+
+
 def render_model_card(
     model_id: str, rate_point: str, cfg: TrainConfig, step: int, files: Sequence[Path],
     weights_sha256: str, scores: dict[str, Any] | None, commands: Sequence[str], notes: str = "",
+    stages: Sequence[Stage] | None = None,
 ) -> str:
+    """The Markdown card; ``stages`` (see :func:`training_stages`) defaults to this run alone."""
     m, d, pre, lw = cfg.model, cfg.data, cfg.pre, cfg.loss
+    stages = list(stages) if stages else [(cfg, step)]
     sizes = ", ".join(f"`{p.name}` ({p.stat().st_size / 1e6:.2f} MB)" for p in files)
     lines = [
         f"# {model_id}: learned SAR codec, rate point {rate_point}",
@@ -90,10 +145,7 @@ def render_model_card(
         f"- Loss: `bpp + lambda * ({lw.w_mse:g} * MSE + {lw.w_ssim:g} * (1 - SSIM))` on normalised dB, "
         f"**lambda = {lw.lmbda:g}**; additive uniform noise as the quantisation proxy for the rate, "
         "straight-through rounding for the decoder input.",
-        f"- {step} steps, batch {cfg.batch}, random {cfg.crop} x {cfg.crop} crops (fully convolutional; "
-        f"tiles are 256 x 256 at run time), Adam, learning rate {cfg.lr:g} -> {cfg.lr_final:g} (cosine), "
-        f"gradient clipping {cfg.grad_clip:g}, seed {cfg.seed}, CPU (2 shared cores)."
-        + (f" Fine-tuned from `{cfg.init_from}`." if cfg.init_from else ""),
+        *_stages_lines(stages),
         "- Augmentation: flips, 90-degree rotations, a random global offset of up to "
         f"+-{d.db_jitter:g} dB; patches with < {d.min_valid:.0%} valid pixels or a dB standard deviation "
         f"< {d.min_std_db:g} dB are rejected.",
@@ -102,7 +154,7 @@ def render_model_card(
         "",
         f"- **Synthetic** SAR scenes of this project (`engine.synthetic.generate_scene_pair`, "
         f"{d.synthetic_scenes} scenes of {d.synthetic_size} x {d.synthetic_size}, seeds "
-        f"{TRAIN_SEED_BASE + 1000 * cfg.seed}..{TRAIN_SEED_BASE + 1000 * cfg.seed + d.synthetic_scenes - 1}, "
+        f"{_synthetic_seeds(stages)}, "
         "1/2/4/4.4 looks, east/west looking); half of the patches. Licence: this project's.",
         "- **Real** (the other half): `sar_single_deepdespeckling/*` (hi-paris/deepdespeckling, **MIT**) and "
         "`opt_sar_3mos/*_sar.png` (3M-OS/3MOS, **Apache-2.0**), minus the held-out parts: 3MOS tiles "

@@ -112,7 +112,7 @@ def _train(args: argparse.Namespace) -> int:
 def _export(args: argparse.Namespace) -> int:
     from training.onnx_io import sha256_of_state
 
-    from .card import render_model_card, write_model_card
+    from .card import render_model_card, training_stages, write_model_card
     from .export import export_codec
     from .train import codec_from_checkpoint, load_checkpoint
 
@@ -130,7 +130,7 @@ def _export(args: argparse.Namespace) -> int:
         commands = args.commands or [f"python -m training.compression train --run-dir {cfg.run_dir} ..."]
         text = render_model_card(
             args.model_id, rate, cfg, int(ckpt["step"]), [enc, dec], sha256_of_state(codec.state_dict()),
-            scores, commands, args.notes,
+            scores, commands, args.notes, stages=training_stages(cfg, int(ckpt["step"])),
         )
         card = write_model_card(out / f"{args.model_id}.md", text)
         log.info("wrote %s", card)

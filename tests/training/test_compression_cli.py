@@ -65,8 +65,8 @@ def test_card_lists_every_run_of_a_fine_tuned_model(tmp_path: Path) -> None:
     assert main(["train", "--run-dir", str(tuned), "--steps", "1", "--lambda", "150", "--seed", "1",
                  "--init-from", str(base / "checkpoint.pt"), *common]) == 0
     models = tmp_path / "models"
-    assert main(["export", str(tuned / "checkpoint.pt"), "--out-dir", str(models), "--model-id", "sarcodec-r8",
-                 "--tile-size", "32", "--overlap", "16", "--no-parity"]) == 0
+    assert main(["export", str(tuned / "checkpoint.pt"), "--out-dir", str(models),
+                 "--model-id", "sarcodec-r8", "--tile-size", "32", "--overlap", "16", "--no-parity"]) == 0
     card = (models / "sarcodec-r8.md").read_text()
     assert "3 steps in 2 runs" in card
     assert f"`{base}`: 2 steps, lambda 500" in card and f"`{tuned}`: 1 steps, lambda 150" in card

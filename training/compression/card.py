@@ -85,7 +85,8 @@ def _stages_lines(stages: Sequence[Stage]) -> list[str]:
     cfg = stages[-1][0]
     common = (
         f"batch {cfg.batch}, random {cfg.crop} x {cfg.crop} crops (fully convolutional; tiles are 256 x 256 "
-        f"at run time), Adam, cosine learning-rate decay, gradient clipping {cfg.grad_clip:g}, CPU (2 shared cores)"
+        f"at run time), Adam, cosine learning-rate decay, gradient clipping {cfg.grad_clip:g}, "
+        "CPU (2 shared cores)"
     )
 
     def stage(c: TrainConfig, n: int) -> str:

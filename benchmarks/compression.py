@@ -134,7 +134,7 @@ def collect_images(
             if png.name in DESPECKLING_SAMPLES:
                 # The rest of these samples is training data of the shipped codec.
                 db = split_despeckling(png.name, db, heldout=True)
-                note += f"; only the part not trained on, {db.shape[1]} x {db.shape[0]} px"
+                note += "; only the part the shipped codec was not trained on"
             path = _write_db(work / f"{png.stem}_db.tif", db)
             images.append(
                 BenchImage(name, path, "db", quality.read_db(path, 1, "db", noise_floor_db), note)

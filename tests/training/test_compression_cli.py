@@ -71,3 +71,15 @@ def test_card_lists_every_run_of_a_fine_tuned_model(tmp_path: Path) -> None:
     assert "3 steps in 2 runs" in card
     assert f"`{base}`: 2 steps, lambda 500" in card and f"`{tuned}`: 1 steps, lambda 150" in card
     assert "seeds 20000..20000, 21000..21000" in card
+
+
+def test_stop_at_ends_the_run_early_with_a_checkpoint(tmp_path: Path) -> None:
+    from training.compression.train import load_checkpoint
+
+    run = tmp_path / "run"
+    assert main(["train", "--run-dir", str(run), "--steps", "4", "--stop-at", "2", "--batch", "2",
+                 "--crop", "32", "--threads", "1", "--widths", "4", "4", "4", "--latent-channels", "2",
+                 "--no-real", "--synthetic-scenes", "1", "--synthetic-size", "64", "--eval-every", "0",
+                 "--no-progress"]) == 0
+    ckpt = load_checkpoint(run / "checkpoint.pt")
+    assert ckpt["step"] == 2 and ckpt["config"]["steps"] == 4

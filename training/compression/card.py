@@ -90,7 +90,8 @@ def _stages_lines(stages: Sequence[Stage]) -> list[str]:
     )
 
     def stage(c: TrainConfig, n: int) -> str:
-        return (f"{n} steps, lambda {c.loss.lmbda:g}, learning rate {c.lr:g} -> {c.lr_final:g}, "
+        cut = f" (stopped early in a {c.steps}-step schedule)" if n < c.steps else ""
+        return (f"{n} steps{cut}, lambda {c.loss.lmbda:g}, learning rate {c.lr:g} -> {c.lr_final:g}, "
                 f"seed {c.seed}")
 
     if len(stages) == 1:

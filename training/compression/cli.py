@@ -37,6 +37,9 @@ def _parser() -> argparse.ArgumentParser:
     tr.add_argument("--eval-every", type=int, default=t.eval_every, help="0 disables held-out checks")
     tr.add_argument("--ckpt-every", type=int, default=t.ckpt_every)
     tr.add_argument("--max-minutes", type=float, default=t.max_minutes)
+    tr.add_argument("--stop-at", type=int, default=None,
+                    help="stop after this step (with a checkpoint) although the learning-rate schedule "
+                         "runs to --steps; reproduces a run that a time limit stopped")
     tr.add_argument("--init-from", default=None, help="fine-tune from this checkpoint's weights")
     tr.add_argument("--no-resume", action="store_true", help="ignore an existing checkpoint in run-dir")
     tr.add_argument("--lambda", dest="lmbda", type=float, default=lw.lmbda, help="rate-distortion lambda")
@@ -104,7 +107,7 @@ def _train(args: argparse.Namespace) -> int:
     )
     if args.crop % 16:
         raise SystemExit(f"--crop {args.crop} must be a multiple of 16.")
-    path = train(cfg, resume=not args.no_resume, progress=not args.no_progress)
+    path = train(cfg, resume=not args.no_resume, progress=not args.no_progress, stop_at=args.stop_at)
     log.info("checkpoint: %s", path)
     return 0
 

@@ -44,6 +44,7 @@ def test_train_export_evaluate_smoke(tmp_path: Path) -> None:
     card = (models / "sarcodec-r9.md").read_text()
     assert "train --steps 3" in card and "3 steps" in card and "MIT" in card and "Apache-2.0" in card
     assert f"{synth['psnr_db']:.3f}" in card
+    assert f"{synth['psnr_unquantised_db']:.3f}" in card, "the autoencoder's ceiling is on the card"
 
 
 def test_crop_must_be_a_multiple_of_16(tmp_path: Path) -> None:

@@ -31,14 +31,16 @@ def _fmt(v: float) -> str:
 
 def scores_table(scores: dict[str, Any]) -> str:
     rows = [
-        "| data | bpp (prior estimate) | bpp (range-coded latents) | PSNR dB | SSIM | ENL ratio | EPI |",
-        "|---|---|---|---|---|---|---|",
+        "| data | bpp (prior estimate) | bpp (range-coded latents) | PSNR dB | SSIM | ENL ratio | EPI "
+        "| PSNR dB, unquantised latents |",
+        "|---|---|---|---|---|---|---|---|",
     ]
     for key, label in _GROUPS:
         m = scores.get("mean", {}).get(key)
         if m:
             rows.append(f"| {label} | {_fmt(m['bpp_est'])} | {_fmt(m['bpp_coded'])} | {_fmt(m['psnr_db'])} | "
-                        f"{_fmt(m['ssim'])} | {_fmt(m['enl_ratio'])} | {_fmt(m['epi'])} |")
+                        f"{_fmt(m['ssim'])} | {_fmt(m['enl_ratio'])} | {_fmt(m['epi'])} | "
+                        f"{_fmt(m['psnr_unquantised_db']) if 'psnr_unquantised_db' in m else '-'} |")
     eng = scores.get("engine")
     if eng:
         rows += [

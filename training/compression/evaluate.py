@@ -9,6 +9,10 @@ decoded as a whole (the network is fully convolutional). Rates:
   table (``engine.codec.entropy.EntropyModelTable``), without file header
   or nodata mask, times 8 / pixels.
 
+``psnr_unquantised_db`` decodes the continuous latents ``y`` (no rounding):
+the autoencoder's own ceiling. When it is close to ``psnr_db``, more bits
+cannot help and the network's capacity or training is the limit.
+
 Distortion is measured against the input clipped to ``[db_min, db_max]``
 (what the codec is asked to represent) with the engine's own metrics
 (:func:`engine.quality.compare`): PSNR and SSIM with ``peak = db_max -
@@ -55,14 +59,17 @@ def score_image(codec: SarCodec, db: np.ndarray, pre: Preprocessing) -> dict[str
     y_hat = q + m
     lik = codec.prior.likelihood(y_hat)
     x_hat = codec.decoder(y_hat)[0, 0].numpy()
+    x_ceiling = codec.decoder(y)[0, 0].numpy()
     pixels = x.size
     coded = table.encode(q[0].numpy().astype(np.int32))
     ref_db, rec_db = pre.to_db(x), pre.to_db(x_hat)
     q_report = compare(ref_db, rec_db, peak=pre.db_max - pre.db_min)
+    ceiling = compare(ref_db, pre.to_db(x_ceiling), peak=pre.db_max - pre.db_min)
     return {
         "bpp_est": float(torch.sum(-torch.log2(lik))) / pixels,
         "bpp_coded": 8.0 * len(coded) / pixels,
         "psnr_db": q_report.psnr,
+        "psnr_unquantised_db": ceiling.psnr,
         "ssim": q_report.ssim,
         "enl_ratio": q_report.enl_ratio,
         "epi": q_report.epi,

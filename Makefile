@@ -18,7 +18,7 @@ PYTEST_ARGS ?=
 QGIS_ENV    := PATH=/usr/bin:$$PATH QT_QPA_PLATFORM=offscreen
 
 .PHONY: help setup system-packages demo test test-fast lint package bench bench-compression \
-        bench-registration bench-anchors train-compression clean
+        bench-registration bench-anchors bench-codec-ceiling train-compression clean
 
 help:
 	@echo "make demo                 set up if needed, run the main job on the embedded example"
@@ -28,6 +28,7 @@ help:
 	@echo "make package              build dist/sar_toolbox_plugin.zip (installable QGIS plugin)"
 	@echo "make bench                tiled-pipeline throughput and peak memory -> docs/BENCHMARKS.md"
 	@echo "make bench-compression    rate-distortion vs JPEG2000 / LERC -> docs/BENCHMARKS.md"
+	@echo "make bench-codec-ceiling  codec PSNR with quantised vs continuous latents vs a linear DCT (diagnostic)"
 	@echo "make bench-registration   co-registration accuracy (with GeFolki/AROSICS anchors) -> docs/BENCHMARKS.md"
 	@echo "make train-compression    retrain the three shipped codec rate points (CPU, about an hour)"
 	@echo "make bench-anchors        the separate venv (bench_output/venv) with GeFolki and AROSICS"
@@ -81,6 +82,9 @@ bench: setup
 
 bench-compression: setup
 	$(PY) -m benchmarks.compression --data ../shared/data/real --markdown docs/BENCHMARKS.md
+
+bench-codec-ceiling: setup
+	$(PY) -m benchmarks.codec_ceiling --data ../shared/data/real
 
 ANCHOR_VENV := bench_output/venv
 $(ANCHOR_VENV)/.installed: requirements/bench-anchors.txt

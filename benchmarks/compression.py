@@ -48,6 +48,7 @@ from engine.codec.models import bundled_codec, models_dir, shipped_rates
 log = logging.getLogger("benchmarks.compression")
 
 SECTION = "## Compression (make bench-compression)"
+NOTES_MARKER = "<!-- compression notes: kept when the table is regenerated -->"
 REPO_ROOT = Path(__file__).resolve().parents[1]
 GF3_GLOB = "GF3_*HH*.tif*"
 SYNTHETIC_SIZE = 1024
@@ -776,7 +777,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         )
     print(section)
     if args.markdown:
-        replace_section(args.markdown, section)
+        replace_section(args.markdown, section, keep=NOTES_MARKER)
     if args.json:
         args.json.write_text(json.dumps([r.__dict__ for r in rows], indent=1, default=float))
     return 0

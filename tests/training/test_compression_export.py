@@ -68,6 +68,19 @@ def test_onnx_through_engine_matches_pytorch(exported: tuple[SarCodec, Path, Pat
     assert d_enc < 1e-4 and d_dec < 1e-4
 
 
+def test_variant_d_exports_with_parity(tmp_path: Path) -> None:
+    torch.manual_seed(1)
+    cfg = TrainConfig(model=ModelConfig("D", (4, 6, 8), 16), pre=CFG.pre)
+    codec = SarCodec(cfg.model)
+    with torch.no_grad():  # leave the initial state, so the nonlinear branch contributes
+        for p in codec.parameters():
+            p.add_(0.01 * torch.randn_like(p))
+    enc, dec = export_codec(codec, cfg, tmp_path, "sarcodec-t2", "t2", tile_size=32, overlap=16)
+    assert OnnxModel(dec).metadata.extra["architecture"] == "D"
+    d_enc, d_dec = parity(codec, enc, dec, seed=6)
+    assert d_enc < 1e-4 and d_dec < 1e-4
+
+
 def test_entropy_table_codes_the_model_latents_losslessly(exported: tuple[SarCodec, Path, Path]) -> None:
     codec, _, dec = exported
     table = EntropyModelTable.from_json(OnnxModel(dec).metadata.extra["entropy_model"])

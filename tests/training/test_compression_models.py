@@ -9,7 +9,14 @@ import torch
 
 from training.compression.entropy import FactorizedPrior, bits_per_pixel
 from training.compression.losses import LossWeights, rate_distortion
-from training.compression.models import MODEL_VARIANTS, ModelConfig, SarCodec, build_autoencoder
+from training.compression.models import (
+    DCT_SCALE,
+    MODEL_VARIANTS,
+    ModelConfig,
+    SarCodec,
+    build_autoencoder,
+    dct_basis,
+)
 
 torch.set_num_threads(1)  # tiny models; no OpenMP thread team to spin on a shared CPU
 
@@ -38,6 +45,28 @@ def test_variants_differ_in_structure() -> None:
     counts = {v: sum(p.numel() for p in build_autoencoder(ModelConfig(v, **TINY)).parameters())
               for v in MODEL_VARIANTS}
     assert counts["A"] < counts["B"] < counts["C"]
+    assert counts["B"] < counts["D"]
+
+
+def test_dct_basis_is_orthonormal_with_the_constant_first() -> None:
+    basis = dct_basis(256).reshape(256, -1)
+    assert torch.allclose(basis @ basis.T, torch.eye(256), atol=1e-5)
+    assert torch.allclose(basis[0], torch.full((256,), 1 / 16))
+    assert torch.count_nonzero(dct_basis(300)[256:]) == 0, "channels beyond the block are zero"
+
+
+def test_variant_d_starts_as_a_transform_coder() -> None:
+    """At initialisation D is the 16x16 DCT: lossless without rounding, uniform quantiser error with it."""
+    torch.manual_seed(3)
+    ae = build_autoencoder(ModelConfig("D", (4, 6, 8), 256)).eval()
+    x = 0.2 + 0.6 * torch.rand(2, 1, 64, 96)
+    with torch.no_grad():
+        y = ae.encoder(x)
+        assert y.shape == (2, 256, 4, 6)
+        assert torch.allclose(ae.decoder(y), x, atol=1e-5)
+        mse = float(torch.mean((ae.decoder(torch.round(y)) - x) ** 2))
+    expected = (1 / DCT_SCALE) ** 2 / 12  # orthonormal transform: pixel MSE = coefficient MSE
+    assert 0.7 * expected < mse < 1.3 * expected
 
 
 def test_unknown_variant_is_refused() -> None:

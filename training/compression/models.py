@@ -8,6 +8,13 @@ stages) and back to ``[N, 1, H, W]`` in ``[0, 1]`` (sigmoid).
   decoder, BatchNorm, LeakyReLU(0.2) in the encoder, ReLU in the decoder).
 * ``B``: A plus one residual block after each stage (every resolution).
 * ``C``: B plus CBAM attention (channel + spatial) at the bottleneck.
+* ``D``: B plus a *linear* lapped-transform path beside the network: a 32x32
+  stride-16 convolution (encoder) and its transposed twin (decoder), both
+  initialised with the 16x16 orthonormal DCT basis (lowest frequencies first)
+  while the network's last layers start at zero. Training therefore starts
+  from a transform coder (DCT + uniform quantisation + the factorised prior)
+  and the network learns corrections; the decoder output is clamped to
+  ``[0, 1]`` instead of a sigmoid so the linear synthesis stays exact.
 
 The encoder's last layer is a plain convolution producing ``y`` (no
 BatchNorm, no activation) so the entropy model sees an unconstrained latent
@@ -24,6 +31,8 @@ from torch import nn
 
 STAGES = 4
 STRIDE = 2**STAGES  # 16: input pixels per latent cell
+DCT_SCALE = 10.0
+"""Variant D: latent units per DCT coefficient at initialisation (quantisation step 0.1 in [0, 1])."""
 
 
 @dataclass(frozen=True)
@@ -116,6 +125,68 @@ class CBAM(nn.Module):
         return x * torch.sigmoid(self.spatial(s))
 
 
+def dct_basis(channels: int, block: int = STRIDE) -> torch.Tensor:
+    """The first ``channels`` orthonormal 2-D DCT-II basis images ``[channels, block, block]``.
+
+    Ordered by frequency (``u + v``, then ``max(u, v)``, then ``u``); channels beyond
+    ``block * block`` are zero.
+    """
+    n = torch.arange(block, dtype=torch.float64)
+    k = n[:, None]
+    basis_1d = torch.cos(torch.pi * (2 * n[None, :] + 1) * k / (2 * block)) * (2.0 / block) ** 0.5
+    basis_1d[0] /= 2.0**0.5
+    order = sorted(((u, v) for u in range(block) for v in range(block)),
+                   key=lambda uv: (uv[0] + uv[1], max(uv), uv[0]))
+    out = torch.zeros(channels, block, block, dtype=torch.float64)
+    for c, (u, v) in enumerate(order[:channels]):
+        out[c] = basis_1d[u][:, None] * basis_1d[v][None, :]
+    return out.float()
+
+
+class LappedAnalysis(nn.Module):
+    """Linear 2*S x 2*S stride-S convolution, DCT-initialised in its central S x S block."""
+
+    def __init__(self, channels: int, scale: float = DCT_SCALE) -> None:
+        super().__init__()
+        self.conv = nn.Conv2d(1, channels, 2 * STRIDE, stride=STRIDE, padding=STRIDE // 2)
+        with torch.no_grad():
+            self.conv.weight.zero_()
+            self.conv.weight[:, 0, STRIDE // 2:STRIDE // 2 + STRIDE, STRIDE // 2:STRIDE // 2 + STRIDE] = (
+                dct_basis(channels) * scale)
+            assert self.conv.bias is not None
+            self.conv.bias.zero_()
+            self.conv.bias[0] = -0.5 * STRIDE * scale  # centre the DC latent (inputs in [0, 1])
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.conv(x)
+
+
+class LappedSynthesis(nn.Module):
+    """Transposed twin of :class:`LappedAnalysis` (its inverse at initialisation)."""
+
+    def __init__(self, channels: int, scale: float = DCT_SCALE) -> None:
+        super().__init__()
+        self.conv = nn.ConvTranspose2d(channels, 1, 2 * STRIDE, stride=STRIDE, padding=STRIDE // 2)
+        with torch.no_grad():
+            self.conv.weight.zero_()
+            self.conv.weight[:, 0, STRIDE // 2:STRIDE // 2 + STRIDE, STRIDE // 2:STRIDE // 2 + STRIDE] = (
+                dct_basis(channels) / scale)
+            assert self.conv.bias is not None
+            self.conv.bias.fill_(0.5)
+
+    def forward(self, y: torch.Tensor) -> torch.Tensor:
+        return self.conv(y)
+
+
+def _zero_last(net: nn.Sequential) -> None:
+    """Start a residual branch at zero output (its last parametrised layer zeroed)."""
+    last = [m for m in net if isinstance(m, nn.Conv2d | nn.ConvTranspose2d)][-1]
+    with torch.no_grad():
+        last.weight.zero_()
+        if last.bias is not None:
+            last.bias.zero_()
+
+
 # ------------------------------------------------------------ autoencoder
 class Encoder(nn.Module):
     """x [N,1,H,W] -> y [N,C,H/16,W/16]; last layer a plain conv."""
@@ -123,7 +194,7 @@ class Encoder(nn.Module):
     def __init__(self, cfg: ModelConfig) -> None:
         super().__init__()
         w1, w2, w3 = cfg.widths
-        residual = cfg.variant in ("B", "C")
+        residual = cfg.variant in ("B", "C", "D")
         layers: list[nn.Module] = []
         for c_in, c_out in ((1, w1), (w1, w2), (w2, w3)):
             layers.append(down(c_in, c_out))
@@ -133,18 +204,22 @@ class Encoder(nn.Module):
             layers.append(CBAM(w3))
         layers.append(nn.Conv2d(w3, cfg.latent_channels, 5, stride=2, padding=2))
         self.net = nn.Sequential(*layers)
+        self.linear = LappedAnalysis(cfg.latent_channels) if cfg.variant == "D" else None
+        if self.linear is not None:
+            _zero_last(self.net)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.net(x)
+        y = self.net(x)
+        return y if self.linear is None else y + self.linear(x)
 
 
 class Decoder(nn.Module):
-    """y_hat [N,C,h,w] -> x_hat [N,1,16h,16w] in [0, 1]."""
+    """y_hat [N,C,h,w] -> x_hat [N,1,16h,16w] in [0, 1] (sigmoid; variant D: clamp)."""
 
     def __init__(self, cfg: ModelConfig) -> None:
         super().__init__()
         w1, w2, w3 = cfg.widths
-        residual = cfg.variant in ("B", "C")
+        residual = cfg.variant in ("B", "C", "D")
         layers: list[nn.Module] = [up(cfg.latent_channels, w3)]
         if cfg.variant == "C":
             layers.append(CBAM(w3))
@@ -155,11 +230,17 @@ class Decoder(nn.Module):
         if residual:
             layers.append(ResBlock(w1, encoder=False))
         layers.append(nn.ConvTranspose2d(w1, 1, 4, stride=2, padding=1))
-        layers.append(nn.Sigmoid())
+        self.linear = LappedSynthesis(cfg.latent_channels) if cfg.variant == "D" else None
+        if self.linear is None:
+            layers.append(nn.Sigmoid())
         self.net = nn.Sequential(*layers)
+        if self.linear is not None:
+            _zero_last(self.net)
 
     def forward(self, y_hat: torch.Tensor) -> torch.Tensor:
-        return self.net(y_hat)
+        if self.linear is None:
+            return self.net(y_hat)
+        return torch.clamp(self.linear(y_hat) + self.net(y_hat), 0.0, 1.0)
 
 
 class CompressionAutoencoder(nn.Module):
@@ -178,6 +259,8 @@ MODEL_VARIANTS: dict[str, str] = {
     "A": "plain strided convolutions (BatchNorm, LeakyReLU/ReLU)",
     "B": "residual blocks at each resolution",
     "C": "residual blocks + CBAM attention at the bottleneck",
+    "D": "residual blocks + a DCT-initialised linear lapped-transform path "
+         "(a transform coder + learned corrections)",
 }
 
 

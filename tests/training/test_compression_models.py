@@ -10,7 +10,6 @@ import torch
 from training.compression.entropy import FactorizedPrior, bits_per_pixel
 from training.compression.losses import LossWeights, rate_distortion
 from training.compression.models import (
-    DCT_SCALE,
     MODEL_VARIANTS,
     ModelConfig,
     SarCodec,
@@ -58,14 +57,14 @@ def test_dct_basis_is_orthonormal_with_the_constant_first() -> None:
 def test_variant_d_starts_as_a_transform_coder() -> None:
     """At initialisation D is the 16x16 DCT: lossless without rounding, uniform quantiser error with it."""
     torch.manual_seed(3)
-    ae = build_autoencoder(ModelConfig("D", (4, 6, 8), 256)).eval()
+    ae = build_autoencoder(ModelConfig("D", (4, 6, 8), 256, dct_step=0.05)).eval()
     x = 0.2 + 0.6 * torch.rand(2, 1, 64, 96)
     with torch.no_grad():
         y = ae.encoder(x)
         assert y.shape == (2, 256, 4, 6)
         assert torch.allclose(ae.decoder(y), x, atol=1e-5)
         mse = float(torch.mean((ae.decoder(torch.round(y)) - x) ** 2))
-    expected = (1 / DCT_SCALE) ** 2 / 12  # orthonormal transform: pixel MSE = coefficient MSE
+    expected = 0.05**2 / 12  # orthonormal transform: pixel MSE = coefficient MSE
     assert 0.7 * expected < mse < 1.3 * expected
 
 
@@ -77,6 +76,13 @@ def test_unknown_variant_is_refused() -> None:
 def test_config_round_trip() -> None:
     cfg = ModelConfig("C", (8, 16, 24), 5)
     assert ModelConfig.from_dict(cfg.to_dict()) == cfg
+    cfg_d = ModelConfig("D", (8, 16, 24), 5, dct_step=0.3)
+    assert ModelConfig.from_dict(cfg_d.to_dict()) == cfg_d
+
+
+def test_dct_step_must_be_positive() -> None:
+    with pytest.raises(ValueError, match="dct_step must be > 0"):
+        build_autoencoder(ModelConfig("D", (4, 6, 8), 3, dct_step=0.0))
 
 
 def test_prior_likelihoods_are_probabilities_summing_to_one_over_integers() -> None:

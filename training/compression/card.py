@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from .data import HELDOUT_3MOS, HELDOUT_SEED_BASE, TRAIN_SEED_BASE
+from .models import MODEL_VARIANTS
 from .train import TrainConfig, load_checkpoint
 
 #: One training run of a model's history: its configuration and the step it stopped at.
@@ -134,7 +135,8 @@ def render_model_card(
         "",
         "## What it is",
         "",
-        f"- Convolutional autoencoder, variant **{m.variant}** (residual blocks at each resolution), "
+        f"- Convolutional autoencoder, variant **{m.variant}** ({MODEL_VARIANTS.get(m.variant, '?')}"
+        f"{f'; starting DCT quantisation step {m.dct_step:g}' if m.variant == 'D' else ''}), "
         f"hidden widths {list(m.widths)}, **{m.latent_channels} latent channels**, stride 16: a 256 x 256 "
         f"tile becomes 16 x 16 x {m.latent_channels} latents.",
         "- Latents are quantised as `q = round(y - m_c)` and range-coded with a learned factorised prior "

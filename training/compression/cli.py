@@ -48,6 +48,8 @@ def _parser() -> argparse.ArgumentParser:
     tr.add_argument("--variant", choices=sorted(MODEL_VARIANTS), default=m.variant)
     tr.add_argument("--widths", type=int, nargs=3, default=list(m.widths))
     tr.add_argument("--latent-channels", type=int, default=m.latent_channels)
+    tr.add_argument("--dct-step", type=float, default=m.dct_step,
+                    help="variant D: starting quantisation step of the DCT path (larger = fewer bits)")
     tr.add_argument("--real-root", default=d.real_root, help="folder of the real samples")
     tr.add_argument("--no-real", action="store_true", help="do not use the real samples")
     tr.add_argument("--synthetic-scenes", type=int, default=d.synthetic_scenes)
@@ -97,7 +99,7 @@ def _train(args: argparse.Namespace) -> int:
         eval_every=args.eval_every, ckpt_every=args.ckpt_every, max_minutes=args.max_minutes,
         init_from=args.init_from,
         loss=LossWeights(lmbda=args.lmbda, w_mse=args.w_mse, w_ssim=args.w_ssim),
-        model=ModelConfig(args.variant, tuple(args.widths), args.latent_channels),
+        model=ModelConfig(args.variant, tuple(args.widths), args.latent_channels, args.dct_step),
         data=DataConfig(
             real_root=args.real_root, use_real=not args.no_real, synthetic_scenes=args.synthetic_scenes,
             synthetic_size=args.synthetic_size, geotiff_dirs=tuple(args.geotiff_dir),

@@ -31,8 +31,6 @@ from torch import nn
 
 STAGES = 4
 STRIDE = 2**STAGES  # 16: input pixels per latent cell
-DCT_SCALE = 10.0
-"""Variant D: latent units per DCT coefficient at initialisation (quantisation step 0.1 in [0, 1])."""
 
 
 @dataclass(frozen=True)
@@ -46,6 +44,9 @@ class ModelConfig:
     variant: str = "B"
     widths: tuple[int, int, int] = (32, 48, 64)
     latent_channels: int = 64
+    dct_step: float = 0.1
+    """Variant D: the initial quantisation step of the DCT coefficients (in [0, 1] units); the rate
+    point's starting point (about 0.3 for 0.3-0.7 bpp, 0.1 for 1-2 bpp). Training adapts it."""
     extra: dict[str, int] = field(default_factory=dict)
 
     def to_dict(self) -> dict[str, object]:
@@ -64,6 +65,7 @@ class ModelConfig:
             variant=str(data.get("variant", "B")),
             widths=(w[0], w[1], w[2]),
             latent_channels=int(data.get("latent_channels", 64)),  # type: ignore[call-overload]
+            dct_step=float(data.get("dct_step", 0.1)),  # type: ignore[arg-type]
         )
 
 
@@ -146,8 +148,9 @@ def dct_basis(channels: int, block: int = STRIDE) -> torch.Tensor:
 class LappedAnalysis(nn.Module):
     """Linear 2*S x 2*S stride-S convolution, DCT-initialised in its central S x S block."""
 
-    def __init__(self, channels: int, scale: float = DCT_SCALE) -> None:
+    def __init__(self, channels: int, step: float) -> None:
         super().__init__()
+        scale = 1.0 / step
         self.conv = nn.Conv2d(1, channels, 2 * STRIDE, stride=STRIDE, padding=STRIDE // 2)
         with torch.no_grad():
             self.conv.weight.zero_()
@@ -164,8 +167,9 @@ class LappedAnalysis(nn.Module):
 class LappedSynthesis(nn.Module):
     """Transposed twin of :class:`LappedAnalysis` (its inverse at initialisation)."""
 
-    def __init__(self, channels: int, scale: float = DCT_SCALE) -> None:
+    def __init__(self, channels: int, step: float) -> None:
         super().__init__()
+        scale = 1.0 / step
         self.conv = nn.ConvTranspose2d(channels, 1, 2 * STRIDE, stride=STRIDE, padding=STRIDE // 2)
         with torch.no_grad():
             self.conv.weight.zero_()
@@ -204,7 +208,7 @@ class Encoder(nn.Module):
             layers.append(CBAM(w3))
         layers.append(nn.Conv2d(w3, cfg.latent_channels, 5, stride=2, padding=2))
         self.net = nn.Sequential(*layers)
-        self.linear = LappedAnalysis(cfg.latent_channels) if cfg.variant == "D" else None
+        self.linear = LappedAnalysis(cfg.latent_channels, cfg.dct_step) if cfg.variant == "D" else None
         if self.linear is not None:
             _zero_last(self.net)
 
@@ -230,7 +234,7 @@ class Decoder(nn.Module):
         if residual:
             layers.append(ResBlock(w1, encoder=False))
         layers.append(nn.ConvTranspose2d(w1, 1, 4, stride=2, padding=1))
-        self.linear = LappedSynthesis(cfg.latent_channels) if cfg.variant == "D" else None
+        self.linear = LappedSynthesis(cfg.latent_channels, cfg.dct_step) if cfg.variant == "D" else None
         if self.linear is None:
             layers.append(nn.Sigmoid())
         self.net = nn.Sequential(*layers)
@@ -272,6 +276,8 @@ def build_autoencoder(cfg: ModelConfig) -> CompressionAutoencoder:
         )
     if cfg.latent_channels < 1 or min(cfg.widths) < 1:
         raise ValueError("latent_channels and widths must be >= 1.")
+    if not cfg.dct_step > 0:
+        raise ValueError(f"dct_step must be > 0 (a quantisation step in [0, 1] units), got {cfg.dct_step}.")
     return CompressionAutoencoder(cfg)
 
 

@@ -78,3 +78,16 @@ def test_config_round_trip() -> None:
 def test_missing_checkpoint_is_a_clear_error(tmp_path: Path) -> None:
     with pytest.raises(FileNotFoundError, match="does not exist"):
         load_checkpoint(tmp_path / "nope.pt")
+
+
+def test_prior_learning_rate_scale_makes_a_second_optimizer_group() -> None:
+    from training.compression.models import ModelConfig, SarCodec
+    from training.compression.train import param_groups
+
+    codec = SarCodec(ModelConfig("D", (4, 6, 8), 3))
+    single = param_groups(codec, 1.0)
+    assert len(single) == 1 and len(single[0]["params"]) == len(list(codec.parameters()))
+    transform, prior = param_groups(codec, 10.0)
+    assert prior["lr_scale"] == 10.0 and transform["lr_scale"] == 1.0
+    assert {id(p) for p in prior["params"]} == {id(p) for p in codec.prior.parameters()}
+    assert len(transform["params"]) + len(prior["params"]) == len(list(codec.parameters()))

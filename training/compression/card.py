@@ -94,7 +94,8 @@ def _stages_lines(stages: Sequence[Stage]) -> list[str]:
 
     def stage(c: TrainConfig, n: int) -> str:
         cut = f" (stopped early in a {c.steps}-step schedule)" if n < c.steps else ""
-        return (f"{n} steps{cut}, lambda {c.loss.lmbda:g}, learning rate {c.lr:g} -> {c.lr_final:g}, "
+        prior = f" (entropy model x {c.prior_lr_scale:g})" if c.prior_lr_scale != 1.0 else ""
+        return (f"{n} steps{cut}, lambda {c.loss.lmbda:g}, learning rate {c.lr:g} -> {c.lr_final:g}{prior}, "
                 f"seed {c.seed}")
 
     if len(stages) == 1:

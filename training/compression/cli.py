@@ -31,6 +31,8 @@ def _parser() -> argparse.ArgumentParser:
     tr.add_argument("--crop", type=int, default=t.crop, help="training crop side (multiple of 16)")
     tr.add_argument("--lr", type=float, default=t.lr)
     tr.add_argument("--lr-final", type=float, default=t.lr_final)
+    tr.add_argument("--prior-lr-scale", type=float, default=t.prior_lr_scale,
+                    help="entropy model learning rate = lr x this (e.g. 10 for variant D)")
     tr.add_argument("--seed", type=int, default=t.seed)
     tr.add_argument("--threads", type=int, default=t.threads, help="torch CPU threads")
     tr.add_argument("--log-every", type=int, default=t.log_every)
@@ -95,7 +97,8 @@ def _train(args: argparse.Namespace) -> int:
 
     cfg = TrainConfig(
         run_dir=args.run_dir, steps=args.steps, batch=args.batch, crop=args.crop, lr=args.lr,
-        lr_final=args.lr_final, seed=args.seed, threads=args.threads, log_every=args.log_every,
+        lr_final=args.lr_final, prior_lr_scale=args.prior_lr_scale,
+        seed=args.seed, threads=args.threads, log_every=args.log_every,
         eval_every=args.eval_every, ckpt_every=args.ckpt_every, max_minutes=args.max_minutes,
         init_from=args.init_from,
         loss=LossWeights(lmbda=args.lmbda, w_mse=args.w_mse, w_ssim=args.w_ssim),

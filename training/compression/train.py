@@ -42,6 +42,7 @@ class TrainConfig:
     crop: int = 96
     lr: float = 5e-4
     lr_final: float = 5e-5
+    prior_lr_scale: float = 1.0  # the entropy model's learning rate = lr x this (fast prior adaptation)
     grad_clip: float = 1.0
     seed: int = 0
     threads: int = 2
@@ -74,6 +75,21 @@ class TrainConfig:
 
 
 # ------------------------------------------------------------ utilities
+def param_groups(codec: SarCodec, prior_lr_scale: float) -> list[dict[str, Any]]:
+    """Optimizer groups: one for everything, or transform + prior when the prior learns faster.
+
+    A prior that starts far wider than the latents (variant D's DCT coefficients) makes the rate
+    term follow the prior's slow adaptation rather than lambda; a larger prior learning rate fixes it.
+    """
+    if prior_lr_scale == 1.0:
+        return [{"params": list(codec.parameters()), "lr_scale": 1.0}]
+    prior = {id(p) for p in codec.prior.parameters()}
+    return [
+        {"params": [p for p in codec.parameters() if id(p) not in prior], "lr_scale": 1.0},
+        {"params": list(codec.prior.parameters()), "lr_scale": prior_lr_scale},
+    ]
+
+
 
 def lr_at(step: int, cfg: TrainConfig) -> float:
     """Cosine decay from ``lr`` to ``lr_final`` over ``steps`` (a pure function of the step)."""
@@ -140,7 +156,7 @@ def train(
     ckpt_path = run_dir / CHECKPOINT_NAME
 
     codec = SarCodec(cfg.model).to(device)
-    opt = torch.optim.Adam(codec.parameters(), lr=cfg.lr)
+    opt = torch.optim.Adam(param_groups(codec, cfg.prior_lr_scale), lr=cfg.lr)
     step = 0
     rng = np.random.default_rng([cfg.seed, rank])
     if resume and ckpt_path.is_file():
@@ -185,7 +201,7 @@ def train(
     codec.train()
     while step < cfg.steps:
         for group in opt.param_groups:
-            group["lr"] = lr_at(step, cfg)
+            group["lr"] = lr_at(step, cfg) * group.get("lr_scale", 1.0)
         x = make_batch(sampler, rng, cfg.batch, cfg.crop, cfg.pre, cfg.data.db_jitter).to(device)
         x_hat, lik = model(x, noise=True)
         terms = rate_distortion(x, x_hat, bits_per_pixel(lik, x.numel()), cfg.loss)

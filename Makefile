@@ -30,7 +30,7 @@ help:
 	@echo "make bench-compression    rate-distortion vs JPEG2000 / LERC -> docs/BENCHMARKS.md"
 	@echo "make bench-codec-ceiling  codec PSNR with quantised vs continuous latents vs a linear DCT (diagnostic)"
 	@echo "make bench-registration   co-registration accuracy (with GeFolki/AROSICS anchors) -> docs/BENCHMARKS.md"
-	@echo "make train-compression    retrain the three shipped codec rate points (CPU, about an hour)"
+	@echo "make train-compression    retrain the three shipped codec rate points (CPU, about 75 minutes)"
 	@echo "make bench-anchors        the separate venv (bench_output/venv) with GeFolki and AROSICS"
 
 setup: system-packages $(STAMP)
@@ -97,28 +97,20 @@ bench-anchors: $(ANCHOR_VENV)/.installed
 bench-registration: setup bench-anchors
 	$(PY) -m benchmarks.registration --data ../shared/data/real --markdown docs/BENCHMARKS.md
 
-# Reproduces the shipped codec models (docs/TRAINING.md; about 2 hours on 2 CPU cores).
-# r2 from scratch; r1 and r3 fine-tuned from it; then a second run of each from its own weights.
+# Reproduces the shipped codec models (docs/TRAINING.md): three variant-D runs from scratch, one per
+# rate point (about 25 minutes each on one CPU core; the shipped ones ran side by side, --threads 1).
 TRAIN := OMP_WAIT_POLICY=PASSIVE $(PY) -m training.compression
-CODEC_RUN2 := --lr 1e-4 --lr-final 1e-5 --seed 1
+CODEC_D := --variant D --latent-channels 256 --prior-lr-scale 10 --steps 7000 --seed 4 --threads 1
 train-compression: setup
-	$(TRAIN) train --run-dir runs/sarcodec-r2 --lambda 500 --steps 4000 --seed 0
-	$(TRAIN) train --run-dir runs/sarcodec-r3 --init-from runs/sarcodec-r2/checkpoint.pt \
-	    --lambda 3000 --steps 1500 --lr 2e-4 --lr-final 2e-5 --seed 0
-	$(TRAIN) train --run-dir runs/sarcodec-r1 --init-from runs/sarcodec-r2/checkpoint.pt \
-	    --lambda 150 --steps 1500 --lr 2e-4 --lr-final 2e-5 --seed 0
-	$(TRAIN) train --run-dir runs/sarcodec-r2-v2 --init-from runs/sarcodec-r2/checkpoint.pt \
-	    --lambda 500 --steps 6000 --stop-at 5147 $(CODEC_RUN2)
-	$(TRAIN) train --run-dir runs/sarcodec-r3-v2 --init-from runs/sarcodec-r3/checkpoint.pt \
-	    --lambda 3000 --steps 4500 $(CODEC_RUN2)
-	$(TRAIN) train --run-dir runs/sarcodec-r1-v2 --init-from runs/sarcodec-r1/checkpoint.pt \
-	    --lambda 150 --steps 4500 $(CODEC_RUN2)
+	$(TRAIN) train --run-dir runs/sarcodec-d-r1 $(CODEC_D) --lambda 60 --dct-step 0.3
+	$(TRAIN) train --run-dir runs/sarcodec-d-r2 $(CODEC_D) --lambda 200 --dct-step 0.18
+	$(TRAIN) train --run-dir runs/sarcodec-d-r3 $(CODEC_D) --lambda 600 --dct-step 0.1
 	for r in r1 r2 r3; do \
-	  $(TRAIN) export runs/sarcodec-$$r-v2/checkpoint.pt --out-dir models --model-id sarcodec-$$r --no-card && \
-	  $(TRAIN) evaluate runs/sarcodec-$$r-v2/checkpoint.pt --onnx-encoder models/sarcodec-$$r-encoder.onnx \
-	      --json runs/sarcodec-$$r-v2-scores.json && \
-	  $(TRAIN) export runs/sarcodec-$$r-v2/checkpoint.pt --out-dir models --model-id sarcodec-$$r \
-	      --scores runs/sarcodec-$$r-v2-scores.json || exit 1; \
+	  $(TRAIN) export runs/sarcodec-d-$$r/checkpoint.pt --out-dir models --model-id sarcodec-$$r --no-card && \
+	  $(TRAIN) evaluate runs/sarcodec-d-$$r/checkpoint.pt --onnx-encoder models/sarcodec-$$r-encoder.onnx \
+	      --json runs/sarcodec-d-$$r-scores.json && \
+	  $(TRAIN) export runs/sarcodec-d-$$r/checkpoint.pt --out-dir models --model-id sarcodec-$$r \
+	      --scores runs/sarcodec-d-$$r-scores.json || exit 1; \
 	done
 
 clean:

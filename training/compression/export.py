@@ -100,7 +100,7 @@ def parity(codec: SarCodec, enc_path: Path, dec_path: Path, seed: int = 0) -> tu
     """ONNX Runtime (engine ``OnnxModel``) vs PyTorch: encoder and decoder differences.
 
     Decoder: max abs difference (outputs in [0, 1]). Encoder: max abs difference relative to
-    ``max(1, max |y|)``, since latents can be large (variant D: DCT coefficients x 10) and float32
+    ``max(1, max |y|)``, since latents can be large (variant D: DCT coefficients / dct_step) and float32
     rounding grows with them; what matters is the difference against the quantisation step of 1.
     """
     from engine.runtime import OnnxModel

@@ -90,7 +90,6 @@ def param_groups(codec: SarCodec, prior_lr_scale: float) -> list[dict[str, Any]]
     ]
 
 
-
 def lr_at(step: int, cfg: TrainConfig) -> float:
     """Cosine decay from ``lr`` to ``lr_final`` over ``steps`` (a pure function of the step)."""
     t = min(step / max(cfg.steps, 1), 1.0)

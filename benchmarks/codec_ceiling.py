@@ -11,7 +11,7 @@ values per 16 x 16 block as the latent grid: a 16 x 16 DCT keeping the
 ``C`` coefficients of highest mean energy (the same ones for every block).
 If ``continuous`` is close to ``quantised``, more bits cannot help; if the DCT
 beats ``continuous``, the network's capacity or training is the limit. (With
-``C >= 256`` the DCT is complete, hence lossless: PSNR capped at 120 dB.)
+``C >= 256`` the DCT is complete, hence lossless up to float rounding.)
 
 PSNR in normalised dB, peak = the model's dB range. Run from the repository root:
 ``python -m benchmarks.codec_ceiling --data ../shared/data/real``.
@@ -23,12 +23,14 @@ import argparse
 import logging
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 from scipy.fft import dctn, idctn
 
 from engine.codec.models import bundled_codec, entropy_table, find_decoder, load_encoder, shipped_rates
 from engine.preprocess import normalise
+from engine.quality import psnr
 from training.data import load_display_png_db
 
 log = logging.getLogger("benchmarks.codec_ceiling")
@@ -40,11 +42,6 @@ IMAGES = {
     "3MOS SEN_water_9 (held out)": "opt_sar_3mos/SEN_water_9_sar.png",
     "sar_sar_r2d2 g1 (benchmark only)": "sar_sar_r2d2/g1.png",
 }
-
-
-def psnr(a: np.ndarray, b: np.ndarray) -> float:
-    """PSNR of two arrays in [0, 1] (peak 1)."""
-    return float(10.0 * np.log10(1.0 / max(float(np.mean((a - b) ** 2)), 1e-12)))
 
 
 def tiles_of(x: np.ndarray, tile: int = TILE) -> np.ndarray:
@@ -67,12 +64,12 @@ def dct_psnr(x: np.ndarray, keep: int, block: int = BLOCK) -> float:
     mask = np.zeros(block * block, dtype=bool)
     mask[order[:keep]] = True
     rec = idctn(coeffs * mask.reshape(block, block), axes=(1, 2), norm="ortho")
-    return psnr(blocks, rec)
+    return psnr(blocks, rec, peak=1.0)
 
 
-def run_batches(model: object, x: np.ndarray, batch: int = 4) -> np.ndarray:
-    """Run an engine ONNX model over ``x`` in batches."""
-    return np.concatenate([model.run(x[i:i + batch].astype(np.float32)) for i in range(0, len(x), batch)])  # type: ignore[attr-defined]
+def run_batches(model: Any, x: np.ndarray, batch: int = 4) -> np.ndarray:
+    """Run an engine ``OnnxModel`` over ``x`` in batches."""
+    return np.concatenate([model.run(x[i:i + batch].astype(np.float32)) for i in range(0, len(x), batch)])
 
 
 def ceiling_rows(data: Path) -> list[str]:
@@ -83,7 +80,7 @@ def ceiling_rows(data: Path) -> list[str]:
         encoder = load_encoder(enc_path)
         meta = encoder.metadata
         decoder = find_decoder(meta.model_id, meta.weights_sha256)
-        medians = entropy_table(meta, enc_path.name).medians_array()[None, :, None, None]
+        table = entropy_table(meta, enc_path.name)
         for label, rel in IMAGES.items():
             if not (data / rel).is_file():
                 log.warning("skipping %s: %s not found", label, data / rel)
@@ -91,8 +88,9 @@ def ceiling_rows(data: Path) -> list[str]:
             db = load_display_png_db(data / rel, noise_floor_db=meta.noise_floor_db)
             x = tiles_of(np.nan_to_num(normalise(db, meta)))
             y = run_batches(encoder, x)
-            quantised = psnr(x, run_batches(decoder, np.rint(y - medians) + medians))
-            continuous = psnr(x, run_batches(decoder, y))
+            y_hat = np.stack([table.dequantise(table.quantise(tile)) for tile in y])
+            quantised = psnr(x, run_batches(decoder, y_hat), peak=1.0)
+            continuous = psnr(x, run_batches(decoder, y), peak=1.0)
             linear = dct_psnr(x, meta.latent_channels)
             rows.append(f"| {label} | {rate} | {quantised:.2f} | {continuous:.2f} | "
                         f"{meta.latent_channels} | {linear:.2f} |")

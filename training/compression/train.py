@@ -80,6 +80,7 @@ def param_groups(codec: SarCodec, prior_lr_scale: float) -> list[dict[str, Any]]
 
     A prior that starts far wider than the latents (variant D's DCT coefficients) makes the rate
     term follow the prior's slow adaptation rather than lambda; a larger prior learning rate fixes it.
+    With scale 1 the optimizer keeps one group, so checkpoints of earlier runs still resume.
     """
     if prior_lr_scale == 1.0:
         return [{"params": list(codec.parameters()), "lr_scale": 1.0}]

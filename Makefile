@@ -110,7 +110,8 @@ train-compression: setup
 	  $(TRAIN) evaluate runs/sarcodec-d-$$r/checkpoint.pt --onnx-encoder models/sarcodec-$$r-encoder.onnx \
 	      --json runs/sarcodec-d-$$r-scores.json && \
 	  $(TRAIN) export runs/sarcodec-d-$$r/checkpoint.pt --out-dir models --model-id sarcodec-$$r \
-	      --scores runs/sarcodec-d-$$r-scores.json || exit 1; \
+	      --scores runs/sarcodec-d-$$r-scores.json && \
+	  $(TRAIN) classify models/sarcodec-$$r-encoder.onnx --json runs/sarcodec-d-$$r-classify.json || exit 1; \
 	done
 
 clean:

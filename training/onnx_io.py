@@ -33,7 +33,9 @@ def attach_metadata(onnx_path: str | os.PathLike[str], meta: ModelMetadata) -> P
     for key, value in props.items():
         entry = model.metadata_props.add()
         entry.key, entry.value = key, value
-    onnx.save(model, str(path))
+    tmp = path.with_name(f".{path.name}.tmp")
+    onnx.save(model, str(tmp))
+    os.replace(tmp, path)
     return path
 
 

@@ -13,9 +13,19 @@ extra table symbol (index ``len(pmf)``) followed, at the end of the stream, by
 the zig-zag coded value in two uniform 16-bit halves. Any int32 latent
 therefore decodes exactly; escapes only cost bits.
 
+A table may also be *classified* (version 2): ``K`` alternative pmf sets
+``class_pmfs[k][c]`` (same support as ``pmfs[c]``) and a prior over them,
+``class_prior``. The encoder gives every latent cell (all ``C`` channels at one
+position) the class that codes it in the fewest bits, codes the class map
+first and then each channel's symbols with their cell's class pmf. This is
+forward-adaptive side information - a discrete stand-in for a scale
+hyperprior: a 16 x 16 block of calm water and one of a city get different
+statistics. The class choice is the encoder's alone (the decoder reads it), so
+it needs no bit-exact float agreement.
+
 Coding uses :mod:`constriction` (``stream.queue.RangeEncoder``/``RangeDecoder``
-with one ``stream.model.Categorical`` per channel, ``perfect=False``). The
-models are built from the float64 table only, so encoder and decoder agree
+with one ``stream.model.Categorical`` per channel (and class), ``perfect=False``).
+The models are built from the float64 table only, so encoder and decoder agree
 bit for bit on every platform.
 """
 
@@ -33,11 +43,15 @@ import numpy as np
 from ..errors import CompressedFileError, DependencyError, ModelError
 
 TABLE_VERSION = 1
+CLASSIFIED_TABLE_VERSION = 2
+READABLE_VERSIONS = (TABLE_VERSION, CLASSIFIED_TABLE_VERSION)
 #: probability reserved for the escape symbol at least (mass outside the table is added to it)
 MIN_ESCAPE_PROBABILITY = 1e-6
 #: longest pmf accepted per channel (keeps the table and the coder's models small)
 MAX_PMF_LENGTH = 4096
 _ESCAPE_HEADER = struct.Struct("<I")  # number of escaped symbols
+ESCAPE_PAYLOAD_BITS = 32.0
+"""Bits an escaped value costs after its escape symbol (two uniform 16-bit halves)."""
 
 
 def _constriction() -> Any:
@@ -65,6 +79,8 @@ class EntropyModelTable:
     medians: tuple[float, ...]
     offsets: tuple[int, ...]
     pmfs: tuple[tuple[float, ...], ...]
+    class_pmfs: tuple[tuple[tuple[float, ...], ...], ...] = ()
+    class_prior: tuple[float, ...] = ()
 
     def __post_init__(self) -> None:
         n = len(self.medians)
@@ -84,8 +100,31 @@ class EntropyModelTable:
                 problems.append(f"pmf of channel {c} must be finite, non-negative and not all zero")
         if not all(np.isfinite(m) for m in self.medians):
             problems.append("medians must be finite")
+        problems += self._class_problems()
         if problems:
             raise ModelError("Entropy model table is invalid: " + "; ".join(problems) + ".")
+
+    def _class_problems(self) -> list[str]:
+        if not self.class_pmfs and not self.class_prior:
+            return []
+        k = len(self.class_pmfs)
+        prior = np.asarray(self.class_prior, dtype=np.float64)
+        if k < 2 or prior.shape != (k,):
+            return [f"a classified table needs at least 2 classes and one prior probability per class "
+                    f"(got {k} classes, {prior.size} probabilities)"]
+        problems = []
+        if not np.all(np.isfinite(prior)) or np.any(prior <= 0):
+            problems.append("class prior probabilities must be finite and positive")
+        for i, pmfs in enumerate(self.class_pmfs):
+            if len(pmfs) != len(self.pmfs) or any(
+                len(p) != len(base) for p, base in zip(pmfs, self.pmfs, strict=False)
+            ):
+                problems.append(f"class {i} must have one pmf per channel, each as long as the channel's pmf")
+                continue
+            arr = np.concatenate([np.asarray(p, dtype=np.float64) for p in pmfs])
+            if not np.all(np.isfinite(arr)) or np.any(arr < 0):
+                problems.append(f"class {i} pmfs must be finite and non-negative")
+        return problems
 
     # ----------------------------------------------------------- construction
     @classmethod
@@ -101,22 +140,41 @@ class EntropyModelTable:
         pm = tuple(tuple(float(p) for p in np.asarray(pmf, dtype=np.float64).ravel()) for pmf in pmfs)
         return cls(med, off, pm)
 
+    def with_classes(
+        self,
+        class_pmfs: Sequence[Sequence[Sequence[float] | np.ndarray]],
+        class_prior: Sequence[float] | np.ndarray,
+    ) -> EntropyModelTable:
+        """This table plus ``K`` class pmf sets (``class_pmfs[k][c]``) and their prior."""
+        pm = tuple(
+            tuple(tuple(float(p) for p in np.asarray(pmf, dtype=np.float64).ravel()) for pmf in per_class)
+            for per_class in class_pmfs
+        )
+        prior = tuple(float(p) for p in np.asarray(class_prior, dtype=np.float64).ravel())
+        return EntropyModelTable(self.medians, self.offsets, self.pmfs, pm, prior)
+
     @property
     def channels(self) -> int:
         return len(self.medians)
 
+    @property
+    def classes(self) -> int:
+        """Number of cell classes (0: a plain factorised table)."""
+        return len(self.class_pmfs)
+
     # --------------------------------------------------------- serialisation
     def to_json(self) -> str:
         """Compact JSON; floats are written with ``repr`` precision so the round trip is exact."""
-        return json.dumps(
-            {
-                "version": TABLE_VERSION,
-                "medians": list(self.medians),
-                "offsets": list(self.offsets),
-                "pmfs": [list(p) for p in self.pmfs],
-            },
-            separators=(",", ":"),
-        )
+        data: dict[str, Any] = {
+            "version": CLASSIFIED_TABLE_VERSION if self.classes else TABLE_VERSION,
+            "medians": list(self.medians),
+            "offsets": list(self.offsets),
+            "pmfs": [list(p) for p in self.pmfs],
+        }
+        if self.classes:
+            data["class_prior"] = list(self.class_prior)
+            data["class_pmfs"] = [[list(p) for p in per_class] for per_class in self.class_pmfs]
+        return json.dumps(data, separators=(",", ":"))
 
     @classmethod
     def from_json(cls, text: str) -> EntropyModelTable:
@@ -127,13 +185,17 @@ class EntropyModelTable:
             raise ModelError(
                 f"Entropy model table is not valid JSON ({exc}); re-export the decoder model."
             ) from exc
-        if not isinstance(data, dict) or data.get("version") != TABLE_VERSION:
+        if not isinstance(data, dict) or data.get("version") not in READABLE_VERSIONS:
             raise ModelError(
                 f"Entropy model table has version {data.get('version') if isinstance(data, dict) else '?'}"
-                f", this engine reads version {TABLE_VERSION}; re-export the model with this toolbox."
+                f", this engine reads versions {', '.join(map(str, READABLE_VERSIONS))}; re-export the model "
+                "with this toolbox."
             )
         try:
-            return cls.from_pmfs(data["medians"], data["offsets"], data["pmfs"])
+            table = cls.from_pmfs(data["medians"], data["offsets"], data["pmfs"])
+            if data["version"] == CLASSIFIED_TABLE_VERSION:
+                table = table.with_classes(data["class_pmfs"], data["class_prior"])
+            return table
         except (KeyError, TypeError, ValueError) as exc:
             if isinstance(exc, ModelError):
                 raise
@@ -166,16 +228,41 @@ class EntropyModelTable:
             )
 
     # -------------------------------------------------------------- coding
-    def _models(self) -> list[Any]:
+    @staticmethod
+    def _coder_probs(pmf: Sequence[float]) -> np.ndarray:
+        """The probabilities the coder uses for one pmf: renormalised, plus the escape symbol last."""
+        p = np.asarray(pmf, dtype=np.float64)
+        escape = max(MIN_ESCAPE_PROBABILITY, 1.0 - float(np.sum(p)))
+        return np.concatenate([p / p.sum() * (1.0 - MIN_ESCAPE_PROBABILITY), [escape]])
+
+    def _models(self, pmfs: Sequence[Sequence[float]] | None = None) -> list[Any]:
         categorical = _constriction().stream.model.Categorical
-        models = []
-        for pmf in self.pmfs:
-            p = np.asarray(pmf, dtype=np.float64)
-            p = p / p.sum()
-            escape = max(MIN_ESCAPE_PROBABILITY, 1.0 - float(np.sum(pmf)))
-            probs = np.concatenate([p * (1.0 - MIN_ESCAPE_PROBABILITY), [escape]])
-            models.append(categorical(probs, perfect=False))
-        return models
+        return [categorical(self._coder_probs(pmf), perfect=False) for pmf in (pmfs or self.pmfs)]
+
+    def _symbols(self, c: int, values: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Table indices of channel ``c``'s ``values`` (escape index outside) and the mask of escapes."""
+        size = len(self.pmfs[c])
+        idx = values.astype(np.int64) - self.offsets[c]
+        outside = (idx < 0) | (idx >= size)
+        return np.where(outside, size, idx), outside
+
+    def class_costs(self, q: np.ndarray) -> np.ndarray:
+        """Bits of each latent cell of ``q`` (``[C, h, w]``) per class, prior included: ``[K, h*w]``."""
+        self._check_channels(q.shape)
+        if not self.classes:
+            raise ModelError("This entropy table has no classes.")
+        n = q.shape[1] * q.shape[2]
+        prior = np.asarray(self.class_prior, np.float64)
+        costs = np.tile(-np.log2(prior / prior.sum())[:, None], (1, n))
+        for c in range(self.channels):
+            idx, outside = self._symbols(c, q[c].ravel())
+            bits = np.stack([-np.log2(self._coder_probs(per_class[c])) for per_class in self.class_pmfs])
+            costs += bits[:, idx] + ESCAPE_PAYLOAD_BITS * outside[None, :]
+        return costs
+
+    def assign_classes(self, q: np.ndarray) -> np.ndarray:
+        """The class of each latent cell (``[h*w]`` int32): the one that codes the cell in fewest bits."""
+        return np.argmin(self.class_costs(q), axis=0).astype(np.int32)
 
     def encode(self, q: np.ndarray) -> bytes:
         """Range-code integer latents ``q`` (int ``[C, h, w]``, any values) into bytes."""
@@ -184,16 +271,26 @@ class EntropyModelTable:
         q = np.asarray(q)
         encoder = constriction.stream.queue.RangeEncoder()
         escaped: list[np.ndarray] = []
-        for c, model in enumerate(self._models()):  # one channel at a time: int64 copies stay small
-            size = len(self.pmfs[c])
-            values = q[c].ravel().astype(np.int64)
-            idx = values - self.offsets[c]
-            outside = (idx < 0) | (idx >= size)
+
+        def put(c: int, values: np.ndarray, model: Any) -> None:
+            idx, outside = self._symbols(c, values)
             if outside.any():
-                escaped.append(values[outside])
-                idx = np.where(outside, size, idx)
+                escaped.append(values[outside].astype(np.int64))
             if idx.size:
                 encoder.encode(idx.astype(np.int32), model)
+
+        if self.classes:
+            cells = self.assign_classes(q)
+            encoder.encode(cells, self._class_map_model())
+            members = [np.flatnonzero(cells == k) for k in range(self.classes)]
+            class_models = [self._models(per_class) for per_class in self.class_pmfs]
+            for c in range(self.channels):
+                flat = q[c].ravel()
+                for k, where in enumerate(members):
+                    put(c, flat[where], class_models[k][c])
+        else:
+            for c, model in enumerate(self._models()):  # one channel at a time: int64 copies stay small
+                put(c, q[c].ravel(), model)
         values = np.concatenate(escaped) if escaped else np.zeros(0, np.int64)
         if values.size:
             zz = _zigzag(values)
@@ -204,6 +301,10 @@ class EntropyModelTable:
             encoder.encode(halves.astype(np.int32), uniform)
         words = np.asarray(encoder.get_compressed(), dtype="<u4")
         return _ESCAPE_HEADER.pack(int(values.size)) + words.tobytes()
+
+    def _class_map_model(self) -> Any:
+        prior = np.asarray(self.class_prior, dtype=np.float64)
+        return _constriction().stream.model.Categorical(prior / prior.sum(), perfect=False)
 
     def decode(self, data: bytes, shape: Sequence[int]) -> np.ndarray:
         """Inverse of :meth:`encode` for latents of ``shape`` ``[C, h, w]`` -> int32 array."""
@@ -223,13 +324,27 @@ class EntropyModelTable:
         decoder = constriction.stream.queue.RangeDecoder(words)
         out = np.empty((shape[0], n), dtype=np.int32)
         escape_positions: list[tuple[int, np.ndarray]] = []
-        for c, model in enumerate(self._models()):
-            idx = np.asarray(decoder.decode(model, n), dtype=np.int64) if n else np.zeros(0, np.int64)
+
+        def take(c: int, where: np.ndarray | None, model: Any) -> None:
+            count = n if where is None else where.size
+            idx = np.asarray(decoder.decode(model, count), dtype=np.int64) if count else np.zeros(0, np.int64)
             size = len(self.pmfs[c])
-            out[c] = (idx + self.offsets[c]).astype(np.int32)
+            positions = np.arange(n) if where is None else where
+            out[c, positions] = (idx + self.offsets[c]).astype(np.int32)
             esc = np.flatnonzero(idx == size)
             if esc.size:
-                escape_positions.append((c, esc))
+                escape_positions.append((c, positions[esc]))
+
+        if self.classes:
+            cells = np.asarray(decoder.decode(self._class_map_model(), n) if n else [], dtype=np.int64)
+            members = [np.flatnonzero(cells == k) for k in range(self.classes)]
+            class_models = [self._models(per_class) for per_class in self.class_pmfs]
+            for c in range(self.channels):
+                for k, where in enumerate(members):
+                    take(c, where, class_models[k][c])
+        else:
+            for c, model in enumerate(self._models()):
+                take(c, None, model)
         total = sum(pos.size for _, pos in escape_positions)
         if total != n_escaped:
             raise CompressedFileError(

@@ -7,7 +7,8 @@ Layout (all integers little-endian)::
     total length     u64       size of the whole file in bytes (tells truncation from corruption)
     header length    u32       then the header: zlib-compressed UTF-8 JSON
     mask length      u32       then the validity mask: zlib of row-wise packed bits (1 = valid)
-    payload length   u64       then the entropy-coded latents (EntropyModelTable.encode)
+    payload length   u64       then the entropy-coded latents (EntropyModelTable.encode; class map first
+                               when the decoder's table is classified)
     checksum         u32       CRC-32 of every byte before it
 
 The header holds everything needed to rebuild the raster (see

@@ -71,3 +71,71 @@ def test_damaged_payload_is_reported() -> None:
     table = _table(2)
     with pytest.raises(CompressedFileError, match="damaged"):
         table.decode(b"\x01\x02\x03", (2, 3, 3))
+
+
+def _classified(channels: int = 3) -> EntropyModelTable:
+    """Two classes over the same support: calm (mass at 0) and busy (flat)."""
+    base = _table(channels)
+    calm = [np.where(np.arange(9) == 4, 0.9, 0.1 / 8) for _ in range(channels)]
+    busy = [np.full(9, 1 / 9) for _ in range(channels)]
+    return base.with_classes([calm, busy], [0.5, 0.5])
+
+
+def _mixed_cells(channels: int = 3, seed: int = 0) -> np.ndarray:
+    """Left half calm (zeros), right half busy (uniform in the support)."""
+    rng = np.random.default_rng(seed)
+    q = np.zeros((channels, 8, 16), np.int32)
+    q[:, :, 8:] = rng.integers(-4, 5, (channels, 8, 8))
+    return q
+
+
+def test_classified_json_round_trip_and_version() -> None:
+    table = _classified()
+    text = table.to_json()
+    assert '"version":2' in text and table.classes == 2
+    again = EntropyModelTable.from_json(text)
+    assert again == table and again.sha256() == table.sha256()
+    assert again.sha256() != _table().sha256(), "the classes are part of the table's identity"
+    assert _table().classes == 0 and '"version":1' in _table().to_json()
+
+
+def test_classes_go_to_the_cheaper_set() -> None:
+    table = _classified()
+    q = _mixed_cells()
+    cells = table.assign_classes(q).reshape(8, 16)
+    assert np.all(cells[:, :8] == 0), "all-zero cells belong to the calm class"
+    busy = q[:, :, 8:]
+    # calm: 0.15 bits per zero, 6.3 per non-zero; busy: 3.17 per symbol -> busy from 2 non-zeros of 3 on
+    expected_busy = np.count_nonzero(busy, axis=0) >= 2
+    np.testing.assert_array_equal(cells[:, 8:] == 1, expected_busy)
+    costs = table.class_costs(q)
+    np.testing.assert_array_equal(np.argmin(costs, axis=0), cells.ravel())
+
+
+@settings(max_examples=30, deadline=None)
+@given(hnp.arrays(np.int32, st.tuples(st.just(3), st.integers(0, 6), st.integers(0, 7)),
+                  elements=st.integers(-(2**31), 2**31 - 1) | st.integers(-6, 6)))
+def test_classified_round_trip_any_integers_with_escapes(q: np.ndarray) -> None:
+    table = _classified(3)
+    np.testing.assert_array_equal(table.decode(table.encode(q), q.shape), q)
+
+
+def test_classified_table_codes_mixed_content_in_fewer_bytes() -> None:
+    q = _mixed_cells(seed=1)
+    base = _table()
+    plain = len(base.encode(q))
+    classified = len(_classified().encode(q))
+    assert classified < 0.8 * plain
+    assert len(_classified().encode(q)) == classified, "encoding is deterministic"
+
+
+def test_invalid_classified_tables_are_refused() -> None:
+    base = _table(2)
+    with pytest.raises(ModelError, match="at least 2 classes"):
+        base.with_classes([base.pmfs], [1.0])
+    with pytest.raises(ModelError, match="as long as the channel's pmf"):
+        base.with_classes([base.pmfs, [p[:-1] for p in base.pmfs]], [0.5, 0.5])
+    with pytest.raises(ModelError, match="positive"):
+        base.with_classes([base.pmfs, base.pmfs], [1.0, 0.0])
+    with pytest.raises(ModelError, match="no classes"):
+        base.class_costs(np.zeros((2, 1, 1), np.int32))

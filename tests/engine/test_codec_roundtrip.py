@@ -317,3 +317,27 @@ def test_uncalibrated_numbers_are_shifted_into_the_model_range(tmp_path: Path) -
     decompress_file(tmp_path / "z.sarz", tmp_path / "z.tif")
     clipped, _ = read(tmp_path / "z.tif")
     assert clipped[1:].max() <= DB_MAX + 1e-4
+
+
+def test_classified_table_decodes_the_same_pixels(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A classified entropy table changes only the bits: same latents, same reconstruction."""
+    from tests.engine.tiny_codec import tiny_table
+
+    base = tiny_table()
+    calm = [np.asarray(p) ** 4 for p in base.pmfs]  # sharper: cheap for cells near the medians
+    classified = base.with_classes([calm, base.pmfs], [0.5, 0.5])
+    folder = tmp_path / "classified"
+    build_pair(folder, "r1", table=classified)
+    db = smooth_db(96, 160, seed=7)
+    src = write_test_geotiff(tmp_path / "in.tif", db)
+    plain = compress_raster(src, tmp_path / "plain.sarz", input_kind="db", rate="r1")
+    decompress_file(plain.path, tmp_path / "plain.tif")
+    monkeypatch.setenv(MODELS_ENV, str(folder))
+    result = compress_raster(src, tmp_path / "classified.sarz", input_kind="db", rate="r1")
+    decompress_file(result.path, tmp_path / "classified.tif")
+    np.testing.assert_array_equal(read(tmp_path / "classified.tif")[0], read(tmp_path / "plain.tif")[0])
+    header = fileformat.read_compressed(result.path).header
+    assert header.entropy_sha256 == classified.sha256() != base.sha256()
+    with pytest.raises(CompressedFileError, match="entropy"):
+        decompress_file(plain.path, tmp_path / "refused.tif")  # written with the factorised table
+    assert not (tmp_path / "refused.tif").exists()

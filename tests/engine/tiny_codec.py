@@ -125,14 +125,15 @@ def build_decoder(path: Path, meta: ModelMetadata) -> Path:
 
 
 def build_pair(folder: Path, rate: str = "r1", model_id: str | None = None, weights: bytes = b"tiny",
-               tile_size: int = 64, overlap: int = 32) -> tuple[Path, Path]:
+               tile_size: int = 64, overlap: int = 32, table: EntropyModelTable | None = None,
+               ) -> tuple[Path, Path]:
     """Write ``sarcodec-<rate>-{encoder,decoder}.onnx`` into ``folder``; return their paths."""
     folder.mkdir(parents=True, exist_ok=True)
     model_id = model_id or f"sarcodec-{rate}"
     enc = build_encoder(folder / f"sarcodec-{rate}-encoder.onnx",
-                        tiny_metadata(Task.COMPRESS_ENCODER, model_id, weights, tile_size=tile_size,
+                        tiny_metadata(Task.COMPRESS_ENCODER, model_id, weights, table, tile_size=tile_size,
                                       overlap=overlap))
     dec = build_decoder(folder / f"sarcodec-{rate}-decoder.onnx",
-                        tiny_metadata(Task.COMPRESS_DECODER, model_id, weights, tile_size=tile_size,
+                        tiny_metadata(Task.COMPRESS_DECODER, model_id, weights, table, tile_size=tile_size,
                                       overlap=overlap))
     return enc, dec

@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 import torch
 
+from engine.codec.entropy import EntropyModelTable
 from engine.runtime import OnnxModel
 from training.compression.cli import main
 
@@ -45,6 +46,19 @@ def test_train_export_evaluate_smoke(tmp_path: Path) -> None:
     assert "train --steps 3" in card and "3 steps" in card and "MIT" in card and "Apache-2.0" in card
     assert f"{synth['psnr_db']:.3f}" in card
     assert f"{synth['psnr_unquantised_db']:.3f}" in card, "the autoencoder's ceiling is on the card"
+
+    classified = tmp_path / "classify.json"
+    encoder = models / "sarcodec-r9-encoder.onnx"
+    assert main(["classify", str(encoder), "--classes", "2", "--iterations", "3", "--synthetic-scenes", "2",
+                 "--real-root", str(tmp_path / "none"), "--json", str(classified)]) == 0
+    result = json.loads(classified.read_text())
+    for path in (encoder, models / "sarcodec-r9-decoder.onnx"):
+        table = EntropyModelTable.from_json(OnnxModel(path).metadata.extra["entropy_model"])
+        assert table.classes == 2
+    assert result["engine"]["mean"]["synthetic"]["bpp_file"] > 0, "files decode with the classified table"
+    card = (models / "sarcodec-r9.md").read_text()
+    assert "classified (per-cell classes)" in card and "--classes 2" in card
+    assert "train --steps 3" in card, "the rest of the card is kept"
 
 
 def test_crop_must_be_a_multiple_of_16(tmp_path: Path) -> None:

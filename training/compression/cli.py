@@ -1,4 +1,4 @@
-"""Command line: ``python -m training.compression train|export|evaluate ...``."""
+"""Command line: ``python -m training.compression train|export|evaluate|classify ...``."""
 
 from __future__ import annotations
 
@@ -86,6 +86,20 @@ def _parser() -> argparse.ArgumentParser:
     ev.add_argument("--onnx-encoder", default=None,
                     help="also code every image into a file with this exported encoder (and the "
                          "matching -decoder.onnx) through engine.codec: file-level bpp")
+
+    cl = sub.add_parser("classify", help="fit a classified entropy table to an exported codec (in place)")
+    cl.add_argument("encoder", help="models/sarcodec-rX-encoder.onnx (its -decoder.onnx is updated too)")
+    cl.add_argument("--classes", type=int, default=16, help="number of cell classes (>= 2)")
+    cl.add_argument("--smoothing", type=float, default=20.0,
+                    help="pseudo-counts of the factorised pmf mixed into every class pmf")
+    cl.add_argument("--iterations", type=int, default=20, help="most Lloyd iterations")
+    cl.add_argument("--seed", type=int, default=4, help="the training run's seed (its synthetic scenes)")
+    cl.add_argument("--synthetic-scenes", type=int, default=d.synthetic_scenes)
+    cl.add_argument("--real-root", default=d.real_root)
+    cl.add_argument("--card", default=None, help="model card to update (default: <model-id>.md beside)")
+    cl.add_argument("--no-engine-scores", action="store_true",
+                    help="skip the held-out round trip through engine.codec (faster)")
+    cl.add_argument("--json", dest="json_out", default=None, help="write the figures here")
     return p
 
 
@@ -159,10 +173,67 @@ def _evaluate(args: argparse.Namespace) -> int:
     return 0
 
 
+def _classify(args: argparse.Namespace) -> int:
+    import dataclasses
+
+    from engine.codec.models import ENTROPY_KEY, entropy_table, load_encoder
+    from engine.metadata import Task
+    from engine.runtime import OnnxModel
+    from training.onnx_io import attach_metadata
+
+    from .classify import (
+        ClassifyConfig,
+        card_section,
+        fit_classes,
+        heldout_rates,
+        preprocessing_of,
+        training_latents,
+        update_card,
+    )
+    from .data import DataConfig
+    from .evaluate import evaluate_exported
+
+    enc_path = Path(args.encoder)
+    dec_path = enc_path.with_name(enc_path.name.replace("-encoder.onnx", "-decoder.onnx"))
+    encoder = load_encoder(enc_path)
+    decoder_meta = OnnxModel(dec_path, tasks=[Task.COMPRESS_DECODER]).metadata
+    meta = encoder.metadata
+    if (decoder_meta.model_id, decoder_meta.weights_sha256) != (meta.model_id, meta.weights_sha256):
+        raise SystemExit(f"{dec_path.name} is not the decoder of {enc_path.name} (model id or weights "
+                         "differ).")
+    current = entropy_table(meta, enc_path.name)
+    base = type(current)(current.medians, current.offsets, current.pmfs)
+    cfg = ClassifyConfig(classes=args.classes, smoothing=args.smoothing, iterations=args.iterations)
+    data = DataConfig(real_root=args.real_root, synthetic_scenes=args.synthetic_scenes)
+    pre = preprocessing_of(meta)
+    q = training_latents(encoder, base, data, pre, args.seed)
+    log.info("fitting %d classes to %d training latent cells", cfg.classes, q.shape[2])
+    fitted = fit_classes(q, base, cfg)
+    rates = heldout_rates(encoder, [base, fitted], data, pre)
+    for path, m in ((enc_path, meta), (dec_path, decoder_meta)):
+        attach_metadata(path, dataclasses.replace(m, extra={**m.extra, ENTROPY_KEY: fitted.to_json()}))
+    log.info("wrote the classified table into %s and %s", enc_path, dec_path)
+    scores = None if args.no_engine_scores else evaluate_exported(enc_path, dec_path, pre, data)
+    command = (f"python -m training.compression classify {args.encoder} --classes {cfg.classes} "
+               f"--smoothing {cfg.smoothing:g} --iterations {cfg.iterations} --seed {args.seed} "
+               f"--synthetic-scenes {args.synthetic_scenes}")
+    card = Path(args.card) if args.card else enc_path.with_name(f"{meta.model_id}.md")
+    update_card(card, card_section(cfg, command, int(q.shape[2]), rates, scores))
+    result = {"config": dataclasses.asdict(cfg), "training_cells": int(q.shape[2]),
+              "heldout_bpp": {n: {"factorised": r[0], "classified": r[1]} for n, r in rates.items()},
+              "engine": scores, "command": command}
+    text = json.dumps(result, indent=2)
+    if args.json_out:
+        Path(args.json_out).write_text(text + "\n")
+    sys.stdout.write(text + "\n")
+    return 0
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     logging.basicConfig(
         level=logging.DEBUG if args.verbose else logging.INFO,
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
     )
-    return {"train": _train, "export": _export, "evaluate": _evaluate}[args.command](args)
+    commands = {"train": _train, "export": _export, "evaluate": _evaluate, "classify": _classify}
+    return commands[args.command](args)

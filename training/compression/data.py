@@ -148,23 +148,36 @@ def synthetic_db(seed: int, size: int, floor: float) -> np.ndarray:
     return synthetic_sar_db(seed, size, floor)
 
 
+def training_synthetic_seeds(cfg: DataConfig, seed: int) -> list[int]:
+    """Seeds of the synthetic training scenes of a run with ``seed``."""
+    return [TRAIN_SEED_BASE + seed * 1000 + i for i in range(cfg.synthetic_scenes)]
+
+
+def training_scenes(cfg: DataConfig, pre: Preprocessing, seed: int) -> list[tuple[str, np.ndarray]]:
+    """The in-memory training images of a run: its synthetic scenes, then the real training parts."""
+    out = [(f"synthetic/{s}", synthetic_db(s, cfg.synthetic_size, pre.noise_floor_db))
+           for s in training_synthetic_seeds(cfg, seed)]
+    real_root = Path(cfg.real_root)
+    if cfg.use_real and real_root.is_dir():
+        out += _png_scenes(real_root, pre.noise_floor_db, heldout=False)
+    elif cfg.use_real:
+        log.warning("Real samples folder %s not found; using the other sources only.", real_root)
+    return out
+
+
 def build_sampler(cfg: DataConfig, pre: Preprocessing, seed: int) -> PatchSampler:
     """Weighted, quality-filtered sampler over the training sources."""
     sources: list[PatchSource] = []
     weights: list[float] = []
-    if cfg.synthetic_scenes > 0:
-        seeds = [TRAIN_SEED_BASE + seed * 1000 + i for i in range(cfg.synthetic_scenes)]
-        scenes = [synthetic_db(s, cfg.synthetic_size, pre.noise_floor_db) for s in seeds]
-        sources.append(InMemorySource("synthetic", scenes))
+    scenes = training_scenes(cfg, pre, seed)
+    synthetic = [s for name, s in scenes if name.startswith("synthetic/")]
+    real = [s for name, s in scenes if not name.startswith("synthetic/")]
+    if synthetic:
+        sources.append(InMemorySource("synthetic", synthetic))
         weights.append(cfg.synthetic_weight)
-    real_root = Path(cfg.real_root)
-    if cfg.use_real and real_root.is_dir():
-        scenes = [s for _, s in _png_scenes(real_root, pre.noise_floor_db, heldout=False)]
-        if scenes:
-            sources.append(InMemorySource("real-png", scenes))
-            weights.append(cfg.real_weight)
-    elif cfg.use_real:
-        log.warning("Real samples folder %s not found; training on the other sources only.", real_root)
+    if real:
+        sources.append(InMemorySource("real-png", real))
+        weights.append(cfg.real_weight)
     for folder in cfg.geotiff_dirs:
         sources.append(GeoTiffFolderSource(folder, cfg.geotiff_kind, noise_floor_db=pre.noise_floor_db))
         weights.append(cfg.real_weight)

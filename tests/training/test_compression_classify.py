@@ -1,0 +1,64 @@
+"""Classified entropy tables: Lloyd fitting on latents, the model-card section, the CLI step."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from engine.codec.entropy import EntropyModelTable
+from training.compression.classify import CARD_BEGIN, CARD_END, ClassifyConfig, fit_classes, update_card
+
+CHANNELS = 4
+
+
+def _base_table() -> EntropyModelTable:
+    support = np.arange(-12, 13)
+    pmf = np.exp(-np.abs(support) / 1.5)
+    pmf /= pmf.sum()
+    return EntropyModelTable.from_pmfs([0.0] * CHANNELS, [-12] * CHANNELS, [pmf] * CHANNELS)
+
+
+def _latents(cells: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
+    """``[C, 1, N]`` integer latents: a calm population (Laplace scale 0.3) and a busy one (scale 4)."""
+    rng = np.random.default_rng(seed)
+    busy = rng.random(cells) < 0.5
+    scale = np.where(busy, 4.0, 0.3)[None, :]
+    q = np.rint(rng.laplace(0.0, 1.0, (CHANNELS, cells)) * scale).astype(np.int32)
+    return q[:, None, :], busy
+
+
+def test_fitted_classes_separate_calm_from_busy_and_save_bits() -> None:
+    base = _base_table()
+    q, _ = _latents(4000, seed=0)
+    fitted = fit_classes(q, base, ClassifyConfig(classes=2, iterations=10))
+    assert fitted.classes == 2 and fitted.pmfs == base.pmfs, "the factorised table is kept as is"
+    held, busy = _latents(2000, seed=1)
+    assert len(fitted.encode(held)) < 0.9 * len(base.encode(held))
+    cells = fitted.assign_classes(held)
+    calm_class = int(np.bincount(cells[~busy]).argmax())
+    purity = np.mean((cells == calm_class) == ~busy)
+    assert purity > 0.85
+    again = EntropyModelTable.from_json(fitted.to_json())
+    assert again == fitted, "rounded probabilities survive the JSON round trip exactly"
+    np.testing.assert_array_equal(again.decode(again.encode(held), held.shape), held)
+
+
+def test_fit_refuses_too_few_classes_or_cells() -> None:
+    base = _base_table()
+    q, _ = _latents(10, seed=0)
+    with pytest.raises(ValueError, match=">= 2"):
+        fit_classes(q, base, ClassifyConfig(classes=1))
+    with pytest.raises(ValueError, match="at least 16 cells"):
+        fit_classes(q, base, ClassifyConfig(classes=16))
+
+
+def test_card_section_is_replaced_not_repeated(tmp_path: Path) -> None:
+    card = tmp_path / "m.md"
+    card.write_text("# model\n\ntext\n")
+    update_card(card, f"{CARD_BEGIN}\nfirst\n{CARD_END}\n")
+    update_card(card, f"{CARD_BEGIN}\nsecond\n{CARD_END}\n")
+    text = card.read_text()
+    assert text.count(CARD_BEGIN) == 1 and "second" in text and "first" not in text
+    assert text.startswith("# model\n\ntext\n")

@@ -8,6 +8,8 @@ shipped rate point, the codec writes a real ``.sarz`` file; JPEG2000
 (JP2OpenJPEG on the dB image scaled to UInt16, ``QUALITY`` searched) and LERC
 (GTiff ``COMPRESS=LERC`` on the float32 dB image, ``MAX_Z_ERROR`` searched)
 are matched to the codec's bits per pixel, measured on the files' real sizes.
+Models whose entropy table carries optimised-quantisation settings are also run
+with ``rdo=True`` (method :data:`CODEC_RDO`), each with its own matched anchors.
 Metrics come from :mod:`engine.quality` (PSNR/SSIM in dB with peak = the
 reference's dB range, ENL ratio, EPI). It also measures encode/decode
 throughput, ONNX Runtime vs PyTorch eager speed for the same network, the seam
@@ -54,6 +56,9 @@ GF3_GLOB = "GF3_*HH*.tif*"
 SYNTHETIC_SIZE = 1024
 SYNTHETIC_SEED = 10_007  # held out: training uses synthetic seeds from 20000
 SEAM_BAND = 4
+CODEC = "learned codec"
+CODEC_RDO = "learned codec, optimised quantisation"
+RDO_SUFFIX = " RDO"
 
 
 @dataclass
@@ -164,17 +169,27 @@ def collect_images(
 
 
 # ------------------------------------------------------------------ codec
-def run_codec(image: BenchImage, rate: str, work: Path) -> tuple[Row, Path, Path]:
-    sarz = work / f"{_slug(image.name)}_{rate}.sarz"
-    dec = work / f"{_slug(image.name)}_{rate}.tif"
+def has_rdo(rate: str) -> bool:
+    """Whether the shipped ``rate`` model carries optimised-quantisation settings."""
+    from engine.codec.models import entropy_table
+    from engine.runtime import read_metadata
+
+    return entropy_table(read_metadata(bundled_codec(rate)[0]), rate).rdo_lambda > 0
+
+
+def run_codec(image: BenchImage, rate: str, work: Path, rdo: bool = False) -> tuple[Row, Path, Path]:
+    label = f"{rate}{'_rdo' if rdo else ''}"
+    sarz = work / f"{_slug(image.name)}_{label}.sarz"
+    dec = work / f"{_slug(image.name)}_{label}.tif"
     start = time.perf_counter()
-    result = compress_raster(image.path, sarz, input_kind=image.kind, rate=rate)
+    result = compress_raster(image.path, sarz, input_kind=image.kind, rate=rate, rdo=rdo)
     enc_s = time.perf_counter() - start
     start = time.perf_counter()
     decompress_file(sarz, dec, output_kind="db")
     dec_s = time.perf_counter() - start
     rec = quality.read_db(dec, 1, "db")
-    row = scored_row(image, "learned codec", rate, result.bpp, rec, enc_s, dec_s, {"bytes": result.bytes})
+    row = scored_row(image, CODEC_RDO if rdo else CODEC, rate, result.bpp, rec, enc_s, dec_s,
+                     {"bytes": result.bytes})
     return row, sarz, dec
 
 
@@ -541,7 +556,7 @@ def plot(rows: list[Row], path: Path, sweeps: Sequence[Row] = ()) -> None:
     cols = min(3, len(names))
     nrows = math.ceil(len(names) / cols)
     fig, axes = plt.subplots(nrows, cols, figsize=(5 * cols, 3.8 * nrows), squeeze=False)
-    styles = {"learned codec": ("o-", "C0"), "JPEG2000": ("s", "C1"), "LERC": ("^", "C2")}
+    styles = {CODEC: ("o-", "C0"), CODEC_RDO: ("D-", "C3"), "JPEG2000": ("s", "C1"), "LERC": ("^", "C2")}
     for ax, name in zip(axes.ravel(), names, strict=False):
         top = max([r.bpp for r in rows if r.image == name] + [1.0]) * 1.3
         for method, (style, colour) in styles.items():
@@ -550,7 +565,7 @@ def plot(rows: list[Row], path: Path, sweeps: Sequence[Row] = ()) -> None:
                 ax.plot(*zip(*curve, strict=True), "--", color=colour, alpha=0.6, label=f"{method} (sweep)")
             pts = sorted((r.bpp, r.psnr) for r in rows if r.image == name and r.method == method)
             if pts:
-                label = method if method == "learned codec" else f"{method} (matched bpp)"
+                label = method if method.startswith(CODEC) else f"{method} (matched bpp)"
                 ax.plot(*zip(*pts, strict=True), style, color=colour, label=label)
         shown = [
             r.psnr for r in (*rows, *sweeps) if r.image == name and r.bpp <= top and math.isfinite(r.psnr)
@@ -570,6 +585,35 @@ def plot(rows: list[Row], path: Path, sweeps: Sequence[Row] = ()) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     fig.savefig(path, dpi=110)
     plt.close(fig)
+
+
+def _target_rows(rows: list[Row], real: list[str], rates: list[str], method: str, suffix: str) -> list[str]:
+    """Lines of the targets table for the codec rows of ``method`` (rate labels get ``suffix``)."""
+    lines = []
+    for rate in rates:
+        codec = {r.image: r for r in rows if r.method == method and r.setting == rate and r.image in real}
+        jp2 = {r.image: r for r in rows
+               if r.method == "JPEG2000" and r.setting.endswith(f"(vs {rate}{suffix})")}
+        gains = [codec[n].psnr - jp2[n].psnr for n in codec if n in jp2]
+        if not codec or not gains:
+            continue
+        enl = [codec[n].enl_ratio for n in codec]
+        epi = [codec[n].epi for n in codec]
+        met = min(gains) >= 1.0 and all(0.8 <= e <= 1.2 for e in enl) and min(epi) >= 0.85
+        misses = []
+        if min(gains) < 1.0:
+            misses.append(f"PSNR short by up to {1.0 - min(gains):.2f} dB")
+        if not all(0.8 <= e <= 1.2 for e in enl):
+            misses.append("ENL ratio outside 0.8-1.2")
+        if min(epi) < 0.85:
+            misses.append(f"EPI below 0.85 by up to {0.85 - min(epi):.3f}")
+        lines.append(
+            f"| {rate}{suffix} | {len(codec)} | {np.mean([codec[n].bpp for n in codec]):.3f} | "
+            f"{np.mean(gains):+.2f} | "
+            f"{sum(g >= 1.0 for g in gains)}/{len(gains)} | {min(enl):.2f}-{max(enl):.2f} | "
+            f"{min(epi):.3f}-{max(epi):.3f} | {'yes' if met else 'no: ' + '; '.join(misses)} |"
+        )
+    return lines
 
 
 def markdown_section(
@@ -632,30 +676,8 @@ def markdown_section(
         "|---|---:|---:|---:|---:|---|---|---|",
     ]
     real = [im.name for im in images if not im.name.startswith("synthetic")]
-    for rate in rates:
-        codec = {
-            r.image: r for r in rows if r.method == "learned codec" and r.setting == rate and r.image in real
-        }
-        jp2 = {r.image: r for r in rows if r.method == "JPEG2000" and r.setting.endswith(f"(vs {rate})")}
-        gains = [codec[n].psnr - jp2[n].psnr for n in codec if n in jp2]
-        if not codec or not gains:
-            continue
-        enl = [codec[n].enl_ratio for n in codec]
-        epi = [codec[n].epi for n in codec]
-        met = min(gains) >= 1.0 and all(0.8 <= e <= 1.2 for e in enl) and min(epi) >= 0.85
-        misses = []
-        if min(gains) < 1.0:
-            misses.append(f"PSNR short by up to {1.0 - min(gains):.2f} dB")
-        if not all(0.8 <= e <= 1.2 for e in enl):
-            misses.append("ENL ratio outside 0.8-1.2")
-        if min(epi) < 0.85:
-            misses.append(f"EPI below 0.85 by up to {0.85 - min(epi):.3f}")
-        lines.append(
-            f"| {rate} | {len(codec)} | {np.mean([codec[n].bpp for n in codec]):.3f} | "
-            f"{np.mean(gains):+.2f} | "
-            f"{sum(g >= 1.0 for g in gains)}/{len(gains)} | {min(enl):.2f}-{max(enl):.2f} | "
-            f"{min(epi):.3f}-{max(epi):.3f} | {'yes' if met else 'no: ' + '; '.join(misses)} |"
-        )
+    for method, suffix in ((CODEC, ""), (CODEC_RDO, RDO_SUFFIX)):
+        lines += _target_rows(rows, real, rates, method, suffix)
     lines += [
         "",
         f"Seams (codec tiles {tile} px with {overlap} px overlap for encoding and decoding, i.e. "
@@ -719,6 +741,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
     parser.add_argument("--no-torch", action="store_true", help="skip the ONNX Runtime vs PyTorch timing")
     parser.add_argument("--no-memory", action="store_true", help="skip the peak-memory runs")
+    parser.add_argument("--no-rdo", action="store_true", help="skip the optimised-quantisation codec runs")
     parser.add_argument("--json", type=Path, default=None, help="also dump the raw rows as JSON")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s")
@@ -733,6 +756,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     from engine.runtime import read_metadata
 
     floor = read_metadata(bundled_codec(rates[0])[0]).noise_floor_db
+    rdo_rates = {rate: not args.no_rdo and has_rdo(rate) for rate in rates}
     rows: list[Row] = []
     seams: dict[str, float] = {}
     sweeps: list[Row] = []
@@ -753,6 +777,11 @@ def main(argv: Sequence[str] | None = None) -> int:
                     det = determinism(sarz, work)
                 log.info("%s: baselines at %.3f bpp", image.name, row.bpp)
                 rows.extend(run_baselines(image, row.bpp, rate, work))
+                if rdo_rates[rate]:
+                    log.info("%s: codec %s, optimised quantisation", image.name, rate)
+                    row, _, _ = run_codec(image, rate, work, rdo=True)
+                    rows.append(row)
+                    rows.extend(run_baselines(image, row.bpp, rate + RDO_SUFFIX, work))
             sweeps.extend(sweep_baselines(image, work))
         speed = None
         if not args.no_torch:

@@ -31,6 +31,7 @@ bit for bit on every platform.
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import json
 import struct
@@ -81,6 +82,8 @@ class EntropyModelTable:
     pmfs: tuple[tuple[float, ...], ...]
     class_pmfs: tuple[tuple[tuple[float, ...], ...], ...] = ()
     class_prior: tuple[float, ...] = ()
+    distortion_weights: tuple[float, ...] = ()
+    rdo_lambda: float = 0.0
 
     def __post_init__(self) -> None:
         n = len(self.medians)
@@ -101,6 +104,13 @@ class EntropyModelTable:
         if not all(np.isfinite(m) for m in self.medians):
             problems.append("medians must be finite")
         problems += self._class_problems()
+        weights = np.asarray(self.distortion_weights, dtype=np.float64)
+        if weights.size and (weights.shape != (n,) or not np.all(np.isfinite(weights))
+                             or np.any(weights < 0)):
+            problems.append("distortion_weights must hold one finite, non-negative value per channel")
+        lam = self.rdo_lambda
+        if not (np.isfinite(lam) and lam >= 0) or (lam > 0 and not weights.size):
+            problems.append("rdo_lambda must be finite, >= 0, and come with distortion_weights")
         if problems:
             raise ModelError("Entropy model table is invalid: " + "; ".join(problems) + ".")
 
@@ -151,7 +161,18 @@ class EntropyModelTable:
             for per_class in class_pmfs
         )
         prior = tuple(float(p) for p in np.asarray(class_prior, dtype=np.float64).ravel())
-        return EntropyModelTable(self.medians, self.offsets, self.pmfs, pm, prior)
+        return dataclasses.replace(self, class_pmfs=pm, class_prior=prior)
+
+    def with_rdo(
+        self, distortion_weights: Sequence[float] | np.ndarray, rdo_lambda: float,
+    ) -> EntropyModelTable:
+        """This table plus rate-distortion optimised quantisation (see :mod:`engine.codec.rdo`)."""
+        weights = tuple(float(w) for w in np.asarray(distortion_weights, dtype=np.float64).ravel())
+        return dataclasses.replace(self, distortion_weights=weights, rdo_lambda=float(rdo_lambda))
+
+    def factorised(self) -> EntropyModelTable:
+        """Only the per-channel pmfs (no classes, no quantisation settings)."""
+        return EntropyModelTable(self.medians, self.offsets, self.pmfs)
 
     @property
     def channels(self) -> int:
@@ -165,8 +186,9 @@ class EntropyModelTable:
     # --------------------------------------------------------- serialisation
     def to_json(self) -> str:
         """Compact JSON; floats are written with ``repr`` precision so the round trip is exact."""
+        extended = bool(self.classes or self.distortion_weights)
         data: dict[str, Any] = {
-            "version": CLASSIFIED_TABLE_VERSION if self.classes else TABLE_VERSION,
+            "version": CLASSIFIED_TABLE_VERSION if extended else TABLE_VERSION,
             "medians": list(self.medians),
             "offsets": list(self.offsets),
             "pmfs": [list(p) for p in self.pmfs],
@@ -174,6 +196,9 @@ class EntropyModelTable:
         if self.classes:
             data["class_prior"] = list(self.class_prior)
             data["class_pmfs"] = [[list(p) for p in per_class] for per_class in self.class_pmfs]
+        if self.distortion_weights:
+            data["distortion_weights"] = list(self.distortion_weights)
+            data["rdo_lambda"] = self.rdo_lambda
         return json.dumps(data, separators=(",", ":"))
 
     @classmethod
@@ -193,8 +218,10 @@ class EntropyModelTable:
             )
         try:
             table = cls.from_pmfs(data["medians"], data["offsets"], data["pmfs"])
-            if data["version"] == CLASSIFIED_TABLE_VERSION:
+            if data["version"] == CLASSIFIED_TABLE_VERSION and "class_pmfs" in data:
                 table = table.with_classes(data["class_pmfs"], data["class_prior"])
+            if data["version"] == CLASSIFIED_TABLE_VERSION and "distortion_weights" in data:
+                table = table.with_rdo(data["distortion_weights"], float(data["rdo_lambda"]))
             return table
         except (KeyError, TypeError, ValueError) as exc:
             if isinstance(exc, ModelError):
@@ -256,9 +283,23 @@ class EntropyModelTable:
         costs = np.tile(-np.log2(prior / prior.sum())[:, None], (1, n))
         for c in range(self.channels):
             idx, outside = self._symbols(c, q[c].ravel())
-            bits = np.stack([-np.log2(self._coder_probs(per_class[c])) for per_class in self.class_pmfs])
-            costs += bits[:, idx] + ESCAPE_PAYLOAD_BITS * outside[None, :]
+            costs += self._bits_table(c)[:, idx] + ESCAPE_PAYLOAD_BITS * outside[None, :]
         return costs
+
+    def _bits_table(self, c: int) -> np.ndarray:
+        """``-log2`` coder probabilities of channel ``c``: ``[K, len + 1]`` (``K = 1`` if factorised)."""
+        sets = [per_class[c] for per_class in self.class_pmfs] or [self.pmfs[c]]
+        return np.stack([-np.log2(self._coder_probs(pmf)) for pmf in sets])
+
+    def symbol_bits(self, c: int, values: np.ndarray, cells: np.ndarray | None) -> np.ndarray:
+        """Bits of integer ``values`` of channel ``c`` under their cells' classes (``cells``, same shape).
+
+        ``cells`` is ignored (may be ``None``) for a factorised table. Escapes include their payload.
+        """
+        idx, outside = self._symbols(c, values)
+        table = self._bits_table(c)
+        rows = np.zeros_like(idx) if cells is None or not self.classes else cells
+        return table[rows, idx] + ESCAPE_PAYLOAD_BITS * outside
 
     def assign_classes(self, q: np.ndarray) -> np.ndarray:
         """The class of each latent cell (``[h*w]`` int32): the one that codes the cell in fewest bits."""

@@ -341,3 +341,24 @@ def test_classified_table_decodes_the_same_pixels(tmp_path: Path, monkeypatch: p
     with pytest.raises(CompressedFileError, match="entropy"):
         decompress_file(plain.path, tmp_path / "refused.tif")  # written with the factorised table
     assert not (tmp_path / "refused.tif").exists()
+
+
+def test_optimised_quantisation_is_smaller_and_can_be_switched_off(tmp_path: Path,
+                                                                   monkeypatch: pytest.MonkeyPatch) -> None:
+    from tests.engine.tiny_codec import tiny_table
+
+    folder = tmp_path / "rdo"
+    build_pair(folder, "r1", table=tiny_table().with_rdo([0.05, 0.05, 0.05, 0.05], 1.0))
+    monkeypatch.setenv(MODELS_ENV, str(folder))
+    db = smooth_db(96, 160, seed=8)
+    src = write_test_geotiff(tmp_path / "in.tif", db)
+    plain = compress_raster(src, tmp_path / "plain.sarz", input_kind="db", rate="r1", rdo=False)
+    optimised = compress_raster(src, tmp_path / "rdo.sarz", input_kind="db", rate="r1", rdo=True)
+    default = compress_raster(src, tmp_path / "default.sarz", input_kind="db", rate="r1")
+    assert default.bytes == plain.bytes, "plain rounding is the default"
+    assert optimised.bytes < plain.bytes
+    for name in ("plain", "rdo"):
+        decompress_file(tmp_path / f"{name}.sarz", tmp_path / f"{name}.tif")
+    plain_error = np.abs(read(tmp_path / "plain.tif")[0] - db).mean()
+    rdo_error = np.abs(read(tmp_path / "rdo.tif")[0] - db).mean()
+    assert plain_error <= rdo_error < plain_error + 2.0, "fewer bits for a bounded loss in dB"

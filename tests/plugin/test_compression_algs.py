@@ -118,3 +118,21 @@ def test_compress_with_custom_encoder(
                                         "MODEL": str(tiny_models / "sarcodec-r1-encoder.onnx"),
                                         "OUTPUT": str(sarz)})
     assert result["BYTES"] == sarz.stat().st_size
+
+
+def test_optimised_quantisation_parameter(
+    tmp_path: Path, write_geotiff: Callable[..., Path], run_algorithm: Callable[..., dict[str, Any]],
+) -> None:
+    from tests.engine.tiny_codec import tiny_table
+
+    build_pair(tmp_path / "models", "r1", table=tiny_table().with_rdo([0.05] * 4, 1.0))  # replaces the pair
+    from tests.engine.test_codec_roundtrip import smooth_db
+
+    source = write_geotiff(tmp_path / "smooth.tif", smooth_db(96, 160, seed=8))  # dB values
+    sizes = {}
+    for optimise in (False, True):
+        out = tmp_path / f"o{int(optimise)}.sarz"
+        result = run_algorithm("compress", {"INPUT": str(source), "BAND": 1, "INPUT_KIND": 2, "RATE": 0,
+                                            "OPTIMISE": optimise, "OUTPUT": str(out)})
+        sizes[optimise] = result["BYTES"]
+    assert sizes[True] < sizes[False]

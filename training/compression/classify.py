@@ -16,10 +16,17 @@ images (never the held-out ones), by Lloyd iterations on code length:
 3. reassign every cell to its cheapest class with the engine's own cost
    (:meth:`EntropyModelTable.assign_classes`, class prior included);
 
-until no cell moves or ``iterations`` is reached. Encoder and decoder
-networks are untouched (same weights hash); only the table in both models'
-metadata changes, so files written with the factorised table are refused by
-the hash check instead of being decoded wrongly.
+until no cell moves or ``iterations`` is reached.
+
+Then the settings of the optional rate-distortion optimised quantisation
+(:mod:`engine.codec.rdo`, off by default in the engine) are added: per channel
+the squared error one latent step causes after the decoder (measured by
+perturbing the latents of training images and running the decoder), and
+``rdo_lambda = rdo_scale x`` the training lambda.
+
+Encoder and decoder networks are untouched (same weights hash); only the table
+in both models' metadata changes, so files written with another table are
+refused by the hash check instead of being decoded wrongly.
 """
 
 from __future__ import annotations
@@ -33,9 +40,10 @@ from typing import Any
 import numpy as np
 
 from engine.codec.entropy import EntropyModelTable
+from engine.codec.rdo import rdo_quantise
 
 from .card import write_model_card
-from .data import DataConfig, Preprocessing, crop_to_multiple, heldout_scenes, training_scenes
+from .data import DataConfig, Preprocessing, crop_to_multiple, heldout_scenes
 
 log = logging.getLogger(__name__)
 log.addHandler(logging.NullHandler())
@@ -53,6 +61,9 @@ class ClassifyConfig:
     iterations: int = 20
     significant_digits: int = 5
     """Probabilities are rounded to this many significant digits (a compact, exact JSON table)."""
+    rdo_scale: float = 3.0
+    """``rdo_lambda`` = this x the training lambda; 0 disables optimised quantisation. 3 was chosen on
+    training images (docs/TRAINING.md)."""
 
 
 def preprocessing_of(meta: Any) -> Preprocessing:
@@ -60,10 +71,10 @@ def preprocessing_of(meta: Any) -> Preprocessing:
     return Preprocessing(float(meta.db_min), float(meta.db_max), float(meta.noise_floor_db))
 
 
-def image_latents(encoder: Any, table: EntropyModelTable, db: np.ndarray, pre: Preprocessing) -> np.ndarray:
-    """Integer latents ``[C, h, w]`` of one dB image, encoded as a whole (cropped to a multiple of 16)."""
+def image_latents(encoder: Any, db: np.ndarray, pre: Preprocessing) -> np.ndarray:
+    """Continuous latents ``[C, h, w]`` of one dB image, encoded as a whole (cropped to a multiple of 16)."""
     x = pre.to_network(crop_to_multiple(db))
-    return table.quantise(encoder.run(x[None, None])[0])
+    return np.asarray(encoder.run(x[None, None])[0], dtype=np.float32)
 
 
 def cells_of(q: np.ndarray) -> np.ndarray:
@@ -101,7 +112,7 @@ def fit_classes(q: np.ndarray, table: EntropyModelTable, cfg: ClassifyConfig) ->
         raise ValueError(f"classes must be >= 2, got {cfg.classes}.")
     if q.ndim != 3 or q.shape[1] != 1 or q.shape[2] < cfg.classes:
         raise ValueError(f"Need latents [C, 1, N] with at least {cfg.classes} cells, got {q.shape}.")
-    base = EntropyModelTable(table.medians, table.offsets, table.pmfs)
+    base = table.factorised()
     energy = np.log1p(np.abs(q[:, 0, :]).sum(axis=0).astype(np.float64))
     edges = np.quantile(energy, np.linspace(0.0, 1.0, cfg.classes + 1)[1:-1])
     cells = np.digitize(energy, edges).astype(np.int32)
@@ -118,60 +129,117 @@ def fit_classes(q: np.ndarray, table: EntropyModelTable, cfg: ClassifyConfig) ->
     return fitted
 
 
-def training_latents(encoder: Any, table: EntropyModelTable, data: DataConfig, pre: Preprocessing,
-                     seed: int) -> np.ndarray:
-    """Latents of every training image (real training parts + the run's synthetic scenes): ``[C, 1, N]``."""
-    scenes = training_scenes(data, pre, seed)
+def training_latents(encoder: Any, scenes: Sequence[np.ndarray], pre: Preprocessing) -> np.ndarray:
+    """Continuous latents of the training images ``scenes`` (dB), all cells in one row: ``[C, 1, N]``."""
     if not scenes:
         raise ValueError("No training images found; give --real-root or --synthetic-scenes > 0.")
-    return np.concatenate([cells_of(image_latents(encoder, table, db, pre)) for _, db in scenes], axis=2)
+    return np.concatenate([cells_of(image_latents(encoder, db, pre)) for db in scenes], axis=2)
 
 
-def heldout_rates(encoder: Any, tables: Sequence[EntropyModelTable], data: DataConfig,
-                  pre: Preprocessing) -> dict[str, list[float]]:
-    """Range-coded latent bits per pixel of each held-out image under each of ``tables``."""
-    out: dict[str, list[float]] = {}
+def distortion_weights(encoder: Any, decoder: Any, table: EntropyModelTable, images: Sequence[np.ndarray],
+                       pre: Preprocessing, crop: int = 256, spacing: int = 3) -> np.ndarray:
+    """Per channel: squared error (normalised pixel units, summed) one latent step causes after the decoder.
+
+    For each image (its top-left ``crop`` pixels) and channel, every ``spacing``-th latent cell is moved
+    by one step; the decoder's output change is divided by the number of moved cells. Averaged over
+    ``images``.
+    """
+    medians = table.medians_array()[:, None, None]
+    totals = np.zeros(table.channels)
+    for db in images:
+        x = pre.to_network(crop_to_multiple(db))[:crop, :crop]
+        y_hat = (table.quantise(encoder.run(x[None, None])[0]) + medians).astype(np.float32)
+        reference = decoder.run(y_hat[None])[0, 0]
+        for c in range(table.channels):
+            moved = y_hat.copy()
+            moved[c, ::spacing, ::spacing] += 1.0
+            change = decoder.run(moved[None])[0, 0] - reference
+            totals[c] += float(np.sum(change.astype(np.float64) ** 2)) / moved[c, ::spacing, ::spacing].size
+    return totals / max(len(images), 1)
+
+
+def fit_table(y: np.ndarray, table: EntropyModelTable, cfg: ClassifyConfig, weights: np.ndarray | None,
+              training_lambda: float) -> EntropyModelTable:
+    """Classes fitted on the rounded training latents ``y`` (``[C, 1, N]``), plus the settings of optimised
+    quantisation when ``cfg.rdo_scale > 0`` and ``weights`` are given (the engine's default remains plain
+    rounding, which the classes are fitted for)."""
+    base = table.factorised()
+    fitted = fit_classes(base.quantise(y), base, cfg)
+    if cfg.rdo_scale <= 0 or weights is None or training_lambda <= 0:
+        return fitted
+    rdo_lambda = float(f"{cfg.rdo_scale * training_lambda:.6g}")
+    rounded = _rounded(np.asarray(weights, dtype=np.float64), cfg.significant_digits)
+    return fitted.with_rdo(rounded, rdo_lambda)
+
+
+def heldout_figures(encoder: Any, decoder: Any, tables: Sequence[EntropyModelTable], data: DataConfig,
+                    pre: Preprocessing) -> dict[str, list[tuple[float, float, float]]]:
+    """Per held-out image and table: (range-coded latent bpp, PSNR dB (peak db_max - db_min), ENL ratio).
+
+    Each table quantises with :func:`engine.codec.rdo.rdo_quantise` (plain rounding without RDO settings).
+    """
+    from engine.quality import compare
+
+    out: dict[str, list[tuple[float, float, float]]] = {}
     for name, db in heldout_scenes(data, pre):
-        q = image_latents(encoder, tables[0], db, pre)
-        pixels = q.shape[1] * q.shape[2] * 256
-        out[name] = [8.0 * len(t.encode(q)) / pixels for t in tables]
+        x = pre.to_network(crop_to_multiple(db))
+        y = image_latents(encoder, db, pre)
+        figures = []
+        for t in tables:
+            q = rdo_quantise(t, y)
+            x_hat = decoder.run(t.dequantise(q)[None])[0, 0]
+            report = compare(pre.to_db(x), pre.to_db(x_hat), peak=pre.db_max - pre.db_min)
+            figures.append((8.0 * len(t.encode(q)) / x.size, report.psnr, report.enl_ratio))
+        out[name] = figures
     return out
 
 
-def card_section(cfg: ClassifyConfig, command: str, cells: int, rates: dict[str, list[float]],
-                 engine_scores: dict[str, Any] | None) -> str:
-    """Markdown for the model card (between :data:`CARD_BEGIN` and :data:`CARD_END`)."""
+def card_section(cfg: ClassifyConfig, command: str, cells: int,
+                 figures: dict[str, list[tuple[float, float, float]]],
+                 engine_scores: dict[str, Any] | None, table: EntropyModelTable) -> str:
+    """Markdown for the model card (between :data:`CARD_BEGIN` and :data:`CARD_END`).
+
+    ``figures[image]`` holds (bpp, PSNR, ENL ratio) for: the factorised table with rounding, the
+    classified table with rounding (the engine's default), the classified table with optimised
+    quantisation.
+    """
+    rdo = ("The table also carries the settings of the optional rate-distortion optimised quantisation "
+           "(`engine/codec/rdo.py`, `compress_raster(rdo=True)`, QGIS: *Optimised quantisation*): "
+           f"rdo_lambda {table.rdo_lambda:g} = {cfg.rdo_scale:g} x the training lambda, per-channel "
+           "decoder error weights measured on training images. " if table.rdo_lambda > 0 else "")
     lines = [
         CARD_BEGIN,
-        "## Entropy model: classified (per-cell classes)",
+        "## Entropy model: classified (per-cell classes)" + (", optimised quantisation" if rdo else ""),
         "",
         f"The shipped table is classified: {cfg.classes} pmf sets fitted after training on the integer "
         f"latents of the training images ({cells} latent cells; Lloyd iterations on code length, smoothing "
         f"{cfg.smoothing:g} towards the factorised pmf; `training/compression/classify.py`). The encoder "
         "picks per 16 x 16-pixel cell the set coding it in the fewest bits and sends the class map first. "
-        "Network weights unchanged. Command:",
+        + rdo + "Network weights unchanged. Command:",
         "",
         "```bash",
         command,
         "```",
         "",
-        "Range-coded latent bits per pixel on the held-out images (whole image, no file header), "
-        "factorised table vs classified table:",
+        "Held-out images (whole image, range-coded latents without file header; PSNR with peak "
+        "db_max - db_min):",
         "",
-        "| image | factorised bpp | classified bpp | ratio |",
+        "| image | factorised, rounding: bpp / PSNR dB / ENL ratio | classified, rounding (default) | "
+        "classified, optimised quantisation |",
         "|---|---|---|---|",
     ]
-    for name, (before, after) in rates.items():
-        lines.append(f"| {name} | {before:.3f} | {after:.3f} | {after / before:.3f} |")
-    real = [v for n, v in rates.items() if not n.startswith("synthetic/")]
+    for name, rows in figures.items():
+        lines.append(f"| {name} | " + " | ".join(_figure_text(f) for f in rows) + " |")
+    real = [v for n, v in figures.items() if not n.startswith("synthetic/")]
     if real:
-        b, a = float(np.mean([v[0] for v in real])), float(np.mean([v[1] for v in real]))
-        lines.append(f"| **real held-out, mean** | {b:.3f} | {a:.3f} | {a / b:.3f} |")
+        means = [tuple(float(np.mean([r[i][j] for r in real])) for j in range(3))
+                 for i in range(len(real[0]))]
+        lines.append("| **real held-out, mean** | " + " | ".join(_figure_text(m) for m in means) + " |")
     if engine_scores:
         lines += [
             "",
-            "Through the engine with the classified table (file bits per pixel; replaces the factorised "
-            "table's 'Through the engine' figures above):",
+            "Through the engine with the classified table and its default rounding (file bits per pixel; "
+            "replaces the factorised table's 'Through the engine' figures above):",
             "",
             "| data | bpp (file) | PSNR dB | SSIM | ENL ratio | EPI |",
             "|---|---|---|---|---|---|",
@@ -181,6 +249,11 @@ def card_section(cfg: ClassifyConfig, command: str, cells: int, rates: dict[str,
                          f"{m['enl_ratio']:.3f} | {m['epi']:.3f} |")
     lines.append(CARD_END)
     return "\n".join(lines) + "\n"
+
+
+def _figure_text(figure: Sequence[float]) -> str:
+    bpp, psnr_db, enl = figure[:3]
+    return f"{bpp:.3f} / {psnr_db:.2f} / {enl:.2f}"
 
 
 def update_card(card: Path, section: str) -> None:

@@ -93,6 +93,10 @@ def _parser() -> argparse.ArgumentParser:
     cl.add_argument("--smoothing", type=float, default=20.0,
                     help="pseudo-counts of the factorised pmf mixed into every class pmf")
     cl.add_argument("--iterations", type=int, default=20, help="most Lloyd iterations")
+    cl.add_argument("--rdo-scale", type=float, default=3.0,
+                    help="optimised quantisation: rdo_lambda = this x the training lambda (0: rounding)")
+    cl.add_argument("--weight-images", type=int, default=4,
+                    help="training images used to measure the decoder's per-channel error weights")
     cl.add_argument("--seed", type=int, default=4, help="the training run's seed (its synthetic scenes)")
     cl.add_argument("--synthetic-scenes", type=int, default=d.synthetic_scenes)
     cl.add_argument("--real-root", default=d.real_root)
@@ -184,43 +188,52 @@ def _classify(args: argparse.Namespace) -> int:
     from .classify import (
         ClassifyConfig,
         card_section,
-        fit_classes,
-        heldout_rates,
+        distortion_weights,
+        fit_table,
+        heldout_figures,
         preprocessing_of,
         training_latents,
         update_card,
     )
-    from .data import DataConfig
+    from .data import DataConfig, training_scenes
     from .evaluate import evaluate_exported
 
     enc_path = Path(args.encoder)
     dec_path = enc_path.with_name(enc_path.name.replace("-encoder.onnx", "-decoder.onnx"))
     encoder = load_encoder(enc_path)
-    decoder_meta = OnnxModel(dec_path, tasks=[Task.COMPRESS_DECODER]).metadata
-    meta = encoder.metadata
+    decoder = OnnxModel(dec_path, tasks=[Task.COMPRESS_DECODER])
+    meta, decoder_meta = encoder.metadata, decoder.metadata
     if (decoder_meta.model_id, decoder_meta.weights_sha256) != (meta.model_id, meta.weights_sha256):
         raise SystemExit(f"{dec_path.name} is not the decoder of {enc_path.name} (model id or weights "
                          "differ).")
-    current = entropy_table(meta, enc_path.name)
-    base = type(current)(current.medians, current.offsets, current.pmfs)
-    cfg = ClassifyConfig(classes=args.classes, smoothing=args.smoothing, iterations=args.iterations)
+    base = entropy_table(meta, enc_path.name).factorised()
+    cfg = ClassifyConfig(classes=args.classes, smoothing=args.smoothing, iterations=args.iterations,
+                         rdo_scale=args.rdo_scale)
     data = DataConfig(real_root=args.real_root, synthetic_scenes=args.synthetic_scenes)
     pre = preprocessing_of(meta)
-    q = training_latents(encoder, base, data, pre, args.seed)
-    log.info("fitting %d classes to %d training latent cells", cfg.classes, q.shape[2])
-    fitted = fit_classes(q, base, cfg)
-    rates = heldout_rates(encoder, [base, fitted], data, pre)
+    scenes = [db for _, db in training_scenes(data, pre, args.seed)]
+    y = training_latents(encoder, scenes, pre)
+    weights = None
+    if cfg.rdo_scale > 0:  # a spread of training images (synthetic first, then real)
+        step = max(1, len(scenes) // max(args.weight_images, 1))
+        weights = distortion_weights(encoder, decoder, base, scenes[::step][: args.weight_images], pre)
+    log.info("fitting %d classes to %d training latent cells", cfg.classes, y.shape[2])
+    fitted = fit_table(y, base, cfg, weights, float(meta.extra.get("lambda", "0") or 0))
+    classified_only = dataclasses.replace(fitted, distortion_weights=(), rdo_lambda=0.0)
+    figures = heldout_figures(encoder, decoder, [base, classified_only, fitted], data, pre)
     for path, m in ((enc_path, meta), (dec_path, decoder_meta)):
         attach_metadata(path, dataclasses.replace(m, extra={**m.extra, ENTROPY_KEY: fitted.to_json()}))
-    log.info("wrote the classified table into %s and %s", enc_path, dec_path)
+    log.info("wrote the entropy table into %s and %s", enc_path, dec_path)
     scores = None if args.no_engine_scores else evaluate_exported(enc_path, dec_path, pre, data)
     command = (f"python -m training.compression classify {args.encoder} --classes {cfg.classes} "
-               f"--smoothing {cfg.smoothing:g} --iterations {cfg.iterations} --seed {args.seed} "
-               f"--synthetic-scenes {args.synthetic_scenes}")
+               f"--smoothing {cfg.smoothing:g} --iterations {cfg.iterations} --rdo-scale {cfg.rdo_scale:g} "
+               f"--seed {args.seed} --synthetic-scenes {args.synthetic_scenes}")
     card = Path(args.card) if args.card else enc_path.with_name(f"{meta.model_id}.md")
-    update_card(card, card_section(cfg, command, int(q.shape[2]), rates, scores))
-    result = {"config": dataclasses.asdict(cfg), "training_cells": int(q.shape[2]),
-              "heldout_bpp": {n: {"factorised": r[0], "classified": r[1]} for n, r in rates.items()},
+    update_card(card, card_section(cfg, command, int(y.shape[2]), figures, scores, fitted))
+    result = {"config": dataclasses.asdict(cfg), "training_cells": int(y.shape[2]),
+              "rdo_lambda": fitted.rdo_lambda,
+              "heldout": {n: {"factorised": f[0], "classified": f[1], "shipped": f[2]}
+                          for n, f in figures.items()},
               "engine": scores, "command": command}
     text = json.dumps(result, indent=2)
     if args.json_out:

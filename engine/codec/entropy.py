@@ -13,7 +13,8 @@ extra table symbol (index ``len(pmf)``) followed, at the end of the stream, by
 the zig-zag coded value in two uniform 16-bit halves. Any int32 latent
 therefore decodes exactly; escapes only cost bits.
 
-A table may also be *classified* (version 2): ``K`` alternative pmf sets
+A table may also be *classified* (version 2, which also carries the optional
+settings of :mod:`engine.codec.rdo`): ``K`` alternative pmf sets
 ``class_pmfs[k][c]`` (same support as ``pmfs[c]``) and a prior over them,
 ``class_prior``. The encoder gives every latent cell (all ``C`` channels at one
 position) the class that codes it in the fewest bits, codes the class map
@@ -44,8 +45,9 @@ import numpy as np
 from ..errors import CompressedFileError, DependencyError, ModelError
 
 TABLE_VERSION = 1
-CLASSIFIED_TABLE_VERSION = 2
-READABLE_VERSIONS = (TABLE_VERSION, CLASSIFIED_TABLE_VERSION)
+EXTENDED_TABLE_VERSION = 2
+"""Tables with classes and/or optimised-quantisation settings."""
+READABLE_VERSIONS = (TABLE_VERSION, EXTENDED_TABLE_VERSION)
 #: probability reserved for the escape symbol at least (mass outside the table is added to it)
 MIN_ESCAPE_PROBABILITY = 1e-6
 #: longest pmf accepted per channel (keeps the table and the coder's models small)
@@ -188,7 +190,7 @@ class EntropyModelTable:
         """Compact JSON; floats are written with ``repr`` precision so the round trip is exact."""
         extended = bool(self.classes or self.distortion_weights)
         data: dict[str, Any] = {
-            "version": CLASSIFIED_TABLE_VERSION if extended else TABLE_VERSION,
+            "version": EXTENDED_TABLE_VERSION if extended else TABLE_VERSION,
             "medians": list(self.medians),
             "offsets": list(self.offsets),
             "pmfs": [list(p) for p in self.pmfs],
@@ -218,9 +220,9 @@ class EntropyModelTable:
             )
         try:
             table = cls.from_pmfs(data["medians"], data["offsets"], data["pmfs"])
-            if data["version"] == CLASSIFIED_TABLE_VERSION and "class_pmfs" in data:
+            if data["version"] == EXTENDED_TABLE_VERSION and "class_pmfs" in data:
                 table = table.with_classes(data["class_pmfs"], data["class_prior"])
-            if data["version"] == CLASSIFIED_TABLE_VERSION and "distortion_weights" in data:
+            if data["version"] == EXTENDED_TABLE_VERSION and "distortion_weights" in data:
                 table = table.with_rdo(data["distortion_weights"], float(data["rdo_lambda"]))
             return table
         except (KeyError, TypeError, ValueError) as exc:

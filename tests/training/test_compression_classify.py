@@ -62,3 +62,36 @@ def test_card_section_is_replaced_not_repeated(tmp_path: Path) -> None:
     text = card.read_text()
     assert text.count(CARD_BEGIN) == 1 and "second" in text and "first" not in text
     assert text.startswith("# model\n\ntext\n")
+
+
+def test_distortion_weights_follow_what_the_decoder_reads(tmp_path: Path) -> None:
+    """The tiny decoder reads latent channel 0 only: the other channels cost no pixel error."""
+    from engine.metadata import Task
+    from engine.runtime import OnnxModel
+    from tests.engine.tiny_codec import DB_MAX, DB_MIN, GAINS, build_pair, tiny_table
+    from training.compression.classify import distortion_weights
+    from training.compression.data import Preprocessing
+
+    enc_path, dec_path = build_pair(tmp_path, "r1")
+    encoder = OnnxModel(enc_path, tasks=[Task.COMPRESS_ENCODER])
+    decoder = OnnxModel(dec_path, tasks=[Task.COMPRESS_DECODER])
+    pre = Preprocessing(DB_MIN, DB_MAX, -40.0)
+    rng = np.random.default_rng(0)
+    images = [rng.uniform(-25.0, 5.0, (96, 96)).astype(np.float32)]
+    weights = distortion_weights(encoder, decoder, tiny_table(), images, pre, crop=96)
+    assert weights[0] > 0 and np.all(weights[1:] == 0)
+    # one step of channel 0 moves a 16 x 16 area by 1/GAINS[0] (bilinear spread): summed error ~ 256 / a^2
+    assert weights[0] == pytest.approx(256 / GAINS[0] ** 2, rel=0.5)
+
+
+def test_fit_table_adds_quantisation_settings_only_when_asked() -> None:
+    from training.compression.classify import fit_table
+
+    base = _base_table()
+    y = _latents(600, seed=3)[0].astype(np.float32) + 0.2
+    weights = np.ones(CHANNELS)
+    plain = fit_table(y, base, ClassifyConfig(classes=2, iterations=3, rdo_scale=0.0), weights, 50.0)
+    assert plain.classes == 2 and plain.rdo_lambda == 0
+    tuned = fit_table(y, base, ClassifyConfig(classes=2, iterations=3, rdo_scale=3.0), weights, 50.0)
+    assert tuned.rdo_lambda == 150.0 and tuned.distortion_weights == (1.0,) * CHANNELS
+    assert tuned.class_pmfs == plain.class_pmfs, "classes are fitted for plain rounding either way"

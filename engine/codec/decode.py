@@ -5,8 +5,9 @@ file -> verified header, mask, payload -> integer latents (range decoding) ->
 :func:`engine.tiling.tile_weights` (weights sum to one everywhere) -> dB (or
 linear intensity/amplitude on request) -> GeoTIFF strip by strip, with the
 original CRS and geotransform and the nodata mask restored exactly
-(:data:`engine.raster_io.OUTPUT_NODATA`). Memory holds the latent grid and one
-strip of ``tile_size`` output rows.
+(:data:`engine.raster_io.OUTPUT_NODATA`). Latents are range-decoded strip by
+strip as the tile rows need them (:class:`LatentRows`): memory holds about one
+tile row of latents and one strip of ``tile_size`` output rows.
 """
 
 from __future__ import annotations
@@ -27,7 +28,7 @@ from ..preprocess import LINEAR_KINDS, db_to_linear, denormalise
 from ..tiling import Tile, Window, iter_tile_rows, plan_tiles, tile_weights
 from . import fileformat
 from .encode import check_tiling, default_tiling
-from .entropy import EntropyModelTable
+from .entropy import EntropyModelTable, StripDecoder
 from .models import entropy_table, find_decoder
 
 logger = logging.getLogger(__name__)
@@ -48,8 +49,7 @@ class DecodeResult:
     seconds: float
 
 
-def decode_latents(cf: fileformat.CompressedFile, decoder: Any) -> tuple[np.ndarray, EntropyModelTable]:
-    """Range-decode a file's payload into integer latents ``q`` (int32 ``[C, h, w]``) and their table."""
+def _checked_table(cf: fileformat.CompressedFile, decoder: Any) -> EntropyModelTable:
     header = cf.header
     table = entropy_table(decoder.metadata, f"Decoder '{Path(decoder.path).name}'")
     if table.sha256() != header.entropy_sha256:
@@ -62,15 +62,64 @@ def decode_latents(cf: fileformat.CompressedFile, decoder: Any) -> tuple[np.ndar
             f"The file holds {header.latent_channels} latent channels but the decoder expects "
             f"{table.channels}; use the decoder the file was compressed for."
         )
-    try:
-        q = table.decode(cf.payload, header.latent_shape)
-    except (ValueError, RuntimeError) as exc:
-        if isinstance(exc, CompressedFileError):
-            raise
-        raise CompressedFileError(
-            f"The entropy-coded latents cannot be decoded ({exc}); the file is damaged."
-        ) from exc
-    return q, table
+    return table
+
+
+class LatentRows:
+    """The integer latent grid of a file, range-decoded strip by strip as rows are asked for.
+
+    Requests must move down the grid (``start`` never decreases); rows above the latest ``start``
+    are dropped, so memory holds about one tile row of latents whatever the scene's height.
+    """
+
+    def __init__(self, cf: fileformat.CompressedFile, table: EntropyModelTable) -> None:
+        header = cf.header
+        self.channels, self.height, self.width = header.latent_shape
+        self._strips = header.strip_heights()
+        self._next_strip = 0
+        try:
+            self._stream = StripDecoder(table, cf.payload, self.channels * self.height * self.width,
+                                        self.width)
+        except (ValueError, RuntimeError) as exc:
+            raise _damaged(exc) from exc
+        self._rows = np.zeros((self.channels, 0, self.width), dtype=np.int32)
+        self._top = 0  # grid row of self._rows[:, 0]
+
+    def rows(self, start: int, stop: int) -> np.ndarray:
+        """Latent rows ``start .. stop - 1`` (``0 <= start < stop <= height``): int32 ``[C, n, w]``."""
+        if start < self._top or not start < stop <= self.height:
+            raise ValueError(f"rows {start}..{stop} cannot be read (decoded from row {self._top} on)")
+        while self._top + self._rows.shape[1] < stop:
+            self._rows = np.concatenate([self._rows, self._decode_strip()], axis=1)
+        if start > self._top:
+            self._rows = self._rows[:, start - self._top :]
+            self._top = start
+        return self._rows[:, : stop - start]
+
+    def _decode_strip(self) -> np.ndarray:
+        rows = self._strips[self._next_strip]
+        self._next_strip += 1
+        try:
+            strip = self._stream.next(rows)
+            if self._next_strip == len(self._strips):
+                self._stream.finish()
+        except (ValueError, RuntimeError) as exc:
+            if isinstance(exc, CompressedFileError):
+                raise
+            raise _damaged(exc) from exc
+        return strip
+
+
+def _damaged(exc: Exception) -> CompressedFileError:
+    if isinstance(exc, CompressedFileError):
+        return exc
+    return CompressedFileError(f"The entropy-coded latents cannot be decoded ({exc}); the file is damaged.")
+
+
+def decode_latents(cf: fileformat.CompressedFile, decoder: Any) -> tuple[np.ndarray, EntropyModelTable]:
+    """The whole integer latent grid ``q`` (int32 ``[C, h, w]``) of a file and its table (small files)."""
+    table = _checked_table(cf, decoder)
+    return LatentRows(cf, table).rows(0, cf.header.latent_height).copy(), table
 
 
 def _to_output(x: np.ndarray, meta: ModelMetadata, header: fileformat.CompressedHeader,
@@ -122,7 +171,8 @@ def decompress_file(
             f"The file's latent stride is {header.scale_factor} but decoder '{meta.model_id}' has "
             f"{meta.scale_factor}; use the decoder the file was compressed for."
         )
-    latents, table = decode_latents(cf, decoder)
+    table = _checked_table(cf, decoder)
+    latents = LatentRows(cf, table)
     s = header.scale_factor
     tile, ovl = default_tiling(meta, tile_size, overlap)
     check_tiling(tile, ovl, s)
@@ -170,11 +220,11 @@ def decompress_file(
     return DecodeResult(out, header.width, header.height, output_kind, meta.model_id, seconds)
 
 
-def _latent_tile(latents: np.ndarray, tile: Tile) -> np.ndarray:
+def _latent_tile(latents: LatentRows, tile: Tile) -> np.ndarray:
     """The (integer) latent read window of ``tile``; cells beyond the grid mirror the inside."""
-    _, lh, lw = latents.shape
-    inside = tile.read.intersection(Window(0, 0, lh, lw))
-    part = latents[(slice(None), *inside.slices())]
+    inside = tile.read.intersection(Window(0, 0, latents.height, latents.width))
+    rows = latents.rows(inside.row_off, inside.row_off + inside.height)
+    part = rows[:, :, inside.col_off : inside.col_off + inside.width]
     pad_r, pad_c = tile.read.height - inside.height, tile.read.width - inside.width
     if pad_r or pad_c:
         part = np.pad(part, ((0, 0), (0, pad_r), (0, pad_c)), mode="symmetric")

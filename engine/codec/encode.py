@@ -7,9 +7,10 @@ the tile's core cells are kept. The cores partition the grid, so the grid is
 seamless: every cell was computed with at least ``overlap/2`` pixels of
 context on each side. The grid is then quantised (``round(y - median)``, with
 rate-distortion optimised choices when the model carries them: :mod:`.rdo`) and
-range-coded with the model's entropy table; the validity mask is compressed
-losslessly, strip by strip. Memory holds one tile row of input and the
-integer latent grid (``C / s^2`` values per pixel).
+range-coded with the model's entropy table in strips of :data:`STRIP_ROWS`
+latent rows as the tile rows finish; the validity mask is compressed
+losslessly, strip by strip. Memory holds one tile row of input and latents
+and the compressed bytes, whatever the scene's height.
 """
 
 from __future__ import annotations
@@ -30,7 +31,7 @@ from ..metadata import ModelMetadata
 from ..preprocess import INPUT_KINDS, normalise, to_model_domain
 from ..tiling import Tile, Window, iter_tile_rows, plan_tiles
 from . import fileformat
-from .entropy import EntropyModelTable
+from .entropy import EntropyModelTable, StripEncoder
 from .models import bundled_codec, entropy_table, load_encoder
 from .rdo import rdo_quantise
 
@@ -52,6 +53,38 @@ class EncodeResult:
     height: int
     model_id: str
     seconds: float
+
+
+STRIP_ROWS = 16
+"""Latent rows per entropy-coded strip (256 pixels at stride 16): the encoder and decoder hold one
+strip of integer latents at a time, so memory does not grow with the scene's height."""
+
+
+class _StripCoder:
+    """Collect latent rows in order (one tile row's cores at a time) and code them in fixed strips."""
+
+    def __init__(self, encoder: StripEncoder, rows: int) -> None:
+        self.encoder, self.rows = encoder, rows
+        self.pending: list[np.ndarray] = []
+        self.count = 0
+
+    def add(self, q: np.ndarray) -> None:
+        self.pending.append(q)
+        self.count += q.shape[1]
+        while self.count >= self.rows:
+            self._emit(self.rows)
+
+    def _emit(self, n: int) -> None:
+        block = np.concatenate(self.pending, axis=1) if len(self.pending) > 1 else self.pending[0]
+        self.encoder.add(block[:, :n])
+        rest = block[:, n:]
+        self.pending = [rest] if rest.shape[1] else []
+        self.count = rest.shape[1]
+
+    def finish(self) -> bytes:
+        if self.count:
+            self._emit(self.count)
+        return self.encoder.finish()
 
 
 TILE_FACTOR = 2
@@ -151,7 +184,7 @@ def compress_raster(
     check_tiling(tile, ovl, s)
     lh, lw = math.ceil(info.height / s), math.ceil(info.width / s)
     plan = plan_tiles(lh, lw, tile // s, ovl // s)
-    grid = np.zeros((table.channels, lh, lw), dtype=np.int32)
+    coder = _StripCoder(StripEncoder(table), STRIP_ROWS)
     masks = fileformat.MaskWriter(info.width)
     say = log or (lambda _msg: None)
     say(f"Encoding {info.width} x {info.height} pixels with {meta.model_id} in {len(plan)} tile(s)")
@@ -164,10 +197,10 @@ def compress_raster(
             say(f"Shifting the scene by {shift_db:+.2f} dB into the model's range "
                 f"[{meta.db_min}, {meta.db_max}] dB (undone when decoding)")
         for row in iter_tile_rows(plan):
-            strip_rows = row[0].core.height * s
             strip_top = row[0].core.row_off * s
-            strip_rows = min(strip_rows, info.height - strip_top)
-            strip = np.zeros((strip_rows, info.width), dtype=bool)
+            mask_rows = min(row[0].core.height * s, info.height - strip_top)
+            strip = np.zeros((mask_rows, info.width), dtype=bool)
+            core_q = np.zeros((table.channels, row[0].core.height, lw), dtype=np.int32)
             for start in range(0, len(row), batch_size):
                 if is_cancelled is not None and is_cancelled():
                     raise CancelledError("Compression was cancelled; nothing was written.")
@@ -181,12 +214,13 @@ def compress_raster(
                 latents = encoder.run(np.stack(inputs)[:, None])
                 _check_latents(latents, len(chunk), table.channels, tile // s)
                 for t, y, valid in zip(chunk, latents, valids, strict=True):
-                    _keep_core(t, y, valid, grid, strip, strip_top, s, table, rdo)
+                    _keep_core(t, y, valid, core_q, strip, strip_top, s, table, rdo)
                 done += len(chunk)
                 if progress is not None:
                     progress(90.0 * done / len(plan))
             masks.add(strip)
-    payload = table.encode(grid)
+            coder.add(core_q)
+    payload = coder.finish()
     header = fileformat.CompressedHeader(
         width=info.width,
         height=info.height,
@@ -210,6 +244,7 @@ def compress_raster(
         overlap=ovl,
         valid_pixels=masks.valid,
         shift_db=float(shift_db),
+        strip_rows=STRIP_ROWS,
     )
     data = fileformat.pack(header, masks.finish(), payload)
     if is_cancelled is not None and is_cancelled():
@@ -272,13 +307,14 @@ def _check_latents(latents: np.ndarray, n: int, channels: int, cells: int) -> No
         raise ModelError("The encoder returned NaN or infinite latents; the model is broken.")
 
 
-def _keep_core(tile: Tile, y: np.ndarray, valid: np.ndarray, grid: np.ndarray, strip: np.ndarray,
+def _keep_core(tile: Tile, y: np.ndarray, valid: np.ndarray, core_q: np.ndarray, strip: np.ndarray,
                strip_top: int, s: int, table: EntropyModelTable, rdo: bool) -> None:
-    """Quantise the tile's core latents into ``grid`` and its core validity into the mask ``strip``."""
+    """Quantise the tile's core latents into its tile row's ``core_q`` and its validity into ``strip``."""
     rel = tile.core.relative_to(tile.read)
     rows, cols = rel.slices()
     core = y[:, rows, cols]
-    grid[(slice(None), *tile.core.slices())] = rdo_quantise(table, core) if rdo else table.quantise(core)
+    cols_out = slice(tile.core.col_off, tile.core.col_off + tile.core.width)
+    core_q[:, : tile.core.height, cols_out] = rdo_quantise(table, core) if rdo else table.quantise(core)
     px = _scaled(tile.core, s)
     height, width = strip.shape
     r0, c0 = px.row_off - strip_top, px.col_off

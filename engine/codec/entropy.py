@@ -308,42 +308,11 @@ class EntropyModelTable:
         return np.argmin(self.class_costs(q), axis=0).astype(np.int32)
 
     def encode(self, q: np.ndarray) -> bytes:
-        """Range-code integer latents ``q`` (int ``[C, h, w]``, any values) into bytes."""
+        """Range-code integer latents ``q`` (int ``[C, h, w]``, any values) into bytes (one strip)."""
         self._check_channels(q.shape)
-        constriction = _constriction()
-        q = np.asarray(q)
-        encoder = constriction.stream.queue.RangeEncoder()
-        escaped: list[np.ndarray] = []
-
-        def put(c: int, values: np.ndarray, model: Any) -> None:
-            idx, outside = self._symbols(c, values)
-            if outside.any():
-                escaped.append(values[outside].astype(np.int64))
-            if idx.size:
-                encoder.encode(idx.astype(np.int32), model)
-
-        if self.classes:
-            cells = self.assign_classes(q)
-            encoder.encode(cells, self._class_map_model())
-            members = [np.flatnonzero(cells == k) for k in range(self.classes)]
-            class_models = [self._models(per_class) for per_class in self.class_pmfs]
-            for c in range(self.channels):
-                flat = q[c].ravel()
-                for k, where in enumerate(members):
-                    put(c, flat[where], class_models[k][c])
-        else:
-            for c, model in enumerate(self._models()):  # one channel at a time: int64 copies stay small
-                put(c, q[c].ravel(), model)
-        values = np.concatenate(escaped) if escaped else np.zeros(0, np.int64)
-        if values.size:
-            zz = _zigzag(values)
-            if np.any(zz >= np.uint64(1 << 32)):
-                raise ModelError("A latent value exceeds the int32 range; the encoder output is broken.")
-            uniform = constriction.stream.model.Uniform(1 << 16)
-            halves = np.stack([zz & np.uint64(0xFFFF), zz >> np.uint64(16)], axis=1).ravel()
-            encoder.encode(halves.astype(np.int32), uniform)
-        words = np.asarray(encoder.get_compressed(), dtype="<u4")
-        return _ESCAPE_HEADER.pack(int(values.size)) + words.tobytes()
+        stream = StripEncoder(self)
+        stream.add(q)
+        return stream.finish()
 
     def _class_map_model(self) -> Any:
         prior = np.asarray(self.class_prior, dtype=np.float64)
@@ -353,53 +322,143 @@ class EntropyModelTable:
         """Inverse of :meth:`encode` for latents of ``shape`` ``[C, h, w]`` -> int32 array."""
         shape = tuple(int(s) for s in shape)
         self._check_channels(shape)
+        stream = StripDecoder(self, data, shape[0] * shape[1] * shape[2], shape[2])
+        q = stream.next(shape[1])
+        stream.finish()
+        return q
+
+
+class StripEncoder:
+    """Range-code a latent grid strip by strip (rows top to bottom) into one stream.
+
+    Per strip: the class map of its cells (classified tables), then every channel's symbols
+    (class by class), then the strip's escaped values. One strip holding the whole grid gives
+    exactly :meth:`EntropyModelTable.encode`'s bytes. Memory holds one strip and the compressed words.
+    """
+
+    def __init__(self, table: EntropyModelTable) -> None:
+        self.table = table
+        constriction = _constriction()
+        self._encoder = constriction.stream.queue.RangeEncoder()
+        self._uniform = constriction.stream.model.Uniform(1 << 16)
+        self._models = table._models()
+        self._class_models = [table._models(per_class) for per_class in table.class_pmfs]
+        self._class_map = table._class_map_model() if table.classes else None
+        self.escaped = 0
+
+    def add(self, q: np.ndarray) -> None:
+        """Code the next strip ``q`` (int ``[C, rows, w]``)."""
+        table = self.table
+        table._check_channels(q.shape)
+        q = np.asarray(q)
+        escaped: list[np.ndarray] = []
+
+        def put(c: int, values: np.ndarray, model: Any) -> None:
+            idx, outside = table._symbols(c, values)
+            if outside.any():
+                escaped.append(values[outside].astype(np.int64))
+            if idx.size:
+                self._encoder.encode(idx.astype(np.int32), model)
+
+        if self._class_map is not None:
+            cells = table.assign_classes(q)
+            if cells.size:
+                self._encoder.encode(cells, self._class_map)
+            members = [np.flatnonzero(cells == k) for k in range(table.classes)]
+            for c in range(table.channels):
+                flat = q[c].ravel()
+                for k, where in enumerate(members):
+                    put(c, flat[where], self._class_models[k][c])
+        else:
+            for c, model in enumerate(self._models):  # one channel at a time: int64 copies stay small
+                put(c, q[c].ravel(), model)
+        values = np.concatenate(escaped) if escaped else np.zeros(0, np.int64)
+        if values.size:
+            zz = _zigzag(values)
+            if np.any(zz >= np.uint64(1 << 32)):
+                raise ModelError("A latent value exceeds the int32 range; the encoder output is broken.")
+            halves = np.stack([zz & np.uint64(0xFFFF), zz >> np.uint64(16)], axis=1).ravel()
+            self._encoder.encode(halves.astype(np.int32), self._uniform)
+        self.escaped += int(values.size)
+
+    def finish(self) -> bytes:
+        """The coded stream: the escape count (u32) and the range coder's words."""
+        words = np.asarray(self._encoder.get_compressed(), dtype="<u4")
+        return _ESCAPE_HEADER.pack(self.escaped) + words.tobytes()
+
+
+class StripDecoder:
+    """Decode a :class:`StripEncoder` stream strip by strip (the caller knows each strip's rows).
+
+    ``symbols`` is the number of latent values in the whole grid (bounds the escape count) and
+    ``width`` the grid width. Call :meth:`finish` after the last strip: it checks the escape count.
+    """
+
+    def __init__(self, table: EntropyModelTable, data: bytes, symbols: int, width: int) -> None:
+        self.table, self.width = table, width
         constriction = _constriction()
         if len(data) < _ESCAPE_HEADER.size or (len(data) - _ESCAPE_HEADER.size) % 4:
             raise CompressedFileError(
                 "The entropy-coded payload has an invalid length; the file is damaged. "
                 "Compress the source raster again."
             )
-        (n_escaped,) = _ESCAPE_HEADER.unpack_from(data)
-        n = shape[1] * shape[2]
-        if n_escaped > n * shape[0]:
+        (self.expected_escapes,) = _ESCAPE_HEADER.unpack_from(data)
+        if self.expected_escapes > symbols:
             raise CompressedFileError("The entropy-coded payload is damaged (escape count too large).")
         words = np.frombuffer(data, dtype="<u4", offset=_ESCAPE_HEADER.size).astype(np.uint32)
-        decoder = constriction.stream.queue.RangeDecoder(words)
-        out = np.empty((shape[0], n), dtype=np.int32)
+        self._decoder = constriction.stream.queue.RangeDecoder(words)
+        self._uniform = constriction.stream.model.Uniform(1 << 16)
+        self._models = table._models()
+        self._class_models = [table._models(per_class) for per_class in table.class_pmfs]
+        self._class_map = table._class_map_model() if table.classes else None
+        self.escaped = 0
+
+    def next(self, rows: int) -> np.ndarray:
+        """The next strip of ``rows`` latent rows: int32 ``[C, rows, width]``."""
+        table, decoder = self.table, self._decoder
+        n = rows * self.width
+        out = np.empty((table.channels, n), dtype=np.int32)
         escape_positions: list[tuple[int, np.ndarray]] = []
 
         def take(c: int, where: np.ndarray | None, model: Any) -> None:
             count = n if where is None else where.size
             idx = np.asarray(decoder.decode(model, count), dtype=np.int64) if count else np.zeros(0, np.int64)
-            size = len(self.pmfs[c])
+            size = len(table.pmfs[c])
             positions = np.arange(n) if where is None else where
-            out[c, positions] = (idx + self.offsets[c]).astype(np.int32)
+            out[c, positions] = (idx + table.offsets[c]).astype(np.int32)
             esc = np.flatnonzero(idx == size)
             if esc.size:
                 escape_positions.append((c, positions[esc]))
 
-        if self.classes:
-            cells = np.asarray(decoder.decode(self._class_map_model(), n) if n else [], dtype=np.int64)
-            members = [np.flatnonzero(cells == k) for k in range(self.classes)]
-            class_models = [self._models(per_class) for per_class in self.class_pmfs]
-            for c in range(self.channels):
+        if self._class_map is not None:
+            cells = np.asarray(decoder.decode(self._class_map, n) if n else [], dtype=np.int64)
+            members = [np.flatnonzero(cells == k) for k in range(table.classes)]
+            for c in range(table.channels):
                 for k, where in enumerate(members):
-                    take(c, where, class_models[k][c])
+                    take(c, where, self._class_models[k][c])
         else:
-            for c, model in enumerate(self._models()):
+            for c, model in enumerate(self._models):
                 take(c, None, model)
         total = sum(pos.size for _, pos in escape_positions)
-        if total != n_escaped:
+        if self.escaped + total > self.expected_escapes:
             raise CompressedFileError(
                 "The entropy-coded payload does not match its entropy model (escape count differs); "
                 "the file is damaged or was written for another decoder."
             )
         if total:
-            uniform = constriction.stream.model.Uniform(1 << 16)
-            halves = np.asarray(decoder.decode(uniform, 2 * total), dtype=np.uint64).reshape(-1, 2)
+            halves = np.asarray(decoder.decode(self._uniform, 2 * total), dtype=np.uint64).reshape(-1, 2)
             values = _unzigzag(halves[:, 0] | (halves[:, 1] << np.uint64(16)))
             start = 0
             for c, pos in escape_positions:
                 out[c, pos] = values[start : start + pos.size].astype(np.int32)
                 start += pos.size
-        return out.reshape(shape)
+        self.escaped += total
+        return out.reshape(table.channels, rows, self.width)
+
+    def finish(self) -> None:
+        """Raise :class:`CompressedFileError` unless every announced escape was decoded."""
+        if self.escaped != self.expected_escapes:
+            raise CompressedFileError(
+                "The entropy-coded payload does not match its entropy model (escape count differs); "
+                "the file is damaged or was written for another decoder."
+            )

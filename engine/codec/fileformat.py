@@ -33,7 +33,10 @@ import numpy as np
 from ..errors import CompressedFileError
 
 MAGIC = b"SARZ\r\n\x1a\n"
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2
+"""Version written. 2: the payload is coded in strips of ``strip_rows`` latent rows (memory flat in scene
+size); 1: one strip (every file that version 1 could write is also a valid version-2 file)."""
+READABLE_VERSIONS = (1, 2)
 SUFFIX = ".sarz"
 _PREFIX = struct.Struct("<8sHQ")
 _U32 = struct.Struct("<I")
@@ -60,6 +63,7 @@ class CompressedHeader:
         scale_factor: pixels per latent cell.
         tile_size, overlap: encoder tiling in pixels (decoding may use other values).
         valid_pixels: number of valid pixels (1 bits in the mask).
+        strip_rows: latent rows per entropy-coded strip (0: the whole grid is one strip).
         shift_db: dB added to the source before encoding (subtracted when decoding).
         quantisation: how integers map back to latents.
         created_by: software that wrote the file.
@@ -87,6 +91,7 @@ class CompressedHeader:
     overlap: int
     valid_pixels: int
     shift_db: float = 0.0
+    strip_rows: int = 0
     quantisation: str = "q = round(y - median_c); y_hat = q + median_c"
     created_by: str = "sar-toolbox"
     extra: dict[str, str] = field(default_factory=dict)
@@ -94,6 +99,11 @@ class CompressedHeader:
     @property
     def latent_shape(self) -> tuple[int, int, int]:
         return (self.latent_channels, self.latent_height, self.latent_width)
+
+    def strip_heights(self) -> list[int]:
+        """Latent rows of each entropy-coded strip, top to bottom."""
+        step = self.strip_rows if self.strip_rows > 0 else self.latent_height
+        return [min(step, self.latent_height - top) for top in range(0, self.latent_height, step)]
 
     def to_json(self) -> str:
         data = asdict(self)
@@ -118,6 +128,8 @@ class CompressedHeader:
             ) from exc
         if header.width < 1 or header.height < 1 or len(header.transform) != 6:
             raise CompressedFileError("The compressed file's header has an invalid size or geotransform.")
+        if header.strip_rows < 0 or header.latent_height < 1 or header.latent_width < 1:
+            raise CompressedFileError("The compressed file's header has an invalid latent grid or strips.")
         return header
 
 
@@ -261,11 +273,11 @@ def unpack(data: bytes, name: str = "The compressed file") -> CompressedFile:
     if len(data) < struct.calcsize("<8sH"):
         raise _truncated(name)
     (version,) = struct.unpack_from("<H", data, len(MAGIC))
-    if version != FORMAT_VERSION:
+    if version not in READABLE_VERSIONS:
         newer = "newer" if version > FORMAT_VERSION else "older, unsupported"
         raise CompressedFileError(
             f"{name} uses compressed-file format version {version}, but this SAR Toolbox reads "
-            f"version {FORMAT_VERSION} only (the file comes from a {newer} release); "
+            f"versions {', '.join(map(str, READABLE_VERSIONS))} (the file comes from a {newer} release); "
             "update the SAR Toolbox plugin or decompress it with the release that wrote it."
         )
     if len(data) < _PREFIX.size:

@@ -139,3 +139,40 @@ def test_invalid_classified_tables_are_refused() -> None:
         base.with_classes([base.pmfs, base.pmfs], [1.0, 0.0])
     with pytest.raises(ModelError, match="no classes"):
         base.class_costs(np.zeros((2, 1, 1), np.int32))
+
+
+@pytest.mark.parametrize("classified", [False, True])
+def test_strips_round_trip_and_one_strip_is_the_plain_stream(classified: bool) -> None:
+    from engine.codec.entropy import StripDecoder, StripEncoder
+
+    table = _classified() if classified else _table()
+    rng = np.random.default_rng(5)
+    q = rng.integers(-5, 6, (3, 11, 7)).astype(np.int32)
+    q[1, 4, 2], q[2, 9, 6] = 40000, -77  # escapes in two strips
+    heights = [4, 4, 3]
+    stream = StripEncoder(table)
+    top = 0
+    for h in heights:
+        stream.add(q[:, top : top + h])
+        top += h
+    data = stream.finish()
+    decoder = StripDecoder(table, data, q.size, q.shape[2])
+    parts = [decoder.next(h) for h in heights]
+    decoder.finish()
+    np.testing.assert_array_equal(np.concatenate(parts, axis=1), q)
+    single = StripEncoder(table)
+    single.add(q)
+    assert single.finish() == table.encode(q)
+
+
+def test_a_wrong_escape_count_is_caught_at_the_end() -> None:
+    from engine.codec.entropy import StripDecoder
+
+    table = _table(1)
+    q = np.array([[[0, 1, 50]]], dtype=np.int32)  # one escape
+    data = bytearray(table.encode(q))
+    data[0:4] = (2).to_bytes(4, "little")  # announce two
+    decoder = StripDecoder(table, bytes(data), q.size, 3)
+    decoder.next(1)
+    with pytest.raises(CompressedFileError, match="escape count"):
+        decoder.finish()

@@ -71,8 +71,26 @@ def test_unknown_version() -> None:
     struct.pack_into("<H", data, 8, ff.FORMAT_VERSION + 1)
     body = bytes(data[:-4])
     data[-4:] = struct.pack("<I", zlib.crc32(body) & 0xFFFFFFFF)
-    with pytest.raises(CompressedFileError, match=r"format version 2.*update"):
+    with pytest.raises(CompressedFileError, match=rf"format version {ff.FORMAT_VERSION + 1}.*update"):
         ff.unpack(bytes(data))
+
+
+def test_version_1_files_are_still_read() -> None:
+    """Version 1 wrote the payload as one strip; a version-2 reader decodes it as such."""
+    data = bytearray(_file())
+    struct.pack_into("<H", data, 8, 1)
+    body = bytes(data[:-4])
+    data[-4:] = struct.pack("<I", zlib.crc32(body) & 0xFFFFFFFF)
+    header = ff.unpack(bytes(data)).header
+    assert header.strip_rows == 0 and header.strip_heights() == [header.latent_height]
+
+
+def test_strip_heights_cover_the_grid() -> None:
+    import dataclasses
+
+    header = dataclasses.replace(_header(), latent_height=40, strip_rows=16)
+    assert header.strip_heights() == [16, 16, 8]
+    assert dataclasses.replace(header, strip_rows=64).strip_heights() == [40]
 
 
 def test_trailing_bytes() -> None:

@@ -307,6 +307,27 @@ def _check_latents(latents: np.ndarray, n: int, channels: int, cells: int) -> No
         raise ModelError("The encoder returned NaN or infinite latents; the model is broken.")
 
 
+EMPTY_MARGIN = 1
+"""Latent cells farther than this many cells from every valid pixel are coded as all zeros."""
+
+
+def near_valid_cells(valid: np.ndarray, s: int, margin: int = EMPTY_MARGIN) -> np.ndarray:
+    """Per latent cell of a tile: whether a valid pixel lies in the cell or within ``margin`` cells.
+
+    The other cells only describe nodata, which the decoder masks: the encoder codes them as all-zero
+    latents (the medians), the cheapest symbols - with a table that has an empty-cell class, a few bits
+    per cell instead of tens. Their reconstruction never reaches a valid pixel through the linear
+    synthesis (it spans half a cell beyond its own).
+    """
+    h, w = valid.shape[0] // s, valid.shape[1] // s
+    cells = valid[: h * s, : w * s].reshape(h, s, w, s).any(axis=(1, 3))
+    if margin <= 0:
+        return cells
+    from scipy.ndimage import binary_dilation
+
+    return np.asarray(binary_dilation(cells, structure=np.ones((3, 3), bool), iterations=margin))
+
+
 def _keep_core(tile: Tile, y: np.ndarray, valid: np.ndarray, core_q: np.ndarray, strip: np.ndarray,
                strip_top: int, s: int, table: EntropyModelTable, rdo: bool) -> None:
     """Quantise the tile's core latents into its tile row's ``core_q`` and its validity into ``strip``."""
@@ -314,7 +335,9 @@ def _keep_core(tile: Tile, y: np.ndarray, valid: np.ndarray, core_q: np.ndarray,
     rows, cols = rel.slices()
     core = y[:, rows, cols]
     cols_out = slice(tile.core.col_off, tile.core.col_off + tile.core.width)
-    core_q[:, : tile.core.height, cols_out] = rdo_quantise(table, core) if rdo else table.quantise(core)
+    q = rdo_quantise(table, core) if rdo else table.quantise(core)
+    q[:, ~near_valid_cells(valid, s)[rows, cols]] = 0
+    core_q[:, : tile.core.height, cols_out] = q
     px = _scaled(tile.core, s)
     height, width = strip.shape
     r0, c0 = px.row_off - strip_top, px.col_off

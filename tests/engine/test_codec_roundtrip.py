@@ -390,3 +390,28 @@ def test_strips_keep_memory_flat_and_version_1_files_still_decode(tmp_path: Path
     decompress_file(tmp_path / "old.sarz", tmp_path / "old.tif", tile_size=64, overlap=32)
     np.testing.assert_array_equal(read(tmp_path / "new.tif")[0], read(tmp_path / "old.tif")[0])
     assert abs(len(data) - cf.size_bytes) < 64, "strips cost (almost) no extra bytes"
+
+
+def test_cells_far_from_valid_pixels_are_coded_as_zeros(tmp_path: Path, tiny_models: Path) -> None:
+    from engine.codec.decode import decode_latents
+    from engine.codec.encode import near_valid_cells
+    from engine.codec.models import find_decoder
+
+    valid = np.zeros((64, 80), bool)
+    valid[20, 70] = True  # one valid pixel in cell (1, 4)
+    near = near_valid_cells(valid, 16)
+    expected = np.zeros((4, 5), bool)
+    expected[0:3, 3:5] = True  # the cell and its 8 neighbours (inside the grid)
+    np.testing.assert_array_equal(near, expected)
+
+    intensity = (10 ** (smooth_db(96, 160, seed=10) / 10)).astype(np.float32)
+    intensity[:, :96] = -1.0  # nodata: the left 6 cell columns
+    src = write_test_geotiff(tmp_path / "in.tif", intensity, nodata=-1.0)
+    compress_raster(src, tmp_path / "c.sarz", rate="r1")
+    cf = fileformat.read_compressed(tmp_path / "c.sarz")
+    grid, _ = decode_latents(cf, find_decoder(cf.header.model_id, cf.header.weights_sha256))
+    assert np.all(grid[:, :, :5] == 0), "cells 2+ columns from data are zeros"
+    assert np.any(grid[:, :, 6:] != 0)
+    decompress_file(tmp_path / "c.sarz", tmp_path / "d.tif")
+    values, profile = read(tmp_path / "d.tif")
+    assert np.all(values[:, :96] == profile["nodata"]) and np.all(values[:, 96:] != profile["nodata"])

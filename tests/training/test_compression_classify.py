@@ -91,7 +91,31 @@ def test_fit_table_adds_quantisation_settings_only_when_asked() -> None:
     y = _latents(600, seed=3)[0].astype(np.float32) + 0.2
     weights = np.ones(CHANNELS)
     plain = fit_table(y, base, ClassifyConfig(classes=2, iterations=3, rdo_scale=0.0), weights, 50.0)
-    assert plain.classes == 2 and plain.rdo_lambda == 0
+    assert plain.classes == 3 and plain.rdo_lambda == 0, "2 fitted classes + the empty-cell class"
     tuned = fit_table(y, base, ClassifyConfig(classes=2, iterations=3, rdo_scale=3.0), weights, 50.0)
     assert tuned.rdo_lambda == 150.0 and tuned.distortion_weights == (1.0,) * CHANNELS
     assert tuned.class_pmfs == plain.class_pmfs, "classes are fitted for plain rounding either way"
+
+
+def test_the_empty_class_makes_all_zero_cells_cheap() -> None:
+    """With many channels even the calmest fitted class pays a fraction of a bit per zero symbol."""
+    from training.compression.classify import with_empty_class
+
+    channels = 64
+    support = np.arange(-12, 13)
+    pmf = np.exp(-np.abs(support) / 1.5)
+    base = EntropyModelTable.from_pmfs([0.0] * channels, [-12] * channels, [pmf / pmf.sum()] * channels)
+    rng = np.random.default_rng(4)
+    scale = np.where(rng.random(2000) < 0.5, 4.0, 0.3)[None, :]
+    q = np.rint(rng.laplace(0.0, 1.0, (channels, 2000)) * scale).astype(np.int32)[:, None, :]
+    fitted = fit_classes(q, base, ClassifyConfig(classes=2, iterations=5))
+    extended = with_empty_class(fitted, ClassifyConfig(empty_class_prior=1 / 64, empty_class_epsilon=1e-4))
+    assert extended.classes == 3
+    zeros = np.zeros((channels, 1, 5), np.int32)
+    assert np.all(extended.assign_classes(zeros) == 2)
+    assert extended.class_costs(zeros).min(axis=0).max() < 6.1  # ~ -log2(1/64) + 64 x 0.00015 bits
+    assert fitted.class_costs(zeros).min() > 2 * extended.class_costs(zeros).min()
+    held = q[:, :, :500]
+    extra = len(extended.encode(held)) - len(fitted.encode(held))
+    assert extra <= 0.01 * len(fitted.encode(held)) + 8, "ordinary cells pay only the smaller prior"
+    assert with_empty_class(fitted, ClassifyConfig(empty_class_prior=0.0)) == fitted

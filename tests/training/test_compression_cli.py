@@ -54,7 +54,7 @@ def test_train_export_evaluate_smoke(tmp_path: Path) -> None:
     result = json.loads(classified.read_text())
     for path in (encoder, models / "sarcodec-r9-decoder.onnx"):
         table = EntropyModelTable.from_json(OnnxModel(path).metadata.extra["entropy_model"])
-        assert table.classes == 2
+        assert table.classes == 3, "2 fitted classes + the empty-cell class"
     assert result["engine"]["mean"]["synthetic"]["bpp_file"] > 0, "files decode with the classified table"
     card = (models / "sarcodec-r9.md").read_text()
     assert "classified (per-cell classes)" in card and "--classes 2" in card

@@ -61,6 +61,11 @@ class ClassifyConfig:
     iterations: int = 20
     significant_digits: int = 5
     """Probabilities are rounded to this many significant digits (a compact, exact JSON table)."""
+    empty_class_prior: float = 1.0 / 64.0
+    """Prior of the extra class for all-zero cells (the encoder codes cells far from valid pixels as
+    zeros); training images have no nodata, so it is set, not fitted. 0: no empty class."""
+    empty_class_epsilon: float = 1e-4
+    """Probability mass the empty class leaves to non-zero symbols (spread like the factorised pmf)."""
     rdo_scale: float = 3.0
     """``rdo_lambda`` = this x the training lambda; 0 disables optimised quantisation. 3 was chosen on
     training images (docs/TRAINING.md)."""
@@ -129,6 +134,25 @@ def fit_classes(q: np.ndarray, table: EntropyModelTable, cfg: ClassifyConfig) ->
     return fitted
 
 
+def with_empty_class(table: EntropyModelTable, cfg: ClassifyConfig) -> EntropyModelTable:
+    """``table`` plus one class for all-zero cells (nodata far from valid pixels; see
+    :func:`engine.codec.encode.near_valid_cells`): ``P(0) = 1 - epsilon`` in every channel."""
+    if cfg.empty_class_prior <= 0:
+        return table
+    pmfs = []
+    for c, base in enumerate(table.pmfs):
+        pmf = np.asarray(base, dtype=np.float64)
+        pmf = cfg.empty_class_epsilon * pmf / pmf.sum()
+        zero = -table.offsets[c]
+        if 0 <= zero < pmf.size:
+            pmf[zero] = 1.0 - cfg.empty_class_epsilon
+        pmfs.append(_rounded(pmf, cfg.significant_digits))
+    prior = np.asarray(table.class_prior, dtype=np.float64) * (1.0 - cfg.empty_class_prior)
+    classes = [list(per_class) for per_class in table.class_pmfs] + [pmfs]
+    priors = _rounded(np.append(prior, cfg.empty_class_prior), cfg.significant_digits)
+    return table.with_classes(classes, priors)
+
+
 def training_latents(encoder: Any, scenes: Sequence[np.ndarray], pre: Preprocessing) -> np.ndarray:
     """Continuous latents of the training images ``scenes`` (dB), all cells in one row: ``[C, 1, N]``."""
     if not scenes:
@@ -164,7 +188,7 @@ def fit_table(y: np.ndarray, table: EntropyModelTable, cfg: ClassifyConfig, weig
     quantisation when ``cfg.rdo_scale > 0`` and ``weights`` are given (the engine's default remains plain
     rounding, which the classes are fitted for)."""
     base = table.factorised()
-    fitted = fit_classes(base.quantise(y), base, cfg)
+    fitted = with_empty_class(fit_classes(base.quantise(y), base, cfg), cfg)
     if cfg.rdo_scale <= 0 or weights is None or training_lambda <= 0:
         return fitted
     rdo_lambda = float(f"{cfg.rdo_scale * training_lambda:.6g}")
@@ -215,6 +239,9 @@ def card_section(cfg: ClassifyConfig, command: str, cells: int,
         f"latents of the training images ({cells} latent cells; Lloyd iterations on code length, smoothing "
         f"{cfg.smoothing:g} towards the factorised pmf; `training/compression/classify.py`). The encoder "
         "picks per 16 x 16-pixel cell the set coding it in the fewest bits and sends the class map first. "
+        + (f"One more set codes all-zero cells (nodata far from valid pixels, which the encoder zeroes) "
+           f"in a few bits (prior {cfg.empty_class_prior:g}, set, not fitted). " if cfg.empty_class_prior > 0
+           else "")
         + rdo + "Network weights unchanged. Command:",
         "",
         "```bash",

@@ -232,7 +232,7 @@ def _classify(args: argparse.Namespace) -> int:
     update_card(card, card_section(cfg, command, int(y.shape[2]), figures, scores, fitted))
     result = {"config": dataclasses.asdict(cfg), "training_cells": int(y.shape[2]),
               "rdo_lambda": fitted.rdo_lambda,
-              "heldout": {n: {"factorised": f[0], "classified": f[1], "shipped": f[2]}
+              "heldout": {n: {"factorised": f[0], "classified": f[1], "classified_rdo": f[2]}
                           for n, f in figures.items()},
               "engine": scores, "command": command}
     text = json.dumps(result, indent=2)

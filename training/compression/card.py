@@ -142,7 +142,9 @@ def render_model_card(
         f"tile becomes 16 x 16 x {m.latent_channels} latents.",
         "- Latents are quantised as `q = round(y - m_c)` and range-coded with a learned factorised prior "
         "(per-channel non-parametric density, discretised into the integer pmf table stored in the "
-        "metadata key `extra.entropy_model`; coded by the engine with `constriction`).",
+        "metadata key `extra.entropy_model`; coded by the engine with `constriction`). "
+        "`python -m training.compression classify` later replaces the table with a classified one "
+        "(see its section at the end of the card, when present).",
         f"- Input: one SAR band converted to dB (noise floor {pre.noise_floor_db:g} dB), clipped to "
         f"[{pre.db_min:g}, {pre.db_max:g}] dB and scaled to [0, 1]; output in the same domain.",
         "- Use from QGIS (`sartoolbox:compress` with this rate) or the engine (`engine.codec`).",

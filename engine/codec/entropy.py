@@ -33,12 +33,13 @@ bit for bit on every platform.
 from __future__ import annotations
 
 import dataclasses
+import functools
 import hashlib
 import json
 import struct
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, NamedTuple
 
 import numpy as np
 
@@ -264,9 +265,28 @@ class EntropyModelTable:
         escape = max(MIN_ESCAPE_PROBABILITY, 1.0 - float(np.sum(p)))
         return np.concatenate([p / p.sum() * (1.0 - MIN_ESCAPE_PROBABILITY), [escape]])
 
-    def _models(self, pmfs: Sequence[Sequence[float]] | None = None) -> list[Any]:
+    @functools.cached_property
+    def _coders(self) -> _Coders:
+        """The constriction models of this table, built once (the table is immutable)."""
         categorical = _constriction().stream.model.Categorical
-        return [categorical(self._coder_probs(pmf), perfect=False) for pmf in (pmfs or self.pmfs)]
+
+        def models(pmfs: Sequence[Sequence[float]]) -> list[Any]:
+            return [categorical(self._coder_probs(pmf), perfect=False) for pmf in pmfs]
+
+        class_map = None
+        if self.classes:
+            prior = np.asarray(self.class_prior, dtype=np.float64)
+            class_map = categorical(prior / prior.sum(), perfect=False)
+        return _Coders(models(self.pmfs), [models(per_class) for per_class in self.class_pmfs], class_map)
+
+    @functools.cached_property
+    def _bit_tables(self) -> tuple[np.ndarray, ...]:
+        """Per channel, ``-log2`` of the coder probabilities: ``[K, len + 1]`` (``K = 1`` if factorised)."""
+        return tuple(
+            np.stack([-np.log2(self._coder_probs(pmf))
+                      for pmf in ([per_class[c] for per_class in self.class_pmfs] or [self.pmfs[c]])])
+            for c in range(self.channels)
+        )
 
     def _symbols(self, c: int, values: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Table indices of channel ``c``'s ``values`` (escape index outside) and the mask of escapes."""
@@ -285,13 +305,8 @@ class EntropyModelTable:
         costs = np.tile(-np.log2(prior / prior.sum())[:, None], (1, n))
         for c in range(self.channels):
             idx, outside = self._symbols(c, q[c].ravel())
-            costs += self._bits_table(c)[:, idx] + ESCAPE_PAYLOAD_BITS * outside[None, :]
+            costs += self._bit_tables[c][:, idx] + ESCAPE_PAYLOAD_BITS * outside[None, :]
         return costs
-
-    def _bits_table(self, c: int) -> np.ndarray:
-        """``-log2`` coder probabilities of channel ``c``: ``[K, len + 1]`` (``K = 1`` if factorised)."""
-        sets = [per_class[c] for per_class in self.class_pmfs] or [self.pmfs[c]]
-        return np.stack([-np.log2(self._coder_probs(pmf)) for pmf in sets])
 
     def symbol_bits(self, c: int, values: np.ndarray, cells: np.ndarray | None) -> np.ndarray:
         """Bits of integer ``values`` of channel ``c`` under their cells' classes (``cells``, same shape).
@@ -299,7 +314,7 @@ class EntropyModelTable:
         ``cells`` is ignored (may be ``None``) for a factorised table. Escapes include their payload.
         """
         idx, outside = self._symbols(c, values)
-        table = self._bits_table(c)
+        table = self._bit_tables[c]
         rows = np.zeros_like(idx) if cells is None or not self.classes else cells
         return table[rows, idx] + ESCAPE_PAYLOAD_BITS * outside
 
@@ -314,10 +329,6 @@ class EntropyModelTable:
         stream.add(q)
         return stream.finish()
 
-    def _class_map_model(self) -> Any:
-        prior = np.asarray(self.class_prior, dtype=np.float64)
-        return _constriction().stream.model.Categorical(prior / prior.sum(), perfect=False)
-
     def decode(self, data: bytes, shape: Sequence[int]) -> np.ndarray:
         """Inverse of :meth:`encode` for latents of ``shape`` ``[C, h, w]`` -> int32 array."""
         shape = tuple(int(s) for s in shape)
@@ -326,6 +337,14 @@ class EntropyModelTable:
         q = stream.next(shape[1])
         stream.finish()
         return q
+
+
+class _Coders(NamedTuple):
+    """A table's constriction models: per channel, per class and channel, and the class map's."""
+
+    channels: list[Any]
+    classes: list[list[Any]]
+    class_map: Any | None
 
 
 class StripEncoder:
@@ -341,9 +360,7 @@ class StripEncoder:
         constriction = _constriction()
         self._encoder = constriction.stream.queue.RangeEncoder()
         self._uniform = constriction.stream.model.Uniform(1 << 16)
-        self._models = table._models()
-        self._class_models = [table._models(per_class) for per_class in table.class_pmfs]
-        self._class_map = table._class_map_model() if table.classes else None
+        self._models, self._class_models, self._class_map = table._coders
         self.escaped = 0
 
     def add(self, q: np.ndarray) -> None:
@@ -408,9 +425,7 @@ class StripDecoder:
         words = np.frombuffer(data, dtype="<u4", offset=_ESCAPE_HEADER.size).astype(np.uint32)
         self._decoder = constriction.stream.queue.RangeDecoder(words)
         self._uniform = constriction.stream.model.Uniform(1 << 16)
-        self._models = table._models()
-        self._class_models = [table._models(per_class) for per_class in table.class_pmfs]
-        self._class_map = table._class_map_model() if table.classes else None
+        self._models, self._class_models, self._class_map = table._coders
         self.escaped = 0
 
     def next(self, rows: int) -> np.ndarray:

@@ -15,7 +15,7 @@ from __future__ import annotations
 import logging
 import os
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -30,6 +30,7 @@ from . import fileformat
 from .encode import check_tiling, default_tiling
 from .entropy import EntropyModelTable, StripDecoder
 from .models import entropy_table, find_decoder
+from .postfilter import PaddedRows, PostFilter
 
 logger = logging.getLogger(__name__)
 
@@ -172,13 +173,10 @@ def decompress_file(
             f"{meta.scale_factor}; use the decoder the file was compressed for."
         )
     table = _checked_table(cf, decoder)
-    latents = LatentRows(cf, table)
-    s = header.scale_factor
     tile, ovl = default_tiling(meta, tile_size, overlap)
-    check_tiling(tile, ovl, s)
+    check_tiling(tile, ovl, header.scale_factor)
     say = log or (lambda _msg: None)
-    plan = plan_tiles(header.latent_height, header.latent_width, tile // s, ovl // s)
-    say(f"Decoding {header.width} x {header.height} pixels with {meta.model_id} in {len(plan)} tile(s)")
+    say(f"Decoding {header.width} x {header.height} pixels with {meta.model_id}")
 
     from affine import Affine
 
@@ -187,37 +185,69 @@ def decompress_file(
     unit = "dB" if output_kind == "db" else f"linear {output_kind}"
     description = f"SAR backscatter ({unit}) decoded by {meta.model_id}"
     masks = cf.mask_reader()
+    blocks = decoded_blocks(cf, decoder, table, tile, ovl, batch_size, progress, is_cancelled)
+    if header.post_filter:
+        say("Applying the scene's restoration filter")
     with atomic_output(out) as tmp, create_raster(tmp, profile, [description]) as writer:
-        strips = _StripBlender(header.width, header.height, header.latent_width * s, tile, ovl, s)
-        done = 0
-        for row in iter_tile_rows(plan):
-            for start in range(0, len(row), batch_size):
-                if is_cancelled is not None and is_cancelled():
-                    raise CancelledError("Decompression was cancelled; nothing was written.")
-                chunk = row[start : start + batch_size]
-                batch = np.stack([table.dequantise(_latent_tile(latents, t)) for t in chunk])
-                x = decoder.run(batch)
-                if x.shape != (len(chunk), 1, tile, tile):
-                    raise ModelError(
-                        f"The decoder returned shape {x.shape}, expected {(len(chunk), 1, tile, tile)}; "
-                        "it does not follow the codec contract."
-                    )
-                for t, xt in zip(chunk, x, strict=True):
-                    strips.add(t, xt[0])
-                done += len(chunk)
-                if progress is not None:
-                    progress(99.0 * done / len(plan))
-            for window, values in strips.flush(row[0]):
-                valid = masks.read(window.height)
-                data = _to_output(values, meta, header, output_kind)
-                data[~valid] = OUTPUT_NODATA
-                writer.write(window, data)
+        for window, values in restored_blocks(blocks, header):
+            valid = masks.read(window.height)
+            data = _to_output(values, meta, header, output_kind)
+            data[~valid] = OUTPUT_NODATA
+            writer.write(window, data)
     if progress is not None:
         progress(100.0)
     seconds = time.perf_counter() - started
     say(f"Wrote {out.name} ({output_kind})")
     logger.info("decompressed %s -> %s in %.1f s", input_path, out, seconds)
     return DecodeResult(out, header.width, header.height, output_kind, meta.model_id, seconds)
+
+
+def decoded_blocks(cf: fileformat.CompressedFile, decoder: Any, table: EntropyModelTable, tile: int,
+                   overlap: int, batch_size: int = 4, progress: Callable[[float], None] | None = None,
+                   is_cancelled: Callable[[], bool] | None = None) -> Iterator[tuple[Window, np.ndarray]]:
+    """The decoder's blended output (normalised, float32), in consecutive full-width row blocks.
+
+    ``tile`` and ``overlap`` are the decoding tiling in pixels. Raises :class:`CancelledError` when
+    ``is_cancelled`` says so; ``progress`` goes to 99.
+    """
+    header = cf.header
+    s = header.scale_factor
+    latents = LatentRows(cf, table)
+    plan = plan_tiles(header.latent_height, header.latent_width, tile // s, overlap // s)
+    strips = _StripBlender(header.width, header.height, header.latent_width * s, tile, overlap, s)
+    done = 0
+    for row in iter_tile_rows(plan):
+        for start in range(0, len(row), batch_size):
+            if is_cancelled is not None and is_cancelled():
+                raise CancelledError("Decompression was cancelled; nothing was written.")
+            chunk = row[start : start + batch_size]
+            batch = np.stack([table.dequantise(_latent_tile(latents, t)) for t in chunk])
+            x = decoder.run(batch)
+            if x.shape != (len(chunk), 1, tile, tile):
+                raise ModelError(
+                    f"The decoder returned shape {x.shape}, expected {(len(chunk), 1, tile, tile)}; "
+                    "it does not follow the codec contract."
+                )
+            for t, xt in zip(chunk, x, strict=True):
+                strips.add(t, xt[0])
+            done += len(chunk)
+            if progress is not None:
+                progress(99.0 * done / len(plan))
+        yield from strips.flush(row[0])
+
+
+def restored_blocks(blocks: Iterable[tuple[Window, np.ndarray]], header: fileformat.CompressedHeader,
+                    ) -> Iterator[tuple[Window, np.ndarray]]:
+    """``blocks`` through the file's restoration filter (:mod:`.postfilter`), if it has one."""
+    if not header.post_filter:
+        yield from blocks
+        return
+    filt = PostFilter.from_header(header.post_filter)
+    rows = PaddedRows(header.height, filt.radius)
+    for _window, values in blocks:
+        for top, padded in rows.push(values):
+            n = padded.shape[0] - 2 * filt.radius
+            yield Window(top, 0, n, header.width), filt.apply(padded)
 
 
 def _latent_tile(latents: LatentRows, tile: Tile) -> np.ndarray:

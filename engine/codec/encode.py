@@ -139,6 +139,7 @@ def compress_raster(
     batch_size: int = 4,
     shift_db: float | None = None,
     rdo: bool = False,
+    post_filter: bool = True,
     progress: Progress | None = None,
     is_cancelled: Cancelled | None = None,
     log: Log | None = None,
@@ -161,6 +162,9 @@ def compress_raster(
         rdo: rate-distortion optimised quantisation (:mod:`engine.codec.rdo`) with the settings in the
             model's entropy table: smaller files and more PSNR per bit, but it smooths speckle in
             homogeneous areas (the ENL ratio rises). ``False`` (default) rounds every latent.
+        post_filter: decode the coded latents once more and store the scene's least-squares
+            restoration filter in the file (:mod:`engine.codec.postfilter`) when it pays for its
+            ~1,600 bits; encoding takes about twice as long. Needs the model's decoder.
         progress, is_cancelled, log: callbacks (0..100, cancel poll, messages).
     """
     from ..raster_io import atomic_output, check_writable, inspect_raster, open_raster
@@ -190,6 +194,7 @@ def compress_raster(
     say(f"Encoding {info.width} x {info.height} pixels with {meta.model_id} in {len(plan)} tile(s)")
 
     done = 0
+    encode_share = 50.0 if post_filter else 90.0
     with open_raster(input_path) as src:
         if shift_db is None:
             shift_db = auto_shift_db(src, band, meta, info.nodata, input_kind, is_cancelled)
@@ -217,36 +222,40 @@ def compress_raster(
                     _keep_core(t, y, valid, core_q, strip, strip_top, s, table, rdo)
                 done += len(chunk)
                 if progress is not None:
-                    progress(90.0 * done / len(plan))
+                    progress(encode_share * done / len(plan))
             masks.add(strip)
             coder.add(core_q)
-    payload = coder.finish()
-    header = fileformat.CompressedHeader(
-        width=info.width,
-        height=info.height,
-        crs_wkt=info.crs_wkt,
-        transform=tuple(float(v) for v in tuple(info.transform)[:6]),
-        source_dtype=info.dtype(band),
-        source_nodata=info.nodata,
-        band=band,
-        input_kind=input_kind,
-        db_min=float(meta.db_min or 0.0),
-        db_max=float(meta.db_max or 0.0),
-        noise_floor_db=meta.noise_floor_db,
-        model_id=meta.model_id,
-        weights_sha256=meta.weights_sha256,
-        entropy_sha256=table.sha256(),
-        latent_channels=table.channels,
-        latent_height=lh,
-        latent_width=lw,
-        scale_factor=s,
-        tile_size=tile,
-        overlap=ovl,
-        valid_pixels=masks.valid,
-        shift_db=float(shift_db),
-        strip_rows=STRIP_ROWS,
-    )
-    data = fileformat.pack(header, masks.finish(), payload)
+        payload = coder.finish()
+        header = fileformat.CompressedHeader(
+            width=info.width,
+            height=info.height,
+            crs_wkt=info.crs_wkt,
+            transform=tuple(float(v) for v in tuple(info.transform)[:6]),
+            source_dtype=info.dtype(band),
+            source_nodata=info.nodata,
+            band=band,
+            input_kind=input_kind,
+            db_min=float(meta.db_min or 0.0),
+            db_max=float(meta.db_max or 0.0),
+            noise_floor_db=meta.noise_floor_db,
+            model_id=meta.model_id,
+            weights_sha256=meta.weights_sha256,
+            entropy_sha256=table.sha256(),
+            latent_channels=table.channels,
+            latent_height=lh,
+            latent_width=lw,
+            scale_factor=s,
+            tile_size=tile,
+            overlap=ovl,
+            valid_pixels=masks.valid,
+            shift_db=float(shift_db),
+            strip_rows=STRIP_ROWS,
+        )
+        mask_bytes = masks.finish()
+        if post_filter:
+            header = _with_post_filter(header, mask_bytes, payload, encoder_path, table, src, meta,
+                                       batch_size, progress, is_cancelled, say)
+    data = fileformat.pack(header, mask_bytes, payload)
     if is_cancelled is not None and is_cancelled():
         raise CancelledError("Compression was cancelled; nothing was written.")
     with atomic_output(out) as tmp:
@@ -258,6 +267,38 @@ def compress_raster(
     say(f"Wrote {out.name}: {len(data)} bytes, {bpp:.3f} bits per pixel")
     logger.info("compressed %s -> %s (%d bytes, %.3f bpp, %.1f s)", input_path, out, len(data), bpp, seconds)
     return EncodeResult(out, len(data), bpp, info.width, info.height, meta.model_id, seconds)
+
+
+def _with_post_filter(header: fileformat.CompressedHeader, mask_bytes: bytes, payload: bytes,
+                      encoder_path: str | os.PathLike[str], table: EntropyModelTable, src: Any,
+                      meta: ModelMetadata, batch_size: int, progress: Progress | None,
+                      is_cancelled: Cancelled | None, say: Log) -> fileformat.CompressedHeader:
+    """``header`` with the scene's restoration filter, when the decoder is at hand and the filter pays."""
+    import dataclasses
+
+    from ..errors import CompressedFileError, ModelError
+    from .fit_filter import fit_post_filter
+    from .models import find_decoder
+
+    try:
+        decoder = find_decoder(meta.model_id, meta.weights_sha256, folder=Path(encoder_path).parent)
+    except (CompressedFileError, ModelError, InputError) as exc:
+        say(f"No restoration filter: the model's decoder was not found beside the encoder ({exc})")
+        return header
+    lam = float(meta.extra["lambda"]) if meta.extra.get("lambda") else None
+    say("Fitting the scene's restoration filter (a second, decoding pass)")
+    cf = fileformat.unpack(fileformat.pack(header, mask_bytes, payload))
+
+    def fit_progress(value: float) -> None:
+        if progress is not None:
+            progress(50.0 + 0.45 * value)
+
+    fitted = fit_post_filter(cf, decoder, table, src, meta, lam=lam, batch_size=batch_size,
+                             progress=fit_progress, is_cancelled=is_cancelled)
+    if fitted is None:
+        say("The restoration filter would not pay for its bytes on this scene; none stored")
+        return header
+    return dataclasses.replace(header, post_filter=fitted.to_header())
 
 
 def model_input(raw: np.ndarray, meta: ModelMetadata, nodata: float | None, input_kind: str,

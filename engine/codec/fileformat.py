@@ -31,12 +31,14 @@ from typing import Any
 import numpy as np
 
 from ..errors import CompressedFileError
+from .postfilter import PostFilter
 
 MAGIC = b"SARZ\r\n\x1a\n"
-FORMAT_VERSION = 2
-"""Version written. 2: the payload is coded in strips of ``strip_rows`` latent rows (memory flat in scene
-size); 1: one strip (every file that version 1 could write is also a valid version-2 file)."""
-READABLE_VERSIONS = (1, 2)
+FORMAT_VERSION = 3
+"""Version written. 3: the header may carry a restoration filter (``post_filter``, :mod:`.postfilter`);
+2: the payload is coded in strips of ``strip_rows`` latent rows (memory flat in scene size); 1: one
+strip. Every file an older version could write is also a valid file of the newer versions."""
+READABLE_VERSIONS = (1, 2, 3)
 SUFFIX = ".sarz"
 _PREFIX = struct.Struct("<8sHQ")
 _U32 = struct.Struct("<I")
@@ -65,6 +67,8 @@ class CompressedHeader:
         valid_pixels: number of valid pixels (1 bits in the mask).
         strip_rows: latent rows per entropy-coded strip (0: the whole grid is one strip).
         shift_db: dB added to the source before encoding (subtracted when decoding).
+        post_filter: the restoration filter the decoder applies to its output
+            (:meth:`PostFilter.to_header`); empty: none.
         quantisation: how integers map back to latents.
         created_by: software that wrote the file.
     """
@@ -92,6 +96,7 @@ class CompressedHeader:
     valid_pixels: int
     shift_db: float = 0.0
     strip_rows: int = 0
+    post_filter: dict[str, Any] = field(default_factory=dict)
     quantisation: str = "q = round(y - median_c); y_hat = q + median_c"
     created_by: str = "sar-toolbox"
     extra: dict[str, str] = field(default_factory=dict)
@@ -130,6 +135,13 @@ class CompressedHeader:
             raise CompressedFileError("The compressed file's header has an invalid size or geotransform.")
         if header.strip_rows < 0 or header.latent_height < 1 or header.latent_width < 1:
             raise CompressedFileError("The compressed file's header has an invalid latent grid or strips.")
+        if header.post_filter:
+            try:
+                PostFilter.from_header(header.post_filter)
+            except (TypeError, ValueError, KeyError) as exc:
+                raise CompressedFileError(
+                    f"The compressed file's restoration filter is malformed ({exc}); the file is damaged."
+                ) from exc
         return header
 
 

@@ -28,6 +28,10 @@ Rate); its decoder must be available when decompressing.
 saves more bits than it costs in squared error (rate-distortion optimised, settings shipped with the model). \
 Files get much smaller for a smaller loss in PSNR, but speckle in homogeneous areas is smoothed (ENL rises): \
 leave it off when speckle statistics matter.
+<b>Restoration filter</b> (advanced, on by default): after coding, the encoder decodes its own file and \
+stores the 7 × 7 least-squares filter that brings the decoded image closest to this scene (26 numbers in \
+the header); the decoder applies it. Worth about 0.2-0.5 dB PSNR on average (up to 1.2 dB); encoding takes \
+about twice as long. It is left out automatically when it would not pay for its bytes (tiny scenes).
 <b>Output</b>: the compressed file. <b>BPP</b> = 8 × file bytes / (width × height).
 
 Nodata, zero, negative and NaN pixels are stored in a lossless mask and come back as nodata."""
@@ -49,6 +53,7 @@ class CompressAlgorithm(SarAlgorithm):
     RATE = "RATE"
     MODEL = "MODEL"
     OPTIMISE = "OPTIMISE"
+    POST_FILTER = "POST_FILTER"
     OUTPUT = "OUTPUT"
     BPP = "BPP"
     BYTES = "BYTES"
@@ -71,6 +76,9 @@ class CompressAlgorithm(SarAlgorithm):
         self.add_onnx_file(self.MODEL, "Custom encoder model (optional)")
         self.addParameter(as_advanced(QgsProcessingParameterBoolean(
             self.OPTIMISE, self.tr("Optimised (rate-distortion) quantisation"), defaultValue=False)))
+        self.addParameter(as_advanced(QgsProcessingParameterBoolean(
+            self.POST_FILTER, self.tr("Restoration filter (fitted to this scene; slower encoding)"),
+            defaultValue=True)))
         self.addParameter(
             QgsProcessingParameterFileDestination(self.OUTPUT, self.tr("Compressed file"),
                                                   fileFilter="SAR Toolbox compressed (*.sarz)")
@@ -87,6 +95,7 @@ class CompressAlgorithm(SarAlgorithm):
         rate = self.enum_value(parameters, self.RATE, context, self.rates)
         model = self.optional_file(parameters, self.MODEL, context)
         optimise = self.parameterAsBoolean(parameters, self.OPTIMISE, context)
+        post_filter = self.parameterAsBoolean(parameters, self.POST_FILTER, context)
         output = self.parameterAsFileOutput(parameters, self.OUTPUT, context)
         if not output:
             raise QgsProcessingException("OUTPUT: choose a file name for the compressed file.")
@@ -94,5 +103,5 @@ class CompressAlgorithm(SarAlgorithm):
         from ..engine.codec.encode import compress_raster  # lazy: pulls in rasterio, onnxruntime
 
         result = compress_raster(source, output, band=band, input_kind=kind, rate=rate, encoder_path=model,
-                                 rdo=optimise, **engine_callbacks(feedback))
+                                 rdo=optimise, post_filter=post_filter, **engine_callbacks(feedback))
         return {self.OUTPUT: output, **figure_values(result, self.FIGURES)}

@@ -39,6 +39,7 @@ def tiny_metadata(
     table: EntropyModelTable | None = None,
     tile_size: int = 64,
     overlap: int = 32,
+    lam: str = "0.01",
 ) -> ModelMetadata:
     return ModelMetadata(
         task=task,
@@ -54,7 +55,7 @@ def tiny_metadata(
         overlap=overlap,
         scale_factor=SCALE,
         latent_channels=len(GAINS),
-        extra={"rate_point": "r1", "entropy_model": (table or tiny_table()).to_json(), "lambda": "0.01",
+        extra={"rate_point": "r1", "entropy_model": (table or tiny_table()).to_json(), "lambda": lam,
                "architecture": "tiny"},
     )
 
@@ -126,14 +127,17 @@ def build_decoder(path: Path, meta: ModelMetadata) -> Path:
 
 def build_pair(folder: Path, rate: str = "r1", model_id: str | None = None, weights: bytes = b"tiny",
                tile_size: int = 64, overlap: int = 32, table: EntropyModelTable | None = None,
-               ) -> tuple[Path, Path]:
-    """Write ``sarcodec-<rate>-{encoder,decoder}.onnx`` into ``folder``; return their paths."""
+               lam: str = "0.01") -> tuple[Path, Path]:
+    """Write ``sarcodec-<rate>-{encoder,decoder}.onnx`` into ``folder``; return their paths.
+
+    ``lam`` is the training lambda in the metadata (the restoration filter's rate-distortion trade-off:
+    the default is too small for a filter ever to pay for itself on test scenes)."""
     folder.mkdir(parents=True, exist_ok=True)
     model_id = model_id or f"sarcodec-{rate}"
     enc = build_encoder(folder / f"sarcodec-{rate}-encoder.onnx",
                         tiny_metadata(Task.COMPRESS_ENCODER, model_id, weights, table, tile_size=tile_size,
-                                      overlap=overlap))
+                                      overlap=overlap, lam=lam))
     dec = build_decoder(folder / f"sarcodec-{rate}-decoder.onnx",
                         tiny_metadata(Task.COMPRESS_DECODER, model_id, weights, table, tile_size=tile_size,
-                                      overlap=overlap))
+                                      overlap=overlap, lam=lam))
     return enc, dec

@@ -136,3 +136,20 @@ def test_optimised_quantisation_parameter(
                                             "OPTIMISE": optimise, "OUTPUT": str(out)})
         sizes[optimise] = result["BYTES"]
     assert sizes[True] < sizes[False]
+
+
+def test_restoration_filter_parameter(
+    tmp_path: Path, write_geotiff: Callable[..., Path], run_algorithm: Callable[..., dict[str, Any]],
+) -> None:
+    from engine.codec import fileformat
+    from tests.engine.test_codec_postfilter import textured_db
+
+    build_pair(tmp_path / "models", "r1", lam="1e7")  # replaces the pair: a filter pays at this lambda
+    source = write_geotiff(tmp_path / "textured.tif", textured_db(96, 160, seed=8))  # dB values
+    stored = {}
+    for post_filter in (False, True):
+        out = tmp_path / f"f{int(post_filter)}.sarz"
+        run_algorithm("compress", {"INPUT": str(source), "BAND": 1, "INPUT_KIND": 2, "RATE": 0,
+                                   "POST_FILTER": post_filter, "OUTPUT": str(out)})
+        stored[post_filter] = bool(fileformat.read_compressed(out).header.post_filter)
+    assert stored == {False: False, True: True}

@@ -1,0 +1,187 @@
+"""The restoration filter: streaming padding, least-squares fit, header, and the engine round trip."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+
+from engine.codec import fileformat
+from engine.codec.decode import decompress_file
+from engine.codec.encode import compress_raster
+from engine.codec.models import MODELS_ENV
+from engine.codec.postfilter import (
+    NormalEquations,
+    PaddedRows,
+    PostFilter,
+    free_weights,
+    taps,
+    worth_storing,
+)
+from engine.errors import CancelledError, CompressedFileError
+from engine.raster_io import OUTPUT_NODATA
+from tests.conftest import write_test_geotiff
+from tests.engine.tiny_codec import build_pair
+
+
+def _stream(image: np.ndarray, splits: list[int], radius: int = 3) -> list[tuple[int, np.ndarray]]:
+    rows = PaddedRows(image.shape[0], radius)
+    out: list[tuple[int, np.ndarray]] = []
+    for start, stop in zip([0, *splits], [*splits, image.shape[0]], strict=True):
+        out += rows.push(image[start:stop])
+    return out
+
+
+@pytest.mark.parametrize(("height", "splits"), [(1, []), (2, [1]), (3, []), (5, [1, 2, 4]), (40, [7, 8, 30])])
+def test_padded_rows_equal_numpy_symmetric_padding(height: int, splits: list[int]) -> None:
+    image = np.random.default_rng(height).normal(size=(height, 6))
+    expected = np.pad(image, 3, mode="symmetric")
+    blocks = _stream(image, splits)
+    tops = [top for top, _ in blocks]
+    assert tops[0] == 0 and tops == sorted(tops)
+    rebuilt = np.concatenate([padded[3:-3] for _, padded in blocks])
+    np.testing.assert_array_equal(rebuilt, expected[3:-3])
+    for top, padded in blocks:
+        np.testing.assert_array_equal(padded, expected[top : top + padded.shape[0]])
+
+
+def random_filter(seed: int) -> PostFilter:
+    rng = np.random.default_rng(seed)
+    weights = rng.normal(scale=0.05, size=free_weights())
+    weights[-2] += 0.6  # a dominant centre, like a real restoration filter
+    return PostFilter.from_weights(weights)
+
+
+def test_filter_is_point_symmetric_and_is_a_correlation() -> None:
+    from scipy import ndimage
+
+    filt = random_filter(1)
+    kernel = filt.kernel.reshape(7, 7)
+    np.testing.assert_array_equal(kernel, kernel[::-1, ::-1])
+    assert filt.kernel.size == taps() and len(filt.coefficients) == free_weights() == 26
+    image = np.random.default_rng(2).normal(size=(20, 17))
+    out = filt.apply(np.pad(image, 3, mode="symmetric"))
+    reference = ndimage.correlate(image, kernel, mode="reflect") + filt.weights[-1]
+    np.testing.assert_allclose(out, reference, rtol=1e-5, atol=1e-5)
+    identity = PostFilter.identity()
+    np.testing.assert_allclose(identity.apply(np.pad(image, 3, mode="symmetric")), image, rtol=1e-6)
+
+
+def test_least_squares_recovers_a_known_filter_from_streamed_blocks() -> None:
+    rng = np.random.default_rng(3)
+    decoded = rng.normal(size=(50, 40))
+    truth = random_filter(4)
+    target = truth.apply(np.pad(decoded, 3, mode="symmetric")).astype(np.float64)
+    valid = rng.random(decoded.shape) > 0.2
+    target[~valid] = 1e6  # invalid pixels must not enter the fit
+    stats = NormalEquations()
+    for top, padded in _stream(decoded, [9, 10, 33]):
+        n = padded.shape[0] - 6
+        stats.add(padded, target[top : top + n], valid[top : top + n])
+    assert stats.count == int(valid.sum())
+    fitted = stats.solve()
+    assert fitted is not None
+    np.testing.assert_allclose(fitted.weights, truth.weights, atol=2.0 ** -14)
+    assert stats.squared_error(fitted.weights) < 1e-6 < stats.squared_error(PostFilter.identity().weights)
+    assert worth_storing(stats, fitted, side_bits=fitted.stored_bits(), lam=None)
+    assert not worth_storing(stats, fitted, side_bits=fitted.stored_bits(), lam=1e-9)
+
+
+def test_too_few_pixels_give_no_filter() -> None:
+    stats = NormalEquations()
+    stats.add(np.zeros((7, 9)), np.zeros((1, 3)), np.ones((1, 3), bool))
+    assert stats.solve() is None
+
+
+def test_header_keeps_the_filter_and_refuses_a_malformed_one() -> None:
+    filt = random_filter(5)
+    header = fileformat.CompressedHeader(
+        width=4, height=3, crs_wkt=None, transform=(1.0, 0.0, 0.0, 0.0, -1.0, 0.0), source_dtype="float32",
+        source_nodata=None, band=1, input_kind="db", db_min=-30.0, db_max=10.0, noise_floor_db=-40.0,
+        model_id="m", weights_sha256="0" * 64, entropy_sha256="1" * 64, latent_channels=1, latent_height=1,
+        latent_width=1, scale_factor=16, tile_size=64, overlap=32, valid_pixels=12,
+        post_filter=filt.to_header(),
+    )
+    back = fileformat.CompressedHeader.from_json(header.to_json())
+    assert PostFilter.from_header(back.post_filter) == filt
+    broken = dict(filt.to_header(), coefficients=list(filt.coefficients[:-1]))
+    import dataclasses
+
+    data = fileformat.pack(dataclasses.replace(header, post_filter=broken), b"", b"")
+    with pytest.raises(CompressedFileError, match="restoration filter is malformed"):
+        fileformat.unpack(data)
+
+
+# ------------------------------------------------------------------ engine round trip
+@pytest.fixture
+def filter_models(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """The tiny codec with a training lambda large enough for a filter to pay on a small scene."""
+    folder = tmp_path_factory.mktemp("codec_models_filter")
+    build_pair(folder, "r1", lam="1e7")
+    monkeypatch.setenv(MODELS_ENV, str(folder))
+    return folder
+
+
+def textured_db(height: int, width: int, seed: int = 0) -> np.ndarray:
+    """Smooth dB field plus fine detail the tiny codec (16 x 16 means) blurs away."""
+    rng = np.random.default_rng(seed)
+    yy, xx = np.mgrid[0:height, 0:width].astype(np.float64)
+    field = -12.0 + 8.0 * np.sin(xx / 23.0) * np.cos(yy / 19.0) + 3.0 * np.sin(xx / 5.0 + yy / 7.0)
+    return (field + rng.normal(scale=0.3, size=field.shape)).astype(np.float32)
+
+
+def _decoded(tmp_path: Path, name: str, src: Path, **kwargs: Any,
+             ) -> tuple[np.ndarray, fileformat.CompressedFile]:
+    import rasterio
+
+    compress_raster(src, tmp_path / f"{name}.sarz", input_kind="db", rate="r1", **kwargs)
+    decompress_file(tmp_path / f"{name}.sarz", tmp_path / f"{name}.tif")
+    with rasterio.open(tmp_path / f"{name}.tif") as ds:
+        return ds.read(1), fileformat.read_compressed(tmp_path / f"{name}.sarz")
+
+
+def test_filter_lowers_the_error_and_is_stored_only_when_asked(tmp_path: Path, filter_models: Path) -> None:
+    db = textured_db(150, 170, seed=1)
+    db[:20, :30] = np.nan  # nodata stays nodata and is not fitted
+    src = write_test_geotiff(tmp_path / "in.tif", np.nan_to_num(db, nan=-9999.0), nodata=-9999.0)
+    plain, plain_file = _decoded(tmp_path, "plain", src, post_filter=False)
+    filtered, filtered_file = _decoded(tmp_path, "filtered", src)
+    assert not plain_file.header.post_filter
+    assert PostFilter.from_header(filtered_file.header.post_filter) != PostFilter.identity()
+    assert filtered_file.payload == plain_file.payload, "the filter changes no latent"
+    valid = np.isfinite(db)
+    assert np.all(filtered[~valid] == OUTPUT_NODATA) and np.all(plain[~valid] == OUTPUT_NODATA)
+    assert np.all(filtered[valid] != OUTPUT_NODATA)
+    plain_mse = float(np.mean((plain[valid] - db[valid]) ** 2))
+    filtered_mse = float(np.mean((filtered[valid] - db[valid]) ** 2))
+    assert filtered_mse < 0.9 * plain_mse, (plain_mse, filtered_mse)
+
+
+def test_filter_is_skipped_when_it_does_not_pay(tmp_path: Path) -> None:
+    """The default tiny model's lambda is small: ~800 header bits outweigh the error saved."""
+    from tests.engine.tiny_codec import build_pair as build
+
+    folder = tmp_path / "models"
+    build(folder, "r1")
+    messages: list[str] = []
+    src = write_test_geotiff(tmp_path / "in.tif", textured_db(64, 64))
+    compress_raster(src, tmp_path / "c.sarz", input_kind="db",
+                    encoder_path=folder / "sarcodec-r1-encoder.onnx", log=messages.append)
+    assert not fileformat.read_compressed(tmp_path / "c.sarz").header.post_filter
+    assert any("would not pay" in m for m in messages)
+
+
+def test_cancel_during_the_fitting_pass_writes_nothing(tmp_path: Path, filter_models: Path) -> None:
+    src = write_test_geotiff(tmp_path / "in.tif", textured_db(150, 170))
+    seen: list[float] = []
+
+    def in_fitting_pass() -> bool:  # encoding reports up to 50 %, the fitting pass 50-95 %
+        return bool(seen) and seen[-1] > 50.0
+
+    with pytest.raises(CancelledError):
+        compress_raster(src, tmp_path / "c.sarz", input_kind="db", rate="r1", is_cancelled=in_fitting_pass,
+                        progress=seen.append)
+    assert 50.0 < max(seen) < 95.0
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["in.tif"]

@@ -36,6 +36,9 @@ logger = logging.getLogger(__name__)
 
 OUTPUT_KINDS = ("db", "intensity", "amplitude")
 BLEND = "cosine"
+FLUSH_ROWS = 64
+"""Finished rows are handed on (converted, filtered, written) in blocks of at most this many rows, so the
+temporaries of a block stay small however wide the scene (values are the same for any block size)."""
 
 
 @dataclass(frozen=True)
@@ -280,19 +283,20 @@ class _StripBlender:
         self.acc[r0 : r0 + self.tile, c0 : c0 + self.tile] += w * x
         self.wsum[r0 : r0 + self.tile, c0 : c0 + self.tile] += w
 
-    def flush(self, first: Tile) -> list[tuple[Window, np.ndarray]]:
-        """Rows finished after the tile row starting with ``first``: up to the next row's read start."""
+    def flush(self, first: Tile) -> Iterator[tuple[Window, np.ndarray]]:
+        """Rows finished after the tile row starting with ``first`` (up to the next row's read start),
+        in blocks of at most :data:`FLUSH_ROWS` rows; consume them all before the next :meth:`add`."""
         last_row = not first.taper[1]
         stride = self.tile - self.overlap
         end = self.height if last_row else min(self.height, self.top + stride)
-        n = end - self.written
-        out: list[tuple[Window, np.ndarray]] = []
-        if n > 0:
+        while self.written < end:
+            n = min(FLUSH_ROWS, end - self.written)
             r0 = self.written - self.top
             values = self.acc[r0 : r0 + n, : self.width] / np.maximum(self.wsum[r0 : r0 + n, : self.width],
                                                                       1e-12)
-            out.append((Window(self.written, 0, n, self.width), values.astype(np.float32)))
-            self.written = end
+            window = Window(self.written, 0, n, self.width)
+            self.written += n
+            yield window, values.astype(np.float32)
         if not last_row:
             keep = self.tile - stride
             self.acc[:keep] = self.acc[stride:]
@@ -300,7 +304,6 @@ class _StripBlender:
             self.wsum[:keep] = self.wsum[stride:]
             self.wsum[keep:] = 0.0
             self.top += stride
-        return out
 
 
 def _px(window: Window, s: int) -> Window:

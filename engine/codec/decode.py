@@ -27,7 +27,7 @@ from ..metadata import ModelMetadata
 from ..preprocess import LINEAR_KINDS, db_to_linear, denormalise
 from ..tiling import Tile, Window, iter_tile_rows, plan_tiles, tile_weights
 from . import fileformat
-from .encode import check_tiling, default_tiling
+from .encode import BATCH_SIZE, check_tiling, default_tiling
 from .entropy import EntropyModelTable, StripDecoder
 from .models import entropy_table, find_decoder
 from .postfilter import PaddedRows, PostFilter
@@ -143,7 +143,7 @@ def decompress_file(
     decoder_path: str | os.PathLike[str] | None = None,
     tile_size: int | None = None,
     overlap: int | None = None,
-    batch_size: int = 4,
+    batch_size: int = BATCH_SIZE,
     progress: Callable[[float], None] | None = None,
     is_cancelled: Callable[[], bool] | None = None,
     log: Callable[[str], None] | None = None,
@@ -206,7 +206,8 @@ def decompress_file(
 
 
 def decoded_blocks(cf: fileformat.CompressedFile, decoder: Any, table: EntropyModelTable, tile: int,
-                   overlap: int, batch_size: int = 4, progress: Callable[[float], None] | None = None,
+                   overlap: int, batch_size: int = BATCH_SIZE,
+                   progress: Callable[[float], None] | None = None,
                    is_cancelled: Callable[[], bool] | None = None) -> Iterator[tuple[Window, np.ndarray]]:
     """The decoder's blended output (normalised, float32), in consecutive full-width row blocks.
 

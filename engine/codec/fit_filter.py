@@ -15,7 +15,7 @@ from ..metadata import ModelMetadata
 from ..tiling import Window
 from . import fileformat
 from .decode import decoded_blocks
-from .encode import default_tiling, model_input, read_tile
+from .encode import BATCH_SIZE, default_tiling, model_input, read_tile
 from .entropy import EntropyModelTable
 from .postfilter import NormalEquations, PaddedRows, PostFilter, worth_storing
 
@@ -30,7 +30,7 @@ def fit_post_filter(
     meta: ModelMetadata,
     *,
     lam: float | None,
-    batch_size: int = 4,
+    batch_size: int = BATCH_SIZE,
     progress: Callable[[float], None] | None = None,
     is_cancelled: Callable[[], bool] | None = None,
 ) -> PostFilter | None:

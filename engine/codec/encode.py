@@ -92,6 +92,10 @@ BATCH_SIZE = 1
 time, and ONNX Runtime's memory arena grows with the batch (2048^2 scene at r2: peak RSS 412 MB with
 batch 4, 220 MB encoding and 254 MB decoding with batch 1, same seconds)."""
 
+FILTER_CLASSES_RDO = 8
+"""With optimised quantisation the restoration filter may use up to this many classes of decoded values
+(without it, one: classes by value smooth speckle in homogeneous areas, which only that option accepts)."""
+
 TILE_FACTOR = 2
 """Codec tiles are this many times the model's training tile and overlap (convolutions are
 translation-equivariant): more context per latent and fewer tile boundaries, i.e. smaller seams."""
@@ -169,7 +173,8 @@ def compress_raster(
             homogeneous areas (the ENL ratio rises). ``False`` (default) rounds every latent.
         post_filter: decode the coded latents once more and store the scene's least-squares
             restoration filter in the file (:mod:`engine.codec.postfilter`) when it pays for its
-            ~1,600 bits; encoding takes about twice as long. Needs the model's decoder.
+            ~900 bits; encoding takes about twice as long. Needs the model's decoder. With ``rdo``
+            the filter may differ by decoded value (up to :data:`FILTER_CLASSES_RDO` classes).
         progress, is_cancelled, log: callbacks (0..100, cancel poll, messages).
     """
     from ..raster_io import atomic_output, check_writable, inspect_raster, open_raster
@@ -260,7 +265,8 @@ def compress_raster(
         mask_bytes = masks.finish()
         if post_filter:
             header = _with_post_filter(header, mask_bytes, payload, encoder_path, table, src, meta,
-                                       batch_size, progress, is_cancelled, say)
+                                       batch_size, progress, is_cancelled, say,
+                                       FILTER_CLASSES_RDO if rdo else 1)
     data = fileformat.pack(header, mask_bytes, payload)
     if is_cancelled is not None and is_cancelled():
         raise CancelledError("Compression was cancelled; nothing was written.")
@@ -278,7 +284,8 @@ def compress_raster(
 def _with_post_filter(header: fileformat.CompressedHeader, mask_bytes: bytes, payload: bytes,
                       encoder_path: str | os.PathLike[str], table: EntropyModelTable, src: Any,
                       meta: ModelMetadata, batch_size: int, progress: Progress | None,
-                      is_cancelled: Cancelled | None, say: Log) -> fileformat.CompressedHeader:
+                      is_cancelled: Cancelled | None, say: Log, max_classes: int,
+                      ) -> fileformat.CompressedHeader:
     """``header`` with the scene's restoration filter, when the decoder is at hand and the filter pays."""
     import dataclasses
 
@@ -299,11 +306,14 @@ def _with_post_filter(header: fileformat.CompressedHeader, mask_bytes: bytes, pa
         if progress is not None:
             progress(50.0 + 0.45 * value)
 
-    fitted = fit_post_filter(cf, decoder, table, src, meta, lam=lam, batch_size=batch_size,
+    fitted = fit_post_filter(cf, decoder, table, src, meta, lam=lam, max_classes=max_classes,
+                             batch_size=batch_size,
                              progress=fit_progress, is_cancelled=is_cancelled)
     if fitted is None:
         say("The restoration filter would not pay for its bytes on this scene; none stored")
         return header
+    if fitted.classes > 1:
+        say(f"Restoration filter: {fitted.classes} classes of decoded values")
     return dataclasses.replace(header, post_filter=fitted.to_header())
 
 

@@ -17,7 +17,7 @@ from . import fileformat
 from .decode import decoded_blocks
 from .encode import BATCH_SIZE, default_tiling, model_input, read_tile
 from .entropy import EntropyModelTable
-from .postfilter import NormalEquations, PaddedRows, PostFilter, worth_storing
+from .postfilter import NormalEquations, PaddedRows, PostFilter
 
 log = logging.getLogger(__name__)
 
@@ -30,12 +30,14 @@ def fit_post_filter(
     meta: ModelMetadata,
     *,
     lam: float | None,
+    max_classes: int = 1,
     batch_size: int = BATCH_SIZE,
     progress: Callable[[float], None] | None = None,
     is_cancelled: Callable[[], bool] | None = None,
 ) -> PostFilter | None:
     """The restoration filter for the coded file ``cf`` of the open source raster ``src``, or ``None``
-    when it does not pay for its header bytes (see :func:`engine.codec.postfilter.worth_storing`).
+    when it does not pay for its header bytes (:meth:`engine.codec.postfilter.NormalEquations.best_filter`
+    with up to ``max_classes`` classes of decoded values).
 
     The source is read like the encoder read it (band, nodata, input kind and dB shift from the
     file's header), the decoded image is tiled as :func:`~engine.codec.decode.decompress_file` tiles it
@@ -52,7 +54,4 @@ def fit_post_filter(
             raw = read_tile(src, header.band, Window(top, 0, n, header.width))
             target, valid = model_input(raw, meta, header.source_nodata, header.input_kind, header.shift_db)
             stats.add(padded, target, valid)
-    fitted = stats.solve()
-    if fitted is None:
-        return None
-    return fitted if worth_storing(stats, fitted, fitted.stored_bits(), lam) else None
+    return stats.best_filter(lam, max_classes)

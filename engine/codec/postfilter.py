@@ -11,6 +11,12 @@ them and cost 0.001 dB on the benchmark images); it corrects what is
 systematic in the reconstruction error of this scene (blur, bias, texture the
 decoder synthesises but the source does not have).
 
+With optimised quantisation (``rdo``) the encoder may also split the pixels
+into up to :data:`VALUE_BINS` classes by their decoded value (contiguous ranges
+of bins chosen by dynamic programming, one filter each): at low rates the
+least-squares restoration of dark, homogeneous areas is close to their local
+mean, which gains PSNR and smooths speckle, in keeping with that option.
+
 Both sides see the image through :class:`PaddedRows`: row blocks of the
 decoded image with ``R`` rows and columns of context, mirrored at the image's
 edges (``numpy.pad`` mode ``symmetric``), streamed top to bottom so that memory
@@ -19,11 +25,13 @@ holds a few rows whatever the scene's height.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import zlib
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 from numpy.lib.stride_tricks import sliding_window_view
@@ -34,6 +42,8 @@ RADIUS = 3
 """Half size of the filter: 7 x 7 taps (9 x 9 gained < 0.01 dB on the benchmark images)."""
 COEFFICIENT_BITS = 16
 """Coefficients are stored as integers in units of ``2 ** -COEFFICIENT_BITS``."""
+VALUE_BINS = 16
+"""Decoded values (normalised, ``[0, 1]``) fall into this many equal bins; classes are ranges of bins."""
 _FIT_CHUNK = 1 << 16
 """Pixels per block of the least-squares design matrix (bounds the fit's memory)."""
 
@@ -57,56 +67,80 @@ def fold(windows: np.ndarray) -> np.ndarray:
     )
 
 
+def value_bins(values: np.ndarray) -> np.ndarray:
+    """The value bin (``0 .. VALUE_BINS - 1``) of decoded values (normalised; outside ``[0, 1]`` clipped)."""
+    return np.clip(np.floor(np.asarray(values, np.float64) * VALUE_BINS), 0, VALUE_BINS - 1).astype(np.intp)
+
+
+def _quantised(weights: Sequence[float] | np.ndarray, bits: int) -> tuple[int, ...]:
+    return tuple(int(v) for v in np.rint(np.asarray(weights, np.float64) * float(1 << bits)).astype(np.int64))
+
+
 @dataclass(frozen=True)
 class PostFilter:
-    """Integer coefficients of a point-symmetric filter: the weights of the first half of the taps in
-    row-major order (each shared with the opposite tap), the centre weight, then the offset."""
+    """Point-symmetric restoration filters, one per class of decoded values.
 
-    coefficients: tuple[int, ...]
+    Each class's integer coefficients: the weights of the first half of the taps in row-major order (each
+    shared with the opposite tap), the centre weight, then the offset, in units of ``2 ** -bits``.
+    ``bin_classes`` gives the class of each of the :data:`VALUE_BINS` value bins.
+    """
+
+    coefficients: tuple[tuple[int, ...], ...]
+    bin_classes: tuple[int, ...] = (0,) * VALUE_BINS
     radius: int = RADIUS
     bits: int = COEFFICIENT_BITS
 
     def __post_init__(self) -> None:
-        if self.radius < 0 or len(self.coefficients) != free_weights(self.radius) or not 0 < self.bits <= 30:
-            raise ValueError(
-                f"A post filter of radius {self.radius} needs {free_weights(self.radius)} coefficients, "
-                f"got {len(self.coefficients)} (bits {self.bits})."
-            )
+        n = free_weights(self.radius)
+        if self.radius < 0 or not 0 < self.bits <= 30 or not self.coefficients:
+            raise ValueError(f"A post filter needs a radius >= 0, 1..30 bits and a class (got {self.radius}, "
+                             f"{self.bits}, {len(self.coefficients)} classes).")
+        if any(len(c) != n for c in self.coefficients):
+            raise ValueError(f"A post filter of radius {self.radius} needs {n} coefficients per class.")
+        if len(self.bin_classes) != VALUE_BINS or set(self.bin_classes) != set(range(len(self.coefficients))):
+            raise ValueError(f"bin_classes must map the {VALUE_BINS} value bins onto every class.")
 
     @classmethod
-    def from_weights(cls, weights: Sequence[float] | np.ndarray, radius: int = RADIUS,
+    def from_weights(cls, weights: Sequence[Sequence[float] | np.ndarray] | np.ndarray,
+                     bin_classes: Sequence[int] = (0,) * VALUE_BINS, radius: int = RADIUS,
                      bits: int = COEFFICIENT_BITS) -> PostFilter:
-        """Round real weights (half the taps, centre, offset) to the stored integers."""
-        scaled = np.rint(np.asarray(weights, dtype=np.float64) * float(1 << bits)).astype(np.int64)
-        return cls(tuple(int(v) for v in scaled), radius, bits)
+        """Round real weights (per class: half the taps, centre, offset) to the stored integers."""
+        classes = tuple(int(k) for k in bin_classes)
+        return cls(tuple(_quantised(w, bits) for w in weights), classes, radius, bits)
 
     @classmethod
     def identity(cls, radius: int = RADIUS, bits: int = COEFFICIENT_BITS) -> PostFilter:
-        weights = np.zeros(free_weights(radius))
-        weights[-2] = 1.0
-        return cls.from_weights(weights, radius, bits)
+        return cls.from_weights([_identity_weights(radius)], radius=radius, bits=bits)
 
     @property
-    def kernel(self) -> np.ndarray:
-        """All ``taps`` real weights in row-major order (the symmetric filter written out)."""
-        w = self.weights
+    def classes(self) -> int:
+        return len(self.coefficients)
+
+    def weights(self, k: int = 0) -> np.ndarray:
+        """The real stored weights of class ``k`` (float64): half the taps, centre, offset."""
+        return np.asarray(self.coefficients[k], dtype=np.float64) / float(1 << self.bits)
+
+    def kernel(self, k: int = 0) -> np.ndarray:
+        """Class ``k``'s ``taps`` real weights in row-major order (the symmetric filter written out)."""
+        w = self.weights(k)
         half = taps(self.radius) // 2
         return np.concatenate([w[:half], w[half : half + 1], w[:half][::-1]])
 
-    @property
-    def weights(self) -> np.ndarray:
-        """The real stored weights (float64): half the taps, centre, offset."""
-        return np.asarray(self.coefficients, dtype=np.float64) / float(1 << self.bits)
-
-    def to_header(self) -> dict[str, object]:
-        return {"radius": self.radius, "bits": self.bits, "coefficients": list(self.coefficients)}
+    def to_header(self) -> dict[str, Any]:
+        return {"radius": self.radius, "bits": self.bits,
+                "coefficients": [list(c) for c in self.coefficients],
+                "bin_classes": list(self.bin_classes)}
 
     @classmethod
-    def from_header(cls, data: dict[str, object]) -> PostFilter:
-        coefficients = data["coefficients"]
-        if not isinstance(coefficients, list) or not all(isinstance(v, int) for v in coefficients):
-            raise ValueError("post filter coefficients must be a list of integers")
-        return cls(tuple(coefficients), int(str(data["radius"])), int(str(data["bits"])))
+    def from_header(cls, data: dict[str, Any]) -> PostFilter:
+        coefficients, bins = data["coefficients"], data["bin_classes"]
+        if not isinstance(coefficients, list) or not all(
+            isinstance(c, list) and all(isinstance(v, int) for v in c) for c in coefficients
+        ):
+            raise ValueError("post filter coefficients must be lists of integers")
+        if not isinstance(bins, list) or not all(isinstance(v, int) for v in bins):
+            raise ValueError("post filter bin_classes must be a list of integers")
+        return cls(tuple(tuple(c) for c in coefficients), tuple(bins), int(data["radius"]), int(data["bits"]))
 
     def stored_bits(self) -> float:
         """What the filter adds to a file: its compressed header entry, in bits (an estimate within a few
@@ -114,17 +148,35 @@ class PostFilter:
         text = json.dumps({"post_filter": self.to_header()}, separators=(",", ":"))
         return 8.0 * len(zlib.compress(text.encode("utf-8"), 9))
 
-    def apply(self, padded: np.ndarray) -> np.ndarray:
-        """Filter a block padded by ``radius`` on every side -> float32 ``[rows, cols]``."""
+    def _filtered(self, padded: np.ndarray, k: int) -> np.ndarray:
         r = self.radius
         rows, cols = padded.shape[0] - 2 * r, padded.shape[1] - 2 * r
-        kernel = self.kernel
-        out = np.full((rows, cols), self.weights[-1], dtype=np.float64)
-        for k, weight in enumerate(kernel):
+        out = np.full((rows, cols), self.weights(k)[-1], dtype=np.float64)
+        for t, weight in enumerate(self.kernel(k)):
             if weight:
-                dy, dx = divmod(k, 2 * r + 1)
+                dy, dx = divmod(t, 2 * r + 1)
                 out += weight * padded[dy : dy + rows, dx : dx + cols]
+        return out
+
+    def apply(self, padded: np.ndarray) -> np.ndarray:
+        """Filter a block padded by ``radius`` on every side -> float32 ``[rows, cols]``."""
+        if self.classes == 1:
+            return self._filtered(padded, 0).astype(np.float32)
+        r = self.radius
+        centre = padded[r : padded.shape[0] - r, r : padded.shape[1] - r]
+        pixel_class = np.asarray(self.bin_classes, dtype=np.intp)[value_bins(centre)]
+        out = np.empty(centre.shape, dtype=np.float64)
+        for k in range(self.classes):
+            where = pixel_class == k
+            if where.any():
+                out[where] = self._filtered(padded, k)[where]
         return out.astype(np.float32)
+
+
+def _identity_weights(radius: int = RADIUS) -> np.ndarray:
+    weights = np.zeros(free_weights(radius))
+    weights[-2] = 1.0
+    return weights
 
 
 def _mirror(index: np.ndarray, size: int) -> np.ndarray:
@@ -170,57 +222,97 @@ class PaddedRows:
 
 
 class NormalEquations:
-    """Least-squares statistics of "decoded neighbourhood -> source pixel" over the valid pixels."""
+    """Least-squares statistics of "decoded neighbourhood -> source pixel" over the valid pixels, per
+    value bin of the decoded pixel (classes are unions of bins, so their statistics are sums)."""
 
     def __init__(self, radius: int = RADIUS) -> None:
         self.radius = radius
         n = free_weights(radius)
-        self.gram = np.zeros((n, n))
-        self.cross = np.zeros(n)
-        self.energy = 0.0
-        self.count = 0
+        self.gram = np.zeros((VALUE_BINS, n, n))
+        self.cross = np.zeros((VALUE_BINS, n))
+        self.energy = np.zeros(VALUE_BINS)
+        self.counts = np.zeros(VALUE_BINS, dtype=np.int64)
+
+    @property
+    def count(self) -> int:
+        return int(self.counts.sum())
 
     def add(self, padded: np.ndarray, target: np.ndarray, valid: np.ndarray) -> None:
         """Add one block: ``padded`` decoded rows (as from :class:`PaddedRows`), the source's rows
         ``target`` and their validity ``valid`` (both ``[rows, cols]``)."""
-        size = 2 * self.radius + 1
-        windows = sliding_window_view(np.asarray(padded, dtype=np.float64), (size, size))
+        r = self.radius
+        windows = sliding_window_view(np.asarray(padded, dtype=np.float64), (2 * r + 1, 2 * r + 1))
         rows, cols = np.nonzero(valid)
         for start in range(0, rows.size, _FIT_CHUNK):
-            r, c = rows[start : start + _FIT_CHUNK], cols[start : start + _FIT_CHUNK]
-            design = np.empty((r.size, free_weights(self.radius)))
-            design[:, :-1] = fold(windows[r, c].reshape(r.size, -1))
+            i, j = rows[start : start + _FIT_CHUNK], cols[start : start + _FIT_CHUNK]
+            design = np.empty((i.size, free_weights(r)))
+            design[:, :-1] = fold(windows[i, j].reshape(i.size, -1))
             design[:, -1] = 1.0
-            y = np.asarray(target[r, c], dtype=np.float64)
-            self.gram += design.T @ design
-            self.cross += design.T @ y
-            self.energy += float(y @ y)
-            self.count += int(r.size)
+            y = np.asarray(target[i, j], dtype=np.float64)
+            bins = value_bins(design[:, -2])  # the centre tap: the decoded pixel itself
+            for b in np.unique(bins):
+                sel = bins == b
+                d, t = design[sel], y[sel]
+                self.gram[b] += d.T @ d
+                self.cross[b] += d.T @ t
+                self.energy[b] += float(t @ t)
+                self.counts[b] += int(t.size)
 
-    def squared_error(self, weights: np.ndarray) -> float:
-        """Sum of squared errors over the added pixels of the filter with real ``weights``."""
-        return float(self.energy - 2.0 * weights @ self.cross + weights @ self.gram @ weights)
+    def _group(self, first: int, stop: int) -> tuple[np.ndarray, np.ndarray, float, int]:
+        sl = slice(first, stop)
+        return (self.gram[sl].sum(axis=0), self.cross[sl].sum(axis=0), float(self.energy[sl].sum()),
+                int(self.counts[sl].sum()))
 
-    def solve(self) -> PostFilter | None:
-        """The least-squares filter (coefficients rounded as stored), or ``None`` without pixels."""
+    def squared_error(self, weights: np.ndarray, first: int = 0, stop: int = VALUE_BINS) -> float:
+        """Sum of squared errors of the filter with real ``weights`` over the added pixels of bins
+        ``first .. stop - 1`` (all by default)."""
+        gram, cross, energy, _ = self._group(first, stop)
+        return float(energy - 2.0 * weights @ cross + weights @ gram @ weights)
+
+    def _fit(self, first: int, stop: int, bits: int) -> tuple[tuple[int, ...], float]:
+        """Rounded least-squares weights for bins ``first .. stop - 1`` and their squared error."""
+        gram, cross, _, count = self._group(first, stop)
+        weights = _identity_weights(self.radius)
+        if count > free_weights(self.radius):
+            ridge = 1e-9 * float(np.trace(gram)) / gram.shape[0]
+            with contextlib.suppress(np.linalg.LinAlgError):  # singular: keep the identity
+                weights = np.linalg.solve(gram + ridge * np.eye(gram.shape[0]), cross)
+        stored = _quantised(weights, bits)
+        return stored, self.squared_error(np.asarray(stored, np.float64) / float(1 << bits), first, stop)
+
+    def best_filter(self, lam: float | None, max_classes: int = 1,
+                    bits: int = COEFFICIENT_BITS) -> PostFilter | None:
+        """The filter with the lowest ``lam x squared error + header bits``, from 1 to ``max_classes``
+        classes (contiguous ranges of value bins, by dynamic programming), or ``None`` when no filter
+        beats storing none. Without ``lam`` (a model without a training lambda): one class, kept
+        whenever it lowers the error."""
         if self.count <= free_weights(self.radius):
             return None
-        ridge = 1e-9 * float(np.trace(self.gram)) / self.gram.shape[0]
-        try:
-            weights = np.linalg.solve(self.gram + ridge * np.eye(self.gram.shape[0]), self.cross)
-        except np.linalg.LinAlgError:
+        identity_error = self.squared_error(_identity_weights(self.radius))
+        if lam is None or max_classes <= 1:
+            stored, error = self._fit(0, VALUE_BINS, bits)
+            single = PostFilter((stored,), radius=self.radius, bits=bits)
+            if lam is None:
+                return single if error < identity_error else None
+            return single if lam * error + single.stored_bits() < lam * identity_error else None
+        class_bits = PostFilter.identity(self.radius, bits).stored_bits()
+        fits = {(a, b): self._fit(a, b, bits)
+                for a in range(VALUE_BINS) for b in range(a + 1, VALUE_BINS + 1)}
+        # best[k][b]: (cost, groups) of covering bins 0 .. b - 1 with k groups
+        inf = (float("inf"), ())
+        best: list[list[tuple[float, tuple[tuple[int, int], ...]]]] = [
+            [inf] * (VALUE_BINS + 1) for _ in range(max_classes + 1)
+        ]
+        best[0][0] = (0.0, ())
+        for k in range(1, max_classes + 1):
+            for b in range(1, VALUE_BINS + 1):
+                for a in range(k - 1, b):
+                    cost, groups = best[k - 1][a]
+                    total = cost + lam * fits[(a, b)][1] + class_bits
+                    if total < best[k][b][0]:
+                        best[k][b] = (total, (*groups, (a, b)))
+        cost, groups = min(best[k][VALUE_BINS] for k in range(1, max_classes + 1))
+        if cost >= lam * identity_error:
             return None
-        return PostFilter.from_weights(weights, self.radius)
-
-
-def worth_storing(stats: NormalEquations, fitted: PostFilter, side_bits: float, lam: float | None) -> bool:
-    """Whether ``fitted`` pays for its ``side_bits``: ``side_bits < lam x`` (squared error saved), the
-    codec's own rate-distortion trade-off (training ``lambda``, normalised units); without ``lam``,
-    whenever it lowers the error."""
-    before = stats.squared_error(PostFilter.identity(stats.radius).weights)
-    after = stats.squared_error(fitted.weights)
-    saved = before - after
-    log.debug("post filter: squared error %.6g -> %.6g over %d pixels", before, after, stats.count)
-    if lam is None:
-        return saved > 0
-    return lam * saved > side_bits
+        bin_classes = [k for k, (a, b) in enumerate(groups) for _ in range(a, b)]
+        return PostFilter(tuple(fits[g][0] for g in groups), tuple(bin_classes), self.radius, bits)

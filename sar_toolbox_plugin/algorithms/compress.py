@@ -26,8 +26,9 @@ model cards in the plugin's <i>models</i> folder.
 Rate); its decoder must be available when decompressing.
 <b>Optimised quantisation</b> (advanced, off by default): latents are rounded towards zero where that \
 saves more bits than it costs in squared error (rate-distortion optimised, settings shipped with the model). \
-Files get much smaller for a smaller loss in PSNR, but speckle in homogeneous areas is smoothed (ENL rises): \
-leave it off when speckle statistics matter.
+Files get much smaller for a smaller loss in PSNR, but speckle in homogeneous areas is smoothed (ENL rises). \
+With a restoration filter, the filter may also differ by decoded value (up to 8 classes), \
+which adds PSNR and smooths more. Leave it off when speckle statistics matter.
 <b>Restoration filter</b> (advanced, on by default): after coding, the encoder decodes its own file and \
 stores the 7 × 7 least-squares filter that brings the decoded image closest to this scene (26 numbers in \
 the header); the decoder applies it. Worth about 0.2-0.5 dB PSNR on average (up to 1.2 dB); encoding takes \

@@ -13,12 +13,12 @@ from engine.codec.decode import decompress_file
 from engine.codec.encode import compress_raster
 from engine.codec.models import MODELS_ENV
 from engine.codec.postfilter import (
+    VALUE_BINS,
     NormalEquations,
     PaddedRows,
     PostFilter,
     free_weights,
     taps,
-    worth_storing,
 )
 from engine.errors import CancelledError, CompressedFileError
 from engine.raster_io import OUTPUT_NODATA
@@ -47,23 +47,27 @@ def test_padded_rows_equal_numpy_symmetric_padding(height: int, splits: list[int
         np.testing.assert_array_equal(padded, expected[top : top + padded.shape[0]])
 
 
-def random_filter(seed: int) -> PostFilter:
+def random_weights(seed: int) -> np.ndarray:
     rng = np.random.default_rng(seed)
     weights = rng.normal(scale=0.05, size=free_weights())
     weights[-2] += 0.6  # a dominant centre, like a real restoration filter
-    return PostFilter.from_weights(weights)
+    return weights
+
+
+def random_filter(seed: int) -> PostFilter:
+    return PostFilter.from_weights([random_weights(seed)])
 
 
 def test_filter_is_point_symmetric_and_is_a_correlation() -> None:
     from scipy import ndimage
 
     filt = random_filter(1)
-    kernel = filt.kernel.reshape(7, 7)
+    kernel = filt.kernel().reshape(7, 7)
     np.testing.assert_array_equal(kernel, kernel[::-1, ::-1])
-    assert filt.kernel.size == taps() and len(filt.coefficients) == free_weights() == 26
+    assert filt.kernel().size == taps() and len(filt.coefficients[0]) == free_weights() == 26
     image = np.random.default_rng(2).normal(size=(20, 17))
     out = filt.apply(np.pad(image, 3, mode="symmetric"))
-    reference = ndimage.correlate(image, kernel, mode="reflect") + filt.weights[-1]
+    reference = ndimage.correlate(image, kernel, mode="reflect") + filt.weights()[-1]
     np.testing.assert_allclose(out, reference, rtol=1e-5, atol=1e-5)
     identity = PostFilter.identity()
     np.testing.assert_allclose(identity.apply(np.pad(image, 3, mode="symmetric")), image, rtol=1e-6)
@@ -81,18 +85,38 @@ def test_least_squares_recovers_a_known_filter_from_streamed_blocks() -> None:
         n = padded.shape[0] - 6
         stats.add(padded, target[top : top + n], valid[top : top + n])
     assert stats.count == int(valid.sum())
-    fitted = stats.solve()
-    assert fitted is not None
-    np.testing.assert_allclose(fitted.weights, truth.weights, atol=2.0 ** -14)
-    assert stats.squared_error(fitted.weights) < 1e-6 < stats.squared_error(PostFilter.identity().weights)
-    assert worth_storing(stats, fitted, side_bits=fitted.stored_bits(), lam=None)
-    assert not worth_storing(stats, fitted, side_bits=fitted.stored_bits(), lam=1e-9)
+    fitted = stats.best_filter(lam=None)
+    assert fitted is not None and fitted.classes == 1
+    np.testing.assert_allclose(fitted.weights(), truth.weights(), atol=2.0 ** -14)
+    assert stats.squared_error(fitted.weights()) < 1e-6 < stats.squared_error(PostFilter.identity().weights())
+    assert stats.best_filter(lam=1e12, max_classes=1) == fitted
+    assert stats.best_filter(lam=1e-9) is None, "a filter that does not pay for its header bits is dropped"
+
+
+def test_classes_by_decoded_value_are_found_where_the_best_filter_changes() -> None:
+    """Dark pixels should be halved, bright ones kept: the fit splits the value bins at 0.5."""
+    rng = np.random.default_rng(6)
+    decoded = rng.uniform(0.0, 1.0, size=(60, 70))
+    target = np.where(decoded < 0.5, 0.5 * decoded, decoded)
+    stats = NormalEquations()
+    for top, padded in _stream(decoded, [30]):
+        n = padded.shape[0] - 6
+        stats.add(padded, target[top : top + n], np.ones((n, 70), bool))
+    single = stats.best_filter(lam=1e9, max_classes=1)
+    split = stats.best_filter(lam=1e9, max_classes=4)
+    assert single is not None and split is not None
+    assert split.classes == 2 and split.bin_classes == (0,) * (VALUE_BINS // 2) + (1,) * (VALUE_BINS // 2)
+    padded = np.pad(decoded, 3, mode="symmetric")
+    np.testing.assert_allclose(split.apply(padded), target, atol=1e-3)
+    assert np.abs(single.apply(padded) - target).max() > 0.05
+    back = PostFilter.from_header(split.to_header())
+    assert back == split
 
 
 def test_too_few_pixels_give_no_filter() -> None:
     stats = NormalEquations()
     stats.add(np.zeros((7, 9)), np.zeros((1, 3)), np.ones((1, 3), bool))
-    assert stats.solve() is None
+    assert stats.best_filter(lam=None) is None
 
 
 def test_header_keeps_the_filter_and_refuses_a_malformed_one() -> None:
@@ -106,7 +130,7 @@ def test_header_keeps_the_filter_and_refuses_a_malformed_one() -> None:
     )
     back = fileformat.CompressedHeader.from_json(header.to_json())
     assert PostFilter.from_header(back.post_filter) == filt
-    broken = dict(filt.to_header(), coefficients=list(filt.coefficients[:-1]))
+    broken = dict(filt.to_header(), coefficients=[list(filt.coefficients[0][:-1])])
     import dataclasses
 
     data = fileformat.pack(dataclasses.replace(header, post_filter=broken), b"", b"")
@@ -204,3 +228,21 @@ def test_decoded_pixels_do_not_depend_on_the_block_size(tmp_path: Path, filter_m
         with rasterio.open(tmp_path / f"d{rows}.tif") as ds:
             images.append(ds.read(1))
     np.testing.assert_array_equal(images[0], images[1])
+
+
+def test_optimised_quantisation_lets_the_filter_use_value_classes(tmp_path: Path, filter_models: Path,
+                                                                  monkeypatch: pytest.MonkeyPatch) -> None:
+    from engine.codec import encode, fit_filter
+
+    asked: list[int] = []
+    real = fit_filter.fit_post_filter
+
+    def spy(*args: Any, **kwargs: Any) -> PostFilter | None:
+        asked.append(kwargs["max_classes"])
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(fit_filter, "fit_post_filter", spy)
+    src = write_test_geotiff(tmp_path / "in.tif", textured_db(96, 96))
+    compress_raster(src, tmp_path / "a.sarz", input_kind="db", rate="r1")
+    compress_raster(src, tmp_path / "b.sarz", input_kind="db", rate="r1", rdo=True)
+    assert asked == [1, encode.FILTER_CLASSES_RDO]

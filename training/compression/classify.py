@@ -265,8 +265,9 @@ def card_section(cfg: ClassifyConfig, command: str, cells: int,
     if engine_scores:
         lines += [
             "",
-            "Through the engine with the classified table and its default rounding (file bits per pixel; "
-            "replaces the factorised table's 'Through the engine' figures above):",
+            "Through the engine with the classified table, its default rounding and the scene's restoration "
+            "filter (`engine/codec/postfilter.py`, on by default; file bits per pixel; replaces the "
+            "factorised table's 'Through the engine' figures above):",
             "",
             "| data | bpp (file) | PSNR dB | SSIM | ENL ratio | EPI |",
             "|---|---|---|---|---|---|",

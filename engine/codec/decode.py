@@ -2,12 +2,13 @@
 
 file -> verified header, mask, payload -> integer latents (range decoding) ->
 ``y_hat = q + median`` -> decoder on overlapping latent tiles -> blending with
-:func:`engine.tiling.tile_weights` (weights sum to one everywhere) -> dB (or
-linear intensity/amplitude on request) -> GeoTIFF strip by strip, with the
+:func:`engine.tiling.tile_weights` (weights sum to one everywhere) -> the file's
+restoration filter, if it has one (:mod:`.postfilter`) -> dB (or linear
+intensity/amplitude on request) -> GeoTIFF in row blocks, with the
 original CRS and geotransform and the nodata mask restored exactly
 (:data:`engine.raster_io.OUTPUT_NODATA`). Latents are range-decoded strip by
 strip as the tile rows need them (:class:`LatentRows`): memory holds about one
-tile row of latents and one strip of ``tile_size`` output rows.
+tile row of latents and one strip of ``tile_size`` blended output rows.
 """
 
 from __future__ import annotations

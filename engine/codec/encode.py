@@ -9,8 +9,10 @@ context on each side. The grid is then quantised (``round(y - median)``, with
 rate-distortion optimised choices when the model carries them: :mod:`.rdo`) and
 range-coded with the model's entropy table in strips of :data:`STRIP_ROWS`
 latent rows as the tile rows finish; the validity mask is compressed
-losslessly, strip by strip. Memory holds one tile row of input and latents
-and the compressed bytes, whatever the scene's height.
+losslessly, strip by strip. Then, by default, the coded file is decoded once
+more to fit the scene's restoration filter (:mod:`.fit_filter`,
+:mod:`.postfilter`), stored in the header. Memory holds one tile row of input
+and latents and the compressed bytes, whatever the scene's height.
 """
 
 from __future__ import annotations

@@ -246,3 +246,18 @@ def test_optimised_quantisation_lets_the_filter_use_value_classes(tmp_path: Path
     compress_raster(src, tmp_path / "a.sarz", input_kind="db", rate="r1")
     compress_raster(src, tmp_path / "b.sarz", input_kind="db", rate="r1", rdo=True)
     assert asked == [1, encode.FILTER_CLASSES_RDO]
+
+
+def test_without_the_decoder_beside_a_custom_encoder_no_filter_is_stored(tmp_path: Path,
+                                                                          filter_models: Path) -> None:
+    import shutil
+
+    alone = tmp_path / "alone"
+    alone.mkdir()
+    encoder = shutil.copy(filter_models / "sarcodec-r1-encoder.onnx", alone / "custom-encoder.onnx")
+    messages: list[str] = []
+    src = write_test_geotiff(tmp_path / "in.tif", textured_db(96, 96))
+    compress_raster(src, tmp_path / "c.sarz", input_kind="db", encoder_path=encoder, log=messages.append)
+    assert not fileformat.read_compressed(tmp_path / "c.sarz").header.post_filter
+    assert any("decoder was not found" in m for m in messages)
+    decompress_file(tmp_path / "c.sarz", tmp_path / "d.tif")  # the bundled decoder (same model) decodes it

@@ -44,7 +44,7 @@ def fit_post_filter(
     by default.
     """
     header = cf.header
-    stats = NormalEquations()
+    stats = NormalEquations(by_value=max_classes > 1)
     rows = PaddedRows(header.height, stats.radius)
     tile, overlap = default_tiling(decoder.metadata, None, None)  # what decompress_file uses
     blocks = decoded_blocks(cf, decoder, table, tile, overlap, batch_size, progress, is_cancelled)

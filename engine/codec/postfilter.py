@@ -58,15 +58,6 @@ def free_weights(radius: int = RADIUS) -> int:
     return taps(radius) // 2 + 2
 
 
-def fold(windows: np.ndarray) -> np.ndarray:
-    """Neighbourhoods ``[..., taps]`` (row-major) -> ``[..., free_weights - 1]``: opposite taps summed,
-    the centre last (what a point-symmetric filter's weights multiply)."""
-    centre = windows.shape[-1] // 2
-    return np.concatenate(
-        [windows[..., :centre] + windows[..., : centre : -1], windows[..., centre : centre + 1]], axis=-1
-    )
-
-
 def value_bins(values: np.ndarray) -> np.ndarray:
     """The value bin (``0 .. VALUE_BINS - 1``) of decoded values (normalised; outside ``[0, 1]`` clipped)."""
     return np.clip(np.floor(np.asarray(values, np.float64) * VALUE_BINS), 0, VALUE_BINS - 1).astype(np.intp)
@@ -221,17 +212,34 @@ class PaddedRows:
         return out
 
 
-class NormalEquations:
-    """Least-squares statistics of "decoded neighbourhood -> source pixel" over the valid pixels, per
-    value bin of the decoded pixel (classes are unions of bins, so their statistics are sums)."""
+def folding_matrix(radius: int = RADIUS) -> np.ndarray:
+    """``[taps + 1, free_weights]``: raw neighbourhood-plus-one rows times this matrix give the rows a
+    point-symmetric filter's weights multiply: opposite taps summed, the centre, the constant."""
+    n, half = taps(radius), taps(radius) // 2
+    matrix = np.zeros((n + 1, free_weights(radius)))
+    for t in range(n):
+        matrix[t, min(t, n - 1 - t)] = 1.0  # opposite taps share a weight; the centre maps to ``half``
+    matrix[n, half + 1] = 1.0
+    return matrix
 
-    def __init__(self, radius: int = RADIUS) -> None:
-        self.radius = radius
-        n = free_weights(radius)
-        self.gram = np.zeros((VALUE_BINS, n, n))
-        self.cross = np.zeros((VALUE_BINS, n))
-        self.energy = np.zeros(VALUE_BINS)
-        self.counts = np.zeros(VALUE_BINS, dtype=np.int64)
+
+class NormalEquations:
+    """Least-squares statistics of "decoded neighbourhood -> source pixel" over the valid pixels.
+
+    With ``by_value`` they are kept per value bin of the decoded pixel (classes are unions of bins, so
+    their statistics are sums); otherwise in one bin. Gathered on the raw neighbourhoods and folded to the
+    point-symmetric weights when solved (cheaper than folding every pixel).
+    """
+
+    def __init__(self, radius: int = RADIUS, by_value: bool = True) -> None:
+        self.radius, self.by_value = radius, by_value
+        n = taps(radius) + 1
+        self.bins = VALUE_BINS if by_value else 1
+        self._gram = np.zeros((self.bins, n, n))
+        self._cross = np.zeros((self.bins, n))
+        self.energy = np.zeros(self.bins)
+        self.counts = np.zeros(self.bins, dtype=np.int64)
+        self._fold = folding_matrix(radius)
 
     @property
     def count(self) -> int:
@@ -240,33 +248,43 @@ class NormalEquations:
     def add(self, padded: np.ndarray, target: np.ndarray, valid: np.ndarray) -> None:
         """Add one block: ``padded`` decoded rows (as from :class:`PaddedRows`), the source's rows
         ``target`` and their validity ``valid`` (both ``[rows, cols]``)."""
-        r = self.radius
+        r, n = self.radius, taps(self.radius)
         windows = sliding_window_view(np.asarray(padded, dtype=np.float64), (2 * r + 1, 2 * r + 1))
         rows, cols = np.nonzero(valid)
         for start in range(0, rows.size, _FIT_CHUNK):
             i, j = rows[start : start + _FIT_CHUNK], cols[start : start + _FIT_CHUNK]
-            design = np.empty((i.size, free_weights(r)))
-            design[:, :-1] = fold(windows[i, j].reshape(i.size, -1))
+            design = np.empty((i.size, n + 1))
+            design[:, :-1] = windows[i, j].reshape(i.size, -1)
             design[:, -1] = 1.0
             y = np.asarray(target[i, j], dtype=np.float64)
-            bins = value_bins(design[:, -2])  # the centre tap: the decoded pixel itself
-            for b in np.unique(bins):
-                sel = bins == b
-                d, t = design[sel], y[sel]
-                self.gram[b] += d.T @ d
-                self.cross[b] += d.T @ t
-                self.energy[b] += float(t @ t)
-                self.counts[b] += int(t.size)
+            if not self.by_value:
+                self._accumulate(0, design, y)
+                continue
+            bins = value_bins(design[:, n // 2])  # the centre tap: the decoded pixel itself
+            order = np.argsort(bins, kind="stable")
+            design, y, bins = design[order], y[order], bins[order]
+            edges = np.searchsorted(bins, np.arange(VALUE_BINS + 1))
+            for b in range(VALUE_BINS):
+                if edges[b + 1] > edges[b]:
+                    self._accumulate(b, design[edges[b] : edges[b + 1]], y[edges[b] : edges[b + 1]])
+
+    def _accumulate(self, b: int, design: np.ndarray, y: np.ndarray) -> None:
+        self._gram[b] += design.T @ design
+        self._cross[b] += design.T @ y
+        self.energy[b] += float(y @ y)
+        self.counts[b] += int(y.size)
 
     def _group(self, first: int, stop: int) -> tuple[np.ndarray, np.ndarray, float, int]:
+        """Folded gram matrix, cross vector, target energy and pixel count of bins ``first .. stop - 1``."""
         sl = slice(first, stop)
-        return (self.gram[sl].sum(axis=0), self.cross[sl].sum(axis=0), float(self.energy[sl].sum()),
+        gram, cross = self._gram[sl].sum(axis=0), self._cross[sl].sum(axis=0)
+        return (self._fold.T @ gram @ self._fold, self._fold.T @ cross, float(self.energy[sl].sum()),
                 int(self.counts[sl].sum()))
 
-    def squared_error(self, weights: np.ndarray, first: int = 0, stop: int = VALUE_BINS) -> float:
+    def squared_error(self, weights: np.ndarray, first: int = 0, stop: int | None = None) -> float:
         """Sum of squared errors of the filter with real ``weights`` over the added pixels of bins
         ``first .. stop - 1`` (all by default)."""
-        gram, cross, energy, _ = self._group(first, stop)
+        gram, cross, energy, _ = self._group(first, self.bins if stop is None else stop)
         return float(energy - 2.0 * weights @ cross + weights @ gram @ weights)
 
     def _fit(self, first: int, stop: int, bits: int) -> tuple[tuple[int, ...], float]:
@@ -289,8 +307,8 @@ class NormalEquations:
         if self.count <= free_weights(self.radius):
             return None
         identity_error = self.squared_error(_identity_weights(self.radius))
-        if lam is None or max_classes <= 1:
-            stored, error = self._fit(0, VALUE_BINS, bits)
+        if lam is None or max_classes <= 1 or not self.by_value:
+            stored, error = self._fit(0, self.bins, bits)
             single = PostFilter((stored,), radius=self.radius, bits=bits)
             if lam is None:
                 return single if error < identity_error else None

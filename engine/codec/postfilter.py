@@ -12,8 +12,8 @@ systematic in the reconstruction error of this scene (blur, bias, texture the
 decoder synthesises but the source does not have).
 
 With optimised quantisation (``rdo``) the encoder may also split the pixels
-into up to :data:`VALUE_BINS` classes by their decoded value (contiguous ranges
-of bins chosen by dynamic programming, one filter each): at low rates the
+into classes by their decoded value (contiguous ranges of :data:`VALUE_BINS`
+bins chosen by dynamic programming, one filter each): at low rates the
 least-squares restoration of dark, homogeneous areas is close to their local
 mean, which gains PSNR and smooths speckle, in keeping with that option.
 
@@ -330,6 +330,8 @@ class NormalEquations:
                     if total < best[k][b][0]:
                         best[k][b] = (total, (*groups, (a, b)))
         cost, groups = min(best[k][VALUE_BINS] for k in range(1, max_classes + 1))
+        log.debug("post filter: %d class(es) %s, cost %.6g vs %.6g without a filter", len(groups), groups,
+                  cost, lam * identity_error)
         if cost >= lam * identity_error:
             return None
         bin_classes = [k for k, (a, b) in enumerate(groups) for _ in range(a, b)]

@@ -283,3 +283,39 @@ def test_tiny_scenes_round_trip_with_a_filter(tmp_path: Path, shape: tuple[int, 
         values = ds.read(1)
     assert values.shape == shape and np.all(np.isfinite(values)) and np.all(values != OUTPUT_NODATA)
     assert float(np.mean(np.abs(values - db))) < 6.0
+
+
+def test_shipped_model_on_a_real_scene_stores_a_filter_that_lowers_the_error(
+    tmp_path: Path, real_data_dir: Path,
+) -> None:
+    """The shipped r2 codec on a 384 x 384 crop of the real GF-3 sample (uint16 amplitude, zeros = nodata)."""
+    import rasterio
+    from rasterio.windows import Window as RioWindow
+
+    from engine.codec.models import shipped_rates
+    from engine.quality import read_db
+
+    if "r2" not in shipped_rates():
+        pytest.skip("the r2 codec is not installed")
+    scene = next((real_data_dir / "os_sift").glob("GF3*HH*.tif*"), None)
+    if scene is None:
+        pytest.skip("GF-3 sample not present")
+    with rasterio.open(scene) as src:
+        window = RioWindow(src.width // 2 - 192, src.height // 2 - 192, 384, 384)
+        data = src.read(1, window=window)
+        profile = dict(src.profile, width=384, height=384, transform=src.window_transform(window))
+    crop = tmp_path / "gf3_crop.tif"
+    with rasterio.open(crop, "w", **profile) as dst:
+        dst.write(data, 1)
+    reference = read_db(crop, 1, "amplitude", -35.0)
+    errors = {}
+    for post_filter in (False, True):
+        sarz = tmp_path / f"pf{int(post_filter)}.sarz"
+        compress_raster(crop, sarz, input_kind="amplitude", rate="r2", post_filter=post_filter)
+        assert bool(fileformat.read_compressed(sarz).header.post_filter) == post_filter
+        decompress_file(sarz, tmp_path / f"pf{int(post_filter)}.tif")
+        decoded = read_db(tmp_path / f"pf{int(post_filter)}.tif", 1, "db")
+        valid = np.isfinite(reference) & np.isfinite(decoded)
+        assert valid.mean() > 0.9
+        errors[post_filter] = float(np.mean((reference - decoded)[valid] ** 2))
+    assert errors[True] < 0.995 * errors[False], errors

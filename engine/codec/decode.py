@@ -241,6 +241,33 @@ def decoded_blocks(cf: fileformat.CompressedFile, decoder: Any, table: EntropyMo
         yield from strips.flush(row[0])
 
 
+def decoded_tiles(cf: fileformat.CompressedFile, decoder: Any, table: EntropyModelTable, tile: int,
+                  overlap: int, every: int = 1, progress: Callable[[float], None] | None = None,
+                  is_cancelled: Callable[[], bool] | None = None,
+                  ) -> Iterator[tuple[Tile, np.ndarray, np.ndarray]]:
+    """Every ``every``-th tile of the decoding plan (raster order), decoded alone: the tile in pixels,
+    the decoder's output ``[tile, tile]`` (float32) and the tile's blending weights.
+
+    Where a weight is exactly 1 no other tile contributes, so there the output equals the pixels
+    :func:`decoded_blocks` produces (the restoration filter's fit samples them on large scenes).
+    """
+    header = cf.header
+    s = header.scale_factor
+    latents = LatentRows(cf, table)
+    sample = plan_tiles(header.latent_height, header.latent_width, tile // s, overlap // s)[::every]
+    for done, t in enumerate(sample, start=1):
+        if is_cancelled is not None and is_cancelled():
+            raise CancelledError("Compression was cancelled; nothing was written.")
+        x = decoder.run(table.dequantise(_latent_tile(latents, t))[None])
+        if x.shape != (1, 1, tile, tile):
+            raise ModelError(f"The decoder returned shape {x.shape}, expected {(1, 1, tile, tile)}; "
+                             "it does not follow the codec contract.")
+        t_px = Tile(_px(t.read, s), _px(t.core, s), t.index, t.taper)
+        yield t_px, x[0, 0], tile_weights(t_px, tile, overlap, BLEND)
+        if progress is not None:
+            progress(99.0 * done / len(sample))
+
+
 def restored_blocks(blocks: Iterable[tuple[Window, np.ndarray]], header: fileformat.CompressedHeader,
                     ) -> Iterator[tuple[Window, np.ndarray]]:
     """``blocks`` through the file's restoration filter (:mod:`.postfilter`), if it has one."""

@@ -175,8 +175,10 @@ def compress_raster(
             homogeneous areas (the ENL ratio rises). ``False`` (default) rounds every latent.
         post_filter: decode the coded latents once more and store the scene's least-squares
             restoration filter in the file (:mod:`engine.codec.postfilter`) when it pays for its
-            ~900 bits; encoding takes about twice as long. Needs the model's decoder. With ``rdo``
-            the filter may differ by decoded value (up to :data:`FILTER_CLASSES_RDO` classes).
+            ~900 bits; encoding takes up to about twice as long (large scenes are fitted on a
+            sample of tiles, :data:`engine.codec.fit_filter.FIT_SAMPLE_PIXELS`). Needs the model's
+            decoder. With ``rdo`` the filter may differ by decoded value (up to
+            :data:`FILTER_CLASSES_RDO` classes).
         progress, is_cancelled, log: callbacks (0..100, cancel poll, messages).
     """
     from ..raster_io import atomic_output, check_writable, inspect_raster, open_raster

@@ -2,24 +2,33 @@
 
 Streams the decoded image (exactly what :func:`engine.codec.decode.decompress_file` will compute
 before filtering) and the source rows side by side into the filter's normal equations
-(:class:`engine.codec.postfilter.NormalEquations`); memory holds one tile row.
+(:class:`engine.codec.postfilter.NormalEquations`); memory holds one tile row. Scenes larger than
+:data:`FIT_SAMPLE_PIXELS` are fitted on a sample of whole tiles instead (26 to 208 unknowns need
+far fewer pixels), where each sampled tile alone makes the decoded pixels.
 """
 
 from __future__ import annotations
 
 import logging
+import math
 from collections.abc import Callable
 from typing import Any
+
+import numpy as np
 
 from ..metadata import ModelMetadata
 from ..tiling import Window
 from . import fileformat
-from .decode import decoded_blocks
+from .decode import decoded_blocks, decoded_tiles
 from .encode import BATCH_SIZE, default_tiling, model_input, read_tile
 from .entropy import EntropyModelTable
 from .postfilter import NormalEquations, PaddedRows, PostFilter
 
 log = logging.getLogger(__name__)
+
+FIT_SAMPLE_PIXELS = 4_000_000
+"""Above this many pixels the filter is fitted on every k-th decoding tile (raster order), about this
+many pixels' worth; below, on the whole decoded scene."""
 
 
 def fit_post_filter(
@@ -45,13 +54,59 @@ def fit_post_filter(
     """
     header = cf.header
     stats = NormalEquations(by_value=max_classes > 1)
-    rows = PaddedRows(header.height, stats.radius)
     tile, overlap = default_tiling(decoder.metadata, None, None)  # what decompress_file uses
+    every = max(1, math.ceil(header.width * header.height / FIT_SAMPLE_PIXELS))
+    if every == 1:
+        _whole_scene(stats, cf, decoder, table, src, meta, tile, overlap, batch_size, progress,
+                     is_cancelled)
+    else:
+        _sampled_tiles(stats, cf, decoder, table, src, meta, tile, overlap, every, progress, is_cancelled)
+        log.debug("post filter fitted on %d of %d valid pixels (every %d-th tile)", stats.count,
+                  header.valid_pixels, every)
+        if lam is not None and stats.count:  # the error saved scales with the scene, the header bits do not
+            lam *= header.valid_pixels / stats.count
+    return stats.best_filter(lam, max_classes)
+
+
+def _source_rows(src: Any, meta: ModelMetadata, header: fileformat.CompressedHeader, window: Window,
+                 ) -> tuple[np.ndarray, np.ndarray]:
+    """The source pixels of ``window`` as the encoder saw them (normalised) and their validity."""
+    raw = read_tile(src, header.band, window)
+    return model_input(raw, meta, header.source_nodata, header.input_kind, header.shift_db)
+
+
+def _whole_scene(stats: NormalEquations, cf: fileformat.CompressedFile, decoder: Any,
+                 table: EntropyModelTable, src: Any, meta: ModelMetadata, tile: int, overlap: int,
+                 batch_size: int, progress: Callable[[float], None] | None,
+                 is_cancelled: Callable[[], bool] | None) -> None:
+    """Statistics from the whole decoded scene, streamed in row blocks."""
+    header = cf.header
+    rows = PaddedRows(header.height, stats.radius)
     blocks = decoded_blocks(cf, decoder, table, tile, overlap, batch_size, progress, is_cancelled)
     for _window, values in blocks:
         for top, padded in rows.push(values):
             n = padded.shape[0] - 2 * stats.radius
-            raw = read_tile(src, header.band, Window(top, 0, n, header.width))
-            target, valid = model_input(raw, meta, header.source_nodata, header.input_kind, header.shift_db)
+            target, valid = _source_rows(src, meta, header, Window(top, 0, n, header.width))
             stats.add(padded, target, valid)
-    return stats.best_filter(lam, max_classes)
+
+
+def _sampled_tiles(stats: NormalEquations, cf: fileformat.CompressedFile, decoder: Any,
+                   table: EntropyModelTable, src: Any, meta: ModelMetadata, tile: int, overlap: int,
+                   every: int, progress: Callable[[float], None] | None,
+                   is_cancelled: Callable[[], bool] | None) -> None:
+    """Statistics from every ``every``-th tile, on the pixels whose whole neighbourhood that tile alone
+    decodes (blending weight exactly 1) and that lie at least the filter radius inside the scene."""
+    from scipy.ndimage import binary_erosion
+
+    header, r = cf.header, stats.radius
+    size = 2 * r + 1
+    for t, x, weights in decoded_tiles(cf, decoder, table, tile, overlap, every, progress, is_cancelled):
+        alone = binary_erosion(weights == 1.0, structure=np.ones((size, size), bool), border_value=0)
+        rows = np.arange(t.read.row_off, t.read.row_end)[:, None]
+        cols = np.arange(t.read.col_off, t.read.col_end)[None, :]
+        inside = (rows >= r) & (rows < header.height - r) & (cols >= r) & (cols < header.width - r)
+        usable = (alone & inside)[r:-r, r:-r]
+        if usable.any():
+            window = Window(t.read.row_off + r, t.read.col_off + r, tile - 2 * r, tile - 2 * r)
+            target, valid = _source_rows(src, meta, header, window)
+            stats.add(x, target, valid & usable)

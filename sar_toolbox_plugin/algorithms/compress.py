@@ -32,7 +32,8 @@ which adds PSNR and smooths more. Leave it off when speckle statistics matter.
 <b>Restoration filter</b> (advanced, on by default): after coding, the encoder decodes its own file and \
 stores the 7 × 7 least-squares filter that brings the decoded image closest to this scene (26 numbers in \
 the header); the decoder applies it. Worth about 0.2-0.5 dB PSNR on average (up to 1.2 dB); encoding takes \
-about twice as long. It is left out automatically when it would not pay for its bytes (tiny scenes).
+about twice as long on small scenes, about a third longer above 4 Mpix (fitted on a sample of tiles). \
+It is left out automatically when it would not pay for its bytes (tiny scenes).
 <b>Output</b>: the compressed file. <b>BPP</b> = 8 × file bytes / (width × height).
 
 Nodata, zero, negative and NaN pixels are stored in a lossless mask and come back as nodata."""

@@ -319,3 +319,57 @@ def test_shipped_model_on_a_real_scene_stores_a_filter_that_lowers_the_error(
         assert valid.mean() > 0.9
         errors[post_filter] = float(np.mean((reference - decoded)[valid] ** 2))
     assert errors[True] < 0.995 * errors[False], errors
+
+
+@pytest.fixture
+def narrow_overlap_models(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """The filter-friendly tiny codec with a 25 % tile overlap (like the shipped 512 / 64), so that each
+    tile has an interior no other tile blends into."""
+    folder = tmp_path_factory.mktemp("codec_models_narrow")
+    build_pair(folder, "r1", lam="1e7", overlap=16)
+    monkeypatch.setenv(MODELS_ENV, str(folder))
+    return folder
+
+
+def test_a_tile_decoded_alone_equals_the_blended_image_where_its_weight_is_one(
+    tmp_path: Path, narrow_overlap_models: Path,
+) -> None:
+    """What the sampled fit of large scenes relies on."""
+    from engine.codec.decode import _checked_table, decoded_blocks, decoded_tiles
+    from engine.codec.encode import default_tiling
+    from engine.codec.models import find_decoder
+
+    src = write_test_geotiff(tmp_path / "in.tif", textured_db(300, 340, seed=4))
+    compress_raster(src, tmp_path / "c.sarz", input_kind="db", rate="r1", post_filter=False)
+    cf = fileformat.read_compressed(tmp_path / "c.sarz")
+    decoder = find_decoder(cf.header.model_id, cf.header.weights_sha256)
+    table = _checked_table(cf, decoder)
+    tile, overlap = default_tiling(decoder.metadata, None, None)
+    image = np.concatenate([v for _, v in decoded_blocks(cf, decoder, table, tile, overlap)])
+    checked = 0
+    for t, x, weights in decoded_tiles(cf, decoder, table, tile, overlap):
+        rows = slice(t.read.row_off, min(t.read.row_end, image.shape[0]))
+        cols = slice(t.read.col_off, min(t.read.col_end, image.shape[1]))
+        alone = (weights == 1.0)[: rows.stop - rows.start, : cols.stop - cols.start]
+        part = x[: rows.stop - rows.start, : cols.stop - cols.start]
+        np.testing.assert_array_equal(part[alone], image[rows, cols][alone])
+        checked += int(alone.sum())
+    assert checked > 0.3 * image.size
+
+
+def test_large_scenes_are_fitted_on_sampled_tiles(tmp_path: Path, narrow_overlap_models: Path,
+                                                  monkeypatch: pytest.MonkeyPatch) -> None:
+    from engine.codec import fit_filter
+
+    db = textured_db(300, 340, seed=4)
+    src = write_test_geotiff(tmp_path / "in.tif", db)
+    whole, whole_file = _decoded(tmp_path, "whole", src)
+    monkeypatch.setattr(fit_filter, "FIT_SAMPLE_PIXELS", 300 * 340 // 3)  # every 3rd tile
+    sampled, sampled_file = _decoded(tmp_path, "sampled", src)
+    plain, _ = _decoded(tmp_path, "plain", src, post_filter=False)
+    whole_filter = PostFilter.from_header(whole_file.header.post_filter)
+    sampled_filter = PostFilter.from_header(sampled_file.header.post_filter)
+    assert sampled_filter != whole_filter, "the sample, not the whole scene, was fitted"
+    mse = {name: float(np.mean((values - db) ** 2)) for name, values in
+           (("plain", plain), ("whole", whole), ("sampled", sampled))}
+    assert mse["sampled"] < 0.9 * mse["plain"] and mse["sampled"] < 1.05 * mse["whole"], mse

@@ -29,6 +29,8 @@ log = logging.getLogger(__name__)
 FIT_SAMPLE_PIXELS = 4_000_000
 """Above this many pixels the filter is fitted on every k-th decoding tile (raster order), about this
 many pixels' worth; below, on the whole decoded scene."""
+MIN_SAMPLED_PIXELS = 250_000
+"""A sample with fewer valid pixels than this (tiles falling on nodata) is replaced by the whole scene."""
 
 
 def fit_post_filter(
@@ -56,15 +58,16 @@ def fit_post_filter(
     stats = NormalEquations(by_value=max_classes > 1)
     tile, overlap = default_tiling(decoder.metadata, None, None)  # what decompress_file uses
     every = max(1, math.ceil(header.width * header.height / FIT_SAMPLE_PIXELS))
-    if every == 1:
-        _whole_scene(stats, cf, decoder, table, src, meta, tile, overlap, batch_size, progress,
-                     is_cancelled)
-    else:
+    if every > 1:
         _sampled_tiles(stats, cf, decoder, table, src, meta, tile, overlap, every, progress, is_cancelled)
         log.debug("post filter fitted on %d of %d valid pixels (every %d-th tile)", stats.count,
                   header.valid_pixels, every)
-        if lam is not None and stats.count:  # the error saved scales with the scene, the header bits do not
-            lam *= header.valid_pixels / stats.count
+        if stats.count >= min(MIN_SAMPLED_PIXELS, header.valid_pixels):
+            if lam is not None:  # the error saved scales with the scene, the header bits do not
+                lam *= header.valid_pixels / stats.count
+            return stats.best_filter(lam, max_classes)
+        stats = NormalEquations(by_value=max_classes > 1)
+    _whole_scene(stats, cf, decoder, table, src, meta, tile, overlap, batch_size, progress, is_cancelled)
     return stats.best_filter(lam, max_classes)
 
 

@@ -365,6 +365,7 @@ def test_large_scenes_are_fitted_on_sampled_tiles(tmp_path: Path, narrow_overlap
     src = write_test_geotiff(tmp_path / "in.tif", db)
     whole, whole_file = _decoded(tmp_path, "whole", src)
     monkeypatch.setattr(fit_filter, "FIT_SAMPLE_PIXELS", 300 * 340 // 3)  # every 3rd tile
+    monkeypatch.setattr(fit_filter, "MIN_SAMPLED_PIXELS", 1000)
     sampled, sampled_file = _decoded(tmp_path, "sampled", src)
     plain, _ = _decoded(tmp_path, "plain", src, post_filter=False)
     whole_filter = PostFilter.from_header(whole_file.header.post_filter)
@@ -373,3 +374,18 @@ def test_large_scenes_are_fitted_on_sampled_tiles(tmp_path: Path, narrow_overlap
     mse = {name: float(np.mean((values - db) ** 2)) for name, values in
            (("plain", plain), ("whole", whole), ("sampled", sampled))}
     assert mse["sampled"] < 0.9 * mse["plain"] and mse["sampled"] < 1.05 * mse["whole"], mse
+
+
+def test_a_sample_that_falls_on_nodata_is_replaced_by_the_whole_scene(
+    tmp_path: Path, narrow_overlap_models: Path, monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from engine.codec import fit_filter
+
+    db = textured_db(300, 340, seed=5)
+    src = write_test_geotiff(tmp_path / "in.tif", db)
+    whole, whole_file = _decoded(tmp_path, "whole", src)
+    monkeypatch.setattr(fit_filter, "FIT_SAMPLE_PIXELS", 300 * 340 // 3)
+    monkeypatch.setattr(fit_filter, "MIN_SAMPLED_PIXELS", 10**9)  # no sample is ever enough
+    fallback, fallback_file = _decoded(tmp_path, "fallback", src)
+    assert fallback_file.header.post_filter == whole_file.header.post_filter
+    np.testing.assert_array_equal(fallback, whole)

@@ -226,13 +226,7 @@ def decoded_blocks(cf: fileformat.CompressedFile, decoder: Any, table: EntropyMo
             if is_cancelled is not None and is_cancelled():
                 raise CancelledError("Decompression was cancelled; nothing was written.")
             chunk = row[start : start + batch_size]
-            batch = np.stack([table.dequantise(_latent_tile(latents, t)) for t in chunk])
-            x = decoder.run(batch)
-            if x.shape != (len(chunk), 1, tile, tile):
-                raise ModelError(
-                    f"The decoder returned shape {x.shape}, expected {(len(chunk), 1, tile, tile)}; "
-                    "it does not follow the codec contract."
-                )
+            x = _decode_tiles(decoder, table, latents, chunk, tile)
             for t, xt in zip(chunk, x, strict=True):
                 strips.add(t, xt[0])
             done += len(chunk)
@@ -257,11 +251,8 @@ def decoded_tiles(cf: fileformat.CompressedFile, decoder: Any, table: EntropyMod
     sample = plan_tiles(header.latent_height, header.latent_width, tile // s, overlap // s)[::every]
     for done, t in enumerate(sample, start=1):
         if is_cancelled is not None and is_cancelled():
-            raise CancelledError("Compression was cancelled; nothing was written.")
-        x = decoder.run(table.dequantise(_latent_tile(latents, t))[None])
-        if x.shape != (1, 1, tile, tile):
-            raise ModelError(f"The decoder returned shape {x.shape}, expected {(1, 1, tile, tile)}; "
-                             "it does not follow the codec contract.")
+            raise CancelledError("Decompression was cancelled; nothing was written.")
+        x = _decode_tiles(decoder, table, latents, [t], tile)
         t_px = Tile(_px(t.read, s), _px(t.core, s), t.index, t.taper)
         yield t_px, x[0, 0], tile_weights(t_px, tile, overlap, BLEND)
         if progress is not None:
@@ -280,6 +271,18 @@ def restored_blocks(blocks: Iterable[tuple[Window, np.ndarray]], header: filefor
         for top, padded in rows.push(values):
             n = padded.shape[0] - 2 * filt.radius
             yield Window(top, 0, n, header.width), filt.apply(padded)
+
+
+def _decode_tiles(decoder: Any, table: EntropyModelTable, latents: LatentRows, tiles: list[Tile],
+                  tile: int) -> np.ndarray:
+    """The decoder's output ``[n, 1, tile, tile]`` for latent ``tiles`` (one network call)."""
+    x = decoder.run(np.stack([table.dequantise(_latent_tile(latents, t)) for t in tiles]))
+    if x.shape != (len(tiles), 1, tile, tile):
+        raise ModelError(
+            f"The decoder returned shape {x.shape}, expected {(len(tiles), 1, tile, tile)}; "
+            "it does not follow the codec contract."
+        )
+    return x
 
 
 def _latent_tile(latents: LatentRows, tile: Tile) -> np.ndarray:

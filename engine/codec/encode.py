@@ -310,9 +310,11 @@ def _with_post_filter(header: fileformat.CompressedHeader, mask_bytes: bytes, pa
         if progress is not None:
             progress(50.0 + 0.45 * value)
 
-    fitted = fit_post_filter(cf, decoder, table, src, meta, lam=lam, max_classes=max_classes,
-                             batch_size=batch_size,
-                             progress=fit_progress, is_cancelled=is_cancelled)
+    try:
+        fitted = fit_post_filter(cf, decoder, table, src, meta, lam=lam, max_classes=max_classes,
+                                 batch_size=batch_size, progress=fit_progress, is_cancelled=is_cancelled)
+    except CancelledError as exc:  # raised by the decoding pass in its own words
+        raise CancelledError("Compression was cancelled; nothing was written.") from exc
     if fitted is None:
         say("The restoration filter would not pay for its bytes on this scene; none stored")
         return header

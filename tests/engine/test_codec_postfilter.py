@@ -204,7 +204,7 @@ def test_cancel_during_the_fitting_pass_writes_nothing(tmp_path: Path, filter_mo
     def in_fitting_pass() -> bool:  # encoding reports up to 50 %, the fitting pass 50-95 %
         return bool(seen) and seen[-1] > 50.0
 
-    with pytest.raises(CancelledError):
+    with pytest.raises(CancelledError, match="Compression was cancelled"):
         compress_raster(src, tmp_path / "c.sarz", input_kind="db", rate="r1", is_cancelled=in_fitting_pass,
                         progress=seen.append)
     assert 50.0 < max(seen) < 95.0

@@ -44,7 +44,8 @@ import numpy as np
 from benchmarks.common import replace_section
 from engine import quality
 from engine.codec.decode import decompress_file
-from engine.codec.encode import TILE_FACTOR, compress_raster, default_tiling
+from engine.codec.encode import compress_raster
+from engine.codec.layout import TILE_FACTOR, default_tiling
 from engine.codec.models import bundled_codec, models_dir, shipped_rates
 
 log = logging.getLogger("benchmarks.compression")

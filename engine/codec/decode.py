@@ -28,8 +28,8 @@ from ..metadata import ModelMetadata
 from ..preprocess import LINEAR_KINDS, db_to_linear, denormalise
 from ..tiling import Tile, Window, iter_tile_rows, plan_tiles, tile_weights
 from . import fileformat
-from .encode import BATCH_SIZE, check_tiling, default_tiling
 from .entropy import EntropyModelTable, StripDecoder
+from .layout import BATCH_SIZE, check_tiling, default_tiling
 from .models import entropy_table, find_decoder
 from .postfilter import PaddedRows, PostFilter
 

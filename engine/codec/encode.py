@@ -17,6 +17,7 @@ and latents and the compressed bytes, whatever the scene's height.
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import math
 import os
@@ -28,14 +29,17 @@ from typing import Any
 
 import numpy as np
 
-from ..errors import CancelledError, InputError
+from ..errors import CancelledError, CompressedFileError, InputError, ModelError
 from ..metadata import ModelMetadata
-from ..preprocess import INPUT_KINDS, normalise, to_model_domain
+from ..preprocess import INPUT_KINDS, to_model_domain
 from ..tiling import Tile, Window, iter_tile_rows, plan_tiles
 from . import fileformat
 from .entropy import EntropyModelTable, StripEncoder
-from .models import bundled_codec, entropy_table, load_encoder
+from .fit_filter import fit_post_filter
+from .layout import BATCH_SIZE, check_tiling, default_tiling
+from .models import bundled_codec, entropy_table, find_decoder, load_encoder
 from .rdo import rdo_quantise
+from .source import model_input, read_tile
 
 logger = logging.getLogger(__name__)
 
@@ -89,49 +93,9 @@ class _StripCoder:
         return self.encoder.finish()
 
 
-BATCH_SIZE = 1
-"""Tiles per network call of the codec. On CPU a batch of 512 x 512 tiles is no faster than one tile at a
-time, and ONNX Runtime's memory arena grows with the batch (2048^2 scene at r2: peak RSS 412 MB with
-batch 4, 220 MB encoding and 254 MB decoding with batch 1, same seconds)."""
-
 FILTER_CLASSES_RDO = 8
 """With optimised quantisation the restoration filter may use up to this many classes of decoded values
 (without it, one: classes by value smooth speckle in homogeneous areas, which only that option accepts)."""
-
-TILE_FACTOR = 2
-"""Codec tiles are this many times the model's training tile and overlap (convolutions are
-translation-equivariant): more context per latent and fewer tile boundaries, i.e. smaller seams."""
-
-
-def default_tiling(meta: ModelMetadata, tile_size: int | None, overlap: int | None) -> tuple[int, int]:
-    """Tile size and overlap to use: the given ones, else :data:`TILE_FACTOR` times the model's."""
-    tile = tile_size or TILE_FACTOR * meta.tile_size
-    ovl = TILE_FACTOR * meta.overlap if overlap is None else overlap
-    return tile, ovl
-
-
-def check_tiling(tile_size: int, overlap: int, scale: int) -> None:
-    """Raise :class:`InputError` unless tile size and overlap suit a latent stride ``scale``."""
-    if tile_size < scale or tile_size % scale or overlap % scale or not 0 <= overlap < tile_size:
-        raise InputError(
-            f"Tile size {tile_size} and overlap {overlap} must be multiples of the model's latent stride "
-            f"{scale}, with 0 <= overlap < tile size; choose e.g. tile size {16 * scale} and overlap "
-            f"{2 * scale}."
-        )
-
-
-def read_tile(src: Any, band: int, window: Window) -> np.ndarray:
-    """Read ``window`` (may extend beyond the raster) and fill the outside by mirroring the inside."""
-    from ..raster_io import read_window
-
-    inside = window.intersection(Window(0, 0, src.height, src.width))
-    data = read_window(src, band, inside, fill=np.nan, dtype=np.float64)
-    pad_rows = window.height - inside.height
-    pad_cols = window.width - inside.width
-    if pad_rows or pad_cols:
-        data = np.pad(data, ((0, pad_rows), (0, pad_cols)), mode="symmetric")
-    return data
-
 
 def _scaled(window: Window, s: int) -> Window:
     return Window(window.row_off * s, window.col_off * s, window.height * s, window.width * s)
@@ -291,12 +255,6 @@ def _with_post_filter(header: fileformat.CompressedHeader, mask_bytes: bytes, pa
                       is_cancelled: Cancelled | None, say: Log, max_classes: int,
                       ) -> fileformat.CompressedHeader:
     """``header`` with the scene's restoration filter, when the decoder is at hand and the filter pays."""
-    import dataclasses
-
-    from ..errors import CompressedFileError, ModelError
-    from .fit_filter import fit_post_filter
-    from .models import find_decoder
-
     try:
         decoder = find_decoder(meta.model_id, meta.weights_sha256, folder=Path(encoder_path).parent)
     except (CompressedFileError, ModelError, InputError) as exc:
@@ -321,15 +279,6 @@ def _with_post_filter(header: fileformat.CompressedHeader, mask_bytes: bytes, pa
     if fitted.classes > 1:
         say(f"Restoration filter: {fitted.classes} classes of decoded values")
     return dataclasses.replace(header, post_filter=fitted.to_header())
-
-
-def model_input(raw: np.ndarray, meta: ModelMetadata, nodata: float | None, input_kind: str,
-                shift_db: float) -> tuple[np.ndarray, np.ndarray]:
-    """Raw values -> dB (noise floor) -> + shift -> min-max normalised; invalid pixels 0 / False."""
-    values, valid = to_model_domain(raw, meta, nodata, input_kind)
-    x = normalise(values + np.float32(shift_db), meta)
-    x[~valid] = 0.0
-    return x, valid
 
 
 def auto_shift_db(src: Any, band: int, meta: ModelMetadata, nodata: float | None, input_kind: str,
@@ -359,8 +308,6 @@ def auto_shift_db(src: Any, band: int, meta: ModelMetadata, nodata: float | None
 
 
 def _check_latents(latents: np.ndarray, n: int, channels: int, cells: int) -> None:
-    from ..errors import ModelError
-
     if latents.shape != (n, channels, cells, cells):
         raise ModelError(
             f"The encoder returned latents of shape {latents.shape}, expected {(n, channels, cells, cells)}; "

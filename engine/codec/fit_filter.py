@@ -20,9 +20,10 @@ from ..metadata import ModelMetadata
 from ..tiling import Window
 from . import fileformat
 from .decode import decoded_blocks, decoded_tiles
-from .encode import BATCH_SIZE, default_tiling, model_input, read_tile
 from .entropy import EntropyModelTable
+from .layout import BATCH_SIZE, default_tiling
 from .postfilter import NormalEquations, PaddedRows, PostFilter
+from .source import model_input, read_tile
 
 log = logging.getLogger(__name__)
 

@@ -241,7 +241,7 @@ def test_optimised_quantisation_lets_the_filter_use_value_classes(tmp_path: Path
         asked.append(kwargs["max_classes"])
         return real(*args, **kwargs)
 
-    monkeypatch.setattr(fit_filter, "fit_post_filter", spy)
+    monkeypatch.setattr(encode, "fit_post_filter", spy)
     src = write_test_geotiff(tmp_path / "in.tif", textured_db(96, 96))
     compress_raster(src, tmp_path / "a.sarz", input_kind="db", rate="r1")
     compress_raster(src, tmp_path / "b.sarz", input_kind="db", rate="r1", rdo=True)
@@ -336,7 +336,7 @@ def test_a_tile_decoded_alone_equals_the_blended_image_where_its_weight_is_one(
 ) -> None:
     """What the sampled fit of large scenes relies on."""
     from engine.codec.decode import _checked_table, decoded_blocks, decoded_tiles
-    from engine.codec.encode import default_tiling
+    from engine.codec.layout import default_tiling
     from engine.codec.models import find_decoder
 
     src = write_test_geotiff(tmp_path / "in.tif", textured_db(300, 340, seed=4))

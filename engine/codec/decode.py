@@ -218,7 +218,7 @@ def decoded_blocks(cf: fileformat.CompressedFile, decoder: Any, table: EntropyMo
     header = cf.header
     s = header.scale_factor
     latents = LatentRows(cf, table)
-    plan = plan_tiles(header.latent_height, header.latent_width, tile // s, overlap // s)
+    plan = _decoding_plan(header, tile, overlap)
     strips = _StripBlender(header.width, header.height, header.latent_width * s, tile, overlap, s)
     done = 0
     for row in iter_tile_rows(plan):
@@ -245,15 +245,14 @@ def decoded_tiles(cf: fileformat.CompressedFile, decoder: Any, table: EntropyMod
     Where a weight is exactly 1 no other tile contributes, so there the output equals the pixels
     :func:`decoded_blocks` produces (the restoration filter's fit samples them on large scenes).
     """
-    header = cf.header
-    s = header.scale_factor
+    s = cf.header.scale_factor
     latents = LatentRows(cf, table)
-    sample = plan_tiles(header.latent_height, header.latent_width, tile // s, overlap // s)[::every]
+    sample = _decoding_plan(cf.header, tile, overlap)[::every]
     for done, t in enumerate(sample, start=1):
         if is_cancelled is not None and is_cancelled():
             raise CancelledError("Decompression was cancelled; nothing was written.")
         x = _decode_tiles(decoder, table, latents, [t], tile)
-        t_px = Tile(_px(t.read, s), _px(t.core, s), t.index, t.taper)
+        t_px = _in_pixels(t, s)
         yield t_px, x[0, 0], tile_weights(t_px, tile, overlap, BLEND)
         if progress is not None:
             progress(99.0 * done / len(sample))
@@ -308,8 +307,7 @@ class _StripBlender:
         self.written = 0
 
     def add(self, tile: Tile, x: np.ndarray) -> None:
-        w = tile_weights(Tile(_px(tile.read, self.s), _px(tile.core, self.s), tile.index, tile.taper),
-                         self.tile, self.overlap, BLEND)
+        w = tile_weights(_in_pixels(tile, self.s), self.tile, self.overlap, BLEND)
         r0 = tile.read.row_off * self.s - self.top
         c0 = tile.read.col_off * self.s
         self.acc[r0 : r0 + self.tile, c0 : c0 + self.tile] += w * x
@@ -336,6 +334,17 @@ class _StripBlender:
             self.wsum[:keep] = self.wsum[stride:]
             self.wsum[keep:] = 0.0
             self.top += stride
+
+
+def _decoding_plan(header: fileformat.CompressedHeader, tile: int, overlap: int) -> list[Tile]:
+    """Tiles of the latent grid for decoding with ``tile`` / ``overlap`` pixels."""
+    s = header.scale_factor
+    return plan_tiles(header.latent_height, header.latent_width, tile // s, overlap // s)
+
+
+def _in_pixels(tile: Tile, s: int) -> Tile:
+    """A latent-grid tile in output pixels."""
+    return Tile(_px(tile.read, s), _px(tile.core, s), tile.index, tile.taper)
 
 
 def _px(window: Window, s: int) -> Window:

@@ -37,7 +37,7 @@ from . import fileformat
 from .entropy import EntropyModelTable, StripEncoder
 from .fit_filter import fit_post_filter
 from .layout import BATCH_SIZE, check_tiling, default_tiling
-from .models import bundled_codec, entropy_table, find_decoder, load_encoder
+from .models import bundled_codec, entropy_table, find_decoder, load_encoder, training_lambda
 from .rdo import rdo_quantise
 from .source import model_input, read_tile
 
@@ -260,9 +260,9 @@ def _with_post_filter(header: fileformat.CompressedHeader, mask_bytes: bytes, pa
     except (CompressedFileError, ModelError, InputError) as exc:
         say(f"No restoration filter: the model's decoder was not found beside the encoder ({exc})")
         return header
-    lam = float(meta.extra["lambda"]) if meta.extra.get("lambda") else None
+    lam = training_lambda(meta)
     say("Fitting the scene's restoration filter (a second, decoding pass)")
-    cf = fileformat.unpack(fileformat.pack(header, mask_bytes, payload))
+    cf = fileformat.unpack(fileformat.pack(header, mask_bytes, payload))  # exactly what the decoder will read
 
     def fit_progress(value: float) -> None:
         if progress is not None:

@@ -56,6 +56,15 @@ def bundled_codec(rate: str, folder: Path | None = None) -> tuple[Path, Path]:
     return enc, dec
 
 
+LAMBDA_KEY = "lambda"
+
+
+def training_lambda(meta: ModelMetadata) -> float | None:
+    """The rate-distortion trade-off a codec was trained with (``extra['lambda']``), if recorded."""
+    text = meta.extra.get(LAMBDA_KEY)
+    return float(text) if text else None
+
+
 def entropy_table(meta: ModelMetadata, source: str) -> EntropyModelTable:
     """The entropy model stored in a codec model's metadata (``extra['entropy_model']``)."""
     text = meta.extra.get(ENTROPY_KEY)

@@ -180,7 +180,7 @@ def _evaluate(args: argparse.Namespace) -> int:
 def _classify(args: argparse.Namespace) -> int:
     import dataclasses
 
-    from engine.codec.models import ENTROPY_KEY, entropy_table, load_encoder
+    from engine.codec.models import ENTROPY_KEY, entropy_table, load_encoder, training_lambda
     from engine.metadata import Task
     from engine.runtime import OnnxModel
     from training.onnx_io import attach_metadata
@@ -218,7 +218,7 @@ def _classify(args: argparse.Namespace) -> int:
         step = max(1, len(scenes) // max(args.weight_images, 1))
         weights = distortion_weights(encoder, decoder, base, scenes[::step][: args.weight_images], pre)
     log.info("fitting %d classes to %d training latent cells", cfg.classes, y.shape[2])
-    fitted = fit_table(y, base, cfg, weights, float(meta.extra.get("lambda", "0") or 0))
+    fitted = fit_table(y, base, cfg, weights, training_lambda(meta) or 0.0)
     classified_only = dataclasses.replace(fitted, distortion_weights=(), rdo_lambda=0.0)
     figures = heldout_figures(encoder, decoder, [base, classified_only, fitted], data, pre)
     for path, m in ((enc_path, meta), (dec_path, decoder_meta)):

@@ -21,6 +21,7 @@ import torch
 from torch import nn
 
 from engine.codec.entropy import EntropyModelTable
+from engine.codec.models import LAMBDA_KEY
 from engine.metadata import InputTransform, ModelMetadata, Normalisation, Task
 from training.onnx_io import OPSET, attach_metadata, sha256_of_state
 
@@ -70,7 +71,7 @@ def codec_metadata(
         "extra": {
             "rate_point": rate_point,
             "entropy_model": table.to_json(),
-            "lambda": repr(float(cfg.loss.lmbda)),
+            LAMBDA_KEY: repr(float(cfg.loss.lmbda)),
             "architecture": cfg.model.variant,
         },
     }

@@ -48,6 +48,15 @@ def find_embed_model(folder: Path | None = None) -> Path | None:
 PREPARE_IMAGE = "prepare_image"
 """``extra['preprocess']`` value of models trained on :func:`prepare_image` output."""
 
+EMBEDDING_NORM = "embedding_norm"
+"""``extra`` key: how the engine normalises the embedding. Absent or :data:`PER_PIXEL`: L2 per pixel,
+after zeroing invalid input pixels (the first models). :data:`AS_IS`: the model's output is used as it
+comes (e.g. the ``guided`` models, whose local contrast normalisation is part of the network); invalid
+pixels keep :func:`prepare_image`'s fill on the way in and are zeroed in the embedding, as the
+classical method does."""
+PER_PIXEL = "per_pixel"
+AS_IS = "none"
+
 
 class OnnxEmbeddingFeatures:
     """Dense embeddings of a ``Task.EMBED`` model (``deep`` method)."""
@@ -71,6 +80,13 @@ class OnnxEmbeddingFeatures:
         meta = self.model.metadata
         s = self.stride
         h, w = (image.shape[0] // s) * s, (image.shape[1] // s) * s
+        if meta.extra.get(EMBEDDING_NORM, PER_PIXEL) == AS_IS:
+            x = prepare_image(image[:h, :w], valid[:h, :w])
+            batch = np.repeat(x[np.newaxis, np.newaxis], meta.input_bands, axis=1)
+            emb = self.model.run(batch)[0].astype(np.float32)
+            ok = valid[:h, :w].reshape(h // s, s, w // s, s).all(axis=(1, 3))
+            emb[:, ~ok] = 0.0
+            return emb
         if meta.extra.get("preprocess") == PREPARE_IMAGE:
             # the model was trained on prepare_image'd crops (log scaling of heavy-tailed SAR)
             x, ok = prepare_image(image[:h, :w], valid[:h, :w]), np.ones((h, w), dtype=bool)

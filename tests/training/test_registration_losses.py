@@ -86,3 +86,31 @@ def test_regression_loss_is_zero_only_for_exact_shifts() -> None:
     t = torch.tensor([[1.0, -2.0], [0.5, 3.0]])
     assert float(regression_loss(t, t)) == 0.0
     assert float(regression_loss(t + 1.0, t)) > 0.0
+
+
+def test_ncc_scores_are_the_engine_search_score() -> None:
+    import numpy as np
+
+    from engine.coregistration.matching import _ncc_surface
+    from training.registration.losses import ncc_scores
+
+    g = torch.Generator().manual_seed(3)
+    template, search = torch.randn(2, 5, 16, 20, generator=g), torch.randn(2, 5, 24, 28, generator=g)
+    got = ncc_scores(template, search).numpy()
+    for i in range(2):
+        ref = _ncc_surface(template[i].numpy().astype(np.float64), search[i].numpy().astype(np.float64))[0]
+        assert got[i].shape == ref.shape == (9, 9)
+        assert np.allclose(got[i], ref, atol=1e-5)
+
+
+def test_ncc_shift_loss_prefers_the_true_shift() -> None:
+    from training.registration.losses import ncc_shift_loss
+
+    r = 4
+    maps = torch.randn(3, 6, 32, 32, generator=torch.Generator().manual_seed(4))
+    aligned = ncc_shift_loss(maps[..., r:-r, r:-r], maps, r, temperature=0.05)
+    moved = torch.roll(maps, shifts=(2, -1), dims=(2, 3))
+    misaligned = ncc_shift_loss(maps[..., r:-r, r:-r], moved, r, temperature=0.05)
+    assert float(aligned) < 0.01 < 5.0 < float(misaligned)
+    with pytest.raises(ValueError, match="do not fit"):
+        ncc_shift_loss(maps[..., r:-r, r:-r], maps, r + 1, temperature=0.05)

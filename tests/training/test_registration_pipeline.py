@@ -194,3 +194,58 @@ def test_cli_bad_input_exits_2(tmp_path: Path, capsys: pytest.CaptureFixture[str
 def test_registration_net_shares_the_encoder() -> None:
     net = RegistrationNet(TINY)
     assert net.regressor.encoder is net.encoder
+
+
+GUIDED = ModelConfig(widths=(4, 6), blocks=1, embed_dim=10, arch="guided", orientations=9, regressor_width=4)
+
+
+def test_guided_encoder_starts_as_the_classical_features() -> None:
+    import torch
+    from scipy import ndimage
+
+    from engine.coregistration.features import OrientedGradientFeatures, prepare_image
+    from training.registration.models import build_encoder
+
+    rng = np.random.default_rng(5)
+    img = ndimage.gaussian_filter(rng.random((40, 56)).astype(np.float32) * 255, 1.5)
+    valid = np.ones(img.shape, bool)
+    classical = OrientedGradientFeatures()(img, valid)
+    enc = build_encoder(GUIDED).eval()
+    with torch.no_grad():
+        out = enc(torch.from_numpy(prepare_image(img, valid))[None, None])[0].numpy()
+    assert out.shape == (10, 40, 56)
+    assert np.allclose(out[:9], classical, atol=1e-3)  # same recipe (regulariser: mean vs median norm)
+    assert np.all(out[9:] == 0.0)  # learned channels start at zero
+
+
+def test_guided_config_is_checked() -> None:
+    with pytest.raises(ValueError, match="guided encoder"):
+        ModelConfig(arch="guided", embed_dim=4, orientations=9)
+    with pytest.raises(ValueError, match="arch"):
+        ModelConfig(arch="transformer")
+
+
+def test_guided_trains_on_the_ncc_search_and_exports_unnormalised(tmp_path: Path) -> None:
+    from engine.coregistration.deep import AS_IS, EMBEDDING_NORM, OnnxEmbeddingFeatures
+    from training.registration.export import PARITY_TOLERANCE, export_models
+
+    run = tmp_path / "guided"
+    cfg = replace(_cfg(run, steps=2), model=GUIDED)
+    first = load_checkpoint(train(replace(cfg, steps=1)))
+    second = load_checkpoint(train(cfg))
+    assert second["step"] == 2
+    head = "encoder.head.weight"
+    assert not np.allclose(first["model"][head].numpy(), second["model"][head].numpy())
+    assert not any("gradients" in k for k in second["model"])  # the classical recipe is not a weight
+    res = export_models(run, tmp_path, "regguided-test")
+    assert res["embed"]["parity_max_abs"] <= PARITY_TOLERANCE  # type: ignore[operator]
+    ex = OnnxEmbeddingFeatures(tmp_path / "regguided-test.onnx")
+    assert ex.model.metadata.extra[EMBEDDING_NORM] == AS_IS
+    img = np.random.default_rng(2).random((48, 64)).astype(np.float32) * 100
+    valid = np.ones(img.shape, bool)
+    valid[:, :10] = False
+    feats = ex(img, valid)
+    assert feats.shape == (10, 48, 64)
+    assert np.all(feats[:, :, :10] == 0.0)
+    norms = np.linalg.norm(feats[:, :, 10:], axis=0)
+    assert norms.std() > 1e-3  # not normalised per pixel: the local contrast normalisation is the model's

@@ -17,7 +17,7 @@ def _parser() -> argparse.ArgumentParser:
     from .data import DataConfig
     from .evaluate import EvalConfig
     from .losses import LossConfig
-    from .models import OUT_STRIDES, ModelConfig
+    from .models import ARCHITECTURES, OUT_STRIDES, ModelConfig
     from .train import TrainConfig
 
     t, m, lc, d, e = TrainConfig(), ModelConfig(), LossConfig(), DataConfig(), EvalConfig()
@@ -53,6 +53,13 @@ def _parser() -> argparse.ArgumentParser:
     tr.add_argument("--blocks", type=int, default=m.blocks)
     tr.add_argument("--embed-dim", type=int, default=m.embed_dim)
     tr.add_argument("--out-stride", type=int, choices=OUT_STRIDES, default=m.out_stride)
+    tr.add_argument(
+        "--arch",
+        choices=ARCHITECTURES,
+        default=m.arch,
+        help="resnet: learned from the pixels; guided: classical oriented-gradient channels + a learned "
+        "residual (zero at the start), trained on the engine's NCC search (--nce-radius, --temperature)",
+    )
     tr.add_argument("--margin", type=float, default=lc.margin)
     tr.add_argument("--w-contrastive", type=float, default=lc.w_contrastive)
     tr.add_argument("--w-nce", type=float, default=lc.w_nce, help="weight of the shift-softmax term (0: off)")
@@ -123,6 +130,7 @@ def _train(args: argparse.Namespace) -> int:
             blocks=args.blocks,
             embed_dim=args.embed_dim,
             out_stride=args.out_stride,
+            arch=args.arch,
         ),
         loss=LossConfig(
             margin=args.margin,

@@ -218,8 +218,8 @@ class PairSampler:
             out.append(np.ascontiguousarray(a[:, ::-1] if flip else a))
         return out
 
-    def sample(self) -> tuple[np.ndarray, np.ndarray, float, np.ndarray]:
-        """One phase-1 sample: SAR crop, optical crop (prepared), label, pooled mask."""
+    def sample(self, positive: bool = False) -> tuple[np.ndarray, np.ndarray, float, np.ndarray]:
+        """One phase-1 sample: SAR crop, optical crop (prepared), label, pooled mask (``positive``: y = 1)."""
         p = self._pick()
         h, w = p.shape
         k = self.crop
@@ -229,7 +229,7 @@ class PairSampler:
         mask_big = gaussian_mask(big, self.cfg.mask_sigma * big)
         qr, qc = int(self.rng.integers(0, big - k + 1)), int(self.rng.integers(0, big - k + 1))
         r, c = pr + qr, pc + qc
-        y = float(self.rng.random() < 0.5)
+        y = 1.0 if positive else float(self.rng.random() < 0.5)
         dr, dc = (0, 0) if y else self._negative_offset(r, c, h, w)
         band = p.optical_band(int(self.rng.integers(p.n_choices)))
         sar = prepared(p.sar[r : r + k, c : c + k])
@@ -238,8 +238,8 @@ class PairSampler:
         sar, opt, mask = self._augment(sar, opt, mask)
         return sar, opt, y, pool_mask(mask, self.stride)
 
-    def batch(self, n: int) -> Batch:
-        items = [self.sample() for _ in range(n)]
+    def batch(self, n: int, positives_only: bool = False) -> Batch:
+        items = [self.sample(positives_only) for _ in range(n)]
         return Batch(
             a=np.stack([i[0] for i in items])[:, None].astype(np.float32),
             b=np.stack([i[1] for i in items])[:, None].astype(np.float32),

@@ -2,7 +2,8 @@
 
 Encoder: input ``input`` ``[N, 1, H, W]`` (one band after the engine's
 ``prepare_image``; the network standardises each tile itself) -> ``embedding``
-``[N, D, H/s, W/s]``, L2-normalised over ``D``. Regressor: input ``input``
+``[N, D, H/s, W/s]``, L2-normalised over ``D`` (``resnet``) or used as it comes
+(``guided``; metadata ``extra.embedding_norm = none``). Regressor: input ``input``
 ``[N, 2, H, W]`` (channel 0 = INPUT window, 1 = REFERENCE window at the same
 place) -> ``shift`` ``[N, 2]`` = ``(dx, dy)`` pixels, engine convention (the
 INPUT content must move by ``+dx, +dy``). Dynamic N, H, W; opset 17;
@@ -21,7 +22,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from engine.coregistration.deep import PREPARE_IMAGE
+from engine.coregistration.deep import AS_IS, EMBEDDING_NORM, PER_PIXEL, PREPARE_IMAGE
 from engine.metadata import InputTransform, ModelMetadata, Normalisation, Task
 from training.onnx_io import OPSET, attach_metadata, sha256_of_state
 
@@ -66,6 +67,18 @@ def embed_metadata(
     if overlap is None:
         overlap = _round_up(max(rf // 2, s), s)
     regress = task is Task.SHIFT_REGRESS
+    guided = cfg.model.arch == "guided"
+    if guided:
+        meaning = (
+            f"dense embedding [N, {cfg.model.embed_dim}, H, W]: {cfg.model.orientations} oriented-gradient "
+            "channels (local contrast normalised) plus a learned residual; used as it comes (no per-pixel "
+            "norm); modality-invariant (SAR and optical through the same network)"
+        )
+    else:
+        meaning = (
+            f"dense embedding [N, {cfg.model.embed_dim}, H/{s}, W/{s}], L2-normalised over channels; "
+            "modality-invariant (SAR and optical through the same network)"
+        )
     return ModelMetadata(
         task=task,
         model_id=model_id,
@@ -81,11 +94,12 @@ def embed_metadata(
             "shift [N, 2] = (dx, dy) px: INPUT (band 1) content must move by +dx, +dy to match the "
             "REFERENCE (band 2)"
             if regress
-            else f"dense embedding [N, {cfg.model.embed_dim}, H/{s}, W/{s}], L2-normalised over channels; "
-            "modality-invariant (SAR and optical through the same network)"
+            else meaning
         ),
         extra={
             "preprocess": PREPROCESS,
+            EMBEDDING_NORM: AS_IS if guided else PER_PIXEL,
+            "architecture": cfg.model.arch,
             "receptive_field": str(rf),
             "phase": "2" if regress else "1",
             "training_steps": str(cfg.steps if steps_done is None else steps_done),

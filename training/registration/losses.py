@@ -7,6 +7,10 @@
 * :func:`shift_nce_loss` - an auxiliary term that trains exactly what the engine
   does at inference: correlate a central template of one map against the other map
   over every shift in ``+-radius`` and ask the true shift (zero) to win a softmax.
+* :func:`ncc_shift_loss` - the same idea with the engine's exact score, for encoders
+  whose embeddings are not normalised per pixel (``guided``): the normalised
+  cross-correlation of the whole feature volume (:mod:`engine.coregistration.matching`),
+  with the template's features computed on the template window alone, as the engine does.
 * :func:`regression_loss` - smooth L1 on ``(dx, dy)``.
 """
 
@@ -83,6 +87,45 @@ def shift_nce_loss(a: torch.Tensor, b: torch.Tensor, radius: int, temperature: f
         )
         losses.append(F.cross_entropy(scores, target))
     return 0.5 * (losses[0] + losses[1])
+
+
+def ncc_scores(template: torch.Tensor, search: torch.Tensor, eps: float = 1e-12) -> torch.Tensor:
+    """Volume NCC of a ``(N, D, t, t)`` template at every shift in ``(N, D, t + 2r, t + 2r)``.
+
+    The score of :func:`engine.coregistration.matching.search_shift`: template zero-mean per channel,
+    normalised by its norm and by the norm of the (zero-mean) search window. Returns ``(N, 2r+1, 2r+1)``.
+    """
+    n, _, th, tw = template.shape
+    t = template - template.mean(dim=(2, 3), keepdim=True)
+    t_norm = torch.sqrt((t**2).sum(dim=(1, 2, 3)) + eps)
+    sh, sw = search.shape[-2:]
+    # correlation by FFT (a 64 x 64 kernel is slow as a convolution on CPU); lags 0..2r never wrap
+    spectrum = torch.fft.rfft2(search, s=(sh, sw)) * torch.conj(torch.fft.rfft2(t, s=(sh, sw)))
+    num = torch.fft.irfft2(spectrum.sum(dim=1), s=(sh, sw))[:, : sh - th + 1, : sw - tw + 1]
+    count = float(th * tw)
+    s1 = F.avg_pool2d(search, (th, tw), stride=1) * count
+    s2 = F.avg_pool2d((search**2).sum(dim=1, keepdim=True), (th, tw), stride=1)[:, 0] * count
+    var = (s2 - (s1**2).sum(dim=1) / count).clamp_min(0.0)
+    return num / (torch.sqrt(var + eps) * t_norm.view(n, 1, 1))
+
+
+def ncc_shift_loss(
+    templates: torch.Tensor, searches: torch.Tensor, radius: int, temperature: float
+) -> torch.Tensor:
+    """Cross-entropy of the zero shift among all shifts within ``+-radius`` of the volume NCC.
+
+    ``templates`` ``(N, D, t, t)``: the features of the central windows, computed on those windows;
+    ``searches`` ``(N, D, t + 2 radius, t + 2 radius)``: the features of the other image's whole crops.
+    """
+    side = 2 * radius + 1
+    if searches.shape[-1] - templates.shape[-1] != 2 * radius:
+        raise ValueError(
+            f"search maps {tuple(searches.shape)} do not fit templates {tuple(templates.shape)} "
+            f"with radius {radius}."
+        )
+    scores = ncc_scores(templates, searches).flatten(1) / temperature
+    target = torch.full((templates.shape[0],), side * radius + radius, dtype=torch.long, device=scores.device)
+    return F.cross_entropy(scores, target)
 
 
 def phase1_loss(

@@ -23,7 +23,7 @@ import torch
 
 from ..common import init_distributed, save_checkpoint, seed_everything
 from .data import DataConfig, PairSampler, build_sources
-from .losses import LossConfig, phase1_loss, regression_loss
+from .losses import LossConfig, ncc_shift_loss, phase1_loss, regression_loss
 from .models import ModelConfig, RegistrationNet, build_model
 
 log = logging.getLogger(__name__)
@@ -71,7 +71,6 @@ class TrainConfig:
         return cls(**d)
 
 
-
 def lr_at(step: int, cfg: TrainConfig) -> float:
     """Short linear warm-up, then cosine decay from ``lr`` to ``lr_final`` (a pure function of the step)."""
     warm = min(50, cfg.steps // 10)
@@ -79,7 +78,6 @@ def lr_at(step: int, cfg: TrainConfig) -> float:
         return cfg.lr * (step + 1) / warm
     t = min(step / max(cfg.steps, 1), 1.0)
     return cfg.lr_final + 0.5 * (cfg.lr - cfg.lr_final) * (1.0 + math.cos(math.pi * t))
-
 
 
 def load_checkpoint(path: str | os.PathLike[str]) -> dict[str, Any]:
@@ -106,16 +104,34 @@ def model_from_checkpoint(ckpt: dict[str, Any]) -> tuple[RegistrationNet, TrainC
     return net, cfg
 
 
-
 def _device() -> torch.device:
     if torch.cuda.is_available():
         return torch.device("cuda", int(os.environ.get("LOCAL_RANK", "0")))
     return torch.device("cpu")
 
 
+def _guided_step_loss(
+    net: torch.nn.Module, sampler: PairSampler, cfg: TrainConfig, dev: torch.device
+) -> tuple[torch.Tensor, dict[str, float]]:
+    """Phase 1 of the ``guided`` encoder: the engine's NCC search, both ways, must peak at zero shift."""
+    r = cfg.loss.nce_radius
+    b = sampler.batch(cfg.batch, positives_only=True)
+    crops = torch.from_numpy(np.concatenate([b.a, b.b])).to(dev)  # SAR crops, then optical crops
+    full = net(crops)
+    centre = net(crops[..., r:-r, r:-r].contiguous())
+    n = cfg.batch
+    # SAR template in the optical search area, and the optical template in the SAR search area
+    templates = torch.cat([centre[:n], centre[n:]])
+    searches = torch.cat([full[n:], full[:n]])
+    loss = ncc_shift_loss(templates, searches, r, cfg.loss.temperature)
+    return loss, {"ncc_nce": float(loss.detach()), "total": float(loss.detach())}
+
+
 def _step_loss(
     net: torch.nn.Module, module: RegistrationNet, sampler: PairSampler, cfg: TrainConfig, dev: torch.device
 ) -> tuple[torch.Tensor, dict[str, float]]:
+    if cfg.phase == 1 and cfg.model.arch == "guided":
+        return _guided_step_loss(net, sampler, cfg, dev)
     if cfg.phase == 1:
         b = sampler.batch(cfg.batch)
         x = torch.from_numpy(np.concatenate([b.a, b.b])).to(dev)

@@ -249,3 +249,4 @@ def test_guided_trains_on_the_ncc_search_and_exports_unnormalised(tmp_path: Path
     assert np.all(feats[:, :, :10] == 0.0)
     norms = np.linalg.norm(feats[:, :, 10:], axis=0)
     assert norms.std() > 1e-3  # not normalised per pixel: the local contrast normalisation is the model's
+

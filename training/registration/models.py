@@ -262,8 +262,10 @@ class GuidedEncoder(nn.Module):
         return F.pad(classical, (0, 0, 0, 0, 0, pad)) + residual
 
     def receptive_field(self) -> int:
-        """Approximate receptive field of the learned part (the classical part reaches ~2 x 32 px)."""
-        return 1 + 2 + 4 * (1 + self.cfg.blocks)
+        """Receptive field (input pixels): the classical chain's radius plus the learned layers'."""
+        classical = 1 + sum(self.gradients.radii.values())  # Gaussians and the central difference
+        learned = 1 + 2 * (1 + self.cfg.blocks)  # one 3x3 and (1 + blocks) dilated 3x3 convolutions
+        return 2 * (classical + learned) + 1
 
 
 def build_encoder(cfg: ModelConfig) -> Encoder | GuidedEncoder:

@@ -317,8 +317,8 @@ def markdown(rows: Sequence[Row], notes: Sequence[str]) -> str:
 NOTES_MARKER = "<!-- registration notes: kept when the table is regenerated -->"
 
 
-def large_timing(size: int, work: Path, points: int = 1000) -> str:
-    """Local-mode timing on a tiled ``size`` x ``size`` synthetic pair with about ``points`` tie points."""
+def large_timing(size: int, work: Path, points: int = 1000, method: str = "classical") -> str:
+    """Local-mode timing of ``method``: a tiled ``size`` x ``size`` synthetic pair, ~``points`` tie points."""
     import resource
 
     import rasterio
@@ -342,7 +342,7 @@ def large_timing(size: int, work: Path, points: int = 1000) -> str:
     spacing = int(size / np.sqrt(points))
     t0, c0 = time.perf_counter(), time.process_time()
     r = _coreg(
-        "classical",
+        method,
         paths["sar"],
         paths["opt"],
         mode="local",
@@ -354,8 +354,9 @@ def large_timing(size: int, work: Path, points: int = 1000) -> str:
     dt, cpu = time.perf_counter() - t0, time.process_time() - c0
     rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     return (
-        f"Large scene: {size} x {size} pair, local mode, {r.n_measured} tie points (spacing {spacing}, "
-        f"window 128, MAX_SHIFT 32, affine, {grid.default_workers()} threads): {dt:.0f} s wall, "
+        f"Large scene ({method}): {size} x {size} pair, local mode, {r.n_measured} tie points "
+        f"(spacing {spacing}, window 128, MAX_SHIFT 32, affine, {grid.default_workers()} threads): "
+        f"{dt:.0f} s wall, "
         f"{cpu:.0f} s CPU, peak RSS of the process {rss:.0f} MiB; "
         f"shift ({r.shift_x:+.2f}, {r.shift_y:+.2f}) for truth (+5.30, -2.60)."
     )
@@ -381,6 +382,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         "bench_output/venv/bin/python if it exists; 'none' disables)",
     )
     parser.add_argument("--large", type=int, default=0, help="also time a LARGE x LARGE pair (e.g. 10000)")
+    parser.add_argument("--large-method", default="classical", help="method of the --large timing")
     parser.add_argument("--only", nargs="*", default=None, help="datasets: synthetic 3mos osdataset cfog")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(message)s")
@@ -411,7 +413,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         else:
             log.warning("real data folder %s not found: only synthetic pairs are run", args.data)
         rows, details = run_cases(cases, methods)
-        large = large_timing(args.large, work) if args.large else ""
+        large = large_timing(args.large, work, method=args.large_method) if args.large else ""
     notes = [
         "Methods: `classical` = CFOG/HOPC-style oriented-gradient channels, NCC by FFT over all shifts "
         f"(bounded by MAX_SHIFT={MAX_SHIFT}), coarse to fine, sub-pixel by matrix-DFT upsampling; "

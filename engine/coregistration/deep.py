@@ -80,20 +80,19 @@ class OnnxEmbeddingFeatures:
         meta = self.model.metadata
         s = self.stride
         h, w = (image.shape[0] // s) * s, (image.shape[1] // s) * s
-        if meta.extra.get(EMBEDDING_NORM, PER_PIXEL) == AS_IS:
-            x = prepare_image(image[:h, :w], valid[:h, :w])
-            batch = np.repeat(x[np.newaxis, np.newaxis], meta.input_bands, axis=1)
-            emb = self.model.run(batch)[0].astype(np.float32)
-            ok = valid[:h, :w].reshape(h // s, s, w // s, s).all(axis=(1, 3))
-            emb[:, ~ok] = 0.0
-            return emb
         if meta.extra.get("preprocess") == PREPARE_IMAGE:
             # the model was trained on prepare_image'd crops (log scaling of heavy-tailed SAR)
             x, ok = prepare_image(image[:h, :w], valid[:h, :w]), np.ones((h, w), dtype=bool)
         else:
             x, ok = to_model_input(image[:h, :w], meta, None)
-        x = np.where(ok & valid[:h, :w], x, 0.0).astype(np.float32)
-        batch = np.repeat(x[np.newaxis, np.newaxis], meta.input_bands, axis=1)
+        ok = ok & valid[:h, :w]
+        as_is = meta.extra.get(EMBEDDING_NORM, PER_PIXEL) == AS_IS
+        if not as_is:  # the first models were trained with zeros at invalid pixels
+            x = np.where(ok, x, 0.0)
+        batch = np.repeat(x.astype(np.float32)[np.newaxis, np.newaxis], meta.input_bands, axis=1)
         emb = self.model.run(batch)[0].astype(np.float32)
+        if as_is:
+            emb[:, ~ok.reshape(h // s, s, w // s, s).all(axis=(1, 3))] = 0.0
+            return emb
         norm = np.sqrt((emb**2).sum(axis=0, keepdims=True)) + 1e-6
         return emb / norm

@@ -164,9 +164,7 @@ class OrientedGradients(nn.Module):
     diff_x: torch.Tensor
     diff_y: torch.Tensor
 
-    def __init__(
-        self, orientations: int = 9, sigma: float = 1.0, pre_sigma: float = 1.0, norm_sigma: float = 8.0
-    ) -> None:
+    def __init__(self, orientations: int, sigma: float, pre_sigma: float, norm_sigma: float) -> None:
         # every tensor here is a constant of the recipe: buffers outside the state dict
         super().__init__()
         self.orientations = orientations
@@ -195,6 +193,14 @@ class OrientedGradients(nn.Module):
             self.radii[name] = radius
         self.register_buffer("diff_x", torch.tensor([-0.5, 0.0, 0.5]).view(1, 1, 1, 3), persistent=False)
         self.register_buffer("diff_y", torch.tensor([-0.5, 0.0, 0.5]).view(1, 1, 3, 1), persistent=False)
+
+    @classmethod
+    def like_classical(cls, orientations: int) -> OrientedGradients:
+        """The recipe of the engine's classical extractor (its defaults) with ``orientations`` channels."""
+        from engine.coregistration.features import OrientedGradientFeatures
+
+        ref = OrientedGradientFeatures(orientations=orientations)
+        return cls(ref.orientations, ref.sigma, ref.pre_sigma, ref.norm_sigma)
 
     def _separable(self, x: torch.Tensor, name: str) -> torch.Tensor:
         """Gaussian ``name`` (depthwise, separable) with replicated edges, ``x`` ``(N, C, H, W)``."""
@@ -229,7 +235,7 @@ class GuidedEncoder(nn.Module):
         self.cfg = cfg
         k = cfg.orientations
         c0, c1 = cfg.widths
-        self.gradients = OrientedGradients(k)
+        self.gradients = OrientedGradients.like_classical(k)
         self.stem = nn.Sequential(
             nn.Conv2d(1 + k, c0, 3, padding=1, padding_mode="replicate"), nn.ReLU(inplace=True)
         )

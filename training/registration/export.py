@@ -68,7 +68,12 @@ def embed_metadata(
         overlap = _round_up(max(rf // 2, s), s)
     regress = task is Task.SHIFT_REGRESS
     guided = cfg.model.arch == "guided"
-    if guided:
+    if regress:
+        meaning = (
+            "shift [N, 2] = (dx, dy) px: INPUT (band 1) content must move by +dx, +dy to match the "
+            "REFERENCE (band 2)"
+        )
+    elif guided:
         meaning = (
             f"dense embedding [N, {cfg.model.embed_dim}, H, W]: {cfg.model.orientations} oriented-gradient "
             "channels (local contrast normalised) plus a learned residual; used as it comes (no per-pixel "
@@ -90,12 +95,7 @@ def embed_metadata(
         overlap=overlap,
         scale_factor=1 if regress else s,
         latent_channels=0 if regress else cfg.model.embed_dim,
-        output_meaning=(
-            "shift [N, 2] = (dx, dy) px: INPUT (band 1) content must move by +dx, +dy to match the "
-            "REFERENCE (band 2)"
-            if regress
-            else meaning
-        ),
+        output_meaning=meaning,
         extra={
             "preprocess": PREPROCESS,
             EMBEDDING_NORM: AS_IS if guided else PER_PIXEL,

@@ -69,6 +69,14 @@ def correlation_scores(template: torch.Tensor, search: torch.Tensor) -> torch.Te
     return out.reshape(n, out.shape[-2], out.shape[-1]) / float(th * tw)
 
 
+def zero_shift_cross_entropy(scores: torch.Tensor, temperature: float) -> torch.Tensor:
+    """Cross-entropy of the centre (zero shift) of ``(N, 2r+1, 2r+1)`` scores, softmax at ``temperature``."""
+    n, side = scores.shape[0], scores.shape[-1]
+    centre = (side // 2) * side + side // 2
+    target = torch.full((n,), centre, dtype=torch.long, device=scores.device)
+    return F.cross_entropy(scores.flatten(1) / temperature, target)
+
+
 def shift_nce_loss(a: torch.Tensor, b: torch.Tensor, radius: int, temperature: float) -> torch.Tensor:
     """Cross-entropy of the zero shift among all shifts within ``+-radius`` (co-registered pairs only).
 
@@ -81,11 +89,7 @@ def shift_nce_loss(a: torch.Tensor, b: torch.Tensor, radius: int, temperature: f
     losses = []
     for t_map, s_map in ((a, b), (b, a)):
         template = t_map[:, :, radius : h - radius, radius : w - radius]
-        scores = correlation_scores(template, s_map).flatten(1) / temperature
-        target = torch.full(
-            (a.shape[0],), (2 * radius + 1) * radius + radius, dtype=torch.long, device=a.device
-        )
-        losses.append(F.cross_entropy(scores, target))
+        losses.append(zero_shift_cross_entropy(correlation_scores(template, s_map), temperature))
     return 0.5 * (losses[0] + losses[1])
 
 
@@ -117,15 +121,12 @@ def ncc_shift_loss(
     ``templates`` ``(N, D, t, t)``: the features of the central windows, computed on those windows;
     ``searches`` ``(N, D, t + 2 radius, t + 2 radius)``: the features of the other image's whole crops.
     """
-    side = 2 * radius + 1
     if searches.shape[-1] - templates.shape[-1] != 2 * radius:
         raise ValueError(
             f"search maps {tuple(searches.shape)} do not fit templates {tuple(templates.shape)} "
             f"with radius {radius}."
         )
-    scores = ncc_scores(templates, searches).flatten(1) / temperature
-    target = torch.full((templates.shape[0],), side * radius + radius, dtype=torch.long, device=scores.device)
-    return F.cross_entropy(scores, target)
+    return zero_shift_cross_entropy(ncc_scores(templates, searches), temperature)
 
 
 def phase1_loss(

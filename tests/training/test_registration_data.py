@@ -67,6 +67,23 @@ def test_shift_batch_follows_the_engine_convention() -> None:
         assert np.allclose(a[ys, xs], ref[yd, xd])
 
 
+def test_subpixel_positives_follow_the_engine_convention() -> None:
+    from engine.coregistration.features import OrientedGradientFeatures
+    from engine.coregistration.matching import match
+
+    cfg = DataConfig(use_real=False, synthetic_pairs=0, patch=64, neg_max=8, subpixel=0.5)
+    sampler = PairSampler([], [_pair(3, size=128)], cfg, crop=48, out_stride=1, seed=5)
+    b = sampler.batch(6, positives_only=True)
+    assert b.a.shape == b.b.shape == (6, 1, 48, 48) and b.shift.shape == (6, 2)
+    assert np.abs(b.shift).max() <= 0.5 and np.abs(b.shift).min() > 0  # sub-pixel, random
+    feats, r = OrientedGradientFeatures(), 6
+    ok = np.ones((48, 48), bool)
+    for a, ref, (dx, dy) in zip(b.a[:, 0], b.b[:, 0], b.shift, strict=True):
+        # the engine finds the centre of the SAR crop at (dx, dy) in the optical crop
+        m = match(feats(a[r:-r, r:-r], ok[r:-r, r:-r]), feats(ref, ok), r)
+        assert abs(m.dx - dx) < 0.1 and abs(m.dy - dy) < 0.1
+
+
 def test_sampler_rejects_pairs_smaller_than_crop_and_negatives() -> None:
     cfg = DataConfig(use_real=False, synthetic_pairs=0, neg_max=24)
     with pytest.raises(ValueError, match="smaller than crop"):

@@ -108,9 +108,35 @@ def test_ncc_shift_loss_prefers_the_true_shift() -> None:
 
     r = 4
     maps = torch.randn(3, 6, 32, 32, generator=torch.Generator().manual_seed(4))
-    aligned = ncc_shift_loss(maps[..., r:-r, r:-r], maps, r, temperature=0.05)
-    moved = torch.roll(maps, shifts=(2, -1), dims=(2, 3))
-    misaligned = ncc_shift_loss(maps[..., r:-r, r:-r], moved, r, temperature=0.05)
+    aligned, _ = ncc_shift_loss(maps[..., r:-r, r:-r], maps, r, temperature=0.05)
+    moved = torch.roll(maps, shifts=(2, -1), dims=(2, 3))  # content moves down 2, left 1
+    misaligned, _ = ncc_shift_loss(maps[..., r:-r, r:-r], moved, r, temperature=0.05)
     assert float(aligned) < 0.01 < 5.0 < float(misaligned)
+    told = torch.tensor([[-1.0, 2.0]]).repeat(3, 1)  # (dx, dy) of the template in the moved map
+    known, parts = ncc_shift_loss(maps[..., r:-r, r:-r], moved, r, temperature=0.05, shifts=told)
+    assert float(known) < 0.01 and parts["total"] == pytest.approx(float(known))
     with pytest.raises(ValueError, match="do not fit"):
         ncc_shift_loss(maps[..., r:-r, r:-r], maps, r + 1, temperature=0.05)
+
+
+def test_bilinear_shift_target_splits_the_true_shift() -> None:
+    from training.registration.losses import bilinear_shift_target
+
+    t = bilinear_shift_target(torch.tensor([[0.25, -0.5], [0.0, 0.0]]), 7)
+    assert t.shape == (2, 7, 7) and torch.allclose(t.sum(dim=(1, 2)), torch.ones(2))
+    # dx = 0.25 -> columns 3 (0.75) and 4 (0.25); dy = -0.5 -> rows 2 and 3 (0.5 each)
+    assert t[0, 2, 3] == pytest.approx(0.375) and t[0, 3, 4] == pytest.approx(0.125)
+    assert t[1, 3, 3] == 1.0
+    with pytest.raises(ValueError, match="within"):
+        bilinear_shift_target(torch.tensor([[3.0, 0.0]]), 7)
+
+
+def test_subpixel_loss_measures_the_parabola_peak() -> None:
+    from training.registration.losses import parabola_offsets, subpixel_loss
+
+    yy, xx = torch.meshgrid(torch.arange(9.0) - 4, torch.arange(9.0) - 4, indexing="ij")
+    true = torch.tensor([[0.3, -1.2], [-0.45, 0.1]])
+    scores = torch.stack([-((xx - x) ** 2) - (yy - y) ** 2 for x, y in true.tolist()])
+    assert torch.allclose(parabola_offsets(scores, true), true, atol=1e-5)
+    assert float(subpixel_loss(scores, true)) < 1e-5
+    assert float(subpixel_loss(scores, true + 0.2)) == pytest.approx(0.4, abs=1e-4)

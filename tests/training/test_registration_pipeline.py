@@ -230,7 +230,13 @@ def test_guided_trains_on_the_ncc_search_and_exports_unnormalised(tmp_path: Path
     from training.registration.export import PARITY_TOLERANCE, export_models
 
     run = tmp_path / "guided"
-    cfg = replace(_cfg(run, steps=2), model=GUIDED)
+    base = _cfg(run, steps=2)  # sub-pixel positives and the parabola term: the full guided loss
+    cfg = replace(
+        base,
+        model=GUIDED,
+        data=replace(base.data, subpixel=0.5),
+        loss=replace(base.loss, w_subpixel=1.0),
+    )
     first = load_checkpoint(train(replace(cfg, steps=1)))
     second = load_checkpoint(train(cfg))
     assert second["step"] == 2

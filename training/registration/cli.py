@@ -65,6 +65,12 @@ def _parser() -> argparse.ArgumentParser:
     tr.add_argument("--w-nce", type=float, default=lc.w_nce, help="weight of the shift-softmax term (0: off)")
     tr.add_argument("--nce-radius", type=int, default=lc.nce_radius)
     tr.add_argument("--temperature", type=float, default=lc.temperature)
+    tr.add_argument(
+        "--w-subpixel",
+        type=float,
+        default=lc.w_subpixel,
+        help="guided: weight of the sub-pixel term (parabola peak vs the true shift; needs --subpixel)",
+    )
     tr.add_argument("--real-root", default=d.real_root, help="folder holding opt_sar_3mos/")
     tr.add_argument("--no-real", action="store_true", help="synthetic pairs only")
     tr.add_argument(
@@ -76,6 +82,12 @@ def _parser() -> argparse.ArgumentParser:
     tr.add_argument("--patch", type=int, default=d.patch, help="large patch around a correspondence")
     tr.add_argument("--neg-min", type=int, default=d.neg_min)
     tr.add_argument("--neg-max", type=int, default=d.neg_max)
+    tr.add_argument(
+        "--subpixel",
+        type=float,
+        default=d.subpixel,
+        help="misalign positive crops by a random sub-pixel shift up to this many px (0: aligned)",
+    )
 
     ex = sub.add_parser("export", help="export the encoder (EMBED) [and regressor] to ONNX, check parity")
     ex.add_argument("checkpoint", help="checkpoint.pt or its run folder")
@@ -138,6 +150,7 @@ def _train(args: argparse.Namespace) -> int:
             w_nce=args.w_nce,
             nce_radius=args.nce_radius,
             temperature=args.temperature,
+            w_subpixel=args.w_subpixel,
         ),
         data=DataConfig(
             real_root=args.real_root,
@@ -149,6 +162,7 @@ def _train(args: argparse.Namespace) -> int:
             patch=args.patch,
             neg_min=args.neg_min,
             neg_max=args.neg_max,
+            subpixel=args.subpixel,
         ),
     )
     path = train(cfg, resume=not args.no_resume)

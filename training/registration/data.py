@@ -13,8 +13,11 @@ A training sample (phase 1): around a random correspondence, a large patch of
 both images and a Gaussian mask peaked at its centre; a random ``crop x crop``
 window at the same location in SAR, optical and mask (mask average-pooled to the
 encoder's output grid); with probability 1/2 the optical window is shifted by
-``neg_min..neg_max`` pixels (a negative, ``y = 0``). Phase 2 samples a shifted
-pair with its true ``(dx, dy)``.
+``neg_min..neg_max`` pixels (a negative, ``y = 0``). With ``subpixel > 0`` a positive
+pair is also misaligned by a random sub-pixel ``f`` (``|f_x|, |f_y| <= subpixel``): SAR
+moved by ``+f/2`` and optical by ``-f/2`` (cubic spline), so both crops are interpolated
+alike and only their relative offset is learned. Phase 2 samples a shifted pair with its
+true ``(dx, dy)``.
 """
 
 from __future__ import annotations
@@ -75,6 +78,7 @@ class DataConfig:
     neg_min: int = 3
     neg_max: int = 24
     augment: bool = True
+    subpixel: float = 0.0  # largest |relative sub-pixel misalignment| of positive crops (0: aligned)
 
     def to_dict(self) -> dict[str, Any]:
         d = asdict(self)
@@ -152,9 +156,25 @@ def pool_mask(mask: np.ndarray, stride: int) -> np.ndarray:
 
 
 # ------------------------------------------------------------------ sampler
+SUBPIXEL_MARGIN = 3
+"""Extra pixels read around a crop before a sub-pixel move (the spline's support), trimmed after."""
+
+
+def move_subpixel(image: np.ndarray, fx: float, fy: float, margin: int) -> np.ndarray:
+    """Content of ``image`` moved right/down by ``(fx, fy)`` (cubic spline), ``margin`` trimmed off."""
+    from scipy import ndimage
+
+    moved = ndimage.shift(image, (fy, fx), order=3, mode="nearest")
+    return np.ascontiguousarray(moved[margin:-margin, margin:-margin], dtype=np.float32)
+
+
 @dataclass
 class Batch:
-    """Numpy batch: ``a`` SAR crops, ``b`` optical crops ``(N, 1, c, c)``, ``y``, ``mask``, ``shift``."""
+    """Numpy batch: ``a`` SAR crops, ``b`` optical crops ``(N, 1, c, c)``, ``y``, ``mask``, ``shift``.
+
+    ``shift`` ``(N, 2)``: ``(dx, dy)`` such that the content at ``(x, y)`` of ``a`` lies at
+    ``(x + dx, y + dy)`` in ``b`` (engine convention).
+    """
 
     a: np.ndarray
     b: np.ndarray
@@ -218,8 +238,14 @@ class PairSampler:
             out.append(np.ascontiguousarray(a[:, ::-1] if flip else a))
         return out
 
-    def sample(self, positive: bool = False) -> tuple[np.ndarray, np.ndarray, float, np.ndarray]:
-        """One phase-1 sample: SAR crop, optical crop (prepared), label, pooled mask (``positive``: y = 1)."""
+    def sample(
+        self, positive: bool = False
+    ) -> tuple[np.ndarray, np.ndarray, float, np.ndarray, tuple[float, float]]:
+        """One phase-1 sample: SAR crop, optical crop (prepared), label, pooled mask, ``(dx, dy)``.
+
+        ``positive``: y = 1. ``(dx, dy)`` is the true shift of a positive (sub-pixel when
+        ``cfg.subpixel > 0``, else zero); zero, and meaningless, for negatives.
+        """
         p = self._pick()
         h, w = p.shape
         k = self.crop
@@ -232,11 +258,20 @@ class PairSampler:
         y = 1.0 if positive else float(self.rng.random() < 0.5)
         dr, dc = (0, 0) if y else self._negative_offset(r, c, h, w)
         band = p.optical_band(int(self.rng.integers(p.n_choices)))
-        sar = prepared(p.sar[r : r + k, c : c + k])
-        opt = prepared(band[r + dr : r + dr + k, c + dc : c + dc + k])
         mask = mask_big[qr : qr + k, qc : qc + k]
+        m = SUBPIXEL_MARGIN if y and self.cfg.subpixel > 0 else 0
+        if m:  # read a margin for the spline (pairs are >= crop + 2 neg_max, so it fits after clamping)
+            r, c = min(max(r, m), h - k - m), min(max(c, m), w - k - m)
+        sar = prepared(p.sar[r - m : r + k + m, c - m : c + k + m])
+        opt = prepared(band[r + dr - m : r + dr + k + m, c + dc - m : c + dc + k + m])
         sar, opt, mask = self._augment(sar, opt, mask)
-        return sar, opt, y, pool_mask(mask, self.stride)
+        shift = (0.0, 0.0)
+        if m:  # after augmentation, so (fx, fy) is in the frame the network sees
+            fx, fy = (float(v) for v in self.rng.uniform(-self.cfg.subpixel, self.cfg.subpixel, size=2))
+            sar = move_subpixel(sar, fx / 2, fy / 2, m)
+            opt = move_subpixel(opt, -fx / 2, -fy / 2, m)
+            shift = (-fx, -fy)  # SAR content at x sits at x - f in the optical crop
+        return sar, opt, y, pool_mask(mask, self.stride), shift
 
     def batch(self, n: int, positives_only: bool = False) -> Batch:
         items = [self.sample(positives_only) for _ in range(n)]
@@ -245,6 +280,7 @@ class PairSampler:
             b=np.stack([i[1] for i in items])[:, None].astype(np.float32),
             y=np.array([i[2] for i in items], np.float32),
             mask=np.stack([i[3] for i in items]).astype(np.float32),
+            shift=np.array([i[4] for i in items], np.float32).reshape(n, 2),
         )
 
     def shift_batch(self, n: int, radius: int) -> Batch:

@@ -11,6 +11,8 @@
   whose embeddings are not normalised per pixel (``guided``): the normalised
   cross-correlation of the whole feature volume (:mod:`engine.coregistration.matching`),
   with the template's features computed on the template window alone, as the engine does.
+  With known sub-pixel shifts the target is split bilinearly over the four integer shifts
+  around the true one, and :func:`subpixel_loss` scores the engine's parabola refinement.
 * :func:`regression_loss` - smooth L1 on ``(dx, dy)``.
 """
 
@@ -30,6 +32,7 @@ class LossConfig:
     w_nce: float = 0.5
     nce_radius: int = 8
     temperature: float = 0.05
+    w_subpixel: float = 0.0  # guided: weight of the sub-pixel (parabola) term, needs data.subpixel > 0
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -77,6 +80,51 @@ def zero_shift_cross_entropy(scores: torch.Tensor, temperature: float) -> torch.
     return F.cross_entropy(scores.flatten(1) / temperature, target)
 
 
+def bilinear_shift_target(shifts: torch.Tensor, side: int) -> torch.Tensor:
+    """Soft labels ``(N, side, side)``: each ``(dx, dy)`` of ``shifts`` ``(N, 2)`` split bilinearly
+    over its four neighbouring integer shifts (index ``side // 2`` is zero shift)."""
+    r = side // 2
+    if bool((shifts.abs() > r - 1).any()):
+        raise ValueError(f"shifts must stay within +-{r - 1} px for a {side} x {side} score grid.")
+    grid = torch.arange(side, dtype=shifts.dtype, device=shifts.device) - r
+    wx = (1.0 - (grid[None, :] - shifts[:, :1]).abs()).clamp_min(0.0)  # (N, side) over columns
+    wy = (1.0 - (grid[None, :] - shifts[:, 1:]).abs()).clamp_min(0.0)  # (N, side) over rows
+    return wy[:, :, None] * wx[:, None, :]
+
+
+def shift_cross_entropy(
+    scores: torch.Tensor, temperature: float, shifts: torch.Tensor | None = None
+) -> torch.Tensor:
+    """Cross-entropy of the true shift (zero, or sub-pixel ``shifts`` ``(N, 2)`` as bilinear soft labels)."""
+    if shifts is None:
+        return zero_shift_cross_entropy(scores, temperature)
+    target = bilinear_shift_target(shifts, scores.shape[-1])
+    return F.cross_entropy(scores.flatten(1) / temperature, target.flatten(1))
+
+
+def parabola_offsets(scores: torch.Tensor, shifts: torch.Tensor) -> torch.Tensor:
+    """Sub-pixel peak ``(N, 2)`` (dx, dy) by a parabola through the scores around the integer shift
+    nearest to each true shift, as the engine's last refinement step does (offsets clamped to +-1 px)."""
+    r = scores.shape[-1] // 2
+    n = torch.arange(scores.shape[0], device=scores.device)
+    ix = (shifts[:, 0].round().long() + r).clamp(1, 2 * r - 1)
+    iy = (shifts[:, 1].round().long() + r).clamp(1, 2 * r - 1)
+
+    def vertex(vm: torch.Tensor, v0: torch.Tensor, vp: torch.Tensor) -> torch.Tensor:
+        curvature = (vm - 2 * v0 + vp).clamp_max(-1e-6)  # a maximum needs negative curvature
+        return (0.5 * (vm - vp) / curvature).clamp(-1.0, 1.0)
+
+    v0 = scores[n, iy, ix]
+    fx = vertex(scores[n, iy, ix - 1], v0, scores[n, iy, ix + 1])
+    fy = vertex(scores[n, iy - 1, ix], v0, scores[n, iy + 1, ix])
+    return torch.stack([ix - r + fx, iy - r + fy], dim=1)
+
+
+def subpixel_loss(scores: torch.Tensor, shifts: torch.Tensor) -> torch.Tensor:
+    """Mean L1 distance (px) between the parabola peak of ``scores`` and the true ``shifts``."""
+    return (parabola_offsets(scores, shifts) - shifts).abs().sum(dim=1).mean()
+
+
 def shift_nce_loss(a: torch.Tensor, b: torch.Tensor, radius: int, temperature: float) -> torch.Tensor:
     """Cross-entropy of the zero shift among all shifts within ``+-radius`` (co-registered pairs only).
 
@@ -114,19 +162,34 @@ def ncc_scores(template: torch.Tensor, search: torch.Tensor, eps: float = 1e-12)
 
 
 def ncc_shift_loss(
-    templates: torch.Tensor, searches: torch.Tensor, radius: int, temperature: float
-) -> torch.Tensor:
-    """Cross-entropy of the zero shift among all shifts within ``+-radius`` of the volume NCC.
+    templates: torch.Tensor,
+    searches: torch.Tensor,
+    radius: int,
+    temperature: float,
+    shifts: torch.Tensor | None = None,
+    w_subpixel: float = 0.0,
+) -> tuple[torch.Tensor, dict[str, float]]:
+    """Cross-entropy of the true shift among all shifts within ``+-radius`` of the volume NCC.
 
     ``templates`` ``(N, D, t, t)``: the features of the central windows, computed on those windows;
-    ``searches`` ``(N, D, t + 2 radius, t + 2 radius)``: the features of the other image's whole crops.
+    ``searches`` ``(N, D, t + 2 radius, t + 2 radius)``: the features of the other image's whole crops;
+    ``shifts`` ``(N, 2)``: true ``(dx, dy)`` of each template in its search map (None: zero);
+    ``w_subpixel`` > 0 adds :func:`subpixel_loss` (needs ``shifts``). Returns the loss and its parts.
     """
     if searches.shape[-1] - templates.shape[-1] != 2 * radius:
         raise ValueError(
             f"search maps {tuple(searches.shape)} do not fit templates {tuple(templates.shape)} "
             f"with radius {radius}."
         )
-    return zero_shift_cross_entropy(ncc_scores(templates, searches), temperature)
+    scores = ncc_scores(templates, searches)
+    loss = shift_cross_entropy(scores, temperature, shifts)
+    parts = {"ncc_nce": float(loss.detach())}
+    if w_subpixel > 0 and shifts is not None:
+        sub = subpixel_loss(scores, shifts)
+        loss = loss + w_subpixel * sub
+        parts["subpixel_px"] = float(sub.detach())
+    parts["total"] = float(loss.detach())
+    return loss, parts
 
 
 def phase1_loss(

@@ -123,8 +123,11 @@ def _guided_step_loss(
     # SAR template in the optical search area, and the optical template in the SAR search area
     templates = torch.cat([centre[:n], centre[n:]])
     searches = torch.cat([full[n:], full[:n]])
-    loss = ncc_shift_loss(templates, searches, r, cfg.loss.temperature)
-    return loss, {"ncc_nce": float(loss.detach()), "total": float(loss.detach())}
+    shifts = None
+    if cfg.data.subpixel > 0:  # sub-pixel positives: SAR in optical at +shift, optical in SAR at -shift
+        s = torch.from_numpy(b.shift).to(dev)
+        shifts = torch.cat([s, -s])
+    return ncc_shift_loss(templates, searches, r, cfg.loss.temperature, shifts, cfg.loss.w_subpixel)
 
 
 def _step_loss(

@@ -57,6 +57,12 @@ classical method does."""
 PER_PIXEL = "per_pixel"
 AS_IS = "none"
 
+MATCH_SIGMA = "match_sigma"
+"""``extra`` key: Gaussian sigma (embedding pixels) applied to every embedding channel before the
+search; absent or 0: none. A sharp learned embedding gives a correlation peak narrower than the
+sampling allows, and its sub-pixel estimate locks onto whole pixels; the smoothing is chosen per
+model on validation pairs and recorded in its metadata (and model card)."""
+
 
 class OnnxEmbeddingFeatures:
     """Dense embeddings of a ``Task.EMBED`` model (``deep`` method)."""
@@ -73,6 +79,15 @@ class OnnxEmbeddingFeatures:
         meta = self.model.metadata
         self.model_id = meta.model_id
         self.stride = meta.scale_factor
+        try:
+            self.match_sigma = float(meta.extra.get(MATCH_SIGMA, "0"))
+        except ValueError:
+            self.match_sigma = float("nan")
+        if not self.match_sigma >= 0.0:  # also refuses NaN
+            raise RegistrationError(
+                f"model '{path.name}' has an invalid {MATCH_SIGMA} '{meta.extra[MATCH_SIGMA]}' in its "
+                "metadata; it must be a number >= 0 (re-export the model)."
+            )
 
     def __call__(self, image: np.ndarray, valid: np.ndarray) -> np.ndarray:
         from ..preprocess import to_model_input
@@ -91,6 +106,10 @@ class OnnxEmbeddingFeatures:
             x = np.where(ok, x, 0.0)
         batch = np.repeat(x.astype(np.float32)[np.newaxis, np.newaxis], meta.input_bands, axis=1)
         emb = self.model.run(batch)[0].astype(np.float32)
+        if self.match_sigma > 0:
+            from scipy import ndimage
+
+            emb = ndimage.gaussian_filter(emb, (0, self.match_sigma, self.match_sigma), mode="nearest")
         if as_is:
             emb[:, ~ok.reshape(h // s, s, w // s, s).all(axis=(1, 3))] = 0.0
             return emb

@@ -256,3 +256,39 @@ def test_guided_trains_on_the_ncc_search_and_exports_unnormalised(tmp_path: Path
     norms = np.linalg.norm(feats[:, :, 10:], axis=0)
     assert norms.std() > 1e-3  # not normalised per pixel: the local contrast normalisation is the model's
 
+
+
+def test_match_sigma_smooths_the_embedding_and_bad_values_are_refused(tmp_path: Path) -> None:
+    import onnx
+    from scipy import ndimage
+
+    from engine.coregistration.deep import MATCH_SIGMA, OnnxEmbeddingFeatures
+    from engine.errors import RegistrationError
+    from engine.metadata import METADATA_KEY
+    from training.registration.export import export_models
+
+    run = tmp_path / "guided"
+    train(replace(_cfg(run, steps=1), model=GUIDED))
+    export_models(run, tmp_path / "plain", "regguided-plain")
+    export_models(run, tmp_path / "smooth", "regguided-smooth", match_sigma=0.75)
+    plain = OnnxEmbeddingFeatures(tmp_path / "plain" / "regguided-plain.onnx")
+    smooth = OnnxEmbeddingFeatures(tmp_path / "smooth" / "regguided-smooth.onnx")
+    assert plain.match_sigma == 0.0 and MATCH_SIGMA not in plain.model.metadata.extra
+    assert smooth.model.metadata.extra[MATCH_SIGMA] == "0.75"
+    img = np.random.default_rng(5).random((40, 48)).astype(np.float32) * 100
+    valid = np.ones(img.shape, bool)
+    expected = ndimage.gaussian_filter(plain(img, valid), (0, 0.75, 0.75), mode="nearest")
+    assert np.allclose(smooth(img, valid), expected, atol=1e-5)
+    valid[:5] = False
+    assert np.all(smooth(img, valid)[:, :5] == 0.0)  # invalid pixels stay out of the search
+    with pytest.raises(ValueError, match="match_sigma"):
+        export_models(run, tmp_path / "bad", "regguided-bad", match_sigma=-1.0)
+    # a model file whose metadata carries a bad value is refused by the engine, with what to do
+    path = tmp_path / "smooth" / "regguided-smooth.onnx"
+    model = onnx.load(str(path))
+    for prop in model.metadata_props:
+        if prop.key == METADATA_KEY:
+            prop.value = prop.value.replace('"match_sigma": "0.75"', '"match_sigma": "wide"')
+    onnx.save(model, str(tmp_path / "broken.onnx"))
+    with pytest.raises(RegistrationError, match="re-export"):
+        OnnxEmbeddingFeatures(tmp_path / "broken.onnx")

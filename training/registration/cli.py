@@ -97,6 +97,12 @@ def _parser() -> argparse.ArgumentParser:
     ex.add_argument("--overlap", type=int, default=None, help="default: half the receptive field")
     ex.add_argument("--regressor", action="store_true", help="also export the phase-2 shift regressor")
     ex.add_argument("--no-parity", action="store_true", help="skip the ONNX Runtime vs PyTorch check")
+    ex.add_argument(
+        "--match-sigma",
+        type=float,
+        default=0.0,
+        help="Gaussian sigma (px) the engine applies to the embedding before the search (metadata)",
+    )
 
     ev = sub.add_parser("evaluate", help="shift errors on held-out real and synthetic pairs")
     ev.add_argument(
@@ -181,6 +187,7 @@ def _export(args: argparse.Namespace) -> int:
         args.overlap,
         regressor=args.regressor,
         check_parity=not args.no_parity,
+        match_sigma=args.match_sigma,
     )
     print(json.dumps(res, indent=2))
     return 0

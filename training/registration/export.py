@@ -22,7 +22,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from engine.coregistration.deep import AS_IS, EMBEDDING_NORM, PER_PIXEL, PREPARE_IMAGE
+from engine.coregistration.deep import AS_IS, EMBEDDING_NORM, MATCH_SIGMA, PER_PIXEL, PREPARE_IMAGE
 from engine.metadata import InputTransform, ModelMetadata, Normalisation, Task
 from training.onnx_io import OPSET, attach_metadata, sha256_of_state
 
@@ -60,8 +60,14 @@ def embed_metadata(
     overlap: int | None = None,
     task: Task = Task.EMBED,
     steps_done: int | None = None,
+    match_sigma: float = 0.0,
 ) -> ModelMetadata:
-    """Metadata of the encoder (or, with ``task=SHIFT_REGRESS``, of the regressor)."""
+    """Metadata of the encoder (or, with ``task=SHIFT_REGRESS``, of the regressor).
+
+    ``match_sigma`` > 0: the engine smooths the embedding by this Gaussian before the search.
+    """
+    if match_sigma < 0:
+        raise ValueError(f"match_sigma must be >= 0 (got {match_sigma}).")
     s = cfg.model.out_stride
     rf = net.encoder.receptive_field()
     if overlap is None:
@@ -105,6 +111,7 @@ def embed_metadata(
             "training_steps": str(cfg.steps if steps_done is None else steps_done),
             "seed": str(cfg.seed),
             "init_from": str(cfg.init_from or ""),
+            **({} if regress or match_sigma == 0 else {MATCH_SIGMA: f"{match_sigma:g}"}),
         },
     )
 
@@ -168,6 +175,7 @@ def export_models(
     overlap: int | None = None,
     regressor: bool = False,
     check_parity: bool = True,
+    match_sigma: float = 0.0,
 ) -> dict[str, dict[str, object]]:
     """Write ``<model_id>.onnx`` (EMBED) and, if asked, ``<model_id>-regressor.onnx`` (SHIFT_REGRESS)."""
     ckpt = load_checkpoint(checkpoint)
@@ -176,7 +184,7 @@ def export_models(
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     results: dict[str, dict[str, object]] = {}
-    meta = embed_metadata(net, cfg, model_id, tile_size, overlap, steps_done=done)
+    meta = embed_metadata(net, cfg, model_id, tile_size, overlap, steps_done=done, match_sigma=match_sigma)
     path = out / f"{model_id}.onnx"
     diff = _write(net.encoder, meta, path, "embedding", True, check_parity)
     results["embed"] = {"path": str(path), "parity_max_abs": diff, "model_id": model_id}

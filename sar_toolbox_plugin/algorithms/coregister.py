@@ -30,9 +30,9 @@ or pixel size it is resampled onto the input's grid first; both need a CRS, or n
 the SAR/optical difference) over all shifts at once by FFT, coarse to fine, with sub-pixel refinement; \
 <i>deep</i> runs the same search on the bundled learned model, which starts from the same \
 oriented-gradient channels and adds a correction learned on SAR/optical pairs: in the project's \
-benchmarks it is more robust in small windows (local mode) and at the CFOG check points, level with \
-<i>classical</i> in global mode on held-out Sentinel-1 pairs and behind it on OSdataset and synthetic \
-pairs; about 3 x slower (docs/BENCHMARKS.md).
+benchmarks it is more robust in small windows (local mode) and more precise at the CFOG check points \
+and on synthetic pairs, not ahead of <i>classical</i> in global mode on real pairs (held-out Sentinel-1, \
+OSdataset); about 3 x slower (docs/BENCHMARKS.md).
 <b>Mode</b>: <i>global</i> estimates one shift for the scene; <i>local</i> measures a grid of tie points \
 and fits a transform. <b>Grid spacing</b>, <b>Window</b> (local mode) and <b>Maximum shift</b> (pixels \
 searched in each direction) set the grid. Nodata areas never give tie points; outliers are rejected \

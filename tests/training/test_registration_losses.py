@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import numpy as np
 import pytest
 import torch
 import torch.nn.functional as F  # noqa: N812
@@ -89,7 +90,6 @@ def test_regression_loss_is_zero_only_for_exact_shifts() -> None:
 
 
 def test_ncc_scores_are_the_engine_search_score() -> None:
-    import numpy as np
 
     from engine.coregistration.matching import _ncc_surface
     from training.registration.losses import ncc_scores
@@ -140,3 +140,15 @@ def test_subpixel_loss_measures_the_parabola_peak() -> None:
     assert torch.allclose(parabola_offsets(scores, true), true, atol=1e-5)
     assert float(subpixel_loss(scores, true)) < 1e-5
     assert float(subpixel_loss(scores, true + 0.2)) == pytest.approx(0.4, abs=1e-4)
+
+
+def test_smooth_embedding_is_the_engines_match_smoothing() -> None:
+    from scipy import ndimage
+
+    from training.registration.losses import smooth_embedding
+
+    x = torch.randn(2, 3, 20, 24, generator=torch.Generator().manual_seed(6))
+    got = smooth_embedding(x, 0.75).numpy()
+    expected = ndimage.gaussian_filter(x.numpy(), (0, 0, 0.75, 0.75), mode="nearest")
+    assert np.allclose(got, expected, atol=1e-5)
+    assert smooth_embedding(x, 0.0) is x

@@ -66,6 +66,12 @@ def _parser() -> argparse.ArgumentParser:
     tr.add_argument("--nce-radius", type=int, default=lc.nce_radius)
     tr.add_argument("--temperature", type=float, default=lc.temperature)
     tr.add_argument(
+        "--match-sigma",
+        type=float,
+        default=lc.match_sigma,
+        help="guided: smooth the embedding by this Gaussian (px) before the search, as the engine will",
+    )
+    tr.add_argument(
         "--w-subpixel",
         type=float,
         default=lc.w_subpixel,
@@ -100,8 +106,9 @@ def _parser() -> argparse.ArgumentParser:
     ex.add_argument(
         "--match-sigma",
         type=float,
-        default=0.0,
-        help="Gaussian sigma (px) the engine applies to the embedding before the search (metadata)",
+        default=None,
+        help="Gaussian sigma (px) the engine applies to the embedding before the search (metadata; "
+        "default: the one the model was trained with, usually 0)",
     )
 
     ev = sub.add_parser("evaluate", help="shift errors on held-out real and synthetic pairs")
@@ -157,6 +164,7 @@ def _train(args: argparse.Namespace) -> int:
             nce_radius=args.nce_radius,
             temperature=args.temperature,
             w_subpixel=args.w_subpixel,
+            match_sigma=args.match_sigma,
         ),
         data=DataConfig(
             real_root=args.real_root,

@@ -175,11 +175,16 @@ def export_models(
     overlap: int | None = None,
     regressor: bool = False,
     check_parity: bool = True,
-    match_sigma: float = 0.0,
+    match_sigma: float | None = None,
 ) -> dict[str, dict[str, object]]:
-    """Write ``<model_id>.onnx`` (EMBED) and, if asked, ``<model_id>-regressor.onnx`` (SHIFT_REGRESS)."""
+    """Write ``<model_id>.onnx`` (EMBED) and, if asked, ``<model_id>-regressor.onnx`` (SHIFT_REGRESS).
+
+    ``match_sigma`` None: the smoothing the model was trained with (``loss.match_sigma``).
+    """
     ckpt = load_checkpoint(checkpoint)
     net, cfg = model_from_checkpoint(ckpt)
+    if match_sigma is None:
+        match_sigma = cfg.loss.match_sigma
     done = int(ckpt["step"])
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)

@@ -33,6 +33,7 @@ class LossConfig:
     nce_radius: int = 8
     temperature: float = 0.05
     w_subpixel: float = 0.0  # guided: weight of the sub-pixel (parabola) term, needs data.subpixel > 0
+    match_sigma: float = 0.0  # guided: the engine's smoothing of the embedding before the search (px)
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -139,6 +140,21 @@ def shift_nce_loss(a: torch.Tensor, b: torch.Tensor, radius: int, temperature: f
         template = t_map[:, :, radius : h - radius, radius : w - radius]
         losses.append(zero_shift_cross_entropy(correlation_scores(template, s_map), temperature))
     return 0.5 * (losses[0] + losses[1])
+
+
+def smooth_embedding(x: torch.Tensor, sigma: float) -> torch.Tensor:
+    """The engine's ``match_sigma`` smoothing of ``(N, C, H, W)`` maps: scipy's ``gaussian_filter``
+    (4-sigma support, ``mode="nearest"``) on every channel; ``sigma <= 0`` returns ``x``."""
+    if sigma <= 0:
+        return x
+    from .models import gauss_taps
+
+    r = int(4 * sigma + 0.5)
+    taps = gauss_taps(sigma, r).to(x)
+    c = x.shape[1]
+    kx, ky = taps.view(1, 1, 1, -1).repeat(c, 1, 1, 1), taps.view(1, 1, -1, 1).repeat(c, 1, 1, 1)
+    x = F.conv2d(F.pad(x, (r, r, 0, 0), mode="replicate"), kx, groups=c)
+    return F.conv2d(F.pad(x, (0, 0, r, r), mode="replicate"), ky, groups=c)
 
 
 def ncc_scores(template: torch.Tensor, search: torch.Tensor, eps: float = 1e-12) -> torch.Tensor:

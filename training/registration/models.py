@@ -142,7 +142,8 @@ class Encoder(nn.Module):
         return rf
 
 
-def _gauss_taps(sigma: float, radius: int) -> torch.Tensor:
+def gauss_taps(sigma: float, radius: int) -> torch.Tensor:
+    """Normalised 1-D Gaussian taps over ``[-radius, radius]``."""
     x = torch.arange(-radius, radius + 1, dtype=torch.float32)
     k = torch.exp(-0.5 * (x / sigma) ** 2)
     return k / k.sum()
@@ -183,7 +184,7 @@ class OrientedGradients(nn.Module):
             ("smooth", sigma, max(1, math.ceil(3 * sigma)), orientations),
             ("norm", norm_sigma, int(4 * norm_sigma + 0.5), 1),
         ):
-            taps = _gauss_taps(sig, radius)
+            taps = gauss_taps(sig, radius)
             self.register_buffer(
                 f"{name}_x", taps.view(1, 1, 1, -1).repeat(channels, 1, 1, 1), persistent=False
             )

@@ -23,7 +23,7 @@ import torch
 
 from ..common import init_distributed, save_checkpoint, seed_everything
 from .data import DataConfig, PairSampler, build_sources
-from .losses import LossConfig, ncc_shift_loss, phase1_loss, regression_loss
+from .losses import LossConfig, ncc_shift_loss, phase1_loss, regression_loss, smooth_embedding
 from .models import ModelConfig, RegistrationNet, build_model
 
 log = logging.getLogger(__name__)
@@ -117,8 +117,9 @@ def _guided_step_loss(
     r = cfg.loss.nce_radius
     b = sampler.batch(cfg.batch, positives_only=True)
     crops = torch.from_numpy(np.concatenate([b.a, b.b])).to(dev)  # SAR crops, then optical crops
-    full = net(crops)
-    centre = net(crops[..., r:-r, r:-r].contiguous())
+    sigma = cfg.loss.match_sigma  # the search sees the embedding as the engine will smooth it
+    full = smooth_embedding(net(crops), sigma)
+    centre = smooth_embedding(net(crops[..., r:-r, r:-r].contiguous()), sigma)
     n = cfg.batch
     # SAR template in the optical search area, and the optical template in the SAR search area
     templates = torch.cat([centre[:n], centre[n:]])

@@ -79,14 +79,15 @@ class OnnxEmbeddingFeatures:
         meta = self.model.metadata
         self.model_id = meta.model_id
         self.stride = meta.scale_factor
+        raw = meta.extra.get(MATCH_SIGMA, "0")
         try:
-            self.match_sigma = float(meta.extra.get(MATCH_SIGMA, "0"))
+            self.match_sigma = float(raw)
         except ValueError:
-            self.match_sigma = float("nan")
+            self.match_sigma = -1.0
         if not self.match_sigma >= 0.0:  # also refuses NaN
             raise RegistrationError(
-                f"model '{path.name}' has an invalid {MATCH_SIGMA} '{meta.extra[MATCH_SIGMA]}' in its "
-                "metadata; it must be a number >= 0 (re-export the model)."
+                f"model '{path.name}' has an invalid {MATCH_SIGMA} '{raw}' in its metadata; it must be "
+                "a number >= 0 (re-export the model)."
             )
 
     def __call__(self, image: np.ndarray, valid: np.ndarray) -> np.ndarray:

@@ -147,14 +147,12 @@ def smooth_embedding(x: torch.Tensor, sigma: float) -> torch.Tensor:
     (4-sigma support, ``mode="nearest"``) on every channel; ``sigma <= 0`` returns ``x``."""
     if sigma <= 0:
         return x
-    from .models import gauss_taps
+    from .models import gauss_taps, separable_filter
 
-    r = int(4 * sigma + 0.5)
-    taps = gauss_taps(sigma, r).to(x)
+    taps = gauss_taps(sigma, int(4 * sigma + 0.5)).to(x)
     c = x.shape[1]
     kx, ky = taps.view(1, 1, 1, -1).repeat(c, 1, 1, 1), taps.view(1, 1, -1, 1).repeat(c, 1, 1, 1)
-    x = F.conv2d(F.pad(x, (r, r, 0, 0), mode="replicate"), kx, groups=c)
-    return F.conv2d(F.pad(x, (0, 0, r, r), mode="replicate"), ky, groups=c)
+    return separable_filter(x, kx, ky)
 
 
 def ncc_scores(template: torch.Tensor, search: torch.Tensor, eps: float = 1e-12) -> torch.Tensor:

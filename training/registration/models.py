@@ -149,6 +149,16 @@ def gauss_taps(sigma: float, radius: int) -> torch.Tensor:
     return k / k.sum()
 
 
+def separable_filter(x: torch.Tensor, kx: torch.Tensor, ky: torch.Tensor) -> torch.Tensor:
+    """Depthwise separable filter of ``(N, C, H, W)`` with edges replicated (scipy's ``mode="nearest"``).
+
+    ``kx`` ``(C, 1, 1, 2r+1)`` and ``ky`` ``(C, 1, 2r+1, 1)``: the taps along x and y, per channel.
+    """
+    rx, ry = kx.shape[-1] // 2, ky.shape[-2] // 2
+    x = F.conv2d(F.pad(x, (rx, rx, 0, 0), mode="replicate"), kx, groups=kx.shape[0])
+    return F.conv2d(F.pad(x, (0, 0, ry, ry), mode="replicate"), ky, groups=ky.shape[0])
+
+
 class OrientedGradients(nn.Module):
     """The classical method's oriented-gradient channels as fixed torch operations (exportable to ONNX).
 
@@ -205,11 +215,7 @@ class OrientedGradients(nn.Module):
 
     def _separable(self, x: torch.Tensor, name: str) -> torch.Tensor:
         """Gaussian ``name`` (depthwise, separable) with replicated edges, ``x`` ``(N, C, H, W)``."""
-        r = self.radii[name]
-        kx: torch.Tensor = getattr(self, f"{name}_x")
-        ky: torch.Tensor = getattr(self, f"{name}_y")
-        x = F.conv2d(F.pad(x, (r, r, 0, 0), mode="replicate"), kx, groups=kx.shape[0])
-        return F.conv2d(F.pad(x, (0, 0, r, r), mode="replicate"), ky, groups=ky.shape[0])
+        return separable_filter(x, getattr(self, f"{name}_x"), getattr(self, f"{name}_y"))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         x = self._separable(x, "pre")

@@ -113,7 +113,8 @@ def _device() -> torch.device:
 def _guided_step_loss(
     net: torch.nn.Module, sampler: PairSampler, cfg: TrainConfig, dev: torch.device
 ) -> tuple[torch.Tensor, dict[str, float]]:
-    """Phase 1 of the ``guided`` encoder: the engine's NCC search, both ways, must peak at zero shift."""
+    """Phase 1 of the ``guided`` encoder: the engine's NCC search, both ways, must peak at the true shift
+    (zero for aligned crops, sub-pixel with ``data.subpixel``)."""
     r = cfg.loss.nce_radius
     b = sampler.batch(cfg.batch, positives_only=True)
     crops = torch.from_numpy(np.concatenate([b.a, b.b])).to(dev)  # SAR crops, then optical crops

@@ -124,6 +124,12 @@ def _parser() -> argparse.ArgumentParser:
     ev.add_argument("--window", type=int, default=e.window, help="local template side (0: global)")
     ev.add_argument("--synthetic", type=int, default=e.synthetic, help="held-out synthetic pairs")
     ev.add_argument("--synthetic-size", type=int, default=e.synthetic_size)
+    ev.add_argument(
+        "--synthetic-first-seed",
+        type=int,
+        default=e.synthetic_first_seed,
+        help="first generator seed of the synthetic pairs (another range gives validation pairs)",
+    )
     ev.add_argument("--seed", type=int, default=e.seed)
     return p
 
@@ -215,6 +221,7 @@ def _evaluate(args: argparse.Namespace) -> int:
         window=args.window,
         synthetic=args.synthetic,
         synthetic_size=args.synthetic_size,
+        synthetic_first_seed=args.synthetic_first_seed,
         seed=args.seed,
     )
     report = evaluate(args.methods, cfg)

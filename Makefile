@@ -53,7 +53,7 @@ system-packages:
 $(VENV)/bin/python:
 	/usr/bin/python3 -m venv --system-site-packages $(VENV)
 
-$(STAMP): $(VENV)/bin/python requirements/runtime.txt requirements/dev.txt $(ORT_REQ)
+$(STAMP): $(VENV)/bin/python requirements/runtime.txt requirements/dev.txt requirements/batch.txt $(ORT_REQ)
 	$(PIP) install $(PIP_FLAGS) --upgrade "pip>=23"
 	@if [ -n "$(GPU)" ]; then $(PIP) uninstall -y onnxruntime >/dev/null 2>&1 || true; \
 	 else $(PIP) uninstall -y onnxruntime-gpu >/dev/null 2>&1 || true; fi

@@ -45,6 +45,23 @@ def default_providers() -> list[str]:
     return chosen or ["CPUExecutionProvider"]
 
 
+THREADS_ENV = "SAR_TOOLBOX_ORT_THREADS"
+"""Environment variable: ONNX Runtime intra-op threads per session when a caller does not choose
+(set by the batch runner so that several workers on one machine do not oversubscribe its cores)."""
+
+
+def threads_from_environment() -> int | None:
+    """``SAR_TOOLBOX_ORT_THREADS`` as an int, or None when unset or empty."""
+    value = os.environ.get(THREADS_ENV, "").strip()
+    if not value:
+        return None
+    try:
+        return int(value)
+    except ValueError:
+        raise InputError(f"{THREADS_ENV}={value!r} is not an integer; "
+                         "set it to a thread count or unset it.") from None
+
+
 class OnnxModel:
     """An ONNX model with validated SAR Toolbox metadata.
 
@@ -73,6 +90,8 @@ class OnnxModel:
             raise InputError(f"Model file '{self.path}' does not exist; choose an existing .onnx model.")
         options = ort.SessionOptions()
         options.log_severity_level = 3
+        if intra_op_threads is None:
+            intra_op_threads = threads_from_environment()
         if intra_op_threads is not None:
             if intra_op_threads < 0:
                 raise InputError(f"intra_op_threads must be >= 0 (0 = automatic), got {intra_op_threads}.")

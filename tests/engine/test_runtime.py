@@ -124,3 +124,13 @@ def test_missing_onnxruntime_names_the_install_command(monkeypatch: pytest.Monke
     monkeypatch.setitem(sys.modules, "onnxruntime", None)
     with pytest.raises(DependencyError, match=r"pip install.*'onnxruntime'"):
         available_providers()
+
+
+def test_thread_count_from_the_environment(identity_model: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from engine.runtime import THREADS_ENV, OnnxModel
+
+    monkeypatch.setenv(THREADS_ENV, "1")
+    assert OnnxModel(identity_model).session.get_session_options().intra_op_num_threads == 1
+    monkeypatch.setenv(THREADS_ENV, "many")
+    with pytest.raises(InputError, match=THREADS_ENV):
+        OnnxModel(identity_model)

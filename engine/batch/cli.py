@@ -1,0 +1,150 @@
+"""``python -m engine.batch ALGORITHM (--input-dir D | --inputs GLOB) --output-dir O [options]``.
+
+Exit status: 0 when every scene is ok (or already complete), 1 when any scene failed,
+2 when the command itself is unusable (no inputs, unwritable output folder, unknown
+scheduler...), in which case nothing is written.
+"""
+
+from __future__ import annotations
+
+import argparse
+import glob
+import logging
+import os
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from ..errors import SarToolboxError
+from .jobs import ALGORITHMS
+
+logger = logging.getLogger(__name__)
+
+KINDS = ("intensity", "amplitude", "db")
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="python -m engine.batch", description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    sub = parser.add_subparsers(dest="algorithm", required=True, metavar="ALGORITHM")
+    for name, algo in ALGORITHMS.items():
+        p = sub.add_parser(name, help=algo.help, description=algo.help)
+        src = p.add_mutually_exclusive_group(required=True)
+        suffixes = ", ".join(algo.input_suffixes)
+        src.add_argument("--input-dir", type=Path, help=f"every file ending in {suffixes}")
+        src.add_argument("--inputs", help="a glob pattern, quoted (e.g. 'scenes/S1*_VV.tif')")
+        p.add_argument("--output-dir", type=Path, required=True, help="created if missing")
+        where = p.add_mutually_exclusive_group()
+        where.add_argument("--workers", type=int, default=2, help="local Dask worker processes (default 2)")
+        where.add_argument("--scheduler", help="address of an existing Dask scheduler, e.g. tcp://host:8786")
+        p.add_argument("--no-progress", action="store_true", help="no progress bar")
+        _algorithm_options(name, p)
+    return parser
+
+
+def _algorithm_options(name: str, p: argparse.ArgumentParser) -> None:
+    if name in ("todb", "compress"):
+        p.add_argument("--band", type=int, default=1, help="1-based band (default 1)")
+        p.add_argument("--input-kind", choices=KINDS, default="intensity", help="default intensity")
+    if name == "todb":
+        p.add_argument("--noise-floor-db", type=float, default=-40.0, help="default -40")
+    if name == "compress":
+        p.add_argument("--rate", default="r2", help="shipped rate point (default r2)")
+        p.add_argument("--rdo", action="store_true", help="optimised quantisation")
+        p.add_argument("--no-post-filter", dest="post_filter", action="store_false",
+                       help="do not fit the restoration filter")
+    if name == "decompress":
+        p.add_argument("--output-kind", choices=KINDS, default="db", help="default db")
+    if name == "coregister":
+        p.add_argument("--reference", type=Path, required=True, help="one reference for every input")
+        p.add_argument("--method", default="classical", help="default classical")
+        p.add_argument("--mode", choices=("global", "local"), default="global", help="default global")
+
+
+COMMON = {"algorithm", "input_dir", "inputs", "output_dir", "workers", "scheduler", "no_progress"}
+
+
+def find_inputs(args: argparse.Namespace) -> list[Path]:
+    """The scenes to process, sorted; :class:`SystemExit` (2) when there are none."""
+    suffixes = ALGORITHMS[args.algorithm].input_suffixes
+    if args.input_dir is not None:
+        if not args.input_dir.is_dir():
+            raise _usage(f"--input-dir '{args.input_dir}' is not a folder.")
+        found = [p for p in args.input_dir.iterdir() if p.is_file() and p.suffix.lower() in suffixes]
+        where = f"folder '{args.input_dir}' (files ending in {', '.join(suffixes)})"
+    else:
+        found = [Path(p) for p in glob.glob(args.inputs) if Path(p).is_file()]
+        where = f"pattern '{args.inputs}'"
+    if not found:
+        raise _usage(f"No input scenes in {where}; point --input-dir or --inputs at your scenes.")
+    return sorted(found)
+
+
+def _usage(message: str) -> SystemExit:
+    logger.error(message)
+    return SystemExit(2)
+
+
+def _check_output_dir(out: Path) -> None:
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise _usage(f"Cannot create --output-dir '{out}' ({exc.strerror}); "
+                     "choose a folder you can write.") from None
+    if not os.access(out, os.W_OK | os.X_OK):
+        raise _usage(f"--output-dir '{out}' is not writable; choose a folder you can write.")
+
+
+def _progress(total: int, enabled: bool) -> Any:
+    if enabled:
+        try:
+            from tqdm import tqdm
+
+            return tqdm(total=total, unit="scene", file=sys.stderr)
+        except ImportError:
+            pass
+    return None
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the batch command line; returns the exit status."""
+    from .runner import SUMMARY_NAME, Cluster, run_batch
+
+    logging.basicConfig(level=logging.INFO, format="%(levelname)s %(message)s")
+    args = _parser().parse_args(argv)
+    try:
+        inputs = find_inputs(args)
+        if args.algorithm == "coregister" and not args.reference.is_file():
+            raise _usage(f"--reference '{args.reference}' does not exist; choose the master scene.")
+        if args.workers < 1:
+            raise _usage(f"--workers must be at least 1, got {args.workers}.")
+        _check_output_dir(args.output_dir)
+    except SystemExit as exc:
+        return int(exc.code or 2)
+    options = {k: (str(v) if isinstance(v, Path) else v) for k, v in vars(args).items() if k not in COMMON}
+    bar = _progress(len(inputs), not args.no_progress)
+
+    def done(record: dict[str, Any]) -> None:
+        if bar is not None:
+            bar.update(1)
+            bar.set_postfix_str(f"{Path(record['input']).name}: {record['status']}")
+        else:
+            logger.info("%s: %s", Path(record["input"]).name, record["status"])
+
+    try:
+        records = run_batch(args.algorithm, inputs, args.output_dir, options,
+                            Cluster(workers=args.workers, address=args.scheduler), on_done=done)
+    except SarToolboxError as exc:
+        logger.error("%s", exc)
+        return 2
+    finally:
+        if bar is not None:
+            bar.close()
+    failed = [r for r in records if r["status"] == "failed"]
+    for r in failed:
+        logger.error("failed: %s: %s", r["input"], r["error"])
+    counts = {s: sum(r["status"] == s for r in records) for s in ("ok", "skipped", "failed")}
+    logger.info("%d ok, %d skipped (already complete), %d failed; summary: %s",
+                counts["ok"], counts["skipped"], counts["failed"], args.output_dir / SUMMARY_NAME)
+    return 1 if failed else 0

@@ -1,0 +1,127 @@
+"""One scene, one job: what each batch algorithm writes and which engine entry point makes it.
+
+Pure of Dask: a job is a plain picklable function call that a worker runs; it
+returns the scene's figures or raises. The registry :data:`ALGORITHMS` maps the
+command-line name to its :class:`Algorithm` (output naming, completeness check,
+the call itself).
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+logger = logging.getLogger(__name__)
+
+Options = Mapping[str, Any]
+
+
+@dataclass(frozen=True)
+class Algorithm:
+    """A batch algorithm: the engine call for one scene and the files it leaves.
+
+    ``outputs(input, out_dir)`` lists every file a complete run writes (the first is the main
+    output); ``run(input, outputs, options)`` makes them and returns the scene's key figures.
+    """
+
+    name: str
+    help: str
+    input_suffixes: tuple[str, ...]
+    outputs: Callable[[Path, Path], list[Path]]
+    run: Callable[[Path, list[Path], Options], dict[str, Any]]
+
+    def complete(self, source: Path, out_dir: Path) -> bool:
+        """True when every output of ``source`` already exists (outputs are written atomically)."""
+        return all(p.is_file() for p in self.outputs(source, out_dir))
+
+
+def _todb_outputs(source: Path, out_dir: Path) -> list[Path]:
+    return [out_dir / f"{source.stem}_db.tif"]
+
+
+def _todb(source: Path, outputs: list[Path], options: Options) -> dict[str, Any]:
+    from ..convert import convert_db
+
+    r = convert_db(source, outputs[0], band=options["band"], input_kind=options["input_kind"],
+                   noise_floor_db=options["noise_floor_db"])
+    return {"valid_pixels": r.valid_pixels, "min_db": r.minimum, "max_db": r.maximum}
+
+
+def _compress_outputs(source: Path, out_dir: Path) -> list[Path]:
+    return [out_dir / f"{source.stem}.sarz"]
+
+
+def _compress(source: Path, outputs: list[Path], options: Options) -> dict[str, Any]:
+    from ..codec.encode import compress_raster
+
+    r = compress_raster(source, outputs[0], band=options["band"], input_kind=options["input_kind"],
+                        rate=options["rate"], rdo=options["rdo"], post_filter=options["post_filter"])
+    return {"bpp": round(r.bpp, 4), "bytes": r.bytes, "model_id": r.model_id}
+
+
+def _decompress_outputs(source: Path, out_dir: Path) -> list[Path]:
+    return [out_dir / f"{source.stem}.tif"]
+
+
+def _decompress(source: Path, outputs: list[Path], options: Options) -> dict[str, Any]:
+    from ..codec.decode import decompress_file
+
+    r = decompress_file(source, outputs[0], output_kind=options["output_kind"])
+    return {"width": r.width, "height": r.height, "model_id": r.model_id}
+
+
+def _coregister_outputs(source: Path, out_dir: Path) -> list[Path]:
+    return [out_dir / f"{source.stem}_coreg.tif", out_dir / f"{source.stem}_coreg.json"]
+
+
+def _coregister(source: Path, outputs: list[Path], options: Options) -> dict[str, Any]:
+    from ..coregistration.api import coregister
+
+    r = coregister(source, options["reference"], method=options["method"], mode=options["mode"],
+                   resample=True, output_path=outputs[0], report_path=outputs[1])
+    return {"shift_x": round(r.shift_x, 3), "shift_y": round(r.shift_y, 3),
+            "n_points": r.n_points, "method": r.method}
+
+
+ALGORITHMS: dict[str, Algorithm] = {
+    a.name: a
+    for a in (
+        Algorithm("todb", "convert one band to dB (<stem>_db.tif)", (".tif", ".tiff", ".vrt", ".img"),
+                  _todb_outputs, _todb),
+        Algorithm("compress", "compress one band with the learned codec (<stem>.sarz)",
+                  (".tif", ".tiff", ".vrt", ".img"), _compress_outputs, _compress),
+        Algorithm("decompress", "decode .sarz files to GeoTIFF (<stem>.tif)", (".sarz",),
+                  _decompress_outputs, _decompress),
+        Algorithm("coregister", "co-register every input onto one --reference (<stem>_coreg.tif + .json)",
+                  (".tif", ".tiff", ".vrt", ".img"), _coregister_outputs, _coregister),
+    )
+}
+"""Batch algorithms by command-line name."""
+
+
+def run_scene(algorithm: str, source: str, out_dir: str, options: Options) -> dict[str, Any]:
+    """Run one scene; never raises: returns its summary record (status ok / failed / skipped).
+
+    This is the function a Dask worker executes, so it takes and returns plain types.
+    """
+    algo = ALGORITHMS[algorithm]
+    src, out = Path(source), Path(out_dir)
+    outputs = algo.outputs(src, out)
+    record: dict[str, Any] = {"input": str(src), "outputs": [str(p) for p in outputs],
+                              "status": "ok", "error": None, "seconds": 0.0, "figures": {}}
+    if algo.complete(src, out):
+        record["status"] = "skipped"
+        return record
+    start = time.perf_counter()
+    try:
+        record["figures"] = algo.run(src, outputs, options)
+    except Exception as exc:  # per-scene isolation: every failure is recorded, the batch goes on
+        logger.warning("%s failed on %s: %s", algorithm, src.name, exc)
+        record["status"] = "failed"
+        record["error"] = f"{type(exc).__name__}: {exc}"
+    record["seconds"] = round(time.perf_counter() - start, 3)
+    return record

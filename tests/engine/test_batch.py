@@ -1,0 +1,122 @@
+"""The Dask batch runner: per-scene isolation, resume, summary, exit status and bad command lines."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+
+from engine.batch.cli import main
+from engine.batch.runner import worker_threads
+
+REPO_ROOT = Path(__file__).resolve().parents[2]
+
+
+@pytest.fixture
+def scenes(make_geotiff: Callable[..., Path], tmp_path: Path) -> Path:
+    """Four small intensity scenes and one corrupt .tif in tmp/in."""
+    folder = tmp_path / "in"
+    folder.mkdir()
+    for i in range(4):
+        make_geotiff(height=48, width=40, seed=i, name=f"in/scene{i}.tif")
+    (folder / "broken.tif").write_bytes(b"II*\x00 not really a tiff")
+    return folder
+
+
+def _summary(out: Path) -> dict:
+    return json.loads((out / "summary.json").read_text())
+
+
+def test_four_scenes_and_a_corrupt_one_on_two_local_workers_then_a_rerun_rewrites_nothing(
+        scenes: Path, tmp_path: Path) -> None:
+    out = tmp_path / "out"
+    status = main(["todb", "--input-dir", str(scenes), "--output-dir", str(out), "--workers", "2",
+                   "--no-progress"])
+    assert status == 1  # one scene failed
+    summary = _summary(out)
+    by_name = {Path(s["input"]).name: s for s in summary["scenes"]}
+    assert summary["counts"] == {"ok": 4, "failed": 1, "skipped": 0}
+    assert by_name["broken.tif"]["status"] == "failed"
+    error = by_name["broken.tif"]["error"]
+    assert "broken.tif" in error and error.startswith("InputError")
+    assert sorted(p.name for p in out.glob("*.tif")) == [f"scene{i}_db.tif" for i in range(4)]
+    assert all(by_name[f"scene{i}.tif"]["figures"]["valid_pixels"] > 0 for i in range(4))
+    assert not [p for p in out.iterdir() if p.name.startswith(".")]  # no temporary files left
+
+    stamps = {p.name: p.stat().st_mtime_ns for p in out.glob("*.tif")}
+    time.sleep(0.05)
+    status = main(["todb", "--input-dir", str(scenes), "--output-dir", str(out), "--workers", "2",
+                   "--no-progress"])
+    assert status == 1
+    assert _summary(out)["counts"] == {"ok": 0, "failed": 1, "skipped": 4}
+    assert {p.name: p.stat().st_mtime_ns for p in out.glob("*.tif")} == stamps
+
+
+def test_compress_then_decompress_with_a_glob_on_one_worker(make_geotiff: Callable[..., Path],
+                                                            tmp_path: Path) -> None:
+    for i in range(2):
+        make_geotiff(height=64, width=64, seed=10 + i, name=f"s{i}.tif", holes=0.0)
+    sarz = tmp_path / "sarz"
+    assert main(["compress", "--inputs", str(tmp_path / "s*.tif"), "--output-dir", str(sarz),
+                 "--workers", "1", "--rate", "r1", "--no-post-filter", "--no-progress"]) == 0
+    records = _summary(sarz)["scenes"]
+    assert [r["status"] for r in records] == ["ok", "ok"]
+    assert all(r["figures"]["bpp"] > 0 and r["figures"]["model_id"] == "sarcodec-r1" for r in records)
+    back = tmp_path / "back"
+    assert main(["decompress", "--input-dir", str(sarz), "--output-dir", str(back), "--workers", "1",
+                 "--no-progress"]) == 0
+    assert sorted(p.name for p in back.glob("*.tif")) == ["s0.tif", "s1.tif"]
+
+
+def test_an_empty_input_folder_is_refused_and_nothing_is_written(tmp_path: Path) -> None:
+    (tmp_path / "empty").mkdir()
+    out = tmp_path / "out"
+    empty = tmp_path / "empty"
+    assert main(["todb", "--input-dir", str(empty), "--output-dir", str(out), "--no-progress"]) == 2
+    assert not out.exists()
+
+
+def test_an_output_folder_that_cannot_be_made_is_refused(scenes: Path, tmp_path: Path) -> None:
+    blocker = tmp_path / "a_file"
+    blocker.write_text("x")
+    out = blocker / "out"
+    assert main(["todb", "--input-dir", str(scenes), "--output-dir", str(out), "--no-progress"]) == 2
+
+
+def test_an_unreachable_scheduler_fails_clearly_within_30_s_and_writes_nothing(
+        scenes: Path, tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    out = tmp_path / "out"
+    start = time.monotonic()
+    status = main(["todb", "--input-dir", str(scenes), "--output-dir", str(out),
+                   "--scheduler", "tcp://127.0.0.1:9", "--no-progress"])
+    assert status == 2
+    assert time.monotonic() - start < 30
+    assert "Could not reach the Dask scheduler at 'tcp://127.0.0.1:9'" in caplog.text
+    assert list(out.iterdir()) == []
+
+
+def test_worker_threads_share_the_cores() -> None:
+    assert worker_threads(2, cores=2) == 1
+    assert worker_threads(1, cores=16) == 16
+    assert worker_threads(4, cores=16) == 4
+    assert worker_threads(8, cores=2) == 1
+
+
+def test_the_engine_core_and_the_plugin_never_import_dask() -> None:
+    code = (
+        "import sys, pkgutil, importlib, engine\n"
+        "names = [m.name for m in pkgutil.walk_packages(engine.__path__, 'engine.')"
+        " if not m.name.startswith('engine.batch')]\n"
+        "[importlib.import_module(n) for n in names]\n"
+        "assert 'dask' not in sys.modules and 'distributed' not in sys.modules, 'dask imported'\n"
+        "print('ok', len(names))\n"
+    )
+    done = subprocess.run([sys.executable, "-c", code], cwd=REPO_ROOT, capture_output=True, text=True,
+                          timeout=120, check=False)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.startswith("ok")

@@ -18,7 +18,7 @@ PYTEST_ARGS ?=
 QGIS_ENV    := PATH=/usr/bin:$$PATH QT_QPA_PLATFORM=offscreen
 
 .PHONY: help setup system-packages demo test test-fast lint package bench bench-compression \
-        bench-registration bench-anchors bench-codec-ceiling train-compression clean
+        bench-registration bench-anchors bench-codec-ceiling bench-batch train-compression clean
 
 help:
 	@echo "make demo                 set up if needed, run the main job on the embedded example"
@@ -31,6 +31,7 @@ help:
 	@echo "make bench-codec-ceiling  codec PSNR with quantised vs continuous latents vs a linear DCT (diagnostic)"
 	@echo "make bench-registration   co-registration accuracy (with GeFolki/AROSICS anchors) -> docs/BENCHMARKS.md"
 	@echo "make train-compression    retrain the three shipped codec rate points (CPU, about 75 minutes)"
+	@echo "make bench-batch          scenes per minute of the Dask batch runner, 1 and 2 workers -> docs/BENCHMARKS.md"
 	@echo "make bench-anchors        the separate venv (bench_output/venv) with GeFolki and AROSICS"
 
 setup: system-packages $(STAMP)
@@ -82,6 +83,9 @@ bench: setup
 
 bench-compression: setup
 	$(PY) -m benchmarks.compression --data ../shared/data/real --markdown docs/BENCHMARKS.md
+
+bench-batch: setup
+	$(PY) -m benchmarks.batch --size 2048 --scenes 4 --workers 1 2 --markdown docs/BENCHMARKS.md
 
 bench-codec-ceiling: setup
 	$(PY) -m benchmarks.codec_ceiling --data ../shared/data/real

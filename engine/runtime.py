@@ -38,11 +38,35 @@ def available_providers() -> list[str]:
     return list(_onnxruntime().get_available_providers())
 
 
+PROVIDERS_ENV = "SAR_TOOLBOX_PROVIDERS"
+"""Environment variable: comma-separated execution providers to use instead of the default choice
+(e.g. ``CUDAExecutionProvider`` to force the GPU in a check, ``CPUExecutionProvider`` to avoid it)."""
+CUDA_DEVICE_ENV = "SAR_TOOLBOX_CUDA_DEVICE"
+"""Environment variable: the CUDA device id (default 0)."""
+
+
 def default_providers() -> list[str]:
-    """Providers the engine asks for by default: CUDA if available, then CPU."""
+    """Providers the engine asks for by default: ``SAR_TOOLBOX_PROVIDERS`` when set, else CUDA if
+    available, then CPU."""
+    forced = [p.strip() for p in os.environ.get(PROVIDERS_ENV, "").split(",") if p.strip()]
+    if forced:
+        return forced
     available = set(available_providers())
     chosen = [p for p in PREFERRED_PROVIDERS if p in available]
     return chosen or ["CPUExecutionProvider"]
+
+
+def provider_options(providers: Sequence[str]) -> list[dict[str, str]]:
+    """Session options per provider: CUDA on the chosen device, an arena that grows by what is asked
+    (tiles of one size repeat, so no power-of-two over-allocation), and an exhaustive cuDNN
+    convolution search once per shape (the engine runs many tiles of one shape)."""
+    device = os.environ.get(CUDA_DEVICE_ENV, "0").strip() or "0"
+    if not device.isdigit():
+        raise InputError(f"{CUDA_DEVICE_ENV}={device!r} is not a device number; "
+                         "set it to 0, 1, ... or unset it.")
+    cuda = {"device_id": device, "arena_extend_strategy": "kSameAsRequested",
+            "cudnn_conv_algo_search": "EXHAUSTIVE", "do_copy_in_default_stream": "1"}
+    return [cuda if p == "CUDAExecutionProvider" else {} for p in providers]
 
 
 THREADS_ENV = "SAR_TOOLBOX_ORT_THREADS"
@@ -105,7 +129,8 @@ class OnnxModel:
                 "'onnxruntime' (make setup GPU=1)."
             )
         try:
-            self.session = ort.InferenceSession(str(self.path), sess_options=options, providers=wanted)
+            self.session = ort.InferenceSession(str(self.path), sess_options=options, providers=wanted,
+                                                provider_options=provider_options(wanted))
         except Exception as exc:  # onnxruntime raises its own untyped errors
             raise ModelError(
                 f"'{self.path}' is not a valid ONNX model ({exc}); choose a model exported by this toolbox."
@@ -132,6 +157,10 @@ class OnnxModel:
                 f"{self.input_channels}; re-export it with matching metadata."
             )
         self.provider: str = self.session.get_providers()[0]
+        if wanted[0] != self.provider:
+            log.warning("model %s asked for %s but runs on %s: onnxruntime could not start %s (check that "
+                        "the CUDA and cuDNN libraries that onnxruntime-gpu needs are installed and a GPU is "
+                        "visible)", self.path.name, wanted[0], self.provider, wanted[0])
         log.info("loaded model %s (%s) on %s", self.metadata.model_id, self.metadata.task.value,
                  self.provider)
 

@@ -134,3 +134,27 @@ def test_thread_count_from_the_environment(identity_model: Path, monkeypatch: py
     monkeypatch.setenv(THREADS_ENV, "many")
     with pytest.raises(InputError, match=THREADS_ENV):
         OnnxModel(identity_model)
+
+
+def test_providers_from_the_environment(identity_model: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from engine.runtime import PROVIDERS_ENV
+
+    monkeypatch.setenv(PROVIDERS_ENV, "CPUExecutionProvider")
+    assert default_providers() == ["CPUExecutionProvider"]
+    assert OnnxModel(identity_model).provider == "CPUExecutionProvider"
+    if "CUDAExecutionProvider" not in available_providers():
+        monkeypatch.setenv(PROVIDERS_ENV, "CUDAExecutionProvider")
+        with pytest.raises(InputError, match="onnxruntime-gpu"):
+            OnnxModel(identity_model)
+
+
+def test_cuda_provider_options(monkeypatch: pytest.MonkeyPatch) -> None:
+    from engine.runtime import CUDA_DEVICE_ENV, provider_options
+
+    monkeypatch.setenv(CUDA_DEVICE_ENV, "1")
+    cuda, cpu = provider_options(["CUDAExecutionProvider", "CPUExecutionProvider"])
+    assert cpu == {}
+    assert cuda["device_id"] == "1" and cuda["cudnn_conv_algo_search"] == "EXHAUSTIVE"
+    monkeypatch.setenv(CUDA_DEVICE_ENV, "gpu0")
+    with pytest.raises(InputError, match=CUDA_DEVICE_ENV):
+        provider_options(["CUDAExecutionProvider"])

@@ -21,7 +21,7 @@ from .errors import (
     UnsupportedDataError,
 )
 
-__version__ = "0.1.0"
+__version__ = "0.2.0"
 
 logging.getLogger(__name__).addHandler(logging.NullHandler())
 

@@ -17,6 +17,7 @@ from .algorithms.coregister import CoregisterAlgorithm
 from .algorithms.decompress import DecompressAlgorithm
 from .algorithms.syntheticscene import SyntheticSceneAlgorithm
 from .algorithms.todb import ToDbAlgorithm
+from .graphical_models import SHIPPED_DIR, graphical_model_algorithms
 
 PROVIDER_ID = "sartoolbox"
 ICON_PATH = Path(__file__).resolve().parent / "icon.svg"
@@ -39,6 +40,13 @@ RUNTIME_PACKAGES: dict[str, str] = {
     "rasterio": "rasterio",
     "onnxruntime": "onnxruntime",
 }
+
+
+def _graphical_model_folders() -> list[Path]:
+    """Shipped models, then the user's models folder (``SAR_TOOLBOX_MODELS_DIR``)."""
+    from .engine.codec.models import models_dir
+
+    return [SHIPPED_DIR, models_dir()]
 
 
 def _installed(module: str) -> bool:
@@ -77,6 +85,8 @@ class SarToolboxProvider(QgsProcessingProvider):
     def loadAlgorithms(self) -> None:
         for algorithm_class in ALGORITHMS:
             self.addAlgorithm(algorithm_class())
+        for model in graphical_model_algorithms(_graphical_model_folders()):
+            self.addAlgorithm(model)
 
     def warningMessage(self) -> str:
         missing = missing_packages()

@@ -13,15 +13,19 @@ import os
 import time
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 
-from .errors import CancelledError, InputError
-from .pipeline import IsCancelled, Log, Progress, logger_msg
+from .errors import InputError
 from .preprocess import LINEAR_KINDS, db_to_linear, linear_to_db, valid_mask
+from .run import IsCancelled, Log, Progress, Run
 from .tiling import Window
 
-log = logging.getLogger(__name__)
+if TYPE_CHECKING:
+    from .raster_io import RasterInfo
+
+logger = logging.getLogger(__name__)
 
 STRIP_ROWS = 256
 """Rows converted per step (matches the 256-pixel output blocks)."""
@@ -70,18 +74,10 @@ def convert_db(
         RasterIOError: the output cannot be written.
         CancelledError: cancelled; nothing is written.
     """
-    from .raster_io import (
-        OUTPUT_NODATA,
-        atomic_output,
-        check_writable,
-        create_raster,
-        inspect_raster,
-        open_raster,
-        profile_like,
-        read_window,
-    )
+    from .raster_io import check_writable, inspect_raster
 
     started = time.perf_counter()
+    run = Run.of(progress, is_cancelled, log)
     if input_kind not in LINEAR_KINDS:
         raise InputError(f"Unknown input kind '{input_kind}'; use 'intensity' or 'amplitude'.")
     if not np.isfinite(noise_floor_db):
@@ -89,20 +85,48 @@ def convert_db(
     info = inspect_raster(input_path, band)
     check_writable(output_path)
     direction = f"dB -> linear {input_kind}" if inverse else f"linear {input_kind} -> dB"
-    logger_msg(f"Converting band {band} of {info.path} ({info.width} x {info.height} px): {direction}", log)
+    run.say(f"Converting band {band} of {info.path} ({info.width} x {info.height} px): {direction}",
+            logger=logger)
+    run.progress(0.0)
+    stats = _convert_strips(info, band, output_path, input_kind, inverse, noise_floor_db, run)
+    seconds = time.perf_counter() - started
+    run.say(f"Wrote {output_path}: {stats.valid} valid pixels, range {stats.low:.2f} .. {stats.high:.2f}",
+            logger=logger)
+    return ConvertResult(
+        output_path=Path(output_path), width=info.width, height=info.height, valid_pixels=stats.valid,
+        nodata_pixels=info.width * info.height - stats.valid, minimum=stats.low, maximum=stats.high,
+        seconds=seconds,
+    )
+
+
+@dataclass
+class _Stats:
+    """Valid pixels converted and their value range."""
+
+    valid: int = 0
+    low: float = np.inf
+    high: float = -np.inf
+
+    def add(self, values: np.ndarray, valid: np.ndarray) -> None:
+        if valid.any():
+            self.low = min(self.low, float(values[valid].min()))
+            self.high = max(self.high, float(values[valid].max()))
+        self.valid += int(valid.sum())
+
+
+def _convert_strips(info: RasterInfo, band: int, output_path: str | os.PathLike[str], input_kind: str,
+                    inverse: bool, noise_floor_db: float, run: Run) -> _Stats:
+    """Convert strip by strip into the output GeoTIFF (nothing is written if no pixel is valid)."""
+    from .raster_io import OUTPUT_NODATA, atomic_output, create_raster, open_raster, profile_like, read_window
+
     description = info.descriptions[band - 1]
     unit = input_kind if inverse else f"{input_kind} [dB]"
     out_description = f"{description} ({unit})" if description else unit
-
-    valid_total = 0
-    lo, hi = np.inf, -np.inf
-    if progress:
-        progress(0.0)
-    with open_raster(input_path) as src, atomic_output(output_path) as tmp, \
+    stats = _Stats()
+    with open_raster(info.path) as src, atomic_output(output_path) as tmp, \
             create_raster(tmp, profile_like(info), [out_description]) as writer:
         for row in range(0, info.height, STRIP_ROWS):
-            if is_cancelled is not None and is_cancelled():
-                raise CancelledError("Cancelled by the user; no output was written.")
+            run.check()
             window = Window(row, 0, min(STRIP_ROWS, info.height - row), info.width)
             raw = read_window(src, band, window, fill=np.nan, dtype=np.float64)
             valid = valid_mask(raw, info.nodata, positive=not inverse)
@@ -111,21 +135,13 @@ def convert_db(
             else:
                 out = linear_to_db(np.where(valid, raw, np.nan), input_kind, noise_floor_db)
             valid &= np.isfinite(out)
-            if valid.any():
-                lo, hi = min(lo, float(out[valid].min())), max(hi, float(out[valid].max()))
-            valid_total += int(valid.sum())
+            stats.add(out, valid)
             writer.write_rows(row, np.where(valid, out, np.float32(OUTPUT_NODATA)).astype(np.float32))
-            if progress:
-                progress(100.0 * window.row_end / info.height)
-        if valid_total == 0:
+            run.progress(window.row_end / info.height)
+        if stats.valid == 0:
             what = "finite dB values" if inverse else "positive finite values"
             raise InputError(
                 f"Band {band} of '{info.path}' has no valid pixel (no {what} other than nodata); "
                 "choose another raster or band."
             )
-    seconds = time.perf_counter() - started
-    logger_msg(f"Wrote {output_path}: {valid_total} valid pixels, range {lo:.2f} .. {hi:.2f}", log)
-    return ConvertResult(
-        output_path=Path(output_path), width=info.width, height=info.height, valid_pixels=valid_total,
-        nodata_pixels=info.width * info.height - valid_total, minimum=lo, maximum=hi, seconds=seconds,
-    )
+    return stats

@@ -13,10 +13,10 @@ import platform
 import re
 import shutil
 import subprocess
-import sys
-import sysconfig
 from pathlib import Path
 from typing import Any
+
+from .install import install_command, python_executable
 
 log = logging.getLogger(__name__)
 
@@ -37,15 +37,6 @@ PACKAGES: dict[str, str] = {
 ONNXRUNTIME_DISTRIBUTIONS = ("onnxruntime", "onnxruntime-gpu")
 
 
-def python_executable() -> str:
-    """The Python interpreter to install packages into (inside QGIS, ``sys.executable`` is QGIS)."""
-    exe = Path(sys.executable)
-    if exe.name.startswith("python"):
-        return str(exe)
-    candidate = Path(sys.base_prefix) / "bin" / "python3"
-    return str(candidate) if candidate.exists() else "python3"
-
-
 def requirement_specs() -> dict[str, str]:
     """Pinned requirement per distribution, from ``requirements/*.txt`` when shipped, else bare names."""
     specs = {name: name for name in PACKAGES}
@@ -59,24 +50,6 @@ def requirement_specs() -> dict[str, str]:
             if match and match.group(1).lower() in specs:
                 specs[match.group(1).lower()] = line
     return specs
-
-
-def externally_managed() -> bool:
-    """True for a distribution-managed Python outside a venv (PEP 668: Debian's /usr/bin/python3)."""
-    if sys.prefix != sys.base_prefix:
-        return False
-    return (Path(sysconfig.get_path("stdlib")) / "EXTERNALLY-MANAGED").is_file()
-
-
-def install_command(spec: str) -> str:
-    """Exact shell command that installs ``spec`` into the Python QGIS uses.
-
-    Debian marks its Python as externally managed (PEP 668), so plain ``pip install``
-    is refused there; a per-user install with ``--break-system-packages`` is what works
-    for QGIS's Python without touching Debian's own files.
-    """
-    flags = " --user --break-system-packages" if externally_managed() else ""
-    return f"{python_executable()} -m pip install{flags} '{spec}'"
 
 
 def _distribution_version(name: str) -> str | None:

@@ -2,10 +2,13 @@
 
 Every error derives from :class:`SarToolboxError`, and also from the built-in
 exception that fits (``ValueError`` for bad input, ``OSError`` for I/O), so
-callers can catch either. Every message says what to change.
+callers can catch either. Every message says what to change. Imports only the stdlib-only
+:mod:`engine.install` (no other engine module), so every module can import it.
 """
 
 from __future__ import annotations
+
+from .install import install_command
 
 
 class SarToolboxError(Exception):
@@ -45,8 +48,6 @@ class DependencyError(SarToolboxError, ImportError):
 
     def __init__(self, package: str, purpose: str, install: str | None = None) -> None:
         """``install``: the exact command, when it is not ``pip install <package>``."""
-        from .environment import install_command  # lazy: environment imports this module
-
         self.package = package
         super().__init__(
             f"{purpose} needs the Python package '{package}', which is not installed. "

@@ -21,52 +21,39 @@ import logging
 import math
 import os
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from .errors import CancelledError, InputError, ModelError
-from .metadata import InputTransform, Task
+from .errors import InputError, ModelError
+from .metadata import InputTransform, ModelMetadata, Task
 from .preprocess import LINEAR_KINDS, db_to_linear, denormalise, to_model_input
-from .tiling import BLEND_MODES, Window, iter_tile_rows, plan_tiles, tile_weights
+from .run import QUIET, IsCancelled, Log, Progress, Run
+from .tiling import StripBlender, Tile, Window, band_list, iter_tile_rows, plan_tiles, read_array
 
-log = logging.getLogger(__name__)
+if TYPE_CHECKING:
+    from .raster_io import RasterInfo
+
+logger = logging.getLogger(__name__)
 
 Reader = Callable[[Window], np.ndarray]
 """``read(window) -> (bands, h, w)`` float array; NaN marks invalid pixels and pixels outside the raster."""
 Writer = Callable[[Window, np.ndarray], None]
 """``write(window, (channels, h, w) float32)``; NaN marks masked output pixels."""
-Progress = Callable[[float], Any]
-IsCancelled = Callable[[], bool]
-Log = Callable[[str], Any]
+TileFn = Callable[[np.ndarray], np.ndarray]
+"""A batch ``(n, bands, t, t)`` float32 -> ``(n, channels, t, t)``."""
 
 DENSE_TASKS = (Task.IDENTITY, Task.TRANSLATE, Task.EMBED, Task.KEYPOINTS)
 """Tasks whose output lies on the input grid (scale_factor 1), runnable by :func:`run_model`."""
 OUTPUT_TRANSFORMS = ("denormalise", "linear", "none")
 
 
-def _array_reader(source: np.ndarray) -> tuple[Reader, int, int]:
-    data = source if source.ndim == 3 else source[np.newaxis]
-    if data.ndim != 3:
-        raise InputError(f"Expected a (height, width) or (bands, height, width) array, got {source.shape}.")
-    height, width = data.shape[1:]
-
-    def read(window: Window) -> np.ndarray:
-        out = np.full((data.shape[0], window.height, window.width), np.nan, dtype=np.float32)
-        inside = window.intersection(Window(0, 0, height, width))
-        if not inside.is_empty:
-            out[(slice(None), *inside.relative_to(window).slices())] = data[(slice(None), *inside.slices())]
-        return out
-
-    return read, height, width
-
-
 def apply_tiled(
     source: np.ndarray | Reader,
-    fn: Callable[[np.ndarray], np.ndarray],
+    fn: TileFn,
     *,
     tile_size: int,
     overlap: int,
@@ -79,7 +66,7 @@ def apply_tiled(
     progress: Progress | None = None,
     is_cancelled: IsCancelled | None = None,
 ) -> np.ndarray | None:
-    """Run ``fn`` tile by tile over ``source`` and blend the outputs.
+    """Run ``fn`` tile by tile over ``source`` and blend the outputs (see :func:`blended_rows`).
 
     Args:
         source: ``(h, w)``/``(bands, h, w)`` array, or a :data:`Reader` (then ``shape`` is required).
@@ -95,84 +82,104 @@ def apply_tiled(
         progress: called with the percentage done (0..100).
         is_cancelled: checked before every batch; ``True`` raises :class:`CancelledError`.
     """
-    if isinstance(source, np.ndarray):
-        read, height, width = _array_reader(source)
-    else:
+    run = Run.of(progress, is_cancelled)
+    read, (height, width) = _reader(source, shape)
+    run.progress(0.0)
+    rows = blended_rows(read, fn, height, width, tile_size=tile_size, overlap=overlap,
+                        batch_size=batch_size, blend=blend, fill=fill, mask_output=mask_output, run=run)
+    if write is not None:
+        for window, values in rows:
+            write(window, values)
+        return None
+    result: np.ndarray | None = None
+    for window, values in rows:
+        if result is None:
+            result = np.empty((values.shape[0], height, width), dtype=np.float32)
+        result[(slice(None), *window.slices())] = values
+    return result
+
+
+def _reader(source: np.ndarray | Reader, shape: tuple[int, int] | None) -> tuple[Reader, tuple[int, int]]:
+    """A boundless NaN-filled :data:`Reader` and the raster shape for an array or a callback."""
+    if not isinstance(source, np.ndarray):
         if shape is None:
             raise InputError("apply_tiled needs shape=(height, width) when the source is a callback.")
-        read, (height, width) = source, shape
-    if batch_size < 1:
-        raise InputError(f"Batch size must be at least 1, got {batch_size}.")
-    if blend not in BLEND_MODES:
-        raise InputError(f"Unknown blend mode '{blend}'; use one of {', '.join(BLEND_MODES)}.")
-    tiles = plan_tiles(height, width, tile_size, overlap)
-    stride = tile_size - overlap
-    ext_width = max(t.read.col_end for t in tiles)  # the strip covers the last (padded) tile
-    weights: dict[tuple[bool, bool, bool, bool], np.ndarray] = {}
+        return source, shape
+    data = source if source.ndim == 3 else source[np.newaxis]
+    if data.ndim != 3:
+        raise InputError(f"Expected a (height, width) or (bands, height, width) array, got {source.shape}.")
 
-    result: np.ndarray | None = None
-    acc: np.ndarray | None = None
-    wsum = np.zeros((tile_size, ext_width), dtype=np.float64)
-    done = 0
-    if progress:
-        progress(0.0)
+    def read(window: Window) -> np.ndarray:
+        return read_array(data, window, fill=np.nan, dtype=np.float32)
 
-    def emit(window: Window, data: np.ndarray) -> None:
-        nonlocal result
-        if write is not None:
-            write(window, data)
-            return
-        if result is None:
-            result = np.empty((data.shape[0], height, width), dtype=np.float32)
-        result[(slice(None), *window.slices())] = data
+    return read, (data.shape[1], data.shape[2])
 
-    for row_tiles in iter_tile_rows(tiles):
-        row0 = row_tiles[0].read.row_off
-        strip = np.asarray(read(Window(row0, 0, tile_size, ext_width)), dtype=np.float32)
+
+@dataclass(frozen=True)
+class _Strip:
+    """One tile row of input: values with invalid pixels set to the fill, and the validity."""
+
+    row_off: int
+    values: np.ndarray  # (bands, tile_size, padded width) float32
+    valid: np.ndarray  # (tile_size, padded width) bool: finite in every band
+
+    @classmethod
+    def read(cls, read: Reader, window: Window, fill: float) -> _Strip:
+        strip = np.asarray(read(window), dtype=np.float32)
         if strip.ndim == 2:
             strip = strip[np.newaxis]
         finite = np.isfinite(strip)
-        valid = finite.all(axis=0)
-        strip = np.where(finite, strip, np.float32(fill))
-        del finite
-        for start in range(0, len(row_tiles), batch_size):
-            if is_cancelled is not None and is_cancelled():
-                raise CancelledError("Cancelled by the user; no output was written.")
-            batch_tiles = row_tiles[start:start + batch_size]
-            batch = np.stack([strip[:, :, t.read.col_off:t.read.col_end] for t in batch_tiles])
-            out = np.asarray(fn(batch))
-            if out.ndim != 4 or out.shape[0] != len(batch_tiles) or out.shape[2:] != (tile_size, tile_size):
-                raise ModelError(
-                    f"The model returned shape {out.shape} for a batch of shape {batch.shape}; only dense "
-                    "models whose output lies on the input grid can be run tile by tile."
-                )
-            if acc is None:
-                acc = np.zeros((out.shape[1], tile_size, ext_width), dtype=np.float64)
-            for tile, y in zip(batch_tiles, out, strict=True):
-                w = weights.get(tile.taper)
-                if w is None:
-                    w = weights[tile.taper] = tile_weights(tile, tile_size, overlap, blend)
-                cols = slice(tile.read.col_off, tile.read.col_end)
-                acc[:, :, cols] += y * w
-                wsum[:, cols] += w
-            done += len(batch_tiles)
-            if progress:
-                progress(100.0 * done / len(tiles))
-        assert acc is not None
-        last = row_tiles[0].index[0] == tiles[-1].index[0]
-        n_rows = min(tile_size if last else stride, height - row0)
-        with np.errstate(invalid="ignore", divide="ignore"):
-            finished = (acc[:, :n_rows, :width] / wsum[:n_rows, :width]).astype(np.float32)
-        if mask_output:
-            finished[:, ~valid[:n_rows, :width]] = np.nan
-        emit(Window(row0, 0, n_rows, width), finished)
-        # Keep the rows shared with the next tile row, zero the rest.
-        keep = tile_size - stride
-        acc[:, :keep] = acc[:, stride:]
-        acc[:, keep:] = 0.0
-        wsum[:keep] = wsum[stride:]
-        wsum[keep:] = 0.0
-    return result
+        return cls(window.row_off, np.where(finite, strip, np.float32(fill)), finite.all(axis=0))
+
+    def batch(self, tiles: list[Tile]) -> np.ndarray:
+        """The tiles' inputs ``(n, bands, t, t)``."""
+        return np.stack([self.values[:, :, t.read.col_off : t.read.col_end] for t in tiles])
+
+
+def blended_rows(
+    read: Reader, fn: TileFn, height: int, width: int, *, tile_size: int, overlap: int,
+    batch_size: int = 4, blend: str = "cosine", fill: float = 0.0, mask_output: bool = True,
+    run: Run = QUIET,
+) -> Iterator[tuple[Window, np.ndarray]]:
+    """The tiled-inference core: plan, read one strip per tile row (boundless), run ``fn`` in batches,
+    blend by strips (:class:`engine.tiling.StripBlender`) and yield finished full-width rows
+    ``(window, (channels, n, width) float32)`` top to bottom.
+
+    Memory: one strip of input (tile height x raster width), one strip of float64 accumulators, one
+    batch of tiles. Output pixels whose input is invalid are NaN when ``mask_output``.
+    """
+    if batch_size < 1:
+        raise InputError(f"Batch size must be at least 1, got {batch_size}.")
+    tiles = plan_tiles(height, width, tile_size, overlap)
+    padded_width = max(t.read.col_end for t in tiles)  # the strip covers the last (padded) tile
+    blender = StripBlender(height, width, tile_size, overlap, blend, padded_width)
+    done = 0
+    for row in iter_tile_rows(tiles):
+        strip = _Strip.read(read, Window(row[0].read.row_off, 0, tile_size, padded_width), fill)
+        for start in range(0, len(row), batch_size):
+            run.check()
+            batch = row[start : start + batch_size]
+            out = _dense_output(fn(strip.batch(batch)), len(batch), tile_size)
+            for tile, y in zip(batch, out, strict=True):
+                blender.add(tile, y)
+            done += len(batch)
+            run.progress(done / len(tiles))
+        for window, values in blender.finished(last=not row[0].taper[1]):
+            if mask_output:
+                rows = window.relative_to(Window(strip.row_off, 0, tile_size, padded_width)).slices()[0]
+                values[:, ~strip.valid[rows, :width]] = np.nan
+            yield window, values
+
+
+def _dense_output(out: Any, n: int, tile_size: int) -> np.ndarray:
+    """``out`` as an array, refused unless it is ``(n, channels, tile_size, tile_size)``."""
+    out = np.asarray(out)
+    if out.ndim != 4 or out.shape[0] != n or out.shape[2:] != (tile_size, tile_size):
+        raise ModelError(
+            f"The model returned shape {out.shape} for a batch of {n} tiles of {tile_size} x {tile_size}; "
+            "only dense models whose output lies on the input grid can be run tile by tile."
+        )
+    return out
 
 
 # --------------------------------------------------------------------------- files
@@ -196,10 +203,6 @@ class PipelineResult:
     @property
     def megapixels_per_second(self) -> float:
         return self.width * self.height / 1e6 / self.seconds if self.seconds > 0 else math.inf
-
-
-def _band_list(band: int | Sequence[int]) -> list[int]:
-    return [int(band)] if isinstance(band, int | np.integer) else [int(b) for b in band]
 
 
 def run_model(
@@ -243,23 +246,67 @@ def run_model(
     Output pixels whose input is invalid (nodata, NaN, inf, or <= 0 for linear SAR input) get
     :data:`engine.raster_io.OUTPUT_NODATA`. An input without any valid pixel raises :class:`InputError`.
     """
-    from .raster_io import (
-        OUTPUT_NODATA,
-        atomic_output,
-        check_writable,
-        create_raster,
-        inspect_raster,
-        open_raster,
-        profile_like,
-        read_window,
+    started = time.perf_counter()
+    run = Run.of(progress, is_cancelled, log)
+    job = _plan_model_run(model, input_path, output_path, band, input_kind, nodata, tile_size, overlap,
+                          output_transform, tasks, providers, intra_op_threads)
+    info, meta = job.info, job.meta
+    n_tiles = len(plan_tiles(info.height, info.width, job.tile_size, job.overlap))
+    run.say(f"Model {meta.model_id} ({meta.task.value}) on {job.model.provider}: {info.width} x "
+            f"{info.height} px, {n_tiles} tiles of {job.tile_size} px (overlap {job.overlap}), "
+            f"batch {batch_size}, blend {blend}", logger=logger)
+    valid_count, out_bands = _compute_and_write(job, input_path, output_path, batch_size, blend, run)
+    seconds = time.perf_counter() - started
+    result = PipelineResult(
+        output_path=Path(output_path), width=info.width, height=info.height, bands=out_bands,
+        tiles=n_tiles, tile_size=job.tile_size, overlap=job.overlap, batch_size=batch_size,
+        provider=job.model.provider, model_id=meta.model_id, valid_pixels=valid_count, seconds=seconds,
     )
+    run.say(f"Wrote {output_path} in {seconds:.1f} s ({result.megapixels_per_second:.2f} Mpix/s)",
+            logger=logger)
+    run.progress(1.0)
+    return result
+
+
+@dataclass(frozen=True)
+class _ModelJob:
+    """A checked model run: input, bands, model, tiling and the value transforms."""
+
+    info: RasterInfo
+    bands: list[int]
+    model: Any  # engine.runtime.OnnxModel
+    tile_size: int
+    overlap: int
+    input_kind: str | None
+    linear_kind: str
+    nodata: float | None
+    output_transform: str
+
+    @property
+    def meta(self) -> ModelMetadata:
+        return self.model.metadata
+
+    def to_output(self, y: np.ndarray) -> np.ndarray:
+        """Network output -> the requested output values (NaN stays NaN)."""
+        if self.output_transform == "none":
+            return y
+        z = denormalise(y, self.meta)
+        return db_to_linear(z, self.linear_kind) if self.output_transform == "linear" else z
+
+
+def _plan_model_run(model: Any, input_path: str | os.PathLike[str], output_path: str | os.PathLike[str],
+                    band: int | Sequence[int], input_kind: str | None, nodata: float | None,
+                    tile_size: int | None, overlap: int | None, output_transform: str,
+                    tasks: Sequence[Task], providers: Sequence[str] | None,
+                    intra_op_threads: int | None) -> _ModelJob:
+    """Check the arguments, the input, the output path and the model; nothing is read or written yet."""
+    from .raster_io import check_writable, inspect_raster
     from .runtime import OnnxModel
 
-    started = time.perf_counter()
     if output_transform not in OUTPUT_TRANSFORMS:
         raise InputError(f"Unknown output transform '{output_transform}'; use one of "
                          f"{', '.join(OUTPUT_TRANSFORMS)}.")
-    bands = _band_list(band)
+    bands = band_list(band)
     info = inspect_raster(input_path, bands)
     check_writable(output_path)
     onnx_model = model if isinstance(model, OnnxModel) else OnnxModel(
@@ -276,74 +323,66 @@ def run_model(
             f"Model '{meta.model_id}' needs {meta.input_bands} input band(s), {len(bands)} given; "
             f"choose {meta.input_bands} band(s) of '{info.path}'."
         )
-    tsize = tile_size or meta.tile_size
-    tover = meta.overlap if overlap is None else overlap
-    kind = input_kind
     amplitude_model = meta.input_transform is InputTransform.AMPLITUDE_TO_DB
-    linear_kind = kind or ("amplitude" if amplitude_model else "intensity")
+    linear_kind = input_kind or ("amplitude" if amplitude_model else "intensity")
     if output_transform == "linear" and linear_kind not in LINEAR_KINDS:
         raise InputError("output_transform 'linear' needs input_kind 'intensity' or 'amplitude'.")
-    in_nodata = info.nodata if nodata is None else nodata
-    n_tiles = len(plan_tiles(info.height, info.width, tsize, tover))
-    message = (f"Model {meta.model_id} ({meta.task.value}) on {onnx_model.provider}: "
-               f"{info.width} x {info.height} px, {n_tiles} tiles of {tsize} px (overlap {tover}), "
-               f"batch {batch_size}, blend {blend}")
-    logger_msg(message, log)
+    return _ModelJob(info, bands, onnx_model, tile_size or meta.tile_size,
+                     meta.overlap if overlap is None else overlap, input_kind, linear_kind,
+                     info.nodata if nodata is None else nodata, output_transform)
 
-    valid_count = 0
-    counted_until = 0  # strips overlap: count each raster row once
-    out_bands = 0
 
-    def transform_out(y: np.ndarray) -> np.ndarray:
-        if output_transform == "none":
-            return y
-        z = denormalise(y, meta)
-        return db_to_linear(z, linear_kind) if output_transform == "linear" else z
+class _ModelInput:
+    """:data:`Reader` of the model's input from an open raster, counting valid pixels (each row once)."""
 
+    def __init__(self, src: Any, job: _ModelJob) -> None:
+        self.src, self.job = src, job
+        self.valid_count = 0
+        self._counted_until = 0  # strips overlap: count each raster row once
+
+    def __call__(self, window: Window) -> np.ndarray:
+        from .raster_io import read_window
+
+        job = self.job
+        raw = read_window(self.src, job.bands, window, fill=np.nan)
+        x, valid = to_model_input(raw, job.meta, job.nodata, job.input_kind)
+        x[~valid] = np.nan
+        first = max(self._counted_until, window.row_off) - window.row_off
+        last = min(window.row_end, job.info.height) - window.row_off
+        if last > first:
+            self.valid_count += int(valid.all(axis=0)[first:last, : job.info.width].sum())
+            self._counted_until = window.row_off + last
+        return x
+
+
+def _compute_and_write(job: _ModelJob, input_path: str | os.PathLike[str],
+                       output_path: str | os.PathLike[str], batch_size: int, blend: str,
+                       run: Run) -> tuple[int, int]:
+    """Stream the model's blended output into the GeoTIFF; ``(valid input pixels, output bands)``."""
+    from .raster_io import OUTPUT_NODATA, atomic_output, create_raster, open_raster, profile_like
+
+    info, meta = job.info, job.meta
     with open_raster(input_path) as src, atomic_output(output_path) as tmp, contextlib.ExitStack() as stack:
+        read = _ModelInput(src, job)
         writer: Any = None
-
-        def read(window: Window) -> np.ndarray:
-            nonlocal valid_count, counted_until
-            raw = read_window(src, bands, window, fill=np.nan)
-            x, valid = to_model_input(raw, meta, in_nodata, kind)
-            x[~valid] = np.nan
-            first = max(counted_until, window.row_off) - window.row_off
-            last = min(window.row_end, info.height) - window.row_off
-            if last > first:
-                valid_count += int(valid.all(axis=0)[first:last, :info.width].sum())
-                counted_until = window.row_off + last
-            return x
-
-        def write(window: Window, data: np.ndarray) -> None:
-            nonlocal writer, out_bands
+        out_bands = 0
+        for window, data in blended_rows(read, job.model.run, info.height, info.width,
+                                         tile_size=job.tile_size, overlap=job.overlap,
+                                         batch_size=batch_size, blend=blend, run=run):
             if writer is None:
                 out_bands = data.shape[0]
-                descriptions = _descriptions(data.shape[0], meta.model_id, meta.output_meaning,
-                                             info.descriptions[bands[0] - 1], meta.task)
-                writer = stack.enter_context(
-                    create_raster(tmp, profile_like(info, count=data.shape[0]), descriptions))
-            out = transform_out(data)
+                descriptions = _descriptions(out_bands, meta.model_id, meta.output_meaning,
+                                             info.descriptions[job.bands[0] - 1], meta.task)
+                writer = stack.enter_context(create_raster(tmp, profile_like(info, count=out_bands),
+                                                           descriptions))
+            out = job.to_output(data)
             writer.write_rows(window.row_off, np.where(np.isfinite(out), out, np.float32(OUTPUT_NODATA)))
-
-        apply_tiled(read, onnx_model.run, tile_size=tsize, overlap=tover, shape=info.shape,
-                    batch_size=batch_size, blend=blend, write=write, progress=progress,
-                    is_cancelled=is_cancelled)
-        if valid_count == 0:
+        if read.valid_count == 0:
             raise InputError(
-                f"'{info.path}' has no valid pixel in band(s) {bands} (all nodata, NaN, zero or negative); "
-                "choose another raster or band, or set the right nodata value."
+                f"'{info.path}' has no valid pixel in band(s) {job.bands} (all nodata, NaN, zero or "
+                "negative); choose another raster or band, or set the right nodata value."
             )
-    seconds = time.perf_counter() - started
-    result = PipelineResult(
-        output_path=Path(output_path), width=info.width, height=info.height, bands=out_bands,
-        tiles=n_tiles, tile_size=tsize, overlap=tover, batch_size=batch_size,
-        provider=onnx_model.provider, model_id=meta.model_id, valid_pixels=valid_count, seconds=seconds,
-    )
-    logger_msg(f"Wrote {output_path} in {seconds:.1f} s ({result.megapixels_per_second:.2f} Mpix/s)", log)
-    if progress:
-        progress(100.0)
-    return result
+    return read.valid_count, out_bands
 
 
 def _descriptions(count: int, model_id: str, meaning: str, input_description: str | None,
@@ -352,10 +391,3 @@ def _descriptions(count: int, model_id: str, meaning: str, input_description: st
         return [input_description]
     label = f"{model_id}: {meaning}" if meaning else model_id
     return [label] if count == 1 else [f"{label} [{i}]" for i in range(count)]
-
-
-def logger_msg(message: str, callback: Log | None) -> None:
-    """Log ``message`` and pass it to the caller's ``log`` callback, if any."""
-    log.info(message)
-    if callback is not None:
-        callback(message)

@@ -84,18 +84,31 @@ def db_to_linear(db: np.ndarray, kind: str) -> np.ndarray:
     return out
 
 
+def minmax_normalise(db: np.ndarray, db_min: float, db_max: float) -> np.ndarray:
+    """dB -> network input of a ``minmax`` model: clipped to ``[db_min, db_max]``, mapped to ``[0, 1]``
+    (float32; NaN stays NaN). Needs no model metadata (training calls it with its own range)."""
+    x = np.asarray(db, dtype=np.float32)
+    span = np.float32(db_max - db_min)
+    return ((np.clip(x, db_min, db_max) - np.float32(db_min)) / span).astype(np.float32)
+
+
+def minmax_denormalise(x: np.ndarray, db_min: float, db_max: float) -> np.ndarray:
+    """Inverse of :func:`minmax_normalise` (without the clip)."""
+    y = np.asarray(x, dtype=np.float32)
+    return (y * np.float32(db_max - db_min) + np.float32(db_min)).astype(np.float32)
+
+
 def normalise(db: np.ndarray, meta: ModelMetadata) -> np.ndarray:
     """Model-domain values -> network input, with the model's own parameters (float32).
 
-    ``minmax`` clips to ``[db_min, db_max]`` and maps it to ``[0, 1]``;
+    ``minmax`` clips to ``[db_min, db_max]`` and maps it to ``[0, 1]`` (:func:`minmax_normalise`);
     ``standard`` subtracts the mean and divides by the standard deviation.
     NaN stays NaN.
     """
     x = np.asarray(db, dtype=np.float32)
     if meta.normalisation is Normalisation.MINMAX:
         assert meta.db_min is not None and meta.db_max is not None  # validated by ModelMetadata
-        span = np.float32(meta.db_max - meta.db_min)
-        return ((np.clip(x, meta.db_min, meta.db_max) - np.float32(meta.db_min)) / span).astype(np.float32)
+        return minmax_normalise(x, meta.db_min, meta.db_max)
     if meta.normalisation is Normalisation.STANDARD:
         assert meta.mean is not None and meta.std is not None
         return ((x - np.float32(meta.mean)) / np.float32(meta.std)).astype(np.float32)
@@ -107,7 +120,7 @@ def denormalise(x: np.ndarray, meta: ModelMetadata) -> np.ndarray:
     y = np.asarray(x, dtype=np.float32)
     if meta.normalisation is Normalisation.MINMAX:
         assert meta.db_min is not None and meta.db_max is not None
-        return (y * np.float32(meta.db_max - meta.db_min) + np.float32(meta.db_min)).astype(np.float32)
+        return minmax_denormalise(y, meta.db_min, meta.db_max)
     if meta.normalisation is Normalisation.STANDARD:
         assert meta.mean is not None and meta.std is not None
         return (y * np.float32(meta.std) + np.float32(meta.mean)).astype(np.float32)

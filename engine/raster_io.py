@@ -24,12 +24,12 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from .errors import DependencyError, InputError, RasterIOError, UnsupportedDataError
-from .tiling import Window
+from .tiling import Window, band_list, pad_to_window
 
 if TYPE_CHECKING:
     from affine import Affine
 
-log = logging.getLogger(__name__)
+logger = logging.getLogger(__name__)
 
 OUTPUT_NODATA = -9999.0
 """Nodata value of every float32 raster the engine writes."""
@@ -120,14 +120,6 @@ def is_complex_dtype(dtype: str) -> bool:
         or name.startswith("cfloat")
 
 
-def _bands(band: int | Sequence[int] | None) -> list[int]:
-    if band is None:
-        return []
-    if isinstance(band, int | np.integer):
-        return [int(band)]
-    return [int(b) for b in band]
-
-
 def inspect_raster(path: str | os.PathLike[str], band: int | Sequence[int] | None = None) -> RasterInfo:
     """Open a raster, check it can be processed and describe it.
 
@@ -161,7 +153,7 @@ def inspect_raster(path: str | os.PathLike[str], band: int | Sequence[int] | Non
         raise InputError(
             f"'{p}' is not a raster GDAL can read ({exc}); choose a GeoTIFF or another GDAL raster."
         ) from exc
-    info.check(_bands(band))
+    info.check(band_list(band))
     return info
 
 
@@ -180,9 +172,10 @@ def open_raster(path: str | os.PathLike[str]) -> Iterator[Any]:
 
 def read_window(
     source: Any, band: int | Sequence[int], window: Window, fill: float = np.nan,
-    dtype: Any = np.float32,
+    dtype: Any = np.float32, mirror: bool = False,
 ) -> np.ndarray:
-    """Boundless read: ``window`` may extend beyond the raster; outside pixels are ``fill``.
+    """The one boundless read: ``window`` may extend beyond the raster; outside pixels are ``fill``,
+    or with ``mirror`` the inside mirrored at its edges (:func:`engine.tiling.pad_to_window`).
 
     Args:
         source: an open rasterio dataset or a path.
@@ -190,13 +183,14 @@ def read_window(
         window: pixel window to read.
         fill: value of pixels outside the raster.
         dtype: dtype of the result.
+        mirror: mirror the inside instead of filling (``window`` must overlap the raster).
     """
     if isinstance(source, str | os.PathLike):
         with open_raster(source) as src:
-            return read_window(src, band, window, fill, dtype)
-    bands = _bands(band)
-    out = np.full((len(bands), window.height, window.width), fill, dtype=dtype)
+            return read_window(src, band, window, fill, dtype, mirror)
+    bands = band_list(band)
     inside = window.intersection(Window(0, 0, source.height, source.width))
+    data = np.zeros((len(bands), 0, 0), dtype=dtype)
     if not inside.is_empty:
         rasterio = _rasterio()
         try:
@@ -208,7 +202,7 @@ def read_window(
                 f"Reading rows {inside.row_off}-{inside.row_end} of '{source.name}' failed ({detail}); the "
                 "file is truncated, corrupted or unreadable: copy or export it again."
             ) from exc
-        out[(slice(None), *inside.relative_to(window).slices())] = data
+    out = pad_to_window(data, inside, window, fill, mirror, dtype)
     return out[0] if isinstance(band, int | np.integer) else out
 
 
@@ -264,7 +258,7 @@ def atomic_output(path: str | os.PathLike[str]) -> Iterator[Path]:
     except BaseException:
         _remove_quietly(tmp)
         raise
-    log.debug("wrote %s", final)
+    logger.debug("wrote %s", final)
 
 
 def default_profile(

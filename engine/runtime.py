@@ -19,7 +19,7 @@ import numpy as np
 from .errors import DependencyError, InputError, ModelError
 from .metadata import ModelMetadata, Task
 
-log = logging.getLogger(__name__)
+logger = logging.getLogger(__name__)
 
 PREFERRED_PROVIDERS = ("CUDAExecutionProvider", "CPUExecutionProvider")
 """Execution providers the engine uses, best first (others, e.g. Azure, are ignored)."""
@@ -158,10 +158,10 @@ class OnnxModel:
             )
         self.provider: str = self.session.get_providers()[0]
         if wanted[0] != self.provider:
-            log.warning("model %s asked for %s but runs on %s: onnxruntime could not start %s (check that "
+            logger.warning("model %s asked for %s but runs on %s: onnxruntime could not start %s (check that "
                         "the CUDA and cuDNN libraries that onnxruntime-gpu needs are installed and a GPU is "
                         "visible)", self.path.name, wanted[0], self.provider, wanted[0])
-        log.info("loaded model %s (%s) on %s", self.metadata.model_id, self.metadata.task.value,
+        logger.info("loaded model %s (%s) on %s", self.metadata.model_id, self.metadata.task.value,
                  self.provider)
 
     @property

@@ -16,8 +16,9 @@ tile its *core* window only (a partition of the raster).
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 
@@ -71,10 +72,61 @@ class Window:
         """``((row_start, row_stop), (col_start, col_stop))`` as rasterio accepts."""
         return (self.row_off, self.row_end), (self.col_off, self.col_end)
 
+    def scaled(self, factor: int) -> Window:
+        """This window on a grid ``factor`` times finer (e.g. latent cells -> pixels)."""
+        return Window(self.row_off * factor, self.col_off * factor, self.height * factor, self.width * factor)
+
+    def expanded(self, margin: int) -> Window:
+        """This window grown by ``margin`` pixels on every side (shrunk for a negative margin)."""
+        return Window(self.row_off - margin, self.col_off - margin, self.height + 2 * margin,
+                      self.width + 2 * margin)
+
 
 def raster_window(height: int, width: int) -> Window:
     """The window covering a whole raster."""
     return Window(0, 0, height, width)
+
+
+def pad_to_window(inside_data: np.ndarray, inside: Window, window: Window, fill: float = np.nan,
+                  mirror: bool = False, dtype: Any = None) -> np.ndarray:
+    """Boundless read, second half: the pixels of ``inside`` (the part of ``window`` that lies in the
+    raster, ``(..., h, w)``) placed in a ``window``-sized array.
+
+    Outside pixels are ``fill``, or with ``mirror`` the inside mirrored at its edges (``numpy.pad``
+    ``symmetric``). ``dtype``: of the result (default: the data's).
+    """
+    lead = inside_data.shape[:-2]
+    dtype = inside_data.dtype if dtype is None else dtype
+    rel = inside.relative_to(window)
+    if not mirror:
+        out = np.full((*lead, window.height, window.width), fill, dtype=dtype)
+        if not inside.is_empty:
+            out[(..., *rel.slices())] = inside_data
+        return out
+    if inside.is_empty:
+        raise ValueError(f"Cannot mirror into {window}: it does not overlap the raster.")
+    data = np.asarray(inside_data, dtype=dtype)
+    pads = ((rel.row_off, window.row_end - inside.row_end), (rel.col_off, window.col_end - inside.col_end))
+    if any(any(p) for p in pads):
+        data = np.pad(data, ((0, 0),) * len(lead) + pads, mode="symmetric")
+    return data
+
+
+def read_array(data: np.ndarray, window: Window, fill: float = np.nan, mirror: bool = False,
+               dtype: Any = None) -> np.ndarray:
+    """Boundless read of ``window`` from an in-memory ``(..., height, width)`` array (see
+    :func:`pad_to_window`)."""
+    inside = window.intersection(raster_window(*data.shape[-2:]))
+    return pad_to_window(data[(..., *inside.slices())], inside, window, fill, mirror, dtype)
+
+
+def band_list(band: int | Sequence[int] | None) -> list[int]:
+    """1-based band indices as a list: one band, a sequence of bands, or none (``[]``)."""
+    if band is None:
+        return []
+    if isinstance(band, int | np.integer):
+        return [int(band)]
+    return [int(b) for b in band]
 
 
 @dataclass(frozen=True)
@@ -215,3 +267,64 @@ def blend_weights(
 def tile_weights(tile: Tile, tile_size: int, overlap: int, kind: str = "cosine") -> np.ndarray:
     """Weights of ``tile`` in a plan: tapered only where it shares an overlap with a neighbour."""
     return blend_weights(tile_size, overlap, kind, tile.taper)
+
+
+def scaled_tile(tile: Tile, factor: int) -> Tile:
+    """``tile`` on a grid ``factor`` times finer (e.g. a latent-grid tile in output pixels)."""
+    return Tile(tile.read.scaled(factor), tile.core.scaled(factor), tile.index, tile.taper)
+
+
+class StripBlender:
+    """Blend weighted tile outputs one tile row at a time and hand out the finished raster rows.
+
+    Tiles come from a :func:`plan_tiles` plan (in output pixels), tile row after tile row, as
+    ``(channels, tile_size, tile_size)`` outputs. Memory: one strip of float64 accumulators
+    (``channels x tile_size x padded_width``) whatever the raster's height.
+    """
+
+    def __init__(self, height: int, width: int, tile_size: int, overlap: int, blend: str = "cosine",
+                 padded_width: int | None = None) -> None:
+        if blend not in BLEND_MODES:
+            raise InputError(f"Unknown blend mode '{blend}'; use one of {', '.join(BLEND_MODES)}.")
+        self.height, self.width = height, width
+        self.tile_size, self.overlap, self.blend = tile_size, overlap, blend
+        self.stride = tile_size - overlap
+        self.padded_width = max(width, padded_width or 0)
+        self._acc: np.ndarray | None = None  # (channels, tile_size, padded_width), allocated on first add
+        self._wsum = np.zeros((tile_size, self.padded_width), dtype=np.float64)
+        self._weights: dict[tuple[bool, bool, bool, bool], np.ndarray] = {}
+        self.top = 0  # raster row of the accumulators' first row
+        self.written = 0  # rows handed out so far
+
+    def add(self, tile: Tile, y: np.ndarray) -> None:
+        """Accumulate the output ``y`` (``(channels, t, t)``) of a tile of the current tile row."""
+        w = self._weights.get(tile.taper)
+        if w is None:
+            w = self._weights[tile.taper] = tile_weights(tile, self.tile_size, self.overlap, self.blend)
+        if self._acc is None:
+            self._acc = np.zeros((y.shape[0], self.tile_size, self.padded_width), dtype=np.float64)
+        rows = slice(tile.read.row_off - self.top, tile.read.row_off - self.top + self.tile_size)
+        cols = slice(tile.read.col_off, tile.read.col_end)
+        self._acc[:, rows, cols] += y * w
+        self._wsum[rows, cols] += w
+
+    def finished(self, last: bool, block_rows: int | None = None) -> Iterator[tuple[Window, np.ndarray]]:
+        """Rows no later tile touches (all rows left when ``last``), as ``(window, (channels, n, width)
+        float32)`` blocks of at most ``block_rows`` rows; consume them before the next :meth:`add`."""
+        assert self._acc is not None, "finished() before any add()"
+        end = self.height if last else min(self.height, self.top + self.stride)
+        while self.written < end:
+            n = min(block_rows or end, end - self.written)
+            r0 = self.written - self.top
+            acc = self._acc[:, r0 : r0 + n, : self.width]
+            values = acc / np.maximum(self._wsum[r0 : r0 + n, : self.width], 1e-12)
+            window = Window(self.written, 0, n, self.width)
+            self.written += n
+            yield window, values.astype(np.float32)
+        if not last:  # keep the rows shared with the next tile row, zero the rest
+            keep = self.tile_size - self.stride
+            self._acc[:, :keep] = self._acc[:, self.stride :]
+            self._acc[:, keep:] = 0.0
+            self._wsum[:keep] = self._wsum[self.stride :]
+            self._wsum[keep:] = 0.0
+            self.top += self.stride

@@ -16,17 +16,27 @@ from __future__ import annotations
 import logging
 import os
 import time
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from ..errors import CancelledError, CompressedFileError, InputError, ModelError
+from ..errors import CompressedFileError, InputError, ModelError
 from ..metadata import ModelMetadata
 from ..preprocess import LINEAR_KINDS, db_to_linear, denormalise
-from ..tiling import Tile, Window, iter_tile_rows, plan_tiles, tile_weights
+from ..run import QUIET, IsCancelled, Log, Progress, Run
+from ..tiling import (
+    StripBlender,
+    Tile,
+    Window,
+    iter_tile_rows,
+    pad_to_window,
+    plan_tiles,
+    scaled_tile,
+    tile_weights,
+)
 from . import fileformat
 from .entropy import EntropyModelTable, StripDecoder
 from .layout import BATCH_SIZE, check_tiling, default_tiling
@@ -145,9 +155,9 @@ def decompress_file(
     tile_size: int | None = None,
     overlap: int | None = None,
     batch_size: int = BATCH_SIZE,
-    progress: Callable[[float], None] | None = None,
-    is_cancelled: Callable[[], bool] | None = None,
-    log: Callable[[str], None] | None = None,
+    progress: Progress | None = None,
+    is_cancelled: IsCancelled | None = None,
+    log: Log | None = None,
 ) -> DecodeResult:
     """Decode a ``.sarz`` file into a float32 GeoTIFF (dB, intensity or amplitude).
 
@@ -158,14 +168,47 @@ def decompress_file(
         decoder_path: an explicit decoder model (default: found by model id among the bundled models).
         tile_size, overlap: decoder tiling in output pixels (default: :func:`default_tiling`).
         batch_size: latent tiles per decoder call.
+        progress, is_cancelled, log: callbacks (0..100, cancel poll, messages).
     """
-    from ..raster_io import OUTPUT_NODATA, atomic_output, check_writable, create_raster, default_profile
-
     started = time.perf_counter()
+    run = Run.of(progress, is_cancelled, log)
     if output_kind not in OUTPUT_KINDS:
         raise InputError(f"Unknown output kind '{output_kind}'; use one of {', '.join(OUTPUT_KINDS)}.")
     if batch_size < 1:
         raise InputError(f"Batch size must be at least 1, got {batch_size}.")
+    job = _plan_decoding(input_path, output_path, decoder_path, tile_size, overlap)
+    header, meta = job.cf.header, job.decoder.metadata
+    run.say(f"Decoding {header.width} x {header.height} pixels with {meta.model_id}", logger=logger)
+    if header.post_filter:
+        run.say("Applying the scene's restoration filter", logger=logger)
+    blocks = decoded_blocks(job.cf, job.decoder, job.table, job.tile, job.overlap, batch_size,
+                            run.span(0.0, 0.99))
+    _write_decoded(job, restored_blocks(blocks, header), output_kind)
+    run.progress(1.0)
+    seconds = time.perf_counter() - started
+    run.say(f"Wrote {job.output.name} ({output_kind})", logger=logger)
+    logger.info("decompressed %s -> %s in %.1f s", input_path, job.output, seconds)
+    return DecodeResult(job.output, header.width, header.height, output_kind, meta.model_id, seconds)
+
+
+@dataclass(frozen=True)
+class _DecodingJob:
+    """A checked file, its decoder and table, the tiling and the output path."""
+
+    cf: fileformat.CompressedFile
+    decoder: Any
+    table: EntropyModelTable
+    tile: int
+    overlap: int
+    output: Path
+
+
+def _plan_decoding(input_path: str | os.PathLike[str], output_path: str | os.PathLike[str],
+                   decoder_path: str | os.PathLike[str] | None, tile_size: int | None,
+                   overlap: int | None) -> _DecodingJob:
+    """Read and verify the file, find its decoder, check the tiling and the output path."""
+    from ..raster_io import check_writable
+
     cf = fileformat.read_compressed(input_path)
     out = check_writable(output_path)
     header = cf.header
@@ -179,65 +222,61 @@ def decompress_file(
     table = _checked_table(cf, decoder)
     tile, ovl = default_tiling(meta, tile_size, overlap)
     check_tiling(tile, ovl, header.scale_factor)
-    say = log or (lambda _msg: None)
-    say(f"Decoding {header.width} x {header.height} pixels with {meta.model_id}")
+    return _DecodingJob(cf, decoder, table, tile, ovl, out)
 
+
+def _write_decoded(job: _DecodingJob, blocks: Iterable[tuple[Window, np.ndarray]], output_kind: str) -> None:
+    """Convert ``blocks`` to ``output_kind``, restore the nodata mask and write the GeoTIFF atomically,
+    in whole block rows of the output profile (:meth:`engine.raster_io.RasterWriter.write_rows`)."""
     from affine import Affine
 
+    from ..raster_io import OUTPUT_NODATA, atomic_output, create_raster, default_profile
+
+    header, meta = job.cf.header, job.decoder.metadata
     profile = default_profile(header.width, header.height, 1, "float32", header.crs_wkt,
                               Affine(*header.transform), OUTPUT_NODATA)
     unit = "dB" if output_kind == "db" else f"linear {output_kind}"
     description = f"SAR backscatter ({unit}) decoded by {meta.model_id}"
-    masks = cf.mask_reader()
-    blocks = decoded_blocks(cf, decoder, table, tile, ovl, batch_size, progress, is_cancelled)
-    if header.post_filter:
-        say("Applying the scene's restoration filter")
-    with atomic_output(out) as tmp, create_raster(tmp, profile, [description]) as writer:
-        for window, values in restored_blocks(blocks, header):
+    masks = job.cf.mask_reader()
+    with atomic_output(job.output) as tmp, create_raster(tmp, profile, [description]) as writer:
+        for window, values in blocks:
             valid = masks.read(window.height)
             data = _to_output(values, meta, header, output_kind)
             data[~valid] = OUTPUT_NODATA
-            writer.write(window, data)
-    if progress is not None:
-        progress(100.0)
-    seconds = time.perf_counter() - started
-    say(f"Wrote {out.name} ({output_kind})")
-    logger.info("decompressed %s -> %s in %.1f s", input_path, out, seconds)
-    return DecodeResult(out, header.width, header.height, output_kind, meta.model_id, seconds)
+            writer.write_rows(window.row_off, data)
 
 
 def decoded_blocks(cf: fileformat.CompressedFile, decoder: Any, table: EntropyModelTable, tile: int,
-                   overlap: int, batch_size: int = BATCH_SIZE,
-                   progress: Callable[[float], None] | None = None,
-                   is_cancelled: Callable[[], bool] | None = None) -> Iterator[tuple[Window, np.ndarray]]:
-    """The decoder's blended output (normalised, float32), in consecutive full-width row blocks.
+                   overlap: int, batch_size: int = BATCH_SIZE, run: Run = QUIET,
+                   ) -> Iterator[tuple[Window, np.ndarray]]:
+    """The decoder's blended output (normalised, float32 ``(n, width)``), in consecutive full-width row
+    blocks of at most :data:`FLUSH_ROWS` rows.
 
-    ``tile`` and ``overlap`` are the decoding tiling in pixels. Raises :class:`CancelledError` when
-    ``is_cancelled`` says so; ``progress`` goes to 99.
+    ``tile`` and ``overlap`` are the decoding tiling in pixels. Raises :class:`CancelledError` when the
+    run is cancelled; reports progress over the whole run.
     """
     header = cf.header
     s = header.scale_factor
     latents = LatentRows(cf, table)
     plan = _decoding_plan(header, tile, overlap)
-    strips = _StripBlender(header.width, header.height, header.latent_width * s, tile, overlap, s)
+    blender = StripBlender(header.height, header.width, tile, overlap, BLEND,
+                           padded_width=header.latent_width * s + tile)
     done = 0
     for row in iter_tile_rows(plan):
         for start in range(0, len(row), batch_size):
-            if is_cancelled is not None and is_cancelled():
-                raise CancelledError("Decompression was cancelled; nothing was written.")
+            run.check("Decompression")
             chunk = row[start : start + batch_size]
             x = _decode_tiles(decoder, table, latents, chunk, tile)
             for t, xt in zip(chunk, x, strict=True):
-                strips.add(t, xt[0])
+                blender.add(scaled_tile(t, s), xt)
             done += len(chunk)
-            if progress is not None:
-                progress(99.0 * done / len(plan))
-        yield from strips.flush(row[0])
+            run.progress(done / len(plan))
+        for window, values in blender.finished(last=not row[0].taper[1], block_rows=FLUSH_ROWS):
+            yield window, values[0]
 
 
 def decoded_tiles(cf: fileformat.CompressedFile, decoder: Any, table: EntropyModelTable, tile: int,
-                  overlap: int, every: int = 1, progress: Callable[[float], None] | None = None,
-                  is_cancelled: Callable[[], bool] | None = None,
+                  overlap: int, every: int = 1, run: Run = QUIET,
                   ) -> Iterator[tuple[Tile, np.ndarray, np.ndarray]]:
     """Every ``every``-th tile of the decoding plan (raster order), decoded alone: the tile in pixels,
     the decoder's output ``[tile, tile]`` (float32) and the tile's blending weights.
@@ -249,13 +288,11 @@ def decoded_tiles(cf: fileformat.CompressedFile, decoder: Any, table: EntropyMod
     latents = LatentRows(cf, table)
     sample = _decoding_plan(cf.header, tile, overlap)[::every]
     for done, t in enumerate(sample, start=1):
-        if is_cancelled is not None and is_cancelled():
-            raise CancelledError("Decompression was cancelled; nothing was written.")
+        run.check("Decompression")
         x = _decode_tiles(decoder, table, latents, [t], tile)
-        t_px = _in_pixels(t, s)
+        t_px = scaled_tile(t, s)
         yield t_px, x[0, 0], tile_weights(t_px, tile, overlap, BLEND)
-        if progress is not None:
-            progress(99.0 * done / len(sample))
+        run.progress(done / len(sample))
 
 
 def restored_blocks(blocks: Iterable[tuple[Window, np.ndarray]], header: fileformat.CompressedHeader,
@@ -288,64 +325,11 @@ def _latent_tile(latents: LatentRows, tile: Tile) -> np.ndarray:
     """The (integer) latent read window of ``tile``; cells beyond the grid mirror the inside."""
     inside = tile.read.intersection(Window(0, 0, latents.height, latents.width))
     rows = latents.rows(inside.row_off, inside.row_off + inside.height)
-    part = rows[:, :, inside.col_off : inside.col_off + inside.width]
-    pad_r, pad_c = tile.read.height - inside.height, tile.read.width - inside.width
-    if pad_r or pad_c:
-        part = np.pad(part, ((0, 0), (0, pad_r), (0, pad_c)), mode="symmetric")
-    return np.ascontiguousarray(part)
-
-
-class _StripBlender:
-    """Accumulate weighted tile outputs for one tile row and hand out finished raster rows."""
-
-    def __init__(self, width: int, height: int, padded_width: int, tile: int, overlap: int, s: int) -> None:
-        self.width, self.height = width, height
-        self.tile, self.overlap, self.s = tile, overlap, s
-        self.acc = np.zeros((tile, padded_width + tile), dtype=np.float64)
-        self.wsum = np.zeros_like(self.acc)
-        self.top = 0  # raster row of acc[0]
-        self.written = 0
-
-    def add(self, tile: Tile, x: np.ndarray) -> None:
-        w = tile_weights(_in_pixels(tile, self.s), self.tile, self.overlap, BLEND)
-        r0 = tile.read.row_off * self.s - self.top
-        c0 = tile.read.col_off * self.s
-        self.acc[r0 : r0 + self.tile, c0 : c0 + self.tile] += w * x
-        self.wsum[r0 : r0 + self.tile, c0 : c0 + self.tile] += w
-
-    def flush(self, first: Tile) -> Iterator[tuple[Window, np.ndarray]]:
-        """Rows finished after the tile row starting with ``first`` (up to the next row's read start),
-        in blocks of at most :data:`FLUSH_ROWS` rows; consume them all before the next :meth:`add`."""
-        last_row = not first.taper[1]
-        stride = self.tile - self.overlap
-        end = self.height if last_row else min(self.height, self.top + stride)
-        while self.written < end:
-            n = min(FLUSH_ROWS, end - self.written)
-            r0 = self.written - self.top
-            values = self.acc[r0 : r0 + n, : self.width] / np.maximum(self.wsum[r0 : r0 + n, : self.width],
-                                                                      1e-12)
-            window = Window(self.written, 0, n, self.width)
-            self.written += n
-            yield window, values.astype(np.float32)
-        if not last_row:
-            keep = self.tile - stride
-            self.acc[:keep] = self.acc[stride:]
-            self.acc[keep:] = 0.0
-            self.wsum[:keep] = self.wsum[stride:]
-            self.wsum[keep:] = 0.0
-            self.top += stride
+    part = rows[:, :, inside.col_off : inside.col_end]
+    return np.ascontiguousarray(pad_to_window(part, inside, tile.read, mirror=True))
 
 
 def _decoding_plan(header: fileformat.CompressedHeader, tile: int, overlap: int) -> list[Tile]:
     """Tiles of the latent grid for decoding with ``tile`` / ``overlap`` pixels."""
     s = header.scale_factor
     return plan_tiles(header.latent_height, header.latent_width, tile // s, overlap // s)
-
-
-def _in_pixels(tile: Tile, s: int) -> Tile:
-    """A latent-grid tile in output pixels."""
-    return Tile(_px(tile.read, s), _px(tile.core, s), tile.index, tile.taper)
-
-
-def _px(window: Window, s: int) -> Window:
-    return Window(window.row_off * s, window.col_off * s, window.height * s, window.width * s)

@@ -22,7 +22,6 @@ import logging
 import math
 import os
 import time
-from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -32,6 +31,8 @@ import numpy as np
 from ..errors import CancelledError, CompressedFileError, InputError, ModelError
 from ..metadata import ModelMetadata
 from ..preprocess import INPUT_KINDS, to_model_domain
+from ..raster_io import RasterInfo
+from ..run import QUIET, IsCancelled, Log, Progress, Run
 from ..tiling import Tile, Window, iter_tile_rows, plan_tiles
 from . import fileformat
 from .entropy import EntropyModelTable, StripEncoder
@@ -42,10 +43,6 @@ from .rdo import rdo_quantise
 from .source import model_input, read_tile
 
 logger = logging.getLogger(__name__)
-
-Progress = Callable[[float], None]
-Cancelled = Callable[[], bool]
-Log = Callable[[str], None]
 
 
 @dataclass(frozen=True)
@@ -97,10 +94,6 @@ FILTER_CLASSES_RDO = 8
 """With optimised quantisation the restoration filter may use up to this many classes of decoded values
 (without it, one: classes by value smooth speckle in homogeneous areas, which only that option accepts)."""
 
-def _scaled(window: Window, s: int) -> Window:
-    return Window(window.row_off * s, window.col_off * s, window.height * s, window.width * s)
-
-
 def compress_raster(
     input_path: str | os.PathLike[str],
     output_path: str | os.PathLike[str],
@@ -116,7 +109,7 @@ def compress_raster(
     rdo: bool = False,
     post_filter: bool = True,
     progress: Progress | None = None,
-    is_cancelled: Cancelled | None = None,
+    is_cancelled: IsCancelled | None = None,
     log: Log | None = None,
 ) -> EncodeResult:
     """Compress one band of a SAR raster into a self-describing ``.sarz`` file.
@@ -145,13 +138,75 @@ def compress_raster(
             :data:`FILTER_CLASSES_RDO` classes).
         progress, is_cancelled, log: callbacks (0..100, cancel poll, messages).
     """
-    from ..raster_io import atomic_output, check_writable, inspect_raster, open_raster
+    from ..raster_io import atomic_output, open_raster
 
     started = time.perf_counter()
+    run = Run.of(progress, is_cancelled, log)
     if input_kind not in INPUT_KINDS:
         raise InputError(f"Unknown input kind '{input_kind}'; use one of {', '.join(INPUT_KINDS)}.")
     if batch_size < 1:
         raise InputError(f"Batch size must be at least 1, got {batch_size}.")
+    job, encoder = _plan_encoding(input_path, output_path, band, input_kind, rate, encoder_path,
+                                  tile_size, overlap)
+    info, meta = job.info, job.meta
+    run.say(f"Encoding {info.width} x {info.height} pixels with {meta.model_id} in {len(job.plan)} tile(s)",
+            logger=logger)
+    with open_raster(input_path) as src:
+        if shift_db is None:
+            shift_db = auto_shift_db(src, band, meta, info.nodata, input_kind, run)
+        if shift_db:
+            run.say(f"Shifting the scene by {shift_db:+.2f} dB into the model's range "
+                    f"[{meta.db_min}, {meta.db_max}] dB (undone when decoding)", logger=logger)
+        coded = _encode_latents(job, encoder, src, shift_db, batch_size, rdo,
+                                run.span(0.0, 0.5 if post_filter else 0.9))
+        del encoder  # frees its ONNX Runtime session (and memory arena) before the decoding pass
+        header = _header(job, coded, shift_db)
+        if post_filter:
+            header = _with_post_filter(header, coded, job, src, batch_size, run.span(0.5, 0.95),
+                                       FILTER_CLASSES_RDO if rdo else 1)
+    data = fileformat.pack(header, coded.mask_bytes, coded.payload)
+    run.check("Compression")
+    with atomic_output(job.output) as tmp:
+        tmp.write_bytes(data)
+    run.progress(1.0)
+    bpp = 8.0 * len(data) / (info.width * info.height)
+    seconds = time.perf_counter() - started
+    run.say(f"Wrote {job.output.name}: {len(data)} bytes, {bpp:.3f} bits per pixel", logger=logger)
+    logger.info("compressed %s -> %s (%d bytes, %.3f bpp, %.1f s)", input_path, job.output, len(data), bpp,
+                seconds)
+    return EncodeResult(job.output, len(data), bpp, info.width, info.height, meta.model_id, seconds)
+
+
+@dataclass(frozen=True)
+class _EncodingJob:
+    """What one compression needs before it reads a pixel: source, model, table and tiling."""
+
+    info: RasterInfo
+    band: int
+    input_kind: str
+    output: Path
+    encoder_path: Path
+    meta: ModelMetadata
+    table: EntropyModelTable
+    tile: int
+    overlap: int
+    plan: list[Tile]  # on the latent grid
+
+    @property
+    def scale(self) -> int:
+        return self.meta.scale_factor
+
+    @property
+    def latent_shape(self) -> tuple[int, int]:
+        return math.ceil(self.info.height / self.scale), math.ceil(self.info.width / self.scale)
+
+
+def _plan_encoding(input_path: str | os.PathLike[str], output_path: str | os.PathLike[str], band: int,
+                   input_kind: str, rate: str | None, encoder_path: str | os.PathLike[str] | None,
+                   tile_size: int | None, overlap: int | None) -> tuple[_EncodingJob, Any]:
+    """Check the input and output, load the encoder and plan the tiles of the latent grid."""
+    from ..raster_io import check_writable, inspect_raster
+
     info = inspect_raster(input_path, band)
     out = check_writable(output_path)
     if encoder_path is None:
@@ -164,125 +219,113 @@ def compress_raster(
     s = meta.scale_factor
     tile, ovl = default_tiling(meta, tile_size, overlap)
     check_tiling(tile, ovl, s)
-    lh, lw = math.ceil(info.height / s), math.ceil(info.width / s)
-    plan = plan_tiles(lh, lw, tile // s, ovl // s)
+    plan = plan_tiles(math.ceil(info.height / s), math.ceil(info.width / s), tile // s, ovl // s)
+    job = _EncodingJob(info, band, input_kind, out, Path(encoder_path), meta, table, tile, ovl, plan)
+    return job, encoder
+
+
+@dataclass(frozen=True)
+class _Coded:
+    """The entropy-coded latents and the compressed validity mask of a scene."""
+
+    payload: bytes
+    mask_bytes: bytes
+    valid_pixels: int
+
+
+def _encode_latents(job: _EncodingJob, encoder: Any, src: Any, shift_db: float, batch_size: int, rdo: bool,
+                    run: Run) -> _Coded:
+    """Encode tile row by tile row: read (mirrored edges), encode, keep the cores' quantised latents and
+    the validity mask, and entropy-code them in strips as the rows finish."""
+    info, table, s = job.info, job.table, job.scale
+    lw = job.latent_shape[1]
     coder = _StripCoder(StripEncoder(table), STRIP_ROWS)
     masks = fileformat.MaskWriter(info.width)
-    say = log or (lambda _msg: None)
-    say(f"Encoding {info.width} x {info.height} pixels with {meta.model_id} in {len(plan)} tile(s)")
-
     done = 0
-    encode_share = 50.0 if post_filter else 90.0
-    with open_raster(input_path) as src:
-        if shift_db is None:
-            shift_db = auto_shift_db(src, band, meta, info.nodata, input_kind, is_cancelled)
-        if shift_db:
-            say(f"Shifting the scene by {shift_db:+.2f} dB into the model's range "
-                f"[{meta.db_min}, {meta.db_max}] dB (undone when decoding)")
-        for row in iter_tile_rows(plan):
-            strip_top = row[0].core.row_off * s
-            mask_rows = min(row[0].core.height * s, info.height - strip_top)
-            strip = np.zeros((mask_rows, info.width), dtype=bool)
-            core_q = np.zeros((table.channels, row[0].core.height, lw), dtype=np.int32)
-            for start in range(0, len(row), batch_size):
-                if is_cancelled is not None and is_cancelled():
-                    raise CancelledError("Compression was cancelled; nothing was written.")
-                chunk = row[start : start + batch_size]
-                inputs, valids = [], []
-                for t in chunk:
-                    raw = read_tile(src, band, _scaled(t.read, s))
-                    x, valid = model_input(raw, meta, info.nodata, input_kind, shift_db)
-                    inputs.append(x)
-                    valids.append(valid)
-                latents = encoder.run(np.stack(inputs)[:, None])
-                _check_latents(latents, len(chunk), table.channels, tile // s)
-                for t, y, valid in zip(chunk, latents, valids, strict=True):
-                    _keep_core(t, y, valid, core_q, strip, strip_top, s, table, rdo)
-                done += len(chunk)
-                if progress is not None:
-                    progress(encode_share * done / len(plan))
-            masks.add(strip)
-            coder.add(core_q)
-        del encoder  # frees its ONNX Runtime session (and memory arena) before the decoding pass
-        payload = coder.finish()
-        header = fileformat.CompressedHeader(
-            width=info.width,
-            height=info.height,
-            crs_wkt=info.crs_wkt,
-            transform=tuple(float(v) for v in tuple(info.transform)[:6]),
-            source_dtype=info.dtype(band),
-            source_nodata=info.nodata,
-            band=band,
-            input_kind=input_kind,
-            db_min=float(meta.db_min or 0.0),
-            db_max=float(meta.db_max or 0.0),
-            noise_floor_db=meta.noise_floor_db,
-            model_id=meta.model_id,
-            weights_sha256=meta.weights_sha256,
-            entropy_sha256=table.sha256(),
-            latent_channels=table.channels,
-            latent_height=lh,
-            latent_width=lw,
-            scale_factor=s,
-            tile_size=tile,
-            overlap=ovl,
-            valid_pixels=masks.valid,
-            shift_db=float(shift_db),
-            strip_rows=STRIP_ROWS,
-        )
-        mask_bytes = masks.finish()
-        if post_filter:
-            header = _with_post_filter(header, mask_bytes, payload, encoder_path, table, src, meta,
-                                       batch_size, progress, is_cancelled, say,
-                                       FILTER_CLASSES_RDO if rdo else 1)
-    data = fileformat.pack(header, mask_bytes, payload)
-    if is_cancelled is not None and is_cancelled():
-        raise CancelledError("Compression was cancelled; nothing was written.")
-    with atomic_output(out) as tmp:
-        tmp.write_bytes(data)
-    if progress is not None:
-        progress(100.0)
-    bpp = 8.0 * len(data) / (info.width * info.height)
-    seconds = time.perf_counter() - started
-    say(f"Wrote {out.name}: {len(data)} bytes, {bpp:.3f} bits per pixel")
-    logger.info("compressed %s -> %s (%d bytes, %.3f bpp, %.1f s)", input_path, out, len(data), bpp, seconds)
-    return EncodeResult(out, len(data), bpp, info.width, info.height, meta.model_id, seconds)
+    for row in iter_tile_rows(job.plan):
+        strip_top = row[0].core.row_off * s
+        strip = np.zeros((min(row[0].core.height * s, info.height - strip_top), info.width), dtype=bool)
+        core_q = np.zeros((table.channels, row[0].core.height, lw), dtype=np.int32)
+        for start in range(0, len(row), batch_size):
+            run.check("Compression")
+            chunk = row[start : start + batch_size]
+            inputs, valids = [], []
+            for t in chunk:
+                raw = read_tile(src, job.band, t.read.scaled(s))
+                x, valid = model_input(raw, job.meta, info.nodata, job.input_kind, shift_db)
+                inputs.append(x)
+                valids.append(valid)
+            latents = encoder.run(np.stack(inputs)[:, None])
+            _check_latents(latents, len(chunk), table.channels, job.tile // s)
+            for t, y, valid in zip(chunk, latents, valids, strict=True):
+                _keep_core(t, y, valid, core_q, strip, strip_top, s, table, rdo)
+            done += len(chunk)
+            run.progress(done / len(job.plan))
+        masks.add(strip)
+        coder.add(core_q)
+    return _Coded(coder.finish(), masks.finish(), masks.valid)
 
 
-def _with_post_filter(header: fileformat.CompressedHeader, mask_bytes: bytes, payload: bytes,
-                      encoder_path: str | os.PathLike[str], table: EntropyModelTable, src: Any,
-                      meta: ModelMetadata, batch_size: int, progress: Progress | None,
-                      is_cancelled: Cancelled | None, say: Log, max_classes: int,
-                      ) -> fileformat.CompressedHeader:
+def _header(job: _EncodingJob, coded: _Coded, shift_db: float) -> fileformat.CompressedHeader:
+    """The file header: source grid and georeferencing, model, latent layout, dB shift."""
+    info, meta = job.info, job.meta
+    lh, lw = job.latent_shape
+    return fileformat.CompressedHeader(
+        width=info.width,
+        height=info.height,
+        crs_wkt=info.crs_wkt,
+        transform=tuple(float(v) for v in tuple(info.transform)[:6]),
+        source_dtype=info.dtype(job.band),
+        source_nodata=info.nodata,
+        band=job.band,
+        input_kind=job.input_kind,
+        db_min=float(meta.db_min or 0.0),
+        db_max=float(meta.db_max or 0.0),
+        noise_floor_db=meta.noise_floor_db,
+        model_id=meta.model_id,
+        weights_sha256=meta.weights_sha256,
+        entropy_sha256=job.table.sha256(),
+        latent_channels=job.table.channels,
+        latent_height=lh,
+        latent_width=lw,
+        scale_factor=job.scale,
+        tile_size=job.tile,
+        overlap=job.overlap,
+        valid_pixels=coded.valid_pixels,
+        shift_db=float(shift_db),
+        strip_rows=STRIP_ROWS,
+    )
+
+
+def _with_post_filter(header: fileformat.CompressedHeader, coded: _Coded, job: _EncodingJob, src: Any,
+                      batch_size: int, run: Run, max_classes: int) -> fileformat.CompressedHeader:
     """``header`` with the scene's restoration filter, when the decoder is at hand and the filter pays."""
+    meta = job.meta
     try:
-        decoder = find_decoder(meta.model_id, meta.weights_sha256, folder=Path(encoder_path).parent)
+        decoder = find_decoder(meta.model_id, meta.weights_sha256, folder=job.encoder_path.parent)
     except (CompressedFileError, ModelError, InputError) as exc:
-        say(f"No restoration filter: the model's decoder was not found beside the encoder ({exc})")
+        run.say(f"No restoration filter: the model's decoder was not found beside the encoder ({exc})",
+                logger=logger)
         return header
-    lam = training_lambda(meta)
-    say("Fitting the scene's restoration filter (a second, decoding pass)")
-    cf = fileformat.unpack(fileformat.pack(header, mask_bytes, payload))  # exactly what the decoder will read
-
-    def fit_progress(value: float) -> None:
-        if progress is not None:
-            progress(50.0 + 0.45 * value)
-
+    run.say("Fitting the scene's restoration filter (a second, decoding pass)", logger=logger)
+    # exactly what the decoder will read
+    cf = fileformat.unpack(fileformat.pack(header, coded.mask_bytes, coded.payload))
     try:
-        fitted = fit_post_filter(cf, decoder, table, src, meta, lam=lam, max_classes=max_classes,
-                                 batch_size=batch_size, progress=fit_progress, is_cancelled=is_cancelled)
+        fitted = fit_post_filter(cf, decoder, job.table, src, meta, lam=training_lambda(meta),
+                                 max_classes=max_classes, batch_size=batch_size, run=run)
     except CancelledError as exc:  # raised by the decoding pass in its own words
         raise CancelledError("Compression was cancelled; nothing was written.") from exc
     if fitted is None:
-        say("The restoration filter would not pay for its bytes on this scene; none stored")
+        run.say("The restoration filter would not pay for its bytes on this scene; none stored",
+                logger=logger)
         return header
     if fitted.classes > 1:
-        say(f"Restoration filter: {fitted.classes} classes of decoded values")
+        run.say(f"Restoration filter: {fitted.classes} classes of decoded values", logger=logger)
     return dataclasses.replace(header, post_filter=fitted.to_header())
 
 
 def auto_shift_db(src: Any, band: int, meta: ModelMetadata, nodata: float | None, input_kind: str,
-                  is_cancelled: Cancelled | None = None, rows: int = 512) -> float:
+                  run: Run = QUIET, rows: int = 512) -> float:
     """The dB shift that brings the scene's 1st-99th percentile range into the model's range (0 if inside).
 
     One streaming pass over the band (strips of ``rows`` rows) into a 0.05 dB histogram.
@@ -290,8 +333,7 @@ def auto_shift_db(src: Any, band: int, meta: ModelMetadata, nodata: float | None
     edges = np.arange(-400.0, 400.0 + 0.025, 0.05)
     counts = np.zeros(edges.size - 1, dtype=np.int64)
     for top in range(0, src.height, rows):
-        if is_cancelled is not None and is_cancelled():
-            raise CancelledError("Compression was cancelled; nothing was written.")
+        run.check("Compression")
         raw = read_tile(src, band, Window(top, 0, min(rows, src.height - top), src.width))
         values, valid = to_model_domain(raw, meta, nodata, input_kind)
         counts += np.histogram(values[valid], bins=edges)[0]
@@ -348,9 +390,9 @@ def _keep_core(tile: Tile, y: np.ndarray, valid: np.ndarray, core_q: np.ndarray,
     q = rdo_quantise(table, core) if rdo else table.quantise(core)
     q[:, ~near_valid_cells(valid, s)[rows, cols]] = 0
     core_q[:, : tile.core.height, cols_out] = q
-    px = _scaled(tile.core, s)
+    px = tile.core.scaled(s)
     height, width = strip.shape
     r0, c0 = px.row_off - strip_top, px.col_off
     r1, c1 = min(r0 + px.height, height), min(c0 + px.width, width)
-    prel = _scaled(rel, s)
+    prel = rel.scaled(s)
     strip[r0:r1, c0:c1] = valid[prel.row_off : prel.row_off + r1 - r0, prel.col_off : prel.col_off + c1 - c0]

@@ -11,12 +11,12 @@ from __future__ import annotations
 
 import logging
 import math
-from collections.abc import Callable
 from typing import Any
 
 import numpy as np
 
 from ..metadata import ModelMetadata
+from ..run import QUIET, Run
 from ..tiling import Window
 from . import fileformat
 from .decode import decoded_blocks, decoded_tiles
@@ -25,7 +25,7 @@ from .layout import BATCH_SIZE, default_tiling
 from .postfilter import NormalEquations, PaddedRows, PostFilter
 from .source import model_input, read_tile
 
-log = logging.getLogger(__name__)
+logger = logging.getLogger(__name__)
 
 FIT_SAMPLE_PIXELS = 4_000_000
 """Above this many pixels the filter is fitted on every k-th decoding tile (raster order), about this
@@ -44,8 +44,7 @@ def fit_post_filter(
     lam: float | None,
     max_classes: int = 1,
     batch_size: int = BATCH_SIZE,
-    progress: Callable[[float], None] | None = None,
-    is_cancelled: Callable[[], bool] | None = None,
+    run: Run = QUIET,
 ) -> PostFilter | None:
     """The restoration filter for the coded file ``cf`` of the open source raster ``src``, or ``None``
     when it does not pay for its header bytes (:meth:`engine.codec.postfilter.NormalEquations.best_filter`
@@ -60,15 +59,15 @@ def fit_post_filter(
     tile, overlap = default_tiling(decoder.metadata, None, None)  # what decompress_file uses
     every = max(1, math.ceil(header.width * header.height / FIT_SAMPLE_PIXELS))
     if every > 1:
-        _sampled_tiles(stats, cf, decoder, table, src, meta, tile, overlap, every, progress, is_cancelled)
-        log.debug("post filter fitted on %d of %d valid pixels (every %d-th tile)", stats.count,
+        _sampled_tiles(stats, cf, decoder, table, src, meta, tile, overlap, every, run)
+        logger.debug("post filter fitted on %d of %d valid pixels (every %d-th tile)", stats.count,
                   header.valid_pixels, every)
         if stats.count >= min(MIN_SAMPLED_PIXELS, header.valid_pixels):
             if lam is not None:  # the error saved scales with the scene, the header bits do not
                 lam *= header.valid_pixels / stats.count
             return stats.best_filter(lam, max_classes)
         stats = NormalEquations(by_value=max_classes > 1)
-    _whole_scene(stats, cf, decoder, table, src, meta, tile, overlap, batch_size, progress, is_cancelled)
+    _whole_scene(stats, cf, decoder, table, src, meta, tile, overlap, batch_size, run)
     return stats.best_filter(lam, max_classes)
 
 
@@ -81,12 +80,11 @@ def _source_rows(src: Any, meta: ModelMetadata, header: fileformat.CompressedHea
 
 def _whole_scene(stats: NormalEquations, cf: fileformat.CompressedFile, decoder: Any,
                  table: EntropyModelTable, src: Any, meta: ModelMetadata, tile: int, overlap: int,
-                 batch_size: int, progress: Callable[[float], None] | None,
-                 is_cancelled: Callable[[], bool] | None) -> None:
+                 batch_size: int, run: Run) -> None:
     """Statistics from the whole decoded scene, streamed in row blocks."""
     header = cf.header
     rows = PaddedRows(header.height, stats.radius)
-    blocks = decoded_blocks(cf, decoder, table, tile, overlap, batch_size, progress, is_cancelled)
+    blocks = decoded_blocks(cf, decoder, table, tile, overlap, batch_size, run)
     for _window, values in blocks:
         for top, padded in rows.push(values):
             n = padded.shape[0] - 2 * stats.radius
@@ -96,21 +94,20 @@ def _whole_scene(stats: NormalEquations, cf: fileformat.CompressedFile, decoder:
 
 def _sampled_tiles(stats: NormalEquations, cf: fileformat.CompressedFile, decoder: Any,
                    table: EntropyModelTable, src: Any, meta: ModelMetadata, tile: int, overlap: int,
-                   every: int, progress: Callable[[float], None] | None,
-                   is_cancelled: Callable[[], bool] | None) -> None:
+                   every: int, run: Run) -> None:
     """Statistics from every ``every``-th tile, on the pixels whose whole neighbourhood that tile alone
     decodes (blending weight exactly 1) and that lie at least the filter radius inside the scene."""
     from scipy.ndimage import binary_erosion
 
     header, r = cf.header, stats.radius
     size = 2 * r + 1
-    for t, x, weights in decoded_tiles(cf, decoder, table, tile, overlap, every, progress, is_cancelled):
+    for t, x, weights in decoded_tiles(cf, decoder, table, tile, overlap, every, run):
         alone = binary_erosion(weights == 1.0, structure=np.ones((size, size), bool), border_value=0)
         rows = np.arange(t.read.row_off, t.read.row_end)[:, None]
         cols = np.arange(t.read.col_off, t.read.col_end)[None, :]
         inside = (rows >= r) & (rows < header.height - r) & (cols >= r) & (cols < header.width - r)
         usable = (alone & inside)[r:-r, r:-r]
         if usable.any():
-            window = Window(t.read.row_off + r, t.read.col_off + r, tile - 2 * r, tile - 2 * r)
+            window = t.read.expanded(-r)
             target, valid = _source_rows(src, meta, header, window)
             stats.add(x, target, valid & usable)

@@ -11,7 +11,7 @@ from ..errors import CompressedFileError, InputError, ModelError
 from ..metadata import InputTransform, ModelMetadata, Normalisation, Task
 from .entropy import EntropyModelTable
 
-log = logging.getLogger(__name__)
+logger = logging.getLogger(__name__)
 
 CODEC_PREFIX = "sarcodec"
 DEFAULT_RATES = ("r1", "r2", "r3")
@@ -136,7 +136,7 @@ def find_decoder(
         except (ModelError, InputError) as exc:
             if decoder_path is not None:
                 raise
-            log.debug("skipping %s: %s", path, exc)
+            logger.debug("skipping %s: %s", path, exc)
             continue
         meta = model.metadata
         seen.append(f"{path.name} ({meta.model_id}, weights {meta.weights_sha256[:12]})")

@@ -15,16 +15,10 @@ from ..tiling import Window
 
 
 def read_tile(src: Any, band: int, window: Window) -> np.ndarray:
-    """Read ``window`` (may extend beyond the raster) and fill the outside by mirroring the inside."""
+    """``window`` of ``band`` (float64; it may extend beyond the raster: the outside mirrors the inside)."""
     from ..raster_io import read_window
 
-    inside = window.intersection(Window(0, 0, src.height, src.width))
-    data = read_window(src, band, inside, fill=np.nan, dtype=np.float64)
-    pad_rows = window.height - inside.height
-    pad_cols = window.width - inside.width
-    if pad_rows or pad_cols:
-        data = np.pad(data, ((0, pad_rows), (0, pad_cols)), mode="symmetric")
-    return data
+    return read_window(src, band, window, dtype=np.float64, mirror=True)
 
 
 def model_input(raw: np.ndarray, meta: ModelMetadata, nodata: float | None, input_kind: str,

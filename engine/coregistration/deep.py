@@ -18,7 +18,7 @@ from ..errors import RegistrationError
 from ..metadata import Task
 from .features import prepare_image
 
-log = logging.getLogger(__name__)
+logger = logging.getLogger(__name__)
 
 NO_MODEL_MESSAGE = (
     "no registration (Task.EMBED) model was found among the bundled models; use METHOD=classical "
@@ -41,7 +41,7 @@ def find_embed_model(folder: Path | None = None) -> Path | None:
             if read_metadata(path).task is Task.EMBED:
                 return path
         except Exception as exc:  # a broken model must not hide the others
-            log.debug("skipping %s: %s", path, exc)
+            logger.debug("skipping %s: %s", path, exc)
     return None
 
 

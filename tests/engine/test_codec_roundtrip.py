@@ -415,3 +415,22 @@ def test_cells_far_from_valid_pixels_are_coded_as_zeros(tmp_path: Path, tiny_mod
     decompress_file(tmp_path / "c.sarz", tmp_path / "d.tif")
     values, profile = read(tmp_path / "d.tif")
     assert np.all(values[:, :96] == profile["nodata"]) and np.all(values[:, 96:] != profile["nodata"])
+
+
+def test_decoded_geotiff_is_written_in_whole_compressed_blocks(tmp_path: Path) -> None:
+    """Issue 15.5: the decoded GeoTIFF uses the one output profile and is no bigger than the same values
+    written by :func:`engine.raster_io.write_raster` (writing 64-row blocks through 256-row compressed
+    tiles made GDAL rewrite them and keep the dead copies: 3 x the size)."""
+    import rasterio
+
+    from engine.raster_io import write_raster
+
+    rng = np.random.default_rng(5)
+    db = smooth_db(600, 300) + rng.normal(0.0, 2.0, (600, 300)).astype(np.float32)
+    values, profile, _ = roundtrip(tmp_path, (10 ** (db / 10)).astype(np.float32))
+    assert profile["compress"] == "deflate" and profile["tiled"] and profile["blockysize"] == 256
+    with rasterio.open(tmp_path / "dec.tif") as src:
+        assert src.tags(ns="IMAGE_STRUCTURE").get("PREDICTOR") == "3"
+    rewritten = write_raster(tmp_path / "again.tif", values, None, TEST_TRANSFORM, nodata=profile["nodata"])
+    decoded_size, rewritten_size = (tmp_path / "dec.tif").stat().st_size, rewritten.stat().st_size
+    assert decoded_size <= 1.02 * rewritten_size, (decoded_size, rewritten_size)

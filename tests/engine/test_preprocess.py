@@ -127,3 +127,13 @@ def test_to_model_domain_db_input_is_floored_and_none_passes_through() -> None:
 def test_to_model_input_rejects_unknown_input_kind() -> None:
     with pytest.raises(InputError, match="db"):
         to_model_input(np.ones(2), meta(), None, input_kind="sigma")
+
+
+def test_minmax_normalise_needs_no_metadata_and_matches_normalise() -> None:
+    from engine.preprocess import minmax_denormalise, minmax_normalise
+
+    db = np.array([-50.0, -35.0, -10.0, 15.0, 20.0, np.nan], dtype=np.float32)
+    x = minmax_normalise(db, -35.0, 15.0)
+    np.testing.assert_array_equal(x[:5], [0.0, 0.0, 0.5, 1.0, 1.0])
+    assert np.isnan(x[5]) and x.dtype == np.float32
+    np.testing.assert_allclose(minmax_denormalise(x[:5], -35.0, 15.0), [-35.0, -35.0, -10.0, 15.0, 15.0])

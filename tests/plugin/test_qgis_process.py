@@ -120,6 +120,7 @@ def test_packaged_zip_is_self_contained_beside_a_plugin_with_its_own_engine(
     make_qgis_process: Callable[[Path], Any],
     sigma0: tuple[Path, np.ndarray],
     read_geotiff: Callable[..., Any],
+    write_geotiff: Callable[..., Path],
 ) -> None:
     from scripts import package
 
@@ -164,3 +165,11 @@ def test_packaged_zip_is_self_contained_beside_a_plugin_with_its_own_engine(
     loaded = json.loads(marker.read_text())  # the dummy was loaded in the same run, with its own engine
     assert loaded["identity"] == "dummy-engine"
     assert Path(loaded["file"]).parent == plugins / DUMMY
+
+    # The shipped graphical models come with the zip and run from it.
+    assert f"{PLUGIN}/graphical_models/compressandassess.model3" in names
+    rng = np.random.default_rng(7)
+    scene = write_geotiff(tmp_path / "scene.tif", rng.gamma(4.0, 0.0125, (64, 64)).astype(np.float32))
+    assessed = qgis_process.run_json("sartoolbox:compressandassess", INPUT=scene, INPUT_KIND=0, RATE=0,
+                                     OUTPUT=tmp_path / "scene.sarz", REPORT=tmp_path / "scene.html")
+    assert Path(assessed["OUTPUT"]).is_file() and "PSNR" in Path(assessed["REPORT"]).read_text()

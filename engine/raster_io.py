@@ -365,6 +365,10 @@ class RasterWriter:
         if self._pending_rows:
             self._flush_to(self._pending_start + self._pending_rows)
 
+    def set_tags(self, tags: dict[str, str]) -> None:
+        """Dataset-level metadata tags (default namespace)."""
+        self._ds.update_tags(**tags)
+
     def set_descriptions(self, descriptions: Sequence[str | None]) -> None:
         for i, text in enumerate(descriptions, start=1):
             if text:

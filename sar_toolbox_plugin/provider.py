@@ -17,6 +17,7 @@ from .algorithms.coregister import CoregisterAlgorithm
 from .algorithms.decompress import DecompressAlgorithm
 from .algorithms.syntheticscene import SyntheticSceneAlgorithm
 from .algorithms.todb import ToDbAlgorithm
+from .algorithms.translate import TranslateAlgorithm
 from .graphical_models import SHIPPED_DIR, graphical_model_algorithms
 
 PROVIDER_ID = "sartoolbox"
@@ -32,6 +33,7 @@ ALGORITHMS: tuple[type[QgsProcessingAlgorithm], ...] = (
     CompressionQualityAlgorithm,
     CoregisterAlgorithm,
     ApplyTransformAlgorithm,
+    TranslateAlgorithm,
 )
 
 #: Packages the algorithms import lazily, with what they are needed for.

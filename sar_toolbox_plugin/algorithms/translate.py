@@ -1,0 +1,95 @@
+"""``sartoolbox:translate`` — SAR to an optical-looking RGB rendering (pix2pix), tile by tile."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from qgis.core import (
+    QgsProcessingContext,
+    QgsProcessingFeedback,
+    QgsProcessingParameterBand,
+    QgsProcessingParameterRasterDestination,
+    QgsProcessingParameterRasterLayer,
+)
+
+from .base import SarAlgorithm, engine_callbacks
+from .params import Figure, figure_values
+
+HELP = """Renders one SAR band as an optical-looking RGB image with a pix2pix network (a U-Net \
+generator trained on paired SAR and optical images).
+
+<b>The output is a synthetic rendering, not a measurement.</b> Colours and textures are what the \
+network guesses an optical image of such a radar scene would look like; they can be wrong (crops, \
+roofs, water colour, clouds never seen) and must not be used as reflectance, for classification \
+ground truth or as evidence of what is on the ground. The file is tagged \
+SAR_TOOLBOX_SYNTHETIC_IMAGERY=true with the model id.
+
+<b>Input raster</b>: a file-based SAR raster (GeoTIFF or any format GDAL reads), real-valued. \
+Complex (SLC) data is refused: compute the intensity |z|² first.
+<b>Band</b>: the SAR band to translate (e.g. VV). Required when the raster has several bands.
+<b>Input values are</b>: <i>intensity</i> (σ0, power), <i>amplitude</i> or <i>db</i>. They are \
+converted to dB and normalised exactly as in training.
+<b>Model</b>: a translation .onnx exported by this toolbox (optional; default: the shipped model, \
+see its card in models/). A model of another task is refused.
+<b>Output</b>: 3-band (red, green, blue) uint8 GeoTIFF on the input's grid, CRS and geotransform; \
+input nodata pixels stay nodata (0). Inputs smaller than one tile are padded; larger ones are \
+processed in overlapping tiles whose outputs are blended. An input without any valid pixel is an \
+error and nothing is written; a cancelled or failed run leaves nothing behind."""
+
+
+class TranslateAlgorithm(SarAlgorithm):
+    """SAR -> synthetic RGB (a thin adapter over ``engine.translation.translate``)."""
+
+    INPUT = "INPUT"
+    BAND = "BAND"
+    INPUT_KIND = "INPUT_KIND"
+    MODEL = "MODEL"
+    OUTPUT = "OUTPUT"
+    VALID_PIXELS = "VALID_PIXELS"
+    TILES = "TILES"
+
+    KINDS = ("intensity", "amplitude", "db")
+    FIGURES = (
+        Figure(VALID_PIXELS, "Valid pixels", "valid_pixels"),
+        Figure(TILES, "Tiles", "tiles"),
+    )
+
+    NAME = "translate"
+    DISPLAY_NAME = "Translate SAR to optical-looking RGB (synthetic)"
+    GROUP = "Translation"
+    GROUP_ID = "translation"
+    HELP = HELP
+
+    def initAlgorithm(self, config: dict[str, Any] | None = None) -> None:
+        self.addParameter(QgsProcessingParameterRasterLayer(self.INPUT, self.tr("Input SAR raster")))
+        # No default band: a multi-band raster without BAND is an error, a single band needs none.
+        self.addParameter(
+            QgsProcessingParameterBand(
+                self.BAND, self.tr("Band"), parentLayerParameterName=self.INPUT, optional=True
+            )
+        )
+        self.add_enum(self.INPUT_KIND, "Input values are", self.KINDS)
+        self.add_onnx_file(self.MODEL, "Translation model (.onnx; default: the shipped model)")
+        self.addParameter(
+            QgsProcessingParameterRasterDestination(self.OUTPUT, self.tr("Synthetic RGB output"))
+        )
+        self.add_figure_outputs(self.FIGURES)
+
+    def execute(
+        self,
+        parameters: dict[str, Any],
+        context: QgsProcessingContext,
+        feedback: QgsProcessingFeedback,
+    ) -> dict[str, Any]:
+        source = self.raster_path(parameters, self.INPUT, context)
+        band = self.parameterAsInt(parameters, self.BAND, context) if parameters.get(self.BAND) else None
+        kind = self.enum_value(parameters, self.INPUT_KIND, context, self.KINDS)
+        model = self.optional_file(parameters, self.MODEL, context)
+        output = self.output_raster_path(parameters, self.OUTPUT, context)
+
+        from ..engine.translation import translate  # lazy: pulls in rasterio and onnxruntime
+
+        result = translate(
+            source, output, band=band or None, input_kind=kind, model=model, **engine_callbacks(feedback)
+        )
+        return {self.OUTPUT: output, **figure_values(result, self.FIGURES)}

@@ -1,0 +1,125 @@
+"""Export the generator to ONNX (``Task.TRANSLATE``) with its metadata, and check parity.
+
+Input ``input`` ``[N, 1, H, W]``: SAR in dB normalised by the engine (min-max
+``[DB_MIN, DB_MAX]`` -> ``[0, 1]``, :data:`training.translation.data.NORMALISATION`);
+output ``rgb`` ``[N, 3, H, W]`` in ``[-1, 1]`` (display = ``(y + 1) / 2``). ``H`` and ``W``
+are dynamic multiples of ``2 ** n_down``; opset 17, ``dynamo=False``. The file is
+written under a temporary name, checked against PyTorch through the engine's
+:class:`engine.runtime.OnnxModel`, then renamed.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import warnings
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from engine.metadata import ModelMetadata, Task
+from training.onnx_io import OPSET, attach_metadata, sha256_of_state
+
+from .data import input_metadata
+from .models import UNetGenerator
+from .train import TrainConfig, generator_from_checkpoint, load_checkpoint
+
+logger = logging.getLogger(__name__)
+
+PARITY_TOLERANCE = 1e-4
+
+
+def generator_metadata(
+    gen: UNetGenerator, cfg: TrainConfig, model_id: str, tile_size: int, overlap: int, steps_done: int
+) -> ModelMetadata:
+    """The exported model's metadata: the training normalisation plus provenance."""
+    if tile_size % gen.cfg.multiple:
+        raise ValueError(f"--tile-size {tile_size} must be a multiple of 2**n_down = {gen.cfg.multiple}.")
+    base = input_metadata(model_id, sha256_of_state(gen.state_dict()), tile_size, overlap)
+    extra = dict(base.extra)
+    extra.update(
+        {
+            "architecture": f"pix2pix U-Net, {gen.cfg.n_down} levels, ngf {gen.cfg.ngf}",
+            "training_steps": str(steps_done),
+            "seed": str(cfg.seed),
+            "training_data": _data_summary(cfg),
+        }
+    )
+    return base.with_updates(extra=extra)
+
+
+def _data_summary(cfg: TrainConfig) -> str:
+    d = cfg.data
+    parts = []
+    if d.use_3mos:
+        parts.append(f"3MOS pairs except {', '.join(d.held_out)}")
+    if d.sen12_root:
+        parts.append("SEN1-2")
+    if d.geotiff_root:
+        parts.append("GeoTIFF pairs")
+    parts.append(f"{d.synthetic_pairs} synthetic scenes (seeds {d.synthetic_first_seed}+)")
+    return "; ".join(parts)
+
+
+def _export(gen: UNetGenerator, path: Path, size: int) -> None:
+    dummy = torch.zeros(1, gen.cfg.in_bands, size, size)
+    axes = {"input": {0: "N", 2: "H", 3: "W"}, "rgb": {0: "N", 2: "H", 3: "W"}}
+    with warnings.catch_warnings():  # the legacy exporter's deprecation/constant-folding notices
+        warnings.simplefilter("ignore", DeprecationWarning)
+        warnings.simplefilter("ignore", UserWarning)
+        torch.onnx.export(
+            gen,
+            (dummy,),
+            str(path),
+            input_names=["input"],
+            output_names=["rgb"],
+            dynamic_axes=axes,
+            opset_version=OPSET,
+            do_constant_folding=True,
+            dynamo=False,
+        )
+
+
+@torch.no_grad()
+def parity(gen: UNetGenerator, path: Path, size: int, seed: int = 0) -> float:
+    """Max abs difference ONNX Runtime (engine ``OnnxModel``) vs PyTorch on a random 2-tile batch."""
+    from engine.runtime import OnnxModel
+
+    gen.eval()
+    x = np.random.default_rng(seed).random((2, gen.cfg.in_bands, size, size), dtype=np.float32)
+    ref = gen(torch.from_numpy(x)).numpy()
+    got = OnnxModel(path, providers=["CPUExecutionProvider"], tasks=[Task.TRANSLATE]).run(x)
+    if got.shape != ref.shape:
+        raise AssertionError(f"ONNX output shape {got.shape} differs from PyTorch {ref.shape}.")
+    return float(np.max(np.abs(got - ref)))
+
+
+def export_generator(
+    checkpoint: str | os.PathLike[str],
+    out_dir: str | os.PathLike[str],
+    model_id: str,
+    tile_size: int = 256,
+    overlap: int = 64,
+    check_parity: bool = True,
+) -> dict[str, Any]:
+    """Write ``<out_dir>/<model_id>.onnx``; returns its path, metadata and parity error."""
+    ckpt = load_checkpoint(checkpoint)
+    gen, cfg = generator_from_checkpoint(ckpt)
+    meta = generator_metadata(gen, cfg, model_id, tile_size, overlap, int(ckpt["step"]))
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    final = out / f"{model_id}.onnx"
+    tmp = out / f".{model_id}.tmp.onnx"
+    try:
+        _export(gen, tmp, tile_size)
+        attach_metadata(tmp, meta)
+        err = parity(gen, tmp, tile_size) if check_parity else None
+        if err is not None and err > PARITY_TOLERANCE:
+            raise ValueError(f"ONNX/PyTorch parity failed: max |diff| {err:.2e} > {PARITY_TOLERANCE:.0e}.")
+        os.replace(tmp, final)
+    finally:
+        tmp.unlink(missing_ok=True)
+    logger.info("exported %s (parity %s)", final, "skipped" if err is None else f"{err:.2e}")
+    return {"path": str(final), "parity_max_abs": err, "metadata": meta.to_dict()}

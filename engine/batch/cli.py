@@ -1,5 +1,7 @@
 """``python -m engine.batch ALGORITHM (--input-dir D | --inputs GLOB) --output-dir O [options]``.
 
+ALGORITHM: todb, compress, decompress, coregister or translate.
+
 Exit status: 0 when every scene is ok (or already complete), 1 when any scene failed,
 2 when the command itself is unusable (no inputs, unwritable output folder, unknown
 scheduler...), in which case nothing is written.
@@ -44,7 +46,7 @@ def _parser() -> argparse.ArgumentParser:
 
 
 def _algorithm_options(name: str, p: argparse.ArgumentParser) -> None:
-    if name in ("todb", "compress"):
+    if name in ("todb", "compress", "translate"):
         p.add_argument("--band", type=int, default=1, help="1-based band (default 1)")
         p.add_argument("--input-kind", choices=KINDS, default="intensity", help="default intensity")
     if name == "todb":
@@ -56,6 +58,8 @@ def _algorithm_options(name: str, p: argparse.ArgumentParser) -> None:
                        help="do not fit the restoration filter")
     if name == "decompress":
         p.add_argument("--output-kind", choices=KINDS, default="db", help="default db")
+    if name == "translate":
+        p.add_argument("--model", default=None, help="translation .onnx (default: the shipped model)")
     if name == "coregister":
         p.add_argument("--reference", type=Path, required=True, help="one reference for every input")
         p.add_argument("--method", default="classical", help="default classical")

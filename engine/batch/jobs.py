@@ -87,6 +87,18 @@ def _coregister(source: Path, outputs: list[Path], options: Options) -> dict[str
             "n_points": r.n_points, "method": r.method}
 
 
+def _translate_outputs(source: Path, out_dir: Path) -> list[Path]:
+    return [out_dir / f"{source.stem}_rgb.tif"]
+
+
+def _translate(source: Path, outputs: list[Path], options: Options) -> dict[str, Any]:
+    from ..translation import translate
+
+    r = translate(source, outputs[0], band=options["band"], input_kind=options["input_kind"],
+                  model=options["model"])
+    return {"valid_pixels": r.valid_pixels, "tiles": r.tiles, "model_id": r.model_id}
+
+
 ALGORITHMS: dict[str, Algorithm] = {
     a.name: a
     for a in (
@@ -98,6 +110,8 @@ ALGORITHMS: dict[str, Algorithm] = {
                   _decompress_outputs, _decompress),
         Algorithm("coregister", "co-register every input onto one --reference (<stem>_coreg.tif + .json)",
                   (".tif", ".tiff", ".vrt", ".img"), _coregister_outputs, _coregister),
+        Algorithm("translate", "render each SAR scene as synthetic optical-looking RGB (<stem>_rgb.tif)",
+                  (".tif", ".tiff", ".vrt", ".img"), _translate_outputs, _translate),
     )
 }
 """Batch algorithms by command-line name."""

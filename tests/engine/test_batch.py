@@ -120,3 +120,16 @@ def test_the_engine_core_and_the_plugin_never_import_dask() -> None:
                           timeout=120, check=False)
     assert done.returncode == 0, done.stderr
     assert done.stdout.startswith("ok")
+
+
+def test_translate_renders_every_scene_with_the_given_model(scenes: Path, tmp_path: Path) -> None:
+    from tests.engine.tiny_translation import build_tiny_translation
+
+    model = build_tiny_translation(tmp_path / "tiny.onnx")
+    out = tmp_path / "rgb"
+    status = main(["translate", "--inputs", str(scenes / "scene*.tif"), "--output-dir", str(out),
+                   "--model", str(model), "--workers", "1", "--no-progress"])
+    assert status == 0
+    records = _summary(out)["scenes"]
+    assert [r["figures"]["model_id"] for r in records] == ["tiny-translation"] * 4
+    assert sorted(p.name for p in out.glob("*.tif")) == [f"scene{i}_rgb.tif" for i in range(4)]

@@ -15,11 +15,11 @@ from engine.synthetic import (
     OPTICAL_BANDS,
     SAR_DESCRIPTION,
     LandCover,
+    ScenePair,
     generate_scene_pair,
     generate_training_batch,
     generate_training_pair,
     iter_training_pairs,
-    uniform_patch_for_test,
     write_scene_pair,
 )
 
@@ -31,6 +31,12 @@ CLASS_DB_RANGES = {
     LandCover.FOREST: (-8.5, -5.5),
 }
 URBAN_DB_RANGE = (0.0, 5.0)  # URBAN and BUILDING pixels together
+
+
+def uniform_patch_for_test(size: int, *, seed: int, looks: float = 4,
+                           landcover: LandCover = LandCover.FIELD) -> ScenePair:
+    """A homogeneous single-class scene (no texture): its speckled SAR has ENL = ``looks``."""
+    return generate_scene_pair(size, size, seed=seed, looks=looks, texture=False, single_class=landcover)
 
 
 @pytest.fixture(scope="module")

@@ -8,42 +8,28 @@ import logging
 import sys
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
-log = logging.getLogger(__name__)
-log.addHandler(logging.NullHandler())
+from ..cli_common import add_run_arguments, config_from_args, configure_logging, new_parser
+
+logger = logging.getLogger(__name__)
 
 
-def _parser() -> argparse.ArgumentParser:
+def _add_train(sub: Any) -> None:
     from .data import DataConfig, Preprocessing
     from .losses import LossWeights
     from .models import MODEL_VARIANTS, ModelConfig
     from .train import TrainConfig
 
     t, m, lw, d, pre = TrainConfig(), ModelConfig(), LossWeights(), DataConfig(), Preprocessing()
-    p = argparse.ArgumentParser(prog="python -m training.compression", description=__doc__)
-    p.add_argument("-v", "--verbose", action="store_true", help="debug logging")
-    sub = p.add_subparsers(dest="command", required=True)
-
     tr = sub.add_parser("train", help="train (or resume) a rate point")
-    tr.add_argument("--run-dir", default=t.run_dir, help="checkpoint + TensorBoard folder (runs/...)")
-    tr.add_argument("--steps", type=int, default=t.steps)
-    tr.add_argument("--batch", type=int, default=t.batch)
-    tr.add_argument("--crop", type=int, default=t.crop, help="training crop side (multiple of 16)")
-    tr.add_argument("--lr", type=float, default=t.lr)
-    tr.add_argument("--lr-final", type=float, default=t.lr_final)
+    add_run_arguments(tr, t, "training crop side (multiple of 16)")
     tr.add_argument("--prior-lr-scale", type=float, default=t.prior_lr_scale,
                     help="entropy model learning rate = lr x this (e.g. 10 for variant D)")
-    tr.add_argument("--seed", type=int, default=t.seed)
-    tr.add_argument("--threads", type=int, default=t.threads, help="torch CPU threads")
-    tr.add_argument("--log-every", type=int, default=t.log_every)
     tr.add_argument("--eval-every", type=int, default=t.eval_every, help="0 disables held-out checks")
-    tr.add_argument("--ckpt-every", type=int, default=t.ckpt_every)
-    tr.add_argument("--max-minutes", type=float, default=t.max_minutes)
     tr.add_argument("--stop-at", type=int, default=None,
                     help="stop after this step (with a checkpoint) although the learning-rate schedule "
                          "runs to --steps; reproduces a run that a time limit stopped")
-    tr.add_argument("--init-from", default=None, help="fine-tune from this checkpoint's weights")
-    tr.add_argument("--no-resume", action="store_true", help="ignore an existing checkpoint in run-dir")
     tr.add_argument("--lambda", dest="lmbda", type=float, default=lw.lmbda, help="rate-distortion lambda")
     tr.add_argument("--w-mse", type=float, default=lw.w_mse)
     tr.add_argument("--w-ssim", type=float, default=lw.w_ssim)
@@ -62,8 +48,9 @@ def _parser() -> argparse.ArgumentParser:
     tr.add_argument("--db-min", type=float, default=pre.db_min)
     tr.add_argument("--db-max", type=float, default=pre.db_max)
     tr.add_argument("--noise-floor-db", type=float, default=pre.noise_floor_db)
-    tr.add_argument("--no-progress", action="store_true")
 
+
+def _add_export(sub: Any) -> None:
     ex = sub.add_parser("export", help="export encoder + decoder ONNX with metadata, check parity")
     ex.add_argument("checkpoint")
     ex.add_argument("--out-dir", default="models")
@@ -78,6 +65,8 @@ def _parser() -> argparse.ArgumentParser:
     ex.add_argument("--notes", default="", help="free text appended to the model card")
     ex.add_argument("--no-card", action="store_true", help="do not write <out-dir>/<model-id>.md")
 
+
+def _add_evaluate(sub: Any, d: Any) -> None:
     ev = sub.add_parser("evaluate", help="held-out scores of a checkpoint or an exported pair")
     ev.add_argument("checkpoint")
     ev.add_argument("--json", dest="json_out", default=None, help="write the scores here")
@@ -87,6 +76,8 @@ def _parser() -> argparse.ArgumentParser:
                     help="also code every image into a file with this exported encoder (and the "
                          "matching -decoder.onnx) through engine.codec: file-level bpp")
 
+
+def _add_classify(sub: Any, d: Any) -> None:
     cl = sub.add_parser("classify", help="fit a classified entropy table to an exported codec (in place)")
     cl.add_argument("encoder", help="models/sarcodec-rX-encoder.onnx (its -decoder.onnx is updated too)")
     cl.add_argument("--classes", type=int, default=16, help="number of cell classes (>= 2)")
@@ -104,6 +95,16 @@ def _parser() -> argparse.ArgumentParser:
     cl.add_argument("--no-engine-scores", action="store_true",
                     help="skip the held-out round trip through engine.codec (faster)")
     cl.add_argument("--json", dest="json_out", default=None, help="write the figures here")
+
+
+def _parser() -> argparse.ArgumentParser:
+    from .data import DataConfig
+
+    p, sub = new_parser("python -m training.compression", __doc__)
+    _add_train(sub)
+    _add_export(sub)
+    _add_evaluate(sub, DataConfig())
+    _add_classify(sub, DataConfig())
     return p
 
 
@@ -113,25 +114,17 @@ def _train(args: argparse.Namespace) -> int:
     from .models import ModelConfig
     from .train import TrainConfig, train
 
-    cfg = TrainConfig(
-        run_dir=args.run_dir, steps=args.steps, batch=args.batch, crop=args.crop, lr=args.lr,
-        lr_final=args.lr_final, prior_lr_scale=args.prior_lr_scale,
-        seed=args.seed, threads=args.threads, log_every=args.log_every,
-        eval_every=args.eval_every, ckpt_every=args.ckpt_every, max_minutes=args.max_minutes,
-        init_from=args.init_from,
-        loss=LossWeights(lmbda=args.lmbda, w_mse=args.w_mse, w_ssim=args.w_ssim),
-        model=ModelConfig(args.variant, tuple(args.widths), args.latent_channels, args.dct_step),
-        data=DataConfig(
-            real_root=args.real_root, use_real=not args.no_real, synthetic_scenes=args.synthetic_scenes,
-            synthetic_size=args.synthetic_size, geotiff_dirs=tuple(args.geotiff_dir),
-            geotiff_kind=args.geotiff_kind, sen12_root=args.sen12_root,
-        ),
-        pre=Preprocessing(args.db_min, args.db_max, args.noise_floor_db),
-    )
     if args.crop % 16:
         raise SystemExit(f"--crop {args.crop} must be a multiple of 16.")
+    cfg = config_from_args(
+        TrainConfig, args,
+        loss=config_from_args(LossWeights, args),
+        model=config_from_args(ModelConfig, args),
+        data=config_from_args(DataConfig, args, use_real=not args.no_real, geotiff_dirs=args.geotiff_dir),
+        pre=config_from_args(Preprocessing, args),
+    )
     path = train(cfg, resume=not args.no_resume, progress=not args.no_progress, stop_at=args.stop_at)
-    log.info("checkpoint: %s", path)
+    logger.info("checkpoint: %s", path)
     return 0
 
 
@@ -150,7 +143,7 @@ def _export(args: argparse.Namespace) -> int:
         codec, cfg, out, args.model_id, rate, tile_size=args.tile_size, overlap=args.overlap,
         check_parity=not args.no_parity,
     )
-    log.info("wrote %s and %s", enc, dec)
+    logger.info("wrote %s and %s", enc, dec)
     if not args.no_card:
         scores = json.loads(Path(args.scores).read_text()) if args.scores else None
         commands = args.commands or [f"python -m training.compression train --run-dir {cfg.run_dir} ..."]
@@ -159,7 +152,7 @@ def _export(args: argparse.Namespace) -> int:
             scores, commands, args.notes, stages=training_stages(cfg, int(ckpt["step"])),
         )
         card = write_model_card(out / f"{args.model_id}.md", text)
-        log.info("wrote %s", card)
+        logger.info("wrote %s", card)
     return 0
 
 
@@ -217,13 +210,13 @@ def _classify(args: argparse.Namespace) -> int:
     if cfg.rdo_scale > 0:  # a spread of training images (synthetic first, then real)
         step = max(1, len(scenes) // max(args.weight_images, 1))
         weights = distortion_weights(encoder, decoder, base, scenes[::step][: args.weight_images], pre)
-    log.info("fitting %d classes to %d training latent cells", cfg.classes, y.shape[2])
+    logger.info("fitting %d classes to %d training latent cells", cfg.classes, y.shape[2])
     fitted = fit_table(y, base, cfg, weights, training_lambda(meta) or 0.0)
     classified_only = dataclasses.replace(fitted, distortion_weights=(), rdo_lambda=0.0)
     figures = heldout_figures(encoder, decoder, [base, classified_only, fitted], data, pre)
     for path, m in ((enc_path, meta), (dec_path, decoder_meta)):
         attach_metadata(path, dataclasses.replace(m, extra={**m.extra, ENTROPY_KEY: fitted.to_json()}))
-    log.info("wrote the entropy table into %s and %s", enc_path, dec_path)
+    logger.info("wrote the entropy table into %s and %s", enc_path, dec_path)
     scores = None if args.no_engine_scores else evaluate_exported(enc_path, dec_path, pre, data)
     command = (f"python -m training.compression classify {args.encoder} --classes {cfg.classes} "
                f"--smoothing {cfg.smoothing:g} --iterations {cfg.iterations} --rdo-scale {cfg.rdo_scale:g} "
@@ -244,9 +237,6 @@ def _classify(args: argparse.Namespace) -> int:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = _parser().parse_args(argv)
-    logging.basicConfig(
-        level=logging.DEBUG if args.verbose else logging.INFO,
-        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
-    )
+    configure_logging(args.verbose, args.log_file)
     commands = {"train": _train, "export": _export, "evaluate": _evaluate, "classify": _classify}
     return commands[args.command](args)

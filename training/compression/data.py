@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Sequence
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -39,6 +39,8 @@ from training.data import (
 )
 from training.data.sources import synthetic_sar_db
 
+from ..config import ConfigDict
+
 log = logging.getLogger(__name__)
 log.addHandler(logging.NullHandler())
 
@@ -51,7 +53,7 @@ TRAIN_SEED_BASE = 20_000  # training scene seeds: TRAIN_SEED_BASE + 1000 * run s
 
 
 @dataclass(frozen=True)
-class Preprocessing:
+class Preprocessing(ConfigDict):
     """dB clipping/normalisation saved with every checkpoint and exported model."""
 
     db_min: float = -35.0
@@ -87,7 +89,7 @@ class Preprocessing:
 
 
 @dataclass(frozen=True)
-class DataConfig:
+class DataConfig(ConfigDict):
     real_root: str = str(DEFAULT_REAL_ROOT)
     use_real: bool = True
     synthetic_scenes: int = 48
@@ -102,10 +104,6 @@ class DataConfig:
     min_std_db: float = 0.5
     extra: dict[str, str] = field(default_factory=dict)
 
-    def to_dict(self) -> dict[str, object]:
-        data = asdict(self)
-        data["geotiff_dirs"] = list(self.geotiff_dirs)
-        return data
 
 
 DESPECKLING_SAMPLES = ("sar2sar_noisy.png", "noisy_test_image_data_coordinates.png")

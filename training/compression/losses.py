@@ -13,9 +13,11 @@ from dataclasses import dataclass
 import torch
 from pytorch_msssim import ssim
 
+from ..config import ConfigDict
+
 
 @dataclass(frozen=True)
-class LossWeights:
+class LossWeights(ConfigDict):
     lmbda: float = 400.0
     w_mse: float = 1.0
     w_ssim: float = 0.02

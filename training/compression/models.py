@@ -24,17 +24,20 @@ and the rate-distortion trade-off is not destroyed.
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
+from typing import Any
 
 import torch
 from torch import nn
+
+from ..config import ConfigDict
 
 STAGES = 4
 STRIDE = 2**STAGES  # 16: input pixels per latent cell
 
 
 @dataclass(frozen=True)
-class ModelConfig:
+class ModelConfig(ConfigDict):
     """Architecture hyper-parameters (stored in checkpoints and model cards).
 
     ``widths`` are the channels of the three hidden stages (at 1/2, 1/4 and
@@ -49,13 +52,9 @@ class ModelConfig:
     point's starting point (about 0.3 for 0.3-0.7 bpp, 0.1 for 1-2 bpp). Training adapts it."""
     extra: dict[str, int] = field(default_factory=dict)
 
-    def to_dict(self) -> dict[str, object]:
-        data = asdict(self)
-        data["widths"] = list(self.widths)
-        return data
-
     @classmethod
-    def from_dict(cls, data: dict[str, object]) -> ModelConfig:
+    def from_dict(cls, data: dict[str, Any]) -> ModelConfig:
+        """Checkpoints written before ``variant`` and ``dct_step`` existed read as variant B."""
         widths = data.get("widths", (32, 48, 64))
         assert isinstance(widths, list | tuple)
         w = tuple(int(v) for v in widths)
@@ -64,8 +63,8 @@ class ModelConfig:
         return cls(
             variant=str(data.get("variant", "B")),
             widths=(w[0], w[1], w[2]),
-            latent_channels=int(data.get("latent_channels", 64)),  # type: ignore[call-overload]
-            dct_step=float(data.get("dct_step", 0.1)),  # type: ignore[arg-type]
+            latent_channels=int(data.get("latent_channels", 64)),
+            dct_step=float(data.get("dct_step", 0.1)),
         )
 
 

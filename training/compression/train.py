@@ -22,20 +22,29 @@ from typing import Any
 import numpy as np
 import torch
 
-from ..common import init_distributed, save_checkpoint, seed_everything
+from ..common import (
+    distributed,
+    finish_distributed,
+    init_distributed,
+    local_device,
+    read_checkpoint,
+    save_checkpoint,
+    seed_everything,
+)
+from ..config import ConfigDict
 from .data import DataConfig, Preprocessing, build_sampler, heldout_scenes, make_batch
 from .entropy import bits_per_pixel
 from .losses import LossWeights, rate_distortion
 from .models import ModelConfig, SarCodec
 
-log = logging.getLogger(__name__)
-log.addHandler(logging.NullHandler())
+logger = logging.getLogger(__name__)
 
 CHECKPOINT_NAME = "checkpoint.pt"
+CHECKPOINT_KEYS = ("model", "step", "config", "preprocessing")
 
 
 @dataclass(frozen=True)
-class TrainConfig:
+class TrainConfig(ConfigDict):
     run_dir: str = "runs/sarcodec"
     steps: int = 1500
     batch: int = 8
@@ -55,23 +64,6 @@ class TrainConfig:
     model: ModelConfig = field(default_factory=ModelConfig)
     data: DataConfig = field(default_factory=DataConfig)
     pre: Preprocessing = field(default_factory=Preprocessing)
-
-    def to_dict(self) -> dict[str, Any]:
-        d = asdict(self)
-        d["model"] = self.model.to_dict()
-        d["data"] = self.data.to_dict()
-        return d
-
-    @classmethod
-    def from_dict(cls, d: dict[str, Any]) -> TrainConfig:
-        d = dict(d)
-        d["loss"] = LossWeights(**d.get("loss", {}))
-        d["model"] = ModelConfig.from_dict(d.get("model", {}))
-        data = dict(d.get("data", {}))
-        data["geotiff_dirs"] = tuple(data.get("geotiff_dirs", ()))
-        d["data"] = DataConfig(**data)
-        d["pre"] = Preprocessing(**d.get("pre", {}))
-        return cls(**d)
 
 
 # ------------------------------------------------------------ utilities
@@ -99,14 +91,9 @@ def lr_at(step: int, cfg: TrainConfig) -> float:
 
 
 def load_checkpoint(path: str | os.PathLike[str]) -> dict[str, Any]:
-    p = Path(path)
-    if not p.is_file():
-        raise FileNotFoundError(f"Checkpoint '{p}' does not exist; give a checkpoint.pt written by 'train'.")
-    ckpt = torch.load(p, map_location="cpu", weights_only=False)
-    for key in ("model", "step", "config", "preprocessing"):
-        if key not in ckpt:
-            raise ValueError(f"'{p}' is not a SAR codec checkpoint (no '{key}'); use one written by 'train'.")
-    return ckpt
+    """A checkpoint written by :func:`train`, loaded as tensors and plain values only (see
+    :func:`training.common.read_checkpoint`: a file carrying any other object is refused)."""
+    return read_checkpoint(Path(path), CHECKPOINT_KEYS, "SAR codec")
 
 
 def codec_from_checkpoint(ckpt: dict[str, Any]) -> tuple[SarCodec, TrainConfig]:
@@ -115,7 +102,6 @@ def codec_from_checkpoint(ckpt: dict[str, Any]) -> tuple[SarCodec, TrainConfig]:
     codec.load_state_dict(ckpt["model"])
     codec.eval()
     return codec, cfg
-
 
 
 # ---------------------------------------------------------------- train
@@ -136,6 +122,111 @@ def quick_eval(codec: SarCodec, tiles: list[torch.Tensor], pre: Preprocessing) -
     return {"bpp": bits / pixels, "psnr_db": 10 * math.log10(1.0 / max(mse, 1e-12))}
 
 
+@dataclass
+class _Run:
+    """The state one training run carries from step to step."""
+
+    cfg: TrainConfig
+    rank: int
+    world: int
+    device: torch.device
+    codec: SarCodec
+    opt: torch.optim.Optimizer
+    rng: np.random.Generator
+    step: int = 0
+
+    @property
+    def ckpt_path(self) -> Path:
+        return Path(self.cfg.run_dir) / CHECKPOINT_NAME
+
+    def checkpoint(self) -> None:
+        """Rank 0 writes everything a resume needs (tensors and plain values only)."""
+        if self.rank == 0:
+            save_checkpoint(self.ckpt_path, {
+                "model": self.codec.state_dict(), "optimizer": self.opt.state_dict(), "step": self.step,
+                "config": self.cfg.to_dict(), "preprocessing": asdict(self.cfg.pre),
+                "rng": self.rng.bit_generator.state, "torch_rng": torch.get_rng_state(),
+            })
+
+
+def _start(cfg: TrainConfig) -> _Run:
+    """Processes, threads, seeds, the codec and its optimizer."""
+    rank, world = init_distributed()
+    torch.set_num_threads(max(cfg.threads, 1))
+    device = local_device()
+    seed_everything(cfg.seed + rank)
+    codec = SarCodec(cfg.model).to(device)
+    opt = torch.optim.Adam(param_groups(codec, cfg.prior_lr_scale), lr=cfg.lr)
+    return _Run(cfg, rank, world, device, codec, opt, np.random.default_rng([cfg.seed, rank]))
+
+
+def _restore(run: _Run, resume: bool) -> None:
+    """Resume from the run folder's checkpoint, or start from ``init_from``'s weights."""
+    cfg, path = run.cfg, run.ckpt_path
+    if resume and path.is_file():
+        ckpt = load_checkpoint(path)
+        if ckpt["config"]["model"] != cfg.model.to_dict():
+            raise ValueError(f"{path} was trained with another model configuration; use a new run_dir.")
+        run.codec.load_state_dict(ckpt["model"])
+        run.opt.load_state_dict(ckpt["optimizer"])
+        run.step = int(ckpt["step"])
+        if ckpt.get("rng") is not None and run.rank == 0:
+            run.rng.bit_generator.state = ckpt["rng"]
+        torch.set_rng_state(ckpt["torch_rng"])
+        logger.info("Resumed %s at step %d", path, run.step)
+    elif cfg.init_from:
+        init = load_checkpoint(cfg.init_from)
+        run.codec.load_state_dict(init["model"])
+        logger.info("Initialised from %s (step %d)", cfg.init_from, init["step"])
+
+
+def _heldout_tiles(run: _Run) -> list[torch.Tensor]:
+    """Held-out images (multiples of 16 px) for :func:`quick_eval`, on rank 0 when evaluation is on."""
+    cfg = run.cfg
+    if run.rank != 0 or cfg.eval_every <= 0:
+        return []
+    return [
+        torch.from_numpy(cfg.pre.to_network(s[: s.shape[0] // 16 * 16, : s.shape[1] // 16 * 16]))[None, None]
+        for _, s in heldout_scenes(cfg.data, cfg.pre, synthetic=2)
+    ]
+
+
+def _step(run: _Run, model: torch.nn.Module, sampler: Any) -> Any:
+    """One optimisation step; returns the loss terms."""
+    cfg = run.cfg
+    for group in run.opt.param_groups:
+        group["lr"] = lr_at(run.step, cfg) * group.get("lr_scale", 1.0)
+    x = make_batch(sampler, run.rng, cfg.batch, cfg.crop, cfg.pre, cfg.data.db_jitter).to(run.device)
+    x_hat, lik = model(x, noise=True)
+    terms = rate_distortion(x, x_hat, bits_per_pixel(lik, x.numel()), cfg.loss)
+    run.opt.zero_grad(set_to_none=True)
+    terms.loss.backward()
+    if cfg.grad_clip > 0:
+        torch.nn.utils.clip_grad_norm_(run.codec.parameters(), cfg.grad_clip)
+    run.opt.step()
+    run.step += 1
+    return terms
+
+
+def _log_terms(run: _Run, terms: Any, writer: Any, bar: Any) -> None:
+    """TensorBoard scalars, the progress bar's figures and a log line."""
+    step = run.step
+    psnr = 10 * math.log10(1.0 / max(terms.mse.item(), 1e-12))
+    for name, value in (("loss", terms.loss.item()), ("bpp", terms.bpp.item()), ("mse", terms.mse.item()),
+                        ("ssim", terms.ssim.item()), ("psnr_db", psnr), ("lr", lr_at(step, run.cfg))):
+        writer.add_scalar(f"train/{name}", value, step)
+    bar.set_postfix(bpp=f"{terms.bpp.item():.3f}", psnr=f"{psnr:.2f}", ssim=f"{terms.ssim.item():.3f}")
+    logger.info("step %d loss %.4f bpp %.3f psnr %.2f ssim %.3f", step, terms.loss.item(), terms.bpp.item(),
+                psnr, terms.ssim.item())
+
+
+def _log_heldout(run: _Run, held: list[torch.Tensor], writer: Any) -> None:
+    ev = quick_eval(run.codec, held, run.cfg.pre)
+    for name, value in ev.items():
+        writer.add_scalar(f"heldout/{name}", value, run.step)
+    logger.info("step %d held-out bpp %.3f psnr %.2f", run.step, ev["bpp"], ev["psnr_db"])
+
+
 def train(
     cfg: TrainConfig, resume: bool = True, progress: bool = True, stop_at: int | None = None
 ) -> Path:
@@ -147,102 +238,34 @@ def train(
     from torch.utils.tensorboard import SummaryWriter
     from tqdm import tqdm
 
-    rank, world = init_distributed()
-    torch.set_num_threads(max(cfg.threads, 1))
-    local_rank = int(os.environ.get("LOCAL_RANK", 0))
-    device = torch.device(f"cuda:{local_rank}" if torch.cuda.is_available() else "cpu")
-    seed_everything(cfg.seed + rank)
-    run_dir = Path(cfg.run_dir)
-    ckpt_path = run_dir / CHECKPOINT_NAME
-
-    codec = SarCodec(cfg.model).to(device)
-    opt = torch.optim.Adam(param_groups(codec, cfg.prior_lr_scale), lr=cfg.lr)
-    step = 0
-    rng = np.random.default_rng([cfg.seed, rank])
-    if resume and ckpt_path.is_file():
-        ckpt = load_checkpoint(ckpt_path)
-        if ckpt["config"]["model"] != cfg.model.to_dict():
-            raise ValueError(f"{ckpt_path} was trained with another model configuration; use a new run_dir.")
-        codec.load_state_dict(ckpt["model"])
-        opt.load_state_dict(ckpt["optimizer"])
-        step = int(ckpt["step"])
-        if ckpt.get("rng") is not None and rank == 0:
-            rng.bit_generator.state = ckpt["rng"]
-        torch.set_rng_state(ckpt["torch_rng"])
-        log.info("Resumed %s at step %d", ckpt_path, step)
-    elif cfg.init_from:
-        init = load_checkpoint(cfg.init_from)
-        codec.load_state_dict(init["model"])
-        log.info("Initialised from %s (step %d)", cfg.init_from, init["step"])
-
-    model: torch.nn.Module = codec
-    if world > 1:
-        from torch.nn.parallel import DistributedDataParallel
-
-        model = DistributedDataParallel(codec, device_ids=[device.index] if device.type == "cuda" else None)
-
+    run = _start(cfg)
+    _restore(run, resume)
+    model = distributed(run.codec, run.world, run.device)
     sampler = build_sampler(cfg.data, cfg.pre, cfg.seed)
-    held = [
-        torch.from_numpy(cfg.pre.to_network(s[: s.shape[0] // 16 * 16, : s.shape[1] // 16 * 16]))[None, None]
-        for _, s in heldout_scenes(cfg.data, cfg.pre, synthetic=2)
-    ] if rank == 0 and cfg.eval_every > 0 else []
-    writer = SummaryWriter(str(run_dir / "tb")) if rank == 0 else None
-    bar = tqdm(total=cfg.steps, initial=step, disable=not progress or rank != 0, desc="train", mininterval=5)
+    held = _heldout_tiles(run)
+    writer = SummaryWriter(str(Path(cfg.run_dir) / "tb")) if run.rank == 0 else None
+    bar = tqdm(total=cfg.steps, initial=run.step, disable=not progress or run.rank != 0, desc="train",
+               mininterval=5)
     start = time.monotonic()
-
-    def checkpoint() -> None:
-        if rank == 0:
-            save_checkpoint(ckpt_path, {
-                "model": codec.state_dict(), "optimizer": opt.state_dict(), "step": step,
-                "config": cfg.to_dict(), "preprocessing": asdict(cfg.pre),
-                "rng": rng.bit_generator.state, "torch_rng": torch.get_rng_state(),
-            })
-
-    codec.train()
-    while step < cfg.steps:
-        for group in opt.param_groups:
-            group["lr"] = lr_at(step, cfg) * group.get("lr_scale", 1.0)
-        x = make_batch(sampler, rng, cfg.batch, cfg.crop, cfg.pre, cfg.data.db_jitter).to(device)
-        x_hat, lik = model(x, noise=True)
-        terms = rate_distortion(x, x_hat, bits_per_pixel(lik, x.numel()), cfg.loss)
-        opt.zero_grad(set_to_none=True)
-        terms.loss.backward()
-        if cfg.grad_clip > 0:
-            torch.nn.utils.clip_grad_norm_(codec.parameters(), cfg.grad_clip)
-        opt.step()
-        step += 1
+    run.codec.train()
+    while run.step < cfg.steps:
+        terms = _step(run, model, sampler)
         bar.update(1)
-        if writer is not None and step % cfg.log_every == 0:
-            psnr = 10 * math.log10(1.0 / max(terms.mse.item(), 1e-12))
-            for name, value in (("loss", terms.loss.item()), ("bpp", terms.bpp.item()),
-                                ("mse", terms.mse.item()), ("ssim", terms.ssim.item()),
-                                ("psnr_db", psnr), ("lr", lr_at(step, cfg))):
-                writer.add_scalar(f"train/{name}", value, step)
-            bar.set_postfix(
-                bpp=f"{terms.bpp.item():.3f}", psnr=f"{psnr:.2f}", ssim=f"{terms.ssim.item():.3f}"
-            )
-            log.info("step %d loss %.4f bpp %.3f psnr %.2f ssim %.3f", step, terms.loss.item(),
-                     terms.bpp.item(), psnr, terms.ssim.item())
-        if held and step % cfg.eval_every == 0:
-            ev = quick_eval(codec, held, cfg.pre)
-            assert writer is not None
-            for name, value in ev.items():
-                writer.add_scalar(f"heldout/{name}", value, step)
-            log.info("step %d held-out bpp %.3f psnr %.2f", step, ev["bpp"], ev["psnr_db"])
-        if step % cfg.ckpt_every == 0:
-            checkpoint()
-        if stop_at is not None and step >= stop_at:
+        if writer is not None and run.step % cfg.log_every == 0:
+            _log_terms(run, terms, writer, bar)
+        if held and writer is not None and run.step % cfg.eval_every == 0:
+            _log_heldout(run, held, writer)
+        if run.step % cfg.ckpt_every == 0:
+            run.checkpoint()
+        if stop_at is not None and run.step >= stop_at:
             break
         if cfg.max_minutes > 0 and time.monotonic() - start > cfg.max_minutes * 60:
-            log.warning("Stopping at step %d: max_minutes %.1f reached (resume continues).",
-                        step, cfg.max_minutes)
+            logger.warning("Stopping at step %d: max_minutes %.1f reached (resume continues).", run.step,
+                           cfg.max_minutes)
             break
-    checkpoint()
+    run.checkpoint()
     bar.close()
     if writer is not None:
         writer.close()
-    if world > 1:
-        import torch.distributed as dist
-
-        dist.barrier()
-    return ckpt_path
+    finish_distributed(run.world)
+    return run.ckpt_path

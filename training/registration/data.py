@@ -23,13 +23,14 @@ true ``(dx, dy)``.
 from __future__ import annotations
 
 import logging
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 
 from engine.coregistration.features import prepare_image
+
+from ..config import ConfigDict
 
 log = logging.getLogger(__name__)
 log.addHandler(logging.NullHandler())
@@ -65,7 +66,7 @@ class PairImage:
 
 
 @dataclass(frozen=True)
-class DataConfig:
+class DataConfig(ConfigDict):
     real_root: str = DEFAULT_REAL_ROOT
     use_real: bool = True
     held_out: tuple[str, ...] = HELD_OUT
@@ -79,17 +80,6 @@ class DataConfig:
     neg_max: int = 24
     augment: bool = True
     subpixel: float = 0.0  # largest |relative sub-pixel misalignment| of positive crops (0: aligned)
-
-    def to_dict(self) -> dict[str, Any]:
-        d = asdict(self)
-        d["held_out"] = list(self.held_out)
-        return d
-
-    @classmethod
-    def from_dict(cls, d: dict[str, Any]) -> DataConfig:
-        d = dict(d)
-        d["held_out"] = tuple(d.get("held_out", HELD_OUT))
-        return cls(**d)
 
 
 # ------------------------------------------------------------------ sources

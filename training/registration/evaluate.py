@@ -19,7 +19,7 @@ import logging
 import os
 import time
 from collections.abc import Sequence
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -28,6 +28,7 @@ import numpy as np
 from engine.coregistration.features import FeatureExtractor, get_extractor, prepare_image
 from engine.coregistration.matching import match
 
+from ..config import ConfigDict
 from .data import DEFAULT_REAL_ROOT, HELD_OUT, PairImage, load_opt_sar_3mos
 
 log = logging.getLogger(__name__)
@@ -215,7 +216,7 @@ def summarise(rows: Sequence[dict[str, Any]]) -> dict[str, float]:
 
 
 @dataclass(frozen=True)
-class EvalConfig:
+class EvalConfig(ConfigDict):
     real_root: str = DEFAULT_REAL_ROOT
     held_out: tuple[str, ...] = HELD_OUT
     shifts_per_pair: int = 10
@@ -226,11 +227,6 @@ class EvalConfig:
     synthetic_size: int = 256
     synthetic_first_seed: int = 100_000
     seed: int = 1234
-
-    def to_dict(self) -> dict[str, Any]:
-        d = asdict(self)
-        d["held_out"] = list(self.held_out)
-        return d
 
 
 def build_trials(cfg: EvalConfig) -> list[Trial]:

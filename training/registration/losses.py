@@ -18,15 +18,16 @@
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
-from typing import Any
+from dataclasses import dataclass
 
 import torch
 import torch.nn.functional as F  # noqa: N812
 
+from ..config import ConfigDict
+
 
 @dataclass(frozen=True)
-class LossConfig:
+class LossConfig(ConfigDict):
     margin: float = 0.3
     w_contrastive: float = 1.0
     w_nce: float = 0.5
@@ -34,9 +35,6 @@ class LossConfig:
     temperature: float = 0.05
     w_subpixel: float = 0.0  # guided: weight of the sub-pixel (parabola) term, needs data.subpixel > 0
     match_sigma: float = 0.0  # guided: the engine's smoothing of the embedding before the search (px)
-
-    def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
 
 
 def cosine_map(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:

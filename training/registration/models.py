@@ -20,19 +20,20 @@ calls one extractor for both images):
 from __future__ import annotations
 
 import math
-from dataclasses import asdict, dataclass
-from typing import Any
+from dataclasses import dataclass
 
 import torch
 import torch.nn.functional as F  # noqa: N812
 from torch import nn
+
+from ..config import ConfigDict
 
 OUT_STRIDES = (1, 2, 4)
 ARCHITECTURES = ("resnet", "guided")
 
 
 @dataclass(frozen=True)
-class ModelConfig:
+class ModelConfig(ConfigDict):
     """Encoder shape. ``out_stride`` 1 gives a full-resolution map (upsampled decoder path)."""
 
     widths: tuple[int, int] = (16, 32)
@@ -55,17 +56,6 @@ class ModelConfig:
                 f"the guided encoder needs out_stride 1 and embed_dim >= orientations ({self.orientations}), "
                 f"got out_stride {self.out_stride}, embed_dim {self.embed_dim}."
             )
-
-    def to_dict(self) -> dict[str, Any]:
-        d = asdict(self)
-        d["widths"] = list(self.widths)
-        return d
-
-    @classmethod
-    def from_dict(cls, d: dict[str, Any]) -> ModelConfig:
-        d = dict(d)
-        d["widths"] = tuple(d["widths"])
-        return cls(**d)
 
 
 def _conv_bn(cin: int, cout: int, stride: int = 1, relu: bool = True) -> nn.Sequential:

@@ -14,26 +14,35 @@ import logging
 import math
 import os
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import torch
 
-from ..common import init_distributed, save_checkpoint, seed_everything
+from ..common import (
+    distributed,
+    finish_distributed,
+    init_distributed,
+    local_device,
+    read_checkpoint,
+    save_checkpoint,
+    seed_everything,
+)
+from ..config import ConfigDict
 from .data import DataConfig, PairSampler, build_sources
 from .losses import LossConfig, ncc_shift_loss, phase1_loss, regression_loss, smooth_embedding
 from .models import ModelConfig, RegistrationNet, build_model
 
-log = logging.getLogger(__name__)
-log.addHandler(logging.NullHandler())
+logger = logging.getLogger(__name__)
 
 CHECKPOINT_NAME = "checkpoint.pt"
+CHECKPOINT_KEYS = ("model", "step", "config")
 
 
 @dataclass(frozen=True)
-class TrainConfig:
+class TrainConfig(ConfigDict):
     run_dir: str = "runs/regembed"
     phase: int = 1
     steps: int = 2000
@@ -55,21 +64,6 @@ class TrainConfig:
     loss: LossConfig = field(default_factory=LossConfig)
     data: DataConfig = field(default_factory=DataConfig)
 
-    def to_dict(self) -> dict[str, Any]:
-        d = asdict(self)
-        d["model"] = self.model.to_dict()
-        d["loss"] = self.loss.to_dict()
-        d["data"] = self.data.to_dict()
-        return d
-
-    @classmethod
-    def from_dict(cls, d: dict[str, Any]) -> TrainConfig:
-        d = dict(d)
-        d["model"] = ModelConfig.from_dict(d["model"])
-        d["loss"] = LossConfig(**d["loss"])
-        d["data"] = DataConfig.from_dict(d["data"])
-        return cls(**d)
-
 
 def lr_at(step: int, cfg: TrainConfig) -> float:
     """Short linear warm-up, then cosine decay from ``lr`` to ``lr_final`` (a pure function of the step)."""
@@ -81,19 +75,12 @@ def lr_at(step: int, cfg: TrainConfig) -> float:
 
 
 def load_checkpoint(path: str | os.PathLike[str]) -> dict[str, Any]:
-    """A checkpoint written by :func:`train` (a run folder is accepted too)."""
+    """A checkpoint written by :func:`train` (a run folder is accepted too), loaded as tensors and plain
+    values only (see :func:`training.common.read_checkpoint`: a file carrying any other object is refused)."""
     p = Path(path)
     if p.is_dir():
         p = p / CHECKPOINT_NAME
-    if not p.is_file():
-        raise FileNotFoundError(f"Checkpoint '{p}' does not exist; give a checkpoint.pt written by 'train'.")
-    ckpt = torch.load(p, map_location="cpu", weights_only=False)
-    for key in ("model", "step", "config"):
-        if key not in ckpt:
-            raise ValueError(
-                f"'{p}' is not a registration checkpoint (no '{key}'); use one written by 'train'."
-            )
-    return ckpt
+    return read_checkpoint(p, CHECKPOINT_KEYS, "registration")
 
 
 def model_from_checkpoint(ckpt: dict[str, Any]) -> tuple[RegistrationNet, TrainConfig]:
@@ -102,12 +89,6 @@ def model_from_checkpoint(ckpt: dict[str, Any]) -> tuple[RegistrationNet, TrainC
     net.load_state_dict(ckpt["model"])
     net.eval()
     return net, cfg
-
-
-def _device() -> torch.device:
-    if torch.cuda.is_available():
-        return torch.device("cuda", int(os.environ.get("LOCAL_RANK", "0")))
-    return torch.device("cpu")
 
 
 def _guided_step_loss(
@@ -151,108 +132,127 @@ def _step_loss(
     return loss, {"total": float(loss.detach()), "shift_error_px": err}
 
 
-def train(cfg: TrainConfig, resume: bool = True) -> Path:
-    """Train (or resume) in ``cfg.run_dir``; returns the checkpoint path."""
+@dataclass
+class _Run:
+    """The state one training run carries from step to step."""
+
+    cfg: TrainConfig
+    rank: int
+    world: int
+    device: torch.device
+    module: RegistrationNet
+    trainable: torch.nn.Module  # the encoder (phase 1) or the regressor (phase 2)
+    params: list[torch.nn.Parameter]
+    opt: torch.optim.Optimizer
+    step: int = 0
+
+    @property
+    def ckpt_path(self) -> Path:
+        return Path(self.cfg.run_dir) / CHECKPOINT_NAME
+
+    def checkpoint(self) -> None:
+        """Rank 0 writes the weights, the optimizer, the step and the configuration."""
+        if self.rank == 0:
+            save_checkpoint(self.ckpt_path, {"model": self.module.state_dict(),
+                                             "optimizer": self.opt.state_dict(), "step": self.step,
+                                             "config": self.cfg.to_dict()})
+
+
+def _start(cfg: TrainConfig) -> _Run:
+    """Processes, threads, seeds, the network and the optimizer of the phase's trainable part."""
+    if cfg.phase not in (1, 2):
+        raise ValueError(f"phase must be 1 (encoder) or 2 (shift regressor), got {cfg.phase}.")
     rank, world = init_distributed()
     torch.set_num_threads(max(1, cfg.threads))
     seed_everything(cfg.seed + rank)
-    dev = _device()
-    run = Path(cfg.run_dir)
-    ckpt_path = run / CHECKPOINT_NAME
-    if cfg.phase not in (1, 2):
-        raise ValueError(f"phase must be 1 (encoder) or 2 (shift regressor), got {cfg.phase}.")
-
+    dev = local_device()
     module = build_model(cfg.model).to(dev)
     trainable = module.encoder if cfg.phase == 1 else module.regressor
     if cfg.phase == 2:  # the phase-1 encoder stays as it is (it is also the exported EMBED model)
         module.encoder.requires_grad_(False)
     params = [p for p in trainable.parameters() if p.requires_grad]
     opt = torch.optim.AdamW(params, lr=cfg.lr, weight_decay=cfg.weight_decay)
-    step = 0
-    if resume and ckpt_path.is_file():
-        state = load_checkpoint(ckpt_path)
+    return _Run(cfg, rank, world, dev, module, trainable, params, opt)
+
+
+def _restore(run: _Run, resume: bool) -> None:
+    """Resume from the run folder's checkpoint (same model and phase), or start from ``init_from``."""
+    cfg, path = run.cfg, run.ckpt_path
+    if resume and path.is_file():
+        state = load_checkpoint(path)
         saved = TrainConfig.from_dict(state["config"])
         if saved.model != cfg.model or saved.phase != cfg.phase:
             raise ValueError(
-                f"'{ckpt_path}' was trained with another model/phase ({saved.model}, phase {saved.phase}); "
+                f"'{path}' was trained with another model/phase ({saved.model}, phase {saved.phase}); "
                 "use a new --run-dir or --no-resume."
             )
-        module.load_state_dict(state["model"])
+        run.module.load_state_dict(state["model"])
         if state.get("optimizer") is not None:
-            opt.load_state_dict(state["optimizer"])
-        step = int(state["step"])
-        log.info("resumed %s at step %d", ckpt_path, step)
+            run.opt.load_state_dict(state["optimizer"])
+        run.step = int(state["step"])
+        logger.info("resumed %s at step %d", path, run.step)
     elif cfg.init_from:
-        module.load_state_dict(load_checkpoint(cfg.init_from)["model"])
-        log.info("initialised weights from %s", cfg.init_from)
+        run.module.load_state_dict(load_checkpoint(cfg.init_from)["model"])
+        logger.info("initialised weights from %s", cfg.init_from)
 
-    real, synth, _held = build_sources(cfg.data)
-    sampler = PairSampler(
-        real, synth, cfg.data, cfg.crop, cfg.model.out_stride, seed=cfg.seed * 1000 + rank + 7919 * step
-    )
-    net: torch.nn.Module = trainable
-    if world > 1:
-        from torch.nn.parallel import DistributedDataParallel
 
-        net = DistributedDataParallel(trainable, device_ids=[dev.index] if dev.type == "cuda" else None)
+def _log_parts(run: _Run, parts: dict[str, float], writer: Any, bar: Any) -> None:
+    for k, v in parts.items():
+        writer.add_scalar(f"loss/{k}", v, run.step)
+    writer.add_scalar("lr", lr_at(run.step - 1, run.cfg), run.step)
+    logger.info("step %d %s", run.step, " ".join(f"{k}={v:.4f}" for k, v in parts.items()))
+    bar.set_postfix({k: f"{v:.3f}" for k, v in parts.items()})
 
-    writer = None
-    if rank == 0:
-        from torch.utils.tensorboard import SummaryWriter
 
-        run.mkdir(parents=True, exist_ok=True)
-        writer = SummaryWriter(log_dir=str(run))
+def _writer(run: _Run) -> Any:
+    """TensorBoard writer in the run folder (rank 0), else None."""
+    if run.rank != 0:
+        return None
+    from torch.utils.tensorboard import SummaryWriter
 
-    def checkpoint() -> None:
-        if rank == 0:
-            save_checkpoint(
-                ckpt_path,
-                {
-                    "model": module.state_dict(),
-                    "optimizer": opt.state_dict(),
-                    "step": step,
-                    "config": cfg.to_dict(),
-                },
-            )
+    Path(run.cfg.run_dir).mkdir(parents=True, exist_ok=True)
+    return SummaryWriter(log_dir=run.cfg.run_dir)
 
+
+def train(cfg: TrainConfig, resume: bool = True) -> Path:
+    """Train (or resume) in ``cfg.run_dir``; returns the checkpoint path."""
     from tqdm import tqdm
 
+    run = _start(cfg)
+    _restore(run, resume)
+    real, synth, _held = build_sources(cfg.data)
+    seed = cfg.seed * 1000 + run.rank + 7919 * run.step
+    sampler = PairSampler(real, synth, cfg.data, cfg.crop, cfg.model.out_stride, seed=seed)
+    net = distributed(run.trainable, run.world, run.device)
+    writer = _writer(run)
     t0 = time.monotonic()
-    bar = tqdm(
-        total=cfg.steps, initial=step, disable=rank != 0 or not cfg.progress, desc=f"phase {cfg.phase}"
-    )
-    module.train()
+    bar = tqdm(total=cfg.steps, initial=run.step, disable=run.rank != 0 or not cfg.progress,
+               desc=f"phase {cfg.phase}")
+    run.module.train()
     if cfg.phase == 2:
-        module.encoder.eval()  # frozen statistics of the phase-1 encoder
+        run.module.encoder.eval()  # frozen statistics of the phase-1 encoder
     try:
-        while step < cfg.steps:
-            for g in opt.param_groups:
-                g["lr"] = lr_at(step, cfg)
-            loss, parts = _step_loss(net, module, sampler, cfg, dev)
-            opt.zero_grad(set_to_none=True)
+        while run.step < cfg.steps:
+            for g in run.opt.param_groups:
+                g["lr"] = lr_at(run.step, cfg)
+            loss, parts = _step_loss(net, run.module, sampler, cfg, run.device)
+            run.opt.zero_grad(set_to_none=True)
             loss.backward()
-            torch.nn.utils.clip_grad_norm_(params, cfg.grad_clip)
-            opt.step()
-            step += 1
+            torch.nn.utils.clip_grad_norm_(run.params, cfg.grad_clip)
+            run.opt.step()
+            run.step += 1
             bar.update(1)
-            if writer is not None and (step % cfg.log_every == 0 or step == 1):
-                for k, v in parts.items():
-                    writer.add_scalar(f"loss/{k}", v, step)
-                writer.add_scalar("lr", lr_at(step - 1, cfg), step)
-                log.info("step %d %s", step, " ".join(f"{k}={v:.4f}" for k, v in parts.items()))
-                bar.set_postfix({k: f"{v:.3f}" for k, v in parts.items()})
-            if step % cfg.ckpt_every == 0:
-                checkpoint()
+            if writer is not None and (run.step % cfg.log_every == 0 or run.step == 1):
+                _log_parts(run, parts, writer, bar)
+            if run.step % cfg.ckpt_every == 0:
+                run.checkpoint()
             if cfg.max_minutes > 0 and time.monotonic() - t0 > 60 * cfg.max_minutes:
-                log.info("time budget of %.1f min reached at step %d", cfg.max_minutes, step)
+                logger.info("time budget of %.1f min reached at step %d", cfg.max_minutes, run.step)
                 break
     finally:
         bar.close()
-    checkpoint()
+    run.checkpoint()
     if writer is not None:
         writer.close()
-    if world > 1:
-        import torch.distributed as dist
-
-        dist.barrier()
-    return ckpt_path
+    finish_distributed(run.world)
+    return run.ckpt_path

@@ -1,0 +1,68 @@
+"""Command-line pieces shared by the trainers (``python -m training.<family> ...``).
+
+The run arguments every ``train`` sub-command has, configurations built from parsed arguments
+by field name, and the logging set-up. Kept free of torch so that ``--help`` stays fast.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import logging
+import sys
+from typing import Any, TypeVar
+
+from .config import ConfigDict
+
+C = TypeVar("C", bound=ConfigDict)
+
+
+def new_parser(prog: str, description: str | None) -> tuple[argparse.ArgumentParser, Any]:
+    """A parser with ``-v/--verbose`` and ``--log-file``, and its sub-command group."""
+    p = argparse.ArgumentParser(prog=prog, description=description)
+    p.add_argument("-v", "--verbose", action="store_true", help="debug logging")
+    p.add_argument("--log-file", default=None, help="also write the log here")
+    return p, p.add_subparsers(dest="command", required=True)
+
+
+def add_run_arguments(tr: argparse.ArgumentParser, defaults: Any, crop_help: str) -> None:
+    """The arguments of a training run common to every family (defaults from its ``TrainConfig``)."""
+    t = defaults
+    tr.add_argument("--run-dir", default=t.run_dir, help="checkpoint + TensorBoard folder (runs/...)")
+    tr.add_argument("--steps", type=int, default=t.steps)
+    tr.add_argument("--batch", type=int, default=t.batch)
+    tr.add_argument("--crop", type=int, default=t.crop, help=crop_help)
+    tr.add_argument("--lr", type=float, default=t.lr)
+    tr.add_argument("--lr-final", type=float, default=t.lr_final)
+    tr.add_argument("--seed", type=int, default=t.seed)
+    tr.add_argument("--threads", type=int, default=t.threads, help="torch CPU threads")
+    tr.add_argument("--log-every", type=int, default=t.log_every)
+    tr.add_argument("--ckpt-every", type=int, default=t.ckpt_every)
+    tr.add_argument("--max-minutes", type=float, default=t.max_minutes, help="wall-clock budget (0: none)")
+    tr.add_argument("--init-from", default=None, help="start from this checkpoint's weights")
+    tr.add_argument("--no-resume", action="store_true", help="ignore an existing checkpoint in run-dir")
+    tr.add_argument("--no-progress", action="store_true", help="no progress bar")
+
+
+def config_from_args(cls: type[C], args: argparse.Namespace, **overrides: Any) -> C:
+    """``cls`` (a configuration dataclass) from the parsed arguments named like its fields.
+
+    ``overrides`` (values or nested configurations) win; fields without an argument keep their
+    defaults; lists become tuples where the field is a tuple.
+    """
+    names = {f.name for f in dataclasses.fields(cls)}  # type: ignore[arg-type]
+    given = {k: v for k, v in vars(args).items() if k in names}
+    return cls.from_dict({**given, **overrides})
+
+
+def configure_logging(verbose: bool, log_file: str | None = None) -> None:
+    """Log to stderr (and ``log_file``), INFO or DEBUG."""
+    handlers: list[logging.Handler] = [logging.StreamHandler(sys.stderr)]
+    if log_file:
+        handlers.append(logging.FileHandler(log_file))
+    logging.basicConfig(
+        level=logging.DEBUG if verbose else logging.INFO,
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+        handlers=handlers,
+        force=True,
+    )

@@ -76,6 +76,15 @@ def local_device() -> torch.device:
     return torch.device("cpu")
 
 
+def start_processes(seed: int, threads: int) -> tuple[int, int, torch.device]:
+    """(rank, world size, device) of this process, with its torch threads set and everything seeded
+    from ``seed + rank`` (every rank draws its own samples)."""
+    rank, world = init_distributed()
+    torch.set_num_threads(max(threads, 1))
+    seed_everything(seed + rank)
+    return rank, world, local_device()
+
+
 def distributed(module: torch.nn.Module, world: int, device: torch.device) -> torch.nn.Module:
     """``module`` wrapped in DDP when there is more than one process, else itself."""
     if world <= 1:

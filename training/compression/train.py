@@ -22,15 +22,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from ..common import (
-    distributed,
-    finish_distributed,
-    init_distributed,
-    local_device,
-    read_checkpoint,
-    save_checkpoint,
-    seed_everything,
-)
+from ..common import distributed, finish_distributed, read_checkpoint, save_checkpoint, start_processes
 from ..config import ConfigDict
 from .data import DataConfig, Preprocessing, build_sampler, heldout_scenes, make_batch
 from .entropy import bits_per_pixel
@@ -151,10 +143,7 @@ class _Run:
 
 def _start(cfg: TrainConfig) -> _Run:
     """Processes, threads, seeds, the codec and its optimizer."""
-    rank, world = init_distributed()
-    torch.set_num_threads(max(cfg.threads, 1))
-    device = local_device()
-    seed_everything(cfg.seed + rank)
+    rank, world, device = start_processes(cfg.seed, cfg.threads)
     codec = SarCodec(cfg.model).to(device)
     opt = torch.optim.Adam(param_groups(codec, cfg.prior_lr_scale), lr=cfg.lr)
     return _Run(cfg, rank, world, device, codec, opt, np.random.default_rng([cfg.seed, rank]))

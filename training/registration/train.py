@@ -21,15 +21,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from ..common import (
-    distributed,
-    finish_distributed,
-    init_distributed,
-    local_device,
-    read_checkpoint,
-    save_checkpoint,
-    seed_everything,
-)
+from ..common import distributed, finish_distributed, read_checkpoint, save_checkpoint, start_processes
 from ..config import ConfigDict
 from .data import DataConfig, PairSampler, build_sources
 from .losses import LossConfig, ncc_shift_loss, phase1_loss, regression_loss, smooth_embedding
@@ -162,10 +154,7 @@ def _start(cfg: TrainConfig) -> _Run:
     """Processes, threads, seeds, the network and the optimizer of the phase's trainable part."""
     if cfg.phase not in (1, 2):
         raise ValueError(f"phase must be 1 (encoder) or 2 (shift regressor), got {cfg.phase}.")
-    rank, world = init_distributed()
-    torch.set_num_threads(max(1, cfg.threads))
-    seed_everything(cfg.seed + rank)
-    dev = local_device()
+    rank, world, dev = start_processes(cfg.seed, cfg.threads)
     module = build_model(cfg.model).to(dev)
     trainable = module.encoder if cfg.phase == 1 else module.regressor
     if cfg.phase == 2:  # the phase-1 encoder stays as it is (it is also the exported EMBED model)

@@ -285,6 +285,7 @@ def test_tiny_scenes_round_trip_with_a_filter(tmp_path: Path, shape: tuple[int, 
     assert float(np.mean(np.abs(values - db))) < 6.0
 
 
+@pytest.mark.slow
 def test_shipped_model_on_a_real_scene_stores_a_filter_that_lowers_the_error(
     tmp_path: Path, real_data_dir: Path,
 ) -> None:

@@ -235,6 +235,7 @@ def _decode_digest(compressed: Path, out: Path) -> str:
     return hashlib.sha256(values.tobytes()).hexdigest()
 
 
+@pytest.mark.slow
 def test_decoding_is_deterministic_also_in_another_process(tmp_path: Path, tiny_models: Path) -> None:
     data = (10 ** (smooth_db(90, 120, seed=3) / 10)).astype(np.float32)
     src = write_test_geotiff(tmp_path / "in.tif", data)

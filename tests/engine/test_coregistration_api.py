@@ -298,6 +298,7 @@ def test_bad_parameters(sar_sar: tuple[Path, Path, tuple[float, float]]) -> None
         coregister(inp, ref, method="magic")
 
 
+@pytest.mark.slow
 def test_poly2_warp_and_apply_from_tiepoints(
     tmp_path: Path, sar_optical: tuple[Path, Path, tuple[float, float]]
 ) -> None:

@@ -36,6 +36,7 @@ def _check_db(path: Path, values: np.ndarray, read_geotiff: Callable[..., Any]) 
     assert db[1, 1] == info["nodata"] and db[1, 2] == info["nodata"]
 
 
+@pytest.mark.slow
 def test_source_plugin_lists_and_runs(
     tmp_path: Path,
     make_qgis_process: Callable[[Path], Any],
@@ -115,6 +116,7 @@ def _write_dummy_plugin(plugins: Path, marker: Path) -> None:
     )
 
 
+@pytest.mark.slow
 def test_packaged_zip_is_self_contained_beside_a_plugin_with_its_own_engine(
     tmp_path: Path,
     make_qgis_process: Callable[[Path], Any],

@@ -15,6 +15,7 @@ from training.compression.cli import main
 torch.set_num_threads(1)  # tiny models; no OpenMP thread team to spin on a shared CPU
 
 
+@pytest.mark.slow
 def test_train_export_evaluate_smoke(tmp_path: Path) -> None:
     run = tmp_path / "runs" / "tiny"
     common = ["--run-dir", str(run), "--batch", "2", "--crop", "32", "--threads", "1",
@@ -71,6 +72,7 @@ def test_unknown_command_exits() -> None:
         main(["fly"])
 
 
+@pytest.mark.slow
 def test_card_lists_every_run_of_a_fine_tuned_model(tmp_path: Path) -> None:
     common = ["--batch", "2", "--crop", "32", "--threads", "1", "--widths", "4", "4", "4",
               "--latent-channels", "2", "--no-real", "--synthetic-scenes", "1", "--synthetic-size", "64",

@@ -68,6 +68,7 @@ def test_onnx_through_engine_matches_pytorch(exported: tuple[SarCodec, Path, Pat
     assert d_enc < 1e-4 and d_dec < 1e-4
 
 
+@pytest.mark.slow
 def test_variant_d_exports_with_parity(tmp_path: Path) -> None:
     torch.manual_seed(1)
     cfg = TrainConfig(model=ModelConfig("D", (4, 6, 8), 16), pre=CFG.pre)

@@ -37,6 +37,7 @@ def test_checkpoint_holds_state_optimizer_step_config_and_preprocessing(tmp_path
     assert list((tmp_path / "run" / "tb").iterdir()), "TensorBoard events are written"
 
 
+@pytest.mark.slow
 def test_resume_continues_exactly_like_an_uninterrupted_run(tmp_path: Path) -> None:
     full = load_checkpoint(train(tiny_config(tmp_path / "full", steps=3), progress=False))
     train(tiny_config(tmp_path / "split", steps=3), progress=False, stop_at=2)
@@ -46,6 +47,7 @@ def test_resume_continues_exactly_like_an_uninterrupted_run(tmp_path: Path) -> N
         assert torch.allclose(value.float(), resumed["model"][name].float(), atol=1e-6), name
 
 
+@pytest.mark.slow
 def test_same_seed_same_weights_other_seed_other_weights(tmp_path: Path) -> None:
     a = load_checkpoint(train(tiny_config(tmp_path / "a", steps=1, seed=3), progress=False))["model"]
     b = load_checkpoint(train(tiny_config(tmp_path / "b", steps=1, seed=3), progress=False))["model"]

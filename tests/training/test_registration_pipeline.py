@@ -86,6 +86,7 @@ def test_phase2_trains_the_regressor_only(trained: Path, tmp_path: Path) -> None
     assert any(not np.array_equal(p1[k].numpy(), p2[k].numpy()) for k in head_keys)
 
 
+@pytest.mark.slow
 def test_export_embed_and_regressor_with_parity(trained: Path, tmp_path: Path) -> None:
     from engine.metadata import Task
     from engine.runtime import OnnxModel
@@ -258,6 +259,7 @@ def test_guided_trains_on_the_ncc_search_and_exports_unnormalised(tmp_path: Path
 
 
 
+@pytest.mark.slow
 def test_match_sigma_smooths_the_embedding_and_bad_values_are_refused(tmp_path: Path) -> None:
     import onnx
     from scipy import ndimage

@@ -120,20 +120,9 @@ def _synthetic_seeds(stages: Sequence[Stage]) -> str:
     return ", ".join(f"{s}..{s + d.synthetic_scenes - 1}" for s in firsts)
 
 
-def render_model_card(
-    model_id: str, rate_point: str, cfg: TrainConfig, step: int, files: Sequence[Path],
-    weights_sha256: str, scores: dict[str, Any] | None, commands: Sequence[str], notes: str = "",
-    stages: Sequence[Stage] | None = None,
-) -> str:
-    """The Markdown card; ``stages`` (see :func:`training_stages`) defaults to this run alone."""
-    m, d, pre, lw = cfg.model, cfg.data, cfg.pre, cfg.loss
-    stages = list(stages) if stages else [(cfg, step)]
-    sizes = ", ".join(f"`{p.name}` ({p.stat().st_size / 1e6:.2f} MB)" for p in files)
-    lines = [
-        f"# {model_id}: learned SAR codec, rate point {rate_point}",
-        "",
-        f"Files: {sizes}. Weights SHA-256 (metadata `weights_sha256`): `{weights_sha256}`.",
-        "",
+def _what_it_is(cfg: TrainConfig) -> list[str]:
+    m, pre = cfg.model, cfg.pre
+    return [
         "## What it is",
         "",
         f"- Convolutional autoencoder, variant **{m.variant}** ({MODEL_VARIANTS.get(m.variant, '?')}"
@@ -149,6 +138,12 @@ def render_model_card(
         f"[{pre.db_min:g}, {pre.db_max:g}] dB and scaled to [0, 1]; output in the same domain.",
         "- Use from QGIS (`sartoolbox:compress` with this rate) or the engine (`engine.codec`).",
         "",
+    ]
+
+
+def _training(cfg: TrainConfig, stages: Sequence[Stage]) -> list[str]:
+    d, lw = cfg.data, cfg.loss
+    return [
         "## Training",
         "",
         f"- Loss: `bpp + lambda * ({lw.w_mse:g} * MSE + {lw.w_ssim:g} * (1 - SSIM))` on normalised dB, "
@@ -159,6 +154,12 @@ def render_model_card(
         f"+-{d.db_jitter:g} dB; patches with < {d.min_valid:.0%} valid pixels or a dB standard deviation "
         f"< {d.min_std_db:g} dB are rejected.",
         "",
+    ]
+
+
+def _data(cfg: TrainConfig, stages: Sequence[Stage]) -> list[str]:
+    d = cfg.data
+    return [
         "### Data (permissive licences only)",
         "",
         f"- **Synthetic** SAR scenes of this project (`engine.synthetic.generate_scene_pair`, "
@@ -175,6 +176,54 @@ def render_model_card(
         "- Not used for training: `os_sift` GF-3 and `sar_sar_r2d2` images (benchmark only; "
         "non-commercial or unclear licences).",
         "",
+    ]
+
+
+def _scores(cfg: TrainConfig, scores: dict[str, Any] | None) -> list[str]:
+    pre = cfg.pre
+    if not scores:
+        return ["Not evaluated yet.", ""]
+    return [
+        "Measured with `python -m training.compression evaluate` on images never trained on, each coded "
+        "as a whole. PSNR and SSIM in dB with peak = db_max - db_min "
+        f"= {pre.db_max - pre.db_min:g} dB against the input clipped to the model range; ENL ratio on "
+        "homogeneous blocks (linear intensity); EPI = correlation of Sobel gradient magnitudes "
+        "(`engine.quality`). bpp counts latents only (prior estimate, and the real range-coded "
+        "payload); a compressed file adds a header and the nodata mask: see docs/BENCHMARKS.md for "
+        "file-level bits per pixel against JPEG2000 and LERC.",
+        "",
+        scores_table(scores),
+        "",
+    ]
+
+
+_LIMITS = [
+    "## Limits",
+    "",
+    "- Trained for minutes on 2 shared CPU cores: far from converged; a longer run (same command, more "
+    "`--steps`, or a GPU) should improve every figure.",
+    "- Real training data are a few display-stretched 8-bit images; calibrated Sentinel-1 GRD or "
+    "GF-3 data (`--geotiff-dir`, `--sen12-root`) would be the next step.",
+    "- Values outside the dB range are clipped; speckle is partly smoothed at low rates (ENL ratio > 1).",
+]
+
+
+def render_model_card(
+    model_id: str, rate_point: str, cfg: TrainConfig, step: int, files: Sequence[Path],
+    weights_sha256: str, scores: dict[str, Any] | None, commands: Sequence[str], notes: str = "",
+    stages: Sequence[Stage] | None = None,
+) -> str:
+    """The Markdown card; ``stages`` (see :func:`training_stages`) defaults to this run alone."""
+    stages = list(stages) if stages else [(cfg, step)]
+    sizes = ", ".join(f"`{p.name}` ({p.stat().st_size / 1e6:.2f} MB)" for p in files)
+    lines = [
+        f"# {model_id}: learned SAR codec, rate point {rate_point}",
+        "",
+        f"Files: {sizes}. Weights SHA-256 (metadata `weights_sha256`): `{weights_sha256}`.",
+        "",
+        *_what_it_is(cfg),
+        *_training(cfg, stages),
+        *_data(cfg, stages),
         "### Commands (reproduce from the repository root)",
         "",
         "```bash",
@@ -183,30 +232,8 @@ def render_model_card(
         "",
         "## Held-out scores",
         "",
-    ]
-    if scores:
-        lines += [
-            "Measured with `python -m training.compression evaluate` on images never trained on, each coded "
-            "as a whole. PSNR and SSIM in dB with peak = db_max - db_min "
-            f"= {pre.db_max - pre.db_min:g} dB against the input clipped to the model range; ENL ratio on "
-            "homogeneous blocks (linear intensity); EPI = correlation of Sobel gradient magnitudes "
-            "(`engine.quality`). bpp counts latents only (prior estimate, and the real range-coded "
-            "payload); a compressed file adds a header and the nodata mask: see docs/BENCHMARKS.md for "
-            "file-level bits per pixel against JPEG2000 and LERC.",
-            "",
-            scores_table(scores),
-            "",
-        ]
-    else:
-        lines += ["Not evaluated yet.", ""]
-    lines += [
-        "## Limits",
-        "",
-        "- Trained for minutes on 2 shared CPU cores: far from converged; a longer run (same command, more "
-        "`--steps`, or a GPU) should improve every figure.",
-        "- Real training data are a few display-stretched 8-bit images; calibrated Sentinel-1 GRD or "
-        "GF-3 data (`--geotiff-dir`, `--sen12-root`) would be the next step.",
-        "- Values outside the dB range are clipped; speckle is partly smoothed at low rates (ENL ratio > 1).",
+        *_scores(cfg, scores),
+        *_LIMITS,
     ]
     if notes:
         lines += ["", "## Notes", "", notes]

@@ -18,7 +18,8 @@ PYTEST_ARGS ?=
 QGIS_ENV    := PATH=/usr/bin:$$PATH QT_QPA_PLATFORM=offscreen
 
 .PHONY: help setup system-packages demo test test-fast lint package bench bench-compression \
-        bench-registration bench-anchors bench-codec-ceiling bench-batch train-compression clean
+        bench-registration bench-anchors bench-codec-ceiling bench-osdataset-check bench-batch train-compression \
+        train-registration clean
 
 help:
 	@echo "make demo                 set up if needed, run the main job on the embedded example"
@@ -29,8 +30,10 @@ help:
 	@echo "make bench                tiled-pipeline throughput and peak memory -> docs/BENCHMARKS.md"
 	@echo "make bench-compression    rate-distortion vs JPEG2000 / LERC -> docs/BENCHMARKS.md"
 	@echo "make bench-codec-ceiling  codec PSNR with quantised vs continuous latents vs a linear DCT (diagnostic)"
+	@echo "make bench-osdataset-check  residual of the OSdataset homography against its warped image (diagnostic)"
 	@echo "make bench-registration   co-registration accuracy (with GeFolki/AROSICS anchors) -> docs/BENCHMARKS.md"
 	@echo "make train-compression    retrain the three shipped codec rate points (CPU, about 75 minutes)"
+	@echo "make train-registration   retrain the shipped registration model regembed-guided-v3 (CPU, about 60 minutes)"
 	@echo "make bench-batch          scenes per minute of the Dask batch runner, 1 and 2 workers -> docs/BENCHMARKS.md"
 	@echo "make bench-anchors        the separate venv (bench_output/venv) with GeFolki and AROSICS"
 
@@ -87,8 +90,12 @@ bench-compression: setup
 bench-batch: setup
 	$(PY) -m benchmarks.batch --size 2048 --scenes 4 --workers 1 2 --markdown docs/BENCHMARKS.md
 
+# Investigations (benchmarks/investigations/): diagnostics behind a decision or a benchmark figure.
 bench-codec-ceiling: setup
-	$(PY) -m benchmarks.codec_ceiling --data ../shared/data/real
+	$(PY) -m benchmarks.investigations.codec_ceiling --data ../shared/data/real
+
+bench-osdataset-check: setup
+	$(PY) -m benchmarks.investigations.osdataset_check --data ../shared/data/real
 
 ANCHOR_VENV := bench_output/venv
 $(ANCHOR_VENV)/.installed: requirements/bench-anchors.txt
@@ -117,6 +124,23 @@ train-compression: setup
 	      --scores runs/sarcodec-d-$$r-scores.json && \
 	  $(TRAIN) classify models/sarcodec-$$r-encoder.onnx --json runs/sarcodec-d-$$r-classify.json || exit 1; \
 	done
+
+# Reproduces the shipped registration model (models/regembed-guided-v3.md): stage 1 from scratch (about
+# 42 minutes on one CPU core), stage 2 from stage 1 with sub-pixel positives (about 17 minutes), export
+# with the engine's embedding smoothing, then the card's two held-out protocols (JSON under runs/).
+TRAIN_REG := OMP_WAIT_POLICY=PASSIVE $(PY) -m training.registration
+REG_GUIDED := --arch guided --embed-dim 16 --widths 16 24 --blocks 2 --batch 8 --crop 96 --nce-radius 16 \
+              --temperature 0.01 --threads 1 --ckpt-every 100
+train-registration: setup
+	$(TRAIN_REG) train --run-dir runs/regguided-c $(REG_GUIDED) --steps 1500 --lr 1e-3 --max-minutes 55 --seed 0
+	$(TRAIN_REG) train --run-dir runs/regguided-g $(REG_GUIDED) --steps 600 --lr 3e-4 --lr-final 3e-5 \
+	    --max-minutes 40 --seed 1 --init-from runs/regguided-c/checkpoint.pt --subpixel 0.5 --w-subpixel 1.0
+	$(TRAIN_REG) export runs/regguided-g/checkpoint.pt --out-dir models --model-id regembed-guided-v3 \
+	    --match-sigma 0.75
+	$(TRAIN_REG) evaluate engine-deep:models/regembed-guided-v3.onnx classical gradmag --shifts-per-pair 20 \
+	    --synthetic 40 --window 64 --search 32 --max-shift 24 --json runs/regembed-guided-v3-local.json
+	$(TRAIN_REG) evaluate engine-deep:models/regembed-guided-v3.onnx classical --shifts-per-pair 10 \
+	    --synthetic 20 --search 40 --max-shift 32 --json runs/regembed-guided-v3-global.json
 
 clean:
 	rm -rf build dist demo_output .pytest_cache .mypy_cache .ruff_cache

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 from scipy import ndimage
 
-from benchmarks.osdataset_check import edge_offsets
+from benchmarks.investigations.osdataset_check import edge_offsets
 
 H_TRUE = np.array([[0.99, 0.20, -14.0], [-0.15, 1.03, 22.0], [-1e-5, 4e-4, 1.02]])
 

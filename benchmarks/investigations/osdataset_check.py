@@ -1,6 +1,7 @@
 """Check the OSdataset homography against the valid area of the warped optical image.
 
-    python benchmarks/osdataset_check.py [--data ../shared/data/real]
+    make bench-osdataset-check
+    python -m benchmarks.investigations.osdataset_check [--data ../shared/data/real]
 
 ``VIS.png`` is the optical image warped by ``H_opt2_12.txt`` (OpenCV convention: a
 point ``p`` of the original frame lands at ``H p``, bilinear, zero outside). A
@@ -25,9 +26,9 @@ from pathlib import Path
 
 import numpy as np
 
-log = logging.getLogger("benchmarks.osdataset_check")
+logger = logging.getLogger(__name__)
 
-REPO_ROOT = Path(__file__).resolve().parents[1]
+REPO_ROOT = Path(__file__).resolve().parents[2]
 
 
 def _project(h: np.ndarray, x: np.ndarray, y: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -84,7 +85,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     h = np.loadtxt(folder / "H_opt2_12.txt").reshape(3, 3)
     offsets = edge_offsets(vis > 0, h, (vis.shape[0], vis.shape[1]))
     for name, value in offsets.items():
-        log.info("%s edge: residual %+.2f px", name, value)
+        logger.info("%s edge: residual %+.2f px", name, value)
     return 0
 
 

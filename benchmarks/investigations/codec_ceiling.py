@@ -14,7 +14,8 @@ beats ``continuous``, the network's capacity or training is the limit. (With
 ``C >= 256`` the DCT is complete, hence lossless up to float rounding.)
 
 PSNR in normalised dB, peak = the model's dB range. Run from the repository root:
-``python -m benchmarks.codec_ceiling --data ../shared/data/real``.
+``make bench-codec-ceiling``, i.e.
+``python -m benchmarks.investigations.codec_ceiling --data ../shared/data/real``.
 """
 
 from __future__ import annotations
@@ -33,7 +34,7 @@ from engine.preprocess import normalise
 from engine.quality import psnr
 from training.data import load_display_png_db
 
-log = logging.getLogger("benchmarks.codec_ceiling")
+logger = logging.getLogger(__name__)
 
 TILE = 256
 BLOCK = 16
@@ -83,7 +84,7 @@ def ceiling_rows(data: Path) -> list[str]:
         table = entropy_table(meta, enc_path.name)
         for label, rel in IMAGES.items():
             if not (data / rel).is_file():
-                log.warning("skipping %s: %s not found", label, data / rel)
+                logger.warning("skipping %s: %s not found", label, data / rel)
                 continue
             db = load_display_png_db(data / rel, noise_floor_db=meta.noise_floor_db)
             x = tiles_of(np.nan_to_num(normalise(db, meta)))
@@ -94,7 +95,7 @@ def ceiling_rows(data: Path) -> list[str]:
             linear = dct_psnr(x, meta.latent_channels)
             rows.append(f"| {label} | {rate} | {quantised:.2f} | {continuous:.2f} | "
                         f"{meta.latent_channels} | {linear:.2f} |")
-            log.info("%s %s: quantised %.2f, continuous %.2f, DCT %.2f dB", label, rate,
+            logger.info("%s %s: quantised %.2f, continuous %.2f, DCT %.2f dB", label, rate,
                      quantised, continuous, linear)
     return rows
 

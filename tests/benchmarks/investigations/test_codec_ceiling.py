@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from benchmarks.codec_ceiling import dct_psnr, tiles_of
+from benchmarks.investigations.codec_ceiling import dct_psnr, tiles_of
 
 
 def test_dct_reference_is_lossless_with_every_coefficient_and_lossy_with_fewer() -> None:

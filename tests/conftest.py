@@ -34,7 +34,11 @@ def write_test_geotiff(
     transform: tuple[float, ...] = TEST_TRANSFORM,
     descriptions: tuple[str, ...] = (),
 ) -> Path:
-    """Write ``(h, w)``/``(bands, h, w)`` data as a plain GeoTIFF with rasterio (any dtype, incl. complex)."""
+    """Write ``(h, w)``/``(bands, h, w)`` data as a plain GeoTIFF with rasterio (any dtype, incl. complex).
+
+    The test suite's one GeoTIFF writer (the plugin tests' ``write_geotiff`` fixture places it by
+    origin and pixel size). ``crs_wkt=None`` writes no CRS.
+    """
     import rasterio
     from affine import Affine
 
@@ -45,7 +49,7 @@ def write_test_geotiff(
         "width": arr.shape[2],
         "height": arr.shape[1],
         "count": arr.shape[0],
-        "dtype": arr.dtype.name if arr.dtype.name != "complex64" else "complex64",
+        "dtype": arr.dtype.name,
         "crs": rasterio.crs.CRS.from_wkt(wkt) if wkt else None,
         "transform": Affine(*transform),
         "nodata": nodata,

@@ -18,6 +18,8 @@ REPO_ROOT = Path(__file__).resolve().parents[2]
 if str(REPO_ROOT) not in sys.path:
     sys.path.insert(0, str(REPO_ROOT))
 
+from tests.conftest import write_test_geotiff  # noqa: E402
+
 QGIS_PROCESS = Path("/usr/bin/qgis_process.bin")
 ORIGIN = (600000.0, 5000000.0)
 PIXEL = 10.0
@@ -65,30 +67,16 @@ def _write_geotiff(
     origin: tuple[float, float] = ORIGIN,
     pixel: float = PIXEL,
 ) -> Path:
-    """Write a (bands, rows, cols) or (rows, cols) array as a GeoTIFF with GDAL; return the path."""
-    from osgeo import gdal, osr
+    """Write a (bands, rows, cols) or (rows, cols) array as a north-up GeoTIFF; return the path.
 
-    data = bands if bands.ndim == 3 else bands[np.newaxis]
-    gdal_type = gdal.GetDataTypeByName(
-        {"complex64": "CFloat32", "complex128": "CFloat64"}.get(data.dtype.name, data.dtype.name.capitalize())
-    )
-    if data.dtype == np.uint8:
-        gdal_type = gdal.GDT_Byte
-    dataset = gdal.GetDriverByName("GTiff").Create(
-        str(path), data.shape[2], data.shape[1], data.shape[0], gdal_type
-    )
-    dataset.SetGeoTransform((origin[0], pixel, 0.0, origin[1], 0.0, -pixel))
-    srs = osr.SpatialReference()
-    srs.SetFromUserInput(crs)
-    dataset.SetProjection(srs.ExportToWkt())
-    for index, band in enumerate(data, start=1):
-        target = dataset.GetRasterBand(index)
-        target.WriteArray(band)
-        if nodata is not None:
-            target.SetNoDataValue(nodata)
-    dataset.FlushCache()
-    dataset = None
-    return path
+    The suite's one writer (:func:`tests.conftest.write_test_geotiff`), placed at ``origin`` with
+    square ``pixel`` size in ``crs`` (an authority code or WKT).
+    """
+    import rasterio.crs
+
+    transform = (pixel, 0.0, origin[0], 0.0, -pixel, origin[1])
+    wkt = str(rasterio.crs.CRS.from_user_input(crs).to_wkt())
+    return write_test_geotiff(path, bands, nodata=nodata, crs_wkt=wkt, transform=transform)
 
 
 def _read_geotiff(path: Path | str, band: int = 1) -> tuple[np.ndarray, dict[str, Any]]:
@@ -123,7 +111,7 @@ def _same_crs(wkt_a: str, wkt_b: str) -> bool:
 
 @pytest.fixture(scope="session")
 def write_geotiff() -> Callable[..., Path]:
-    """``write_geotiff(path, array, nodata=None, crs=..., origin=..., pixel=...)`` with GDAL."""
+    """``write_geotiff(path, array, nodata=None, crs=..., origin=..., pixel=...)``."""
     return _write_geotiff
 
 

@@ -45,8 +45,7 @@ from engine.codec.rdo import rdo_quantise
 from .card import write_model_card
 from .data import DataConfig, Preprocessing, crop_to_multiple, heldout_scenes
 
-log = logging.getLogger(__name__)
-log.addHandler(logging.NullHandler())
+logger = logging.getLogger(__name__)
 
 CARD_BEGIN = "<!-- classified entropy model: written by 'python -m training.compression classify' -->"
 CARD_END = "<!-- /classified entropy model -->"
@@ -127,7 +126,7 @@ def fit_classes(q: np.ndarray, table: EntropyModelTable, cfg: ClassifyConfig) ->
         fitted = base.with_classes(pmfs, prior)
         new = fitted.assign_classes(q)
         moved = int(np.count_nonzero(new != cells))
-        log.info("classify iteration %d: %d of %d cells changed class", it + 1, moved, cells.size)
+        logger.info("classify iteration %d: %d of %d cells changed class", it + 1, moved, cells.size)
         cells = new
         if moved == 0:
             break

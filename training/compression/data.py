@@ -41,8 +41,7 @@ from training.data.sources import synthetic_sar_db
 
 from ..config import ConfigDict
 
-log = logging.getLogger(__name__)
-log.addHandler(logging.NullHandler())
+logger = logging.getLogger(__name__)
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 DEFAULT_REAL_ROOT = REPO_ROOT / ".." / "shared" / "data" / "real"
@@ -159,7 +158,7 @@ def training_scenes(cfg: DataConfig, pre: Preprocessing, seed: int) -> list[tupl
     if cfg.use_real and real_root.is_dir():
         out += _png_scenes(real_root, pre.noise_floor_db, heldout=False)
     elif cfg.use_real:
-        log.warning("Real samples folder %s not found; using the other sources only.", real_root)
+        logger.warning("Real samples folder %s not found; using the other sources only.", real_root)
     return out
 
 

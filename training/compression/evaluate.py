@@ -34,8 +34,7 @@ from .data import DataConfig, Preprocessing, crop_to_multiple, heldout_scenes
 from .models import SarCodec
 from .train import codec_from_checkpoint, load_checkpoint
 
-log = logging.getLogger(__name__)
-log.addHandler(logging.NullHandler())
+logger = logging.getLogger(__name__)
 
 BENCHMARK_ONLY_PNGS = ("sar_sar_r2d2/g1.png", "sar_sar_r2d2/g2.png")
 """Never trained on (CC BY-NC-SA); scored separately as 'benchmark' images."""

@@ -28,8 +28,7 @@ from training.onnx_io import OPSET, attach_metadata, sha256_of_state
 from .models import STRIDE, SarCodec
 from .train import TrainConfig, codec_from_checkpoint, load_checkpoint
 
-log = logging.getLogger(__name__)
-log.addHandler(logging.NullHandler())
+logger = logging.getLogger(__name__)
 
 PARITY_TOLERANCE = 1e-4
 
@@ -141,7 +140,7 @@ def export_codec(
         attach_metadata(tmp[1], dec_meta)
         if check_parity:
             d_enc, d_dec = parity(codec, tmp[0], tmp[1])
-            log.info("parity ONNX vs PyTorch: encoder %.2e, decoder %.2e", d_enc, d_dec)
+            logger.info("parity ONNX vs PyTorch: encoder %.2e, decoder %.2e", d_enc, d_dec)
             if max(d_enc, d_dec) >= PARITY_TOLERANCE:
                 raise AssertionError(
                     f"ONNX/PyTorch parity failed (encoder {d_enc:.2e}, decoder {d_dec:.2e} >= "

@@ -28,8 +28,7 @@ import numpy as np
 
 from engine.preprocess import linear_to_db
 
-log = logging.getLogger(__name__)
-log.addHandler(logging.NullHandler())
+logger = logging.getLogger(__name__)
 
 
 # ------------------------------------------------------------ 8-bit mapping

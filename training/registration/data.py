@@ -32,8 +32,7 @@ from engine.coregistration.features import prepare_image
 
 from ..config import ConfigDict
 
-log = logging.getLogger(__name__)
-log.addHandler(logging.NullHandler())
+logger = logging.getLogger(__name__)
 
 DEFAULT_REAL_ROOT = str(Path(__file__).resolve().parents[3] / "shared" / "data" / "real")
 REAL_FOLDER = "opt_sar_3mos"
@@ -305,7 +304,7 @@ def build_sources(cfg: DataConfig) -> tuple[list[PairImage], list[PairImage], li
     held: list[PairImage] = []
     if cfg.use_real:
         real_train, held = split_real(load_opt_sar_3mos(cfg.real_root), cfg.held_out)
-        log.info(
+        logger.info(
             "real pairs: %d for training, %d held out (%s)",
             len(real_train),
             len(held),

@@ -31,8 +31,7 @@ from engine.coregistration.matching import match
 from ..config import ConfigDict
 from .data import DEFAULT_REAL_ROOT, HELD_OUT, PairImage, load_opt_sar_3mos
 
-log = logging.getLogger(__name__)
-log.addHandler(logging.NullHandler())
+logger = logging.getLogger(__name__)
 
 
 # ------------------------------------------------------------ extractors
@@ -235,7 +234,7 @@ def build_trials(cfg: EvalConfig) -> list[Trial]:
         held = [p for p in load_opt_sar_3mos(cfg.real_root) if p.name in cfg.held_out]
         trials += real_trials(held, cfg.shifts_per_pair, cfg.max_shift, cfg.seed, cfg.window, cfg.search)
     elif cfg.shifts_per_pair > 0:
-        log.warning("no opt_sar_3mos under %s: real held-out pairs skipped", cfg.real_root)
+        logger.warning("no opt_sar_3mos under %s: real held-out pairs skipped", cfg.real_root)
     if cfg.synthetic > 0:
         trials += synthetic_trials(
             cfg.synthetic,
@@ -262,5 +261,5 @@ def evaluate(methods: Sequence[str], cfg: EvalConfig) -> dict[str, Any]:
             "trials": rows,
         }
         for s in sets:
-            log.info("%s on %s: %s", spec, s, report["methods"][spec]["sets"][s])
+            logger.info("%s on %s: %s", spec, s, report["methods"][spec]["sets"][s])
     return report

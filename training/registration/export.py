@@ -29,8 +29,7 @@ from training.onnx_io import OPSET, attach_metadata, sha256_of_state
 from .models import RegistrationNet, ShiftRegressor
 from .train import TrainConfig, load_checkpoint, model_from_checkpoint
 
-log = logging.getLogger(__name__)
-log.addHandler(logging.NullHandler())
+logger = logging.getLogger(__name__)
 
 PARITY_TOLERANCE = 1e-4
 PREPROCESS = PREPARE_IMAGE  # the engine applies prepare_image to each window first
@@ -163,7 +162,7 @@ def _write(module: nn.Module, meta: ModelMetadata, path: Path, out: str, spatial
     finally:
         if tmp.exists():
             tmp.unlink()
-    log.info("wrote %s (%s, parity %.2e)", path, meta.task.value, diff)
+    logger.info("wrote %s (%s, parity %.2e)", path, meta.task.value, diff)
     return diff
 
 

@@ -30,18 +30,28 @@ def _fmt(v: float) -> str:
     return f"{v:.3f}" if abs(v) < 100 else f"{v:.1f}"
 
 
+_HEAD = ("PSNR dB", "SSIM", "ENL ratio", "EPI")
+_QUALITY = ("psnr_db", "ssim", "enl_ratio", "epi")
+
+
+def _table(header: Sequence[str], rows: list[tuple[str, dict[str, Any]]], keys: Sequence[str]) -> list[str]:
+    """A Markdown table: one row per ``(label, figures)``, the figures ``keys`` in order ("-" when absent)."""
+    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    for label, figures in rows:
+        cells = [_fmt(figures[k]) if k in figures else "-" for k in keys]
+        lines.append(f"| {label} | " + " | ".join(cells) + " |")
+    return lines
+
+
+def _group_rows(scores: dict[str, Any]) -> list[tuple[str, dict[str, Any]]]:
+    means = scores.get("mean", {})
+    return [(label, means[key]) for key, label in _GROUPS if means.get(key)]
+
+
 def scores_table(scores: dict[str, Any]) -> str:
-    rows = [
-        "| data | bpp (prior estimate) | bpp (range-coded latents) | PSNR dB | SSIM | ENL ratio | EPI "
-        "| PSNR dB, unquantised latents |",
-        "|---|---|---|---|---|---|---|---|",
-    ]
-    for key, label in _GROUPS:
-        m = scores.get("mean", {}).get(key)
-        if m:
-            rows.append(f"| {label} | {_fmt(m['bpp_est'])} | {_fmt(m['bpp_coded'])} | {_fmt(m['psnr_db'])} | "
-                        f"{_fmt(m['ssim'])} | {_fmt(m['enl_ratio'])} | {_fmt(m['epi'])} | "
-                        f"{_fmt(m['psnr_unquantised_db']) if 'psnr_unquantised_db' in m else '-'} |")
+    rows = _table(("data", "bpp (prior estimate)", "bpp (range-coded latents)", *_HEAD,
+                   "PSNR dB, unquantised latents"), _group_rows(scores),
+                  ("bpp_est", "bpp_coded", *_QUALITY, "psnr_unquantised_db"))
     eng = scores.get("engine")
     if eng:
         rows += [
@@ -49,22 +59,11 @@ def scores_table(scores: dict[str, Any]) -> str:
             "Through the engine (`engine.codec`: tiled encode, file with header and nodata mask, tiled "
             "decode with blending; bits per pixel = 8 x file bytes / pixels):",
             "",
-            "| data | bpp (file) | PSNR dB | SSIM | ENL ratio | EPI |",
-            "|---|---|---|---|---|---|",
+            *_table(("data", "bpp (file)", *_HEAD), _group_rows(eng), ("bpp_file", *_QUALITY)),
         ]
-        for key, label in _GROUPS:
-            m = eng.get("mean", {}).get(key)
-            if m:
-                rows.append(f"| {label} | {_fmt(m['bpp_file'])} | {_fmt(m['psnr_db'])} | {_fmt(m['ssim'])} | "
-                            f"{_fmt(m['enl_ratio'])} | {_fmt(m['epi'])} |")
-    rows.append("")
-    rows.append("Per image (PyTorch, whole image):")
-    rows.append("")
-    rows.append("| image | bpp (coded) | PSNR dB | SSIM | ENL ratio | EPI |")
-    rows.append("|---|---|---|---|---|---|")
-    for name, s in scores.get("images", {}).items():
-        rows.append(f"| {name} | {_fmt(s['bpp_coded'])} | {_fmt(s['psnr_db'])} | {_fmt(s['ssim'])} | "
-                    f"{_fmt(s['enl_ratio'])} | {_fmt(s['epi'])} |")
+    rows += ["", "Per image (PyTorch, whole image):", "",
+             *_table(("image", "bpp (coded)", *_HEAD), list(scores.get("images", {}).items()),
+                     ("bpp_coded", *_QUALITY))]
     return "\n".join(rows)
 
 

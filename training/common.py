@@ -6,6 +6,9 @@ import logging
 import os
 import pickle
 import random
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -100,3 +103,55 @@ def finish_distributed(world: int) -> None:
         import torch.distributed as dist
 
         dist.barrier()
+
+
+@dataclass(kw_only=True)
+class TrainingRun:
+    """What every training run carries from step to step; a family adds its model, optimizer and
+    checkpoint contents (:meth:`state`)."""
+
+    rank: int
+    world: int
+    device: torch.device
+    ckpt_path: Path
+    step: int = 0
+
+    def state(self) -> dict[str, Any]:
+        """The checkpoint's contents: tensors and plain values only."""
+        raise NotImplementedError
+
+    def checkpoint(self) -> None:
+        """Rank 0 writes :meth:`state` atomically."""
+        if self.rank == 0:
+            save_checkpoint(self.ckpt_path, self.state())
+
+
+def run_steps(run: TrainingRun, steps: int, one_step: Callable[[], None], bar: Any, *, ckpt_every: int,
+              max_minutes: float, stop_at: int | None = None) -> None:
+    """Call ``one_step`` (which advances ``run.step``) up to ``steps``, with a checkpoint every
+    ``ckpt_every`` steps and at the end; stop early at ``stop_at`` or when ``max_minutes`` (> 0) of
+    wall clock are spent (training again resumes). Closes the progress ``bar``."""
+    start = time.monotonic()
+    try:
+        while run.step < steps:
+            one_step()
+            bar.update(1)
+            if run.step % ckpt_every == 0:
+                run.checkpoint()
+            if stop_at is not None and run.step >= stop_at:
+                break
+            if max_minutes > 0 and time.monotonic() - start > max_minutes * 60:
+                logger.warning("Stopping at step %d: max_minutes %.1f reached (training again resumes).",
+                               run.step, max_minutes)
+                break
+    finally:
+        bar.close()
+    run.checkpoint()
+
+
+def finish_run(run: TrainingRun, writer: Any) -> Path:
+    """Close the TensorBoard ``writer`` (if any), wait for every rank; the checkpoint's path."""
+    if writer is not None:
+        writer.close()
+    finish_distributed(run.world)
+    return run.ckpt_path

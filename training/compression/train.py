@@ -14,7 +14,6 @@ from __future__ import annotations
 import logging
 import math
 import os
-import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -22,7 +21,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from ..common import distributed, finish_distributed, read_checkpoint, save_checkpoint, start_processes
+from ..common import TrainingRun, distributed, finish_run, read_checkpoint, run_steps, start_processes
 from ..config import ConfigDict
 from .data import DataConfig, Preprocessing, build_sampler, heldout_scenes, make_batch
 from .entropy import bits_per_pixel
@@ -114,31 +113,22 @@ def quick_eval(codec: SarCodec, tiles: list[torch.Tensor], pre: Preprocessing) -
     return {"bpp": bits / pixels, "psnr_db": 10 * math.log10(1.0 / max(mse, 1e-12))}
 
 
-@dataclass
-class _Run:
-    """The state one training run carries from step to step."""
+@dataclass(kw_only=True)
+class _Run(TrainingRun):
+    """The codec's training state."""
 
     cfg: TrainConfig
-    rank: int
-    world: int
-    device: torch.device
     codec: SarCodec
     opt: torch.optim.Optimizer
     rng: np.random.Generator
-    step: int = 0
 
-    @property
-    def ckpt_path(self) -> Path:
-        return Path(self.cfg.run_dir) / CHECKPOINT_NAME
-
-    def checkpoint(self) -> None:
-        """Rank 0 writes everything a resume needs (tensors and plain values only)."""
-        if self.rank == 0:
-            save_checkpoint(self.ckpt_path, {
-                "model": self.codec.state_dict(), "optimizer": self.opt.state_dict(), "step": self.step,
-                "config": self.cfg.to_dict(), "preprocessing": asdict(self.cfg.pre),
-                "rng": self.rng.bit_generator.state, "torch_rng": torch.get_rng_state(),
-            })
+    def state(self) -> dict[str, Any]:
+        """Everything a resume needs (tensors and plain values only)."""
+        return {
+            "model": self.codec.state_dict(), "optimizer": self.opt.state_dict(), "step": self.step,
+            "config": self.cfg.to_dict(), "preprocessing": asdict(self.cfg.pre),
+            "rng": self.rng.bit_generator.state, "torch_rng": torch.get_rng_state(),
+        }
 
 
 def _start(cfg: TrainConfig) -> _Run:
@@ -146,7 +136,8 @@ def _start(cfg: TrainConfig) -> _Run:
     rank, world, device = start_processes(cfg.seed, cfg.threads)
     codec = SarCodec(cfg.model).to(device)
     opt = torch.optim.Adam(param_groups(codec, cfg.prior_lr_scale), lr=cfg.lr)
-    return _Run(cfg, rank, world, device, codec, opt, np.random.default_rng([cfg.seed, rank]))
+    return _Run(rank=rank, world=world, device=device, ckpt_path=Path(cfg.run_dir) / CHECKPOINT_NAME, cfg=cfg,
+                codec=codec, opt=opt, rng=np.random.default_rng([cfg.seed, rank]))
 
 
 def _restore(run: _Run, resume: bool) -> None:
@@ -235,26 +226,15 @@ def train(
     writer = SummaryWriter(str(Path(cfg.run_dir) / "tb")) if run.rank == 0 else None
     bar = tqdm(total=cfg.steps, initial=run.step, disable=not progress or run.rank != 0, desc="train",
                mininterval=5)
-    start = time.monotonic()
-    run.codec.train()
-    while run.step < cfg.steps:
+
+    def one_step() -> None:
         terms = _step(run, model, sampler)
-        bar.update(1)
         if writer is not None and run.step % cfg.log_every == 0:
             _log_terms(run, terms, writer, bar)
         if held and writer is not None and run.step % cfg.eval_every == 0:
             _log_heldout(run, held, writer)
-        if run.step % cfg.ckpt_every == 0:
-            run.checkpoint()
-        if stop_at is not None and run.step >= stop_at:
-            break
-        if cfg.max_minutes > 0 and time.monotonic() - start > cfg.max_minutes * 60:
-            logger.warning("Stopping at step %d: max_minutes %.1f reached (resume continues).", run.step,
-                           cfg.max_minutes)
-            break
-    run.checkpoint()
-    bar.close()
-    if writer is not None:
-        writer.close()
-    finish_distributed(run.world)
-    return run.ckpt_path
+
+    run.codec.train()
+    run_steps(run, cfg.steps, one_step, bar, ckpt_every=cfg.ckpt_every, max_minutes=cfg.max_minutes,
+              stop_at=stop_at)
+    return finish_run(run, writer)

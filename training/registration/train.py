@@ -13,7 +13,6 @@ from __future__ import annotations
 import logging
 import math
 import os
-import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -21,7 +20,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from ..common import distributed, finish_distributed, read_checkpoint, save_checkpoint, start_processes
+from ..common import TrainingRun, distributed, finish_run, read_checkpoint, run_steps, start_processes
 from ..config import ConfigDict
 from .data import DataConfig, PairSampler, build_sources
 from .losses import LossConfig, ncc_shift_loss, phase1_loss, regression_loss, smooth_embedding
@@ -124,30 +123,20 @@ def _step_loss(
     return loss, {"total": float(loss.detach()), "shift_error_px": err}
 
 
-@dataclass
-class _Run:
-    """The state one training run carries from step to step."""
+@dataclass(kw_only=True)
+class _Run(TrainingRun):
+    """The registration network's training state."""
 
     cfg: TrainConfig
-    rank: int
-    world: int
-    device: torch.device
     module: RegistrationNet
     trainable: torch.nn.Module  # the encoder (phase 1) or the regressor (phase 2)
     params: list[torch.nn.Parameter]
     opt: torch.optim.Optimizer
-    step: int = 0
 
-    @property
-    def ckpt_path(self) -> Path:
-        return Path(self.cfg.run_dir) / CHECKPOINT_NAME
-
-    def checkpoint(self) -> None:
-        """Rank 0 writes the weights, the optimizer, the step and the configuration."""
-        if self.rank == 0:
-            save_checkpoint(self.ckpt_path, {"model": self.module.state_dict(),
-                                             "optimizer": self.opt.state_dict(), "step": self.step,
-                                             "config": self.cfg.to_dict()})
+    def state(self) -> dict[str, Any]:
+        """The weights, the optimizer, the step and the configuration."""
+        return {"model": self.module.state_dict(), "optimizer": self.opt.state_dict(), "step": self.step,
+                "config": self.cfg.to_dict()}
 
 
 def _start(cfg: TrainConfig) -> _Run:
@@ -161,7 +150,8 @@ def _start(cfg: TrainConfig) -> _Run:
         module.encoder.requires_grad_(False)
     params = [p for p in trainable.parameters() if p.requires_grad]
     opt = torch.optim.AdamW(params, lr=cfg.lr, weight_decay=cfg.weight_decay)
-    return _Run(cfg, rank, world, dev, module, trainable, params, opt)
+    return _Run(rank=rank, world=world, device=dev, ckpt_path=Path(cfg.run_dir) / CHECKPOINT_NAME, cfg=cfg,
+                module=module, trainable=trainable, params=params, opt=opt)
 
 
 def _restore(run: _Run, resume: bool) -> None:
@@ -214,34 +204,23 @@ def train(cfg: TrainConfig, resume: bool = True) -> Path:
     sampler = PairSampler(real, synth, cfg.data, cfg.crop, cfg.model.out_stride, seed=seed)
     net = distributed(run.trainable, run.world, run.device)
     writer = _writer(run)
-    t0 = time.monotonic()
     bar = tqdm(total=cfg.steps, initial=run.step, disable=run.rank != 0 or not cfg.progress,
                desc=f"phase {cfg.phase}")
+
+    def one_step() -> None:
+        for g in run.opt.param_groups:
+            g["lr"] = lr_at(run.step, cfg)
+        loss, parts = _step_loss(net, run.module, sampler, cfg, run.device)
+        run.opt.zero_grad(set_to_none=True)
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(run.params, cfg.grad_clip)
+        run.opt.step()
+        run.step += 1
+        if writer is not None and (run.step % cfg.log_every == 0 or run.step == 1):
+            _log_parts(run, parts, writer, bar)
+
     run.module.train()
     if cfg.phase == 2:
         run.module.encoder.eval()  # frozen statistics of the phase-1 encoder
-    try:
-        while run.step < cfg.steps:
-            for g in run.opt.param_groups:
-                g["lr"] = lr_at(run.step, cfg)
-            loss, parts = _step_loss(net, run.module, sampler, cfg, run.device)
-            run.opt.zero_grad(set_to_none=True)
-            loss.backward()
-            torch.nn.utils.clip_grad_norm_(run.params, cfg.grad_clip)
-            run.opt.step()
-            run.step += 1
-            bar.update(1)
-            if writer is not None and (run.step % cfg.log_every == 0 or run.step == 1):
-                _log_parts(run, parts, writer, bar)
-            if run.step % cfg.ckpt_every == 0:
-                run.checkpoint()
-            if cfg.max_minutes > 0 and time.monotonic() - t0 > 60 * cfg.max_minutes:
-                logger.info("time budget of %.1f min reached at step %d", cfg.max_minutes, run.step)
-                break
-    finally:
-        bar.close()
-    run.checkpoint()
-    if writer is not None:
-        writer.close()
-    finish_distributed(run.world)
-    return run.ckpt_path
+    run_steps(run, cfg.steps, one_step, bar, ckpt_every=cfg.ckpt_every, max_minutes=cfg.max_minutes)
+    return finish_run(run, writer)

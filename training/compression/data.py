@@ -26,8 +26,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from engine.metadata import InputTransform, ModelMetadata, Normalisation, Task
-from engine.preprocess import normalise
+from engine.preprocess import minmax_denormalise, minmax_normalise
 from training.data import (
     DisplayPngMapping,
     GeoTiffFolderSource,
@@ -59,32 +58,15 @@ class Preprocessing(ConfigDict):
     db_max: float = 15.0
     noise_floor_db: float = -35.0
 
-    def metadata(self) -> ModelMetadata:
-        """Metadata carrying these parameters (used to call the engine's normalise)."""
-        return ModelMetadata(
-            task=Task.COMPRESS_ENCODER,
-            model_id="preprocessing",
-            weights_sha256="0" * 64,
-            input_bands=1,
-            input_transform=InputTransform.DB,
-            normalisation=Normalisation.MINMAX,
-            tile_size=256,
-            overlap=32,
-            scale_factor=16,
-            db_min=self.db_min,
-            db_max=self.db_max,
-            noise_floor_db=self.noise_floor_db,
-        )
-
     def to_network(self, db: np.ndarray) -> np.ndarray:
         """dB (NaN invalid) -> [0, 1] float32 with invalid pixels 0 (the engine's fill)."""
-        x = normalise(np.maximum(db, self.noise_floor_db), self.metadata())
+        x = minmax_normalise(np.maximum(db, self.noise_floor_db), self.db_min, self.db_max)
         x[~np.isfinite(x)] = 0.0
         return x
 
     def to_db(self, x: np.ndarray) -> np.ndarray:
-        span = np.float32(self.db_max - self.db_min)
-        return (np.asarray(x, dtype=np.float32) * span + np.float32(self.db_min)).astype(np.float32)
+        """[0, 1] network values -> dB (the inverse of :meth:`to_network` inside the range)."""
+        return minmax_denormalise(x, self.db_min, self.db_max)
 
 
 @dataclass(frozen=True)

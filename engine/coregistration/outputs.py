@@ -152,13 +152,19 @@ def write_corrected_raster(
 
 
 def write_tiepoints_gpkg(
-    tmp_path: Path, points: Sequence[TiePoint], used: np.ndarray, residual: np.ndarray, info: RasterInfo
+    tmp_path: Path, points: Sequence[TiePoint], used: np.ndarray, residual: np.ndarray, info: RasterInfo,
+    reference: RasterInfo | None = None,
 ) -> None:
-    """Tie points as a GeoPackage point layer at their INPUT map position."""
+    """Tie points as a GeoPackage point layer at their INPUT map position.
+
+    ``reference``: when the reference positions (``ref_x, ref_y``) are pixels of another
+    grid (keypoint registration), that grid; its geotransform gives ``ref_map_x/y``.
+    """
     gdal = _gdal()
     from osgeo import ogr, osr
 
     g = affine_to_matrix(info.transform)
+    g_ref = g if reference is None else affine_to_matrix(reference.transform)
     srs = None
     if info.crs_wkt:
         srs = osr.SpatialReference()
@@ -186,7 +192,7 @@ def write_tiepoints_gpkg(
         ds.StartTransaction()
         for p, u, r in zip(points, used, residual, strict=True):
             ((mx, my),) = _apply(g, np.array([p.x, p.y]))
-            ((rx, ry),) = _apply(g, np.array([p.ref_x, p.ref_y]))
+            ((rx, ry),) = _apply(g_ref, np.array([p.ref_x, p.ref_y]))
             feat = ogr.Feature(defn)
             values = {
                 "pixel_x": p.x,

@@ -1,0 +1,87 @@
+"""A learned keypoint model (ONNX, task ``keypoints``) as a :class:`.detect.Detector`.
+
+The model contract (see the model card and ``training/keypoints``): inputs ``image``
+``(n, 1, h, w)`` float32 (the prepared image, :mod:`.prepare`; h, w multiples of 16)
+and ``modality`` ``(n, 1)`` float32 (0 = SAR, 1 = optical); outputs ``repeatability``
+and ``reliability`` ``(n, 1, h, w)`` in [0, 1] and ``descriptors`` ``(n, d, h, w)``,
+L2-normalised along the channels. The keypoint score is repeatability x reliability.
+Scores run through the tiled core; descriptors are computed only for the tiles
+that hold keypoints and sampled at the keypoints (bilinear, renormalised).
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from collections.abc import Callable
+
+import numpy as np
+
+from ..errors import ModelError
+from ..metadata import Task
+from ..runtime import OnnxModel
+from .classical import check_descriptor, keypoint_axes, sar_gradients
+from .detect import Descriptions
+
+logger = logging.getLogger(__name__)
+
+MODALITY_CODE = {"sar": 0.0, "optical": 1.0}
+REQUIRED_INPUTS = ("image", "modality")
+REQUIRED_OUTPUTS = ("repeatability", "reliability", "descriptors")
+MIN_SCORE = 1e-3
+"""Scores below this are not keypoints."""
+
+
+class LearnedDetector:
+    """Keypoints, scores and descriptors from an ONNX keypoint model."""
+
+    name = "learned"
+
+    def __init__(self, path: str | os.PathLike[str], intra_op_threads: int | None = None) -> None:
+        self.model = OnnxModel(path, intra_op_threads=intra_op_threads, tasks=[Task.KEYPOINTS])
+        meta = self.model.metadata
+        inputs = [i.name for i in self.model.session.get_inputs()]
+        missing = [n for n in REQUIRED_INPUTS if n not in inputs]
+        missing += [n for n in REQUIRED_OUTPUTS if n not in self.model.output_names]
+        if missing or meta.input_bands != 1:
+            raise ModelError(
+                f"Model '{meta.model_id}' is a keypoints model but lacks "
+                f"{', '.join(missing) or 'one input band'} (inputs {inputs}, outputs "
+                f"{self.model.output_names}); re-export it with "
+                "'python -m training.keypoints export'."
+            )
+        self.model_id = meta.model_id
+        self.tile_size = meta.tile_size
+        self.overlap = meta.overlap
+        self.margin = float(max(4, meta.overlap // 4))
+
+    def _run(self, batch: np.ndarray, modality: str, outputs: list[str]) -> list[np.ndarray]:
+        code = np.full((len(batch), 1), MODALITY_CODE[modality], np.float32)
+        feed = {"image": np.ascontiguousarray(batch, np.float32), "modality": code}
+        try:
+            return list(self.model.session.run(outputs, feed))
+        except Exception as exc:  # onnxruntime raises its own untyped errors
+            raise ModelError(
+                f"Model '{self.model_id}' failed on a batch of shape {batch.shape} ({exc})."
+            ) from exc
+
+    def scores(self, batch: np.ndarray, modality: str) -> np.ndarray:
+        rep, rel = self._run(batch, modality, ["repeatability", "reliability"])
+        s = (rep * rel).astype(np.float32)
+        return np.where(s >= MIN_SCORE, s, 0.0)
+
+    def describer(self, modality: str) -> Callable[[np.ndarray, np.ndarray, np.ndarray], Descriptions]:
+        from scipy import ndimage
+
+        def describe_tile(image: np.ndarray, valid: np.ndarray, xy: np.ndarray) -> Descriptions:
+            (desc_map,) = self._run(image[None, None], modality, ["descriptors"])
+            idx = xy - 0.5
+            desc = np.stack([ndimage.map_coordinates(c, [idx[:, 1], idx[:, 0]], order=1, mode="nearest")
+                             for c in desc_map[0]], axis=1)
+            desc /= np.linalg.norm(desc, axis=1, keepdims=True) + 1e-12
+            gx, gy = sar_gradients(image)
+            angle = keypoint_axes(gx, gy, xy)
+            check = check_descriptor(image, valid, xy, angle)
+            return Descriptions(desc.astype(np.float32), None, check, angle)
+
+        return describe_tile

@@ -1,0 +1,237 @@
+"""engine.keypoints: geometry, extraction, registration, outputs and bad inputs."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from engine.errors import InputError, ModelError, RegistrationError
+from engine.keypoints import geometry
+from engine.keypoints.api import keypoint_register
+from engine.keypoints.classical import ClassicalDetector, describe, sar_gradients, turned_half
+from engine.keypoints.detect import extract
+from engine.keypoints.prepare import prepare_image
+from engine.keypoints.register import ImageSide, register_images
+from engine.run import QUIET
+from tests.conftest import write_test_geotiff
+
+
+def texture(size: int = 256, seed: int = 0) -> np.ndarray:
+    """A scene with corners: random bright and dark rectangles over a smooth background (float32 > 0)."""
+    from scipy import ndimage
+
+    rng = np.random.default_rng(seed)
+    img = ndimage.gaussian_filter(rng.normal(0, 1, (size, size)), 8) * 3 + 10
+    for _ in range(60):
+        r, c = rng.integers(0, size - 20, 2)
+        h, w = rng.integers(6, 30, 2)
+        img[r:r + h, c:c + w] += rng.choice([-4.0, 4.0])
+    return np.maximum(ndimage.gaussian_filter(img, 1.0), 0.1).astype(np.float32)
+
+
+def block_mean(img: np.ndarray) -> np.ndarray:
+    h, w = img.shape
+    return img.reshape(h // 2, 2, w // 2, 2).mean(axis=(1, 3)).astype(np.float32)
+
+
+# ------------------------------------------------------------------ geometry
+@pytest.mark.parametrize("kind", geometry.KINDS)
+def test_fit_model_is_exact_for_its_own_kind(kind: str) -> None:
+    rng = np.random.default_rng(1)
+    h = np.array([[0.9, -0.3, 12.0], [0.3, 0.9, -4.0], [0.0, 0.0, 1.0]])
+    if kind == "affine":
+        h[0, 1] = -0.1
+    if kind == "homography":
+        h[2, :2] = [1e-4, -2e-4]
+    src = rng.uniform(0, 200, (20, 2))
+    dst = geometry.project(h, src)
+    np.testing.assert_allclose(geometry.fit_model(src, dst, kind), h, atol=1e-8)
+
+
+@pytest.mark.parametrize("kind", geometry.KINDS)
+def test_ransac_recovers_the_model_among_outliers(kind: str) -> None:
+    rng = np.random.default_rng(2)
+    h = np.array([[1.1, -0.2, 5.0], [0.2, 1.1, 8.0], [0.0, 0.0, 1.0]])
+    src = rng.uniform(0, 256, (120, 2))
+    dst = geometry.project(h, src) + rng.normal(0, 0.3, (120, 2))
+    dst[:60] = rng.uniform(0, 256, (60, 2))  # 50 % outliers
+    fit = geometry.ransac(src, dst, kind, 2.0, (256.0, 256.0))
+    assert fit is not None
+    assert fit.inliers[60:].mean() > 0.95 and fit.inliers[:60].mean() < 0.1
+    assert geometry.corner_error(fit.matrix, h, 256, 256) < 0.5
+
+
+def test_degenerate_transforms_are_refused() -> None:
+    size = (256.0, 256.0)
+    assert geometry.degeneracy(np.diag([1.0, 1.0, 1.0]), *size) is None
+    assert "mirror" in (geometry.degeneracy(np.diag([-1.0, 1.0, 1.0]), *size) or "")
+    assert "scale" in (geometry.degeneracy(np.diag([10.0, 10.0, 1.0]), *size) or "")
+    assert "near-singular" in (geometry.degeneracy(np.diag([1.0, 0.01, 1.0]), *size) or "")
+    folded = np.array([[1.0, 0, 0], [0, 1.0, 0], [-1 / 100.0, 0, 1.0]])  # horizon at x = 100
+    assert "fold" in (geometry.degeneracy(folded, *size) or "")
+    # a mirrored point set: RANSAC refuses every hypothesis and says why
+    rng = np.random.default_rng(3)
+    src = rng.uniform(0, 256, (40, 2))
+    dst = src * [-1, 1] + [256, 0]
+    refused: list[str] = []
+    assert geometry.ransac(src, dst, "affine", 2.0, size, refused=refused) is None
+    assert refused and "mirror" in refused[0]
+
+
+# ------------------------------------------------------------------ extraction
+def test_turned_half_is_the_descriptor_of_the_patch_turned_by_180_degrees() -> None:
+    img = prepare_image(texture(128), "optical")
+    gx, gy = sar_gradients(img)
+    xy = np.array([[64.5, 60.5], [50.5, 70.5]])
+    angle = np.array([0.3, -0.7])
+    d = describe(gx, gy, xy, angle)
+    np.testing.assert_allclose(describe(gx, gy, xy, angle + np.pi), turned_half(d), atol=1e-5)
+
+
+def test_extraction_respects_nodata_and_budget() -> None:
+    img = texture(256)
+    valid = np.ones(img.shape, bool)
+    valid[:, 128:] = False
+    det = ClassicalDetector()
+    kps = extract(prepare_image(img, "optical", valid), valid, det, "optical", 120, QUIET)
+    assert 20 <= len(kps) <= 121
+    # no keypoint whose descriptor core reaches the invalid half
+    assert kps.xy[:, 0].max() < 128 - det.margin + 1
+    norms = np.linalg.norm(kps.described.desc, axis=1)
+    np.testing.assert_allclose(norms, 1.0, atol=1e-4)
+
+
+# ------------------------------------------------------------------ registration
+def test_registration_recovers_a_rotation_and_scale() -> None:
+    from scipy import ndimage
+
+    ref = texture(256, seed=4)
+    h_true = np.array([[0.9 * np.cos(0.4), -0.9 * np.sin(0.4), 60.0],
+                       [0.9 * np.sin(0.4), 0.9 * np.cos(0.4), -30.0], [0, 0, 1.0]])
+    yy, xx = np.mgrid[:256, :256]
+    q = geometry.project(h_true, np.stack([xx.ravel() + 0.5, yy.ravel() + 0.5], 1)) - 0.5
+    inp = ndimage.map_coordinates(ref, [q[:, 1], q[:, 0]], order=3, cval=np.nan).reshape(256, 256)
+    ok = np.isfinite(inp)
+    reg = register_images(ImageSide(np.nan_to_num(inp), ok, "intensity", "INPUT"),
+                          ImageSide(ref, np.ones_like(ok), "intensity", "REFERENCE"),
+                          ClassicalDetector(), "similarity")
+    assert reg.n_inliers >= 20
+    assert geometry.corner_error(reg.matrix, h_true, 256, 256) < 1.0
+
+
+@pytest.fixture
+def scale_two_pair(tmp_path: Path) -> tuple[Path, Path, np.ndarray]:
+    """INPUT = 2 x 2 block means of REFERENCE: INPUT corner coords x 2 = REFERENCE corner coords, exactly."""
+    ref = texture(256, seed=5)
+    inp = block_mean(ref)
+    ref_path = write_test_geotiff(tmp_path / "ref.tif", ref, crs_wkt=None, transform=(1, 0, 0, 0, 1, 0))
+    inp_path = write_test_geotiff(tmp_path / "in.tif", inp, crs_wkt=None, transform=(1, 0, 0, 0, 1, 0))
+    return inp_path, ref_path, np.diag([2.0, 2.0, 1.0])
+
+
+def test_pixel_transform_convention_on_an_exact_warp(scale_two_pair: tuple[Path, Path, np.ndarray],
+                                                     tmp_path: Path) -> None:
+    inp_path, ref_path, truth = scale_two_pair
+    out = {k: tmp_path / f"out.{ext}" for k, ext in
+           [("output_path", "tif"), ("tiepoints_path", "gpkg"), ("gcp_path", "points"),
+            ("matches_png_path", "png"), ("report_path", "json")]}
+    result = keypoint_register(inp_path, ref_path, transform="affine", **out)  # type: ignore[arg-type]
+    report = json.loads(out["report_path"].read_text())
+    h = np.array(report["pixel_transform"])
+    assert geometry.corner_error(h, truth, 128, 128) < 1.0
+    # a pixel-centre convention would put every match, and the fitted map, 0.5 px off
+    reg = result.registration
+    assert np.all(np.abs((reg.dst - geometry.project(truth, reg.src)).mean(axis=0)) < 0.15)
+    centre = np.array([[64.0, 64.0]])
+    assert np.hypot(*(geometry.project(h, centre) - geometry.project(truth, centre))[0]) < 0.2
+    assert report["n_inliers"] == result.registration.n_inliers >= 8
+    for p in out.values():
+        assert p.is_file() and p.stat().st_size > 0
+    assert out["gcp_path"].read_text().splitlines()[0].startswith("mapX,mapY,pixelX,pixelY")
+
+
+def test_output_on_reference_grid_uses_pixel_corners(tmp_path: Path) -> None:
+    """write_on_reference_grid with an exact scale 2: output column c samples input x = (c + 0.5) / 2."""
+    import rasterio
+
+    from engine.keypoints.outputs import write_on_reference_grid
+    from engine.raster_io import inspect_raster
+
+    ramp = np.tile(np.arange(64, dtype=np.float32), (64, 1))
+    inp = write_test_geotiff(tmp_path / "ramp.tif", ramp, crs_wkt=None, transform=(1, 0, 0, 0, 1, 0))
+    ref = write_test_geotiff(tmp_path / "big.tif", np.zeros((128, 128), np.float32), crs_wkt=None,
+                             transform=(1, 0, 0, 0, 1, 0))
+    out = tmp_path / "onref.tif"
+    write_on_reference_grid(out, inspect_raster(inp), inspect_raster(ref), np.diag([2.0, 2.0, 1.0]),
+                            "bilinear", QUIET)
+    with rasterio.open(out) as src:
+        got = src.read(1)
+    cols = np.arange(4, 120)
+    np.testing.assert_allclose(got[64, cols], cols / 2 - 0.25, atol=1e-4)
+
+
+# ------------------------------------------------------------------ bad inputs
+def _outputs(tmp_path: Path) -> dict[str, Path]:
+    return {"output_path": tmp_path / "o.tif", "report_path": tmp_path / "o.json",
+            "matches_png_path": tmp_path / "o.png"}
+
+
+def _nothing_written(out: dict[str, Path]) -> bool:
+    return not any(p.exists() for p in out.values()) and not any(
+        f.name.startswith(".o.tmp") for f in next(iter(out.values())).parent.iterdir())
+
+
+@pytest.mark.parametrize("case", ["featureless", "all-nodata"])
+def test_too_few_keypoints(case: str, tmp_path: Path) -> None:
+    ref = write_test_geotiff(tmp_path / "ref.tif", texture(128), crs_wkt=None, transform=(1, 0, 0, 0, 1, 0))
+    data = np.full((128, 128), 5.0, np.float32) if case == "featureless" else np.full((128, 128), -1.0,
+                                                                                      np.float32)
+    inp = write_test_geotiff(tmp_path / "in.tif", data, nodata=-1.0, crs_wkt=None,
+                             transform=(1, 0, 0, 0, 1, 0))
+    out = _outputs(tmp_path)
+    with pytest.raises(RegistrationError, match=r"Only 0 keypoint\(s\) found in the INPUT"):
+        keypoint_register(inp, ref, **out)  # type: ignore[arg-type]
+    assert _nothing_written(out)
+
+
+def test_too_few_inliers(tmp_path: Path) -> None:
+    a = write_test_geotiff(tmp_path / "a.tif", texture(192, seed=10), crs_wkt=None,
+                           transform=(1, 0, 0, 0, 1, 0))
+    b = write_test_geotiff(tmp_path / "b.tif", texture(192, seed=11), crs_wkt=None,
+                           transform=(1, 0, 0, 0, 1, 0))
+    out = _outputs(tmp_path)
+    with pytest.raises(RegistrationError, match="inlier"):
+        keypoint_register(a, b, **out)  # type: ignore[arg-type]
+    assert _nothing_written(out)
+
+
+def test_non_overlapping_inputs(tmp_path: Path) -> None:
+    a = write_test_geotiff(tmp_path / "a.tif", texture(128))
+    far = (10.0, 0.0, 900000.0, 0.0, -10.0, 100000.0)
+    b = write_test_geotiff(tmp_path / "b.tif", texture(128), transform=far)
+    out = _outputs(tmp_path)
+    with pytest.raises(InputError, match="do not overlap"):
+        keypoint_register(a, b, **out)  # type: ignore[arg-type]
+    assert _nothing_written(out)
+
+
+def test_model_of_the_wrong_task(identity_model: Path, scale_two_pair: tuple[Path, Path, np.ndarray],
+                                 tmp_path: Path) -> None:
+    inp, ref, _ = scale_two_pair
+    out = _outputs(tmp_path)
+    with pytest.raises(ModelError, match="keypoints"):
+        keypoint_register(inp, ref, model_path=identity_model, **out)  # type: ignore[arg-type]
+    assert _nothing_written(out)
+
+
+def test_bad_parameters(scale_two_pair: tuple[Path, Path, np.ndarray]) -> None:
+    inp, ref, _ = scale_two_pair
+    with pytest.raises(InputError, match="transform"):
+        keypoint_register(inp, ref, transform="poly2")
+    with pytest.raises(InputError, match="resampling"):
+        keypoint_register(inp, ref, resampling="magic")
+    with pytest.raises(InputError, match="Band 3"):
+        keypoint_register(inp, ref, band=3)

@@ -18,8 +18,8 @@ PYTEST_ARGS ?=
 QGIS_ENV    := PATH=/usr/bin:$$PATH QT_QPA_PLATFORM=offscreen
 
 .PHONY: help setup system-packages demo test test-fast lint package bench bench-compression \
-        bench-registration bench-anchors bench-codec-ceiling bench-osdataset-check bench-batch train-compression \
-        train-registration clean
+        bench-registration bench-anchors bench-codec-ceiling bench-osdataset-check bench-batch bench-keypoints \
+        train-compression train-registration clean
 
 help:
 	@echo "make demo                 set up if needed, run the main job on the embedded example"
@@ -35,6 +35,7 @@ help:
 	@echo "make train-compression    retrain the three shipped codec rate points (CPU, about 75 minutes)"
 	@echo "make train-registration   retrain the shipped registration model regembed-guided-v3 (CPU, about 60 minutes)"
 	@echo "make bench-batch          scenes per minute of the Dask batch runner, 1 and 2 workers -> docs/BENCHMARKS.md"
+	@echo "make bench-keypoints      keypoint registration (NCM, CMR, success) vs OpenCV SIFT/ORB -> docs/BENCHMARKS.md"
 	@echo "make bench-anchors        the separate venv (bench_output/venv) with GeFolki and AROSICS"
 
 setup: system-packages $(STAMP)
@@ -107,6 +108,11 @@ bench-anchors: $(ANCHOR_VENV)/.installed
 
 bench-registration: setup bench-anchors
 	$(PY) -m benchmarks.registration --data ../shared/data/real --markdown docs/BENCHMARKS.md
+
+# KP_MODELS="--model models/kp-....onnx" adds a learned keypoint model to the comparison
+bench-keypoints: setup
+	OPENBLAS_NUM_THREADS=1 $(PY) -m benchmarks.keypoints --data ../shared/data/real $(KP_MODELS) \
+	  --markdown docs/BENCHMARKS.md --json runs/bench-keypoints.json
 
 # Reproduces the shipped codec models (docs/TRAINING.md): three variant-D runs from scratch, one per
 # rate point (about 25 minutes each on one CPU core; the shipped ones ran side by side, --threads 1).

@@ -15,6 +15,7 @@ from .algorithms.compress import CompressAlgorithm
 from .algorithms.compressionquality import CompressionQualityAlgorithm
 from .algorithms.coregister import CoregisterAlgorithm
 from .algorithms.decompress import DecompressAlgorithm
+from .algorithms.keypointregister import KeypointRegisterAlgorithm
 from .algorithms.syntheticscene import SyntheticSceneAlgorithm
 from .algorithms.todb import ToDbAlgorithm
 from .algorithms.translate import TranslateAlgorithm
@@ -34,6 +35,7 @@ ALGORITHMS: tuple[type[QgsProcessingAlgorithm], ...] = (
     CoregisterAlgorithm,
     ApplyTransformAlgorithm,
     TranslateAlgorithm,
+    KeypointRegisterAlgorithm,
 )
 
 #: Packages the algorithms import lazily, with what they are needed for.

@@ -47,6 +47,23 @@ class KeypointResult:
     reference: RasterInfo
     written: dict[str, str]
 
+    @property
+    def n_keypoints(self) -> int:
+        """Keypoints of the INPUT and the REFERENCE together."""
+        return int(sum(self.registration.n_keypoints))
+
+    @property
+    def n_matches(self) -> int:
+        return self.registration.n_matches
+
+    @property
+    def n_inliers(self) -> int:
+        return self.registration.n_inliers
+
+    @property
+    def rmse(self) -> float:
+        return self.registration.rmse
+
     def report(self, params: dict[str, Any]) -> dict[str, Any]:
         r = self.registration
         return {

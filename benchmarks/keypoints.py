@@ -1,0 +1,367 @@
+"""Keypoint registration benchmark (``make bench-keypoints``) -> docs/BENCHMARKS.md.
+
+Protocol of the optical-SAR keypoint literature, on pairs with a known pixel
+transform: a co-registered pair (SAR, REFERENCE) is turned into a test case by
+warping the SAR with a seeded random homography ``G`` (rotation +-30 deg, scale
+0.75-1.33 log-uniform, perspective terms up to 1e-4 x 256 / side, shift up to 4 %
+of the side, about the image centre); the true INPUT -> REFERENCE map is ``G^-1``.
+For every method and case:
+
+- matches = the point pairs the method returns after its own outlier rejection
+  (RANSAC inliers); a match is *correct* when the true map puts its INPUT point
+  within 3 px of its REFERENCE point;
+- NCM = number of correct matches; CMR = NCM / matches (0 when a method returns
+  none); RMSE over the correct matches (true error);
+- success = mean distance of the four image corners mapped by the estimated and
+  the true transform < 3 px; seconds per pair (wall clock, whole pipeline).
+
+Sets: 3MOS pairs (SAR INPUT, optical REFERENCE, 256 px), the OSdataset pair
+(SAR.png onto VIS_unwarped_derived.png, 512 px), SAR-SAR crops of the GF-3 image
+of ``os_sift/`` (512 px, independent single-look speckle on each side),
+synthetic scene pairs (engine.synthetic, SAR onto optical), and the real
+``sar_sar_r2d2/`` pairs (no ground truth: inliers and their RMSE only).
+Baselines: OpenCV SIFT and ORB on the same prepared 8-bit images, ratio test,
+``cv2.findHomography`` RANSAC (3 px) — as a new user would run them.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import os
+import platform
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from engine.errors import SarToolboxError
+from engine.keypoints.api import make_detector
+from engine.keypoints.detect import Detector
+from engine.keypoints.geometry import corner_error, project
+from engine.keypoints.prepare import prepare_image
+from engine.keypoints.register import ImageSide, register_images
+
+from .common import replace_section
+
+logger = logging.getLogger(__name__)
+
+HEADING = "## Keypoint registration (make bench-keypoints)"
+NOTES_MARKER = "<!-- keypoint notes: kept when the table is regenerated -->"
+CORRECT_PX = 3.0
+
+
+@dataclass
+class Case:
+    """One registration case: INPUT and REFERENCE images with kinds, validity and (maybe) the truth."""
+
+    set_name: str
+    name: str
+    inp: np.ndarray
+    inp_valid: np.ndarray
+    inp_kind: str
+    ref: np.ndarray
+    ref_valid: np.ndarray
+    ref_kind: str
+    truth: np.ndarray | None  # INPUT -> REFERENCE pixel-corner map
+
+
+# ------------------------------------------------------------------ case generation
+def random_homography(rng: np.random.Generator, width: int, height: int) -> np.ndarray:
+    """A seeded random homography about the image centre (see the module doc)."""
+    angle = np.deg2rad(rng.uniform(-30, 30))
+    scale = float(np.exp(rng.uniform(np.log(0.75), np.log(1.33))))
+    c = np.array([width / 2, height / 2])
+    a = scale * np.array([[np.cos(angle), -np.sin(angle)], [np.sin(angle), np.cos(angle)]])
+    h = np.eye(3)
+    h[:2, :2] = a
+    h[:2, 2] = c - a @ c + rng.uniform(-0.04, 0.04, 2) * [width, height]
+    p = np.eye(3)
+    p[2, :2] = rng.uniform(-1e-4, 1e-4, 2) * 256 / max(width, height)
+    # perspective about the centre: conjugate by the centring shift
+    t = np.array([[1, 0, -c[0]], [0, 1, -c[1]], [0, 0, 1.0]])
+    return np.linalg.inv(t) @ p @ t @ h
+
+
+def warp(img: np.ndarray, valid: np.ndarray, g: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """``out(q) = img(g^-1 q)`` on the same grid (pixel-corner coordinates); outside -> invalid."""
+    from scipy import ndimage
+
+    h, w = img.shape
+    yy, xx = np.mgrid[:h, :w]
+    p = project(np.linalg.inv(g), np.stack([xx.ravel() + 0.5, yy.ravel() + 0.5], 1)) - 0.5
+    coords = [p[:, 1], p[:, 0]]
+    out = ndimage.map_coordinates(img, coords, order=1, cval=0.0).reshape(h, w)
+    ok = ndimage.map_coordinates(valid.astype(np.float32), coords, order=1, cval=0.0).reshape(h, w) > 0.999
+    return np.where(ok, out, 0.0).astype(np.float32), ok
+
+
+def _grey(path: Path) -> np.ndarray:
+    from PIL import Image
+
+    with Image.open(path) as im:
+        return np.asarray(im.convert("RGB"), np.float32).mean(axis=2)
+
+
+def _speckle(rng: np.random.Generator, amplitude: np.ndarray) -> np.ndarray:
+    """Amplitude with independent single-look speckle (unit-mean exponential intensity)."""
+    return (amplitude * np.sqrt(rng.exponential(1.0, amplitude.shape))).astype(np.float32)
+
+
+def warped_case(set_name: str, name: str, sar: np.ndarray, sar_kind: str, ref: np.ndarray, ref_kind: str,
+                seed: int, ref_valid: np.ndarray | None = None,
+                after_warp: Callable[[np.ndarray], np.ndarray] | None = None) -> Case:
+    """SAR warped by a random homography as INPUT, ``ref`` as REFERENCE; the truth is ``G^-1``."""
+    g = random_homography(np.random.default_rng(seed), sar.shape[1], sar.shape[0])
+    inp, ok = warp(sar, np.ones(sar.shape, bool), g)
+    if after_warp is not None:
+        inp = np.where(ok, after_warp(inp), 0.0).astype(np.float32)
+    valid = np.ones(ref.shape, bool) if ref_valid is None else ref_valid
+    return Case(set_name, name, inp, ok, sar_kind, ref, valid, ref_kind, np.linalg.inv(g))
+
+
+def cases_3mos(data: Path, limit: int) -> Iterator[Case]:
+    folder = data / "opt_sar_3mos"
+    for i, sar_path in enumerate(sorted(folder.glob("*_sar.png"))[:limit]):
+        stem = sar_path.name[:-len("_sar.png")]
+        yield warped_case("3MOS opt-SAR", stem, _grey(sar_path), "db", _grey(folder / f"{stem}_opt.png"),
+                          "optical", seed=1000 + i)
+
+
+def cases_osdataset(data: Path, count: int) -> Iterator[Case]:
+    folder = data / "osdataset_hscp"
+    if not folder.is_dir():
+        return
+    sar, vis = _grey(folder / "SAR.png"), _grey(folder / "VIS_unwarped_derived.png")
+    for i in range(count):
+        yield warped_case("OSdataset opt-SAR", f"pair2-h{i}", sar, "db", vis, "optical", seed=2000 + i,
+                          ref_valid=vis > 0)
+
+
+def cases_gf3(data: Path, count: int, side: int = 512) -> Iterator[Case]:
+    import rasterio
+
+    paths = sorted((data / "os_sift").glob("GF3_*.tiff"))
+    if not paths:
+        return
+    with rasterio.open(paths[0]) as src:
+        amp = src.read(1).astype(np.float32)
+    rng = np.random.default_rng(3000)
+    for i in range(count):
+        r = int(rng.integers(0, amp.shape[0] - side))
+        c = int(rng.integers(0, amp.shape[1] - side))
+        crop = np.maximum(amp[r:r + side, c:c + side], 1.0)
+        speckle_rng = np.random.default_rng(3100 + i)
+        ref = _speckle(speckle_rng, crop)
+
+        def speckled(a: np.ndarray, rng: np.random.Generator = speckle_rng) -> np.ndarray:
+            return _speckle(rng, np.maximum(a, 1.0))
+
+        yield warped_case("GF-3 SAR-SAR (1-look)", f"crop{i}@{r},{c}", crop, "amplitude", ref, "amplitude",
+                          seed=3200 + i, after_warp=speckled)
+
+
+def cases_synthetic(count: int, side: int = 384) -> Iterator[Case]:
+    from engine.synthetic import generate_scene_pair
+
+    for i in range(count):
+        pair = generate_scene_pair(side, side, seed=4000 + i)
+        sar = np.maximum(np.asarray(pair.sar, np.float32).reshape(side, side), 1e-6)
+        opt = np.asarray(pair.optical, np.float32)[:3].mean(axis=0)
+        yield warped_case("synthetic opt-SAR", f"seed{4000 + i}", sar, "intensity", opt, "optical",
+                          seed=4100 + i)
+
+
+def cases_r2d2(data: Path) -> Iterator[Case]:
+    folder = data / "sar_sar_r2d2"
+    for first in sorted(folder.glob("*1.*")):
+        second = next(iter(sorted(folder.glob(f"{first.stem[:-1]}2.*"))), None)
+        if second is None:
+            continue
+        a, b = _grey(first), _grey(second)
+        yield Case("r2d2 SAR-SAR (real, no truth)", first.stem[:-1], a, np.ones(a.shape, bool), "db", b,
+                   np.ones(b.shape, bool), "db", None)
+
+
+# ------------------------------------------------------------------ methods
+Method = Callable[[Case], tuple[np.ndarray, np.ndarray, np.ndarray]]
+"""``method(case) -> (matrix, src inliers, dst inliers)``; raises on failure."""
+
+
+def ours(detector: Detector) -> Method:
+    def run(case: Case) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        reg = register_images(ImageSide(case.inp, case.inp_valid, case.inp_kind, "INPUT"),
+                              ImageSide(case.ref, case.ref_valid, case.ref_kind, "REFERENCE"), detector)
+        return reg.matrix, reg.src, reg.dst
+
+    return run
+
+
+def _eight_bit(img: np.ndarray, valid: np.ndarray, kind: str) -> np.ndarray:
+    return np.clip((prepare_image(img, kind, valid) + 1) * 127.5, 0, 255).astype(np.uint8)
+
+
+def opencv(name: str) -> Method:
+    import cv2 as opencv_module
+
+    cv2: Any = opencv_module  # untyped use: OpenCV's stubs do not cover these overloads
+
+    def run(case: Case) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        a = _eight_bit(case.inp, case.inp_valid, case.inp_kind)
+        b = _eight_bit(case.ref, case.ref_valid, case.ref_kind)
+        if name == "SIFT":
+            det, norm = cv2.SIFT_create(nfeatures=2000), cv2.NORM_L2
+        else:
+            det, norm = cv2.ORB_create(nfeatures=2000), cv2.NORM_HAMMING
+        ka, da = det.detectAndCompute(a, case.inp_valid.astype(np.uint8) * 255)
+        kb, db = det.detectAndCompute(b, case.ref_valid.astype(np.uint8) * 255)
+        if da is None or db is None or len(ka) < 4 or len(kb) < 4:
+            raise RuntimeError("too few keypoints")
+        pairs = cv2.BFMatcher(norm).knnMatch(da, db, k=2)
+        good = [p[0] for p in pairs if len(p) == 2 and p[0].distance < 0.8 * p[1].distance]
+        if len(good) < 4:
+            raise RuntimeError("too few matches")
+        # OpenCV keypoints are in pixel-centre coordinates: + 0.5 to the GDAL corner convention
+        src = np.array([ka[m.queryIdx].pt for m in good], np.float32) + 0.5
+        dst = np.array([kb[m.trainIdx].pt for m in good], np.float32) + 0.5
+        h, mask = cv2.findHomography(src, dst, cv2.RANSAC, 3.0)
+        if h is None:
+            raise RuntimeError("no homography")
+        inl = mask.ravel().astype(bool)
+        return h, src[inl].astype(np.float64), dst[inl].astype(np.float64)
+
+    return run
+
+
+# ------------------------------------------------------------------ evaluation
+def evaluate(case: Case, method: Method) -> dict[str, Any]:
+    started = time.perf_counter()
+    try:
+        h, src, dst = method(case)
+        failed = None
+    except (SarToolboxError, RuntimeError) as exc:
+        h, src, dst, failed = None, np.zeros((0, 2)), np.zeros((0, 2)), str(exc).split(";")[0]
+    seconds = time.perf_counter() - started
+    row: dict[str, Any] = {"set": case.set_name, "case": case.name, "seconds": seconds,
+                           "matches": len(src), "failed": failed}
+    if h is not None and len(src):
+        residual = np.hypot(*(project(h, src) - dst).T)
+        row["fit_rmse"] = float(np.sqrt(np.mean(residual**2)))
+    if case.truth is not None:
+        err = np.hypot(*(project(case.truth, src) - dst).T) if len(src) else np.zeros(0)
+        correct = err < CORRECT_PX
+        row["ncm"] = int(correct.sum())
+        row["cmr"] = float(correct.mean()) if len(src) else 0.0
+        row["rmse_correct"] = float(np.sqrt(np.mean(err[correct] ** 2))) if correct.any() else None
+        ce = corner_error(h, case.truth, case.inp.shape[1], case.inp.shape[0]) if h is not None else np.inf
+        row["corner_error"] = float(ce)
+        row["success"] = bool(ce < CORRECT_PX)
+    return row
+
+
+def summarise(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    out = []
+    for (set_name, method) in dict.fromkeys((r["set"], r["method"]) for r in rows):
+        sel = [r for r in rows if r["set"] == set_name and r["method"] == method]
+        s: dict[str, Any] = {"set": set_name, "method": method, "n": len(sel),
+                             "seconds": float(np.mean([r["seconds"] for r in sel]))}
+        if "success" in sel[0]:
+            s["success"] = float(np.mean([r["success"] for r in sel]))
+            s["ncm"] = float(np.mean([r["ncm"] for r in sel]))
+            s["cmr"] = float(np.mean([r["cmr"] for r in sel]))
+            rm = [r["rmse_correct"] for r in sel if r["rmse_correct"] is not None]
+            s["rmse_correct"] = float(np.mean(rm)) if rm else None
+        else:
+            s["registered"] = sum(r["failed"] is None for r in sel)
+            s["inliers"] = float(np.mean([r["matches"] for r in sel]))
+            fr = [r["fit_rmse"] for r in sel if "fit_rmse" in r]
+            s["fit_rmse"] = float(np.mean(fr)) if fr else None
+        out.append(s)
+    return out
+
+
+def _fmt(v: Any, spec: str = ".2f") -> str:
+    return "–" if v is None else format(v, spec)
+
+
+def markdown(summary: list[dict[str, Any]], command: str) -> str:
+    lines = [HEADING, "",
+             f"Command: `{command}`; machine: {platform.machine()}, {os.cpu_count()} CPU(s), shared "
+             "with other jobs (seconds are indicative). Protocol and definitions: "
+             "`benchmarks/keypoints.py` docstring "
+             f"(matches = a method's RANSAC inliers; correct = within {CORRECT_PX:g} px of the truth; "
+             f"CMR = NCM / matches; success = mean corner error < {CORRECT_PX:g} px).", "",
+             "| set | method | cases | success | NCM | CMR | RMSE correct (px) | s / pair |",
+             "|---|---|---|---|---|---|---|---|"]
+    for s in summary:
+        if "success" in s:
+            lines.append(f"| {s['set']} | {s['method']} | {s['n']} | {100 * s['success']:.0f} % | "
+                         f"{s['ncm']:.1f} | {100 * s['cmr']:.0f} % | {_fmt(s['rmse_correct'])} | "
+                         f"{s['seconds']:.2f} |")
+    lines += ["", "Real SAR-SAR pairs without ground truth (`sar_sar_r2d2/`): pairs where a homography was "
+              "found, mean inliers, mean RMSE of the inliers about the method's own fit.", "",
+              "| set | method | pairs | registered | inliers | fit RMSE (px) | s / pair |",
+              "|---|---|---|---|---|---|---|"]
+    for s in summary:
+        if "registered" in s:
+            lines.append(f"| {s['set']} | {s['method']} | {s['n']} | {s['registered']} | "
+                         f"{s['inliers']:.1f} | {_fmt(s['fit_rmse'])} | {s['seconds']:.2f} |")
+    return "\n".join(lines) + "\n\n" + NOTES_MARKER + "\n"
+
+
+def all_cases(data: Path, args: argparse.Namespace) -> list[Case]:
+    cases = list(cases_synthetic(args.synthetic))
+    if data.is_dir():
+        cases += list(cases_3mos(data, args.mos_pairs)) + list(cases_osdataset(data, args.osdataset))
+        cases += list(cases_gf3(data, args.gf3)) + (list(cases_r2d2(data)) if args.r2d2 else [])
+    else:
+        logger.warning("no real data at %s: synthetic cases only", data)
+    return cases
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--data", type=Path, default=Path("../shared/data/real"))
+    parser.add_argument("--model", action="append", default=[],
+                        help="a keypoints ONNX model to benchmark too (repeatable)")
+    parser.add_argument("--mos-pairs", type=int, default=15)
+    parser.add_argument("--osdataset", type=int, default=3)
+    parser.add_argument("--gf3", type=int, default=4)
+    parser.add_argument("--synthetic", type=int, default=3)
+    parser.add_argument("--no-r2d2", dest="r2d2", action="store_false")
+    parser.add_argument("--no-opencv", dest="opencv", action="store_false")
+    parser.add_argument("--markdown", type=Path, help="write the section into this Markdown file")
+    parser.add_argument("--json", type=Path, help="write every per-case row here")
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(message)s")
+    methods: dict[str, Method] = {"ours classical": ours(make_detector(None))}
+    for path in args.model:
+        detector = make_detector(path)
+        methods[f"ours {detector.model_id}"] = ours(detector)
+    if args.opencv:
+        methods.update({"OpenCV SIFT": opencv("SIFT"), "OpenCV ORB": opencv("ORB")})
+    rows = []
+    for case in all_cases(args.data, args):
+        for name, method in methods.items():
+            row = evaluate(case, method) | {"method": name}
+            rows.append(row)
+            logger.info("%s %s %s: %s", case.set_name, case.name, name,
+                        {k: row[k] for k in ("success", "ncm", "matches", "seconds") if k in row})
+    summary = summarise(rows)
+    command = "python -m benchmarks.keypoints " + " ".join(argv if argv is not None else [])
+    text = markdown(summary, command.strip())
+    print(text)
+    if args.markdown:
+        replace_section(args.markdown, text, keep=NOTES_MARKER)
+    if args.json:
+        args.json.parent.mkdir(parents=True, exist_ok=True)
+        args.json.write_text(json.dumps({"rows": rows, "summary": summary}, indent=1))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,158 @@
+"""``sartoolbox:keypointregister`` — keypoint registration under rotation and scale (thin adapter)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from qgis.core import (
+    QgsProcessingContext,
+    QgsProcessingFeedback,
+    QgsProcessingParameterBand,
+    QgsProcessingParameterFileDestination,
+    QgsProcessingParameterNumber,
+    QgsProcessingParameterRasterDestination,
+    QgsProcessingParameterRasterLayer,
+    QgsProcessingParameterVectorDestination,
+)
+
+from .base import SarAlgorithm, engine_callbacks
+from .params import Figure, as_advanced, figure_values
+
+HELP = """Registers a raster onto a reference that may be rotated, scaled or seen in perspective \
+(other orbit, sensor or resolution), by matching keypoints: SAR onto optical or SAR onto SAR.
+
+<b>Raster to register</b> (INPUT, one <b>Band</b>) and <b>Reference raster</b> (REFERENCE; \
+<b>Reference bands</b>, default all, are averaged into one grey image). The two are matched on their \
+own pixel grids, so their georeferencing may be wrong or missing; when both have a CRS they must \
+overlap on the ground.
+<b>Keypoint model</b> (MODEL): empty = the classical method (a SAR-adapted Harris detector with \
+ratio-of-means gradients and rotated oriented-gradient histograms, no model needed; reliable for \
+SAR-SAR, weak for optical-SAR); or a learned <i>keypoints</i> ONNX model of this toolbox.
+Keypoints are found at three scales (nodata areas give none), at most \
+<b>Maximum keypoints per image</b> (MAX_KEYPOINTS), matched as mutual nearest neighbours with a \
+ratio test, filtered by a second oriented-gradient descriptor, and fitted in two stages: a robust \
+coarse fit, then a local search around the predicted positions and a RANSAC fit of the \
+<b>Transform</b> (similarity, affine or homography). Folded, near-singular or too strongly scaled \
+(outside 1/8 to 8) results are refused.
+<b>Input values are</b> / <b>Reference values are</b> (advanced): auto, linear intensity or \
+amplitude, dB, or optical; auto takes a several-band or non-heavy-tailed reference as optical.
+Outputs: the INPUT resampled onto the REFERENCE grid (<b>Registered raster</b>, chosen \
+<b>Resampling</b>), optional <b>Tie points</b> (GeoPackage), a <b>Georeferencer GCP file</b> \
+(GCP_FILE, .points, INPUT pixels to REFERENCE map coordinates), a <b>Matches</b> PNG (both images \
+side by side, inlier matches drawn) and a JSON <b>Report</b> whose <i>pixel_transform</i> maps \
+INPUT pixel coordinates (col, row) to REFERENCE pixel coordinates, (0, 0) = top-left corner of the \
+first pixel.
+Figures: N_KEYPOINTS (INPUT + REFERENCE), N_MATCHES, N_INLIERS, RMSE (inliers, reference pixels). \
+Benchmark figures: docs/BENCHMARKS.md."""
+
+
+class KeypointRegisterAlgorithm(SarAlgorithm):
+    """Register INPUT onto REFERENCE by keypoints (``engine.keypoints.api.keypoint_register``)."""
+
+    INPUT = "INPUT"
+    BAND = "BAND"
+    REFERENCE = "REFERENCE"
+    REFERENCE_BANDS = "REFERENCE_BANDS"
+    MODEL = "MODEL"
+    MAX_KEYPOINTS = "MAX_KEYPOINTS"
+    TRANSFORM = "TRANSFORM"
+    RESAMPLING = "RESAMPLING"
+    INPUT_KIND = "INPUT_KIND"
+    REFERENCE_KIND = "REFERENCE_KIND"
+    OUTPUT = "OUTPUT"
+    TIEPOINTS = "TIEPOINTS"
+    GCP_FILE = "GCP_FILE"
+    MATCHES_PNG = "MATCHES_PNG"
+    REPORT = "REPORT"
+
+    TRANSFORMS = ("similarity", "affine", "homography")
+    RESAMPLINGS = ("nearest", "bilinear", "cubic")
+    KINDS = ("auto", "intensity", "amplitude", "db", "optical")
+    FIGURES = (
+        Figure("N_KEYPOINTS", "Keypoints (input + reference)", "n_keypoints"),
+        Figure("N_MATCHES", "Putative matches", "n_matches"),
+        Figure("N_INLIERS", "Inlier matches", "n_inliers"),
+        Figure("RMSE", "RMSE of the inliers (reference pixels)", "rmse"),
+    )
+
+    NAME = "keypointregister"
+    DISPLAY_NAME = "Register by keypoints (rotation and scale)"
+    GROUP = "Co-registration"
+    GROUP_ID = "coregistration"
+    HELP = HELP
+
+    def initAlgorithm(self, config: dict[str, Any] | None = None) -> None:
+        self.addParameter(QgsProcessingParameterRasterLayer(self.INPUT, self.tr("Raster to register")))
+        self.addParameter(QgsProcessingParameterBand(self.BAND, self.tr("Band"), defaultValue=1,
+                                                     parentLayerParameterName=self.INPUT))
+        self.addParameter(QgsProcessingParameterRasterLayer(self.REFERENCE, self.tr("Reference raster")))
+        self.addParameter(QgsProcessingParameterBand(
+            self.REFERENCE_BANDS, self.tr("Reference bands (default: all, averaged)"), optional=True,
+            parentLayerParameterName=self.REFERENCE, allowMultiple=True))
+        self.add_onnx_file(self.MODEL, "Keypoint model (empty = classical)")
+        self.addParameter(QgsProcessingParameterNumber(
+            self.MAX_KEYPOINTS, self.tr("Maximum keypoints per image"), defaultValue=2000, minValue=16,
+            maxValue=100000))
+        self.add_enum(self.TRANSFORM, "Transform", self.TRANSFORMS, default=2)
+        self.add_enum(self.RESAMPLING, "Resampling", self.RESAMPLINGS, default=1)
+        for name, label in ((self.INPUT_KIND, "Input values are"),
+                            (self.REFERENCE_KIND, "Reference values are")):
+            self.add_enum(name, label, self.KINDS)
+            as_advanced(self.parameterDefinition(name))
+        self.addParameter(QgsProcessingParameterRasterDestination(self.OUTPUT, self.tr("Registered raster")))
+        self.addParameter(QgsProcessingParameterVectorDestination(
+            self.TIEPOINTS, self.tr("Tie points"), optional=True, createByDefault=False))
+        for name, label, file_filter in ((self.GCP_FILE, "Georeferencer GCP file", "GCP points (*.points)"),
+                                         (self.MATCHES_PNG, "Matches", "PNG (*.png)"),
+                                         (self.REPORT, "Report", "JSON (*.json)")):
+            self.addParameter(QgsProcessingParameterFileDestination(
+                name, self.tr(label), fileFilter=file_filter, optional=True, createByDefault=False))
+        self.add_figure_outputs(self.FIGURES)
+
+    def _file(self, parameters: dict[str, Any], name: str, context: QgsProcessingContext,
+              suffix: str) -> str | None:
+        if not parameters.get(name):
+            return None
+        if name == self.TIEPOINTS:
+            path = self.parameterAsOutputLayer(parameters, name, context)
+        else:
+            path = self.optional_file_output(parameters, name, context)
+        if not path:
+            return None
+        return path if Path(path).suffix.lower() == suffix else str(Path(path).with_suffix(suffix))
+
+    def execute(
+        self, parameters: dict[str, Any], context: QgsProcessingContext, feedback: QgsProcessingFeedback
+    ) -> dict[str, Any]:
+        inp = self.raster_path(parameters, self.INPUT, context)
+        ref = self.raster_path(parameters, self.REFERENCE, context)
+        output = self.output_raster_path(parameters, self.OUTPUT, context)
+        files = {key: self._file(parameters, key, context, suffix) for key, suffix in (
+            (self.TIEPOINTS, ".gpkg"), (self.GCP_FILE, ".points"), (self.MATCHES_PNG, ".png"),
+            (self.REPORT, ".json"))}
+        ref_bands = [int(b) for b in self.parameterAsInts(parameters, self.REFERENCE_BANDS, context)]
+
+        from ..engine.keypoints.api import keypoint_register  # lazy: pulls in rasterio/scipy
+
+        result = keypoint_register(
+            inp,
+            ref,
+            output_path=output,
+            tiepoints_path=files[self.TIEPOINTS],
+            gcp_path=files[self.GCP_FILE],
+            matches_png_path=files[self.MATCHES_PNG],
+            report_path=files[self.REPORT],
+            band=self.parameterAsInt(parameters, self.BAND, context),
+            reference_bands=ref_bands or None,
+            model_path=self.optional_file(parameters, self.MODEL, context),
+            max_keypoints=self.parameterAsInt(parameters, self.MAX_KEYPOINTS, context),
+            transform=self.enum_value(parameters, self.TRANSFORM, context, self.TRANSFORMS),
+            resampling=self.enum_value(parameters, self.RESAMPLING, context, self.RESAMPLINGS),
+            input_kind=self.enum_value(parameters, self.INPUT_KIND, context, self.KINDS),
+            reference_kind=self.enum_value(parameters, self.REFERENCE_KIND, context, self.KINDS),
+            **engine_callbacks(feedback),
+        )
+        out: dict[str, Any] = {self.OUTPUT: output, **figure_values(result, self.FIGURES)}
+        out.update({key: path for key, path in files.items() if path is not None})
+        return out

@@ -1,0 +1,56 @@
+"""benchmarks.keypoints: the random homographies, the warp convention, the metrics and one small run."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from benchmarks import keypoints as bench
+from engine.keypoints.geometry import corner_error, degeneracy, project
+
+
+def test_random_homographies_stay_in_the_protocol_range() -> None:
+    for seed in range(50):
+        g = bench.random_homography(np.random.default_rng(seed), 256, 256)
+        assert degeneracy(g, 256, 256) is None
+        jac_scale = np.sqrt(abs(np.linalg.det(g[:2, :2])))
+        assert 0.7 < jac_scale < 1.4
+        angle = np.degrees(np.arctan2(g[1, 0], g[0, 0]))
+        assert abs(angle) <= 30.5
+
+
+def test_warp_follows_the_corner_convention() -> None:
+    """A warped impulse lands where the homography sends the pixel's centre."""
+    img = np.zeros((64, 64), np.float32)
+    img[20, 30] = 1.0
+    g = np.array([[1.0, 0, 5.25], [0, 1.0, -3.5], [0, 0, 1]])
+    out, ok = bench.warp(img, np.ones_like(img, bool), g)
+    r, c = np.unravel_index(np.argmax(out), out.shape)
+    target = project(g, np.array([[30.5, 20.5]]))[0] - 0.5
+    assert abs(c - target[0]) <= 0.5 and abs(r - target[1]) <= 0.5
+    assert not ok[:, :5].any() and ok[10:50, 10:50].all()
+
+
+def test_evaluate_counts_correct_matches_and_success() -> None:
+    truth = np.eye(3)
+    img = np.zeros((100, 100), np.float32)
+    case = bench.Case("s", "c", img, img > -1, "db", img, img > -1, "db", truth)
+    src = np.array([[10.0, 10.0], [50.0, 50.0], [80.0, 20.0]])
+    dst = src + np.array([[1.0, 0.0], [0.0, 2.0], [10.0, 0.0]])  # two correct (< 3 px), one wrong
+    row = bench.evaluate(case, lambda c: (np.eye(3), src, dst))
+    assert row["ncm"] == 2 and row["cmr"] == pytest.approx(2 / 3) and row["success"]
+    assert row["rmse_correct"] == pytest.approx(np.sqrt((1 + 4) / 2))
+    shifted = np.array([[1.0, 0, 4.0], [0, 1, 0], [0, 0, 1]])
+    assert not bench.evaluate(case, lambda c: (shifted, src, dst))["success"]
+    assert corner_error(shifted, truth, 100, 100) == pytest.approx(4.0)
+
+
+@pytest.mark.slow
+def test_benchmark_runs_on_a_synthetic_case(tmp_path: Path) -> None:
+    md = tmp_path / "B.md"
+    assert bench.main(["--data", str(tmp_path / "absent"), "--synthetic", "1", "--no-opencv",
+                       "--markdown", str(md), "--json", str(tmp_path / "rows.json")]) == 0
+    text = md.read_text()
+    assert bench.HEADING in text and "| synthetic opt-SAR | ours classical | 1 |" in text

@@ -235,3 +235,81 @@ def test_bad_parameters(scale_two_pair: tuple[Path, Path, np.ndarray]) -> None:
         keypoint_register(inp, ref, resampling="magic")
     with pytest.raises(InputError, match="Band 3"):
         keypoint_register(inp, ref, band=3)
+
+
+# ------------------------------------------------------------------ learned detector
+def build_fake_keypoint_model(path: Path, channels: int = 16, tile_size: int = 64, overlap: int = 16) -> Path:
+    """A tiny keypoints ONNX of the contract: random-conv descriptors, |Laplacian| repeatability,
+    reliability = sigmoid(modality)."""
+    import onnx
+    from onnx import TensorProto, helper, numpy_helper
+
+    from engine.metadata import InputTransform, ModelMetadata, Normalisation, Task
+
+    rng = np.random.default_rng(0)
+    lap = np.array([[0, 1, 0], [1, -4, 1], [0, 1, 0]], np.float32).reshape(1, 1, 3, 3)
+    inits = [numpy_helper.from_array(rng.normal(0, 1, (channels, 1, 7, 7)).astype(np.float32), "wd"),
+             numpy_helper.from_array(lap, "wl"), numpy_helper.from_array(np.array(4.0, np.float32), "gain"),
+             numpy_helper.from_array(np.array(0.0, np.float32), "zero"),
+             numpy_helper.from_array(np.array([-1, 1, 1, 1], np.int64), "shape4")]
+    nodes = [
+        helper.make_node("Conv", ["image", "wd"], ["d"], pads=[3, 3, 3, 3]),
+        helper.make_node("LpNormalization", ["d"], ["descriptors"], axis=1, p=2),
+        helper.make_node("Conv", ["image", "wl"], ["l"], pads=[1, 1, 1, 1]),
+        helper.make_node("Abs", ["l"], ["la"]),
+        helper.make_node("Mul", ["la", "gain"], ["lg"]),
+        helper.make_node("Tanh", ["lg"], ["repeatability"]),
+        helper.make_node("Reshape", ["modality", "shape4"], ["m4"]),
+        helper.make_node("Mul", ["image", "zero"], ["z"]),
+        helper.make_node("Add", ["z", "m4"], ["zm"]),
+        helper.make_node("Sigmoid", ["zm"], ["reliability"]),
+    ]
+    img: list[str | int | None] = ["N", 1, "H", "W"]
+    graph = helper.make_graph(
+        nodes, "fake_keypoints",
+        [helper.make_tensor_value_info("image", TensorProto.FLOAT, img),
+         helper.make_tensor_value_info("modality", TensorProto.FLOAT, ["N", 1])],
+        [helper.make_tensor_value_info("repeatability", TensorProto.FLOAT, img),
+         helper.make_tensor_value_info("reliability", TensorProto.FLOAT, img),
+         helper.make_tensor_value_info("descriptors", TensorProto.FLOAT, ["N", channels, "H", "W"])],
+        initializer=inits)
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
+    model.ir_version = 8
+    meta = ModelMetadata(task=Task.KEYPOINTS, model_id="fake-kp", weights_sha256="0" * 64, input_bands=1,
+                         input_transform=InputTransform.NONE, normalisation=Normalisation.NONE,
+                         tile_size=tile_size, overlap=overlap, latent_channels=channels,
+                         extra={"adapters": "sar,optical", "descriptor_dim": str(channels)})
+    for key, value in meta.to_props().items():
+        entry = model.metadata_props.add()
+        entry.key, entry.value = key, value
+    onnx.save(model, str(path))
+    return path
+
+
+def test_learned_detector_runs_the_contract_through_tiles(tmp_path: Path) -> None:
+    from engine.keypoints.learned import LearnedDetector
+
+    det = LearnedDetector(build_fake_keypoint_model(tmp_path / "kp.onnx"))
+    img = texture(160, seed=7)
+    valid = np.ones(img.shape, bool)
+    kps = extract(prepare_image(img, "optical", valid), valid, det, "optical", 300, QUIET)
+    assert len(kps) > 50 and kps.described.desc.shape == (len(kps), 16)
+    np.testing.assert_allclose(np.linalg.norm(kps.described.desc, axis=1), 1.0, atol=1e-4)
+    # the modality input reaches the model: optical scores sigmoid(1), SAR sigmoid(0)
+    batch = prepare_image(img, "optical")[None, None, :64, :64]
+    ratio = det.scores(batch, "optical").max() / det.scores(batch, "sar").max()
+    assert ratio == pytest.approx((1 / (1 + np.exp(-1.0))) / 0.5, rel=1e-3)
+
+
+def test_learned_detector_registers_a_shifted_pair(tmp_path: Path) -> None:
+    from engine.keypoints.learned import LearnedDetector
+
+    det = LearnedDetector(build_fake_keypoint_model(tmp_path / "kp.onnx"))
+    big = texture(224, seed=8)
+    ref, inp = big[:192, :192], big[9:201, 13:205]  # INPUT pixel (c, r) = REFERENCE (c + 13, r + 9)
+    ok = np.ones(ref.shape, bool)
+    reg = register_images(ImageSide(inp, ok, "optical", "INPUT"), ImageSide(ref, ok, "optical", "REFERENCE"),
+                          det, "similarity")
+    truth = np.array([[1.0, 0, 13.0], [0, 1.0, 9.0], [0, 0, 1.0]])
+    assert geometry.corner_error(reg.matrix, truth, 192, 192) < 0.5
+    assert reg.method == "learned" and reg.model_id == "fake-kp"

@@ -128,8 +128,9 @@ def cases_3mos(data: Path, limit: int) -> Iterator[Case]:
     folder = data / "opt_sar_3mos"
     for i, sar_path in enumerate(sorted(folder.glob("*_sar.png"))[:limit]):
         stem = sar_path.name[:-len("_sar.png")]
-        yield warped_case("3MOS opt-SAR", stem, _grey(sar_path), "db", _grey(folder / f"{stem}_opt.png"),
-                          "optical", seed=1000 + i)
+        # 8-bit display SAR is read as amplitude (as the keypoint models are trained)
+        yield warped_case("3MOS opt-SAR", stem, _grey(sar_path), "amplitude",
+                          _grey(folder / f"{stem}_opt.png"), "optical", seed=1000 + i)
 
 
 def cases_osdataset(data: Path, count: int) -> Iterator[Case]:
@@ -138,7 +139,7 @@ def cases_osdataset(data: Path, count: int) -> Iterator[Case]:
         return
     sar, vis = _grey(folder / "SAR.png"), _grey(folder / "VIS_unwarped_derived.png")
     for i in range(count):
-        yield warped_case("OSdataset opt-SAR", f"pair2-h{i}", sar, "db", vis, "optical", seed=2000 + i,
+        yield warped_case("OSdataset opt-SAR", f"pair2-h{i}", sar, "amplitude", vis, "optical", seed=2000 + i,
                           ref_valid=vis > 0)
 
 
@@ -183,8 +184,8 @@ def cases_r2d2(data: Path) -> Iterator[Case]:
         if second is None:
             continue
         a, b = _grey(first), _grey(second)
-        yield Case("r2d2 SAR-SAR (real, no truth)", first.stem[:-1], a, np.ones(a.shape, bool), "db", b,
-                   np.ones(b.shape, bool), "db", None)
+        yield Case("r2d2 SAR-SAR (real, no truth)", first.stem[:-1], a, a > 0, "amplitude", b, b > 0,
+                   "amplitude", None)
 
 
 # ------------------------------------------------------------------ methods

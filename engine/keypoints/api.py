@@ -110,16 +110,26 @@ def _heavy_tailed(img: np.ndarray, valid: np.ndarray) -> bool:
     return bool(hi > 20 * max(float(med), 1e-12))
 
 
-def resolve_kind(kind: str, img: np.ndarray, valid: np.ndarray, n_bands: int, sar: bool) -> str:
-    """``auto`` -> 'optical' for several bands or a non-SAR role; linear SAR ('amplitude') for heavy-tailed
-    values; otherwise 'db' (values already log-like, e.g. a display-stretched 8-bit image)."""
+def resolve_kind(kind: str, img: np.ndarray, valid: np.ndarray, n_bands: int, role: str) -> str:
+    """What an image holds, ``auto`` resolved from its role and values.
+
+    The INPUT is SAR: values with negatives are dB, others linear amplitude (an 8-bit
+    display image of SAR too; intensity would give the same prepared image). The
+    REFERENCE is optical when it has several bands or is not heavy-tailed (99.9th
+    percentile <= 20 x median), else linear SAR amplitude; set it explicitly for an
+    8-bit SAR reference.
+    """
     if kind not in KIND_CHOICES:
         raise InputError(f"Unknown image kind '{kind}'; use one of {', '.join(KIND_CHOICES)}.")
     if kind != "auto":
         return kind
-    if n_bands > 1 or not sar:
+    vals = img[valid]
+    negative = bool(vals.size) and float(vals.min()) < 0
+    if role == "INPUT":
+        return "db" if negative else "amplitude"
+    if n_bands > 1 or not _heavy_tailed(img, valid):
         return "optical"
-    return "amplitude" if _heavy_tailed(img, valid) else "db"
+    return "amplitude"
 
 
 def make_detector(model_path: str | os.PathLike[str] | None) -> Detector:
@@ -185,9 +195,9 @@ def keypoint_register(
     img_in, ok_in = _read_image(inp, [band])
     img_ref, ok_ref = _read_image(ref, ref_bands)
     sides = (
-        ImageSide(img_in, ok_in, resolve_kind(input_kind, img_in, ok_in, 1, sar=True), "INPUT"),
-        ImageSide(img_ref, ok_ref, resolve_kind(reference_kind, img_ref, ok_ref, len(ref_bands),
-                                                sar=reference_kind != "optical"), "REFERENCE"),
+        ImageSide(img_in, ok_in, resolve_kind(input_kind, img_in, ok_in, 1, "INPUT"), "INPUT"),
+        ImageSide(img_ref, ok_ref, resolve_kind(reference_kind, img_ref, ok_ref, len(ref_bands), "REFERENCE"),
+                  "REFERENCE"),
     )
     reg = register_images(*sides, detector, transform, max_keypoints, run.span(0.0, 0.85))
     run.say(f"{reg.n_inliers} inliers of {reg.n_matches} matches, RMSE {reg.rmse:.2f} px", logger=logger)

@@ -243,12 +243,12 @@ def ransac(
     max_iterations: int = 4000,
     confidence: float = 0.999,
     seed: int = 0,
-    refused: list[str] | None = None,
+    refused: list[tuple[int, str]] | None = None,
 ) -> RansacResult | None:
     """Robust ``kind`` fit of ``src -> dst`` (LO-RANSAC, hypotheses in batches, adaptive stopping).
 
     Hypotheses that :func:`degeneracy` refuses for an image of ``size = (width, height)``
-    are skipped (their reasons are appended to ``refused``, best supported first).
+    are skipped (``(support, reason)`` of each is appended to ``refused``).
     Returns ``None`` when no acceptable hypothesis exists.
     """
     check_kind(kind)
@@ -280,8 +280,8 @@ def ransac(
                 problem = degeneracy(h, *size)
             count = int((reprojection_errors(h, src, dst) < threshold).sum())
             if problem is not None:
-                if refused is not None and counts[k] >= 2 * m:
-                    refused.insert(0, problem)
+                if refused is not None:
+                    refused.append((int(counts[k]), problem))
                 continue
             if count > best_count:
                 best_h, best_count = h, count

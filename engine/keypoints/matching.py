@@ -42,8 +42,10 @@ def _similarities(a: np.ndarray, b: np.ndarray, b_turned: np.ndarray | None) -> 
     return sim
 
 
-def mutual_nearest(a: Keypoints, b: Keypoints, ratio: float = RATIO) -> Matches:
-    """Mutual nearest neighbours (cosine similarity of L2-normalised descriptors) passing the ratio test."""
+def mutual_nearest(a: Keypoints, b: Keypoints, ratio: float | None = None) -> Matches:
+    """Mutual nearest neighbours (cosine similarity of L2-normalised descriptors) passing the ratio test
+    (``ratio`` default :data:`RATIO`)."""
+    ratio = RATIO if ratio is None else ratio
     na, nb = len(a), len(b)
     if na == 0 or nb < 2:
         return Matches(np.zeros(0, int), np.zeros(0, int), np.zeros(0, np.float32))

@@ -104,16 +104,17 @@ def _keypoints(side: ImageSide, detector: Detector, max_keypoints: int, run: Run
 
 
 def _fit(a: Keypoints, b: Keypoints, m: Matches, kind: str, threshold: float, size: tuple[float, float],
-         refused: list[str]) -> RansacResult | None:
+         refused: list[tuple[int, str]]) -> RansacResult | None:
     if len(m) < MIN_SAMPLE[kind]:
         return None
     return ransac(a.xy[m.ia], b.xy[m.ib], kind, threshold, size, refused=refused)
 
 
-def _too_few(n_inliers: int, n_matches: int, refused: list[str], kind: str) -> RegistrationError:
-    if refused and n_inliers < MIN_INLIERS:
+def _too_few(n_inliers: int, n_matches: int, refused: list[tuple[int, str]], kind: str) -> RegistrationError:
+    support, problem = max(refused, default=(0, ""))
+    if support >= MIN_INLIERS and n_inliers < MIN_INLIERS:
         return RegistrationError(
-            f"Every {kind} supported by the matches is degenerate ({refused[0]}); nothing was written. "
+            f"The {kind} that {support} matches agree on is degenerate ({problem}); nothing was written. "
             "Check that both images show the same area, or try TRANSFORM=similarity."
         )
     return RegistrationError(
@@ -134,7 +135,7 @@ def register_images(inp: ImageSide, ref: ImageSide, detector: Detector, kind: st
     putative = mutual_nearest(a, b)
     filtered = agree(a, b, putative)
     run.say(f"{len(putative)} mutual matches, {len(filtered)} with agreeing check descriptors", logger=logger)
-    refused: list[str] = []
+    refused: list[tuple[int, str]] = []
     coarse_kind = "similarity" if kind == "similarity" else "affine"
     coarse = _fit(a, b, filtered, coarse_kind, COARSE_THRESHOLD, size, refused)
     if coarse is None or coarse.n_inliers < MIN_INLIERS:

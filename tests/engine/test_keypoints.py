@@ -76,9 +76,10 @@ def test_degenerate_transforms_are_refused() -> None:
     rng = np.random.default_rng(3)
     src = rng.uniform(0, 256, (40, 2))
     dst = src * [-1, 1] + [256, 0]
-    refused: list[str] = []
+    refused: list[tuple[int, str]] = []
     assert geometry.ransac(src, dst, "affine", 2.0, size, refused=refused) is None
-    assert refused and "mirror" in refused[0]
+    support, reason = max(refused)
+    assert support == 40 and "mirror" in reason
 
 
 # ------------------------------------------------------------------ extraction
@@ -313,3 +314,29 @@ def test_learned_detector_registers_a_shifted_pair(tmp_path: Path) -> None:
     truth = np.array([[1.0, 0, 13.0], [0, 1.0, 9.0], [0, 0, 1.0]])
     assert geometry.corner_error(reg.matrix, truth, 192, 192) < 0.5
     assert reg.method == "learned" and reg.model_id == "fake-kp"
+
+
+def test_a_mirrored_consensus_is_refused_as_degenerate(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Keypoints whose only consistent map is a mirror: the registration refuses it and says why."""
+    from engine.keypoints import register as reg_module
+    from engine.keypoints.detect import Descriptions, Keypoints
+
+    rng = np.random.default_rng(12)
+    xy = rng.uniform(20, 236, (60, 2))
+    desc = rng.normal(size=(60, 32)).astype(np.float32)
+    desc /= np.linalg.norm(desc, axis=1, keepdims=True)
+    check = np.ones((60, 81), np.float32) / 9.0
+
+    calls: list[int] = []
+
+    def fake_extract(*args: object) -> Keypoints:
+        calls.append(1)  # INPUT first, then REFERENCE (mirrored)
+        pts = np.stack([256 - xy[:, 0], xy[:, 1]], 1) if len(calls) == 2 else xy
+        return Keypoints(pts, np.ones(60, np.float32), np.ones(60, np.float32),
+                         Descriptions(desc, None, check, np.zeros(60)))
+
+    monkeypatch.setattr(reg_module, "extract", fake_extract)
+    img, ok = np.ones((256, 256), np.float32), np.ones((256, 256), bool)
+    with pytest.raises(RegistrationError, match=r"degenerate \(it folds or mirrors"):
+        register_images(ImageSide(img, ok, "db", "INPUT"), ImageSide(img, ok, "db", "REFERENCE"),
+                        ClassicalDetector(), "homography")

@@ -44,7 +44,7 @@ from engine.keypoints.api import make_detector
 from engine.keypoints.detect import Detector
 from engine.keypoints.geometry import corner_error, project
 from engine.keypoints.prepare import prepare_image
-from engine.keypoints.register import ImageSide, register_images
+from engine.keypoints.register import MIN_INLIERS, ImageSide, register_images
 
 from .common import replace_section
 
@@ -240,15 +240,15 @@ def opencv(name: str) -> Method:
 
 # ------------------------------------------------------------------ evaluation
 def evaluate(case: Case, method: Method) -> dict[str, Any]:
-    started = time.perf_counter()
+    started, cpu_started = time.perf_counter(), time.process_time()
     try:
         h, src, dst = method(case)
         failed = None
     except (SarToolboxError, RuntimeError) as exc:
         h, src, dst, failed = None, np.zeros((0, 2)), np.zeros((0, 2)), str(exc).split(";")[0]
-    seconds = time.perf_counter() - started
-    row: dict[str, Any] = {"set": case.set_name, "case": case.name, "seconds": seconds,
-                           "matches": len(src), "failed": failed}
+    seconds, cpu = time.perf_counter() - started, time.process_time() - cpu_started
+    row: dict[str, Any] = {"set": case.set_name, "case": case.name, "seconds": seconds, "cpu_seconds": cpu,
+                           "matches": len(src), "failed": failed, "matrix": None if h is None else h.tolist()}
     if h is not None and len(src):
         residual = np.hypot(*(project(h, src) - dst).T)
         row["fit_rmse"] = float(np.sqrt(np.mean(residual**2)))
@@ -269,7 +269,8 @@ def summarise(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
     for (set_name, method) in dict.fromkeys((r["set"], r["method"]) for r in rows):
         sel = [r for r in rows if r["set"] == set_name and r["method"] == method]
         s: dict[str, Any] = {"set": set_name, "method": method, "n": len(sel),
-                             "seconds": float(np.mean([r["seconds"] for r in sel]))}
+                             "seconds": float(np.mean([r["seconds"] for r in sel])),
+                             "cpu_seconds": float(np.mean([r["cpu_seconds"] for r in sel]))}
         if "success" in sel[0]:
             s["success"] = float(np.mean([r["success"] for r in sel]))
             s["ncm"] = float(np.mean([r["ncm"] for r in sel]))
@@ -277,7 +278,7 @@ def summarise(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
             rm = [r["rmse_correct"] for r in sel if r["rmse_correct"] is not None]
             s["rmse_correct"] = float(np.mean(rm)) if rm else None
         else:
-            s["registered"] = sum(r["failed"] is None for r in sel)
+            s["registered"] = sum(r["failed"] is None and r["matches"] >= MIN_INLIERS for r in sel)
             s["inliers"] = float(np.mean([r["matches"] for r in sel]))
             fr = [r["fit_rmse"] for r in sel if "fit_rmse" in r]
             s["fit_rmse"] = float(np.mean(fr)) if fr else None
@@ -295,23 +296,46 @@ def markdown(summary: list[dict[str, Any]], command: str) -> str:
              "with other jobs (seconds are indicative). Protocol and definitions: "
              "`benchmarks/keypoints.py` docstring "
              f"(matches = a method's RANSAC inliers; correct = within {CORRECT_PX:g} px of the truth; "
-             f"CMR = NCM / matches; success = mean corner error < {CORRECT_PX:g} px).", "",
-             "| set | method | cases | success | NCM | CMR | RMSE correct (px) | s / pair |",
-             "|---|---|---|---|---|---|---|---|"]
+             f"CMR = NCM / matches; success = mean corner error < {CORRECT_PX:g} px). Wall seconds "
+             "depend on the other jobs; CPU seconds are this process's (OpenCV may use both cores).", "",
+             "| set | method | cases | success | NCM | CMR | RMSE correct (px) | s / pair | CPU s / pair |",
+             "|---|---|---|---|---|---|---|---|---|"]
     for s in summary:
         if "success" in s:
             lines.append(f"| {s['set']} | {s['method']} | {s['n']} | {100 * s['success']:.0f} % | "
                          f"{s['ncm']:.1f} | {100 * s['cmr']:.0f} % | {_fmt(s['rmse_correct'])} | "
-                         f"{s['seconds']:.2f} |")
-    lines += ["", "Real SAR-SAR pairs without ground truth (`sar_sar_r2d2/`): pairs where a homography was "
-              "found, mean inliers, mean RMSE of the inliers about the method's own fit.", "",
-              "| set | method | pairs | registered | inliers | fit RMSE (px) | s / pair |",
-              "|---|---|---|---|---|---|---|"]
+                         f"{s['seconds']:.2f} | {s['cpu_seconds']:.2f} |")
+    lines += ["", "Real SAR-SAR pairs without ground truth (`sar_sar_r2d2/`): registered = a homography "
+              f"with at least {MIN_INLIERS} inliers; mean inliers; mean RMSE of the inliers about the "
+              "method's own fit (not an accuracy).", "",
+              "| set | method | pairs | registered | inliers | fit RMSE (px) | s / pair | CPU s / pair |",
+              "|---|---|---|---|---|---|---|---|"]
     for s in summary:
         if "registered" in s:
             lines.append(f"| {s['set']} | {s['method']} | {s['n']} | {s['registered']} | "
-                         f"{s['inliers']:.1f} | {_fmt(s['fit_rmse'])} | {s['seconds']:.2f} |")
+                         f"{s['inliers']:.1f} | {_fmt(s['fit_rmse'])} | {s['seconds']:.2f} | "
+                         f"{s['cpu_seconds']:.2f} |")
     return "\n".join(lines) + "\n\n" + NOTES_MARKER + "\n"
+
+
+def write_checkerboard(case: Case, h: np.ndarray, path: Path, tiles: int = 8) -> None:
+    """REFERENCE and the INPUT resampled onto it by ``h`` (INPUT -> REFERENCE), as a checkerboard PNG."""
+    from PIL import Image
+    from scipy import ndimage
+
+    from engine.coregistration.outputs import checkerboard
+
+    def grey(img: np.ndarray, valid: np.ndarray, kind: str) -> np.ndarray:
+        return (prepare_image(img, kind, valid) + 1) * 127.5
+
+    rows, cols = case.ref.shape
+    yy, xx = np.mgrid[:rows, :cols]
+    p = project(np.linalg.inv(h), np.stack([xx.ravel() + 0.5, yy.ravel() + 0.5], 1)) - 0.5
+    moved = ndimage.map_coordinates(grey(case.inp, case.inp_valid, case.inp_kind), [p[:, 1], p[:, 0]],
+                                    order=1, cval=0.0).reshape(rows, cols)
+    board = checkerboard(moved, grey(case.ref, case.ref_valid, case.ref_kind), tiles)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    Image.fromarray(np.clip(board, 0, 255).astype(np.uint8)).save(path)
 
 
 def all_cases(data: Path, args: argparse.Namespace) -> list[Case]:
@@ -335,21 +359,32 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--synthetic", type=int, default=3)
     parser.add_argument("--no-r2d2", dest="r2d2", action="store_false")
     parser.add_argument("--no-opencv", dest="opencv", action="store_false")
+    parser.add_argument("--no-classical", dest="classical", action="store_false")
+    parser.add_argument("--previous", type=Path,
+                        help="--json of an earlier run whose rows are reported too (methods not rerun)")
     parser.add_argument("--markdown", type=Path, help="write the section into this Markdown file")
     parser.add_argument("--json", type=Path, help="write every per-case row here")
+    parser.add_argument("--figures", type=Path,
+                        help="write a checkerboard PNG per real SAR-SAR pair registered by our method here")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(message)s")
-    methods: dict[str, Method] = {"ours classical": ours(make_detector(None))}
+    methods: dict[str, Method] = {"ours classical": ours(make_detector(None))} if args.classical else {}
     for path in args.model:
         detector = make_detector(path)
         methods[f"ours {detector.model_id}"] = ours(detector)
     if args.opencv:
         methods.update({"OpenCV SIFT": opencv("SIFT"), "OpenCV ORB": opencv("ORB")})
     rows = []
+    if args.previous:
+        rows = [r for r in json.loads(args.previous.read_text())["rows"] if r["method"] not in methods]
     for case in all_cases(args.data, args):
         for name, method in methods.items():
             row = evaluate(case, method) | {"method": name}
             rows.append(row)
+            if args.figures and case.truth is None and name.startswith("ours") and row["matrix"] is not None:
+                slug = name.replace(" ", "-")
+                figure = args.figures / f"r2d2-{case.name}-{slug}.png"
+                write_checkerboard(case, np.array(row["matrix"]), figure)
             logger.info("%s %s %s: %s", case.set_name, case.name, name,
                         {k: row[k] for k in ("success", "ncm", "matches", "seconds") if k in row})
     summary = summarise(rows)

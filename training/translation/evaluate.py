@@ -5,6 +5,9 @@ Gaofen-3 reported apart) and synthetic pairs from seeds no training run uses
 (``synthetic_first_seed``, default 900000). Every model runs through the engine
 (:func:`engine.translation.translate_array`, tiles, blending and all) on SAR in dB.
 
+FID (2048-D Inception-v3 pool features, :mod:`.inception`) is added when
+``inception_weights`` names a state dict; nothing is downloaded.
+
 Baselines: ``grey-stretch`` (the SAR dB stretched between its 2nd and 98th percentiles,
 replicated to R = G = B) and ``mean-colour`` (every pixel the mean RGB of the training
 optical images of the same kind of data).
@@ -69,6 +72,23 @@ def _mean(rows: list[dict[str, float]]) -> dict[str, float]:
     return {k: float(np.mean([r[k] for r in rows])) for k in SCORES}
 
 
+def fid(net: Any, real: Sequence[np.ndarray], fake: Sequence[np.ndarray]) -> float:
+    """FID between two sets of ``(3, H, W)`` images in ``[0, 1]`` (2048-D Inception-v3 pool features).
+
+    With fewer images than feature dimensions the covariances are singular and the value is
+    only comparable between methods scored on the same pairs.
+    """
+    import torch
+
+    from .inception import features
+
+    def feats(images: Sequence[np.ndarray]) -> np.ndarray:
+        batch = torch.from_numpy(np.stack(images).astype(np.float32))
+        return features(net, batch).numpy().astype(np.float64)
+
+    return metrics.fid_from_features(feats(real), feats(fake))
+
+
 def evaluation_sets(cfg: EvalConfig) -> dict[str, tuple[list[Pair], np.ndarray]]:
     """``{set name: (pairs, mean training colour)}``; the 3MOS sets only when the data is present."""
     from pathlib import Path
@@ -112,11 +132,11 @@ def _renderers(models: Sequence[str]) -> dict[str, Callable[[Pair, np.ndarray], 
 
 def evaluate(models: Sequence[str], cfg: EvalConfig = EvalConfig()) -> dict[str, Any]:
     """Scores per set, method and pair; ``summary`` holds the per-set means."""
+    inception = None
     if cfg.inception_weights:
-        raise ValueError(
-            "FID needs the Inception-v3 feature extractor, which this version does not include; "
-            "leave out --inception-weights."
-        )
+        from .inception import load_inception
+
+        inception = load_inception(cfg.inception_weights)
     sets = evaluation_sets(cfg)
     renderers = _renderers(models)
     per_pair: dict[str, dict[str, dict[str, dict[str, float]]]] = {}
@@ -125,9 +145,14 @@ def evaluate(models: Sequence[str], cfg: EvalConfig = EvalConfig()) -> dict[str,
         per_pair[set_name] = {}
         summary[set_name] = {}
         for method, render in renderers.items():
-            rows = {p.name: score(render(p, colour), p.rgb) for p in pairs}
+            images = {p.name: np.nan_to_num(render(p, colour), nan=0.0) for p in pairs}
+            rows = {p.name: score(images[p.name], p.rgb) for p in pairs}
             per_pair[set_name][method] = rows
             summary[set_name][method] = _mean(list(rows.values()))
+            if inception is not None:
+                summary[set_name][method]["fid"] = fid(
+                    inception, [p.rgb for p in pairs], list(images.values())
+                )
             logger.info(
                 "%s %s: %s",
                 set_name,

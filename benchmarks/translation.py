@@ -1,0 +1,200 @@
+"""SAR-to-optical translation benchmark (``make bench-translation``) -> docs/BENCHMARKS.md + an example PNG.
+
+Scores (PSNR, SSIM, structure score, colour error) of the translation model(s) on held-out
+3MOS pairs and synthetic pairs (:mod:`training.translation.evaluate`), against the two trivial
+renderings (grey stretch of the SAR as RGB; the mean colour of the training optical images);
+tiles per second of the engine on CPU; and a PNG of examples (SAR, translation, optical).
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import logging
+import os
+import platform
+import sys
+import time
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from benchmarks.common import replace_section
+from benchmarks.pipeline import cpu_model
+
+logger = logging.getLogger(__name__)
+
+SECTION = "## SAR-to-optical translation (make bench-translation)"
+NOTES_MARKER = "<!-- translation notes: kept when the table is regenerated -->"
+SET_LABELS = {
+    "3mos_sentinel1": "3MOS held-out, Sentinel-1 (4 pairs)",
+    "3mos_gaofen3": "3MOS held-out, Gaofen-3 (1 pair)",
+    "synthetic": "synthetic held-out (seeds 900000+)",
+}
+
+
+def tiles_per_second(model_path: str, size: int = 1024, repeats: int = 2) -> dict[str, float]:
+    """Engine throughput (``translate_array``) on a ``size`` px synthetic SAR scene, best of ``repeats``."""
+    from engine.runtime import OnnxModel
+    from engine.synthetic import generate_training_pair
+    from engine.tiling import plan_tiles
+    from engine.translation import translate_array
+
+    net = OnnxModel(model_path, providers=["CPUExecutionProvider"])
+    sar_db = generate_training_pair(size, seed=123, max_shift=0.0).sar_db
+    n_tiles = len(plan_tiles(size, size, net.metadata.tile_size, net.metadata.overlap))
+    best = float("inf")
+    for _ in range(repeats):
+        t0 = time.perf_counter()
+        translate_array(sar_db, net, input_kind="db")
+        best = min(best, time.perf_counter() - t0)
+    return {
+        "size": size,
+        "tiles": n_tiles,
+        "seconds": best,
+        "tiles_per_second": n_tiles / best,
+        "tile_size": net.metadata.tile_size,
+        "overlap": net.metadata.overlap,
+    }
+
+
+def example_png(model_path: str, report: dict[str, Any], out: Path, real_root: str) -> Path:
+    """Rows of (SAR grey stretch, translation, optical) for the held-out pairs, written to ``out``."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    from engine.translation import translate_array
+    from training.translation.data import load_3mos, synthetic_pairs
+    from training.translation.evaluate import EvalConfig, grey_stretch
+
+    cfg = EvalConfig(**report["config"])
+    names = [n for k in ("3mos_sentinel1", "3mos_gaofen3") for n in report["pairs"].get(k, [])]
+    pairs = [p for p in load_3mos(real_root) if p.name in names] if names else []
+    pairs += synthetic_pairs(2, cfg.synthetic_size, cfg.synthetic_first_seed)
+    fig, axes = plt.subplots(len(pairs), 3, figsize=(7.5, 2.5 * len(pairs)))
+    for row, pair in zip(np.atleast_2d(axes), pairs, strict=True):
+        images = (
+            grey_stretch(pair.sar_db),
+            translate_array(pair.sar_db, model_path, input_kind="db"),
+            pair.rgb,
+        )
+        for ax, img, title in zip(row, images, ("SAR (grey stretch)", "translation", "optical"), strict=True):
+            ax.imshow(np.clip(np.nan_to_num(img).transpose(1, 2, 0), 0, 1))
+            ax.set_title(f"{pair.name}: {title}" if title == "SAR (grey stretch)" else title, fontsize=7)
+            ax.axis("off")
+    fig.tight_layout()
+    out.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(out, dpi=80)
+    plt.close(fig)
+    return out
+
+
+def _table(summary: dict[str, dict[str, dict[str, float]]]) -> list[str]:
+    lines = [
+        "| Set | Method | PSNR (dB) | SSIM | Structure | Colour error |",
+        "|---|---|---:|---:|---:|---:|",
+    ]
+    for set_name, methods in summary.items():
+        for method, s in methods.items():
+            lines.append(
+                f"| {SET_LABELS.get(set_name, set_name)} | {method} | {s['psnr']:.2f} | {s['ssim']:.3f} | "
+                f"{s['structure']:.3f} | {s['colour_error']:.3f} |"
+            )
+    return lines
+
+
+def _verdict(summary: dict[str, dict[str, dict[str, float]]], model_id: str) -> list[str]:
+    s = summary.get("3mos_sentinel1")
+    if not s or model_id not in s:
+        return ["Target not evaluated: the 3MOS pairs are absent."]
+    m, grey, mean = s[model_id], s["grey-stretch"], s["mean-colour"]
+    structure_ok = m["structure"] > grey["structure"]
+    colour_ok = m["colour_error"] < mean["colour_error"]
+    return [
+        f"Target on held-out Sentinel-1 pairs: structure {m['structure']:.3f} vs grey stretch "
+        f"{grey['structure']:.3f} ({'met' if structure_ok else 'missed'}, difference "
+        f"{m['structure'] - grey['structure']:+.3f}); colour error {m['colour_error']:.3f} vs mean colour "
+        f"{mean['colour_error']:.3f} ({'met' if colour_ok else 'missed'}, difference "
+        f"{m['colour_error'] - mean['colour_error']:+.3f})."
+    ]
+
+
+def markdown_section(
+    report: dict[str, Any],
+    speed: dict[str, float],
+    model_id: str,
+    png: Path | None,
+    command: str,
+    note: str = "",
+) -> str:
+    import onnxruntime
+
+    lines = [
+        SECTION,
+        "",
+        f"Command: `{command}`",
+        "",
+        f"Machine: {os.cpu_count()} cores, {cpu_model()}, {platform.system()} {platform.release()}; "
+        f"Python {platform.python_version()}, numpy {np.__version__}, onnxruntime {onnxruntime.__version__}. "
+        f"Date: {dt.datetime.now(dt.UTC):%Y-%m-%d %H:%M} UTC." + (f" {note}" if note else ""),
+        "",
+        f"Model `{model_id}` (card: `models/{model_id}.md`) through `engine.translation.translate_array` "
+        "(tiles, overlap, blending) on SAR in dB. Held-out 3MOS pairs: "
+        + ", ".join(n for k in ("3mos_sentinel1", "3mos_gaofen3") for n in report["pairs"].get(k, []))
+        + ". Scores are means over pairs; images in [0, 1]. Structure = SSIM of the z-scored luminance "
+        "(ignores brightness and colour); colour error = mean absolute RGB error. FID is not reported "
+        "(no Inception-v3 weights are shipped or downloaded). Baselines: grey-stretch = the SAR dB "
+        "stretched between its 2nd and 98th percentiles as R = G = B; mean-colour = every pixel the mean "
+        "RGB of the training optical images of that kind of data.",
+        "",
+        *_table(report["summary"]),
+        "",
+        *_verdict(report["summary"], model_id),
+        "",
+        f"Speed: {speed['tiles_per_second']:.2f} tiles/s ({speed['tile_size']} px tiles, overlap "
+        f"{speed['overlap']} px; a {speed['size']} x {speed['size']} px scene = {speed['tiles']} tiles in "
+        f"{speed['seconds']:.1f} s, CPUExecutionProvider, default threads).",
+    ]
+    if png is not None:
+        lines += [
+            "",
+            f"Examples (held-out pairs; SAR, translation, optical): ![translation examples]({png.name})",
+        ]
+    return "\n".join(lines) + "\n"
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    from training.translation.data import DEFAULT_REAL_ROOT
+    from training.translation.evaluate import EvalConfig, evaluate
+
+    p = argparse.ArgumentParser(prog="python -m benchmarks.translation", description=__doc__)
+    p.add_argument("--model", default=None, help="translation .onnx (default: the shipped model)")
+    p.add_argument("--data", default=DEFAULT_REAL_ROOT, help="folder holding opt_sar_3mos/")
+    p.add_argument("--synthetic", type=int, default=8)
+    p.add_argument("--markdown", default=None, help="write the section into this file (docs/BENCHMARKS.md)")
+    p.add_argument("--png", default="docs/translation_examples.png")
+    p.add_argument("--note", default="", help="remark added to the machine line (e.g. shared load)")
+    args = p.parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    from engine.runtime import read_metadata
+    from engine.translation import default_model_path
+
+    model = args.model or str(default_model_path())
+    model_id = read_metadata(model).model_id
+    report = evaluate([model], EvalConfig(real_root=args.data, synthetic=args.synthetic))
+    speed = tiles_per_second(model)
+    png = example_png(model, report, Path(args.png), args.data) if args.png else None
+    command = "python -m benchmarks.translation " + " ".join(argv if argv is not None else sys.argv[1:])
+    section = markdown_section(report, speed, model_id, png, command.strip(), args.note)
+    print(section)
+    if args.markdown:
+        replace_section(Path(args.markdown), section, keep=NOTES_MARKER)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

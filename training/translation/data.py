@@ -20,7 +20,7 @@ Sources:
   :data:`SYNTHETIC_GAIN` as display RGB.
 * **3MOS** (``<real_root>/opt_sar_3mos``, Apache-2.0, 15 pairs of 256 px): the SAR PNGs are
   display-stretched 8-bit, not calibrated; they are read as amplitude with
-  ``255 = MOS_DB_AT_255`` dB (an assumption that puts land near -12 dB and water near
+  ``255 = MOS_DB_AT_255`` dB (:class:`training.data.DisplayPngMapping`, an assumption that puts land near -12 dB and water near
   -23 dB). :data:`HELD_OUT` pairs are never trained on.
 """
 
@@ -113,10 +113,11 @@ def _png(path: Path, mode: str) -> np.ndarray:
         return np.asarray(img.convert(mode), dtype=np.float32)
 
 
-def mos_sar_db(grey: np.ndarray) -> np.ndarray:
-    """3MOS 8-bit SAR -> dB (amplitude, 255 = :data:`MOS_DB_AT_255`; 0 -> the noise floor)."""
-    amp = np.maximum(grey, 0.5) / 255.0
-    return np.maximum(20.0 * np.log10(amp) + MOS_DB_AT_255, NOISE_FLOOR_DB).astype(np.float32)
+def mos_sar_db(path: Path) -> np.ndarray:
+    """3MOS 8-bit SAR PNG -> dB with the project's display-PNG convention (amplitude, 255 = +5 dB)."""
+    from training.data import DisplayPngMapping, load_display_png_db
+
+    return load_display_png_db(path, DisplayPngMapping(db_at_255=MOS_DB_AT_255), NOISE_FLOOR_DB)
 
 
 def sen12_sar_db(grey: np.ndarray) -> np.ndarray:
@@ -138,7 +139,7 @@ def load_3mos(real_root: str | os.PathLike[str]) -> list[Pair]:
         opt_path = folder / f"{name}_opt.png"
         if opt_path.is_file():
             rgb = _png(opt_path, "RGB").transpose(2, 0, 1) / 255.0
-            pairs.append(Pair(name, mos_sar_db(_png(sar_path, "L")), np.ascontiguousarray(rgb), "3mos"))
+            pairs.append(Pair(name, mos_sar_db(sar_path), np.ascontiguousarray(rgb), "3mos"))
     if not pairs:
         raise FileNotFoundError(f"No *_sar.png / *_opt.png pairs in '{folder}'.")
     return pairs

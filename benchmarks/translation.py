@@ -60,6 +60,55 @@ def tiles_per_second(model_path: str, size: int = 1024, repeats: int = 2) -> dic
     }
 
 
+def coregistration_aid(
+    model_path: str, real_root: str, synthetic: int = 4, shifts: int = 4, radius: int = 12, seed: int = 0
+) -> dict[str, dict[str, float]]:
+    """Does translating the SAR first help matching it to the optical image? (issue 17, METHOD=translate)
+
+    On each held-out pair, the moving image is shifted by a known sub-pixel ``(sx, sy)`` (|s| <= 6 px,
+    cubic spline) and matched to the optical luminance with the classical method's features and
+    search (``engine.coregistration``): moving = the optical luminance itself (control), the SAR dB,
+    or the luminance of the translated SAR. Returns the median and the share under 1 px of the error.
+    """
+    from scipy import ndimage
+
+    from engine.coregistration.features import get_extractor
+    from engine.coregistration.matching import match
+    from engine.translation import translate_array
+    from training.translation.data import HELD_OUT, load_3mos, split_held_out, synthetic_pairs
+    from training.translation.metrics import LUMA
+
+    extractor = get_extractor("classical")
+
+    def lum(rgb: np.ndarray) -> np.ndarray:
+        return np.tensordot(LUMA, rgb, axes=1).astype(np.float32)
+
+    def error(moving: np.ndarray, reference: np.ndarray, sx: float, sy: float) -> float:
+        moved = ndimage.shift(moving, (sy, sx), order=3, mode="nearest")
+        fa = extractor(np.nan_to_num(moved), np.isfinite(moved))
+        fb = extractor(np.nan_to_num(reference), np.isfinite(reference))
+        m = match(fa[:, radius:-radius, radius:-radius], fb, radius)
+        return float(np.hypot(m.dx + sx, m.dy + sy))  # the match is the shift that undoes (sx, sy)
+
+    pairs = (
+        split_held_out(load_3mos(real_root), HELD_OUT)[1] if Path(real_root, "opt_sar_3mos").is_dir() else []
+    )
+    pairs += synthetic_pairs(synthetic, 256, 900000)
+    rng = np.random.default_rng(seed)
+    errors: dict[str, list[float]] = {"optical (control)": [], "SAR dB": [], "translated SAR": []}
+    for pair in pairs:
+        ref = lum(pair.rgb)
+        translated = lum(translate_array(pair.sar_db, model_path, input_kind="db"))
+        for _ in range(shifts):
+            sx, sy = (float(v) for v in rng.uniform(-6, 6, 2))
+            for name, moving in zip(errors, (ref, pair.sar_db, translated), strict=True):
+                errors[name].append(error(moving, ref, sx, sy))
+    return {
+        name: {"median_px": float(np.median(e)), "under_1px": float(np.mean(np.array(e) < 1.0)), "n": len(e)}
+        for name, e in errors.items()
+    }
+
+
 def example_png(model_path: str, report: dict[str, Any], out: Path, real_root: str) -> Path:
     """Rows of (SAR grey stretch, translation, optical) for the held-out pairs, written to ``out``."""
     import matplotlib
@@ -130,6 +179,7 @@ def markdown_section(
     png: Path | None,
     command: str,
     note: str = "",
+    aid: dict[str, dict[str, Any]] | None = None,
 ) -> str:
     import onnxruntime
 
@@ -159,6 +209,17 @@ def markdown_section(
         f"{speed['overlap']} px; a {speed['size']} x {speed['size']} px scene = {speed['tiles']} tiles in "
         f"{speed['seconds']:.1f} s, CPUExecutionProvider, default threads).",
     ]
+    if aid:
+        lines += [
+            "",
+            "Co-registration aid (translate the SAR, then match optical to optical): held-out 3MOS "
+            "and synthetic pairs, known sub-pixel shifts up to 6 px, classical features and search "
+            "of `engine.coregistration`; error = distance to the true shift.",
+            "",
+            "| Moving image | Median error (px) | Share under 1 px | Matches |",
+            "|---|---:|---:|---:|",
+        ]
+        lines += [f"| {k} | {v['median_px']:.2f} | {v['under_1px']:.2f} | {v['n']} |" for k, v in aid.items()]
     if png is not None:
         lines += [
             "",
@@ -177,6 +238,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     p.add_argument("--synthetic", type=int, default=8)
     p.add_argument("--markdown", default=None, help="write the section into this file (docs/BENCHMARKS.md)")
     p.add_argument("--png", default="docs/translation_examples.png")
+    p.add_argument("--no-coreg-aid", action="store_true", help="skip the co-registration aid experiment")
     p.add_argument("--note", default="", help="remark added to the machine line (e.g. shared load)")
     args = p.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
@@ -188,8 +250,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     report = evaluate([model], EvalConfig(real_root=args.data, synthetic=args.synthetic))
     speed = tiles_per_second(model)
     png = example_png(model, report, Path(args.png), args.data) if args.png else None
+    aid = None if args.no_coreg_aid else coregistration_aid(model, args.data)
     command = "python -m benchmarks.translation " + " ".join(argv if argv is not None else sys.argv[1:])
-    section = markdown_section(report, speed, model_id, png, command.strip(), args.note)
+    section = markdown_section(report, speed, model_id, png, command.strip(), args.note, aid)
     print(section)
     if args.markdown:
         replace_section(Path(args.markdown), section, keep=NOTES_MARKER)

@@ -20,8 +20,8 @@ Sources:
   :data:`SYNTHETIC_GAIN` as display RGB.
 * **3MOS** (``<real_root>/opt_sar_3mos``, Apache-2.0, 15 pairs of 256 px): the SAR PNGs are
   display-stretched 8-bit, not calibrated; they are read as amplitude with
-  ``255 = MOS_DB_AT_255`` dB (:class:`training.data.DisplayPngMapping`, an assumption that puts land near -12 dB and water near
-  -23 dB). :data:`HELD_OUT` pairs are never trained on.
+  ``255 = MOS_DB_AT_255`` dB (:class:`training.data.DisplayPngMapping`, an assumption that
+  puts land near -12 dB and water near -23 dB). :data:`HELD_OUT` pairs are never trained on.
 """
 
 from __future__ import annotations

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import logging
 import os
-import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -19,14 +18,15 @@ from typing import Any
 import numpy as np
 import torch
 
-from ..common import init_distributed, save_checkpoint, seed_everything
+from ..common import TrainingRun, distributed, finish_run, read_checkpoint, run_steps, start_processes
 from .data import DataConfig, PairSampler, build_sources, sar_to_network
 from .losses import LossConfig, discriminator_loss, generator_loss
-from .models import ModelConfig, UNetGenerator, build_models
+from .models import ModelConfig, PatchDiscriminator, UNetGenerator, build_models
 
 logger = logging.getLogger(__name__)
 
 CHECKPOINT_NAME = "checkpoint.pt"
+CHECKPOINT_KEYS = ("generator", "discriminator", "opt_g", "opt_d", "step", "config")
 
 
 @dataclass(frozen=True)
@@ -64,19 +64,10 @@ class TrainConfig:
 
 
 def load_checkpoint(path: str | os.PathLike[str]) -> dict[str, Any]:
-    """A checkpoint written by :func:`train` (its run folder is accepted too)."""
+    """A checkpoint written by :func:`train` (its run folder is accepted too), loaded as tensors and plain
+    values only (:func:`training.common.read_checkpoint`)."""
     p = Path(path)
-    if p.is_dir():
-        p = p / CHECKPOINT_NAME
-    if not p.is_file():
-        raise FileNotFoundError(f"Checkpoint '{p}' does not exist; give a checkpoint.pt written by 'train'.")
-    ckpt = torch.load(p, map_location="cpu", weights_only=True)
-    for key in ("generator", "step", "config"):
-        if key not in ckpt:
-            raise ValueError(
-                f"'{p}' is not a translation checkpoint (no '{key}'); use one written by 'train'."
-            )
-    return ckpt
+    return read_checkpoint(p / CHECKPOINT_NAME if p.is_dir() else p, CHECKPOINT_KEYS, "translation")
 
 
 def generator_from_checkpoint(ckpt: dict[str, Any]) -> tuple[UNetGenerator, TrainConfig]:
@@ -86,12 +77,6 @@ def generator_from_checkpoint(ckpt: dict[str, Any]) -> tuple[UNetGenerator, Trai
     gen.load_state_dict(ckpt["generator"])
     gen.eval()
     return gen, cfg
-
-
-def _device() -> torch.device:
-    if torch.cuda.is_available():
-        return torch.device("cuda", int(os.environ.get("LOCAL_RANK", "0")))
-    return torch.device("cpu")
 
 
 def image_grid(x: torch.Tensor, fake: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
@@ -117,27 +102,74 @@ def _fixed_batch(held: list[Any], sampler: PairSampler, size: int) -> tuple[torc
     return torch.from_numpy(x), torch.from_numpy(y)
 
 
-def _resume(
-    ckpt_path: Path,
-    cfg: TrainConfig,
-    gen: torch.nn.Module,
-    disc: torch.nn.Module,
-    opt_g: torch.optim.Optimizer,
-    opt_d: torch.optim.Optimizer,
-) -> int:
-    state = load_checkpoint(ckpt_path)
-    saved = TrainConfig.from_dict(state["config"])
-    if saved.model != cfg.model:
-        raise ValueError(
-            f"'{ckpt_path}' was trained with another model ({saved.model}); use a new --run-dir "
-            "or --no-resume."
-        )
-    gen.load_state_dict(state["generator"])
-    disc.load_state_dict(state["discriminator"])
-    opt_g.load_state_dict(state["opt_g"])
-    opt_d.load_state_dict(state["opt_d"])
-    logger.info("resumed %s at step %d", ckpt_path, int(state["step"]))
-    return int(state["step"])
+@dataclass(kw_only=True)
+class _Run(TrainingRun):
+    """Both networks, both optimizers, the configuration."""
+
+    cfg: TrainConfig
+    gen: UNetGenerator
+    disc: PatchDiscriminator
+    opt_g: torch.optim.Optimizer
+    opt_d: torch.optim.Optimizer
+
+    def state(self) -> dict[str, Any]:
+        return {
+            "generator": self.gen.state_dict(),
+            "discriminator": self.disc.state_dict(),
+            "opt_g": self.opt_g.state_dict(),
+            "opt_d": self.opt_d.state_dict(),
+            "step": self.step,
+            "config": self.cfg.to_dict(),
+        }
+
+
+def _start(cfg: TrainConfig, resume: bool) -> _Run:
+    """Processes, seeds, both networks and optimizers; resumed from the run folder's checkpoint if any."""
+    if cfg.crop % cfg.model.multiple:
+        raise ValueError(f"--crop {cfg.crop} must be a multiple of 2**n_down = {cfg.model.multiple}.")
+    rank, world, dev = start_processes(cfg.seed, cfg.threads)
+    gen, disc = build_models(cfg.model)
+    gen, disc = gen.to(dev), disc.to(dev)
+    betas = (cfg.beta1, cfg.beta2)
+    run = _Run(
+        rank=rank,
+        world=world,
+        device=dev,
+        ckpt_path=Path(cfg.run_dir) / CHECKPOINT_NAME,
+        cfg=cfg,
+        gen=gen,
+        disc=disc,
+        opt_g=torch.optim.Adam(gen.parameters(), lr=cfg.lr, betas=betas),
+        opt_d=torch.optim.Adam(disc.parameters(), lr=cfg.lr, betas=betas),
+    )
+    if resume and run.ckpt_path.is_file():
+        state = load_checkpoint(run.ckpt_path)
+        saved = TrainConfig.from_dict(state["config"])
+        if saved.model != cfg.model:
+            raise ValueError(
+                f"'{run.ckpt_path}' was trained with another model ({saved.model}); use a new "
+                "--run-dir or --no-resume."
+            )
+        for module, key in (
+            (gen, "generator"),
+            (disc, "discriminator"),
+            (run.opt_g, "opt_g"),
+            (run.opt_d, "opt_d"),
+        ):
+            module.load_state_dict(state[key])
+        run.step = int(state["step"])
+        logger.info("resumed %s at step %d", run.ckpt_path, run.step)
+    return run
+
+
+def _writer(run: _Run) -> Any:
+    """TensorBoard writer in the run folder (rank 0), else None."""
+    if run.rank != 0:
+        return None
+    from torch.utils.tensorboard import SummaryWriter
+
+    Path(run.cfg.run_dir).mkdir(parents=True, exist_ok=True)
+    return SummaryWriter(log_dir=run.cfg.run_dir)
 
 
 def _train_step(
@@ -164,90 +196,42 @@ def _train_step(
 
 def train(cfg: TrainConfig, resume: bool = True) -> Path:
     """Train (or resume) in ``cfg.run_dir``; returns the checkpoint path."""
-    if cfg.crop % cfg.model.multiple:
-        raise ValueError(f"--crop {cfg.crop} must be a multiple of 2**n_down = {cfg.model.multiple}.")
-    rank, world = init_distributed()
-    torch.set_num_threads(max(1, cfg.threads))
-    seed_everything(cfg.seed + rank)
-    dev = _device()
-    run = Path(cfg.run_dir)
-    ckpt_path = run / CHECKPOINT_NAME
-    gen_m, disc_m = build_models(cfg.model)
-    gen_m, disc_m = gen_m.to(dev), disc_m.to(dev)
-    betas = (cfg.beta1, cfg.beta2)
-    opt_g = torch.optim.Adam(gen_m.parameters(), lr=cfg.lr, betas=betas)
-    opt_d = torch.optim.Adam(disc_m.parameters(), lr=cfg.lr, betas=betas)
-    step = _resume(ckpt_path, cfg, gen_m, disc_m, opt_g, opt_d) if resume and ckpt_path.is_file() else 0
-
-    real, synth, held = build_sources(cfg.data, cfg.crop)
-    sampler = PairSampler(real, synth, cfg.data, cfg.crop, seed=cfg.seed * 1000 + rank + 7919 * step)
-    gen: torch.nn.Module = gen_m
-    disc: torch.nn.Module = disc_m
-    if world > 1:
-        from torch.nn.parallel import DistributedDataParallel
-
-        ids = [dev.index] if dev.type == "cuda" else None
-        gen = DistributedDataParallel(gen_m, device_ids=ids)
-        disc = DistributedDataParallel(disc_m, device_ids=ids)
-
-    writer = None
-    grid_x, grid_y = _fixed_batch(held, sampler, cfg.crop)
-    if rank == 0:
-        from torch.utils.tensorboard import SummaryWriter
-
-        run.mkdir(parents=True, exist_ok=True)
-        writer = SummaryWriter(log_dir=str(run))
-
-    def checkpoint() -> None:
-        if rank == 0:
-            save_checkpoint(
-                ckpt_path,
-                {
-                    "generator": gen_m.state_dict(),
-                    "discriminator": disc_m.state_dict(),
-                    "opt_g": opt_g.state_dict(),
-                    "opt_d": opt_d.state_dict(),
-                    "step": step,
-                    "config": cfg.to_dict(),
-                },
-            )
-
     from tqdm import tqdm
 
-    t0 = time.monotonic()
-    bar = tqdm(total=cfg.steps, initial=step, disable=rank != 0 or not cfg.progress, desc="translation")
-    try:
-        while step < cfg.steps:
-            gen.train()
-            disc.train()
-            xb, yb = sampler.batch(cfg.batch)
-            parts, _ = _train_step(
-                gen, disc, opt_g, opt_d, torch.from_numpy(xb).to(dev), torch.from_numpy(yb).to(dev), cfg
-            )
-            step += 1
-            bar.update(1)
-            if writer is not None and (step % cfg.log_every == 0 or step == 1):
-                for k, v in parts.items():
-                    writer.add_scalar(f"loss/{k}", v, step)
-                logger.info("step %d %s", step, " ".join(f"{k}={v:.4f}" for k, v in parts.items()))
-                bar.set_postfix({k: f"{v:.3f}" for k, v in parts.items()})
-            if writer is not None and (step % cfg.image_every == 0 or step == 1):
-                gen_m.eval()
-                with torch.no_grad():
-                    fake = gen_m(grid_x.to(dev)).cpu()
-                writer.add_image("samples/sar_translation_optical", image_grid(grid_x, fake, grid_y), step)
-            if step % cfg.ckpt_every == 0:
-                checkpoint()
-            if cfg.max_minutes > 0 and time.monotonic() - t0 > 60 * cfg.max_minutes:
-                logger.info("time budget of %.1f min reached at step %d", cfg.max_minutes, step)
-                break
-    finally:
-        bar.close()
-    checkpoint()
-    if writer is not None:
-        writer.close()
-    if world > 1:
-        import torch.distributed as dist
+    run = _start(cfg, resume)
+    real, synth, held = build_sources(cfg.data, cfg.crop)
+    sampler = PairSampler(real, synth, cfg.data, cfg.crop, seed=cfg.seed * 1000 + run.rank + 7919 * run.step)
+    gen, disc = distributed(run.gen, run.world, run.device), distributed(run.disc, run.world, run.device)
+    grid_x, grid_y = _fixed_batch(held, sampler, cfg.crop)
+    writer = _writer(run)
+    bar = tqdm(
+        total=cfg.steps, initial=run.step, disable=run.rank != 0 or not cfg.progress, desc="translation"
+    )
 
-        dist.barrier()
-    return ckpt_path
+    def one_step() -> None:
+        gen.train()
+        disc.train()
+        xb, yb = sampler.batch(cfg.batch)
+        parts, _ = _train_step(
+            gen,
+            disc,
+            run.opt_g,
+            run.opt_d,
+            torch.from_numpy(xb).to(run.device),
+            torch.from_numpy(yb).to(run.device),
+            cfg,
+        )
+        run.step += 1
+        if writer is not None and (run.step % cfg.log_every == 0 or run.step == 1):
+            for k, v in parts.items():
+                writer.add_scalar(f"loss/{k}", v, run.step)
+            logger.info("step %d %s", run.step, " ".join(f"{k}={v:.4f}" for k, v in parts.items()))
+            bar.set_postfix({k: f"{v:.3f}" for k, v in parts.items()})
+        if writer is not None and (run.step % cfg.image_every == 0 or run.step == 1):
+            run.gen.eval()
+            with torch.no_grad():
+                fake = run.gen(grid_x.to(run.device)).cpu()
+            writer.add_image("samples/sar_translation_optical", image_grid(grid_x, fake, grid_y), run.step)
+
+    run_steps(run, cfg.steps, one_step, bar, ckpt_every=cfg.ckpt_every, max_minutes=cfg.max_minutes)
+    return finish_run(run, writer)

@@ -1,55 +1,37 @@
 """What the toolbox runs on: package versions, execution providers, GPU, bundled models.
 
-Used by ``sartoolbox:checkenvironment``. Never raises for a missing package:
-the report says what is missing and the exact command that installs it.
+Used by ``sartoolbox:checkenvironment``: :func:`environment_report` gathers the
+facts as a JSON-serialisable dict, :func:`report_lines` and :func:`report_html`
+render them for people, :func:`write_report` saves them. Never raises for a
+missing package: the report lists what is missing and gives one pinned
+command that installs all of it.
 """
 
 from __future__ import annotations
 
+import html
 import importlib.metadata
+import json
 import logging
 import os
 import platform
-import re
 import shutil
 import subprocess
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
+from .bundled import Requirement, requirement_for, runtime_requirements
+from .bundled import models_dir as _bundled_models
 from .install import install_command, python_executable
 
-log = logging.getLogger(__name__)
+logger = logging.getLogger(__name__)
 
-ENGINE_DIR = Path(os.path.abspath(__file__)).parent  # not resolved: in the plugin zip it is a real folder
-MODELS_DIR = ENGINE_DIR.parent / "models"
-REQUIREMENTS_DIR = ENGINE_DIR.parent / "requirements"
-
-# distribution name -> import name, for the packages the report covers
-PACKAGES: dict[str, str] = {
-    "numpy": "numpy",
-    "onnxruntime": "onnxruntime",
-    "rasterio": "rasterio",
-    "affine": "affine",
-    "scipy": "scipy",
-    "constriction": "constriction",
-    "scikit-image": "skimage",
-}
 ONNXRUNTIME_DISTRIBUTIONS = ("onnxruntime", "onnxruntime-gpu")
-
-
-def requirement_specs() -> dict[str, str]:
-    """Pinned requirement per distribution, from ``requirements/*.txt`` when shipped, else bare names."""
-    specs = {name: name for name in PACKAGES}
-    for file in ("runtime.txt", "onnxruntime-cpu.txt"):
-        path = REQUIREMENTS_DIR / file
-        if not path.is_file():
-            continue
-        for line in path.read_text().splitlines():
-            line = line.split("#", 1)[0].strip()
-            match = re.match(r"^([A-Za-z0-9_.\-]+)", line)
-            if match and match.group(1).lower() in specs:
-                specs[match.group(1).lower()] = line
-    return specs
+CODEC_PARTS = ("-encoder", "-decoder")
+"""File-name endings of the two halves of a codec; both share the rate point's card."""
+PROBLEM_WORDS = ("MISSING", "UNUSABLE", "PROBLEM", "Install everything")
+"""Lines of :func:`report_lines` that the HTML page shows in bold."""
 
 
 def _distribution_version(name: str) -> str | None:
@@ -59,22 +41,24 @@ def _distribution_version(name: str) -> str | None:
         return None
 
 
+def _installed(requirement: Requirement) -> tuple[str | None, str | None]:
+    """(installed distribution, its version): either onnxruntime build counts for onnxruntime."""
+    names = (ONNXRUNTIME_DISTRIBUTIONS if requirement.distribution == "onnxruntime"
+             else (requirement.distribution,))
+    for name in names:
+        version = _distribution_version(name)
+        if version:
+            return name, version
+    return None, None
+
+
 def package_versions() -> dict[str, dict[str, Any]]:
-    """``{name: {"version": str | None, "install": command | None}}`` for every runtime package."""
-    specs = requirement_specs()
+    """``{distribution: {"version", "installed_as", "required"}}`` for every runtime package."""
     report: dict[str, dict[str, Any]] = {}
-    for dist in PACKAGES:
-        if dist == "onnxruntime":
-            found = [(d, _distribution_version(d)) for d in ONNXRUNTIME_DISTRIBUTIONS]
-            installed = [(d, v) for d, v in found if v]
-            version = installed[0][1] if installed else None
-            entry: dict[str, Any] = {"version": version,
-                                     "distribution": installed[0][0] if installed else None}
-        else:
-            version = _distribution_version(dist)
-            entry = {"version": version}
-        entry["install"] = None if version else install_command(specs[dist])
-        report[dist] = entry
+    for requirement in runtime_requirements():
+        installed_as, version = _installed(requirement)
+        report[requirement.distribution] = {"version": version, "installed_as": installed_as,
+                                            "required": requirement.spec}
     return report
 
 
@@ -107,7 +91,7 @@ def gpu_info() -> list[dict[str, str]]:
             capture_output=True, text=True, timeout=10, check=False,
         )
     except (OSError, subprocess.SubprocessError) as exc:
-        log.debug("nvidia-smi failed: %s", exc)
+        logger.debug("nvidia-smi failed: %s", exc)
         return []
     gpus = []
     for line in done.stdout.splitlines():
@@ -127,61 +111,105 @@ def providers_report(gpus: list[dict[str, str]]) -> dict[str, Any]:
         return {"available": [], "selected": [], "advice": "install onnxruntime to run models"}
     advice = ""
     if gpus and "CUDAExecutionProvider" not in available:
+        gpu_spec = requirement_for("onnxruntime")
+        spec = gpu_spec.spec.replace("onnxruntime", "onnxruntime-gpu", 1) if gpu_spec else "onnxruntime-gpu"
         advice = (
             f"An NVIDIA GPU ({gpus[0]['name']}) is present but onnxruntime has no CUDA provider; "
             "for GPU inference replace 'onnxruntime' with 'onnxruntime-gpu': "
             f"{python_executable()} -m pip uninstall -y onnxruntime && "
-            f"{install_command('onnxruntime-gpu')} (or 'make setup GPU=1')."
+            f"{install_command(spec)} (or 'make setup GPU=1')."
         )
     return {"available": available, "selected": selected, "advice": advice}
 
 
-def models_report(models_dir: Path = MODELS_DIR) -> list[dict[str, Any]]:
-    """Bundled ``*.onnx`` models with their validated metadata (or the reason they are unusable)."""
-    if not models_dir.is_dir():
-        return []
-    entries = []
-    for path in sorted(models_dir.glob("*.onnx")):
-        entry: dict[str, Any] = {
-            "file": path.name,
-            "bytes": path.stat().st_size,
-            "model_card": path.with_suffix(".md").is_file(),
-        }
-        try:
-            from .runtime import read_metadata
-
-            entry["metadata"] = read_metadata(path).to_dict()
-        except Exception as exc:  # report, never fail: the report is a diagnostic
-            entry["error"] = str(exc)
-        entries.append(entry)
-    return entries
+def model_card(model: Path, model_id: str | None) -> Path | None:
+    """The model card of ``model``: ``<model id>.md``, else ``<file name>.md`` without -encoder/-decoder."""
+    stem = model.stem
+    for part in CODEC_PARTS:
+        stem = stem.removesuffix(part)
+    for name in dict.fromkeys(filter(None, (model_id, stem, model.stem))):
+        card = model.with_name(f"{name}.md")
+        if card.is_file():
+            return card
+    return None
 
 
-def environment_report(models_dir: Path | None = None) -> dict[str, Any]:
-    """Everything ``sartoolbox:checkenvironment`` shows, as a JSON-serialisable dict."""
-    packages = package_versions()
+def model_summary(path: Path) -> dict[str, Any]:
+    """What a user needs to know of one bundled model (or why it is unusable): no entropy tables."""
+    entry: dict[str, Any] = {"file": path.name, "bytes": path.stat().st_size}
+    try:
+        from .runtime import read_metadata
+
+        meta = read_metadata(path)
+    except Exception as exc:  # report, never fail: the report is a diagnostic
+        entry["error"] = str(exc)
+        entry["card"] = None
+        return entry
+    card = model_card(path, meta.model_id)
+    entry.update(model_id=meta.model_id, task=meta.task.value, schema_version=meta.schema_version,
+                 tile_size=meta.tile_size, overlap=meta.overlap, weights_sha256=meta.weights_sha256,
+                 card=card.name if card else None)
+    return entry
+
+
+def models_report(folder: Path | None = None) -> list[dict[str, Any]]:
+    """One :func:`model_summary` per ``*.onnx`` file of ``folder`` (default: the bundled models)."""
+    folder = _bundled_models() if folder is None else folder
+    return [model_summary(path) for path in sorted(folder.glob("*.onnx"))] if folder.is_dir() else []
+
+
+def environment_report(models_dir: Path | None = None,
+                       host: Mapping[str, str] | None = None) -> dict[str, Any]:
+    """Everything ``sartoolbox:checkenvironment`` shows, as a JSON-serialisable dict.
+
+    ``host``: the application around the engine and its version (e.g. ``{"QGIS": "3.22.16"}``).
+    """
+    folder = _bundled_models() if models_dir is None else models_dir
+    report: dict[str, Any] = {"host": dict(host or {}),
+                              "python": {"version": platform.python_version(),
+                                         "executable": python_executable()},
+                              "platform": platform.platform()}
+    try:
+        packages = package_versions()
+    except FileNotFoundError as exc:
+        packages, report["problem"] = {}, str(exc)
     gpus = gpu_info()
-    report: dict[str, Any] = {
-        "python": {"version": platform.python_version(), "executable": python_executable()},
-        "platform": platform.platform(),
-        "packages": packages,
-        "gdal": gdal_versions(),
-        "execution_providers": providers_report(gpus) if packages["onnxruntime"]["version"] else
-        {"available": [], "selected": [], "advice": packages["onnxruntime"]["install"]},
-        "gpu": gpus,
-        "models_dir": str(models_dir or MODELS_DIR),
-        "models": models_report(models_dir or MODELS_DIR),
-    }
-    report["missing"] = {name: p["install"] for name, p in packages.items() if p["install"]}
+    missing = [info["required"] for info in packages.values() if not info["version"]]
+    report.update(
+        packages=packages,
+        missing=missing,
+        install_command=install_command(*missing) if missing else None,
+        gdal=gdal_versions(),
+        execution_providers=providers_report(gpus) if packages.get("onnxruntime", {}).get("version")
+        else {"available": [], "selected": [], "advice": "install onnxruntime to run models"},
+        gpu=gpus,
+        models_dir=str(folder),
+        models=models_report(folder),
+    )
     return report
 
 
-def format_report(report: dict[str, Any]) -> list[str]:
-    """Human-readable lines of :func:`environment_report` (for logs and QGIS feedback)."""
-    lines = [f"Python {report['python']['version']} ({report['python']['executable']})"]
+# ---------------------------------------------------------------- rendering
+def _model_line(model: Mapping[str, Any]) -> str:
+    if "error" in model:
+        return f"Model {model['file']}: UNUSABLE - {model['error']}"
+    card = model["card"] or "MISSING"
+    return (f"Model {model['file']}: {model['model_id']} ({model['task']}), metadata schema "
+            f"v{model['schema_version']}, sha256 {model['weights_sha256'][:12]}, card {card}")
+
+
+def report_lines(report: Mapping[str, Any]) -> list[str]:
+    """The report as short human-readable lines (Processing log, text and HTML pages)."""
+    lines = [f"{name} {version}" for name, version in report.get("host", {}).items()]
+    lines.append(f"Python {report['python']['version']} ({report['python']['executable']})")
+    if report.get("problem"):
+        lines.append(f"PROBLEM: {report['problem']}")
     for name, info in report["packages"].items():
-        lines.append(f"{name}: {info['version']}" if info["version"] else
-                     f"{name}: MISSING - install with: {info['install']}")
+        shown = info["version"] if info["installed_as"] in (None, name) else \
+            f"{info['version']} ({info['installed_as']})"
+        lines.append(f"{name}: {shown}" if info["version"] else f"{name}: MISSING (needs {info['required']})")
+    if report["install_command"]:
+        lines.append(f"Install everything missing with: {report['install_command']}")
     gdal = report["gdal"]
     lines.append(f"GDAL: rasterio {gdal['rasterio'] or '-'}, osgeo {gdal['osgeo'] or '-'}")
     eps = report["execution_providers"]
@@ -191,14 +219,40 @@ def format_report(report: dict[str, Any]) -> list[str]:
         lines.append(eps["advice"])
     lines.append("GPU: " + (", ".join(f"{g['name']} ({g['memory']}, driver {g['driver']})"
                                       for g in report["gpu"]) or "none found"))
+    lines.append(f"Models folder: {report['models_dir']}")
     if not report["models"]:
-        lines.append(f"Bundled models: none in {report['models_dir']}")
-    for model in report["models"]:
-        if "metadata" in model:
-            meta = model["metadata"]
-            card = "yes" if model["model_card"] else "MISSING"
-            lines.append(f"Model {model['file']}: {meta['model_id']} ({meta['task']}), "
-                         f"tile {meta['tile_size']}, overlap {meta['overlap']}, card {card}")
-        else:
-            lines.append(f"Model {model['file']}: UNUSABLE - {model['error']}")
+        lines.append("Bundled models: none")
+    lines += [_model_line(model) for model in report["models"]]
     return lines
+
+
+def report_html(report: Mapping[str, Any]) -> str:
+    """A short self-contained HTML page of :func:`report_lines` (problems in bold)."""
+    def item(line: str) -> str:
+        text = html.escape(line)
+        problem = any(word in line for word in PROBLEM_WORDS)
+        return f"<li><b>{text}</b></li>" if problem else f"<li>{text}</li>"
+
+    items = "\n".join(item(line) for line in report_lines(report))
+    return (
+        "<!DOCTYPE html>\n<html><head><meta charset='utf-8'><title>SAR Toolbox environment</title>"
+        "<style>body{font-family:sans-serif;margin:1.5em}li{margin:.2em 0}</style></head>\n"
+        f"<body>\n<h1>SAR Toolbox environment</h1>\n<ul>\n{items}\n</ul>\n</body></html>\n"
+    )
+
+
+def write_report(path: str | os.PathLike[str], report: Mapping[str, Any]) -> Path:
+    """Save the report atomically: HTML for ``.html``/``.htm``, plain text for ``.txt``, else JSON."""
+    from .raster_io import atomic_output
+
+    target = Path(path)
+    suffix = target.suffix.lower()
+    if suffix in {".html", ".htm"}:
+        text = report_html(report)
+    elif suffix == ".txt":
+        text = "\n".join(report_lines(report)) + "\n"
+    else:
+        text = json.dumps(report, indent=2, default=str) + "\n"
+    with atomic_output(target) as tmp:
+        tmp.write_text(text, encoding="utf-8")
+    return target

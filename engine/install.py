@@ -6,9 +6,12 @@ and :mod:`engine.environment` its report, without either importing the other.
 
 from __future__ import annotations
 
+import shlex
 import sys
 import sysconfig
 from pathlib import Path
+
+from .bundled import requirement_for
 
 
 def python_executable() -> str:
@@ -27,12 +30,18 @@ def externally_managed() -> bool:
     return (Path(sysconfig.get_path("stdlib")) / "EXTERNALLY-MANAGED").is_file()
 
 
-def install_command(spec: str) -> str:
-    """Exact shell command that installs ``spec`` into the Python QGIS uses.
+def install_command(*packages: str) -> str:
+    """One shell command that installs ``packages`` into the Python QGIS uses.
 
-    Debian marks its Python as externally managed (PEP 668), so plain ``pip install``
-    is refused there; a per-user install with ``--break-system-packages`` is what works
-    for QGIS's Python without touching Debian's own files.
+    A bare name of a runtime package (``rasterio``) is pinned as in ``requirements/``
+    (:mod:`engine.bundled`). Debian marks its Python as externally managed (PEP 668),
+    so plain ``pip install`` is refused there; a per-user install with
+    ``--break-system-packages`` is what works for QGIS's Python without touching
+    Debian's own files.
     """
+    specs = []
+    for package in packages:
+        known = requirement_for(package)
+        specs.append(known.spec if known is not None else package)
     flags = " --user --break-system-packages" if externally_managed() else ""
-    return f"{python_executable()} -m pip install{flags} '{spec}'"
+    return f"{python_executable()} -m pip install{flags} {' '.join(shlex.quote(s) for s in specs)}"

@@ -19,6 +19,8 @@ from .algorithms.keypointregister import KeypointRegisterAlgorithm
 from .algorithms.syntheticscene import SyntheticSceneAlgorithm
 from .algorithms.todb import ToDbAlgorithm
 from .algorithms.translate import TranslateAlgorithm
+from .engine.bundled import models_dir, runtime_requirements
+from .engine.install import install_command
 from .graphical_models import SHIPPED_DIR, graphical_model_algorithms
 
 PROVIDER_ID = "sartoolbox"
@@ -38,18 +40,8 @@ ALGORITHMS: tuple[type[QgsProcessingAlgorithm], ...] = (
     KeypointRegisterAlgorithm,
 )
 
-#: Packages the algorithms import lazily, with what they are needed for.
-RUNTIME_PACKAGES: dict[str, str] = {
-    "numpy": "numpy",
-    "rasterio": "rasterio",
-    "onnxruntime": "onnxruntime",
-}
-
-
 def _graphical_model_folders() -> list[Path]:
     """Shipped models, then the user's models folder (``SAR_TOOLBOX_MODELS_DIR``)."""
-    from .engine.codec.models import models_dir
-
     return [SHIPPED_DIR, models_dir()]
 
 
@@ -61,8 +53,8 @@ def _installed(module: str) -> bool:
 
 
 def missing_packages() -> list[str]:
-    """Runtime packages that cannot be found (checked without importing them)."""
-    return [pip for module, pip in RUNTIME_PACKAGES.items() if not _installed(module)]
+    """Pinned runtime packages whose module cannot be found (checked without importing them)."""
+    return [r.spec for r in runtime_requirements() if not _installed(r.module)]
 
 
 class SarToolboxProvider(QgsProcessingProvider):
@@ -93,13 +85,16 @@ class SarToolboxProvider(QgsProcessingProvider):
             self.addAlgorithm(model)
 
     def warningMessage(self) -> str:
-        missing = missing_packages()
+        try:
+            missing = missing_packages()
+        except FileNotFoundError as exc:  # requirement files not shipped: an incomplete installation
+            return f"SAR Toolbox: {exc}"
         if not missing:
             return ""
         return (
             f"SAR Toolbox: missing Python package(s) {', '.join(missing)}; the algorithms that need them "
-            f"will fail. Install with '/usr/bin/python3 -m pip install {' '.join(missing)}' "
-            f"or run the 'Check environment' algorithm."
+            f"will fail. Install them with: {install_command(*missing)} "
+            f"(or run the 'Check environment' algorithm)."
         )
 
     def supportsNonFileBasedOutput(self) -> bool:

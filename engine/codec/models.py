@@ -7,6 +7,7 @@ import os
 from pathlib import Path
 from typing import Any
 
+from ..bundled import MODELS_ENV, models_dir  # noqa: F401 - MODELS_ENV re-exported
 from ..errors import CompressedFileError, InputError, ModelError
 from ..metadata import InputTransform, ModelMetadata, Normalisation, Task
 from .entropy import EntropyModelTable
@@ -17,18 +18,6 @@ CODEC_PREFIX = "sarcodec"
 DEFAULT_RATES = ("r1", "r2", "r3")
 """Rate points the project ships (lowest to highest rate); :func:`shipped_rates` says which exist."""
 ENTROPY_KEY = "entropy_model"
-
-
-MODELS_ENV = "SAR_TOOLBOX_MODELS_DIR"
-"""Environment variable naming another models folder (tests, custom installations)."""
-
-
-def models_dir() -> Path:
-    """The bundled models folder (``<repo or plugin>/models``), or ``$SAR_TOOLBOX_MODELS_DIR`` if set."""
-    override = os.environ.get(MODELS_ENV)
-    if override:
-        return Path(override)
-    return Path(__file__).parent.parent.parent / "models"
 
 
 def shipped_rates(folder: Path | None = None) -> list[str]:

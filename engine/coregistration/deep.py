@@ -14,6 +14,7 @@ from pathlib import Path
 
 import numpy as np
 
+from ..bundled import models_dir
 from ..errors import RegistrationError
 from ..metadata import Task
 from .features import prepare_image
@@ -24,11 +25,6 @@ NO_MODEL_MESSAGE = (
     "no registration (Task.EMBED) model was found among the bundled models; use METHOD=classical "
     "(or give the path of a Task.EMBED ONNX model)"
 )
-
-
-def models_dir() -> Path:
-    """Bundled models: ``models/`` beside the engine package (repository root or plugin folder)."""
-    return Path(__file__).resolve().parent.parent.parent / "models"
 
 
 def find_embed_model(folder: Path | None = None) -> Path | None:

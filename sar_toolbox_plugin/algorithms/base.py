@@ -28,20 +28,10 @@ from qgis.core import (
 from qgis.PyQt.QtGui import QIcon
 
 from ..engine import errors
+from ..engine.bundled import requirement_for
 from .params import ParameterHelpers
 
 ICON_PATH = Path(__file__).resolve().parent.parent / "icon.svg"
-
-#: pip package names of modules the engine imports lazily (module name -> pip name).
-HEAVY_PACKAGES: dict[str, str] = {
-    "rasterio": "rasterio",
-    "onnxruntime": "onnxruntime",
-    "affine": "affine",
-    "scipy": "scipy",
-    "constriction": "constriction",
-    "skimage": "scikit-image",
-    "numpy": "numpy",
-}
 
 #: Logger of the whole plugin package (the vendored engine included): shown in the Processing log.
 PLUGIN_LOGGER = __name__.split(".")[0]
@@ -134,10 +124,10 @@ def dependency_message(exc: ImportError) -> str | None:
     if isinstance(exc, errors.DependencyError):
         return str(exc)
     module = (getattr(exc, "name", None) or "").split(".")[0]
-    package = HEAVY_PACKAGES.get(module)
-    if package is None:
+    requirement = requirement_for(module) if module else None
+    if requirement is None:
         return None
-    return str(errors.DependencyError(package, "This algorithm"))
+    return str(errors.DependencyError(requirement.distribution, "This algorithm"))
 
 
 @contextmanager

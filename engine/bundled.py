@@ -1,0 +1,95 @@
+"""What ships with the toolbox: the models folder and the runtime package list.
+
+The one place that knows where the bundled models are (``models/`` beside the
+engine package, in the repository and in the plugin zip alike, or the folder
+named by ``$SAR_TOOLBOX_MODELS_DIR``) and which Python packages the toolbox
+needs at run time. The package list is read from ``requirements/runtime.txt``
+and ``requirements/onnxruntime-cpu.txt`` (shipped in the plugin zip too), so
+``make setup``, the plugin's missing-package warning, ``checkenvironment`` and
+the install commands all use the same pins.
+
+Standard library only: the plugin reads this module while QGIS loads it.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from dataclasses import dataclass
+from pathlib import Path
+
+MODELS_ENV = "SAR_TOOLBOX_MODELS_DIR"
+"""Environment variable naming another models folder (tests, custom installations)."""
+
+ROOT = Path(__file__).resolve().parent.parent
+"""The folder holding ``engine/``: the repository root, or the plugin folder in the zip."""
+
+REQUIREMENT_FILES = ("runtime.txt", "onnxruntime-cpu.txt")
+"""Files of :func:`runtime_requirements`, under ``requirements/`` beside the engine."""
+
+IMPORT_NAMES = {"scikit-image": "skimage"}
+"""Import name of each distribution whose import name is not its own name."""
+
+_REQUIREMENT = re.compile(r"^([A-Za-z0-9][A-Za-z0-9_.\-]*)\s*(.*)$")
+
+
+def models_dir() -> Path:
+    """The bundled models folder, or ``$SAR_TOOLBOX_MODELS_DIR`` when it is set."""
+    override = os.environ.get(MODELS_ENV)
+    return Path(override) if override else ROOT / "models"
+
+
+def requirements_dir() -> Path:
+    """The folder of the requirement files (``requirements/`` beside the engine)."""
+    return ROOT / "requirements"
+
+
+@dataclass(frozen=True)
+class Requirement:
+    """One runtime package: distribution name, pinned specifier (``numpy>=1.24,<2``) and import name."""
+
+    distribution: str
+    spec: str
+    module: str
+
+
+def parse_requirements(text: str) -> list[Requirement]:
+    """The requirements of a pip requirement file's text (comments and blank lines skipped)."""
+    found = []
+    for raw in text.splitlines():
+        line = raw.split("#", 1)[0].strip()
+        match = _REQUIREMENT.match(line)
+        if not match:
+            continue
+        name = match.group(1).lower()
+        found.append(Requirement(name, f"{name}{match.group(2).replace(' ', '')}",
+                                 IMPORT_NAMES.get(name, name.replace("-", "_"))))
+    return found
+
+
+def runtime_requirements(folder: Path | None = None) -> list[Requirement]:
+    """Every package the toolbox imports at run time, pinned, in file order.
+
+    Raises ``FileNotFoundError`` naming the missing file when the requirement
+    files are not shipped (an incomplete installation).
+    """
+    folder = requirements_dir() if folder is None else folder
+    requirements: list[Requirement] = []
+    for name in REQUIREMENT_FILES:
+        path = folder / name
+        if not path.is_file():
+            raise FileNotFoundError(
+                f"'{path}' is missing: the installation is incomplete. Reinstall the SAR Toolbox plugin."
+            )
+        requirements += parse_requirements(path.read_text(encoding="utf-8"))
+    return requirements
+
+
+def requirement_for(name: str, requirements: list[Requirement] | None = None) -> Requirement | None:
+    """The runtime requirement whose distribution or import name is ``name`` (None if there is none)."""
+    try:
+        known = runtime_requirements() if requirements is None else requirements
+    except FileNotFoundError:
+        return None
+    key = name.lower().split(".")[0]
+    return next((r for r in known if key in (r.distribution, r.module)), None)

@@ -1,0 +1,39 @@
+"""The plugin zip carries what ``engine.bundled`` reads: the requirement files and the models."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import textwrap
+import zipfile
+from pathlib import Path
+
+REPO_ROOT = Path(__file__).resolve().parents[2]
+
+
+def test_zip_finds_its_own_requirements_and_models(tmp_path: Path) -> None:
+    from scripts import package
+
+    archive = package.build_zip(tmp_path / "plugin.zip")
+    with zipfile.ZipFile(archive) as zipped:
+        zipped.extractall(tmp_path / "plugins")
+    script = textwrap.dedent(
+        """
+        import json, sys
+        sys.path.insert(0, sys.argv[1])
+        from sar_toolbox_plugin.engine import bundled
+        print(json.dumps({"models": str(bundled.models_dir()),
+                          "requirements": [r.spec for r in bundled.runtime_requirements()]}))
+        """
+    )
+    env = {"PATH": "/usr/bin:/bin"}  # no SAR_TOOLBOX_MODELS_DIR
+    done = subprocess.run([sys.executable, "-c", script, str(tmp_path / "plugins")], env=env,
+                          capture_output=True, text=True, timeout=60, check=False)
+    assert done.returncode == 0, done.stderr
+    found = json.loads(done.stdout)
+    assert Path(found["models"]) == tmp_path / "plugins" / "sar_toolbox_plugin" / "models"
+    assert (Path(found["models"]) / "sarcodec-r1.md").is_file()
+    from engine.bundled import runtime_requirements
+
+    assert found["requirements"] == [r.spec for r in runtime_requirements()]

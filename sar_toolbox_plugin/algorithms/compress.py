@@ -12,6 +12,7 @@ from qgis.core import (
     QgsProcessingParameterFileDestination,
 )
 
+from ..engine.preprocess import INPUT_KINDS
 from .base import SarAlgorithm, engine_callbacks
 from .params import BandInput, Figure, as_advanced, figure_values
 
@@ -60,7 +61,7 @@ class CompressAlgorithm(SarAlgorithm):
     BPP = "BPP"
     BYTES = "BYTES"
 
-    KINDS = ("intensity", "amplitude", "db")
+    KINDS = INPUT_KINDS
     BAND_INPUT = BandInput(INPUT, BAND, INPUT_KIND, KINDS)
     FIGURES = (Figure(BPP, "Bits per pixel", "bpp"), Figure(BYTES, "File size (bytes)", "bytes"))
 

@@ -11,6 +11,7 @@ from qgis.core import (
     QgsProcessingParameterFileDestination,
 )
 
+from ..engine.preprocess import INPUT_KINDS
 from .base import SarAlgorithm, engine_callbacks
 from .params import BandInput, Figure, figure_values
 
@@ -43,7 +44,7 @@ class CompressionQualityAlgorithm(SarAlgorithm):
     EPI = "EPI"
     BPP = "BPP"
 
-    KINDS = ("intensity", "amplitude", "db")
+    KINDS = INPUT_KINDS
     BAND_INPUT = BandInput(REFERENCE, BAND, REFERENCE_KIND, KINDS)
     FIGURES = (
         Figure(PSNR, "PSNR (dB)", "psnr"),

@@ -11,6 +11,7 @@ from qgis.core import (
     QgsProcessingParameterRasterDestination,
 )
 
+from ..engine.codec.decode import OUTPUT_KINDS
 from .base import SarAlgorithm, engine_callbacks
 
 HELP = """Decodes a <i>.sarz</i> file written by <i>Compress SAR raster</i> into a float32 GeoTIFF with \
@@ -35,7 +36,7 @@ class DecompressAlgorithm(SarAlgorithm):
     DECODER = "DECODER"
     OUTPUT = "OUTPUT"
 
-    KINDS = ("db", "intensity", "amplitude")
+    KINDS = OUTPUT_KINDS
 
     NAME = "decompress"
     DISPLAY_NAME = "Decompress SAR raster (learned codec)"

@@ -14,6 +14,7 @@ from qgis.core import (
     QgsProcessingParameterRasterDestination,
 )
 
+from ..engine.synthetic import MAX_SIZE, MIN_SIZE
 from .base import SarAlgorithm, engine_callbacks
 
 HELP = """Generates a synthetic, georeferenced SAR/optical scene pair for demos, tests and training.
@@ -54,8 +55,7 @@ class SyntheticSceneAlgorithm(SarAlgorithm):
     OUTPUT_OPTICAL = "OUTPUT_OPTICAL"
 
     DEFAULT_CRS = "EPSG:32631"
-    MIN_SIZE = 16
-    MAX_SIZE = 20000
+    #: Widest shift the dialog offers; the engine allows a quarter of the smaller side and says so.
     MAX_SHIFT = MAX_SIZE / 4
 
     NAME = "syntheticscene"
@@ -69,12 +69,12 @@ class SyntheticSceneAlgorithm(SarAlgorithm):
         double = QgsProcessingParameterNumber.Double
         self.addParameter(
             QgsProcessingParameterNumber(
-                self.WIDTH, self.tr("Width (pixels)"), integer, 512, False, self.MIN_SIZE, self.MAX_SIZE
+                self.WIDTH, self.tr("Width (pixels)"), integer, 512, False, MIN_SIZE, MAX_SIZE
             )
         )
         self.addParameter(
             QgsProcessingParameterNumber(
-                self.HEIGHT, self.tr("Height (pixels)"), integer, 512, False, self.MIN_SIZE, self.MAX_SIZE
+                self.HEIGHT, self.tr("Height (pixels)"), integer, 512, False, MIN_SIZE, MAX_SIZE
             )
         )
         self.addParameter(

@@ -12,6 +12,7 @@ from qgis.core import (
     QgsProcessingParameterRasterDestination,
 )
 
+from ..engine.preprocess import LINEAR_KINDS
 from .base import SarAlgorithm, engine_callbacks
 from .params import BandInput, Figure, as_advanced, figure_values
 
@@ -46,7 +47,7 @@ class ToDbAlgorithm(SarAlgorithm):
     MINIMUM = "MINIMUM"
     MAXIMUM = "MAXIMUM"
 
-    KINDS = ("intensity", "amplitude")
+    KINDS = tuple(LINEAR_KINDS)
     BAND_INPUT = BandInput(INPUT, BAND, INPUT_KIND, KINDS)
     FIGURES = (
         Figure(VALID_PIXELS, "Valid pixels", "valid_pixels"),

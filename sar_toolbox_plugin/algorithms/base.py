@@ -10,7 +10,6 @@ in :meth:`SarAlgorithm.execute` and return the outputs.
 from __future__ import annotations
 
 import logging
-import os
 import threading
 import traceback
 from collections.abc import Callable, Iterator
@@ -23,13 +22,13 @@ from qgis.core import (
     QgsProcessingContext,
     QgsProcessingException,
     QgsProcessingFeedback,
-    QgsProcessingParameterRasterLayer,
 )
 from qgis.PyQt.QtGui import QIcon
 
 from ..engine import errors
 from ..engine.bundled import requirement_for
-from .params import ParameterHelpers
+from . import checks
+from .params import ParameterHelpers, defaults_help
 
 ICON_PATH = Path(__file__).resolve().parent.parent / "icon.svg"
 
@@ -199,7 +198,8 @@ class SarAlgorithm(ParameterHelpers):
         return self.GROUP_ID
 
     def shortHelpString(self) -> str:
-        return self.tr(self.HELP)
+        """The help, then each parameter's default (shown in the dialog and by ``qgis_process help``)."""
+        return f"{self.tr(self.HELP)}\n\n{defaults_help(self.parameterDefinitions())}"
 
     def icon(self) -> QIcon:
         return QIcon(str(ICON_PATH))
@@ -210,6 +210,7 @@ class SarAlgorithm(ParameterHelpers):
     def checkParameterValues(
         self, parameters: dict[str, Any], context: QgsProcessingContext
     ) -> tuple[bool, str]:
+        """QGIS's checks, then bands and outputs; each failure says what to change (see :mod:`.checks`)."""
         # QGIS 3.22 rejects some parameters left out even when they have a default (BAND=1,
         # CRS=EPSG:32631): check with the defaults filled in, as parameterAs...() will use them.
         filled = dict(parameters)
@@ -218,31 +219,11 @@ class SarAlgorithm(ParameterHelpers):
                 filled[definition.name()] = definition.defaultValue()
         ok, message = super().checkParameterValues(filled, context)
         if not ok:
-            message = self._explain_unreadable_raster(filled, context) or message
-        return ok, message
-
-    def _explain_unreadable_raster(
-        self, parameters: dict[str, Any], context: QgsProcessingContext
-    ) -> str | None:
-        """Why a raster layer parameter given as a path cannot be opened (QGIS only says "incorrect")."""
-        for definition in self.parameterDefinitions():
-            value = parameters.get(definition.name())
-            if not isinstance(definition, QgsProcessingParameterRasterLayer) or not isinstance(value, str):
-                continue
-            if not value or self.parameterAsRasterLayer(parameters, definition.name(), context) is not None:
-                continue
-            path = Path(value.split("|")[0])
-            label = definition.description()
-            if not path.exists():
-                return f"{label}: the file '{path}' does not exist. Choose an existing raster file."
-            if path.is_dir():
-                return f"{label}: '{path}' is a folder. Choose a raster file inside it."
-            if not os.access(path, os.R_OK):
-                return f"{label}: '{path}' cannot be read (permission denied). Fix its permissions."
-            return (
-                f"{label}: '{path}' is not a raster GDAL can read. Choose a GeoTIFF or another raster file."
-            )
-        return None
+            explained = (checks.explain_invalid_value(d, filled.get(d.name()), context)
+                         for d in self.parameterDefinitions())
+            return False, next((text for text in explained if text), message)
+        problem = checks.band_problem(self, filled, context) or checks.destination_problem(self, filled)
+        return (False, problem) if problem else (True, "")
 
     def processAlgorithm(
         self,

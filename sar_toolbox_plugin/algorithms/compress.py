@@ -20,6 +20,7 @@ HELP = """Compresses one band of a SAR raster with a learned codec (CNN autoenco
 into one self-describing <i>.sarz</i> file (georeferencing, nodata mask, model id and hash, checksum).
 
 <b>Input raster</b>: intensity, amplitude or dB values (complex SLC is not supported: compute |z|² first).
+<b>Band</b>: the band to compress (1-based); band 1 when not set.
 <b>Input values are</b>: what the band holds; the codec works on dB values.
 <b>Rate</b>: the shipped rate points, lowest (r1, smallest file) to highest (r3, best quality); see the \
 model cards in the plugin's <i>models</i> folder.
@@ -76,7 +77,7 @@ class CompressAlgorithm(SarAlgorithm):
         self.add_band_input(self.BAND_INPUT)
         default_rate = self.rates.index("r2") if "r2" in self.rates else 0
         self.add_enum(self.RATE, "Rate", self.rates, default=default_rate)
-        self.add_onnx_file(self.MODEL, "Custom encoder model (optional)")
+        self.add_onnx_file(self.MODEL, "Custom encoder model")
         self.addParameter(as_advanced(QgsProcessingParameterBoolean(
             self.OPTIMISE, self.tr("Optimised (rate-distortion) quantisation"), defaultValue=False)))
         self.addParameter(as_advanced(QgsProcessingParameterBoolean(

@@ -17,8 +17,8 @@ from .params import BandInput, Figure, figure_values
 
 HELP = """Measures how well a compressed SAR image keeps what analysts need.
 
-<b>Reference (original) raster</b>: the raster that was compressed; <b>Reference band</b>: its band; \
-<b>Reference values are</b>: what it holds (intensity, amplitude or dB).
+<b>Reference (original) raster</b>: the raster that was compressed; <b>Reference band</b>: its band \
+(band 1 when not set); <b>Reference values are</b>: what it holds (intensity, amplitude or dB).
 <b>Reconstruction (dB raster) or compressed .sarz file</b>: a reconstruction raster in dB \
 (e.g. from <i>Decompress SAR raster</i>) or a <i>.sarz</i> \
 file (decoded on the fly; then BPP is its real size: 8 × bytes / (width × height)).

@@ -49,7 +49,7 @@ class DecompressAlgorithm(SarAlgorithm):
             QgsProcessingParameterFile(self.INPUT, self.tr("Compressed file"), extension="sarz")
         )
         self.add_enum(self.OUTPUT_KIND, "Output values", self.KINDS)
-        self.add_onnx_file(self.DECODER, "Decoder model (optional)", advanced=True)
+        self.add_onnx_file(self.DECODER, "Decoder model", advanced=True)
         self.addParameter(QgsProcessingParameterRasterDestination(self.OUTPUT, self.tr("Decoded raster")))
 
     def execute(

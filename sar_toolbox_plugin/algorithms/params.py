@@ -17,12 +17,15 @@ from typing import Any, NamedTuple, TypeVar
 from qgis.core import (
     QgsProcessingAlgorithm,
     QgsProcessingContext,
+    QgsProcessingDestinationParameter,
     QgsProcessingException,
     QgsProcessingOutputNumber,
     QgsProcessingParameterBand,
+    QgsProcessingParameterBoolean,
     QgsProcessingParameterDefinition,
     QgsProcessingParameterEnum,
     QgsProcessingParameterFile,
+    QgsProcessingParameterNumber,
     QgsProcessingParameterRasterLayer,
 )
 from qgis.PyQt.QtCore import QCoreApplication
@@ -50,6 +53,37 @@ class Figure(NamedTuple):
     attribute: str
 
 
+def default_text(definition: QgsProcessingParameterDefinition) -> str | None:
+    """The default of a parameter as the command line takes it (``1 (r2)`` for an enum), None if none."""
+    default = definition.defaultValue()
+    if default is None or isinstance(definition, QgsProcessingDestinationParameter):
+        return None
+    if isinstance(definition, QgsProcessingParameterEnum):
+        return f"{default} ({definition.options()[int(default)]})"
+    if isinstance(definition, QgsProcessingParameterBoolean):
+        return "1 (yes)" if default else "0 (no)"
+    if isinstance(definition, QgsProcessingParameterNumber):
+        return f"{float(default):g}"
+    return str(default)
+
+
+def defaults_help(definitions: Iterable[QgsProcessingParameterDefinition]) -> str:
+    """One help paragraph: each parameter's default, the optional ones without default, the required ones."""
+    defaults, unset, required = [], [], []
+    for definition in definitions:
+        text = default_text(definition)
+        if text is not None:
+            defaults.append(f"{definition.name()}={text}")
+        elif definition.flags() & QgsProcessingParameterDefinition.FlagOptional:
+            unset.append(definition.name())
+        else:
+            required.append(definition.name())
+    parts = [f"required: {', '.join(required)}" if required else "",
+             f"defaults when left out: {', '.join(defaults)}" if defaults else "",
+             f"optional, not set by default: {', '.join(unset)}" if unset else ""]
+    return "<b>Parameters</b> (command-line names) - " + "; ".join(p for p in parts if p) + "."
+
+
 def as_advanced(parameter: ParameterT) -> ParameterT:
     """``parameter``, shown under the dialog's "Advanced parameters"."""
     parameter.setFlags(parameter.flags() | QgsProcessingParameterDefinition.FlagAdvanced)
@@ -70,13 +104,12 @@ class ParameterHelpers(QgsProcessingAlgorithm):
 
     # Definitions (in initAlgorithm) ----------------------------------------------------
 
-    def add_band_input(
-        self,
-        names: BandInput,
-        labels: tuple[str, str, str] = BAND_INPUT_LABELS,
-        band_optional: bool = False,
-    ) -> None:
-        """A raster layer, one of its bands (default 1) and what the band holds (default the first kind)."""
+    def add_band_input(self, names: BandInput, labels: tuple[str, str, str] = BAND_INPUT_LABELS) -> None:
+        """A raster layer, one of its bands and what the band holds (default the first kind).
+
+        The band is optional with default 1, so that leaving it out means band 1 on the command line
+        too (``qgis_process`` 3.22 demands a mandatory band parameter although it has a default).
+        """
         raster_label, band_label, kind_label = labels
         self.addParameter(QgsProcessingParameterRasterLayer(names.raster, self.tr(raster_label)))
         self.addParameter(
@@ -85,7 +118,7 @@ class ParameterHelpers(QgsProcessingAlgorithm):
                 self.tr(band_label),
                 defaultValue=1,
                 parentLayerParameterName=names.raster,
-                optional=band_optional,
+                optional=True,
             )
         )
         self.add_enum(names.kind, kind_label, names.kinds)

@@ -27,7 +27,7 @@ shifted by a known amount, so the pair can be used to check co-registration.
 <b>Width / Height</b>: scene size in pixels (16 to 20000).
 <b>Pixel size</b>: ground size of one pixel in metres (statistics are calibrated at 10 m).
 <b>CRS</b>: coordinate reference system of both outputs; must be projected in metres (e.g. a UTM \
-zone). The top-left corner is at (500000, 5000000) in that CRS.
+zone); EPSG:32631 when not set. The top-left corner is at (500000, 5000000) in that CRS.
 <b>Seed</b>: the same seed and parameters always give the same scene.
 <b>Looks</b>: number of looks L of the speckle (Gamma law, may be fractional); 1 = single look, \
 higher = smoother.
@@ -82,7 +82,10 @@ class SyntheticSceneAlgorithm(SarAlgorithm):
                 self.PIXEL_SIZE, self.tr("Pixel size (CRS units)"), double, 10.0, False, 0.1, 1000.0
             )
         )
-        self.addParameter(QgsProcessingParameterCrs(self.CRS, self.tr("CRS"), self.DEFAULT_CRS))
+        # Optional so that qgis_process 3.22 takes the default when CRS is left out.
+        self.addParameter(
+            QgsProcessingParameterCrs(self.CRS, self.tr("CRS"), self.DEFAULT_CRS, optional=True)
+        )
         self.addParameter(
             QgsProcessingParameterNumber(self.SEED, self.tr("Seed"), integer, 0, False, 0, 2**31 - 1)
         )

@@ -63,9 +63,7 @@ class ToDbAlgorithm(SarAlgorithm):
     HELP = HELP
 
     def initAlgorithm(self, config: dict[str, Any] | None = None) -> None:
-        # BAND optional so that leaving it out means band 1 everywhere (qgis_process 3.22 otherwise
-        # demands it although it has a default).
-        self.add_band_input(self.BAND_INPUT, band_optional=True)
+        self.add_band_input(self.BAND_INPUT)
         self.addParameter(
             QgsProcessingParameterBoolean(self.INVERSE, self.tr("Inverse (dB to linear)"), defaultValue=False)
         )

@@ -143,3 +143,32 @@ def test_metadata_is_complete_and_versions_agree() -> None:
     assert (REPO_ROOT / "sar_toolbox_plugin" / general["icon"]).is_file()
     project = tomllib.loads((REPO_ROOT / "pyproject.toml").read_text())["project"]
     assert general["version"] == engine.__version__ == project["version"]
+
+
+def test_no_parameter_with_a_default_is_demanded_and_defaults_are_in_the_help(sar_provider: Any) -> None:
+    """Finding 15.8. qgis_process 3.22 reports a parameter left out as a missing mandatory one when it is
+    not optional and its definition does not accept "no value" (BAND of compress did); the help lists each
+    default; labels carry no "(optional)" (the dialog adds "[optional]" itself)."""
+    from qgis.core import (
+        QgsProcessingContext,
+        QgsProcessingDestinationParameter,
+        QgsProcessingParameterDefinition,
+    )
+
+    context = QgsProcessingContext()
+    problems: list[str] = []
+    for alg in sar_provider.algorithms():
+        help_text = alg.shortHelpString()
+        for parameter in alg.parameterDefinitions():
+            name, default = parameter.name(), parameter.defaultValue()
+            optional = bool(parameter.flags() & QgsProcessingParameterDefinition.FlagOptional)
+            if default is not None and not optional and not parameter.checkValueIsAcceptable(None, context):
+                problems.append(f"{alg.name()}: {name} has a default but qgis_process demands it")
+            shown = isinstance(parameter, QgsProcessingDestinationParameter) or f"{name}=" in help_text
+            if default is not None and not shown:
+                problems.append(f"{alg.name()}: the help does not give the default of {name}")
+            if "(optional)" in parameter.description().lower():
+                problems.append(f"{alg.name()}: {name} label says '(optional)'; QGIS adds '[optional]'")
+    assert not problems, "\n".join(problems)
+    compress = next(a for a in sar_provider.algorithms() if a.name() == "compress")
+    assert "BAND=1" in compress.shortHelpString() and "RATE=1 (r2)" in compress.shortHelpString()

@@ -175,3 +175,44 @@ def test_packaged_zip_is_self_contained_beside_a_plugin_with_its_own_engine(
     assessed = qgis_process.run_json("sartoolbox:compressandassess", INPUT=scene, INPUT_KIND=0, RATE=0,
                                      OUTPUT=tmp_path / "scene.sarz", REPORT=tmp_path / "scene.html")
     assert Path(assessed["OUTPUT"]).is_file() and "PSNR" in Path(assessed["REPORT"]).read_text()
+
+def _stderr_lines(completed: Any) -> list[str]:
+    return [line for line in completed.stderr.splitlines() if "DeprecationWarning" not in line]
+
+
+def test_command_line_errors_are_printed_once_and_say_what_to_give(
+    tmp_path: Path, make_qgis_process: Callable[[Path], Any], sigma0: tuple[Path, np.ndarray]
+) -> None:
+    """Finding 15.8: enum values listed; band and output checked before the work; each printed once.
+
+    (An error raised while an algorithm runs is printed three times by qgis_process 3.22 itself,
+    for any Python algorithm; see sar_toolbox_plugin/algorithms/checks.py.)
+    """
+    plugins = tmp_path / "plugins"
+    plugins.mkdir()
+    (plugins / PLUGIN).symlink_to(REPO_ROOT / PLUGIN, target_is_directory=True)
+    qgis_process = make_qgis_process(plugins)
+    qgis_process.enable(PLUGIN)
+    raster = str(sigma0[0])
+    out = tmp_path / "out"
+    out.mkdir()
+
+    enum = qgis_process("run", "sartoolbox:todb", "--", f"INPUT={raster}", "INPUT_KIND=amplitude",
+                        f"OUTPUT={out / 'a.tif'}")
+    band = qgis_process("run", "sartoolbox:todb", "--", f"INPUT={raster}", "BAND=3",
+                        f"OUTPUT={out / 'b.tif'}")
+    # BAND left out (it defaults to 1) and an output in a missing folder: refused before any work.
+    unwritable = qgis_process("run", "sartoolbox:compressionquality", "--", f"REFERENCE={raster}",
+                              f"INPUT={raster}", f"OUTPUT_HTML={out / 'missing' / 'report.html'}")
+    expected = {
+        "INPUT_KIND": (enum, "0 = intensity, 1 = amplitude"),
+        "BAND": (band, "band 3 does not exist"),
+        "OUTPUT_HTML": (unwritable, "folder"),
+    }
+    for name, (completed, detail) in expected.items():
+        assert completed.returncode != 0, completed.stdout
+        lines = _stderr_lines(completed)
+        naming = [line for line in lines if f"({name})" in line]
+        assert len(naming) == 1 and detail in naming[0], lines
+        assert "mandatory" not in completed.stderr
+    assert not any(out.iterdir())

@@ -19,21 +19,16 @@ and in the reconstruction):
 * **Bits per pixel** of a compressed file: ``8 * file bytes / (width * height)``.
 
 Both rasters are read into memory: quality assessment is meant for scenes of
-up to a few tens of megapixels.
+up to a few tens of megapixels. The HTML report is :mod:`engine.quality_report`.
 """
 
 from __future__ import annotations
 
-import base64
-import html
 import logging
 import math
 import os
-import struct
 import tempfile
-import zlib
-from collections.abc import Callable
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -41,6 +36,8 @@ import numpy as np
 
 from .errors import DependencyError, InputError
 from .preprocess import INPUT_KINDS, LINEAR_KINDS, db_to_linear, linear_to_db, valid_mask
+from .quality_report import Sizes
+from .run import IsCancelled, Log, Progress, Run
 
 logger = logging.getLogger(__name__)
 
@@ -254,9 +251,9 @@ def assess(
     reconstruction_kind: str = "db",
     html_path: str | os.PathLike[str] | None = None,
     peak: float | None = None,
-    progress: Callable[[float], None] | None = None,
-    is_cancelled: Callable[[], bool] | None = None,
-    log: Callable[[str], None] | None = None,
+    progress: Progress | None = None,
+    is_cancelled: IsCancelled | None = None,
+    log: Log | None = None,
 ) -> QualityReport:
     """Compare a reconstruction (a raster, or a ``.sarz`` file that is decoded first) with its reference.
 
@@ -266,127 +263,64 @@ def assess(
         band: band of the reference (the reconstruction's band 1 is used).
         reference_kind: what the reference holds (``intensity``, ``amplitude``, ``db``).
         reconstruction_kind: what a reconstruction raster holds (ignored for compressed files).
-        html_path: if given, an HTML report with the images and the figures is written there.
+        html_path: if given, an HTML report (:mod:`engine.quality_report`) is written there; checked
+            for writability before any work.
         peak: PSNR/SSIM peak in dB (default: the reference's valid dB range).
     """
-    from .errors import CancelledError
+    run = Run.of(progress, is_cancelled, log)
+    if html_path is not None:
+        from .raster_io import check_writable
 
-    say = log or (lambda _msg: None)
-    bpp = None
+        check_writable(html_path)
     ref_db = read_db(reference, band, reference_kind)
-    if progress:
-        progress(20.0)
-    if is_compressed_file(reconstruction):
-        from .codec.decode import decompress_file
-
-        bpp = bits_per_pixel(reconstruction)
-        with tempfile.TemporaryDirectory(prefix="sar_quality_") as tmp:
-            decoded = Path(tmp) / "decoded.tif"
-            decompress_file(reconstruction, decoded, output_kind="db", is_cancelled=is_cancelled)
-            rec_db = read_db(decoded, 1, "db")
-    else:
-        rec_db = read_db(reconstruction, 1, reconstruction_kind)
-    if is_cancelled is not None and is_cancelled():
-        raise CancelledError("Quality assessment was cancelled; nothing was written.")
-    if progress:
-        progress(60.0)
-    report = compare(ref_db, rec_db, peak=peak, bpp=bpp)
-    say(
+    run.progress(0.2)
+    compressed = is_compressed_file(reconstruction)
+    rec_db = _read_reconstruction(reconstruction, compressed, reconstruction_kind, run.span(0.2, 0.6))
+    run.check("Quality assessment")
+    report = compare(ref_db, rec_db, peak=peak,
+                     bpp=bits_per_pixel(reconstruction) if compressed else None)
+    run.say(
         f"PSNR {report.psnr:.2f} dB, SSIM {report.ssim:.4f}, ENL ratio {report.enl_ratio:.3f}, "
-        f"EPI {report.epi:.4f}" + (f", {bpp:.3f} bits per pixel" if bpp is not None else "")
+        f"EPI {report.epi:.4f}" + (f", {report.bpp:.3f} bits per pixel" if report.bpp is not None else ""),
+        logger=logger,
     )
     if html_path is not None:
-        write_html_report(html_path, ref_db, rec_db, report, title=f"{Path(reconstruction).name} vs "
-                          f"{Path(reference).name}")
-    if progress:
-        progress(100.0)
+        from .quality_report import write_html_report
+
+        write_html_report(html_path, ref_db, rec_db, report,
+                          title=f"{Path(reconstruction).name} vs {Path(reference).name}",
+                          sizes=compression_sizes(reference, band, reconstruction if compressed else None))
+    run.progress(1.0)
     return report
 
 
-# ------------------------------------------------------------ HTML report
-def _png(rgb: np.ndarray) -> bytes:
-    """Encode ``(h, w)`` grey or ``(h, w, 3)`` RGB uint8 as PNG (zlib only)."""
-    arr = np.ascontiguousarray(rgb, dtype=np.uint8)
-    colour = 2 if arr.ndim == 3 else 0
-    h, w = arr.shape[:2]
-    rows = arr.reshape(h, -1)
-    raw = b"".join(b"\x00" + rows[i].tobytes() for i in range(h))
+def _read_reconstruction(path: str | os.PathLike[str], compressed: bool, kind: str, run: Run) -> np.ndarray:
+    """The reconstruction in dB: a raster read as ``kind``, or a compressed file decoded first."""
+    if not compressed:
+        return read_db(path, 1, kind)
+    from .codec.decode import decompress_file
 
-    def chunk(tag: bytes, data: bytes) -> bytes:
-        crc = zlib.crc32(tag + data) & 0xFFFFFFFF
-        return struct.pack(">I", len(data)) + tag + data + struct.pack(">I", crc)
-
-    ihdr = struct.pack(">IIBBBBB", w, h, 8, colour, 0, 0, 0)
-    return b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", ihdr) + chunk(b"IDAT", zlib.compress(raw, 6)) + \
-        chunk(b"IEND", b"")
+    with tempfile.TemporaryDirectory(prefix="sar_quality_") as tmp:
+        decoded = Path(tmp) / "decoded.tif"
+        decompress_file(path, decoded, output_kind="db", progress=lambda pct: run.progress(pct / 100),
+                        is_cancelled=run.is_cancelled)
+        return read_db(decoded, 1, "db")
 
 
-def _thumb(img: np.ndarray, max_side: int = 1024) -> np.ndarray:
-    step = max(1, math.ceil(max(img.shape) / max_side))
-    return img[::step, ::step]
+def compression_sizes(reference: str | os.PathLike[str], band: int,
+                      compressed: str | os.PathLike[str] | None) -> Sizes:
+    """File and band sizes for the report; with a compressed file, its size and the codec that wrote it."""
+    from .codec.fileformat import read_compressed
+    from .raster_io import inspect_raster
 
-
-def _grey(db: np.ndarray, lo: float, hi: float) -> np.ndarray:
-    scaled = np.clip((db - lo) / max(hi - lo, 1e-6), 0, 1)
-    out = np.where(np.isfinite(scaled), scaled * 255, 0)
-    return out.astype(np.uint8)
-
-
-def _diverging(diff: np.ndarray, limit: float) -> np.ndarray:
-    """Blue (negative) - white - red (positive) colouring of a difference image; black where invalid."""
-    t = np.clip(np.nan_to_num(diff / max(limit, 1e-6)), -1, 1)
-    r = np.where(t < 0, 1 + t, 1.0)
-    g = 1 - np.abs(t)
-    b = np.where(t > 0, 1 - t, 1.0)
-    rgb = (np.stack([r, g, b], axis=-1) * 255).astype(np.uint8)
-    rgb[~np.isfinite(diff)] = 0
-    return rgb
-
-
-def write_html_report(path: str | os.PathLike[str], reference_db: np.ndarray, reconstruction_db: np.ndarray,
-                      report: QualityReport, title: str = "Compression quality") -> Path:
-    """Write a self-contained HTML page: reference, reconstruction, difference (embedded PNGs), figures."""
-    from .raster_io import atomic_output
-
-    ref, rec = _thumb(reference_db), _thumb(reconstruction_db)
-    valid = np.isfinite(ref)
-    lo, hi = (np.percentile(ref[valid], [1, 99]) if valid.any() else (0.0, 1.0))
-    diff = rec - ref
-    finite = np.isfinite(diff)
-    limit = float(np.percentile(np.abs(diff[finite]), 99)) if finite.any() else 1.0
-    images = [
-        ("Reference (dB)", _png(_grey(ref, lo, hi))),
-        ("Reconstruction (dB)", _png(_grey(rec, lo, hi))),
-        (f"Difference (reconstruction - reference, ±{limit:.2f} dB)", _png(_diverging(diff, limit))),
-    ]
-    rows = "".join(
-        f"<tr><th>{html.escape(name)}</th><td>{html.escape(value)}</td></tr>"
-        for name, value in [
-            (f"PSNR (dB, peak = {report.peak_db:.2f} dB)", f"{report.psnr:.3f}"),
-            ("SSIM", f"{report.ssim:.4f}"),
-            ("ENL ratio (reconstruction / original)", f"{report.enl_ratio:.3f}"),
-            ("EPI", f"{report.epi:.4f}"),
-            ("Bits per pixel", "-" if report.bpp is None else f"{report.bpp:.4f}"),
-            ("Valid pixels", str(report.valid_pixels)),
-            ("Homogeneous blocks (ENL)", str(report.homogeneous_blocks)),
-        ]
-    )
-    figures = "".join(
-        f'<figure><img alt="{html.escape(name)}" src="data:image/png;base64,'
-        f'{base64.b64encode(png).decode("ascii")}"><figcaption>{html.escape(name)}</figcaption></figure>'
-        for name, png in images
-    )
-    page = (
-        "<!DOCTYPE html><html><head><meta charset='utf-8'>"
-        f"<title>{html.escape(title)}</title><style>body{{font-family:sans-serif;margin:1.5em}}"
-        "table{border-collapse:collapse}th,td{border:1px solid #bbb;padding:4px 10px;text-align:left}"
-        "figure{display:inline-block;margin:0 1em 1em 0;vertical-align:top}"
-        "img{max-width:480px;image-rendering:pixelated}</style></head><body>"
-        f"<h1>{html.escape(title)}</h1><table>{rows}</table>{figures}"
-        "<p>PSNR and SSIM in the dB domain; ENL ratio on the homogeneous blocks of the original "
-        "(lowest coefficient of variation of linear intensity); EPI = correlation of Sobel gradient "
-        "magnitudes.</p></body></html>"
-    )
-    with atomic_output(path) as tmp:
-        tmp.write_text(page, encoding="utf-8")
-    return Path(path)
+    info = inspect_raster(reference, band)
+    dtype = info.dtype(band)
+    sizes = Sizes(reference_file_bytes=Path(reference).stat().st_size,
+                  band_bytes=info.width * info.height * np.dtype(dtype).itemsize, band_dtype=dtype)
+    if compressed is None:
+        return sizes
+    cf = read_compressed(compressed)
+    header = cf.header
+    model = (f"{header.model_id} (weights {header.weights_sha256[:12]}), restoration filter "
+             f"{'on' if header.post_filter else 'off'}")
+    return replace(sizes, compressed_bytes=cf.size_bytes, model=model)

@@ -27,7 +27,10 @@ file (decoded on the fly; then BPP is its real size: 8 × bytes / (width × heig
 images (same data range). <b>ENL ratio</b> = ENL of the reconstruction / ENL of the original on the \
 homogeneous blocks of the original (lowest coefficient of variation of linear intensity): 1 = speckle \
 statistics kept, above 1 = smoothed. <b>EPI</b> = correlation of Sobel gradient magnitudes.
-<b>HTML report</b> (optional): reference, reconstruction and difference images with the figures."""
+<b>HTML report</b> (optional, none by default; its folder is checked before any work): the figures; \
+the model and rate point, file sizes and compression ratio (for a .sarz file); reference, \
+reconstruction and difference images with their colour bars and the stretches used; and a \
+full-resolution crop of the window where the difference is largest."""
 
 
 class CompressionQualityAlgorithm(SarAlgorithm):

@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 from scipy import ndimage
 
-from engine import quality
+from engine import quality, quality_report
 from engine.errors import InputError
 from tests.conftest import write_test_geotiff
 
@@ -98,8 +98,11 @@ def test_assess_rasters_and_html_report(tmp_path: Path) -> None:
     text = html_path.read_text()
     assert f"{report.psnr:.3f}" in text and "ENL ratio" in text
     pngs = re.findall(r"data:image/png;base64,([A-Za-z0-9+/=]+)", text)
-    assert len(pngs) == 3
+    assert len(pngs) == 8  # 3 overview images, 3 full-resolution crops, 2 colour bars
     assert all(base64.b64decode(p).startswith(b"\x89PNG\r\n\x1a\n") for p in pngs)
+    assert "Grey stretch" in text and "Difference scale: ±" in text
+    assert "Reference band as stored (float32)" in text
+    assert "Compression ratio" not in text  # a raster reconstruction has no compressed size
 
 
 def test_png_writer_is_decodable(tmp_path: Path) -> None:
@@ -107,7 +110,7 @@ def test_png_writer_is_decodable(tmp_path: Path) -> None:
 
     rgb = np.random.default_rng(0).integers(0, 255, (5, 7, 3), dtype=np.uint8)
     path = tmp_path / "x.png"
-    path.write_bytes(quality._png(rgb))
+    path.write_bytes(quality_report.png(rgb))
     np.testing.assert_array_equal(np.asarray(Image.open(path)), rgb)
 
 
@@ -121,7 +124,43 @@ def test_assess_compressed_file_reports_bpp(tmp_path: Path, monkeypatch: pytest.
     _, ref_db = speckled((48, 64))
     ref = write_test_geotiff(tmp_path / "ref.tif", ref_db)
     result = compress_raster(ref, tmp_path / "c.sarz", input_kind="db", rate="r1")
-    report = quality.assess(ref, result.path, reference_kind="db")
+    page = tmp_path / "report.html"
+    report = quality.assess(ref, result.path, reference_kind="db", html_path=page)
     assert report.bpp == pytest.approx(8 * result.bytes / (48 * 64))
+    text = page.read_text()  # finding 15.9: model, sizes and ratio in the report
+    ratio = 48 * 64 * 4 / result.bytes
+    assert "sarcodec-r1" in text and f"{result.bytes:,} bytes" in text and f"{ratio:.1f} : 1" in text
     assert quality.bits_per_pixel(result.path) == report.bpp
     assert report.psnr > 5 and report.enl_ratio > 1  # the tiny codec keeps only 16 x 16 block means
+
+
+def test_worst_window_finds_the_artefact() -> None:
+    rng = np.random.default_rng(5)
+    ref = rng.normal(-10, 2, (300, 220))
+    rec = ref + rng.normal(0, 0.1, ref.shape)
+    rec[200:232, 40:72] += 6.0  # a block artefact
+    rec[:20, :20] = np.nan  # invalid pixels do not count
+    row, col, side = quality_report.worst_window(ref, rec, side=64)
+    assert side == 64 and row <= 200 and row + side >= 232 and col <= 40 and col + side >= 72
+    assert quality_report.worst_window(ref[:30, :40], rec[:30, :40])[::2] == (0, 30)  # clipped to the image
+
+
+def test_report_states_the_difference_scale_with_its_colour_bar(tmp_path: Path) -> None:
+    ref = np.tile(np.linspace(-20, 0, 64), (48, 1))
+    rec = ref.copy()
+    rec[10:20, 10:20] += 1.5
+    report = quality.compare(ref, rec)
+    page = quality_report.render_html(ref, rec, report)
+    limit = float(np.percentile(np.abs(rec - ref), 99))
+    assert f"-{limit:.2f} dB" in page and f"+{limit:.2f} dB" in page
+    lo, hi = np.percentile(ref, [1, 99])
+    assert f"{lo:.1f} dB (black) to {hi:.1f} dB (white)" in page
+    assert "Rows 0-47, columns 0-47 (48 x 48 pixels" in page
+
+
+def test_unwritable_report_is_refused_before_any_work(tmp_path: Path) -> None:
+    from engine.errors import RasterIOError
+
+    with pytest.raises(RasterIOError, match="does not exist; create it"):
+        quality.assess(tmp_path / "not-read.tif", tmp_path / "not-read-either.tif",
+                       html_path=tmp_path / "missing" / "report.html")

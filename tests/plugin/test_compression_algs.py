@@ -98,7 +98,7 @@ def test_compress_band_out_of_range_and_complex(
     source, _ = scene
     out = tmp_path / "out"
     out.mkdir()
-    with pytest.raises(QgsProcessingException, match="(?i)band 2 does not exist"):
+    with pytest.raises(QgsProcessingException, match=r"(?i)band 2 does not exist"):
         run_algorithm("compress", {"INPUT": str(source), "BAND": 2, "INPUT_KIND": 0, "RATE": 0,
                                    "OUTPUT": str(out / "c.sarz")})
     slc = write_geotiff(tmp_path / "slc.tif", np.ones((6, 6), np.complex64))

@@ -150,7 +150,7 @@ def test_band_out_of_range(
 ) -> None:
     out = _out_dir(tmp_path) / "x.tif"
     _assert_fails(
-        run_algorithm, {"INPUT": str(intensity[0]), "BAND": 3, "OUTPUT": str(out)}, r"(?i)band 3 does not exist"
+        run_algorithm, {"INPUT": str(intensity[0]), "BAND": 3, "OUTPUT": str(out)}, r"(?i)band 3 does not exi"
     )
 
 

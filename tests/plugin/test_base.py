@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import re
 import threading
 from typing import Any
 
@@ -85,3 +86,31 @@ def test_engine_messages_are_forwarded_once_and_levels_restored(qgis_app: Any) -
         ("info", "Only through the callback"),
     ]
     assert plugin_logger.level == level_before and plugin_logger.handlers == handlers_before
+
+
+@pytest.mark.parametrize(
+    ("algorithm", "parameters", "expected"),
+    [
+        ("todb", {"INPUT_KIND": 7}, r"Input values are \(INPUT_KIND\): 7 is not one of the choices; "
+                                    r"give the number of one: 0 = intensity, 1 = amplitude\."),
+        ("syntheticscene", {"WIDTH": 5},
+         r"Width \(pixels\) \(WIDTH\): 5 is not a number between 16 and 20000"),
+        ("todb", {"OUTPUT": "/nonexistent-folder/x.tif"},
+         r"Output \(OUTPUT\): Cannot write .*does not exist"),
+    ],
+)
+def test_parameter_checks_say_what_to_give(
+    sar_provider: Any, tmp_path: Any, write_geotiff: Any, algorithm: str, parameters: dict[str, Any],
+    expected: str,
+) -> None:
+    """Finding 15.8: a bad value is refused before any work with the accepted values (or range) named."""
+    import numpy as np
+    from qgis.core import QgsApplication, QgsProcessingContext
+
+    raster = write_geotiff(tmp_path / "in.tif", np.ones((4, 4), np.float32))
+    alg = QgsApplication.processingRegistry().createAlgorithmById(f"sartoolbox:{algorithm}")
+    values = {"INPUT": str(raster), "OUTPUT": str(tmp_path / "out.tif"),
+              "OUTPUT_SAR": str(tmp_path / "s.tif"), "OUTPUT_OPTICAL": str(tmp_path / "o.tif"), **parameters}
+    ok, message = alg.checkParameterValues(values, QgsProcessingContext())
+    assert not ok
+    assert re.search(expected, message), message

@@ -186,5 +186,5 @@ def test_missing_rasterio_names_the_install_command(monkeypatch: pytest.MonkeyPa
     import sys
 
     monkeypatch.setitem(sys.modules, "rasterio", None)
-    with pytest.raises(DependencyError, match=r"-m pip install.*'rasterio'"):
+    with pytest.raises(DependencyError, match=r"-m pip install.*'rasterio>=1\.4,<1\.5'"):
         inspect_raster(tmp_path / "x.tif")

@@ -25,6 +25,8 @@ from qgis.core import (
     QgsProcessingModelAlgorithm,
 )
 
+from .algorithms.params import defaults_help
+
 logger = logging.getLogger(__name__)
 
 SHIPPED_DIR = Path(__file__).resolve().parent / "graphical_models"
@@ -65,7 +67,9 @@ class GraphicalModelAlgorithm(QgsProcessingAlgorithm):
         return self.model.groupId()
 
     def shortHelpString(self) -> str:
-        return str(self.model.helpContent().get("ALG_DESC", ""))
+        """The model's description, then each parameter's default (as every SAR Toolbox algorithm)."""
+        description = str(self.model.helpContent().get("ALG_DESC", ""))
+        return f"{description}\n\n{defaults_help(self.parameterDefinitions())}"
 
     def initAlgorithm(self, config: dict[str, Any] | None = None) -> None:
         for definition in self.model.parameterDefinitions():

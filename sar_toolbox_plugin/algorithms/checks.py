@@ -78,6 +78,8 @@ def band_problem(
         if not (isinstance(definition, QgsProcessingParameterBand) and definition.parentLayerParameterName()):
             continue
         parent, name = definition.parentLayerParameterName(), definition.name()
+        if parameters.get(name) in (None, "", []):  # not given and no default: the engine decides
+            continue
         layer = algorithm.parameterAsRasterLayer(parameters, parent, context)
         if layer is None or not layer.isValid():
             continue

@@ -12,6 +12,7 @@ from qgis.core import (
     QgsProcessingParameterRasterLayer,
 )
 
+from ..engine.preprocess import INPUT_KINDS
 from .base import SarAlgorithm, engine_callbacks
 from .params import Figure, figure_values
 
@@ -48,7 +49,7 @@ class TranslateAlgorithm(SarAlgorithm):
     VALID_PIXELS = "VALID_PIXELS"
     TILES = "TILES"
 
-    KINDS = ("intensity", "amplitude", "db")
+    KINDS = INPUT_KINDS
     FIGURES = (
         Figure(VALID_PIXELS, "Valid pixels", "valid_pixels"),
         Figure(TILES, "Tiles", "tiles"),

@@ -84,8 +84,9 @@ class KeypointRegisterAlgorithm(SarAlgorithm):
 
     def initAlgorithm(self, config: dict[str, Any] | None = None) -> None:
         self.addParameter(QgsProcessingParameterRasterLayer(self.INPUT, self.tr("Raster to register")))
+        # Optional with default 1, so that qgis_process 3.22 does not demand it.
         self.addParameter(QgsProcessingParameterBand(self.BAND, self.tr("Band"), defaultValue=1,
-                                                     parentLayerParameterName=self.INPUT))
+                                                     parentLayerParameterName=self.INPUT, optional=True))
         self.addParameter(QgsProcessingParameterRasterLayer(self.REFERENCE, self.tr("Reference raster")))
         self.addParameter(QgsProcessingParameterBand(
             self.REFERENCE_BANDS, self.tr("Reference bands (default: all, averaged)"), optional=True,

@@ -198,6 +198,9 @@ class ClassicalDetector:
     def scores(self, batch: np.ndarray, modality: str) -> np.ndarray:
         return harris_batch(batch)
 
+    def tile_for(self, shape: tuple[int, int]) -> int:
+        return self.tile_size
+
     def describer(self, modality: str) -> Callable[[np.ndarray, np.ndarray, np.ndarray], Descriptions]:
         def describe_tile(image: np.ndarray, valid: np.ndarray, xy: np.ndarray) -> Descriptions:
             gx, gy = sar_gradients(image)

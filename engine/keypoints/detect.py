@@ -76,6 +76,10 @@ class Detector(Protocol):
         """``(n, 1, t, t)`` prepared tiles -> ``(n, 1, t, t)`` keypoint scores (higher is better)."""
         ...
 
+    def tile_for(self, shape: tuple[int, int]) -> int:
+        """Tile side used for an image of ``shape`` (``tile_size`` or larger for small images)."""
+        ...
+
     def describer(self, modality: str) -> TileDescriber:
         """The per-tile descriptor function for images of ``modality`` ('sar' or 'optical')."""
         ...
@@ -160,8 +164,8 @@ def describe_in_tiles(image: np.ndarray, valid: np.ndarray, xy: np.ndarray, desc
             r = tile.read
             pad = ((max(0, -r.row_off), max(0, r.row_end - h)), (max(0, -r.col_off), max(0, r.col_end - w)))
             sl = (slice(max(0, r.row_off), min(h, r.row_end)), slice(max(0, r.col_off), min(w, r.col_end)))
-            tile_img = np.pad(image[sl], pad)
             tile_ok = np.pad(valid[sl], pad)
+            tile_img = np.where(tile_ok, np.pad(image[sl], pad), np.float32(0)).astype(np.float32)
             local: np.ndarray = xy[inside] - np.array([r.col_off, r.row_off], dtype=np.float64)
             parts.append(describe(tile_img, tile_ok, local))
             order.append(inside)
@@ -184,7 +188,7 @@ def extract(image: np.ndarray, valid: np.ndarray, detector: Detector, modality: 
     for i, (scale, budget) in enumerate(zip(levels, budgets, strict=True)):
         step = run.span(i / len(levels), (i + 1) / len(levels))
         img, ok = pyramid_level(image, valid, scale)
-        masked = np.where(ok, img, np.nan).astype(np.float32)
+        masked = np.where(ok, img, np.nan).astype(np.float32)  # tiles see 0 there, as in describe_in_tiles
         half = step.span(0.0, 0.5)
 
         def scores(batch: np.ndarray) -> np.ndarray:
@@ -193,12 +197,13 @@ def extract(image: np.ndarray, valid: np.ndarray, detector: Detector, modality: 
         def tiled_progress(percent: float, part: Run = half) -> None:
             part.progress(percent / 100)
 
-        score = apply_tiled(masked, scores, tile_size=detector.tile_size, overlap=detector.overlap,
+        tile = detector.tile_for((img.shape[0], img.shape[1]))
+        score = apply_tiled(masked, scores, tile_size=tile, overlap=detector.overlap,
                             progress=tiled_progress, is_cancelled=run.is_cancelled)
         assert score is not None
         xy, vals = _candidates(score[0], usable_mask(ok, detector.margin), int(budget))
-        described = describe_in_tiles(img, ok, xy, detector.describer(modality), detector.tile_size,
-                                      detector.overlap, step.span(0.5, 1.0))
+        described = describe_in_tiles(img, ok, xy, detector.describer(modality), tile, detector.overlap,
+                                      step.span(0.5, 1.0))
         factor = np.array([img.shape[1] / image.shape[1], img.shape[0] / image.shape[0]])
         found.append(Keypoints(xy / factor, vals, np.full(len(xy), scale, np.float32), described))
         logger.debug("level %.3f: %d keypoints", scale, len(xy))

@@ -11,8 +11,10 @@ that hold keypoints and sampled at the keypoints (bilinear, renormalised).
 
 from __future__ import annotations
 
+import hashlib
 import logging
 import os
+from collections import OrderedDict
 from collections.abc import Callable
 
 import numpy as np
@@ -30,6 +32,11 @@ REQUIRED_INPUTS = ("image", "modality")
 REQUIRED_OUTPUTS = ("repeatability", "reliability", "descriptors")
 MIN_SCORE = 1e-3
 """Scores below this are not keypoints."""
+MAX_TILE = 512
+"""A level up to this size runs as one tile (no overlap overhead); larger ones in tiles of this side."""
+SIDE_MULTIPLE = 16
+CACHE_BYTES = 256 * 2**20
+"""Descriptor tiles of the score pass kept (float16) for the description pass, at most this many bytes."""
 
 
 class LearnedDetector:
@@ -54,6 +61,22 @@ class LearnedDetector:
         self.tile_size = meta.tile_size
         self.overlap = meta.overlap
         self.margin = float(max(4, meta.overlap // 4))
+        self._cache: OrderedDict[bytes, np.ndarray] = OrderedDict()
+        self._cache_bytes = 0
+
+    @staticmethod
+    def _key(tile: np.ndarray, modality: str) -> bytes:
+        return hashlib.blake2b(np.ascontiguousarray(tile, np.float32).tobytes() + modality.encode(),
+                               digest_size=16).digest()
+
+    def _remember(self, key: bytes, desc: np.ndarray) -> None:
+        """Keep a tile's descriptors (content-addressed, so a hit is always the same tile)."""
+        stored = desc.astype(np.float16)
+        self._cache[key] = stored
+        self._cache_bytes += stored.nbytes
+        while self._cache_bytes > CACHE_BYTES and self._cache:
+            _, old = self._cache.popitem(last=False)
+            self._cache_bytes -= old.nbytes
 
     def _run(self, batch: np.ndarray, modality: str, outputs: list[str]) -> list[np.ndarray]:
         code = np.full((len(batch), 1), MODALITY_CODE[modality], np.float32)
@@ -65,8 +88,14 @@ class LearnedDetector:
                 f"Model '{self.model_id}' failed on a batch of shape {batch.shape} ({exc})."
             ) from exc
 
+    def tile_for(self, shape: tuple[int, int]) -> int:
+        side = -(-max(shape) // SIDE_MULTIPLE) * SIDE_MULTIPLE
+        return max(self.tile_size, min(MAX_TILE, side))
+
     def scores(self, batch: np.ndarray, modality: str) -> np.ndarray:
-        rep, rel = self._run(batch, modality, ["repeatability", "reliability"])
+        rep, rel, desc = self._run(batch, modality, ["repeatability", "reliability", "descriptors"])
+        for tile, d in zip(batch, desc, strict=True):
+            self._remember(self._key(tile[0], modality), d)
         s = (rep * rel).astype(np.float32)
         return np.where(s >= MIN_SCORE, s, 0.0)
 
@@ -74,10 +103,13 @@ class LearnedDetector:
         from scipy import ndimage
 
         def describe_tile(image: np.ndarray, valid: np.ndarray, xy: np.ndarray) -> Descriptions:
-            (desc_map,) = self._run(image[None, None], modality, ["descriptors"])
+            cached = self._cache.get(self._key(image, modality))
+            if cached is None:
+                (desc_map,) = self._run(image[None, None], modality, ["descriptors"])
+                cached = desc_map[0]
             idx = xy - 0.5
-            desc = np.stack([ndimage.map_coordinates(c, [idx[:, 1], idx[:, 0]], order=1, mode="nearest")
-                             for c in desc_map[0]], axis=1)
+            desc = np.stack([ndimage.map_coordinates(c.astype(np.float32), [idx[:, 1], idx[:, 0]], order=1,
+                                                     mode="nearest") for c in cached], axis=1)
             desc /= np.linalg.norm(desc, axis=1, keepdims=True) + 1e-12
             gx, gy = sar_gradients(image)
             angle = keypoint_axes(gx, gy, xy)

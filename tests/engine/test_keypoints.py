@@ -340,3 +340,25 @@ def test_a_mirrored_consensus_is_refused_as_degenerate(monkeypatch: pytest.Monke
     with pytest.raises(RegistrationError, match=r"degenerate \(it folds or mirrors"):
         register_images(ImageSide(img, ok, "db", "INPUT"), ImageSide(img, ok, "db", "REFERENCE"),
                         ClassicalDetector(), "homography")
+
+
+def test_learned_descriptors_come_from_the_score_pass(tmp_path: Path) -> None:
+    """The description pass reuses the score pass's descriptor tiles (no second model run), and a
+    small level runs as one tile."""
+    from engine.keypoints.learned import LearnedDetector
+
+    det = LearnedDetector(build_fake_keypoint_model(tmp_path / "kp.onnx", tile_size=64, overlap=16))
+    assert det.tile_for((100, 90)) == 112 and det.tile_for((2000, 3000)) == 512
+    runs: list[list[str]] = []
+    original = det._run
+
+    def counting(batch: np.ndarray, modality: str, outputs: list[str]) -> list[np.ndarray]:
+        runs.append(outputs)
+        return original(batch, modality, outputs)
+
+    det._run = counting  # type: ignore[method-assign]
+    img = texture(160, seed=9)
+    valid = np.ones(img.shape, bool)
+    valid[:20] = False
+    kps = extract(prepare_image(img, "optical", valid), valid, det, "sar", 200, QUIET)
+    assert len(kps) > 20 and ["descriptors"] not in runs

@@ -1,0 +1,142 @@
+"""Command line: ``python -m training.keypoints train|export|evaluate ...``."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+logger = logging.getLogger(__name__)
+
+
+def _parser() -> argparse.ArgumentParser:
+    from .data import DataConfig
+    from .evaluate import EvalConfig
+    from .losses import LossConfig
+    from .models import ModelConfig
+    from .train import TrainConfig
+
+    t, m, lc, d, e = TrainConfig(), ModelConfig(), LossConfig(), DataConfig(), EvalConfig()
+    p = argparse.ArgumentParser(prog="python -m training.keypoints", description=__doc__)
+    p.add_argument("-v", "--verbose", action="store_true", help="debug logging")
+    p.add_argument("--log-file", default=None, help="also write the log here")
+    sub = p.add_subparsers(dest="command", required=True)
+
+    tr = sub.add_parser("train", help="train (or resume) the keypoint network")
+    tr.add_argument("--run-dir", default=t.run_dir, help="checkpoint + TensorBoard folder (runs/...)")
+    tr.add_argument("--steps", type=int, default=t.steps)
+    tr.add_argument("--batch", type=int, default=t.batch, help="view pairs per step")
+    tr.add_argument("--crop", type=int, default=t.crop, help="view side (multiple of 16)")
+    tr.add_argument("--lr", type=float, default=t.lr)
+    tr.add_argument("--lr-final", type=float, default=t.lr_final)
+    tr.add_argument("--seed", type=int, default=t.seed)
+    tr.add_argument("--threads", type=int, default=t.threads, help="torch CPU threads")
+    tr.add_argument("--log-every", type=int, default=t.log_every)
+    tr.add_argument("--ckpt-every", type=int, default=t.ckpt_every)
+    tr.add_argument("--max-minutes", type=float, default=t.max_minutes, help="wall-clock budget (0: none)")
+    tr.add_argument("--no-resume", action="store_true", help="ignore an existing checkpoint in run-dir")
+    tr.add_argument("--no-progress", action="store_true")
+    tr.add_argument("--width", type=int, default=m.width)
+    tr.add_argument("--descriptor-dim", type=int, default=m.descriptor_dim)
+    tr.add_argument("--patch", type=int, default=lc.patch, help="repeatability window (px)")
+    tr.add_argument("--w-peaky", type=float, default=lc.w_peaky)
+    tr.add_argument("--temperature", type=float, default=lc.temperature, help="InfoNCE temperature")
+    tr.add_argument("--real-root", default=d.real_root, help="folder holding opt_sar_3mos/ etc.")
+    tr.add_argument("--no-real", action="store_true", help="synthetic scenes only")
+    tr.add_argument(
+        "--held-out", nargs="*", default=list(d.held_out), help="opt_sar_3mos pairs never trained on"
+    )
+    tr.add_argument("--synthetic-scenes", type=int, default=d.synthetic_scenes)
+    tr.add_argument("--synthetic-size", type=int, default=d.synthetic_size)
+    tr.add_argument("--p-sar-sar", type=float, default=d.p_sar_sar, help="share of SAR-SAR view pairs")
+
+    ex = sub.add_parser("export", help="export to ONNX (Task.KEYPOINTS) and check parity with PyTorch")
+    ex.add_argument("checkpoint", help="checkpoint.pt or its run folder")
+    ex.add_argument("--out-dir", default="models")
+    ex.add_argument("--model-id", required=True, help="e.g. kp-hscp-r2d2-v1")
+    ex.add_argument("--tile-size", type=int, default=256)
+    ex.add_argument("--overlap", type=int, default=32)
+    ex.add_argument("--no-parity", action="store_true", help="skip the ONNX Runtime vs PyTorch check")
+
+    ev = sub.add_parser("evaluate", help="held-out scores under random homographies vs a classical baseline")
+    ev.add_argument("methods", nargs="+", help="checkpoint | model.onnx | sift")
+    ev.add_argument("--json", dest="json_out", default=None, help="write the full report here")
+    ev.add_argument("--real-root", default=e.real_root)
+    ev.add_argument("--held-out", nargs="*", default=list(e.held_out))
+    ev.add_argument("--warps-per-pair", type=int, default=e.warps_per_pair)
+    ev.add_argument("--synthetic", type=int, default=e.synthetic, help="held-out synthetic scenes")
+    ev.add_argument("--max-keypoints", type=int, default=e.max_keypoints)
+    ev.add_argument("--seed", type=int, default=e.seed)
+    return p
+
+
+def _train(args: argparse.Namespace) -> int:
+    from .data import DataConfig
+    from .losses import LossConfig
+    from .models import ModelConfig
+    from .train import TrainConfig, train
+
+    cfg = TrainConfig(
+        run_dir=args.run_dir, steps=args.steps, batch=args.batch, crop=args.crop, lr=args.lr,
+        lr_final=args.lr_final, seed=args.seed, threads=args.threads, log_every=args.log_every,
+        ckpt_every=args.ckpt_every, max_minutes=args.max_minutes, progress=not args.no_progress,
+        model=ModelConfig(width=args.width, descriptor_dim=args.descriptor_dim),
+        loss=LossConfig(patch=args.patch, w_peaky=args.w_peaky, temperature=args.temperature),
+        data=DataConfig(
+            real_root=args.real_root, use_real=not args.no_real, held_out=tuple(args.held_out),
+            synthetic_scenes=args.synthetic_scenes, synthetic_size=args.synthetic_size,
+            p_sar_sar=args.p_sar_sar,
+        ),
+    )
+    print(train(cfg, resume=not args.no_resume))
+    return 0
+
+
+def _export(args: argparse.Namespace) -> int:
+    from .export import export_model
+
+    res = export_model(
+        args.checkpoint, args.out_dir, args.model_id, args.tile_size, args.overlap,
+        check_parity=not args.no_parity,
+    )
+    print(json.dumps(res, indent=2))
+    return 0
+
+
+def _evaluate(args: argparse.Namespace) -> int:
+    from .evaluate import EvalConfig, evaluate
+
+    cfg = EvalConfig(
+        real_root=args.real_root, held_out=tuple(args.held_out), warps_per_pair=args.warps_per_pair,
+        synthetic=args.synthetic, max_keypoints=args.max_keypoints, seed=args.seed,
+    )
+    report = evaluate(args.methods, cfg)
+    if args.json_out:
+        Path(args.json_out).parent.mkdir(parents=True, exist_ok=True)
+        Path(args.json_out).write_text(json.dumps(report, indent=2))
+    print(json.dumps(report["summary"], indent=2))
+    return 0
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point; returns the exit status (2 for bad input)."""
+    args = _parser().parse_args(argv)
+    handlers: list[logging.Handler] = [logging.StreamHandler(sys.stderr)]
+    if args.log_file:
+        handlers.append(logging.FileHandler(args.log_file))
+    logging.basicConfig(
+        level=logging.DEBUG if args.verbose else logging.INFO,
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+        handlers=handlers,
+        force=True,
+    )
+    commands = {"train": _train, "export": _export, "evaluate": _evaluate}
+    try:
+        return commands[args.command](args)
+    except (ValueError, FileNotFoundError) as exc:
+        logger.error("%s", exc)
+        print(f"error: {exc}", file=sys.stderr)
+        return 2

@@ -19,7 +19,7 @@ QGIS_ENV    := PATH=/usr/bin:$$PATH QT_QPA_PLATFORM=offscreen
 
 .PHONY: help setup system-packages demo test test-fast lint package bench bench-compression \
         bench-registration bench-anchors bench-codec-ceiling bench-osdataset-check bench-batch bench-keypoints \
-        train-compression train-registration clean
+        train-compression train-registration train-keypoints clean
 
 help:
 	@echo "make demo                 set up if needed, run the main job on the embedded example"
@@ -34,6 +34,7 @@ help:
 	@echo "make bench-registration   co-registration accuracy (with GeFolki/AROSICS anchors) -> docs/BENCHMARKS.md"
 	@echo "make train-compression    retrain the three shipped codec rate points (CPU, about 75 minutes)"
 	@echo "make train-registration   retrain the shipped registration model regembed-guided-v3 (CPU, about 60 minutes)"
+	@echo "make train-keypoints      retrain the shipped keypoint model kp-hscp-r2d2-v1 (one CPU thread, about 1 hour)"
 	@echo "make bench-batch          scenes per minute of the Dask batch runner, 1 and 2 workers -> docs/BENCHMARKS.md"
 	@echo "make bench-keypoints      keypoint registration (NCM, CMR, success) vs OpenCV SIFT/ORB -> docs/BENCHMARKS.md"
 	@echo "make bench-anchors        the separate venv (bench_output/venv) with GeFolki and AROSICS"
@@ -147,6 +148,13 @@ train-registration: setup
 	    --synthetic 40 --window 64 --search 32 --max-shift 24 --json runs/regembed-guided-v3-local.json
 	$(TRAIN_REG) evaluate engine-deep:models/regembed-guided-v3.onnx classical --shifts-per-pair 10 \
 	    --synthetic 20 --search 40 --max-shift 32 --json runs/regembed-guided-v3-global.json
+
+# Reproduces the shipped keypoint model (models/kp-hscp-r2d2-v1.md): one CPU thread, seed 0.
+KP_TRAIN := OMP_NUM_THREADS=1 OMP_WAIT_POLICY=PASSIVE $(PY) -m training.keypoints
+train-keypoints: setup
+	$(KP_TRAIN) train --run-dir runs/kp-hscp-r2d2-v1 --steps 850 --batch 2 --lr 1.5e-3 --seed 0 --no-resume
+	$(KP_TRAIN) export runs/kp-hscp-r2d2-v1 --out-dir models --model-id kp-hscp-r2d2-v1
+	$(KP_TRAIN) evaluate models/kp-hscp-r2d2-v1.onnx sift --json runs/kp-hscp-r2d2-v1-scores.json
 
 clean:
 	rm -rf build dist demo_output .pytest_cache .mypy_cache .ruff_cache

@@ -40,6 +40,9 @@ def test_train_writes_a_checkpoint_and_resumes(trained: Path) -> None:
     assert again["step"] == 3
     assert any(not np.allclose(again["model"][k].numpy(), ckpt["model"][k].numpy())
                for k in ckpt["model"] if k.endswith("weight"))
+    # a run cut at a step of a longer schedule stops there, with a checkpoint
+    cut = load_checkpoint(train(replace(_cfg(trained.parent, steps=10), stop_at_step=4)))
+    assert cut["step"] == 4
     with pytest.raises(ValueError, match="another network"):
         train(replace(_cfg(trained.parent, steps=4), model=replace(TINY, width=6)))
 

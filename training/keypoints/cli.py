@@ -37,6 +37,10 @@ def _parser() -> argparse.ArgumentParser:
     tr.add_argument("--log-every", type=int, default=t.log_every)
     tr.add_argument("--ckpt-every", type=int, default=t.ckpt_every)
     tr.add_argument("--max-minutes", type=float, default=t.max_minutes, help="wall-clock budget (0: none)")
+    tr.add_argument(
+        "--stop-at-step", type=int, default=t.stop_at_step,
+        help="stop at this step of the --steps schedule (reproduces a run cut by --max-minutes)",
+    )
     tr.add_argument("--no-resume", action="store_true", help="ignore an existing checkpoint in run-dir")
     tr.add_argument("--no-progress", action="store_true")
     tr.add_argument("--width", type=int, default=m.width)
@@ -82,7 +86,8 @@ def _train(args: argparse.Namespace) -> int:
     cfg = TrainConfig(
         run_dir=args.run_dir, steps=args.steps, batch=args.batch, crop=args.crop, lr=args.lr,
         lr_final=args.lr_final, seed=args.seed, threads=args.threads, log_every=args.log_every,
-        ckpt_every=args.ckpt_every, max_minutes=args.max_minutes, progress=not args.no_progress,
+        ckpt_every=args.ckpt_every, max_minutes=args.max_minutes, stop_at_step=args.stop_at_step,
+        progress=not args.no_progress,
         model=ModelConfig(width=args.width, descriptor_dim=args.descriptor_dim),
         loss=LossConfig(patch=args.patch, w_peaky=args.w_peaky, temperature=args.temperature),
         data=DataConfig(

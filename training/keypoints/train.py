@@ -44,6 +44,7 @@ class TrainConfig:
     log_every: int = 10
     ckpt_every: int = 50
     max_minutes: float = 0.0  # 0: no limit; else stop (with a checkpoint) after this long
+    stop_at_step: int = 0  # 0: run the whole schedule; else stop (with a checkpoint) at this step
     progress: bool = True
     model: ModelConfig = field(default_factory=ModelConfig)
     loss: LossConfig = field(default_factory=LossConfig)
@@ -169,7 +170,8 @@ def train(cfg: TrainConfig, resume: bool = True, sampler: ViewSampler | None = N
     bar = tqdm(total=cfg.steps, initial=step, disable=not cfg.progress, desc="keypoints")
     net.train()
     try:
-        while step < cfg.steps:
+        last = cfg.steps if cfg.stop_at_step <= 0 else min(cfg.steps, cfg.stop_at_step)
+        while step < last:
             for g in opt.param_groups:
                 g["lr"] = lr_at(step, cfg)
             loss, parts = step_loss(net, sampler.batch(cfg.batch), cfg.loss, rng)

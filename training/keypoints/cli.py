@@ -9,6 +9,8 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
+from ..cli_common import add_run_arguments, config_from_args, configure_logging, new_parser
+
 logger = logging.getLogger(__name__)
 
 
@@ -20,29 +22,13 @@ def _parser() -> argparse.ArgumentParser:
     from .train import TrainConfig
 
     t, m, lc, d, e = TrainConfig(), ModelConfig(), LossConfig(), DataConfig(), EvalConfig()
-    p = argparse.ArgumentParser(prog="python -m training.keypoints", description=__doc__)
-    p.add_argument("-v", "--verbose", action="store_true", help="debug logging")
-    p.add_argument("--log-file", default=None, help="also write the log here")
-    sub = p.add_subparsers(dest="command", required=True)
-
+    p, sub = new_parser("python -m training.keypoints", __doc__)
     tr = sub.add_parser("train", help="train (or resume) the keypoint network")
-    tr.add_argument("--run-dir", default=t.run_dir, help="checkpoint + TensorBoard folder (runs/...)")
-    tr.add_argument("--steps", type=int, default=t.steps)
-    tr.add_argument("--batch", type=int, default=t.batch, help="view pairs per step")
-    tr.add_argument("--crop", type=int, default=t.crop, help="view side (multiple of 16)")
-    tr.add_argument("--lr", type=float, default=t.lr)
-    tr.add_argument("--lr-final", type=float, default=t.lr_final)
-    tr.add_argument("--seed", type=int, default=t.seed)
-    tr.add_argument("--threads", type=int, default=t.threads, help="torch CPU threads")
-    tr.add_argument("--log-every", type=int, default=t.log_every)
-    tr.add_argument("--ckpt-every", type=int, default=t.ckpt_every)
-    tr.add_argument("--max-minutes", type=float, default=t.max_minutes, help="wall-clock budget (0: none)")
+    add_run_arguments(tr, t, "view side (multiple of 16)")
     tr.add_argument(
         "--stop-at-step", type=int, default=t.stop_at_step,
         help="stop at this step of the --steps schedule (reproduces a run cut by --max-minutes)",
     )
-    tr.add_argument("--no-resume", action="store_true", help="ignore an existing checkpoint in run-dir")
-    tr.add_argument("--no-progress", action="store_true")
     tr.add_argument("--width", type=int, default=m.width)
     tr.add_argument("--descriptor-dim", type=int, default=m.descriptor_dim)
     tr.add_argument("--patch", type=int, default=lc.patch, help="repeatability window (px)")
@@ -83,11 +69,8 @@ def _train(args: argparse.Namespace) -> int:
     from .models import ModelConfig
     from .train import TrainConfig, train
 
-    cfg = TrainConfig(
-        run_dir=args.run_dir, steps=args.steps, batch=args.batch, crop=args.crop, lr=args.lr,
-        lr_final=args.lr_final, seed=args.seed, threads=args.threads, log_every=args.log_every,
-        ckpt_every=args.ckpt_every, max_minutes=args.max_minutes, stop_at_step=args.stop_at_step,
-        progress=not args.no_progress,
+    cfg = config_from_args(
+        TrainConfig, args, progress=not args.no_progress,
         model=ModelConfig(width=args.width, descriptor_dim=args.descriptor_dim),
         loss=LossConfig(patch=args.patch, w_peaky=args.w_peaky, temperature=args.temperature),
         data=DataConfig(
@@ -129,15 +112,7 @@ def _evaluate(args: argparse.Namespace) -> int:
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point; returns the exit status (2 for bad input)."""
     args = _parser().parse_args(argv)
-    handlers: list[logging.Handler] = [logging.StreamHandler(sys.stderr)]
-    if args.log_file:
-        handlers.append(logging.FileHandler(args.log_file))
-    logging.basicConfig(
-        level=logging.DEBUG if args.verbose else logging.INFO,
-        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
-        handlers=handlers,
-        force=True,
-    )
+    configure_logging(args.verbose, args.log_file)
     commands = {"train": _train, "export": _export, "evaluate": _evaluate}
     try:
         return commands[args.command](args)

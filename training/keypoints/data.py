@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import logging
 import math
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -30,6 +30,8 @@ from scipy import ndimage
 
 from engine.keypoints.prepare import prepare_image
 from training.registration.data import DEFAULT_REAL_ROOT, HELD_OUT, load_opt_sar_3mos, split_real
+
+from ..config import ConfigDict
 
 logger = logging.getLogger(__name__)
 
@@ -44,7 +46,7 @@ SINGLE_SAR_FILES: tuple[str, ...] = (
 
 
 @dataclass(frozen=True)
-class DataConfig:
+class DataConfig(ConfigDict):
     real_root: str = DEFAULT_REAL_ROOT
     use_real: bool = True
     held_out: tuple[str, ...] = HELD_OUT
@@ -70,17 +72,6 @@ class DataConfig:
             raise ValueError(f"need 1 <= min_looks <= max_looks (got {self.min_looks}, {self.max_looks}).")
         if not (0 <= self.p_sar_sar <= 1 and 0 <= self.p_real <= 1):
             raise ValueError("p_sar_sar and p_real are probabilities in [0, 1].")
-
-    def to_dict(self) -> dict[str, Any]:
-        d = asdict(self)
-        d["held_out"] = list(self.held_out)
-        return d
-
-    @classmethod
-    def from_dict(cls, d: dict[str, Any]) -> DataConfig:
-        d = dict(d)
-        d["held_out"] = tuple(d.get("held_out", HELD_OUT))
-        return cls(**d)
 
 
 @dataclass(frozen=True, eq=False)

@@ -19,15 +19,17 @@ because the AP's gradient is weak while all candidates share a few quantisation 
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from typing import Any
 
 import torch
 import torch.nn.functional as F  # noqa: N812
 
+from ..config import ConfigDict
+
 
 @dataclass(frozen=True)
-class LossConfig:
+class LossConfig(ConfigDict):
     patch: int = 16  # repeatability window side (px)
     w_cosim: float = 1.0
     w_peaky: float = 0.5
@@ -38,9 +40,6 @@ class LossConfig:
     candidate_stride: int = 4
     ignore_radius: float = 3.0
     bins: int = 16
-
-    def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
 
 
 def to_grid(xy: torch.Tensor, size_a: tuple[int, int]) -> torch.Tensor:

@@ -27,12 +27,13 @@ needs even sides.
 from __future__ import annotations
 
 import math
-from dataclasses import asdict, dataclass
-from typing import Any
+from dataclasses import dataclass
 
 import torch
 import torch.nn.functional as F  # noqa: N812
 from torch import nn
+
+from ..config import ConfigDict
 
 SIDE_MULTIPLE = 16
 """Input height and width must be multiples of this (the engine's contract)."""
@@ -40,7 +41,7 @@ DILATIONS = (1, 2, 4, 4)
 
 
 @dataclass(frozen=True)
-class ModelConfig:
+class ModelConfig(ConfigDict):
     """Network shape (plain types only, stored in checkpoints)."""
 
     width: int = 16
@@ -57,19 +58,6 @@ class ModelConfig:
             raise ValueError(f"prior_sigmas must be positive scales in pixels (got {self.prior_sigmas}).")
         if not self.dilations or min(self.dilations) < 1:
             raise ValueError(f"dilations must be >= 1 (got {self.dilations}).")
-
-    def to_dict(self) -> dict[str, Any]:
-        d = asdict(self)
-        d["prior_sigmas"] = list(self.prior_sigmas)
-        d["dilations"] = list(self.dilations)
-        return d
-
-    @classmethod
-    def from_dict(cls, d: dict[str, Any]) -> ModelConfig:
-        d = dict(d)
-        d["prior_sigmas"] = tuple(float(s) for s in d["prior_sigmas"])
-        d["dilations"] = tuple(int(v) for v in d["dilations"])
-        return cls(**d)
 
 
 def derivative_of_gaussian_bank(sigmas: tuple[float, ...]) -> torch.Tensor:

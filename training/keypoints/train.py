@@ -11,15 +11,15 @@ from __future__ import annotations
 import logging
 import math
 import os
-import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import torch
 
-from ..common import save_checkpoint, seed_everything
+from ..common import TrainingRun, finish_run, read_checkpoint, run_steps, start_processes
+from ..config import ConfigDict
 from .data import DataConfig, ViewSampler, build_sampler
 from .losses import LossConfig, descriptor_loss, peakiness_loss, repeatability_loss
 from .models import KeypointNet, ModelConfig, build_model
@@ -27,10 +27,11 @@ from .models import KeypointNet, ModelConfig, build_model
 logger = logging.getLogger(__name__)
 
 CHECKPOINT_NAME = "checkpoint.pt"
+CHECKPOINT_KEYS = ("model", "step", "config")
 
 
 @dataclass(frozen=True)
-class TrainConfig:
+class TrainConfig(ConfigDict):
     run_dir: str = "runs/keypoints"
     steps: int = 3000
     batch: int = 3  # view pairs per step
@@ -45,6 +46,7 @@ class TrainConfig:
     ckpt_every: int = 50
     max_minutes: float = 0.0  # 0: no limit; else stop (with a checkpoint) after this long
     stop_at_step: int = 0  # 0: run the whole schedule; else stop (with a checkpoint) at this step
+    init_from: str | None = None  # start from these weights (a new run, not a resume)
     progress: bool = True
     model: ModelConfig = field(default_factory=ModelConfig)
     loss: LossConfig = field(default_factory=LossConfig)
@@ -55,21 +57,6 @@ class TrainConfig:
             raise ValueError(f"crop must be a multiple of 16 and >= 32 (got {self.crop}).")
         if self.steps < 1 or self.batch < 1:
             raise ValueError(f"steps and batch must be >= 1 (got {self.steps}, {self.batch}).")
-
-    def to_dict(self) -> dict[str, Any]:
-        d = asdict(self)
-        d["model"] = self.model.to_dict()
-        d["loss"] = self.loss.to_dict()
-        d["data"] = self.data.to_dict()
-        return d
-
-    @classmethod
-    def from_dict(cls, d: dict[str, Any]) -> TrainConfig:
-        d = dict(d)
-        d["model"] = ModelConfig.from_dict(d["model"])
-        d["loss"] = LossConfig(**d["loss"])
-        d["data"] = DataConfig.from_dict(d["data"])
-        return cls(**d)
 
 
 def lr_at(step: int, cfg: TrainConfig) -> float:
@@ -82,17 +69,11 @@ def lr_at(step: int, cfg: TrainConfig) -> float:
 
 
 def load_checkpoint(path: str | os.PathLike[str]) -> dict[str, Any]:
-    """A checkpoint written by :func:`train` (its run folder is accepted too)."""
+    """A checkpoint written by :func:`train` (or its run folder): tensors and plain values only."""
     p = Path(path)
     if p.is_dir():
         p = p / CHECKPOINT_NAME
-    if not p.is_file():
-        raise FileNotFoundError(f"Checkpoint '{p}' does not exist; give a checkpoint.pt written by 'train'.")
-    ckpt = torch.load(p, map_location="cpu", weights_only=True)
-    for key in ("model", "step", "config"):
-        if key not in ckpt:
-            raise ValueError(f"'{p}' is not a keypoint checkpoint (no '{key}'); use one written by 'train'.")
-    return ckpt
+    return read_checkpoint(p, CHECKPOINT_KEYS, "keypoint")
 
 
 def model_from_checkpoint(ckpt: dict[str, Any]) -> tuple[KeypointNet, TrainConfig]:
@@ -104,14 +85,15 @@ def model_from_checkpoint(ckpt: dict[str, Any]) -> tuple[KeypointNet, TrainConfi
 
 
 def step_loss(
-    net: KeypointNet, batch: dict[str, np.ndarray], cfg: LossConfig, rng: np.random.Generator
+    net: KeypointNet, batch: dict[str, np.ndarray], cfg: LossConfig, rng: np.random.Generator,
+    device: torch.device | None = None,
 ) -> tuple[torch.Tensor, dict[str, float]]:
     """Total loss of one batch of view pairs and its parts (floats, for logging)."""
     n = batch["a"].shape[0]
-    images = torch.from_numpy(np.concatenate([batch["a"], batch["b"]]))
-    modality = torch.from_numpy(np.concatenate([batch["modality_a"], batch["modality_b"]]))
+    images = torch.from_numpy(np.concatenate([batch["a"], batch["b"]])).to(device)
+    modality = torch.from_numpy(np.concatenate([batch["modality_a"], batch["modality_b"]])).to(device)
     feat, rep = net.features(images, modality)
-    xy = torch.from_numpy(batch["xy_in_a"])
+    xy = torch.from_numpy(batch["xy_in_a"]).to(device)
     cosim = repeatability_loss(rep[:n], rep[n:], xy, cfg.patch)
     peaky = peakiness_loss(rep, cfg.patch)
     offset = (int(rng.integers(cfg.query_stride)), int(rng.integers(cfg.query_stride)))
@@ -126,74 +108,81 @@ def step_loss(
     }
 
 
-def _resume(cfg: TrainConfig, net: KeypointNet, opt: torch.optim.Optimizer, ckpt_path: Path) -> int:
-    state = load_checkpoint(ckpt_path)
-    saved = TrainConfig.from_dict(state["config"])
-    if saved.model != cfg.model:
-        raise ValueError(
-            f"'{ckpt_path}' holds another network ({saved.model}); use a new --run-dir or --no-resume."
-        )
-    net.load_state_dict(state["model"])
-    if state.get("optimizer") is not None:
-        opt.load_state_dict(state["optimizer"])
-    logger.info("resumed %s at step %d", ckpt_path, int(state["step"]))
-    return int(state["step"])
+@dataclass(kw_only=True)
+class _Run(TrainingRun):
+    """The keypoint network's training state."""
+
+    cfg: TrainConfig
+    net: KeypointNet
+    params: list[torch.nn.Parameter]
+    opt: torch.optim.Optimizer
+
+    def state(self) -> dict[str, Any]:
+        """The weights, the optimizer, the step and the configuration (plain values)."""
+        return {"model": self.net.state_dict(), "optimizer": self.opt.state_dict(), "step": self.step,
+                "config": self.cfg.to_dict()}
+
+
+def _start(cfg: TrainConfig, resume: bool) -> _Run:
+    """Threads, seeds, the network and its optimizer; resumed from the run folder or ``init_from``."""
+    rank, world, dev = start_processes(cfg.seed, cfg.threads)
+    if world > 1:
+        raise ValueError("The keypoint trainer runs in one process; start it without torchrun.")
+    net = build_model(cfg.model).to(dev)
+    params = [p for p in net.parameters() if p.requires_grad]
+    opt = torch.optim.AdamW(params, lr=cfg.lr, weight_decay=cfg.weight_decay)
+    run = _Run(rank=rank, world=world, device=dev, ckpt_path=Path(cfg.run_dir) / CHECKPOINT_NAME, cfg=cfg,
+               net=net, params=params, opt=opt)
+    if resume and run.ckpt_path.is_file():
+        state = load_checkpoint(run.ckpt_path)
+        saved = TrainConfig.from_dict(state["config"])
+        if saved.model != cfg.model:
+            raise ValueError(
+                f"'{run.ckpt_path}' holds another network ({saved.model}); use a new --run-dir or "
+                "--no-resume."
+            )
+        net.load_state_dict(state["model"])
+        if state.get("optimizer") is not None:
+            opt.load_state_dict(state["optimizer"])
+        run.step = int(state["step"])
+        logger.info("resumed %s at step %d", run.ckpt_path, run.step)
+    elif cfg.init_from:
+        net.load_state_dict(load_checkpoint(cfg.init_from)["model"])
+        logger.info("initialised weights from %s", cfg.init_from)
+    return run
 
 
 def train(cfg: TrainConfig, resume: bool = True, sampler: ViewSampler | None = None) -> Path:
     """Train (or resume) in ``cfg.run_dir``; returns the checkpoint path."""
-    torch.set_num_threads(max(1, cfg.threads))
-    seed_everything(cfg.seed)
-    run = Path(cfg.run_dir)
-    ckpt_path = run / CHECKPOINT_NAME
-    net = build_model(cfg.model)
-    params = [p for p in net.parameters() if p.requires_grad]
-    opt = torch.optim.AdamW(params, lr=cfg.lr, weight_decay=cfg.weight_decay)
-    step = _resume(cfg, net, opt, ckpt_path) if resume and ckpt_path.is_file() else 0
-    # a resumed run draws a fresh, still seeded stream (seed and step decide it)
-    stream = cfg.seed * 1000 + 7919 * step
-    sampler = sampler or build_sampler(cfg.data, cfg.crop, seed=stream)
-    rng = np.random.default_rng(stream + 1)
     from torch.utils.tensorboard import SummaryWriter
     from tqdm import tqdm
 
-    run.mkdir(parents=True, exist_ok=True)
-    writer = SummaryWriter(log_dir=str(run))
+    run = _start(cfg, resume)
+    # a resumed run draws a fresh, still seeded stream (seed and step decide it)
+    stream = cfg.seed * 1000 + 7919 * run.step
+    sampler = sampler or build_sampler(cfg.data, cfg.crop, seed=stream)
+    rng = np.random.default_rng(stream + 1)
+    Path(cfg.run_dir).mkdir(parents=True, exist_ok=True)
+    writer = SummaryWriter(log_dir=cfg.run_dir)
+    bar = tqdm(total=cfg.steps, initial=run.step, disable=not cfg.progress, desc="keypoints")
 
-    def checkpoint() -> None:
-        save_checkpoint(
-            ckpt_path,
-            {"model": net.state_dict(), "optimizer": opt.state_dict(), "step": step, "config": cfg.to_dict()},
-        )
+    def one_step() -> None:
+        for g in run.opt.param_groups:
+            g["lr"] = lr_at(run.step, cfg)
+        loss, parts = step_loss(run.net, sampler.batch(cfg.batch), cfg.loss, rng, run.device)
+        run.opt.zero_grad(set_to_none=True)
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(run.params, cfg.grad_clip)
+        run.opt.step()
+        run.step += 1
+        if run.step % cfg.log_every == 0 or run.step == 1:
+            for k, v in parts.items():
+                writer.add_scalar(f"loss/{k}", v, run.step)
+            writer.add_scalar("lr", lr_at(run.step - 1, cfg), run.step)
+            logger.info("step %d %s", run.step, " ".join(f"{k}={v:.4f}" for k, v in parts.items()))
+            bar.set_postfix({k: f"{v:.3f}" for k, v in parts.items()})
 
-    t0 = time.monotonic()
-    bar = tqdm(total=cfg.steps, initial=step, disable=not cfg.progress, desc="keypoints")
-    net.train()
-    try:
-        last = cfg.steps if cfg.stop_at_step <= 0 else min(cfg.steps, cfg.stop_at_step)
-        while step < last:
-            for g in opt.param_groups:
-                g["lr"] = lr_at(step, cfg)
-            loss, parts = step_loss(net, sampler.batch(cfg.batch), cfg.loss, rng)
-            opt.zero_grad(set_to_none=True)
-            loss.backward()
-            torch.nn.utils.clip_grad_norm_(params, cfg.grad_clip)
-            opt.step()
-            step += 1
-            bar.update(1)
-            if step % cfg.log_every == 0 or step == 1:
-                for k, v in parts.items():
-                    writer.add_scalar(f"loss/{k}", v, step)
-                writer.add_scalar("lr", lr_at(step - 1, cfg), step)
-                logger.info("step %d %s", step, " ".join(f"{k}={v:.4f}" for k, v in parts.items()))
-                bar.set_postfix({k: f"{v:.3f}" for k, v in parts.items()})
-            if step % cfg.ckpt_every == 0:
-                checkpoint()
-            if cfg.max_minutes > 0 and time.monotonic() - t0 > 60 * cfg.max_minutes:
-                logger.info("time budget of %.1f min reached at step %d", cfg.max_minutes, step)
-                break
-    finally:
-        bar.close()
-        writer.close()
-    checkpoint()
-    return ckpt_path
+    run.net.train()
+    run_steps(run, cfg.steps, one_step, bar, ckpt_every=cfg.ckpt_every, max_minutes=cfg.max_minutes,
+              stop_at=cfg.stop_at_step or None)
+    return finish_run(run, writer)

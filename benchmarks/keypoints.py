@@ -374,10 +374,13 @@ def main(argv: list[str] | None = None) -> int:
         methods[f"ours {detector.model_id}"] = ours(detector)
     if args.opencv:
         methods.update({"OpenCV SIFT": opencv("SIFT"), "OpenCV ORB": opencv("ORB")})
+    cases = all_cases(args.data, args)
     rows = []
-    if args.previous:
-        rows = [r for r in json.loads(args.previous.read_text())["rows"] if r["method"] not in methods]
-    for case in all_cases(args.data, args):
+    if args.previous:  # earlier rows, except those this run measures again
+        again = {(c.set_name, c.name) for c in cases}
+        rows = [r for r in json.loads(args.previous.read_text())["rows"]
+                if r["method"] not in methods or (r["set"], r["case"]) not in again]
+    for case in cases:
         for name, method in methods.items():
             row = evaluate(case, method) | {"method": name}
             rows.append(row)

@@ -154,16 +154,31 @@ def to_model_domain(
     ``None`` means what the model's ``input_transform`` expects.
     """
     kind = _model_domain_kind(meta, input_kind)
+    if kind == "none":
+        raw = np.asarray(raw)
+        valid = valid_mask(raw, nodata, positive=False)
+        values = raw.astype(np.float32)
+        values[~valid] = np.nan
+        return values, valid
+    values, valid = source_db(raw, kind, nodata)
+    return np.maximum(values, np.float32(meta.noise_floor_db)), valid
+
+
+def source_db(raw: np.ndarray, kind: str, nodata: float | None) -> tuple[np.ndarray, np.ndarray]:
+    """Raw values of ``kind`` ('intensity', 'amplitude' or 'db') -> float32 dB without any floor.
+
+    Returns ``(values, valid)``; invalid pixels (nodata, NaN, +-inf; 0 and negative for linear
+    kinds) are NaN in ``values``.
+    """
     raw = np.asarray(raw)
     if kind in LINEAR_KINDS:
         valid = valid_mask(raw, nodata, positive=True)
-        values = linear_to_db(np.where(valid, raw, np.nan), kind, meta.noise_floor_db)
-    else:
-        valid = valid_mask(raw, nodata, positive=False)
-        values = raw.astype(np.float32)
-        if kind == "db":
-            values = np.maximum(values, np.float32(meta.noise_floor_db))
-        values[~valid] = np.nan
+        return linear_to_db(np.where(valid, raw, np.nan), kind, -np.inf), valid
+    if kind != "db":
+        raise InputError(f"Unknown input kind '{kind}'; use one of {', '.join(INPUT_KINDS)}.")
+    valid = valid_mask(raw, nodata, positive=False)
+    values = raw.astype(np.float32)
+    values[~valid] = np.nan
     return values, valid
 
 

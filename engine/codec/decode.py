@@ -39,6 +39,7 @@ from ..tiling import (
 )
 from . import fileformat
 from .entropy import EntropyModelTable, StripDecoder
+from .exceptions import BrightPixels
 from .layout import BATCH_SIZE, check_tiling, default_tiling
 from .models import entropy_table, find_decoder
 from .postfilter import PaddedRows, PostFilter
@@ -138,9 +139,14 @@ def decode_latents(cf: fileformat.CompressedFile, decoder: Any) -> tuple[np.ndar
 
 
 def _to_output(x: np.ndarray, meta: ModelMetadata, header: fileformat.CompressedHeader,
-               output_kind: str) -> np.ndarray:
-    """Decoder output in [0, 1] -> dB (clipped to the model range, shift removed) -> the requested kind."""
-    db = np.clip(denormalise(x, meta), header.db_min, header.db_max) - np.float32(header.shift_db)
+               output_kind: str, bright: BrightPixels | None = None, window: Window | None = None,
+               ) -> np.ndarray:
+    """Decoder output in [0, 1] -> dB (clipped to the model range; the ``bright`` pixels of ``window``
+    put back; shift removed) -> the requested kind."""
+    db = np.clip(denormalise(x, meta), header.db_min, header.db_max)
+    if bright is not None and window is not None:
+        bright.restore(db, window, header.width)
+    db -= np.float32(header.shift_db)
     if output_kind in LINEAR_KINDS:
         return db_to_linear(db, output_kind)
     return db.astype(np.float32)
@@ -238,10 +244,11 @@ def _write_decoded(job: _DecodingJob, blocks: Iterable[tuple[Window, np.ndarray]
     unit = "dB" if output_kind == "db" else f"linear {output_kind}"
     description = f"SAR backscatter ({unit}) decoded by {meta.model_id}"
     masks = job.cf.mask_reader()
+    bright = BrightPixels.from_bytes(job.cf.exceptions, header.width * header.height)
     with atomic_output(job.output) as tmp, create_raster(tmp, profile, [description]) as writer:
         for window, values in blocks:
             valid = masks.read(window.height)
-            data = _to_output(values, meta, header, output_kind)
+            data = _to_output(values, meta, header, output_kind, bright, window)
             data[~valid] = OUTPUT_NODATA
             writer.write_rows(window.row_off, data)
 

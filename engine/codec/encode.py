@@ -36,6 +36,7 @@ from ..run import QUIET, IsCancelled, Log, Progress, Run
 from ..tiling import Tile, Window, iter_tile_rows, plan_tiles
 from . import fileformat
 from .entropy import EntropyModelTable, StripEncoder
+from .exceptions import report_range, scan_range
 from .fit_filter import fit_post_filter
 from .layout import BATCH_SIZE, check_tiling, default_tiling
 from .models import bundled_codec, entropy_table, find_decoder, load_encoder, training_lambda
@@ -56,6 +57,12 @@ class EncodeResult:
     height: int
     model_id: str
     seconds: float
+    exceptions: int = 0
+    """Bright pixels above the model's range, coded apart (:mod:`.exceptions`)."""
+    exception_bytes: int = 0
+    """Bytes of their section (part of ``bytes``)."""
+    dark_pixels: int = 0
+    """Valid pixels below the model's floor (coded at the floor)."""
 
 
 STRIP_ROWS = 16
@@ -157,6 +164,7 @@ def compress_raster(
         if shift_db:
             run.say(f"Shifting the scene by {shift_db:+.2f} dB into the model's range "
                     f"[{meta.db_min}, {meta.db_max}] dB (undone when decoding)", logger=logger)
+        out_of_range = scan_range(src, band, meta, info.nodata, input_kind, shift_db, run)
         coded = _encode_latents(job, encoder, src, shift_db, batch_size, rdo,
                                 run.span(0.0, 0.5 if post_filter else 0.9))
         del encoder  # frees its ONNX Runtime session (and memory arena) before the decoding pass
@@ -164,7 +172,9 @@ def compress_raster(
         if post_filter:
             header = _with_post_filter(header, coded, job, src, batch_size, run.span(0.5, 0.95),
                                        FILTER_CLASSES_RDO if rdo else 1)
-    data = fileformat.pack(header, coded.mask_bytes, coded.payload)
+    bright = out_of_range.bright.to_bytes()
+    data = fileformat.pack(header, coded.mask_bytes, coded.payload, bright)
+    report_range(out_of_range, len(bright), info.width * info.height, run)
     run.check("Compression")
     with atomic_output(job.output) as tmp:
         tmp.write_bytes(data)
@@ -174,7 +184,8 @@ def compress_raster(
     run.say(f"Wrote {job.output.name}: {len(data)} bytes, {bpp:.3f} bits per pixel", logger=logger)
     logger.info("compressed %s -> %s (%d bytes, %.3f bpp, %.1f s)", input_path, job.output, len(data), bpp,
                 seconds)
-    return EncodeResult(job.output, len(data), bpp, info.width, info.height, meta.model_id, seconds)
+    return EncodeResult(job.output, len(data), bpp, info.width, info.height, meta.model_id, seconds,
+                        out_of_range.bright.count, len(bright), out_of_range.dark)
 
 
 @dataclass(frozen=True)

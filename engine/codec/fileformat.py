@@ -9,6 +9,8 @@ Layout (all integers little-endian)::
     mask length      u32       then the validity mask: zlib of row-wise packed bits (1 = valid)
     payload length   u64       then the entropy-coded latents (EntropyModelTable.encode; class map first
                                when the decoder's table is classified)
+    bright length    u64       (version 4 on) then the bright-pixel exception layer
+                               (:mod:`.exceptions`; empty: none)
     checksum         u32       CRC-32 of every byte before it
 
 The header holds everything needed to rebuild the raster (see
@@ -34,11 +36,16 @@ from ..errors import CompressedFileError
 from .postfilter import PostFilter
 
 MAGIC = b"SARZ\r\n\x1a\n"
-FORMAT_VERSION = 3
-"""Version written. 3: the header may carry a restoration filter (``post_filter``, :mod:`.postfilter`);
+FORMAT_VERSION = 4
+"""Version written. 4: a section after the payload holds the pixels above the model's range
+(:mod:`.exceptions`); 3: the header may carry a restoration filter (``post_filter``, :mod:`.postfilter`);
 2: the payload is coded in strips of ``strip_rows`` latent rows (memory flat in scene size); 1: one
-strip. Every file an older version could write is also a valid file of the newer versions."""
-READABLE_VERSIONS = (1, 2, 3)
+strip. Versions 1-3 share one layout (a file of an older one is also a valid file of the newer
+ones); version 4 adds the section. Files of every readable version decode (pixels above the model's
+range come back clipped in files before version 4)."""
+READABLE_VERSIONS = (1, 2, 3, 4)
+EXCEPTIONS_VERSION = 4
+"""First version with the bright-pixel section."""
 SUFFIX = ".sarz"
 _PREFIX = struct.Struct("<8sHQ")
 _U32 = struct.Struct("<I")
@@ -147,12 +154,13 @@ class CompressedHeader:
 
 @dataclass(frozen=True)
 class CompressedFile:
-    """A parsed compressed file: header, compressed mask bytes and payload bytes."""
+    """A parsed compressed file: header, compressed mask bytes, payload bytes and bright-pixel section."""
 
     header: CompressedHeader
     mask_bytes: bytes
     payload: bytes
     size_bytes: int
+    exceptions: bytes = b""
 
     def mask_reader(self) -> MaskReader:
         """A reader that inflates the validity mask strip by strip, top to bottom."""
@@ -222,8 +230,14 @@ class MaskWriter:
         return b"".join(self._parts)
 
 
-def pack(header: CompressedHeader, mask_bytes: bytes, payload: bytes) -> bytes:
-    """Serialise a compressed file to bytes (see the module docstring for the layout)."""
+def pack(header: CompressedHeader, mask_bytes: bytes, payload: bytes, exceptions: bytes = b"",
+         version: int = FORMAT_VERSION) -> bytes:
+    """Serialise a compressed file to bytes (see the module docstring for the layout).
+
+    ``version``: an older readable version may be written (no bright-pixel section before 4).
+    """
+    if version not in READABLE_VERSIONS or (exceptions and version < EXCEPTIONS_VERSION):
+        raise ValueError(f"cannot write format version {version} with {len(exceptions)} exception bytes")
     head = zlib.compress(header.to_json().encode("utf-8"), 9)
     sections = [
         _U32.pack(len(head)),
@@ -233,8 +247,10 @@ def pack(header: CompressedHeader, mask_bytes: bytes, payload: bytes) -> bytes:
         _U64.pack(len(payload)),
         payload,
     ]
+    if version >= EXCEPTIONS_VERSION:
+        sections += [_U64.pack(len(exceptions)), exceptions]
     total = _PREFIX.size + sum(len(part) for part in sections) + _U32.size
-    body = b"".join([_PREFIX.pack(MAGIC, FORMAT_VERSION, total), *sections])
+    body = b"".join([_PREFIX.pack(MAGIC, version, total), *sections])
     return body + _U32.pack(zlib.crc32(body) & 0xFFFFFFFF)
 
 
@@ -245,11 +261,12 @@ def _corrupted(name: str) -> CompressedFileError:
     )
 
 
-def _sections(data: bytes) -> tuple[list[bytes], int | None]:
-    """Header, mask and payload as declared; ``None`` as end when a declared size runs past the data."""
+def _sections(data: bytes, version: int) -> tuple[list[bytes], int | None]:
+    """Header, mask, payload (and bright pixels) as declared; end ``None`` if a size runs past the data."""
     pos = _PREFIX.size
     sections: list[bytes] = []
-    for fmt in (_U32, _U32, _U64):
+    sizes = (_U32, _U32, _U64, _U64) if version >= EXCEPTIONS_VERSION else (_U32, _U32, _U64)
+    for fmt in sizes:
         if len(data) < pos + fmt.size:
             return sections, None
         (length,) = fmt.unpack_from(data, pos)
@@ -295,7 +312,7 @@ def unpack(data: bytes, name: str = "The compressed file") -> CompressedFile:
     if len(data) < _PREFIX.size:
         raise _truncated(name)
     _, _, total = _PREFIX.unpack_from(data)
-    sections, end = _sections(data)
+    sections, end = _sections(data, version)
     if end is None or end + _U32.size != total:
         # the declared sizes disagree with each other: a damaged size field, or a cut inside one
         if len(data) < total and end is None:
@@ -316,7 +333,8 @@ def unpack(data: bytes, name: str = "The compressed file") -> CompressedFile:
     except (zlib.error, UnicodeDecodeError) as exc:
         raise CompressedFileError(f"{name} has an unreadable header ({exc}).") from exc
     header = CompressedHeader.from_json(text)
-    return CompressedFile(header, sections[1], sections[2], len(data))
+    bright = sections[3] if len(sections) > 3 else b""
+    return CompressedFile(header, sections[1], sections[2], len(data), bright)
 
 
 def read_compressed(path: str | os.PathLike[str]) -> CompressedFile:

@@ -36,6 +36,7 @@ stores the 7 × 7 least-squares filter that brings the decoded image closest to 
 the header); the decoder applies it. Worth about 0.2-0.5 dB PSNR on average (up to 1.2 dB); encoding takes \
 about twice as long on small scenes, about a third longer above 4 Mpix (fitted on a sample of tiles). \
 It is left out automatically when it would not pay for its bytes (tiny scenes).
+<b>Bright targets</b>: pixels above the model's dB range (ships, corner reflectors) are coded apart, to within 0.25 dB, in a section of the file (counted in BPP); pixels below its floor are coded at the floor. The log and the outputs <b>N_EXCEPTIONS</b>, <b>EXCEPTION_BYTES</b> and <b>DARK_PIXELS</b> say how many.
 <b>Output</b>: the compressed file. <b>BPP</b> = 8 × file bytes / (width × height).
 
 Nodata, zero, negative and NaN pixels are stored in a lossless mask and come back as nodata."""
@@ -61,10 +62,19 @@ class CompressAlgorithm(SarAlgorithm):
     OUTPUT = "OUTPUT"
     BPP = "BPP"
     BYTES = "BYTES"
+    N_EXCEPTIONS = "N_EXCEPTIONS"
+    EXCEPTION_BYTES = "EXCEPTION_BYTES"
+    DARK_PIXELS = "DARK_PIXELS"
 
     KINDS = INPUT_KINDS
     BAND_INPUT = BandInput(INPUT, BAND, INPUT_KIND, KINDS)
-    FIGURES = (Figure(BPP, "Bits per pixel", "bpp"), Figure(BYTES, "File size (bytes)", "bytes"))
+    FIGURES = (
+        Figure(BPP, "Bits per pixel", "bpp"),
+        Figure(BYTES, "File size (bytes)", "bytes"),
+        Figure(N_EXCEPTIONS, "Bright pixels above the model's range, coded apart", "exceptions"),
+        Figure(EXCEPTION_BYTES, "Bytes of the bright pixels (part of the file size)", "exception_bytes"),
+        Figure(DARK_PIXELS, "Dark pixels below the model's floor, coded at the floor", "dark_pixels"),
+    )
 
     NAME = "compress"
     DISPLAY_NAME = "Compress SAR raster (learned codec)"

@@ -77,7 +77,8 @@ def test_unknown_version() -> None:
 
 def test_version_1_files_are_still_read() -> None:
     """Version 1 wrote the payload as one strip; a version-2 reader decodes it as such."""
-    data = bytearray(_file())
+    parsed = ff.unpack(_file())
+    data = bytearray(ff.pack(parsed.header, parsed.mask_bytes, parsed.payload, version=3))
     struct.pack_into("<H", data, 8, 1)
     body = bytes(data[:-4])
     data[-4:] = struct.pack("<I", zlib.crc32(body) & 0xFFFFFFFF)

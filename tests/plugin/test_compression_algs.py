@@ -50,6 +50,7 @@ def test_compress_decompress_quality(
     assert Path(result["OUTPUT"]) == sarz
     assert result["BYTES"] == sarz.stat().st_size
     assert result["BPP"] == pytest.approx(8 * sarz.stat().st_size / (45 * 70))
+    assert (result["N_EXCEPTIONS"], result["EXCEPTION_BYTES"], result["DARK_PIXELS"]) == (0, 0, 0)  # in range
 
     decoded = tmp_path / "decoded.tif"
     run_algorithm("decompress", {"INPUT": str(sarz), "OUTPUT_KIND": 0, "OUTPUT": str(decoded)})

@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from .errors import InputError
+from .input_kind import KindAdvice, check_input_kind
 from .preprocess import LINEAR_KINDS, db_to_linear, linear_to_db, valid_mask
 from .run import IsCancelled, Log, Progress, Run
 from .tiling import Window
@@ -26,6 +27,13 @@ if TYPE_CHECKING:
     from .raster_io import RasterInfo
 
 logger = logging.getLogger(__name__)
+
+KIND_ADVICE = KindAdvice(
+    looks_db="The band is already in dB and needs no conversion; to convert dB to linear values, set "
+    "INVERSE.",
+    looks_linear="The band holds linear values: convert it to dB with INVERSE off.",
+)
+"""What to do when the values do not look like the direction asked for."""
 
 STRIP_ROWS = 256
 """Rows converted per step (matches the 256-pixel output blocks)."""
@@ -83,6 +91,7 @@ def convert_db(
     if not np.isfinite(noise_floor_db):
         raise InputError(f"The noise floor must be a finite dB value, got {noise_floor_db}.")
     info = inspect_raster(input_path, band)
+    check_input_kind(input_path, band, "db" if inverse else input_kind, run=run, advice=KIND_ADVICE)
     check_writable(output_path)
     direction = f"dB -> linear {input_kind}" if inverse else f"linear {input_kind} -> dB"
     run.say(f"Converting band {band} of {info.path} ({info.width} x {info.height} px): {direction}",

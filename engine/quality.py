@@ -35,6 +35,7 @@ from typing import Any
 import numpy as np
 
 from .errors import DependencyError, InputError
+from .input_kind import check_input_kind
 from .preprocess import INPUT_KINDS, LINEAR_KINDS, db_to_linear, linear_to_db, valid_mask
 from .quality_report import Sizes
 from .run import IsCancelled, Log, Progress, Run
@@ -273,6 +274,7 @@ def assess(
 
         check_writable(html_path)
     ref_db = read_db(reference, band, reference_kind)
+    check_input_kind(reference, band, reference_kind, parameter="REFERENCE_KIND", run=run)
     run.progress(0.2)
     compressed = is_compressed_file(reconstruction)
     rec_db = _read_reconstruction(reconstruction, compressed, reconstruction_kind, run.span(0.2, 0.6))

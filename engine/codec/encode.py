@@ -29,6 +29,7 @@ from typing import Any
 import numpy as np
 
 from ..errors import CancelledError, CompressedFileError, InputError, ModelError
+from ..input_kind import check_input_kind
 from ..metadata import ModelMetadata
 from ..preprocess import INPUT_KINDS, to_model_domain
 from ..raster_io import RasterInfo
@@ -155,6 +156,7 @@ def compress_raster(
         raise InputError(f"Batch size must be at least 1, got {batch_size}.")
     job, encoder = _plan_encoding(input_path, output_path, band, input_kind, rate, encoder_path,
                                   tile_size, overlap)
+    check_input_kind(input_path, band, input_kind, run=run)
     info, meta = job.info, job.meta
     run.say(f"Encoding {info.width} x {info.height} pixels with {meta.model_id} in {len(job.plan)} tile(s)",
             logger=logger)

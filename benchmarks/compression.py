@@ -41,8 +41,10 @@ from typing import Any
 
 import numpy as np
 
+from benchmarks import compression_bright
 from benchmarks.common import replace_section
 from engine import quality
+from engine.codec import fileformat
 from engine.codec.decode import decompress_file
 from engine.codec.encode import compress_raster
 from engine.codec.layout import TILE_FACTOR, default_tiling
@@ -754,6 +756,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--no-memory", action="store_true", help="skip the peak-memory runs")
     parser.add_argument("--no-rdo", action="store_true", help="skip the optimised-quantisation codec runs")
     parser.add_argument("--json", type=Path, default=None, help="also dump the raw rows as JSON")
+    parser.add_argument("--bright-targets", action="store_true",
+                        help="only the bright-target table (benchmarks.compression_bright) of the images")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s")
 
@@ -767,7 +771,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     from engine.runtime import read_metadata
 
     floor = read_metadata(bundled_codec(rates[0])[0]).noise_floor_db
+    command = "python -m benchmarks.compression " + " ".join(argv if argv is not None else sys.argv[1:])
+    if args.bright_targets:
+        return _bright_only(args, rates, floor, command)
     rdo_rates = {rate: not args.no_rdo and has_rdo(rate) for rate in rates}
+    bright: list[compression_bright.BrightRow] = []
     rows: list[Row] = []
     seams: dict[str, float] = {}
     sweeps: list[Row] = []
@@ -780,6 +788,9 @@ def main(argv: Sequence[str] | None = None) -> int:
                 log.info("%s: codec %s", image.name, rate)
                 row, sarz, dec = run_codec(image, rate, work)
                 rows.append(row)
+                if fileformat.read_compressed(sarz).exceptions:
+                    bright.append(compression_bright.bright_row(image.name, rate, image.ref_db, sarz, dec,
+                                                                work))
                 tile, overlap = default_tiling(read_metadata(bundled_codec(rate)[1]), None, None)
                 rec = quality.read_db(dec, 1, "db")
                 if min(image.ref_db.shape) > tile:
@@ -802,7 +813,6 @@ def main(argv: Sequence[str] | None = None) -> int:
                 log.warning("ONNX Runtime vs PyTorch timing skipped: %s", exc)
         memory = {} if args.no_memory else memory_scaling(rates[len(rates) // 2], work)
         plot(rows, args.plot, sweeps)
-        command = "python -m benchmarks.compression " + " ".join(argv if argv is not None else sys.argv[1:])
         section = markdown_section(
             rows,
             images,
@@ -818,8 +828,39 @@ def main(argv: Sequence[str] | None = None) -> int:
     print(section)
     if args.markdown:
         replace_section(args.markdown, section, keep=NOTES_MARKER)
+    if bright:
+        _write_bright(bright, command, args.markdown)
     if args.json:
         args.json.write_text(json.dumps([r.__dict__ for r in rows], indent=1, default=float))
+    return 0
+
+
+def _machine() -> str:
+    import onnxruntime
+
+    return (f"{os.cpu_count()} cores (shared), {platform.system()} {platform.release()}; Python "
+            f"{platform.python_version()}, onnxruntime {onnxruntime.__version__} (CPU). "
+            f"Date: {dt.datetime.now(dt.UTC):%Y-%m-%d %H:%M} UTC.")
+
+
+def _write_bright(rows: list[compression_bright.BrightRow], command: str, markdown: Path | None) -> None:
+    section = compression_bright.markdown_section(rows, command, _machine())
+    print(section)
+    if markdown:
+        replace_section(markdown, section)
+
+
+def _bright_only(args: argparse.Namespace, rates: list[str], floor: float, command: str) -> int:
+    """The bright-target table alone: the codec at every rate on the chosen images."""
+    rows: list[compression_bright.BrightRow] = []
+    with tempfile.TemporaryDirectory(prefix="bench_bright_") as tmp:
+        work = Path(tmp)
+        for image in collect_images(args.data, work, floor, args.images):
+            for rate in rates:
+                log.info("%s: codec %s (bright targets)", image.name, rate)
+                _, sarz, dec = run_codec(image, rate, work)
+                rows.append(compression_bright.bright_row(image.name, rate, image.ref_db, sarz, dec, work))
+    _write_bright(rows, command, args.markdown)
     return 0
 
 

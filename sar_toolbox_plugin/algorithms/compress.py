@@ -36,7 +36,9 @@ stores the 7 × 7 least-squares filter that brings the decoded image closest to 
 the header); the decoder applies it. Worth about 0.2-0.5 dB PSNR on average (up to 1.2 dB); encoding takes \
 about twice as long on small scenes, about a third longer above 4 Mpix (fitted on a sample of tiles). \
 It is left out automatically when it would not pay for its bytes (tiny scenes).
-<b>Bright targets</b>: pixels above the model's dB range (ships, corner reflectors) are coded apart, to within 0.25 dB, in a section of the file (counted in BPP); pixels below its floor are coded at the floor. The log and the outputs <b>N_EXCEPTIONS</b>, <b>EXCEPTION_BYTES</b> and <b>DARK_PIXELS</b> say how many.
+<b>Bright targets</b>: pixels above the model's dB range (ships, corner reflectors) are coded apart, to \
+within 0.25 dB, in a section of the file (counted in BPP); pixels below its floor are coded at the floor. \
+The log and the outputs <b>N_EXCEPTIONS</b>, <b>EXCEPTION_BYTES</b> and <b>DARK_PIXELS</b> say how many.
 <b>Output</b>: the compressed file. <b>BPP</b> = 8 × file bytes / (width × height).
 
 Nodata, zero, negative and NaN pixels are stored in a lossless mask and come back as nodata."""

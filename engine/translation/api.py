@@ -13,6 +13,7 @@ from typing import Any
 import numpy as np
 
 from ..errors import InputError
+from ..input_kind import check_input_kind
 from ..pipeline import apply_tiled
 from ..preprocess import INPUT_KINDS, to_model_input
 from ..run import IsCancelled, Log, Progress, Run
@@ -131,6 +132,7 @@ def translate(
     kind = input_kind or {"intensity-to-db": "intensity", "amplitude-to-db": "amplitude"}.get(
         meta.input_transform.value, "db"
     )
+    check_input_kind(input_path, chosen, kind, run=run)
     n_tiles = len(plan_tiles(info.height, info.width, meta.tile_size, meta.overlap))
     run.say(
         f"Translating {info.width} x {info.height} px ({kind}) with {meta.model_id} on {net.provider}: "

@@ -128,3 +128,15 @@ def test_values_are_judged_on_a_decimated_read(tmp_path: Path) -> None:
     assert max(sample.shape) <= SAMPLE_SIDE and sample.shape[0] == -(-big.shape[0] // 3)
     with pytest.raises(InputError, match=r"judged on a \d+ x \d+ sample"):
         check_input_kind(src, 1, "intensity")
+
+
+def test_translate_refuses_db_values_declared_as_intensity(tmp_path: Path) -> None:
+    from engine.translation.api import translate
+    from tests.engine.tiny_translation import build_tiny_translation
+
+    model = build_tiny_translation(tmp_path / "tiny.onnx")
+    src = write_test_geotiff(tmp_path / "db.tif", speckled_db())
+    with pytest.raises(InputError, match=r"look like dB.*INPUT_KIND=db"):
+        translate(src, tmp_path / "rgb.tif", input_kind="intensity", model=model)
+    assert not (tmp_path / "rgb.tif").exists()
+    translate(src, tmp_path / "rgb.tif", input_kind="db", model=model)

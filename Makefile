@@ -19,7 +19,7 @@ QGIS_ENV    := PATH=/usr/bin:$$PATH QT_QPA_PLATFORM=offscreen
 
 .PHONY: help setup system-packages demo test test-fast lint package bench bench-compression \
         bench-registration bench-anchors bench-codec-ceiling bench-osdataset-check bench-batch bench-keypoints \
-        train-compression train-registration train-keypoints clean
+        train-compression train-registration train-keypoints bench-translation train-translation clean
 
 help:
 	@echo "make demo                 set up if needed, run the main job on the embedded example"
@@ -35,6 +35,8 @@ help:
 	@echo "make train-compression    retrain the three shipped codec rate points (CPU, about 75 minutes)"
 	@echo "make train-registration   retrain the shipped registration model regembed-guided-v3 (CPU, about 60 minutes)"
 	@echo "make train-keypoints      retrain the shipped keypoint model kp-hscp-r2d2-v1 (one CPU thread, about 1 hour)"
+	@echo "make bench-translation    SAR-to-optical translation scores vs trivial renderings -> docs/BENCHMARKS.md"
+	@echo "make train-translation    retrain the shipped translation model sar2opt-pix2pix-g8 (CPU, one thread)"
 	@echo "make bench-batch          scenes per minute of the Dask batch runner, 1 and 2 workers -> docs/BENCHMARKS.md"
 	@echo "make bench-keypoints      keypoint registration (NCM, CMR, success) vs OpenCV SIFT/ORB -> docs/BENCHMARKS.md"
 	@echo "make bench-anchors        the separate venv (bench_output/venv) with GeFolki and AROSICS"
@@ -155,6 +157,16 @@ train-keypoints: setup
 	$(KP_TRAIN) train --run-dir runs/kp-hscp-r2d2-v1 --steps 850 --batch 2 --lr 1.5e-3 --seed 0 --no-resume
 	$(KP_TRAIN) export runs/kp-hscp-r2d2-v1 --out-dir models --model-id kp-hscp-r2d2-v1
 	$(KP_TRAIN) evaluate models/kp-hscp-r2d2-v1.onnx sift --json runs/kp-hscp-r2d2-v1-scores.json
+
+# SAR-to-optical translation (issue 17): the shipped model (models/sar2opt-pix2pix-g8.md) and its benchmark.
+TRANSLATION_STEPS ?= 1106
+bench-translation: setup
+	$(PY) -m benchmarks.translation --data ../shared/data/real --markdown docs/BENCHMARKS.md
+
+train-translation: setup
+	OMP_NUM_THREADS=1 $(PY) -m training.translation train --run-dir runs/sar2opt-pix2pix-g8 --ngf 8 --ndf 8 \
+	  --batch 4 --crop 256 --seed 0 --steps $(TRANSLATION_STEPS) --real-root ../shared/data/real
+	$(PY) -m training.translation export runs/sar2opt-pix2pix-g8 --out-dir models --model-id sar2opt-pix2pix-g8
 
 clean:
 	rm -rf build dist demo_output .pytest_cache .mypy_cache .ruff_cache

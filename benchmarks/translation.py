@@ -13,6 +13,7 @@ import datetime as dt
 import logging
 import os
 import platform
+import shlex
 import sys
 import time
 from collections.abc import Sequence
@@ -251,7 +252,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     speed = tiles_per_second(model)
     png = example_png(model, report, Path(args.png), args.data) if args.png else None
     aid = None if args.no_coreg_aid else coregistration_aid(model, args.data)
-    command = "python -m benchmarks.translation " + " ".join(argv if argv is not None else sys.argv[1:])
+    command = "python -m benchmarks.translation " + shlex.join(argv if argv is not None else sys.argv[1:])
     section = markdown_section(report, speed, model_id, png, command.strip(), args.note, aid)
     print(section)
     if args.markdown:

@@ -71,6 +71,9 @@ def test_every_algorithm_and_shipped_model_runs(tmp_path: Path, qgis_process: An
     applied = run("sartoolbox:applytransform", SOURCE=report, INPUT=sar, OUTPUT=tmp_path / "applied.tif")
     assert Path(applied["OUTPUT"]).is_file()
 
+    rgb = run("sartoolbox:translate", INPUT=sar, INPUT_KIND=0, OUTPUT=tmp_path / "rgb.tif")  # shipped model
+    assert Path(rgb["OUTPUT"]).is_file() and float(rgb["VALID_PIXELS"]) > 0
+
     chained = run("sartoolbox:coregisterandcompress", INPUT=sar, REFERENCE=optical, RATE=0,
                   OUTPUT=tmp_path / "chained.sarz")
     assert Path(chained["OUTPUT"]) == tmp_path / "chained.sarz" and (tmp_path / "chained.sarz").is_file()

@@ -4,15 +4,20 @@ The search works in the INPUT's pixel grid. When the reference has another
 CRS, pixel size or origin it is read through a rasterio ``WarpedVRT`` onto that
 grid (bilinear), window by window, so memory does not grow with the scene.
 Rasters without a CRS are accepted only in pairs (both without one): they are
-then taken to share one local frame given by their geotransforms.
+then taken to share one local frame given by their geotransforms. A raster
+without any geotransform (a plain PNG or JPEG) is placed as QGIS displays it:
+pixel (0, 0) at the origin, one unit per pixel, rows going down (negative y),
+so that every output lands where QGIS shows the input.
 """
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterator
+import math
+import os
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 import numpy as np
@@ -21,7 +26,7 @@ from ..errors import InputError
 from ..raster_io import RasterInfo, inspect_raster, open_raster, raster_env, read_window
 from ..tiling import Window
 
-log = logging.getLogger(__name__)
+logger = logging.getLogger(__name__)
 
 MIN_OVERLAP = 32
 """Smallest overlap (pixels per side) worth searching."""
@@ -30,12 +35,61 @@ PLACEHOLDER_CRS = "EPSG:3857"
 """Stand-in CRS given to two CRS-less rasters so GDAL can resample between their grids."""
 
 
-def band_list(info: RasterInfo, band: int | None) -> list[int]:
-    """Bands averaged into the single image that is matched (RGB -> mean of the first three)."""
-    if band is not None:
-        info.check([band])
-        return [band]
+METRES_PER_DEGREE = 111_320.0
+"""Length of one degree of latitude (and of longitude at the equator), metres (for pixel sizes only)."""
+
+
+def band_list(info: RasterInfo, bands: int | Sequence[int] | None) -> list[int]:
+    """Bands averaged into the single image that is matched (default: RGB -> mean of the first three)."""
+    if bands is not None:
+        chosen = [bands] if isinstance(bands, int) else list(bands)
+        if chosen:
+            info.check(chosen)
+            return chosen
     return [1, 2, 3] if info.count >= 3 else [1]
+
+
+def _has_geotransform(path: str) -> bool:
+    from osgeo import gdal
+
+    try:
+        ds = gdal.Open(path)
+    except RuntimeError:
+        return True  # rasterio opened it: keep rasterio's view of it
+    return ds is None or ds.GetGeoTransform(can_return_null=True) is not None
+
+
+def display_frame(info: RasterInfo) -> RasterInfo:
+    """``info`` placed as QGIS displays it: a raster without geotransform gets pixel height -1."""
+    if info.crs_wkt or _has_geotransform(info.path):
+        return info
+    from affine import Affine
+
+    return replace(info, transform=Affine(1.0, 0.0, 0.0, 0.0, -1.0, 0.0))
+
+
+def inspect_in_display_frame(path: str | os.PathLike[str]) -> RasterInfo:
+    """:func:`engine.raster_io.inspect_raster`, then :func:`display_frame`."""
+    return display_frame(inspect_raster(path))
+
+
+def pixel_size_m(info: RasterInfo) -> float | None:
+    """The smaller side of a pixel in metres (degrees converted at the scene's latitude); None without CRS."""
+    if not info.crs_wkt:
+        return None
+    from rasterio.crs import CRS
+
+    g = info.transform
+    sx, sy = math.hypot(g.a, g.d), math.hypot(g.b, g.e)
+    crs = CRS.from_wkt(info.crs_wkt)
+    if crs.is_geographic:
+        _, lat = g * (info.width / 2, info.height / 2)
+        return min(sx * METRES_PER_DEGREE * max(math.cos(math.radians(lat)), 1e-6), sy * METRES_PER_DEGREE)
+    try:
+        factor = float(crs.linear_units_factor[1])
+    except Exception:  # CRS without linear units: take map units as metres
+        factor = 1.0
+    return min(sx, sy) * factor
 
 
 @dataclass(frozen=True)
@@ -83,8 +137,8 @@ def _footprint_in_input(inp: RasterInfo, ref: RasterInfo) -> Window:
 
 def check_pair(input_path: str, reference_path: str) -> PairGeometry:
     """Inspect both rasters; raise :class:`InputError` if they cannot be registered."""
-    inp = inspect_raster(input_path)
-    ref = inspect_raster(reference_path)
+    inp = inspect_in_display_frame(input_path)
+    ref = inspect_in_display_frame(reference_path)
     if bool(inp.crs_wkt) != bool(ref.crs_wkt):
         has, lacks = (inp, ref) if inp.crs_wkt else (ref, inp)
         role = "input" if lacks is inp else "reference"
@@ -109,7 +163,7 @@ def check_pair(input_path: str, reference_path: str) -> PairGeometry:
             f"{overlap.width} x {overlap.height} input pixels, at least {MIN_OVERLAP} x {MIN_OVERLAP} "
             "needed); choose a reference that covers the input, or check both CRSs and geotransforms."
         )
-    log.info(
+    logger.info(
         "reference %s the input grid; overlap %d x %d pixels",
         "shares" if same else "is resampled onto",
         overlap.width,
@@ -134,11 +188,14 @@ class PairReader:
     """Reads matching windows of the input and of the reference (on the input's grid)."""
 
     def __init__(
-        self, geometry: PairGeometry, input_band: int | None = None, reference_band: int | None = None
+        self,
+        geometry: PairGeometry,
+        input_band: int | None = None,
+        reference_bands: int | Sequence[int] | None = None,
     ) -> None:
         self.geometry = geometry
         self.input_bands = band_list(geometry.input, input_band)
-        self.reference_bands = band_list(geometry.reference, reference_band)
+        self.reference_bands = band_list(geometry.reference, reference_bands)
         self._inp: Any = None
         self._ref: Any = None
         self._vrt: Any = None
@@ -166,6 +223,7 @@ class PairReader:
                     }
                     if not g.reference.crs_wkt:
                         kwargs["src_crs"] = PLACEHOLDER_CRS
+                        kwargs["src_transform"] = g.reference.transform
                     if g.reference.nodata is not None:
                         kwargs["src_nodata"] = g.reference.nodata
                     with WarpedVRT(ref, **kwargs) as vrt:
@@ -189,7 +247,10 @@ class PairReader:
         return _to_image(data, None)
 
     def read_preview(self, max_side: int) -> tuple[np.ndarray, np.ndarray, float]:
-        """Decimated input and reference images of the whole input grid (for figures)."""
+        """Decimated input image and reference bands ``(k, h, w)``, NaN where invalid, on the input grid.
+
+        Returns ``(input, reference_bands, factor)``; ``factor`` input pixels per preview pixel.
+        """
         from rasterio.enums import Resampling
 
         g = self.geometry
@@ -201,24 +262,24 @@ class PairReader:
             resampling=Resampling.average,
             masked=False,
         ).astype(np.float32)
-        ia, _ = _to_image(a, g.input.nodata)
+        ia, ok = _to_image(a, g.input.nodata)
+        ia[~ok] = np.nan
+        out_shape = (len(self.reference_bands), *shape)
         if g.same_grid:
             col, row = g.offset
             from rasterio.windows import Window as RWin
 
             b = self._ref.read(
                 self.reference_bands,
-                out_shape=(len(self.reference_bands), *shape),
+                out_shape=out_shape,
                 window=RWin(col, row, g.input.width, g.input.height),
                 boundless=True,
-                fill_value=0,
+                fill_value=0 if g.reference.nodata is None else g.reference.nodata,
                 resampling=Resampling.average,
             ).astype(np.float32)
         else:
-            b = self._vrt.read(
-                self.reference_bands,
-                out_shape=(len(self.reference_bands), *shape),
-                resampling=Resampling.average,
-            ).astype(np.float32)
-        ib, _ = _to_image(b, g.reference.nodata if g.same_grid else None)
-        return ia, ib, f
+            b = self._vrt.read(self.reference_bands, out_shape=out_shape, resampling=Resampling.average)
+            b = b.astype(np.float32)
+        _, ok = _to_image(b, g.reference.nodata if g.same_grid else None)
+        b[:, ~ok] = np.nan
+        return ia, b, f

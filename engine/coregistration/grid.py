@@ -12,19 +12,18 @@ from __future__ import annotations
 import logging
 import os
 from collections import deque
-from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 
 import numpy as np
 
-from ..errors import CancelledError
+from ..run import Run
 from ..tiling import Window
 from .features import FeatureExtractor
 from .georef import PairReader
 from .matching import match
 
-log = logging.getLogger(__name__)
+logger = logging.getLogger(__name__)
 
 MIN_VALID_FRACTION = 0.8
 """A template (input) or its footprint in the reference needs this share of valid pixels."""
@@ -38,6 +37,13 @@ GLOBAL_MAX_SIDE = 1536
 GLOBAL_WINDOW = 512
 GLOBAL_POINTS_PER_SIDE = 6
 
+MIN_GLOBAL_TEMPLATE = 64
+"""Global mode keeps a template of at least this many pixels per side."""
+
+MIN_TEMPLATE_SHARE = 0.5
+"""... and at least this share of the overlap's side; where the search margin leaves less, the
+template is the whole overlap."""
+
 
 @dataclass(frozen=True)
 class TiePoint:
@@ -50,6 +56,7 @@ class TiePoint:
     score: float
     reliability: float
     at_limit: bool
+    distinctness: float = float("inf")
 
     @property
     def ref_x(self) -> float:
@@ -77,6 +84,15 @@ def plan_grid(overlap: Window, spacing: int, window: int) -> list[Window]:
     return [Window(r, c, window, window) for r in rows for c in cols]
 
 
+def global_search_limit(overlap: Window) -> int:
+    """Largest search radius global mode uses on ``overlap``: half its shorter side.
+
+    A shift larger than that leaves less than half of the template over the
+    reference, which no longer identifies the scene.
+    """
+    return max(1, min(overlap.height, overlap.width) // 2)
+
+
 def plan_global(overlap: Window, max_shift: int, reference_extent: Window | None = None) -> list[Window]:
     """Global mode: one template covering the overlap (minus the search margin), or a sparse grid.
 
@@ -88,19 +104,16 @@ def plan_global(overlap: Window, max_shift: int, reference_extent: Window | None
     r1 = min(overlap.row_end, ext.row_end - max_shift)
     c1 = min(overlap.col_end, ext.col_end - max_shift)
     h, w = r1 - r0, c1 - c0
-    if h >= 16 and w >= 16 and max(h, w) <= GLOBAL_MAX_SIDE:
+    min_h = max(min(MIN_GLOBAL_TEMPLATE, overlap.height), int(overlap.height * MIN_TEMPLATE_SHARE))
+    min_w = max(min(MIN_GLOBAL_TEMPLATE, overlap.width), int(overlap.width * MIN_TEMPLATE_SHARE))
+    # where the search margin would eat the template, keep the whole overlap and let the search
+    # reach beyond the reference (read as nodata, which lowers the score there)
+    if h < min_h:
+        h, r0 = overlap.height, overlap.row_off
+    if w < min_w:
+        w, c0 = overlap.width, overlap.col_off
+    if max(h, w) <= GLOBAL_MAX_SIDE:
         return [Window(r0, c0, h, w)]
-    if h < 16 or w < 16:
-        # overlap barely larger than the search: let the search margin reach outside
-        side = min(overlap.height, overlap.width)
-        return [
-            Window(
-                overlap.row_off + (overlap.height - side) // 2,
-                overlap.col_off + (overlap.width - side) // 2,
-                side,
-                side,
-            )
-        ]
     inner = Window(r0, c0, h, w)
     win = min(GLOBAL_WINDOW, h, w)
     spacing = max(win // 2, max(h - win, w - win) // GLOBAL_POINTS_PER_SIDE)
@@ -131,6 +144,7 @@ def _measure_one(
         score=m.score,
         reliability=m.reliability,
         at_limit=m.at_limit,
+        distinctness=m.distinctness,
     )
 
 
@@ -139,9 +153,7 @@ def measure(
     extractor: FeatureExtractor,
     templates: list[Window],
     max_shift: int,
-    progress: Callable[[float], None] | None = None,
-    is_cancelled: Callable[[], bool] | None = None,
-    progress_span: tuple[float, float] = (0.0, 100.0),
+    run: Run,
     workers: int | None = None,
 ) -> tuple[list[TiePoint], int]:
     """Measure every template; returns the tie points and the number of skipped (masked) windows.
@@ -152,7 +164,6 @@ def measure(
     """
     points: list[TiePoint] = []
     skipped = 0
-    lo, hi = progress_span
     n = max(1, len(templates))
     done = 0
     workers = workers or default_workers()
@@ -163,14 +174,12 @@ def measure(
         while len(pending) > limit:
             points.append(pending.popleft().result())
             done += 1
-            if progress is not None:
-                progress(lo + (hi - lo) * done / n)
+            run.progress(done / n)
 
     with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="coreg") as pool:
         try:
             for tw in templates:
-                if is_cancelled is not None and is_cancelled():
-                    raise CancelledError("Co-registration was cancelled; nothing was written.")
+                run.check("Co-registration")
                 sw = Window(
                     tw.row_off - max_shift,
                     tw.col_off - max_shift,
@@ -195,7 +204,7 @@ def measure(
             for f in pending:
                 f.cancel()
             raise
-    log.info("measured %d tie points, skipped %d masked windows", len(points), skipped)
+    logger.info("measured %d tie points, skipped %d masked windows", len(points), skipped)
     return points, skipped
 
 

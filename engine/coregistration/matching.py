@@ -15,6 +15,11 @@ Sub-pixel: the numerator is evaluated on a fine grid around the integer peak by
 a matrix DFT (band-limited interpolation, no large zero-padded FFT), and a
 parabola through the best fine sample gives the last digits.
 Reliability: peak NCC divided by the highest NCC outside the peak's main lobe.
+Distinctness: how far the peak stands above the highest other local maximum, in robust standard
+deviations (1.4826 x median absolute deviation) of the whole NCC surface; unlike
+the ratio it does not depend on the NCC level, so one threshold serves weak
+SAR–optical and strong SAR–SAR peaks alike. With coarse to fine both come from
+the coarse level, the only one that sees the whole search range.
 """
 
 from __future__ import annotations
@@ -31,7 +36,8 @@ MIN_COARSE_SIZE = 64
 """Smallest side (pixels) of the pooled template at the coarsest level."""
 
 LOBE_RADIUS = 4
-"""Radius (pixels of the level searched) of the main lobe ignored when looking for the second peak."""
+"""Radius (pixels of the level searched) of the main lobe ignored when looking for the second peak
+(halved, at least 2, for the reliability ratio at a coarse level; always 4 for the distinctness)."""
 
 UPSAMPLE = 20
 """Sub-pixel grid: 1/UPSAMPLE pixel around the integer peak."""
@@ -45,7 +51,8 @@ class Match:
     dy: float
     score: float  # peak normalised cross-correlation, -1..1
     reliability: float  # peak / second peak outside the main lobe (>= 1 means unique)
-    at_limit: bool  # the peak lies on the border of the search range (true shift may be larger)
+    at_limit: bool  # the peak's main lobe touches the border of the search range (true shift may be larger)
+    distinctness: float = float("inf")  # (peak - second peak) / robust std of the NCC surface
 
 
 def _box_sums(a: np.ndarray, h: int, w: int) -> np.ndarray:
@@ -83,6 +90,25 @@ def _second_peak(ncc: np.ndarray, iy: int, ix: int, radius: int) -> float:
     yy, xx = np.ogrid[: ncc.shape[0], : ncc.shape[1]]
     outside = (yy - iy) ** 2 + (xx - ix) ** 2 > radius**2
     return float(ncc[outside].max()) if outside.any() else -1.0
+
+
+def _second_local_peak(ncc: np.ndarray, iy: int, ix: int, radius: int) -> float:
+    """Highest local maximum (3 x 3) outside ``radius`` of the peak; -inf when there is none."""
+    from scipy import ndimage
+
+    yy, xx = np.ogrid[: ncc.shape[0], : ncc.shape[1]]
+    outside = (yy - iy) ** 2 + (xx - ix) ** 2 > radius**2
+    local = (ncc >= ndimage.maximum_filter(ncc, size=3, mode="nearest")) & outside
+    return float(ncc[local].max()) if local.any() else float("-inf")
+
+
+def _distinctness(ncc: np.ndarray, peak: float, second: float) -> float:
+    """(peak - second) in robust standard deviations of the surface (inf when the surface is flat)."""
+    if not np.isfinite(second):
+        return float("inf")
+    med = float(np.median(ncc))
+    sigma = 1.4826 * float(np.median(np.abs(ncc - med)))
+    return (peak - second) / sigma if sigma > 1e-12 else float("inf")
 
 
 def _parabola(vm: float, v0: float, vp: float) -> float:
@@ -152,11 +178,20 @@ def search_shift(
     peak = float(ncc[iy, ix])
     second = _second_peak(ncc, int(iy), int(ix), lobe_radius)
     reliability = peak / max(second, 1e-3) if peak > 0 else 0.0
-    at_limit = iy in (0, ncc.shape[0] - 1) or ix in (0, ncc.shape[1] - 1)
+    # the peak touches the edge when its main lobe reaches the border: the true peak may lie beyond
+    e = min(lobe_radius, (max_shift - 1) // 2)
+    at_limit = not (e <= iy <= ncc.shape[0] - 1 - e and e <= ix <= ncc.shape[1] - 1 - e)
     fy, fx = float(iy), float(ix)
     if subpixel and not at_limit:
         fy, fx = _refine(cross, size, den, int(iy), int(ix))
-    return Match(dx=fx - max_shift, dy=fy - max_shift, score=peak, reliability=reliability, at_limit=at_limit)
+    return Match(
+        dx=fx - max_shift,
+        dy=fy - max_shift,
+        score=peak,
+        reliability=reliability,
+        at_limit=at_limit,
+        distinctness=_distinctness(ncc, peak, _second_local_peak(ncc, int(iy), int(ix), LOBE_RADIUS)),
+    )
 
 
 def coarse_levels_for(max_shift: int) -> int:
@@ -198,5 +233,13 @@ def match(
     fine = search_shift(template, search[:, y0c : y0c + h + 2 * r, x0c : x0c + w + 2 * r], r, subpixel)
     dy = fine.dy + (y0c - max_shift + r)
     dx = fine.dx + (x0c - max_shift + r)
-    at_limit = coarse.at_limit or (fine.at_limit and (abs(dy) >= max_shift or abs(dx) >= max_shift))
-    return Match(dx=dx, dy=dy, score=fine.score, reliability=coarse.reliability, at_limit=at_limit)
+    near = max_shift - 1
+    at_limit = coarse.at_limit or (fine.at_limit and (abs(dy) >= near or abs(dx) >= near))
+    return Match(
+        dx=dx,
+        dy=dy,
+        score=fine.score,
+        reliability=coarse.reliability,
+        at_limit=at_limit,
+        distinctness=coarse.distinctness,
+    )

@@ -23,7 +23,7 @@ from ..raster_io import OUTPUT_NODATA, RasterInfo
 from .grid import TiePoint
 from .transforms import Transform, fit_transform
 
-log = logging.getLogger(__name__)
+logger = logging.getLogger(__name__)
 
 RESAMPLING = ("nearest", "bilinear", "cubic", "cubicspline", "lanczos", "average")
 GCP_GRID = 12
@@ -98,7 +98,7 @@ def write_corrected_raster(
             ds = None
             return "geotransform"
         if matrix is None and not resample:
-            log.warning(
+            logger.warning(
                 "a %s transform cannot be written as a geotransform; the raster is resampled (%s)",
                 t_map.kind,
                 resampling,
@@ -152,17 +152,25 @@ def write_corrected_raster(
 
 
 def write_tiepoints_gpkg(
-    tmp_path: Path, points: Sequence[TiePoint], used: np.ndarray, residual: np.ndarray, info: RasterInfo,
+    tmp_path: Path,
+    points: Sequence[TiePoint],
+    status: Sequence[str] | np.ndarray,
+    residual: np.ndarray,
+    info: RasterInfo,
     reference: RasterInfo | None = None,
 ) -> None:
     """Tie points as a GeoPackage point layer at their INPUT map position.
 
-    ``reference``: when the reference positions (``ref_x, ref_y``) are pixels of another
-    grid (keypoint registration), that grid; its geotransform gives ``ref_map_x/y``.
+    ``status`` says what became of each point (``used``, ``outlier``, ``ambiguous``, ``at search limit``,
+    ...), or is a boolean "used" mask; ``residual`` is NaN (written as null) where no transform was
+    fitted. ``reference``: when the reference positions (``ref_x, ref_y``) are pixels of another grid
+    (keypoint registration), that grid; its geotransform gives ``ref_map_x/y``.
     """
     gdal = _gdal()
     from osgeo import ogr, osr
 
+    if isinstance(status, np.ndarray) and status.dtype == bool:
+        status = ["used" if u else "outlier" for u in status]
     g = affine_to_matrix(info.transform)
     g_ref = g if reference is None else affine_to_matrix(reference.transform)
     srs = None
@@ -182,15 +190,17 @@ def write_tiepoints_gpkg(
             ("ref_map_x", ogr.OFTReal),
             ("ref_map_y", ogr.OFTReal),
             ("reliability", ogr.OFTReal),
+            ("distinctness", ogr.OFTReal),
             ("score", ogr.OFTReal),
             ("residual", ogr.OFTReal),
             ("used", ogr.OFTInteger),
+            ("status", ogr.OFTString),
         ]
         for name, kind in fields:
             layer.CreateField(ogr.FieldDefn(name, kind))
         defn = layer.GetLayerDefn()
         ds.StartTransaction()
-        for p, u, r in zip(points, used, residual, strict=True):
+        for p, st, r in zip(points, status, residual, strict=True):
             ((mx, my),) = _apply(g, np.array([p.x, p.y]))
             ((rx, ry),) = _apply(g_ref, np.array([p.ref_x, p.ref_y]))
             feat = ogr.Feature(defn)
@@ -202,12 +212,17 @@ def write_tiepoints_gpkg(
                 "ref_map_x": rx,
                 "ref_map_y": ry,
                 "reliability": p.reliability,
+                "distinctness": p.distinctness if np.isfinite(p.distinctness) else None,
                 "score": p.score,
-                "residual": float(r),
-                "used": int(u),
+                "residual": float(r) if np.isfinite(r) else None,
+                "used": int(st == "used"),
+                "status": st,
             }
             for k, v in values.items():
-                feat.SetField(k, v)
+                if v is None:
+                    feat.SetFieldNull(k)
+                else:
+                    feat.SetField(k, v)
             geom = ogr.Geometry(ogr.wkbPoint)
             geom.AddPoint_2D(float(mx), float(my))
             feat.SetGeometry(geom)
@@ -322,41 +337,130 @@ def _display(a: np.ndarray, log_scale: bool) -> np.ndarray:
         return np.where(a > 0, np.log(np.maximum(a, 1e-12)), np.nan)
 
 
+def checker_cell(height: int, width: int, tiles: int) -> int:
+    """Side (pixels) of the cells of a checkerboard with ``tiles`` cells along its longer side."""
+    return max(1, max(height, width) // tiles)
+
+
 def checkerboard(a: np.ndarray, b: np.ndarray, tiles: int = 8) -> np.ndarray:
-    h, w = a.shape
-    s = max(1, max(h, w) // tiles)
+    """Cells of ``a`` and ``b`` (same shape, trailing axes allowed), ``tiles`` along the longer side."""
+    h, w = a.shape[:2]
+    cell = checker_cell(h, w, tiles)
     yy, xx = np.mgrid[:h, :w]
-    return np.where(((yy // s) + (xx // s)) % 2 == 0, a, b)
+    pick = ((yy // cell) + (xx // cell)) % 2 == 0
+    return np.where(pick.reshape(pick.shape + (1,) * (a.ndim - 2)), a, b)
 
 
-def write_checkerboard_png(
-    tmp_path: Path, inp: np.ndarray, ref: np.ndarray, t_pix: Transform, factor: float
-) -> None:
-    """Before | after checkerboards of input and reference (previews decimated by ``factor``)."""
+CHECKER_CELLS = 8
+"""Cells along the longer side of the checkerboard."""
+
+
+def _colour(ref: np.ndarray) -> np.ndarray:
+    """Reference bands ``(k, h, w)`` -> RGB ``(h, w, 3)`` uint8: colour for 3 bands, else grey."""
+    if ref.shape[0] == 3:  # one stretch for the three bands keeps the colour balance
+        return np.moveaxis(_stretch(_display(ref, _is_sar_like(ref))), 0, -1)
+    grey = np.nanmean(ref, axis=0) if np.isfinite(ref).any() else ref[0]
+    return np.repeat(_stretch(_display(grey, _is_sar_like(grey)))[..., None], 3, axis=-1)
+
+
+def _corrected(inp: np.ndarray, t_pix: Transform, factor: float) -> np.ndarray:
+    """The decimated input resampled as corrected: ``corrected(q) = input(T^-1(q))``."""
     from scipy import ndimage
 
     h, w = inp.shape
-    # corrected(q) = input(T^-1(q)); T^-1 fitted on samples (exact for shift/affine)
     grid = _sample_grid(w * factor, h * factor)
-    inverse = fit_transform(t_pix(grid), grid, t_pix.kind)
+    inverse = fit_transform(t_pix(grid), grid, t_pix.kind)  # exact for shift/affine
     yy, xx = np.mgrid[:h, :w]
     q = np.stack([(xx.ravel() + 0.5) * factor, (yy.ravel() + 0.5) * factor], axis=1)
     src = inverse(q) / factor - 0.5
-    after = ndimage.map_coordinates(inp, [src[:, 1], src[:, 0]], order=1, cval=np.nan).reshape(h, w)
-    # SAR-like (heavy-tailed linear) values are shown in log scale, as the matcher sees them
+    filled = np.where(np.isfinite(inp), inp, np.nanmedian(inp) if np.isfinite(inp).any() else 0.0)
+    out = ndimage.map_coordinates(filled, [src[:, 1], src[:, 0]], order=1, cval=np.nan).reshape(h, w)
+    valid = ndimage.map_coordinates(np.isfinite(inp).astype(np.float32), [src[:, 1], src[:, 0]], order=1)
+    return np.where(valid.reshape(h, w) > 0.5, out, np.nan)
+
+
+def _label(img: np.ndarray, lines: Sequence[str]) -> None:
+    """Burn ``lines`` of text into the top-left corner of an RGB uint8 image (in place)."""
+    from PIL import Image, ImageDraw, ImageFont
+
+    w = img.shape[1]
+    size = max(10, min(28, w // 30))
+    try:
+        font: Any = ImageFont.load_default(size=size)
+    except TypeError:  # Pillow < 10.1: one fixed bitmap font
+        font = ImageFont.load_default()
+    pil = Image.fromarray(img)
+    draw = ImageDraw.Draw(pil)
+    y = size // 2
+    for line in lines:
+        box = draw.textbbox((size // 2, y), line, font=font)
+        draw.rectangle((box[0] - 3, box[1] - 3, box[2] + 3, box[3] + 3), fill=(0, 0, 0))
+        draw.text((size // 2, y), line, fill=(255, 255, 0), font=font)
+        y = int(box[3]) + size // 2
+    img[:] = np.asarray(pil)
+
+
+def write_checkerboard(
+    tmp_path: Path,
+    inp: np.ndarray,
+    ref: np.ndarray,
+    t_pix: Transform,
+    factor: float,
+    info: RasterInfo,
+) -> None:
+    """Before | after checkerboards of the input (grey) and the reference (colour when RGB), as a GeoTIFF.
+
+    RGB, labelled. The *after* panel lies on the input's footprint (decimated by
+    ``factor``), so it overlays the reference in QGIS; the *before* panel lies
+    beside it to the west.
+    """
+    if Path(tmp_path).suffix.lower() not in (".tif", ".tiff"):
+        raise InputError(
+            f"The checkerboard is written as a GeoTIFF; choose a file ending in .tif, not '{tmp_path}'."
+        )
+    h, w = inp.shape
     log_in = _is_sar_like(inp)
-    a, c = _stretch(_display(inp, log_in)), _stretch(_display(after, log_in))
-    r = _stretch(_display(ref, _is_sar_like(ref)))
-    sep = np.full((h, max(4, w // 50)), 255, np.uint8)
-    img = np.concatenate([checkerboard(a, r), sep, checkerboard(c, r)], axis=1)
+    before = np.repeat(_stretch(_display(inp, log_in))[..., None], 3, axis=-1)
+    after = np.repeat(_stretch(_display(_corrected(inp, t_pix, factor), log_in))[..., None], 3, axis=-1)
+    colour = _colour(ref)
+    cell = checker_cell(h, w, CHECKER_CELLS)
+    panels = [checkerboard(before, colour, CHECKER_CELLS), checkerboard(after, colour, CHECKER_CELLS)]
+    size_m = _cell_size_text(cell * factor, info)
+    dx, dy = t_pix.mean_shift()
+    _label(panels[0], ["BEFORE", f"cells {size_m}"])
+    _label(panels[1], [f"AFTER ({t_pix.kind}, {dx:+.2f}, {dy:+.2f} px)", f"cells {size_m}"])
+    sep = max(4, w // 50)
+    img = np.concatenate([panels[0], np.full((h, sep, 3), 255, np.uint8), panels[1]], axis=1)
+    g = affine_to_matrix(info.transform) @ np.array(
+        [[factor, 0.0, -(w + sep) * factor], [0.0, factor, 0.0], [0.0, 0.0, 1.0]]
+    )
+    _write_rgb_geotiff(tmp_path, img, g, info.crs_wkt)
+
+
+def _cell_size_text(pixels: float, info: RasterInfo) -> str:
+    from .georef import pixel_size_m
+
+    metres = pixel_size_m(info)
+    return f"{pixels:.0f} px" + (f" = {pixels * metres:.0f} m" if metres else "")
+
+
+def _write_rgb_geotiff(tmp_path: Path, img: np.ndarray, g: np.ndarray, crs_wkt: str | None) -> None:
     gdal = _gdal()
     try:
-        mem = gdal.GetDriverByName("MEM").Create("", img.shape[1], img.shape[0], 1, gdal.GDT_Byte)
-        mem.GetRasterBand(1).WriteArray(img)
-        gdal.GetDriverByName("PNG").CreateCopy(str(tmp_path), mem)
-        mem = None
+        ds = gdal.GetDriverByName("GTiff").Create(
+            str(tmp_path),
+            img.shape[1],
+            img.shape[0],
+            3,
+            gdal.GDT_Byte,
+            ["COMPRESS=DEFLATE", "PHOTOMETRIC=RGB"],
+        )
+        ds.SetGeoTransform(matrix_to_gdal(g))
+        if crs_wkt:
+            ds.SetProjection(crs_wkt)
+        for i in range(3):
+            ds.GetRasterBand(i + 1).WriteArray(img[..., i])
+        ds.FlushCache()
+        ds = None
     except RuntimeError as exc:
-        raise RasterIOError(f"Writing the checkerboard PNG failed ({exc}); check the output folder.") from exc
-    aux = Path(str(tmp_path) + ".aux.xml")
-    if aux.exists():
-        aux.unlink()
+        raise RasterIOError(f"Writing the checkerboard failed ({exc}); check the output folder.") from exc

@@ -23,7 +23,14 @@ MIN_POINTS = {"shift": 1, "affine": 3, "poly2": 6, "poly3": 10}
 """Points that determine each transform exactly."""
 
 REQUIRED_POINTS = {"shift": 1, "affine": 4, "poly2": 8, "poly3": 13}
-"""Reliable points needed before a fit is trusted (the minimum plus redundancy to check it)."""
+"""Reliable points needed before a fit is tried (the minimum plus redundancy to check it)."""
+
+MIN_INLIERS = {"shift": 3, "affine": 6, "poly2": 12, "poly3": 20}
+"""Tie points that must agree on a transform (RANSAC inliers) before it is trusted: about twice the
+points that determine it, so that a chance agreement of a minimal sample is not taken for a fit."""
+
+MIN_INLIER_SHARE = 0.4
+"""Share of the reliable tie points that must agree on the transform."""
 
 LOWER = {"affine": "shift", "poly2": "affine", "poly3": "poly2"}
 
@@ -210,6 +217,34 @@ def ransac_fit(
         inliers = new
     t = fit_transform(src[inliers], dst[inliers], kind, norm)
     return t, inliers
+
+
+def redundant(n_points: int, kind: str) -> bool:
+    """Whether ``n_points`` over-determine a ``kind`` transform (so residuals mean something)."""
+    return n_points > MIN_POINTS[kind]
+
+
+def distortion(t: Transform, width: float, height: float, samples: int = 9) -> tuple[float, float]:
+    """Largest scale change (relative) and rotation (degrees) of ``t`` over a ``width`` x ``height`` frame.
+
+    From the Jacobian of ``t`` at a grid of points (exact for shift/affine); a fold
+    (negative determinant) counts as an infinite scale change.
+    """
+    xs, ys = np.meshgrid(np.linspace(0, width, samples), np.linspace(0, height, samples))
+    p = np.stack([xs.ravel(), ys.ravel()], axis=1)
+    ex, ey = np.array([0.5, 0.0]), np.array([0.0, 0.5])
+    jx = t(p + ex) - t(p - ex)  # d T / dx, (n, 2)
+    jy = t(p + ey) - t(p - ey)
+    scale, rotation = 0.0, 0.0
+    for a, b in zip(jx, jy, strict=True):
+        j = np.stack([a, b], axis=1)  # columns: dT/dx, dT/dy
+        if np.linalg.det(j) <= 0:
+            return float("inf"), 180.0
+        sv = np.linalg.svd(j, compute_uv=False)
+        scale = max(scale, float(np.abs(sv - 1.0).max()))
+        angle = np.degrees(np.arctan2(j[1, 0] - j[0, 1], j[0, 0] + j[1, 1]))
+        rotation = max(rotation, abs(float(angle)))
+    return scale, rotation
 
 
 def rmse(vectors: np.ndarray) -> float:

@@ -125,16 +125,17 @@ def main(argv: Sequence[str] | None = None) -> int:
                 "TRANSFORM": transform, "RESAMPLE": mode == "local",
                 "OUTPUT": f"{stem}_corrected.tif", "TIEPOINTS": f"{stem}_tiepoints.gpkg",
                 "GCP_FILE": f"{stem}.points", "REPORT": f"{stem}_report.json",
-                "CHECKERBOARD": f"{stem}_checkerboard.png",
+                "CHECKERBOARD": f"{stem}_checkerboard.tif",
             })
             # the synthetic shift moves SAR content; the correction moves it back
             true_x, true_y = -TRUE_SHIFT[0], -TRUE_SHIFT[1]
             error = ((res["SHIFT_X"] - true_x) ** 2 + (res["SHIFT_Y"] - true_y) ** 2) ** 0.5
             outputs = ("OUTPUT", "TIEPOINTS", "GCP_FILE", "REPORT", "CHECKERBOARD")
+            rmse = "n/a" if res["RMSE"] is None else f"{res['RMSE']:.2f} px"  # n/a: no redundant tie point
             lines.append(
                 f"co-registration ({mode}, classical): recovered shift ({res['SHIFT_X']:+.2f}, "
                 f"{res['SHIFT_Y']:+.2f}) px; true correction ({true_x:+.2f}, {true_y:+.2f}) px; "
-                f"error {error:.2f} px; {res['N_POINTS']} tie points, RMSE {res['RMSE']:.2f} px\n"
+                f"error {error:.2f} px; {res['N_POINTS']} tie points, RMSE {rmse}\n"
                 + "".join(f"    {key.lower()} {res[key]}\n" for key in outputs if res.get(key))
             )
 

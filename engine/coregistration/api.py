@@ -37,7 +37,7 @@ from .outputs import (
     write_tiepoints_gpkg,
 )
 from .outputs import pixel_to_map_transform as _to_map
-from .transforms import REQUIRED_POINTS, Transform, check_kind, fit_transform, rmse
+from .transforms import DEGREES, REQUIRED_POINTS, Transform, check_kind, fit_transform, rmse
 
 logger = logging.getLogger(__name__)
 
@@ -47,7 +47,11 @@ BASELINE_METHODS = ("gradmag",)
 """Methods kept for benchmarks only (not offered in the QGIS dialog)."""
 DEFAULT_METHOD = "classical"
 """See docs/BENCHMARKS.md, section "Choice of the default method"."""
+USER_METHODS = tuple(m for m in METHODS if m not in BASELINE_METHODS)
 MODES = ("global", "local")
+TRANSFORMS = tuple(DEGREES)
+MIN_WINDOW = 32
+MIN_GRID_SPACING = 8
 DEFAULT_MAX_SHIFT_M = 150.0
 """Default search radius in metres: covers the geolocation error between sensors (tens of metres,
 up to about a hundred); rasters without a CRS take the number as pixels."""
@@ -89,10 +93,14 @@ class Settings:
         check_kind(self.transform)
         if self.mode == "global" and self.transform != "shift":
             raise InputError(f"MODE=global estimates one shift; TRANSFORM={self.transform} needs MODE=local.")
-        if self.window < 32:
-            raise InputError(f"WINDOW must be at least 32 pixels (got {self.window}); use 64 to 512.")
-        if self.grid_spacing < 8:
-            raise InputError(f"GRID_SPACING must be at least 8 pixels (got {self.grid_spacing}).")
+        if self.window < MIN_WINDOW:
+            raise InputError(
+                f"WINDOW must be at least {MIN_WINDOW} pixels (got {self.window}); use 64 to 512."
+            )
+        if self.grid_spacing < MIN_GRID_SPACING:
+            raise InputError(
+                f"GRID_SPACING must be at least {MIN_GRID_SPACING} pixels (got {self.grid_spacing})."
+            )
         if self.max_shift is not None and self.max_shift < 1:
             raise InputError(
                 f"MAX_SHIFT must be at least 1 pixel (got {self.max_shift}); leave it empty to use "
@@ -155,6 +163,11 @@ class CoregistrationResult:
     residuals: np.ndarray  # (n, 2) per tie point, input pixels
     seconds: float
     outputs: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def rmse_or_none(self) -> float | None:
+        """:attr:`rmse`, None when not available (no redundant tie points)."""
+        return _finite_or_none(self.rmse)
 
     @property
     def rmse_text(self) -> str:

@@ -25,7 +25,8 @@ from .transforms import Transform, fit_transform
 
 logger = logging.getLogger(__name__)
 
-RESAMPLING = ("nearest", "bilinear", "cubic", "cubicspline", "lanczos", "average")
+RESAMPLING = ("nearest", "bilinear", "cubic", "lanczos", "cubicspline", "average")
+"""GDAL resampling methods of corrected rasters (the QGIS dialogs list them in this order)."""
 GCP_GRID = 12
 """GCPs per side handed to GDAL to warp with a polynomial (sampled from the fitted transform)."""
 

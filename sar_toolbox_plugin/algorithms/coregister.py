@@ -6,12 +6,11 @@ from pathlib import Path
 from typing import Any
 
 from qgis.core import (
+    QgsProcessing,
     QgsProcessingContext,
     QgsProcessingFeedback,
-    QgsProcessingOutputNumber,
+    QgsProcessingParameterBand,
     QgsProcessingParameterBoolean,
-    QgsProcessingParameterDefinition,
-    QgsProcessingParameterEnum,
     QgsProcessingParameterFileDestination,
     QgsProcessingParameterNumber,
     QgsProcessingParameterRasterDestination,
@@ -19,46 +18,55 @@ from qgis.core import (
     QgsProcessingParameterVectorDestination,
 )
 
+from ..engine.coregistration import api as engine
+from ..engine.coregistration.fitting import MAX_ROTATION, MAX_SCALE_CHANGE
+from ..engine.coregistration.outputs import RESAMPLING as RESAMPLING_METHODS
 from .base import SarAlgorithm, engine_callbacks
+from .params import Figure, as_advanced, figure_values
 
 HELP = """Finds and corrects the misregistration of a raster against a reference (e.g. Sentinel-1 \
-against Sentinel-2 or an orthophoto).
+against Sentinel-2 or an orthophoto). The reference is resampled onto the input's grid if needed; both \
+rasters need a CRS, or neither (then both are placed as QGIS shows them).
 
-<b>Raster to correct</b> (INPUT) and <b>Reference raster</b> (REFERENCE): if the reference has another CRS \
-or pixel size it is resampled onto the input's grid first; both need a CRS, or neither.
-<b>Method</b>: <i>classical</i> correlates dense oriented-gradient features (CFOG/HOPC-style, robust to \
-the SAR/optical difference) over all shifts at once by FFT, coarse to fine, with sub-pixel refinement; \
-<i>deep</i> runs the same search on the bundled learned model, which starts from the same \
-oriented-gradient channels and adds a correction learned on SAR/optical pairs: in the project's \
-benchmarks it is more robust in small windows (local mode) and more precise at the CFOG check points \
-and on synthetic pairs, not ahead of <i>classical</i> in global mode on real pairs (held-out Sentinel-1, \
-OSdataset); about 3 x slower (docs/BENCHMARKS.md).
-<b>Mode</b>: <i>global</i> estimates one shift for the scene; <i>local</i> measures a grid of tie points \
-and fits a transform. <b>Grid spacing</b>, <b>Window</b> (local mode) and <b>Maximum shift</b> (pixels \
-searched in each direction) set the grid. Nodata areas never give tie points; outliers are rejected \
-with RANSAC.
-<b>Transform</b> (local mode): shift, affine, 2nd or 3rd order polynomial.
-<b>Resample (warp) the output</b>: off = a shift or affine correction only changes the geotransform of \
-the <b>Corrected raster</b> (pixels untouched); on (and always for polynomials) = GDAL warps onto the \
-input's grid with the chosen <b>Resampling</b>.
-Optional outputs: <b>Tie points</b> (GeoPackage: dx, dy, reliability, residual, used), a QGIS \
-<b>Georeferencer GCP file</b> (.points), a JSON <b>Report</b> (reusable with 'Apply co-registration') \
-and a <b>Before/after checkerboard</b> PNG.
-<b>SHIFT_X / SHIFT_Y</b>: pixels of INPUT; positive = the INPUT content must move right/down to match; \
-<b>RMSE</b> of the fit and <b>N_POINTS</b> used are returned too."""
+<b>Method</b>: <i>classical</i> correlates oriented-gradient features (CFOG/HOPC-style) over all shifts \
+at once by FFT, coarse to fine, with sub-pixel refinement; <i>deep</i> runs the same search on a learned \
+embedding (the bundled model, or <b>Embedding model</b>). Measured accuracy: docs/BENCHMARKS.md.
+<b>Mode</b>: <i>global</i> = one shift for the scene; <i>local</i> = a grid of tie points (<b>Grid \
+spacing</b>, <b>Window</b>) and a fitted <b>Transform</b> (shift, affine, 2nd or 3rd order polynomial).
+<b>Maximum shift (m)</b>: how far to search, e.g. the geolocation error between the sensors; converted \
+with the input's pixel size (at least 32 pixels; without a CRS the number counts pixels). \
+<b>Maximum shift (pixels)</b>, when set, is used instead.
+A match at the edge of the search or not clearly better than the next candidate is refused, and so is \
+a fit with too few agreeing tie points or a larger scale change or rotation than allowed: the error \
+says what to change. A refused fit still writes the <b>Tie points</b> (field <i>status</i>).
+<b>Band</b> of the input and <b>Reference bands</b> (averaged; default: the mean of R, G, B) choose \
+what is matched.
+<b>Resample (warp) the output</b>: off = a shift or affine correction only changes the geotransform \
+(pixels untouched); on (always for polynomials) = GDAL warps onto the input's grid.
+Optional outputs: tie points (GeoPackage), a Georeferencer GCP file (.points), a JSON report (reusable \
+with 'Apply co-registration') and a before/after checkerboard (GeoTIFF; the <i>after</i> half lies on \
+the input's footprint).
+<b>SHIFT_X / SHIFT_Y</b>: input pixels; positive = the input content moves right/down to match. \
+<b>RMSE</b> of the fit (empty when no tie point is redundant) and <b>N_POINTS</b> used."""
 
 
 class CoregisterAlgorithm(SarAlgorithm):
     """Co-register INPUT onto REFERENCE (``engine.coregistration.coregister``)."""
 
     INPUT = "INPUT"
+    BAND = "BAND"
     REFERENCE = "REFERENCE"
+    REFERENCE_BANDS = "REFERENCE_BANDS"
     METHOD = "METHOD"
+    MODEL = "MODEL"
     MODE = "MODE"
     GRID_SPACING = "GRID_SPACING"
     WINDOW = "WINDOW"
+    MAX_SHIFT_M = "MAX_SHIFT_M"
     MAX_SHIFT = "MAX_SHIFT"
     TRANSFORM = "TRANSFORM"
+    MAX_SCALE_CHANGE = "MAX_SCALE_CHANGE"
+    MAX_ROTATION = "MAX_ROTATION"
     RESAMPLE = "RESAMPLE"
     RESAMPLING = "RESAMPLING"
     OUTPUT = "OUTPUT"
@@ -66,15 +74,17 @@ class CoregisterAlgorithm(SarAlgorithm):
     GCP_FILE = "GCP_FILE"
     REPORT = "REPORT"
     CHECKERBOARD = "CHECKERBOARD"
-    SHIFT_X = "SHIFT_X"
-    SHIFT_Y = "SHIFT_Y"
-    RMSE = "RMSE"
-    N_POINTS = "N_POINTS"
 
-    METHODS = ("deep", "classical")
-    MODES = ("global", "local")
-    TRANSFORMS = ("shift", "affine", "poly2", "poly3")
-    RESAMPLINGS = ("nearest", "bilinear", "cubic", "lanczos")
+    METHODS = engine.USER_METHODS
+    MODES = engine.MODES
+    TRANSFORMS = engine.TRANSFORMS
+    RESAMPLINGS = RESAMPLING_METHODS
+    FIGURES = (
+        Figure("SHIFT_X", "Shift x (input pixels, + = right)", "shift_x"),
+        Figure("SHIFT_Y", "Shift y (input pixels, + = down)", "shift_y"),
+        Figure("RMSE", "RMSE after the fit (pixels; empty: not available)", "rmse_or_none"),
+        Figure("N_POINTS", "Tie points used", "n_points"),
+    )
 
     NAME = "coregister"
     DISPLAY_NAME = "Co-register raster (SAR–optical)"
@@ -83,147 +93,138 @@ class CoregisterAlgorithm(SarAlgorithm):
     HELP = HELP
 
     def initAlgorithm(self, config: dict[str, Any] | None = None) -> None:
-        self.addParameter(QgsProcessingParameterRasterLayer(self.INPUT, self.tr("Raster to correct")))
-        self.addParameter(QgsProcessingParameterRasterLayer(self.REFERENCE, self.tr("Reference raster")))
-        self.addParameter(
-            QgsProcessingParameterEnum(
-                self.METHOD, self.tr("Method"), options=list(self.METHODS), defaultValue=1
-            )
-        )
-        self.addParameter(
-            QgsProcessingParameterEnum(self.MODE, self.tr("Mode"), options=list(self.MODES), defaultValue=0)
-        )
-        self.addParameter(
-            QgsProcessingParameterNumber(
-                self.GRID_SPACING,
-                self.tr("Grid spacing (pixels, local)"),
-                defaultValue=256,
-                minValue=8,
-                maxValue=100000,
-            )
-        )
-        self.addParameter(
-            QgsProcessingParameterNumber(
-                self.WINDOW, self.tr("Window (pixels, local)"), defaultValue=128, minValue=32, maxValue=4096
-            )
-        )
-        self.addParameter(
-            QgsProcessingParameterNumber(
-                self.MAX_SHIFT, self.tr("Maximum shift (pixels)"), defaultValue=32, minValue=1, maxValue=2048
-            )
-        )
-        self.addParameter(
-            QgsProcessingParameterEnum(
-                self.TRANSFORM, self.tr("Transform (local)"), options=list(self.TRANSFORMS), defaultValue=0
-            )
-        )
+        self._add_rasters()
+        self.add_enum(self.METHOD, "Method", self.METHODS, default=self.METHODS.index(engine.DEFAULT_METHOD))
+        self.add_onnx_file(self.MODEL, "Embedding model for METHOD=deep (optional)", advanced=True)
+        self.add_enum(self.MODE, "Mode", self.MODES)
+        self._add_number(self.MAX_SHIFT_M, "Maximum shift (m)", engine.DEFAULT_MAX_SHIFT_M, 1.0, double=True)
+        self._add_number(self.MAX_SHIFT, "Maximum shift (pixels; overrides metres)", None, 1, optional=True)
+        self._add_number(self.GRID_SPACING, "Grid spacing (pixels, local)", 256, engine.MIN_GRID_SPACING)
+        self._add_number(self.WINDOW, "Window (pixels, local)", 128, engine.MIN_WINDOW)
+        self.add_enum(self.TRANSFORM, "Transform (local)", self.TRANSFORMS)
+        self._add_number(self.MAX_SCALE_CHANGE, "Largest scale change of the fit (%)",
+                         100 * MAX_SCALE_CHANGE, 0.01, double=True, advanced=True)  # fmt: skip
+        self._add_number(self.MAX_ROTATION, "Largest rotation of the fit (degrees)", MAX_ROTATION, 0.01,
+                         double=True, advanced=True)  # fmt: skip
         self.addParameter(
             QgsProcessingParameterBoolean(
                 self.RESAMPLE, self.tr("Resample (warp) the output"), defaultValue=False
             )
         )
-        resampling = QgsProcessingParameterEnum(
-            self.RESAMPLING, self.tr("Resampling"), options=list(self.RESAMPLINGS), defaultValue=1
-        )
-        resampling.setFlags(resampling.flags() | QgsProcessingParameterDefinition.FlagAdvanced)
-        self.addParameter(resampling)
-        self.addParameter(QgsProcessingParameterRasterDestination(self.OUTPUT, self.tr("Corrected raster")))
-        self.addParameter(
-            QgsProcessingParameterVectorDestination(
-                self.TIEPOINTS, self.tr("Tie points"), optional=True, createByDefault=False
-            )
-        )
-        self.addParameter(
-            QgsProcessingParameterFileDestination(
-                self.GCP_FILE,
-                self.tr("Georeferencer GCP file"),
-                fileFilter="GCP points (*.points)",
-                optional=True,
-                createByDefault=False,
-            )
-        )
-        self.addParameter(
-            QgsProcessingParameterFileDestination(
-                self.REPORT,
-                self.tr("Report"),
-                fileFilter="JSON (*.json)",
-                optional=True,
-                createByDefault=False,
-            )
-        )
-        self.addParameter(
-            QgsProcessingParameterFileDestination(
-                self.CHECKERBOARD,
-                self.tr("Before/after checkerboard"),
-                fileFilter="PNG (*.png)",
-                optional=True,
-                createByDefault=False,
-            )
-        )
-        self.addOutput(QgsProcessingOutputNumber(self.SHIFT_X, self.tr("Shift x (input pixels, + = right)")))
-        self.addOutput(QgsProcessingOutputNumber(self.SHIFT_Y, self.tr("Shift y (input pixels, + = down)")))
-        self.addOutput(QgsProcessingOutputNumber(self.RMSE, self.tr("RMSE after the fit (pixels)")))
-        self.addOutput(QgsProcessingOutputNumber(self.N_POINTS, self.tr("Tie points used")))
+        self.addParameter(as_advanced(self._enum(self.RESAMPLING, "Resampling", self.RESAMPLINGS, 1)))
+        self._add_outputs()
+        self.add_figure_outputs(self.FIGURES)
 
-    def _optional_file(
+    def _add_rasters(self) -> None:
+        self.addParameter(QgsProcessingParameterRasterLayer(self.INPUT, self.tr("Raster to correct")))
+        self.addParameter(QgsProcessingParameterBand(
+            self.BAND, self.tr("Band of the raster to correct"), defaultValue=1,
+            parentLayerParameterName=self.INPUT,
+        ))  # fmt: skip
+        self.addParameter(QgsProcessingParameterRasterLayer(self.REFERENCE, self.tr("Reference raster")))
+        self.addParameter(QgsProcessingParameterBand(
+            self.REFERENCE_BANDS, self.tr("Reference bands (averaged; default: mean of R, G, B)"),
+            parentLayerParameterName=self.REFERENCE, optional=True, allowMultiple=True,
+        ))  # fmt: skip
+
+    def _enum(self, name: str, label: str, options: tuple[str, ...], default: int) -> Any:
+        from qgis.core import QgsProcessingParameterEnum
+
+        return QgsProcessingParameterEnum(name, self.tr(label), options=list(options), defaultValue=default)
+
+    def _add_number(
+        self,
+        name: str,
+        label: str,
+        default: float | None,
+        minimum: float,
+        double: bool = False,
+        optional: bool = False,
+        advanced: bool = False,
+    ) -> None:
+        kind = QgsProcessingParameterNumber.Double if double else QgsProcessingParameterNumber.Integer
+        parameter = QgsProcessingParameterNumber(
+            name, self.tr(label), kind, defaultValue=default, optional=optional, minValue=minimum
+        )
+        self.addParameter(as_advanced(parameter) if advanced else parameter)
+
+    def _add_outputs(self) -> None:
+        self.addParameter(QgsProcessingParameterRasterDestination(self.OUTPUT, self.tr("Corrected raster")))
+        self.addParameter(QgsProcessingParameterVectorDestination(
+            self.TIEPOINTS, self.tr("Tie points"), QgsProcessing.TypeVectorPoint, optional=True,
+            createByDefault=False,
+        ))  # fmt: skip
+        for name, label, file_filter in (
+            (self.GCP_FILE, "Georeferencer GCP file", "GCP points (*.points)"),
+            (self.REPORT, "Report", "JSON (*.json)"),
+            (self.CHECKERBOARD, "Before/after checkerboard", "GeoTIFF (*.tif)"),
+        ):
+            self.addParameter(QgsProcessingParameterFileDestination(
+                name, self.tr(label), fileFilter=file_filter, optional=True, createByDefault=False
+            ))  # fmt: skip
+
+    def _file_output(
         self, parameters: dict[str, Any], name: str, context: QgsProcessingContext, suffix: str
     ) -> str | None:
-        value = parameters.get(name)
-        if value is None or value == "":
+        """An optional destination with its suffix forced (the engine writes that format)."""
+        if not parameters.get(name):
             return None
-        path = self.parameterAsFileOutput(parameters, name, context)
-        if not path:
-            return None
-        return path if Path(path).suffix.lower() == suffix else str(Path(path).with_suffix(suffix))
+        if name == self.TIEPOINTS:
+            path = self.parameterAsOutputLayer(parameters, name, context) or None
+        else:
+            path = self.optional_file_output(parameters, name, context)
+        return None if path is None else str(Path(path).with_suffix(suffix))
+
+    def _search(self, parameters: dict[str, Any], context: QgsProcessingContext) -> dict[str, Any]:
+        """MAX_SHIFT (pixels) when set, else MAX_SHIFT_M."""
+        pixels = parameters.get(self.MAX_SHIFT)
+        return {
+            "max_shift": None
+            if pixels in (None, "")
+            else self.parameterAsInt(parameters, self.MAX_SHIFT, context),
+            "max_shift_m": self.parameterAsDouble(parameters, self.MAX_SHIFT_M, context),
+        }
 
     def execute(
         self, parameters: dict[str, Any], context: QgsProcessingContext, feedback: QgsProcessingFeedback
     ) -> dict[str, Any]:
-        inp = self.raster_path(parameters, self.INPUT, context)
-        ref = self.raster_path(parameters, self.REFERENCE, context)
+        from ..engine.coregistration.fitting import FitLimits
+
         output = self.output_raster_path(parameters, self.OUTPUT, context)
-        tiepoints = None
-        if parameters.get(self.TIEPOINTS):
-            tiepoints = self.parameterAsOutputLayer(parameters, self.TIEPOINTS, context) or None
-            if tiepoints is not None and Path(tiepoints).suffix.lower() != ".gpkg":
-                tiepoints = str(Path(tiepoints).with_suffix(".gpkg"))
-        gcp = self._optional_file(parameters, self.GCP_FILE, context, ".points")
-        report = self._optional_file(parameters, self.REPORT, context, ".json")
-        checker = self._optional_file(parameters, self.CHECKERBOARD, context, ".png")
-
-        from ..engine.coregistration.api import coregister  # lazy: pulls in rasterio/scipy
-
-        result = coregister(
-            inp,
-            ref,
-            method=self.METHODS[self.parameterAsEnum(parameters, self.METHOD, context)],
-            mode=self.MODES[self.parameterAsEnum(parameters, self.MODE, context)],
+        files = {
+            key: self._file_output(parameters, key, context, suffix)
+            for key, suffix in (
+                (self.TIEPOINTS, ".gpkg"), (self.GCP_FILE, ".points"), (self.REPORT, ".json"),
+                (self.CHECKERBOARD, ".tif"),
+            )
+        }  # fmt: skip
+        reference_bands = self.parameterAsInts(parameters, self.REFERENCE_BANDS, context) or None
+        limits = FitLimits(
+            max_scale_change=self.parameterAsDouble(parameters, self.MAX_SCALE_CHANGE, context) / 100,
+            max_rotation=self.parameterAsDouble(parameters, self.MAX_ROTATION, context),
+        )
+        result = engine.coregister(
+            self.raster_path(parameters, self.INPUT, context),
+            self.raster_path(parameters, self.REFERENCE, context),
+            method=self.enum_value(parameters, self.METHOD, context, self.METHODS),
+            model_path=self.optional_file(parameters, self.MODEL, context),
+            mode=self.enum_value(parameters, self.MODE, context, self.MODES),
             grid_spacing=self.parameterAsInt(parameters, self.GRID_SPACING, context),
             window=self.parameterAsInt(parameters, self.WINDOW, context),
-            max_shift=self.parameterAsInt(parameters, self.MAX_SHIFT, context),
-            transform=self.TRANSFORMS[self.parameterAsEnum(parameters, self.TRANSFORM, context)],
+            transform=self.enum_value(parameters, self.TRANSFORM, context, self.TRANSFORMS),
             resample=self.parameterAsBoolean(parameters, self.RESAMPLE, context),
-            resampling=self.RESAMPLINGS[self.parameterAsEnum(parameters, self.RESAMPLING, context)],
+            resampling=self.enum_value(parameters, self.RESAMPLING, context, self.RESAMPLINGS),
+            input_band=self.parameterAsInt(parameters, self.BAND, context) or None,
+            reference_bands=reference_bands,
+            limits=limits,
             output_path=output,
-            tiepoints_path=tiepoints,
-            gcp_path=gcp,
-            report_path=report,
-            checkerboard_path=checker,
+            tiepoints_path=files[self.TIEPOINTS],
+            gcp_path=files[self.GCP_FILE],
+            report_path=files[self.REPORT],
+            checkerboard_path=files[self.CHECKERBOARD],
+            **self._search(parameters, context),
             **engine_callbacks(feedback),
         )
-        out: dict[str, Any] = {
-            self.OUTPUT: output,
-            self.SHIFT_X: result.shift_x,
-            self.SHIFT_Y: result.shift_y,
-            self.RMSE: result.rmse,
-            self.N_POINTS: result.n_points,
-        }
-        for key, path in (
-            (self.TIEPOINTS, tiepoints),
-            (self.GCP_FILE, gcp),
-            (self.REPORT, report),
-            (self.CHECKERBOARD, checker),
-        ):
-            if path is not None:
-                out[key] = path
+        out = {self.OUTPUT: output, **figure_values(result, self.FIGURES)}
+        out.update({key: path for key, path in files.items() if path is not None})
         return out

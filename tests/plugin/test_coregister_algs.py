@@ -39,12 +39,12 @@ def test_coregister_global_with_every_output(
         "TIEPOINTS": str(tmp_path / "tp.gpkg"),
         "GCP_FILE": str(tmp_path / "out.points"),
         "REPORT": str(tmp_path / "r.json"),
-        "CHECKERBOARD": str(tmp_path / "c.png"),
+        "CHECKERBOARD": str(tmp_path / "c.tif"),
     }
     res = run_algorithm("coregister", params)
     # plumbing test on a tiny scene: accuracy is tested in tests/engine
     assert abs(res["SHIFT_X"] - tx) < 1.0 and abs(res["SHIFT_Y"] - ty) < 1.0
-    assert res["N_POINTS"] == 1
+    assert res["N_POINTS"] == 1 and res["RMSE"] is None  # one window: no redundant point, no RMSE
     for key in ("OUTPUT", "TIEPOINTS", "GCP_FILE", "REPORT", "CHECKERBOARD"):
         assert Path(res[key]).exists(), key
     out, info = read_geotiff(res["OUTPUT"])
@@ -124,3 +124,73 @@ def test_bad_input_becomes_processing_exception(
             {"INPUT": str(a), "REFERENCE": str(b), "METHOD": 1, "OUTPUT": str(tmp_path / "out.tif")},
         )
     assert not (tmp_path / "out.tif").exists()
+
+
+def _png(path: Path, image: np.ndarray) -> Path:
+    """A plain 8-bit PNG: no CRS, no geotransform, no world file."""
+    from osgeo import gdal
+
+    mem = gdal.GetDriverByName("MEM").Create("", image.shape[1], image.shape[0], 1, gdal.GDT_Byte)
+    mem.GetRasterBand(1).WriteArray(image)
+    gdal.GetDriverByName("PNG").CreateCopy(str(path), mem)
+    return path
+
+
+def test_non_georeferenced_pair_lands_where_qgis_shows_the_input(
+    tmp_path: Path, run_algorithm: Callable[..., dict[str, Any]]
+) -> None:
+    """Issue 15 finding 7: two PNGs; the corrected raster and the .points file in QGIS's frame."""
+    from qgis.core import QgsRasterLayer
+
+    from engine.synthetic import generate_scene_pair
+
+    pair = generate_scene_pair(160, 160, seed=5, shift_x=5.0, shift_y=-3.0)
+
+    def to8(a: np.ndarray) -> np.ndarray:
+        b = np.log(np.maximum(a, 1e-6))
+        lo, hi = np.percentile(b, [1, 99])
+        return (np.clip((b - lo) / (hi - lo), 0, 1) * 255).astype(np.uint8)
+
+    inp = _png(tmp_path / "sar.png", to8(pair.sar))
+    ref = _png(tmp_path / "ref.png", to8(pair.sigma0_aligned))
+    res = run_algorithm(
+        "coregister",
+        {
+            "INPUT": str(inp),
+            "REFERENCE": str(ref),
+            "METHOD": 1,
+            "MAX_SHIFT": 16,
+            "OUTPUT": str(tmp_path / "out.tif"),
+            "GCP_FILE": str(tmp_path / "out.points"),
+            "MODE": 1,
+            "GRID_SPACING": 32,
+            "WINDOW": 64,
+        },
+    )
+    assert abs(res["SHIFT_X"] + 5.0) < 1.0 and abs(res["SHIFT_Y"] - 3.0) < 1.0
+    shown = QgsRasterLayer(str(inp), "input")
+    corrected = QgsRasterLayer(res["OUTPUT"], "corrected")
+    assert shown.isValid() and corrected.isValid()
+    a, b = shown.extent(), corrected.extent()
+    assert (a.xMinimum(), a.yMaximum(), a.yMinimum()) == (0.0, 0.0, -160.0)  # how QGIS shows a PNG
+    # the corrected raster is the input moved by the shift (right = +x, down = -y), not flipped
+    assert b.width() == pytest.approx(160.0) and b.height() == pytest.approx(160.0)
+    assert b.xMinimum() == pytest.approx(a.xMinimum() + res["SHIFT_X"], abs=1e-6)
+    assert b.yMaximum() == pytest.approx(a.yMaximum() - res["SHIFT_Y"], abs=1e-6)
+    # .points: map coordinates in the same frame (y negative), pixel y negative as the Georeferencer writes
+    lines = Path(res["GCP_FILE"]).read_text().splitlines()[1:]
+    rows = np.array([[float(v) for v in line.split(",")] for line in lines])
+    assert (rows[:, 1] < 0).all() and (rows[:, 3] < 0).all()
+    np.testing.assert_allclose(np.median(rows[:, 0] - rows[:, 2]), res["SHIFT_X"], atol=1.0)
+    np.testing.assert_allclose(np.median(rows[:, 1] - rows[:, 3]), -res["SHIFT_Y"], atol=1.0)
+
+
+def test_input_equal_to_reference_is_refused(
+    tmp_path: Path, write_geotiff: Callable[..., Path], run_algorithm: Callable[..., dict[str, Any]]
+) -> None:
+    from qgis.core import QgsProcessingException
+
+    a = write_geotiff(tmp_path / "a.tif", np.random.default_rng(0).random((64, 64)).astype(np.float32))
+    with pytest.raises(QgsProcessingException, match="same raster"):
+        run_algorithm("coregister", {"INPUT": str(a), "REFERENCE": str(a), "OUTPUT": str(tmp_path / "o.tif")})
+    assert not (tmp_path / "o.tif").exists()

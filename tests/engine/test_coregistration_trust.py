@@ -22,7 +22,9 @@ OS_SIFT_SHIFT = (73.0, 13.8)
 """Where classical and deep agree at MAX_SHIFT 96 and beyond, confirmed by an edge overlay (issue 15)."""
 
 
-def _write(path: Path, data: np.ndarray, pixel: float = 10.0, origin: tuple[float, float] = (0.0, 0.0)) -> Path:
+def _write(
+    path: Path, data: np.ndarray, pixel: float = 10.0, origin: tuple[float, float] = (0.0, 0.0)
+) -> Path:
     import rasterio
     from affine import Affine
 
@@ -153,7 +155,7 @@ def test_one_reliable_point_of_sixteen_is_no_fit() -> None:
     rel = np.full(16, 1.02)
     rel[5] = 1.5  # one reliable point (it used to give a shift with RMSE 0.000)
     with pytest.raises(FitRefusedError, match=r"Only 1 of 1 reliable tie points \(16 measured\)") as info:
-        fit_points(_points(src, src + [5.0, -2.0], rel), "shift", FitLimits(), (1024, 1024))
+        fit_points(_points(src, src + np.array([5.0, -2.0]), rel), "shift", FitLimits(), (1024, 1024))
     assert info.value.status.count("ambiguous") == 15
 
 

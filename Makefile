@@ -18,8 +18,9 @@ PYTEST_ARGS ?=
 QGIS_ENV    := PATH=/usr/bin:$$PATH QT_QPA_PLATFORM=offscreen
 
 .PHONY: help setup system-packages demo test test-fast lint package bench bench-compression \
-        bench-registration bench-anchors bench-codec-ceiling bench-osdataset-check bench-batch bench-keypoints \
-        train-compression train-registration train-keypoints bench-translation train-translation clean
+        bench-registration bench-registration-default bench-anchors bench-codec-ceiling \
+        bench-osdataset-check bench-batch bench-keypoints train-compression train-registration \
+        train-keypoints bench-translation train-translation clean
 
 help:
 	@echo "make demo                 set up if needed, run the main job on the embedded example"
@@ -32,6 +33,7 @@ help:
 	@echo "make bench-codec-ceiling  codec PSNR with quantised vs continuous latents vs a linear DCT (diagnostic)"
 	@echo "make bench-osdataset-check  residual of the OSdataset homography against its warped image (diagnostic)"
 	@echo "make bench-registration   co-registration accuracy (with GeFolki/AROSICS anchors) -> docs/BENCHMARKS.md"
+	@echo "make bench-registration-default  evidence for co-registration's default method -> docs/BENCHMARKS.md"
 	@echo "make train-compression    retrain the three shipped codec rate points (CPU, about 75 minutes)"
 	@echo "make train-registration   retrain the shipped registration model regembed-guided-v3 (CPU, about 60 minutes)"
 	@echo "make train-keypoints      retrain the shipped keypoint model kp-hscp-r2d2-v1 (one CPU thread, about 1 hour)"
@@ -116,6 +118,9 @@ bench-registration: setup bench-anchors
 bench-keypoints: setup
 	OPENBLAS_NUM_THREADS=1 $(PY) -m benchmarks.keypoints --data ../shared/data/real $(KP_MODELS) \
 	  --markdown docs/BENCHMARKS.md --json runs/bench-keypoints.json
+
+bench-registration-default: setup
+	$(PY) -m benchmarks.registration_default --data ../shared/data/real --markdown docs/BENCHMARKS.md
 
 # Reproduces the shipped codec models (docs/TRAINING.md): three variant-D runs from scratch, one per
 # rate point (about 25 minutes each on one CPU core; the shipped ones ran side by side, --threads 1).

@@ -3,15 +3,21 @@
 from __future__ import annotations
 
 import json
+from functools import partial
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pytest
 
-from engine.coregistration import apply_transform, coregister
+from engine.coregistration import apply_transform
+from engine.coregistration import coregister as engine_coregister
 from engine.errors import InputError, ModelError, RegistrationError
 from engine.synthetic import generate_scene_pair, write_scene_pair
+
+coregister = partial(engine_coregister, method="classical")
+"""These tests are about the search, the fits and the outputs: the fast classical method (the default,
+``deep``, runs the same code on a learned embedding and has its own tests)."""
 
 SIZE = 192
 

@@ -4,17 +4,22 @@ answers, fits that need agreeing and plausible tie points, INPUT = REFERENCE, th
 from __future__ import annotations
 
 import json
+from functools import partial
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pytest
 
-from engine.coregistration import coregister
+from engine.coregistration import coregister as engine_coregister
 from engine.coregistration.fitting import FitLimits, FitRefusedError, fit_points
 from engine.coregistration.grid import TiePoint
 from engine.errors import InputError, RegistrationError
 from engine.synthetic import generate_scene_pair
+
+coregister = partial(engine_coregister, method="classical")
+"""These tests are about the search, the fits and the outputs: the fast classical method (the default,
+``deep``, runs the same code on a learned embedding and has its own tests)."""
 
 OS_SIFT_SAR = "os_sift/GF3_KAS_SL_015331_W95.9_N41.3_20190709_L1B_HH_L10004105495-1-L2.tiff"
 OS_SIFT_OPT = "os_sift/18APR24174447-P2AS-013202438020_01_P001L1-1-L2.tiff"

@@ -26,7 +26,7 @@ import numpy as np
 
 from ..errors import InputError
 
-log = logging.getLogger(__name__)
+logger = logging.getLogger(__name__)
 
 
 @runtime_checkable

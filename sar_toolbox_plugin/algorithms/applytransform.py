@@ -14,6 +14,8 @@ from qgis.core import (
     QgsProcessingParameterRasterLayer,
 )
 
+from ..engine.coregistration.api import TRANSFORMS as TRANSFORM_KINDS
+from ..engine.coregistration.outputs import RESAMPLING as RESAMPLING_METHODS
 from .base import SarAlgorithm, engine_callbacks
 
 HELP = """Applies a co-registration measured by 'Co-register raster' to another raster (e.g. another \
@@ -39,8 +41,8 @@ class ApplyTransformAlgorithm(SarAlgorithm):
     RESAMPLING = "RESAMPLING"
     OUTPUT = "OUTPUT"
 
-    TRANSFORMS = ("saved", "shift", "affine", "poly2", "poly3")
-    RESAMPLINGS = ("nearest", "bilinear", "cubic", "lanczos")
+    TRANSFORMS = ("saved", *TRANSFORM_KINDS)
+    RESAMPLINGS = RESAMPLING_METHODS
 
     NAME = "applytransform"
     DISPLAY_NAME = "Apply co-registration"

@@ -37,12 +37,14 @@ spacing</b>, <b>Window</b>) and a fitted <b>Transform</b> (shift, affine, 2nd or
 with the input's pixel size (at least 32 pixels; without a CRS the number counts pixels). \
 <b>Maximum shift (pixels)</b>, when set, is used instead.
 A match at the edge of the search or not clearly better than the next candidate is refused, and so is \
-a fit with too few agreeing tie points or a larger scale change or rotation than allowed: the error \
-says what to change. A refused fit still writes the <b>Tie points</b> (field <i>status</i>).
+a fit with too few agreeing tie points or with more than the <b>Largest scale change of the fit</b> or \
+the <b>Largest rotation of the fit</b> (advanced): the error says what to change. A refused fit still \
+writes the <b>Tie points</b> (field <i>status</i>).
 <b>Band</b> of the input and <b>Reference bands</b> (averaged; default: the mean of R, G, B) choose \
 what is matched.
 <b>Resample (warp) the output</b>: off = a shift or affine correction only changes the geotransform \
-(pixels untouched); on (always for polynomials) = GDAL warps onto the input's grid.
+(pixels untouched); on (always for polynomials) = GDAL warps onto the input's grid with the chosen \
+<b>Resampling</b>.
 Optional outputs: tie points (GeoPackage), a Georeferencer GCP file (.points), a JSON report (reusable \
 with 'Apply co-registration') and a before/after checkerboard (GeoTIFF; the <i>after</i> half lies on \
 the input's footprint).
@@ -119,7 +121,7 @@ class CoregisterAlgorithm(SarAlgorithm):
         self.addParameter(QgsProcessingParameterRasterLayer(self.INPUT, self.tr("Raster to correct")))
         self.addParameter(QgsProcessingParameterBand(
             self.BAND, self.tr("Band of the raster to correct"), defaultValue=1,
-            parentLayerParameterName=self.INPUT,
+            parentLayerParameterName=self.INPUT, optional=True,  # qgis_process 3.22 demands it otherwise
         ))  # fmt: skip
         self.addParameter(QgsProcessingParameterRasterLayer(self.REFERENCE, self.tr("Reference raster")))
         self.addParameter(QgsProcessingParameterBand(

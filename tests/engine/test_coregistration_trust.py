@@ -16,6 +16,7 @@ from engine.coregistration.fitting import FitLimits, FitRefusedError, fit_points
 from engine.coregistration.grid import TiePoint
 from engine.errors import InputError, RegistrationError
 from engine.synthetic import generate_scene_pair
+from tests.conftest import write_test_geotiff
 
 coregister = partial(engine_coregister, method="classical")
 """These tests are about the search, the fits and the outputs: the fast classical method (the default,
@@ -30,23 +31,9 @@ OS_SIFT_SHIFT = (73.0, 13.8)
 def _write(
     path: Path, data: np.ndarray, pixel: float = 10.0, origin: tuple[float, float] = (0.0, 0.0)
 ) -> Path:
-    import rasterio
-    from affine import Affine
-
-    arr = data if data.ndim == 3 else data[np.newaxis]
-    with rasterio.open(
-        path,
-        "w",
-        driver="GTiff",
-        width=arr.shape[2],
-        height=arr.shape[1],
-        count=arr.shape[0],
-        dtype="float32",
-        crs="EPSG:32631",
-        transform=Affine(pixel, 0, 500000.0 + origin[0], 0, -pixel, 5000000.0 - origin[1]),
-    ) as dst:
-        dst.write(arr.astype(np.float32))
-    return path
+    """A float32 GeoTIFF in UTM 31N; ``origin`` = (columns, rows) of its top-left from a common origin."""
+    g = (pixel, 0.0, 500000.0 + origin[0] * pixel, 0.0, -pixel, 5000000.0 - origin[1] * pixel)
+    return write_test_geotiff(path, data.astype(np.float32), transform=g)
 
 
 def _outputs(folder: Path) -> dict[str, Any]:

@@ -22,6 +22,7 @@ pytestmark = [pytest.mark.qgis_process, pytest.mark.slow]
 SHIPPED_MODELS = ("coregisterandcompress", "compressandassess")
 
 
+
 @pytest.fixture
 def qgis_process(tmp_path: Path, make_qgis_process: Callable[[Path], Any]) -> Any:
     plugins = tmp_path / "plugins"
@@ -43,7 +44,12 @@ def test_every_algorithm_and_shipped_model_runs(tmp_path: Path, qgis_process: An
     for name in SHIPPED_MODELS:
         assert f"sartoolbox:{name}" in listed, sorted(listed)
 
-    run = qgis_process.run_json
+    ran: set[str] = set()
+
+    def run(algorithm: str, **parameters: Any) -> dict[str, Any]:
+        ran.add(algorithm)
+        return dict(qgis_process.run_json(algorithm, **parameters))
+
     env = run("sartoolbox:checkenvironment", OUTPUT=tmp_path / "env.html")
     assert env["ONNX_PROVIDER"] and Path(env["OUTPUT"]).is_file()
 
@@ -71,6 +77,13 @@ def test_every_algorithm_and_shipped_model_runs(tmp_path: Path, qgis_process: An
     applied = run("sartoolbox:applytransform", SOURCE=report, INPUT=sar, OUTPUT=tmp_path / "applied.tif")
     assert Path(applied["OUTPUT"]).is_file()
 
+    second = run("sartoolbox:syntheticscene", WIDTH=192, HEIGHT=160, SEED=3, LOOKS=2, CRS="EPSG:32631",
+                 OUTPUT_SAR=tmp_path / "sar2.tif", OUTPUT_OPTICAL=tmp_path / "optical2.tif")
+    keypoints = run("sartoolbox:keypointregister", INPUT=sar, REFERENCE=second["OUTPUT_SAR"], TRANSFORM=0,
+                    OUTPUT=tmp_path / "kp.tif", REPORT=tmp_path / "kp.json", MATCHES_PNG=tmp_path / "kp.png")
+    assert int(keypoints["N_INLIERS"]) >= 8
+    assert (tmp_path / "kp.json").is_file() and (tmp_path / "kp.png").is_file()
+
     rgb = run("sartoolbox:translate", INPUT=sar, INPUT_KIND=0, OUTPUT=tmp_path / "rgb.tif")  # shipped model
     assert Path(rgb["OUTPUT"]).is_file() and float(rgb["VALID_PIXELS"]) > 0
 
@@ -81,6 +94,8 @@ def test_every_algorithm_and_shipped_model_runs(tmp_path: Path, qgis_process: An
                    OUTPUT=tmp_path / "assessed.sarz", REPORT=tmp_path / "assessed.html")
     assert (tmp_path / "assessed.sarz").is_file() and (tmp_path / "assessed.html").is_file()
     assert set(assessed) == {"OUTPUT", "REPORT"} and "PSNR" in (tmp_path / "assessed.html").read_text()
+
+    assert ran >= listed, f"algorithms listed but not run by this test: {sorted(listed - ran)}"
 
 
 def test_a_broken_model3_in_the_models_folder_is_skipped(tmp_path: Path, qgis_process: Any) -> None:

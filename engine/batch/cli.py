@@ -18,6 +18,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+from ..coregistration.api import DEFAULT_METHOD
 from ..errors import SarToolboxError
 from .jobs import ALGORITHMS
 
@@ -62,7 +63,7 @@ def _algorithm_options(name: str, p: argparse.ArgumentParser) -> None:
         p.add_argument("--model", default=None, help="translation .onnx (default: the shipped model)")
     if name == "coregister":
         p.add_argument("--reference", type=Path, required=True, help="one reference for every input")
-        p.add_argument("--method", default="classical", help="default classical")
+        p.add_argument("--method", default=DEFAULT_METHOD, help=f"default {DEFAULT_METHOD}")
         p.add_argument("--mode", choices=("global", "local"), default="global", help="default global")
 
 

@@ -13,6 +13,8 @@ import logging
 import sys
 from collections.abc import Sequence
 
+from ..cli_common import config_from_args, configure_logging
+
 logger = logging.getLogger(__name__)
 
 
@@ -114,18 +116,9 @@ def _train(args: argparse.Namespace) -> int:
     from .models import ModelConfig
     from .train import TrainConfig, train
 
-    cfg = TrainConfig(
-        run_dir=args.run_dir,
-        steps=args.steps,
-        batch=args.batch,
-        crop=args.crop,
-        lr=args.lr,
-        seed=args.seed,
-        threads=args.threads,
-        log_every=args.log_every,
-        image_every=args.image_every,
-        ckpt_every=args.ckpt_every,
-        max_minutes=args.max_minutes,
+    cfg = config_from_args(
+        TrainConfig,
+        args,
         progress=not args.no_progress,
         model=ModelConfig(ngf=args.ngf, ndf=args.ndf, n_down=args.n_down, spectral_norm=args.spectral_norm),
         loss=LossConfig(l1_weight=args.l1_weight, ssim_weight=args.ssim_weight),
@@ -184,15 +177,7 @@ def _evaluate(args: argparse.Namespace) -> int:
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point; returns the exit status (2 for bad input)."""
     args = _parser().parse_args(argv)
-    handlers: list[logging.Handler] = [logging.StreamHandler(sys.stderr)]
-    if args.log_file:
-        handlers.append(logging.FileHandler(args.log_file))
-    logging.basicConfig(
-        level=logging.DEBUG if args.verbose else logging.INFO,
-        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
-        handlers=handlers,
-        force=True,
-    )
+    configure_logging(args.verbose, args.log_file)
     commands = {"train": _train, "export": _export, "evaluate": _evaluate}
     try:
         return commands[args.command](args)

@@ -29,7 +29,7 @@ from __future__ import annotations
 import logging
 import os
 from collections.abc import Callable, Sequence
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -37,6 +37,8 @@ import numpy as np
 
 from engine.metadata import InputTransform, ModelMetadata, Normalisation, Task
 from engine.preprocess import normalise, to_model_domain
+
+from ..config import ConfigDict
 
 logger = logging.getLogger(__name__)
 
@@ -253,7 +255,7 @@ def geotiff_pairs(
 
 # ------------------------------------------------------------------ sampling
 @dataclass(frozen=True)
-class DataConfig:
+class DataConfig(ConfigDict):
     """Training data (plain types: stored in checkpoints)."""
 
     real_root: str = DEFAULT_REAL_ROOT
@@ -268,17 +270,6 @@ class DataConfig:
     optical_scale: float = 1.0 / 255.0
     p_synthetic: float = 0.3
     augment: bool = True
-
-    def to_dict(self) -> dict[str, Any]:
-        d = asdict(self)
-        d["held_out"] = list(self.held_out)
-        return d
-
-    @classmethod
-    def from_dict(cls, d: dict[str, Any]) -> DataConfig:
-        d = dict(d)
-        d["held_out"] = tuple(d.get("held_out", HELD_OUT))
-        return cls(**d)
 
 
 class PairSampler:

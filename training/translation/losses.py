@@ -2,21 +2,19 @@
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
-from typing import Any
+from dataclasses import dataclass
 
 import torch
 import torch.nn.functional as nnf
 
+from ..config import ConfigDict
+
 
 @dataclass(frozen=True)
-class LossConfig:
+class LossConfig(ConfigDict):
     l1_weight: float = 100.0
     ssim_weight: float = 0.0  # weight of (1 - SSIM) on the display RGB (0: off)
     gan_weight: float = 1.0
-
-    def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
 
 
 def _bce(logits: torch.Tensor, real: bool) -> torch.Tensor:

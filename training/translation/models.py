@@ -15,15 +15,16 @@ SAR/optical pair concatenated along channels, optionally spectrally normalised.
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
-from typing import Any
+from dataclasses import dataclass
 
 import torch
 from torch import nn
 
+from ..config import ConfigDict
+
 
 @dataclass(frozen=True)
-class ModelConfig:
+class ModelConfig(ConfigDict):
     """Generator and discriminator sizes (plain types: stored in checkpoints)."""
 
     in_bands: int = 1
@@ -34,13 +35,6 @@ class ModelConfig:
     d_layers: int = 3
     spectral_norm: bool = False
     dropout: float = 0.5
-
-    def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
-
-    @classmethod
-    def from_dict(cls, d: dict[str, Any]) -> ModelConfig:
-        return cls(**d)
 
     @property
     def multiple(self) -> int:

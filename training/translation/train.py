@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import logging
 import os
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -19,6 +19,7 @@ import numpy as np
 import torch
 
 from ..common import TrainingRun, distributed, finish_run, read_checkpoint, run_steps, start_processes
+from ..config import ConfigDict
 from .data import DataConfig, PairSampler, build_sources, sar_to_network
 from .losses import LossConfig, discriminator_loss, generator_loss
 from .models import ModelConfig, PatchDiscriminator, UNetGenerator, build_models
@@ -30,7 +31,7 @@ CHECKPOINT_KEYS = ("generator", "discriminator", "opt_g", "opt_d", "step", "conf
 
 
 @dataclass(frozen=True)
-class TrainConfig:
+class TrainConfig(ConfigDict):
     run_dir: str = "runs/translation"
     steps: int = 2000
     batch: int = 4
@@ -48,19 +49,6 @@ class TrainConfig:
     model: ModelConfig = field(default_factory=ModelConfig)
     loss: LossConfig = field(default_factory=LossConfig)
     data: DataConfig = field(default_factory=DataConfig)
-
-    def to_dict(self) -> dict[str, Any]:
-        d = asdict(self)
-        d["data"] = self.data.to_dict()
-        return d
-
-    @classmethod
-    def from_dict(cls, d: dict[str, Any]) -> TrainConfig:
-        d = dict(d)
-        d["model"] = ModelConfig.from_dict(d["model"])
-        d["loss"] = LossConfig(**d["loss"])
-        d["data"] = DataConfig.from_dict(d["data"])
-        return cls(**d)
 
 
 def load_checkpoint(path: str | os.PathLike[str]) -> dict[str, Any]:

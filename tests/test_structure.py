@@ -13,8 +13,6 @@ import ast
 from collections.abc import Iterator
 from pathlib import Path
 
-import pytest
-
 REPO_ROOT = Path(__file__).resolve().parents[1]
 CODE_ROOTS = ("engine", "sar_toolbox_plugin", "training")
 ENGINE_MODULE_MAX_LINES = 600
@@ -60,12 +58,6 @@ def test_no_engine_module_over_600_lines() -> None:
     assert not over, f"engine modules over {ENGINE_MODULE_MAX_LINES} lines: {over}"
 
 
-@pytest.mark.xfail(
-    reason="still over 100 lines on main at 18:10 UTC, 2 December: engine/coregistration/api.py:coregister "
-    "(138, helper coreg's) and engine/translation/api.py:translate (103, helper translation's); remove this "
-    "mark once both are split",
-    strict=False,
-)
 def test_no_function_over_100_lines() -> None:
     over = [f for f in _functions() if f[0] > FUNCTION_MAX_LINES]
     assert not over, f"functions over {FUNCTION_MAX_LINES} lines (split them into named stages): {over}"

@@ -111,24 +111,49 @@ def translate(
         UnsupportedDataError: complex (SLC) band.
         ModelError: a model of another task or without metadata.
     """
-    from ..raster_io import (
-        atomic_output,
-        check_writable,
-        create_raster,
-        inspect_raster,
-        open_raster,
-        profile_like,
-        read_window,
-    )
-
     run = Run.of(progress, is_cancelled, log)
     started = time.perf_counter()
+    plan = _plan(input_path, output_path, band, input_kind, model, nodata, output_dtype, run)
+    valid_count = _render(plan, input_path, output_path, output_dtype, batch_size, run)
+    seconds = time.perf_counter() - started
+    run.say(f"Wrote {output_path} in {seconds:.1f} s.", logger=logger)
+    run.progress(1.0)
+    info, meta = plan.info, plan.net.metadata
+    return TranslationResult(
+        Path(output_path), info.width, info.height, plan.n_tiles, meta.model_id, valid_count, seconds
+    )
+
+
+@dataclass(frozen=True)
+class _Plan:
+    """What :func:`translate` checked and chose before reading any pixel."""
+
+    info: Any
+    band: int
+    kind: str
+    net: OnnxModel
+    in_nodata: float | None
+    n_tiles: int
+
+
+def _plan(
+    input_path: str | os.PathLike[str],
+    output_path: str | os.PathLike[str],
+    band: int | None,
+    input_kind: str | None,
+    model: OnnxModel | str | os.PathLike[str] | None,
+    nodata: float | None,
+    output_dtype: str,
+    run: Run,
+) -> _Plan:
+    """Check the inputs and the output path, load the model, choose the input kind, plan the tiles."""
+    from ..raster_io import check_writable, inspect_raster
+
     info = inspect_raster(input_path)
     chosen = _check_inputs(info, band, input_kind, output_dtype)
     check_writable(output_path)
     net = load_translation_model(model)
     meta = net.metadata
-    in_nodata = info.nodata if nodata is None else nodata
     kind = input_kind or {"intensity-to-db": "intensity", "amplitude-to-db": "amplitude"}.get(
         meta.input_transform.value, "db"
     )
@@ -140,6 +165,22 @@ def translate(
         "rendering, not a measurement.",
         logger=logger,
     )
+    in_nodata = info.nodata if nodata is None else nodata
+    return _Plan(info, chosen, kind, net, in_nodata, n_tiles)
+
+
+def _render(
+    plan: _Plan,
+    input_path: str | os.PathLike[str],
+    output_path: str | os.PathLike[str],
+    output_dtype: str,
+    batch_size: int,
+    run: Run,
+) -> int:
+    """Run the model tile by tile and write the RGB GeoTIFF atomically; the number of valid pixels."""
+    from ..raster_io import atomic_output, create_raster, open_raster, profile_like, read_window
+
+    info, meta, net = plan.info, plan.net.metadata, plan.net
     valid_rows: dict[int, int] = {}
     out_nodata: float = UINT8_NODATA if output_dtype == "uint8" else float("nan")
 
@@ -148,11 +189,11 @@ def translate(
         writer = stack.enter_context(
             create_raster(tmp, profile, ("red (synthetic)", "green (synthetic)", "blue (synthetic)"))
         )
-        writer.set_tags(_tags(net, input_path, chosen, kind))
+        writer.set_tags(_tags(net, input_path, plan.band, plan.kind))
 
         def read(window: Window) -> np.ndarray:
-            raw = read_window(src, chosen, window, fill=np.nan)
-            x, valid = to_model_input(raw, meta, in_nodata, kind)
+            raw = read_window(src, plan.band, window, fill=np.nan)
+            x, valid = to_model_input(raw, meta, plan.in_nodata, plan.kind)
             for r in range(window.row_off, min(window.row_end, info.height)):
                 valid_rows[r] = int(valid[r - window.row_off, : info.width].sum())
             x[~valid] = np.nan
@@ -175,12 +216,7 @@ def translate(
         valid_count = sum(valid_rows.values())
         if valid_count == 0:
             raise InputError(
-                f"'{info.path}' has no valid pixel in band {chosen} (all nodata, NaN, zero or "
+                f"'{info.path}' has no valid pixel in band {plan.band} (all nodata, NaN, zero or "
                 "negative); choose another raster or band, or set the right nodata value."
             )
-    seconds = time.perf_counter() - started
-    run.say(f"Wrote {output_path} in {seconds:.1f} s.", logger=logger)
-    run.progress(1.0)
-    return TranslationResult(
-        Path(output_path), info.width, info.height, n_tiles, meta.model_id, valid_count, seconds
-    )
+    return valid_count

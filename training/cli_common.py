@@ -8,11 +8,16 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import json
 import logging
 import sys
+from collections.abc import Callable, Mapping
+from pathlib import Path
 from typing import Any, TypeVar
 
 from .config import ConfigDict
+
+logger = logging.getLogger(__name__)
 
 C = TypeVar("C", bound=ConfigDict)
 
@@ -66,3 +71,23 @@ def configure_logging(verbose: bool, log_file: str | None = None) -> None:
         handlers=handlers,
         force=True,
     )
+
+
+def run_command(args: argparse.Namespace, commands: Mapping[str, Callable[[argparse.Namespace], int]]) -> int:
+    """Set up logging and run ``commands[args.command]``; a bad input (``ValueError``,
+    ``FileNotFoundError``) is logged and printed, and gives exit status 2."""
+    configure_logging(args.verbose, args.log_file)
+    try:
+        return commands[args.command](args)
+    except (ValueError, FileNotFoundError) as exc:
+        logger.error("%s", exc)
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+
+
+def report_json(report: Any, json_out: str | None, summary: Any) -> None:
+    """Write the full ``report`` to ``json_out`` (if given, its folder created) and print ``summary``."""
+    if json_out:
+        Path(json_out).parent.mkdir(parents=True, exist_ok=True)
+        Path(json_out).write_text(json.dumps(report, indent=2))
+    print(json.dumps(summary, indent=2))

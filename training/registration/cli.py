@@ -5,12 +5,10 @@ from __future__ import annotations
 import argparse
 import json
 import logging
-import sys
 from collections.abc import Sequence
-from pathlib import Path
 from typing import Any
 
-from ..cli_common import add_run_arguments, config_from_args, configure_logging, new_parser
+from ..cli_common import add_run_arguments, config_from_args, new_parser, report_json, run_command
 
 logger = logging.getLogger(__name__)
 
@@ -168,21 +166,11 @@ def _evaluate(args: argparse.Namespace) -> int:
     cfg = config_from_args(EvalConfig, args)
     report = evaluate(args.methods, cfg)
     summary = {m: {"model_id": r["model_id"], "sets": r["sets"]} for m, r in report["methods"].items()}
-    if args.json_out:
-        Path(args.json_out).parent.mkdir(parents=True, exist_ok=True)
-        Path(args.json_out).write_text(json.dumps(report, indent=2))
-    print(json.dumps(summary, indent=2))
+    report_json(report, args.json_out, summary)
     return 0
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point; returns the exit status (2 for bad input)."""
     args = _parser().parse_args(argv)
-    configure_logging(args.verbose, args.log_file)
-    commands = {"train": _train, "export": _export, "evaluate": _evaluate}
-    try:
-        return commands[args.command](args)
-    except (ValueError, FileNotFoundError) as exc:
-        logger.error("%s", exc)
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
+    return run_command(args, {"train": _train, "export": _export, "evaluate": _evaluate})

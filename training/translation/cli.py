@@ -10,10 +10,9 @@ from __future__ import annotations
 import argparse
 import json
 import logging
-import sys
 from collections.abc import Sequence
 
-from ..cli_common import config_from_args, configure_logging
+from ..cli_common import config_from_args, report_json, run_command
 
 logger = logging.getLogger(__name__)
 
@@ -155,7 +154,6 @@ def _export(args: argparse.Namespace) -> int:
 
 
 def _evaluate(args: argparse.Namespace) -> int:
-    from pathlib import Path
 
     from .evaluate import EvalConfig, evaluate
 
@@ -167,21 +165,11 @@ def _evaluate(args: argparse.Namespace) -> int:
         inception_weights=args.inception_weights,
     )
     report = evaluate(args.models, cfg)
-    if args.json_out:
-        Path(args.json_out).parent.mkdir(parents=True, exist_ok=True)
-        Path(args.json_out).write_text(json.dumps(report, indent=2))
-    print(json.dumps(report["summary"], indent=2))
+    report_json(report, args.json_out, report["summary"])
     return 0
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point; returns the exit status (2 for bad input)."""
     args = _parser().parse_args(argv)
-    configure_logging(args.verbose, args.log_file)
-    commands = {"train": _train, "export": _export, "evaluate": _evaluate}
-    try:
-        return commands[args.command](args)
-    except (ValueError, FileNotFoundError) as exc:
-        logger.error("%s", exc)
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
+    return run_command(args, {"train": _train, "export": _export, "evaluate": _evaluate})

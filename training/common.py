@@ -17,6 +17,10 @@ import torch
 
 logger = logging.getLogger(__name__)
 
+CHECKPOINT_NAME = "checkpoint.pt"
+"""The checkpoint file in a run folder, for every family."""
+
+
 def seed_everything(seed: int) -> None:
     """Seed Python, NumPy and PyTorch."""
     random.seed(seed)
@@ -58,6 +62,12 @@ def read_checkpoint(path: Path, required: tuple[str, ...], kind: str) -> dict[st
         if key not in ckpt:
             raise ValueError(f"'{path}' is not a {kind} checkpoint (no '{key}'); use one written by 'train'.")
     return ckpt
+
+
+def read_run_checkpoint(path: str | os.PathLike[str], required: tuple[str, ...], kind: str) -> dict[str, Any]:
+    """:func:`read_checkpoint` of a checkpoint file or of the run folder holding :data:`CHECKPOINT_NAME`."""
+    p = Path(path)
+    return read_checkpoint(p / CHECKPOINT_NAME if p.is_dir() else p, required, kind)
 
 
 def init_distributed() -> tuple[int, int]:

@@ -21,7 +21,15 @@ from typing import Any
 import numpy as np
 import torch
 
-from ..common import TrainingRun, distributed, finish_run, read_checkpoint, run_steps, start_processes
+from ..common import (
+    CHECKPOINT_NAME,
+    TrainingRun,
+    distributed,
+    finish_run,
+    read_checkpoint,
+    run_steps,
+    start_processes,
+)
 from ..config import ConfigDict
 from .data import DataConfig, Preprocessing, build_sampler, heldout_scenes, make_batch
 from .entropy import bits_per_pixel
@@ -30,7 +38,6 @@ from .models import ModelConfig, SarCodec
 
 logger = logging.getLogger(__name__)
 
-CHECKPOINT_NAME = "checkpoint.pt"
 CHECKPOINT_KEYS = ("model", "step", "config", "preprocessing")
 
 

@@ -18,7 +18,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from ..common import TrainingRun, finish_run, read_checkpoint, run_steps, start_processes
+from ..common import CHECKPOINT_NAME, TrainingRun, finish_run, read_run_checkpoint, run_steps, start_processes
 from ..config import ConfigDict
 from .data import DataConfig, ViewSampler, build_sampler
 from .losses import LossConfig, descriptor_loss, peakiness_loss, repeatability_loss
@@ -26,7 +26,6 @@ from .models import KeypointNet, ModelConfig, build_model
 
 logger = logging.getLogger(__name__)
 
-CHECKPOINT_NAME = "checkpoint.pt"
 CHECKPOINT_KEYS = ("model", "step", "config")
 
 
@@ -70,10 +69,7 @@ def lr_at(step: int, cfg: TrainConfig) -> float:
 
 def load_checkpoint(path: str | os.PathLike[str]) -> dict[str, Any]:
     """A checkpoint written by :func:`train` (or its run folder): tensors and plain values only."""
-    p = Path(path)
-    if p.is_dir():
-        p = p / CHECKPOINT_NAME
-    return read_checkpoint(p, CHECKPOINT_KEYS, "keypoint")
+    return read_run_checkpoint(path, CHECKPOINT_KEYS, "keypoint")
 
 
 def model_from_checkpoint(ckpt: dict[str, Any]) -> tuple[KeypointNet, TrainConfig]:

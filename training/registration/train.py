@@ -20,7 +20,15 @@ from typing import Any
 import numpy as np
 import torch
 
-from ..common import TrainingRun, distributed, finish_run, read_checkpoint, run_steps, start_processes
+from ..common import (
+    CHECKPOINT_NAME,
+    TrainingRun,
+    distributed,
+    finish_run,
+    read_run_checkpoint,
+    run_steps,
+    start_processes,
+)
 from ..config import ConfigDict
 from .data import DataConfig, PairSampler, build_sources
 from .losses import LossConfig, ncc_shift_loss, phase1_loss, regression_loss, smooth_embedding
@@ -28,7 +36,6 @@ from .models import ModelConfig, RegistrationNet, build_model
 
 logger = logging.getLogger(__name__)
 
-CHECKPOINT_NAME = "checkpoint.pt"
 CHECKPOINT_KEYS = ("model", "step", "config")
 
 
@@ -68,10 +75,7 @@ def lr_at(step: int, cfg: TrainConfig) -> float:
 def load_checkpoint(path: str | os.PathLike[str]) -> dict[str, Any]:
     """A checkpoint written by :func:`train` (a run folder is accepted too), loaded as tensors and plain
     values only (see :func:`training.common.read_checkpoint`: a file carrying any other object is refused)."""
-    p = Path(path)
-    if p.is_dir():
-        p = p / CHECKPOINT_NAME
-    return read_checkpoint(p, CHECKPOINT_KEYS, "registration")
+    return read_run_checkpoint(path, CHECKPOINT_KEYS, "registration")
 
 
 def model_from_checkpoint(ckpt: dict[str, Any]) -> tuple[RegistrationNet, TrainConfig]:

@@ -18,7 +18,15 @@ from typing import Any
 import numpy as np
 import torch
 
-from ..common import TrainingRun, distributed, finish_run, read_checkpoint, run_steps, start_processes
+from ..common import (
+    CHECKPOINT_NAME,
+    TrainingRun,
+    distributed,
+    finish_run,
+    read_run_checkpoint,
+    run_steps,
+    start_processes,
+)
 from ..config import ConfigDict
 from .data import DataConfig, PairSampler, build_sources, sar_to_network
 from .losses import LossConfig, discriminator_loss, generator_loss
@@ -26,7 +34,6 @@ from .models import ModelConfig, PatchDiscriminator, UNetGenerator, build_models
 
 logger = logging.getLogger(__name__)
 
-CHECKPOINT_NAME = "checkpoint.pt"
 CHECKPOINT_KEYS = ("generator", "discriminator", "opt_g", "opt_d", "step", "config")
 
 
@@ -54,8 +61,7 @@ class TrainConfig(ConfigDict):
 def load_checkpoint(path: str | os.PathLike[str]) -> dict[str, Any]:
     """A checkpoint written by :func:`train` (its run folder is accepted too), loaded as tensors and plain
     values only (:func:`training.common.read_checkpoint`)."""
-    p = Path(path)
-    return read_checkpoint(p / CHECKPOINT_NAME if p.is_dir() else p, CHECKPOINT_KEYS, "translation")
+    return read_run_checkpoint(path, CHECKPOINT_KEYS, "translation")
 
 
 def generator_from_checkpoint(ckpt: dict[str, Any]) -> tuple[UNetGenerator, TrainConfig]:

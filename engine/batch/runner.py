@@ -42,6 +42,13 @@ def worker_threads(workers: int, cores: int | None = None) -> int:
     return max(1, (cores or os.cpu_count() or 1) // max(1, workers))
 
 
+def worker_environment(workers: int) -> dict[str, str]:
+    """Environment of each local worker process: ONNX Runtime, OpenMP and BLAS use its share of the cores."""
+    threads = str(worker_threads(workers))
+    return {THREADS_ENV: threads, "OMP_NUM_THREADS": threads, "OPENBLAS_NUM_THREADS": threads,
+            "MKL_NUM_THREADS": threads}
+
+
 def _dask() -> Any:
     try:
         import dask.distributed as distributed
@@ -66,12 +73,9 @@ def dask_client(cluster: Cluster) -> Iterator[Any]:
         with client:
             yield client
         return
-    threads = worker_threads(cluster.workers)
-    # Workers inherit the environment: ONNX Runtime in each worker uses its share of the cores.
-    os.environ[THREADS_ENV] = str(threads)
-    os.environ.setdefault("OMP_NUM_THREADS", str(threads))
     with distributed.LocalCluster(n_workers=cluster.workers, threads_per_worker=1, processes=True,
-                                  dashboard_address=None) as local, distributed.Client(local) as client:
+                                  dashboard_address=None, env=worker_environment(cluster.workers)) as local, \
+            distributed.Client(local) as client:
         yield client
 
 

@@ -133,3 +133,17 @@ def test_translate_renders_every_scene_with_the_given_model(scenes: Path, tmp_pa
     records = _summary(out)["scenes"]
     assert [r["figures"]["model_id"] for r in records] == ["tiny-translation"] * 4
     assert sorted(p.name for p in out.glob("*.tif")) == [f"scene{i}_rgb.tif" for i in range(4)]
+
+
+def test_local_workers_get_their_share_of_the_cores() -> None:
+    import os
+
+    from engine.batch.runner import Cluster, dask_client, worker_environment
+    from engine.runtime import THREADS_ENV
+
+    expected = worker_environment(2)
+    assert expected[THREADS_ENV] == expected["OMP_NUM_THREADS"] == str(worker_threads(2))
+    with dask_client(Cluster(workers=2)) as client:
+        seen = client.run(lambda: (os.environ.get(THREADS_ENV), os.environ.get("OMP_NUM_THREADS")))
+    assert len(seen) == 2
+    assert set(seen.values()) == {(expected[THREADS_ENV], expected["OMP_NUM_THREADS"])}

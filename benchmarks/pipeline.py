@@ -146,11 +146,22 @@ def cpu_model() -> str:
     return platform.processor() or "unknown CPU"
 
 
+def machine_line(more_versions: str = "", note: str = "") -> str:
+    """'Machine: ...' with cores, CPU, OS, Python, numpy and onnxruntime versions (then
+    ``more_versions``), the date and ``note``: the machine line of the benchmark sections."""
+    import onnxruntime
+
+    return (
+        f"Machine: {os.cpu_count()} cores, {cpu_model()}, {platform.system()} {platform.release()}; "
+        f"Python {platform.python_version()}, numpy {np.__version__}, onnxruntime {onnxruntime.__version__}"
+        f"{more_versions}. Date: {dt.datetime.now(dt.UTC):%Y-%m-%d %H:%M} UTC." + (f" {note}" if note else "")
+    )
+
+
 def markdown_section(
     rows: Sequence[Measurement], tile_size: int, overlap: int, batch_size: int, command: str, note: str = ""
 ) -> str:
     """The Markdown section with the command, the machine, the date and the table."""
-    import onnxruntime
     import rasterio
 
     lines = [
@@ -158,10 +169,7 @@ def markdown_section(
         "",
         f"Command: `{command}`",
         "",
-        f"Machine: {os.cpu_count()} cores, {cpu_model()}, {platform.system()} {platform.release()}; "
-        f"Python {platform.python_version()}, numpy {np.__version__}, onnxruntime {onnxruntime.__version__}, "
-        f"rasterio {rasterio.__version__} (GDAL {rasterio.__gdal_version__}). "
-        f"Date: {dt.datetime.now(dt.UTC):%Y-%m-%d %H:%M} UTC." + (f" {note}" if note else ""),
+        machine_line(f", rasterio {rasterio.__version__} (GDAL {rasterio.__gdal_version__})", note),
         "",
         f"Identity ONNX model through `engine.pipeline.run_model`: tiles of {tile_size} px, overlap "
         f"{overlap} px, batch {batch_size}, cosine blending; float32 input GeoTIFF (uncompressed, tiled) "

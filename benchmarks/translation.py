@@ -9,10 +9,7 @@ tiles per second of the engine on CPU; and a PNG of examples (SAR, translation, 
 from __future__ import annotations
 
 import argparse
-import datetime as dt
 import logging
-import os
-import platform
 import shlex
 import sys
 import time
@@ -23,7 +20,7 @@ from typing import Any
 import numpy as np
 
 from benchmarks.common import replace_section
-from benchmarks.pipeline import cpu_model
+from benchmarks.pipeline import machine_line
 
 logger = logging.getLogger(__name__)
 
@@ -182,16 +179,13 @@ def markdown_section(
     note: str = "",
     aid: dict[str, dict[str, Any]] | None = None,
 ) -> str:
-    import onnxruntime
 
     lines = [
         SECTION,
         "",
         f"Command: `{command}`",
         "",
-        f"Machine: {os.cpu_count()} cores, {cpu_model()}, {platform.system()} {platform.release()}; "
-        f"Python {platform.python_version()}, numpy {np.__version__}, onnxruntime {onnxruntime.__version__}. "
-        f"Date: {dt.datetime.now(dt.UTC):%Y-%m-%d %H:%M} UTC." + (f" {note}" if note else ""),
+        machine_line(note=note),
         "",
         f"Model `{model_id}` (card: `models/{model_id}.md`) through `engine.translation.translate_array` "
         "(tiles, overlap, blending) on SAR in dB. Held-out 3MOS pairs: "

@@ -19,7 +19,7 @@ QGIS_ENV    := PATH=/usr/bin:$$PATH QT_QPA_PLATFORM=offscreen
 
 .PHONY: help setup system-packages demo test test-fast lint package bench bench-compression \
         bench-registration bench-registration-default bench-anchors bench-codec-ceiling \
-        bench-osdataset-check bench-batch bench-keypoints train-compression train-registration \
+        bench-osdataset-check bench-batch bench-keypoints bench-filter train-compression train-registration \
         train-keypoints bench-translation train-translation clean
 
 help:
@@ -39,6 +39,7 @@ help:
 	@echo "make train-keypoints      retrain the shipped keypoint model kp-hscp-r2d2-v1 (one CPU thread, about 1 hour)"
 	@echo "make bench-translation    SAR-to-optical translation scores vs trivial renderings -> docs/BENCHMARKS.md"
 	@echo "make train-translation    retrain the shipped translation model sar2opt-pix2pix-g8 (CPU, one thread)"
+	@echo "make bench-filter         restoration filter: encode seconds and PSNR with / without it -> docs/BENCHMARKS.md"
 	@echo "make bench-batch          scenes per minute of the Dask batch runner, 1 and 2 workers -> docs/BENCHMARKS.md"
 	@echo "make bench-keypoints      keypoint registration (NCM, CMR, success) vs OpenCV SIFT/ORB -> docs/BENCHMARKS.md"
 	@echo "make bench-anchors        the separate venv (bench_output/venv) with GeFolki and AROSICS"
@@ -92,6 +93,9 @@ bench: setup
 
 bench-compression: setup
 	$(PY) -m benchmarks.compression --data ../shared/data/real --markdown docs/BENCHMARKS.md
+
+bench-filter: setup
+	$(PY) -m benchmarks.restoration_filter --data ../shared/data/real --markdown docs/BENCHMARKS.md
 
 bench-batch: setup
 	$(PY) -m benchmarks.batch --size 2048 --scenes 4 --workers 1 2 --markdown docs/BENCHMARKS.md

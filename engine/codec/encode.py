@@ -140,8 +140,9 @@ def compress_raster(
             homogeneous areas (the ENL ratio rises). ``False`` (default) rounds every latent.
         post_filter: decode the coded latents once more and store the scene's least-squares
             restoration filter in the file (:mod:`engine.codec.postfilter`) when it pays for its
-            ~900 bits; encoding takes up to about twice as long (large scenes are fitted on a
-            sample of tiles, :data:`engine.codec.fit_filter.FIT_SAMPLE_PIXELS`). Needs the model's
+            ~900 bits; encoding takes about twice as long up to 1 Mpix and about 1.4-1.8 times as
+            long on larger scenes, which are fitted on a sample of tiles
+            (:data:`engine.codec.fit_filter.FIT_SAMPLE_PIXELS`; ``make bench-filter``). Needs the model's
             decoder. With ``rdo`` the filter may differ by decoded value (up to
             :data:`FILTER_CLASSES_RDO` classes).
         progress, is_cancelled, log: callbacks (0..100, cancel poll, messages).
@@ -150,12 +151,8 @@ def compress_raster(
 
     started = time.perf_counter()
     run = Run.of(progress, is_cancelled, log)
-    if input_kind not in INPUT_KINDS:
-        raise InputError(f"Unknown input kind '{input_kind}'; use one of {', '.join(INPUT_KINDS)}.")
-    if batch_size < 1:
-        raise InputError(f"Batch size must be at least 1, got {batch_size}.")
     job, encoder = _plan_encoding(input_path, output_path, band, input_kind, rate, encoder_path,
-                                  tile_size, overlap)
+                                  tile_size, overlap, batch_size)
     check_input_kind(input_path, band, input_kind, run=run)
     info, meta = job.info, job.meta
     run.say(f"Encoding {info.width} x {info.height} pixels with {meta.model_id} in {len(job.plan)} tile(s)",
@@ -216,10 +213,14 @@ class _EncodingJob:
 
 def _plan_encoding(input_path: str | os.PathLike[str], output_path: str | os.PathLike[str], band: int,
                    input_kind: str, rate: str | None, encoder_path: str | os.PathLike[str] | None,
-                   tile_size: int | None, overlap: int | None) -> tuple[_EncodingJob, Any]:
-    """Check the input and output, load the encoder and plan the tiles of the latent grid."""
+                   tile_size: int | None, overlap: int | None, batch_size: int) -> tuple[_EncodingJob, Any]:
+    """Check the arguments, input and output, load the encoder and plan the tiles of the latent grid."""
     from ..raster_io import check_writable, inspect_raster
 
+    if input_kind not in INPUT_KINDS:
+        raise InputError(f"Unknown input kind '{input_kind}'; use one of {', '.join(INPUT_KINDS)}.")
+    if batch_size < 1:
+        raise InputError(f"Batch size must be at least 1, got {batch_size}.")
     info = inspect_raster(input_path, band)
     out = check_writable(output_path)
     if encoder_path is None:

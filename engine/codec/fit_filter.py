@@ -17,7 +17,7 @@ import numpy as np
 
 from ..metadata import ModelMetadata
 from ..run import QUIET, Run
-from ..tiling import Window
+from ..tiling import Window, tile_count
 from . import fileformat
 from .decode import decoded_blocks, decoded_tiles
 from .entropy import EntropyModelTable
@@ -27,9 +27,10 @@ from .source import model_input, read_tile
 
 logger = logging.getLogger(__name__)
 
-FIT_SAMPLE_PIXELS = 4_000_000
+FIT_SAMPLE_PIXELS = 1_000_000
 """Above this many pixels the filter is fitted on every k-th decoding tile (raster order), about this
-many pixels' worth; below, on the whole decoded scene."""
+many pixels' worth; below, on the whole decoded scene. The sample costs a fraction of a full decoding pass
+and fits as well as the whole scene (make bench-filter, docs/BENCHMARKS.md: was 4 Mpix)."""
 MIN_SAMPLED_PIXELS = 250_000
 """A sample with fewer valid pixels than this (tiles falling on nodata) is replaced by the whole scene."""
 
@@ -57,7 +58,7 @@ def fit_post_filter(
     header = cf.header
     stats = NormalEquations(by_value=max_classes > 1)
     tile, overlap = default_tiling(decoder.metadata, None, None)  # what decompress_file uses
-    every = max(1, math.ceil(header.width * header.height / FIT_SAMPLE_PIXELS))
+    every = _sampling_step(header, tile, overlap)
     if every > 1:
         _sampled_tiles(stats, cf, decoder, table, src, meta, tile, overlap, every, run)
         logger.debug("post filter fitted on %d of %d valid pixels (every %d-th tile)", stats.count,
@@ -69,6 +70,18 @@ def fit_post_filter(
         stats = NormalEquations(by_value=max_classes > 1)
     _whole_scene(stats, cf, decoder, table, src, meta, tile, overlap, batch_size, run)
     return stats.best_filter(lam, max_classes)
+
+
+def _sampling_step(header: fileformat.CompressedHeader, tile: int, overlap: int) -> int:
+    """Fit on every k-th decoding tile (raster order): about :data:`FIT_SAMPLE_PIXELS` pixels' worth,
+    with k coprime to the tiles per row so that the sample walks across the columns instead of
+    taking the same ones in every row."""
+    every = max(1, math.ceil(header.width * header.height / FIT_SAMPLE_PIXELS))
+    s = header.scale_factor
+    columns = tile_count(header.latent_width, tile // s, overlap // s)
+    while every > 1 and math.gcd(every, columns) != 1:
+        every += 1
+    return every
 
 
 def _source_rows(src: Any, meta: ModelMetadata, header: fileformat.CompressedHeader, window: Window,

@@ -33,8 +33,10 @@ With a restoration filter, the filter may also differ by decoded value (up to 8 
 which adds PSNR and smooths more. Leave it off when speckle statistics matter.
 <b>Restoration filter</b> (advanced, on by default): after coding, the encoder decodes its own file and \
 stores the 7 × 7 least-squares filter that brings the decoded image closest to this scene (26 numbers in \
-the header); the decoder applies it. Worth about 0.2-0.5 dB PSNR on average (up to 1.2 dB); encoding takes \
-about twice as long on small scenes, about a third longer above 4 Mpix (fitted on a sample of tiles). \
+the header); the decoder applies it. Worth a few tenths of a dB PSNR (+0.03 to +0.56 dB in \
+docs/BENCHMARKS.md, "Restoration filter cost"); encoding takes about twice as long on scenes up to 1 Mpix \
+(the whole scene is decoded once more) and about 1.4-1.8 times as long on larger scenes (fitted on a \
+1 Mpix sample of tiles). \
 It is left out automatically when it would not pay for its bytes (tiny scenes).
 <b>Bright targets</b>: pixels above the model's dB range (ships, corner reflectors) are coded apart, to \
 within 0.25 dB, in a section of the file (counted in BPP); pixels below its floor are coded at the floor. \

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from pathlib import Path
 from typing import Any
 
@@ -390,3 +391,27 @@ def test_a_sample_that_falls_on_nodata_is_replaced_by_the_whole_scene(
     fallback, fallback_file = _decoded(tmp_path, "fallback", src)
     assert fallback_file.header.post_filter == whole_file.header.post_filter
     np.testing.assert_array_equal(fallback, whole)
+
+
+def test_the_tile_sample_walks_across_the_columns(tmp_path: Path, narrow_overlap_models: Path,
+                                                  monkeypatch: pytest.MonkeyPatch) -> None:
+    """Issue 15.10: every k-th tile with k a multiple of the tiles per row took one column of tiles only
+    (at 2048 x 2048 and a 1 Mpix sample: the left edge), which fitted a worse filter."""
+    from engine.codec import fit_filter
+    from engine.codec.decode import _decoding_plan
+    from engine.codec.layout import default_tiling
+    from engine.runtime import read_metadata
+
+    db = textured_db(300, 340, seed=6)
+    src = write_test_geotiff(tmp_path / "in.tif", db)
+    compress_raster(src, tmp_path / "c.sarz", input_kind="db", rate="r1", post_filter=False)
+    header = fileformat.read_compressed(tmp_path / "c.sarz").header
+    decoder_meta = read_metadata(narrow_overlap_models / "sarcodec-r1-decoder.onnx")
+    tile, overlap = default_tiling(decoder_meta, None, None)
+    plan = _decoding_plan(header, tile, overlap)
+    columns = 1 + max(t.index[1] for t in plan)
+    assert columns > 2
+    monkeypatch.setattr(fit_filter, "FIT_SAMPLE_PIXELS", math.ceil(300 * 340 / columns))  # k = columns
+    step = fit_filter._sampling_step(header, tile, overlap)
+    sampled_columns = {t.index[1] for t in plan[::step]}
+    assert step >= columns and len(sampled_columns) > 1

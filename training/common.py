@@ -1,10 +1,9 @@
-"""Training utilities shared by every model family: seeding, checkpoints, DDP set-up."""
+"""Training utilities shared by every model family: seeding, DDP set-up, the step loop."""
 
 from __future__ import annotations
 
 import logging
 import os
-import pickle
 import random
 import time
 from collections.abc import Callable
@@ -15,59 +14,15 @@ from typing import Any
 import numpy as np
 import torch
 
+from .checkpoints import save_checkpoint
+
 logger = logging.getLogger(__name__)
-
-CHECKPOINT_NAME = "checkpoint.pt"
-"""The checkpoint file in a run folder, for every family."""
-
 
 def seed_everything(seed: int) -> None:
     """Seed Python, NumPy and PyTorch."""
     random.seed(seed)
     np.random.seed(seed % 2**32)
     torch.manual_seed(seed)
-
-
-def save_checkpoint(path: Path, state: dict[str, Any]) -> None:
-    """Write atomically: a temp file in the same folder, renamed on success."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.name + ".tmp")
-    try:
-        torch.save(state, tmp)
-        os.replace(tmp, path)
-    finally:
-        if tmp.exists():
-            tmp.unlink()
-
-
-def read_checkpoint(path: Path, required: tuple[str, ...], kind: str) -> dict[str, Any]:
-    """A checkpoint's dict, loaded as tensors and plain values only (``weights_only``).
-
-    Nothing in the file is executed: a checkpoint holding any other object (a pickled class,
-    a function) is refused with :class:`ValueError`, as is one without the ``required`` keys.
-    """
-    if not path.is_file():
-        raise FileNotFoundError(f"Checkpoint '{path}' does not exist; give a checkpoint.pt written by "
-                                "'train'.")
-    try:
-        ckpt = torch.load(path, map_location="cpu", weights_only=True)
-    except pickle.UnpicklingError as exc:
-        first = str(exc).strip().splitlines()[-1] if str(exc).strip() else type(exc).__name__
-        raise ValueError(f"'{path}' holds objects other than tensors and plain values, so it was not loaded "
-                         f"(loading it would run code from the file: {first}). Use a checkpoint written by "
-                         "this project's 'train'.") from None
-    if not isinstance(ckpt, dict):
-        raise ValueError(f"'{path}' is not a {kind} checkpoint (not a dict); use one written by 'train'.")
-    for key in required:
-        if key not in ckpt:
-            raise ValueError(f"'{path}' is not a {kind} checkpoint (no '{key}'); use one written by 'train'.")
-    return ckpt
-
-
-def read_run_checkpoint(path: str | os.PathLike[str], required: tuple[str, ...], kind: str) -> dict[str, Any]:
-    """:func:`read_checkpoint` of a checkpoint file or of the run folder holding :data:`CHECKPOINT_NAME`."""
-    p = Path(path)
-    return read_checkpoint(p / CHECKPOINT_NAME if p.is_dir() else p, required, kind)
 
 
 def init_distributed() -> tuple[int, int]:

@@ -21,15 +21,8 @@ from typing import Any
 import numpy as np
 import torch
 
-from ..common import (
-    CHECKPOINT_NAME,
-    TrainingRun,
-    distributed,
-    finish_run,
-    read_checkpoint,
-    run_steps,
-    start_processes,
-)
+from ..checkpoints import CHECKPOINT_NAME, read_checkpoint, restored
+from ..common import TrainingRun, distributed, finish_run, run_steps, start_processes
 from ..config import ConfigDict
 from .data import DataConfig, Preprocessing, build_sampler, heldout_scenes, make_batch
 from .entropy import bits_per_pixel
@@ -90,16 +83,13 @@ def lr_at(step: int, cfg: TrainConfig) -> float:
 
 def load_checkpoint(path: str | os.PathLike[str]) -> dict[str, Any]:
     """A checkpoint written by :func:`train`, loaded as tensors and plain values only (see
-    :func:`training.common.read_checkpoint`: a file carrying any other object is refused)."""
+    :func:`training.checkpoints.read_checkpoint`: a file carrying any other object is refused)."""
     return read_checkpoint(Path(path), CHECKPOINT_KEYS, "SAR codec")
 
 
 def codec_from_checkpoint(ckpt: dict[str, Any]) -> tuple[SarCodec, TrainConfig]:
     cfg = TrainConfig.from_dict(ckpt["config"])
-    codec = SarCodec(cfg.model)
-    codec.load_state_dict(ckpt["model"])
-    codec.eval()
-    return codec, cfg
+    return restored(SarCodec(cfg.model), ckpt["model"]), cfg
 
 
 # ---------------------------------------------------------------- train

@@ -18,7 +18,8 @@ from typing import Any
 import numpy as np
 import torch
 
-from ..common import CHECKPOINT_NAME, TrainingRun, finish_run, read_run_checkpoint, run_steps, start_processes
+from ..checkpoints import CHECKPOINT_NAME, read_run_checkpoint, restored
+from ..common import TrainingRun, finish_run, run_steps, start_processes
 from ..config import ConfigDict
 from .data import DataConfig, ViewSampler, build_sampler
 from .losses import LossConfig, descriptor_loss, peakiness_loss, repeatability_loss
@@ -74,10 +75,7 @@ def load_checkpoint(path: str | os.PathLike[str]) -> dict[str, Any]:
 
 def model_from_checkpoint(ckpt: dict[str, Any]) -> tuple[KeypointNet, TrainConfig]:
     cfg = TrainConfig.from_dict(ckpt["config"])
-    net = build_model(cfg.model)
-    net.load_state_dict(ckpt["model"])
-    net.eval()
-    return net, cfg
+    return restored(build_model(cfg.model), ckpt["model"]), cfg
 
 
 def step_loss(

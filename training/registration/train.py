@@ -20,15 +20,8 @@ from typing import Any
 import numpy as np
 import torch
 
-from ..common import (
-    CHECKPOINT_NAME,
-    TrainingRun,
-    distributed,
-    finish_run,
-    read_run_checkpoint,
-    run_steps,
-    start_processes,
-)
+from ..checkpoints import CHECKPOINT_NAME, read_run_checkpoint, restored
+from ..common import TrainingRun, distributed, finish_run, run_steps, start_processes
 from ..config import ConfigDict
 from .data import DataConfig, PairSampler, build_sources
 from .losses import LossConfig, ncc_shift_loss, phase1_loss, regression_loss, smooth_embedding
@@ -74,16 +67,13 @@ def lr_at(step: int, cfg: TrainConfig) -> float:
 
 def load_checkpoint(path: str | os.PathLike[str]) -> dict[str, Any]:
     """A checkpoint written by :func:`train` (a run folder is accepted too), loaded as tensors and plain
-    values only (see :func:`training.common.read_checkpoint`: a file carrying any other object is refused)."""
+    values only (see :func:`training.checkpoints.read_checkpoint`: any other object is refused)."""
     return read_run_checkpoint(path, CHECKPOINT_KEYS, "registration")
 
 
 def model_from_checkpoint(ckpt: dict[str, Any]) -> tuple[RegistrationNet, TrainConfig]:
     cfg = TrainConfig.from_dict(ckpt["config"])
-    net = build_model(cfg.model)
-    net.load_state_dict(ckpt["model"])
-    net.eval()
-    return net, cfg
+    return restored(build_model(cfg.model), ckpt["model"]), cfg
 
 
 def _guided_step_loss(

@@ -18,15 +18,8 @@ from typing import Any
 import numpy as np
 import torch
 
-from ..common import (
-    CHECKPOINT_NAME,
-    TrainingRun,
-    distributed,
-    finish_run,
-    read_run_checkpoint,
-    run_steps,
-    start_processes,
-)
+from ..checkpoints import CHECKPOINT_NAME, read_run_checkpoint, restored
+from ..common import TrainingRun, distributed, finish_run, run_steps, start_processes
 from ..config import ConfigDict
 from .data import DataConfig, PairSampler, build_sources, sar_to_network
 from .losses import LossConfig, discriminator_loss, generator_loss
@@ -60,17 +53,14 @@ class TrainConfig(ConfigDict):
 
 def load_checkpoint(path: str | os.PathLike[str]) -> dict[str, Any]:
     """A checkpoint written by :func:`train` (its run folder is accepted too), loaded as tensors and plain
-    values only (:func:`training.common.read_checkpoint`)."""
+    values only (:func:`training.checkpoints.read_checkpoint`)."""
     return read_run_checkpoint(path, CHECKPOINT_KEYS, "translation")
 
 
 def generator_from_checkpoint(ckpt: dict[str, Any]) -> tuple[UNetGenerator, TrainConfig]:
     """The generator in eval mode and the configuration it was trained with."""
     cfg = TrainConfig.from_dict(ckpt["config"])
-    gen = UNetGenerator(cfg.model)
-    gen.load_state_dict(ckpt["generator"])
-    gen.eval()
-    return gen, cfg
+    return restored(UNetGenerator(cfg.model), ckpt["generator"]), cfg
 
 
 def image_grid(x: torch.Tensor, fake: torch.Tensor, target: torch.Tensor) -> torch.Tensor:

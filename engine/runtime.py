@@ -178,16 +178,21 @@ class OnnxModel:
         """Run the first output on a ``(n, bands, h, w)`` float32 batch."""
         return self.run_all(batch)[0]
 
-    def run_all(self, batch: np.ndarray) -> list[np.ndarray]:
-        """Run every output of the model on one batch."""
+    def run_all(self, batch: np.ndarray, extra: dict[str, np.ndarray] | None = None,
+                outputs: Sequence[str] | None = None) -> list[np.ndarray]:
+        """Run the model's outputs (all, or those named) on one batch of its first input.
+
+        ``extra`` feeds the model's other inputs by name (e.g. a keypoint model's ``modality``).
+        """
         x = np.ascontiguousarray(batch, dtype=np.float32)
         if x.ndim != 4 or x.shape[1] != self.input_channels:
             raise InputError(
                 f"Model '{self.metadata.model_id}' expects (batch, {self.input_channels}, h, w) "
                 f"input, got shape {x.shape}; choose {self.input_channels} input band(s)."
             )
+        feed = {self.input_name: x, **(extra or {})}
         try:
-            return list(self.session.run(None, {self.input_name: x}))
+            return list(self.session.run(list(outputs) if outputs else None, feed))
         except Exception as exc:
             raise ModelError(
                 f"Model '{self.metadata.model_id}' failed on a batch of shape {x.shape} ({exc}); check "

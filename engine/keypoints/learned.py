@@ -80,13 +80,7 @@ class LearnedDetector:
 
     def _run(self, batch: np.ndarray, modality: str, outputs: list[str]) -> list[np.ndarray]:
         code = np.full((len(batch), 1), MODALITY_CODE[modality], np.float32)
-        feed = {"image": np.ascontiguousarray(batch, np.float32), "modality": code}
-        try:
-            return list(self.model.session.run(outputs, feed))
-        except Exception as exc:  # onnxruntime raises its own untyped errors
-            raise ModelError(
-                f"Model '{self.model_id}' failed on a batch of shape {batch.shape} ({exc})."
-            ) from exc
+        return self.model.run_all(batch, extra={"modality": code}, outputs=outputs)
 
     def tile_for(self, shape: tuple[int, int]) -> int:
         side = -(-max(shape) // SIDE_MULTIPLE) * SIDE_MULTIPLE

@@ -98,7 +98,7 @@ def parity(net: KeypointNet, path: Path, seed: int = 0) -> float:
     m = np.array([[0.0], [1.0]], np.float32)
     ref = [t.numpy() for t in net(torch.from_numpy(x), torch.from_numpy(m))]
     model = OnnxModel(path, providers=["CPUExecutionProvider"], tasks=[Task.KEYPOINTS])
-    got = model.session.run(list(OUTPUT_NAMES), {"image": x, "modality": m})
+    got = model.run_all(x, extra={"modality": m}, outputs=OUTPUT_NAMES)
     worst = 0.0
     for name, g, r in zip(OUTPUT_NAMES, got, ref, strict=True):
         if g.shape != r.shape:

@@ -37,7 +37,7 @@ from ..run import QUIET, IsCancelled, Log, Progress, Run
 from ..tiling import Tile, Window, iter_tile_rows, plan_tiles
 from . import fileformat
 from .entropy import EntropyModelTable, StripEncoder
-from .exceptions import report_range, scan_range
+from .exceptions import RangeReport, report_range, scan_range
 from .fit_filter import fit_post_filter
 from .layout import BATCH_SIZE, check_tiling, default_tiling
 from .models import bundled_codec, entropy_table, find_decoder, load_encoder, training_lambda
@@ -147,7 +147,7 @@ def compress_raster(
             :data:`FILTER_CLASSES_RDO` classes).
         progress, is_cancelled, log: callbacks (0..100, cancel poll, messages).
     """
-    from ..raster_io import atomic_output, open_raster
+    from ..raster_io import open_raster
 
     started = time.perf_counter()
     run = Run.of(progress, is_cancelled, log)
@@ -171,6 +171,15 @@ def compress_raster(
         if post_filter:
             header = _with_post_filter(header, coded, job, src, batch_size, run.span(0.5, 0.95),
                                        FILTER_CLASSES_RDO if rdo else 1)
+    return _write_file(job, header, coded, out_of_range, run, started)
+
+
+def _write_file(job: _EncodingJob, header: fileformat.CompressedHeader, coded: _Coded,
+                out_of_range: RangeReport, run: Run, started: float) -> EncodeResult:
+    """Pack header, mask, latents and bright pixels into the file, written atomically; the figures."""
+    from ..raster_io import atomic_output
+
+    info = job.info
     bright = out_of_range.bright.to_bytes()
     data = fileformat.pack(header, coded.mask_bytes, coded.payload, bright)
     report_range(out_of_range, len(bright), info.width * info.height, run)
@@ -181,9 +190,8 @@ def compress_raster(
     bpp = 8.0 * len(data) / (info.width * info.height)
     seconds = time.perf_counter() - started
     run.say(f"Wrote {job.output.name}: {len(data)} bytes, {bpp:.3f} bits per pixel", logger=logger)
-    logger.info("compressed %s -> %s (%d bytes, %.3f bpp, %.1f s)", input_path, job.output, len(data), bpp,
-                seconds)
-    return EncodeResult(job.output, len(data), bpp, info.width, info.height, meta.model_id, seconds,
+    logger.info("compressed to %s (%d bytes, %.3f bpp, %.1f s)", job.output, len(data), bpp, seconds)
+    return EncodeResult(job.output, len(data), bpp, info.width, info.height, job.meta.model_id, seconds,
                         out_of_range.bright.count, len(bright), out_of_range.dark)
 
 

@@ -152,6 +152,28 @@ def write_corrected_raster(
         raise RasterIOError(f"Writing the corrected raster failed ({exc}); check the output folder.") from exc
 
 
+TIEPOINT_FIELDS: tuple[tuple[str, type], ...] = (
+    ("pixel_x", float), ("pixel_y", float), ("dx", float), ("dy", float), ("ref_map_x", float),
+    ("ref_map_y", float), ("reliability", float), ("distinctness", float), ("score", float),
+    ("residual", float), ("used", int), ("status", str),
+)
+"""Attribute fields of the tie-point layer, in order, with their value types."""
+
+
+def _tiepoint_values(p: TiePoint, status: str, residual: float, ref_map_x: float,
+                     ref_map_y: float) -> dict[str, float | int | str | None]:
+    """One tie point's attributes (None = null: no distinctness measured, no transform fitted)."""
+    return {
+        "pixel_x": p.x, "pixel_y": p.y, "dx": p.dx, "dy": p.dy,
+        "ref_map_x": ref_map_x, "ref_map_y": ref_map_y, "reliability": p.reliability,
+        "distinctness": p.distinctness if np.isfinite(p.distinctness) else None,
+        "score": p.score,
+        "residual": residual if np.isfinite(residual) else None,
+        "used": int(status == "used"),
+        "status": status,
+    }
+
+
 def write_tiepoints_gpkg(
     tmp_path: Path,
     points: Sequence[TiePoint],
@@ -183,42 +205,16 @@ def write_tiepoints_gpkg(
     try:
         ds = drv.CreateDataSource(str(tmp_path))
         layer = ds.CreateLayer("tiepoints", srs, ogr.wkbPoint)
-        fields = [
-            ("pixel_x", ogr.OFTReal),
-            ("pixel_y", ogr.OFTReal),
-            ("dx", ogr.OFTReal),
-            ("dy", ogr.OFTReal),
-            ("ref_map_x", ogr.OFTReal),
-            ("ref_map_y", ogr.OFTReal),
-            ("reliability", ogr.OFTReal),
-            ("distinctness", ogr.OFTReal),
-            ("score", ogr.OFTReal),
-            ("residual", ogr.OFTReal),
-            ("used", ogr.OFTInteger),
-            ("status", ogr.OFTString),
-        ]
-        for name, kind in fields:
-            layer.CreateField(ogr.FieldDefn(name, kind))
+        kinds = {float: ogr.OFTReal, int: ogr.OFTInteger, str: ogr.OFTString}
+        for name, kind in TIEPOINT_FIELDS:
+            layer.CreateField(ogr.FieldDefn(name, kinds[kind]))
         defn = layer.GetLayerDefn()
         ds.StartTransaction()
         for p, st, r in zip(points, status, residual, strict=True):
             ((mx, my),) = _apply(g, np.array([p.x, p.y]))
             ((rx, ry),) = _apply(g_ref, np.array([p.ref_x, p.ref_y]))
             feat = ogr.Feature(defn)
-            values = {
-                "pixel_x": p.x,
-                "pixel_y": p.y,
-                "dx": p.dx,
-                "dy": p.dy,
-                "ref_map_x": rx,
-                "ref_map_y": ry,
-                "reliability": p.reliability,
-                "distinctness": p.distinctness if np.isfinite(p.distinctness) else None,
-                "score": p.score,
-                "residual": float(r) if np.isfinite(r) else None,
-                "used": int(st == "used"),
-                "status": st,
-            }
+            values = _tiepoint_values(p, st, float(r), float(rx), float(ry))
             for k, v in values.items():
                 if v is None:
                     feat.SetFieldNull(k)

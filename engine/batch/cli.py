@@ -20,7 +20,7 @@ from typing import Any
 
 from ..coregistration.api import DEFAULT_METHOD
 from ..errors import SarToolboxError
-from .jobs import ALGORITHMS
+from .jobs import ALGORITHMS, count_statuses
 
 logger = logging.getLogger(__name__)
 
@@ -149,7 +149,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     failed = [r for r in records if r["status"] == "failed"]
     for r in failed:
         logger.error("failed: %s: %s", r["input"], r["error"])
-    counts = {s: sum(r["status"] == s for r in records) for s in ("ok", "skipped", "failed")}
+    counts = count_statuses(records)
     logger.info("%d ok, %d skipped (already complete), %d failed; summary: %s",
                 counts["ok"], counts["skipped"], counts["failed"], args.output_dir / SUMMARY_NAME)
     return 1 if failed else 0

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -115,6 +115,14 @@ ALGORITHMS: dict[str, Algorithm] = {
     )
 }
 """Batch algorithms by command-line name."""
+
+
+STATUSES = ("ok", "skipped", "failed")
+
+
+def count_statuses(records: Sequence[Mapping[str, Any]]) -> dict[str, int]:
+    """How many records are ok, skipped (already complete) and failed."""
+    return {s: sum(r["status"] == s for r in records) for s in STATUSES}
 
 
 def run_scene(algorithm: str, source: str, out_dir: str, options: Options) -> dict[str, Any]:

@@ -21,7 +21,7 @@ from typing import Any
 from ..errors import DependencyError, InputError, RasterIOError
 from ..raster_io import atomic_output
 from ..runtime import THREADS_ENV
-from .jobs import ALGORITHMS, Options, run_scene
+from .jobs import ALGORITHMS, Options, count_statuses, run_scene
 
 logger = logging.getLogger(__name__)
 
@@ -80,7 +80,7 @@ def dask_client(cluster: Cluster) -> Iterator[Any]:
 
 
 def _write_summary(path: Path, header: dict[str, Any], records: Sequence[dict[str, Any]]) -> None:
-    counts = {s: sum(r["status"] == s for r in records) for s in ("ok", "failed", "skipped")}
+    counts = count_statuses(records)
     with atomic_output(path) as tmp:
         Path(tmp).write_text(json.dumps({**header, "counts": counts, "scenes": list(records)}, indent=2))
 

@@ -628,24 +628,10 @@ def _target_rows(rows: list[Row], real: list[str], rates: list[str], method: str
     return lines
 
 
-def markdown_section(
-    rows: list[Row],
-    images: list[BenchImage],
-    rates: list[str],
-    speed: dict[str, Any] | None,
-    seams: dict[str, float],
-    det: dict[str, bool],
-    memory: dict[str, dict[str, float]],
-    command: str,
-    plot_path: Path,
-    markdown: Path,
-) -> str:
+def _intro_lines(rates: list[str], command: str) -> list[str]:
+    """Heading, command, machine and method description, and the head of the main table."""
     import onnxruntime
     import rasterio
-
-    from engine.runtime import read_metadata
-
-    tile, overlap = default_tiling(read_metadata(bundled_codec(rates[0])[1]), None, None)
 
     lines = [
         SECTION,
@@ -671,11 +657,13 @@ def markdown_section(
         "| Image | Method | Setting | bpp | PSNR (dB) | SSIM | ENL ratio | EPI | Enc Mpix/s | Dec Mpix/s |",
         "|---|---|---|---:|---:|---:|---:|---:|---:|---:|",
     ]
-    for r in rows:
-        lines.append(
-            f"| {r.image} | {r.method} | {r.setting} | {r.bpp:.3f} | {_f(r.psnr)} | {_f(r.ssim, 3)} | "
-            f"{_f(r.enl_ratio)} | {_f(r.epi, 3)} | {_f(r.enc_mpix_s)} | {_f(r.dec_mpix_s)} |"
-        )
+    return lines
+
+
+def _target_lines(rows: list[Row], images: list[BenchImage], rates: list[str], plot_path: Path,
+                  markdown: Path) -> list[str]:
+    """The plot and the per-rate-point targets table."""
+    lines: list[str] = []
     lines += [
         "",
         f"![rate-distortion]({os.path.relpath(plot_path, markdown.parent)})",
@@ -690,6 +678,12 @@ def markdown_section(
     real = [im.name for im in images if not im.name.startswith("synthetic")]
     for method, suffix in ((CODEC, ""), (CODEC_RDO, RDO_SUFFIX)):
         lines += _target_rows(rows, real, rates, method, suffix)
+    return lines
+
+
+def _seam_lines(seams: dict[str, float], det: dict[str, bool], tile: int, overlap: int) -> list[str]:
+    """Seam ratios and the determinism line."""
+    lines: list[str] = []
     lines += [
         "",
         f"Seams (codec tiles {tile} px with {overlap} px overlap for encoding and decoding, i.e. "
@@ -706,6 +700,12 @@ def markdown_section(
         + ", ".join(f"{k}: {'bit-identical' if v else 'DIFFERENT'}" for k, v in det.items())
         + ".",
     ]
+    return lines
+
+
+def _memory_lines(memory: dict[str, dict[str, float]]) -> list[str]:
+    """Peak memory table (empty without measurements)."""
+    lines: list[str] = []
     if memory:
         lines += [
             "",
@@ -717,6 +717,12 @@ def markdown_section(
             "|---|---:|---:|",
         ]
         lines += [f"| {k} | {v['peak_rss_mb']:.0f} | {v['seconds']:.1f} |" for k, v in memory.items()]
+    return lines
+
+
+def _speed_lines(speed: dict[str, Any] | None) -> list[str]:
+    """ONNX Runtime vs PyTorch table (empty without measurements)."""
+    lines: list[str] = []
     if speed:
         lines += [
             "",
@@ -731,6 +737,35 @@ def markdown_section(
         for part in ("encoder", "decoder"):
             t, o = speed[part]["torch_mpix_s"], speed[part]["onnxruntime_mpix_s"]
             lines.append(f"| {part} | {t:.2f} | {o:.2f} | {o / t:.2f}x |")
+    return lines
+
+
+def markdown_section(
+    rows: list[Row],
+    images: list[BenchImage],
+    rates: list[str],
+    speed: dict[str, Any] | None,
+    seams: dict[str, float],
+    det: dict[str, bool],
+    memory: dict[str, dict[str, float]],
+    command: str,
+    plot_path: Path,
+    markdown: Path,
+) -> str:
+    from engine.runtime import read_metadata
+
+    tile, overlap = default_tiling(read_metadata(bundled_codec(rates[0])[1]), None, None)
+
+    lines = _intro_lines(rates, command)
+    for r in rows:
+        lines.append(
+            f"| {r.image} | {r.method} | {r.setting} | {r.bpp:.3f} | {_f(r.psnr)} | {_f(r.ssim, 3)} | "
+            f"{_f(r.enl_ratio)} | {_f(r.epi, 3)} | {_f(r.enc_mpix_s)} | {_f(r.dec_mpix_s)} |"
+        )
+    lines += _target_lines(rows, images, rates, plot_path, markdown)
+    lines += _seam_lines(seams, det, tile, overlap)
+    lines += _memory_lines(memory)
+    lines += _speed_lines(speed)
     lines += [
         "",
         "Images: "
@@ -741,7 +776,8 @@ def markdown_section(
 
 
 # ------------------------------------------------------------------ main
-def main(argv: Sequence[str] | None = None) -> int:
+def _parser() -> argparse.ArgumentParser:
+    """The benchmark's command line."""
     parser = argparse.ArgumentParser(
         prog="python -m benchmarks.compression", description=__doc__.splitlines()[0]
     )
@@ -758,7 +794,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--json", type=Path, default=None, help="also dump the raw rows as JSON")
     parser.add_argument("--bright-targets", action="store_true",
                         help="only the bright-target table (benchmarks.compression_bright) of the images")
-    args = parser.parse_args(argv)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s")
 
     rates = args.rates or shipped_rates()

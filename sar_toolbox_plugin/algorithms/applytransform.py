@@ -5,10 +5,8 @@ from __future__ import annotations
 from typing import Any
 
 from qgis.core import (
-    QgsProcessingContext,
     QgsProcessingFeedback,
     QgsProcessingParameterBoolean,
-    QgsProcessingParameterEnum,
     QgsProcessingParameterFile,
     QgsProcessingParameterRasterDestination,
     QgsProcessingParameterRasterLayer,
@@ -16,7 +14,8 @@ from qgis.core import (
 
 from ..engine.coregistration.api import TRANSFORMS as TRANSFORM_KINDS
 from ..engine.coregistration.outputs import RESAMPLING as RESAMPLING_METHODS
-from .base import SarAlgorithm, engine_callbacks
+from .base import COREGISTRATION, SarAlgorithm, engine_callbacks
+from .params import ParameterValues
 
 HELP = """Applies a co-registration measured by 'Co-register raster' to another raster (e.g. another \
 band or polarisation of the same acquisition, possibly at another pixel size, in the same CRS).
@@ -35,19 +34,16 @@ class ApplyTransformAlgorithm(SarAlgorithm):
     """Apply a saved report or tie-point set (``engine.coregistration.apply_transform``)."""
 
     SOURCE = "SOURCE"
-    INPUT = "INPUT"
     TRANSFORM = "TRANSFORM"
     RESAMPLE = "RESAMPLE"
     RESAMPLING = "RESAMPLING"
-    OUTPUT = "OUTPUT"
 
     TRANSFORMS = ("saved", *TRANSFORM_KINDS)
     RESAMPLINGS = RESAMPLING_METHODS
 
     NAME = "applytransform"
     DISPLAY_NAME = "Apply co-registration"
-    GROUP = "Co-registration"
-    GROUP_ID = "coregistration"
+    GROUP = COREGISTRATION
     HELP = HELP
 
     def initAlgorithm(self, config: dict[str, Any] | None = None) -> None:
@@ -59,30 +55,20 @@ class ApplyTransformAlgorithm(SarAlgorithm):
             )
         )
         self.addParameter(QgsProcessingParameterRasterLayer(self.INPUT, self.tr("Raster to correct")))
-        self.addParameter(
-            QgsProcessingParameterEnum(
-                self.TRANSFORM, self.tr("Transform"), options=list(self.TRANSFORMS), defaultValue=0
-            )
-        )
+        self.add_enum(self.TRANSFORM, "Transform", self.TRANSFORMS)
         self.addParameter(
             QgsProcessingParameterBoolean(
                 self.RESAMPLE, self.tr("Resample (warp) the output"), defaultValue=False
             )
         )
-        self.addParameter(
-            QgsProcessingParameterEnum(
-                self.RESAMPLING, self.tr("Resampling"), options=list(self.RESAMPLINGS), defaultValue=1
-            )
-        )
+        self.add_enum(self.RESAMPLING, "Resampling", self.RESAMPLINGS, default=1)
         self.addParameter(QgsProcessingParameterRasterDestination(self.OUTPUT, self.tr("Corrected raster")))
 
-    def execute(
-        self, parameters: dict[str, Any], context: QgsProcessingContext, feedback: QgsProcessingFeedback
-    ) -> dict[str, Any]:
-        source = self.parameterAsFile(parameters, self.SOURCE, context)
-        inp = self.raster_path(parameters, self.INPUT, context)
-        output = self.output_raster_path(parameters, self.OUTPUT, context)
-        kind = self.TRANSFORMS[self.parameterAsEnum(parameters, self.TRANSFORM, context)]
+    def execute(self, values: ParameterValues, feedback: QgsProcessingFeedback) -> dict[str, Any]:
+        source = values.file(self.SOURCE)
+        inp = values.raster(self.INPUT)
+        output = values.output_raster(self.OUTPUT)
+        kind = values.enum(self.TRANSFORM, self.TRANSFORMS)
 
         from ..engine.coregistration.api import apply_transform  # lazy: pulls in rasterio
 
@@ -91,8 +77,8 @@ class ApplyTransformAlgorithm(SarAlgorithm):
             inp,
             output,
             transform=None if kind == "saved" else kind,
-            resample=self.parameterAsBoolean(parameters, self.RESAMPLE, context),
-            resampling=self.RESAMPLINGS[self.parameterAsEnum(parameters, self.RESAMPLING, context)],
+            resample=values.boolean(self.RESAMPLE),
+            resampling=values.enum(self.RESAMPLING, self.RESAMPLINGS),
             **engine_callbacks(feedback),
         )
-        return {self.OUTPUT: output}
+        return self.outputs({self.OUTPUT: output})

@@ -3,8 +3,8 @@
 It is the one place where engine errors become ``QgsProcessingException``,
 where engine ``logging`` records are forwarded to the Processing feedback, and
 where the engine callbacks (progress, cancel, log) are built. Subclasses read
-their parameters (with the helpers of :mod:`.params`), call one engine function
-in :meth:`SarAlgorithm.execute` and return the outputs.
+their parameters (through :class:`.params.ParameterValues`), call one engine
+function in :meth:`SarAlgorithm.execute` and return :meth:`SarAlgorithm.outputs`.
 """
 
 from __future__ import annotations
@@ -12,10 +12,10 @@ from __future__ import annotations
 import logging
 import threading
 import traceback
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any, TypedDict
+from typing import Any, NamedTuple, TypedDict
 
 from qgis.core import (
     QgsProcessingAlgorithm,
@@ -28,12 +28,27 @@ from qgis.PyQt.QtGui import QIcon
 from ..engine import errors
 from ..engine.bundled import requirement_for
 from . import checks
-from .params import ParameterHelpers, defaults_help
+from .params import Figure, ParameterHelpers, ParameterValues, defaults_help, figure_values
 
 ICON_PATH = Path(__file__).resolve().parent.parent / "icon.svg"
 
 #: Logger of the whole plugin package (the vendored engine included): shown in the Processing log.
 PLUGIN_LOGGER = __name__.split(".")[0]
+
+
+class Group(NamedTuple):
+    """A group of the Processing toolbox: its id and the name shown."""
+
+    id: str
+    name: str
+
+
+COMPRESSION = Group("compression", "Compression")
+COREGISTRATION = Group("coregistration", "Co-registration")
+DATA = Group("data", "Data")
+RADIOMETRY = Group("radiometry", "Radiometry")
+TOOLS = Group("tools", "Tools")
+TRANSLATION = Group("translation", "Translation")
 
 
 class EngineCallbacks(TypedDict):
@@ -173,17 +188,20 @@ def engine_callbacks(feedback: QgsProcessingFeedback) -> EngineCallbacks:
 class SarAlgorithm(ParameterHelpers):
     """Base of the SAR Toolbox algorithms.
 
-    Subclasses set :attr:`NAME`, :attr:`DISPLAY_NAME`, :attr:`GROUP`,
-    :attr:`GROUP_ID` and :attr:`HELP`, implement ``initAlgorithm`` and
-    :meth:`execute`; they never catch engine errors themselves. Parameters are
-    declared and read with the helpers of :class:`.params.ParameterHelpers`.
+    Subclasses set :attr:`NAME`, :attr:`DISPLAY_NAME`, :attr:`GROUP` (one of
+    this module's groups), :attr:`HELP` and, when they return figures,
+    :attr:`FIGURES`; they implement ``initAlgorithm`` and :meth:`execute` and
+    never catch engine errors themselves. Parameters are declared with the
+    helpers of :class:`.params.ParameterHelpers` and read with
+    :class:`.params.ParameterValues`.
     """
 
     NAME = ""
     DISPLAY_NAME = ""
-    GROUP = ""
-    GROUP_ID = ""
+    GROUP = Group("", "")
     HELP = ""
+    #: Numeric outputs read from the engine's result (declared with ``add_figure_outputs``).
+    FIGURES: tuple[Figure, ...] = ()
 
     def name(self) -> str:
         return self.NAME
@@ -192,10 +210,10 @@ class SarAlgorithm(ParameterHelpers):
         return self.tr(self.DISPLAY_NAME)
 
     def group(self) -> str:
-        return self.tr(self.GROUP)
+        return self.tr(self.GROUP.name)
 
     def groupId(self) -> str:
-        return self.GROUP_ID
+        return self.GROUP.id
 
     def shortHelpString(self) -> str:
         """The help, then each parameter's default (shown in the dialog and by ``qgis_process help``)."""
@@ -234,14 +252,14 @@ class SarAlgorithm(ParameterHelpers):
         if feedback is None:
             feedback = QgsProcessingFeedback()
         with forward_logging(feedback), engine_errors(feedback):
-            results = self.execute(parameters, context, feedback)
+            results = self.execute(ParameterValues(self, parameters, context), feedback)
         return results
 
-    def execute(
-        self,
-        parameters: dict[str, Any],
-        context: QgsProcessingContext,
-        feedback: QgsProcessingFeedback,
-    ) -> dict[str, Any]:
-        """Read parameters, call one engine function and return the outputs."""
+    def execute(self, values: ParameterValues, feedback: QgsProcessingFeedback) -> dict[str, Any]:
+        """Read parameters, call one engine function and return :meth:`outputs`."""
         raise NotImplementedError
+
+    def outputs(self, files: Mapping[str, str | None], result: Any = None) -> dict[str, Any]:
+        """The run's outputs: the files written (those not None), then :attr:`FIGURES` of ``result``."""
+        written = {name: path for name, path in files.items() if path is not None}
+        return {**written, **figure_values(result, self.FIGURES)}

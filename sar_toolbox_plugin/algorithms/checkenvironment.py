@@ -6,13 +6,13 @@ from typing import Any
 
 from qgis.core import (
     Qgis,
-    QgsProcessingContext,
     QgsProcessingFeedback,
     QgsProcessingOutputString,
     QgsProcessingParameterFileDestination,
 )
 
-from .base import SarAlgorithm
+from .base import TOOLS, SarAlgorithm
+from .params import ParameterValues
 
 HELP = """Reports the environment the SAR Toolbox runs in, and how to fix what is missing.
 
@@ -29,36 +29,25 @@ Outputs (text, usable by later steps of a model): QGIS_VERSION, ONNX_PROVIDER (t
 that will run the models, e.g. CPUExecutionProvider), ONNXRUNTIME_VERSION, RASTERIO_VERSION, \
 NUMPY_VERSION, GDAL_VERSION, GPU (empty when none) and MISSING (missing packages, empty when none)."""
 
-#: Figures returned as outputs (usable by later steps of a model).
+#: Figures returned as text outputs (usable by later steps of a model): name and label.
 FIGURES = (
-    "QGIS_VERSION",
-    "ONNX_PROVIDER",
-    "ONNXRUNTIME_VERSION",
-    "RASTERIO_VERSION",
-    "NUMPY_VERSION",
-    "GDAL_VERSION",
-    "GPU",
-    "MISSING",
+    ("QGIS_VERSION", "QGIS version"),
+    ("ONNX_PROVIDER", "ONNX execution provider used"),
+    ("ONNXRUNTIME_VERSION", "onnxruntime version"),
+    ("RASTERIO_VERSION", "rasterio version"),
+    ("NUMPY_VERSION", "numpy version"),
+    ("GDAL_VERSION", "GDAL version"),
+    ("GPU", "GPU"),
+    ("MISSING", "Missing packages"),
 )
 
 
 class CheckEnvironmentAlgorithm(SarAlgorithm):
     """Environment report (a thin adapter over ``engine.environment.environment_report``)."""
 
-    OUTPUT = "OUTPUT"
-    QGIS_VERSION = "QGIS_VERSION"
-    ONNX_PROVIDER = "ONNX_PROVIDER"
-    ONNXRUNTIME_VERSION = "ONNXRUNTIME_VERSION"
-    RASTERIO_VERSION = "RASTERIO_VERSION"
-    NUMPY_VERSION = "NUMPY_VERSION"
-    GDAL_VERSION = "GDAL_VERSION"
-    GPU = "GPU"
-    MISSING = "MISSING"
-
     NAME = "checkenvironment"
     DISPLAY_NAME = "Check environment"
-    GROUP = "Tools"
-    GROUP_ID = "tools"
+    GROUP = TOOLS
     HELP = HELP
 
     def initAlgorithm(self, config: dict[str, Any] | None = None) -> None:
@@ -71,27 +60,12 @@ class CheckEnvironmentAlgorithm(SarAlgorithm):
                 createByDefault=False,
             )
         )
-        labels = {
-            self.QGIS_VERSION: "QGIS version",
-            self.ONNX_PROVIDER: "ONNX execution provider used",
-            self.ONNXRUNTIME_VERSION: "onnxruntime version",
-            self.RASTERIO_VERSION: "rasterio version",
-            self.NUMPY_VERSION: "numpy version",
-            self.GDAL_VERSION: "GDAL version",
-            self.GPU: "GPU",
-            self.MISSING: "Missing packages",
-        }
-        self.add_outputs(QgsProcessingOutputString, ((name, labels[name]) for name in FIGURES))
+        self.add_outputs(QgsProcessingOutputString, FIGURES)
 
-    def execute(
-        self,
-        parameters: dict[str, Any],
-        context: QgsProcessingContext,
-        feedback: QgsProcessingFeedback,
-    ) -> dict[str, Any]:
+    def execute(self, values: ParameterValues, feedback: QgsProcessingFeedback) -> dict[str, Any]:
         from ..engine.environment import environment_report, report_lines, write_report
 
-        path = self.optional_file_output(parameters, self.OUTPUT, context)
+        path = values.optional_file_output(self.OUTPUT)
         report = environment_report(host={"QGIS": Qgis.QGIS_VERSION})
         for line in report_lines(report):
             feedback.pushInfo(line)

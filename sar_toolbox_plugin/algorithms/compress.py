@@ -5,7 +5,6 @@ from __future__ import annotations
 from typing import Any
 
 from qgis.core import (
-    QgsProcessingContext,
     QgsProcessingException,
     QgsProcessingFeedback,
     QgsProcessingParameterBoolean,
@@ -13,8 +12,8 @@ from qgis.core import (
 )
 
 from ..engine.preprocess import INPUT_KINDS
-from .base import SarAlgorithm, engine_callbacks
-from .params import BandInput, Figure, as_advanced, figure_values
+from .base import COMPRESSION, SarAlgorithm, engine_callbacks
+from .params import BandInput, Figure, ParameterValues, as_advanced
 
 HELP = """Compresses one band of a SAR raster with a learned codec (CNN autoencoder + range-coded latents) \
 into one self-describing <i>.sarz</i> file (georeferencing, nodata mask, model id and hash, checksum).
@@ -56,34 +55,22 @@ def rate_options() -> list[str]:
 class CompressAlgorithm(SarAlgorithm):
     """Thin adapter over ``engine.codec.encode.compress_raster``."""
 
-    INPUT = "INPUT"
-    BAND = "BAND"
-    INPUT_KIND = "INPUT_KIND"
     RATE = "RATE"
-    MODEL = "MODEL"
     OPTIMISE = "OPTIMISE"
     POST_FILTER = "POST_FILTER"
-    OUTPUT = "OUTPUT"
-    BPP = "BPP"
-    BYTES = "BYTES"
-    N_EXCEPTIONS = "N_EXCEPTIONS"
-    EXCEPTION_BYTES = "EXCEPTION_BYTES"
-    DARK_PIXELS = "DARK_PIXELS"
 
-    KINDS = INPUT_KINDS
-    BAND_INPUT = BandInput(INPUT, BAND, INPUT_KIND, KINDS)
+    BAND_INPUT = BandInput(INPUT_KINDS)
     FIGURES = (
-        Figure(BPP, "Bits per pixel", "bpp"),
-        Figure(BYTES, "File size (bytes)", "bytes"),
-        Figure(N_EXCEPTIONS, "Bright pixels above the model's range, coded apart", "exceptions"),
-        Figure(EXCEPTION_BYTES, "Bytes of the bright pixels (part of the file size)", "exception_bytes"),
-        Figure(DARK_PIXELS, "Dark pixels below the model's floor, coded at the floor", "dark_pixels"),
+        Figure("BPP", "Bits per pixel", "bpp"),
+        Figure("BYTES", "File size (bytes)", "bytes"),
+        Figure("N_EXCEPTIONS", "Bright pixels above the model's range, coded apart", "exceptions"),
+        Figure("EXCEPTION_BYTES", "Bytes of the bright pixels (part of the file size)", "exception_bytes"),
+        Figure("DARK_PIXELS", "Dark pixels below the model's floor, coded at the floor", "dark_pixels"),
     )
 
     NAME = "compress"
     DISPLAY_NAME = "Compress SAR raster (learned codec)"
-    GROUP = "Compression"
-    GROUP_ID = "compression"
+    GROUP = COMPRESSION
     HELP = HELP
 
     def initAlgorithm(self, config: dict[str, Any] | None = None) -> None:
@@ -103,18 +90,13 @@ class CompressAlgorithm(SarAlgorithm):
         )
         self.add_figure_outputs(self.FIGURES)
 
-    def execute(
-        self,
-        parameters: dict[str, Any],
-        context: QgsProcessingContext,
-        feedback: QgsProcessingFeedback,
-    ) -> dict[str, Any]:
-        source, band, kind = self.band_input(parameters, self.BAND_INPUT, context)
-        rate = self.enum_value(parameters, self.RATE, context, self.rates)
-        model = self.optional_file(parameters, self.MODEL, context)
-        optimise = self.parameterAsBoolean(parameters, self.OPTIMISE, context)
-        post_filter = self.parameterAsBoolean(parameters, self.POST_FILTER, context)
-        output = self.parameterAsFileOutput(parameters, self.OUTPUT, context)
+    def execute(self, values: ParameterValues, feedback: QgsProcessingFeedback) -> dict[str, Any]:
+        source, band, kind = values.band_input(self.BAND_INPUT)
+        rate = values.enum(self.RATE, self.rates)
+        model = values.optional_file(self.MODEL)
+        optimise = values.boolean(self.OPTIMISE)
+        post_filter = values.boolean(self.POST_FILTER)
+        output = values.file_output(self.OUTPUT)
         if not output:
             raise QgsProcessingException("OUTPUT: choose a file name for the compressed file.")
 
@@ -122,4 +104,4 @@ class CompressAlgorithm(SarAlgorithm):
 
         result = compress_raster(source, output, band=band, input_kind=kind, rate=rate, encoder_path=model,
                                  rdo=optimise, post_filter=post_filter, **engine_callbacks(feedback))
-        return {self.OUTPUT: output, **figure_values(result, self.FIGURES)}
+        return self.outputs({self.OUTPUT: output}, result)

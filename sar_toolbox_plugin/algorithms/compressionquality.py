@@ -5,15 +5,14 @@ from __future__ import annotations
 from typing import Any
 
 from qgis.core import (
-    QgsProcessingContext,
     QgsProcessingFeedback,
     QgsProcessingParameterFile,
     QgsProcessingParameterFileDestination,
 )
 
 from ..engine.preprocess import INPUT_KINDS
-from .base import SarAlgorithm, engine_callbacks
-from .params import BandInput, Figure, figure_values
+from .base import COMPRESSION, SarAlgorithm, engine_callbacks
+from .params import BandInput, Figure, ParameterValues
 
 HELP = """Measures how well a compressed SAR image keeps what analysts need.
 
@@ -36,31 +35,21 @@ full-resolution crop of the window where the difference is largest."""
 class CompressionQualityAlgorithm(SarAlgorithm):
     """Thin adapter over ``engine.quality.assess``."""
 
-    REFERENCE = "REFERENCE"
-    BAND = "BAND"
     REFERENCE_KIND = "REFERENCE_KIND"
-    INPUT = "INPUT"
     OUTPUT_HTML = "OUTPUT_HTML"
-    PSNR = "PSNR"
-    SSIM = "SSIM"
-    ENL_RATIO = "ENL_RATIO"
-    EPI = "EPI"
-    BPP = "BPP"
 
-    KINDS = INPUT_KINDS
-    BAND_INPUT = BandInput(REFERENCE, BAND, REFERENCE_KIND, KINDS)
+    BAND_INPUT = BandInput(INPUT_KINDS, raster=SarAlgorithm.REFERENCE, kind=REFERENCE_KIND)
     FIGURES = (
-        Figure(PSNR, "PSNR (dB)", "psnr"),
-        Figure(SSIM, "SSIM", "ssim"),
-        Figure(ENL_RATIO, "ENL ratio", "enl_ratio"),
-        Figure(EPI, "EPI", "epi"),
-        Figure(BPP, "Bits per pixel", "bpp"),
+        Figure("PSNR", "PSNR (dB)", "psnr"),
+        Figure("SSIM", "SSIM", "ssim"),
+        Figure("ENL_RATIO", "ENL ratio", "enl_ratio"),
+        Figure("EPI", "EPI", "epi"),
+        Figure("BPP", "Bits per pixel", "bpp"),
     )
 
     NAME = "compressionquality"
     DISPLAY_NAME = "Compression quality (PSNR, SSIM, ENL, EPI)"
-    GROUP = "Compression"
-    GROUP_ID = "compression"
+    GROUP = COMPRESSION
     HELP = HELP
 
     def initAlgorithm(self, config: dict[str, Any] | None = None) -> None:
@@ -77,21 +66,13 @@ class CompressionQualityAlgorithm(SarAlgorithm):
         )
         self.add_figure_outputs(self.FIGURES)
 
-    def execute(
-        self,
-        parameters: dict[str, Any],
-        context: QgsProcessingContext,
-        feedback: QgsProcessingFeedback,
-    ) -> dict[str, Any]:
-        reference, band, kind = self.band_input(parameters, self.BAND_INPUT, context)
-        reconstruction = self.parameterAsFile(parameters, self.INPUT, context)
-        html_path = self.optional_file_output(parameters, self.OUTPUT_HTML, context)
+    def execute(self, values: ParameterValues, feedback: QgsProcessingFeedback) -> dict[str, Any]:
+        reference, band, kind = values.band_input(self.BAND_INPUT)
+        reconstruction = values.file(self.INPUT)
+        html_path = values.optional_file_output(self.OUTPUT_HTML)
 
         from ..engine.quality import assess  # lazy: pulls in rasterio, scipy, scikit-image
 
         report = assess(reference, reconstruction, band=band, reference_kind=kind, html_path=html_path,
                         **engine_callbacks(feedback))
-        results = figure_values(report, self.FIGURES)
-        if html_path:
-            results[self.OUTPUT_HTML] = html_path
-        return results
+        return self.outputs({self.OUTPUT_HTML: html_path}, report)

@@ -2,12 +2,10 @@
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Any
 
 from qgis.core import (
     QgsProcessing,
-    QgsProcessingContext,
     QgsProcessingFeedback,
     QgsProcessingParameterBand,
     QgsProcessingParameterBoolean,
@@ -21,8 +19,8 @@ from qgis.core import (
 from ..engine.coregistration import api as engine
 from ..engine.coregistration.fitting import MAX_ROTATION, MAX_SCALE_CHANGE
 from ..engine.coregistration.outputs import RESAMPLING as RESAMPLING_METHODS
-from .base import SarAlgorithm, engine_callbacks
-from .params import Figure, as_advanced, figure_values
+from .base import COREGISTRATION, SarAlgorithm, engine_callbacks
+from .params import Figure, ParameterValues, as_advanced
 
 HELP = """Finds and corrects the misregistration of a raster against a reference (e.g. Sentinel-1 \
 against Sentinel-2 or an orthophoto). The reference is resampled onto the input's grid if needed; both \
@@ -55,12 +53,8 @@ the input's footprint).
 class CoregisterAlgorithm(SarAlgorithm):
     """Co-register INPUT onto REFERENCE (``engine.coregistration.coregister``)."""
 
-    INPUT = "INPUT"
-    BAND = "BAND"
-    REFERENCE = "REFERENCE"
     REFERENCE_BANDS = "REFERENCE_BANDS"
     METHOD = "METHOD"
-    MODEL = "MODEL"
     MODE = "MODE"
     GRID_SPACING = "GRID_SPACING"
     WINDOW = "WINDOW"
@@ -71,7 +65,6 @@ class CoregisterAlgorithm(SarAlgorithm):
     MAX_ROTATION = "MAX_ROTATION"
     RESAMPLE = "RESAMPLE"
     RESAMPLING = "RESAMPLING"
-    OUTPUT = "OUTPUT"
     TIEPOINTS = "TIEPOINTS"
     GCP_FILE = "GCP_FILE"
     REPORT = "REPORT"
@@ -90,8 +83,7 @@ class CoregisterAlgorithm(SarAlgorithm):
 
     NAME = "coregister"
     DISPLAY_NAME = "Co-register raster (SAR–optical)"
-    GROUP = "Co-registration"
-    GROUP_ID = "coregistration"
+    GROUP = COREGISTRATION
     HELP = HELP
 
     def initAlgorithm(self, config: dict[str, Any] | None = None) -> None:
@@ -113,7 +105,7 @@ class CoregisterAlgorithm(SarAlgorithm):
                 self.RESAMPLE, self.tr("Resample (warp) the output"), defaultValue=False
             )
         )
-        self.addParameter(as_advanced(self._enum(self.RESAMPLING, "Resampling", self.RESAMPLINGS, 1)))
+        self.add_enum(self.RESAMPLING, "Resampling", self.RESAMPLINGS, default=1, advanced=True)
         self._add_outputs()
         self.add_figure_outputs(self.FIGURES)
 
@@ -128,11 +120,6 @@ class CoregisterAlgorithm(SarAlgorithm):
             self.REFERENCE_BANDS, self.tr("Reference bands (averaged; default: mean of R, G, B)"),
             parentLayerParameterName=self.REFERENCE, optional=True, allowMultiple=True,
         ))  # fmt: skip
-
-    def _enum(self, name: str, label: str, options: tuple[str, ...], default: int) -> Any:
-        from qgis.core import QgsProcessingParameterEnum
-
-        return QgsProcessingParameterEnum(name, self.tr(label), options=list(options), defaultValue=default)
 
     def _add_number(
         self,
@@ -165,68 +152,48 @@ class CoregisterAlgorithm(SarAlgorithm):
                 name, self.tr(label), fileFilter=file_filter, optional=True, createByDefault=False
             ))  # fmt: skip
 
-    def _file_output(
-        self, parameters: dict[str, Any], name: str, context: QgsProcessingContext, suffix: str
-    ) -> str | None:
-        """An optional destination with its suffix forced (the engine writes that format)."""
-        if not parameters.get(name):
-            return None
-        if name == self.TIEPOINTS:
-            path = self.parameterAsOutputLayer(parameters, name, context) or None
-        else:
-            path = self.optional_file_output(parameters, name, context)
-        return None if path is None else str(Path(path).with_suffix(suffix))
-
-    def _search(self, parameters: dict[str, Any], context: QgsProcessingContext) -> dict[str, Any]:
+    def _search(self, values: ParameterValues) -> dict[str, Any]:
         """MAX_SHIFT (pixels) when set, else MAX_SHIFT_M."""
-        pixels = parameters.get(self.MAX_SHIFT)
         return {
-            "max_shift": None
-            if pixels in (None, "")
-            else self.parameterAsInt(parameters, self.MAX_SHIFT, context),
-            "max_shift_m": self.parameterAsDouble(parameters, self.MAX_SHIFT_M, context),
+            "max_shift": values.integer(self.MAX_SHIFT) if values.is_set(self.MAX_SHIFT) else None,
+            "max_shift_m": values.number(self.MAX_SHIFT_M),
         }
 
-    def execute(
-        self, parameters: dict[str, Any], context: QgsProcessingContext, feedback: QgsProcessingFeedback
-    ) -> dict[str, Any]:
+    def execute(self, values: ParameterValues, feedback: QgsProcessingFeedback) -> dict[str, Any]:
         from ..engine.coregistration.fitting import FitLimits
 
-        output = self.output_raster_path(parameters, self.OUTPUT, context)
+        output = values.output_raster(self.OUTPUT)
         files = {
-            key: self._file_output(parameters, key, context, suffix)
+            key: values.optional_destination(key, suffix)
             for key, suffix in (
                 (self.TIEPOINTS, ".gpkg"), (self.GCP_FILE, ".points"), (self.REPORT, ".json"),
                 (self.CHECKERBOARD, ".tif"),
             )
         }  # fmt: skip
-        reference_bands = self.parameterAsInts(parameters, self.REFERENCE_BANDS, context) or None
         limits = FitLimits(
-            max_scale_change=self.parameterAsDouble(parameters, self.MAX_SCALE_CHANGE, context) / 100,
-            max_rotation=self.parameterAsDouble(parameters, self.MAX_ROTATION, context),
+            max_scale_change=values.number(self.MAX_SCALE_CHANGE) / 100,
+            max_rotation=values.number(self.MAX_ROTATION),
         )
         result = engine.coregister(
-            self.raster_path(parameters, self.INPUT, context),
-            self.raster_path(parameters, self.REFERENCE, context),
-            method=self.enum_value(parameters, self.METHOD, context, self.METHODS),
-            model_path=self.optional_file(parameters, self.MODEL, context),
-            mode=self.enum_value(parameters, self.MODE, context, self.MODES),
-            grid_spacing=self.parameterAsInt(parameters, self.GRID_SPACING, context),
-            window=self.parameterAsInt(parameters, self.WINDOW, context),
-            transform=self.enum_value(parameters, self.TRANSFORM, context, self.TRANSFORMS),
-            resample=self.parameterAsBoolean(parameters, self.RESAMPLE, context),
-            resampling=self.enum_value(parameters, self.RESAMPLING, context, self.RESAMPLINGS),
-            input_band=self.parameterAsInt(parameters, self.BAND, context) or None,
-            reference_bands=reference_bands,
+            values.raster(self.INPUT),
+            values.raster(self.REFERENCE),
+            method=values.enum(self.METHOD, self.METHODS),
+            model_path=values.optional_file(self.MODEL),
+            mode=values.enum(self.MODE, self.MODES),
+            grid_spacing=values.integer(self.GRID_SPACING),
+            window=values.integer(self.WINDOW),
+            transform=values.enum(self.TRANSFORM, self.TRANSFORMS),
+            resample=values.boolean(self.RESAMPLE),
+            resampling=values.enum(self.RESAMPLING, self.RESAMPLINGS),
+            input_band=values.integer(self.BAND) or None,
+            reference_bands=values.integers(self.REFERENCE_BANDS) or None,
             limits=limits,
             output_path=output,
             tiepoints_path=files[self.TIEPOINTS],
             gcp_path=files[self.GCP_FILE],
             report_path=files[self.REPORT],
             checkerboard_path=files[self.CHECKERBOARD],
-            **self._search(parameters, context),
+            **self._search(values),
             **engine_callbacks(feedback),
         )
-        out = {self.OUTPUT: output, **figure_values(result, self.FIGURES)}
-        out.update({key: path for key, path in files.items() if path is not None})
-        return out
+        return self.outputs({self.OUTPUT: output, **files}, result)

@@ -5,14 +5,14 @@ from __future__ import annotations
 from typing import Any
 
 from qgis.core import (
-    QgsProcessingContext,
     QgsProcessingFeedback,
     QgsProcessingParameterFile,
     QgsProcessingParameterRasterDestination,
 )
 
 from ..engine.codec.decode import OUTPUT_KINDS
-from .base import SarAlgorithm, engine_callbacks
+from .base import COMPRESSION, SarAlgorithm, engine_callbacks
+from .params import ParameterValues
 
 HELP = """Decodes a <i>.sarz</i> file written by <i>Compress SAR raster</i> into a float32 GeoTIFF with \
 the original CRS, geotransform and size; pixels that were nodata, zero, negative or NaN in the source \
@@ -31,17 +31,14 @@ clear message and writes nothing.
 class DecompressAlgorithm(SarAlgorithm):
     """Thin adapter over ``engine.codec.decode.decompress_file``."""
 
-    INPUT = "INPUT"
     OUTPUT_KIND = "OUTPUT_KIND"
     DECODER = "DECODER"
-    OUTPUT = "OUTPUT"
 
     KINDS = OUTPUT_KINDS
 
     NAME = "decompress"
     DISPLAY_NAME = "Decompress SAR raster (learned codec)"
-    GROUP = "Compression"
-    GROUP_ID = "compression"
+    GROUP = COMPRESSION
     HELP = HELP
 
     def initAlgorithm(self, config: dict[str, Any] | None = None) -> None:
@@ -52,18 +49,13 @@ class DecompressAlgorithm(SarAlgorithm):
         self.add_onnx_file(self.DECODER, "Decoder model", advanced=True)
         self.addParameter(QgsProcessingParameterRasterDestination(self.OUTPUT, self.tr("Decoded raster")))
 
-    def execute(
-        self,
-        parameters: dict[str, Any],
-        context: QgsProcessingContext,
-        feedback: QgsProcessingFeedback,
-    ) -> dict[str, Any]:
-        source = self.parameterAsFile(parameters, self.INPUT, context)
-        kind = self.enum_value(parameters, self.OUTPUT_KIND, context, self.KINDS)
-        decoder = self.optional_file(parameters, self.DECODER, context)
-        output = self.output_raster_path(parameters, self.OUTPUT, context)
+    def execute(self, values: ParameterValues, feedback: QgsProcessingFeedback) -> dict[str, Any]:
+        source = values.file(self.INPUT)
+        kind = values.enum(self.OUTPUT_KIND, self.KINDS)
+        decoder = values.optional_file(self.DECODER)
+        output = values.output_raster(self.OUTPUT)
 
         from ..engine.codec.decode import decompress_file  # lazy: pulls in rasterio, onnxruntime
 
         decompress_file(source, output, output_kind=kind, decoder_path=decoder, **engine_callbacks(feedback))
-        return {self.OUTPUT: output}
+        return self.outputs({self.OUTPUT: output})

@@ -2,11 +2,9 @@
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Any
 
 from qgis.core import (
-    QgsProcessingContext,
     QgsProcessingFeedback,
     QgsProcessingParameterBand,
     QgsProcessingParameterFileDestination,
@@ -16,8 +14,8 @@ from qgis.core import (
     QgsProcessingParameterVectorDestination,
 )
 
-from .base import SarAlgorithm, engine_callbacks
-from .params import Figure, as_advanced, figure_values
+from .base import COREGISTRATION, SarAlgorithm, engine_callbacks
+from .params import Figure, ParameterValues
 
 HELP = """Registers a raster onto a reference that may be rotated, scaled or seen in perspective \
 (other orbit, sensor or resolution), by matching keypoints: SAR onto optical or SAR onto SAR.
@@ -50,17 +48,11 @@ Benchmark figures: docs/BENCHMARKS.md."""
 class KeypointRegisterAlgorithm(SarAlgorithm):
     """Register INPUT onto REFERENCE by keypoints (``engine.keypoints.api.keypoint_register``)."""
 
-    INPUT = "INPUT"
-    BAND = "BAND"
-    REFERENCE = "REFERENCE"
     REFERENCE_BANDS = "REFERENCE_BANDS"
-    MODEL = "MODEL"
     MAX_KEYPOINTS = "MAX_KEYPOINTS"
     TRANSFORM = "TRANSFORM"
     RESAMPLING = "RESAMPLING"
-    INPUT_KIND = "INPUT_KIND"
     REFERENCE_KIND = "REFERENCE_KIND"
-    OUTPUT = "OUTPUT"
     TIEPOINTS = "TIEPOINTS"
     GCP_FILE = "GCP_FILE"
     MATCHES_PNG = "MATCHES_PNG"
@@ -78,8 +70,7 @@ class KeypointRegisterAlgorithm(SarAlgorithm):
 
     NAME = "keypointregister"
     DISPLAY_NAME = "Register by keypoints (rotation and scale)"
-    GROUP = "Co-registration"
-    GROUP_ID = "coregistration"
+    GROUP = COREGISTRATION
     HELP = HELP
 
     def initAlgorithm(self, config: dict[str, Any] | None = None) -> None:
@@ -99,8 +90,7 @@ class KeypointRegisterAlgorithm(SarAlgorithm):
         self.add_enum(self.RESAMPLING, "Resampling", self.RESAMPLINGS, default=1)
         for name, label in ((self.INPUT_KIND, "Input values are"),
                             (self.REFERENCE_KIND, "Reference values are")):
-            self.add_enum(name, label, self.KINDS)
-            as_advanced(self.parameterDefinition(name))
+            self.add_enum(name, label, self.KINDS, advanced=True)
         self.addParameter(QgsProcessingParameterRasterDestination(self.OUTPUT, self.tr("Registered raster")))
         self.addParameter(QgsProcessingParameterVectorDestination(
             self.TIEPOINTS, self.tr("Tie points"), optional=True, createByDefault=False))
@@ -111,28 +101,13 @@ class KeypointRegisterAlgorithm(SarAlgorithm):
                 name, self.tr(label), fileFilter=file_filter, optional=True, createByDefault=False))
         self.add_figure_outputs(self.FIGURES)
 
-    def _file(self, parameters: dict[str, Any], name: str, context: QgsProcessingContext,
-              suffix: str) -> str | None:
-        if not parameters.get(name):
-            return None
-        if name == self.TIEPOINTS:
-            path = self.parameterAsOutputLayer(parameters, name, context)
-        else:
-            path = self.optional_file_output(parameters, name, context)
-        if not path:
-            return None
-        return path if Path(path).suffix.lower() == suffix else str(Path(path).with_suffix(suffix))
-
-    def execute(
-        self, parameters: dict[str, Any], context: QgsProcessingContext, feedback: QgsProcessingFeedback
-    ) -> dict[str, Any]:
-        inp = self.raster_path(parameters, self.INPUT, context)
-        ref = self.raster_path(parameters, self.REFERENCE, context)
-        output = self.output_raster_path(parameters, self.OUTPUT, context)
-        files = {key: self._file(parameters, key, context, suffix) for key, suffix in (
+    def execute(self, values: ParameterValues, feedback: QgsProcessingFeedback) -> dict[str, Any]:
+        inp = values.raster(self.INPUT)
+        ref = values.raster(self.REFERENCE)
+        output = values.output_raster(self.OUTPUT)
+        files = {key: values.optional_destination(key, suffix) for key, suffix in (
             (self.TIEPOINTS, ".gpkg"), (self.GCP_FILE, ".points"), (self.MATCHES_PNG, ".png"),
             (self.REPORT, ".json"))}
-        ref_bands = [int(b) for b in self.parameterAsInts(parameters, self.REFERENCE_BANDS, context)]
 
         from ..engine.keypoints.api import keypoint_register  # lazy: pulls in rasterio/scipy
 
@@ -144,16 +119,14 @@ class KeypointRegisterAlgorithm(SarAlgorithm):
             gcp_path=files[self.GCP_FILE],
             matches_png_path=files[self.MATCHES_PNG],
             report_path=files[self.REPORT],
-            band=self.parameterAsInt(parameters, self.BAND, context),
-            reference_bands=ref_bands or None,
-            model_path=self.optional_file(parameters, self.MODEL, context),
-            max_keypoints=self.parameterAsInt(parameters, self.MAX_KEYPOINTS, context),
-            transform=self.enum_value(parameters, self.TRANSFORM, context, self.TRANSFORMS),
-            resampling=self.enum_value(parameters, self.RESAMPLING, context, self.RESAMPLINGS),
-            input_kind=self.enum_value(parameters, self.INPUT_KIND, context, self.KINDS),
-            reference_kind=self.enum_value(parameters, self.REFERENCE_KIND, context, self.KINDS),
+            band=values.integer(self.BAND),
+            reference_bands=values.integers(self.REFERENCE_BANDS) or None,
+            model_path=values.optional_file(self.MODEL),
+            max_keypoints=values.integer(self.MAX_KEYPOINTS),
+            transform=values.enum(self.TRANSFORM, self.TRANSFORMS),
+            resampling=values.enum(self.RESAMPLING, self.RESAMPLINGS),
+            input_kind=values.enum(self.INPUT_KIND, self.KINDS),
+            reference_kind=values.enum(self.REFERENCE_KIND, self.KINDS),
             **engine_callbacks(feedback),
         )
-        out: dict[str, Any] = {self.OUTPUT: output, **figure_values(result, self.FIGURES)}
-        out.update({key: path for key, path in files.items() if path is not None})
-        return out
+        return self.outputs({self.OUTPUT: output, **files}, result)

@@ -1,10 +1,12 @@
 """Parameter definitions and readings shared by the SAR Toolbox algorithms.
 
 :class:`ParameterHelpers` is the part of :class:`.base.SarAlgorithm` that declares
-and reads the parameters several algorithms have in some form: a raster band
-and what its values are, a choice among named options, an optional ONNX model,
-raster and file destinations, and the figures of an engine result returned as
-numeric outputs. Each algorithm still names its own parameters (class
+the parameters several algorithms have in some form: a raster band and what its
+values are, a choice among named options, an optional ONNX model, and the
+figures of an engine result returned as numeric outputs. :class:`ParameterValues`
+reads the values of one run by name. The names that mean the same in every
+algorithm (``INPUT``, ``BAND``, ``INPUT_KIND``, ``MODEL``, ``OUTPUT``, ``REFERENCE``) are
+declared here once; each algorithm names its other parameters (class
 constants), labels and defaults; only the wiring lives here.
 """
 
@@ -15,6 +17,7 @@ from pathlib import Path
 from typing import Any, NamedTuple, TypeVar
 
 from qgis.core import (
+    QgsCoordinateReferenceSystem,
     QgsProcessingAlgorithm,
     QgsProcessingContext,
     QgsProcessingDestinationParameter,
@@ -27,10 +30,19 @@ from qgis.core import (
     QgsProcessingParameterFile,
     QgsProcessingParameterNumber,
     QgsProcessingParameterRasterLayer,
+    QgsProcessingParameterVectorDestination,
 )
 from qgis.PyQt.QtCore import QCoreApplication
 
 ParameterT = TypeVar("ParameterT", bound=QgsProcessingParameterDefinition)
+
+#: Parameter names that mean the same in every algorithm that has them.
+INPUT = "INPUT"
+BAND = "BAND"
+INPUT_KIND = "INPUT_KIND"
+MODEL = "MODEL"
+OUTPUT = "OUTPUT"
+REFERENCE = "REFERENCE"
 
 #: Labels of the raster, band and value-kind parameters of :meth:`ParameterHelpers.add_band_input`.
 BAND_INPUT_LABELS = ("Input raster", "Band", "Input values are")
@@ -39,10 +51,10 @@ BAND_INPUT_LABELS = ("Input raster", "Band", "Input values are")
 class BandInput(NamedTuple):
     """Names of a raster layer parameter, of its band and of what the band holds (one of ``kinds``)."""
 
-    raster: str
-    band: str
-    kind: str
     kinds: Sequence[str]
+    raster: str = INPUT
+    band: str = BAND
+    kind: str = INPUT_KIND
 
 
 class Figure(NamedTuple):
@@ -96,7 +108,14 @@ def figure_values(result: Any, figures: Iterable[Figure]) -> dict[str, Any]:
 
 
 class ParameterHelpers(QgsProcessingAlgorithm):
-    """Declare and read the parameters the SAR Toolbox algorithms share."""
+    """Declare the parameters the SAR Toolbox algorithms share."""
+
+    INPUT = INPUT
+    BAND = BAND
+    INPUT_KIND = INPUT_KIND
+    MODEL = MODEL
+    OUTPUT = OUTPUT
+    REFERENCE = REFERENCE
 
     @staticmethod
     def tr(text: str) -> str:
@@ -104,11 +123,14 @@ class ParameterHelpers(QgsProcessingAlgorithm):
 
     # Definitions (in initAlgorithm) ----------------------------------------------------
 
-    def add_band_input(self, names: BandInput, labels: tuple[str, str, str] = BAND_INPUT_LABELS) -> None:
+    def add_band_input(
+        self, names: BandInput, labels: tuple[str, str, str] = BAND_INPUT_LABELS, default_band: int | None = 1
+    ) -> None:
         """A raster layer, one of its bands and what the band holds (default the first kind).
 
         The band is optional with default 1, so that leaving it out means band 1 on the command line
         too (``qgis_process`` 3.22 demands a mandatory band parameter although it has a default).
+        With ``default_band=None`` it has no default: the engine then decides (a single band needs none).
         """
         raster_label, band_label, kind_label = labels
         self.addParameter(QgsProcessingParameterRasterLayer(names.raster, self.tr(raster_label)))
@@ -116,18 +138,21 @@ class ParameterHelpers(QgsProcessingAlgorithm):
             QgsProcessingParameterBand(
                 names.band,
                 self.tr(band_label),
-                defaultValue=1,
+                defaultValue=default_band,
                 parentLayerParameterName=names.raster,
                 optional=True,
             )
         )
         self.add_enum(names.kind, kind_label, names.kinds)
 
-    def add_enum(self, name: str, label: str, options: Sequence[str], default: int = 0) -> None:
-        """A choice among ``options`` (the index ``default`` preselected)."""
-        self.addParameter(
-            QgsProcessingParameterEnum(name, self.tr(label), options=list(options), defaultValue=default)
+    def add_enum(
+        self, name: str, label: str, options: Sequence[str], default: int = 0, advanced: bool = False
+    ) -> None:
+        """A choice among ``options`` (``default`` preselected), under "Advanced" when ``advanced``."""
+        parameter = QgsProcessingParameterEnum(
+            name, self.tr(label), options=list(options), defaultValue=default
         )
+        self.addParameter(as_advanced(parameter) if advanced else parameter)
 
     def add_onnx_file(self, name: str, label: str, advanced: bool = False) -> None:
         """An optional ``.onnx`` model file (under "Advanced parameters" when ``advanced``)."""
@@ -143,42 +168,82 @@ class ParameterHelpers(QgsProcessingAlgorithm):
         for name, label in outputs:
             self.addOutput(output_type(name, self.tr(label)))
 
-    # Readings (in execute) ------------------------------------------------------------
 
-    def band_input(
-        self, parameters: dict[str, Any], names: BandInput, context: QgsProcessingContext
-    ) -> tuple[str, int, str]:
-        """The parameters of :meth:`add_band_input`: (raster path, band, kind)."""
-        return (
-            self.raster_path(parameters, names.raster, context),
-            self.parameterAsInt(parameters, names.band, context),
-            self.enum_value(parameters, names.kind, context, names.kinds),
-        )
+class ParameterValues:
+    """The parameter values of one run of an algorithm, read by name (``values.integer(self.BAND)``).
 
-    def enum_value(
-        self, parameters: dict[str, Any], name: str, context: QgsProcessingContext, options: Sequence[str]
-    ) -> str:
+    Built once per run by :meth:`.base.SarAlgorithm.processAlgorithm` from the run's parameters
+    and context; each reading states what it expects and says what to change when it is wrong.
+    """
+
+    def __init__(
+        self, algorithm: QgsProcessingAlgorithm, parameters: dict[str, Any], context: QgsProcessingContext
+    ) -> None:
+        self.algorithm = algorithm
+        self.parameters = parameters
+        self.context = context
+
+    def is_set(self, name: str) -> bool:
+        """Whether the run gives a value for ``name`` (an empty string counts as not set)."""
+        return self.parameters.get(name) not in (None, "")
+
+    def integer(self, name: str) -> int:
+        return self.algorithm.parameterAsInt(self.parameters, name, self.context)
+
+    def integers(self, name: str) -> list[int]:
+        return [int(v) for v in self.algorithm.parameterAsInts(self.parameters, name, self.context)]
+
+    def number(self, name: str) -> float:
+        return self.algorithm.parameterAsDouble(self.parameters, name, self.context)
+
+    def boolean(self, name: str) -> bool:
+        return self.algorithm.parameterAsBoolean(self.parameters, name, self.context)
+
+    def file(self, name: str) -> str:
+        return self.algorithm.parameterAsFile(self.parameters, name, self.context)
+
+    def crs(self, name: str) -> QgsCoordinateReferenceSystem:
+        return self.algorithm.parameterAsCrs(self.parameters, name, self.context)
+
+    def enum(self, name: str, options: Sequence[str]) -> str:
         """The option chosen for an enum parameter."""
-        return options[self.parameterAsEnum(parameters, name, context)]
+        return options[self.algorithm.parameterAsEnum(self.parameters, name, self.context)]
 
-    def optional_file(
-        self, parameters: dict[str, Any], name: str, context: QgsProcessingContext
-    ) -> str | None:
+    def band_input(self, names: BandInput) -> tuple[str, int, str]:
+        """The parameters of :meth:`ParameterHelpers.add_band_input`: (raster path, band, kind)."""
+        return self.raster(names.raster), self.integer(names.band), self.enum(names.kind, names.kinds)
+
+    def optional_file(self, name: str) -> str | None:
         """Path of an optional file parameter, None when not set."""
-        return self.parameterAsFile(parameters, name, context) or None
+        return self.file(name) or None
 
-    def optional_file_output(
-        self, parameters: dict[str, Any], name: str, context: QgsProcessingContext
-    ) -> str | None:
+    def file_output(self, name: str) -> str:
+        """Path of a file destination (as given)."""
+        return self.algorithm.parameterAsFileOutput(self.parameters, name, self.context)
+
+    def optional_file_output(self, name: str) -> str | None:
         """Path of an optional file destination, None when not set."""
-        return self.parameterAsFileOutput(parameters, name, context) or None
+        return self.file_output(name) or None
 
-    def raster_path(self, parameters: dict[str, Any], name: str, context: QgsProcessingContext) -> str:
+    def optional_destination(self, name: str, suffix: str) -> str | None:
+        """An optional file or vector destination ending in ``suffix`` (the format written), else None."""
+        if not self.parameters.get(name):
+            return None
+        definition = self.algorithm.parameterDefinition(name)
+        if isinstance(definition, QgsProcessingParameterVectorDestination):
+            path = self.algorithm.parameterAsOutputLayer(self.parameters, name, self.context)
+        else:
+            path = self.file_output(name)
+        if not path:
+            return None
+        return path if Path(path).suffix.lower() == suffix else str(Path(path).with_suffix(suffix))
+
+    def raster(self, name: str) -> str:
         """Path of a file-based (GDAL) raster layer parameter."""
-        layer = self.parameterAsRasterLayer(parameters, name, context)
+        layer = self.algorithm.parameterAsRasterLayer(self.parameters, name, self.context)
         if layer is None or not layer.isValid():
             raise QgsProcessingException(
-                f"{name}: could not open the raster layer {parameters.get(name)!r}. "
+                f"{name}: could not open the raster layer {self.parameters.get(name)!r}. "
                 "Choose an existing raster file."
             )
         if layer.providerType() != "gdal":
@@ -188,9 +253,9 @@ class ParameterHelpers(QgsProcessingAlgorithm):
             )
         return layer.source().split("|")[0]
 
-    def output_raster_path(self, parameters: dict[str, Any], name: str, context: QgsProcessingContext) -> str:
+    def output_raster(self, name: str) -> str:
         """Path of a raster destination parameter; the engine writes GeoTIFF only."""
-        path = self.parameterAsOutputLayer(parameters, name, context)
+        path = self.algorithm.parameterAsOutputLayer(self.parameters, name, self.context)
         if not path:
             raise QgsProcessingException(f"{name}: choose an output file.")
         if Path(path).suffix.lower() not in {".tif", ".tiff"}:

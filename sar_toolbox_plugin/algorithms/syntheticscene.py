@@ -6,7 +6,6 @@ from typing import Any
 
 from qgis.core import (
     QgsCoordinateReferenceSystem,
-    QgsProcessingContext,
     QgsProcessingException,
     QgsProcessingFeedback,
     QgsProcessingParameterCrs,
@@ -15,7 +14,8 @@ from qgis.core import (
 )
 
 from ..engine.synthetic import MAX_SIZE, MIN_SIZE
-from .base import SarAlgorithm, engine_callbacks
+from .base import DATA, SarAlgorithm, engine_callbacks
+from .params import ParameterValues
 
 HELP = """Generates a synthetic, georeferenced SAR/optical scene pair for demos, tests and training.
 
@@ -60,8 +60,7 @@ class SyntheticSceneAlgorithm(SarAlgorithm):
 
     NAME = "syntheticscene"
     DISPLAY_NAME = "Synthetic SAR/optical scene"
-    GROUP = "Data"
-    GROUP_ID = "data"
+    GROUP = DATA
     HELP = HELP
 
     def initAlgorithm(self, config: dict[str, Any] | None = None) -> None:
@@ -103,32 +102,27 @@ class SyntheticSceneAlgorithm(SarAlgorithm):
             QgsProcessingParameterRasterDestination(self.OUTPUT_OPTICAL, self.tr("Optical output"))
         )
 
-    def execute(
-        self,
-        parameters: dict[str, Any],
-        context: QgsProcessingContext,
-        feedback: QgsProcessingFeedback,
-    ) -> dict[str, Any]:
-        crs = self.parameterAsCrs(parameters, self.CRS, context)
-        sar_path = self.output_raster_path(parameters, self.OUTPUT_SAR, context)
-        optical_path = self.output_raster_path(parameters, self.OUTPUT_OPTICAL, context)
+    def execute(self, values: ParameterValues, feedback: QgsProcessingFeedback) -> dict[str, Any]:
+        crs = values.crs(self.CRS)
+        sar_path = values.output_raster(self.OUTPUT_SAR)
+        optical_path = values.output_raster(self.OUTPUT_OPTICAL)
 
         from ..engine.synthetic import write_scene_pair  # lazy: pulls in rasterio
 
         write_scene_pair(
             sar_path,
             optical_path,
-            width=self.parameterAsInt(parameters, self.WIDTH, context),
-            height=self.parameterAsInt(parameters, self.HEIGHT, context),
-            pixel_size=self.parameterAsDouble(parameters, self.PIXEL_SIZE, context),
+            width=values.integer(self.WIDTH),
+            height=values.integer(self.HEIGHT),
+            pixel_size=values.number(self.PIXEL_SIZE),
             crs=crs_argument(crs),
-            seed=self.parameterAsInt(parameters, self.SEED, context),
-            looks=self.parameterAsDouble(parameters, self.LOOKS, context),
-            shift_x=self.parameterAsDouble(parameters, self.SHIFT_X, context),
-            shift_y=self.parameterAsDouble(parameters, self.SHIFT_Y, context),
+            seed=values.integer(self.SEED),
+            looks=values.number(self.LOOKS),
+            shift_x=values.number(self.SHIFT_X),
+            shift_y=values.number(self.SHIFT_Y),
             **engine_callbacks(feedback),
         )
-        return {self.OUTPUT_SAR: sar_path, self.OUTPUT_OPTICAL: optical_path}
+        return self.outputs({self.OUTPUT_SAR: sar_path, self.OUTPUT_OPTICAL: optical_path})
 
 
 def crs_argument(crs: QgsCoordinateReferenceSystem) -> str:

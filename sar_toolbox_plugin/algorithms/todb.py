@@ -5,7 +5,6 @@ from __future__ import annotations
 from typing import Any
 
 from qgis.core import (
-    QgsProcessingContext,
     QgsProcessingFeedback,
     QgsProcessingParameterBoolean,
     QgsProcessingParameterNumber,
@@ -13,8 +12,8 @@ from qgis.core import (
 )
 
 from ..engine.preprocess import LINEAR_KINDS
-from .base import SarAlgorithm, engine_callbacks
-from .params import BandInput, Figure, as_advanced, figure_values
+from .base import RADIOMETRY, SarAlgorithm, engine_callbacks
+from .params import BandInput, Figure, ParameterValues, as_advanced
 
 HELP = """Converts one band of a SAR raster between linear scale and decibels (dB).
 
@@ -36,30 +35,20 @@ and only moved into place when the run succeeds, so a cancelled or failed run le
 class ToDbAlgorithm(SarAlgorithm):
     """Linear ↔ dB conversion of one SAR band (a thin adapter over ``engine.convert.convert_db``)."""
 
-    INPUT = "INPUT"
-    BAND = "BAND"
-    INPUT_KIND = "INPUT_KIND"
     INVERSE = "INVERSE"
     NOISE_FLOOR_DB = "NOISE_FLOOR_DB"
-    OUTPUT = "OUTPUT"
-    VALID_PIXELS = "VALID_PIXELS"
-    NODATA_PIXELS = "NODATA_PIXELS"
-    MINIMUM = "MINIMUM"
-    MAXIMUM = "MAXIMUM"
 
-    KINDS = tuple(LINEAR_KINDS)
-    BAND_INPUT = BandInput(INPUT, BAND, INPUT_KIND, KINDS)
+    BAND_INPUT = BandInput(tuple(LINEAR_KINDS))
     FIGURES = (
-        Figure(VALID_PIXELS, "Valid pixels", "valid_pixels"),
-        Figure(NODATA_PIXELS, "Nodata pixels", "nodata_pixels"),
-        Figure(MINIMUM, "Minimum of the output", "minimum"),
-        Figure(MAXIMUM, "Maximum of the output", "maximum"),
+        Figure("VALID_PIXELS", "Valid pixels", "valid_pixels"),
+        Figure("NODATA_PIXELS", "Nodata pixels", "nodata_pixels"),
+        Figure("MINIMUM", "Minimum of the output", "minimum"),
+        Figure("MAXIMUM", "Maximum of the output", "maximum"),
     )
 
     NAME = "todb"
     DISPLAY_NAME = "Convert SAR to/from decibels"
-    GROUP = "Radiometry"
-    GROUP_ID = "radiometry"
+    GROUP = RADIOMETRY
     HELP = HELP
 
     def initAlgorithm(self, config: dict[str, Any] | None = None) -> None:
@@ -82,16 +71,11 @@ class ToDbAlgorithm(SarAlgorithm):
         self.addParameter(QgsProcessingParameterRasterDestination(self.OUTPUT, self.tr("Output")))
         self.add_figure_outputs(self.FIGURES)
 
-    def execute(
-        self,
-        parameters: dict[str, Any],
-        context: QgsProcessingContext,
-        feedback: QgsProcessingFeedback,
-    ) -> dict[str, Any]:
-        source, band, kind = self.band_input(parameters, self.BAND_INPUT, context)
-        inverse = self.parameterAsBoolean(parameters, self.INVERSE, context)
-        noise_floor_db = self.parameterAsDouble(parameters, self.NOISE_FLOOR_DB, context)
-        output = self.output_raster_path(parameters, self.OUTPUT, context)
+    def execute(self, values: ParameterValues, feedback: QgsProcessingFeedback) -> dict[str, Any]:
+        source, band, kind = values.band_input(self.BAND_INPUT)
+        inverse = values.boolean(self.INVERSE)
+        noise_floor_db = values.number(self.NOISE_FLOOR_DB)
+        output = values.output_raster(self.OUTPUT)
 
         from ..engine.convert import convert_db  # lazy: pulls in rasterio
 
@@ -104,4 +88,4 @@ class ToDbAlgorithm(SarAlgorithm):
             noise_floor_db=noise_floor_db,
             **engine_callbacks(feedback),
         )
-        return {self.OUTPUT: output, **figure_values(result, self.FIGURES)}
+        return self.outputs({self.OUTPUT: output}, result)

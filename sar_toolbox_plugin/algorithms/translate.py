@@ -4,17 +4,11 @@ from __future__ import annotations
 
 from typing import Any
 
-from qgis.core import (
-    QgsProcessingContext,
-    QgsProcessingFeedback,
-    QgsProcessingParameterBand,
-    QgsProcessingParameterRasterDestination,
-    QgsProcessingParameterRasterLayer,
-)
+from qgis.core import QgsProcessingFeedback, QgsProcessingParameterRasterDestination
 
 from ..engine.preprocess import INPUT_KINDS
-from .base import SarAlgorithm, engine_callbacks
-from .params import Figure, figure_values
+from .base import TRANSLATION, SarAlgorithm, engine_callbacks
+from .params import BandInput, Figure, ParameterValues
 
 HELP = """Renders one SAR band as an optical-looking RGB image with a pix2pix network (a U-Net \
 generator trained on paired SAR and optical images).
@@ -41,56 +35,36 @@ error and nothing is written; a cancelled or failed run leaves nothing behind.""
 class TranslateAlgorithm(SarAlgorithm):
     """SAR -> synthetic RGB (a thin adapter over ``engine.translation.translate``)."""
 
-    INPUT = "INPUT"
-    BAND = "BAND"
-    INPUT_KIND = "INPUT_KIND"
-    MODEL = "MODEL"
-    OUTPUT = "OUTPUT"
-    VALID_PIXELS = "VALID_PIXELS"
-    TILES = "TILES"
-
-    KINDS = INPUT_KINDS
+    BAND_INPUT = BandInput(INPUT_KINDS)
     FIGURES = (
-        Figure(VALID_PIXELS, "Valid pixels", "valid_pixels"),
-        Figure(TILES, "Tiles", "tiles"),
+        Figure("VALID_PIXELS", "Valid pixels", "valid_pixels"),
+        Figure("TILES", "Tiles", "tiles"),
     )
 
     NAME = "translate"
     DISPLAY_NAME = "Translate SAR to optical-looking RGB (synthetic)"
-    GROUP = "Translation"
-    GROUP_ID = "translation"
+    GROUP = TRANSLATION
     HELP = HELP
 
     def initAlgorithm(self, config: dict[str, Any] | None = None) -> None:
-        self.addParameter(QgsProcessingParameterRasterLayer(self.INPUT, self.tr("Input SAR raster")))
         # No default band: a multi-band raster without BAND is an error, a single band needs none.
-        self.addParameter(
-            QgsProcessingParameterBand(
-                self.BAND, self.tr("Band"), parentLayerParameterName=self.INPUT, optional=True
-            )
+        self.add_band_input(
+            self.BAND_INPUT, ("Input SAR raster", "Band", "Input values are"), default_band=None
         )
-        self.add_enum(self.INPUT_KIND, "Input values are", self.KINDS)
         self.add_onnx_file(self.MODEL, "Translation model (.onnx; default: the shipped model)")
         self.addParameter(
             QgsProcessingParameterRasterDestination(self.OUTPUT, self.tr("Synthetic RGB output"))
         )
         self.add_figure_outputs(self.FIGURES)
 
-    def execute(
-        self,
-        parameters: dict[str, Any],
-        context: QgsProcessingContext,
-        feedback: QgsProcessingFeedback,
-    ) -> dict[str, Any]:
-        source = self.raster_path(parameters, self.INPUT, context)
-        band = self.parameterAsInt(parameters, self.BAND, context) if parameters.get(self.BAND) else None
-        kind = self.enum_value(parameters, self.INPUT_KIND, context, self.KINDS)
-        model = self.optional_file(parameters, self.MODEL, context)
-        output = self.output_raster_path(parameters, self.OUTPUT, context)
+    def execute(self, values: ParameterValues, feedback: QgsProcessingFeedback) -> dict[str, Any]:
+        source, band, kind = values.band_input(self.BAND_INPUT)  # band 0: not set
+        model = values.optional_file(self.MODEL)
+        output = values.output_raster(self.OUTPUT)
 
         from ..engine.translation import translate  # lazy: pulls in rasterio and onnxruntime
 
         result = translate(
             source, output, band=band or None, input_kind=kind, model=model, **engine_callbacks(feedback)
         )
-        return {self.OUTPUT: output, **figure_values(result, self.FIGURES)}
+        return self.outputs({self.OUTPUT: output}, result)

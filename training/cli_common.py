@@ -1,7 +1,8 @@
 """Command-line pieces shared by the trainers (``python -m training.<family> ...``).
 
-The run arguments every ``train`` sub-command has, configurations built from parsed arguments
-by field name, and the logging set-up. Kept free of torch so that ``--help`` stays fast.
+The run arguments every ``train`` sub-command has, the ``export`` sub-command's arguments,
+configurations built from parsed arguments by field name, and the logging set-up. Kept free of
+torch so that ``--help`` stays fast.
 """
 
 from __future__ import annotations
@@ -30,23 +31,45 @@ def new_parser(prog: str, description: str | None) -> tuple[argparse.ArgumentPar
     return p, p.add_subparsers(dest="command", required=True)
 
 
-def add_run_arguments(tr: argparse.ArgumentParser, defaults: Any, crop_help: str) -> None:
-    """The arguments of a training run common to every family (defaults from its ``TrainConfig``)."""
+def add_run_arguments(
+    tr: argparse.ArgumentParser, defaults: Any, crop_help: str, *, schedule: bool = True
+) -> None:
+    """The arguments of a training run common to every family (defaults from its ``TrainConfig``).
+
+    ``schedule``: also ``--lr-final`` (the end of a decaying learning rate) and ``--init-from``, for
+    the families whose configuration has them.
+    """
     t = defaults
     tr.add_argument("--run-dir", default=t.run_dir, help="checkpoint + TensorBoard folder (runs/...)")
     tr.add_argument("--steps", type=int, default=t.steps)
     tr.add_argument("--batch", type=int, default=t.batch)
     tr.add_argument("--crop", type=int, default=t.crop, help=crop_help)
     tr.add_argument("--lr", type=float, default=t.lr)
-    tr.add_argument("--lr-final", type=float, default=t.lr_final)
+    if schedule:
+        tr.add_argument("--lr-final", type=float, default=t.lr_final)
     tr.add_argument("--seed", type=int, default=t.seed)
     tr.add_argument("--threads", type=int, default=t.threads, help="torch CPU threads")
     tr.add_argument("--log-every", type=int, default=t.log_every)
     tr.add_argument("--ckpt-every", type=int, default=t.ckpt_every)
     tr.add_argument("--max-minutes", type=float, default=t.max_minutes, help="wall-clock budget (0: none)")
-    tr.add_argument("--init-from", default=None, help="start from this checkpoint's weights")
+    if schedule:
+        tr.add_argument("--init-from", default=None, help="start from this checkpoint's weights")
     tr.add_argument("--no-resume", action="store_true", help="ignore an existing checkpoint in run-dir")
     tr.add_argument("--no-progress", action="store_true", help="no progress bar")
+
+
+def add_export_parser(
+    sub: Any, help: str, example_id: str, overlap: int | None, overlap_help: str | None = None
+) -> argparse.ArgumentParser:
+    """The ``export`` sub-command: a checkpoint to ``<out-dir>/<model-id>.onnx``, checked against PyTorch."""
+    ex = sub.add_parser("export", help=help)
+    ex.add_argument("checkpoint", help="checkpoint.pt or its run folder")
+    ex.add_argument("--out-dir", default="models")
+    ex.add_argument("--model-id", required=True, help=f"e.g. {example_id}")
+    ex.add_argument("--tile-size", type=int, default=256)
+    ex.add_argument("--overlap", type=int, default=overlap, help=overlap_help)
+    ex.add_argument("--no-parity", action="store_true", help="skip the ONNX Runtime vs PyTorch check")
+    return ex
 
 
 def config_from_args(cls: type[C], args: argparse.Namespace, **overrides: Any) -> C:

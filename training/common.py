@@ -1,12 +1,14 @@
-"""Training utilities shared by every model family: seeding, DDP set-up, the step loop."""
+"""Training utilities shared by every model family: seeding, DDP set-up, resuming, the step loop,
+the optimizer step, the learning-rate schedule and the logging of losses."""
 
 from __future__ import annotations
 
 import logging
+import math
 import os
 import random
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -89,6 +91,78 @@ class TrainingRun:
         """Rank 0 writes :meth:`state` atomically."""
         if self.rank == 0:
             save_checkpoint(self.ckpt_path, self.state())
+
+
+def restore(
+    run: TrainingRun,
+    load: Callable[[Any], dict[str, Any]],
+    parts: Mapping[str, Any],
+    *,
+    resume: bool,
+    mismatch: Callable[[dict[str, Any]], str | None],
+    init_from: str | None = None,
+) -> None:
+    """Resume ``run`` from its folder's checkpoint (when ``resume`` and there is one), else start from
+    the weights of ``init_from`` (its ``model`` entry, into ``parts["model"]``) when given.
+
+    ``parts`` maps checkpoint entries to what loads them (modules, optimizers); an entry the checkpoint
+    lacks (an optimizer not saved) is skipped. ``mismatch(saved_config)`` says how the checkpoint's run
+    differs from this one ("holds another network (...)"), None when it may be resumed.
+    """
+    if resume and run.ckpt_path.is_file():
+        state = load(run.ckpt_path)
+        problem = mismatch(state["config"])
+        if problem:
+            raise ValueError(f"'{run.ckpt_path}' {problem}; use a new --run-dir or --no-resume.")
+        for key, part in parts.items():
+            if state.get(key) is not None:
+                part.load_state_dict(state[key])
+        run.step = int(state["step"])
+        logger.info("resumed %s at step %d", run.ckpt_path, run.step)
+    elif init_from:
+        parts["model"].load_state_dict(load(init_from)["model"])
+        logger.info("initialised weights from %s", init_from)
+
+
+def cosine_lr(step: int, steps: int, lr: float, lr_final: float, warm: int) -> float:
+    """Linear warm-up over ``warm`` steps, then cosine decay from ``lr`` to ``lr_final`` at ``steps``."""
+    if step < warm:
+        return lr * (step + 1) / warm
+    t = min(step / max(steps, 1), 1.0)
+    return lr_final + 0.5 * (lr - lr_final) * (1.0 + math.cos(math.pi * t))
+
+
+def optimizer_step(
+    opt: torch.optim.Optimizer, loss: torch.Tensor, params: list[torch.nn.Parameter], lr: float,
+    grad_clip: float,
+) -> None:
+    """One update of ``params`` at learning rate ``lr``, gradients clipped to norm ``grad_clip``."""
+    for group in opt.param_groups:
+        group["lr"] = lr
+    opt.zero_grad(set_to_none=True)
+    loss.backward()
+    torch.nn.utils.clip_grad_norm_(params, grad_clip)
+    opt.step()
+
+
+def tensorboard_writer(run_dir: str, rank: int = 0) -> Any:
+    """A TensorBoard writer in the run folder (rank 0), else None."""
+    if rank != 0:
+        return None
+    from torch.utils.tensorboard import SummaryWriter
+
+    Path(run_dir).mkdir(parents=True, exist_ok=True)
+    return SummaryWriter(log_dir=run_dir)
+
+
+def log_losses(writer: Any, step: int, parts: Mapping[str, float], bar: Any, lr: float | None = None) -> None:
+    """The loss parts (and ``lr``) as TensorBoard scalars, one log line and the progress bar's postfix."""
+    for k, v in parts.items():
+        writer.add_scalar(f"loss/{k}", v, step)
+    if lr is not None:
+        writer.add_scalar("lr", lr, step)
+    logger.info("step %d %s", step, " ".join(f"{k}={v:.4f}" for k, v in parts.items()))
+    bar.set_postfix({k: f"{v:.3f}" for k, v in parts.items()})
 
 
 def run_steps(run: TrainingRun, steps: int, one_step: Callable[[], None], bar: Any, *, ckpt_every: int,

@@ -7,7 +7,7 @@ import json
 import logging
 from collections.abc import Sequence
 
-from ..cli_common import add_run_arguments, config_from_args, new_parser, report_json, run_command
+from .. import cli_common
 
 logger = logging.getLogger(__name__)
 
@@ -20,9 +20,9 @@ def _parser() -> argparse.ArgumentParser:
     from .train import TrainConfig
 
     t, m, lc, d, e = TrainConfig(), ModelConfig(), LossConfig(), DataConfig(), EvalConfig()
-    p, sub = new_parser("python -m training.keypoints", __doc__)
+    p, sub = cli_common.new_parser("python -m training.keypoints", __doc__)
     tr = sub.add_parser("train", help="train (or resume) the keypoint network")
-    add_run_arguments(tr, t, "view side (multiple of 16)")
+    cli_common.add_run_arguments(tr, t, "view side (multiple of 16)")
     tr.add_argument(
         "--stop-at-step", type=int, default=t.stop_at_step,
         help="stop at this step of the --steps schedule (reproduces a run cut by --max-minutes)",
@@ -41,13 +41,9 @@ def _parser() -> argparse.ArgumentParser:
     tr.add_argument("--synthetic-size", type=int, default=d.synthetic_size)
     tr.add_argument("--p-sar-sar", type=float, default=d.p_sar_sar, help="share of SAR-SAR view pairs")
 
-    ex = sub.add_parser("export", help="export to ONNX (Task.KEYPOINTS) and check parity with PyTorch")
-    ex.add_argument("checkpoint", help="checkpoint.pt or its run folder")
-    ex.add_argument("--out-dir", default="models")
-    ex.add_argument("--model-id", required=True, help="e.g. kp-hscp-r2d2-v1")
-    ex.add_argument("--tile-size", type=int, default=256)
-    ex.add_argument("--overlap", type=int, default=32)
-    ex.add_argument("--no-parity", action="store_true", help="skip the ONNX Runtime vs PyTorch check")
+    cli_common.add_export_parser(
+        sub, "export to ONNX (Task.KEYPOINTS) and check parity with PyTorch", "kp-hscp-r2d2-v1", overlap=32
+    )
 
     ev = sub.add_parser("evaluate", help="held-out scores under random homographies vs a classical baseline")
     ev.add_argument("methods", nargs="+", help="checkpoint | model.onnx | sift")
@@ -67,7 +63,7 @@ def _train(args: argparse.Namespace) -> int:
     from .models import ModelConfig
     from .train import TrainConfig, train
 
-    cfg = config_from_args(
+    cfg = cli_common.config_from_args(
         TrainConfig, args, progress=not args.no_progress,
         model=ModelConfig(width=args.width, descriptor_dim=args.descriptor_dim),
         loss=LossConfig(patch=args.patch, w_peaky=args.w_peaky, temperature=args.temperature),
@@ -100,11 +96,11 @@ def _evaluate(args: argparse.Namespace) -> int:
         synthetic=args.synthetic, max_keypoints=args.max_keypoints, seed=args.seed,
     )
     report = evaluate(args.methods, cfg)
-    report_json(report, args.json_out, report["summary"])
+    cli_common.report_json(report, args.json_out, report["summary"])
     return 0
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point; returns the exit status (2 for bad input)."""
     args = _parser().parse_args(argv)
-    return run_command(args, {"train": _train, "export": _export, "evaluate": _evaluate})
+    return cli_common.run_command(args, {"train": _train, "export": _export, "evaluate": _evaluate})

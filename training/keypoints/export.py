@@ -13,21 +13,21 @@ from __future__ import annotations
 
 import logging
 import os
-import warnings
 from pathlib import Path
 
 import numpy as np
 import torch
 
 from engine.metadata import InputTransform, ModelMetadata, Normalisation, Task
-from training.onnx_io import OPSET, attach_metadata, sha256_of_state
+from training.onnx_export import PARITY_TOLERANCE as PARITY_TOLERANCE  # re-exported for callers
+from training.onnx_export import export_onnx, write_checked
+from training.onnx_io import sha256_of_state
 
 from .models import KeypointNet
 from .train import TrainConfig, load_checkpoint, model_from_checkpoint
 
 logger = logging.getLogger(__name__)
 
-PARITY_TOLERANCE = 1e-4
 INPUT_NAMES = ("image", "modality")
 OUTPUT_NAMES = ("repeatability", "reliability", "descriptors")
 ADAPTERS = "sar,optical"
@@ -74,14 +74,7 @@ def _export(net: KeypointNet, path: Path) -> None:
         "modality": {0: "N"},
         **{name: {0: "N", 2: "H", 3: "W"} for name in OUTPUT_NAMES},
     }
-    dummy = (torch.zeros(1, 1, 64, 64), torch.zeros(1, 1))
-    with warnings.catch_warnings():  # the legacy exporter's deprecation/constant-folding notices
-        warnings.simplefilter("ignore", DeprecationWarning)
-        warnings.simplefilter("ignore", UserWarning)
-        torch.onnx.export(
-            net, dummy, str(path), input_names=list(INPUT_NAMES), output_names=list(OUTPUT_NAMES),
-            dynamic_axes=axes, opset_version=OPSET, do_constant_folding=True, dynamo=False,
-        )
+    export_onnx(net, (torch.zeros(1, 1, 64, 64), torch.zeros(1, 1)), path, INPUT_NAMES, OUTPUT_NAMES, axes)
 
 
 @torch.no_grad()
@@ -120,16 +113,7 @@ def export_model(
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     path = out / f"{model_id}.onnx"
-    tmp = path.with_name(f".{path.name}.tmp.onnx")
-    try:
-        _export(net, tmp)
-        attach_metadata(tmp, meta)
-        diff = parity(net, tmp) if check_parity else float("nan")
-        if check_parity and not diff <= PARITY_TOLERANCE:
-            raise AssertionError(f"ONNX/PyTorch parity of {path.name} failed: max abs diff {diff:.2e}.")
-        os.replace(tmp, path)
-    finally:
-        if tmp.exists():
-            tmp.unlink()
+    diff = write_checked(path, lambda tmp: _export(net, tmp), meta,
+                         (lambda tmp: parity(net, tmp)) if check_parity else None)
     logger.info("wrote %s (parity %.2e)", path, diff)
     return {"path": str(path), "parity_max_abs": diff, "model_id": model_id, "steps": int(ckpt["step"])}

@@ -9,7 +9,6 @@ tqdm progress, TensorBoard scalars in the run folder, and a wall-clock budget
 from __future__ import annotations
 
 import logging
-import math
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -18,8 +17,8 @@ from typing import Any
 import numpy as np
 import torch
 
+from .. import common
 from ..checkpoints import CHECKPOINT_NAME, read_run_checkpoint, restored
-from ..common import TrainingRun, finish_run, run_steps, start_processes
 from ..config import ConfigDict
 from .data import DataConfig, ViewSampler, build_sampler
 from .losses import LossConfig, descriptor_loss, peakiness_loss, repeatability_loss
@@ -61,11 +60,7 @@ class TrainConfig(ConfigDict):
 
 def lr_at(step: int, cfg: TrainConfig) -> float:
     """Linear warm-up over 5 % of the steps, then cosine decay to ``lr_final``."""
-    warm = max(1, cfg.steps // 20)
-    if step < warm:
-        return cfg.lr * (step + 1) / warm
-    t = min(step / cfg.steps, 1.0)
-    return cfg.lr_final + 0.5 * (cfg.lr - cfg.lr_final) * (1.0 + math.cos(math.pi * t))
+    return common.cosine_lr(step, cfg.steps, cfg.lr, cfg.lr_final, warm=max(1, cfg.steps // 20))
 
 
 def load_checkpoint(path: str | os.PathLike[str]) -> dict[str, Any]:
@@ -103,7 +98,7 @@ def step_loss(
 
 
 @dataclass(kw_only=True)
-class _Run(TrainingRun):
+class _Run(common.TrainingRun):
     """The keypoint network's training state."""
 
     cfg: TrainConfig
@@ -119,7 +114,7 @@ class _Run(TrainingRun):
 
 def _start(cfg: TrainConfig, resume: bool) -> _Run:
     """Threads, seeds, the network and its optimizer; resumed from the run folder or ``init_from``."""
-    rank, world, dev = start_processes(cfg.seed, cfg.threads)
+    rank, world, dev = common.start_processes(cfg.seed, cfg.threads)
     if world > 1:
         raise ValueError("The keypoint trainer runs in one process; start it without torchrun.")
     net = build_model(cfg.model).to(dev)
@@ -127,28 +122,19 @@ def _start(cfg: TrainConfig, resume: bool) -> _Run:
     opt = torch.optim.AdamW(params, lr=cfg.lr, weight_decay=cfg.weight_decay)
     run = _Run(rank=rank, world=world, device=dev, ckpt_path=Path(cfg.run_dir) / CHECKPOINT_NAME, cfg=cfg,
                net=net, params=params, opt=opt)
-    if resume and run.ckpt_path.is_file():
-        state = load_checkpoint(run.ckpt_path)
-        saved = TrainConfig.from_dict(state["config"])
-        if saved.model != cfg.model:
-            raise ValueError(
-                f"'{run.ckpt_path}' holds another network ({saved.model}); use a new --run-dir or "
-                "--no-resume."
-            )
-        net.load_state_dict(state["model"])
-        if state.get("optimizer") is not None:
-            opt.load_state_dict(state["optimizer"])
-        run.step = int(state["step"])
-        logger.info("resumed %s at step %d", run.ckpt_path, run.step)
-    elif cfg.init_from:
-        net.load_state_dict(load_checkpoint(cfg.init_from)["model"])
-        logger.info("initialised weights from %s", cfg.init_from)
+    common.restore(run, load_checkpoint, {"model": net, "optimizer": opt}, resume=resume,
+                   mismatch=lambda saved: _other_network(saved, cfg), init_from=cfg.init_from)
     return run
+
+
+def _other_network(saved: dict[str, Any], cfg: TrainConfig) -> str | None:
+    """How a saved run's network differs from ``cfg``'s, None when it is the same."""
+    model = TrainConfig.from_dict(saved).model
+    return None if model == cfg.model else f"holds another network ({model})"
 
 
 def train(cfg: TrainConfig, resume: bool = True, sampler: ViewSampler | None = None) -> Path:
     """Train (or resume) in ``cfg.run_dir``; returns the checkpoint path."""
-    from torch.utils.tensorboard import SummaryWriter
     from tqdm import tqdm
 
     run = _start(cfg, resume)
@@ -156,27 +142,17 @@ def train(cfg: TrainConfig, resume: bool = True, sampler: ViewSampler | None = N
     stream = cfg.seed * 1000 + 7919 * run.step
     sampler = sampler or build_sampler(cfg.data, cfg.crop, seed=stream)
     rng = np.random.default_rng(stream + 1)
-    Path(cfg.run_dir).mkdir(parents=True, exist_ok=True)
-    writer = SummaryWriter(log_dir=cfg.run_dir)
+    writer = common.tensorboard_writer(cfg.run_dir)
     bar = tqdm(total=cfg.steps, initial=run.step, disable=not cfg.progress, desc="keypoints")
 
     def one_step() -> None:
-        for g in run.opt.param_groups:
-            g["lr"] = lr_at(run.step, cfg)
         loss, parts = step_loss(run.net, sampler.batch(cfg.batch), cfg.loss, rng, run.device)
-        run.opt.zero_grad(set_to_none=True)
-        loss.backward()
-        torch.nn.utils.clip_grad_norm_(run.params, cfg.grad_clip)
-        run.opt.step()
+        common.optimizer_step(run.opt, loss, run.params, lr_at(run.step, cfg), cfg.grad_clip)
         run.step += 1
         if run.step % cfg.log_every == 0 or run.step == 1:
-            for k, v in parts.items():
-                writer.add_scalar(f"loss/{k}", v, run.step)
-            writer.add_scalar("lr", lr_at(run.step - 1, cfg), run.step)
-            logger.info("step %d %s", run.step, " ".join(f"{k}={v:.4f}" for k, v in parts.items()))
-            bar.set_postfix({k: f"{v:.3f}" for k, v in parts.items()})
+            common.log_losses(writer, run.step, parts, bar, lr=lr_at(run.step - 1, cfg))
 
     run.net.train()
-    run_steps(run, cfg.steps, one_step, bar, ckpt_every=cfg.ckpt_every, max_minutes=cfg.max_minutes,
-              stop_at=cfg.stop_at_step or None)
-    return finish_run(run, writer)
+    common.run_steps(run, cfg.steps, one_step, bar, ckpt_every=cfg.ckpt_every, max_minutes=cfg.max_minutes,
+                     stop_at=cfg.stop_at_step or None)
+    return common.finish_run(run, writer)

@@ -8,7 +8,7 @@ import logging
 from collections.abc import Sequence
 from typing import Any
 
-from ..cli_common import add_run_arguments, config_from_args, new_parser, report_json, run_command
+from .. import cli_common
 
 logger = logging.getLogger(__name__)
 
@@ -72,7 +72,7 @@ def _add_train(sub: Any) -> None:
     t = TrainConfig()
     tr = sub.add_parser("train",
                         help="train (or resume) the encoder (phase 1) or the shift regressor (phase 2)")
-    add_run_arguments(tr, t, "training crop side (256 on a GPU, 96-128 on CPU)")
+    cli_common.add_run_arguments(tr, t, "training crop side (256 on a GPU, 96-128 on CPU)")
     tr.add_argument("--phase", type=int, choices=(1, 2), default=t.phase)
     tr.add_argument("--shift-radius", type=int, default=t.shift_radius, help="phase 2: largest |dx|, |dy|")
     _add_model_arguments(tr)
@@ -81,14 +81,11 @@ def _add_train(sub: Any) -> None:
 
 
 def _add_export(sub: Any) -> None:
-    ex = sub.add_parser("export", help="export the encoder (EMBED) [and regressor] to ONNX, check parity")
-    ex.add_argument("checkpoint", help="checkpoint.pt or its run folder")
-    ex.add_argument("--out-dir", default="models")
-    ex.add_argument("--model-id", required=True, help="e.g. regembed-s1-d16")
-    ex.add_argument("--tile-size", type=int, default=256)
-    ex.add_argument("--overlap", type=int, default=None, help="default: half the receptive field")
+    ex = cli_common.add_export_parser(
+        sub, "export the encoder (EMBED) [and regressor] to ONNX, check parity", "regembed-s1-d16",
+        overlap=None, overlap_help="default: half the receptive field",
+    )
     ex.add_argument("--regressor", action="store_true", help="also export the phase-2 shift regressor")
-    ex.add_argument("--no-parity", action="store_true", help="skip the ONNX Runtime vs PyTorch check")
     ex.add_argument("--match-sigma", type=float, default=None,
                     help="Gaussian sigma (px) the engine applies to the embedding before the search "
                     "(metadata; default: the one the model was trained with, usually 0)")
@@ -116,7 +113,7 @@ def _add_evaluate(sub: Any) -> None:
 
 
 def _parser() -> argparse.ArgumentParser:
-    p, sub = new_parser("python -m training.registration", __doc__)
+    p, sub = cli_common.new_parser("python -m training.registration", __doc__)
     _add_train(sub)
     _add_export(sub)
     _add_evaluate(sub)
@@ -129,12 +126,12 @@ def _train(args: argparse.Namespace) -> int:
     from .models import ModelConfig
     from .train import TrainConfig, train
 
-    cfg = config_from_args(
+    cfg = cli_common.config_from_args(
         TrainConfig, args,
         progress=not args.no_progress,
-        model=config_from_args(ModelConfig, args),
-        loss=config_from_args(LossConfig, args),
-        data=config_from_args(DataConfig, args, use_real=not args.no_real),
+        model=cli_common.config_from_args(ModelConfig, args),
+        loss=cli_common.config_from_args(LossConfig, args),
+        data=cli_common.config_from_args(DataConfig, args, use_real=not args.no_real),
     )
     path = train(cfg, resume=not args.no_resume)
     print(path)
@@ -163,14 +160,14 @@ def _evaluate(args: argparse.Namespace) -> int:
 
     if args.search < args.max_shift:
         raise ValueError(f"--search {args.search} must be >= --max-shift {args.max_shift}.")
-    cfg = config_from_args(EvalConfig, args)
+    cfg = cli_common.config_from_args(EvalConfig, args)
     report = evaluate(args.methods, cfg)
     summary = {m: {"model_id": r["model_id"], "sets": r["sets"]} for m, r in report["methods"].items()}
-    report_json(report, args.json_out, summary)
+    cli_common.report_json(report, args.json_out, summary)
     return 0
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point; returns the exit status (2 for bad input)."""
     args = _parser().parse_args(argv)
-    return run_command(args, {"train": _train, "export": _export, "evaluate": _evaluate})
+    return cli_common.run_command(args, {"train": _train, "export": _export, "evaluate": _evaluate})

@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import logging
 import os
-import warnings
 from pathlib import Path
 
 import numpy as np
@@ -24,14 +23,15 @@ from torch import nn
 
 from engine.coregistration.deep import AS_IS, EMBEDDING_NORM, MATCH_SIGMA, PER_PIXEL, PREPARE_IMAGE
 from engine.metadata import InputTransform, ModelMetadata, Normalisation, Task
-from training.onnx_io import OPSET, attach_metadata, sha256_of_state
+from training.onnx_export import PARITY_TOLERANCE as PARITY_TOLERANCE  # re-exported for callers
+from training.onnx_export import export_onnx, write_checked
+from training.onnx_io import sha256_of_state
 
 from .models import RegistrationNet, ShiftRegressor
 from .train import TrainConfig, load_checkpoint, model_from_checkpoint
 
 logger = logging.getLogger(__name__)
 
-PARITY_TOLERANCE = 1e-4
 PREPROCESS = PREPARE_IMAGE  # the engine applies prepare_image to each window first
 
 
@@ -116,22 +116,9 @@ def embed_metadata(
 
 
 def _export(module: nn.Module, dummy: torch.Tensor, path: Path, out: str, spatial_out: bool) -> None:
-    axes: dict[str, dict[int, str]] = {"input": {0: "N", 2: "H", 3: "W"}}
-    axes[out] = {0: "N", 2: "H_out", 3: "W_out"} if spatial_out else {0: "N"}
-    with warnings.catch_warnings():  # the legacy exporter's deprecation/constant-folding notices
-        warnings.simplefilter("ignore", DeprecationWarning)
-        warnings.simplefilter("ignore", UserWarning)
-        torch.onnx.export(
-            module,
-            (dummy,),
-            str(path),
-            input_names=["input"],
-            output_names=[out],
-            dynamic_axes=axes,
-            opset_version=OPSET,
-            do_constant_folding=True,
-            dynamo=False,
-        )
+    out_axes = {0: "N", 2: "H_out", 3: "W_out"} if spatial_out else {0: "N"}
+    axes = {"input": {0: "N", 2: "H", 3: "W"}, out: out_axes}
+    export_onnx(module, (dummy,), path, ["input"], [out], axes)
 
 
 @torch.no_grad()
@@ -150,18 +137,13 @@ def parity(module: nn.Module, path: Path, task: Task, bands: int, seed: int = 0)
 
 
 def _write(module: nn.Module, meta: ModelMetadata, path: Path, out: str, spatial: bool, check: bool) -> float:
-    tmp = path.with_name(path.name + ".tmp.onnx")
-    try:
-        bands = meta.input_bands
-        _export(module, torch.zeros(1, bands, 64, 64), tmp, out, spatial)
-        attach_metadata(tmp, meta)
-        diff = parity(module, tmp, meta.task, bands) if check else float("nan")
-        if check and not diff <= PARITY_TOLERANCE:
-            raise AssertionError(f"ONNX/PyTorch parity of {path.name} failed: max abs diff {diff:.2e}.")
-        os.replace(tmp, path)
-    finally:
-        if tmp.exists():
-            tmp.unlink()
+    bands = meta.input_bands
+    diff = write_checked(
+        path,
+        lambda tmp: _export(module, torch.zeros(1, bands, 64, 64), tmp, out, spatial),
+        meta,
+        (lambda tmp: parity(module, tmp, meta.task, bands)) if check else None,
+    )
     logger.info("wrote %s (%s, parity %.2e)", path, meta.task.value, diff)
     return diff
 

@@ -11,7 +11,6 @@ logs and writes checkpoints.
 from __future__ import annotations
 
 import logging
-import math
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -20,8 +19,8 @@ from typing import Any
 import numpy as np
 import torch
 
+from .. import common
 from ..checkpoints import CHECKPOINT_NAME, read_run_checkpoint, restored
-from ..common import TrainingRun, distributed, finish_run, run_steps, start_processes
 from ..config import ConfigDict
 from .data import DataConfig, PairSampler, build_sources
 from .losses import LossConfig, ncc_shift_loss, phase1_loss, regression_loss, smooth_embedding
@@ -58,11 +57,7 @@ class TrainConfig(ConfigDict):
 
 def lr_at(step: int, cfg: TrainConfig) -> float:
     """Short linear warm-up, then cosine decay from ``lr`` to ``lr_final`` (a pure function of the step)."""
-    warm = min(50, cfg.steps // 10)
-    if step < warm:
-        return cfg.lr * (step + 1) / warm
-    t = min(step / max(cfg.steps, 1), 1.0)
-    return cfg.lr_final + 0.5 * (cfg.lr - cfg.lr_final) * (1.0 + math.cos(math.pi * t))
+    return common.cosine_lr(step, cfg.steps, cfg.lr, cfg.lr_final, warm=min(50, cfg.steps // 10))
 
 
 def load_checkpoint(path: str | os.PathLike[str]) -> dict[str, Any]:
@@ -118,7 +113,7 @@ def _step_loss(
 
 
 @dataclass(kw_only=True)
-class _Run(TrainingRun):
+class _Run(common.TrainingRun):
     """The registration network's training state."""
 
     cfg: TrainConfig
@@ -137,7 +132,7 @@ def _start(cfg: TrainConfig) -> _Run:
     """Processes, threads, seeds, the network and the optimizer of the phase's trainable part."""
     if cfg.phase not in (1, 2):
         raise ValueError(f"phase must be 1 (encoder) or 2 (shift regressor), got {cfg.phase}.")
-    rank, world, dev = start_processes(cfg.seed, cfg.threads)
+    rank, world, dev = common.start_processes(cfg.seed, cfg.threads)
     module = build_model(cfg.model).to(dev)
     trainable = module.encoder if cfg.phase == 1 else module.regressor
     if cfg.phase == 2:  # the phase-1 encoder stays as it is (it is also the exported EMBED model)
@@ -148,43 +143,12 @@ def _start(cfg: TrainConfig) -> _Run:
                 module=module, trainable=trainable, params=params, opt=opt)
 
 
-def _restore(run: _Run, resume: bool) -> None:
-    """Resume from the run folder's checkpoint (same model and phase), or start from ``init_from``."""
-    cfg, path = run.cfg, run.ckpt_path
-    if resume and path.is_file():
-        state = load_checkpoint(path)
-        saved = TrainConfig.from_dict(state["config"])
-        if saved.model != cfg.model or saved.phase != cfg.phase:
-            raise ValueError(
-                f"'{path}' was trained with another model/phase ({saved.model}, phase {saved.phase}); "
-                "use a new --run-dir or --no-resume."
-            )
-        run.module.load_state_dict(state["model"])
-        if state.get("optimizer") is not None:
-            run.opt.load_state_dict(state["optimizer"])
-        run.step = int(state["step"])
-        logger.info("resumed %s at step %d", path, run.step)
-    elif cfg.init_from:
-        run.module.load_state_dict(load_checkpoint(cfg.init_from)["model"])
-        logger.info("initialised weights from %s", cfg.init_from)
-
-
-def _log_parts(run: _Run, parts: dict[str, float], writer: Any, bar: Any) -> None:
-    for k, v in parts.items():
-        writer.add_scalar(f"loss/{k}", v, run.step)
-    writer.add_scalar("lr", lr_at(run.step - 1, run.cfg), run.step)
-    logger.info("step %d %s", run.step, " ".join(f"{k}={v:.4f}" for k, v in parts.items()))
-    bar.set_postfix({k: f"{v:.3f}" for k, v in parts.items()})
-
-
-def _writer(run: _Run) -> Any:
-    """TensorBoard writer in the run folder (rank 0), else None."""
-    if run.rank != 0:
+def _other_run(saved: dict[str, Any], cfg: TrainConfig) -> str | None:
+    """How a saved run differs from ``cfg`` in model or phase, None when it does not."""
+    old = TrainConfig.from_dict(saved)
+    if old.model == cfg.model and old.phase == cfg.phase:
         return None
-    from torch.utils.tensorboard import SummaryWriter
-
-    Path(run.cfg.run_dir).mkdir(parents=True, exist_ok=True)
-    return SummaryWriter(log_dir=run.cfg.run_dir)
+    return f"was trained with another model/phase ({old.model}, phase {old.phase})"
 
 
 def train(cfg: TrainConfig, resume: bool = True) -> Path:
@@ -192,29 +156,26 @@ def train(cfg: TrainConfig, resume: bool = True) -> Path:
     from tqdm import tqdm
 
     run = _start(cfg)
-    _restore(run, resume)
+    # resume from the run folder's checkpoint (same model and phase), or start from init_from
+    common.restore(run, load_checkpoint, {"model": run.module, "optimizer": run.opt}, resume=resume,
+                   mismatch=lambda saved: _other_run(saved, cfg), init_from=cfg.init_from)
     real, synth, _held = build_sources(cfg.data)
     seed = cfg.seed * 1000 + run.rank + 7919 * run.step
     sampler = PairSampler(real, synth, cfg.data, cfg.crop, cfg.model.out_stride, seed=seed)
-    net = distributed(run.trainable, run.world, run.device)
-    writer = _writer(run)
+    net = common.distributed(run.trainable, run.world, run.device)
+    writer = common.tensorboard_writer(cfg.run_dir, run.rank)
     bar = tqdm(total=cfg.steps, initial=run.step, disable=run.rank != 0 or not cfg.progress,
                desc=f"phase {cfg.phase}")
 
     def one_step() -> None:
-        for g in run.opt.param_groups:
-            g["lr"] = lr_at(run.step, cfg)
         loss, parts = _step_loss(net, run.module, sampler, cfg, run.device)
-        run.opt.zero_grad(set_to_none=True)
-        loss.backward()
-        torch.nn.utils.clip_grad_norm_(run.params, cfg.grad_clip)
-        run.opt.step()
+        common.optimizer_step(run.opt, loss, run.params, lr_at(run.step, cfg), cfg.grad_clip)
         run.step += 1
         if writer is not None and (run.step % cfg.log_every == 0 or run.step == 1):
-            _log_parts(run, parts, writer, bar)
+            common.log_losses(writer, run.step, parts, bar, lr=lr_at(run.step - 1, cfg))
 
     run.module.train()
     if cfg.phase == 2:
         run.module.encoder.eval()  # frozen statistics of the phase-1 encoder
-    run_steps(run, cfg.steps, one_step, bar, ckpt_every=cfg.ckpt_every, max_minutes=cfg.max_minutes)
-    return finish_run(run, writer)
+    common.run_steps(run, cfg.steps, one_step, bar, ckpt_every=cfg.ckpt_every, max_minutes=cfg.max_minutes)
+    return common.finish_run(run, writer)

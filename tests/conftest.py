@@ -26,6 +26,28 @@ def utm31_wkt() -> str:
     return str(CRS.from_epsg(TEST_EPSG).to_wkt())
 
 
+
+
+def new_folder(parent: Path, name: str = "out") -> Path:
+    """A new, empty folder ``parent/name`` (an output folder that holds only what a run writes)."""
+    folder = parent / name
+    folder.mkdir()
+    return folder
+
+def coregistration_outputs(folder: Path, tiepoints: bool = True) -> dict[str, Path]:
+    """Every optional output of ``coregister`` in ``folder``, as its keyword arguments (without the
+    tie points when not ``tiepoints``)."""
+    outputs = {
+        "output_path": folder / "o.tif",
+        "tiepoints_path": folder / "t.gpkg",
+        "gcp_path": folder / "g.points",
+        "report_path": folder / "r.json",
+        "checkerboard_path": folder / "c.tif",
+    }
+    if not tiepoints:
+        del outputs["tiepoints_path"]
+    return outputs
+
 def write_test_geotiff(
     path: Path,
     data: np.ndarray,

@@ -14,6 +14,7 @@ from engine.coregistration import apply_transform
 from engine.coregistration import coregister as engine_coregister
 from engine.errors import InputError, ModelError, RegistrationError
 from engine.synthetic import generate_scene_pair, write_scene_pair
+from tests.conftest import coregistration_outputs, write_test_geotiff
 
 coregister = partial(engine_coregister, method="classical")
 """These tests are about the search, the fits and the outputs: the fast classical method (the default,
@@ -30,25 +31,11 @@ def _write(
     pixel: float = 10.0,
     nodata: float | None = None,
 ) -> Path:
-    import rasterio
-    from affine import Affine
+    from rasterio.crs import CRS
 
-    arr = data if data.ndim == 3 else data[np.newaxis]
-    transform = Affine(pixel, 0, 500000.0 + origin[0], 0, -pixel, 5000000.0 + origin[1])
-    with rasterio.open(
-        path,
-        "w",
-        driver="GTiff",
-        width=arr.shape[2],
-        height=arr.shape[1],
-        count=arr.shape[0],
-        dtype="float32",
-        crs=crs,
-        transform=transform,
-        nodata=nodata,
-    ) as dst:
-        dst.write(arr.astype(np.float32))
-    return path
+    transform = (pixel, 0.0, 500000.0 + origin[0], 0.0, -pixel, 5000000.0 + origin[1])
+    wkt = CRS.from_user_input(crs).to_wkt() if crs else None
+    return write_test_geotiff(path, data.astype(np.float32), nodata, crs_wkt=wkt, transform=transform)
 
 
 @pytest.fixture(scope="module")
@@ -200,22 +187,12 @@ def _assert_nothing_written(folder: Path, before: set[str]) -> None:
     assert {p.name for p in folder.iterdir()} == before
 
 
-def _outputs(folder: Path) -> dict[str, Any]:
-    return {
-        "output_path": folder / "o.tif",
-        "tiepoints_path": folder / "t.gpkg",
-        "gcp_path": folder / "g.points",
-        "report_path": folder / "r.json",
-        "checkerboard_path": folder / "c.tif",
-    }
-
-
 def test_rasters_that_do_not_overlap(tmp_path: Path) -> None:
     a = _write(tmp_path / "a.tif", np.random.default_rng(0).random((64, 64)))
     b = _write(tmp_path / "b.tif", np.random.default_rng(1).random((64, 64)), origin=(5000.0, 0.0))
     before = {p.name for p in tmp_path.iterdir()}
     with pytest.raises(InputError, match="do not overlap"):
-        coregister(a, b, **_outputs(tmp_path))
+        coregister(a, b, **coregistration_outputs(tmp_path))
     _assert_nothing_written(tmp_path, before)
 
 
@@ -227,7 +204,7 @@ def test_crs_on_one_side_only(tmp_path: Path, missing: str) -> None:
     before = {p.name for p in tmp_path.iterdir()}
     args = (with_crs, without) if missing == "reference" else (without, with_crs)
     with pytest.raises(InputError, match=f"{missing} raster .* has no CRS"):
-        coregister(*args, **_outputs(tmp_path))
+        coregister(*args, **coregistration_outputs(tmp_path))
     _assert_nothing_written(tmp_path, before)
 
 
@@ -236,7 +213,7 @@ def test_shift_beyond_max_shift(tmp_path: Path) -> None:
     inp, ref = _write(tmp_path / "sar.tif", pair.sar), _write(tmp_path / "ref.tif", pair.sigma0_aligned)
     before = {p.name for p in tmp_path.iterdir()}
     with pytest.raises(RegistrationError, match="MAX_SHIFT=6"):
-        coregister(inp, ref, max_shift=6, **_outputs(tmp_path))
+        coregister(inp, ref, max_shift=6, **coregistration_outputs(tmp_path))
     _assert_nothing_written(tmp_path, before)
 
 
@@ -254,7 +231,7 @@ def test_too_few_reliable_tie_points(
             window=64,
             max_shift=12,
             transform="poly3",
-            **_outputs(tmp_path),
+            **coregistration_outputs(tmp_path),
         )
     _assert_nothing_written(tmp_path, before | {"t.gpkg"})  # only the tie points, to show why
 
@@ -276,7 +253,7 @@ def test_deep_without_model_and_model_of_wrong_task(
     inp, ref, _ = sar_sar
     before = {p.name for p in tmp_path.iterdir()}
     with pytest.raises(ModelError, match="'embed'"):
-        coregister(inp, ref, method="deep", model_path=identity_model, **_outputs(tmp_path))
+        coregister(inp, ref, method="deep", model_path=identity_model, **coregistration_outputs(tmp_path))
     _assert_nothing_written(tmp_path, before)
 
 
@@ -352,7 +329,7 @@ def test_cancel_writes_nothing(tmp_path: Path, sar_sar: tuple[Path, Path, tuple[
             window=64,
             grid_spacing=32,
             is_cancelled=lambda: True,
-            **_outputs(tmp_path),
+            **coregistration_outputs(tmp_path),
         )
     _assert_nothing_written(tmp_path, before)
 

@@ -16,7 +16,7 @@ from engine.coregistration.fitting import FitLimits, FitRefusedError, fit_points
 from engine.coregistration.grid import TiePoint
 from engine.errors import InputError, RegistrationError
 from engine.synthetic import generate_scene_pair
-from tests.conftest import write_test_geotiff
+from tests.conftest import coregistration_outputs, write_test_geotiff
 
 coregister = partial(engine_coregister, method="classical")
 """These tests are about the search, the fits and the outputs: the fast classical method (the default,
@@ -36,15 +36,6 @@ def _write(
     return write_test_geotiff(path, data.astype(np.float32), transform=g)
 
 
-def _outputs(folder: Path) -> dict[str, Any]:
-    return {
-        "output_path": folder / "o.tif",
-        "gcp_path": folder / "g.points",
-        "report_path": folder / "r.json",
-        "checkerboard_path": folder / "c.tif",
-    }
-
-
 def _listing(folder: Path) -> set[str]:
     return {p.name for p in folder.iterdir()}
 
@@ -60,7 +51,7 @@ def test_os_sift_default_search_finds_the_shift_that_narrow_searches_got_wrong(
     assert abs(r.shift_x - OS_SIFT_SHIFT[0]) < 1.0 and abs(r.shift_y - OS_SIFT_SHIFT[1]) < 1.0
     for narrow in (32, 64):  # answered (+27.8, +15.9) and (+60.4, -3.7) before: now refused
         with pytest.raises(RegistrationError, match="MAX_SHIFT"):
-            coregister(sar, opt, max_shift=narrow, **_outputs(tmp_path))
+            coregister(sar, opt, max_shift=narrow, **coregistration_outputs(tmp_path, tiepoints=False))
     assert _listing(tmp_path) == set()
 
 
@@ -128,7 +119,7 @@ def test_input_equal_to_reference_is_refused(tmp_path: Path) -> None:
     same = _write(tmp_path / "same.tif", pair.sar)
     before = _listing(tmp_path)
     with pytest.raises(InputError, match="same raster"):
-        coregister(same, same, **_outputs(tmp_path))
+        coregister(same, same, **coregistration_outputs(tmp_path, tiepoints=False))
     assert _listing(tmp_path) == before
 
 
@@ -194,7 +185,7 @@ def test_refused_local_fit_writes_the_tie_points_only(tmp_path: Path) -> None:
     with pytest.raises(RegistrationError, match=r"tie points .* are in .*t\.gpkg"):
         coregister(
             inp, ref, mode="local", transform="poly3", grid_spacing=64, window=64, max_shift=12,
-            tiepoints_path=out / "t.gpkg", **_outputs(out),
+            **coregistration_outputs(out),
         )  # fmt: skip
     assert _listing(out) == {"t.gpkg"}
     ds = ogr.Open(str(out / "t.gpkg"))  # keep the dataset alive while its layer is read

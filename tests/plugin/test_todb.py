@@ -9,6 +9,8 @@ from typing import Any
 import numpy as np
 import pytest
 
+from tests.conftest import new_folder
+
 NODATA = -9999.0
 
 
@@ -28,12 +30,6 @@ def _invalid(values: np.ndarray) -> np.ndarray:
     return ~np.isfinite(values) | (values <= 0) | (values == NODATA)
 
 
-def _out_dir(tmp_path: Path) -> Path:
-    folder = tmp_path / "out"
-    folder.mkdir()
-    return folder
-
-
 def test_intensity_to_db_values_nodata_and_georeferencing(
     tmp_path: Path,
     intensity: tuple[Path, np.ndarray],
@@ -42,7 +38,7 @@ def test_intensity_to_db_values_nodata_and_georeferencing(
     same_crs: Callable[[str, str], bool],
 ) -> None:
     source, band1 = intensity
-    output = _out_dir(tmp_path) / "db.tif"
+    output = new_folder(tmp_path) / "db.tif"
     result = run_algorithm("todb", {"INPUT": str(source), "BAND": 1, "INPUT_KIND": 0, "OUTPUT": str(output)})
 
     assert Path(result["OUTPUT"]) == output
@@ -73,7 +69,7 @@ def test_amplitude_band_two_and_inverse_round_trip(
     read_geotiff: Callable[..., Any],
 ) -> None:
     source, band1 = intensity
-    folder = _out_dir(tmp_path)
+    folder = new_folder(tmp_path)
     run_algorithm("todb", {"INPUT": str(source), "BAND": 2, "INPUT_KIND": 1, "OUTPUT": str(folder / "a.tif")})
     db, info = read_geotiff(folder / "a.tif")
     band2 = band1 * 2.0
@@ -115,7 +111,7 @@ def _assert_fails(
 
 
 def test_missing_file(tmp_path: Path, run_algorithm: Callable[..., dict[str, Any]]) -> None:
-    out = _out_dir(tmp_path) / "x.tif"
+    out = new_folder(tmp_path) / "x.tif"
     _assert_fails(
         run_algorithm, {"INPUT": str(tmp_path / "nope.tif"), "OUTPUT": str(out)}, r"nope\.tif' does not exist"
     )
@@ -124,7 +120,7 @@ def test_missing_file(tmp_path: Path, run_algorithm: Callable[..., dict[str, Any
 def test_not_a_raster(tmp_path: Path, run_algorithm: Callable[..., dict[str, Any]]) -> None:
     text = tmp_path / "notes.tif"
     text.write_text("this is not a raster\n")
-    out = _out_dir(tmp_path) / "x.tif"
+    out = new_folder(tmp_path) / "x.tif"
     _assert_fails(run_algorithm, {"INPUT": str(text), "OUTPUT": str(out)}, r"notes\.tif' is not a raster")
 
 
@@ -132,7 +128,7 @@ def test_all_nodata(
     tmp_path: Path, run_algorithm: Callable[..., dict[str, Any]], write_geotiff: Callable[..., Path]
 ) -> None:
     source = write_geotiff(tmp_path / "empty.tif", np.full((8, 9), NODATA, np.float32), nodata=NODATA)
-    out = _out_dir(tmp_path) / "x.tif"
+    out = new_folder(tmp_path) / "x.tif"
     _assert_fails(run_algorithm, {"INPUT": str(source), "OUTPUT": str(out)}, r"(?i)no valid pixel")
 
 
@@ -141,14 +137,14 @@ def test_complex_slc_is_refused(
 ) -> None:
     slc = (np.ones((6, 7)) + 1j * np.ones((6, 7))).astype(np.complex64)
     source = write_geotiff(tmp_path / "slc.tif", slc)
-    out = _out_dir(tmp_path) / "x.tif"
+    out = new_folder(tmp_path) / "x.tif"
     _assert_fails(run_algorithm, {"INPUT": str(source), "OUTPUT": str(out)}, r"(?i)complex.*not supported")
 
 
 def test_band_out_of_range(
     tmp_path: Path, intensity: tuple[Path, np.ndarray], run_algorithm: Callable[..., dict[str, Any]]
 ) -> None:
-    out = _out_dir(tmp_path) / "x.tif"
+    out = new_folder(tmp_path) / "x.tif"
     _assert_fails(
         run_algorithm, {"INPUT": str(intensity[0]), "BAND": 3, "OUTPUT": str(out)}, r"(?i)band 3 does not exi"
     )
@@ -184,7 +180,7 @@ def test_cancel_mid_run_leaves_nothing(
             feedback.cancel()  # the user presses Cancel once the run is under way
 
     feedback.progressChanged.connect(on_progress)
-    out = _out_dir(tmp_path) / "x.tif"
+    out = new_folder(tmp_path) / "x.tif"
     _assert_fails(run_algorithm, {"INPUT": str(source), "OUTPUT": str(out)}, r"(?i)cancel", feedback=feedback)
     assert feedback.isCanceled()
     assert progress and max(progress) < 100.0

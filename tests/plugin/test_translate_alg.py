@@ -10,6 +10,7 @@ import numpy as np
 import pytest
 
 from engine.metadata import Task
+from tests.conftest import new_folder
 from tests.engine.tiny_translation import build_tiny_translation, expected_display
 
 NODATA = -9999.0
@@ -24,12 +25,6 @@ def _sar(shape: tuple[int, int] = (40, 45)) -> np.ndarray:
     return np.random.default_rng(4).gamma(2.0, 0.05, size=shape).astype(np.float32)
 
 
-def _out_dir(tmp_path: Path) -> Path:
-    folder = tmp_path / "out"
-    folder.mkdir()
-    return folder
-
-
 def test_translate_writes_a_georeferenced_synthetic_rgb(
     tmp_path: Path,
     tiny_model: Path,
@@ -42,7 +37,7 @@ def test_translate_writes_a_georeferenced_synthetic_rgb(
     sar = _sar()
     sar[0, :5] = NODATA
     source = write_geotiff(tmp_path / "sar.tif", sar, nodata=NODATA)
-    output = _out_dir(tmp_path) / "rgb.tif"
+    output = new_folder(tmp_path) / "rgb.tif"
     result = run_algorithm(
         "translate", {"INPUT": str(source), "INPUT_KIND": 0, "MODEL": str(tiny_model), "OUTPUT": str(output)}
     )
@@ -84,7 +79,7 @@ def test_multiband_without_band(
     write_geotiff: Callable[..., Path],
 ) -> None:
     source = write_geotiff(tmp_path / "two.tif", np.stack([_sar(), _sar()]))
-    out = _out_dir(tmp_path) / "x.tif"
+    out = new_folder(tmp_path) / "x.tif"
     params = {"INPUT": str(source), "MODEL": str(tiny_model), "OUTPUT": str(out)}
     _assert_fails(run_algorithm, params, "2 bands; choose the SAR band")
 
@@ -96,7 +91,7 @@ def test_complex_slc(
     write_geotiff: Callable[..., Path],
 ) -> None:
     source = write_geotiff(tmp_path / "slc.tif", (_sar() + 1j * _sar()).astype(np.complex64))
-    out = _out_dir(tmp_path) / "x.tif"
+    out = new_folder(tmp_path) / "x.tif"
     _assert_fails(
         run_algorithm, {"INPUT": str(source), "MODEL": str(tiny_model), "OUTPUT": str(out)}, "complex"
     )
@@ -107,7 +102,7 @@ def test_model_of_another_task(
 ) -> None:
     wrong = build_tiny_translation(tmp_path / "embed.onnx", task=Task.EMBED)
     source = write_geotiff(tmp_path / "sar.tif", _sar())
-    out = _out_dir(tmp_path) / "x.tif"
+    out = new_folder(tmp_path) / "x.tif"
     _assert_fails(
         run_algorithm,
         {"INPUT": str(source), "MODEL": str(wrong), "OUTPUT": str(out)},
@@ -122,7 +117,7 @@ def test_all_nodata(
     write_geotiff: Callable[..., Path],
 ) -> None:
     source = write_geotiff(tmp_path / "empty.tif", np.full((20, 20), NODATA, np.float32), nodata=NODATA)
-    out = _out_dir(tmp_path) / "x.tif"
+    out = new_folder(tmp_path) / "x.tif"
     _assert_fails(
         run_algorithm, {"INPUT": str(source), "MODEL": str(tiny_model), "OUTPUT": str(out)}, "no valid pixel"
     )

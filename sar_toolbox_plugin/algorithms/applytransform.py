@@ -6,7 +6,6 @@ from typing import Any
 
 from qgis.core import (
     QgsProcessingFeedback,
-    QgsProcessingParameterBoolean,
     QgsProcessingParameterFile,
     QgsProcessingParameterRasterDestination,
     QgsProcessingParameterRasterLayer,
@@ -14,10 +13,22 @@ from qgis.core import (
 
 from ..engine.coregistration.api import TRANSFORMS as TRANSFORM_KINDS
 from ..engine.coregistration.outputs import RESAMPLING as RESAMPLING_METHODS
-from .base import COREGISTRATION, SarAlgorithm, engine_callbacks
+from .base import engine_callbacks
 from .params import ParameterValues
+from .registration import RegistrationAlgorithm
 
-HELP = """Applies a co-registration measured by 'Co-register raster' to another raster (e.g. another \
+
+class ApplyTransformAlgorithm(RegistrationAlgorithm):
+    """Apply a saved report or tie-point set (``engine.coregistration.apply_transform``)."""
+
+    SOURCE = "SOURCE"
+
+    TRANSFORMS = ("saved", *TRANSFORM_KINDS)
+    RESAMPLINGS = RESAMPLING_METHODS
+
+    NAME = "applytransform"
+    DISPLAY_NAME = "Apply co-registration"
+    HELP = """Applies a co-registration measured by 'Co-register raster' to another raster (e.g. another \
 band or polarisation of the same acquisition, possibly at another pixel size, in the same CRS).
 
 <b>Co-registration</b>: the JSON report written by 'Co-register raster' (its fitted transform is used \
@@ -29,24 +40,7 @@ points, else shift); or refit the tie points as shift, affine, poly2 or poly3.
 <b>Corrected raster</b> (pixels untouched); on = GDAL warps onto the raster's own grid with the chosen \
 <b>Resampling</b>. Polynomial corrections are always warped."""
 
-
-class ApplyTransformAlgorithm(SarAlgorithm):
-    """Apply a saved report or tie-point set (``engine.coregistration.apply_transform``)."""
-
-    SOURCE = "SOURCE"
-    TRANSFORM = "TRANSFORM"
-    RESAMPLE = "RESAMPLE"
-    RESAMPLING = "RESAMPLING"
-
-    TRANSFORMS = ("saved", *TRANSFORM_KINDS)
-    RESAMPLINGS = RESAMPLING_METHODS
-
-    NAME = "applytransform"
-    DISPLAY_NAME = "Apply co-registration"
-    GROUP = COREGISTRATION
-    HELP = HELP
-
-    def initAlgorithm(self, config: dict[str, Any] | None = None) -> None:
+    def add_parameters(self) -> None:
         self.addParameter(
             QgsProcessingParameterFile(
                 self.SOURCE,
@@ -56,12 +50,7 @@ class ApplyTransformAlgorithm(SarAlgorithm):
         )
         self.addParameter(QgsProcessingParameterRasterLayer(self.INPUT, self.tr("Raster to correct")))
         self.add_enum(self.TRANSFORM, "Transform", self.TRANSFORMS)
-        self.addParameter(
-            QgsProcessingParameterBoolean(
-                self.RESAMPLE, self.tr("Resample (warp) the output"), defaultValue=False
-            )
-        )
-        self.add_enum(self.RESAMPLING, "Resampling", self.RESAMPLINGS, default=1)
+        self.add_resample(self.RESAMPLINGS)
         self.addParameter(QgsProcessingParameterRasterDestination(self.OUTPUT, self.tr("Corrected raster")))
 
     def execute(self, values: ParameterValues, feedback: QgsProcessingFeedback) -> dict[str, Any]:

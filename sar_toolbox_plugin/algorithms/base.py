@@ -190,8 +190,8 @@ class SarAlgorithm(ParameterHelpers):
 
     Subclasses set :attr:`NAME`, :attr:`DISPLAY_NAME`, :attr:`GROUP` (one of
     this module's groups), :attr:`HELP` and, when they return figures,
-    :attr:`FIGURES`; they implement ``initAlgorithm`` and :meth:`execute` and
-    never catch engine errors themselves. Parameters are declared with the
+    :attr:`FIGURES`; they implement :meth:`add_parameters` and :meth:`execute`
+    and never catch engine errors themselves. Parameters are declared with the
     helpers of :class:`.params.ParameterHelpers` and read with
     :class:`.params.ParameterValues`.
     """
@@ -200,7 +200,7 @@ class SarAlgorithm(ParameterHelpers):
     DISPLAY_NAME = ""
     GROUP = Group("", "")
     HELP = ""
-    #: Numeric outputs read from the engine's result (declared with ``add_figure_outputs``).
+    #: Numeric outputs read from the engine's result (declared by :meth:`initAlgorithm`, see :meth:`outputs`).
     FIGURES: tuple[Figure, ...] = ()
 
     def name(self) -> str:
@@ -224,6 +224,15 @@ class SarAlgorithm(ParameterHelpers):
 
     def createInstance(self) -> QgsProcessingAlgorithm:
         return type(self)()
+
+    def initAlgorithm(self, config: dict[str, Any] | None = None) -> None:
+        """The parameters (:meth:`add_parameters`), then one numeric output per figure of :attr:`FIGURES`."""
+        self.add_parameters()
+        self.add_figure_outputs(self.FIGURES)
+
+    def add_parameters(self) -> None:
+        """Declare the parameters (and outputs other than :attr:`FIGURES`)."""
+        raise NotImplementedError
 
     def checkParameterValues(
         self, parameters: dict[str, Any], context: QgsProcessingContext

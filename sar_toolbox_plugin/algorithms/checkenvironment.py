@@ -14,21 +14,6 @@ from qgis.core import (
 from .base import TOOLS, SarAlgorithm
 from .params import ParameterValues
 
-HELP = """Reports the environment the SAR Toolbox runs in, and how to fix what is missing.
-
-Lists the versions of QGIS, Python, numpy, onnxruntime, rasterio and GDAL, the ONNX Runtime \
-execution providers that are available and the one that will be used (CUDA when present, CPU \
-otherwise), the GPU name if any, and one line per bundled model (id, task, metadata schema version, \
-weights SHA-256, model card). For the packages that are missing it gives one pinned install command. \
-Every line is written to the Processing log.
-
-<b>Report file</b> (optional, none by default): also save the report; a path ending in .html gives a \
-short readable page, .txt the same lines as text, any other path (e.g. .json) the report as JSON.
-
-Outputs (text, usable by later steps of a model): QGIS_VERSION, ONNX_PROVIDER (the execution provider \
-that will run the models, e.g. CPUExecutionProvider), ONNXRUNTIME_VERSION, RASTERIO_VERSION, \
-NUMPY_VERSION, GDAL_VERSION, GPU (empty when none) and MISSING (missing packages, empty when none)."""
-
 #: Figures returned as text outputs (usable by later steps of a model): name and label.
 FIGURES = (
     ("QGIS_VERSION", "QGIS version"),
@@ -48,9 +33,22 @@ class CheckEnvironmentAlgorithm(SarAlgorithm):
     NAME = "checkenvironment"
     DISPLAY_NAME = "Check environment"
     GROUP = TOOLS
-    HELP = HELP
+    HELP = """Reports the environment the SAR Toolbox runs in, and how to fix what is missing.
 
-    def initAlgorithm(self, config: dict[str, Any] | None = None) -> None:
+Lists the versions of QGIS, Python, numpy, onnxruntime, rasterio and GDAL, the ONNX Runtime \
+execution providers that are available and the one that will be used (CUDA when present, CPU \
+otherwise), the GPU name if any, and one line per bundled model (id, task, metadata schema version, \
+weights SHA-256, model card). For the packages that are missing it gives one pinned install command. \
+Every line is written to the Processing log.
+
+<b>Report file</b> (optional, none by default): also save the report; a path ending in .html gives a \
+short readable page, .txt the same lines as text, any other path (e.g. .json) the report as JSON.
+
+Outputs (text, usable by later steps of a model): QGIS_VERSION, ONNX_PROVIDER (the execution provider \
+that will run the models, e.g. CPUExecutionProvider), ONNXRUNTIME_VERSION, RASTERIO_VERSION, \
+NUMPY_VERSION, GDAL_VERSION, GPU (empty when none) and MISSING (missing packages, empty when none)."""
+
+    def add_parameters(self) -> None:
         self.addParameter(
             QgsProcessingParameterFileDestination(
                 self.OUTPUT,

@@ -15,8 +15,36 @@ from ..engine.preprocess import INPUT_KINDS
 from .base import COMPRESSION, SarAlgorithm, engine_callbacks
 from .params import BandInput, Figure, ParameterValues, as_advanced
 
-HELP = """Compresses one band of a SAR raster with a learned codec (CNN autoencoder + range-coded latents) \
-into one self-describing <i>.sarz</i> file (georeferencing, nodata mask, model id and hash, checksum).
+
+def rate_options() -> list[str]:
+    """The shipped rate points (or the planned ones when none is installed)."""
+    from ..engine.codec.models import DEFAULT_RATES, shipped_rates
+
+    return shipped_rates() or list(DEFAULT_RATES)
+
+
+class CompressAlgorithm(SarAlgorithm):
+    """Thin adapter over ``engine.codec.encode.compress_raster``."""
+
+    RATE = "RATE"
+    OPTIMISE = "OPTIMISE"
+    POST_FILTER = "POST_FILTER"
+
+    BAND_INPUT = BandInput(INPUT_KINDS)
+    FIGURES = (
+        Figure("BPP", "Bits per pixel"),
+        Figure("BYTES", "File size (bytes)"),
+        Figure("N_EXCEPTIONS", "Bright pixels above the model's range, coded apart", "exceptions"),
+        Figure("EXCEPTION_BYTES", "Bytes of the bright pixels (part of the file size)"),
+        Figure("DARK_PIXELS", "Dark pixels below the model's floor, coded at the floor"),
+    )
+
+    NAME = "compress"
+    DISPLAY_NAME = "Compress SAR raster (learned codec)"
+    GROUP = COMPRESSION
+    HELP = """Compresses one band of a SAR raster with a learned codec (CNN autoencoder + \
+range-coded latents) into one self-describing <i>.sarz</i> file (georeferencing, nodata mask, model id \
+and hash, checksum).
 
 <b>Input raster</b>: intensity, amplitude or dB values (complex SLC is not supported: compute |z|² first).
 <b>Band</b>: the band to compress (1-based); band 1 when not set.
@@ -44,36 +72,7 @@ The log and the outputs <b>N_EXCEPTIONS</b>, <b>EXCEPTION_BYTES</b> and <b>DARK_
 
 Nodata, zero, negative and NaN pixels are stored in a lossless mask and come back as nodata."""
 
-
-def rate_options() -> list[str]:
-    """The shipped rate points (or the planned ones when none is installed)."""
-    from ..engine.codec.models import DEFAULT_RATES, shipped_rates
-
-    return shipped_rates() or list(DEFAULT_RATES)
-
-
-class CompressAlgorithm(SarAlgorithm):
-    """Thin adapter over ``engine.codec.encode.compress_raster``."""
-
-    RATE = "RATE"
-    OPTIMISE = "OPTIMISE"
-    POST_FILTER = "POST_FILTER"
-
-    BAND_INPUT = BandInput(INPUT_KINDS)
-    FIGURES = (
-        Figure("BPP", "Bits per pixel", "bpp"),
-        Figure("BYTES", "File size (bytes)", "bytes"),
-        Figure("N_EXCEPTIONS", "Bright pixels above the model's range, coded apart", "exceptions"),
-        Figure("EXCEPTION_BYTES", "Bytes of the bright pixels (part of the file size)", "exception_bytes"),
-        Figure("DARK_PIXELS", "Dark pixels below the model's floor, coded at the floor", "dark_pixels"),
-    )
-
-    NAME = "compress"
-    DISPLAY_NAME = "Compress SAR raster (learned codec)"
-    GROUP = COMPRESSION
-    HELP = HELP
-
-    def initAlgorithm(self, config: dict[str, Any] | None = None) -> None:
+    def add_parameters(self) -> None:
         self.rates = rate_options()
         self.add_band_input(self.BAND_INPUT)
         default_rate = self.rates.index("r2") if "r2" in self.rates else 0
@@ -88,7 +87,6 @@ class CompressAlgorithm(SarAlgorithm):
             QgsProcessingParameterFileDestination(self.OUTPUT, self.tr("Compressed file"),
                                                   fileFilter="SAR Toolbox compressed (*.sarz)")
         )
-        self.add_figure_outputs(self.FIGURES)
 
     def execute(self, values: ParameterValues, feedback: QgsProcessingFeedback) -> dict[str, Any]:
         source, band, kind = values.band_input(self.BAND_INPUT)

@@ -14,7 +14,26 @@ from ..engine.preprocess import INPUT_KINDS
 from .base import COMPRESSION, SarAlgorithm, engine_callbacks
 from .params import BandInput, Figure, ParameterValues
 
-HELP = """Measures how well a compressed SAR image keeps what analysts need.
+
+class CompressionQualityAlgorithm(SarAlgorithm):
+    """Thin adapter over ``engine.quality.assess``."""
+
+    REFERENCE_KIND = "REFERENCE_KIND"
+    OUTPUT_HTML = "OUTPUT_HTML"
+
+    BAND_INPUT = BandInput(INPUT_KINDS, raster=SarAlgorithm.REFERENCE, kind=REFERENCE_KIND)
+    FIGURES = (
+        Figure("PSNR", "PSNR (dB)"),
+        Figure("SSIM", "SSIM"),
+        Figure("ENL_RATIO", "ENL ratio"),
+        Figure("EPI", "EPI"),
+        Figure("BPP", "Bits per pixel"),
+    )
+
+    NAME = "compressionquality"
+    DISPLAY_NAME = "Compression quality (PSNR, SSIM, ENL, EPI)"
+    GROUP = COMPRESSION
+    HELP = """Measures how well a compressed SAR image keeps what analysts need.
 
 <b>Reference (original) raster</b>: the raster that was compressed; <b>Reference band</b>: its band \
 (band 1 when not set); <b>Reference values are</b>: what it holds (intensity, amplitude or dB).
@@ -31,28 +50,7 @@ the model and rate point, file sizes and compression ratio (for a .sarz file); r
 reconstruction and difference images with their colour bars and the stretches used; and a \
 full-resolution crop of the window where the difference is largest."""
 
-
-class CompressionQualityAlgorithm(SarAlgorithm):
-    """Thin adapter over ``engine.quality.assess``."""
-
-    REFERENCE_KIND = "REFERENCE_KIND"
-    OUTPUT_HTML = "OUTPUT_HTML"
-
-    BAND_INPUT = BandInput(INPUT_KINDS, raster=SarAlgorithm.REFERENCE, kind=REFERENCE_KIND)
-    FIGURES = (
-        Figure("PSNR", "PSNR (dB)", "psnr"),
-        Figure("SSIM", "SSIM", "ssim"),
-        Figure("ENL_RATIO", "ENL ratio", "enl_ratio"),
-        Figure("EPI", "EPI", "epi"),
-        Figure("BPP", "Bits per pixel", "bpp"),
-    )
-
-    NAME = "compressionquality"
-    DISPLAY_NAME = "Compression quality (PSNR, SSIM, ENL, EPI)"
-    GROUP = COMPRESSION
-    HELP = HELP
-
-    def initAlgorithm(self, config: dict[str, Any] | None = None) -> None:
+    def add_parameters(self) -> None:
         self.add_band_input(
             self.BAND_INPUT, ("Reference (original) raster", "Reference band", "Reference values are")
         )
@@ -64,7 +62,6 @@ class CompressionQualityAlgorithm(SarAlgorithm):
             QgsProcessingParameterFileDestination(self.OUTPUT_HTML, self.tr("HTML report"),
                                                   fileFilter="HTML files (*.html)", optional=True)
         )
-        self.add_figure_outputs(self.FIGURES)
 
     def execute(self, values: ParameterValues, feedback: QgsProcessingFeedback) -> dict[str, Any]:
         reference, band, kind = values.band_input(self.BAND_INPUT)

@@ -7,22 +7,50 @@ from typing import Any
 from qgis.core import (
     QgsProcessing,
     QgsProcessingFeedback,
-    QgsProcessingParameterBand,
-    QgsProcessingParameterBoolean,
-    QgsProcessingParameterFileDestination,
     QgsProcessingParameterNumber,
     QgsProcessingParameterRasterDestination,
-    QgsProcessingParameterRasterLayer,
-    QgsProcessingParameterVectorDestination,
 )
 
 from ..engine.coregistration import api as engine
 from ..engine.coregistration.fitting import MAX_ROTATION, MAX_SCALE_CHANGE
 from ..engine.coregistration.outputs import RESAMPLING as RESAMPLING_METHODS
-from .base import COREGISTRATION, SarAlgorithm, engine_callbacks
-from .params import Figure, ParameterValues, as_advanced
+from .base import engine_callbacks
+from .params import Figure, FileOutput, ParameterValues, as_advanced
+from .registration import RegistrationAlgorithm
 
-HELP = """Finds and corrects the misregistration of a raster against a reference (e.g. Sentinel-1 \
+
+class CoregisterAlgorithm(RegistrationAlgorithm):
+    """Co-register INPUT onto REFERENCE (``engine.coregistration.coregister``)."""
+
+    METHOD = "METHOD"
+    MODE = "MODE"
+    GRID_SPACING = "GRID_SPACING"
+    WINDOW = "WINDOW"
+    MAX_SHIFT_M = "MAX_SHIFT_M"
+    MAX_SHIFT = "MAX_SHIFT"
+    MAX_SCALE_CHANGE = "MAX_SCALE_CHANGE"
+    MAX_ROTATION = "MAX_ROTATION"
+    CHECKERBOARD = "CHECKERBOARD"
+
+    METHODS = engine.USER_METHODS
+    MODES = engine.MODES
+    TRANSFORMS = engine.TRANSFORMS
+    RESAMPLINGS = RESAMPLING_METHODS
+    FILE_OUTPUTS = (
+        RegistrationAlgorithm.GCP_OUTPUT,
+        RegistrationAlgorithm.REPORT_OUTPUT,
+        FileOutput(CHECKERBOARD, "Before/after checkerboard", ".tif", "GeoTIFF"),
+    )
+    FIGURES = (
+        Figure("SHIFT_X", "Shift x (input pixels, + = right)"),
+        Figure("SHIFT_Y", "Shift y (input pixels, + = down)"),
+        Figure("RMSE", "RMSE after the fit (pixels; empty: not available)", "rmse_or_none"),
+        Figure("N_POINTS", "Tie points used"),
+    )
+
+    NAME = "coregister"
+    DISPLAY_NAME = "Co-register raster (SAR–optical)"
+    HELP = """Finds and corrects the misregistration of a raster against a reference (e.g. Sentinel-1 \
 against Sentinel-2 or an orthophoto). The reference is resampled onto the input's grid if needed; both \
 rasters need a CRS, or neither (then both are placed as QGIS shows them).
 
@@ -49,44 +77,7 @@ the input's footprint).
 <b>SHIFT_X / SHIFT_Y</b>: input pixels; positive = the input content moves right/down to match. \
 <b>RMSE</b> of the fit (empty when no tie point is redundant) and <b>N_POINTS</b> used."""
 
-
-class CoregisterAlgorithm(SarAlgorithm):
-    """Co-register INPUT onto REFERENCE (``engine.coregistration.coregister``)."""
-
-    REFERENCE_BANDS = "REFERENCE_BANDS"
-    METHOD = "METHOD"
-    MODE = "MODE"
-    GRID_SPACING = "GRID_SPACING"
-    WINDOW = "WINDOW"
-    MAX_SHIFT_M = "MAX_SHIFT_M"
-    MAX_SHIFT = "MAX_SHIFT"
-    TRANSFORM = "TRANSFORM"
-    MAX_SCALE_CHANGE = "MAX_SCALE_CHANGE"
-    MAX_ROTATION = "MAX_ROTATION"
-    RESAMPLE = "RESAMPLE"
-    RESAMPLING = "RESAMPLING"
-    TIEPOINTS = "TIEPOINTS"
-    GCP_FILE = "GCP_FILE"
-    REPORT = "REPORT"
-    CHECKERBOARD = "CHECKERBOARD"
-
-    METHODS = engine.USER_METHODS
-    MODES = engine.MODES
-    TRANSFORMS = engine.TRANSFORMS
-    RESAMPLINGS = RESAMPLING_METHODS
-    FIGURES = (
-        Figure("SHIFT_X", "Shift x (input pixels, + = right)", "shift_x"),
-        Figure("SHIFT_Y", "Shift y (input pixels, + = down)", "shift_y"),
-        Figure("RMSE", "RMSE after the fit (pixels; empty: not available)", "rmse_or_none"),
-        Figure("N_POINTS", "Tie points used", "n_points"),
-    )
-
-    NAME = "coregister"
-    DISPLAY_NAME = "Co-register raster (SAR–optical)"
-    GROUP = COREGISTRATION
-    HELP = HELP
-
-    def initAlgorithm(self, config: dict[str, Any] | None = None) -> None:
+    def add_parameters(self) -> None:
         self._add_rasters()
         self.add_enum(self.METHOD, "Method", self.METHODS, default=self.METHODS.index(engine.DEFAULT_METHOD))
         self.add_onnx_file(self.MODEL, "Embedding model for METHOD=deep", advanced=True)
@@ -100,26 +91,12 @@ class CoregisterAlgorithm(SarAlgorithm):
                          100 * MAX_SCALE_CHANGE, 0.01, double=True, advanced=True)  # fmt: skip
         self._add_number(self.MAX_ROTATION, "Largest rotation of the fit (degrees)", MAX_ROTATION, 0.01,
                          double=True, advanced=True)  # fmt: skip
-        self.addParameter(
-            QgsProcessingParameterBoolean(
-                self.RESAMPLE, self.tr("Resample (warp) the output"), defaultValue=False
-            )
-        )
-        self.add_enum(self.RESAMPLING, "Resampling", self.RESAMPLINGS, default=1, advanced=True)
+        self.add_resample(self.RESAMPLINGS, advanced=True)
         self._add_outputs()
-        self.add_figure_outputs(self.FIGURES)
 
     def _add_rasters(self) -> None:
-        self.addParameter(QgsProcessingParameterRasterLayer(self.INPUT, self.tr("Raster to correct")))
-        self.addParameter(QgsProcessingParameterBand(
-            self.BAND, self.tr("Band of the raster to correct"), defaultValue=1,
-            parentLayerParameterName=self.INPUT, optional=True,  # qgis_process 3.22 demands it otherwise
-        ))  # fmt: skip
-        self.addParameter(QgsProcessingParameterRasterLayer(self.REFERENCE, self.tr("Reference raster")))
-        self.addParameter(QgsProcessingParameterBand(
-            self.REFERENCE_BANDS, self.tr("Reference bands (averaged; default: mean of R, G, B)"),
-            parentLayerParameterName=self.REFERENCE, optional=True, allowMultiple=True,
-        ))  # fmt: skip
+        self.add_raster_band(self.INPUT, self.BAND, ("Raster to correct", "Band of the raster to correct"))
+        self.add_reference("Reference bands (averaged; default: mean of R, G, B)")
 
     def _add_number(
         self,
@@ -139,18 +116,8 @@ class CoregisterAlgorithm(SarAlgorithm):
 
     def _add_outputs(self) -> None:
         self.addParameter(QgsProcessingParameterRasterDestination(self.OUTPUT, self.tr("Corrected raster")))
-        self.addParameter(QgsProcessingParameterVectorDestination(
-            self.TIEPOINTS, self.tr("Tie points"), QgsProcessing.TypeVectorPoint, optional=True,
-            createByDefault=False,
-        ))  # fmt: skip
-        for name, label, file_filter in (
-            (self.GCP_FILE, "Georeferencer GCP file", "GCP points (*.points)"),
-            (self.REPORT, "Report", "JSON (*.json)"),
-            (self.CHECKERBOARD, "Before/after checkerboard", "GeoTIFF (*.tif)"),
-        ):
-            self.addParameter(QgsProcessingParameterFileDestination(
-                name, self.tr(label), fileFilter=file_filter, optional=True, createByDefault=False
-            ))  # fmt: skip
+        self.add_tiepoints_output(QgsProcessing.TypeVectorPoint)
+        self.add_file_outputs(self.FILE_OUTPUTS)
 
     def _search(self, values: ParameterValues) -> dict[str, Any]:
         """MAX_SHIFT (pixels) when set, else MAX_SHIFT_M."""
@@ -164,12 +131,9 @@ class CoregisterAlgorithm(SarAlgorithm):
 
         output = values.output_raster(self.OUTPUT)
         files = {
-            key: values.optional_destination(key, suffix)
-            for key, suffix in (
-                (self.TIEPOINTS, ".gpkg"), (self.GCP_FILE, ".points"), (self.REPORT, ".json"),
-                (self.CHECKERBOARD, ".tif"),
-            )
-        }  # fmt: skip
+            self.TIEPOINTS: values.optional_destination(self.TIEPOINTS, ".gpkg"),
+            **values.file_outputs(self.FILE_OUTPUTS),
+        }
         limits = FitLimits(
             max_scale_change=values.number(self.MAX_SCALE_CHANGE) / 100,
             max_rotation=values.number(self.MAX_ROTATION),

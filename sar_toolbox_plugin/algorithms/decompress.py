@@ -14,19 +14,6 @@ from ..engine.codec.decode import OUTPUT_KINDS
 from .base import COMPRESSION, SarAlgorithm, engine_callbacks
 from .params import ParameterValues
 
-HELP = """Decodes a <i>.sarz</i> file written by <i>Compress SAR raster</i> into a float32 GeoTIFF with \
-the original CRS, geotransform and size; pixels that were nodata, zero, negative or NaN in the source \
-are nodata again.
-
-<b>Compressed file</b>: the <i>.sarz</i> file to decode.
-<b>Output values</b>: dB (default), linear intensity or linear amplitude.
-<b>Decoder model</b> (advanced, optional): the decoder .onnx to use; by default the decoder named in \
-the file is looked up among the plugin's models, and its weights hash must match the file's.
-
-A truncated, corrupted or foreign file, an unknown format version or a missing decoder fails with a \
-clear message and writes nothing.
-<b>Decoded raster</b>: the output GeoTIFF."""
-
 
 class DecompressAlgorithm(SarAlgorithm):
     """Thin adapter over ``engine.codec.decode.decompress_file``."""
@@ -39,9 +26,20 @@ class DecompressAlgorithm(SarAlgorithm):
     NAME = "decompress"
     DISPLAY_NAME = "Decompress SAR raster (learned codec)"
     GROUP = COMPRESSION
-    HELP = HELP
+    HELP = """Decodes a <i>.sarz</i> file written by <i>Compress SAR raster</i> into a float32 GeoTIFF with \
+the original CRS, geotransform and size; pixels that were nodata, zero, negative or NaN in the source \
+are nodata again.
 
-    def initAlgorithm(self, config: dict[str, Any] | None = None) -> None:
+<b>Compressed file</b>: the <i>.sarz</i> file to decode.
+<b>Output values</b>: dB (default), linear intensity or linear amplitude.
+<b>Decoder model</b> (advanced, optional): the decoder .onnx to use; by default the decoder named in \
+the file is looked up among the plugin's models, and its weights hash must match the file's.
+
+A truncated, corrupted or foreign file, an unknown format version or a missing decoder fails with a \
+clear message and writes nothing.
+<b>Decoded raster</b>: the output GeoTIFF."""
+
+    def add_parameters(self) -> None:
         self.addParameter(
             QgsProcessingParameterFile(self.INPUT, self.tr("Compressed file"), extension="sarz")
         )

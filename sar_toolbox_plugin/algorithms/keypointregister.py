@@ -6,18 +6,40 @@ from typing import Any
 
 from qgis.core import (
     QgsProcessingFeedback,
-    QgsProcessingParameterBand,
-    QgsProcessingParameterFileDestination,
     QgsProcessingParameterNumber,
     QgsProcessingParameterRasterDestination,
-    QgsProcessingParameterRasterLayer,
-    QgsProcessingParameterVectorDestination,
 )
 
-from .base import COREGISTRATION, SarAlgorithm, engine_callbacks
-from .params import Figure, ParameterValues
+from .base import engine_callbacks
+from .params import Figure, FileOutput, ParameterValues
+from .registration import RegistrationAlgorithm
 
-HELP = """Registers a raster onto a reference that may be rotated, scaled or seen in perspective \
+
+class KeypointRegisterAlgorithm(RegistrationAlgorithm):
+    """Register INPUT onto REFERENCE by keypoints (``engine.keypoints.api.keypoint_register``)."""
+
+    MAX_KEYPOINTS = "MAX_KEYPOINTS"
+    REFERENCE_KIND = "REFERENCE_KIND"
+    MATCHES_PNG = "MATCHES_PNG"
+
+    TRANSFORMS = ("similarity", "affine", "homography")
+    RESAMPLINGS = ("nearest", "bilinear", "cubic")
+    KINDS = ("auto", "intensity", "amplitude", "db", "optical")
+    FILE_OUTPUTS = (
+        RegistrationAlgorithm.GCP_OUTPUT,
+        FileOutput(MATCHES_PNG, "Matches", ".png", "PNG"),
+        RegistrationAlgorithm.REPORT_OUTPUT,
+    )
+    FIGURES = (
+        Figure("N_KEYPOINTS", "Keypoints (input + reference)"),
+        Figure("N_MATCHES", "Putative matches"),
+        Figure("N_INLIERS", "Inlier matches"),
+        Figure("RMSE", "RMSE of the inliers (reference pixels)"),
+    )
+
+    NAME = "keypointregister"
+    DISPLAY_NAME = "Register by keypoints (rotation and scale)"
+    HELP = """Registers a raster onto a reference that may be rotated, scaled or seen in perspective \
 (other orbit, sensor or resolution), by matching keypoints: SAR onto optical or SAR onto SAR.
 
 <b>Raster to register</b> (INPUT, one <b>Band</b>) and <b>Reference raster</b> (REFERENCE; \
@@ -44,44 +66,9 @@ first pixel.
 Figures: N_KEYPOINTS (INPUT + REFERENCE), N_MATCHES, N_INLIERS, RMSE (inliers, reference pixels). \
 Benchmark figures: docs/BENCHMARKS.md."""
 
-
-class KeypointRegisterAlgorithm(SarAlgorithm):
-    """Register INPUT onto REFERENCE by keypoints (``engine.keypoints.api.keypoint_register``)."""
-
-    REFERENCE_BANDS = "REFERENCE_BANDS"
-    MAX_KEYPOINTS = "MAX_KEYPOINTS"
-    TRANSFORM = "TRANSFORM"
-    RESAMPLING = "RESAMPLING"
-    REFERENCE_KIND = "REFERENCE_KIND"
-    TIEPOINTS = "TIEPOINTS"
-    GCP_FILE = "GCP_FILE"
-    MATCHES_PNG = "MATCHES_PNG"
-    REPORT = "REPORT"
-
-    TRANSFORMS = ("similarity", "affine", "homography")
-    RESAMPLINGS = ("nearest", "bilinear", "cubic")
-    KINDS = ("auto", "intensity", "amplitude", "db", "optical")
-    FIGURES = (
-        Figure("N_KEYPOINTS", "Keypoints (input + reference)", "n_keypoints"),
-        Figure("N_MATCHES", "Putative matches", "n_matches"),
-        Figure("N_INLIERS", "Inlier matches", "n_inliers"),
-        Figure("RMSE", "RMSE of the inliers (reference pixels)", "rmse"),
-    )
-
-    NAME = "keypointregister"
-    DISPLAY_NAME = "Register by keypoints (rotation and scale)"
-    GROUP = COREGISTRATION
-    HELP = HELP
-
-    def initAlgorithm(self, config: dict[str, Any] | None = None) -> None:
-        self.addParameter(QgsProcessingParameterRasterLayer(self.INPUT, self.tr("Raster to register")))
-        # Optional with default 1, so that qgis_process 3.22 does not demand it.
-        self.addParameter(QgsProcessingParameterBand(self.BAND, self.tr("Band"), defaultValue=1,
-                                                     parentLayerParameterName=self.INPUT, optional=True))
-        self.addParameter(QgsProcessingParameterRasterLayer(self.REFERENCE, self.tr("Reference raster")))
-        self.addParameter(QgsProcessingParameterBand(
-            self.REFERENCE_BANDS, self.tr("Reference bands (default: all, averaged)"), optional=True,
-            parentLayerParameterName=self.REFERENCE, allowMultiple=True))
+    def add_parameters(self) -> None:
+        self.add_raster_band(self.INPUT, self.BAND, ("Raster to register", "Band"))
+        self.add_reference("Reference bands (default: all, averaged)")
         self.add_onnx_file(self.MODEL, "Keypoint model (empty = classical)")
         self.addParameter(QgsProcessingParameterNumber(
             self.MAX_KEYPOINTS, self.tr("Maximum keypoints per image"), defaultValue=2000, minValue=16,
@@ -92,22 +79,17 @@ class KeypointRegisterAlgorithm(SarAlgorithm):
                             (self.REFERENCE_KIND, "Reference values are")):
             self.add_enum(name, label, self.KINDS, advanced=True)
         self.addParameter(QgsProcessingParameterRasterDestination(self.OUTPUT, self.tr("Registered raster")))
-        self.addParameter(QgsProcessingParameterVectorDestination(
-            self.TIEPOINTS, self.tr("Tie points"), optional=True, createByDefault=False))
-        for name, label, file_filter in ((self.GCP_FILE, "Georeferencer GCP file", "GCP points (*.points)"),
-                                         (self.MATCHES_PNG, "Matches", "PNG (*.png)"),
-                                         (self.REPORT, "Report", "JSON (*.json)")):
-            self.addParameter(QgsProcessingParameterFileDestination(
-                name, self.tr(label), fileFilter=file_filter, optional=True, createByDefault=False))
-        self.add_figure_outputs(self.FIGURES)
+        self.add_tiepoints_output()
+        self.add_file_outputs(self.FILE_OUTPUTS)
 
     def execute(self, values: ParameterValues, feedback: QgsProcessingFeedback) -> dict[str, Any]:
         inp = values.raster(self.INPUT)
         ref = values.raster(self.REFERENCE)
         output = values.output_raster(self.OUTPUT)
-        files = {key: values.optional_destination(key, suffix) for key, suffix in (
-            (self.TIEPOINTS, ".gpkg"), (self.GCP_FILE, ".points"), (self.MATCHES_PNG, ".png"),
-            (self.REPORT, ".json"))}
+        files = {
+            self.TIEPOINTS: values.optional_destination(self.TIEPOINTS, ".gpkg"),
+            **values.file_outputs(self.FILE_OUTPUTS),
+        }
 
         from ..engine.keypoints.api import keypoint_register  # lazy: pulls in rasterio/scipy
 

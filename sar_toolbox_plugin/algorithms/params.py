@@ -28,6 +28,7 @@ from qgis.core import (
     QgsProcessingParameterDefinition,
     QgsProcessingParameterEnum,
     QgsProcessingParameterFile,
+    QgsProcessingParameterFileDestination,
     QgsProcessingParameterNumber,
     QgsProcessingParameterRasterLayer,
     QgsProcessingParameterVectorDestination,
@@ -57,12 +58,27 @@ class BandInput(NamedTuple):
     kind: str = INPUT_KIND
 
 
-class Figure(NamedTuple):
-    """A numeric output filled from an engine result: output name, label, attribute of the result."""
+class FileOutput(NamedTuple):
+    """An optional file an algorithm writes when given a path: parameter name, label, format
+    (``suffix`` and its ``description``, shown in the file dialog's filter)."""
 
     name: str
     label: str
-    attribute: str
+    suffix: str
+    description: str
+
+
+class Figure(NamedTuple):
+    """A numeric output filled from an engine result: output name, label, attribute of the result
+    (by default the name in lower case: ``BPP`` is ``result.bpp``)."""
+
+    name: str
+    label: str
+    attribute: str = ""
+
+    def value(self, result: Any) -> Any:
+        """This figure of the engine's ``result``."""
+        return getattr(result, self.attribute or self.name.lower())
 
 
 def default_text(definition: QgsProcessingParameterDefinition) -> str | None:
@@ -104,7 +120,7 @@ def as_advanced(parameter: ParameterT) -> ParameterT:
 
 def figure_values(result: Any, figures: Iterable[Figure]) -> dict[str, Any]:
     """The outputs of ``figures`` read from ``result`` (``{name: result.attribute}``), in order."""
-    return {figure.name: getattr(result, figure.attribute) for figure in figures}
+    return {figure.name: figure.value(result) for figure in figures}
 
 
 class ParameterHelpers(QgsProcessingAlgorithm):
@@ -133,17 +149,21 @@ class ParameterHelpers(QgsProcessingAlgorithm):
         With ``default_band=None`` it has no default: the engine then decides (a single band needs none).
         """
         raster_label, band_label, kind_label = labels
-        self.addParameter(QgsProcessingParameterRasterLayer(names.raster, self.tr(raster_label)))
+        self.add_raster_band(names.raster, names.band, (raster_label, band_label), default_band)
+        self.add_enum(names.kind, kind_label, names.kinds)
+
+    def add_raster_band(
+        self, raster: str, band: str, labels: tuple[str, str], default_band: int | None = 1
+    ) -> None:
+        """A raster layer and one of its bands (optional: see :meth:`add_band_input`)."""
+        raster_label, band_label = labels
+        self.addParameter(QgsProcessingParameterRasterLayer(raster, self.tr(raster_label)))
         self.addParameter(
             QgsProcessingParameterBand(
-                names.band,
-                self.tr(band_label),
-                defaultValue=default_band,
-                parentLayerParameterName=names.raster,
+                band, self.tr(band_label), defaultValue=default_band, parentLayerParameterName=raster,
                 optional=True,
             )
         )
-        self.add_enum(names.kind, kind_label, names.kinds)
 
     def add_enum(
         self, name: str, label: str, options: Sequence[str], default: int = 0, advanced: bool = False
@@ -158,6 +178,14 @@ class ParameterHelpers(QgsProcessingAlgorithm):
         """An optional ``.onnx`` model file (under "Advanced parameters" when ``advanced``)."""
         parameter = QgsProcessingParameterFile(name, self.tr(label), extension="onnx", optional=True)
         self.addParameter(as_advanced(parameter) if advanced else parameter)
+
+    def add_file_outputs(self, outputs: Iterable[FileOutput]) -> None:
+        """One optional file destination per output, not created unless asked for."""
+        for output in outputs:
+            self.addParameter(QgsProcessingParameterFileDestination(
+                output.name, self.tr(output.label), fileFilter=f"{output.description} (*{output.suffix})",
+                optional=True, createByDefault=False,
+            ))  # fmt: skip
 
     def add_figure_outputs(self, figures: Iterable[Figure]) -> None:
         """One numeric output per figure."""
@@ -237,6 +265,10 @@ class ParameterValues:
         if not path:
             return None
         return path if Path(path).suffix.lower() == suffix else str(Path(path).with_suffix(suffix))
+
+    def file_outputs(self, outputs: Iterable[FileOutput]) -> dict[str, str | None]:
+        """The paths of :meth:`ParameterHelpers.add_file_outputs` outputs, by name (None: not asked for)."""
+        return {output.name: self.optional_destination(output.name, output.suffix) for output in outputs}
 
     def raster(self, name: str) -> str:
         """Path of a file-based (GDAL) raster layer parameter."""

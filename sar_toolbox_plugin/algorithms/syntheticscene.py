@@ -17,28 +17,6 @@ from ..engine.synthetic import MAX_SIZE, MIN_SIZE
 from .base import DATA, SarAlgorithm, engine_callbacks
 from .params import ParameterValues
 
-HELP = """Generates a synthetic, georeferenced SAR/optical scene pair for demos, tests and training.
-
-A procedural land-cover layout (crop parcels, forest, river and lake, roads, urban blocks with \
-building heights) is rendered twice: an optical image and a C-band-like SAR image with per-class dB \
-statistics, layover, double bounce and radar shadow, and fully developed speckle. The SAR content is \
-shifted by a known amount, so the pair can be used to check co-registration.
-
-<b>Width / Height</b>: scene size in pixels (16 to 20000).
-<b>Pixel size</b>: ground size of one pixel in metres (statistics are calibrated at 10 m).
-<b>CRS</b>: coordinate reference system of both outputs; must be projected in metres (e.g. a UTM \
-zone); EPSG:32631 when not set. The top-left corner is at (500000, 5000000) in that CRS.
-<b>Seed</b>: the same seed and parameters always give the same scene.
-<b>Looks</b>: number of looks L of the speckle (Gamma law, may be fractional); 1 = single look, \
-higher = smoother.
-<b>Shift X / Shift Y</b>: known misregistration of the SAR content, in pixels (sub-pixel allowed, at \
-most a quarter of the smaller side). Positive X moves the SAR content east (right, +column), positive \
-Y south (down, +row): sar[row, col] = aligned[row − shift_y, col − shift_x]. Both files share the same \
-geotransform; the misregistration lives in the content only.
-<b>SAR output</b>: one float32 band, σ0 intensity (linear). <b>Optical output</b>: four float32 \
-bands, red, green, blue, NIR reflectance (0–1). Both carry the truth (seed, looks, shift) as JSON in \
-the SAR_TOOLBOX_SYNTHETIC metadata tag."""
-
 
 class SyntheticSceneAlgorithm(SarAlgorithm):
     """Demo-data generator (a thin adapter over ``engine.synthetic.write_scene_pair``)."""
@@ -61,9 +39,29 @@ class SyntheticSceneAlgorithm(SarAlgorithm):
     NAME = "syntheticscene"
     DISPLAY_NAME = "Synthetic SAR/optical scene"
     GROUP = DATA
-    HELP = HELP
+    HELP = """Generates a synthetic, georeferenced SAR/optical scene pair for demos, tests and training.
 
-    def initAlgorithm(self, config: dict[str, Any] | None = None) -> None:
+A procedural land-cover layout (crop parcels, forest, river and lake, roads, urban blocks with \
+building heights) is rendered twice: an optical image and a C-band-like SAR image with per-class dB \
+statistics, layover, double bounce and radar shadow, and fully developed speckle. The SAR content is \
+shifted by a known amount, so the pair can be used to check co-registration.
+
+<b>Width / Height</b>: scene size in pixels (16 to 20000).
+<b>Pixel size</b>: ground size of one pixel in metres (statistics are calibrated at 10 m).
+<b>CRS</b>: coordinate reference system of both outputs; must be projected in metres (e.g. a UTM \
+zone); EPSG:32631 when not set. The top-left corner is at (500000, 5000000) in that CRS.
+<b>Seed</b>: the same seed and parameters always give the same scene.
+<b>Looks</b>: number of looks L of the speckle (Gamma law, may be fractional); 1 = single look, \
+higher = smoother.
+<b>Shift X / Shift Y</b>: known misregistration of the SAR content, in pixels (sub-pixel allowed, at \
+most a quarter of the smaller side). Positive X moves the SAR content east (right, +column), positive \
+Y south (down, +row): sar[row, col] = aligned[row − shift_y, col − shift_x]. Both files share the same \
+geotransform; the misregistration lives in the content only.
+<b>SAR output</b>: one float32 band, σ0 intensity (linear). <b>Optical output</b>: four float32 \
+bands, red, green, blue, NIR reflectance (0–1). Both carry the truth (seed, looks, shift) as JSON in \
+the SAR_TOOLBOX_SYNTHETIC metadata tag."""
+
+    def add_parameters(self) -> None:
         integer = QgsProcessingParameterNumber.Integer
         double = QgsProcessingParameterNumber.Double
         self.addParameter(

@@ -15,7 +15,25 @@ from ..engine.preprocess import LINEAR_KINDS
 from .base import RADIOMETRY, SarAlgorithm, engine_callbacks
 from .params import BandInput, Figure, ParameterValues, as_advanced
 
-HELP = """Converts one band of a SAR raster between linear scale and decibels (dB).
+
+class ToDbAlgorithm(SarAlgorithm):
+    """Linear ↔ dB conversion of one SAR band (a thin adapter over ``engine.convert.convert_db``)."""
+
+    INVERSE = "INVERSE"
+    NOISE_FLOOR_DB = "NOISE_FLOOR_DB"
+
+    BAND_INPUT = BandInput(tuple(LINEAR_KINDS))
+    FIGURES = (
+        Figure("VALID_PIXELS", "Valid pixels"),
+        Figure("NODATA_PIXELS", "Nodata pixels"),
+        Figure("MINIMUM", "Minimum of the output"),
+        Figure("MAXIMUM", "Maximum of the output"),
+    )
+
+    NAME = "todb"
+    DISPLAY_NAME = "Convert SAR to/from decibels"
+    GROUP = RADIOMETRY
+    HELP = """Converts one band of a SAR raster between linear scale and decibels (dB).
 
 <b>Input raster</b>: a file-based raster (GeoTIFF or any format GDAL reads). Complex (SLC) data is not \
 supported: compute the intensity |z|² first (e.g. with the Raster calculator).
@@ -31,27 +49,7 @@ Invalid pixels (nodata, NaN, ±inf and, for the forward conversion, zero or nega
 nodata in the output; they never leak into valid pixels. The output is written to a temporary file \
 and only moved into place when the run succeeds, so a cancelled or failed run leaves nothing behind."""
 
-
-class ToDbAlgorithm(SarAlgorithm):
-    """Linear ↔ dB conversion of one SAR band (a thin adapter over ``engine.convert.convert_db``)."""
-
-    INVERSE = "INVERSE"
-    NOISE_FLOOR_DB = "NOISE_FLOOR_DB"
-
-    BAND_INPUT = BandInput(tuple(LINEAR_KINDS))
-    FIGURES = (
-        Figure("VALID_PIXELS", "Valid pixels", "valid_pixels"),
-        Figure("NODATA_PIXELS", "Nodata pixels", "nodata_pixels"),
-        Figure("MINIMUM", "Minimum of the output", "minimum"),
-        Figure("MAXIMUM", "Maximum of the output", "maximum"),
-    )
-
-    NAME = "todb"
-    DISPLAY_NAME = "Convert SAR to/from decibels"
-    GROUP = RADIOMETRY
-    HELP = HELP
-
-    def initAlgorithm(self, config: dict[str, Any] | None = None) -> None:
+    def add_parameters(self) -> None:
         self.add_band_input(self.BAND_INPUT)
         self.addParameter(
             QgsProcessingParameterBoolean(self.INVERSE, self.tr("Inverse (dB to linear)"), defaultValue=False)
@@ -69,7 +67,6 @@ class ToDbAlgorithm(SarAlgorithm):
             )
         )
         self.addParameter(QgsProcessingParameterRasterDestination(self.OUTPUT, self.tr("Output")))
-        self.add_figure_outputs(self.FIGURES)
 
     def execute(self, values: ParameterValues, feedback: QgsProcessingFeedback) -> dict[str, Any]:
         source, band, kind = values.band_input(self.BAND_INPUT)

@@ -10,7 +10,20 @@ from ..engine.preprocess import INPUT_KINDS
 from .base import TRANSLATION, SarAlgorithm, engine_callbacks
 from .params import BandInput, Figure, ParameterValues
 
-HELP = """Renders one SAR band as an optical-looking RGB image with a pix2pix network (a U-Net \
+
+class TranslateAlgorithm(SarAlgorithm):
+    """SAR -> synthetic RGB (a thin adapter over ``engine.translation.translate``)."""
+
+    BAND_INPUT = BandInput(INPUT_KINDS)
+    FIGURES = (
+        Figure("VALID_PIXELS", "Valid pixels"),
+        Figure("TILES", "Tiles"),
+    )
+
+    NAME = "translate"
+    DISPLAY_NAME = "Translate SAR to optical-looking RGB (synthetic)"
+    GROUP = TRANSLATION
+    HELP = """Renders one SAR band as an optical-looking RGB image with a pix2pix network (a U-Net \
 generator trained on paired SAR and optical images).
 
 <b>The output is a synthetic rendering, not a measurement.</b> Colours and textures are what the \
@@ -31,22 +44,7 @@ input nodata pixels stay nodata (0). Inputs smaller than one tile are padded; la
 processed in overlapping tiles whose outputs are blended. An input without any valid pixel is an \
 error and nothing is written; a cancelled or failed run leaves nothing behind."""
 
-
-class TranslateAlgorithm(SarAlgorithm):
-    """SAR -> synthetic RGB (a thin adapter over ``engine.translation.translate``)."""
-
-    BAND_INPUT = BandInput(INPUT_KINDS)
-    FIGURES = (
-        Figure("VALID_PIXELS", "Valid pixels", "valid_pixels"),
-        Figure("TILES", "Tiles", "tiles"),
-    )
-
-    NAME = "translate"
-    DISPLAY_NAME = "Translate SAR to optical-looking RGB (synthetic)"
-    GROUP = TRANSLATION
-    HELP = HELP
-
-    def initAlgorithm(self, config: dict[str, Any] | None = None) -> None:
+    def add_parameters(self) -> None:
         # No default band: a multi-band raster without BAND is an error, a single band needs none.
         self.add_band_input(
             self.BAND_INPUT, ("Input SAR raster", "Band", "Input values are"), default_band=None
@@ -55,7 +53,6 @@ class TranslateAlgorithm(SarAlgorithm):
         self.addParameter(
             QgsProcessingParameterRasterDestination(self.OUTPUT, self.tr("Synthetic RGB output"))
         )
-        self.add_figure_outputs(self.FIGURES)
 
     def execute(self, values: ParameterValues, feedback: QgsProcessingFeedback) -> dict[str, Any]:
         source, band, kind = values.band_input(self.BAND_INPUT)  # band 0: not set

@@ -7,6 +7,12 @@ from pathlib import Path
 from typing import Any
 
 
+def section_head(section: str, command: str, machine: str) -> list[str]:
+    """The first lines of a benchmark's Markdown section: its heading, the command that reproduces
+    it and the machine line, each followed by a blank line."""
+    return [section, "", f"Command: `{command}`", "", machine, ""]
+
+
 def replace_section(markdown: Path, section: str, keep: str | None = None) -> None:
     """Write ``section`` into ``markdown``, replacing only the previous section with the same heading.
 

@@ -29,7 +29,7 @@ from pathlib import Path
 
 import numpy as np
 
-from benchmarks.common import float32_tiled_profile, replace_section
+from benchmarks.common import float32_tiled_profile, replace_section, section_head
 
 log = logging.getLogger("benchmarks.pipeline")
 
@@ -164,13 +164,9 @@ def markdown_section(
     """The Markdown section with the command, the machine, the date and the table."""
     import rasterio
 
+    gdal_versions = f", rasterio {rasterio.__version__} (GDAL {rasterio.__gdal_version__})"
     lines = [
-        SECTION,
-        "",
-        f"Command: `{command}`",
-        "",
-        machine_line(f", rasterio {rasterio.__version__} (GDAL {rasterio.__gdal_version__})", note),
-        "",
+        *section_head(SECTION, command, machine_line(gdal_versions, note)),
         f"Identity ONNX model through `engine.pipeline.run_model`: tiles of {tile_size} px, overlap "
         f"{overlap} px, batch {batch_size}, cosine blending; float32 input GeoTIFF (uncompressed, tiled) "
         "-> float32 output GeoTIFF (tiled, deflate, predictor 3). Time covers the whole run (model load, "

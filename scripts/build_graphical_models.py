@@ -36,6 +36,32 @@ def _qgis() -> Any:
     return app
 
 
+def _param(name: str) -> Any:
+    """A child's value taken from the model's input ``name``."""
+    from qgis.core import QgsProcessingModelChildParameterSource as Source
+
+    return Source.fromModelParameter(name)
+
+
+def _output_of(child_id: str, output: str) -> Any:
+    """A child's value taken from the output ``output`` of the child ``child_id``."""
+    from qgis.core import QgsProcessingModelChildParameterSource as Source
+
+    return Source.fromChildOutput(child_id, output)
+
+
+def _raster(name: str, label: str) -> Any:
+    from qgis.core import QgsProcessingParameterRasterLayer
+
+    return QgsProcessingParameterRasterLayer(name, label)
+
+
+def _choice(name: str, label: str, options: list[str], default: int) -> Any:
+    from qgis.core import QgsProcessingParameterEnum
+
+    return QgsProcessingParameterEnum(name, label, options=options, defaultValue=default)
+
+
 def _child(alg_id: str, child_id: str, sources: dict[str, Any], outputs: dict[str, str]) -> Any:
     """A child algorithm; ``outputs`` maps the child's output names to the model's output names."""
     from qgis.core import QgsProcessingModelChildAlgorithm, QgsProcessingModelOutput
@@ -72,46 +98,36 @@ def _model(name: str, display: str, help_text: str, parameters: Sequence[Any],
 
 def coregister_and_compress() -> Any:
     """INPUT, REFERENCE, RATE -> OUTPUT (.sarz of the co-registered SAR)."""
-    from qgis.core import QgsProcessingModelChildParameterSource as Source
-    from qgis.core import QgsProcessingParameterEnum, QgsProcessingParameterRasterLayer
-
-    param, child = Source.fromModelParameter, Source.fromChildOutput
     return _model(
         "coregisterandcompress", "Co-register and compress",
         "Co-registers the SAR raster (INPUT) onto the reference (REFERENCE) with the default global "
         "co-registration (the measured shift is written into the geotransform, pixels are not resampled), "
         "then compresses the corrected raster with the learned codec at RATE into OUTPUT (.sarz). "
         "INPUT is read as intensity, band 1. Use the two algorithms separately for other settings.",
-        [QgsProcessingParameterRasterLayer("INPUT", "SAR raster (intensity)"),
-         QgsProcessingParameterRasterLayer("REFERENCE", "Reference raster"),
-         QgsProcessingParameterEnum("RATE", "Rate", options=RATES, defaultValue=1)],
+        [_raster("INPUT", "SAR raster (intensity)"), _raster("REFERENCE", "Reference raster"),
+         _choice("RATE", "Rate", RATES, default=1)],
         [_child("sartoolbox:coregister", "coregister",
-                {"INPUT": param("INPUT"), "REFERENCE": param("REFERENCE")}, {}),
+                {"INPUT": _param("INPUT"), "REFERENCE": _param("REFERENCE")}, {}),
          _child("sartoolbox:compress", "compress",
-                {"INPUT": child("coregister", "OUTPUT"), "RATE": param("RATE")}, {"OUTPUT": "OUTPUT"})],
+                {"INPUT": _output_of("coregister", "OUTPUT"), "RATE": _param("RATE")}, {"OUTPUT": "OUTPUT"})],
     )
 
 
 def compress_and_assess() -> Any:
     """INPUT, INPUT_KIND, RATE -> OUTPUT (.sarz) and REPORT (HTML) with PSNR, SSIM, ENL ratio, EPI, bpp."""
-    from qgis.core import QgsProcessingModelChildParameterSource as Source
-    from qgis.core import QgsProcessingParameterEnum, QgsProcessingParameterRasterLayer
-
-    param, child = Source.fromModelParameter, Source.fromChildOutput
     return _model(
         "compressandassess", "Compress and assess quality",
         "Compresses band 1 of the SAR raster (INPUT, holding INPUT_KIND values) at RATE into OUTPUT (.sarz), "
         "then measures the file against the original: PSNR and SSIM in dB, ENL ratio, EPI and the real bits "
         "per pixel, with an HTML report (REPORT). Check a rate on a typical scene before archiving many.",
-        [QgsProcessingParameterRasterLayer("INPUT", "SAR raster"),
-         QgsProcessingParameterEnum("INPUT_KIND", "Values are", options=KINDS, defaultValue=0),
-         QgsProcessingParameterEnum("RATE", "Rate", options=RATES, defaultValue=1)],
+        [_raster("INPUT", "SAR raster"), _choice("INPUT_KIND", "Values are", KINDS, default=0),
+         _choice("RATE", "Rate", RATES, default=1)],
         [_child("sartoolbox:compress", "compress",
-                {"INPUT": param("INPUT"), "INPUT_KIND": param("INPUT_KIND"), "RATE": param("RATE")},
+                {"INPUT": _param("INPUT"), "INPUT_KIND": _param("INPUT_KIND"), "RATE": _param("RATE")},
                 {"OUTPUT": "OUTPUT"}),
          _child("sartoolbox:compressionquality", "quality",
-                {"REFERENCE": param("INPUT"), "REFERENCE_KIND": param("INPUT_KIND"),
-                 "INPUT": child("compress", "OUTPUT")}, {"OUTPUT_HTML": "REPORT"})],
+                {"REFERENCE": _param("INPUT"), "REFERENCE_KIND": _param("INPUT_KIND"),
+                 "INPUT": _output_of("compress", "OUTPUT")}, {"OUTPUT_HTML": "REPORT"})],
     )
 
 

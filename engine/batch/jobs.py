@@ -19,28 +19,32 @@ logger = logging.getLogger(__name__)
 
 Options = Mapping[str, Any]
 
+#: Raster files a batch algorithm takes as scenes.
+RASTER_SUFFIXES = (".tif", ".tiff", ".vrt", ".img")
+
 
 @dataclass(frozen=True)
 class Algorithm:
     """A batch algorithm: the engine call for one scene and the files it leaves.
 
-    ``outputs(input, out_dir)`` lists every file a complete run writes (the first is the main
-    output); ``run(input, outputs, options)`` makes them and returns the scene's key figures.
+    A scene ``<stem>.<ext>`` gives ``<stem><suffix>`` in the output folder for each of
+    ``output_suffixes`` (the first is the main output); ``run(input, outputs, options)`` makes
+    them and returns the scene's key figures.
     """
 
     name: str
     help: str
     input_suffixes: tuple[str, ...]
-    outputs: Callable[[Path, Path], list[Path]]
+    output_suffixes: tuple[str, ...]
     run: Callable[[Path, list[Path], Options], dict[str, Any]]
+
+    def outputs(self, source: Path, out_dir: Path) -> list[Path]:
+        """Every file a complete run on ``source`` writes into ``out_dir``."""
+        return [out_dir / f"{source.stem}{suffix}" for suffix in self.output_suffixes]
 
     def complete(self, source: Path, out_dir: Path) -> bool:
         """True when every output of ``source`` already exists (outputs are written atomically)."""
         return all(p.is_file() for p in self.outputs(source, out_dir))
-
-
-def _todb_outputs(source: Path, out_dir: Path) -> list[Path]:
-    return [out_dir / f"{source.stem}_db.tif"]
 
 
 def _todb(source: Path, outputs: list[Path], options: Options) -> dict[str, Any]:
@@ -51,20 +55,12 @@ def _todb(source: Path, outputs: list[Path], options: Options) -> dict[str, Any]
     return {"valid_pixels": r.valid_pixels, "min_db": r.minimum, "max_db": r.maximum}
 
 
-def _compress_outputs(source: Path, out_dir: Path) -> list[Path]:
-    return [out_dir / f"{source.stem}.sarz"]
-
-
 def _compress(source: Path, outputs: list[Path], options: Options) -> dict[str, Any]:
     from ..codec.encode import compress_raster
 
     r = compress_raster(source, outputs[0], band=options["band"], input_kind=options["input_kind"],
                         rate=options["rate"], rdo=options["rdo"], post_filter=options["post_filter"])
     return {"bpp": round(r.bpp, 4), "bytes": r.bytes, "model_id": r.model_id}
-
-
-def _decompress_outputs(source: Path, out_dir: Path) -> list[Path]:
-    return [out_dir / f"{source.stem}.tif"]
 
 
 def _decompress(source: Path, outputs: list[Path], options: Options) -> dict[str, Any]:
@@ -74,10 +70,6 @@ def _decompress(source: Path, outputs: list[Path], options: Options) -> dict[str
     return {"width": r.width, "height": r.height, "model_id": r.model_id}
 
 
-def _coregister_outputs(source: Path, out_dir: Path) -> list[Path]:
-    return [out_dir / f"{source.stem}_coreg.tif", out_dir / f"{source.stem}_coreg.json"]
-
-
 def _coregister(source: Path, outputs: list[Path], options: Options) -> dict[str, Any]:
     from ..coregistration.api import coregister
 
@@ -85,10 +77,6 @@ def _coregister(source: Path, outputs: list[Path], options: Options) -> dict[str
                    resample=True, output_path=outputs[0], report_path=outputs[1])
     return {"shift_x": round(r.shift_x, 3), "shift_y": round(r.shift_y, 3),
             "n_points": r.n_points, "method": r.method}
-
-
-def _translate_outputs(source: Path, out_dir: Path) -> list[Path]:
-    return [out_dir / f"{source.stem}_rgb.tif"]
 
 
 def _translate(source: Path, outputs: list[Path], options: Options) -> dict[str, Any]:
@@ -102,16 +90,15 @@ def _translate(source: Path, outputs: list[Path], options: Options) -> dict[str,
 ALGORITHMS: dict[str, Algorithm] = {
     a.name: a
     for a in (
-        Algorithm("todb", "convert one band to dB (<stem>_db.tif)", (".tif", ".tiff", ".vrt", ".img"),
-                  _todb_outputs, _todb),
-        Algorithm("compress", "compress one band with the learned codec (<stem>.sarz)",
-                  (".tif", ".tiff", ".vrt", ".img"), _compress_outputs, _compress),
-        Algorithm("decompress", "decode .sarz files to GeoTIFF (<stem>.tif)", (".sarz",),
-                  _decompress_outputs, _decompress),
+        Algorithm("todb", "convert one band to dB (<stem>_db.tif)", RASTER_SUFFIXES, ("_db.tif",), _todb),
+        Algorithm("compress", "compress one band with the learned codec (<stem>.sarz)", RASTER_SUFFIXES,
+                  (".sarz",), _compress),
+        Algorithm("decompress", "decode .sarz files to GeoTIFF (<stem>.tif)", (".sarz",), (".tif",),
+                  _decompress),
         Algorithm("coregister", "co-register every input onto one --reference (<stem>_coreg.tif + .json)",
-                  (".tif", ".tiff", ".vrt", ".img"), _coregister_outputs, _coregister),
+                  RASTER_SUFFIXES, ("_coreg.tif", "_coreg.json"), _coregister),
         Algorithm("translate", "render each SAR scene as synthetic optical-looking RGB (<stem>_rgb.tif)",
-                  (".tif", ".tiff", ".vrt", ".img"), _translate_outputs, _translate),
+                  RASTER_SUFFIXES, ("_rgb.tif",), _translate),
     )
 }
 """Batch algorithms by command-line name."""

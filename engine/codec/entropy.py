@@ -36,44 +36,31 @@ import dataclasses
 import functools
 import hashlib
 import json
-import struct
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any, NamedTuple
 
 import numpy as np
 
-from ..errors import CompressedFileError, DependencyError, ModelError
+from ..errors import ModelError
+from .rangecoding import (
+    ESCAPE_PAYLOAD_BITS,
+    MIN_ESCAPE_PROBABILITY,
+    SymbolDecoder,
+    SymbolEncoder,
+    categorical,
+    coder_probabilities,
+    table_indices,
+)
 
 TABLE_VERSION = 1
 EXTENDED_TABLE_VERSION = 2
 """Tables with classes and/or optimised-quantisation settings."""
 READABLE_VERSIONS = (TABLE_VERSION, EXTENDED_TABLE_VERSION)
-#: probability reserved for the escape symbol at least (mass outside the table is added to it)
-MIN_ESCAPE_PROBABILITY = 1e-6
 #: longest pmf accepted per channel (keeps the table and the coder's models small)
 MAX_PMF_LENGTH = 4096
-_ESCAPE_HEADER = struct.Struct("<I")  # number of escaped symbols
-ESCAPE_PAYLOAD_BITS = 32.0
-"""Bits an escaped value costs after its escape symbol (two uniform 16-bit halves)."""
-
-
-def _constriction() -> Any:
-    try:
-        import constriction
-    except ImportError as exc:  # pragma: no cover - dependency is in requirements/runtime.txt
-        raise DependencyError("constriction", "Entropy coding of compressed SAR files") from exc
-    return constriction
-
-
-def _zigzag(values: np.ndarray) -> np.ndarray:
-    v = values.astype(np.int64)
-    return ((v << 1) ^ (v >> 63)).astype(np.uint64)
-
-
-def _unzigzag(values: np.ndarray) -> np.ndarray:
-    v = values.astype(np.uint64)
-    return ((v >> np.uint64(1)).astype(np.int64) ^ -(v & np.uint64(1)).astype(np.int64)).astype(np.int64)
+__all__ = ["ESCAPE_PAYLOAD_BITS", "MIN_ESCAPE_PROBABILITY", "EntropyModelTable", "StripDecoder",
+           "StripEncoder"]
 
 
 @dataclass(frozen=True)
@@ -261,23 +248,24 @@ class EntropyModelTable:
     @staticmethod
     def _coder_probs(pmf: Sequence[float]) -> np.ndarray:
         """The probabilities the coder uses for one pmf: renormalised, plus the escape symbol last."""
-        p = np.asarray(pmf, dtype=np.float64)
-        escape = max(MIN_ESCAPE_PROBABILITY, 1.0 - float(np.sum(p)))
-        return np.concatenate([p / p.sum() * (1.0 - MIN_ESCAPE_PROBABILITY), [escape]])
+        return coder_probabilities(pmf)
 
     @functools.cached_property
     def _coders(self) -> _Coders:
         """The constriction models of this table, built once (the table is immutable)."""
-        categorical = _constriction().stream.model.Categorical
-
         def models(pmfs: Sequence[Sequence[float]]) -> list[Any]:
-            return [categorical(self._coder_probs(pmf), perfect=False) for pmf in pmfs]
+            return [categorical(pmf) for pmf in pmfs]
 
         class_map = None
         if self.classes:
             prior = np.asarray(self.class_prior, dtype=np.float64)
-            class_map = categorical(prior / prior.sum(), perfect=False)
+            class_map = categorical(prior / prior.sum(), escape=False)
         return _Coders(models(self.pmfs), [models(per_class) for per_class in self.class_pmfs], class_map)
+
+    def channel_coder(self, c: int) -> tuple[int, int, Any]:
+        """Channel ``c``'s first value, table size and coder model (the arguments of
+        :meth:`engine.codec.rangecoding.SymbolEncoder.put` after the values)."""
+        return self.offsets[c], len(self.pmfs[c]), self._coders.channels[c]
 
     @functools.cached_property
     def _bit_tables(self) -> tuple[np.ndarray, ...]:
@@ -290,10 +278,7 @@ class EntropyModelTable:
 
     def _symbols(self, c: int, values: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Table indices of channel ``c``'s ``values`` (escape index outside) and the mask of escapes."""
-        size = len(self.pmfs[c])
-        idx = values.astype(np.int64) - self.offsets[c]
-        outside = (idx < 0) | (idx >= size)
-        return np.where(outside, size, idx), outside
+        return table_indices(values, self.offsets[c], len(self.pmfs[c]))
 
     def class_costs(self, q: np.ndarray) -> np.ndarray:
         """Bits of each latent cell of ``q`` (``[C, h, w]``) per class, prior included: ``[K, h*w]``."""
@@ -351,36 +336,33 @@ class StripEncoder:
     """Range-code a latent grid strip by strip (rows top to bottom) into one stream.
 
     Per strip: the class map of its cells (classified tables), then every channel's symbols
-    (class by class), then the strip's escaped values. One strip holding the whole grid gives
-    exactly :meth:`EntropyModelTable.encode`'s bytes. Memory holds one strip and the compressed words.
+    (class by class), then the strip's escaped values (:mod:`.rangecoding`). One strip holding the whole
+    grid gives exactly :meth:`EntropyModelTable.encode`'s bytes. Memory holds one strip and the
+    compressed words.
     """
 
     def __init__(self, table: EntropyModelTable) -> None:
         self.table = table
-        constriction = _constriction()
-        self._encoder = constriction.stream.queue.RangeEncoder()
-        self._uniform = constriction.stream.model.Uniform(1 << 16)
+        self._stream = SymbolEncoder()
         self._models, self._class_models, self._class_map = table._coders
-        self.escaped = 0
+
+    @property
+    def escaped(self) -> int:
+        return self._stream.escaped
 
     def add(self, q: np.ndarray) -> None:
         """Code the next strip ``q`` (int ``[C, rows, w]``)."""
         table = self.table
         table._check_channels(q.shape)
         q = np.asarray(q)
-        escaped: list[np.ndarray] = []
+        stream = self._stream
 
         def put(c: int, values: np.ndarray, model: Any) -> None:
-            idx, outside = table._symbols(c, values)
-            if outside.any():
-                escaped.append(values[outside].astype(np.int64))
-            if idx.size:
-                self._encoder.encode(idx.astype(np.int32), model)
+            stream.put(values, *table.channel_coder(c)[:2], model)
 
         if self._class_map is not None:
             cells = table.assign_classes(q)
-            if cells.size:
-                self._encoder.encode(cells, self._class_map)
+            stream.put_exact(cells, self._class_map)
             members = [np.flatnonzero(cells == k) for k in range(table.classes)]
             for c in range(table.channels):
                 flat = q[c].ravel()
@@ -389,19 +371,11 @@ class StripEncoder:
         else:
             for c, model in enumerate(self._models):  # one channel at a time: int64 copies stay small
                 put(c, q[c].ravel(), model)
-        values = np.concatenate(escaped) if escaped else np.zeros(0, np.int64)
-        if values.size:
-            zz = _zigzag(values)
-            if np.any(zz >= np.uint64(1 << 32)):
-                raise ModelError("A latent value exceeds the int32 range; the encoder output is broken.")
-            halves = np.stack([zz & np.uint64(0xFFFF), zz >> np.uint64(16)], axis=1).ravel()
-            self._encoder.encode(halves.astype(np.int32), self._uniform)
-        self.escaped += int(values.size)
+        stream.end_group()
 
     def finish(self) -> bytes:
         """The coded stream: the escape count (u32) and the range coder's words."""
-        words = np.asarray(self._encoder.get_compressed(), dtype="<u4")
-        return _ESCAPE_HEADER.pack(self.escaped) + words.tobytes()
+        return self._stream.finish()
 
 
 class StripDecoder:
@@ -413,40 +387,27 @@ class StripDecoder:
 
     def __init__(self, table: EntropyModelTable, data: bytes, symbols: int, width: int) -> None:
         self.table, self.width = table, width
-        constriction = _constriction()
-        if len(data) < _ESCAPE_HEADER.size or (len(data) - _ESCAPE_HEADER.size) % 4:
-            raise CompressedFileError(
-                "The entropy-coded payload has an invalid length; the file is damaged. "
-                "Compress the source raster again."
-            )
-        (self.expected_escapes,) = _ESCAPE_HEADER.unpack_from(data)
-        if self.expected_escapes > symbols:
-            raise CompressedFileError("The entropy-coded payload is damaged (escape count too large).")
-        words = np.frombuffer(data, dtype="<u4", offset=_ESCAPE_HEADER.size).astype(np.uint32)
-        self._decoder = constriction.stream.queue.RangeDecoder(words)
-        self._uniform = constriction.stream.model.Uniform(1 << 16)
+        self._stream = SymbolDecoder(data, symbols)
         self._models, self._class_models, self._class_map = table._coders
-        self.escaped = 0
+
+    @property
+    def escaped(self) -> int:
+        return self._stream.escaped
 
     def next(self, rows: int) -> np.ndarray:
         """The next strip of ``rows`` latent rows: int32 ``[C, rows, width]``."""
-        table, decoder = self.table, self._decoder
+        table, stream = self.table, self._stream
         n = rows * self.width
         out = np.empty((table.channels, n), dtype=np.int32)
-        escape_positions: list[tuple[int, np.ndarray]] = []
+        parts: list[tuple[int, np.ndarray | slice, np.ndarray]] = []
 
         def take(c: int, where: np.ndarray | None, model: Any) -> None:
             count = n if where is None else where.size
-            idx = np.asarray(decoder.decode(model, count), dtype=np.int64) if count else np.zeros(0, np.int64)
-            size = len(table.pmfs[c])
-            positions = np.arange(n) if where is None else where
-            out[c, positions] = (idx + table.offsets[c]).astype(np.int32)
-            esc = np.flatnonzero(idx == size)
-            if esc.size:
-                escape_positions.append((c, positions[esc]))
+            values = stream.take(count, *table.channel_coder(c)[:2], model)
+            parts.append((c, slice(None) if where is None else where, values))
 
         if self._class_map is not None:
-            cells = np.asarray(decoder.decode(self._class_map, n) if n else [], dtype=np.int64)
+            cells = stream.take_exact(n, self._class_map)
             members = [np.flatnonzero(cells == k) for k in range(table.classes)]
             for c in range(table.channels):
                 for k, where in enumerate(members):
@@ -454,26 +415,12 @@ class StripDecoder:
         else:
             for c, model in enumerate(self._models):
                 take(c, None, model)
-        total = sum(pos.size for _, pos in escape_positions)
-        if self.escaped + total > self.expected_escapes:
-            raise CompressedFileError(
-                "The entropy-coded payload does not match its entropy model (escape count differs); "
-                "the file is damaged or was written for another decoder."
-            )
-        if total:
-            halves = np.asarray(decoder.decode(self._uniform, 2 * total), dtype=np.uint64).reshape(-1, 2)
-            values = _unzigzag(halves[:, 0] | (halves[:, 1] << np.uint64(16)))
-            start = 0
-            for c, pos in escape_positions:
-                out[c, pos] = values[start : start + pos.size].astype(np.int32)
-                start += pos.size
-        self.escaped += total
+        stream.end_group()
+        for c, positions, values in parts:
+            if values.size:
+                out[c, positions] = values.astype(np.int32)
         return out.reshape(table.channels, rows, self.width)
 
     def finish(self) -> None:
         """Raise :class:`CompressedFileError` unless every announced escape was decoded."""
-        if self.escaped != self.expected_escapes:
-            raise CompressedFileError(
-                "The entropy-coded payload does not match its entropy model (escape count differs); "
-                "the file is damaged or was written for another decoder."
-            )
+        self._stream.finish()

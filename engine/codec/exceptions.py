@@ -46,7 +46,7 @@ from ..metadata import ModelMetadata
 from ..preprocess import source_db
 from ..run import Run
 from ..tiling import Window
-from .entropy import _constriction
+from .rangecoding import constriction_module as _constriction
 
 logger = logging.getLogger(__name__)
 

@@ -219,17 +219,6 @@ class HyperpriorModel:
         factor = self.latent_step / float(2**self.frac_bits)
         return (np.asarray(y_hat_fixed, dtype=np.float64) * factor).astype(np.float32)
 
-    # ---------------------------------------------------------------- coding
-    def strip_encoder(self) -> Any:
-        from .hypercoding import HyperStripEncoder
-
-        return HyperStripEncoder(self)
-
-    def strip_decoder(self, data: bytes, symbols: int, width: int) -> Any:
-        from .hypercoding import HyperStripDecoder
-
-        return HyperStripDecoder(self, data, symbols, width)
-
     # --------------------------------------------------------- serialisation
     def to_dict(self) -> dict[str, Any]:
         s = self.scale_table

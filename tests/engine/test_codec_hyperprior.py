@@ -9,6 +9,7 @@ from typing import Any
 import numpy as np
 import pytest
 
+from engine.codec.hypercoding import HyperStripDecoder, HyperStripEncoder
 from engine.codec.hyperprior import HyperpriorModel, ScaleTable
 from engine.codec.intnet import IntNet
 from engine.errors import CompressedFileError, ModelError
@@ -92,7 +93,7 @@ def test_scale_indices_use_integer_boundaries_and_clip() -> None:
 
 def _strips(model: HyperpriorModel, u: np.ndarray, keep: np.ndarray, heights: list[int]
             ) -> tuple[bytes, list[np.ndarray]]:
-    encoder = model.strip_encoder()
+    encoder = HyperStripEncoder(model)
     parts, top = [], 0
     for h in heights:
         parts.append(encoder.add(u[:, top : top + h], keep[top : top + h]))
@@ -109,7 +110,7 @@ def test_strips_decode_to_the_encoders_exact_fixed_point_latents(slices: tuple[i
     keep = rng.random((37, 13)) > 0.1
     heights = [16, 16, 5]
     data, encoded = _strips(model, u, keep, heights)
-    decoder = model.strip_decoder(data, u.size, 13)
+    decoder = HyperStripDecoder(model, data, u.size, 13)
     decoded = [decoder.next(h) for h in heights]
     decoder.finish()
     for a, b in zip(encoded, decoded, strict=True):
@@ -125,7 +126,7 @@ def test_dropped_cells_cost_nothing_but_their_mean() -> None:
     model = tiny_hyperprior(seed=2)
     u = np.random.default_rng(0).normal(0.0, 2.0, (4, 8, 8))
     keep = np.zeros((8, 8), bool)
-    encoder = model.strip_encoder()
+    encoder = HyperStripEncoder(model)
     y_hat = encoder.add(u, keep)
     synthesised = model.synthesised(model.side_information(u), 8, 8)
     mu0, _ = model.slice_parameters(0, synthesised, y_hat)
@@ -144,8 +145,8 @@ def test_a_damaged_or_foreign_stream_is_refused() -> None:
     u = np.random.default_rng(1).normal(0.0, 3.0, (4, 16, 9))
     data, _ = _strips(model, u, np.ones((16, 9), bool), [16])
     with pytest.raises(CompressedFileError, match="invalid length"):
-        model.strip_decoder(data[:-1], u.size, 9)
+        HyperStripDecoder(model, data[:-1], u.size, 9)
     announced = bytearray(data)
     announced[0:4] = (10**6).to_bytes(4, "little")
     with pytest.raises(CompressedFileError, match="escape count too large"):
-        model.strip_decoder(bytes(announced), u.size, 9)
+        HyperStripDecoder(model, bytes(announced), u.size, 9)

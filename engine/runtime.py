@@ -86,6 +86,24 @@ def threads_from_environment() -> int | None:
                          "set it to a thread count or unset it.") from None
 
 
+OPTIMISATION_ENV = "SAR_TOOLBOX_ORT_OPTIMISATION"
+"""Environment variable: ONNX Runtime graph optimisation level, ``disable``, ``basic``, ``extended`` or
+``all`` (default: onnxruntime's, ``all``); e.g. to check that results do not depend on it."""
+_OPTIMISATION_LEVELS = {"disable": "ORT_DISABLE_ALL", "basic": "ORT_ENABLE_BASIC",
+                        "extended": "ORT_ENABLE_EXTENDED", "all": "ORT_ENABLE_ALL"}
+
+
+def _set_optimisation_level(ort: Any, options: Any) -> None:
+    """Apply ``SAR_TOOLBOX_ORT_OPTIMISATION`` to session ``options`` when it is set."""
+    value = os.environ.get(OPTIMISATION_ENV, "").strip().lower()
+    if not value:
+        return
+    if value not in _OPTIMISATION_LEVELS:
+        raise InputError(f"{OPTIMISATION_ENV}={value!r} is not an optimisation level; set it to one of "
+                         f"{', '.join(_OPTIMISATION_LEVELS)} or unset it.")
+    options.graph_optimization_level = getattr(ort.GraphOptimizationLevel, _OPTIMISATION_LEVELS[value])
+
+
 class OnnxModel:
     """An ONNX model with validated SAR Toolbox metadata.
 
@@ -114,6 +132,7 @@ class OnnxModel:
             raise InputError(f"Model file '{self.path}' does not exist; choose an existing .onnx model.")
         options = ort.SessionOptions()
         options.log_severity_level = 3
+        _set_optimisation_level(ort, options)
         if intra_op_threads is None:
             intra_op_threads = threads_from_environment()
         if intra_op_threads is not None:

@@ -1,7 +1,9 @@
 """Decoding a compressed SAR file into a georeferenced GeoTIFF.
 
-file -> verified header, mask, payload -> integer latents (range decoding) ->
-``y_hat = q + median`` -> decoder on overlapping latent tiles -> blending with
+file -> verified header, mask, payload -> integer latents (range decoding with the
+file's entropy model: the decoder's factorised table, ``y_hat = q + median``, or its
+hyperprior, ``y_hat = (q + mu) * latent_step`` from integer-exact side information
+and slice context, :mod:`.hypercoding`) -> decoder on overlapping latent tiles -> blending with
 :func:`engine.tiling.tile_weights` (weights sum to one everywhere) -> the file's
 restoration filter, if it has one (:mod:`.postfilter`) -> dB (or linear
 intensity/amplitude on request) -> GeoTIFF in row blocks, with the
@@ -38,10 +40,9 @@ from ..tiling import (
     tile_weights,
 )
 from . import fileformat
-from .entropy import EntropyModelTable, StripDecoder
 from .exceptions import BrightPixels
 from .layout import BATCH_SIZE, check_tiling, default_tiling
-from .models import entropy_table, find_decoder
+from .models import LatentModel, coder_name, find_decoder, latent_model, strip_decoder
 from .postfilter import PaddedRows, PostFilter
 
 logger = logging.getLogger(__name__)
@@ -65,9 +66,14 @@ class DecodeResult:
     seconds: float
 
 
-def _checked_table(cf: fileformat.CompressedFile, decoder: Any) -> EntropyModelTable:
+def _checked_table(cf: fileformat.CompressedFile, decoder: Any) -> LatentModel:
     header = cf.header
-    table = entropy_table(decoder.metadata, f"Decoder '{Path(decoder.path).name}'")
+    table = latent_model(decoder.metadata, f"Decoder '{Path(decoder.path).name}'")
+    if coder_name(table) != header.entropy_model:
+        raise CompressedFileError(
+            f"This file was coded with a {header.entropy_model} entropy model but the decoder "
+            f"'{decoder.metadata.model_id}' carries a {coder_name(table)} one; use the decoder the file "
+            "was compressed for.")
     if table.sha256() != header.entropy_sha256:
         raise CompressedFileError(
             f"The decoder '{decoder.metadata.model_id}' carries another entropy model than the one this "
@@ -88,17 +94,18 @@ class LatentRows:
     are dropped, so memory holds about one tile row of latents whatever the scene's height.
     """
 
-    def __init__(self, cf: fileformat.CompressedFile, table: EntropyModelTable) -> None:
+    def __init__(self, cf: fileformat.CompressedFile, table: LatentModel) -> None:
         header = cf.header
         self.channels, self.height, self.width = header.latent_shape
         self._strips = header.strip_heights()
         self._next_strip = 0
         try:
-            self._stream = StripDecoder(table, cf.payload, self.channels * self.height * self.width,
-                                        self.width)
+            self._stream = strip_decoder(table, cf.payload, self.channels * self.height * self.width,
+                                         self.width)
         except (ValueError, RuntimeError) as exc:
             raise _damaged(exc) from exc
-        self._rows = np.zeros((self.channels, 0, self.width), dtype=np.int32)
+        dtype = np.int32 if coder_name(table) == fileformat.FACTORISED else np.int64  # fixed-point y_hat
+        self._rows = np.zeros((self.channels, 0, self.width), dtype=dtype)
         self._top = 0  # grid row of self._rows[:, 0]
 
     def rows(self, start: int, stop: int) -> np.ndarray:
@@ -132,8 +139,10 @@ def _damaged(exc: Exception) -> CompressedFileError:
     return CompressedFileError(f"The entropy-coded latents cannot be decoded ({exc}); the file is damaged.")
 
 
-def decode_latents(cf: fileformat.CompressedFile, decoder: Any) -> tuple[np.ndarray, EntropyModelTable]:
-    """The whole integer latent grid ``q`` (int32 ``[C, h, w]``) of a file and its table (small files)."""
+def decode_latents(cf: fileformat.CompressedFile, decoder: Any) -> tuple[np.ndarray, LatentModel]:
+    """The whole integer latent grid of a file (small files) and its entropy model: ``q`` (int32
+    ``[C, h, w]``) with a factorised table, fixed-point ``y_hat`` (int64) with a hyperprior; the model's
+    ``dequantise`` gives the decoder network's input either way."""
     table = _checked_table(cf, decoder)
     return LatentRows(cf, table).rows(0, cf.header.latent_height).copy(), table
 
@@ -203,7 +212,7 @@ class _DecodingJob:
 
     cf: fileformat.CompressedFile
     decoder: Any
-    table: EntropyModelTable
+    table: LatentModel
     tile: int
     overlap: int
     output: Path
@@ -253,7 +262,7 @@ def _write_decoded(job: _DecodingJob, blocks: Iterable[tuple[Window, np.ndarray]
             writer.write_rows(window.row_off, data)
 
 
-def decoded_blocks(cf: fileformat.CompressedFile, decoder: Any, table: EntropyModelTable, tile: int,
+def decoded_blocks(cf: fileformat.CompressedFile, decoder: Any, table: LatentModel, tile: int,
                    overlap: int, batch_size: int = BATCH_SIZE, run: Run = QUIET,
                    ) -> Iterator[tuple[Window, np.ndarray]]:
     """The decoder's blended output (normalised, float32 ``(n, width)``), in consecutive full-width row
@@ -282,7 +291,7 @@ def decoded_blocks(cf: fileformat.CompressedFile, decoder: Any, table: EntropyMo
             yield window, values[0]
 
 
-def decoded_tiles(cf: fileformat.CompressedFile, decoder: Any, table: EntropyModelTable, tile: int,
+def decoded_tiles(cf: fileformat.CompressedFile, decoder: Any, table: LatentModel, tile: int,
                   overlap: int, every: int = 1, run: Run = QUIET,
                   ) -> Iterator[tuple[Tile, np.ndarray, np.ndarray]]:
     """Every ``every``-th tile of the decoding plan (raster order), decoded alone: the tile in pixels,
@@ -316,7 +325,7 @@ def restored_blocks(blocks: Iterable[tuple[Window, np.ndarray]], header: filefor
             yield Window(top, 0, n, header.width), filt.apply(padded)
 
 
-def _decode_tiles(decoder: Any, table: EntropyModelTable, latents: LatentRows, tiles: list[Tile],
+def _decode_tiles(decoder: Any, table: LatentModel, latents: LatentRows, tiles: list[Tile],
                   tile: int) -> np.ndarray:
     """The decoder's output ``[n, 1, tile, tile]`` for latent ``tiles`` (one network call)."""
     x = decoder.run(np.stack([table.dequantise(_latent_tile(latents, t)) for t in tiles]))

@@ -5,10 +5,12 @@ latent stride ``s``): each tile reads ``tile_size`` pixels with ``overlap``
 pixels shared with its neighbours, the encoder maps it to latents, and only
 the tile's core cells are kept. The cores partition the grid, so the grid is
 seamless: every cell was computed with at least ``overlap/2`` pixels of
-context on each side. The grid is then quantised (``round(y - median)``, with
-rate-distortion optimised choices when the model carries them: :mod:`.rdo`) and
-range-coded with the model's entropy table in strips of :data:`STRIP_ROWS`
-latent rows as the tile rows finish; the validity mask is compressed
+context on each side. The grid is then quantised and range-coded in strips of
+:data:`STRIP_ROWS` latent rows as the tile rows finish: with the model's factorised
+table (``round(y - median)``, with rate-distortion optimised choices when the model
+carries them: :mod:`.rdo`), or with its hyperprior when it has one
+(:mod:`.hyperprior`: ``u = y / latent_step``, side information and slice context
+per strip, :mod:`.hypercoding`); the validity mask is compressed
 losslessly, strip by strip. Then, by default, the coded file is decoded once
 more to fit the scene's restoration filter (:mod:`.fit_filter`,
 :mod:`.postfilter`), stored in the header. Memory holds one tile row of input
@@ -36,11 +38,21 @@ from ..raster_io import RasterInfo
 from ..run import QUIET, IsCancelled, Log, Progress, Run
 from ..tiling import Tile, Window, iter_tile_rows, plan_tiles
 from . import fileformat
-from .entropy import EntropyModelTable, StripEncoder
 from .exceptions import RangeReport, report_range, scan_range
 from .fit_filter import fit_post_filter
+from .hyperprior import HyperpriorModel
 from .layout import BATCH_SIZE, check_tiling, default_tiling
-from .models import bundled_codec, entropy_table, find_decoder, load_encoder, training_lambda
+from .models import (
+    DEFAULT_RATES,
+    LatentModel,
+    bundled_codec,
+    coder_name,
+    find_decoder,
+    latent_model,
+    load_encoder,
+    strip_encoder,
+    training_lambda,
+)
 from .rdo import rdo_quantise
 from .source import model_input, read_tile
 
@@ -72,25 +84,30 @@ strip of integer latents at a time, so memory does not grow with the scene's hei
 
 
 class _StripCoder:
-    """Collect latent rows in order (one tile row's cores at a time) and code them in fixed strips."""
+    """Collect latent rows in order (one tile row's cores at a time) and code them in fixed strips.
 
-    def __init__(self, encoder: StripEncoder, rows: int) -> None:
+    Each addition is a tuple of ``[*, rows, w]`` arrays (the integers; or ``u`` and the cells to keep);
+    the encoder's ``add`` receives a strip of each.
+    """
+
+    def __init__(self, encoder: Any, rows: int) -> None:
         self.encoder, self.rows = encoder, rows
-        self.pending: list[np.ndarray] = []
+        self.pending: list[tuple[np.ndarray, ...]] = []
         self.count = 0
 
-    def add(self, q: np.ndarray) -> None:
-        self.pending.append(q)
-        self.count += q.shape[1]
+    def add(self, *parts: np.ndarray) -> None:
+        self.pending.append(parts)
+        self.count += parts[0].shape[1]
         while self.count >= self.rows:
             self._emit(self.rows)
 
     def _emit(self, n: int) -> None:
-        block = np.concatenate(self.pending, axis=1) if len(self.pending) > 1 else self.pending[0]
-        self.encoder.add(block[:, :n])
-        rest = block[:, n:]
-        self.pending = [rest] if rest.shape[1] else []
-        self.count = rest.shape[1]
+        blocks = [np.concatenate(arrays, axis=1) if len(arrays) > 1 else arrays[0]
+                  for arrays in zip(*self.pending, strict=True)]
+        self.encoder.add(*(block[:, :n] for block in blocks))
+        rests = tuple(block[:, n:] for block in blocks)
+        self.pending = [rests] if rests[0].shape[1] else []
+        self.count = rests[0].shape[1]
 
     def finish(self) -> bytes:
         if self.count:
@@ -152,7 +169,7 @@ def compress_raster(
     started = time.perf_counter()
     run = Run.of(progress, is_cancelled, log)
     job, encoder = _plan_encoding(input_path, output_path, band, input_kind, rate, encoder_path,
-                                  tile_size, overlap, batch_size)
+                                  tile_size, overlap, batch_size, rdo)
     check_input_kind(input_path, band, input_kind, run=run)
     info, meta = job.info, job.meta
     run.say(f"Encoding {info.width} x {info.height} pixels with {meta.model_id} in {len(job.plan)} tile(s)",
@@ -205,7 +222,7 @@ class _EncodingJob:
     output: Path
     encoder_path: Path
     meta: ModelMetadata
-    table: EntropyModelTable
+    table: LatentModel
     tile: int
     overlap: int
     plan: list[Tile]  # on the latent grid
@@ -221,7 +238,8 @@ class _EncodingJob:
 
 def _plan_encoding(input_path: str | os.PathLike[str], output_path: str | os.PathLike[str], band: int,
                    input_kind: str, rate: str | None, encoder_path: str | os.PathLike[str] | None,
-                   tile_size: int | None, overlap: int | None, batch_size: int) -> tuple[_EncodingJob, Any]:
+                   tile_size: int | None, overlap: int | None, batch_size: int, rdo: bool,
+                   ) -> tuple[_EncodingJob, Any]:
     """Check the arguments, input and output, load the encoder and plan the tiles of the latent grid."""
     from ..raster_io import check_writable, inspect_raster
 
@@ -237,7 +255,12 @@ def _plan_encoding(input_path: str | os.PathLike[str], output_path: str | os.Pat
         encoder_path = bundled_codec(rate)[0]
     encoder = load_encoder(encoder_path)
     meta = encoder.metadata
-    table = entropy_table(meta, f"Encoder '{Path(encoder_path).name}'")
+    table = latent_model(meta, f"Encoder '{Path(encoder_path).name}'")
+    if rdo and isinstance(table, HyperpriorModel):
+        raise InputError(
+            f"Optimised (rate-distortion) quantisation does not apply to '{meta.model_id}': it codes with a "
+            "hyperprior, whose entropy model already adapts to the scene. Turn the option off, or choose a "
+            f"factorised rate point ({', '.join(DEFAULT_RATES)}) to use it.")
     s = meta.scale_factor
     tile, ovl = default_tiling(meta, tile_size, overlap)
     check_tiling(tile, ovl, s)
@@ -261,13 +284,13 @@ def _encode_latents(job: _EncodingJob, encoder: Any, src: Any, shift_db: float, 
     the validity mask, and entropy-code them in strips as the rows finish."""
     info, table, s = job.info, job.table, job.scale
     lw = job.latent_shape[1]
-    coder = _StripCoder(StripEncoder(table), STRIP_ROWS)
+    coder = _StripCoder(strip_encoder(table), STRIP_ROWS)
     masks = fileformat.MaskWriter(info.width)
     done = 0
     for row in iter_tile_rows(job.plan):
         strip_top = row[0].core.row_off * s
         strip = np.zeros((min(row[0].core.height * s, info.height - strip_top), info.width), dtype=bool)
-        core_q = np.zeros((table.channels, row[0].core.height, lw), dtype=np.int32)
+        cores = _CoreRow(table, row[0].core.height, lw, rdo)
         for start in range(0, len(row), batch_size):
             run.check("Compression")
             chunk = row[start : start + batch_size]
@@ -280,11 +303,11 @@ def _encode_latents(job: _EncodingJob, encoder: Any, src: Any, shift_db: float, 
             latents = encoder.run(np.stack(inputs)[:, None])
             _check_latents(latents, len(chunk), table.channels, job.tile // s)
             for t, y, valid in zip(chunk, latents, valids, strict=True):
-                _keep_core(t, y, valid, core_q, strip, strip_top, s, table, rdo)
+                _keep_core(t, y, valid, cores, strip, strip_top, s)
             done += len(chunk)
             run.progress(done / len(job.plan))
         masks.add(strip)
-        coder.add(core_q)
+        coder.add(*cores.parts)
     return _Coded(coder.finish(), masks.finish(), masks.valid)
 
 
@@ -307,6 +330,8 @@ def _header(job: _EncodingJob, coded: _Coded, shift_db: float) -> fileformat.Com
         model_id=meta.model_id,
         weights_sha256=meta.weights_sha256,
         entropy_sha256=job.table.sha256(),
+        entropy_model=coder_name(job.table),
+        quantisation=_QUANTISATION[coder_name(job.table)],
         latent_channels=job.table.channels,
         latent_height=lh,
         latent_width=lw,
@@ -402,16 +427,45 @@ def near_valid_cells(valid: np.ndarray, s: int, margin: int = EMPTY_MARGIN) -> n
     return np.asarray(binary_dilation(cells, structure=np.ones((3, 3), bool), iterations=margin))
 
 
-def _keep_core(tile: Tile, y: np.ndarray, valid: np.ndarray, core_q: np.ndarray, strip: np.ndarray,
-               strip_top: int, s: int, table: EntropyModelTable, rdo: bool) -> None:
-    """Quantise the tile's core latents into its tile row's ``core_q`` and its validity into ``strip``."""
+_QUANTISATION = {
+    fileformat.FACTORISED: fileformat.CompressedHeader.quantisation,
+    fileformat.HYPERPRIOR: "u = y / latent_step; q = round(u - mu); y_hat = (q + mu) * latent_step",
+}
+
+
+class _CoreRow:
+    """One tile row's core latents as the strip coder takes them: the integers of a factorised table
+    (quantised tile by tile), or ``u = y / latent_step`` and the cells to keep (the hyperprior quantises
+    a whole strip at once)."""
+
+    def __init__(self, model: LatentModel, rows: int, width: int, rdo: bool) -> None:
+        self.model, self.rdo = model, rdo
+        if isinstance(model, HyperpriorModel):
+            self.parts: tuple[np.ndarray, ...] = (np.zeros((model.channels, rows, width), np.float32),
+                                                  np.zeros((1, rows, width), bool))
+        else:
+            self.parts = (np.zeros((model.channels, rows, width), np.int32),)
+
+    def put(self, rows: slice, cols: slice, y: np.ndarray, keep: np.ndarray) -> None:
+        """The core latents ``y`` (``[C, h, w]``) of one tile at ``rows, cols``; cells where ``keep`` is
+        False only describe nodata and are coded as zeros."""
+        model = self.model
+        if isinstance(model, HyperpriorModel):
+            self.parts[0][:, rows, cols] = y / np.float32(model.latent_step)
+            self.parts[1][0, rows, cols] = keep
+            return
+        q = rdo_quantise(model, y) if self.rdo else model.quantise(y)
+        q[:, ~keep] = 0
+        self.parts[0][:, rows, cols] = q
+
+
+def _keep_core(tile: Tile, y: np.ndarray, valid: np.ndarray, cores: _CoreRow, strip: np.ndarray,
+               strip_top: int, s: int) -> None:
+    """Put the tile's core latents into its tile row's ``cores`` and its validity into ``strip``."""
     rel = tile.core.relative_to(tile.read)
     rows, cols = rel.slices()
-    core = y[:, rows, cols]
     cols_out = slice(tile.core.col_off, tile.core.col_off + tile.core.width)
-    q = rdo_quantise(table, core) if rdo else table.quantise(core)
-    q[:, ~near_valid_cells(valid, s)[rows, cols]] = 0
-    core_q[:, : tile.core.height, cols_out] = q
+    cores.put(slice(0, tile.core.height), cols_out, y[:, rows, cols], near_valid_cells(valid, s)[rows, cols])
     px = tile.core.scaled(s)
     height, width = strip.shape
     r0, c0 = px.row_off - strip_top, px.col_off

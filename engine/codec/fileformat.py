@@ -7,14 +7,20 @@ Layout (all integers little-endian)::
     total length     u64       size of the whole file in bytes (tells truncation from corruption)
     header length    u32       then the header: zlib-compressed UTF-8 JSON
     mask length      u32       then the validity mask: zlib of row-wise packed bits (1 = valid)
-    payload length   u64       then the entropy-coded latents (EntropyModelTable.encode; class map first
-                               when the decoder's table is classified)
+    payload length   u64       then the entropy-coded latents: with a factorised table
+                               (EntropyModelTable.encode; class map first when the table is classified),
+                               or, version 5, with the hyperprior (:mod:`.hypercoding`: per strip the
+                               side information z, then the latents slice by slice)
     bright length    u64       (version 4 on) then the bright-pixel exception layer
                                (:mod:`.exceptions`; empty: none)
     checksum         u32       CRC-32 of every byte before it
 
 The header holds everything needed to rebuild the raster (see
-:class:`CompressedHeader`). The file's real size is what bits per pixel means.
+:class:`CompressedHeader`), including which entropy model coded the payload (``entropy_model``:
+``factorised`` or ``hyperprior``; a hyperprior's side information is inside the payload, so the
+checksum covers it). Files coded with a factorised table are still written as version 4, byte for
+byte as before (the header then has no ``entropy_model`` field); version 5 marks hyperprior files.
+The file's real size is what bits per pixel means.
 Parsing checks, in this order: foreign file (magic), unknown version,
 truncation, checksum; each raises :class:`CompressedFileError` saying what to do.
 """
@@ -36,14 +42,22 @@ from ..errors import CompressedFileError
 from .postfilter import PostFilter
 
 MAGIC = b"SARZ\r\n\x1a\n"
-FORMAT_VERSION = 4
-"""Version written. 4: a section after the payload holds the pixels above the model's range
+FORMAT_VERSION = 5
+"""Newest version written. 5: the payload is coded with the hyperprior (header ``entropy_model``
+``hyperprior``, :mod:`.hyperprior`); same layout as 4. 4: a section after the payload holds the pixels
+above the model's range
 (:mod:`.exceptions`); 3: the header may carry a restoration filter (``post_filter``, :mod:`.postfilter`);
 2: the payload is coded in strips of ``strip_rows`` latent rows (memory flat in scene size); 1: one
 strip. Versions 1-3 share one layout (a file of an older one is also a valid file of the newer
 ones); version 4 adds the section. Files of every readable version decode (pixels above the model's
 range come back clipped in files before version 4)."""
-READABLE_VERSIONS = (1, 2, 3, 4)
+READABLE_VERSIONS = (1, 2, 3, 4, 5)
+FACTORISED_VERSION = 4
+"""Version written for files coded with a factorised table (their bytes are those of release 4)."""
+HYPERPRIOR_VERSION = 5
+"""First version (and version written) for files coded with the hyperprior."""
+FACTORISED, HYPERPRIOR = "factorised", "hyperprior"
+ENTROPY_MODELS = (FACTORISED, HYPERPRIOR)
 EXCEPTIONS_VERSION = 4
 """First version with the bright-pixel section."""
 SUFFIX = ".sarz"
@@ -74,6 +88,7 @@ class CompressedHeader:
         valid_pixels: number of valid pixels (1 bits in the mask).
         strip_rows: latent rows per entropy-coded strip (0: the whole grid is one strip).
         shift_db: dB added to the source before encoding (subtracted when decoding).
+        entropy_model: ``factorised`` (the decoder's table) or ``hyperprior`` (version 5 on).
         post_filter: the restoration filter the decoder applies to its output
             (:meth:`PostFilter.to_header`); empty: none.
         quantisation: how integers map back to latents.
@@ -107,6 +122,7 @@ class CompressedHeader:
     quantisation: str = "q = round(y - median_c); y_hat = q + median_c"
     created_by: str = "sar-toolbox"
     extra: dict[str, str] = field(default_factory=dict)
+    entropy_model: str = FACTORISED
 
     @property
     def latent_shape(self) -> tuple[int, int, int]:
@@ -123,6 +139,8 @@ class CompressedHeader:
         nodata = self.source_nodata
         if nodata is not None and not math.isfinite(nodata):
             data["source_nodata"] = repr(float(nodata))  # "nan", "inf", "-inf": JSON has no NaN
+        if self.entropy_model == FACTORISED:
+            del data["entropy_model"]  # a factorised file's header is that of version 4, byte for byte
         return json.dumps(data, sort_keys=True, separators=(",", ":"))
 
     @classmethod
@@ -142,6 +160,10 @@ class CompressedHeader:
             raise CompressedFileError("The compressed file's header has an invalid size or geotransform.")
         if header.strip_rows < 0 or header.latent_height < 1 or header.latent_width < 1:
             raise CompressedFileError("The compressed file's header has an invalid latent grid or strips.")
+        if header.entropy_model not in ENTROPY_MODELS:
+            raise CompressedFileError(
+                f"The compressed file was coded with entropy model '{header.entropy_model}', which this "
+                "SAR Toolbox does not know; update the SAR Toolbox plugin.")
         if header.post_filter:
             try:
                 PostFilter.from_header(header.post_filter)
@@ -231,13 +253,20 @@ class MaskWriter:
 
 
 def pack(header: CompressedHeader, mask_bytes: bytes, payload: bytes, exceptions: bytes = b"",
-         version: int = FORMAT_VERSION) -> bytes:
+         version: int | None = None) -> bytes:
     """Serialise a compressed file to bytes (see the module docstring for the layout).
 
-    ``version``: an older readable version may be written (no bright-pixel section before 4).
+    ``version``: default :data:`HYPERPRIOR_VERSION` for a hyperprior-coded payload, else
+    :data:`FACTORISED_VERSION`; an older readable version may be written (no bright-pixel section
+    before 4, no hyperprior before 5).
     """
-    if version not in READABLE_VERSIONS or (exceptions and version < EXCEPTIONS_VERSION):
-        raise ValueError(f"cannot write format version {version} with {len(exceptions)} exception bytes")
+    hyper = header.entropy_model == HYPERPRIOR
+    if version is None:
+        version = HYPERPRIOR_VERSION if hyper else FACTORISED_VERSION
+    if (version not in READABLE_VERSIONS or (exceptions and version < EXCEPTIONS_VERSION)
+            or (hyper and version < HYPERPRIOR_VERSION)):
+        raise ValueError(f"cannot write format version {version} with {len(exceptions)} exception bytes "
+                         f"and entropy model {header.entropy_model}")
     head = zlib.compress(header.to_json().encode("utf-8"), 9)
     sections = [
         _U32.pack(len(head)),
@@ -333,6 +362,10 @@ def unpack(data: bytes, name: str = "The compressed file") -> CompressedFile:
     except (zlib.error, UnicodeDecodeError) as exc:
         raise CompressedFileError(f"{name} has an unreadable header ({exc}).") from exc
     header = CompressedHeader.from_json(text)
+    if header.entropy_model != FACTORISED and version < HYPERPRIOR_VERSION:
+        raise CompressedFileError(
+            f"{name} declares format version {version} but a {header.entropy_model} payload (version "
+            f"{HYPERPRIOR_VERSION} on); it was written by incompatible software. Compress the source again.")
     bright = sections[3] if len(sections) > 3 else b""
     return CompressedFile(header, sections[1], sections[2], len(data), bright)
 

@@ -20,8 +20,8 @@ from ..run import QUIET, Run
 from ..tiling import Window, tile_count
 from . import fileformat
 from .decode import decoded_blocks, decoded_tiles
-from .entropy import EntropyModelTable
 from .layout import BATCH_SIZE, default_tiling
+from .models import LatentModel
 from .postfilter import NormalEquations, PaddedRows, PostFilter
 from .source import model_input, read_tile
 
@@ -38,7 +38,7 @@ MIN_SAMPLED_PIXELS = 250_000
 def fit_post_filter(
     cf: fileformat.CompressedFile,
     decoder: Any,
-    table: EntropyModelTable,
+    table: LatentModel,
     src: Any,
     meta: ModelMetadata,
     *,
@@ -92,7 +92,7 @@ def _source_rows(src: Any, meta: ModelMetadata, header: fileformat.CompressedHea
 
 
 def _whole_scene(stats: NormalEquations, cf: fileformat.CompressedFile, decoder: Any,
-                 table: EntropyModelTable, src: Any, meta: ModelMetadata, tile: int, overlap: int,
+                 table: LatentModel, src: Any, meta: ModelMetadata, tile: int, overlap: int,
                  batch_size: int, run: Run) -> None:
     """Statistics from the whole decoded scene, streamed in row blocks."""
     header = cf.header
@@ -106,7 +106,7 @@ def _whole_scene(stats: NormalEquations, cf: fileformat.CompressedFile, decoder:
 
 
 def _sampled_tiles(stats: NormalEquations, cf: fileformat.CompressedFile, decoder: Any,
-                   table: EntropyModelTable, src: Any, meta: ModelMetadata, tile: int, overlap: int,
+                   table: LatentModel, src: Any, meta: ModelMetadata, tile: int, overlap: int,
                    every: int, run: Run) -> None:
     """Statistics from every ``every``-th tile, on the pixels whose whole neighbourhood that tile alone
     decodes (blending weight exactly 1) and that lie at least the filter radius inside the scene."""

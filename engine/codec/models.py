@@ -10,7 +10,13 @@ from typing import Any
 from ..bundled import MODELS_ENV, models_dir  # noqa: F401 - MODELS_ENV re-exported
 from ..errors import CompressedFileError, InputError, ModelError
 from ..metadata import InputTransform, ModelMetadata, Normalisation, Task
-from .entropy import EntropyModelTable
+from .entropy import EntropyModelTable, StripDecoder, StripEncoder
+from .fileformat import FACTORISED, HYPERPRIOR
+from .hypercoding import HyperStripDecoder, HyperStripEncoder
+from .hyperprior import HYPERPRIOR_KEY, HyperpriorModel
+
+LatentModel = EntropyModelTable | HyperpriorModel
+"""How a codec model codes its latents: a factorised table or the hyperprior."""
 
 logger = logging.getLogger(__name__)
 
@@ -69,6 +75,45 @@ def entropy_table(meta: ModelMetadata, source: str) -> EntropyModelTable:
             f"{meta.latent_channels}; re-export the model."
         )
     return table
+
+
+def latent_model(meta: ModelMetadata, source: str) -> LatentModel:
+    """The entropy model of a codec model: its hyperprior (``extra['hyperprior']``) if it has one, else
+    its factorised table (:func:`entropy_table`). A hyperprior must fit the model's latent channels and
+    its factorised table, if it also carries one."""
+    text = meta.extra.get(HYPERPRIOR_KEY)
+    if not text:
+        return entropy_table(meta, source)
+    model = HyperpriorModel.from_json(text, source)
+    if meta.latent_channels and model.channels != meta.latent_channels:
+        raise ModelError(f"{source}: hyperprior and prior do not match (the hyperprior codes "
+                         f"{model.channels} latent channels, latent_channels is {meta.latent_channels}); "
+                         "re-export the model.")
+    if meta.extra.get(ENTROPY_KEY):
+        table = entropy_table(meta, source)
+        if table.channels != model.channels:
+            raise ModelError(f"{source}: hyperprior and prior do not match (hyperprior for {model.channels} "
+                             f"channels, factorised table for {table.channels}); re-export the model.")
+    return model
+
+
+def coder_name(model: LatentModel) -> str:
+    """``hyperprior`` or ``factorised``: what a compressed file's header says about its payload."""
+    return HYPERPRIOR if isinstance(model, HyperpriorModel) else FACTORISED
+
+
+def strip_encoder(model: LatentModel) -> StripEncoder | HyperStripEncoder:
+    """The strip-by-strip range coder of ``model``."""
+    return HyperStripEncoder(model) if isinstance(model, HyperpriorModel) else StripEncoder(model)
+
+
+def strip_decoder(model: LatentModel, data: bytes, symbols: int, width: int,
+                  ) -> StripDecoder | HyperStripDecoder:
+    """The strip-by-strip decoder of a payload coded with ``model`` (``symbols`` latent values, grid
+    ``width``)."""
+    if isinstance(model, HyperpriorModel):
+        return HyperStripDecoder(model, data, symbols, width)
+    return StripDecoder(model, data, symbols, width)
 
 
 def check_codec_metadata(meta: ModelMetadata, source: str) -> None:

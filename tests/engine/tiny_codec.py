@@ -40,7 +40,13 @@ def tiny_metadata(
     tile_size: int = 64,
     overlap: int = 32,
     lam: str = "0.01",
+    hyperprior: str | None = None,
 ) -> ModelMetadata:
+    """Metadata of the tiny codec; ``hyperprior``: the JSON of an ``extra["hyperprior"]`` to carry."""
+    extra = {"rate_point": "r1", "entropy_model": (table or tiny_table()).to_json(), "lambda": lam,
+             "architecture": "tiny"}
+    if hyperprior is not None:
+        extra["hyperprior"] = hyperprior
     return ModelMetadata(
         task=task,
         model_id=model_id,
@@ -55,8 +61,7 @@ def tiny_metadata(
         overlap=overlap,
         scale_factor=SCALE,
         latent_channels=len(GAINS),
-        extra={"rate_point": "r1", "entropy_model": (table or tiny_table()).to_json(), "lambda": lam,
-               "architecture": "tiny"},
+        extra=extra,
     )
 
 
@@ -127,17 +132,20 @@ def build_decoder(path: Path, meta: ModelMetadata) -> Path:
 
 def build_pair(folder: Path, rate: str = "r1", model_id: str | None = None, weights: bytes = b"tiny",
                tile_size: int = 64, overlap: int = 32, table: EntropyModelTable | None = None,
-               lam: str = "0.01") -> tuple[Path, Path]:
+               lam: str = "0.01", hyperprior: str | None = None,
+               decoder_hyperprior: str | None = None) -> tuple[Path, Path]:
     """Write ``sarcodec-<rate>-{encoder,decoder}.onnx`` into ``folder``; return their paths.
 
     ``lam`` is the training lambda in the metadata (the restoration filter's rate-distortion trade-off:
-    the default is too small for a filter ever to pay for itself on test scenes)."""
+    the default is too small for a filter ever to pay for itself on test scenes). ``hyperprior``: the
+    JSON of an ``extra["hyperprior"]`` for both models (``decoder_hyperprior``: another one for the
+    decoder)."""
     folder.mkdir(parents=True, exist_ok=True)
     model_id = model_id or f"sarcodec-{rate}"
     enc = build_encoder(folder / f"sarcodec-{rate}-encoder.onnx",
                         tiny_metadata(Task.COMPRESS_ENCODER, model_id, weights, table, tile_size=tile_size,
-                                      overlap=overlap, lam=lam))
+                                      overlap=overlap, lam=lam, hyperprior=hyperprior))
     dec = build_decoder(folder / f"sarcodec-{rate}-decoder.onnx",
                         tiny_metadata(Task.COMPRESS_DECODER, model_id, weights, table, tile_size=tile_size,
-                                      overlap=overlap, lam=lam))
+                                      overlap=overlap, lam=lam, hyperprior=decoder_hyperprior or hyperprior))
     return enc, dec

@@ -173,11 +173,14 @@ def collect_images(
 
 # ------------------------------------------------------------------ codec
 def has_rdo(rate: str) -> bool:
-    """Whether the shipped ``rate`` model carries optimised-quantisation settings."""
-    from engine.codec.models import entropy_table
+    """Whether the shipped ``rate`` model carries optimised-quantisation settings (never a hyperprior
+    model: optimised quantisation belongs to the factorised tables)."""
+    from engine.codec.entropy import EntropyModelTable
+    from engine.codec.models import latent_model
     from engine.runtime import read_metadata
 
-    return entropy_table(read_metadata(bundled_codec(rate)[0]), rate).rdo_lambda > 0
+    model = latent_model(read_metadata(bundled_codec(rate)[0]), rate)
+    return isinstance(model, EntropyModelTable) and model.rdo_lambda > 0
 
 
 def run_codec(image: BenchImage, rate: str, work: Path, rdo: bool = False) -> tuple[Row, Path, Path]:

@@ -22,6 +22,20 @@ def pair(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path, tuple[fl
     return files.sar_path, files.optical_path, (-3.6, 2.2)
 
 
+@pytest.fixture
+def coregister_pair(
+    tmp_path: Path, pair: tuple[Path, Path, tuple[float, float]], run_algorithm: Callable[..., dict[str, Any]]
+) -> Callable[..., dict[str, Any]]:
+    """Runs ``coregister`` of the pair's SAR onto its optical image into ``tmp_path/out.tif``."""
+    inp, ref, _ = pair
+
+    def run(**parameters: Any) -> dict[str, Any]:
+        rasters = {"INPUT": str(inp), "REFERENCE": str(ref), "OUTPUT": str(tmp_path / "out.tif")}
+        return run_algorithm("coregister", {**rasters, **parameters})
+
+    return run
+
+
 def test_coregister_global_with_every_output(
     tmp_path: Path,
     pair: tuple[Path, Path, tuple[float, float]],
@@ -60,30 +74,19 @@ def test_coregister_global_with_every_output(
 
 
 def test_coregister_local_affine(
-    tmp_path: Path, pair: tuple[Path, Path, tuple[float, float]], run_algorithm: Callable[..., dict[str, Any]]
+    pair: tuple[Path, Path, tuple[float, float]], coregister_pair: Callable[..., dict[str, Any]]
 ) -> None:
-    inp, ref, (tx, ty) = pair
-    res = run_algorithm(
-        "coregister",
-        {
-            "INPUT": str(inp),
-            "REFERENCE": str(ref),
-            "METHOD": 1,
-            "MODE": 1,
-            "GRID_SPACING": 32,
-            "WINDOW": 64,
-            "MAX_SHIFT": 8,
-            "TRANSFORM": 1,
-            "RESAMPLE": True,
-            "OUTPUT": str(tmp_path / "out.tif"),
-        },
+    _, _, (tx, ty) = pair
+    res = coregister_pair(
+        METHOD=1, MODE=1, GRID_SPACING=32, WINDOW=64, MAX_SHIFT=8, TRANSFORM=1, RESAMPLE=True
     )
     assert res["N_POINTS"] >= 4 and res["RMSE"] < 1.5
     assert abs(res["SHIFT_X"] - tx) < 1.0 and abs(res["SHIFT_Y"] - ty) < 1.0
 
 
 def test_deep_method_with_the_bundled_model(
-    tmp_path: Path, pair: tuple[Path, Path, tuple[float, float]], run_algorithm: Callable[..., dict[str, Any]]
+    tmp_path: Path, pair: tuple[Path, Path, tuple[float, float]],
+    coregister_pair: Callable[..., dict[str, Any]],
 ) -> None:
     from engine.coregistration.deep import find_embed_model
     from engine.runtime import read_metadata
@@ -91,18 +94,8 @@ def test_deep_method_with_the_bundled_model(
     model = find_embed_model()
     if model is None:
         pytest.skip("no registration model is bundled")
-    inp, ref, (tx, ty) = pair
-    res = run_algorithm(
-        "coregister",
-        {
-            "INPUT": str(inp),
-            "REFERENCE": str(ref),
-            "METHOD": 0,
-            "MAX_SHIFT": 12,
-            "OUTPUT": str(tmp_path / "out.tif"),
-            "REPORT": str(tmp_path / "r.json"),
-        },
-    )
+    _, _, (tx, ty) = pair
+    res = coregister_pair(METHOD=0, MAX_SHIFT=12, REPORT=str(tmp_path / "r.json"))
     assert abs(res["SHIFT_X"] - tx) < 1.5 and abs(res["SHIFT_Y"] - ty) < 1.5
     report = json.loads(Path(res["REPORT"]).read_text())
     assert report["method"] == "deep" and report["model_id"] == read_metadata(model).model_id

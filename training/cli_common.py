@@ -12,7 +12,8 @@ import dataclasses
 import json
 import logging
 import sys
-from collections.abc import Callable, Mapping
+import typing
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -56,6 +57,21 @@ def add_run_arguments(
         tr.add_argument("--init-from", default=None, help="start from this checkpoint's weights")
     tr.add_argument("--no-resume", action="store_true", help="ignore an existing checkpoint in run-dir")
     tr.add_argument("--no-progress", action="store_true", help="no progress bar")
+
+
+def add_field_arguments(
+    parser: argparse.ArgumentParser, defaults: Any, names: Sequence[str],
+    helps: Mapping[str, str] | None = None,
+) -> None:
+    """One ``--<name>`` argument (kebab-case) per scalar field ``name`` of the configuration ``defaults``,
+    typed and defaulted as the field: the flags that :func:`config_from_args` reads back by name."""
+    hints = typing.get_type_hints(type(defaults))
+    for name in names:
+        kind = hints[name]
+        if kind not in (int, float, str):
+            raise TypeError(f"{type(defaults).__name__}.{name} is not an int, float or str field.")
+        parser.add_argument(f"--{name.replace('_', '-')}", type=kind, default=getattr(defaults, name),
+                            help=(helps or {}).get(name))
 
 
 def add_export_parser(

@@ -27,19 +27,20 @@ def _parser() -> argparse.ArgumentParser:
         "--stop-at-step", type=int, default=t.stop_at_step,
         help="stop at this step of the --steps schedule (reproduces a run cut by --max-minutes)",
     )
-    tr.add_argument("--width", type=int, default=m.width)
-    tr.add_argument("--descriptor-dim", type=int, default=m.descriptor_dim)
-    tr.add_argument("--patch", type=int, default=lc.patch, help="repeatability window (px)")
-    tr.add_argument("--w-peaky", type=float, default=lc.w_peaky)
-    tr.add_argument("--temperature", type=float, default=lc.temperature, help="InfoNCE temperature")
-    tr.add_argument("--real-root", default=d.real_root, help="folder holding opt_sar_3mos/ etc.")
+    cli_common.add_field_arguments(tr, m, ("width", "descriptor_dim"))
+    cli_common.add_field_arguments(
+        tr, lc, ("patch", "w_peaky", "temperature"),
+        {"patch": "repeatability window (px)", "temperature": "InfoNCE temperature"},
+    )
+    cli_common.add_field_arguments(tr, d, ("real_root",), {"real_root": "folder holding opt_sar_3mos/ etc."})
     tr.add_argument("--no-real", action="store_true", help="synthetic scenes only")
     tr.add_argument(
         "--held-out", nargs="*", default=list(d.held_out), help="opt_sar_3mos pairs never trained on"
     )
-    tr.add_argument("--synthetic-scenes", type=int, default=d.synthetic_scenes)
-    tr.add_argument("--synthetic-size", type=int, default=d.synthetic_size)
-    tr.add_argument("--p-sar-sar", type=float, default=d.p_sar_sar, help="share of SAR-SAR view pairs")
+    cli_common.add_field_arguments(
+        tr, d, ("synthetic_scenes", "synthetic_size", "p_sar_sar"),
+        {"p_sar_sar": "share of SAR-SAR view pairs"},
+    )
 
     cli_common.add_export_parser(
         sub, "export to ONNX (Task.KEYPOINTS) and check parity with PyTorch", "kp-hscp-r2d2-v1", overlap=32
@@ -48,12 +49,12 @@ def _parser() -> argparse.ArgumentParser:
     ev = sub.add_parser("evaluate", help="held-out scores under random homographies vs a classical baseline")
     ev.add_argument("methods", nargs="+", help="checkpoint | model.onnx | sift")
     ev.add_argument("--json", dest="json_out", default=None, help="write the full report here")
-    ev.add_argument("--real-root", default=e.real_root)
+    cli_common.add_field_arguments(ev, e, ("real_root",))
     ev.add_argument("--held-out", nargs="*", default=list(e.held_out))
-    ev.add_argument("--warps-per-pair", type=int, default=e.warps_per_pair)
-    ev.add_argument("--synthetic", type=int, default=e.synthetic, help="held-out synthetic scenes")
-    ev.add_argument("--max-keypoints", type=int, default=e.max_keypoints)
-    ev.add_argument("--seed", type=int, default=e.seed)
+    cli_common.add_field_arguments(
+        ev, e, ("warps_per_pair", "synthetic", "max_keypoints", "seed"),
+        {"synthetic": "held-out synthetic scenes"},
+    )
     return p
 
 

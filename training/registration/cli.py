@@ -33,37 +33,35 @@ def _add_model_arguments(tr: argparse.ArgumentParser) -> None:
 def _add_loss_arguments(tr: argparse.ArgumentParser) -> None:
     from .losses import LossConfig
 
-    lc = LossConfig()
-    tr.add_argument("--margin", type=float, default=lc.margin)
-    tr.add_argument("--w-contrastive", type=float, default=lc.w_contrastive)
-    tr.add_argument("--w-nce", type=float, default=lc.w_nce, help="weight of the shift-softmax term (0: off)")
-    tr.add_argument("--nce-radius", type=int, default=lc.nce_radius)
-    tr.add_argument("--temperature", type=float, default=lc.temperature)
-    tr.add_argument("--match-sigma", type=float, default=lc.match_sigma,
-                    help="guided: smooth the embedding by this Gaussian (px) before the search, as the "
-                    "engine will")
-    tr.add_argument("--w-subpixel", type=float, default=lc.w_subpixel,
-                    help="guided: weight of the sub-pixel term (parabola peak vs the true shift; needs "
-                    "--subpixel)")
+    cli_common.add_field_arguments(
+        tr, LossConfig(),
+        ("margin", "w_contrastive", "w_nce", "nce_radius", "temperature", "match_sigma", "w_subpixel"),
+        {
+            "w_nce": "weight of the shift-softmax term (0: off)",
+            "match_sigma": "guided: smooth the embedding by this Gaussian (px) before the search, as the "
+            "engine will",
+            "w_subpixel": "guided: weight of the sub-pixel term (parabola peak vs the true shift; needs "
+            "--subpixel)",
+        },
+    )
 
 
 def _add_data_arguments(tr: argparse.ArgumentParser) -> None:
     from .data import DataConfig
 
     d = DataConfig()
-    tr.add_argument("--real-root", default=d.real_root, help="folder holding opt_sar_3mos/")
+    cli_common.add_field_arguments(tr, d, ("real_root",), {"real_root": "folder holding opt_sar_3mos/"})
     tr.add_argument("--no-real", action="store_true", help="synthetic pairs only")
     tr.add_argument("--held-out", nargs="*", default=list(d.held_out),
                     help="opt_sar_3mos pairs never trained on")
-    tr.add_argument("--p-real", type=float, default=d.p_real, help="share of samples from real pairs")
-    tr.add_argument("--synthetic-pairs", type=int, default=d.synthetic_pairs)
-    tr.add_argument("--synthetic-size", type=int, default=d.synthetic_size)
-    tr.add_argument("--patch", type=int, default=d.patch, help="large patch around a correspondence")
-    tr.add_argument("--neg-min", type=int, default=d.neg_min)
-    tr.add_argument("--neg-max", type=int, default=d.neg_max)
-    tr.add_argument("--subpixel", type=float, default=d.subpixel,
-                    help="misalign positive crops by a random sub-pixel shift up to this many px "
-                    "(0: aligned)")
+    cli_common.add_field_arguments(
+        tr, d, ("p_real", "synthetic_pairs", "synthetic_size", "patch", "neg_min", "neg_max", "subpixel"),
+        {
+            "p_real": "share of samples from real pairs",
+            "patch": "large patch around a correspondence",
+            "subpixel": "misalign positive crops by a random sub-pixel shift up to this many px (0: aligned)",
+        },
+    )
 
 
 def _add_train(sub: Any) -> None:
@@ -99,17 +97,20 @@ def _add_evaluate(sub: Any) -> None:
     ev.add_argument("methods", nargs="+",
                     help="checkpoint | model.onnx | engine-deep:model.onnx | classical | gradmag")
     ev.add_argument("--json", dest="json_out", default=None, help="write the full report here")
-    ev.add_argument("--real-root", default=e.real_root)
+    cli_common.add_field_arguments(ev, e, ("real_root",))
     ev.add_argument("--held-out", nargs="*", default=list(e.held_out))
-    ev.add_argument("--shifts-per-pair", type=int, default=e.shifts_per_pair)
-    ev.add_argument("--max-shift", type=float, default=e.max_shift, help="largest applied shift (px)")
-    ev.add_argument("--search", type=int, default=e.search, help="search radius (px) >= max-shift")
-    ev.add_argument("--window", type=int, default=e.window, help="local template side (0: global)")
-    ev.add_argument("--synthetic", type=int, default=e.synthetic, help="held-out synthetic pairs")
-    ev.add_argument("--synthetic-size", type=int, default=e.synthetic_size)
-    ev.add_argument("--synthetic-first-seed", type=int, default=e.synthetic_first_seed,
-                    help="first generator seed of the synthetic pairs (another range gives validation pairs)")
-    ev.add_argument("--seed", type=int, default=e.seed)
+    cli_common.add_field_arguments(
+        ev, e, ("shifts_per_pair", "max_shift", "search", "window", "synthetic", "synthetic_size",
+                "synthetic_first_seed", "seed"),
+        {
+            "max_shift": "largest applied shift (px)",
+            "search": "search radius (px) >= max-shift",
+            "window": "local template side (0: global)",
+            "synthetic": "held-out synthetic pairs",
+            "synthetic_first_seed": "first generator seed of the synthetic pairs (another range gives "
+            "validation pairs)",
+        },
+    )
 
 
 def _parser() -> argparse.ArgumentParser:

@@ -7,6 +7,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from training.data.pairs import split_held_out
 from training.registration.data import (
     HELD_OUT,
     DataConfig,
@@ -15,7 +16,6 @@ from training.registration.data import (
     gaussian_mask,
     load_opt_sar_3mos,
     pool_mask,
-    split_real,
 )
 from training.registration.evaluate import Trial, apply_shift, run_trial, summarise
 
@@ -100,7 +100,7 @@ def test_missing_real_folder_is_a_clear_error(tmp_path: Path) -> None:
 @pytest.mark.skipif(not (REAL / "opt_sar_3mos").is_dir(), reason="shared real data absent")
 def test_real_split_keeps_the_held_out_pairs_apart() -> None:
     pairs = load_opt_sar_3mos(REAL)
-    train, held = split_real(pairs, HELD_OUT)
+    train, held = split_held_out(pairs, HELD_OUT)
     assert {p.name for p in held} == set(HELD_OUT)
     assert not {p.name for p in train} & set(HELD_OUT)
     assert all(p.name.startswith("SEN_city") is False for p in train)

@@ -29,7 +29,8 @@ import numpy as np
 from scipy import ndimage
 
 from engine.keypoints.prepare import prepare_image
-from training.registration.data import DEFAULT_REAL_ROOT, HELD_OUT, load_opt_sar_3mos, split_real
+from training.data.pairs import DEFAULT_REAL_ROOT, split_held_out
+from training.registration.data import HELD_OUT, load_opt_sar_3mos
 
 from ..config import ConfigDict
 
@@ -94,7 +95,7 @@ def display_png_intensity(dn: np.ndarray) -> np.ndarray:
 
 def real_pair_scenes(root: str, held_out: tuple[str, ...]) -> tuple[list[Scene], list[Scene]]:
     """(training, held-out) 3MOS pairs as scenes (optical = mean of R, G, B)."""
-    train, held = split_real(load_opt_sar_3mos(root), held_out)
+    train, held = split_held_out(load_opt_sar_3mos(root), held_out)
 
     def scene(p: Any) -> Scene:
         return Scene(p.name, display_png_intensity(p.sar), p.optical[:3].mean(axis=0), True, True)

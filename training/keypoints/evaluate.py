@@ -32,8 +32,8 @@ from scipy import ndimage
 
 from engine.keypoints.prepare import prepare_image
 
+from ..data.pairs import DEFAULT_REAL_ROOT
 from .data import (
-    DEFAULT_REAL_ROOT,
     HELD_OUT,
     OPTICAL,
     SAR,

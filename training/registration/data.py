@@ -31,11 +31,10 @@ import numpy as np
 from engine.coregistration.features import prepare_image
 
 from ..config import ConfigDict
+from ..data.pairs import DEFAULT_REAL_ROOT, mos_files, split_held_out
 
 logger = logging.getLogger(__name__)
 
-DEFAULT_REAL_ROOT = str(Path(__file__).resolve().parents[3] / "shared" / "data" / "real")
-REAL_FOLDER = "opt_sar_3mos"
 HELD_OUT: tuple[str, ...] = ("SEN_city_2", "SEN_city_6", "SEN_city_8", "SEN_water_9", "GF3_water_5")
 """opt_sar_3mos pairs kept for evaluation only (all SEN_city, one more Sentinel-1 and one Gaofen-3)."""
 
@@ -86,30 +85,12 @@ def load_opt_sar_3mos(root: str | Path) -> list[PairImage]:
     """All ``<name>_opt.png`` / ``<name>_sar.png`` pairs of ``<root>/opt_sar_3mos`` (sorted by name)."""
     from PIL import Image
 
-    folder = Path(root) / REAL_FOLDER
-    if not folder.is_dir():
-        raise FileNotFoundError(
-            f"'{folder}' does not exist; pass --real-root <folder holding {REAL_FOLDER}/> or --no-real."
-        )
     pairs = []
-    for sar_path in sorted(folder.glob("*_sar.png")):
-        name = sar_path.name[: -len("_sar.png")]
-        opt_path = folder / f"{name}_opt.png"
-        if not opt_path.is_file():
-            continue
+    for name, sar_path, opt_path in mos_files(root):
         sar = np.asarray(Image.open(sar_path).convert("L"), dtype=np.float32)
         opt = np.asarray(Image.open(opt_path).convert("RGB"), dtype=np.float32).transpose(2, 0, 1)
         pairs.append(PairImage(name, sar, np.ascontiguousarray(opt), "real"))
-    if not pairs:
-        raise FileNotFoundError(f"No *_sar.png / *_opt.png pairs in '{folder}'.")
     return pairs
-
-
-def split_real(pairs: list[PairImage], held_out: tuple[str, ...]) -> tuple[list[PairImage], list[PairImage]]:
-    """(training pairs, held-out pairs) by name."""
-    train = [p for p in pairs if p.name not in held_out]
-    held = [p for p in pairs if p.name in held_out]
-    return train, held
 
 
 def synthetic_pairs(
@@ -303,7 +284,7 @@ def build_sources(cfg: DataConfig) -> tuple[list[PairImage], list[PairImage], li
     real_train: list[PairImage] = []
     held: list[PairImage] = []
     if cfg.use_real:
-        real_train, held = split_real(load_opt_sar_3mos(cfg.real_root), cfg.held_out)
+        real_train, held = split_held_out(load_opt_sar_3mos(cfg.real_root), cfg.held_out)
         logger.info(
             "real pairs: %d for training, %d held out (%s)",
             len(real_train),

@@ -29,7 +29,8 @@ from engine.coregistration.features import FeatureExtractor, get_extractor, prep
 from engine.coregistration.matching import match
 
 from ..config import ConfigDict
-from .data import DEFAULT_REAL_ROOT, HELD_OUT, PairImage, load_opt_sar_3mos
+from ..data.pairs import DEFAULT_REAL_ROOT
+from .data import HELD_OUT, PairImage, load_opt_sar_3mos
 
 logger = logging.getLogger(__name__)
 

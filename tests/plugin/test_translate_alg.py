@@ -72,29 +72,29 @@ def _assert_fails(
     assert list(output.parent.iterdir()) == [], "a failed run left files behind"
 
 
-def test_multiband_without_band(
+@pytest.mark.parametrize(
+    ("name", "data", "nodata", "match"),
+    [
+        ("two.tif", lambda: np.stack([_sar(), _sar()]), None, "2 bands; choose the SAR band"),
+        ("slc.tif", lambda: (_sar() + 1j * _sar()).astype(np.complex64), None, "complex"),
+        ("empty.tif", lambda: np.full((20, 20), NODATA, np.float32), NODATA, "no valid pixel"),
+    ],
+    ids=["multiband_without_band", "complex_slc", "all_nodata"],
+)
+def test_input_refused(
     tmp_path: Path,
     tiny_model: Path,
     run_algorithm: Callable[..., dict[str, Any]],
     write_geotiff: Callable[..., Path],
+    name: str,
+    data: Callable[[], np.ndarray],
+    nodata: float | None,
+    match: str,
 ) -> None:
-    source = write_geotiff(tmp_path / "two.tif", np.stack([_sar(), _sar()]))
+    """A multi-band raster without BAND, complex SLC data, a raster without a valid pixel."""
+    source = write_geotiff(tmp_path / name, data(), nodata=nodata)
     out = new_folder(tmp_path) / "x.tif"
-    params = {"INPUT": str(source), "MODEL": str(tiny_model), "OUTPUT": str(out)}
-    _assert_fails(run_algorithm, params, "2 bands; choose the SAR band")
-
-
-def test_complex_slc(
-    tmp_path: Path,
-    tiny_model: Path,
-    run_algorithm: Callable[..., dict[str, Any]],
-    write_geotiff: Callable[..., Path],
-) -> None:
-    source = write_geotiff(tmp_path / "slc.tif", (_sar() + 1j * _sar()).astype(np.complex64))
-    out = new_folder(tmp_path) / "x.tif"
-    _assert_fails(
-        run_algorithm, {"INPUT": str(source), "MODEL": str(tiny_model), "OUTPUT": str(out)}, "complex"
-    )
+    _assert_fails(run_algorithm, {"INPUT": str(source), "MODEL": str(tiny_model), "OUTPUT": str(out)}, match)
 
 
 def test_model_of_another_task(
@@ -107,17 +107,4 @@ def test_model_of_another_task(
         run_algorithm,
         {"INPUT": str(source), "MODEL": str(wrong), "OUTPUT": str(out)},
         "needs a 'translate' model",
-    )
-
-
-def test_all_nodata(
-    tmp_path: Path,
-    tiny_model: Path,
-    run_algorithm: Callable[..., dict[str, Any]],
-    write_geotiff: Callable[..., Path],
-) -> None:
-    source = write_geotiff(tmp_path / "empty.tif", np.full((20, 20), NODATA, np.float32), nodata=NODATA)
-    out = new_folder(tmp_path) / "x.tif"
-    _assert_fails(
-        run_algorithm, {"INPUT": str(source), "MODEL": str(tiny_model), "OUTPUT": str(out)}, "no valid pixel"
     )

@@ -59,19 +59,18 @@ def add_run_arguments(
     tr.add_argument("--no-progress", action="store_true", help="no progress bar")
 
 
-def add_field_arguments(
-    parser: argparse.ArgumentParser, defaults: Any, names: Sequence[str],
-    helps: Mapping[str, str] | None = None,
-) -> None:
+def add_field_arguments(parser: argparse.ArgumentParser, defaults: Any, names: Sequence[str]) -> None:
     """One ``--<name>`` argument (kebab-case) per scalar field ``name`` of the configuration ``defaults``,
-    typed and defaulted as the field: the flags that :func:`config_from_args` reads back by name."""
+    typed, defaulted and explained (:func:`training.config.documented`) as the field: the flags that
+    :func:`config_from_args` reads back by name."""
     hints = typing.get_type_hints(type(defaults))
+    fields = {f.name: f for f in dataclasses.fields(defaults)}
     for name in names:
         kind = hints[name]
         if kind not in (int, float, str):
             raise TypeError(f"{type(defaults).__name__}.{name} is not an int, float or str field.")
         parser.add_argument(f"--{name.replace('_', '-')}", type=kind, default=getattr(defaults, name),
-                            help=(helps or {}).get(name))
+                            help=fields[name].metadata.get("help"))
 
 
 def add_export_parser(

@@ -10,6 +10,12 @@ from typing import Any, TypeVar
 C = TypeVar("C", bound="ConfigDict")
 
 
+def documented(default: Any, help: str) -> Any:
+    """A configuration field's default with its help text, which the command line shows for its flag
+    (:func:`training.cli_common.add_field_arguments`); the help is not stored in checkpoints."""
+    return dataclasses.field(default=default, metadata={"help": help})
+
+
 class ConfigDict:
     """Mixin of the training configuration dataclasses: to and from plain dicts (JSON, checkpoints).
 

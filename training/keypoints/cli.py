@@ -28,19 +28,13 @@ def _parser() -> argparse.ArgumentParser:
         help="stop at this step of the --steps schedule (reproduces a run cut by --max-minutes)",
     )
     cli_common.add_field_arguments(tr, m, ("width", "descriptor_dim"))
-    cli_common.add_field_arguments(
-        tr, lc, ("patch", "w_peaky", "temperature"),
-        {"patch": "repeatability window (px)", "temperature": "InfoNCE temperature"},
-    )
-    cli_common.add_field_arguments(tr, d, ("real_root",), {"real_root": "folder holding opt_sar_3mos/ etc."})
+    cli_common.add_field_arguments(tr, lc, ("patch", "w_peaky", "temperature"))
+    cli_common.add_field_arguments(tr, d, ("real_root",))
     tr.add_argument("--no-real", action="store_true", help="synthetic scenes only")
     tr.add_argument(
         "--held-out", nargs="*", default=list(d.held_out), help="opt_sar_3mos pairs never trained on"
     )
-    cli_common.add_field_arguments(
-        tr, d, ("synthetic_scenes", "synthetic_size", "p_sar_sar"),
-        {"p_sar_sar": "share of SAR-SAR view pairs"},
-    )
+    cli_common.add_field_arguments(tr, d, ("synthetic_scenes", "synthetic_size", "p_sar_sar"))
 
     cli_common.add_export_parser(
         sub, "export to ONNX (Task.KEYPOINTS) and check parity with PyTorch", "kp-hscp-r2d2-v1", overlap=32
@@ -51,10 +45,7 @@ def _parser() -> argparse.ArgumentParser:
     ev.add_argument("--json", dest="json_out", default=None, help="write the full report here")
     cli_common.add_field_arguments(ev, e, ("real_root",))
     ev.add_argument("--held-out", nargs="*", default=list(e.held_out))
-    cli_common.add_field_arguments(
-        ev, e, ("warps_per_pair", "synthetic", "max_keypoints", "seed"),
-        {"synthetic": "held-out synthetic scenes"},
-    )
+    cli_common.add_field_arguments(ev, e, ("warps_per_pair", "synthetic", "max_keypoints", "seed"))
     return p
 
 

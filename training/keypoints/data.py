@@ -32,7 +32,7 @@ from engine.keypoints.prepare import prepare_image
 from training.data.pairs import DEFAULT_REAL_ROOT, split_held_out
 from training.registration.data import HELD_OUT, load_opt_sar_3mos
 
-from ..config import ConfigDict
+from ..config import ConfigDict, documented
 
 logger = logging.getLogger(__name__)
 
@@ -48,13 +48,13 @@ SINGLE_SAR_FILES: tuple[str, ...] = (
 
 @dataclass(frozen=True)
 class DataConfig(ConfigDict):
-    real_root: str = DEFAULT_REAL_ROOT
+    real_root: str = documented(DEFAULT_REAL_ROOT, "folder holding opt_sar_3mos/ etc.")
     use_real: bool = True
     held_out: tuple[str, ...] = HELD_OUT
     synthetic_scenes: int = 24
     synthetic_size: int = 320
     synthetic_first_seed: int = 0
-    p_sar_sar: float = 0.5  # share of SAR-SAR samples (the rest optical-SAR)
+    p_sar_sar: float = documented(0.5, "share of SAR-SAR view pairs")  # the rest optical-SAR
     p_real: float = 0.5  # share of real sources within each kind
     max_rotation: float = 30.0  # degrees
     min_scale: float = 0.75

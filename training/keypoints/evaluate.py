@@ -32,6 +32,7 @@ from scipy import ndimage
 
 from engine.keypoints.prepare import prepare_image
 
+from ..config import documented
 from ..data.pairs import DEFAULT_REAL_ROOT
 from .data import (
     HELD_OUT,
@@ -64,7 +65,7 @@ class EvalConfig:
     real_root: str = DEFAULT_REAL_ROOT
     held_out: tuple[str, ...] = HELD_OUT
     warps_per_pair: int = 4
-    synthetic: int = 8
+    synthetic: int = documented(8, "held-out synthetic scenes")
     synthetic_size: int = 256
     max_keypoints: int = 512
     seed: int = 12345

@@ -25,17 +25,17 @@ from typing import Any
 import torch
 import torch.nn.functional as F  # noqa: N812
 
-from ..config import ConfigDict
+from ..config import ConfigDict, documented
 
 
 @dataclass(frozen=True)
 class LossConfig(ConfigDict):
-    patch: int = 16  # repeatability window side (px)
+    patch: int = documented(16, "repeatability window (px)")
     w_cosim: float = 1.0
     w_peaky: float = 0.5
     w_desc: float = 1.0
     w_rel: float = 1.0
-    temperature: float = 0.1
+    temperature: float = documented(0.1, "InfoNCE temperature")
     query_stride: int = 8
     candidate_stride: int = 4
     ignore_radius: float = 3.0

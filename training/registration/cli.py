@@ -36,13 +36,6 @@ def _add_loss_arguments(tr: argparse.ArgumentParser) -> None:
     cli_common.add_field_arguments(
         tr, LossConfig(),
         ("margin", "w_contrastive", "w_nce", "nce_radius", "temperature", "match_sigma", "w_subpixel"),
-        {
-            "w_nce": "weight of the shift-softmax term (0: off)",
-            "match_sigma": "guided: smooth the embedding by this Gaussian (px) before the search, as the "
-            "engine will",
-            "w_subpixel": "guided: weight of the sub-pixel term (parabola peak vs the true shift; needs "
-            "--subpixel)",
-        },
     )
 
 
@@ -50,17 +43,12 @@ def _add_data_arguments(tr: argparse.ArgumentParser) -> None:
     from .data import DataConfig
 
     d = DataConfig()
-    cli_common.add_field_arguments(tr, d, ("real_root",), {"real_root": "folder holding opt_sar_3mos/"})
+    cli_common.add_field_arguments(tr, d, ("real_root",))
     tr.add_argument("--no-real", action="store_true", help="synthetic pairs only")
     tr.add_argument("--held-out", nargs="*", default=list(d.held_out),
                     help="opt_sar_3mos pairs never trained on")
     cli_common.add_field_arguments(
-        tr, d, ("p_real", "synthetic_pairs", "synthetic_size", "patch", "neg_min", "neg_max", "subpixel"),
-        {
-            "p_real": "share of samples from real pairs",
-            "patch": "large patch around a correspondence",
-            "subpixel": "misalign positive crops by a random sub-pixel shift up to this many px (0: aligned)",
-        },
+        tr, d, ("p_real", "synthetic_pairs", "synthetic_size", "patch", "neg_min", "neg_max", "subpixel")
     )
 
 
@@ -102,14 +90,6 @@ def _add_evaluate(sub: Any) -> None:
     cli_common.add_field_arguments(
         ev, e, ("shifts_per_pair", "max_shift", "search", "window", "synthetic", "synthetic_size",
                 "synthetic_first_seed", "seed"),
-        {
-            "max_shift": "largest applied shift (px)",
-            "search": "search radius (px) >= max-shift",
-            "window": "local template side (0: global)",
-            "synthetic": "held-out synthetic pairs",
-            "synthetic_first_seed": "first generator seed of the synthetic pairs (another range gives "
-            "validation pairs)",
-        },
     )
 
 

@@ -30,7 +30,7 @@ import numpy as np
 
 from engine.coregistration.features import prepare_image
 
-from ..config import ConfigDict
+from ..config import ConfigDict, documented
 from ..data.pairs import DEFAULT_REAL_ROOT, mos_files, split_held_out
 
 logger = logging.getLogger(__name__)
@@ -65,19 +65,21 @@ class PairImage:
 
 @dataclass(frozen=True)
 class DataConfig(ConfigDict):
-    real_root: str = DEFAULT_REAL_ROOT
+    real_root: str = documented(DEFAULT_REAL_ROOT, "folder holding opt_sar_3mos/")
     use_real: bool = True
     held_out: tuple[str, ...] = HELD_OUT
-    p_real: float = 0.5
+    p_real: float = documented(0.5, "share of samples from real pairs")
     synthetic_pairs: int = 64
     synthetic_size: int = 256
     synthetic_first_seed: int = 0
-    patch: int = 192
+    patch: int = documented(192, "large patch around a correspondence")
     mask_sigma: float = 0.25  # Gaussian sigma as a fraction of the patch side
     neg_min: int = 3
     neg_max: int = 24
     augment: bool = True
-    subpixel: float = 0.0  # largest |relative sub-pixel misalignment| of positive crops (0: aligned)
+    subpixel: float = documented(
+        0.0, "misalign positive crops by a random sub-pixel shift up to this many px (0: aligned)"
+    )
 
 
 # ------------------------------------------------------------------ sources

@@ -28,7 +28,7 @@ import numpy as np
 from engine.coregistration.features import FeatureExtractor, get_extractor, prepare_image
 from engine.coregistration.matching import match
 
-from ..config import ConfigDict
+from ..config import ConfigDict, documented
 from ..data.pairs import DEFAULT_REAL_ROOT
 from .data import HELD_OUT, PairImage, load_opt_sar_3mos
 
@@ -220,12 +220,15 @@ class EvalConfig(ConfigDict):
     real_root: str = DEFAULT_REAL_ROOT
     held_out: tuple[str, ...] = HELD_OUT
     shifts_per_pair: int = 10
-    max_shift: float = 32.0
-    search: int = 40
-    window: int = 0  # 0: global (whole pair less the search border); else a local template side
-    synthetic: int = 20
+    max_shift: float = documented(32.0, "largest applied shift (px)")
+    search: int = documented(40, "search radius (px) >= max-shift")
+    # 0: global (the whole pair less the search border)
+    window: int = documented(0, "local template side (0: global)")
+    synthetic: int = documented(20, "held-out synthetic pairs")
     synthetic_size: int = 256
-    synthetic_first_seed: int = 100_000
+    synthetic_first_seed: int = documented(
+        100_000, "first generator seed of the synthetic pairs (another range gives validation pairs)"
+    )
     seed: int = 1234
 
 

@@ -23,18 +23,22 @@ from dataclasses import dataclass
 import torch
 import torch.nn.functional as F  # noqa: N812
 
-from ..config import ConfigDict
+from ..config import ConfigDict, documented
 
 
 @dataclass(frozen=True)
 class LossConfig(ConfigDict):
     margin: float = 0.3
     w_contrastive: float = 1.0
-    w_nce: float = 0.5
+    w_nce: float = documented(0.5, "weight of the shift-softmax term (0: off)")
     nce_radius: int = 8
     temperature: float = 0.05
-    w_subpixel: float = 0.0  # guided: weight of the sub-pixel (parabola) term, needs data.subpixel > 0
-    match_sigma: float = 0.0  # guided: the engine's smoothing of the embedding before the search (px)
+    w_subpixel: float = documented(
+        0.0, "guided: weight of the sub-pixel term (parabola peak vs the true shift; needs --subpixel)"
+    )
+    match_sigma: float = documented(
+        0.0, "guided: smooth the embedding by this Gaussian (px) before the search, as the engine will"
+    )
 
 
 def cosine_map(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:

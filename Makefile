@@ -19,8 +19,8 @@ QGIS_ENV    := PATH=/usr/bin:$$PATH QT_QPA_PLATFORM=offscreen
 
 .PHONY: help setup system-packages demo test test-fast lint package bench bench-compression \
         bench-registration bench-registration-default bench-anchors bench-codec-ceiling \
-        bench-osdataset-check bench-batch bench-keypoints bench-filter train-compression train-registration \
-        train-keypoints bench-translation train-translation clean
+        bench-osdataset-check bench-batch bench-keypoints bench-filter train-compression train-compression-hyper \
+        train-registration train-keypoints bench-translation train-translation clean
 
 help:
 	@echo "make demo                 set up if needed, run the main job on the embedded example"
@@ -35,6 +35,7 @@ help:
 	@echo "make bench-registration   co-registration accuracy (with GeFolki/AROSICS anchors) -> docs/BENCHMARKS.md"
 	@echo "make bench-registration-default  evidence for co-registration's default method -> docs/BENCHMARKS.md"
 	@echo "make train-compression    retrain the three shipped codec rate points (CPU, about 75 minutes)"
+	@echo "make train-compression-hyper  hyperprior entropy models h1..h4 on the shipped transforms"
 	@echo "make train-registration   retrain the shipped registration model regembed-guided-v3 (CPU, about 60 minutes)"
 	@echo "make train-keypoints      retrain the shipped keypoint model kp-hscp-r2d2-v1 (one CPU thread, about 1 hour)"
 	@echo "make bench-translation    SAR-to-optical translation scores vs trivial renderings -> docs/BENCHMARKS.md"
@@ -142,6 +143,24 @@ train-compression: setup
 	      --scores runs/sarcodec-d-$$r-scores.json && \
 	  $(TRAIN) classify models/sarcodec-$$r-encoder.onnx --json runs/sarcodec-d-$$r-classify.json || exit 1; \
 	done
+
+# Hyperprior entropy models on the shipped transforms (docs/TRAINING.md, "Hyperprior entropy model"):
+# latent caches of the three encoders (2-3 minutes each), four rate-only trainings on one core each,
+# export with held-out bits against the shipped tables and the model cards.
+HYPER := --steps 1000 --batch 8 --holdout 64 --seed 0 --threads 1 --no-progress
+train-compression-hyper: setup
+	for r in r1 r2 r3; do \
+	  $(TRAIN) hyper cache models/sarcodec-$$r-encoder.onnx --out runs/hyper/latents-$$r.npz --crops 3072 \
+	      --seed 4 --no-progress || exit 1; \
+	done
+	$(TRAIN) hyper train --latents runs/hyper/latents-r1.npz --run-dir runs/hyper/h1 --latent-step 1.6 $(HYPER)
+	$(TRAIN) hyper train --latents runs/hyper/latents-r1.npz --run-dir runs/hyper/h2 --latent-step 1 $(HYPER)
+	$(TRAIN) hyper train --latents runs/hyper/latents-r2.npz --run-dir runs/hyper/h3 --latent-step 1 $(HYPER)
+	$(TRAIN) hyper train --latents runs/hyper/latents-r3.npz --run-dir runs/hyper/h4 --latent-step 0.7 $(HYPER)
+	$(TRAIN) hyper export runs/hyper/h1 --transform models/sarcodec-r1-encoder.onnx --model-id sarcodec-h1
+	$(TRAIN) hyper export runs/hyper/h2 --transform models/sarcodec-r1-encoder.onnx --model-id sarcodec-h2
+	$(TRAIN) hyper export runs/hyper/h3 --transform models/sarcodec-r2-encoder.onnx --model-id sarcodec-h3
+	$(TRAIN) hyper export runs/hyper/h4 --transform models/sarcodec-r3-encoder.onnx --model-id sarcodec-h4
 
 # Reproduces the shipped registration model (models/regembed-guided-v3.md): stage 1 from scratch (about
 # 42 minutes on one CPU core), stage 2 from stage 1 with sub-pixel positives (about 17 minutes), export

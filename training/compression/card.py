@@ -207,6 +207,11 @@ _LIMITS = [
 ]
 
 
+def commands_section(commands: Sequence[str]) -> list[str]:
+    """The card's "Commands" block (Markdown lines)."""
+    return ["### Commands (reproduce from the repository root)", "", "```bash", *commands, "```", ""]
+
+
 def render_model_card(
     model_id: str, rate_point: str, cfg: TrainConfig, step: int, files: Sequence[Path],
     weights_sha256: str, scores: dict[str, Any] | None, commands: Sequence[str], notes: str = "",
@@ -223,12 +228,7 @@ def render_model_card(
         *_what_it_is(cfg),
         *_training(cfg, stages),
         *_data(cfg, stages),
-        "### Commands (reproduce from the repository root)",
-        "",
-        "```bash",
-        *commands,
-        "```",
-        "",
+        *commands_section(commands),
         "## Held-out scores",
         "",
         *_scores(cfg, scores),

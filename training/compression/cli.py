@@ -1,4 +1,4 @@
-"""Command line: ``python -m training.compression train|export|evaluate|classify ...``."""
+"""Command line: ``python -m training.compression train|export|evaluate|classify|hyper ...``."""
 
 from __future__ import annotations
 
@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from ..cli_common import add_run_arguments, config_from_args, configure_logging, new_parser
+from .hyper_cli import add_hyper, run_hyper
 
 logger = logging.getLogger(__name__)
 
@@ -105,6 +106,7 @@ def _parser() -> argparse.ArgumentParser:
     _add_export(sub)
     _add_evaluate(sub, DataConfig())
     _add_classify(sub, DataConfig())
+    add_hyper(sub)
     return p
 
 
@@ -238,5 +240,6 @@ def _classify(args: argparse.Namespace) -> int:
 def main(argv: Sequence[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     configure_logging(args.verbose, args.log_file)
-    commands = {"train": _train, "export": _export, "evaluate": _evaluate, "classify": _classify}
+    commands = {"train": _train, "export": _export, "evaluate": _evaluate, "classify": _classify,
+                "hyper": run_hyper}
     return commands[args.command](args)

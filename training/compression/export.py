@@ -11,8 +11,10 @@ ONNX Runtime (engine ``OnnxModel``) vs PyTorch parity check has passed.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -119,6 +121,21 @@ def parity(codec: SarCodec, enc_path: Path, dec_path: Path, seed: int = 0) -> tu
     return float(np.max(np.abs(y_onnx - y_torch))) / y_scale, float(np.max(np.abs(x_onnx - x_torch)))
 
 
+@contextlib.contextmanager
+def committed_pair(final: tuple[Path, Path]) -> Iterator[tuple[Path, Path]]:
+    """Temporary names for an encoder/decoder pair, renamed to ``final`` only when the block succeeds
+    (else removed: nothing is written)."""
+    tmp = (final[0].with_name(f".{final[0].stem}.tmp.onnx"), final[1].with_name(f".{final[1].stem}.tmp.onnx"))
+    try:
+        yield tmp
+        for t, f in zip(tmp, final, strict=True):
+            os.replace(t, f)
+    finally:
+        for t in tmp:
+            if t.exists():
+                t.unlink()
+
+
 def export_codec(
     codec: SarCodec, cfg: TrainConfig, out_dir: Path, model_id: str, rate_point: str,
     tile_size: int = 256, overlap: int = 32, check_parity: bool = True,
@@ -129,8 +146,7 @@ def export_codec(
     table = entropy_table(codec)
     enc_meta, dec_meta = codec_metadata(codec, cfg, model_id, rate_point, table, tile_size, overlap)
     final = (out_dir / f"{model_id}-encoder.onnx", out_dir / f"{model_id}-decoder.onnx")
-    tmp = tuple(p.with_name(f".{p.stem}.tmp.onnx") for p in final)
-    try:
+    with committed_pair(final) as tmp:
         c = cfg.model.latent_channels
         _export_onnx(codec.encoder, torch.zeros(1, 1, tile_size, tile_size), tmp[0], "x", "y")
         lat = tile_size // STRIDE
@@ -146,12 +162,6 @@ def export_codec(
                     f"ONNX/PyTorch parity failed (encoder {d_enc:.2e}, decoder {d_dec:.2e} >= "
                     f"{PARITY_TOLERANCE}); nothing was written."
                 )
-        for t, f in zip(tmp, final, strict=True):
-            os.replace(t, f)
-    finally:
-        for t in tmp:
-            if t.exists():
-                t.unlink()
     return final
 
 

@@ -1,0 +1,114 @@
+"""``python -m training.compression hyper cache|train|export ...``: the hyperprior entropy model.
+
+* ``cache``: encode training crops with a shipped encoder, store the latents (``runs/``);
+* ``train``: train (or resume) a hyperprior on a cache;
+* ``export``: quantise it to integer networks, tabulate the scale pmfs, write
+  ``models/<model-id>-{encoder,decoder}.onnx`` (copies of the transform's networks with new
+  metadata), measure held-out bits against the transform's shipped table and write the model card.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import sys
+from pathlib import Path
+from typing import Any
+
+from ..cli_common import config_from_args
+
+logger = logging.getLogger(__name__)
+
+
+def add_hyper(sub: Any) -> None:
+    """The ``hyper`` subcommand and its own subcommands."""
+    from .data import DataConfig
+    from .hyper_model import HyperConfig
+    from .hyper_train import HyperTrainConfig
+
+    hy = sub.add_parser("hyper", help="hyperprior entropy model on a shipped transform's latents")
+    hsub = hy.add_subparsers(dest="hyper_command", required=True)
+    d, t, m = DataConfig(), HyperTrainConfig(), HyperConfig()
+
+    ca = hsub.add_parser("cache", help="encode training crops with a shipped encoder; store latents")
+    ca.add_argument("encoder", help="models/sarcodec-rN-encoder.onnx")
+    ca.add_argument("--out", required=True, help="runs/.../latents.npz")
+    ca.add_argument("--crops", type=int, default=3072, help="number of 256 px training crops")
+    ca.add_argument("--seed", type=int, default=4, help="the transform's training seed (its scenes)")
+    ca.add_argument("--synthetic-scenes", type=int, default=d.synthetic_scenes)
+    ca.add_argument("--real-root", default=d.real_root)
+    ca.add_argument("--no-progress", action="store_true")
+
+    tr = hsub.add_parser("train", help="train (or resume) a hyperprior on a latent cache")
+    tr.add_argument("--latents", required=True, help="cache written by 'hyper cache'")
+    tr.add_argument("--run-dir", default=t.run_dir)
+    for name in ("steps", "batch", "seed", "threads", "log_every", "ckpt_every", "holdout"):
+        tr.add_argument(f"--{name.replace('_', '-')}", type=int, default=getattr(t, name))
+    for name in ("lr", "lr_final", "max_minutes", "edge_fraction", "ste_fraction"):
+        tr.add_argument(f"--{name.replace('_', '-')}", type=float, default=getattr(t, name))
+    tr.add_argument("--latent-step", type=float, default=m.latent_step,
+                    help="quantisation step g of the latents (u = y / g); > 1 lowers the rate")
+    tr.add_argument("--channels", type=int, default=m.channels)
+    tr.add_argument("--z-channels", type=int, default=m.z_channels)
+    tr.add_argument("--slices", type=int, nargs="+", default=list(m.slices),
+                    help="channel slice boundaries from 0 to the channels (0 C: no context)")
+    tr.add_argument("--stop-at", type=int, default=None, help="stop after this step (with a checkpoint)")
+    tr.add_argument("--no-resume", action="store_true")
+    tr.add_argument("--no-progress", action="store_true")
+
+    ex = hsub.add_parser("export", help="export a trained hyperprior with a shipped transform")
+    ex.add_argument("checkpoint", help="run folder or checkpoint.pt of 'hyper train'")
+    ex.add_argument("--transform", required=True, help="models/sarcodec-rN-encoder.onnx (its decoder beside)")
+    ex.add_argument("--model-id", required=True, help="e.g. sarcodec-h2")
+    ex.add_argument("--out-dir", default="models")
+    ex.add_argument("--weight-bits", type=int, default=12)
+    ex.add_argument("--frac-bits", type=int, default=10)
+    ex.add_argument("--real-root", default=d.real_root)
+    ex.add_argument("--synthetic", type=int, default=2, help="held-out synthetic scenes for the card")
+    ex.add_argument("--command", dest="commands", action="append", default=[],
+                    help="commands that produced the checkpoint, for the model card (repeatable)")
+    ex.add_argument("--json", dest="json_out", default=None, help="write the held-out figures here")
+    ex.add_argument("--no-card", action="store_true")
+
+
+def _cache(args: argparse.Namespace) -> int:
+    from .data import DataConfig
+    from .hyper_cache import cache_latents
+
+    data = DataConfig(real_root=args.real_root, synthetic_scenes=args.synthetic_scenes)
+    cache_latents(Path(args.encoder), Path(args.out), args.crops, args.seed, data,
+                  progress=not args.no_progress)
+    return 0
+
+
+def _train(args: argparse.Namespace) -> int:
+    from .hyper_model import HyperConfig
+    from .hyper_train import HyperTrainConfig, train_hyper
+
+    model = config_from_args(HyperConfig, args, slices=tuple(args.slices))
+    model.check()
+    cfg = config_from_args(HyperTrainConfig, args, model=model)
+    path = train_hyper(cfg, resume=not args.no_resume, progress=not args.no_progress, stop_at=args.stop_at)
+    logger.info("checkpoint: %s", path)
+    return 0
+
+
+def _export(args: argparse.Namespace) -> int:
+    from .hyper_export import export_hyper
+
+    result = export_hyper(
+        Path(args.checkpoint), Path(args.transform), args.model_id, Path(args.out_dir),
+        weight_bits=args.weight_bits, frac_bits=args.frac_bits, real_root=args.real_root,
+        synthetic=args.synthetic, commands=args.commands, card=not args.no_card,
+    )
+    text = json.dumps(result, indent=2)
+    if args.json_out:
+        Path(args.json_out).write_text(text + "\n")
+    sys.stdout.write(text + "\n")
+    return 0
+
+
+def run_hyper(args: argparse.Namespace) -> int:
+    commands = {"cache": _cache, "train": _train, "export": _export}
+    return commands[args.hyper_command](args)

@@ -70,6 +70,8 @@ def add_hyper(sub: Any) -> None:
                     help="commands that produced the checkpoint, for the model card (repeatable)")
     ex.add_argument("--json", dest="json_out", default=None, help="write the held-out figures here")
     ex.add_argument("--no-card", action="store_true")
+    ex.add_argument("--engine", action="store_true",
+                    help="also code every held-out image through engine.codec (real file bpp and PSNR)")
 
 
 def _cache(args: argparse.Namespace) -> int:
@@ -100,7 +102,7 @@ def _export(args: argparse.Namespace) -> int:
     result = export_hyper(
         Path(args.checkpoint), Path(args.transform), args.model_id, Path(args.out_dir),
         weight_bits=args.weight_bits, frac_bits=args.frac_bits, real_root=args.real_root,
-        synthetic=args.synthetic, commands=args.commands, card=not args.no_card,
+        synthetic=args.synthetic, commands=args.commands, card=not args.no_card, engine=args.engine,
     )
     text = json.dumps(result, indent=2)
     if args.json_out:

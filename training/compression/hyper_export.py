@@ -94,10 +94,26 @@ def heldout_comparison(encoder: Any, decoder: Any, shipped: Any, cost: HyperCost
     return out
 
 
+def add_engine_figures(figures: dict[str, dict[str, float]], paths: tuple[Path, Path], data: DataConfig,
+                       pre: Preprocessing, synthetic: int) -> None:
+    """Compress and decompress every held-out image through ``engine.codec`` with the exported pair: the
+    real file's bits per pixel (header, mask, restoration filter included) and PSNR, beside the estimate."""
+    import tempfile
+
+    from .evaluate import score_through_engine
+
+    with tempfile.TemporaryDirectory() as tmp:
+        for name, db in heldout_scenes(data, pre, synthetic=synthetic):
+            s = score_through_engine(paths[0], paths[1], name, db, pre, Path(tmp))
+            figures[name].update({"bpp_file": s["bpp_file"], "psnr_file": s["psnr_db"]})
+            logger.info("%s through the engine: %.4f bpp (file), %.2f dB", name, s["bpp_file"], s["psnr_db"])
+
+
 def export_hyper(checkpoint: Path, transform: Path, model_id: str, out_dir: Path, *, weight_bits: int = 12,
                  frac_bits: int = 10, real_root: str | None = None, synthetic: int = 2,
-                 commands: Sequence[str] = (), card: bool = True) -> dict[str, Any]:
-    """Export, measure on held-out images and (``card``) write ``<out_dir>/<model_id>.md``; the figures."""
+                 commands: Sequence[str] = (), card: bool = True, engine: bool = False) -> dict[str, Any]:
+    """Export, measure on held-out images (``engine``: also through the engine's files) and (``card``)
+    write ``<out_dir>/<model_id>.md``; the figures."""
     from engine.codec.models import entropy_table, load_encoder
     from engine.metadata import Task
     from engine.runtime import OnnxModel
@@ -116,11 +132,14 @@ def export_hyper(checkpoint: Path, transform: Path, model_id: str, out_dir: Path
     spec = hyperprior_dict(model, weight_bits, frac_bits)
     spec_json = hyperprior_json(model, weight_bits, frac_bits)
     data = DataConfig(real_root=real_root) if real_root else DataConfig()
+    pre = preprocessing_of(meta)
     figures = heldout_comparison(encoder, decoder, entropy_table(meta, transform.name), HyperCost(spec), data,
-                                 preprocessing_of(meta), synthetic)
+                                 pre, synthetic)
     rate = model_id.rsplit("-", 1)[-1]
     paths = write_models(transform, dec_src, out_dir, model_id, rate, spec_json)
     logger.info("wrote %s and %s", *paths)
+    if engine:
+        add_engine_figures(figures, paths, data, pre, synthetic)
     summary = config_summary(cfg)
     if not commands:
         cache = load_cache(Path(cfg.latents))

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 import torch
 
-from training.translation.losses import LossConfig, discriminator_loss, generator_loss
+from training.translation.losses import LossConfig, discriminator_loss, generator_loss, mean_colour_l1
 from training.translation.models import ModelConfig, PatchDiscriminator, UNetGenerator, build_models
 
 
@@ -65,3 +65,23 @@ def test_losses_l1_weight_and_ssim_term() -> None:
     good = discriminator_loss(torch.full((1, 1, 2, 2), 5.0), torch.full((1, 1, 2, 2), -5.0))
     bad = discriminator_loss(torch.full((1, 1, 2, 2), -5.0), torch.full((1, 1, 2, 2), 5.0))
     assert float(good) < 0.01 < 4 < float(bad)
+
+
+def test_losses_without_gan_and_with_the_mean_colour_term() -> None:
+    torch.manual_seed(0)
+    fake, target = torch.rand(2, 3, 16, 16) * 2 - 1, torch.rand(2, 3, 16, 16) * 2 - 1
+    l1 = float((fake - target).abs().mean())
+    total, parts = generator_loss(None, fake, target, LossConfig(l1_weight=10.0, gan_weight=0.0))
+    assert float(total) == pytest.approx(10 * l1, rel=1e-6) and "g_gan" not in parts
+    # mean-colour term: a constant offset of 0.2 on one channel of both images -> 0.2 / 3
+    shifted = target.clone()
+    shifted[:, 1] += 0.2
+    assert float(mean_colour_l1(shifted, target)) == pytest.approx(0.2 / 3, rel=1e-5)
+    total_c, parts_c = generator_loss(
+        None, shifted, target, LossConfig(l1_weight=0.0, gan_weight=0.0, colour_weight=3.0)
+    )
+    assert float(total_c) == pytest.approx(0.2, rel=1e-5) and parts_c["g_colour"] == pytest.approx(
+        0.2 / 3, rel=1e-5
+    )
+    with pytest.raises(ValueError, match="logits"):
+        generator_loss(None, fake, target, LossConfig())

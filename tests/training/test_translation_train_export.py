@@ -104,3 +104,54 @@ def test_bad_crop_is_a_clear_error(tmp_path: Path, capsys: pytest.CaptureFixture
     args = [a if a != "32" else "20" for a in TINY]
     assert main(["train", "--run-dir", str(tmp_path), "--steps", "1", *args]) == 2
     assert "must be a multiple of 2**n_down = 8" in capsys.readouterr().err
+
+
+def test_l1_only_fine_tuning_from_another_run_with_batchnorm_recalibration(
+    trained: Path, tmp_path: Path
+) -> None:
+    source = load_checkpoint(trained)
+    run = tmp_path / "fine"
+    args = ["train", "--run-dir", str(run), "--init-from", str(trained), *TINY]
+    # 0 steps: the new run holds the source's weights, at step 0
+    assert main([*args, "--steps", "0"]) == 0
+    start = load_checkpoint(run)
+    assert start["step"] == 0
+    assert all(torch.equal(source["generator"][k], start["generator"][k]) for k in source["generator"])
+    # L1 only: the generator moves, the discriminator is not trained
+    assert main([*args, "--steps", "2", "--gan-weight", "0"]) == 0
+    after = load_checkpoint(run)
+    assert after["step"] == 2 and after["config"]["loss"]["gan_weight"] == 0.0
+    assert all(
+        torch.equal(start["discriminator"][k], after["discriminator"][k]) for k in start["discriminator"]
+    )
+    assert any(not torch.equal(start["generator"][k], after["generator"][k]) for k in start["generator"])
+    # recalibration at the end replaces the batch-norm running statistics (weights unchanged)
+    recal = tmp_path / "recal"
+    assert (
+        main(
+            [
+                "train",
+                "--run-dir",
+                str(recal),
+                "--init-from",
+                str(trained),
+                *TINY,
+                "--steps",
+                "0",
+                "--bn-recalibration",
+                "3",
+            ]
+        )
+        == 0
+    )
+    calibrated = load_checkpoint(recal)["generator"]
+    means = [k for k in calibrated if k.endswith("running_mean")]
+    assert means and any(not torch.equal(source["generator"][k], calibrated[k]) for k in means)
+    weights = [k for k in calibrated if k.endswith(".weight")]
+    assert all(torch.equal(source["generator"][k], calibrated[k]) for k in weights)
+
+
+def test_missing_init_from_is_a_clear_error(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    args = ["train", "--run-dir", str(tmp_path / "r"), "--init-from", str(tmp_path / "nope"), *TINY]
+    assert main([*args, "--steps", "1"]) == 2
+    assert "--init-from" in capsys.readouterr().err and not (tmp_path / "r").exists()

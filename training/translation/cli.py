@@ -43,6 +43,21 @@ def _train_parser(sub: argparse._SubParsersAction) -> None:
     tr.add_argument("--n-down", type=int, default=m.n_down, help="U-Net levels (8: 256 px inputs)")
     tr.add_argument("--spectral-norm", action="store_true", help="spectrally normalised discriminator")
     tr.add_argument("--l1-weight", type=float, default=lc.l1_weight)
+    tr.add_argument("--gan-weight", type=float, default=lc.gan_weight, help="0: L1 only, no discriminator")
+    tr.add_argument(
+        "--colour-weight",
+        type=float,
+        default=lc.colour_weight,
+        help="weight of the L1 between per-image mean colours (0: off)",
+    )
+    tr.add_argument("--init-from", default=t.init_from, help="start a new run from this checkpoint's weights")
+    tr.add_argument(
+        "--bn-recalibration",
+        type=int,
+        default=t.bn_recalibration,
+        help="batches of (real) training crops that recompute the batch-norm statistics at the end",
+    )
+    tr.add_argument("--no-augment", action="store_true", help="no random flips")
     tr.add_argument("--ssim-weight", type=float, default=lc.ssim_weight, help="weight of 1 - SSIM (0: off)")
     tr.add_argument("--real-root", default=d.real_root, help="folder holding opt_sar_3mos/")
     tr.add_argument("--no-3mos", action="store_true", help="do not train on the 3MOS pairs")
@@ -120,7 +135,12 @@ def _train(args: argparse.Namespace) -> int:
         args,
         progress=not args.no_progress,
         model=ModelConfig(ngf=args.ngf, ndf=args.ndf, n_down=args.n_down, spectral_norm=args.spectral_norm),
-        loss=LossConfig(l1_weight=args.l1_weight, ssim_weight=args.ssim_weight),
+        loss=LossConfig(
+            l1_weight=args.l1_weight,
+            ssim_weight=args.ssim_weight,
+            gan_weight=args.gan_weight,
+            colour_weight=args.colour_weight,
+        ),
         data=DataConfig(
             real_root=args.real_root,
             use_3mos=not args.no_3mos,
@@ -132,6 +152,7 @@ def _train(args: argparse.Namespace) -> int:
             synthetic_pairs=args.synthetic_pairs,
             synthetic_size=args.synthetic_size,
             p_synthetic=args.p_synthetic,
+            augment=not args.no_augment,
         ),
     )
     print(train(cfg, resume=not args.no_resume))

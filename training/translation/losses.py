@@ -1,4 +1,5 @@
-"""Pix2pix losses: conditional GAN (logits, binary cross-entropy) + lambda L1 + optional SSIM term."""
+"""Pix2pix losses: conditional GAN (logits, binary cross-entropy) + lambda L1 + optional SSIM and
+mean-colour terms."""
 
 from __future__ import annotations
 
@@ -14,7 +15,8 @@ from ..config import ConfigDict
 class LossConfig(ConfigDict):
     l1_weight: float = 100.0
     ssim_weight: float = 0.0  # weight of (1 - SSIM) on the display RGB (0: off)
-    gan_weight: float = 1.0
+    gan_weight: float = 1.0  # 0: L1 (+ SSIM, colour) only; the discriminator is then not trained
+    colour_weight: float = 0.0  # weight of the L1 between the per-image mean colours (0: off)
 
 
 def _bce(logits: torch.Tensor, real: bool) -> torch.Tensor:
@@ -27,19 +29,34 @@ def discriminator_loss(real_logits: torch.Tensor, fake_logits: torch.Tensor) -> 
     return 0.5 * (_bce(real_logits, True) + _bce(fake_logits, False))
 
 
+def mean_colour_l1(fake: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+    """L1 between the per-image mean colours ``(n, 3)`` of two ``(n, 3, h, w)`` batches."""
+    return nnf.l1_loss(fake.mean(dim=(2, 3)), target.mean(dim=(2, 3)))
+
+
 def generator_loss(
-    fake_logits: torch.Tensor, fake: torch.Tensor, target: torch.Tensor, cfg: LossConfig
+    fake_logits: torch.Tensor | None, fake: torch.Tensor, target: torch.Tensor, cfg: LossConfig
 ) -> tuple[torch.Tensor, dict[str, float]]:
-    """GAN + ``l1_weight`` x L1 (+ ``ssim_weight`` x (1 - SSIM)); images in ``[-1, 1]``."""
-    gan = _bce(fake_logits, True)
+    """GAN + ``l1_weight`` x L1 (+ ``ssim_weight`` x (1 - SSIM) + ``colour_weight`` x mean-colour L1);
+    images in ``[-1, 1]``. ``fake_logits`` may be None when ``gan_weight`` is 0."""
     l1 = nnf.l1_loss(fake, target)
-    total = cfg.gan_weight * gan + cfg.l1_weight * l1
-    parts = {"g_gan": float(gan.detach()), "g_l1": float(l1.detach())}
+    total = cfg.l1_weight * l1
+    parts = {"g_l1": float(l1.detach())}
+    if cfg.gan_weight > 0:
+        if fake_logits is None:
+            raise ValueError("gan_weight > 0 needs the discriminator's logits of the translation.")
+        gan = _bce(fake_logits, True)
+        total = total + cfg.gan_weight * gan
+        parts["g_gan"] = float(gan.detach())
     if cfg.ssim_weight > 0:
         from pytorch_msssim import ssim
 
         s = ssim((fake + 1) / 2, (target + 1) / 2, data_range=1.0, size_average=True)
         total = total + cfg.ssim_weight * (1 - s)
         parts["g_ssim"] = float(s.detach())
+    if cfg.colour_weight > 0:
+        colour = mean_colour_l1(fake, target)
+        total = total + cfg.colour_weight * colour
+        parts["g_colour"] = float(colour.detach())
     parts["g_total"] = float(total.detach())
     return total, parts

@@ -3,12 +3,18 @@
 ``<run>/checkpoint.pt`` holds both networks, both optimizers, the step and the
 configuration as plain types (loaded with ``weights_only=True``), written atomically
 every ``ckpt_every`` steps and at the end (or when the ``max_minutes`` budget is spent).
+A new run can start from another run's weights (``init_from``: fine-tuning, fresh
+optimizers, step 0). At the end, ``bn_recalibration`` batches of training crops (the real
+sources when there are any) recompute the generator's batch-norm running statistics
+(:func:`training.translation.calibration.recalibrate_batchnorm`), which are what the
+exported model uses.
 Under ``torchrun`` (``WORLD_SIZE`` set) each rank draws its own crops (seed + rank) and
 DDP averages the gradients; rank 0 logs and writes checkpoints.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import os
 from dataclasses import dataclass, field
@@ -21,7 +27,8 @@ import torch
 from ..checkpoints import CHECKPOINT_NAME, read_run_checkpoint, restored
 from ..common import TrainingRun, distributed, finish_run, run_steps, start_processes
 from ..config import ConfigDict
-from .data import DataConfig, PairSampler, build_sources, sar_to_network
+from .calibration import recalibrate_batchnorm
+from .data import DataConfig, Pair, PairSampler, build_sources, sar_to_network
 from .losses import LossConfig, discriminator_loss, generator_loss
 from .models import ModelConfig, PatchDiscriminator, UNetGenerator, build_models
 
@@ -46,6 +53,8 @@ class TrainConfig(ConfigDict):
     ckpt_every: int = 50
     max_minutes: float = 0.0  # 0: no limit
     progress: bool = True
+    init_from: str | None = None  # checkpoint (or run folder) whose weights a new run starts from
+    bn_recalibration: int = 0  # batches that recompute the batch-norm statistics at the end (0: off)
     model: ModelConfig = field(default_factory=ModelConfig)
     loss: LossConfig = field(default_factory=LossConfig)
     data: DataConfig = field(default_factory=DataConfig)
@@ -107,10 +116,33 @@ class _Run(TrainingRun):
         }
 
 
+def _load_weights(run: _Run, path: Path, with_optimizers: bool) -> dict[str, Any]:
+    """Both networks' weights (and the optimizers') from the checkpoint at ``path``, which must hold the
+    same architecture; the checkpoint is returned."""
+    state = load_checkpoint(path)
+    saved = TrainConfig.from_dict(state["config"])
+    if saved.model != run.cfg.model:
+        raise ValueError(
+            f"'{path}' was trained with another model ({saved.model}); use a new --run-dir, "
+            "--no-resume, or the same --ngf/--ndf/--n-down."
+        )
+    pairs: list[tuple[Any, str]] = [(run.gen, "generator"), (run.disc, "discriminator")]
+    if with_optimizers:
+        pairs += [(run.opt_g, "opt_g"), (run.opt_d, "opt_d")]
+    for module, key in pairs:
+        module.load_state_dict(state[key])
+    return state
+
+
 def _start(cfg: TrainConfig, resume: bool) -> _Run:
-    """Processes, seeds, both networks and optimizers; resumed from the run folder's checkpoint if any."""
+    """Processes, seeds, both networks and optimizers; resumed from the run folder's checkpoint if any,
+    else started from ``cfg.init_from``'s weights if given."""
     if cfg.crop % cfg.model.multiple:
         raise ValueError(f"--crop {cfg.crop} must be a multiple of 2**n_down = {cfg.model.multiple}.")
+    if cfg.init_from and not Path(cfg.init_from).exists():
+        raise ValueError(
+            f"--init-from '{cfg.init_from}' does not exist; give a checkpoint.pt or its run folder."
+        )
     rank, world, dev = start_processes(cfg.seed, cfg.threads)
     gen, disc = build_models(cfg.model)
     gen, disc = gen.to(dev), disc.to(dev)
@@ -127,22 +159,11 @@ def _start(cfg: TrainConfig, resume: bool) -> _Run:
         opt_d=torch.optim.Adam(disc.parameters(), lr=cfg.lr, betas=betas),
     )
     if resume and run.ckpt_path.is_file():
-        state = load_checkpoint(run.ckpt_path)
-        saved = TrainConfig.from_dict(state["config"])
-        if saved.model != cfg.model:
-            raise ValueError(
-                f"'{run.ckpt_path}' was trained with another model ({saved.model}); use a new "
-                "--run-dir or --no-resume."
-            )
-        for module, key in (
-            (gen, "generator"),
-            (disc, "discriminator"),
-            (run.opt_g, "opt_g"),
-            (run.opt_d, "opt_d"),
-        ):
-            module.load_state_dict(state[key])
-        run.step = int(state["step"])
+        run.step = int(_load_weights(run, run.ckpt_path, with_optimizers=True)["step"])
         logger.info("resumed %s at step %d", run.ckpt_path, run.step)
+    elif cfg.init_from:
+        _load_weights(run, Path(cfg.init_from), with_optimizers=False)
+        logger.info("started from the weights of %s (fresh optimizers, step 0)", cfg.init_from)
     return run
 
 
@@ -165,17 +186,36 @@ def _train_step(
     y: torch.Tensor,
     cfg: TrainConfig,
 ) -> tuple[dict[str, float], torch.Tensor]:
+    """One discriminator step (skipped when the GAN weight is 0) and one generator step."""
     fake = gen(x)
-    d_loss = discriminator_loss(disc(x, y), disc(x, fake.detach()))
-    opt_d.zero_grad(set_to_none=True)
-    d_loss.backward()
-    opt_d.step()
-    g_loss, parts = generator_loss(disc(x, fake), fake, y, cfg.loss)
+    use_gan = cfg.loss.gan_weight > 0
+    d_value = None
+    if use_gan:
+        d_loss = discriminator_loss(disc(x, y), disc(x, fake.detach()))
+        opt_d.zero_grad(set_to_none=True)
+        d_loss.backward()
+        opt_d.step()
+        d_value = float(d_loss.detach())
+    g_loss, parts = generator_loss(disc(x, fake) if use_gan else None, fake, y, cfg.loss)
     opt_g.zero_grad(set_to_none=True)
     g_loss.backward()
     opt_g.step()
-    parts["d"] = float(d_loss.detach())
+    if d_value is not None:
+        parts["d"] = d_value
     return parts, fake.detach()
+
+
+def _recalibrate(run: _Run, real: list[Any], synth: list[Pair]) -> None:
+    """Recompute the generator's batch-norm statistics on ``bn_recalibration`` batches of training crops
+    (real sources only when there are any: the domain the model is used on)."""
+    cfg = run.cfg
+    data = dataclasses.replace(cfg.data, p_synthetic=0.0) if real else cfg.data
+    sampler = PairSampler(real, synth, data, cfg.crop, seed=cfg.seed * 1000 + 104729)
+    batches = (
+        torch.from_numpy(sampler.batch(cfg.batch)[0]).to(run.device) for _ in range(cfg.bn_recalibration)
+    )
+    n = recalibrate_batchnorm(run.gen, batches)
+    logger.info("batch-norm statistics of %d layers recomputed on %d batches", n, cfg.bn_recalibration)
 
 
 def train(cfg: TrainConfig, resume: bool = True) -> Path:
@@ -218,4 +258,7 @@ def train(cfg: TrainConfig, resume: bool = True) -> Path:
             writer.add_image("samples/sar_translation_optical", image_grid(grid_x, fake, grid_y), run.step)
 
     run_steps(run, cfg.steps, one_step, bar, ckpt_every=cfg.ckpt_every, max_minutes=cfg.max_minutes)
+    if cfg.bn_recalibration > 0 and run.step >= cfg.steps and run.rank == 0:
+        _recalibrate(run, real, synth)
+        run.checkpoint()
     return finish_run(run, writer)

@@ -25,7 +25,7 @@ import numpy as np
 import torch
 
 from ..checkpoints import CHECKPOINT_NAME, read_run_checkpoint, restored
-from ..common import TrainingRun, distributed, finish_run, run_steps, start_processes
+from ..common import TrainingRun, distributed, finish_run, restore, run_steps, start_processes
 from ..config import ConfigDict
 from .calibration import recalibrate_batchnorm
 from .data import DataConfig, Pair, PairSampler, build_sources, sar_to_network
@@ -116,22 +116,21 @@ class _Run(TrainingRun):
         }
 
 
-def _load_weights(run: _Run, path: Path, with_optimizers: bool) -> dict[str, Any]:
-    """Both networks' weights (and the optimizers') from the checkpoint at ``path``, which must hold the
-    same architecture; the checkpoint is returned."""
+def _other_network(saved: dict[str, Any], cfg: TrainConfig) -> str | None:
+    """How a saved run's networks differ from ``cfg``'s, None when they are the same."""
+    model = TrainConfig.from_dict(saved).model
+    return None if model == cfg.model else f"holds other networks ({model})"
+
+
+def _init_from(run: _Run, path: str) -> None:
+    """Both networks' weights from another run's checkpoint (same architecture); fresh optimizers, step 0."""
     state = load_checkpoint(path)
-    saved = TrainConfig.from_dict(state["config"])
-    if saved.model != run.cfg.model:
-        raise ValueError(
-            f"'{path}' was trained with another model ({saved.model}); use a new --run-dir, "
-            "--no-resume, or the same --ngf/--ndf/--n-down."
-        )
-    pairs: list[tuple[Any, str]] = [(run.gen, "generator"), (run.disc, "discriminator")]
-    if with_optimizers:
-        pairs += [(run.opt_g, "opt_g"), (run.opt_d, "opt_d")]
-    for module, key in pairs:
-        module.load_state_dict(state[key])
-    return state
+    problem = _other_network(state["config"], run.cfg)
+    if problem:
+        raise ValueError(f"--init-from '{path}' {problem}; give the same --ngf/--ndf/--n-down.")
+    run.gen.load_state_dict(state["generator"])
+    run.disc.load_state_dict(state["discriminator"])
+    logger.info("started from the weights of %s (fresh optimizers, step 0)", path)
 
 
 def _start(cfg: TrainConfig, resume: bool) -> _Run:
@@ -158,12 +157,10 @@ def _start(cfg: TrainConfig, resume: bool) -> _Run:
         opt_g=torch.optim.Adam(gen.parameters(), lr=cfg.lr, betas=betas),
         opt_d=torch.optim.Adam(disc.parameters(), lr=cfg.lr, betas=betas),
     )
-    if resume and run.ckpt_path.is_file():
-        run.step = int(_load_weights(run, run.ckpt_path, with_optimizers=True)["step"])
-        logger.info("resumed %s at step %d", run.ckpt_path, run.step)
-    elif cfg.init_from:
-        _load_weights(run, Path(cfg.init_from), with_optimizers=False)
-        logger.info("started from the weights of %s (fresh optimizers, step 0)", cfg.init_from)
+    parts = {"generator": gen, "discriminator": disc, "opt_g": run.opt_g, "opt_d": run.opt_d}
+    restore(run, load_checkpoint, parts, resume=resume, mismatch=lambda saved: _other_network(saved, cfg))
+    if cfg.init_from and not (resume and run.ckpt_path.is_file()):
+        _init_from(run, cfg.init_from)
     return run
 
 

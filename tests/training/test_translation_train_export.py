@@ -155,3 +155,66 @@ def test_missing_init_from_is_a_clear_error(tmp_path: Path, capsys: pytest.Captu
     args = ["train", "--run-dir", str(tmp_path / "r"), "--init-from", str(tmp_path / "nope"), *TINY]
     assert main([*args, "--steps", "1"]) == 2
     assert "--init-from" in capsys.readouterr().err and not (tmp_path / "r").exists()
+
+
+def test_export_with_colour_shrinkage(
+    trained: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    common = [
+        "export",
+        str(trained),
+        "--out-dir",
+        str(tmp_path),
+        "--tile-size",
+        "32",
+        "--overlap",
+        "8",
+    ]
+    assert main([*common, "--model-id", "plain"]) == 0
+    assert (
+        main(
+            [
+                *common,
+                "--model-id",
+                "shrunk",
+                "--colour-shrinkage",
+                "0.25",
+                "--shrink-toward",
+                "0.2",
+                "0.4",
+                "0.6",
+            ]
+        )
+        == 0
+    )
+    shrunk = OnnxModel(tmp_path / "shrunk.onnx", tasks=[Task.TRANSLATE])
+    assert shrunk.metadata.extra["colour_shrinkage"] == "0.25"
+    assert shrunk.metadata.extra["shrink_toward"] == "0.2000,0.4000,0.6000"
+    intensity = np.random.default_rng(1).gamma(2.0, 0.05, (32, 32)).astype(np.float32)
+    plain = translate_array(intensity, OnnxModel(tmp_path / "plain.onnx"))
+    toward = np.array([0.2, 0.4, 0.6], dtype=np.float32).reshape(3, 1, 1)
+    np.testing.assert_allclose(
+        translate_array(intensity, shrunk), toward + 0.25 * (plain - toward), atol=1e-5
+    )
+    # a factor outside [0, 1] is refused and nothing is written
+    assert (
+        main(
+            [
+                *common,
+                "--model-id",
+                "bad",
+                "--colour-shrinkage",
+                "1.5",
+                "--shrink-toward",
+                "0.2",
+                "0.4",
+                "0.6",
+            ]
+        )
+        == 2
+    )
+    assert "--colour-shrinkage must be in [0, 1]" in capsys.readouterr().err
+    assert not list(tmp_path.glob("*bad*"))
+    # without --shrink-toward the run must have trained on 3MOS (its mean colour is the default)
+    assert main([*common, "--model-id", "bad2", "--colour-shrinkage", "0.5"]) == 2
+    assert "--shrink-toward" in capsys.readouterr().err

@@ -89,6 +89,20 @@ def _export_parser(sub: argparse._SubParsersAction) -> None:
     ex.add_argument("--tile-size", type=int, default=256)
     ex.add_argument("--overlap", type=int, default=64)
     ex.add_argument("--no-parity", action="store_true", help="skip the ONNX Runtime vs PyTorch check")
+    ex.add_argument(
+        "--colour-shrinkage",
+        type=float,
+        default=1.0,
+        help="export toward + s (G(x) - toward), s in [0, 1] (1: the generator as trained)",
+    )
+    ex.add_argument(
+        "--shrink-toward",
+        type=float,
+        nargs=3,
+        default=None,
+        metavar=("R", "G", "B"),
+        help="display colour to shrink toward (default: mean colour of the run's 3MOS training images)",
+    )
 
 
 def _evaluate_parser(sub: argparse._SubParsersAction) -> None:
@@ -169,6 +183,8 @@ def _export(args: argparse.Namespace) -> int:
         args.tile_size,
         args.overlap,
         check_parity=not args.no_parity,
+        colour_shrinkage=args.colour_shrinkage,
+        shrink_toward=args.shrink_toward,
     )
     print(json.dumps(res, indent=2))
     return 0

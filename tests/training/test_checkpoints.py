@@ -26,14 +26,22 @@ class _Payload:
 
 
 def _state(config: dict[str, object]) -> dict[str, object]:
-    return {"model": {"w": torch.zeros(2)}, "step": 1, "config": config, "preprocessing": {},
-            "optimizer": {"state": {}, "param_groups": []}}
+    return {
+        "model": {"w": torch.zeros(2)},
+        "step": 1,
+        "config": config,
+        "preprocessing": {},
+        "optimizer": {"state": {}, "param_groups": []},
+    }
 
 
-@pytest.mark.parametrize("load, config", [
-    (load_codec_checkpoint, CodecConfig().to_dict()),
-    (load_registration_checkpoint, RegistrationConfig().to_dict()),
-])
+@pytest.mark.parametrize(
+    "load, config",
+    [
+        (load_codec_checkpoint, CodecConfig().to_dict()),
+        (load_registration_checkpoint, RegistrationConfig().to_dict()),
+    ],
+)
 def test_a_checkpoint_carrying_a_foreign_object_is_refused_without_running_it(tmp_path, load, config) -> None:
     marker = tmp_path / "ran"
     path = tmp_path / "checkpoint.pt"
@@ -51,8 +59,14 @@ def test_rng_states_and_configs_are_plain_values(tmp_path: Path) -> None:
 
     rng = np.random.default_rng([3, 0])
     path = tmp_path / "checkpoint.pt"
-    save_checkpoint(path, {**_state(CodecConfig().to_dict()), "rng": rng.bit_generator.state,
-                           "torch_rng": torch.get_rng_state()})
+    save_checkpoint(
+        path,
+        {
+            **_state(CodecConfig().to_dict()),
+            "rng": rng.bit_generator.state,
+            "torch_rng": torch.get_rng_state(),
+        },
+    )
     ckpt = load_codec_checkpoint(path)
     again = np.random.default_rng()
     again.bit_generator.state = ckpt["rng"]

@@ -18,20 +18,64 @@ torch.set_num_threads(1)  # tiny models; no OpenMP thread team to spin on a shar
 @pytest.mark.slow
 def test_train_export_evaluate_smoke(tmp_path: Path) -> None:
     run = tmp_path / "runs" / "tiny"
-    common = ["--run-dir", str(run), "--batch", "2", "--crop", "32", "--threads", "1",
-              "--widths", "4", "4", "4", "--latent-channels", "2", "--no-real",
-              "--synthetic-scenes", "1", "--synthetic-size", "64", "--eval-every", "0", "--no-progress"]
+    common = [
+        "--run-dir",
+        str(run),
+        "--batch",
+        "2",
+        "--crop",
+        "32",
+        "--threads",
+        "1",
+        "--widths",
+        "4",
+        "4",
+        "4",
+        "--latent-channels",
+        "2",
+        "--no-real",
+        "--synthetic-scenes",
+        "1",
+        "--synthetic-size",
+        "64",
+        "--eval-every",
+        "0",
+        "--no-progress",
+    ]
     assert main(["train", "--steps", "2", *common]) == 0
     ckpt = run / "checkpoint.pt"
     assert ckpt.is_file()
     assert main(["train", "--steps", "3", *common]) == 0  # resumes from step 2
     models = tmp_path / "models"
-    export = ["export", str(ckpt), "--out-dir", str(models), "--model-id", "sarcodec-r9",
-              "--tile-size", "32", "--overlap", "16"]
+    export = [
+        "export",
+        str(ckpt),
+        "--out-dir",
+        str(models),
+        "--model-id",
+        "sarcodec-r9",
+        "--tile-size",
+        "32",
+        "--overlap",
+        "16",
+    ]
     assert main([*export, "--no-card"]) == 0
     scores_path = tmp_path / "scores.json"
-    assert main(["evaluate", str(ckpt), "--synthetic", "1", "--json", str(scores_path),
-                 "--onnx-encoder", str(models / "sarcodec-r9-encoder.onnx")]) == 0
+    assert (
+        main(
+            [
+                "evaluate",
+                str(ckpt),
+                "--synthetic",
+                "1",
+                "--json",
+                str(scores_path),
+                "--onnx-encoder",
+                str(models / "sarcodec-r9-encoder.onnx"),
+            ]
+        )
+        == 0
+    )
     scores = json.loads(scores_path.read_text())
     assert scores["checkpoint"]["step"] == 3
     synth = scores["mean"]["synthetic"]
@@ -39,8 +83,18 @@ def test_train_export_evaluate_smoke(tmp_path: Path) -> None:
     engine = scores["engine"]["mean"]["synthetic"]
     assert engine["bpp_file"] > synth["bpp_coded"], "a file adds a header and the nodata mask"
     assert engine["psnr_db"] == pytest.approx(synth["psnr_db"], abs=1.5)
-    assert main([*export, "--scores", str(scores_path),
-                 "--command", "python -m training.compression train --steps 3"]) == 0
+    assert (
+        main(
+            [
+                *export,
+                "--scores",
+                str(scores_path),
+                "--command",
+                "python -m training.compression train --steps 3",
+            ]
+        )
+        == 0
+    )
     meta = OnnxModel(models / "sarcodec-r9-decoder.onnx").metadata
     assert meta.extra["rate_point"] == "r9" and meta.latent_channels == 2
     card = (models / "sarcodec-r9.md").read_text()
@@ -50,8 +104,25 @@ def test_train_export_evaluate_smoke(tmp_path: Path) -> None:
 
     classified = tmp_path / "classify.json"
     encoder = models / "sarcodec-r9-encoder.onnx"
-    assert main(["classify", str(encoder), "--classes", "2", "--iterations", "3", "--synthetic-scenes", "2",
-                 "--real-root", str(tmp_path / "none"), "--json", str(classified)]) == 0
+    assert (
+        main(
+            [
+                "classify",
+                str(encoder),
+                "--classes",
+                "2",
+                "--iterations",
+                "3",
+                "--synthetic-scenes",
+                "2",
+                "--real-root",
+                str(tmp_path / "none"),
+                "--json",
+                str(classified),
+            ]
+        )
+        == 0
+    )
     result = json.loads(classified.read_text())
     for path in (encoder, models / "sarcodec-r9-decoder.onnx"):
         table = EntropyModelTable.from_json(OnnxModel(path).metadata.extra["entropy_model"])
@@ -74,16 +145,68 @@ def test_unknown_command_exits() -> None:
 
 @pytest.mark.slow
 def test_card_lists_every_run_of_a_fine_tuned_model(tmp_path: Path) -> None:
-    common = ["--batch", "2", "--crop", "32", "--threads", "1", "--widths", "4", "4", "4",
-              "--latent-channels", "2", "--no-real", "--synthetic-scenes", "1", "--synthetic-size", "64",
-              "--eval-every", "0", "--no-progress"]
+    common = [
+        "--batch",
+        "2",
+        "--crop",
+        "32",
+        "--threads",
+        "1",
+        "--widths",
+        "4",
+        "4",
+        "4",
+        "--latent-channels",
+        "2",
+        "--no-real",
+        "--synthetic-scenes",
+        "1",
+        "--synthetic-size",
+        "64",
+        "--eval-every",
+        "0",
+        "--no-progress",
+    ]
     base, tuned = tmp_path / "base", tmp_path / "tuned"
     assert main(["train", "--run-dir", str(base), "--steps", "2", "--lambda", "500", *common]) == 0
-    assert main(["train", "--run-dir", str(tuned), "--steps", "1", "--lambda", "150", "--seed", "1",
-                 "--init-from", str(base / "checkpoint.pt"), *common]) == 0
+    assert (
+        main(
+            [
+                "train",
+                "--run-dir",
+                str(tuned),
+                "--steps",
+                "1",
+                "--lambda",
+                "150",
+                "--seed",
+                "1",
+                "--init-from",
+                str(base / "checkpoint.pt"),
+                *common,
+            ]
+        )
+        == 0
+    )
     models = tmp_path / "models"
-    assert main(["export", str(tuned / "checkpoint.pt"), "--out-dir", str(models),
-                 "--model-id", "sarcodec-r8", "--tile-size", "32", "--overlap", "16", "--no-parity"]) == 0
+    assert (
+        main(
+            [
+                "export",
+                str(tuned / "checkpoint.pt"),
+                "--out-dir",
+                str(models),
+                "--model-id",
+                "sarcodec-r8",
+                "--tile-size",
+                "32",
+                "--overlap",
+                "16",
+                "--no-parity",
+            ]
+        )
+        == 0
+    )
     card = (models / "sarcodec-r8.md").read_text()
     assert "3 steps in 2 runs" in card
     assert f"`{base}`: 2 steps, lambda 500" in card and f"`{tuned}`: 1 steps, lambda 150" in card
@@ -94,9 +217,39 @@ def test_stop_at_ends_the_run_early_with_a_checkpoint(tmp_path: Path) -> None:
     from training.compression.train import load_checkpoint
 
     run = tmp_path / "run"
-    assert main(["train", "--run-dir", str(run), "--steps", "4", "--stop-at", "2", "--batch", "2",
-                 "--crop", "32", "--threads", "1", "--widths", "4", "4", "4", "--latent-channels", "2",
-                 "--no-real", "--synthetic-scenes", "1", "--synthetic-size", "64", "--eval-every", "0",
-                 "--no-progress"]) == 0
+    assert (
+        main(
+            [
+                "train",
+                "--run-dir",
+                str(run),
+                "--steps",
+                "4",
+                "--stop-at",
+                "2",
+                "--batch",
+                "2",
+                "--crop",
+                "32",
+                "--threads",
+                "1",
+                "--widths",
+                "4",
+                "4",
+                "4",
+                "--latent-channels",
+                "2",
+                "--no-real",
+                "--synthetic-scenes",
+                "1",
+                "--synthetic-size",
+                "64",
+                "--eval-every",
+                "0",
+                "--no-progress",
+            ]
+        )
+        == 0
+    )
     ckpt = load_checkpoint(run / "checkpoint.pt")
     assert ckpt["step"] == 2 and ckpt["config"]["steps"] == 4

@@ -98,8 +98,9 @@ def test_export_is_deterministic(exported: tuple[SarCodec, Path, Path], tmp_path
     assert dec2.read_bytes() == dec.read_bytes()
 
 
-def test_failed_parity_writes_nothing(exported: tuple[SarCodec, Path, Path], tmp_path: Path,
-                                      monkeypatch: pytest.MonkeyPatch) -> None:
+def test_failed_parity_writes_nothing(
+    exported: tuple[SarCodec, Path, Path], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     import training.compression.export as export_mod
 
     codec = exported[0]

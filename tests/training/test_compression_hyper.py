@@ -15,8 +15,9 @@ from training.compression.hyper_tables import HYPERPRIOR_KEY, HyperCost, hyperpr
 from training.compression.hyper_train import HyperTrainConfig, load_hyper_checkpoint, train_hyper
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
-TINY = HyperConfig(channels=8, z_channels=4, analysis_width=8, synthesis_widths=(8, 8), context_width=8,
-                   slices=(0, 2, 8))
+TINY = HyperConfig(
+    channels=8, z_channels=4, analysis_width=8, synthesis_widths=(8, 8), context_width=8, slices=(0, 2, 8)
+)
 
 
 def _latents(n: int, h: int = 16, w: int = 16, seed: int = 0) -> np.ndarray:
@@ -24,19 +25,29 @@ def _latents(n: int, h: int = 16, w: int = 16, seed: int = 0) -> np.ndarray:
     rng = np.random.default_rng(seed)
     blocks = np.exp(rng.normal(0.0, 1.0, (n, 1, h // 4 + 1, w // 4 + 1)))
     scale = blocks.repeat(4, 2).repeat(4, 3)[..., :h, :w]
-    return (rng.normal(0.0, 1.0, (n, 8, h, w)) * scale * np.linspace(3, 0.5, 8)[None, :, None, None])
+    return rng.normal(0.0, 1.0, (n, 8, h, w)) * scale * np.linspace(3, 0.5, 8)[None, :, None, None]
 
 
 def _cache(path: Path, n: int = 24) -> Path:
-    np.savez(path, y=_latents(n).astype(np.float16), model_id="sarcodec-test", weights_sha256="0" * 64,
-             seed=4)
+    np.savez(
+        path, y=_latents(n).astype(np.float16), model_id="sarcodec-test", weights_sha256="0" * 64, seed=4
+    )
     return path
 
 
 def _cfg(tmp_path: Path, steps: int, **kw: object) -> HyperTrainConfig:
-    return HyperTrainConfig(run_dir=str(tmp_path / "run"), latents=str(_cache(tmp_path / "lat.npz")),
-                            steps=steps, batch=4, holdout=4, log_every=2, ckpt_every=2, lr=5e-3, model=TINY,
-                            **kw)  # type: ignore[arg-type]
+    return HyperTrainConfig(
+        run_dir=str(tmp_path / "run"),
+        latents=str(_cache(tmp_path / "lat.npz")),
+        steps=steps,
+        batch=4,
+        holdout=4,
+        log_every=2,
+        ckpt_every=2,
+        lr=5e-3,
+        model=TINY,
+        **kw,
+    )  # type: ignore[arg-type]
 
 
 def test_discretised_gaussian_sums_to_one() -> None:
@@ -135,4 +146,7 @@ def test_onnx_export_keeps_codec_metadata(tmp_path: Path) -> None:
     assert meta.extra[HYPERPRIOR_KEY] == spec_json and meta.extra["transform"] == "sarcodec-r1"
     assert meta.weights_sha256 != source.weights_sha256 and "entropy_model" not in meta.extra
     assert (meta.latent_channels, meta.scale_factor, meta.db_min) == (
-        source.latent_channels, source.scale_factor, source.db_min)
+        source.latent_channels,
+        source.scale_factor,
+        source.db_min,
+    )

@@ -41,8 +41,10 @@ def test_encoder_ends_with_plain_conv(variant: str) -> None:
 
 
 def test_variants_differ_in_structure() -> None:
-    counts = {v: sum(p.numel() for p in build_autoencoder(ModelConfig(v, **TINY)).parameters())
-              for v in MODEL_VARIANTS}
+    counts = {
+        v: sum(p.numel() for p in build_autoencoder(ModelConfig(v, **TINY)).parameters())
+        for v in MODEL_VARIANTS
+    }
     assert counts["A"] < counts["B"] < counts["C"]
     assert counts["B"] < counts["D"]
 

@@ -18,8 +18,16 @@ torch.set_num_threads(1)  # tiny models; no OpenMP thread team to spin on a shar
 
 def tiny_config(run_dir: Path, steps: int, seed: int = 0) -> TrainConfig:
     return TrainConfig(
-        run_dir=str(run_dir), steps=steps, batch=2, crop=32, threads=1, seed=seed, log_every=1,
-        eval_every=0, ckpt_every=1, loss=LossWeights(lmbda=100.0),
+        run_dir=str(run_dir),
+        steps=steps,
+        batch=2,
+        crop=32,
+        threads=1,
+        seed=seed,
+        log_every=1,
+        eval_every=0,
+        ckpt_every=1,
+        loss=LossWeights(lmbda=100.0),
         model=ModelConfig("B", (4, 6, 8), 3),
         data=DataConfig(use_real=False, synthetic_scenes=1, synthetic_size=64),
         pre=Preprocessing(-30.0, 10.0, -30.0),

@@ -23,8 +23,9 @@ def test_binned_ap_ranks_the_positive() -> None:
 
 
 def _identity_xy(n: int, h: int, w: int) -> torch.Tensor:
-    yy, xx = torch.meshgrid(torch.arange(h, dtype=torch.float32), torch.arange(w, dtype=torch.float32),
-                            indexing="ij")
+    yy, xx = torch.meshgrid(
+        torch.arange(h, dtype=torch.float32), torch.arange(w, dtype=torch.float32), indexing="ij"
+    )
     return torch.stack([xx, yy])[None].repeat(n, 1, 1, 1)
 
 

@@ -21,8 +21,16 @@ TINY = ModelConfig(width=4, descriptor_dim=8, prior_sigmas=(1.0,), dilations=(1,
 
 def _cfg(run_dir: Path, steps: int = 2) -> TrainConfig:
     return TrainConfig(
-        run_dir=str(run_dir), steps=steps, batch=1, crop=32, seed=0, log_every=1, ckpt_every=1,
-        progress=False, model=TINY, loss=LossConfig(patch=8, query_stride=4),
+        run_dir=str(run_dir),
+        steps=steps,
+        batch=1,
+        crop=32,
+        seed=0,
+        log_every=1,
+        ckpt_every=1,
+        progress=False,
+        model=TINY,
+        loss=LossConfig(patch=8, query_stride=4),
         data=DataConfig(use_real=False, synthetic_scenes=1, synthetic_size=64),
     )
 
@@ -38,8 +46,11 @@ def test_train_writes_a_checkpoint_and_resumes(trained: Path) -> None:
     assert any(trained.parent.glob("events.*"))
     again = load_checkpoint(train(_cfg(trained.parent, steps=3)))
     assert again["step"] == 3
-    assert any(not np.allclose(again["model"][k].numpy(), ckpt["model"][k].numpy())
-               for k in ckpt["model"] if k.endswith("weight"))
+    assert any(
+        not np.allclose(again["model"][k].numpy(), ckpt["model"][k].numpy())
+        for k in ckpt["model"]
+        if k.endswith("weight")
+    )
     # a run cut at a step of a longer schedule stops there, with a checkpoint
     cut = load_checkpoint(train(replace(_cfg(trained.parent, steps=10), stop_at_step=4)))
     assert cut["step"] == 4

@@ -258,7 +258,6 @@ def test_guided_trains_on_the_ncc_search_and_exports_unnormalised(tmp_path: Path
     assert norms.std() > 1e-3  # not normalised per pixel: the local contrast normalisation is the model's
 
 
-
 @pytest.mark.slow
 def test_match_sigma_smooths_the_embedding_and_bad_values_are_refused(tmp_path: Path) -> None:
     import onnx

@@ -121,6 +121,25 @@ def test_l1_only_fine_tuning_from_another_run_with_batchnorm_recalibration(
     assert main([*args, "--steps", "2", "--gan-weight", "0"]) == 0
     after = load_checkpoint(run)
     assert after["step"] == 2 and after["config"]["loss"]["gan_weight"] == 0.0
+    assert (
+        main(
+            [
+                "export",
+                str(run),
+                "--out-dir",
+                str(tmp_path),
+                "--model-id",
+                "ft",
+                "--tile-size",
+                "32",
+                "--overlap",
+                "8",
+            ]
+        )
+        == 0
+    )
+    meta = OnnxModel(tmp_path / "ft.onnx").metadata
+    assert meta.extra["initialised_from"] == str(trained) and meta.extra["training_steps"] == "2"
     assert all(
         torch.equal(start["discriminator"][k], after["discriminator"][k]) for k in start["discriminator"]
     )

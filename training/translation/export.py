@@ -86,6 +86,8 @@ def generator_metadata(
             "training_data": _data_summary(cfg),
         }
     )
+    if cfg.init_from:  # fine-tuned: training_steps counts this run's steps only
+        extra["initialised_from"] = cfg.init_from
     return base.with_updates(extra=extra)
 
 

@@ -46,6 +46,8 @@ HYPERPRIOR_KEY = "hyperprior"
 """Model metadata ``extra`` key holding the hyperprior JSON."""
 HYPERPRIOR_VERSION = 1
 HYPER_DOWNSCALE = 4
+MAX_SCALES = 4096
+"""Most scale indices a model may have (the coder sorts symbols by a 16-bit index)."""
 """Latent cells per side-information cell along each axis."""
 
 
@@ -125,8 +127,10 @@ class HyperpriorModel:
         else:
             problems += self._context_problems(c)
         s = self.scale_table
-        if s.count < 1 or not (math.isfinite(s.log2_min) and math.isfinite(s.log2_step) and s.log2_step > 0):
-            problems.append(f"scale_table needs count >= 1 and a finite log2_step > 0, got {s}")
+        finite = math.isfinite(s.log2_min) and math.isfinite(s.log2_step)
+        if not (1 <= s.count <= MAX_SCALES and finite and s.log2_step > 0):
+            problems.append(f"scale_table needs 1 <= count <= {MAX_SCALES} and a finite log2_step > 0, "
+                            f"got {s}")
         elif s.fixed(self.frac_bits)[1] < 1:
             problems.append(f"scale_table log2_step {s.log2_step} is below one fixed-point step "
                             f"(2**-{self.frac_bits})")

@@ -92,14 +92,14 @@ def _patches(a: np.ndarray, k: int, stride: int) -> np.ndarray:
 def _exact_conv(a: np.ndarray, layer: IntLayer) -> np.ndarray:
     """Integer convolution + bias (int64 ``[out, H', W']``), exact by construction."""
     k = layer.weight.shape[2]
-    cols = _patches(a, k, layer.stride)
     w = layer.weight.reshape(layer.out_channels, -1)
     bound = (float(np.abs(a).max(initial=0)) * float(np.abs(w).max(initial=0)) * w.shape[1]
              + float(np.abs(layer.bias).max(initial=0)))
-    if bound < _EXACT_FLOAT:
-        acc = (cols.astype(np.float64) @ w.T.astype(np.float64)).astype(np.int64)
+    if bound < _EXACT_FLOAT:  # converted before the windows are gathered: one copy fewer
+        cols = _patches(a.astype(np.float64), k, layer.stride)
+        acc: np.ndarray = (cols @ w.T.astype(np.float64)).astype(np.int64)
     elif bound < _EXACT_INT:
-        acc = cols.astype(np.int64) @ w.T.astype(np.int64)
+        acc = np.matmul(_patches(a.astype(np.int64), k, layer.stride), w.T.astype(np.int64))
     else:
         raise ModelError(f"IntNet layer could overflow 64-bit integers (bound {bound:.3g}); "
                          "re-export the model with fewer weight or fraction bits")

@@ -58,6 +58,7 @@ def test_a_z_table_given_as_a_json_string_is_read_alike() -> None:
     (lambda d: d.update(analysis=_one_layer(4, 2)), "analysis must reduce rows and columns n to ceil"),
     (lambda d: d["scale_table"].update(count=11), "scale_table has 11 scales but scale_pmfs holds 12 pmfs"),
     (lambda d: d["scale_table"].update(log2_step=0.0001), "below one fixed-point step"),
+    (lambda d: d["scale_table"].update(count=5000), "1 <= count <= 4096"),
     (lambda d: d.update(latent_step=0.0), "latent_step must be a finite number > 0"),
 ])
 def test_a_model_whose_hyperprior_and_prior_do_not_match_is_refused(change: Any, message: str) -> None:

@@ -39,6 +39,12 @@ def test_ssim_and_structure_score() -> None:
     # an unrelated layout scores near 0, a flat image exactly 0 structure
     assert abs(metrics.structure_score(_scene(1), t)) < 0.3
     assert abs(metrics.structure_score(np.full_like(t, 0.4), t)) < 0.05
+    # a flat colour with unequal channels (the mean-colour rendering) is flat too, not amplified rounding
+    colour = np.broadcast_to(np.array([0.3267, 0.3486, 0.3526], np.float32).reshape(3, 1, 1), t.shape)
+    assert not np.any(metrics.zscored_luminance(np.ascontiguousarray(colour)))
+    assert metrics.structure_score(np.ascontiguousarray(colour), t) == metrics.structure_score(
+        np.full_like(t, 0.4), t
+    )
 
 
 def test_frechet_distance_of_known_gaussians() -> None:

@@ -63,10 +63,12 @@ def ssim_rgb(pred: np.ndarray, target: np.ndarray) -> float:
 
 
 def zscored_luminance(rgb: np.ndarray) -> np.ndarray:
-    """Luminance standardised to zero mean and unit variance (a flat image gives zeros)."""
+    """Luminance standardised to zero mean and unit variance (a flat image gives zeros, also when the
+    weighted sum of its channels leaves rounding differences of ~1e-17 between pixels)."""
     lum = np.tensordot(LUMA, rgb.astype(np.float64), axes=1)
     std = lum.std()
-    return (lum - lum.mean()) / std if std > 0 else np.zeros_like(lum)
+    flat = std <= 1e-9 * max(1.0, abs(float(lum.mean())))
+    return np.zeros_like(lum) if flat else (lum - lum.mean()) / std
 
 
 def structure_score(pred: np.ndarray, target: np.ndarray) -> float:

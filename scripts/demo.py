@@ -70,9 +70,11 @@ def run(processing: Any, name: str, parameters: dict[str, Any]) -> dict[str, Any
 
 
 def rate_points() -> list[str]:
+    """The installed rate points in the order of the compress algorithm's RATE choices."""
+    from sar_toolbox_plugin.algorithms.compress import rate_options
     from sar_toolbox_plugin.engine.codec.models import shipped_rates
 
-    return shipped_rates()
+    return rate_options() if shipped_rates() else []
 
 
 def main(argv: Sequence[str] | None = None) -> int:

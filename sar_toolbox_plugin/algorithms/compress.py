@@ -17,10 +17,14 @@ from .params import BandInput, Figure, ParameterValues, as_advanced
 
 
 def rate_options() -> list[str]:
-    """The shipped rate points (or the planned ones when none is installed)."""
+    """The shipped rate points (or the planned ones when none is installed): r1..r3 first, so that the
+    indices scripts and the graphical models pass (RATE=1 for r2) keep their meaning, then newer ids."""
     from ..engine.codec.models import DEFAULT_RATES, shipped_rates
 
-    return shipped_rates() or list(DEFAULT_RATES)
+    shipped = shipped_rates()
+    if not shipped:
+        return list(DEFAULT_RATES)
+    return [r for r in DEFAULT_RATES if r in shipped] + [r for r in shipped if r not in DEFAULT_RATES]
 
 
 class CompressAlgorithm(SarAlgorithm):

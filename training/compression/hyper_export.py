@@ -85,7 +85,8 @@ def heldout_comparison(encoder: Any, decoder: Any, shipped: Any, cost: HyperCost
         psnr_r = compare(ref, pre.to_db(decoder.run(shipped.dequantise(q)[None])[0, 0]), peak=peak).psnr
         bits_h = hc.bits_y + hc.bits_z
         out[name] = {"bpp_shipped": bits_r / x.size, "bpp_hyper": bits_h / x.size,
-                     "bpp_z": hc.bits_z / x.size, "saved_pct": 100.0 * (1.0 - bits_h / bits_r),
+                     "bpp_z": hc.bits_z / x.size, "pixels": float(x.size),
+                     "saved_pct": 100.0 * (1.0 - bits_h / bits_r),
                      "psnr_shipped": float(psnr_r), "psnr_hyper": float(psnr_h),
                      "intnet_bound_log2": float(np.log2(max(hc.max_bound, 1.0)))}
         logger.info("%s: shipped %.4f bpp %.2f dB, hyperprior %.4f bpp (z %.4f) %.2f dB: %.1f %% saved", name,

@@ -831,7 +831,10 @@ def main(argv: Sequence[str] | None = None) -> int:
                 log.info("%s: codec %s", image.name, rate)
                 row, sarz, dec = run_codec(image, rate, work)
                 rows.append(row)
-                if fileformat.read_compressed(sarz).exceptions:
+                coded = fileformat.read_compressed(sarz)
+                if coded.exceptions and coded.header.entropy_model == fileformat.FACTORISED:
+                    # the table compares against format 3 (no bright-target section), which only
+                    # factorised payloads can be written in
                     bright.append(compression_bright.bright_row(image.name, rate, image.ref_db, sarz, dec,
                                                                 work))
                 tile, overlap = default_tiling(read_metadata(bundled_codec(rate)[1]), None, None)

@@ -39,7 +39,7 @@ help:
 	@echo "make train-registration   retrain the shipped registration model regembed-guided-v3 (CPU, about 60 minutes)"
 	@echo "make train-keypoints      retrain the shipped keypoint model kp-hscp-r2d2-v1 (one CPU thread, about 1 hour)"
 	@echo "make bench-translation    SAR-to-optical translation scores vs trivial renderings -> docs/BENCHMARKS.md"
-	@echo "make train-translation    retrain the shipped translation model sar2opt-pix2pix-g8 (CPU, one thread)"
+	@echo "make train-translation    retrain the shipped translation model sar2opt-pix2pix-g8v2 (CPU, one thread)"
 	@echo "make bench-filter         restoration filter: encode seconds and PSNR with / without it -> docs/BENCHMARKS.md"
 	@echo "make bench-batch          scenes per minute of the Dask batch runner, 1 and 2 workers -> docs/BENCHMARKS.md"
 	@echo "make bench-keypoints      keypoint registration (NCM, CMR, success) vs OpenCV SIFT/ORB -> docs/BENCHMARKS.md"
@@ -186,15 +186,21 @@ train-keypoints: setup
 	$(KP_TRAIN) export runs/kp-hscp-r2d2-v1 --out-dir models --model-id kp-hscp-r2d2-v1
 	$(KP_TRAIN) evaluate models/kp-hscp-r2d2-v1.onnx sift --json runs/kp-hscp-r2d2-v1-scores.json
 
-# SAR-to-optical translation (issue 17): the shipped model (models/sar2opt-pix2pix-g8.md) and its benchmark.
+# SAR-to-optical translation (issue 17): the shipped model (models/sar2opt-pix2pix-g8v2.md) and its benchmark.
+# Stage 1: pix2pix (GAN + 100 L1); stage 2: L1-only fine-tuning, batch-norm recalibration on the real
+# training crops; export with the colour shrinkage chosen on a validation split (docs/decisions/2026-12-02-translation-colour.md).
 TRANSLATION_STEPS ?= 1106
+TRANSLATION_ARGS = --ngf 8 --ndf 8 --batch 4 --crop 256 --seed 0 --real-root ../shared/data/real
 bench-translation: setup
 	$(PY) -m benchmarks.translation --data ../shared/data/real --markdown docs/BENCHMARKS.md
 
 train-translation: setup
-	OMP_NUM_THREADS=1 $(PY) -m training.translation train --run-dir runs/sar2opt-pix2pix-g8 --ngf 8 --ndf 8 \
-	  --batch 4 --crop 256 --seed 0 --steps $(TRANSLATION_STEPS) --real-root ../shared/data/real
-	$(PY) -m training.translation export runs/sar2opt-pix2pix-g8 --out-dir models --model-id sar2opt-pix2pix-g8
+	OMP_NUM_THREADS=1 $(PY) -m training.translation train --run-dir runs/sar2opt-pix2pix-g8 $(TRANSLATION_ARGS) \
+	  --steps $(TRANSLATION_STEPS)
+	OMP_NUM_THREADS=1 $(PY) -m training.translation train --run-dir runs/sar2opt-pix2pix-g8v2 $(TRANSLATION_ARGS) \
+	  --init-from runs/sar2opt-pix2pix-g8 --steps 500 --gan-weight 0 --bn-recalibration 200
+	$(PY) -m training.translation export runs/sar2opt-pix2pix-g8v2 --out-dir models --model-id sar2opt-pix2pix-g8v2 \
+	  --colour-shrinkage 0.5
 
 clean:
 	rm -rf build dist demo_output .pytest_cache .mypy_cache .ruff_cache

@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import json
 import struct
+import subprocess
+import sys
 import zlib
 from pathlib import Path
 
@@ -19,7 +21,7 @@ from engine.codec.models import MODELS_ENV, find_decoder
 from engine.errors import CompressedFileError, InputError, ModelError
 from engine.runtime import OPTIMISATION_ENV, THREADS_ENV
 from tests.conftest import write_test_geotiff
-from tests.engine.test_codec_roundtrip import read, smooth_db
+from tests.engine.test_codec_roundtrip import REPO_ROOT, _decode_digest, read, smooth_db
 from tests.engine.tiny_codec import BIASES, DB_MAX, DB_MIN, GAINS, SCALE, build_pair
 from tests.engine.tiny_hyperprior import tiny_hyperprior
 
@@ -102,6 +104,26 @@ def test_decoded_bits_do_not_depend_on_threads_or_graph_optimisation(
         assert other.tobytes() == default.tobytes()
     else:  # other graph rewrites change float rounding in the (float) decoder network, never the latents
         assert np.abs(other - default).max() <= 1e-4
+
+
+def test_another_process_with_single_threaded_blas_decodes_the_same_bits(tmp_path: Path,
+                                                                        hyper_models: Path) -> None:
+    """A fresh process with one BLAS and one ONNX Runtime thread decodes the same pixels (the integer
+    nets' sums are exact whatever order a BLAS adds them in)."""
+    db = smooth_db(64, 80, seed=5) + np.random.default_rng(5).normal(0, 2, (64, 80)).astype(np.float32)
+    path = _compress(tmp_path, db, post_filter=False)
+    first = _decode_digest(path, tmp_path / "a.tif")
+    code = (
+        "import sys, json; sys.path.insert(0, sys.argv[1]);"
+        "from tests.engine.test_codec_roundtrip import _decode_digest; from pathlib import Path;"
+        "print(json.dumps(_decode_digest(Path(sys.argv[2]), Path(sys.argv[3]))))"
+    )
+    env = {"PATH": "/usr/bin:/bin", MODELS_ENV: str(hyper_models), "OMP_NUM_THREADS": "1",
+           "OPENBLAS_NUM_THREADS": "1", THREADS_ENV: "1"}
+    done = subprocess.run([sys.executable, "-c", code, str(REPO_ROOT), str(path), str(tmp_path / "b.tif")],
+                          capture_output=True, text=True, env=env, check=False)
+    assert done.returncode == 0, done.stderr
+    assert json.loads(done.stdout.strip().splitlines()[-1]) == first
 
 
 def test_an_unknown_optimisation_level_is_refused(monkeypatch: pytest.MonkeyPatch,

@@ -85,6 +85,7 @@ class KeypointResult:
             "n_inliers": r.n_inliers,
             "rmse_px": r.rmse,
             "stages": r.stages,
+            "coarse_estimate": r.coarse,
             "seconds": r.seconds,
             "parameters": params,
             "outputs": self.written,

@@ -22,11 +22,14 @@ import numpy as np
 
 from ..errors import RegistrationError
 from ..run import QUIET, Run
+from .coarse import search
+from .dense import refine
 from .detect import Detector, Keypoints, extract
 from .geometry import (
     MIN_SAMPLE,
     RansacResult,
     check_kind,
+    corner_error,
     degeneracy,
     fit_model,
     project,
@@ -47,6 +50,14 @@ COARSE_THRESHOLD = 8.0
 FINE_RADIUS = (8.0, 4.0)
 """Local search radius of each fine pass (REFERENCE pixels)."""
 FINE_THRESHOLD = 3.0
+DENSE_STARTS = 2
+"""Best distinct candidates of the dense coarse search that the fine stage starts from."""
+MIN_SHARP_INLIERS = 4
+MIN_SHARP_SHARE = 0.5
+"""A dense fit counts when at least MIN_SHARP_INLIERS, and this share, of the distinct template matches
+of its first (widest) pass are inliers (overlapping templates make their other matches agree by chance)."""
+AMBIGUOUS_SHARE = 0.7
+"""A different fit with at least this share of the best fit's inliers makes the result ambiguous."""
 
 
 @dataclass
@@ -79,6 +90,7 @@ class Registration:
     model_id: str
     seconds: float
     stages: dict[str, int] = field(default_factory=dict)
+    coarse: str = ""  # where the coarse estimate of the chosen fit came from: 'keypoints' or 'dense'
 
     @property
     def n_inliers(self) -> int:
@@ -124,14 +136,21 @@ def _too_few(n_inliers: int, n_matches: int, refused: list[tuple[int, str]], kin
     )
 
 
-def register_images(inp: ImageSide, ref: ImageSide, detector: Detector, kind: str = "homography",
-                    max_keypoints: int = MAX_KEYPOINTS, run: Run = QUIET) -> Registration:
-    """Register ``inp`` onto ``ref`` (see the module doc); raises :class:`RegistrationError` if it cannot."""
-    started = time.perf_counter()
-    check_kind(kind)
-    a = _keypoints(inp, detector, max_keypoints, run.span(0.0, 0.4))
-    b = _keypoints(ref, detector, max_keypoints, run.span(0.4, 0.8))
-    size = (float(inp.values.shape[1]), float(inp.values.shape[0]))
+@dataclass(frozen=True)
+class _Fit:
+    """One finished fit: model, inlier correspondences and where its coarse estimate came from."""
+
+    matrix: np.ndarray
+    coarse_matrix: np.ndarray
+    src: np.ndarray
+    dst: np.ndarray
+    n_matches: int
+    coarse: str  # 'keypoints' or 'dense'
+
+
+def _keypoint_fit(a: Keypoints, b: Keypoints, kind: str, size: tuple[float, float],
+                  stages: dict[str, int], run: Run) -> _Fit:
+    """Coarse RANSAC on putative keypoint matches, then guided local search (see the module doc)."""
     putative = mutual_nearest(a, b)
     filtered = agree(a, b, putative)
     run.say(f"{len(putative)} mutual matches, {len(filtered)} with agreeing check descriptors", logger=logger)
@@ -140,9 +159,10 @@ def register_images(inp: ImageSide, ref: ImageSide, detector: Detector, kind: st
     coarse = _fit(a, b, filtered, coarse_kind, COARSE_THRESHOLD, size, refused)
     if coarse is None or coarse.n_inliers < MIN_INLIERS:
         coarse = _fit(a, b, putative, coarse_kind, COARSE_THRESHOLD, size, refused)
+    stages.update(mutual=len(putative), agreeing=len(filtered),
+                  coarse_inliers=0 if coarse is None else coarse.n_inliers)
     if coarse is None or coarse.n_inliers < MIN_INLIERS:
         raise _too_few(0 if coarse is None else coarse.n_inliers, len(putative), refused, coarse_kind)
-    run.progress(0.85)
     h = coarse.matrix
     best: tuple[RansacResult, Matches] | None = None
     for radius in FINE_RADIUS:
@@ -162,10 +182,75 @@ def register_images(inp: ImageSide, ref: ImageSide, detector: Detector, kind: st
     if problem is not None:
         raise RegistrationError(f"The fitted {kind} is refused: {problem}; nothing was written. "
                                 "Check that both images show the same area, or try TRANSFORM=similarity.")
+    return _Fit(h, coarse.matrix, src, dst, len(local), "keypoints")
+
+
+def _dense_fits(inp: ImageSide, ref: ImageSide, kind: str, starts: list[tuple[np.ndarray, str]],
+                run: Run) -> tuple[list[_Fit], list[RegistrationError]]:
+    """The dense fine stage from each start ``(matrix, source)``: the starts' coarse similarity
+    search candidates (:func:`.coarse.search`, the :data:`DENSE_STARTS` best) are added here."""
+    a = (prepare_image(inp.values, inp.kind, inp.valid), inp.valid)
+    b = (prepare_image(ref.values, ref.kind, ref.valid), ref.valid)
+    found = search(a[0], a[1], b[0], b[1], run.span(0.0, 0.6))
+    run.say("coarse similarity search: " + ", ".join(
+        f"{c.angle_deg:+.1f} deg x {c.scale:.3f} (score {c.score:.3f})" for c in found[:DENSE_STARTS]),
+        logger=logger)
+    starts = starts + [(c.matrix, "dense") for c in found[:DENSE_STARTS] if c.score > 0]
+    fits: list[_Fit] = []
+    errors: list[RegistrationError] = []
+    for i, (h0, source) in enumerate(starts):
+        span = run.span(0.6 + 0.4 * i / len(starts), 0.6 + 0.4 * (i + 1) / len(starts))
+        try:
+            fit = refine(a, b, h0, kind, span)
+        except RegistrationError as exc:
+            errors.append(exc)
+            continue
+        if fit.sharp_inliers >= MIN_SHARP_INLIERS and fit.sharp_inliers >= MIN_SHARP_SHARE * fit.sharp:
+            fits.append(_Fit(fit.matrix, h0, fit.src, fit.dst, fit.n_matches, source))
+    return fits, errors
+
+
+def _choose(fits: list[_Fit], size: tuple[float, float], kind: str) -> _Fit:
+    """The fit with the most inliers; refused when a different fit has nearly as many (ambiguous)."""
+    ranked = sorted(fits, key=lambda f: -len(f.src))
+    best = ranked[0]
+    for other in ranked[1:]:
+        apart = corner_error(other.matrix, best.matrix, *size)
+        if apart > FINE_THRESHOLD and len(other.src) >= AMBIGUOUS_SHARE * len(best.src):
+            raise RegistrationError(
+                f"Two different {kind} fits are supported by {len(best.src)} and {len(other.src)} matches "
+                f"(their corners {apart:.0f} px apart): the registration is ambiguous; nothing was written. "
+                "Choose images (or bands) with more distinctive structure, or crop them to the common area.")
+    return best
+
+
+def register_images(inp: ImageSide, ref: ImageSide, detector: Detector, kind: str = "homography",
+                    max_keypoints: int = MAX_KEYPOINTS, run: Run = QUIET) -> Registration:
+    """Register ``inp`` onto ``ref`` (see the module doc); raises :class:`RegistrationError` if it cannot."""
+    started = time.perf_counter()
+    check_kind(kind)
+    a = _keypoints(inp, detector, max_keypoints, run.span(0.0, 0.3))
+    b = _keypoints(ref, detector, max_keypoints, run.span(0.3, 0.6))
+    size = (float(inp.values.shape[1]), float(inp.values.shape[0]))
+    stages: dict[str, int] = {}
+    starts: list[tuple[np.ndarray, str]] = []
+    keypoint_error: RegistrationError | None = None
+    try:
+        kp = _keypoint_fit(a, b, kind, size, stages, run.span(0.6, 0.65))
+        starts.append((kp.matrix, "keypoints"))
+    except RegistrationError as exc:
+        keypoint_error = exc
+    fits, errors = _dense_fits(inp, ref, kind, starts, run.span(0.65, 1.0))
+    if not fits:  # the keypoint stage's error says most (keypoint counts, degenerate consensus)
+        raise keypoint_error or (errors[0] if errors else _too_few(0, 0, [], kind))
+    best = _choose(fits, size, kind)
+    stages["dense_fits"] = len(fits)
+    run.say(f"fine fit from the {best.coarse} coarse estimate: {len(best.src)} of {best.n_matches} "
+            "template matches agree", logger=logger)
     run.progress(1.0)
     return Registration(
-        matrix=h, kind=kind, coarse_matrix=coarse.matrix, src=src, dst=dst,
-        residuals=reprojection_errors(h, src, dst), n_keypoints=(len(a), len(b)), n_matches=len(local),
-        method=detector.name, model_id=detector.model_id, seconds=time.perf_counter() - started,
-        stages={"mutual": len(putative), "agreeing": len(filtered), "coarse_inliers": coarse.n_inliers},
+        matrix=best.matrix, kind=kind, coarse_matrix=best.coarse_matrix, src=best.src, dst=best.dst,
+        residuals=reprojection_errors(best.matrix, best.src, best.dst), n_keypoints=(len(a), len(b)),
+        n_matches=best.n_matches, method=detector.name, model_id=detector.model_id,
+        seconds=time.perf_counter() - started, stages=stages, coarse=best.coarse,
     )

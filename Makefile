@@ -158,8 +158,11 @@ train-compression-hyper: setup
 	$(TRAIN) hyper train --latents runs/hyper/latents-r2.npz --run-dir runs/hyper/h3 --latent-step 1 $(HYPER)
 	$(TRAIN) hyper train --latents runs/hyper/latents-r3.npz --run-dir runs/hyper/h4 --latent-step 0.7 $(HYPER)
 	$(TRAIN) hyper export runs/hyper/h1 --transform models/sarcodec-r1-encoder.onnx --model-id sarcodec-h1
-	$(TRAIN) hyper export runs/hyper/h2 --transform models/sarcodec-r1-encoder.onnx --model-id sarcodec-h2
-	$(TRAIN) hyper export runs/hyper/h3 --transform models/sarcodec-r2-encoder.onnx --model-id sarcodec-h3
+	# h2 and h3 (the r1 and r2 steps) are the like-for-like comparison with the classified tables; not shipped
+	$(TRAIN) hyper export runs/hyper/h2 --transform models/sarcodec-r1-encoder.onnx --model-id sarcodec-h2 \
+	    --out-dir runs/hyper/compare
+	$(TRAIN) hyper export runs/hyper/h3 --transform models/sarcodec-r2-encoder.onnx --model-id sarcodec-h3 \
+	    --out-dir runs/hyper/compare
 	$(TRAIN) hyper export runs/hyper/h4 --transform models/sarcodec-r3-encoder.onnx --model-id sarcodec-h4
 
 # Reproduces the shipped registration model (models/regembed-guided-v3.md): stage 1 from scratch (about

@@ -21,11 +21,6 @@ from .registration import RegistrationAlgorithm
 class ApplyTransformAlgorithm(RegistrationAlgorithm):
     """Apply a saved report or tie-point set (``engine.coregistration.apply_transform``)."""
 
-    SOURCE = "SOURCE"
-
-    TRANSFORMS = ("saved", *TRANSFORM_KINDS)
-    RESAMPLINGS = RESAMPLING_METHODS
-
     NAME = "applytransform"
     DISPLAY_NAME = "Apply co-registration"
     HELP = """Applies a co-registration measured by 'Co-register raster' to another raster (e.g. another \
@@ -39,6 +34,11 @@ points, else shift); or refit the tie points as shift, affine, poly2 or poly3.
 <b>Resample (warp) the output</b>: off = a shift/affine correction only changes the geotransform of the \
 <b>Corrected raster</b> (pixels untouched); on = GDAL warps onto the raster's own grid with the chosen \
 <b>Resampling</b>. Polynomial corrections are always warped."""
+
+    SOURCE = "SOURCE"
+
+    TRANSFORMS = ("saved", *TRANSFORM_KINDS)
+    RESAMPLINGS = RESAMPLING_METHODS
 
     def add_parameters(self) -> None:
         self.addParameter(

@@ -30,19 +30,6 @@ def rate_options() -> list[str]:
 class CompressAlgorithm(SarAlgorithm):
     """Thin adapter over ``engine.codec.encode.compress_raster``."""
 
-    RATE = "RATE"
-    OPTIMISE = "OPTIMISE"
-    POST_FILTER = "POST_FILTER"
-
-    BAND_INPUT = BandInput(INPUT_KINDS)
-    FIGURES = (
-        Figure("BPP", "Bits per pixel"),
-        Figure("BYTES", "File size (bytes)"),
-        Figure("N_EXCEPTIONS", "Bright pixels above the model's range, coded apart", "exceptions"),
-        Figure("EXCEPTION_BYTES", "Bytes of the bright pixels (part of the file size)"),
-        Figure("DARK_PIXELS", "Dark pixels below the model's floor, coded at the floor"),
-    )
-
     NAME = "compress"
     DISPLAY_NAME = "Compress SAR raster (learned codec)"
     GROUP = COMPRESSION
@@ -76,6 +63,19 @@ The log and the outputs <b>N_EXCEPTIONS</b>, <b>EXCEPTION_BYTES</b> and <b>DARK_
 <b>Output</b>: the compressed file. <b>BPP</b> = 8 × file bytes / (width × height).
 
 Nodata, zero, negative and NaN pixels are stored in a lossless mask and come back as nodata."""
+
+    RATE = "RATE"
+    OPTIMISE = "OPTIMISE"
+    POST_FILTER = "POST_FILTER"
+
+    BAND_INPUT = BandInput(INPUT_KINDS)
+    FIGURES = (
+        Figure("BPP", "Bits per pixel"),
+        Figure("BYTES", "File size (bytes)"),
+        Figure("N_EXCEPTIONS", "Bright pixels above the model's range, coded apart", "exceptions"),
+        Figure("EXCEPTION_BYTES", "Bytes of the bright pixels (part of the file size)"),
+        Figure("DARK_PIXELS", "Dark pixels below the model's floor, coded at the floor"),
+    )
 
     def add_parameters(self) -> None:
         self.rates = rate_options()

@@ -18,18 +18,6 @@ from .params import BandInput, Figure, ParameterValues
 class CompressionQualityAlgorithm(SarAlgorithm):
     """Thin adapter over ``engine.quality.assess``."""
 
-    REFERENCE_KIND = "REFERENCE_KIND"
-    OUTPUT_HTML = "OUTPUT_HTML"
-
-    BAND_INPUT = BandInput(INPUT_KINDS, raster=SarAlgorithm.REFERENCE, kind=REFERENCE_KIND)
-    FIGURES = (
-        Figure("PSNR", "PSNR (dB)"),
-        Figure("SSIM", "SSIM"),
-        Figure("ENL_RATIO", "ENL ratio"),
-        Figure("EPI", "EPI"),
-        Figure("BPP", "Bits per pixel"),
-    )
-
     NAME = "compressionquality"
     DISPLAY_NAME = "Compression quality (PSNR, SSIM, ENL, EPI)"
     GROUP = COMPRESSION
@@ -49,6 +37,18 @@ statistics kept, above 1 = smoothed. <b>EPI</b> = correlation of Sobel gradient 
 the model and rate point, file sizes and compression ratio (for a .sarz file); reference, \
 reconstruction and difference images with their colour bars and the stretches used; and a \
 full-resolution crop of the window where the difference is largest."""
+
+    REFERENCE_KIND = "REFERENCE_KIND"
+    OUTPUT_HTML = "OUTPUT_HTML"
+
+    BAND_INPUT = BandInput(INPUT_KINDS, raster=SarAlgorithm.REFERENCE, kind=REFERENCE_KIND)
+    FIGURES = (
+        Figure("PSNR", "PSNR (dB)"),
+        Figure("SSIM", "SSIM"),
+        Figure("ENL_RATIO", "ENL ratio"),
+        Figure("EPI", "EPI"),
+        Figure("BPP", "Bits per pixel"),
+    )
 
     def add_parameters(self) -> None:
         self.add_band_input(

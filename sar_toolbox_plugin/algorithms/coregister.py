@@ -22,32 +22,6 @@ from .registration import RegistrationAlgorithm
 class CoregisterAlgorithm(RegistrationAlgorithm):
     """Co-register INPUT onto REFERENCE (``engine.coregistration.coregister``)."""
 
-    METHOD = "METHOD"
-    MODE = "MODE"
-    GRID_SPACING = "GRID_SPACING"
-    WINDOW = "WINDOW"
-    MAX_SHIFT_M = "MAX_SHIFT_M"
-    MAX_SHIFT = "MAX_SHIFT"
-    MAX_SCALE_CHANGE = "MAX_SCALE_CHANGE"
-    MAX_ROTATION = "MAX_ROTATION"
-    CHECKERBOARD = "CHECKERBOARD"
-
-    METHODS = engine.USER_METHODS
-    MODES = engine.MODES
-    TRANSFORMS = engine.TRANSFORMS
-    RESAMPLINGS = RESAMPLING_METHODS
-    FILE_OUTPUTS = (
-        RegistrationAlgorithm.GCP_OUTPUT,
-        RegistrationAlgorithm.REPORT_OUTPUT,
-        FileOutput(CHECKERBOARD, "Before/after checkerboard", ".tif", "GeoTIFF"),
-    )
-    FIGURES = (
-        Figure("SHIFT_X", "Shift x (input pixels, + = right)"),
-        Figure("SHIFT_Y", "Shift y (input pixels, + = down)"),
-        Figure("RMSE", "RMSE after the fit (pixels; empty: not available)", "rmse_or_none"),
-        Figure("N_POINTS", "Tie points used"),
-    )
-
     NAME = "coregister"
     DISPLAY_NAME = "Co-register raster (SAR–optical)"
     HELP = """Finds and corrects the misregistration of a raster against a reference (e.g. Sentinel-1 \
@@ -76,6 +50,32 @@ with 'Apply co-registration') and a before/after checkerboard (GeoTIFF; the <i>a
 the input's footprint).
 <b>SHIFT_X / SHIFT_Y</b>: input pixels; positive = the input content moves right/down to match. \
 <b>RMSE</b> of the fit (empty when no tie point is redundant) and <b>N_POINTS</b> used."""
+
+    METHOD = "METHOD"
+    MODE = "MODE"
+    GRID_SPACING = "GRID_SPACING"
+    WINDOW = "WINDOW"
+    MAX_SHIFT_M = "MAX_SHIFT_M"
+    MAX_SHIFT = "MAX_SHIFT"
+    MAX_SCALE_CHANGE = "MAX_SCALE_CHANGE"
+    MAX_ROTATION = "MAX_ROTATION"
+    CHECKERBOARD = "CHECKERBOARD"
+
+    METHODS = engine.USER_METHODS
+    MODES = engine.MODES
+    TRANSFORMS = engine.TRANSFORMS
+    RESAMPLINGS = RESAMPLING_METHODS
+    FILE_OUTPUTS = (
+        RegistrationAlgorithm.GCP_OUTPUT,
+        RegistrationAlgorithm.REPORT_OUTPUT,
+        FileOutput(CHECKERBOARD, "Before/after checkerboard", ".tif", "GeoTIFF"),
+    )
+    FIGURES = (
+        Figure("SHIFT_X", "Shift x (input pixels, + = right)"),
+        Figure("SHIFT_Y", "Shift y (input pixels, + = down)"),
+        Figure("RMSE", "RMSE after the fit (pixels; empty: not available)", "rmse_or_none"),
+        Figure("N_POINTS", "Tie points used"),
+    )
 
     def add_parameters(self) -> None:
         self._add_rasters()

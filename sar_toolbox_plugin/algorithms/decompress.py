@@ -18,11 +18,6 @@ from .params import ParameterValues
 class DecompressAlgorithm(SarAlgorithm):
     """Thin adapter over ``engine.codec.decode.decompress_file``."""
 
-    OUTPUT_KIND = "OUTPUT_KIND"
-    DECODER = "DECODER"
-
-    KINDS = OUTPUT_KINDS
-
     NAME = "decompress"
     DISPLAY_NAME = "Decompress SAR raster (learned codec)"
     GROUP = COMPRESSION
@@ -38,6 +33,11 @@ the file is looked up among the plugin's models, and its weights hash must match
 A truncated, corrupted or foreign file, an unknown format version or a missing decoder fails with a \
 clear message and writes nothing.
 <b>Decoded raster</b>: the output GeoTIFF."""
+
+    OUTPUT_KIND = "OUTPUT_KIND"
+    DECODER = "DECODER"
+
+    KINDS = OUTPUT_KINDS
 
     def add_parameters(self) -> None:
         self.addParameter(

@@ -18,25 +18,6 @@ from .registration import RegistrationAlgorithm
 class KeypointRegisterAlgorithm(RegistrationAlgorithm):
     """Register INPUT onto REFERENCE by keypoints (``engine.keypoints.api.keypoint_register``)."""
 
-    MAX_KEYPOINTS = "MAX_KEYPOINTS"
-    REFERENCE_KIND = "REFERENCE_KIND"
-    MATCHES_PNG = "MATCHES_PNG"
-
-    TRANSFORMS = ("similarity", "affine", "homography")
-    RESAMPLINGS = ("nearest", "bilinear", "cubic")
-    KINDS = ("auto", "intensity", "amplitude", "db", "optical")
-    FILE_OUTPUTS = (
-        RegistrationAlgorithm.GCP_OUTPUT,
-        FileOutput(MATCHES_PNG, "Matches", ".png", "PNG"),
-        RegistrationAlgorithm.REPORT_OUTPUT,
-    )
-    FIGURES = (
-        Figure("N_KEYPOINTS", "Keypoints (input + reference)"),
-        Figure("N_MATCHES", "Putative matches"),
-        Figure("N_INLIERS", "Inlier matches"),
-        Figure("RMSE", "RMSE of the inliers (reference pixels)"),
-    )
-
     NAME = "keypointregister"
     DISPLAY_NAME = "Register by keypoints (rotation and scale)"
     HELP = """Registers a raster onto a reference that may be rotated, scaled or seen in perspective \
@@ -65,6 +46,25 @@ INPUT pixel coordinates (col, row) to REFERENCE pixel coordinates, (0, 0) = top-
 first pixel.
 Figures: N_KEYPOINTS (INPUT + REFERENCE), N_MATCHES, N_INLIERS, RMSE (inliers, reference pixels). \
 Benchmark figures: docs/BENCHMARKS.md."""
+
+    MAX_KEYPOINTS = "MAX_KEYPOINTS"
+    REFERENCE_KIND = "REFERENCE_KIND"
+    MATCHES_PNG = "MATCHES_PNG"
+
+    TRANSFORMS = ("similarity", "affine", "homography")
+    RESAMPLINGS = ("nearest", "bilinear", "cubic")
+    KINDS = ("auto", "intensity", "amplitude", "db", "optical")
+    FILE_OUTPUTS = (
+        RegistrationAlgorithm.GCP_OUTPUT,
+        FileOutput(MATCHES_PNG, "Matches", ".png", "PNG"),
+        RegistrationAlgorithm.REPORT_OUTPUT,
+    )
+    FIGURES = (
+        Figure("N_KEYPOINTS", "Keypoints (input + reference)"),
+        Figure("N_MATCHES", "Putative matches"),
+        Figure("N_INLIERS", "Inlier matches"),
+        Figure("RMSE", "RMSE of the inliers (reference pixels)"),
+    )
 
     def add_parameters(self) -> None:
         self.add_raster_band(self.INPUT, self.BAND, ("Raster to register", "Band"))

@@ -21,21 +21,6 @@ from .params import ParameterValues
 class SyntheticSceneAlgorithm(SarAlgorithm):
     """Demo-data generator (a thin adapter over ``engine.synthetic.write_scene_pair``)."""
 
-    WIDTH = "WIDTH"
-    HEIGHT = "HEIGHT"
-    PIXEL_SIZE = "PIXEL_SIZE"
-    CRS = "CRS"
-    SEED = "SEED"
-    LOOKS = "LOOKS"
-    SHIFT_X = "SHIFT_X"
-    SHIFT_Y = "SHIFT_Y"
-    OUTPUT_SAR = "OUTPUT_SAR"
-    OUTPUT_OPTICAL = "OUTPUT_OPTICAL"
-
-    DEFAULT_CRS = "EPSG:32631"
-    #: Widest shift the dialog offers; the engine allows a quarter of the smaller side and says so.
-    MAX_SHIFT = MAX_SIZE / 4
-
     NAME = "syntheticscene"
     DISPLAY_NAME = "Synthetic SAR/optical scene"
     GROUP = DATA
@@ -60,6 +45,21 @@ geotransform; the misregistration lives in the content only.
 <b>SAR output</b>: one float32 band, σ0 intensity (linear). <b>Optical output</b>: four float32 \
 bands, red, green, blue, NIR reflectance (0–1). Both carry the truth (seed, looks, shift) as JSON in \
 the SAR_TOOLBOX_SYNTHETIC metadata tag."""
+
+    WIDTH = "WIDTH"
+    HEIGHT = "HEIGHT"
+    PIXEL_SIZE = "PIXEL_SIZE"
+    CRS = "CRS"
+    SEED = "SEED"
+    LOOKS = "LOOKS"
+    SHIFT_X = "SHIFT_X"
+    SHIFT_Y = "SHIFT_Y"
+    OUTPUT_SAR = "OUTPUT_SAR"
+    OUTPUT_OPTICAL = "OUTPUT_OPTICAL"
+
+    DEFAULT_CRS = "EPSG:32631"
+    #: Widest shift the dialog offers; the engine allows a quarter of the smaller side and says so.
+    MAX_SHIFT = MAX_SIZE / 4
 
     def add_parameters(self) -> None:
         integer = QgsProcessingParameterNumber.Integer

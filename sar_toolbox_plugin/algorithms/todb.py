@@ -19,17 +19,6 @@ from .params import BandInput, Figure, ParameterValues, as_advanced
 class ToDbAlgorithm(SarAlgorithm):
     """Linear ↔ dB conversion of one SAR band (a thin adapter over ``engine.convert.convert_db``)."""
 
-    INVERSE = "INVERSE"
-    NOISE_FLOOR_DB = "NOISE_FLOOR_DB"
-
-    BAND_INPUT = BandInput(tuple(LINEAR_KINDS))
-    FIGURES = (
-        Figure("VALID_PIXELS", "Valid pixels"),
-        Figure("NODATA_PIXELS", "Nodata pixels"),
-        Figure("MINIMUM", "Minimum of the output"),
-        Figure("MAXIMUM", "Maximum of the output"),
-    )
-
     NAME = "todb"
     DISPLAY_NAME = "Convert SAR to/from decibels"
     GROUP = RADIOMETRY
@@ -48,6 +37,17 @@ The run also returns the number of valid and nodata pixels and the output's mini
 Invalid pixels (nodata, NaN, ±inf and, for the forward conversion, zero or negative values) become \
 nodata in the output; they never leak into valid pixels. The output is written to a temporary file \
 and only moved into place when the run succeeds, so a cancelled or failed run leaves nothing behind."""
+
+    INVERSE = "INVERSE"
+    NOISE_FLOOR_DB = "NOISE_FLOOR_DB"
+
+    BAND_INPUT = BandInput(tuple(LINEAR_KINDS))
+    FIGURES = (
+        Figure("VALID_PIXELS", "Valid pixels"),
+        Figure("NODATA_PIXELS", "Nodata pixels"),
+        Figure("MINIMUM", "Minimum of the output"),
+        Figure("MAXIMUM", "Maximum of the output"),
+    )
 
     def add_parameters(self) -> None:
         self.add_band_input(self.BAND_INPUT)

@@ -14,12 +14,6 @@ from .params import BandInput, Figure, ParameterValues
 class TranslateAlgorithm(SarAlgorithm):
     """SAR -> synthetic RGB (a thin adapter over ``engine.translation.translate``)."""
 
-    BAND_INPUT = BandInput(INPUT_KINDS)
-    FIGURES = (
-        Figure("VALID_PIXELS", "Valid pixels"),
-        Figure("TILES", "Tiles"),
-    )
-
     NAME = "translate"
     DISPLAY_NAME = "Translate SAR to optical-looking RGB (synthetic)"
     GROUP = TRANSLATION
@@ -43,6 +37,12 @@ see its card in models/). A model of another task is refused.
 input nodata pixels stay nodata (0). Inputs smaller than one tile are padded; larger ones are \
 processed in overlapping tiles whose outputs are blended. An input without any valid pixel is an \
 error and nothing is written; a cancelled or failed run leaves nothing behind."""
+
+    BAND_INPUT = BandInput(INPUT_KINDS)
+    FIGURES = (
+        Figure("VALID_PIXELS", "Valid pixels"),
+        Figure("TILES", "Tiles"),
+    )
 
     def add_parameters(self) -> None:
         # No default band: a multi-band raster without BAND is an error, a single band needs none.

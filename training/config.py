@@ -59,3 +59,16 @@ def _typed(tp: Any, value: Any) -> Any:
         if typing.get_origin(option) is tuple and isinstance(value, list | tuple):
             return tuple(value)
     return value
+
+
+@dataclasses.dataclass(frozen=True)
+class RunConfig(ConfigDict):
+    """The step-loop settings the trainers share (``seed`` is the seed of rank 0); a family's
+    ``TrainConfig`` adds its schedule, model, loss and data."""
+
+    seed: int = 0
+    threads: int = 1
+    log_every: int = 10
+    ckpt_every: int = 50
+    max_minutes: float = 0.0  # 0: no limit; else stop (with a checkpoint) after this long
+    progress: bool = True

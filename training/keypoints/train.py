@@ -19,7 +19,7 @@ import torch
 
 from .. import common
 from ..checkpoints import CHECKPOINT_NAME, read_run_checkpoint, restored
-from ..config import ConfigDict
+from ..config import RunConfig
 from .data import DataConfig, ViewSampler, build_sampler
 from .losses import LossConfig, descriptor_loss, peakiness_loss, repeatability_loss
 from .models import KeypointNet, ModelConfig, build_model
@@ -30,7 +30,7 @@ CHECKPOINT_KEYS = ("model", "step", "config")
 
 
 @dataclass(frozen=True)
-class TrainConfig(ConfigDict):
+class TrainConfig(RunConfig):
     run_dir: str = "runs/keypoints"
     steps: int = 3000
     batch: int = 3  # view pairs per step
@@ -39,14 +39,8 @@ class TrainConfig(ConfigDict):
     lr_final: float = 5e-5
     weight_decay: float = 1e-5
     grad_clip: float = 1.0
-    seed: int = 0
-    threads: int = 1
-    log_every: int = 10
-    ckpt_every: int = 50
-    max_minutes: float = 0.0  # 0: no limit; else stop (with a checkpoint) after this long
     stop_at_step: int = 0  # 0: run the whole schedule; else stop (with a checkpoint) at this step
     init_from: str | None = None  # start from these weights (a new run, not a resume)
-    progress: bool = True
     model: ModelConfig = field(default_factory=ModelConfig)
     loss: LossConfig = field(default_factory=LossConfig)
     data: DataConfig = field(default_factory=DataConfig)

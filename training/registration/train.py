@@ -21,7 +21,7 @@ import torch
 
 from .. import common
 from ..checkpoints import CHECKPOINT_NAME, read_run_checkpoint, restored
-from ..config import ConfigDict
+from ..config import RunConfig
 from .data import DataConfig, PairSampler, build_sources
 from .losses import LossConfig, ncc_shift_loss, phase1_loss, regression_loss, smooth_embedding
 from .models import ModelConfig, RegistrationNet, build_model
@@ -32,7 +32,7 @@ CHECKPOINT_KEYS = ("model", "step", "config")
 
 
 @dataclass(frozen=True)
-class TrainConfig(ConfigDict):
+class TrainConfig(RunConfig):
     run_dir: str = "runs/regembed"
     phase: int = 1
     steps: int = 2000
@@ -42,14 +42,8 @@ class TrainConfig(ConfigDict):
     lr_final: float = 1e-4
     weight_decay: float = 1e-4
     grad_clip: float = 1.0
-    seed: int = 0
-    threads: int = 1
-    log_every: int = 10
-    ckpt_every: int = 50
-    max_minutes: float = 0.0  # 0: no limit; else stop (with a checkpoint) after this long
     shift_radius: int = 8  # phase 2: largest |dx|, |dy| of the regression targets
     init_from: str | None = None  # start from these weights (e.g. phase 2 from a phase-1 run)
-    progress: bool = True
     model: ModelConfig = field(default_factory=ModelConfig)
     loss: LossConfig = field(default_factory=LossConfig)
     data: DataConfig = field(default_factory=DataConfig)

@@ -22,6 +22,11 @@ from .onnx_io import OPSET, attach_metadata
 PARITY_TOLERANCE = 1e-4
 
 
+class ParityError(ValueError):
+    """The exported model's outputs differ from PyTorch's by more than :data:`PARITY_TOLERANCE`
+    (nothing was written; the command line reports it as a bad input)."""
+
+
 def export_onnx(
     module: torch.nn.Module,
     inputs: tuple[torch.Tensor, ...],
@@ -64,7 +69,10 @@ def write_checked(
         attach_metadata(tmp, meta)
         diff = parity(tmp) if parity is not None else float("nan")
         if parity is not None and not diff <= PARITY_TOLERANCE:
-            raise AssertionError(f"ONNX/PyTorch parity of {path.name} failed: max abs diff {diff:.2e}.")
+            raise ParityError(
+                f"ONNX/PyTorch parity of {path.name} failed: max abs diff {diff:.2e} > "
+                f"{PARITY_TOLERANCE:.0e}."
+            )
         os.replace(tmp, path)
     finally:
         if tmp.exists():

@@ -59,6 +59,23 @@ def add_run_arguments(
     tr.add_argument("--no-progress", action="store_true", help="no progress bar")
 
 
+def run_train(train: Callable[..., Any], config: type[C], args: argparse.Namespace, **overrides: Any) -> int:
+    """The ``train`` sub-command (:func:`add_run_arguments`): ``train(cfg, resume=...)`` with the
+    configuration read from ``args`` (:func:`nested_config_from_args`), the checkpoint path printed."""
+    cfg = nested_config_from_args(config, args, progress=not args.no_progress, **overrides)
+    print(train(cfg, resume=not args.no_resume))
+    return 0
+
+
+def run_export(export: Callable[..., Any], args: argparse.Namespace, **options: Any) -> int:
+    """The ``export`` sub-command (:func:`add_export_parser`): ``export(checkpoint, out_dir, model_id,
+    tile_size, overlap, check_parity=..., **options)``, its result printed as JSON."""
+    res = export(args.checkpoint, args.out_dir, args.model_id, args.tile_size, args.overlap,
+                 check_parity=not args.no_parity, **options)
+    print(json.dumps(res, indent=2))
+    return 0
+
+
 def add_field_arguments(parser: argparse.ArgumentParser, defaults: Any, names: Sequence[str]) -> None:
     """One ``--<name>`` argument (kebab-case) per scalar field ``name`` of the configuration ``defaults``,
     typed, defaulted and explained (:func:`training.config.documented`) as the field: the flags that
@@ -96,6 +113,19 @@ def config_from_args(cls: type[C], args: argparse.Namespace, **overrides: Any) -
     names = {f.name for f in dataclasses.fields(cls)}  # type: ignore[arg-type]
     given = {k: v for k, v in vars(args).items() if k in names}
     return cls.from_dict({**given, **overrides})
+
+
+def nested_config_from_args(cls: type[C], args: argparse.Namespace, **overrides: Any) -> C:
+    """:func:`config_from_args` for ``cls`` and for each of its nested configuration fields (``model``,
+    ``loss``, ``data``...), every one read from ``args`` by field name. An override of a nested field
+    is a dict of its own overrides (``data={"use_real": not args.no_real}``)."""
+    hints = typing.get_type_hints(cls)
+    nested = {}
+    for f in dataclasses.fields(cls):  # type: ignore[arg-type]
+        kind = hints[f.name]
+        if isinstance(kind, type) and issubclass(kind, ConfigDict):
+            nested[f.name] = config_from_args(kind, args, **overrides.pop(f.name, {}))
+    return config_from_args(cls, args, **nested, **overrides)
 
 
 def configure_logging(verbose: bool, log_file: str | None = None) -> None:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import json
 import logging
 from collections.abc import Sequence
 
@@ -50,34 +49,15 @@ def _parser() -> argparse.ArgumentParser:
 
 
 def _train(args: argparse.Namespace) -> int:
-    from .data import DataConfig
-    from .losses import LossConfig
-    from .models import ModelConfig
     from .train import TrainConfig, train
 
-    cfg = cli_common.config_from_args(
-        TrainConfig, args, progress=not args.no_progress,
-        model=ModelConfig(width=args.width, descriptor_dim=args.descriptor_dim),
-        loss=LossConfig(patch=args.patch, w_peaky=args.w_peaky, temperature=args.temperature),
-        data=DataConfig(
-            real_root=args.real_root, use_real=not args.no_real, held_out=tuple(args.held_out),
-            synthetic_scenes=args.synthetic_scenes, synthetic_size=args.synthetic_size,
-            p_sar_sar=args.p_sar_sar,
-        ),
-    )
-    print(train(cfg, resume=not args.no_resume))
-    return 0
+    return cli_common.run_train(train, TrainConfig, args, data={"use_real": not args.no_real})
 
 
 def _export(args: argparse.Namespace) -> int:
     from .export import export_model
 
-    res = export_model(
-        args.checkpoint, args.out_dir, args.model_id, args.tile_size, args.overlap,
-        check_parity=not args.no_parity,
-    )
-    print(json.dumps(res, indent=2))
-    return 0
+    return cli_common.run_export(export_model, args)
 
 
 def _evaluate(args: argparse.Namespace) -> int:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import json
 import logging
 from collections.abc import Sequence
 from typing import Any
@@ -102,38 +101,15 @@ def _parser() -> argparse.ArgumentParser:
 
 
 def _train(args: argparse.Namespace) -> int:
-    from .data import DataConfig
-    from .losses import LossConfig
-    from .models import ModelConfig
     from .train import TrainConfig, train
 
-    cfg = cli_common.config_from_args(
-        TrainConfig, args,
-        progress=not args.no_progress,
-        model=cli_common.config_from_args(ModelConfig, args),
-        loss=cli_common.config_from_args(LossConfig, args),
-        data=cli_common.config_from_args(DataConfig, args, use_real=not args.no_real),
-    )
-    path = train(cfg, resume=not args.no_resume)
-    print(path)
-    return 0
+    return cli_common.run_train(train, TrainConfig, args, data={"use_real": not args.no_real})
 
 
 def _export(args: argparse.Namespace) -> int:
     from .export import export_models
 
-    res = export_models(
-        args.checkpoint,
-        args.out_dir,
-        args.model_id,
-        args.tile_size,
-        args.overlap,
-        regressor=args.regressor,
-        check_parity=not args.no_parity,
-        match_sigma=args.match_sigma,
-    )
-    print(json.dumps(res, indent=2))
-    return 0
+    return cli_common.run_export(export_models, args, regressor=args.regressor, match_sigma=args.match_sigma)
 
 
 def _evaluate(args: argparse.Namespace) -> int:

@@ -38,12 +38,15 @@ import numpy as np
 from engine.metadata import InputTransform, ModelMetadata, Normalisation, Task
 from engine.preprocess import normalise, to_model_domain
 
-from ..config import ConfigDict
+from ..config import ConfigDict, documented
+from ..data.pairs import DEFAULT_REAL_ROOT, mos_files
+
+# re-exported: the translation modules, benchmark and tests read them from here
+from ..data.pairs import MOS_FOLDER as MOS_FOLDER
+from ..data.pairs import split_held_out as split_held_out
 
 logger = logging.getLogger(__name__)
 
-DEFAULT_REAL_ROOT = str(Path(__file__).resolve().parents[3] / "shared" / "data" / "real")
-MOS_FOLDER = "opt_sar_3mos"
 HELD_OUT: tuple[str, ...] = ("SEN_water_9", "SEN_rural_8", "SEN_city_8", "SEN_plain_9", "GF3_water_5")
 """3MOS pairs kept for evaluation only: one per scene type (four Sentinel-1, one Gaofen-3)."""
 DB_MIN, DB_MAX = -30.0, 5.0
@@ -130,26 +133,11 @@ def sen12_sar_db(grey: np.ndarray) -> np.ndarray:
 
 def load_3mos(real_root: str | os.PathLike[str]) -> list[Pair]:
     """All 3MOS pairs (sorted by name); :class:`FileNotFoundError` if the folder is absent."""
-    folder = Path(real_root) / MOS_FOLDER
-    if not folder.is_dir():
-        raise FileNotFoundError(
-            f"'{folder}' does not exist; pass --real-root <folder holding {MOS_FOLDER}/> or --no-real."
-        )
     pairs = []
-    for sar_path in sorted(folder.glob("*_sar.png")):
-        name = sar_path.name[: -len("_sar.png")]
-        opt_path = folder / f"{name}_opt.png"
-        if opt_path.is_file():
-            rgb = _png(opt_path, "RGB").transpose(2, 0, 1) / 255.0
-            pairs.append(Pair(name, mos_sar_db(sar_path), np.ascontiguousarray(rgb), "3mos"))
-    if not pairs:
-        raise FileNotFoundError(f"No *_sar.png / *_opt.png pairs in '{folder}'.")
+    for name, sar_path, opt_path in mos_files(real_root):
+        rgb = _png(opt_path, "RGB").transpose(2, 0, 1) / 255.0
+        pairs.append(Pair(name, mos_sar_db(sar_path), np.ascontiguousarray(rgb), "3mos"))
     return pairs
-
-
-def split_held_out(pairs: Sequence[Pair], held_out: Sequence[str]) -> tuple[list[Pair], list[Pair]]:
-    """(training pairs, held-out pairs) by name."""
-    return [p for p in pairs if p.name not in held_out], [p for p in pairs if p.name in held_out]
 
 
 def synthetic_pairs(count: int, size: int = 256, first_seed: int = 0) -> list[Pair]:
@@ -258,7 +246,7 @@ def geotiff_pairs(
 class DataConfig(ConfigDict):
     """Training data (plain types: stored in checkpoints)."""
 
-    real_root: str = DEFAULT_REAL_ROOT
+    real_root: str = documented(DEFAULT_REAL_ROOT, "folder holding opt_sar_3mos/")
     use_3mos: bool = True
     held_out: tuple[str, ...] = HELD_OUT
     synthetic_pairs: int = 32
@@ -267,8 +255,10 @@ class DataConfig(ConfigDict):
     sen12_root: str | None = None
     geotiff_root: str | None = None
     sar_kind: str = "intensity"
-    optical_scale: float = 1.0 / 255.0
-    p_synthetic: float = 0.3
+    optical_scale: float = documented(
+        1.0 / 255.0, "GeoTIFF optical value x this = display [0, 1] (3e-4 for S2 L2A x 10000)"
+    )
+    p_synthetic: float = documented(0.3, "share of synthetic samples")
     augment: bool = True
 
 

@@ -22,6 +22,7 @@ from typing import Any
 
 import numpy as np
 
+from ..config import documented
 from . import metrics
 from .data import DEFAULT_REAL_ROOT, HELD_OUT, Pair, load_3mos, split_held_out, synthetic_pairs
 
@@ -34,7 +35,7 @@ SCORES = ("psnr", "ssim", "structure", "colour_error")
 class EvalConfig:
     real_root: str = DEFAULT_REAL_ROOT
     held_out: tuple[str, ...] = HELD_OUT
-    synthetic: int = 8
+    synthetic: int = documented(8, "held-out synthetic pairs")
     synthetic_size: int = 256
     synthetic_first_seed: int = 900000
     train_synthetic: int = 32  # synthetic training scenes whose mean colour is the baseline

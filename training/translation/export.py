@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import logging
 import os
-import warnings
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -28,15 +27,15 @@ import torch
 from torch import nn
 
 from engine.metadata import ModelMetadata, Task
-from training.onnx_io import OPSET, attach_metadata, sha256_of_state
+from training.onnx_export import PARITY_TOLERANCE as PARITY_TOLERANCE  # re-exported for callers
+from training.onnx_export import export_onnx, write_checked
+from training.onnx_io import sha256_of_state
 
 from .data import input_metadata, load_3mos, split_held_out
 from .models import ModelConfig, UNetGenerator
 from .train import TrainConfig, generator_from_checkpoint, load_checkpoint
 
 logger = logging.getLogger(__name__)
-
-PARITY_TOLERANCE = 1e-4
 
 
 class ShrunkGenerator(nn.Module):
@@ -107,20 +106,7 @@ def _data_summary(cfg: TrainConfig) -> str:
 def _export(gen: UNetGenerator | ShrunkGenerator, path: Path, size: int) -> None:
     dummy = torch.zeros(1, gen.cfg.in_bands, size, size)
     axes = {"input": {0: "N", 2: "H", 3: "W"}, "rgb": {0: "N", 2: "H", 3: "W"}}
-    with warnings.catch_warnings():  # the legacy exporter's deprecation/constant-folding notices
-        warnings.simplefilter("ignore", DeprecationWarning)
-        warnings.simplefilter("ignore", UserWarning)
-        torch.onnx.export(
-            gen,
-            (dummy,),
-            str(path),
-            input_names=["input"],
-            output_names=["rgb"],
-            dynamic_axes=axes,
-            opset_version=OPSET,
-            do_constant_folding=True,
-            dynamo=False,
-        )
+    export_onnx(gen, (dummy,), path, ["input"], ["rgb"], axes)
 
 
 @torch.no_grad()
@@ -164,15 +150,8 @@ def export_generator(
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     final = out / f"{model_id}.onnx"
-    tmp = out / f".{model_id}.tmp.onnx"
-    try:
-        _export(gen, tmp, tile_size)
-        attach_metadata(tmp, meta)
-        err = parity(gen, tmp, tile_size) if check_parity else None
-        if err is not None and err > PARITY_TOLERANCE:
-            raise ValueError(f"ONNX/PyTorch parity failed: max |diff| {err:.2e} > {PARITY_TOLERANCE:.0e}.")
-        os.replace(tmp, final)
-    finally:
-        tmp.unlink(missing_ok=True)
+    checked = write_checked(final, lambda tmp: _export(gen, tmp, tile_size), meta,
+                            (lambda tmp: parity(gen, tmp, tile_size)) if check_parity else None)
+    err = checked if check_parity else None
     logger.info("exported %s (parity %s)", final, "skipped" if err is None else f"{err:.2e}")
     return {"path": str(final), "parity_max_abs": err, "metadata": meta.to_dict()}

@@ -8,15 +8,16 @@ from dataclasses import dataclass
 import torch
 import torch.nn.functional as nnf
 
-from ..config import ConfigDict
+from ..config import ConfigDict, documented
 
 
 @dataclass(frozen=True)
 class LossConfig(ConfigDict):
     l1_weight: float = 100.0
-    ssim_weight: float = 0.0  # weight of (1 - SSIM) on the display RGB (0: off)
-    gan_weight: float = 1.0  # 0: L1 (+ SSIM, colour) only; the discriminator is then not trained
-    colour_weight: float = 0.0  # weight of the L1 between the per-image mean colours (0: off)
+    ssim_weight: float = documented(0.0, "weight of 1 - SSIM (0: off)")  # on the display RGB
+    # 0: L1 (+ SSIM, colour) only; the discriminator is then not trained
+    gan_weight: float = documented(1.0, "0: L1 only, no discriminator")
+    colour_weight: float = documented(0.0, "weight of the L1 between per-image mean colours (0: off)")
 
 
 def _bce(logits: torch.Tensor, real: bool) -> torch.Tensor:

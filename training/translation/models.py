@@ -20,7 +20,7 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
-from ..config import ConfigDict
+from ..config import ConfigDict, documented
 
 
 @dataclass(frozen=True)
@@ -29,9 +29,9 @@ class ModelConfig(ConfigDict):
 
     in_bands: int = 1
     out_bands: int = 3
-    ngf: int = 16
-    n_down: int = 8
-    ndf: int = 16
+    ngf: int = documented(16, "generator width (64 in pix2pix)")
+    n_down: int = documented(8, "U-Net levels (8: 256 px inputs)")
+    ndf: int = documented(16, "discriminator width (64 in pix2pix)")
     d_layers: int = 3
     spectral_norm: bool = False
     dropout: float = 0.5

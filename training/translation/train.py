@@ -24,9 +24,9 @@ from typing import Any
 import numpy as np
 import torch
 
+from .. import common
 from ..checkpoints import CHECKPOINT_NAME, read_run_checkpoint, restored
-from ..common import TrainingRun, distributed, finish_run, restore, run_steps, start_processes
-from ..config import ConfigDict
+from ..config import RunConfig, documented
 from .calibration import recalibrate_batchnorm
 from .data import DataConfig, Pair, PairSampler, build_sources, sar_to_network
 from .losses import LossConfig, discriminator_loss, generator_loss
@@ -38,7 +38,7 @@ CHECKPOINT_KEYS = ("generator", "discriminator", "opt_g", "opt_d", "step", "conf
 
 
 @dataclass(frozen=True)
-class TrainConfig(ConfigDict):
+class TrainConfig(RunConfig):
     run_dir: str = "runs/translation"
     steps: int = 2000
     batch: int = 4
@@ -46,15 +46,11 @@ class TrainConfig(ConfigDict):
     lr: float = 2e-4
     beta1: float = 0.5
     beta2: float = 0.999
-    seed: int = 0
-    threads: int = 1
-    log_every: int = 10
-    image_every: int = 100
-    ckpt_every: int = 50
-    max_minutes: float = 0.0  # 0: no limit
-    progress: bool = True
+    image_every: int = documented(100, "TensorBoard image grid period")
     init_from: str | None = None  # checkpoint (or run folder) whose weights a new run starts from
-    bn_recalibration: int = 0  # batches that recompute the batch-norm statistics at the end (0: off)
+    bn_recalibration: int = documented(
+        0, "batches of (real) training crops that recompute the batch-norm statistics at the end"
+    )
     model: ModelConfig = field(default_factory=ModelConfig)
     loss: LossConfig = field(default_factory=LossConfig)
     data: DataConfig = field(default_factory=DataConfig)
@@ -96,7 +92,7 @@ def _fixed_batch(held: list[Any], sampler: PairSampler, size: int) -> tuple[torc
 
 
 @dataclass(kw_only=True)
-class _Run(TrainingRun):
+class _Run(common.TrainingRun):
     """Both networks, both optimizers, the configuration."""
 
     cfg: TrainConfig
@@ -142,7 +138,7 @@ def _start(cfg: TrainConfig, resume: bool) -> _Run:
         raise ValueError(
             f"--init-from '{cfg.init_from}' does not exist; give a checkpoint.pt or its run folder."
         )
-    rank, world, dev = start_processes(cfg.seed, cfg.threads)
+    rank, world, dev = common.start_processes(cfg.seed, cfg.threads)
     gen, disc = build_models(cfg.model)
     gen, disc = gen.to(dev), disc.to(dev)
     betas = (cfg.beta1, cfg.beta2)
@@ -158,20 +154,11 @@ def _start(cfg: TrainConfig, resume: bool) -> _Run:
         opt_d=torch.optim.Adam(disc.parameters(), lr=cfg.lr, betas=betas),
     )
     parts = {"generator": gen, "discriminator": disc, "opt_g": run.opt_g, "opt_d": run.opt_d}
-    restore(run, load_checkpoint, parts, resume=resume, mismatch=lambda saved: _other_network(saved, cfg))
+    common.restore(run, load_checkpoint, parts, resume=resume,
+                   mismatch=lambda saved: _other_network(saved, cfg))
     if cfg.init_from and not (resume and run.ckpt_path.is_file()):
         _init_from(run, cfg.init_from)
     return run
-
-
-def _writer(run: _Run) -> Any:
-    """TensorBoard writer in the run folder (rank 0), else None."""
-    if run.rank != 0:
-        return None
-    from torch.utils.tensorboard import SummaryWriter
-
-    Path(run.cfg.run_dir).mkdir(parents=True, exist_ok=True)
-    return SummaryWriter(log_dir=run.cfg.run_dir)
 
 
 def _train_step(
@@ -222,9 +209,10 @@ def train(cfg: TrainConfig, resume: bool = True) -> Path:
     run = _start(cfg, resume)
     real, synth, held = build_sources(cfg.data, cfg.crop)
     sampler = PairSampler(real, synth, cfg.data, cfg.crop, seed=cfg.seed * 1000 + run.rank + 7919 * run.step)
-    gen, disc = distributed(run.gen, run.world, run.device), distributed(run.disc, run.world, run.device)
+    gen = common.distributed(run.gen, run.world, run.device)
+    disc = common.distributed(run.disc, run.world, run.device)
     grid_x, grid_y = _fixed_batch(held, sampler, cfg.crop)
-    writer = _writer(run)
+    writer = common.tensorboard_writer(cfg.run_dir, run.rank)
     bar = tqdm(
         total=cfg.steps, initial=run.step, disable=run.rank != 0 or not cfg.progress, desc="translation"
     )
@@ -244,18 +232,15 @@ def train(cfg: TrainConfig, resume: bool = True) -> Path:
         )
         run.step += 1
         if writer is not None and (run.step % cfg.log_every == 0 or run.step == 1):
-            for k, v in parts.items():
-                writer.add_scalar(f"loss/{k}", v, run.step)
-            logger.info("step %d %s", run.step, " ".join(f"{k}={v:.4f}" for k, v in parts.items()))
-            bar.set_postfix({k: f"{v:.3f}" for k, v in parts.items()})
+            common.log_losses(writer, run.step, parts, bar)
         if writer is not None and (run.step % cfg.image_every == 0 or run.step == 1):
             run.gen.eval()
             with torch.no_grad():
                 fake = run.gen(grid_x.to(run.device)).cpu()
             writer.add_image("samples/sar_translation_optical", image_grid(grid_x, fake, grid_y), run.step)
 
-    run_steps(run, cfg.steps, one_step, bar, ckpt_every=cfg.ckpt_every, max_minutes=cfg.max_minutes)
+    common.run_steps(run, cfg.steps, one_step, bar, ckpt_every=cfg.ckpt_every, max_minutes=cfg.max_minutes)
     if cfg.bn_recalibration > 0 and run.step >= cfg.steps and run.rank == 0:
         _recalibrate(run, real, synth)
         run.checkpoint()
-    return finish_run(run, writer)
+    return common.finish_run(run, writer)

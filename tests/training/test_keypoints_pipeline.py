@@ -8,6 +8,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from tests.conftest import TINY_RUN
 from training.keypoints.cli import main
 from training.keypoints.data import DataConfig
 from training.keypoints.losses import LossConfig
@@ -25,10 +26,7 @@ def _cfg(run_dir: Path, steps: int = 2) -> TrainConfig:
         steps=steps,
         batch=1,
         crop=32,
-        seed=0,
-        log_every=1,
-        ckpt_every=1,
-        progress=False,
+        **TINY_RUN,
         model=TINY,
         loss=LossConfig(patch=8, query_stride=4),
         data=DataConfig(use_real=False, synthetic_scenes=1, synthetic_size=64),

@@ -9,6 +9,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from tests.conftest import TINY_RUN
 from training.registration.cli import main
 from training.registration.data import DataConfig
 from training.registration.losses import LossConfig
@@ -25,10 +26,7 @@ def _cfg(run_dir: Path, steps: int = 2, phase: int = 1, **kw: object) -> TrainCo
         steps=steps,
         batch=2,
         crop=32,
-        seed=0,
-        log_every=1,
-        ckpt_every=1,
-        progress=False,
+        **TINY_RUN,
         model=TINY,
         loss=LossConfig(nce_radius=4),
         data=DataConfig(use_real=False, synthetic_pairs=1, synthetic_size=64, patch=48, neg_min=2, neg_max=8),

@@ -14,34 +14,17 @@ from training.compression.cli import main
 
 torch.set_num_threads(1)  # tiny models; no OpenMP thread team to spin on a shared CPU
 
+#: A tiny codec trained on one small synthetic scene, one thread, no evaluation, no progress bar.
+TINY_TRAIN = [
+    "--batch", "2", "--crop", "32", "--threads", "1", "--widths", "4", "4", "4", "--latent-channels", "2",
+    "--no-real", "--synthetic-scenes", "1", "--synthetic-size", "64", "--eval-every", "0", "--no-progress",
+]  # fmt: skip
+
 
 @pytest.mark.slow
 def test_train_export_evaluate_smoke(tmp_path: Path) -> None:
     run = tmp_path / "runs" / "tiny"
-    common = [
-        "--run-dir",
-        str(run),
-        "--batch",
-        "2",
-        "--crop",
-        "32",
-        "--threads",
-        "1",
-        "--widths",
-        "4",
-        "4",
-        "4",
-        "--latent-channels",
-        "2",
-        "--no-real",
-        "--synthetic-scenes",
-        "1",
-        "--synthetic-size",
-        "64",
-        "--eval-every",
-        "0",
-        "--no-progress",
-    ]
+    common = ["--run-dir", str(run), *TINY_TRAIN]
     assert main(["train", "--steps", "2", *common]) == 0
     ckpt = run / "checkpoint.pt"
     assert ckpt.is_file()
@@ -145,28 +128,7 @@ def test_unknown_command_exits() -> None:
 
 @pytest.mark.slow
 def test_card_lists_every_run_of_a_fine_tuned_model(tmp_path: Path) -> None:
-    common = [
-        "--batch",
-        "2",
-        "--crop",
-        "32",
-        "--threads",
-        "1",
-        "--widths",
-        "4",
-        "4",
-        "4",
-        "--latent-channels",
-        "2",
-        "--no-real",
-        "--synthetic-scenes",
-        "1",
-        "--synthetic-size",
-        "64",
-        "--eval-every",
-        "0",
-        "--no-progress",
-    ]
+    common = TINY_TRAIN
     base, tuned = tmp_path / "base", tmp_path / "tuned"
     assert main(["train", "--run-dir", str(base), "--steps", "2", "--lambda", "500", *common]) == 0
     assert (

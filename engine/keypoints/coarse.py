@@ -41,7 +41,7 @@ GRID_SIDE = 64
 """Longer side (pixels) of the level on which the whole grid of candidates is scored."""
 ROTATION_RANGE = 36.0
 """Rotations searched: -ROTATION_RANGE..+ROTATION_RANGE degrees ..."""
-ROTATION_STEP = 6.0
+ROTATION_STEP = 4.0
 """... in steps of this many degrees on the grid level (half on the coarse level)."""
 SCALE_RANGE = (0.7, 1.45)
 """Scales (REFERENCE pixels per INPUT pixel) searched, log-spaced ..."""

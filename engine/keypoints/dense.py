@@ -28,8 +28,9 @@ from .geometry import MIN_SAMPLE, degeneracy, fit_model, project, ransac, reproj
 
 logger = logging.getLogger(__name__)
 
-TEMPLATE = 64
-"""Side (pixels) of the templates."""
+TEMPLATES = (64, 64, 48)
+"""Side (pixels) of the templates of each pass (smaller last: matches nearer the borders)."""
+TEMPLATE = TEMPLATES[0]
 GRID_POINTS = 16
 """Template centres per side of the REFERENCE grid (spaced at least :data:`MIN_SPACING` pixels) ..."""
 MIN_SPACING = 12
@@ -76,7 +77,7 @@ def _box_share(mask: np.ndarray, size: int) -> np.ndarray:
 
 
 def template_matches(moved: tuple[np.ndarray, np.ndarray], ref: tuple[np.ndarray, np.ndarray], radius: int,
-                     run: Run = QUIET) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+                     run: Run = QUIET, template: int = TEMPLATE) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Template centres ``q`` (REFERENCE pixel corners) on the grid, the shift found for each and its
     distinctness (:class:`engine.coregistration.matching.Match`).
 
@@ -87,7 +88,7 @@ def template_matches(moved: tuple[np.ndarray, np.ndarray], ref: tuple[np.ndarray
 
     (mf, mok), (rf, rok) = moved, ref
     rows, cols = mok.shape
-    t, r = TEMPLATE, radius
+    t, r = template, radius
     if rows < t + 2 * r or cols < t + 2 * r:
         return np.zeros((0, 2)), np.zeros((0, 2)), np.zeros(0)
     share_t = _box_share(mok & rok, t)
@@ -123,7 +124,7 @@ def refine(inp: tuple[np.ndarray, np.ndarray], ref: tuple[np.ndarray, np.ndarray
     for i, radius in enumerate(RADII):
         moved = features(*warp_onto(img, valid, h, (rimg.shape[0], rimg.shape[1])))
         span = run.span(i / len(RADII), (i + 1) / len(RADII))
-        q, d, distinct = template_matches(moved, ref_feats, radius, span)
+        q, d, distinct = template_matches(moved, ref_feats, radius, span, TEMPLATES[i])
         src, dst = project(np.linalg.inv(h), q), q + d
         pass_kind = "affine" if i == 0 and kind == "homography" else kind  # fewer chance agreements
         found = ransac(src, dst, pass_kind, THRESHOLD, size) if len(q) >= MIN_SAMPLE[kind] else None

@@ -8,6 +8,14 @@
 4. Fine, twice: every INPUT keypoint is matched again among the REFERENCE keypoints
    near its predicted position (local search), and the requested model is fitted by
    RANSAC with a tight threshold, then by least squares on its inliers.
+5. Dense: keypoint descriptors rarely agree between optical and SAR, so the
+   similarity is also searched directly over rotations and scales on structural
+   features (:mod:`.coarse`). The fit of steps 1-4 and the :data:`DENSE_STARTS` best
+   dense candidates each start the dense fine stage (:mod:`.dense`: template
+   matching on a grid, RANSAC, least squares); a start counts when enough distinct
+   template matches of its widest pass agree (:data:`MIN_SHARP_INLIERS`), the one with
+   the most inliers wins, and two different fits with similar support are refused
+   as ambiguous. When none counts, the keypoint stage's error is raised.
 
 The result maps INPUT pixel-corner coordinates to REFERENCE pixel-corner coordinates.
 """

@@ -17,6 +17,8 @@ if str(REPO_ROOT) not in sys.path:
 REAL_DATA = REPO_ROOT / ".." / "shared" / "data" / "real"
 TEST_EPSG = 32631
 TEST_TRANSFORM = (10.0, 0.0, 600000.0, 0.0, -10.0, 5000000.0)  # affine (a, b, c, d, e, f)
+#: A well-formed weights hash for the model metadata the tests build.
+FAKE_SHA256 = "0" * 64
 #: Step-loop settings of the tests' tiny training runs: seeded, a log line and a checkpoint every step,
 #: no progress bar (``TrainConfig(..., **TINY_RUN)``).
 TINY_RUN: dict[str, Any] = {"seed": 0, "log_every": 1, "ckpt_every": 1, "progress": False}

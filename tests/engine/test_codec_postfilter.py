@@ -23,7 +23,7 @@ from engine.codec.postfilter import (
 )
 from engine.errors import CancelledError, CompressedFileError
 from engine.raster_io import OUTPUT_NODATA
-from tests.conftest import write_test_geotiff
+from tests.conftest import FAKE_SHA256, write_test_geotiff
 from tests.engine.tiny_codec import build_pair
 
 
@@ -125,7 +125,7 @@ def test_header_keeps_the_filter_and_refuses_a_malformed_one() -> None:
     header = fileformat.CompressedHeader(
         width=4, height=3, crs_wkt=None, transform=(1.0, 0.0, 0.0, 0.0, -1.0, 0.0), source_dtype="float32",
         source_nodata=None, band=1, input_kind="db", db_min=-30.0, db_max=10.0, noise_floor_db=-40.0,
-        model_id="m", weights_sha256="0" * 64, entropy_sha256="1" * 64, latent_channels=1, latent_height=1,
+        model_id="m", weights_sha256=FAKE_SHA256, entropy_sha256="1" * 64, latent_channels=1, latent_height=1,
         latent_width=1, scale_factor=16, tile_size=64, overlap=32, valid_pixels=12,
         post_filter=filt.to_header(),
     )

@@ -14,7 +14,7 @@ from engine.coregistration import apply_transform
 from engine.coregistration import coregister as engine_coregister
 from engine.errors import InputError, ModelError, RegistrationError
 from engine.synthetic import generate_scene_pair, write_scene_pair
-from tests.conftest import coregistration_outputs, write_test_geotiff
+from tests.conftest import FAKE_SHA256, coregistration_outputs, write_test_geotiff
 
 coregister = partial(engine_coregister, method="classical")
 """These tests are about the search, the fits and the outputs: the fast classical method (the default,
@@ -374,7 +374,7 @@ def _tiny_embed_model(path: Path) -> Path:
     meta = ModelMetadata(
         task=Task.EMBED,
         model_id="tiny-embed",
-        weights_sha256="0" * 64,
+        weights_sha256=FAKE_SHA256,
         input_bands=1,
         input_transform=InputTransform.INTENSITY_TO_DB,
         normalisation=Normalisation.MINMAX,

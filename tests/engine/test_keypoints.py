@@ -16,7 +16,7 @@ from engine.keypoints.detect import extract
 from engine.keypoints.prepare import prepare_image
 from engine.keypoints.register import ImageSide, register_images
 from engine.run import QUIET
-from tests.conftest import write_test_geotiff
+from tests.conftest import FAKE_SHA256, write_test_geotiff
 
 
 def texture(size: int = 256, seed: int = 0) -> np.ndarray:
@@ -276,7 +276,7 @@ def build_fake_keypoint_model(path: Path, channels: int = 16, tile_size: int = 6
         initializer=inits)
     model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
     model.ir_version = 8
-    meta = ModelMetadata(task=Task.KEYPOINTS, model_id="fake-kp", weights_sha256="0" * 64, input_bands=1,
+    meta = ModelMetadata(task=Task.KEYPOINTS, model_id="fake-kp", weights_sha256=FAKE_SHA256, input_bands=1,
                          input_transform=InputTransform.NONE, normalisation=Normalisation.NONE,
                          tile_size=tile_size, overlap=overlap, latent_channels=channels,
                          extra={"adapters": "sar,optical", "descriptor_dim": str(channels)})

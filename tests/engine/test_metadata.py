@@ -16,13 +16,12 @@ from engine.metadata import (
     Normalisation,
     Task,
 )
-
-SHA = "ab" * 32
+from tests.conftest import FAKE_SHA256
 
 
 def make(**changes: Any) -> ModelMetadata:
     fields: dict[str, Any] = dict(
-        task=Task.COMPRESS_ENCODER, model_id="sarcodec-test", weights_sha256=SHA, input_bands=1,
+        task=Task.COMPRESS_ENCODER, model_id="sarcodec-test", weights_sha256=FAKE_SHA256, input_bands=1,
         input_transform=InputTransform.INTENSITY_TO_DB, normalisation=Normalisation.MINMAX,
         tile_size=256, overlap=32, scale_factor=16, latent_channels=64, db_min=-30.0, db_max=10.0,
         output_meaning="latent", extra={"cdf": "1,2,3"},

@@ -16,13 +16,12 @@ from engine.preprocess import (
     to_model_input,
     valid_mask,
 )
-
-SHA = "0" * 64
+from tests.conftest import FAKE_SHA256
 
 
 def meta(**changes: object) -> ModelMetadata:
     base = ModelMetadata(
-        task=Task.TRANSLATE, model_id="m", weights_sha256=SHA, input_bands=1,
+        task=Task.TRANSLATE, model_id="m", weights_sha256=FAKE_SHA256, input_bands=1,
         input_transform=InputTransform.INTENSITY_TO_DB, normalisation=Normalisation.MINMAX,
         tile_size=32, overlap=8, db_min=-30.0, db_max=10.0, noise_floor_db=-40.0,
     )

@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 import torch
 
+from tests.conftest import FAKE_SHA256
 from training.compression.hyper_cli import run_hyper  # noqa: F401 - the CLI module imports cleanly
 from training.compression.hyper_model import HyperConfig, HyperPrior, gaussian_likelihood
 from training.compression.hyper_tables import HYPERPRIOR_KEY, HyperCost, hyperprior_dict, hyperprior_json
@@ -30,7 +31,7 @@ def _latents(n: int, h: int = 16, w: int = 16, seed: int = 0) -> np.ndarray:
 
 def _cache(path: Path, n: int = 24) -> Path:
     np.savez(
-        path, y=_latents(n).astype(np.float16), model_id="sarcodec-test", weights_sha256="0" * 64, seed=4
+        path, y=_latents(n).astype(np.float16), model_id="sarcodec-test", weights_sha256=FAKE_SHA256, seed=4
     )
     return path
 

@@ -60,6 +60,8 @@ FINE_RADIUS = (8.0, 4.0)
 FINE_THRESHOLD = 3.0
 DENSE_STARTS = 2
 """Best distinct candidates of the dense coarse search that the fine stage starts from."""
+SAME_START_PX = 8.0
+"""A start whose corners lie within this (REFERENCE pixels) of an accepted fit's is not refined again."""
 MIN_SHARP_INLIERS = 4
 MIN_SHARP_SHARE = 0.5
 """A dense fit counts when at least MIN_SHARP_INLIERS, and this share, of the distinct template matches
@@ -206,8 +208,11 @@ def _dense_fits(inp: ImageSide, ref: ImageSide, kind: str, starts: list[tuple[np
     starts = starts + [(c.matrix, "dense") for c in found[:DENSE_STARTS] if c.score > 0]
     fits: list[_Fit] = []
     errors: list[RegistrationError] = []
+    size = (float(inp.values.shape[1]), float(inp.values.shape[0]))
     for i, (h0, source) in enumerate(starts):
         span = run.span(0.6 + 0.4 * i / len(starts), 0.6 + 0.4 * (i + 1) / len(starts))
+        if any(corner_error(h0, f.matrix, *size) < SAME_START_PX for f in fits):
+            continue  # the fine stage would end where an accepted fit already is
         try:
             fit = refine(a, b, h0, kind, span)
         except RegistrationError as exc:

@@ -10,13 +10,11 @@
 from __future__ import annotations
 
 import argparse
-import json
 import logging
-import sys
 from pathlib import Path
 from typing import Any
 
-from ..cli_common import config_from_args
+from ..cli_common import config_from_args, report_json
 
 logger = logging.getLogger(__name__)
 
@@ -104,10 +102,7 @@ def _export(args: argparse.Namespace) -> int:
         weight_bits=args.weight_bits, frac_bits=args.frac_bits, real_root=args.real_root,
         synthetic=args.synthetic, commands=args.commands, card=not args.no_card, engine=args.engine,
     )
-    text = json.dumps(result, indent=2)
-    if args.json_out:
-        Path(args.json_out).write_text(text + "\n")
-    sys.stdout.write(text + "\n")
+    report_json(result, args.json_out, result)
     return 0
 
 

@@ -245,11 +245,6 @@ class EntropyModelTable:
             )
 
     # -------------------------------------------------------------- coding
-    @staticmethod
-    def _coder_probs(pmf: Sequence[float]) -> np.ndarray:
-        """The probabilities the coder uses for one pmf: renormalised, plus the escape symbol last."""
-        return coder_probabilities(pmf)
-
     @functools.cached_property
     def _coders(self) -> _Coders:
         """The constriction models of this table, built once (the table is immutable)."""
@@ -271,7 +266,7 @@ class EntropyModelTable:
     def _bit_tables(self) -> tuple[np.ndarray, ...]:
         """Per channel, ``-log2`` of the coder probabilities: ``[K, len + 1]`` (``K = 1`` if factorised)."""
         return tuple(
-            np.stack([-np.log2(self._coder_probs(pmf))
+            np.stack([-np.log2(coder_probabilities(pmf))
                       for pmf in ([per_class[c] for per_class in self.class_pmfs] or [self.pmfs[c]])])
             for c in range(self.channels)
         )

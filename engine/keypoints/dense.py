@@ -183,8 +183,3 @@ def _select(src: np.ndarray, dst: np.ndarray, kind: str) -> np.ndarray:
     if _held_out_error(src, dst, "affine") <= _held_out_error(src, dst, kind):
         return fit_model(src, dst, "affine")
     return h
-
-
-def residuals(fit: DenseFit) -> np.ndarray:
-    """Reprojection errors (REFERENCE pixels) of the fit's inliers."""
-    return reprojection_errors(fit.matrix, fit.src, fit.dst)

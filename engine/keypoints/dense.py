@@ -72,8 +72,9 @@ def warp_onto(img: np.ndarray, valid: np.ndarray, h: np.ndarray, shape: tuple[in
 
 def _box_share(mask: np.ndarray, size: int) -> np.ndarray:
     """Share of valid pixels of every ``size x size`` window (indexed by its top-left pixel)."""
-    c = np.pad(np.cumsum(np.cumsum(mask, 0, dtype=np.int64), 1), [(1, 0), (1, 0)])
-    return (c[size:, size:] - c[:-size, size:] - c[size:, :-size] + c[:-size, :-size]) / size**2
+    from ..coregistration.matching import _box_sums
+
+    return _box_sums(mask, size, size) / size**2
 
 
 def template_matches(moved: tuple[np.ndarray, np.ndarray], ref: tuple[np.ndarray, np.ndarray], radius: int,

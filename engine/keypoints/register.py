@@ -111,8 +111,8 @@ class Registration:
         return float(np.sqrt(np.mean(self.residuals**2))) if len(self.residuals) else float("nan")
 
 
-def _keypoints(side: ImageSide, detector: Detector, max_keypoints: int, run: Run) -> Keypoints:
-    prepared = prepare_image(side.values, side.kind, side.valid)
+def _keypoints(side: ImageSide, prepared: np.ndarray, detector: Detector, max_keypoints: int,
+               run: Run) -> Keypoints:
     kps = extract(prepared, side.valid, detector, side.modality, max_keypoints, run)
     if len(kps) < MIN_KEYPOINTS:
         share = 100.0 * float(side.valid.mean()) if side.valid.size else 0.0
@@ -195,12 +195,11 @@ def _keypoint_fit(a: Keypoints, b: Keypoints, kind: str, size: tuple[float, floa
     return _Fit(h, coarse.matrix, src, dst, len(local), "keypoints")
 
 
-def _dense_fits(inp: ImageSide, ref: ImageSide, kind: str, starts: list[tuple[np.ndarray, str]],
-                run: Run) -> tuple[list[_Fit], list[RegistrationError]]:
-    """The dense fine stage from each start ``(matrix, source)``: the starts' coarse similarity
-    search candidates (:func:`.coarse.search`, the :data:`DENSE_STARTS` best) are added here."""
-    a = (prepare_image(inp.values, inp.kind, inp.valid), inp.valid)
-    b = (prepare_image(ref.values, ref.kind, ref.valid), ref.valid)
+def _dense_fits(a: tuple[np.ndarray, np.ndarray], b: tuple[np.ndarray, np.ndarray], kind: str,
+                starts: list[tuple[np.ndarray, str]], run: Run) -> tuple[list[_Fit], list[RegistrationError]]:
+    """The dense fine stage from each start ``(matrix, source)`` on the prepared INPUT ``a`` and REFERENCE
+    ``b`` (``(image, valid)``): the starts' coarse similarity search candidates (:func:`.coarse.search`,
+    the :data:`DENSE_STARTS` best) are added here."""
     found = search(a[0], a[1], b[0], b[1], run.span(0.0, 0.6))
     run.say("coarse similarity search: " + ", ".join(
         f"{c.angle_deg:+.1f} deg x {c.scale:.3f} (score {c.score:.3f})" for c in found[:DENSE_STARTS]),
@@ -208,7 +207,7 @@ def _dense_fits(inp: ImageSide, ref: ImageSide, kind: str, starts: list[tuple[np
     starts = starts + [(c.matrix, "dense") for c in found[:DENSE_STARTS] if c.score > 0]
     fits: list[_Fit] = []
     errors: list[RegistrationError] = []
-    size = (float(inp.values.shape[1]), float(inp.values.shape[0]))
+    size = (float(a[0].shape[1]), float(a[0].shape[0]))
     for i, (h0, source) in enumerate(starts):
         span = run.span(0.6 + 0.4 * i / len(starts), 0.6 + 0.4 * (i + 1) / len(starts))
         if any(corner_error(h0, f.matrix, *size) < SAME_START_PX for f in fits):
@@ -242,8 +241,10 @@ def register_images(inp: ImageSide, ref: ImageSide, detector: Detector, kind: st
     """Register ``inp`` onto ``ref`` (see the module doc); raises :class:`RegistrationError` if it cannot."""
     started = time.perf_counter()
     check_kind(kind)
-    a = _keypoints(inp, detector, max_keypoints, run.span(0.0, 0.3))
-    b = _keypoints(ref, detector, max_keypoints, run.span(0.3, 0.6))
+    inp_prepared = prepare_image(inp.values, inp.kind, inp.valid)
+    ref_prepared = prepare_image(ref.values, ref.kind, ref.valid)
+    a = _keypoints(inp, inp_prepared, detector, max_keypoints, run.span(0.0, 0.3))
+    b = _keypoints(ref, ref_prepared, detector, max_keypoints, run.span(0.3, 0.6))
     size = (float(inp.values.shape[1]), float(inp.values.shape[0]))
     stages: dict[str, int] = {}
     starts: list[tuple[np.ndarray, str]] = []
@@ -253,7 +254,8 @@ def register_images(inp: ImageSide, ref: ImageSide, detector: Detector, kind: st
         starts.append((kp.matrix, "keypoints"))
     except RegistrationError as exc:
         keypoint_error = exc
-    fits, errors = _dense_fits(inp, ref, kind, starts, run.span(0.65, 1.0))
+    fits, errors = _dense_fits((inp_prepared, inp.valid), (ref_prepared, ref.valid), kind, starts,
+                               run.span(0.65, 1.0))
     if not fits:  # the keypoint stage's error says most (keypoint counts, degenerate consensus)
         raise keypoint_error or (errors[0] if errors else _too_few(0, 0, [], kind))
     best = _choose(fits, size, kind)

@@ -21,16 +21,19 @@ TINY_TRAIN = [
 ]  # fmt: skip
 
 
-@pytest.mark.slow
-def test_train_export_evaluate_smoke(tmp_path: Path) -> None:
-    run = tmp_path / "runs" / "tiny"
+def _train_tiny(run: Path) -> Path:
+    """Train a tiny codec for 2 steps, then resume it to step 3; return the checkpoint."""
     common = ["--run-dir", str(run), *TINY_TRAIN]
     assert main(["train", "--steps", "2", *common]) == 0
     ckpt = run / "checkpoint.pt"
     assert ckpt.is_file()
     assert main(["train", "--steps", "3", *common]) == 0  # resumes from step 2
-    models = tmp_path / "models"
-    export = [
+    return ckpt
+
+
+def _export_args(ckpt: Path, models: Path) -> list[str]:
+    """The ``export`` command line that writes ``sarcodec-r9`` into ``models``."""
+    return [
         "export",
         str(ckpt),
         "--out-dir",
@@ -42,8 +45,10 @@ def test_train_export_evaluate_smoke(tmp_path: Path) -> None:
         "--overlap",
         "16",
     ]
-    assert main([*export, "--no-card"]) == 0
-    scores_path = tmp_path / "scores.json"
+
+
+def _evaluate(ckpt: Path, models: Path, scores_path: Path) -> dict:
+    """Evaluate the checkpoint and the exported encoder on one synthetic scene; return the means."""
     assert (
         main(
             [
@@ -66,6 +71,11 @@ def test_train_export_evaluate_smoke(tmp_path: Path) -> None:
     engine = scores["engine"]["mean"]["synthetic"]
     assert engine["bpp_file"] > synth["bpp_coded"], "a file adds a header and the nodata mask"
     assert engine["psnr_db"] == pytest.approx(synth["psnr_db"], abs=1.5)
+    return dict(synth)
+
+
+def _export_with_card(export: list[str], models: Path, scores_path: Path, synth: dict) -> None:
+    """Re-export with the scores and the command, and check the metadata and the model card."""
     assert (
         main(
             [
@@ -85,6 +95,9 @@ def test_train_export_evaluate_smoke(tmp_path: Path) -> None:
     assert f"{synth['psnr_db']:.3f}" in card
     assert f"{synth['psnr_unquantised_db']:.3f}" in card, "the autoencoder's ceiling is on the card"
 
+
+def _classify(tmp_path: Path, models: Path) -> None:
+    """Fit a 2-class entropy table into the exported models; files still decode, the card says so."""
     classified = tmp_path / "classify.json"
     encoder = models / "sarcodec-r9-encoder.onnx"
     assert (
@@ -114,6 +127,18 @@ def test_train_export_evaluate_smoke(tmp_path: Path) -> None:
     card = (models / "sarcodec-r9.md").read_text()
     assert "classified (per-cell classes)" in card and "--classes 2" in card
     assert "train --steps 3" in card, "the rest of the card is kept"
+
+
+@pytest.mark.slow
+def test_train_export_evaluate_smoke(tmp_path: Path) -> None:
+    ckpt = _train_tiny(tmp_path / "runs" / "tiny")
+    models = tmp_path / "models"
+    export = _export_args(ckpt, models)
+    assert main([*export, "--no-card"]) == 0
+    scores_path = tmp_path / "scores.json"
+    synth = _evaluate(ckpt, models, scores_path)
+    _export_with_card(export, models, scores_path, synth)
+    _classify(tmp_path, models)
 
 
 def test_crop_must_be_a_multiple_of_16(tmp_path: Path) -> None:

@@ -10,6 +10,9 @@ from qgis.core import (
     QgsProcessingParameterRasterDestination,
 )
 
+from ..engine.keypoints.geometry import KINDS as TRANSFORM_KINDS
+from ..engine.keypoints.outputs import RESAMPLING_ORDER
+from ..engine.keypoints.prepare import KINDS as IMAGE_KINDS
 from .base import engine_callbacks
 from .params import Figure, FileOutput, ParameterValues
 from .registration import RegistrationAlgorithm
@@ -51,9 +54,9 @@ Benchmark figures: docs/BENCHMARKS.md."""
     REFERENCE_KIND = "REFERENCE_KIND"
     MATCHES_PNG = "MATCHES_PNG"
 
-    TRANSFORMS = ("similarity", "affine", "homography")
-    RESAMPLINGS = ("nearest", "bilinear", "cubic")
-    KINDS = ("auto", "intensity", "amplitude", "db", "optical")
+    TRANSFORMS = TRANSFORM_KINDS
+    RESAMPLINGS = tuple(RESAMPLING_ORDER)
+    KINDS = ("auto", *IMAGE_KINDS)
     FILE_OUTPUTS = (
         RegistrationAlgorithm.GCP_OUTPUT,
         FileOutput(MATCHES_PNG, "Matches", ".png", "PNG"),

@@ -20,11 +20,13 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+from engine.preprocess import INPUT_KINDS
+
 logger = logging.getLogger("scripts.build_graphical_models")
 
 FOLDER = Path(__file__).resolve().parents[1] / "sar_toolbox_plugin" / "graphical_models"
 RATES = ["r1", "r2", "r3"]
-KINDS = ["intensity", "amplitude", "db"]
+KINDS = list(INPUT_KINDS)  # the order of the compress algorithm's INPUT_KIND choices
 GROUP, GROUP_ID = "Workflows", "workflows"
 
 

@@ -12,9 +12,10 @@ import warnings
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 
+import numpy as np
 import torch
 
-from engine.metadata import ModelMetadata
+from engine.metadata import ModelMetadata, Task
 
 from .onnx_io import OPSET, attach_metadata
 
@@ -78,3 +79,17 @@ def write_checked(
         if tmp.exists():
             tmp.unlink()
     return diff
+
+
+@torch.no_grad()
+def max_abs_difference(module: torch.nn.Module, path: Path, task: Task, x: np.ndarray) -> float:
+    """Largest difference between ONNX Runtime (engine ``OnnxModel``, CPU) running the ``task`` model at
+    ``path`` and PyTorch running ``module`` (in eval mode) on ``x``; the shapes must agree."""
+    from engine.runtime import OnnxModel
+
+    module.eval()
+    ref = module(torch.from_numpy(x)).numpy()
+    got = OnnxModel(path, providers=["CPUExecutionProvider"], tasks=[task]).run(x)
+    if got.shape != ref.shape:
+        raise AssertionError(f"ONNX output shape {got.shape} differs from PyTorch {ref.shape}.")
+    return float(np.max(np.abs(got - ref)))

@@ -24,7 +24,7 @@ from torch import nn
 from engine.coregistration.deep import AS_IS, EMBEDDING_NORM, MATCH_SIGMA, PER_PIXEL, PREPARE_IMAGE
 from engine.metadata import InputTransform, ModelMetadata, Normalisation, Task
 from training.onnx_export import PARITY_TOLERANCE as PARITY_TOLERANCE  # re-exported for callers
-from training.onnx_export import export_onnx, write_checked
+from training.onnx_export import export_onnx, max_abs_difference, write_checked
 from training.onnx_io import sha256_of_state
 
 from .models import RegistrationNet, ShiftRegressor
@@ -121,19 +121,11 @@ def _export(module: nn.Module, dummy: torch.Tensor, path: Path, out: str, spatia
     export_onnx(module, (dummy,), path, ["input"], [out], axes)
 
 
-@torch.no_grad()
 def parity(module: nn.Module, path: Path, task: Task, bands: int, seed: int = 0) -> float:
     """Max abs difference ONNX Runtime (engine ``OnnxModel``) vs PyTorch on a random non-square batch."""
-    from engine.runtime import OnnxModel
-
-    module.eval()
     rng = np.random.default_rng(seed)
     x = (rng.random((2, bands, 48, 80), dtype=np.float32) * 255.0).astype(np.float32)
-    ref = module(torch.from_numpy(x)).numpy()
-    got = OnnxModel(path, providers=["CPUExecutionProvider"], tasks=[task]).run(x)
-    if got.shape != ref.shape:
-        raise AssertionError(f"ONNX output shape {got.shape} differs from PyTorch {ref.shape}.")
-    return float(np.max(np.abs(got - ref)))
+    return max_abs_difference(module, path, task, x)
 
 
 def _write(module: nn.Module, meta: ModelMetadata, path: Path, out: str, spatial: bool, check: bool) -> float:

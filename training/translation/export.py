@@ -28,7 +28,7 @@ from torch import nn
 
 from engine.metadata import ModelMetadata, Task
 from training.onnx_export import PARITY_TOLERANCE as PARITY_TOLERANCE  # re-exported for callers
-from training.onnx_export import export_onnx, write_checked
+from training.onnx_export import export_onnx, max_abs_difference, write_checked
 from training.onnx_io import sha256_of_state
 
 from .data import input_metadata, load_3mos, split_held_out
@@ -109,18 +109,10 @@ def _export(gen: UNetGenerator | ShrunkGenerator, path: Path, size: int) -> None
     export_onnx(gen, (dummy,), path, ["input"], ["rgb"], axes)
 
 
-@torch.no_grad()
 def parity(gen: UNetGenerator | ShrunkGenerator, path: Path, size: int, seed: int = 0) -> float:
     """Max abs difference ONNX Runtime (engine ``OnnxModel``) vs PyTorch on a random 2-tile batch."""
-    from engine.runtime import OnnxModel
-
-    gen.eval()
     x = np.random.default_rng(seed).random((2, gen.cfg.in_bands, size, size), dtype=np.float32)
-    ref = gen(torch.from_numpy(x)).numpy()
-    got = OnnxModel(path, providers=["CPUExecutionProvider"], tasks=[Task.TRANSLATE]).run(x)
-    if got.shape != ref.shape:
-        raise AssertionError(f"ONNX output shape {got.shape} differs from PyTorch {ref.shape}.")
-    return float(np.max(np.abs(got - ref)))
+    return max_abs_difference(gen, path, Task.TRANSLATE, x)
 
 
 def export_generator(

@@ -247,6 +247,18 @@ def _distinct(ranked: list[_Candidate], size: tuple[float, float], px: float, ke
     return chosen
 
 
+def _score_all(inp: _Side, ref: _Reference, candidates: list[tuple[float, float]], every: int,
+               run: Run) -> list[_Candidate]:
+    """Every candidate ``(angle, scale)`` scored, checking for cancel every ``every`` candidates."""
+    scored = []
+    for i, (angle, scale) in enumerate(candidates):
+        if i % every == 0:
+            run.check("Keypoint registration")
+            run.progress(i / len(candidates))
+        scored.append(_score(inp, ref, angle, scale))
+    return scored
+
+
 def grid() -> list[tuple[float, float]]:
     """(angle in degrees, scale) of every candidate of the grid level."""
     angles = np.arange(-ROTATION_RANGE, ROTATION_RANGE + 1e-9, ROTATION_STEP)
@@ -262,25 +274,13 @@ def search(inp: np.ndarray, inp_valid: np.ndarray, ref: np.ndarray, ref_valid: n
     size = (float(inp.shape[1]), float(inp.shape[0]))
     candidates = grid()
     a, r = _level(inp, inp_valid, ref, ref_valid, GRID_SIDE, candidates)
-    scored = []
-    for i, (angle, scale) in enumerate(candidates):
-        if i % 16 == 0:
-            run.check("Keypoint registration")
-            run.progress(0.6 * i / len(candidates))
-        scored.append(_score(a, r, angle, scale))
-    ranked = sorted(scored, key=lambda c: -c.score)
+    ranked = sorted(_score_all(a, r, candidates, 16, run.span(0.0, 0.6)), key=lambda c: -c.score)
     kept = _distinct(ranked, size, DISTINCT_PX * a.factor, KEEP)
     half_a, half_s = ROTATION_STEP / 2, np.sqrt(SCALE_STEP)
     local = [(c.angle + da, c.scale * ds) for c in kept for da in (-half_a, 0.0, half_a)
              for ds in (1 / half_s, 1.0, half_s)]
     a, r = _level(inp, inp_valid, ref, ref_valid, COARSE_SIDE, local)
-    fine = []
-    for i, (angle, scale) in enumerate(local):
-        if i % 8 == 0:
-            run.check("Keypoint registration")
-            run.progress(0.6 + 0.4 * i / len(local))
-        fine.append(_score(a, r, angle, scale))
-    fine.sort(key=lambda c: -c.score)
+    fine = sorted(_score_all(a, r, local, 8, run.span(0.6, 1.0)), key=lambda c: -c.score)
     results = []
     for best in _distinct(fine, size, DISTINCT_PX * a.factor, KEEP):
         others = _far(best, fine, size, DISTINCT_PX * a.factor)

@@ -101,13 +101,17 @@ def restore(
     resume: bool,
     mismatch: Callable[[dict[str, Any]], str | None],
     init_from: str | None = None,
-) -> None:
+    rng: np.random.Generator | None = None,
+) -> bool:
     """Resume ``run`` from its folder's checkpoint (when ``resume`` and there is one), else start from
-    the weights of ``init_from`` (its ``model`` entry, into ``parts["model"]``) when given.
+    the weights of ``init_from`` (its ``model`` entry, into ``parts["model"]``) when given; whether it
+    resumed.
 
     ``parts`` maps checkpoint entries to what loads them (modules, optimizers); an entry the checkpoint
     lacks (an optimizer not saved) is skipped. ``mismatch(saved_config)`` says how the checkpoint's run
-    differs from this one ("holds another network (...)"), None when it may be resumed.
+    differs from this one ("holds another network (...)"), None when it may be resumed. The random
+    states saved as ``rng`` (of a numpy Generator, restored into ``rng`` when given) and ``torch_rng``
+    are restored too, so a resumed run draws what the uninterrupted run would have drawn.
     """
     if resume and run.ckpt_path.is_file():
         state = load(run.ckpt_path)
@@ -118,10 +122,16 @@ def restore(
             if state.get(key) is not None:
                 part.load_state_dict(state[key])
         run.step = int(state["step"])
+        if rng is not None and state.get("rng") is not None:
+            rng.bit_generator.state = state["rng"]
+        if state.get("torch_rng") is not None:
+            torch.set_rng_state(state["torch_rng"])
         logger.info("resumed %s at step %d", run.ckpt_path, run.step)
-    elif init_from:
+        return True
+    if init_from:
         parts["model"].load_state_dict(load(init_from)["model"])
         logger.info("initialised weights from %s", init_from)
+    return False
 
 
 def cosine_lr(step: int, steps: int, lr: float, lr_final: float, warm: int) -> float:

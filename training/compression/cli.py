@@ -31,6 +31,10 @@ def _add_train(sub: Any) -> None:
     tr.add_argument("--stop-at", type=int, default=None,
                     help="stop after this step (with a checkpoint) although the learning-rate schedule "
                          "runs to --steps; reproduces a run that a time limit stopped")
+    tr.add_argument("--warm-start", default=None,
+                    help="fine-tune a shipped hyperprior model jointly (transform + hyperprior): its "
+                         "encoder, e.g. models/sarcodec-h1-encoder.onnx (architecture, latent step and "
+                         "preprocessing are taken from its metadata)")
     tr.add_argument("--lambda", dest="lmbda", type=float, default=lw.lmbda, help="rate-distortion lambda")
     tr.add_argument("--w-mse", type=float, default=lw.w_mse)
     tr.add_argument("--w-ssim", type=float, default=lw.w_ssim)
@@ -118,16 +122,36 @@ def _train(args: argparse.Namespace) -> int:
 
     if args.crop % 16:
         raise SystemExit(f"--crop {args.crop} must be a multiple of 16.")
+    parts = {"model": config_from_args(ModelConfig, args), "pre": config_from_args(Preprocessing, args)}
+    if args.warm_start:
+        parts = warm_start_configs(Path(args.warm_start))
     cfg = config_from_args(
         TrainConfig, args,
         loss=config_from_args(LossWeights, args),
-        model=config_from_args(ModelConfig, args),
         data=config_from_args(DataConfig, args, use_real=not args.no_real, geotiff_dirs=args.geotiff_dir),
-        pre=config_from_args(Preprocessing, args),
+        **parts,
     )
     path = train(cfg, resume=not args.no_resume, progress=not args.no_progress, stop_at=args.stop_at)
     logger.info("checkpoint: %s", path)
     return 0
+
+
+def warm_start_configs(encoder: Path) -> dict[str, Any]:
+    """``model``, ``hyper`` and ``pre`` configurations of a shipped hyperprior model (``--warm-start``)."""
+    import json
+
+    from engine.codec.models import load_encoder
+
+    from .classify import preprocessing_of
+    from .hyper_tables import HYPERPRIOR_KEY
+    from .warmstart import hyper_config_of, model_config_of
+
+    meta = load_encoder(encoder).metadata
+    if HYPERPRIOR_KEY not in meta.extra:
+        raise SystemExit(f"--warm-start {encoder} has no hyperprior entropy model; give a sarcodec-hN "
+                         "encoder (models/sarcodec-h1-encoder.onnx).")
+    hyper = hyper_config_of(json.loads(meta.extra[HYPERPRIOR_KEY]))
+    return {"model": model_config_of(meta, encoder), "hyper": hyper, "pre": preprocessing_of(meta)}
 
 
 def _export(args: argparse.Namespace) -> int:

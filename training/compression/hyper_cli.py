@@ -2,6 +2,7 @@
 
 * ``cache``: encode training crops with a shipped encoder, store the latents (``runs/``);
 * ``train``: train (or resume) a hyperprior on a cache;
+* ``compare``: a codec fine-tuned jointly (``train --warm-start``) against the shipped hyperprior model;
 * ``export``: quantise it to integer networks, tabulate the scale pmfs, write
   ``models/<model-id>-{encoder,decoder}.onnx`` (copies of the transform's networks with new
   metadata), measure held-out bits against the transform's shipped table and write the model card.
@@ -55,6 +56,14 @@ def add_hyper(sub: Any) -> None:
     tr.add_argument("--no-resume", action="store_true")
     tr.add_argument("--no-progress", action="store_true")
 
+    co = hsub.add_parser("compare", help="held-out figures of a jointly fine-tuned codec (train "
+                         "--warm-start) against the shipped hyperprior model")
+    co.add_argument("checkpoint", help="checkpoint.pt of 'train --warm-start'")
+    co.add_argument("--shipped", required=True, help="models/sarcodec-hN-encoder.onnx")
+    co.add_argument("--real-root", default=d.real_root)
+    co.add_argument("--synthetic", type=int, default=2, help="held-out synthetic scenes")
+    co.add_argument("--json", dest="json_out", default=None, help="write the figures here")
+
     ex = hsub.add_parser("export", help="export a trained hyperprior with a shipped transform")
     ex.add_argument("checkpoint", help="run folder or checkpoint.pt of 'hyper train'")
     ex.add_argument("--transform", required=True, help="models/sarcodec-rN-encoder.onnx (its decoder beside)")
@@ -106,6 +115,16 @@ def _export(args: argparse.Namespace) -> int:
     return 0
 
 
+def _compare(args: argparse.Namespace) -> int:
+    from .data import DataConfig
+    from .joint import compare_with_shipped
+
+    data = DataConfig(real_root=args.real_root)
+    result = compare_with_shipped(Path(args.checkpoint), Path(args.shipped), data, args.synthetic)
+    report_json(result, args.json_out, result["real_mean"])
+    return 0
+
+
 def run_hyper(args: argparse.Namespace) -> int:
-    commands = {"cache": _cache, "train": _train, "export": _export}
+    commands = {"cache": _cache, "train": _train, "compare": _compare, "export": _export}
     return commands[args.hyper_command](args)

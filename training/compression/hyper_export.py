@@ -33,7 +33,7 @@ from training.onnx_io import attach_metadata, sha256_of_bytes
 from .classify import image_latents, preprocessing_of
 from .data import DataConfig, Preprocessing, crop_to_multiple, heldout_scenes
 from .export import committed_pair
-from .hyper_tables import HYPERPRIOR_KEY, HyperCost, hyperprior_dict, hyperprior_json
+from .hyper_tables import HYPERPRIOR_KEY, HyperCost, StripCost, hyperprior_dict, hyperprior_json
 from .hyper_train import hyper_from_checkpoint, load_hyper_checkpoint
 
 logger = logging.getLogger(__name__)
@@ -67,6 +67,20 @@ def write_models(enc_src: Path, dec_src: Path, out_dir: Path, model_id: str, rat
     return final
 
 
+def hyper_image_figures(encoder: Any, decoder: Any, cost: HyperCost, db: np.ndarray, pre: Preprocessing,
+                        bounds: bool = False) -> tuple[np.ndarray, StripCost, float]:
+    """One dB image coded as a whole with a hyperprior (numpy reference): its latents, the cost and the
+    decoder's PSNR (dB, peak db_max - db_min). ``encoder`` / ``decoder`` have ``run`` (ONNX models or
+    :class:`TorchRunner`)."""
+    from engine.quality import compare
+
+    x = pre.to_network(crop_to_multiple(db))
+    y = image_latents(encoder, db, pre)
+    hc = cost.cost(y, bounds=bounds)
+    x_hat = decoder.run(hc.y_hat[None])[0, 0]
+    return y, hc, float(compare(pre.to_db(x), pre.to_db(x_hat), peak=pre.db_max - pre.db_min).psnr)
+
+
 def heldout_comparison(encoder: Any, decoder: Any, shipped: Any, cost: HyperCost, data: DataConfig,
                        pre: Preprocessing, synthetic: int = 2) -> dict[str, dict[str, float]]:
     """Per held-out image: hyperprior vs shipped table bits per pixel and PSNR (peak db_max - db_min)."""
@@ -76,13 +90,11 @@ def heldout_comparison(encoder: Any, decoder: Any, shipped: Any, cost: HyperCost
     out: dict[str, dict[str, float]] = {}
     for name, db in heldout_scenes(data, pre, synthetic=synthetic):
         x = pre.to_network(crop_to_multiple(db))
-        y = image_latents(encoder, db, pre)
-        hc = cost.cost(y, bounds=True)
+        y, hc, psnr_h = hyper_image_figures(encoder, decoder, cost, db, pre, bounds=True)
         q = shipped.quantise(y)
         bits_r = 8.0 * len(shipped.encode(q))
-        ref = pre.to_db(x)
-        psnr_h = compare(ref, pre.to_db(decoder.run(hc.y_hat[None])[0, 0]), peak=peak).psnr
-        psnr_r = compare(ref, pre.to_db(decoder.run(shipped.dequantise(q)[None])[0, 0]), peak=peak).psnr
+        x_r = decoder.run(shipped.dequantise(q)[None])[0, 0]
+        psnr_r = compare(pre.to_db(x), pre.to_db(x_r), peak=peak).psnr
         bits_h = hc.bits_y + hc.bits_z
         out[name] = {"bpp_shipped": bits_r / x.size, "bpp_hyper": bits_h / x.size,
                      "bpp_z": hc.bits_z / x.size, "pixels": float(x.size),

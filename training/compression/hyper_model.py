@@ -25,7 +25,7 @@ import itertools
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import NamedTuple
+from typing import Any, NamedTuple
 
 import numpy as np
 import torch
@@ -168,15 +168,19 @@ class HyperPrior(nn.Module):
     def _log2_sigma(self, raw: torch.Tensor) -> torch.Tensor:
         return torch.clamp(raw, self.cfg.log2_min, self.cfg.log2_max)
 
-    def forward(self, u: torch.Tensor, noise: bool) -> RateTerms:
-        """Bits of latents ``u`` (``y / latent_step``, ``[N, C, h, w]``) and of their side information."""
+    def likelihoods(
+        self, u: torch.Tensor, noise: bool
+    ) -> tuple[torch.Tensor, list[torch.Tensor], torch.Tensor]:
+        """``(u_hat, likelihoods of y per slice, likelihoods of z)`` of latents ``u`` (``y / latent_step``,
+        ``[N, C, h, w]``); ``u_hat = round(u - mu) + mu`` with straight-through gradients (what the
+        decoder network receives, divided by the latent step)."""
         c, (h, w) = self.cfg.channels, u.shape[-2:]
         z = self.analysis(u)
         m = self.z_prior.medians().reshape(1, -1, 1, 1)
         z_sym = z - m + torch.empty_like(z).uniform_(-0.5, 0.5) if noise else ste_round(z - m)
-        bits_z = torch.sum(-torch.log2(self.z_prior.likelihood(z_sym + m)))
+        lik_z = self.z_prior.likelihood(z_sym + m)
         params = self.synthesis(z_sym)[..., :h, :w]
-        bits_y = u.new_zeros(())
+        lik_y: list[torch.Tensor] = []
         decoded: list[torch.Tensor] = []
         s = self.cfg.slices
         for k in range(len(s) - 1):
@@ -188,5 +192,48 @@ class HyperPrior(nn.Module):
             centred = u[:, s[k]:s[k + 1]] - mu
             decoded.append(ste_round(centred) + mu)
             v = centred + torch.empty_like(centred).uniform_(-0.5, 0.5) if noise else ste_round(centred)
-            bits_y = bits_y + torch.sum(-torch.log2(gaussian_likelihood(v, self._log2_sigma(log2s))))
-        return RateTerms(bits_y, bits_z)
+            lik_y.append(gaussian_likelihood(v, self._log2_sigma(log2s)))
+        return torch.cat(decoded, dim=1), lik_y, lik_z
+
+    def forward(self, u: torch.Tensor, noise: bool) -> RateTerms:
+        """Bits of latents ``u`` (``y / latent_step``, ``[N, C, h, w]``) and of their side information."""
+        _, lik_y, lik_z = self.likelihoods(u, noise)
+        bits_y = sum((torch.sum(-torch.log2(lik)) for lik in lik_y), u.new_zeros(()))
+        return RateTerms(bits_y, torch.sum(-torch.log2(lik_z)))
+
+
+class HyperCodec(nn.Module):
+    """A transform (encoder, decoder of :class:`~training.compression.models.SarCodec`) with a
+    :class:`HyperPrior` as its entropy model (``prior``), for joint rate-distortion fine-tuning.
+
+    ``forward`` has :class:`SarCodec`'s contract, ``(x_hat, likelihoods)``: the likelihoods of every
+    latent and side-information symbol, flattened, so the codec trainer's rate term (sum of ``-log2``)
+    is the hyperprior's bits. The decoder receives ``u_hat * latent_step`` as the engine decodes. The
+    transform's BatchNorms stay in eval mode (statistics frozen, scale and shift trained): the warm
+    start from ONNX files folds them (:mod:`training.compression.warmstart`) and fine-tuning batches
+    are small.
+    """
+
+    encoder: nn.Module
+    decoder: nn.Module
+    prior: HyperPrior
+
+    def __init__(self, transform: Any, hyper: HyperPrior) -> None:
+        """``transform``: a module with ``encoder`` and ``decoder`` (a ``SarCodec``)."""
+        super().__init__()
+        self.encoder = transform.encoder
+        self.decoder = transform.decoder
+        self.prior = hyper
+
+    def train(self, mode: bool = True) -> HyperCodec:
+        super().train(mode)
+        for m in self.modules():
+            if isinstance(m, nn.BatchNorm2d):
+                m.eval()
+        return self
+
+    def forward(self, x: torch.Tensor, noise: bool = True) -> tuple[torch.Tensor, torch.Tensor]:
+        step = self.prior.cfg.latent_step
+        u_hat, lik_y, lik_z = self.prior.likelihoods(self.encoder(x) / step, noise)
+        lik = torch.cat([t.reshape(-1) for t in (*lik_y, lik_z)])
+        return self.decoder(u_hat * step), lik

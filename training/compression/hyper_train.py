@@ -29,6 +29,7 @@ from ..common import (
     finish_run,
     log_losses,
     optimizer_step,
+    restore,
     run_steps,
     start_processes,
     tensorboard_writer,
@@ -134,17 +135,12 @@ def _start(cfg: HyperTrainConfig, resume: bool) -> _Run:
     run = _Run(rank=rank, world=world, device=device, ckpt_path=Path(cfg.run_dir) / CHECKPOINT_NAME,
                cfg=cfg, model=model, opt=torch.optim.Adam(model.parameters(), lr=cfg.lr),
                rng=np.random.default_rng(cfg.seed))
-    if resume and run.ckpt_path.is_file():
-        ckpt = load_hyper_checkpoint(run.ckpt_path)
-        if ckpt["config"]["model"] != cfg.model.to_dict() or ckpt["config"]["latents"] != cfg.latents:
-            raise ValueError(f"{run.ckpt_path} was trained with another model or latent cache; use a new "
-                             "--run-dir.")
-        model.load_state_dict(ckpt["model"])
-        run.opt.load_state_dict(ckpt["optimizer"])
-        run.step = int(ckpt["step"])
-        run.rng.bit_generator.state = ckpt["rng"]
-        torch.set_rng_state(ckpt["torch_rng"])
-        logger.info("Resumed %s at step %d", run.ckpt_path, run.step)
+    def mismatch(saved: dict[str, Any]) -> str | None:
+        same = saved["model"] == cfg.model.to_dict() and saved["latents"] == cfg.latents
+        return None if same else "was trained with another model or latent cache"
+
+    restore(run, load_hyper_checkpoint, {"model": model, "optimizer": run.opt}, resume=resume,
+            mismatch=mismatch, rng=run.rng)
     return run
 
 

@@ -22,12 +22,14 @@ import numpy as np
 import torch
 
 from ..checkpoints import CHECKPOINT_NAME, read_checkpoint, restored
-from ..common import TrainingRun, distributed, finish_run, run_steps, start_processes
+from ..common import TrainingRun, distributed, finish_run, restore, run_steps, start_processes
 from ..config import ConfigDict
 from .data import DataConfig, Preprocessing, build_sampler, heldout_scenes, make_batch
 from .entropy import bits_per_pixel
+from .hyper_model import HyperCodec, HyperConfig, HyperPrior
 from .losses import LossWeights, rate_distortion
 from .models import ModelConfig, SarCodec
+from .warmstart import warm_start
 
 logger = logging.getLogger(__name__)
 
@@ -51,6 +53,8 @@ class TrainConfig(ConfigDict):
     ckpt_every: int = 100
     max_minutes: float = 0.0  # 0: no wall-clock limit; else stop (with a checkpoint) after this long
     init_from: str | None = None  # fine-tune: start from these weights (not the optimizer/step)
+    warm_start: str | None = None  # fine-tune a shipped hyperprior model (its encoder ONNX; needs hyper)
+    hyper: HyperConfig | None = None  # a hyperprior entropy model instead of the factorised prior
     loss: LossWeights = field(default_factory=LossWeights)
     model: ModelConfig = field(default_factory=ModelConfig)
     data: DataConfig = field(default_factory=DataConfig)
@@ -58,7 +62,7 @@ class TrainConfig(ConfigDict):
 
 
 # ------------------------------------------------------------ utilities
-def param_groups(codec: SarCodec, prior_lr_scale: float) -> list[dict[str, Any]]:
+def param_groups(codec: SarCodec | HyperCodec, prior_lr_scale: float) -> list[dict[str, Any]]:
     """Optimizer groups: one for everything, or transform + prior when the prior learns faster.
 
     A prior that starts far wider than the latents (variant D's DCT coefficients) makes the rate
@@ -87,14 +91,37 @@ def load_checkpoint(path: str | os.PathLike[str]) -> dict[str, Any]:
     return read_checkpoint(Path(path), CHECKPOINT_KEYS, "SAR codec")
 
 
+def build_codec(cfg: TrainConfig) -> SarCodec | HyperCodec:
+    """The trainable codec: the transform with its factorised prior, or (``cfg.hyper``) with a hyperprior."""
+    codec = SarCodec(cfg.model)
+    return codec if cfg.hyper is None else HyperCodec(codec, HyperPrior(cfg.hyper))
+
+
 def codec_from_checkpoint(ckpt: dict[str, Any]) -> tuple[SarCodec, TrainConfig]:
+    """A factorised-prior codec's checkpoint (export, evaluate); hyperprior codecs:
+    :func:`hyper_codec_from_checkpoint`."""
     cfg = TrainConfig.from_dict(ckpt["config"])
+    if cfg.hyper is not None:
+        raise ValueError("This checkpoint holds a hyperprior codec (train --warm-start); compare it with "
+                         "'python -m training.compression hyper compare'.")
     return restored(SarCodec(cfg.model), ckpt["model"]), cfg
+
+
+def hyper_codec_from_checkpoint(ckpt: dict[str, Any]) -> tuple[HyperCodec, TrainConfig]:
+    """A hyperprior codec's checkpoint (``train --warm-start``)."""
+    cfg = TrainConfig.from_dict(ckpt["config"])
+    codec = build_codec(cfg)
+    if not isinstance(codec, HyperCodec):
+        raise ValueError("This checkpoint holds a factorised-prior codec, not a hyperprior codec "
+                         "(train --warm-start).")
+    return restored(codec, ckpt["model"]), cfg
 
 
 # ---------------------------------------------------------------- train
 @torch.no_grad()
-def quick_eval(codec: SarCodec, tiles: list[torch.Tensor], pre: Preprocessing) -> dict[str, float]:
+def quick_eval(
+    codec: SarCodec | HyperCodec, tiles: list[torch.Tensor], pre: Preprocessing
+) -> dict[str, float]:
     """Estimated bpp and dB-domain PSNR of quantised reconstructions (eval mode)."""
     was_training = codec.training
     codec.eval()
@@ -115,7 +142,7 @@ class _Run(TrainingRun):
     """The codec's training state."""
 
     cfg: TrainConfig
-    codec: SarCodec
+    codec: SarCodec | HyperCodec
     opt: torch.optim.Optimizer
     rng: np.random.Generator
 
@@ -131,30 +158,29 @@ class _Run(TrainingRun):
 def _start(cfg: TrainConfig) -> _Run:
     """Processes, threads, seeds, the codec and its optimizer."""
     rank, world, device = start_processes(cfg.seed, cfg.threads)
-    codec = SarCodec(cfg.model).to(device)
+    codec = build_codec(cfg).to(device)
     opt = torch.optim.Adam(param_groups(codec, cfg.prior_lr_scale), lr=cfg.lr)
     return _Run(rank=rank, world=world, device=device, ckpt_path=Path(cfg.run_dir) / CHECKPOINT_NAME, cfg=cfg,
                 codec=codec, opt=opt, rng=np.random.default_rng([cfg.seed, rank]))
 
 
 def _restore(run: _Run, resume: bool) -> None:
-    """Resume from the run folder's checkpoint, or start from ``init_from``'s weights."""
-    cfg, path = run.cfg, run.ckpt_path
-    if resume and path.is_file():
-        ckpt = load_checkpoint(path)
-        if ckpt["config"]["model"] != cfg.model.to_dict():
-            raise ValueError(f"{path} was trained with another model configuration; use a new run_dir.")
-        run.codec.load_state_dict(ckpt["model"])
-        run.opt.load_state_dict(ckpt["optimizer"])
-        run.step = int(ckpt["step"])
-        if ckpt.get("rng") is not None and run.rank == 0:
-            run.rng.bit_generator.state = ckpt["rng"]
-        torch.set_rng_state(ckpt["torch_rng"])
-        logger.info("Resumed %s at step %d", path, run.step)
-    elif cfg.init_from:
-        init = load_checkpoint(cfg.init_from)
-        run.codec.load_state_dict(init["model"])
-        logger.info("Initialised from %s (step %d)", cfg.init_from, init["step"])
+    """Resume from the run folder's checkpoint, or start from ``init_from``'s weights or (``warm_start``)
+    a shipped hyperprior model's ONNX files."""
+    cfg = run.cfg
+
+    def mismatch(saved: dict[str, Any]) -> str | None:
+        hyper = cfg.hyper.to_dict() if cfg.hyper is not None else None
+        same = saved["model"] == cfg.model.to_dict() and saved.get("hyper") == hyper
+        return None if same else "was trained with another model configuration"
+
+    resumed = restore(run, load_checkpoint, {"model": run.codec, "optimizer": run.opt}, resume=resume,
+                      mismatch=mismatch, init_from=cfg.init_from, rng=run.rng if run.rank == 0 else None)
+    if not resumed and cfg.warm_start:
+        if not isinstance(run.codec, HyperCodec):
+            raise ValueError("warm_start fine-tunes a hyperprior model: the configuration needs 'hyper' (the "
+                             "command line takes it from the --warm-start file).")
+        warm_start(run.codec, Path(cfg.warm_start))
 
 
 def _heldout_tiles(run: _Run) -> list[torch.Tensor]:

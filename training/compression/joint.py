@@ -1,0 +1,83 @@
+"""Held-out comparison of a jointly fine-tuned codec (transform + hyperprior) with a shipped one.
+
+Both are measured the same way on the same held-out images: every image coded as a whole through the
+numpy reference of the hyperprior coder (:class:`~training.compression.hyper_tables.HyperCost`, strips of
+16 latent rows; the fine-tuned hyperprior quantised to integer networks as an export would), bits of the
+latents and of ``z`` per pixel, and the decoder network's PSNR (no restoration filter, no file header).
+The shipped model runs through ONNX Runtime, the fine-tuned one through PyTorch.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from .data import DataConfig, heldout_scenes
+from .hyper_tables import HYPERPRIOR_KEY, HyperCost, hyperprior_dict
+
+logger = logging.getLogger(__name__)
+
+
+class TorchRunner:
+    """A PyTorch module with the ``run(array) -> array`` of :class:`engine.runtime.OnnxModel`."""
+
+    def __init__(self, module: torch.nn.Module) -> None:
+        self.module = module.eval()
+
+    @torch.no_grad()
+    def run(self, x: np.ndarray) -> np.ndarray:
+        return self.module(torch.from_numpy(np.ascontiguousarray(x, dtype=np.float32))).numpy()
+
+
+def _figures(encoder: Any, decoder: Any, cost: HyperCost, data: DataConfig, pre: Any,
+             synthetic: int) -> dict[str, dict[str, float]]:
+    from .data import crop_to_multiple
+    from .hyper_export import hyper_image_figures
+
+    out = {}
+    for name, db in heldout_scenes(data, pre, synthetic=synthetic):
+        pixels = float(crop_to_multiple(db).size)
+        _, hc, psnr = hyper_image_figures(encoder, decoder, cost, db, pre)
+        out[name] = {"bpp": (hc.bits_y + hc.bits_z) / pixels, "bpp_z": hc.bits_z / pixels, "psnr": psnr}
+    return out
+
+
+def real_mean(figures: dict[str, dict[str, float]], key: str) -> float:
+    """Mean of ``key`` over the real held-out images (not ``synthetic/*``)."""
+    return float(np.mean([f[key] for n, f in figures.items() if not n.startswith("synthetic/")]))
+
+
+def compare_with_shipped(checkpoint: Path, shipped_encoder: Path, data: DataConfig,
+                         synthetic: int = 2) -> dict[str, Any]:
+    """Per held-out image and real mean: the fine-tuned checkpoint against the shipped hyperprior model."""
+    from engine.codec.models import load_encoder
+    from engine.metadata import Task
+    from engine.runtime import OnnxModel
+
+    from .classify import preprocessing_of
+    from .train import hyper_codec_from_checkpoint, load_checkpoint
+    from .warmstart import decoder_path
+
+    ckpt = load_checkpoint(checkpoint)
+    codec, cfg = hyper_codec_from_checkpoint(ckpt)
+    enc = load_encoder(shipped_encoder)
+    dec = OnnxModel(decoder_path(shipped_encoder), tasks=[Task.COMPRESS_DECODER])
+    shipped = _figures(enc, dec, HyperCost(json.loads(enc.metadata.extra[HYPERPRIOR_KEY])), data,
+                       preprocessing_of(enc.metadata), synthetic)
+    cost = HyperCost(hyperprior_dict(codec.prior))
+    tuned = _figures(TorchRunner(codec.encoder), TorchRunner(codec.decoder), cost, data, cfg.pre, synthetic)
+    for name in tuned:
+        logger.info("%s: shipped %.4f bpp %.2f dB, fine-tuned %.4f bpp (z %.4f) %.2f dB", name,
+                    shipped[name]["bpp"], shipped[name]["psnr"], tuned[name]["bpp"], tuned[name]["bpp_z"],
+                    tuned[name]["psnr"])
+    means = {f"{who}_{k}": real_mean(figs, k) for who, figs in (("shipped", shipped), ("tuned", tuned))
+             for k in ("bpp", "psnr")}
+    logger.info("real held-out mean: shipped %.4f bpp %.2f dB, fine-tuned %.4f bpp %.2f dB",
+                means["shipped_bpp"], means["shipped_psnr"], means["tuned_bpp"], means["tuned_psnr"])
+    return {"checkpoint": str(checkpoint), "step": int(ckpt["step"]), "shipped_model": enc.metadata.model_id,
+            "shipped": shipped, "tuned": tuned, "real_mean": means}

@@ -17,7 +17,7 @@ from training.compression.export import export_codec
 from training.compression.hyper_export import write_models
 from training.compression.hyper_model import HyperCodec, HyperConfig, HyperPrior
 from training.compression.hyper_tables import HYPERPRIOR_KEY, HyperCost, hyperprior_dict, hyperprior_json
-from training.compression.joint import compare_with_shipped
+from training.compression.joint import compare_with_shipped, export_joint
 from training.compression.losses import LossWeights
 from training.compression.models import ModelConfig, SarCodec
 from training.compression.train import TrainConfig, hyper_codec_from_checkpoint, load_checkpoint, train
@@ -132,3 +132,19 @@ def test_warm_start_needs_a_hyperprior_model(shipped: tuple[SarCodec, HyperPrior
     src = shipped[2].parent / "src" / "sarcodec-t9-encoder.onnx"
     with pytest.raises(SystemExit, match="no hyperprior"):
         warm_start_configs(src)
+
+
+def test_fine_tuned_codec_exports_as_an_h_model(
+    shipped: tuple[SarCodec, HyperPrior, Path], tmp_path: Path
+) -> None:
+    _, _, enc = shipped
+    path = train(_cfg(tmp_path / "run", enc, steps=1), progress=False)
+    paths = export_joint(path, tmp_path / "models", "sarcodec-hy")
+    meta = load_encoder(paths[0]).metadata
+    assert meta.model_id == "sarcodec-hy" and meta.extra["transform"] == "sarcodec-hy-transform"
+    codec, _ = hyper_codec_from_checkpoint(load_checkpoint(path))
+    assert json.loads(meta.extra[HYPERPRIOR_KEY]) == hyperprior_dict(codec.prior)
+    x = np.random.default_rng(0).random((1, 1, 32, 48), dtype=np.float32)
+    with torch.no_grad():
+        y = codec.encoder(torch.from_numpy(x)).numpy()
+    assert np.abs(OnnxModel(paths[0]).run(x) - y).max() < 1e-4

@@ -3,6 +3,7 @@
 * ``cache``: encode training crops with a shipped encoder, store the latents (``runs/``);
 * ``train``: train (or resume) a hyperprior on a cache;
 * ``compare``: a codec fine-tuned jointly (``train --warm-start``) against the shipped hyperprior model;
+* ``export-joint``: such a codec as an h model pair (ONNX files with the hyperprior in the metadata);
 * ``export``: quantise it to integer networks, tabulate the scale pmfs, write
   ``models/<model-id>-{encoder,decoder}.onnx`` (copies of the transform's networks with new
   metadata), measure held-out bits against the transform's shipped table and write the model card.
@@ -63,6 +64,12 @@ def add_hyper(sub: Any) -> None:
     co.add_argument("--real-root", default=d.real_root)
     co.add_argument("--synthetic", type=int, default=2, help="held-out synthetic scenes")
     co.add_argument("--json", dest="json_out", default=None, help="write the figures here")
+
+    je = hsub.add_parser("export-joint", help="export a jointly fine-tuned codec (train --warm-start) as an "
+                         "h model pair")
+    je.add_argument("checkpoint", help="checkpoint.pt of 'train --warm-start'")
+    je.add_argument("--model-id", required=True, help="e.g. sarcodec-h5")
+    je.add_argument("--out-dir", default="models")
 
     ex = hsub.add_parser("export", help="export a trained hyperprior with a shipped transform")
     ex.add_argument("checkpoint", help="run folder or checkpoint.pt of 'hyper train'")
@@ -125,6 +132,15 @@ def _compare(args: argparse.Namespace) -> int:
     return 0
 
 
+def _export_joint(args: argparse.Namespace) -> int:
+    from .joint import export_joint
+
+    paths = export_joint(Path(args.checkpoint), Path(args.out_dir), args.model_id)
+    logger.info("wrote %s and %s", *paths)
+    return 0
+
+
 def run_hyper(args: argparse.Namespace) -> int:
-    commands = {"cache": _cache, "train": _train, "compare": _compare, "export": _export}
+    commands = {"cache": _cache, "train": _train, "compare": _compare, "export-joint": _export_joint,
+                "export": _export}
     return commands[args.hyper_command](args)

@@ -81,3 +81,24 @@ def compare_with_shipped(checkpoint: Path, shipped_encoder: Path, data: DataConf
                 means["shipped_bpp"], means["shipped_psnr"], means["tuned_bpp"], means["tuned_psnr"])
     return {"checkpoint": str(checkpoint), "step": int(ckpt["step"]), "shipped_model": enc.metadata.model_id,
             "shipped": shipped, "tuned": tuned, "real_mean": means}
+
+
+def export_joint(checkpoint: Path, out_dir: Path, model_id: str, weight_bits: int = 12,
+                 frac_bits: int = 10) -> tuple[Path, Path]:
+    """``<out_dir>/<model_id>-{encoder,decoder}.onnx`` of a fine-tuned checkpoint: the transform exported
+    (parity-checked) as ``<model_id>-transform`` into ``out_dir/transform/``, then copied with the
+    hyperprior in its metadata as :mod:`~training.compression.hyper_export` writes every h model."""
+    from .export import export_codec
+    from .hyper_export import write_models
+    from .hyper_tables import hyperprior_json
+    from .models import SarCodec
+    from .train import hyper_codec_from_checkpoint, load_checkpoint
+
+    codec, cfg = hyper_codec_from_checkpoint(load_checkpoint(checkpoint))
+    transform = SarCodec(cfg.model)
+    transform.encoder.load_state_dict(codec.encoder.state_dict())
+    transform.decoder.load_state_dict(codec.decoder.state_dict())
+    enc, dec = export_codec(transform, cfg, out_dir / "transform", f"{model_id}-transform", "transform")
+    rate = model_id.rsplit("-", 1)[-1]
+    spec_json = hyperprior_json(codec.prior, weight_bits, frac_bits)
+    return write_models(enc, dec, out_dir, model_id, rate, spec_json)

@@ -17,7 +17,7 @@ from training.compression.export import export_codec
 from training.compression.hyper_export import write_models
 from training.compression.hyper_model import HyperCodec, HyperConfig, HyperPrior
 from training.compression.hyper_tables import HYPERPRIOR_KEY, HyperCost, hyperprior_dict, hyperprior_json
-from training.compression.joint import compare_with_shipped, export_joint
+from training.compression.joint import compare_with_shipped, export_joint, gain_at_matched_bpp
 from training.compression.losses import LossWeights
 from training.compression.models import ModelConfig, SarCodec
 from training.compression.train import TrainConfig, hyper_codec_from_checkpoint, load_checkpoint, train
@@ -120,12 +120,15 @@ def test_comparison_of_the_untrained_start_matches_the_shipped_model(
 ) -> None:
     _, _, enc = shipped
     path = train(_cfg(tmp_path / "zero", enc, steps=0), progress=False)
-    result = compare_with_shipped(path, enc, DataConfig(use_real=False), synthetic=1)
+    result = compare_with_shipped(path, enc, DataConfig(use_real=False), synthetic=1,
+                                  shipped_steps=(1.2, 2.0))
     assert result["shipped_model"] == "sarcodec-hz" and result["step"] == 0
     for name, tuned in result["tuned"].items():
         ref = result["shipped"][name]
         assert abs(tuned["psnr"] - ref["psnr"]) < 0.01, name
         assert abs(tuned["bpp"] - ref["bpp"]) <= 0.05 * ref["bpp"], name
+    coarse, fine = result["shipped_curve"]  # latent steps 1.2 and 2.0 bracket the shipped step 1.5
+    assert fine["latent_step"] == 2.0 and fine["bpp"] < coarse["bpp"]
 
 
 def test_warm_start_needs_a_hyperprior_model(shipped: tuple[SarCodec, HyperPrior, Path]) -> None:
@@ -148,3 +151,9 @@ def test_fine_tuned_codec_exports_as_an_h_model(
     with torch.no_grad():
         y = codec.encoder(torch.from_numpy(x)).numpy()
     assert np.abs(OnnxModel(paths[0]).run(x) - y).max() < 1e-4
+
+
+def test_gain_is_read_off_the_shipped_curve_at_matched_bpp() -> None:
+    curve = [{"bpp": 0.2, "psnr": 25.0}, {"bpp": 0.3, "psnr": 26.0}]
+    assert gain_at_matched_bpp(curve, 0.25, 25.7) == pytest.approx(0.2)
+    assert gain_at_matched_bpp(curve, 0.35, 27.0) is None  # outside the measured curve: no figure

@@ -64,6 +64,9 @@ def add_hyper(sub: Any) -> None:
     co.add_argument("--real-root", default=d.real_root)
     co.add_argument("--synthetic", type=int, default=2, help="held-out synthetic scenes")
     co.add_argument("--json", dest="json_out", default=None, help="write the figures here")
+    co.add_argument("--shipped-steps", type=float, nargs="*", default=[],
+                    help="also measure the shipped model at these latent steps (its rate-distortion curve) "
+                         "and report the PSNR gain at the fine-tuned model's bpp")
 
     je = hsub.add_parser("export-joint", help="export a jointly fine-tuned codec (train --warm-start) as an "
                          "h model pair")
@@ -127,7 +130,8 @@ def _compare(args: argparse.Namespace) -> int:
     from .joint import compare_with_shipped
 
     data = DataConfig(real_root=args.real_root)
-    result = compare_with_shipped(Path(args.checkpoint), Path(args.shipped), data, args.synthetic)
+    result = compare_with_shipped(Path(args.checkpoint), Path(args.shipped), data, args.synthetic,
+                                  args.shipped_steps)
     report_json(result, args.json_out, result["real_mean"])
     return 0
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import logging
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -48,13 +49,41 @@ def _figures(encoder: Any, decoder: Any, cost: HyperCost, data: DataConfig, pre:
 
 
 def real_mean(figures: dict[str, dict[str, float]], key: str) -> float:
-    """Mean of ``key`` over the real held-out images (not ``synthetic/*``)."""
-    return float(np.mean([f[key] for n, f in figures.items() if not n.startswith("synthetic/")]))
+    """Mean of ``key`` over the real held-out images (not ``synthetic/*``; all images when there is no real
+    one, as in runs without the real samples)."""
+    real = [f[key] for n, f in figures.items() if not n.startswith("synthetic/")]
+    return float(np.mean(real or [f[key] for f in figures.values()]))
 
 
-def compare_with_shipped(checkpoint: Path, shipped_encoder: Path, data: DataConfig,
-                         synthetic: int = 2) -> dict[str, Any]:
-    """Per held-out image and real mean: the fine-tuned checkpoint against the shipped hyperprior model."""
+def shipped_curve(encoder: Any, decoder: Any, spec: dict[str, Any], steps: Sequence[float],
+                  data: DataConfig, pre: Any, synthetic: int) -> list[dict[str, float]]:
+    """The shipped model's rate-distortion curve: real held-out mean bpp and PSNR with its latent step
+    replaced by each of ``steps`` (its hyperprior was trained at its own step only)."""
+    curve = []
+    for g in sorted(steps):
+        cost = HyperCost({**spec, "latent_step": float(g)})
+        figs = _figures(encoder, decoder, cost, data, pre, synthetic)
+        curve.append({"latent_step": float(g), "bpp": real_mean(figs, "bpp"),
+                      "psnr": real_mean(figs, "psnr")})
+        logger.info("shipped model at latent step %g: %.4f bpp %.2f dB", g, curve[-1]["bpp"],
+                    curve[-1]["psnr"])
+    return curve
+
+
+def gain_at_matched_bpp(curve: Sequence[dict[str, float]], bpp: float, psnr: float) -> float | None:
+    """``psnr`` minus the shipped curve's PSNR interpolated (linearly in bpp) at ``bpp``; None outside it."""
+    pts = sorted((c["bpp"], c["psnr"]) for c in curve)
+    if len(pts) < 2 or not pts[0][0] <= bpp <= pts[-1][0]:
+        return None
+    xs, ys = zip(*pts, strict=True)
+    return float(psnr - np.interp(bpp, xs, ys))
+
+
+def compare_with_shipped(checkpoint: Path, shipped_encoder: Path, data: DataConfig, synthetic: int = 2,
+                         shipped_steps: Sequence[float] = ()) -> dict[str, Any]:
+    """Per held-out image and real mean: the fine-tuned checkpoint against the shipped hyperprior model;
+    with ``shipped_steps``, also the shipped model's curve over latent steps and the PSNR gain at the
+    fine-tuned model's bpp."""
     from engine.codec.models import load_encoder
     from engine.metadata import Task
     from engine.runtime import OnnxModel
@@ -67,20 +96,23 @@ def compare_with_shipped(checkpoint: Path, shipped_encoder: Path, data: DataConf
     codec, cfg = hyper_codec_from_checkpoint(ckpt)
     enc = load_encoder(shipped_encoder)
     dec = OnnxModel(decoder_path(shipped_encoder), tasks=[Task.COMPRESS_DECODER])
-    shipped = _figures(enc, dec, HyperCost(json.loads(enc.metadata.extra[HYPERPRIOR_KEY])), data,
-                       preprocessing_of(enc.metadata), synthetic)
+    spec = json.loads(enc.metadata.extra[HYPERPRIOR_KEY])
+    shipped = _figures(enc, dec, HyperCost(spec), data, preprocessing_of(enc.metadata), synthetic)
     cost = HyperCost(hyperprior_dict(codec.prior))
     tuned = _figures(TorchRunner(codec.encoder), TorchRunner(codec.decoder), cost, data, cfg.pre, synthetic)
     for name in tuned:
         logger.info("%s: shipped %.4f bpp %.2f dB, fine-tuned %.4f bpp (z %.4f) %.2f dB", name,
                     shipped[name]["bpp"], shipped[name]["psnr"], tuned[name]["bpp"], tuned[name]["bpp_z"],
                     tuned[name]["psnr"])
-    means = {f"{who}_{k}": real_mean(figs, k) for who, figs in (("shipped", shipped), ("tuned", tuned))
-             for k in ("bpp", "psnr")}
+    means: dict[str, float | None] = {f"{who}_{k}": real_mean(figs, k) for k in ("bpp", "psnr")
+                                      for who, figs in (("shipped", shipped), ("tuned", tuned))}
     logger.info("real held-out mean: shipped %.4f bpp %.2f dB, fine-tuned %.4f bpp %.2f dB",
                 means["shipped_bpp"], means["shipped_psnr"], means["tuned_bpp"], means["tuned_psnr"])
+    curve = shipped_curve(enc, dec, spec, shipped_steps, data, preprocessing_of(enc.metadata), synthetic)
+    means["gain_db_at_matched_bpp"] = gain_at_matched_bpp(curve, real_mean(tuned, "bpp"),
+                                                          real_mean(tuned, "psnr"))
     return {"checkpoint": str(checkpoint), "step": int(ckpt["step"]), "shipped_model": enc.metadata.model_id,
-            "shipped": shipped, "tuned": tuned, "real_mean": means}
+            "shipped": shipped, "tuned": tuned, "real_mean": means, "shipped_curve": curve}
 
 
 def export_joint(checkpoint: Path, out_dir: Path, model_id: str, weight_bits: int = 12,

@@ -142,7 +142,13 @@ def test_fine_tuned_codec_exports_as_an_h_model(
 ) -> None:
     _, _, enc = shipped
     path = train(_cfg(tmp_path / "run", enc, steps=1), progress=False)
-    paths = export_joint(path, tmp_path / "models", "sarcodec-hy")
+    comparison = compare_with_shipped(path, enc, DataConfig(use_real=False), synthetic=1)
+    with pytest.raises(ValueError, match="step 0"):  # a comparison of another checkpoint: nothing written
+        export_joint(path, tmp_path / "models", "sarcodec-hy", comparison={**comparison, "step": 0})
+    assert not (tmp_path / "models").exists()
+    paths = export_joint(path, tmp_path / "models", "sarcodec-hy", comparison=comparison, commands=["cmd"])
+    card = (tmp_path / "models" / "sarcodec-hy.md").read_text()
+    assert "lambda = 50" in card and "sarcodec-hz" in card and "cmd" in card
     meta = load_encoder(paths[0]).metadata
     assert meta.model_id == "sarcodec-hy" and meta.extra["transform"] == "sarcodec-hy-transform"
     codec, _ = hyper_codec_from_checkpoint(load_checkpoint(path))

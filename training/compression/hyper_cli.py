@@ -12,6 +12,7 @@
 from __future__ import annotations
 
 import argparse
+import json
 import logging
 from pathlib import Path
 from typing import Any
@@ -73,6 +74,10 @@ def add_hyper(sub: Any) -> None:
     je.add_argument("checkpoint", help="checkpoint.pt of 'train --warm-start'")
     je.add_argument("--model-id", required=True, help="e.g. sarcodec-h5")
     je.add_argument("--out-dir", default="models")
+    je.add_argument("--compare-json", default=None,
+                    help="'hyper compare --json' of this checkpoint: also write the model card")
+    je.add_argument("--command", dest="commands", action="append", default=[],
+                    help="commands that produced the checkpoint, for the model card (repeatable)")
 
     ex = hsub.add_parser("export", help="export a trained hyperprior with a shipped transform")
     ex.add_argument("checkpoint", help="run folder or checkpoint.pt of 'hyper train'")
@@ -139,7 +144,9 @@ def _compare(args: argparse.Namespace) -> int:
 def _export_joint(args: argparse.Namespace) -> int:
     from .joint import export_joint
 
-    paths = export_joint(Path(args.checkpoint), Path(args.out_dir), args.model_id)
+    comparison = json.loads(Path(args.compare_json).read_text()) if args.compare_json else None
+    paths = export_joint(Path(args.checkpoint), Path(args.out_dir), args.model_id, comparison=comparison,
+                         commands=args.commands)
     logger.info("wrote %s and %s", *paths)
     return 0
 

@@ -115,22 +115,33 @@ def compare_with_shipped(checkpoint: Path, shipped_encoder: Path, data: DataConf
             "shipped": shipped, "tuned": tuned, "real_mean": means, "shipped_curve": curve}
 
 
-def export_joint(checkpoint: Path, out_dir: Path, model_id: str, weight_bits: int = 12,
-                 frac_bits: int = 10) -> tuple[Path, Path]:
+def export_joint(checkpoint: Path, out_dir: Path, model_id: str, weight_bits: int = 12, frac_bits: int = 10,
+                 comparison: dict[str, Any] | None = None, commands: Sequence[str] = ()) -> tuple[Path, Path]:
     """``<out_dir>/<model_id>-{encoder,decoder}.onnx`` of a fine-tuned checkpoint: the transform exported
     (parity-checked) as ``<model_id>-transform`` into ``out_dir/transform/``, then copied with the
-    hyperprior in its metadata as :mod:`~training.compression.hyper_export` writes every h model."""
+    hyperprior in its metadata as :mod:`~training.compression.hyper_export` writes every h model. With
+    ``comparison`` (:func:`compare_with_shipped`'s result for this checkpoint), also the model card
+    ``<out_dir>/<model_id>.md``."""
+    from .card import write_model_card
     from .export import export_codec
     from .hyper_export import write_models
     from .hyper_tables import hyperprior_json
+    from .joint_card import render_joint_card
     from .models import SarCodec
     from .train import hyper_codec_from_checkpoint, load_checkpoint
 
-    codec, cfg = hyper_codec_from_checkpoint(load_checkpoint(checkpoint))
+    ckpt = load_checkpoint(checkpoint)
+    if comparison is not None and int(comparison["step"]) != int(ckpt["step"]):
+        raise ValueError(f"the comparison was measured at step {comparison['step']}, the checkpoint is at "
+                         f"step {ckpt['step']}; run 'hyper compare' on this checkpoint.")
+    codec, cfg = hyper_codec_from_checkpoint(ckpt)
     transform = SarCodec(cfg.model)
     transform.encoder.load_state_dict(codec.encoder.state_dict())
     transform.decoder.load_state_dict(codec.decoder.state_dict())
     enc, dec = export_codec(transform, cfg, out_dir / "transform", f"{model_id}-transform", "transform")
-    rate = model_id.rsplit("-", 1)[-1]
     spec_json = hyperprior_json(codec.prior, weight_bits, frac_bits)
-    return write_models(enc, dec, out_dir, model_id, rate, spec_json)
+    paths = write_models(enc, dec, out_dir, model_id, model_id.rsplit("-", 1)[-1], spec_json)
+    if comparison is not None:
+        card = render_joint_card(model_id, paths, cfg.to_dict(), int(ckpt["step"]), comparison, commands)
+        write_model_card(out_dir / f"{model_id}.md", card)
+    return paths

@@ -19,7 +19,7 @@ QGIS_ENV    := PATH=/usr/bin:$$PATH QT_QPA_PLATFORM=offscreen
 
 .PHONY: help setup system-packages demo test test-fast lint package bench bench-compression \
         bench-registration bench-registration-default bench-anchors bench-codec-ceiling \
-        bench-osdataset-check bench-batch bench-keypoints bench-filter train-compression train-compression-hyper \
+        bench-osdataset-check bench-keypoints-ceiling bench-batch bench-keypoints bench-filter train-compression train-compression-hyper \
         train-registration train-keypoints bench-translation train-translation clean
 
 help:
@@ -32,6 +32,7 @@ help:
 	@echo "make bench-compression    rate-distortion vs JPEG2000 / LERC -> docs/BENCHMARKS.md"
 	@echo "make bench-codec-ceiling  codec PSNR with quantised vs continuous latents vs a linear DCT (diagnostic)"
 	@echo "make bench-osdataset-check  residual of the OSdataset homography against its warped image (diagnostic)"
+	@echo "make bench-keypoints-ceiling  where the dense keypoint stages end from the true transform (diagnostic)"
 	@echo "make bench-registration   co-registration accuracy (with GeFolki/AROSICS anchors) -> docs/BENCHMARKS.md"
 	@echo "make bench-registration-default  evidence for co-registration's default method -> docs/BENCHMARKS.md"
 	@echo "make train-compression    retrain the three shipped codec rate points (CPU, about 75 minutes)"
@@ -107,6 +108,9 @@ bench-codec-ceiling: setup
 
 bench-osdataset-check: setup
 	$(PY) -m benchmarks.investigations.osdataset_check --data ../shared/data/real
+
+bench-keypoints-ceiling: setup
+	OPENBLAS_NUM_THREADS=1 $(PY) -m benchmarks.investigations.keypoints_ceiling --data ../shared/data/real
 
 ANCHOR_VENV := bench_output/venv
 $(ANCHOR_VENV)/.installed: requirements/bench-anchors.txt

@@ -15,7 +15,8 @@ For every method and case:
 - success = mean distance of the four image corners mapped by the estimated and
   the true transform < 3 px; seconds per pair (wall clock, whole pipeline).
 
-Sets: 3MOS pairs (SAR INPUT, optical REFERENCE, 256 px), the OSdataset pair
+Sets: 3MOS pairs (SAR INPUT, optical REFERENCE, 256 px; each under two random
+homographies), the OSdataset pair
 (SAR.png onto VIS_unwarped_derived.png, 512 px), SAR-SAR crops of the GF-3 image
 of ``os_sift/`` (512 px, independent single-look speckle on each side),
 synthetic scene pairs (engine.synthetic, SAR onto optical), and the real
@@ -124,13 +125,21 @@ def warped_case(set_name: str, name: str, sar: np.ndarray, sar_kind: str, ref: n
     return Case(set_name, name, inp, ok, sar_kind, ref, valid, ref_kind, np.linalg.inv(g))
 
 
-def cases_3mos(data: Path, limit: int) -> Iterator[Case]:
+MOS_SEEDS = (1000, 7000)
+"""First seed of each round of random homographies of the 3MOS pairs (pair ``i`` gets ``seed + i``)."""
+
+
+def cases_3mos(data: Path, limit: int, homographies: int = len(MOS_SEEDS)) -> Iterator[Case]:
+    """Each 3MOS pair under ``homographies`` random homographies (seeds :data:`MOS_SEEDS`); the
+    cases of the second round are named ``<pair>-h1``."""
     folder = data / "opt_sar_3mos"
-    for i, sar_path in enumerate(sorted(folder.glob("*_sar.png"))[:limit]):
-        stem = sar_path.name[:-len("_sar.png")]
-        # 8-bit display SAR is read as amplitude (as the keypoint models are trained)
-        yield warped_case("3MOS opt-SAR", stem, _grey(sar_path), "amplitude",
-                          _grey(folder / f"{stem}_opt.png"), "optical", seed=1000 + i)
+    for k, first_seed in enumerate(MOS_SEEDS[:homographies]):
+        for i, sar_path in enumerate(sorted(folder.glob("*_sar.png"))[:limit]):
+            stem = sar_path.name[:-len("_sar.png")]
+            # 8-bit display SAR is read as amplitude (as the keypoint models are trained)
+            name = stem if k == 0 else f"{stem}-h{k}"
+            yield warped_case("3MOS opt-SAR", name, _grey(sar_path), "amplitude",
+                              _grey(folder / f"{stem}_opt.png"), "optical", seed=first_seed + i)
 
 
 def cases_osdataset(data: Path, count: int) -> Iterator[Case]:
@@ -261,6 +270,7 @@ def evaluate(case: Case, method: Method) -> dict[str, Any]:
         ce = corner_error(h, case.truth, case.inp.shape[1], case.inp.shape[0]) if h is not None else np.inf
         row["corner_error"] = float(ce)
         row["success"] = bool(ce < CORRECT_PX)
+        row["wrong"] = bool(h is not None and not ce < CORRECT_PX)  # returned, yet off: worse than refused
     return row
 
 
@@ -273,6 +283,7 @@ def summarise(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
                              "cpu_seconds": float(np.mean([r["cpu_seconds"] for r in sel]))}
         if "success" in sel[0]:
             s["success"] = float(np.mean([r["success"] for r in sel]))
+            s["wrong"] = float(np.mean([r.get("wrong", False) for r in sel]))
             s["ncm"] = float(np.mean([r["ncm"] for r in sel]))
             s["cmr"] = float(np.mean([r["cmr"] for r in sel]))
             rm = [r["rmse_correct"] for r in sel if r["rmse_correct"] is not None]
@@ -296,13 +307,17 @@ def markdown(summary: list[dict[str, Any]], command: str) -> str:
              "with other jobs (seconds are indicative). Protocol and definitions: "
              "`benchmarks/keypoints.py` docstring "
              f"(matches = a method's RANSAC inliers; correct = within {CORRECT_PX:g} px of the truth; "
-             f"CMR = NCM / matches; success = mean corner error < {CORRECT_PX:g} px). Wall seconds "
+             f"CMR = NCM / matches; success = mean corner error < {CORRECT_PX:g} px; wrong = a transform "
+             f"returned with a mean corner error of {CORRECT_PX:g} px or more, where a refusal would have "
+             "been right). Wall seconds "
              "depend on the other jobs; CPU seconds are this process's (OpenCV may use both cores).", "",
-             "| set | method | cases | success | NCM | CMR | RMSE correct (px) | s / pair | CPU s / pair |",
-             "|---|---|---|---|---|---|---|---|---|"]
+             "| set | method | cases | success | wrong | NCM | CMR | RMSE correct (px) | s / pair "
+             "| CPU s / pair |",
+             "|---|---|---|---|---|---|---|---|---|---|"]
     for s in summary:
         if "success" in s:
             lines.append(f"| {s['set']} | {s['method']} | {s['n']} | {100 * s['success']:.0f} % | "
+                         f"{100 * s.get('wrong', 0.0):.0f} % | "
                          f"{s['ncm']:.1f} | {100 * s['cmr']:.0f} % | {_fmt(s['rmse_correct'])} | "
                          f"{s['seconds']:.2f} | {s['cpu_seconds']:.2f} |")
     lines += ["", "Real SAR-SAR pairs without ground truth (`sar_sar_r2d2/`): registered = a homography "
@@ -341,7 +356,8 @@ def write_checkerboard(case: Case, h: np.ndarray, path: Path, tiles: int = 8) ->
 def all_cases(data: Path, args: argparse.Namespace) -> list[Case]:
     cases = list(cases_synthetic(args.synthetic))
     if data.is_dir():
-        cases += list(cases_3mos(data, args.mos_pairs)) + list(cases_osdataset(data, args.osdataset))
+        cases += list(cases_3mos(data, args.mos_pairs, args.mos_homographies))
+        cases += list(cases_osdataset(data, args.osdataset))
         cases += list(cases_gf3(data, args.gf3)) + (list(cases_r2d2(data)) if args.r2d2 else [])
     else:
         logger.warning("no real data at %s: synthetic cases only", data)
@@ -354,6 +370,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--model", action="append", default=[],
                         help="a keypoints ONNX model to benchmark too (repeatable)")
     parser.add_argument("--mos-pairs", type=int, default=15)
+    parser.add_argument("--mos-homographies", type=int, default=len(MOS_SEEDS),
+                        choices=range(len(MOS_SEEDS) + 1),
+                        help="random homographies per 3MOS pair")
     parser.add_argument("--osdataset", type=int, default=3)
     parser.add_argument("--gf3", type=int, default=4)
     parser.add_argument("--synthetic", type=int, default=3)

@@ -43,7 +43,8 @@ def test_evaluate_counts_correct_matches_and_success() -> None:
     assert row["ncm"] == 2 and row["cmr"] == pytest.approx(2 / 3) and row["success"]
     assert row["rmse_correct"] == pytest.approx(np.sqrt((1 + 4) / 2))
     shifted = np.array([[1.0, 0, 4.0], [0, 1, 0], [0, 0, 1]])
-    assert not bench.evaluate(case, lambda c: (shifted, src, dst))["success"]
+    off = bench.evaluate(case, lambda c: (shifted, src, dst))
+    assert not off["success"] and off["wrong"] and not row["wrong"]
     assert corner_error(shifted, truth, 100, 100) == pytest.approx(4.0)
 
 
@@ -54,3 +55,18 @@ def test_benchmark_runs_on_a_synthetic_case(tmp_path: Path) -> None:
                        "--markdown", str(md), "--json", str(tmp_path / "rows.json")]) == 0
     text = md.read_text()
     assert bench.HEADING in text and "| synthetic opt-SAR | ours classical | 1 |" in text
+
+
+def test_a_refusal_is_not_counted_as_wrong() -> None:
+    img = np.zeros((50, 50), np.float32)
+    case = bench.Case("s", "c", img, img > -1, "db", img, img > -1, "db", np.eye(3))
+
+    def refuses(c: bench.Case) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        raise RuntimeError("too few matches")
+
+    row = bench.evaluate(case, refuses) | {"method": "m"}
+    assert not row["success"] and not row["wrong"]
+    off = np.array([[1.0, 0, 5.0], [0, 1, 0], [0, 0, 1]])
+    returned = bench.evaluate(case, lambda c: (off, np.zeros((0, 2)), np.zeros((0, 2)))) | {"method": "m"}
+    summary = bench.summarise([row, returned])
+    assert summary[0]["wrong"] == pytest.approx(0.5) and summary[0]["success"] == 0.0

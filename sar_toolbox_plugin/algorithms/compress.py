@@ -41,7 +41,8 @@ and hash, checksum).
 <b>Band</b>: the band to compress (1-based); band 1 when not set.
 <b>Input values are</b>: what the band holds; the codec works on dB values.
 <b>Rate</b>: the shipped rate points: r1, r2, r3 (lowest to highest rate), then h1 (below r1) and \
-h4 (above r3): the same networks with a hyperprior entropy model; see the model cards \
+h4 (above r3): the same networks with a hyperprior entropy model, and h5 (between h1 and r1): h1 with all \
+its networks fine-tuned together; see the model cards \
 in the plugin's <i>models</i> folder.
 <b>Custom encoder</b>: optional encoder .onnx exported by the SAR Toolbox training package (overrides \
 Rate); its decoder must be available when decompressing.

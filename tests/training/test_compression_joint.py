@@ -157,6 +157,8 @@ def test_fine_tuned_codec_exports_as_an_h_model(
     with torch.no_grad():
         y = codec.encoder(torch.from_numpy(x)).numpy()
     assert np.abs(OnnxModel(paths[0]).run(x) - y).max() < 1e-4
+    again = export_joint(path, tmp_path / "again", "sarcodec-hy")
+    assert [p.read_bytes() for p in again] == [p.read_bytes() for p in paths], "export is deterministic"
 
 
 def test_gain_is_read_off_the_shipped_curve_at_matched_bpp() -> None:

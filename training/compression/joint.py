@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import logging
+import tempfile
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -56,7 +57,7 @@ def real_mean(figures: dict[str, dict[str, float]], key: str) -> float:
 
 
 def shipped_curve(encoder: Any, decoder: Any, spec: dict[str, Any], steps: Sequence[float],
-                  data: DataConfig, pre: Any, synthetic: int) -> list[dict[str, float]]:
+                  data: DataConfig, pre: Any, synthetic: int) -> list[dict[str, Any]]:
     """The shipped model's rate-distortion curve: real held-out mean bpp and PSNR with its latent step
     replaced by each of ``steps`` (its hyperprior was trained at its own step only)."""
     curve = []
@@ -64,13 +65,13 @@ def shipped_curve(encoder: Any, decoder: Any, spec: dict[str, Any], steps: Seque
         cost = HyperCost({**spec, "latent_step": float(g)})
         figs = _figures(encoder, decoder, cost, data, pre, synthetic)
         curve.append({"latent_step": float(g), "bpp": real_mean(figs, "bpp"),
-                      "psnr": real_mean(figs, "psnr")})
+                      "psnr": real_mean(figs, "psnr"), "images": figs})
         logger.info("shipped model at latent step %g: %.4f bpp %.2f dB", g, curve[-1]["bpp"],
                     curve[-1]["psnr"])
     return curve
 
 
-def gain_at_matched_bpp(curve: Sequence[dict[str, float]], bpp: float, psnr: float) -> float | None:
+def gain_at_matched_bpp(curve: Sequence[dict[str, Any]], bpp: float, psnr: float) -> float | None:
     """``psnr`` minus the shipped curve's PSNR interpolated (linearly in bpp) at ``bpp``; None outside it."""
     pts = sorted((c["bpp"], c["psnr"]) for c in curve)
     if len(pts) < 2 or not pts[0][0] <= bpp <= pts[-1][0]:
@@ -111,6 +112,10 @@ def compare_with_shipped(checkpoint: Path, shipped_encoder: Path, data: DataConf
     curve = shipped_curve(enc, dec, spec, shipped_steps, data, preprocessing_of(enc.metadata), synthetic)
     means["gain_db_at_matched_bpp"] = gain_at_matched_bpp(curve, real_mean(tuned, "bpp"),
                                                           real_mean(tuned, "psnr"))
+    for name, t in tuned.items():  # per image, on that image's own curve
+        own = [c["images"][name] for c in curve]
+        gain = gain_at_matched_bpp(own, t["bpp"], t["psnr"])
+        t["gain_db_at_matched_bpp"] = float("nan") if gain is None else gain
     return {"checkpoint": str(checkpoint), "step": int(ckpt["step"]), "shipped_model": enc.metadata.model_id,
             "shipped": shipped, "tuned": tuned, "real_mean": means, "shipped_curve": curve}
 
@@ -118,7 +123,7 @@ def compare_with_shipped(checkpoint: Path, shipped_encoder: Path, data: DataConf
 def export_joint(checkpoint: Path, out_dir: Path, model_id: str, weight_bits: int = 12, frac_bits: int = 10,
                  comparison: dict[str, Any] | None = None, commands: Sequence[str] = ()) -> tuple[Path, Path]:
     """``<out_dir>/<model_id>-{encoder,decoder}.onnx`` of a fine-tuned checkpoint: the transform exported
-    (parity-checked) as ``<model_id>-transform`` into ``out_dir/transform/``, then copied with the
+    (parity-checked) as ``<model_id>-transform`` into a temporary folder, then copied with the
     hyperprior in its metadata as :mod:`~training.compression.hyper_export` writes every h model. With
     ``comparison`` (:func:`compare_with_shipped`'s result for this checkpoint), also the model card
     ``<out_dir>/<model_id>.md``."""
@@ -135,12 +140,15 @@ def export_joint(checkpoint: Path, out_dir: Path, model_id: str, weight_bits: in
         raise ValueError(f"the comparison was measured at step {comparison['step']}, the checkpoint is at "
                          f"step {ckpt['step']}; run 'hyper compare' on this checkpoint.")
     codec, cfg = hyper_codec_from_checkpoint(ckpt)
-    transform = SarCodec(cfg.model)
+    with torch.random.fork_rng():  # its unused factorised prior enters the weights hash: same file every time
+        torch.manual_seed(0)
+        transform = SarCodec(cfg.model)
     transform.encoder.load_state_dict(codec.encoder.state_dict())
     transform.decoder.load_state_dict(codec.decoder.state_dict())
-    enc, dec = export_codec(transform, cfg, out_dir / "transform", f"{model_id}-transform", "transform")
     spec_json = hyperprior_json(codec.prior, weight_bits, frac_bits)
-    paths = write_models(enc, dec, out_dir, model_id, model_id.rsplit("-", 1)[-1], spec_json)
+    with tempfile.TemporaryDirectory() as tmp:
+        enc, dec = export_codec(transform, cfg, Path(tmp), f"{model_id}-transform", "transform")
+        paths = write_models(enc, dec, out_dir, model_id, model_id.rsplit("-", 1)[-1], spec_json)
     if comparison is not None:
         card = render_joint_card(model_id, paths, cfg.to_dict(), int(ckpt["step"]), comparison, commands)
         write_model_card(out_dir / f"{model_id}.md", card)

@@ -12,20 +12,25 @@ from .card import commands_section
 
 def _scores(result: dict[str, Any]) -> list[str]:
     shipped, tuned, sid = result["shipped"], result["tuned"], result["shipped_model"]
-    lines = [f"| image | {sid}: bpp | PSNR dB | fine-tuned: bpp (of which z) | PSNR dB |",
-             "|---|---:|---:|---:|---:|"]
+    lines = [f"| image | {sid}: bpp | PSNR dB | fine-tuned: bpp (of which z) | PSNR dB | "
+             "gain at matched bpp |",
+             "|---|---:|---:|---:|---:|---:|"]
     for name, t in tuned.items():
-        s = shipped[name]
+        s, gain = shipped[name], t.get("gain_db_at_matched_bpp", float("nan"))
         lines.append(f"| {name} | {s['bpp']:.4f} | {s['psnr']:.2f} | {t['bpp']:.4f} ({t['bpp_z']:.4f}) | "
-                     f"{t['psnr']:.2f} |")
+                     f"{t['psnr']:.2f} | {gain:+.2f} dB |")
     m = result["real_mean"]
+    mean_gain = m.get("gain_db_at_matched_bpp")
     lines.append(f"| **real held-out, mean** | {m['shipped_bpp']:.4f} | {m['shipped_psnr']:.2f} | "
-                 f"{m['tuned_bpp']:.4f} | {m['tuned_psnr']:.2f} |")
+                 f"{m['tuned_bpp']:.4f} | {m['tuned_psnr']:.2f} | "
+                 + (f"{mean_gain:+.2f} dB |" if mean_gain is not None else "- |"))
     curve = result.get("shipped_curve") or []
     if curve:
         points = ", ".join(f"g {c['latent_step']:g}: {c['bpp']:.4f} bpp {c['psnr']:.2f} dB" for c in curve)
         gain = m.get("gain_db_at_matched_bpp")
-        lines += ["", f"`{sid}` at other latent steps (real held-out means; its hyperprior was trained at "
+        lines += ["", f"Gain at matched bpp: PSNR minus that of `{sid}` at the same bpp, read off `{sid}` "
+                  "coded at other latent steps (per image on its own curve; nan: outside it). "
+                  f"`{sid}` at other latent steps (real held-out means; its hyperprior was trained at "
                   f"its own step only): {points}. "
                   + (f"PSNR gain of this model over that curve at its own bpp: **{gain:+.2f} dB**."
                      if gain is not None else "This model's bpp lies outside that curve.")]

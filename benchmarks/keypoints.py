@@ -43,7 +43,7 @@ import numpy as np
 from engine.errors import SarToolboxError
 from engine.keypoints.api import make_detector
 from engine.keypoints.detect import Detector
-from engine.keypoints.geometry import corner_error, project
+from engine.keypoints.geometry import corner_error, project, warp_onto
 from engine.keypoints.prepare import prepare_image
 from engine.keypoints.register import MIN_INLIERS, ImageSide, register_images
 
@@ -90,14 +90,7 @@ def random_homography(rng: np.random.Generator, width: int, height: int) -> np.n
 
 def warp(img: np.ndarray, valid: np.ndarray, g: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """``out(q) = img(g^-1 q)`` on the same grid (pixel-corner coordinates); outside -> invalid."""
-    from scipy import ndimage
-
-    h, w = img.shape
-    yy, xx = np.mgrid[:h, :w]
-    p = project(np.linalg.inv(g), np.stack([xx.ravel() + 0.5, yy.ravel() + 0.5], 1)) - 0.5
-    coords = [p[:, 1], p[:, 0]]
-    out = ndimage.map_coordinates(img, coords, order=1, cval=0.0).reshape(h, w)
-    ok = ndimage.map_coordinates(valid.astype(np.float32), coords, order=1, cval=0.0).reshape(h, w) > 0.999
+    out, ok = warp_onto(img, valid, g, (img.shape[0], img.shape[1]))
     return np.where(ok, out, 0.0).astype(np.float32), ok
 
 
@@ -336,18 +329,14 @@ def markdown(summary: list[dict[str, Any]], command: str) -> str:
 def write_checkerboard(case: Case, h: np.ndarray, path: Path, tiles: int = 8) -> None:
     """REFERENCE and the INPUT resampled onto it by ``h`` (INPUT -> REFERENCE), as a checkerboard PNG."""
     from PIL import Image
-    from scipy import ndimage
 
     from engine.coregistration.outputs import checkerboard
 
     def grey(img: np.ndarray, valid: np.ndarray, kind: str) -> np.ndarray:
         return (prepare_image(img, kind, valid) + 1) * 127.5
 
-    rows, cols = case.ref.shape
-    yy, xx = np.mgrid[:rows, :cols]
-    p = project(np.linalg.inv(h), np.stack([xx.ravel() + 0.5, yy.ravel() + 0.5], 1)) - 0.5
-    moved = ndimage.map_coordinates(grey(case.inp, case.inp_valid, case.inp_kind), [p[:, 1], p[:, 0]],
-                                    order=1, cval=0.0).reshape(rows, cols)
+    moved, _ = warp_onto(grey(case.inp, case.inp_valid, case.inp_kind), np.ones(case.inp.shape, bool), h,
+                         (case.ref.shape[0], case.ref.shape[1]))
     board = checkerboard(moved, grey(case.ref, case.ref_valid, case.ref_kind), tiles)
     path.parent.mkdir(parents=True, exist_ok=True)
     Image.fromarray(np.clip(board, 0, 255).astype(np.uint8)).save(path)

@@ -117,7 +117,7 @@ def _warp(side: _Side, a: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarra
 
     Returns the canvas image, its validity and the 3 x 3 map from the side's pixel corners to the canvas's.
     """
-    from scipy import ndimage
+    from .geometry import warp_onto
 
     h, w = side.img.shape
     c_in = np.array([w / 2.0, h / 2.0])
@@ -127,13 +127,8 @@ def _warp(side: _Side, a: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarra
     m = np.eye(3)
     m[:2, :2] = a
     m[:2, 2] = c_out - a @ c_in
-    inv = np.linalg.inv(m)
-    yy, xx = np.mgrid[: size[1], : size[0]]
-    src = np.stack([xx.ravel() + 0.5, yy.ravel() + 0.5], 1) @ inv[:2, :2].T + inv[:2, 2] - 0.5
-    coords = [src[:, 1], src[:, 0]]
-    img = ndimage.map_coordinates(side.img, coords, order=1, cval=0.0).reshape(size[1], size[0])
-    ok = ndimage.map_coordinates(side.valid.astype(np.float32), coords, order=1, cval=0.0) > 0.999
-    return img.astype(np.float32), ok.reshape(size[1], size[0]), m
+    img, ok = warp_onto(side.img, side.valid, m, (int(size[1]), int(size[0])))
+    return img, ok, m
 
 
 class _Reference:

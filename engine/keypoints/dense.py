@@ -24,7 +24,7 @@ from ..coregistration.fitting import MIN_DISTINCTNESS
 from ..errors import RegistrationError
 from ..run import QUIET, Run
 from .coarse import features
-from .geometry import MIN_SAMPLE, degeneracy, fit_model, project, ransac, reprojection_errors
+from .geometry import MIN_SAMPLE, degeneracy, fit_model, project, ransac, reprojection_errors, warp_onto
 
 logger = logging.getLogger(__name__)
 
@@ -53,21 +53,6 @@ class DenseFit:
     n_matches: int  # template matches of the last pass
     sharp: int  # distinct template matches (peak >= MIN_DISTINCTNESS) of the first (widest) pass, thinned
     sharp_inliers: int  # ... that are inliers of its fit (thinned: templates half apart at least)
-
-
-def warp_onto(img: np.ndarray, valid: np.ndarray, h: np.ndarray, shape: tuple[int, int]
-              ) -> tuple[np.ndarray, np.ndarray]:
-    """``img`` resampled onto a ``shape`` grid by the INPUT -> grid map ``h`` (bilinear), and its validity."""
-    from scipy import ndimage
-
-    rows, cols = shape
-    yy, xx = np.mgrid[:rows, :cols]
-    p = project(np.linalg.inv(h), np.stack([xx.ravel() + 0.5, yy.ravel() + 0.5], 1)) - 0.5
-    p = np.nan_to_num(p, nan=-1e6)
-    coords = [p[:, 1], p[:, 0]]
-    out = ndimage.map_coordinates(img, coords, order=1, cval=0.0).reshape(rows, cols)
-    ok = ndimage.map_coordinates(valid.astype(np.float32), coords, order=1, cval=0.0).reshape(rows, cols)
-    return out.astype(np.float32), ok > 0.999
 
 
 def _box_share(mask: np.ndarray, size: int) -> np.ndarray:

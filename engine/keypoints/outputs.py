@@ -15,7 +15,7 @@ from ..errors import InputError, RasterIOError
 from ..raster_io import OUTPUT_NODATA, RasterInfo, create_raster, open_raster, profile_like, read_window
 from ..run import Run
 from ..tiling import Window
-from .geometry import project
+from .geometry import grid_sources
 
 logger = logging.getLogger(__name__)
 
@@ -41,13 +41,12 @@ def write_on_reference_grid(tmp_path: Path, inp: RasterInfo, ref: RasterInfo, ma
     """Every INPUT band resampled onto the REFERENCE grid (size, CRS, geotransform), float32.
 
     ``matrix`` maps INPUT pixel-corner coordinates to REFERENCE ones; each output
-    pixel centre is sent back through its inverse. Outside the INPUT, or where the
-    INPUT is nodata, the output is nodata.
+    pixel centre is sent back through its inverse (:func:`.geometry.grid_sources`).
+    Outside the INPUT, or where the INPUT is nodata, the output is nodata.
     """
     from scipy import ndimage
 
     order = check_resampling(resampling)
-    inverse = np.linalg.inv(matrix)
     bands = list(range(1, inp.count + 1))
     with open_raster(inp.path) as src:
         data = read_window(src, bands, Window(0, 0, inp.height, inp.width), fill=np.nan)
@@ -60,10 +59,7 @@ def write_on_reference_grid(tmp_path: Path, inp: RasterInfo, ref: RasterInfo, ma
         for row0 in range(0, ref.height, STRIP_ROWS):
             run.check("Writing the registered raster")
             rows = min(STRIP_ROWS, ref.height - row0)
-            yy, xx = np.mgrid[row0:row0 + rows, 0:ref.width]
-            p = project(inverse, np.stack([xx.ravel() + 0.5, yy.ravel() + 0.5], axis=1)) - 0.5
-            p = np.nan_to_num(p, nan=-1e9)
-            coords = [p[:, 1], p[:, 0]]
+            coords = grid_sources(matrix, rows, ref.width, row0)
             ok = ndimage.map_coordinates(valid.astype(np.float32), coords, order=1, cval=0.0) > 0.999
             strip = np.full((inp.count, rows * ref.width), OUTPUT_NODATA, np.float32)
             for b in range(inp.count):

@@ -362,3 +362,30 @@ def test_learned_descriptors_come_from_the_score_pass(tmp_path: Path) -> None:
     valid[:20] = False
     kps = extract(prepare_image(img, "optical", valid), valid, det, "sar", 200, QUIET)
     assert len(kps) > 20 and ["descriptors"] not in runs
+
+
+def test_warp_onto_follows_the_pixel_corner_convention_and_marks_validity() -> None:
+    rng = np.random.default_rng(5)
+    img = rng.normal(size=(40, 50)).astype(np.float32)
+    valid = np.ones(img.shape, bool)
+    valid[:, 45:] = False
+    double = np.diag([2.0, 2.0, 1.0])  # INPUT corner (x, y) -> grid corner (2x, 2y)
+    out, ok = geometry.warp_onto(img, valid, double, (80, 100))
+    # grid pixel (2r, 2c): centre (2c + 0.5, 2r + 0.5) -> INPUT corner point (c + 0.25, r + 0.25), i.e. a
+    # quarter pixel up and left of INPUT pixel (r, c)'s centre: bilinear weights 9/16, 3/16, 3/16, 1/16
+    r, c = 7, 9
+    expected = (9 * img[r, c] + 3 * img[r - 1, c] + 3 * img[r, c - 1] + img[r - 1, c - 1]) / 16
+    assert out[2 * r, 2 * c] == pytest.approx(expected, abs=1e-5)
+    assert ok[10, 10] and not ok[10, 95] and not ok[79, 10]  # invalid columns; beyond the last centre
+    shift = np.array([[1.0, 0, 3], [0, 1, -2], [0, 0, 1]])
+    shifted, ok_shift = geometry.warp_onto(img, valid, shift, (40, 50))
+    assert np.allclose(shifted[0:30, 3:40], img[2:32, 0:37]) and not ok_shift[:, :3].any()
+
+
+def test_grid_sources_sends_points_at_infinity_far_outside() -> None:
+    h = np.array([[1.0, 0, 0], [0, 1, 0], [1 / 10.5, 0, 1]])  # its inverse sends grid x = 10.5 to infinity
+    ys, xs = geometry.grid_sources(h, 4, 30)
+    assert np.isfinite(ys).all() and np.isfinite(xs).all()
+    assert np.all(xs.reshape(4, 30)[:, 10] < -1e6)  # the centres of column 10 (x = 10.5)
+    _, ok = geometry.warp_onto(np.ones((8, 8), np.float32), np.ones((8, 8), bool), h, (4, 30))
+    assert not ok[:, 10].any()

@@ -55,7 +55,7 @@ class Match:
     distinctness: float = float("inf")  # (peak - second peak) / robust std of the NCC surface
 
 
-def _box_sums(a: np.ndarray, h: int, w: int) -> np.ndarray:
+def box_sums(a: np.ndarray, h: int, w: int) -> np.ndarray:
     """Sums over every ``h x w`` window of the last two axes (valid positions), via integral images."""
     c = np.cumsum(np.cumsum(a, axis=-2, dtype=np.float64), axis=-1)
     c = np.pad(c, [(0, 0)] * (a.ndim - 2) + [(1, 0), (1, 0)])
@@ -78,8 +78,8 @@ def _ncc_surface(
     cross = (fs * np.conj(ft)).sum(axis=0)
     num = fft.irfft2(cross, s=(ny, nx), workers=1)[: sh - h + 1, : sw - w + 1]
     n = h * w
-    s1 = _box_sums(search, h, w)
-    s2 = _box_sums((search.astype(np.float64) ** 2).sum(axis=0), h, w)  # channels summed first
+    s1 = box_sums(search, h, w)
+    s2 = box_sums((search.astype(np.float64) ** 2).sum(axis=0), h, w)  # channels summed first
     var = np.maximum(s2 - (s1**2).sum(axis=0) / n, 0.0)
     den = np.sqrt(var) * t_norm
     ncc = np.where(den > 1e-12, num / np.maximum(den, 1e-12), 0.0)
@@ -111,7 +111,9 @@ def _distinctness(ncc: np.ndarray, peak: float, second: float) -> float:
     return (peak - second) / sigma if sigma > 1e-12 else float("inf")
 
 
-def _parabola(vm: float, v0: float, vp: float) -> float:
+def parabola_peak(vm: float, v0: float, vp: float) -> float:
+    """Sub-sample offset (-0.5..0.5) of the peak of the parabola through three equally spaced values
+    around a maximum ``v0``; 0 when they do not curve downwards."""
     d = vm - 2 * v0 + vp
     return 0.0 if d >= 0 else float(np.clip(0.5 * (vm - vp) / d, -0.5, 0.5))
 
@@ -148,8 +150,8 @@ def _refine(
     jj, ii = np.unravel_index(int(np.argmax(surf)), surf.shape)
     j = int(np.clip(jj, 1, len(ys) - 2))
     i = int(np.clip(ii, 1, len(xs) - 2))
-    fy_ = _parabola(surf[j - 1, i], surf[j, i], surf[j + 1, i]) / UPSAMPLE
-    fx_ = _parabola(surf[j, i - 1], surf[j, i], surf[j, i + 1]) / UPSAMPLE
+    fy_ = parabola_peak(surf[j - 1, i], surf[j, i], surf[j + 1, i]) / UPSAMPLE
+    fx_ = parabola_peak(surf[j, i - 1], surf[j, i], surf[j, i + 1]) / UPSAMPLE
     return float(ys[j] + fy_), float(xs[i] + fx_)
 
 

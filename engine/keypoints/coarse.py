@@ -30,7 +30,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ..coregistration.matching import _parabola
+from ..coregistration.matching import parabola_peak
 from ..run import QUIET, Run
 
 logger = logging.getLogger(__name__)
@@ -195,8 +195,8 @@ def _score(inp: _Side, ref: _Reference, angle: float, scale: float) -> _Candidat
     scored = np.where(enough, ncc * np.sqrt(overlap / max(1.0, ref.count)), -np.inf)
     iy, ix = np.unravel_index(int(np.argmax(scored)), scored.shape)
     ny, nx = ncc.shape
-    fy = _parabola(ncc[(iy - 1) % ny, ix], ncc[iy, ix], ncc[(iy + 1) % ny, ix])
-    fx = _parabola(ncc[iy, (ix - 1) % nx], ncc[iy, ix], ncc[iy, (ix + 1) % nx])
+    fy = parabola_peak(ncc[(iy - 1) % ny, ix], ncc[iy, ix], ncc[(iy + 1) % ny, ix])
+    fx = parabola_peak(ncc[iy, (ix - 1) % nx], ncc[iy, ix], ncc[iy, (ix + 1) % nx])
     uy = (iy if iy < ref.size[0] else iy - ny) + fy
     ux = (ix if ix < ref.size[1] else ix - nx) + fx
     shift = np.array([[1.0, 0, ux], [0, 1.0, uy], [0, 0, 1.0]])

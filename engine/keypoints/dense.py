@@ -57,9 +57,9 @@ class DenseFit:
 
 def _box_share(mask: np.ndarray, size: int) -> np.ndarray:
     """Share of valid pixels of every ``size x size`` window (indexed by its top-left pixel)."""
-    from ..coregistration.matching import _box_sums
+    from ..coregistration.matching import box_sums
 
-    return _box_sums(mask, size, size) / size**2
+    return box_sums(mask, size, size) / size**2
 
 
 def template_matches(moved: tuple[np.ndarray, np.ndarray], ref: tuple[np.ndarray, np.ndarray], radius: int,

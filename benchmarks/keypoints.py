@@ -310,7 +310,7 @@ def markdown(summary: list[dict[str, Any]], command: str) -> str:
     for s in summary:
         if "success" in s:
             lines.append(f"| {s['set']} | {s['method']} | {s['n']} | {100 * s['success']:.0f} % | "
-                         f"{100 * s.get('wrong', 0.0):.0f} % | "
+                         f"{100 * s['wrong']:.0f} % | "
                          f"{s['ncm']:.1f} | {100 * s['cmr']:.0f} % | {_fmt(s['rmse_correct'])} | "
                          f"{s['seconds']:.2f} | {s['cpu_seconds']:.2f} |")
     lines += ["", "Real SAR-SAR pairs without ground truth (`sar_sar_r2d2/`): registered = a homography "

@@ -37,14 +37,11 @@ from engine.keypoints.coarse import features, search
 from engine.keypoints.dense import refine
 from engine.keypoints.geometry import corner_error, warp_onto
 from engine.keypoints.prepare import prepare_image
+from engine.keypoints.register import DENSE_STARTS, MIN_SHARP_INLIERS
 
-from ..keypoints import Case, cases_3mos, cases_osdataset
+from ..keypoints import CORRECT_PX, Case, cases_3mos, cases_osdataset
 
 logger = logging.getLogger(__name__)
-
-CANDIDATES = 4
-SUCCESS_PX = 3.0
-MIN_SHARP = 4
 
 
 @dataclass(frozen=True)
@@ -79,7 +76,7 @@ def measure(case: Case) -> Ceiling:
     ref = (prepare_image(case.ref, case.ref_kind, case.ref_valid), case.ref_valid)
     size = (float(case.inp.shape[1]), float(case.inp.shape[0]))
     found = search(inp[0], inp[1], ref[0], ref[1])
-    errors = tuple(corner_error(c.matrix, case.truth, *size) for c in found[:CANDIDATES])
+    errors = tuple(corner_error(c.matrix, case.truth, *size) for c in found)
     ref_feats = features(*ref)
     try:
         fit = refine(inp, ref, case.truth, "homography")
@@ -98,14 +95,15 @@ def table(rows: Sequence[Ceiling]) -> str:
         cands = ", ".join(f"{e:.1f}" for e in r.candidate_errors)
         lines.append(f"| {r.name} | {cands} | {r.from_truth_error:.2f} | {r.sharp} | {r.ncc_truth:.3f} "
                      f"| {r.ncc_fit:.3f} |")
-    reach = sum(r.from_truth_error < SUCCESS_PX for r in rows)
-    accept = sum(r.from_truth_error < SUCCESS_PX and r.sharp >= MIN_SHARP for r in rows)
-    found = sum(any(e < SUCCESS_PX * 3 for e in r.candidate_errors[:2]) for r in rows)
+    reach = sum(r.from_truth_error < CORRECT_PX for r in rows)
+    accept = sum(r.from_truth_error < CORRECT_PX and r.sharp >= MIN_SHARP_INLIERS for r in rows)
+    found = sum(any(e < CORRECT_PX * 3 for e in r.candidate_errors[:DENSE_STARTS]) for r in rows)
     lines.append("")
-    lines.append(f"Cases: {len(rows)}. From the truth the fine stage ends within {SUCCESS_PX:g} px on "
+    lines.append(f"Cases: {len(rows)}. From the truth the fine stage ends within {CORRECT_PX:g} px on "
                  f"{reach} "
-                 f"({accept} with at least {MIN_SHARP} sharp matches, i.e. accepted); one of the two coarse "
-                 f"starts lies within {3 * SUCCESS_PX:g} px of the truth on {found}.")
+                 f"({accept} with at least {MIN_SHARP_INLIERS} sharp matches, i.e. accepted); one of the "
+                 f"{DENSE_STARTS} best coarse starts lies within {3 * CORRECT_PX:g} px of the truth on "
+                 f"{found}.")
     return "\n".join(lines)
 
 

@@ -32,6 +32,7 @@ import numpy as np
 
 from ..coregistration.matching import parabola_peak
 from ..run import QUIET, Run
+from .geometry import warp_onto
 
 logger = logging.getLogger(__name__)
 
@@ -117,8 +118,6 @@ def _warp(side: _Side, a: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarra
 
     Returns the canvas image, its validity and the 3 x 3 map from the side's pixel corners to the canvas's.
     """
-    from .geometry import warp_onto
-
     h, w = side.img.shape
     c_in = np.array([w / 2.0, h / 2.0])
     corners = (np.array([[0, 0], [w, 0], [w, h], [0, h]], float) - c_in) @ a.T

@@ -47,9 +47,9 @@ def project(h: np.ndarray, xy: np.ndarray) -> np.ndarray:
 def grid_sources(h: np.ndarray, rows: int, cols: int, row0: int = 0) -> list[np.ndarray]:
     """Where the pixel centres of grid rows ``row0 .. row0 + rows`` (``cols`` wide) come from in the INPUT.
 
-    ``h`` maps INPUT pixel-corner coordinates to the grid's; the result is ``[rows, cols]`` index arrays
-    (pixel-centre indices, flat) for :func:`scipy.ndimage.map_coordinates`. Centres whose source lies at
-    infinity get a position far outside the INPUT.
+    ``h`` maps INPUT pixel-corner coordinates to the grid's; the result is ``[row, column]``: two flat
+    arrays of INPUT pixel-centre indices, the coordinates :func:`scipy.ndimage.map_coordinates` takes.
+    Centres whose source lies at infinity get a position far outside the INPUT.
     """
     yy, xx = np.mgrid[row0:row0 + rows, 0:cols]
     p = project(np.linalg.inv(h), np.stack([xx.ravel() + 0.5, yy.ravel() + 0.5], axis=1)) - 0.5

@@ -138,20 +138,15 @@ def _train(args: argparse.Namespace) -> int:
 
 def warm_start_configs(encoder: Path) -> dict[str, Any]:
     """``model``, ``hyper`` and ``pre`` configurations of a shipped hyperprior model (``--warm-start``)."""
-    import json
-
-    from engine.codec.models import load_encoder
-
     from .classify import preprocessing_of
-    from .hyper_tables import HYPERPRIOR_KEY
-    from .warmstart import hyper_config_of, model_config_of
+    from .warmstart import hyper_config_of, model_config_of, shipped_hyperprior
 
-    meta = load_encoder(encoder).metadata
-    if HYPERPRIOR_KEY not in meta.extra:
-        raise SystemExit(f"--warm-start {encoder} has no hyperprior entropy model; give a sarcodec-hN "
-                         "encoder (models/sarcodec-h1-encoder.onnx).")
-    hyper = hyper_config_of(json.loads(meta.extra[HYPERPRIOR_KEY]))
-    return {"model": model_config_of(meta, encoder), "hyper": hyper, "pre": preprocessing_of(meta)}
+    try:
+        meta, spec = shipped_hyperprior(encoder)
+    except ValueError as exc:
+        raise SystemExit(f"--warm-start: {exc}") from None
+    return {"model": model_config_of(meta, encoder), "hyper": hyper_config_of(spec),
+            "pre": preprocessing_of(meta)}
 
 
 def _export(args: argparse.Namespace) -> int:

@@ -200,16 +200,23 @@ def hyperprior_from_spec(spec: dict[str, Any]) -> HyperPrior:
     return model
 
 
-def warm_start(codec: HyperCodec, encoder: Path) -> None:
-    """``codec`` (transform + hyperprior) set to the shipped hyperprior model ``encoder`` (its ONNX pair)."""
+def shipped_hyperprior(encoder: Path) -> tuple[Any, dict[str, Any]]:
+    """The metadata of a shipped hyperprior model's encoder and its ``extra["hyperprior"]`` dict; a
+    :class:`ValueError` for a model without one."""
     import json
 
     from engine.codec.models import load_encoder
 
     meta = load_encoder(encoder).metadata
     if HYPERPRIOR_KEY not in meta.extra:
-        raise ValueError(f"'{encoder}' has no hyperprior entropy model; give a sarcodec-hN encoder.")
-    spec = json.loads(meta.extra[HYPERPRIOR_KEY])
+        raise ValueError(f"'{encoder}' has no hyperprior entropy model; give a sarcodec-hN encoder "
+                         "(models/sarcodec-h1-encoder.onnx).")
+    return meta, json.loads(meta.extra[HYPERPRIOR_KEY])
+
+
+def warm_start(codec: HyperCodec, encoder: Path) -> None:
+    """``codec`` (transform + hyperprior) set to the shipped hyperprior model ``encoder`` (its ONNX pair)."""
+    _, spec = shipped_hyperprior(encoder)
     if hyper_config_of(spec) != codec.prior.cfg:
         raise ValueError(f"the hyperprior of '{encoder}' ({hyper_config_of(spec)}) is not the model's "
                          f"({codec.prior.cfg}); take the configuration from the file (--warm-start).")

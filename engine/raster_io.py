@@ -35,7 +35,10 @@ OUTPUT_NODATA = -9999.0
 """Nodata value of every float32 raster the engine writes."""
 
 GDAL_CACHE_MB = 128
-"""GDAL block cache size inside :func:`raster_env` (the default, 5% of RAM, grows with the scene)."""
+"""GDAL block cache in megabytes inside :func:`raster_env` (GDAL's default, 5% of RAM, grows)."""
+
+GDAL_CACHE_BYTES = GDAL_CACHE_MB * 1024 * 1024
+"""The same cache in bytes: rasterio hands an integer ``GDAL_CACHEMAX`` to GDAL as bytes, not megabytes."""
 
 DEFLATE_LEVEL = 1
 """Deflate level of outputs: on speckled float SAR data level 6 is ~2x slower for ~1.5% smaller files."""
@@ -55,7 +58,7 @@ def _rasterio() -> Any:
 def raster_env(**options: Any) -> Iterator[None]:
     """Scoped GDAL configuration for raster I/O (bounded cache, no sidecar noise)."""
     rasterio = _rasterio()
-    settings = {"GDAL_CACHEMAX": GDAL_CACHE_MB, "GDAL_PAM_ENABLED": "NO", "CPL_LOG_ERRORS": "OFF"}
+    settings = {"GDAL_CACHEMAX": GDAL_CACHE_BYTES, "GDAL_PAM_ENABLED": "NO", "CPL_LOG_ERRORS": "OFF"}
     settings.update(options)
     with rasterio.Env(**settings):
         yield

@@ -11,6 +11,7 @@ from affine import Affine
 
 from engine.errors import DependencyError, InputError, RasterIOError, UnsupportedDataError
 from engine.raster_io import (
+    GDAL_CACHE_MB,
     OUTPUT_NODATA,
     RasterInfo,
     atomic_output,
@@ -188,3 +189,25 @@ def test_missing_rasterio_names_the_install_command(monkeypatch: pytest.MonkeyPa
     monkeypatch.setitem(sys.modules, "rasterio", None)
     with pytest.raises(DependencyError, match=r"-m pip install.*'rasterio>=1\.4,<1\.5'"):
         inspect_raster(tmp_path / "x.tif")
+
+
+
+def _gdal_cache_max_bytes() -> int:
+    """GDAL's block cache size as rasterio's own GDAL library sees it (not osgeo's, a different build)."""
+    import ctypes
+    import glob
+
+    import rasterio
+
+    libraries = glob.glob(str(Path(rasterio.__file__).parent.parent / "rasterio.libs" / "libgdal*"))
+    if not libraries:
+        pytest.skip("rasterio is not a wheel with its own libgdal; cannot read its cache size")
+    gdal = ctypes.CDLL(libraries[0])
+    gdal.GDALGetCacheMax64.restype = ctypes.c_int64
+    return int(gdal.GDALGetCacheMax64())
+
+
+def test_raster_env_gives_gdal_its_cache_in_megabytes_not_bytes() -> None:
+    """rasterio hands an integer GDAL_CACHEMAX to GDAL as bytes: 128 was a 128-byte cache."""
+    with raster_env():
+        assert _gdal_cache_max_bytes() == GDAL_CACHE_MB * 1024 * 1024

@@ -6,6 +6,7 @@ SHELL := /bin/bash
 
 VENV        ?= .venv
 PY          := $(VENV)/bin/python
+SYSTEM_PY   ?= python3
 PIP         := $(PY) -m pip
 GPU         ?=
 ORT_REQ     := requirements/onnxruntime-$(if $(GPU),gpu,cpu).txt
@@ -89,8 +90,9 @@ lint: setup
 	$(PY) -m ruff check engine training sar_toolbox_plugin tests scripts benchmarks
 	$(PY) -m mypy
 
-package: setup
-	$(PY) -m scripts.package --output dist/sar_toolbox_plugin.zip
+# The packager uses only the standard library: the system Python without site-packages (-S), no venv.
+package:
+	$(SYSTEM_PY) -S -m scripts.package --output dist/sar_toolbox_plugin.zip
 
 bench: setup
 	$(PY) -m benchmarks.pipeline --sizes 2000 8000 20000 --markdown docs/BENCHMARKS.md

@@ -37,3 +37,23 @@ def test_zip_finds_its_own_requirements_and_models(tmp_path: Path) -> None:
     from engine.bundled import runtime_requirements
 
     assert found["requirements"] == [r.spec for r in runtime_requirements()]
+
+
+def test_packager_needs_only_the_standard_library(tmp_path: Path) -> None:
+    """``python -S`` sees no site-packages: the packager must build the zip from the standard library."""
+    output = tmp_path / "plugin.zip"
+    done = subprocess.run([sys.executable, "-S", "-m", "scripts.package", "--output", str(output)],
+                          cwd=REPO_ROOT, capture_output=True, text=True, timeout=120, check=False)
+    assert done.returncode == 0, done.stderr
+    with zipfile.ZipFile(output) as zipped:
+        assert "sar_toolbox_plugin/engine/__init__.py" in zipped.namelist()
+
+
+def test_make_package_does_not_set_up_the_dev_environment() -> None:
+    """``make package`` runs the packager alone: no venv, no pip install of the training stack."""
+    done = subprocess.run(["make", "-n", "package"], cwd=REPO_ROOT, capture_output=True, text=True,
+                          timeout=60, check=False)
+    assert done.returncode == 0, done.stderr
+    commands = done.stdout
+    assert "scripts.package" in commands
+    assert "pip" not in commands and "venv" not in commands, commands

@@ -4,8 +4,10 @@ rasterio is imported inside the functions (``import engine`` stays cheap) and
 every access runs inside :func:`raster_env` (a scoped ``rasterio.Env`` with a
 bounded GDAL block cache, so memory does not grow with the scene).
 
-Outputs keep the CRS as WKT, the geotransform, nodata and band descriptions,
-and are written atomically through :func:`atomic_output`. Float outputs use
+Outputs keep the CRS as WKT, the geotransform, nodata and band descriptions, and the
+georeferencing a geotransform cannot hold: ground control points with their CRS (a Sentinel-1
+GRD has only those) and RPCs (:class:`ControlPoints`, carried by :class:`RasterInfo` and applied by
+:func:`default_profile`). They are written atomically through :func:`atomic_output`. Float outputs use
 :data:`OUTPUT_NODATA` (-9999) as nodata: a value QGIS shows as transparent
 out of the box and that no dB or linear SAR value can take.
 """
@@ -19,7 +21,7 @@ import uuid
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 import numpy as np
 
@@ -64,6 +66,82 @@ def raster_env(**options: Any) -> Iterator[None]:
         yield
 
 
+class ControlPoint(NamedTuple):
+    """A ground control point: pixel ``(row, col)`` at map ``(x, y, z)`` in its CRS."""
+
+    row: float
+    col: float
+    x: float
+    y: float
+    z: float = 0.0
+
+
+@dataclass(frozen=True)
+class ControlPoints:
+    """Georeferencing besides a geotransform: ground control points with their CRS, and RPCs.
+
+    Empty (false) for a raster georeferenced by its geotransform alone.
+    """
+
+    gcps: tuple[ControlPoint, ...] = ()
+    gcp_crs_wkt: str | None = None
+    rpcs: tuple[tuple[str, str], ...] = ()
+    """RPC metadata items as GDAL names them (``LINE_OFF``, ``SAMP_NUM_COEFF``, ...)."""
+
+    def __bool__(self) -> bool:
+        return bool(self.gcps or self.rpcs)
+
+    @classmethod
+    def of(cls, dataset: Any) -> ControlPoints:
+        """The GCPs and RPCs of an open rasterio dataset."""
+        points, crs = dataset.gcps
+        rpcs = dataset.rpcs
+        return cls(
+            gcps=tuple(ControlPoint(float(p.row), float(p.col), float(p.x), float(p.y), float(p.z or 0.0))
+                       for p in points),
+            gcp_crs_wkt=crs.to_wkt() if points and crs else None,
+            rpcs=tuple(sorted((str(k), str(v)) for k, v in rpcs.to_gdal().items())) if rpcs else (),
+        )
+
+    def to_json(self) -> dict[str, Any]:
+        """A JSON-ready dict (empty when there is nothing to keep)."""
+        data: dict[str, Any] = {}
+        if self.gcps:
+            data["gcps"] = [list(p) for p in self.gcps]
+            data["gcp_crs_wkt"] = self.gcp_crs_wkt
+        if self.rpcs:
+            data["rpcs"] = dict(self.rpcs)
+        return data
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> ControlPoints:
+        """The inverse of :meth:`to_json` (raises ``TypeError``/``ValueError`` on malformed data)."""
+        gcps = tuple(ControlPoint(*(float(v) for v in p)) for p in data.get("gcps", ()))
+        rpcs = tuple(sorted((str(k), str(v)) for k, v in dict(data.get("rpcs", {})).items()))
+        return cls(gcps, data.get("gcp_crs_wkt") if gcps else None, rpcs)
+
+    def profile_items(self) -> dict[str, Any]:
+        """What a rasterio profile needs to write them (GCPs replace the geotransform)."""
+        if not self:
+            return {}
+        rasterio = _rasterio()
+        items: dict[str, Any] = {}
+        if self.gcps:
+            from rasterio.control import GroundControlPoint
+
+            items["gcps"] = [GroundControlPoint(row=p.row, col=p.col, x=p.x, y=p.y, z=p.z) for p in self.gcps]
+            if self.gcp_crs_wkt:
+                items["crs"] = rasterio.crs.CRS.from_wkt(self.gcp_crs_wkt)
+        if self.rpcs:
+            from rasterio.rpc import RPC
+
+            items["rpcs"] = RPC.from_gdal(dict(self.rpcs))
+        return items
+
+
+NO_CONTROL_POINTS = ControlPoints()
+
+
 @dataclass(frozen=True)
 class RasterInfo:
     """What the engine needs to know about a raster (no pixel data)."""
@@ -77,6 +155,8 @@ class RasterInfo:
     transform: Affine
     nodata: float | None
     descriptions: tuple[str | None, ...]
+    control: ControlPoints = NO_CONTROL_POINTS
+    """GCPs (with their CRS) and RPCs, kept on every output (empty for most rasters)."""
 
     @property
     def shape(self) -> tuple[int, int]:
@@ -151,6 +231,7 @@ def inspect_raster(path: str | os.PathLike[str], band: int | Sequence[int] | Non
                 transform=src.transform,
                 nodata=None if src.nodata is None else float(src.nodata),
                 descriptions=tuple(src.descriptions),
+                control=ControlPoints.of(src),
             )
     except rasterio.errors.RasterioIOError as exc:
         raise InputError(
@@ -171,6 +252,20 @@ def open_raster(path: str | os.PathLike[str]) -> Iterator[Any]:
             raise InputError(f"'{path}' is not a raster GDAL can read ({exc}); choose another file.") from exc
         with src:
             yield src
+
+
+def read_bands(source: Any, bands: Sequence[int], what: str, **kwargs: Any) -> np.ndarray:
+    """``source.read(bands, **kwargs)``: the one place where a failed read becomes a
+    :class:`RasterIOError` that names the file, the part read (``what``) and what to do."""
+    rasterio = _rasterio()
+    try:
+        return np.asarray(source.read(list(bands), **kwargs))
+    except rasterio.errors.RasterioIOError as exc:
+        detail = f"{exc}: {exc.__cause__}" if exc.__cause__ else str(exc)
+        raise RasterIOError(
+            f"Reading {what} of '{source.name}' failed ({detail}); the file is truncated, corrupted or "
+            "unreadable: copy or export it again."
+        ) from exc
 
 
 def read_window(
@@ -196,15 +291,9 @@ def read_window(
     data = np.zeros((len(bands), 0, 0), dtype=dtype)
     if not inside.is_empty:
         rasterio = _rasterio()
-        try:
-            data = source.read(bands, window=rasterio.windows.Window(
-                inside.col_off, inside.row_off, inside.width, inside.height))
-        except rasterio.errors.RasterioIOError as exc:
-            detail = f"{exc}: {exc.__cause__}" if exc.__cause__ else str(exc)
-            raise RasterIOError(
-                f"Reading rows {inside.row_off}-{inside.row_end} of '{source.name}' failed ({detail}); the "
-                "file is truncated, corrupted or unreadable: copy or export it again."
-            ) from exc
+        data = read_bands(source, bands, f"rows {inside.row_off}-{inside.row_end}",
+                          window=rasterio.windows.Window(inside.col_off, inside.row_off, inside.width,
+                                                         inside.height))
     out = pad_to_window(data, inside, window, fill, mirror, dtype)
     return out[0] if isinstance(band, int | np.integer) else out
 
@@ -217,7 +306,8 @@ def read_decimated(source: Any, band: int | Sequence[int], max_side: int = 1024)
     bands = band_list(band)
     from rasterio.enums import Resampling
 
-    data = source.read(bands, out_shape=(len(bands), *shape), resampling=Resampling.nearest)
+    data = read_bands(source, bands, "a decimated view", out_shape=(len(bands), *shape),
+                      resampling=Resampling.nearest)
     out = data.astype(np.float64)
     return out[0] if isinstance(band, int | np.integer) else out
 
@@ -287,8 +377,12 @@ def default_profile(
     nodata: float | None = OUTPUT_NODATA,
     compress: str = "deflate",
     blocksize: int = 256,
+    control: ControlPoints = NO_CONTROL_POINTS,
 ) -> dict[str, Any]:
-    """The one output profile: tiled, compressed GeoTIFF (BIGTIFF if needed) with a predictor."""
+    """The one output profile: tiled, compressed GeoTIFF (BIGTIFF if needed) with a predictor.
+
+    ``control``: GCPs (they replace ``transform``, and their CRS ``crs_wkt``) and RPCs to write.
+    """
     rasterio = _rasterio()
     floating = np.issubdtype(np.dtype(dtype), np.floating)
     profile: dict[str, Any] = {
@@ -309,13 +403,17 @@ def default_profile(
     }
     if compress == "deflate":
         profile["zlevel"] = DEFLATE_LEVEL
+    if control.gcps:
+        del profile["transform"]  # a GeoTIFF holds GCPs or a geotransform, not both
+    profile.update(control.profile_items())
     return profile
 
 
 def profile_like(info: RasterInfo, count: int = 1, dtype: str = "float32",
                  nodata: float | None = OUTPUT_NODATA) -> dict[str, Any]:
-    """:func:`default_profile` on the grid (size, CRS, transform) of ``info``."""
-    return default_profile(info.width, info.height, count, dtype, info.crs_wkt, info.transform, nodata)
+    """:func:`default_profile` on the grid of ``info``: size, CRS, transform, GCPs and RPCs."""
+    return default_profile(info.width, info.height, count, dtype, info.crs_wkt, info.transform, nodata,
+                           control=info.control)
 
 
 class RasterWriter:
@@ -419,11 +517,12 @@ def write_raster(
     nodata: float | None = OUTPUT_NODATA,
     descriptions: Sequence[str | None] = (),
     compress: str = "deflate",
+    control: ControlPoints = NO_CONTROL_POINTS,
 ) -> Path:
     """Write an in-memory array (``(h, w)`` or ``(bands, h, w)``) atomically as a GeoTIFF."""
     arr = data if data.ndim == 3 else data[np.newaxis]
     profile = default_profile(arr.shape[2], arr.shape[1], arr.shape[0], str(arr.dtype), crs_wkt, transform,
-                              nodata, compress)
+                              nodata, compress, control=control)
     with atomic_output(path) as tmp, create_raster(tmp, profile, descriptions) as writer:
         writer.write(Window(0, 0, arr.shape[1], arr.shape[2]), arr)
     return Path(path)

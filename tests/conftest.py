@@ -60,11 +60,13 @@ def write_test_geotiff(
     crs_wkt: str | None = "default",
     transform: tuple[float, ...] = TEST_TRANSFORM,
     descriptions: tuple[str, ...] = (),
+    gcps: list[Any] | None = None,
 ) -> Path:
     """Write ``(h, w)``/``(bands, h, w)`` data as a plain GeoTIFF with rasterio (any dtype, incl. complex).
 
     The test suite's one GeoTIFF writer (the plugin tests' ``write_geotiff`` fixture places it by
-    origin and pixel size). ``crs_wkt=None`` writes no CRS.
+    origin and pixel size). ``crs_wkt=None`` writes no CRS. With ``gcps`` (rasterio
+    ``GroundControlPoint``s, in ``crs_wkt``) the file has those and no geotransform.
     """
     import rasterio
     from affine import Affine
@@ -81,6 +83,9 @@ def write_test_geotiff(
         "transform": Affine(*transform),
         "nodata": nodata,
     }
+    if gcps is not None:
+        del profile["transform"]
+        profile["gcps"] = gcps
     with rasterio.open(path, "w", **profile) as dst:
         dst.write(arr)
         for i, text in enumerate(descriptions, start=1):
@@ -115,6 +120,63 @@ def make_geotiff(tmp_path: Path) -> Callable[..., Path]:
         return write_test_geotiff(tmp_path / name, data, nodata=nodata, descriptions=descriptions)
 
     return make
+
+
+GRD_GCP_GRID = 10
+"""GCPs per side of :func:`write_grd_like` (a Sentinel-1 GRD has about 10 x 21)."""
+GRD_POLARISATIONS = ("VV", "VH")
+
+
+def grd_gcps(height: int, width: int) -> list[Any]:
+    """A ``GRD_GCP_GRID`` x ``GRD_GCP_GRID`` grid of GCPs in EPSG:4326 over a ``height x width`` image:
+    an ascending pass near 45 N, 5 E, rotated by 12 degrees, about 10 m pixels."""
+    from rasterio.control import GroundControlPoint
+
+    angle = np.radians(12.0)
+    deg_x, deg_y = 10.0 / 78_850.0, 10.0 / 111_320.0  # 10 m in degrees of longitude/latitude at 45 N
+    points = []
+    for row in np.linspace(0, height, GRD_GCP_GRID):
+        for col in np.linspace(0, width, GRD_GCP_GRID):
+            east = col * np.cos(angle) + row * np.sin(angle)
+            north = col * np.sin(angle) - row * np.cos(angle)
+            points.append(GroundControlPoint(row=float(row), col=float(col), x=5.0 + east * deg_x,
+                                             y=45.0 + north * deg_y, z=120.0))
+    return points
+
+
+def write_grd_like(path: Path, height: int = 96, width: int = 128, bands: int = 2, seed: int = 0) -> Path:
+    """A GeoTIFF shaped like a Sentinel-1 GRD measurement: uint16 amplitude digital numbers (VV, VH
+    with those band descriptions), georeferenced by GCPs in EPSG:4326 only (no geotransform), no
+    nodata value, a zero border on the left as at a swath edge."""
+    from rasterio.crs import CRS
+
+    rng = np.random.default_rng(seed)
+    gain = np.array([1.0, 0.35, 0.5, 0.25][:bands])[:, None, None]  # VH is ~9 dB below VV
+    texture = 1.0 + 0.8 * np.sin(np.arange(width) / 9.0)[None, :] * np.cos(np.arange(height) / 13.0)[:, None]
+    intensity = rng.gamma(4.0, 1.0 / 4.0, size=(bands, height, width)) * texture * gain
+    dn = np.clip(np.round(300.0 * np.sqrt(intensity)), 1, 65535).astype(np.uint16)
+    dn[:, :, :6] = 0
+    return write_test_geotiff(path, dn, nodata=None, crs_wkt=str(CRS.from_epsg(4326).to_wkt()),
+                              descriptions=GRD_POLARISATIONS[:bands], gcps=grd_gcps(height, width))
+
+
+@pytest.fixture
+def make_grd(tmp_path: Path) -> Callable[..., Path]:
+    """Factory: ``make_grd(height=96, width=128, bands=2, seed=0, name="grd.tif")`` -> a GCP-only,
+    uint16 dual-polarisation GeoTIFF shaped like a Sentinel-1 GRD (:func:`write_grd_like`)."""
+
+    def make(height: int = 96, width: int = 128, bands: int = 2, seed: int = 0,
+             name: str = "grd.tif") -> Path:
+        return write_grd_like(tmp_path / name, height, width, bands, seed)
+
+    return make
+
+
+def truncate_file(path: Path, keep: float = 0.5) -> Path:
+    """Cut ``path`` to the first ``keep`` share of its bytes (a partial download or copy); returns it."""
+    data = path.read_bytes()
+    path.write_bytes(data[: int(len(data) * keep)])
+    return path
 
 
 @pytest.fixture(scope="session")

@@ -23,7 +23,7 @@ from typing import Any
 import numpy as np
 
 from ..errors import InputError
-from ..raster_io import RasterInfo, inspect_raster, open_raster, raster_env, read_window
+from ..raster_io import RasterInfo, inspect_raster, open_raster, raster_env, read_bands, read_window
 from ..tiling import Window
 
 logger = logging.getLogger(__name__)
@@ -256,8 +256,8 @@ class PairReader:
         g = self.geometry
         f = max(1.0, max(g.input.width, g.input.height) / max_side)
         shape = (max(1, int(g.input.height / f)), max(1, int(g.input.width / f)))
-        a = self._inp.read(
-            self.input_bands,
+        a = read_bands(
+            self._inp, self.input_bands, "a decimated preview",
             out_shape=(len(self.input_bands), *shape),
             resampling=Resampling.average,
             masked=False,
@@ -269,8 +269,8 @@ class PairReader:
             col, row = g.offset
             from rasterio.windows import Window as RWin
 
-            b = self._ref.read(
-                self.reference_bands,
+            b = read_bands(
+                self._ref, self.reference_bands, "a decimated preview",
                 out_shape=out_shape,
                 window=RWin(col, row, g.input.width, g.input.height),
                 boundless=True,
@@ -278,7 +278,8 @@ class PairReader:
                 resampling=Resampling.average,
             ).astype(np.float32)
         else:
-            b = self._vrt.read(self.reference_bands, out_shape=out_shape, resampling=Resampling.average)
+            b = read_bands(self._vrt, self.reference_bands, "a decimated preview", out_shape=out_shape,
+                           resampling=Resampling.average)
             b = b.astype(np.float32)
         _, ok = _to_image(b, g.reference.nodata if g.same_grid else None)
         b[:, ~ok] = np.nan

@@ -3,7 +3,14 @@
 The models can be edited in QGIS's graphical modeler; this script is how they were made, so a
 change of an algorithm's parameters is made here and the files rewritten:
 
-    PATH=/usr/bin:$PATH QT_QPA_PLATFORM=offscreen /usr/bin/python3 -m scripts.build_graphical_models
+    PATH=/usr/bin:$PATH QT_QPA_PLATFORM=offscreen .venv/bin/python -m scripts.build_graphical_models
+
+The child algorithms are read from the registered ``sartoolbox`` provider: the model inputs that
+stand for a child's parameter (RATE, INPUT_KIND) are copies of that parameter's definition (same
+choices, same default), and every other parameter a child declares is set to its default, so the
+models validate in the modeler ("Parameter X is mandatory" otherwise) and follow the code. The
+components are laid out as the modeler places them: inputs in a row, each algorithm below and to the
+right of the previous one, its outputs beside it.
 
 Models:
 - ``coregisterandcompress``: INPUT (SAR), REFERENCE, RATE -> co-register INPUT onto REFERENCE
@@ -15,27 +22,28 @@ Models:
 
 from __future__ import annotations
 
+import argparse
 import logging
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
-
-from engine.preprocess import INPUT_KINDS
 
 logger = logging.getLogger("scripts.build_graphical_models")
 
 FOLDER = Path(__file__).resolve().parents[1] / "sar_toolbox_plugin" / "graphical_models"
-RATES = ["r1", "r2", "r3"]
-KINDS = list(INPUT_KINDS)  # the order of the compress algorithm's INPUT_KIND choices
 GROUP, GROUP_ID = "Workflows", "workflows"
+#: Layout (component centres, in scene units): the modeler's own box width and spacing.
+MARGIN, STEP_X, STEP_Y, INPUT_Y = 120.0, 220.0, 100.0, 60.0
 
 
-def _qgis() -> Any:
+def _algorithm(alg_id: str) -> Any:
+    """The registered algorithm ``alg_id`` (the ``sartoolbox`` provider must be registered)."""
     from qgis.core import QgsApplication
 
-    app = QgsApplication([], False)
-    app.initQgis()
-    return app
+    algorithm = QgsApplication.processingRegistry().algorithmById(alg_id)
+    if algorithm is None:
+        raise LookupError(f"{alg_id} is not registered: register the SAR Toolbox provider first.")
+    return algorithm
 
 
 def _param(name: str) -> Any:
@@ -58,10 +66,32 @@ def _raster(name: str, label: str) -> Any:
     return QgsProcessingParameterRasterLayer(name, label)
 
 
-def _choice(name: str, label: str, options: list[str], default: int) -> Any:
-    from qgis.core import QgsProcessingParameterEnum
+def _input_like(alg_id: str, parameter: str, label: str) -> Any:
+    """A model input that is a copy of the child parameter ``parameter`` of ``alg_id`` (its choices and
+    default), under the same name."""
+    definition = _algorithm(alg_id).parameterDefinition(parameter).clone()
+    definition.setDescription(label)
+    return definition
 
-    return QgsProcessingParameterEnum(name, label, options=options, defaultValue=default)
+
+def _defaults(alg_id: str, sources: dict[str, Any]) -> dict[str, Any]:
+    """``sources`` plus a static default for every other input parameter of ``alg_id`` that has one.
+
+    A mandatory parameter with neither a source nor a default cannot be filled: LookupError.
+    """
+    from qgis.core import QgsProcessingModelChildParameterSource as Source
+    from qgis.core import QgsProcessingParameterDefinition as Definition
+
+    filled = dict(sources)
+    for definition in _algorithm(alg_id).parameterDefinitions():
+        name = definition.name()
+        if name in filled or definition.isDestination():
+            continue
+        if definition.defaultValue() is not None:
+            filled[name] = Source.fromStaticValue(definition.defaultValue())
+        elif not definition.flags() & Definition.FlagOptional:
+            raise LookupError(f"{alg_id}: the model gives no value for the mandatory parameter {name}.")
+    return filled
 
 
 def _child(alg_id: str, child_id: str, sources: dict[str, Any], outputs: dict[str, str]) -> Any:
@@ -71,7 +101,7 @@ def _child(alg_id: str, child_id: str, sources: dict[str, Any], outputs: dict[st
     child = QgsProcessingModelChildAlgorithm(alg_id)
     child.setChildId(child_id)
     child.setDescription(child_id)
-    for name, source in sources.items():
+    for name, source in _defaults(alg_id, sources).items():
         child.addParameterSources(name, [source])
     model_outputs = {}
     for child_output, model_output in outputs.items():
@@ -84,14 +114,35 @@ def _child(alg_id: str, child_id: str, sources: dict[str, Any], outputs: dict[st
     return child
 
 
+def _place(component: Any, x: float, y: float) -> None:
+    """Centre ``component`` on (x, y), its (empty) comment above right, as the modeler does."""
+    from qgis.PyQt.QtCore import QPointF
+
+    component.setPosition(QPointF(x, y))
+    size = component.size()
+    component.comment().setPosition(QPointF(x + size.width(), y - 1.5 * size.height()))
+
+
 def _model(name: str, display: str, help_text: str, parameters: Sequence[Any],
            children: Sequence[Any]) -> Any:
+    """The model: ``parameters`` (inputs, in a row at the top, in this order), then ``children``
+    (each below and right of the one before, its outputs below its right edge: the modeler's own
+    placement; give them in the order they run)."""
     from qgis.core import QgsProcessingModelAlgorithm, QgsProcessingModelParameter
 
     model = QgsProcessingModelAlgorithm(name, GROUP, GROUP_ID)
-    for definition in parameters:
-        model.addModelParameter(definition, QgsProcessingModelParameter(definition.name()))
-    for child in children:
+    for column, definition in enumerate(parameters):
+        component = QgsProcessingModelParameter(definition.name())
+        component.setDescription(definition.name())
+        _place(component, MARGIN + STEP_X * column, INPUT_Y)
+        model.addModelParameter(definition, component)
+    for row, child in enumerate(children, start=1):
+        x, y = MARGIN + STEP_X * (row - 1), INPUT_Y + STEP_Y * row + 20.0
+        _place(child, x, y)
+        outputs = child.modelOutputs()
+        for index, output in enumerate(outputs.values(), start=1):
+            _place(output, x + child.size().width(), y + 1.5 * child.size().height() * index)
+        child.setModelOutputs(outputs)
         model.addChildAlgorithm(child)
     model.updateDestinationParameters()
     model.setHelpContent({"ALG_DESC": help_text, "SAR_DISPLAY_NAME": display, "ALG_CREATOR": "SAR Toolbox"})
@@ -107,7 +158,7 @@ def coregister_and_compress() -> Any:
         "then compresses the corrected raster with the learned codec at RATE into OUTPUT (.sarz). "
         "INPUT is read as intensity, band 1. Use the two algorithms separately for other settings.",
         [_raster("INPUT", "SAR raster (intensity)"), _raster("REFERENCE", "Reference raster"),
-         _choice("RATE", "Rate", RATES, default=1)],
+         _input_like("sartoolbox:compress", "RATE", "Rate")],
         [_child("sartoolbox:coregister", "coregister",
                 {"INPUT": _param("INPUT"), "REFERENCE": _param("REFERENCE")}, {}),
          _child("sartoolbox:compress", "compress",
@@ -122,8 +173,8 @@ def compress_and_assess() -> Any:
         "Compresses band 1 of the SAR raster (INPUT, holding INPUT_KIND values) at RATE into OUTPUT (.sarz), "
         "then measures the file against the original: PSNR and SSIM in dB, ENL ratio, EPI and the real bits "
         "per pixel, with an HTML report (REPORT). Check a rate on a typical scene before archiving many.",
-        [_raster("INPUT", "SAR raster"), _choice("INPUT_KIND", "Values are", KINDS, default=0),
-         _choice("RATE", "Rate", RATES, default=1)],
+        [_raster("INPUT", "SAR raster"), _input_like("sartoolbox:compress", "INPUT_KIND", "Values are"),
+         _input_like("sartoolbox:compress", "RATE", "Rate")],
         [_child("sartoolbox:compress", "compress",
                 {"INPUT": _param("INPUT"), "INPUT_KIND": _param("INPUT_KIND"), "RATE": _param("RATE")},
                 {"OUTPUT": "OUTPUT"}),
@@ -133,18 +184,43 @@ def compress_and_assess() -> Any:
     )
 
 
-def main(argv: Sequence[str] | None = None) -> int:
-    """Write every model into :data:`FOLDER`."""
-    logging.basicConfig(level=logging.INFO, format="%(message)s")
-    app = _qgis()
-    FOLDER.mkdir(exist_ok=True)
-    for build in (coregister_and_compress, compress_and_assess):
+#: Every shipped model, by the function that builds it.
+BUILDERS: tuple[Callable[[], Any], ...] = (coregister_and_compress, compress_and_assess)
+
+
+def write_models(folder: Path) -> list[Path]:
+    """Build every model (the provider must be registered) and write it to ``folder``; the paths."""
+    folder.mkdir(parents=True, exist_ok=True)
+    written = []
+    for build in BUILDERS:
         model = build()
-        path = FOLDER / f"{model.name()}.model3"
+        path = folder / f"{model.name()}.model3"
         if not model.toFile(str(path)):
-            raise SystemExit(f"could not write {path}")
+            raise OSError(f"could not write {path}")
         logger.info("wrote %s", path)
-    app.exitQgis()
+        written.append(path)
+    return written
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Register the provider in a headless QGIS and write every model (into :data:`FOLDER` by default)."""
+    from qgis.core import QgsApplication
+
+    from sar_toolbox_plugin.provider import SarToolboxProvider
+
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--output-dir", type=Path, default=FOLDER, help="folder of the .model3 files")
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(message)s")
+    app = QgsApplication([], False)
+    app.initQgis()
+    provider = SarToolboxProvider()
+    QgsApplication.processingRegistry().addProvider(provider)
+    try:
+        write_models(args.output_dir)
+    finally:
+        QgsApplication.processingRegistry().removeProvider(provider)
+        app.exitQgis()
     return 0
 
 

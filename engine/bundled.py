@@ -27,6 +27,9 @@ ROOT = Path(__file__).resolve().parent.parent
 REQUIREMENT_FILES = ("runtime.txt", "onnxruntime-cpu.txt")
 """Files of :func:`runtime_requirements`, under ``requirements/`` beside the engine."""
 
+PLUGIN_REQUIREMENTS = "plugin.txt"
+"""The one file a plugin user installs (``-r`` of each of :data:`REQUIREMENT_FILES`), shipped in the zip."""
+
 IMPORT_NAMES = {"scikit-image": "skimage"}
 """Import name of each distribution whose import name is not its own name."""
 
@@ -42,6 +45,11 @@ def models_dir() -> Path:
 def requirements_dir() -> Path:
     """The folder of the requirement files (``requirements/`` beside the engine)."""
     return ROOT / "requirements"
+
+
+def plugin_requirements_file() -> Path:
+    """``requirements/plugin.txt`` beside the engine: what ``pip install -r`` needs for the plugin."""
+    return requirements_dir() / PLUGIN_REQUIREMENTS
 
 
 @dataclass(frozen=True)

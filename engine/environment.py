@@ -23,7 +23,7 @@ from typing import Any
 
 from .bundled import Requirement, requirement_for, runtime_requirements
 from .bundled import models_dir as _bundled_models
-from .install import install_command, python_executable
+from .install import install_command, install_requirements_command, python_executable
 
 logger = logging.getLogger(__name__)
 
@@ -179,6 +179,7 @@ def environment_report(models_dir: Path | None = None,
         packages=packages,
         missing=missing,
         install_command=install_command(*missing) if missing else None,
+        requirements_command=install_requirements_command(),
         gdal=gdal_versions(),
         execution_providers=providers_report(gpus) if packages.get("onnxruntime", {}).get("version")
         else {"available": [], "selected": [], "advice": "install onnxruntime to run models"},
@@ -191,11 +192,24 @@ def environment_report(models_dir: Path | None = None,
 
 # ---------------------------------------------------------------- rendering
 def _model_line(model: Mapping[str, Any]) -> str:
-    if "error" in model:
-        return f"Model {model['file']}: UNUSABLE - {model['error']}"
     card = model["card"] or "MISSING"
     return (f"Model {model['file']}: {model['model_id']} ({model['task']}), metadata schema "
             f"v{model['schema_version']}, sha256 {model['weights_sha256'][:12]}, card {card}")
+
+
+def _model_lines(models: list[Mapping[str, Any]]) -> list[str]:
+    """One line per model; models unusable for the same reason (onnxruntime missing) share one line."""
+    lines: list[str] = []
+    unusable: dict[str, list[str]] = {}
+    for model in models:
+        if "error" in model:
+            unusable.setdefault(str(model["error"]), []).append(str(model["file"]))
+        else:
+            lines.append(_model_line(model))
+    for error, files in unusable.items():
+        named = f"Model {files[0]}" if len(files) == 1 else f"{len(files)} models ({', '.join(files)})"
+        lines.append(f"{named}: UNUSABLE - {error}")
+    return lines
 
 
 def report_lines(report: Mapping[str, Any]) -> list[str]:
@@ -210,6 +224,9 @@ def report_lines(report: Mapping[str, Any]) -> list[str]:
         lines.append(f"{name}: {shown}" if info["version"] else f"{name}: MISSING (needs {info['required']})")
     if report["install_command"]:
         lines.append(f"Install everything missing with: {report['install_command']}")
+    if report.get("requirements_command"):
+        lines.append(f"Install or update every package the plugin needs with: "
+                     f"{report['requirements_command']}")
     gdal = report["gdal"]
     lines.append(f"GDAL: rasterio {gdal['rasterio'] or '-'}, osgeo {gdal['osgeo'] or '-'}")
     eps = report["execution_providers"]
@@ -222,7 +239,7 @@ def report_lines(report: Mapping[str, Any]) -> list[str]:
     lines.append(f"Models folder: {report['models_dir']}")
     if not report["models"]:
         lines.append("Bundled models: none")
-    lines += [_model_line(model) for model in report["models"]]
+    lines += _model_lines(report["models"])
     return lines
 
 

@@ -20,7 +20,7 @@ from .algorithms.syntheticscene import SyntheticSceneAlgorithm
 from .algorithms.todb import ToDbAlgorithm
 from .algorithms.translate import TranslateAlgorithm
 from .engine.bundled import models_dir, runtime_requirements
-from .engine.install import install_command
+from .engine.install import install_requirements_command
 from .graphical_models import SHIPPED_DIR, graphical_model_algorithms
 
 PROVIDER_ID = "sartoolbox"
@@ -53,8 +53,8 @@ def _installed(module: str) -> bool:
 
 
 def missing_packages() -> list[str]:
-    """Pinned runtime packages whose module cannot be found (checked without importing them)."""
-    return [r.spec for r in runtime_requirements() if not _installed(r.module)]
+    """Runtime packages (distribution names) whose module cannot be found (checked without importing them)."""
+    return [r.distribution for r in runtime_requirements() if not _installed(r.module)]
 
 
 class SarToolboxProvider(QgsProcessingProvider):
@@ -85,6 +85,11 @@ class SarToolboxProvider(QgsProcessingProvider):
             self.addAlgorithm(model)
 
     def warningMessage(self) -> str:
+        """What is missing and the one command that installs it, or "" when nothing is.
+
+        QGIS shows this text as HTML in the dialog's message bar and HTML-escaped in its log, so it
+        holds no markup and no ``<`` (the version pins stay in the requirement file the command names).
+        """
         try:
             missing = missing_packages()
         except FileNotFoundError as exc:  # requirement files not shipped: an incomplete installation
@@ -92,9 +97,9 @@ class SarToolboxProvider(QgsProcessingProvider):
         if not missing:
             return ""
         return (
-            f"SAR Toolbox: missing Python package(s) {', '.join(missing)}; the algorithms that need them "
-            f"will fail. Install them with: {install_command(*missing)} "
-            f"(or run the 'Check environment' algorithm)."
+            f"SAR Toolbox: missing Python package(s): {', '.join(missing)}; the algorithms that need them "
+            f"will fail. Install them into the Python QGIS runs with: {install_requirements_command()} "
+            f"then restart QGIS (the 'Check environment' algorithm prints the same command)."
         )
 
     def supportsNonFileBasedOutput(self) -> bool:

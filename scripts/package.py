@@ -7,9 +7,9 @@ engine package copied in as ``sar_toolbox_plugin/engine`` (the symlink of the
 source tree is resolved, so the plugin imports its own copy relatively and
 cannot collide with another plugin's top-level ``engine``), the bundled models
 (``*.onnx`` and their ``*.md`` cards) in ``sar_toolbox_plugin/models``, the
-runtime requirement files in ``sar_toolbox_plugin/requirements`` (the
-environment report quotes their pins in install commands), ``metadata.txt``
-and ``LICENSE``. Caches and compiled files are left out.
+runtime requirement files in ``sar_toolbox_plugin/requirements`` (``plugin.txt``,
+which includes the others, is what ``pip install -r`` needs; the environment report
+quotes their pins), ``metadata.txt`` and ``LICENSE``. Caches and compiled files are left out.
 """
 
 from __future__ import annotations
@@ -30,8 +30,9 @@ VENDORED = ("engine", "models", "metadata.txt")
 EXCLUDED_DIRS = {"__pycache__", ".mypy_cache", ".pytest_cache", ".ruff_cache"}
 EXCLUDED_SUFFIXES = {".pyc", ".pyo"}
 MODEL_PATTERNS = ("*.onnx", "*.md")
-#: Runtime requirement files, shipped so the environment report gives pinned install commands.
-REQUIREMENT_PATTERNS = ("runtime.txt", "onnxruntime-*.txt")
+#: Runtime requirement files, shipped so the environment report gives pinned install commands;
+#: ``plugin.txt`` includes the others: ``pip install -r requirements/plugin.txt`` from the plugin folder.
+REQUIREMENT_PATTERNS = ("plugin.txt", "runtime.txt", "onnxruntime-*.txt")
 
 
 def _files_under(folder: Path) -> Iterator[Path]:

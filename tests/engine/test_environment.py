@@ -92,3 +92,33 @@ def test_write_report_by_suffix(tmp_path: Path, suffix: str) -> None:
     else:
         assert text.splitlines() == report_lines(report)
     assert [p.name for p in tmp_path.iterdir()] == [f"env{suffix}"]
+
+
+def test_without_onnxruntime_the_models_share_one_line(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    """Finding 24.13: the onnxruntime line was repeated once per bundled model (15 times)."""
+    from engine import runtime
+    from engine.errors import DependencyError
+
+    def no_onnxruntime() -> None:
+        raise DependencyError("onnxruntime", "Running ONNX models")
+
+    monkeypatch.setattr(runtime, "_onnxruntime", no_onnxruntime)
+    for name in ("a.onnx", "b.onnx", "c.onnx"):
+        (tmp_path / name).write_bytes(b"")
+    lines = report_lines(environment_report(models_dir=tmp_path))
+    about_models = [line for line in lines if "UNUSABLE" in line]
+    assert len(about_models) == 1
+    assert about_models[0].startswith("3 models (a.onnx, b.onnx, c.onnx): UNUSABLE")
+    message = str(DependencyError("onnxruntime", "Running ONNX models"))
+    assert sum(message in line for line in lines) == 1
+
+
+def test_the_report_always_gives_the_command_that_installs_every_plugin_package(tmp_path: Path) -> None:
+    """Finding 24.12: one command from the plugin's own requirements file, printed by checkenvironment."""
+    report = environment_report(models_dir=tmp_path)
+    command = report["requirements_command"]
+    assert command == install.install_requirements_command()
+    assert command.endswith(f"-r {REPO_ROOT / 'requirements' / 'plugin.txt'}")
+    assert f"Install or update every package the plugin needs with: {command}" in report_lines(report)

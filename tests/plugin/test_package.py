@@ -3,21 +3,30 @@
 from __future__ import annotations
 
 import json
+import re
 import subprocess
 import sys
 import textwrap
 import zipfile
 from pathlib import Path
 
+import pytest
+
 REPO_ROOT = Path(__file__).resolve().parents[2]
 
 
-def test_zip_finds_its_own_requirements_and_models(tmp_path: Path) -> None:
+@pytest.fixture(scope="module")
+def plugins(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A plugins folder holding the extracted plugin zip."""
     from scripts import package
 
-    archive = package.build_zip(tmp_path / "plugin.zip")
-    with zipfile.ZipFile(archive) as zipped:
-        zipped.extractall(tmp_path / "plugins")
+    folder = tmp_path_factory.mktemp("zip")
+    with zipfile.ZipFile(package.build_zip(folder / "plugin.zip")) as zipped:
+        zipped.extractall(folder / "plugins")
+    return folder / "plugins"
+
+
+def test_zip_finds_its_own_requirements_and_models(plugins: Path) -> None:
     script = textwrap.dedent(
         """
         import json, sys
@@ -28,11 +37,11 @@ def test_zip_finds_its_own_requirements_and_models(tmp_path: Path) -> None:
         """
     )
     env = {"PATH": "/usr/bin:/bin"}  # no SAR_TOOLBOX_MODELS_DIR
-    done = subprocess.run([sys.executable, "-c", script, str(tmp_path / "plugins")], env=env,
+    done = subprocess.run([sys.executable, "-c", script, str(plugins)], env=env,
                           capture_output=True, text=True, timeout=60, check=False)
     assert done.returncode == 0, done.stderr
     found = json.loads(done.stdout)
-    assert Path(found["models"]) == tmp_path / "plugins" / "sar_toolbox_plugin" / "models"
+    assert Path(found["models"]) == plugins / "sar_toolbox_plugin" / "models"
     assert (Path(found["models"]) / "sarcodec-r1.md").is_file()
     from engine.bundled import runtime_requirements
 
@@ -57,3 +66,18 @@ def test_make_package_does_not_set_up_the_dev_environment() -> None:
     commands = done.stdout
     assert "scripts.package" in commands
     assert "pip" not in commands and "venv" not in commands, commands
+
+
+def test_zip_ships_one_requirements_file_that_pip_reads_whole(plugins: Path) -> None:
+    """Finding 24.12: a zip user runs one command from the plugin folder, and it names every runtime
+    package (pip itself resolves the nested files; --dry-run --no-index installs nothing)."""
+    from engine.bundled import runtime_requirements
+
+    plugin = plugins / "sar_toolbox_plugin"
+    assert (plugin / "requirements" / "plugin.txt").is_file()
+    done = subprocess.run([sys.executable, "-m", "pip", "install", "--dry-run", "--no-index", "--no-deps",
+                           "-r", "requirements/plugin.txt"], cwd=plugin, capture_output=True, text=True,
+                          timeout=120, check=False)
+    assert done.returncode == 0, done.stdout + done.stderr
+    satisfied = set(re.findall(r"^Requirement already satisfied: ([A-Za-z0-9_.-]+)", done.stdout, re.M))
+    assert satisfied == {r.distribution for r in runtime_requirements()}, done.stdout

@@ -9,6 +9,8 @@ import textwrap
 from pathlib import Path
 from typing import Any
 
+import pytest
+
 REPO_ROOT = Path(__file__).resolve().parents[2]
 EXPECTED = {"checkenvironment", "todb", "syntheticscene"}
 
@@ -140,6 +142,10 @@ def test_metadata_is_complete_and_versions_agree() -> None:
     assert general["category"] == "Analysis"
     for key in ("description", "about", "author"):
         assert general[key].strip()
+    from sar_toolbox_plugin.engine.bundled import runtime_requirements
+
+    assert all(r.distribution in general["about"] for r in runtime_requirements())  # finding 24.12
+    assert "<" not in general["about"]  # the plugin manager shows it as HTML
     assert (REPO_ROOT / "sar_toolbox_plugin" / general["icon"]).is_file()
     project = tomllib.loads((REPO_ROOT / "pyproject.toml").read_text())["project"]
     assert general["version"] == engine.__version__ == project["version"]
@@ -172,3 +178,43 @@ def test_no_parameter_with_a_default_is_demanded_and_defaults_are_in_the_help(sa
     assert not problems, "\n".join(problems)
     compress = next(a for a in sar_provider.algorithms() if a.name() == "compress")
     assert "BAND=1" in compress.shortHelpString() and "RATE=1 (r2)" in compress.shortHelpString()
+
+
+def _bar_text(message: str) -> str:
+    """``message`` as the algorithm dialog's message bar shows it (QgsMessageBar renders HTML)."""
+    from qgis.core import Qgis
+    from qgis.gui import QgsMessageBar
+    from qgis.PyQt.QtWidgets import QTextBrowser
+
+    bar = QgsMessageBar()
+    bar.pushMessage(message, Qgis.Warning)
+    return "".join(browser.toPlainText() for browser in bar.currentItem().findChildren(QTextBrowser))
+
+
+def _log_text(message: str) -> str:
+    """``message`` as the dialog's log shows it (reportError: escaped, then appended as HTML)."""
+    import html
+
+    from qgis.PyQt.QtWidgets import QTextEdit
+
+    log = QTextEdit()
+    log.append(f'<span style="color:red">{html.escape(message, quote=False)}</span>')
+    return str(log.toPlainText())
+
+
+def test_missing_package_warning_reads_right_in_the_bar_and_the_log(
+    sar_provider: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Finding 24.10: the bar read "rasterio>=1.4,=2.4,=0.4": the pins' '<' were taken as HTML tags."""
+    from sar_toolbox_plugin import provider
+    from sar_toolbox_plugin.engine.install import install_requirements_command
+
+    gone = {"rasterio", "affine", "constriction", "onnxruntime"}
+    monkeypatch.setattr(provider, "_installed", lambda module: module not in gone)
+    message = sar_provider.warningMessage()
+    command = install_requirements_command()
+    assert "rasterio, affine, constriction, onnxruntime" in message and command in message
+    assert _bar_text(message) == message
+    assert _log_text(message) == message
+    monkeypatch.setattr(provider, "_installed", lambda module: True)
+    assert sar_provider.warningMessage() == ""

@@ -187,12 +187,13 @@ def epi(reference_db: np.ndarray, reconstruction_db: np.ndarray, valid: np.ndarr
     return float(np.corrcoef(a, b)[0, 1])
 
 
-def bits_per_pixel(path: str | os.PathLike[str]) -> float:
-    """``8 * bytes / (width * height)`` of a compressed file (size from its verified header)."""
-    from .codec.fileformat import read_compressed
+def bits_per_pixel(path: str | os.PathLike[str], band: int = 1) -> float:
+    """``8 * bytes / (width * height)`` of a compressed file (size from its verified header); of a file of
+    several bands, the share of the one coded from source ``band``."""
+    from .codec.fileformat import read_scene
 
-    cf = read_compressed(path)
-    return 8.0 * cf.size_bytes / (cf.header.width * cf.header.height)
+    scene = read_scene(path)
+    return scene.bpp if len(scene.bands) == 1 else scene.bands[scene.index_of(band)].bpp
 
 
 def compare(reference_db: np.ndarray, reconstruction_db: np.ndarray, valid: np.ndarray | None = None,
@@ -261,7 +262,9 @@ def assess(
     Args:
         reference: the original raster.
         reconstruction: a decoded raster or a compressed file (then ``bpp`` is filled in).
-        band: band of the reference (the reconstruction's band 1 is used).
+        band: band of the reference; of a reconstruction raster with one band, band 1 is used (with
+            several, this band); of a compressed file of several bands, the one coded from this band, and
+            ``bpp`` is that band's share.
         reference_kind: what the reference holds (``intensity``, ``amplitude``, ``db``).
         reconstruction_kind: what a reconstruction raster holds (ignored for compressed files).
         html_path: if given, an HTML report (:mod:`engine.quality_report`) is written there; checked
@@ -277,10 +280,10 @@ def assess(
     check_input_kind(reference, band, reference_kind, parameter="REFERENCE_KIND", run=run)
     run.progress(0.2)
     compressed = is_compressed_file(reconstruction)
-    rec_db = _read_reconstruction(reconstruction, compressed, reconstruction_kind, run.span(0.2, 0.6))
+    rec_db = _read_reconstruction(reconstruction, compressed, reconstruction_kind, run.span(0.2, 0.6), band)
     run.check("Quality assessment")
     report = compare(ref_db, rec_db, peak=peak,
-                     bpp=bits_per_pixel(reconstruction) if compressed else None)
+                     bpp=bits_per_pixel(reconstruction, band) if compressed else None)
     run.say(
         f"PSNR {report.psnr:.2f} dB, SSIM {report.ssim:.4f}, ENL ratio {report.enl_ratio:.3f}, "
         f"EPI {report.epi:.4f}" + (f", {report.bpp:.3f} bits per pixel" if report.bpp is not None else ""),
@@ -296,23 +299,29 @@ def assess(
     return report
 
 
-def _read_reconstruction(path: str | os.PathLike[str], compressed: bool, kind: str, run: Run) -> np.ndarray:
-    """The reconstruction in dB: a raster read as ``kind``, or a compressed file decoded first."""
+def _read_reconstruction(path: str | os.PathLike[str], compressed: bool, kind: str, run: Run,
+                         band: int = 1) -> np.ndarray:
+    """The reconstruction in dB: a raster read as ``kind`` (its band 1, or ``band`` when it has several),
+    or a compressed file decoded first (of a file of several bands, the one coded from source ``band``)."""
     if not compressed:
-        return read_db(path, 1, kind)
-    from .codec.decode import decompress_file
+        from .raster_io import inspect_raster
 
+        return read_db(path, band if inspect_raster(path).count > 1 else 1, kind)
+    from .codec.decode import decompress_file
+    from .codec.fileformat import read_scene
+
+    index = read_scene(path).index_of(band)
     with tempfile.TemporaryDirectory(prefix="sar_quality_") as tmp:
         decoded = Path(tmp) / "decoded.tif"
         decompress_file(path, decoded, output_kind="db", progress=lambda pct: run.progress(pct / 100),
                         is_cancelled=run.is_cancelled)
-        return read_db(decoded, 1, "db")
+        return read_db(decoded, index + 1, "db")
 
 
 def compression_sizes(reference: str | os.PathLike[str], band: int,
                       compressed: str | os.PathLike[str] | None) -> Sizes:
     """File and band sizes for the report; with a compressed file, its size and the codec that wrote it."""
-    from .codec.fileformat import read_compressed
+    from .codec.fileformat import read_scene
     from .raster_io import inspect_raster
 
     info = inspect_raster(reference, band)
@@ -321,8 +330,10 @@ def compression_sizes(reference: str | os.PathLike[str], band: int,
                   band_bytes=info.width * info.height * np.dtype(dtype).itemsize, band_dtype=dtype)
     if compressed is None:
         return sizes
-    cf = read_compressed(compressed)
-    header = cf.header
+    scene = read_scene(compressed)
+    coded = scene.bands[scene.index_of(band)]
+    header = coded.header
     model = (f"{header.model_id} (weights {header.weights_sha256[:12]}), restoration filter "
              f"{'on' if header.post_filter else 'off'}")
-    return replace(sizes, compressed_bytes=cf.size_bytes, model=model)
+    size = scene.size_bytes if len(scene.bands) == 1 else coded.coded_bytes  # the band's share
+    return replace(sizes, compressed_bytes=size, model=model)

@@ -87,9 +87,9 @@ def write_test_geotiff(
         del profile["transform"]
         profile["gcps"] = gcps
     with rasterio.open(path, "w", **profile) as dst:
-        dst.write(arr)
-        for i, text in enumerate(descriptions, start=1):
+        for i, text in enumerate(descriptions, start=1):  # before the pixels: the directory stays first
             dst.set_band_description(i, text)
+        dst.write(arr)
     return path
 
 
@@ -170,6 +170,19 @@ def make_grd(tmp_path: Path) -> Callable[..., Path]:
         return write_grd_like(tmp_path / name, height, width, bands, seed)
 
     return make
+
+
+def assert_same_georeferencing(output: Path, source: Path) -> None:
+    """``output`` has the GCPs (with their CRS) and RPCs of ``source`` and, like it, its CRS and
+    geotransform (for a GCP-only source: none and the identity)."""
+    import rasterio
+
+    from engine.raster_io import ControlPoints
+
+    with rasterio.open(output) as out, rasterio.open(source) as src:
+        assert ControlPoints.of(out) == ControlPoints.of(src)
+        assert out.gcps[1] == src.gcps[1]
+        assert out.transform == src.transform and out.crs == src.crs
 
 
 def truncate_file(path: Path, keep: float = 0.5) -> Path:

@@ -47,8 +47,12 @@ def _parser() -> argparse.ArgumentParser:
 
 
 def _algorithm_options(name: str, p: argparse.ArgumentParser) -> None:
-    if name in ("todb", "compress", "translate"):
+    if name in ("todb", "translate"):
         p.add_argument("--band", type=int, default=1, help="1-based band (default 1)")
+    if name == "compress":
+        p.add_argument("--band", type=int, default=None, help="1-based band (default: every band, "
+                       "e.g. VV and VH, in one file)")
+    if name in ("todb", "compress", "translate"):
         p.add_argument("--input-kind", choices=KINDS, default="intensity", help="default intensity")
     if name == "todb":
         p.add_argument("--noise-floor-db", type=float, default=-40.0, help="default -40")

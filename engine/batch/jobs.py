@@ -60,14 +60,16 @@ def _compress(source: Path, outputs: list[Path], options: Options) -> dict[str, 
 
     r = compress_raster(source, outputs[0], band=options["band"], input_kind=options["input_kind"],
                         rate=options["rate"], rdo=options["rdo"], post_filter=options["post_filter"])
-    return {"bpp": round(r.bpp, 4), "bytes": r.bytes, "model_id": r.model_id}
+    return {"bpp": round(r.bpp, 4), "bytes": r.bytes, "model_id": r.model_id,
+            "bands": [{"band": f.band, "description": f.description, "bytes": f.bytes, "bpp": round(f.bpp, 4)}
+                      for f in r.bands]}
 
 
 def _decompress(source: Path, outputs: list[Path], options: Options) -> dict[str, Any]:
     from ..codec.decode import decompress_file
 
     r = decompress_file(source, outputs[0], output_kind=options["output_kind"])
-    return {"width": r.width, "height": r.height, "model_id": r.model_id}
+    return {"width": r.width, "height": r.height, "bands": r.bands, "model_id": r.model_id}
 
 
 def _coregister(source: Path, outputs: list[Path], options: Options) -> dict[str, Any]:
@@ -91,8 +93,8 @@ ALGORITHMS: dict[str, Algorithm] = {
     a.name: a
     for a in (
         Algorithm("todb", "convert one band to dB (<stem>_db.tif)", RASTER_SUFFIXES, ("_db.tif",), _todb),
-        Algorithm("compress", "compress one band with the learned codec (<stem>.sarz)", RASTER_SUFFIXES,
-                  (".sarz",), _compress),
+        Algorithm("compress", "compress every band (or --band) with the learned codec (<stem>.sarz)",
+                  RASTER_SUFFIXES, (".sarz",), _compress),
         Algorithm("decompress", "decode .sarz files to GeoTIFF (<stem>.tif)", (".sarz",), (".tif",),
                   _decompress),
         Algorithm("coregister", "co-register every input onto one --reference (<stem>_coreg.tif + .json)",

@@ -64,6 +64,7 @@ class DecodeResult:
     output_kind: str
     model_id: str
     seconds: float
+    bands: int = 1
 
 
 def _checked_table(cf: fileformat.CompressedFile, decoder: Any) -> LatentModel:
@@ -192,40 +193,105 @@ def decompress_file(
     if batch_size < 1:
         raise InputError(f"Batch size must be at least 1, got {batch_size}.")
     job = _plan_decoding(input_path, output_path, decoder_path, tile_size, overlap)
-    header, meta = job.cf.header, job.decoder.metadata
-    run.say(f"Decoding {header.width} x {header.height} pixels with {meta.model_id}", logger=logger)
-    if header.post_filter:
+    header, meta = job.bands[0].cf.header, job.bands[0].decoder.metadata
+    run.say(f"Decoding {_band_names(job)} of {header.width} x {header.height} pixels with {meta.model_id}",
+            logger=logger)
+    if any(band.cf.header.post_filter for band in job.bands):
         run.say("Applying the scene's restoration filter", logger=logger)
-    blocks = decoded_blocks(job.cf, job.decoder, job.table, job.tile, job.overlap, batch_size,
-                            run.span(0.0, 0.99))
-    _write_decoded(job, restored_blocks(blocks, header), output_kind)
+    streams = [band.converted(restored_blocks(decoded_blocks(
+        band.cf, band.decoder, band.table, job.tile, job.overlap, batch_size,
+        run.span(0.0, 0.99) if i == 0 else QUIET), band.cf.header), output_kind)
+        for i, band in enumerate(job.bands)]  # in step: the first reports progress
+    _write_decoded(job, streams, output_kind)
     run.progress(1.0)
     seconds = time.perf_counter() - started
-    run.say(f"Wrote {job.output.name} ({output_kind})", logger=logger)
+    run.say(f"Wrote {job.output.name} ({output_kind}, {len(job.bands)} band(s))", logger=logger)
     logger.info("decompressed %s -> %s in %.1f s", input_path, job.output, seconds)
-    return DecodeResult(job.output, header.width, header.height, output_kind, meta.model_id, seconds)
+    return DecodeResult(job.output, header.width, header.height, output_kind, meta.model_id, seconds,
+                        len(job.bands))
 
 
 @dataclass(frozen=True)
-class _DecodingJob:
-    """A checked file, its decoder and table, the tiling and the output path."""
+class _BandDecoding:
+    """One coded band of the file with its decoder and table."""
 
     cf: fileformat.CompressedFile
     decoder: Any
     table: LatentModel
+
+    def converted(self, blocks: Iterable[tuple[Window, np.ndarray]], output_kind: str,
+                  ) -> Iterator[np.ndarray]:
+        """The decoded ``blocks`` as ``output_kind`` with the nodata mask restored, in row blocks of
+        :data:`FLUSH_ROWS` (the same for every band of the file)."""
+        from ..raster_io import OUTPUT_NODATA
+
+        header, meta = self.cf.header, self.decoder.metadata
+        masks = self.cf.mask_reader()
+        bright = BrightPixels.from_bytes(self.cf.exceptions, header.width * header.height)
+        for window, values in _even_blocks(blocks, FLUSH_ROWS):
+            data = _to_output(values, meta, header, output_kind, bright, window)
+            data[~masks.read(window.height)] = OUTPUT_NODATA
+            yield data
+
+    def description(self, output_kind: str) -> str:
+        """The source band's description, or what the values are."""
+        unit = "dB" if output_kind == "db" else f"linear {output_kind}"
+        model = self.decoder.metadata.model_id
+        return self.cf.header.description or f"SAR backscatter ({unit}) decoded by {model}"
+
+
+def _even_blocks(blocks: Iterable[tuple[Window, np.ndarray]], rows: int,
+                 ) -> Iterator[tuple[Window, np.ndarray]]:
+    """Consecutive full-width ``blocks`` regrouped into blocks of exactly ``rows`` rows (the last fewer)."""
+    pending: list[np.ndarray] = []
+    top = count = 0
+    for _window, values in blocks:
+        pending.append(values)
+        count += values.shape[0]
+        while count >= rows:
+            merged = np.concatenate(pending) if len(pending) > 1 else pending[0]
+            yield Window(top, 0, rows, merged.shape[1]), merged[:rows]
+            top, count = top + rows, count - rows
+            pending = [merged[rows:]] if count else []
+    if count:
+        merged = np.concatenate(pending) if len(pending) > 1 else pending[0]
+        yield Window(top, 0, count, merged.shape[1]), merged
+
+
+@dataclass(frozen=True)
+class _DecodingJob:
+    """A checked file, each band's decoder and table, the tiling and the output path."""
+
+    bands: tuple[_BandDecoding, ...]
     tile: int
     overlap: int
     output: Path
 
 
+def _band_names(job: _DecodingJob) -> str:
+    """``band 1 (VV), band 2 (VH)``: the source bands the file holds."""
+    return ", ".join(f"band {b.cf.header.band}" + (f" ({b.cf.header.description})" if b.cf.header.description
+                                                   else "") for b in job.bands)
+
+
 def _plan_decoding(input_path: str | os.PathLike[str], output_path: str | os.PathLike[str],
                    decoder_path: str | os.PathLike[str] | None, tile_size: int | None,
                    overlap: int | None) -> _DecodingJob:
-    """Read and verify the file, find its decoder, check the tiling and the output path."""
+    """Read and verify the file, find each band's decoder, check the tiling and the output path."""
     from ..raster_io import check_writable
 
-    cf = fileformat.read_compressed(input_path)
+    scene = fileformat.read_scene(input_path)
     out = check_writable(output_path)
+    bands = tuple(_band_decoding(cf, decoder_path) for cf in scene.bands)
+    tile, ovl = default_tiling(bands[0].decoder.metadata, tile_size, overlap)
+    for band in bands:
+        check_tiling(tile, ovl, band.cf.header.scale_factor)
+    return _DecodingJob(bands, tile, ovl, out)
+
+
+def _band_decoding(cf: fileformat.CompressedFile, decoder_path: str | os.PathLike[str] | None,
+                   ) -> _BandDecoding:
+    """The decoder of one coded band, checked against it."""
     header = cf.header
     decoder = find_decoder(header.model_id, header.weights_sha256, decoder_path)
     meta = decoder.metadata
@@ -234,32 +300,26 @@ def _plan_decoding(input_path: str | os.PathLike[str], output_path: str | os.Pat
             f"The file's latent stride is {header.scale_factor} but decoder '{meta.model_id}' has "
             f"{meta.scale_factor}; use the decoder the file was compressed for."
         )
-    table = _checked_table(cf, decoder)
-    tile, ovl = default_tiling(meta, tile_size, overlap)
-    check_tiling(tile, ovl, header.scale_factor)
-    return _DecodingJob(cf, decoder, table, tile, ovl, out)
+    return _BandDecoding(cf, decoder, _checked_table(cf, decoder))
 
 
-def _write_decoded(job: _DecodingJob, blocks: Iterable[tuple[Window, np.ndarray]], output_kind: str) -> None:
-    """Convert ``blocks`` to ``output_kind``, restore the nodata mask and write the GeoTIFF atomically,
-    in whole block rows of the output profile (:meth:`engine.raster_io.RasterWriter.write_rows`)."""
+def _write_decoded(job: _DecodingJob, streams: list[Iterator[np.ndarray]], output_kind: str) -> None:
+    """Write the bands' converted row blocks, in step, as one GeoTIFF (atomically) with the file's
+    georeferencing (geotransform or GCPs, RPCs) and the source bands' descriptions, in whole block rows
+    of the output profile (:meth:`engine.raster_io.RasterWriter.write_rows`)."""
     from affine import Affine
 
     from ..raster_io import OUTPUT_NODATA, atomic_output, create_raster, default_profile
 
-    header, meta = job.cf.header, job.decoder.metadata
-    profile = default_profile(header.width, header.height, 1, "float32", header.crs_wkt,
-                              Affine(*header.transform), OUTPUT_NODATA)
-    unit = "dB" if output_kind == "db" else f"linear {output_kind}"
-    description = f"SAR backscatter ({unit}) decoded by {meta.model_id}"
-    masks = job.cf.mask_reader()
-    bright = BrightPixels.from_bytes(job.cf.exceptions, header.width * header.height)
-    with atomic_output(job.output) as tmp, create_raster(tmp, profile, [description]) as writer:
-        for window, values in blocks:
-            valid = masks.read(window.height)
-            data = _to_output(values, meta, header, output_kind, bright, window)
-            data[~valid] = OUTPUT_NODATA
-            writer.write_rows(window.row_off, data)
+    header = job.bands[0].cf.header
+    profile = default_profile(header.width, header.height, len(job.bands), "float32", header.crs_wkt,
+                              Affine(*header.transform), OUTPUT_NODATA, control=header.control_points)
+    descriptions = [band.description(output_kind) for band in job.bands]
+    top = 0
+    with atomic_output(job.output) as tmp, create_raster(tmp, profile, descriptions) as writer:
+        for rows in zip(*streams, strict=True):
+            writer.write_rows(top, np.stack(rows))
+            top += rows[0].shape[0]
 
 
 def decoded_blocks(cf: fileformat.CompressedFile, decoder: Any, table: LatentModel, tile: int,

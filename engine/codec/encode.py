@@ -24,6 +24,7 @@ import logging
 import math
 import os
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -36,7 +37,7 @@ from ..metadata import ModelMetadata
 from ..preprocess import INPUT_KINDS, to_model_domain
 from ..raster_io import RasterInfo
 from ..run import QUIET, IsCancelled, Log, Progress, Run
-from ..tiling import Tile, Window, iter_tile_rows, plan_tiles
+from ..tiling import Tile, Window, band_list, iter_tile_rows, plan_tiles
 from . import fileformat
 from .exceptions import RangeReport, report_range, scan_range
 from .fit_filter import fit_post_filter
@@ -60,8 +61,30 @@ logger = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
+class BandFigures:
+    """What one band of a compressed file costs."""
+
+    band: int
+    """1-based band of the source."""
+    description: str | None
+    bytes: int
+    """Bytes of the band's sections (header, mask, latents, bright pixels)."""
+    bpp: float
+    """8 x ``bytes`` / pixels."""
+    exceptions: int = 0
+    exception_bytes: int = 0
+    dark_pixels: int = 0
+
+    @property
+    def label(self) -> str:
+        """``band 2 (VH)``: how the log names the band."""
+        return f"band {self.band}" + (f" ({self.description})" if self.description else "")
+
+
+@dataclass(frozen=True)
 class EncodeResult:
-    """What :func:`compress_raster` wrote."""
+    """What :func:`compress_raster` wrote (``bytes``, ``bpp`` and the bright/dark counts cover every
+    band; ``bands`` has each band's share)."""
 
     path: Path
     bytes: int
@@ -76,6 +99,8 @@ class EncodeResult:
     """Bytes of their section (part of ``bytes``)."""
     dark_pixels: int = 0
     """Valid pixels below the model's floor (coded at the floor)."""
+    bands: tuple[BandFigures, ...] = ()
+    """Per coded band, in the file's order."""
 
 
 STRIP_ROWS = 16
@@ -123,7 +148,7 @@ def compress_raster(
     input_path: str | os.PathLike[str],
     output_path: str | os.PathLike[str],
     *,
-    band: int = 1,
+    band: int | Sequence[int] | None = None,
     input_kind: str = "intensity",
     rate: str | None = "r2",
     encoder_path: str | os.PathLike[str] | None = None,
@@ -137,20 +162,21 @@ def compress_raster(
     is_cancelled: IsCancelled | None = None,
     log: Log | None = None,
 ) -> EncodeResult:
-    """Compress one band of a SAR raster into a self-describing ``.sarz`` file.
+    """Compress the bands of a SAR raster (e.g. VV and VH) into one self-describing ``.sarz`` file.
 
     Args:
         input_path: GDAL raster (intensity, amplitude or dB; not complex).
         output_path: the compressed file to write (atomically).
-        band: 1-based band.
-        input_kind: what the band holds: ``intensity``, ``amplitude`` or ``db``.
+        band: 1-based band, or bands, to code; ``None`` (default): every band. Each band is coded
+            alone (its own dB shift, bright pixels and restoration filter) and keeps its description.
+        input_kind: what the bands hold: ``intensity``, ``amplitude`` or ``db``.
         rate: a shipped rate point (``r1``..``r3``); ignored when ``encoder_path`` is given.
         encoder_path: a custom encoder model (its decoder must be available to decode).
         tile_size, overlap: encoder tiling in pixels (default: :func:`default_tiling` of the model).
         batch_size: tiles per encoder call.
         shift_db: dB added to every value before the model sees it (stored in the file and removed
-            when decoding). ``None`` (default): 0 when the scene's 1st-99th percentile dB range lies
-            inside the model's ``[db_min, db_max]``, else the shift that centres that range in it -
+            when decoding). ``None`` (default): per band, 0 when the band's 1st-99th percentile dB range
+            lies inside the model's ``[db_min, db_max]``, else the shift that centres that range in it -
             uncalibrated digital numbers would otherwise be clipped.
         rdo: rate-distortion optimised quantisation (:mod:`engine.codec.rdo`) with the settings in the
             model's entropy table: smaller files and more PSNR per bit, but it smooths speckle in
@@ -170,46 +196,86 @@ def compress_raster(
     run = Run.of(progress, is_cancelled, log)
     job, encoder = _plan_encoding(input_path, output_path, band, input_kind, rate, encoder_path,
                                   tile_size, overlap, batch_size, rdo)
-    check_input_kind(input_path, band, input_kind, run=run)
-    info, meta = job.info, job.meta
-    run.say(f"Encoding {info.width} x {info.height} pixels with {meta.model_id} in {len(job.plan)} tile(s)",
-            logger=logger)
+    for b in job.bands:
+        check_input_kind(input_path, b, input_kind, run=run)
+    info, meta, n = job.info, job.meta, len(job.bands)
+    run.say(f"Encoding {_band_names(info, job.bands)} of {info.width} x {info.height} pixels with "
+            f"{meta.model_id} in {len(job.plan)} tile(s) per band", logger=logger)
+    coded_share = 0.5 if post_filter else 0.9
     with open_raster(input_path) as src:
-        if shift_db is None:
-            shift_db = auto_shift_db(src, band, meta, info.nodata, input_kind, run)
-        if shift_db:
-            run.say(f"Shifting the scene by {shift_db:+.2f} dB into the model's range "
-                    f"[{meta.db_min}, {meta.db_max}] dB (undone when decoding)", logger=logger)
-        out_of_range = scan_range(src, band, meta, info.nodata, input_kind, shift_db, run)
-        coded = _encode_latents(job, encoder, src, shift_db, batch_size, rdo,
-                                run.span(0.0, 0.5 if post_filter else 0.9))
+        bands = [_encode_band(dataclasses.replace(job, band=b), encoder, src, shift_db, batch_size, rdo,
+                              run.span(coded_share * i / n, coded_share * (i + 1) / n))
+                 for i, b in enumerate(job.bands)]
         del encoder  # frees its ONNX Runtime session (and memory arena) before the decoding pass
-        header = _header(job, coded, shift_db)
         if post_filter:
-            header = _with_post_filter(header, coded, job, src, batch_size, run.span(0.5, 0.95),
-                                       FILTER_CLASSES_RDO if rdo else 1)
-    return _write_file(job, header, coded, out_of_range, run, started)
+            classes = FILTER_CLASSES_RDO if rdo else 1
+            spans = [run.span(0.5 + 0.45 * i / n, 0.5 + 0.45 * (i + 1) / n) for i in range(n)]
+            bands = [dataclasses.replace(c, header=_with_post_filter(
+                         c.header, c.coded, c.job, src, batch_size, span, classes))
+                     for c, span in zip(bands, spans, strict=True)]
+    return _write_file(job, bands, run, started)
 
 
-def _write_file(job: _EncodingJob, header: fileformat.CompressedHeader, coded: _Coded,
-                out_of_range: RangeReport, run: Run, started: float) -> EncodeResult:
-    """Pack header, mask, latents and bright pixels into the file, written atomically; the figures."""
+def _band_names(info: RasterInfo, bands: Sequence[int]) -> str:
+    """``band 1 (VV), band 2 (VH)``."""
+    return ", ".join(f"band {b}" + (f" ({info.descriptions[b - 1]})" if info.descriptions[b - 1] else "")
+                     for b in bands)
+
+
+@dataclass(frozen=True)
+class _CodedBand:
+    """One band coded: its job, header, latents and mask, and the pixels outside the model's range."""
+
+    job: _EncodingJob
+    header: fileformat.CompressedHeader
+    coded: _Coded
+    out_of_range: RangeReport
+
+
+def _encode_band(job: _EncodingJob, encoder: Any, src: Any, shift_db: float | None, batch_size: int,
+                 rdo: bool, run: Run) -> _CodedBand:
+    """Code ``job.band``: its dB shift, the pixels beyond the model's range, the latents."""
+    info, meta = job.info, job.meta
+    if shift_db is None:
+        shift_db = auto_shift_db(src, job.band, meta, info.nodata, job.input_kind, run)
+    if shift_db:
+        run.say(f"Shifting band {job.band} by {shift_db:+.2f} dB into the model's range "
+                f"[{meta.db_min}, {meta.db_max}] dB (undone when decoding)", logger=logger)
+    out_of_range = scan_range(src, job.band, meta, info.nodata, job.input_kind, shift_db, run)
+    coded = _encode_latents(job, encoder, src, shift_db, batch_size, rdo, run)
+    return _CodedBand(job, _header(job, coded, shift_db), coded, out_of_range)
+
+
+def _write_file(job: _EncodingJob, bands: list[_CodedBand], run: Run, started: float) -> EncodeResult:
+    """Pack every band's header, mask, latents and bright pixels into the file, written atomically;
+    the figures, per band and in all."""
     from ..raster_io import atomic_output
 
     info = job.info
-    bright = out_of_range.bright.to_bytes()
-    data = fileformat.pack(header, coded.mask_bytes, coded.payload, bright)
-    report_range(out_of_range, len(bright), info.width * info.height, run)
+    pixels = info.width * info.height
+    brights = [c.out_of_range.bright.to_bytes() for c in bands]
+    data = fileformat.pack_bands([(c.header, c.coded.mask_bytes, c.coded.payload, bright)
+                                  for c, bright in zip(bands, brights, strict=True)])
+    for c, bright in zip(bands, brights, strict=True):
+        report_range(c.out_of_range, len(bright), pixels, run)
     run.check("Compression")
     with atomic_output(job.output) as tmp:
         tmp.write_bytes(data)
     run.progress(1.0)
-    bpp = 8.0 * len(data) / (info.width * info.height)
+    figures = tuple(
+        BandFigures(c.job.band, c.header.description, coded.coded_bytes, coded.bpp,
+                    c.out_of_range.bright.count, len(bright), c.out_of_range.dark)
+        for c, coded, bright in zip(bands, fileformat.unpack_scene(data).bands, brights, strict=True))
+    bpp = 8.0 * len(data) / pixels
     seconds = time.perf_counter() - started
-    run.say(f"Wrote {job.output.name}: {len(data)} bytes, {bpp:.3f} bits per pixel", logger=logger)
+    for f in figures:
+        run.say(f"Coded {f.label}: {f.bytes} bytes, {f.bpp:.3f} bits per pixel", logger=logger)
+    run.say(f"Wrote {job.output.name}: {len(figures)} band(s), {len(data)} bytes, {bpp:.3f} bits per pixel",
+            logger=logger)
     logger.info("compressed to %s (%d bytes, %.3f bpp, %.1f s)", job.output, len(data), bpp, seconds)
     return EncodeResult(job.output, len(data), bpp, info.width, info.height, job.meta.model_id, seconds,
-                        out_of_range.bright.count, len(bright), out_of_range.dark)
+                        sum(f.exceptions for f in figures), sum(f.exception_bytes for f in figures),
+                        sum(f.dark_pixels for f in figures), figures)
 
 
 @dataclass(frozen=True)
@@ -217,7 +283,8 @@ class _EncodingJob:
     """What one compression needs before it reads a pixel: source, model, table and tiling."""
 
     info: RasterInfo
-    band: int
+    bands: tuple[int, ...]
+    band: int  # the band being coded (one of ``bands``)
     input_kind: str
     output: Path
     encoder_path: Path
@@ -236,7 +303,8 @@ class _EncodingJob:
         return math.ceil(self.info.height / self.scale), math.ceil(self.info.width / self.scale)
 
 
-def _plan_encoding(input_path: str | os.PathLike[str], output_path: str | os.PathLike[str], band: int,
+def _plan_encoding(input_path: str | os.PathLike[str], output_path: str | os.PathLike[str],
+                   band: int | Sequence[int] | None,
                    input_kind: str, rate: str | None, encoder_path: str | os.PathLike[str] | None,
                    tile_size: int | None, overlap: int | None, batch_size: int, rdo: bool,
                    ) -> tuple[_EncodingJob, Any]:
@@ -248,6 +316,7 @@ def _plan_encoding(input_path: str | os.PathLike[str], output_path: str | os.Pat
     if batch_size < 1:
         raise InputError(f"Batch size must be at least 1, got {batch_size}.")
     info = inspect_raster(input_path, band)
+    bands = tuple(band_list(band)) or tuple(range(1, info.count + 1))
     out = check_writable(output_path)
     if encoder_path is None:
         if rate is None:
@@ -265,7 +334,8 @@ def _plan_encoding(input_path: str | os.PathLike[str], output_path: str | os.Pat
     tile, ovl = default_tiling(meta, tile_size, overlap)
     check_tiling(tile, ovl, s)
     plan = plan_tiles(math.ceil(info.height / s), math.ceil(info.width / s), tile // s, ovl // s)
-    job = _EncodingJob(info, band, input_kind, out, Path(encoder_path), meta, table, tile, ovl, plan)
+    job = _EncodingJob(info, bands, bands[0], input_kind, out, Path(encoder_path), meta, table, tile, ovl,
+                       plan)
     return job, encoder
 
 
@@ -341,6 +411,8 @@ def _header(job: _EncodingJob, coded: _Coded, shift_db: float) -> fileformat.Com
         valid_pixels=coded.valid_pixels,
         shift_db=float(shift_db),
         strip_rows=STRIP_ROWS,
+        description=info.descriptions[job.band - 1] or None,
+        control=info.control.to_json(),
     )
 
 

@@ -15,11 +15,18 @@ Layout (all integers little-endian)::
                                (:mod:`.exceptions`; empty: none)
     checksum         u32       CRC-32 of every byte before it
 
+Version 6 holds several bands (dual polarisation): after the total length comes a u16 band
+count, then for each band its header, mask, payload and bright sections as above; one checksum
+ends the file. Each band's header is complete (size, CRS, geotransform; the source band's
+``description``; the GCPs with their CRS and the RPCs in ``control``), so every band decodes alone.
+
 The header holds everything needed to rebuild the raster (see
 :class:`CompressedHeader`), including which entropy model coded the payload (``entropy_model``:
 ``factorised`` or ``hyperprior``; a hyperprior's side information is inside the payload, so the
-checksum covers it). Files coded with a factorised table are still written as version 4, byte for
-byte as before (the header then has no ``entropy_model`` field); version 5 marks hyperprior files.
+checksum covers it). A file is written in the oldest version that holds it: one band without
+description, GCPs or RPCs coded with a factorised table is still version 4, byte for byte as before
+(the header then has no ``entropy_model`` field), with a hyperprior version 5; several bands, a band
+description, GCPs or RPCs make it version 6.
 The file's real size is what bits per pixel means.
 Parsing checks, in this order: foreign file (magic), unknown version,
 truncation, checksum; each raises :class:`CompressedFileError` saying what to do.
@@ -38,30 +45,35 @@ from typing import Any
 
 import numpy as np
 
-from ..errors import CompressedFileError
+from ..errors import CompressedFileError, InputError
+from ..raster_io import ControlPoints
 from .postfilter import PostFilter
 
 MAGIC = b"SARZ\r\n\x1a\n"
-FORMAT_VERSION = 5
-"""Newest version written. 5: the payload is coded with the hyperprior (header ``entropy_model``
-``hyperprior``, :mod:`.hyperprior`); same layout as 4. 4: a section after the payload holds the pixels
-above the model's range
-(:mod:`.exceptions`); 3: the header may carry a restoration filter (``post_filter``, :mod:`.postfilter`);
-2: the payload is coded in strips of ``strip_rows`` latent rows (memory flat in scene size); 1: one
-strip. Versions 1-3 share one layout (a file of an older one is also a valid file of the newer
-ones); version 4 adds the section. Files of every readable version decode (pixels above the model's
-range come back clipped in files before version 4)."""
-READABLE_VERSIONS = (1, 2, 3, 4, 5)
+FORMAT_VERSION = 6
+"""Newest version written. 6: several bands in one file, and headers with a band ``description``
+and ``control`` (GCPs, RPCs); same sections per band. 5: the payload is coded with the hyperprior
+(header ``entropy_model`` ``hyperprior``, :mod:`.hyperprior`); same layout as 4. 4: a section after the
+payload holds the pixels above the model's range (:mod:`.exceptions`); 3: the header may carry a
+restoration filter (``post_filter``, :mod:`.postfilter`); 2: the payload is coded in strips of
+``strip_rows`` latent rows (memory flat in scene size); 1: one strip. Versions 1-3 share one layout
+(a file of an older one is also a valid file of the newer ones); version 4 adds the section. Files of
+every readable version decode (pixels above the model's range come back clipped in files before
+version 4)."""
+READABLE_VERSIONS = (1, 2, 3, 4, 5, 6)
 FACTORISED_VERSION = 4
 """Version written for files coded with a factorised table (their bytes are those of release 4)."""
 HYPERPRIOR_VERSION = 5
 """First version (and version written) for files coded with the hyperprior."""
+MULTIBAND_VERSION = 6
+"""First version with a band count (several bands) and the ``description`` and ``control`` header fields."""
 FACTORISED, HYPERPRIOR = "factorised", "hyperprior"
 ENTROPY_MODELS = (FACTORISED, HYPERPRIOR)
 EXCEPTIONS_VERSION = 4
 """First version with the bright-pixel section."""
 SUFFIX = ".sarz"
 _PREFIX = struct.Struct("<8sHQ")
+_U16 = struct.Struct("<H")
 _U32 = struct.Struct("<I")
 _U64 = struct.Struct("<Q")
 
@@ -91,6 +103,9 @@ class CompressedHeader:
         entropy_model: ``factorised`` (the decoder's table) or ``hyperprior`` (version 5 on).
         post_filter: the restoration filter the decoder applies to its output
             (:meth:`PostFilter.to_header`); empty: none.
+        description: the source band's description (e.g. ``VV``; version 6 on), restored on decoding.
+        control: the source's GCPs with their CRS and its RPCs (:meth:`ControlPoints.to_json`;
+            version 6 on); empty: georeferenced by ``crs_wkt`` and ``transform`` alone.
         quantisation: how integers map back to latents.
         created_by: software that wrote the file.
     """
@@ -123,6 +138,18 @@ class CompressedHeader:
     created_by: str = "sar-toolbox"
     extra: dict[str, str] = field(default_factory=dict)
     entropy_model: str = FACTORISED
+    description: str | None = None
+    control: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def control_points(self) -> ControlPoints:
+        """The source's GCPs and RPCs (empty when it had none)."""
+        return ControlPoints.from_json(self.control)
+
+    @property
+    def needs_multiband_version(self) -> bool:
+        """Whether the header holds a field of version 6 on (``description``, ``control``)."""
+        return bool(self.description or self.control)
 
     @property
     def latent_shape(self) -> tuple[int, int, int]:
@@ -141,6 +168,9 @@ class CompressedHeader:
             data["source_nodata"] = repr(float(nodata))  # "nan", "inf", "-inf": JSON has no NaN
         if self.entropy_model == FACTORISED:
             del data["entropy_model"]  # a factorised file's header is that of version 4, byte for byte
+        for name in ("description", "control"):  # version 6 fields, absent when unused
+            if not data[name]:
+                del data[name]
         return json.dumps(data, sort_keys=True, separators=(",", ":"))
 
     @classmethod
@@ -164,6 +194,11 @@ class CompressedHeader:
             raise CompressedFileError(
                 f"The compressed file was coded with entropy model '{header.entropy_model}', which this "
                 "SAR Toolbox does not know; update the SAR Toolbox plugin.")
+        try:
+            header.control_points  # noqa: B018 - parsed to check it
+        except (TypeError, ValueError, KeyError, AttributeError) as exc:
+            raise CompressedFileError(
+                f"The compressed file's GCPs or RPCs are malformed ({exc}); the file is damaged.") from exc
         if header.post_filter:
             try:
                 PostFilter.from_header(header.post_filter)
@@ -176,13 +211,20 @@ class CompressedHeader:
 
 @dataclass(frozen=True)
 class CompressedFile:
-    """A parsed compressed file: header, compressed mask bytes, payload bytes and bright-pixel section."""
+    """One coded band of a parsed compressed file: header, compressed mask bytes, payload bytes and
+    bright-pixel section; ``size_bytes`` is the whole file's size, ``coded_bytes`` this band's share."""
 
     header: CompressedHeader
     mask_bytes: bytes
     payload: bytes
     size_bytes: int
     exceptions: bytes = b""
+    coded_bytes: int = 0
+
+    @property
+    def bpp(self) -> float:
+        """This band's bits per pixel: 8 x its bytes (its sections) / pixels."""
+        return 8.0 * self.coded_bytes / (self.header.width * self.header.height)
 
     def mask_reader(self) -> MaskReader:
         """A reader that inflates the validity mask strip by strip, top to bottom."""
@@ -191,6 +233,31 @@ class CompressedFile:
     def mask(self) -> np.ndarray:
         """The whole validity mask (``height x width`` bool); fine for moderate rasters."""
         return self.mask_reader().read(self.header.height)
+
+
+@dataclass(frozen=True)
+class CompressedScene:
+    """A parsed compressed file: its coded bands, in the source's band order, and its size."""
+
+    bands: tuple[CompressedFile, ...]
+    size_bytes: int
+    version: int
+
+    @property
+    def bpp(self) -> float:
+        """Bits per pixel of the whole file: 8 x file bytes / pixels of one band."""
+        header = self.bands[0].header
+        return 8.0 * self.size_bytes / (header.width * header.height)
+
+    def index_of(self, source_band: int) -> int:
+        """0-based position of the band coded from ``source_band``; a one-band file's only band."""
+        if len(self.bands) == 1:
+            return 0
+        coded = [b.header.band for b in self.bands]
+        if source_band not in coded:
+            raise InputError(f"The compressed file holds bands {', '.join(map(str, coded))} of its source, "
+                             f"not band {source_band}; choose one of those.")
+        return coded.index(source_band)
 
 
 class MaskReader:
@@ -252,35 +319,66 @@ class MaskWriter:
         return b"".join(self._parts)
 
 
-def pack(header: CompressedHeader, mask_bytes: bytes, payload: bytes, exceptions: bytes = b"",
-         version: int | None = None) -> bytes:
-    """Serialise a compressed file to bytes (see the module docstring for the layout).
+Band = tuple[CompressedHeader, bytes, bytes, bytes]
+"""One coded band as :func:`pack_bands` takes it: header, mask bytes, payload, bright-pixel section."""
 
-    ``version``: default :data:`HYPERPRIOR_VERSION` for a hyperprior-coded payload, else
-    :data:`FACTORISED_VERSION`; an older readable version may be written (no bright-pixel section
-    before 4, no hyperprior before 5).
-    """
-    hyper = header.entropy_model == HYPERPRIOR
-    if version is None:
-        version = HYPERPRIOR_VERSION if hyper else FACTORISED_VERSION
-    if (version not in READABLE_VERSIONS or (exceptions and version < EXCEPTIONS_VERSION)
-            or (hyper and version < HYPERPRIOR_VERSION)):
-        raise ValueError(f"cannot write format version {version} with {len(exceptions)} exception bytes "
-                         f"and entropy model {header.entropy_model}")
+
+def _band_sections(band: Band, version: int) -> list[bytes]:
+    header, mask_bytes, payload, exceptions = band
     head = zlib.compress(header.to_json().encode("utf-8"), 9)
-    sections = [
-        _U32.pack(len(head)),
-        head,
-        _U32.pack(len(mask_bytes)),
-        mask_bytes,
-        _U64.pack(len(payload)),
-        payload,
-    ]
+    sections = [_U32.pack(len(head)), head, _U32.pack(len(mask_bytes)), mask_bytes, _U64.pack(len(payload)),
+                payload]
     if version >= EXCEPTIONS_VERSION:
         sections += [_U64.pack(len(exceptions)), exceptions]
+    return sections
+
+
+def _check_writable_version(band: Band, version: int) -> None:
+    header, exceptions = band[0], band[3]
+    if (version not in READABLE_VERSIONS or (exceptions and version < EXCEPTIONS_VERSION)
+            or (header.entropy_model == HYPERPRIOR and version < HYPERPRIOR_VERSION)
+            or (header.needs_multiband_version and version < MULTIBAND_VERSION)):
+        extra = " and a description or GCPs/RPCs" if header.needs_multiband_version else ""
+        raise ValueError(f"cannot write format version {version} with {len(exceptions)} exception bytes, "
+                         f"entropy model {header.entropy_model}{extra}")
+
+
+def _framed(version: int, sections: list[bytes]) -> bytes:
     total = _PREFIX.size + sum(len(part) for part in sections) + _U32.size
     body = b"".join([_PREFIX.pack(MAGIC, version, total), *sections])
     return body + _U32.pack(zlib.crc32(body) & 0xFFFFFFFF)
+
+
+def pack(header: CompressedHeader, mask_bytes: bytes, payload: bytes, exceptions: bytes = b"",
+         version: int | None = None) -> bytes:
+    """Serialise a one-band compressed file to bytes (see the module docstring for the layout).
+
+    ``version``: default the oldest that holds the band (:data:`FACTORISED_VERSION`, with a hyperprior
+    :data:`HYPERPRIOR_VERSION`, with a description or GCPs/RPCs :data:`MULTIBAND_VERSION`); an older
+    readable version may be written (no bright-pixel section before 4, no hyperprior before 5).
+    """
+    return pack_bands([(header, mask_bytes, payload, exceptions)], version)
+
+
+def pack_bands(bands: list[Band], version: int | None = None) -> bytes:
+    """Serialise the coded bands of one scene to bytes: one band in the oldest version that holds it
+    (:func:`pack`), several in version 6."""
+    if not bands:
+        raise ValueError("a compressed file needs at least one band")
+    if version is None:
+        header = bands[0][0]
+        version = (MULTIBAND_VERSION if len(bands) > 1 or header.needs_multiband_version
+                   else HYPERPRIOR_VERSION if header.entropy_model == HYPERPRIOR else FACTORISED_VERSION)
+    for band in bands:
+        _check_writable_version(band, version)
+    if version < MULTIBAND_VERSION:
+        if len(bands) > 1:
+            raise ValueError(f"format version {version} holds one band, not {len(bands)}")
+        return _framed(version, _band_sections(bands[0], version))
+    sections = [_U16.pack(len(bands))]
+    for band in bands:
+        sections += _band_sections(band, version)
+    return _framed(version, sections)
 
 
 def _corrupted(name: str) -> CompressedFileError:
@@ -290,9 +388,9 @@ def _corrupted(name: str) -> CompressedFileError:
     )
 
 
-def _sections(data: bytes, version: int) -> tuple[list[bytes], int | None]:
-    """Header, mask, payload (and bright pixels) as declared; end ``None`` if a size runs past the data."""
-    pos = _PREFIX.size
+def _sections(data: bytes, pos: int, version: int) -> tuple[list[bytes], int | None]:
+    """One band's header, mask, payload (and bright pixels) as declared from ``pos``; the end, ``None``
+    if a size runs past the data."""
     sections: list[bytes] = []
     sizes = (_U32, _U32, _U64, _U64) if version >= EXCEPTIONS_VERSION else (_U32, _U32, _U64)
     for fmt in sizes:
@@ -307,6 +405,25 @@ def _sections(data: bytes, version: int) -> tuple[list[bytes], int | None]:
     return sections, pos
 
 
+def _band_records(data: bytes, version: int) -> tuple[list[list[bytes]], int | None]:
+    """The sections of every band as declared, and where they end (``None`` if a size runs past the data)."""
+    if version < MULTIBAND_VERSION:
+        sections, end = _sections(data, _PREFIX.size, version)
+        return [sections], end
+    if len(data) < _PREFIX.size + _U16.size:
+        return [], None
+    (count,) = _U16.unpack_from(data, _PREFIX.size)
+    records: list[list[bytes]] = []
+    pos: int | None = _PREFIX.size + _U16.size
+    for _ in range(count):
+        assert pos is not None
+        sections, pos = _sections(data, pos, version)
+        if pos is None:
+            return records, None
+        records.append(sections)
+    return records, pos
+
+
 def _truncated(name: str) -> CompressedFileError:
     return CompressedFileError(
         f"{name} is truncated (it ends before its declared end); the copy is incomplete. "
@@ -315,7 +432,17 @@ def _truncated(name: str) -> CompressedFileError:
 
 
 def unpack(data: bytes, name: str = "The compressed file") -> CompressedFile:
-    """Parse and verify bytes written by :func:`pack`; raise :class:`CompressedFileError` if unusable."""
+    """Parse and verify a one-band file written by :func:`pack`; raise :class:`CompressedFileError` if
+    unusable (a file of several bands too: read those with :func:`unpack_scene`)."""
+    scene = unpack_scene(data, name)
+    if len(scene.bands) > 1:
+        raise CompressedFileError(f"{name} holds {len(scene.bands)} bands; decode it with "
+                                  "'sartoolbox:decompress', which restores every band.")
+    return scene.bands[0]
+
+
+def _check_frame(data: bytes, name: str) -> int:
+    """Signature and version of a compressed file (the version)."""
     if len(data) < len(MAGIC):
         if data and MAGIC.startswith(data):
             raise _truncated(name)
@@ -340,8 +467,15 @@ def unpack(data: bytes, name: str = "The compressed file") -> CompressedFile:
         )
     if len(data) < _PREFIX.size:
         raise _truncated(name)
+    return int(version)
+
+
+def unpack_scene(data: bytes, name: str = "The compressed file") -> CompressedScene:
+    """Parse and verify bytes written by :func:`pack_bands` (any readable version); raise
+    :class:`CompressedFileError` if unusable."""
+    version = _check_frame(data, name)
     _, _, total = _PREFIX.unpack_from(data)
-    sections, end = _sections(data, version)
+    records, end = _band_records(data, version)
     if end is None or end + _U32.size != total:
         # the declared sizes disagree with each other: a damaged size field, or a cut inside one
         if len(data) < total and end is None:
@@ -355,8 +489,15 @@ def unpack(data: bytes, name: str = "The compressed file") -> CompressedFile:
             "appended to. Use an intact copy."
         )
     (stored,) = _U32.unpack_from(data, end)
-    if zlib.crc32(data[:end]) & 0xFFFFFFFF != stored:
+    if zlib.crc32(data[:end]) & 0xFFFFFFFF != stored or not records:
         raise _corrupted(name)
+    bands = tuple(_parsed_band(sections, version, len(data), name) for sections in records)
+    if len({(b.header.width, b.header.height) for b in bands}) > 1:
+        raise _corrupted(name)
+    return CompressedScene(bands, len(data), version)
+
+
+def _parsed_band(sections: list[bytes], version: int, size: int, name: str) -> CompressedFile:
     try:
         text = zlib.decompress(sections[0]).decode("utf-8")
     except (zlib.error, UnicodeDecodeError) as exc:
@@ -367,11 +508,21 @@ def unpack(data: bytes, name: str = "The compressed file") -> CompressedFile:
             f"{name} declares format version {version} but a {header.entropy_model} payload (version "
             f"{HYPERPRIOR_VERSION} on); it was written by incompatible software. Compress the source again.")
     bright = sections[3] if len(sections) > 3 else b""
-    return CompressedFile(header, sections[1], sections[2], len(data), bright)
+    coded = sum(len(part) for part in sections) + (_U32.size * 2 + _U64.size * (len(sections) - 2))
+    return CompressedFile(header, sections[1], sections[2], size, bright, coded)
 
 
 def read_compressed(path: str | os.PathLike[str]) -> CompressedFile:
-    """Read and verify a compressed file from disk."""
+    """Read and verify a one-band compressed file from disk (:func:`unpack`)."""
+    scene = read_scene(path)
+    if len(scene.bands) > 1:
+        raise CompressedFileError(f"'{Path(path).name}' holds {len(scene.bands)} bands; decode it with "
+                                  "'sartoolbox:decompress', which restores every band.")
+    return scene.bands[0]
+
+
+def read_scene(path: str | os.PathLike[str]) -> CompressedScene:
+    """Read and verify a compressed file from disk, every band (:func:`unpack_scene`)."""
     path = Path(path)
     try:
         data = path.read_bytes()
@@ -384,4 +535,4 @@ def read_compressed(path: str | os.PathLike[str]) -> CompressedFile:
             from None
     except OSError as exc:
         raise CompressedFileError(f"Compressed file '{path}' cannot be read ({exc}).") from exc
-    return unpack(data, name=f"'{path.name}'")
+    return unpack_scene(data, name=f"'{path.name}'")

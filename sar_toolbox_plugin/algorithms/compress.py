@@ -1,4 +1,4 @@
-"""``sartoolbox:compress`` — learned compression of one SAR band into a ``.sarz`` file."""
+"""``sartoolbox:compress`` — learned compression of a SAR raster's bands into one ``.sarz`` file."""
 
 from __future__ import annotations
 
@@ -7,6 +7,7 @@ from typing import Any
 from qgis.core import (
     QgsProcessingException,
     QgsProcessingFeedback,
+    QgsProcessingOutputString,
     QgsProcessingParameterBoolean,
     QgsProcessingParameterFileDestination,
 )
@@ -33,12 +34,14 @@ class CompressAlgorithm(SarAlgorithm):
     NAME = "compress"
     DISPLAY_NAME = "Compress SAR raster (learned codec)"
     GROUP = COMPRESSION
-    HELP = """Compresses one band of a SAR raster with a learned codec (CNN autoencoder + \
-range-coded latents) into one self-describing <i>.sarz</i> file (georeferencing, nodata mask, model id \
-and hash, checksum).
+    HELP = """Compresses the bands of a SAR raster (e.g. VV and VH of a dual-polarisation product) with a \
+learned codec (CNN autoencoder + range-coded latents) into one self-describing <i>.sarz</i> file \
+(georeferencing - geotransform, or GCPs and RPCs -, band descriptions, nodata mask, model id and hash, \
+checksum).
 
 <b>Input raster</b>: intensity, amplitude or dB values (complex SLC is not supported: compute |z|² first).
-<b>Band</b>: the band to compress (1-based); band 1 when not set.
+<b>Band</b>: the one band to compress (1-based); every band when not set, each coded alone (its own \
+dB shift and restoration filter) and restored with its description by <i>Decompress</i>.
 <b>Input values are</b>: what the band holds; the codec works on dB values.
 <b>Rate</b>: the shipped rate points: r1, r2, r3 (lowest to highest rate), then h1 (below r1) and \
 h4 (above r3): the same networks with a hyperprior entropy model, and h5 (between h1 and r1): h1 with all \
@@ -61,7 +64,8 @@ It is left out automatically when it would not pay for its bytes (tiny scenes).
 <b>Bright targets</b>: pixels above the model's dB range (ships, corner reflectors) are coded apart, to \
 within 0.25 dB, in a section of the file (counted in BPP); pixels below its floor are coded at the floor. \
 The log and the outputs <b>N_EXCEPTIONS</b>, <b>EXCEPTION_BYTES</b> and <b>DARK_PIXELS</b> say how many.
-<b>Output</b>: the compressed file. <b>BPP</b> = 8 × file bytes / (width × height).
+<b>Output</b>: the compressed file. <b>BPP</b> = 8 × file bytes / (width × height) (all bands); \
+<b>BANDS</b> and the log give each band's bytes and bits per pixel.
 
 Nodata, zero, negative and NaN pixels are stored in a lossless mask and come back as nodata."""
 
@@ -69,6 +73,7 @@ Nodata, zero, negative and NaN pixels are stored in a lossless mask and come bac
     OPTIMISE = "OPTIMISE"
     POST_FILTER = "POST_FILTER"
 
+    BANDS = "BANDS"
     BAND_INPUT = BandInput(INPUT_KINDS)
     FIGURES = (
         Figure("BPP", "Bits per pixel"),
@@ -80,7 +85,7 @@ Nodata, zero, negative and NaN pixels are stored in a lossless mask and come bac
 
     def add_parameters(self) -> None:
         self.rates = rate_options()
-        self.add_band_input(self.BAND_INPUT)
+        self.add_band_input(self.BAND_INPUT, default_band=None)  # not set: every band
         default_rate = self.rates.index("r2") if "r2" in self.rates else 0
         self.add_enum(self.RATE, "Rate", self.rates, default=default_rate)
         self.add_onnx_file(self.MODEL, "Custom encoder model")
@@ -93,9 +98,11 @@ Nodata, zero, negative and NaN pixels are stored in a lossless mask and come bac
             QgsProcessingParameterFileDestination(self.OUTPUT, self.tr("Compressed file"),
                                                   fileFilter="SAR Toolbox compressed (*.sarz)")
         )
+        self.add_outputs(QgsProcessingOutputString,
+                         [(self.BANDS, "Coded bands (band, description, bytes, bpp)")])
 
     def execute(self, values: ParameterValues, feedback: QgsProcessingFeedback) -> dict[str, Any]:
-        source, band, kind = values.band_input(self.BAND_INPUT)
+        source, band, kind = values.band_input(self.BAND_INPUT)  # band 0: not set, every band
         rate = values.enum(self.RATE, self.rates)
         model = values.optional_file(self.MODEL)
         optimise = values.boolean(self.OPTIMISE)
@@ -106,6 +113,8 @@ Nodata, zero, negative and NaN pixels are stored in a lossless mask and come bac
 
         from ..engine.codec.encode import compress_raster  # lazy: pulls in rasterio, onnxruntime
 
-        result = compress_raster(source, output, band=band, input_kind=kind, rate=rate, encoder_path=model,
-                                 rdo=optimise, post_filter=post_filter, **engine_callbacks(feedback))
-        return self.outputs({self.OUTPUT: output}, result)
+        result = compress_raster(source, output, band=band or None, input_kind=kind, rate=rate,
+                                 encoder_path=model, rdo=optimise, post_filter=post_filter,
+                                 **engine_callbacks(feedback))
+        bands = "; ".join(f"{f.label}: {f.bytes} bytes, {f.bpp:.4f} bpp" for f in result.bands)
+        return {**self.outputs({self.OUTPUT: output}, result), self.BANDS: bands}

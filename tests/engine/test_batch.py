@@ -147,3 +147,24 @@ def test_local_workers_get_their_share_of_the_cores() -> None:
         seen = client.run(lambda: (os.environ.get(THREADS_ENV), os.environ.get("OMP_NUM_THREADS")))
     assert len(seen) == 2
     assert set(seen.values()) == {(expected[THREADS_ENV], expected["OMP_NUM_THREADS"])}
+
+
+def test_batch_compress_codes_every_band_and_names_a_truncated_file(make_grd: Callable[..., Path],
+                                                                     tmp_path: Path) -> None:
+    """A dual-pol GCP-only scene gives one file with both bands (figures per band); a truncated scene is
+    recorded with the file and what is wrong, not as an unexpected error (issue 24.2, 24.5)."""
+    from tests.conftest import truncate_file
+
+    (tmp_path / "in").mkdir()
+    make_grd(name="in/s1.tif")
+    truncate_file(make_grd(height=256, width=256, name="in/cut.tif"))
+    out = tmp_path / "out"
+    assert main(["compress", "--input-dir", str(tmp_path / "in"), "--output-dir", str(out), "--workers", "1",
+                 "--rate", "r1", "--input-kind", "amplitude", "--no-post-filter", "--no-progress"]) == 1
+    by_name = {Path(s["input"]).name: s for s in _summary(out)["scenes"]}
+    bands = by_name["s1.tif"]["figures"]["bands"]
+    assert [(b["band"], b["description"]) for b in bands] == [(1, "VV"), (2, "VH")]
+    assert all(b["bpp"] > 0 for b in bands)
+    error = by_name["cut.tif"]["error"]
+    assert error.startswith("RasterIOError: Reading ") and "cut.tif' failed" in error and "truncated" in error
+    assert sorted(p.name for p in out.iterdir()) == ["s1.sarz", "summary.json"]

@@ -188,8 +188,9 @@ def _recrc(data: bytearray) -> bytes:
 
 def test_newer_versions_and_inconsistent_versions_are_refused(tmp_path: Path) -> None:
     data = bytearray(_compress(tmp_path, smooth_db(32, 32), post_filter=False).read_bytes())
-    struct.pack_into("<H", data, 8, 6)
-    with pytest.raises(CompressedFileError, match=r"format version 6.*newer.*update the SAR Toolbox"):
+    newer = fileformat.FORMAT_VERSION + 1
+    struct.pack_into("<H", data, 8, newer)
+    with pytest.raises(CompressedFileError, match=rf"format version {newer}.*newer.*update the SAR Toolbox"):
         fileformat.unpack(_recrc(data))
     struct.pack_into("<H", data, 8, 4)  # a version 4 file cannot hold a hyperprior payload
     with pytest.raises(CompressedFileError, match="version 4 but a hyperprior payload"):

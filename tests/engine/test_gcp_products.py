@@ -6,19 +6,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import rasterio
-
-from engine.raster_io import ControlPoints, inspect_raster
+from engine.raster_io import inspect_raster
+from tests.conftest import assert_same_georeferencing
 from tests.engine.tiny_translation import build_tiny_translation
-
-
-def assert_same_georeferencing(output: Path, source: Path) -> None:
-    """``output`` has the GCPs, GCP CRS and RPCs of ``source`` and, like it, no geotransform."""
-    with rasterio.open(output) as out, rasterio.open(source) as src:
-        assert ControlPoints.of(out) == ControlPoints.of(src)
-        assert ControlPoints.of(out).gcps, "the output lost the GCPs"
-        assert out.gcps[1] == src.gcps[1]
-        assert out.transform == src.transform and out.crs == src.crs  # identity / none, as the source
 
 
 def test_todb_keeps_the_gcps(make_grd, tmp_path: Path) -> None:

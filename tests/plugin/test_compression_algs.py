@@ -154,3 +154,28 @@ def test_restoration_filter_parameter(
                                    "POST_FILTER": post_filter, "OUTPUT": str(out)})
         stored[post_filter] = bool(fileformat.read_compressed(out).header.post_filter)
     assert stored == {False: False, True: True}
+
+
+def test_dual_pol_gcp_product_round_trip(
+    tmp_path: Path, make_grd: Callable[..., Path], run_algorithm: Callable[..., dict[str, Any]],
+) -> None:
+    """A GCP-only VV+VH product (Sentinel-1 GRD shape): compress without BAND codes both bands into one
+    file, decompress restores both with their descriptions and the GCPs (issue 24.1, 24.2)."""
+    import rasterio
+
+    from tests.conftest import assert_same_georeferencing
+
+    grd = make_grd()
+    sarz, decoded = tmp_path / "s1.sarz", tmp_path / "s1.tif"
+    result = run_algorithm("compress", {"INPUT": str(grd), "INPUT_KIND": 1, "RATE": 0, "OUTPUT": str(sarz)})
+    assert result["BANDS"].startswith("band 1 (VV): ") and "; band 2 (VH): " in result["BANDS"]
+    run_algorithm("decompress", {"INPUT": str(sarz), "OUTPUT_KIND": 0, "OUTPUT": str(decoded)})
+    assert_same_georeferencing(decoded, grd)
+    with rasterio.open(decoded) as ds:
+        assert ds.descriptions == ("VV", "VH")
+    vh = run_algorithm("compressionquality", {"REFERENCE": str(grd), "BAND": 2, "REFERENCE_KIND": 1,
+                                              "INPUT": str(sarz)})
+    vh_decoded = run_algorithm("compressionquality", {"REFERENCE": str(grd), "BAND": 2, "REFERENCE_KIND": 1,
+                                                      "INPUT": str(decoded)})
+    assert vh["PSNR"] == pytest.approx(vh_decoded["PSNR"], abs=1e-6)
+    assert vh["BPP"] < result["BPP"]  # the VH band's share of the file

@@ -1,0 +1,84 @@
+"""A truncated GeoTIFF (a partial download: its header reads, its pixels do not) fails in every
+algorithm with an error that names the file and says what to do, and writes nothing (issue 24.5)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from engine.codec.models import MODELS_ENV
+from engine.errors import RasterIOError
+from tests.conftest import truncate_file
+from tests.engine.tiny_codec import build_pair
+from tests.engine.tiny_translation import build_tiny_translation
+
+WHAT = r"Reading .* of '.*cut\.tif' failed \(.*\); the file is truncated, corrupted or unreadable"
+
+
+@pytest.fixture
+def cut(make_geotiff: Callable[..., Path]) -> Path:
+    return truncate_file(make_geotiff(height=300, width=300, holes=0.0, name="cut.tif"))
+
+
+@pytest.fixture
+def reference(make_geotiff: Callable[..., Path]) -> Path:
+    return make_geotiff(height=300, width=300, seed=3, holes=0.0, name="ref.tif")
+
+
+def _todb(cut: Path, out: Path, ref: Path) -> Any:
+    from engine.convert import convert_db
+
+    return convert_db(cut, out / "db.tif")
+
+
+def _compress(cut: Path, out: Path, ref: Path) -> Any:
+    from engine.codec.encode import compress_raster
+
+    return compress_raster(cut, out / "c.sarz", rate="r1")
+
+
+def _quality(cut: Path, out: Path, ref: Path) -> Any:
+    from engine.quality import assess
+
+    return assess(cut, ref, reconstruction_kind="intensity", html_path=out / "q.html")
+
+
+def _quality_of_a_cut_reconstruction(cut: Path, out: Path, ref: Path) -> Any:
+    from engine.quality import assess
+
+    return assess(ref, cut, reconstruction_kind="intensity", html_path=out / "q.html")
+
+
+def _translate(cut: Path, out: Path, ref: Path) -> Any:
+    from engine.translation import translate
+
+    return translate(cut, out / "rgb.tif", model=build_tiny_translation(ref.parent / "tiny.onnx"))
+
+
+def _coregister(cut: Path, out: Path, ref: Path) -> Any:
+    from engine.coregistration.api import coregister
+
+    return coregister(cut, ref, method="classical", output_path=out / "o.tif", report_path=out / "r.json")
+
+
+def _keypointregister(cut: Path, out: Path, ref: Path) -> Any:
+    from engine.keypoints.api import keypoint_register
+
+    return keypoint_register(cut, ref, output_path=out / "o.tif")
+
+
+@pytest.mark.parametrize("entry", [_todb, _compress, _quality, _quality_of_a_cut_reconstruction, _translate,
+                                   _coregister, _keypointregister], ids=lambda f: f.__name__.strip("_"))
+def test_a_truncated_input_names_the_file(entry: Callable[[Path, Path, Path], Any], cut: Path,
+                                          reference: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                          ) -> None:
+    build_pair(tmp_path / "models", "r1")
+    monkeypatch.setenv(MODELS_ENV, str(tmp_path / "models"))
+    out = tmp_path / "out"
+    out.mkdir()
+    with pytest.raises(RasterIOError, match=WHAT):
+        entry(cut, out, reference)
+    assert list(out.iterdir()) == []

@@ -183,14 +183,24 @@ def source_db(raw: np.ndarray, kind: str, nodata: float | None) -> tuple[np.ndar
 
 
 def to_model_input(
-    raw: np.ndarray, meta: ModelMetadata, nodata: float | None, input_kind: str | None = None
+    raw: np.ndarray, meta: ModelMetadata, nodata: float | None, input_kind: str | None = None,
+    shift_db: float = 0.0,
 ) -> tuple[np.ndarray, np.ndarray]:
-    """Raw raster values -> network input: input transform + normalisation.
+    """Raw raster values -> network input: input transform (+ ``shift_db`` after the noise floor) +
+    normalisation.
 
     Returns ``(x float32, valid bool)``; invalid pixels are 0 in ``x`` and
     ``False`` in ``valid``.
     """
     values, valid = to_model_domain(raw, meta, nodata, input_kind)
-    x = normalise(values, meta)
+    x = normalise(values + np.float32(shift_db) if shift_db else values, meta)
     x[~valid] = 0.0
     return x, valid
+
+
+def range_shift_db(low_db: float, high_db: float, db_min: float, db_max: float) -> float:
+    """The dB shift that centres ``[low_db, high_db]`` (a scene's 1st-99th percentiles) in a model's
+    range ``[db_min, db_max]``; 0 when it lies inside (to 0.05 dB). Rounded to 0.01 dB."""
+    if low_db >= db_min - 0.05 and high_db <= db_max + 0.05:
+        return 0.0
+    return round(0.5 * (db_min + db_max) - 0.5 * (low_db + high_db), 2)

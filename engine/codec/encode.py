@@ -34,7 +34,7 @@ import numpy as np
 from ..errors import CancelledError, CompressedFileError, InputError, ModelError
 from ..input_kind import check_input_kind
 from ..metadata import ModelMetadata
-from ..preprocess import INPUT_KINDS, to_model_domain
+from ..preprocess import INPUT_KINDS, range_shift_db, to_model_domain
 from ..raster_io import RasterInfo
 from ..run import QUIET, IsCancelled, Log, Progress, Run
 from ..tiling import Tile, Window, band_list, iter_tile_rows, plan_tiles
@@ -463,9 +463,7 @@ def auto_shift_db(src: Any, band: int, meta: ModelMetadata, nodata: float | None
     low = float(edges[int(np.searchsorted(cdf, 0.01))])
     high = float(edges[min(int(np.searchsorted(cdf, 0.99)) + 1, edges.size - 1)])
     assert meta.db_min is not None and meta.db_max is not None
-    if low >= meta.db_min - 0.05 and high <= meta.db_max + 0.05:
-        return 0.0
-    return round(0.5 * (meta.db_min + meta.db_max) - 0.5 * (low + high), 2)
+    return range_shift_db(low, high, meta.db_min, meta.db_max)
 
 
 def _check_latents(latents: np.ndarray, n: int, channels: int, cells: int) -> None:

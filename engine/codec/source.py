@@ -10,7 +10,7 @@ from typing import Any
 import numpy as np
 
 from ..metadata import ModelMetadata
-from ..preprocess import normalise, to_model_domain
+from ..preprocess import to_model_input
 from ..tiling import Window
 
 
@@ -24,7 +24,4 @@ def read_tile(src: Any, band: int, window: Window) -> np.ndarray:
 def model_input(raw: np.ndarray, meta: ModelMetadata, nodata: float | None, input_kind: str,
                 shift_db: float) -> tuple[np.ndarray, np.ndarray]:
     """Raw values -> dB (noise floor) -> + shift -> min-max normalised; invalid pixels 0 / False."""
-    values, valid = to_model_domain(raw, meta, nodata, input_kind)
-    x = normalise(values + np.float32(shift_db), meta)
-    x[~valid] = 0.0
-    return x, valid
+    return to_model_input(raw, meta, nodata, input_kind, shift_db)

@@ -22,6 +22,7 @@ from ..coregistration.georef import check_pair
 from ..coregistration.grid import TiePoint
 from ..coregistration.outputs import points_file_text, write_report, write_text, write_tiepoints_gpkg
 from ..errors import InputError
+from ..input_kind import auto_kind
 from ..raster_io import RasterInfo, atomic_output, check_writable, inspect_raster, open_raster, read_window
 from ..run import IsCancelled, Log, Progress, Run
 from ..tiling import Window
@@ -103,34 +104,13 @@ def _read_image(info: RasterInfo, bands: list[int]) -> tuple[np.ndarray, np.ndar
     return img, valid
 
 
-def _heavy_tailed(img: np.ndarray, valid: np.ndarray) -> bool:
-    vals = img[valid]
-    if not vals.size or float(vals.min()) < 0:
-        return False
-    med, hi = np.percentile(vals, [50, 99.9])
-    return bool(hi > 20 * max(float(med), 1e-12))
-
-
-def resolve_kind(kind: str, img: np.ndarray, valid: np.ndarray, n_bands: int, role: str) -> str:
-    """What an image holds, ``auto`` resolved from its role and values.
-
-    The INPUT is SAR: values with negatives are dB, others linear amplitude (an 8-bit
-    display image of SAR too; intensity would give the same prepared image). The
-    REFERENCE is optical when it has several bands or is not heavy-tailed (99.9th
-    percentile <= 20 x median), else linear SAR amplitude; set it explicitly for an
-    8-bit SAR reference.
-    """
+def resolve_kind(kind: str, path: str | os.PathLike[str], bands: list[int], role: str, run: Run) -> str:
+    """What an image holds: ``kind``, or for ``auto`` :func:`engine.input_kind.auto_kind` (a sample of
+    the values: dB when negative or spread like dB - never optical -, else amplitude for the INPUT; a
+    REFERENCE of several bands or without speckle is optical)."""
     if kind not in KIND_CHOICES:
         raise InputError(f"Unknown image kind '{kind}'; use one of {', '.join(KIND_CHOICES)}.")
-    if kind != "auto":
-        return kind
-    vals = img[valid]
-    negative = bool(vals.size) and float(vals.min()) < 0
-    if role == "INPUT":
-        return "db" if negative else "amplitude"
-    if n_bands > 1 or not _heavy_tailed(img, valid):
-        return "optical"
-    return "amplitude"
+    return kind if kind != "auto" else auto_kind(path, bands, role, run)
 
 
 def make_detector(model_path: str | os.PathLike[str] | None) -> Detector:
@@ -193,13 +173,11 @@ def keypoint_register(
         check_pair(str(input_path), str(reference_path))  # refuses rasters that do not overlap on the ground
     detector = make_detector(model_path)
     run.say(f"Keypoint registration ({detector.name}, {detector.model_id}), {transform}", logger=logger)
+    kinds = (resolve_kind(input_kind, input_path, [band], "INPUT", run),
+             resolve_kind(reference_kind, reference_path, ref_bands, "REFERENCE", run))
     img_in, ok_in = _read_image(inp, [band])
     img_ref, ok_ref = _read_image(ref, ref_bands)
-    sides = (
-        ImageSide(img_in, ok_in, resolve_kind(input_kind, img_in, ok_in, 1, "INPUT"), "INPUT"),
-        ImageSide(img_ref, ok_ref, resolve_kind(reference_kind, img_ref, ok_ref, len(ref_bands), "REFERENCE"),
-                  "REFERENCE"),
-    )
+    sides = (ImageSide(img_in, ok_in, kinds[0], "INPUT"), ImageSide(img_ref, ok_ref, kinds[1], "REFERENCE"))
     reg = register_images(*sides, detector, transform, max_keypoints, run.span(0.0, 0.85))
     run.say(f"{reg.n_inliers} inliers of {reg.n_matches} matches, RMSE {reg.rmse:.2f} px", logger=logger)
     written = {k: str(p) for k, p in outputs.items()}

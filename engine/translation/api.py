@@ -13,7 +13,7 @@ from typing import Any
 import numpy as np
 
 from ..errors import InputError
-from ..input_kind import check_input_kind
+from ..input_kind import MAX_CALIBRATED_MEDIAN_DB, ValueStats, check_input_kind, uncalibrated_shift_db
 from ..pipeline import apply_tiled
 from ..preprocess import INPUT_KINDS, to_model_input
 from ..run import IsCancelled, Log, Progress, Run
@@ -66,7 +66,8 @@ def _scale(rgb: np.ndarray, output_dtype: str) -> np.ndarray:
     return np.where(np.isfinite(rgb), scaled, UINT8_NODATA).astype(np.uint8)
 
 
-def _tags(model: OnnxModel, input_path: str | os.PathLike[str], band: int, kind: str) -> dict[str, str]:
+def _tags(model: OnnxModel, input_path: str | os.PathLike[str], band: int, kind: str,
+          shift_db: float = 0.0) -> dict[str, str]:
     meta = model.metadata
     return {
         SYNTHETIC_TAG: "true",
@@ -76,7 +77,8 @@ def _tags(model: OnnxModel, input_path: str | os.PathLike[str], band: int, kind:
         ),
         "SAR_TOOLBOX_MODEL_ID": meta.model_id,
         "SAR_TOOLBOX_MODEL_SHA256": meta.weights_sha256,
-        "SAR_TOOLBOX_SOURCE": f"{Path(input_path).name} band {band} ({kind})",
+        "SAR_TOOLBOX_SOURCE": f"{Path(input_path).name} band {band} ({kind}"
+                              + (f", shifted by {shift_db:+.2f} dB)" if shift_db else ")"),
     }
 
 
@@ -134,6 +136,7 @@ class _Plan:
     net: OnnxModel
     in_nodata: float | None
     n_tiles: int
+    shift_db: float = 0.0
 
 
 def _plan(
@@ -157,7 +160,7 @@ def _plan(
     kind = input_kind or {"intensity-to-db": "intensity", "amplitude-to-db": "amplitude"}.get(
         meta.input_transform.value, "db"
     )
-    check_input_kind(input_path, chosen, kind, run=run)
+    shift_db = _calibration_shift(check_input_kind(input_path, chosen, kind, run=run), kind, meta, run)
     n_tiles = len(plan_tiles(info.height, info.width, meta.tile_size, meta.overlap))
     run.say(
         f"Translating {info.width} x {info.height} px ({kind}) with {meta.model_id} on {net.provider}: "
@@ -166,7 +169,20 @@ def _plan(
         logger=logger,
     )
     in_nodata = info.nodata if nodata is None else nodata
-    return _Plan(info, chosen, kind, net, in_nodata, n_tiles)
+    return _Plan(info, chosen, kind, net, in_nodata, n_tiles, shift_db)
+
+
+def _calibration_shift(stats: ValueStats, kind: str, meta: Any, run: Run) -> float:
+    """The dB shift that brings raw digital numbers into the model's range (0 for calibrated values)."""
+    if meta.db_min is None or meta.db_max is None:
+        return 0.0
+    shift = uncalibrated_shift_db(stats, kind, meta.db_min, meta.db_max)
+    if shift:
+        run.warn(f"The values look like uncalibrated digital numbers (median above "
+                 f"{MAX_CALIBRATED_MEDIAN_DB:+.0f} dB as {kind}): shifted by {shift:+.2f} dB into the "
+                 f"model's range [{meta.db_min:g}, {meta.db_max:g}] dB, as compress does. For a faithful "
+                 "rendering, calibrate to sigma0 first (e.g. SNAP Radiometric > Calibrate).", logger=logger)
+    return shift
 
 
 def _render(
@@ -189,11 +205,11 @@ def _render(
         writer = stack.enter_context(
             create_raster(tmp, profile, ("red (synthetic)", "green (synthetic)", "blue (synthetic)"))
         )
-        writer.set_tags(_tags(net, input_path, plan.band, plan.kind))
+        writer.set_tags(_tags(net, input_path, plan.band, plan.kind, plan.shift_db))
 
         def read(window: Window) -> np.ndarray:
             raw = read_window(src, plan.band, window, fill=np.nan)
-            x, valid = to_model_input(raw, meta, plan.in_nodata, plan.kind)
+            x, valid = to_model_input(raw, meta, plan.in_nodata, plan.kind, plan.shift_db)
             for r in range(window.row_off, min(window.row_end, info.height)):
                 valid_rows[r] = int(valid[r - window.row_off, : info.width].sum())
             x[~valid] = np.nan

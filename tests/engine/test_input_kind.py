@@ -10,10 +10,9 @@ import pytest
 
 from engine.codec.encode import compress_raster
 from engine.convert import convert_db
-from engine.errors import InputError
-from engine.input_kind import SAMPLE_SIDE, check_input_kind
+from engine.errors import CancelledError, InputError
+from engine.input_kind import SAMPLE_WINDOW, SAMPLE_WINDOWS, check_input_kind, sample_windows
 from engine.quality import assess
-from engine.raster_io import open_raster, read_decimated
 from engine.run import Run
 from tests.conftest import write_test_geotiff
 from tests.engine.test_codec_roundtrip import _use_tiny_models, tiny_models  # noqa: F401
@@ -111,23 +110,51 @@ def test_an_optical_rgb_picture_is_warned_about(tmp_path: Path, caplog: pytest.L
     assert any(r.levelno == logging.WARNING for r in caplog.records)
 
 
-def test_a_grey_picture_in_three_bands_and_sar_are_not_warned_about(tmp_path: Path) -> None:
+def test_a_grey_sar_picture_in_three_bands_and_sar_are_not_warned_about(tmp_path: Path) -> None:
     messages: list[str] = []
-    grey = write_test_geotiff(tmp_path / "grey.tif", _rgb(3, grey=True))
+    amplitude = np.sqrt(10 ** (speckled_db() / 10))
+    speckled_grey = np.clip(40 * amplitude / np.median(amplitude), 1, 255).astype(np.uint8)
+    grey = write_test_geotiff(tmp_path / "grey.tif", np.stack([speckled_grey] * 3))  # a SAR display picture
     check_input_kind(grey, 1, "amplitude", run=Run.of(log=messages.append))
     sar = write_test_geotiff(tmp_path / "sar.tif", (10 ** (speckled_db() / 10)).astype(np.float32))
     check_input_kind(sar, 1, "intensity", run=Run.of(log=messages.append))
     assert not messages
 
 
-def test_values_are_judged_on_a_decimated_read(tmp_path: Path) -> None:
-    big = np.tile(speckled_db((64, 64)), (2 * SAMPLE_SIDE // 64 + 1, 3))  # taller than the sample side
+def test_values_are_judged_on_a_bounded_sample(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Finding 24.5 / the progress work: the check reads at most SAMPLE_WINDOWS windows, whatever the size."""
+    import engine.raster_io as raster_io
+
+    big = np.tile(speckled_db((64, 64)), (40, 30))  # 2560 x 1920 px
     src = write_test_geotiff(tmp_path / "big.tif", big)
-    with open_raster(src) as ds:
-        sample = read_decimated(ds, 1, SAMPLE_SIDE)
-    assert max(sample.shape) <= SAMPLE_SIDE and sample.shape[0] == -(-big.shape[0] // 3)
-    with pytest.raises(InputError, match=r"judged on a \d+ x \d+ sample"):
+    windows = sample_windows(*big.shape)
+    assert len(windows) == SAMPLE_WINDOWS and {(w.height, w.width) for w in windows} == {(SAMPLE_WINDOW,) * 2}
+    assert max(w.row_end for w in windows) == big.shape[0] and max(w.col_end for w in windows) == big.shape[1]
+    read: list[int] = []
+    real_read = raster_io.read_window
+
+    def counting(source, band, window, *args, **kwargs):  # type: ignore[no-untyped-def]
+        read.append(window.height * window.width)
+        return real_read(source, band, window, *args, **kwargs)
+
+    monkeypatch.setattr(raster_io, "read_window", counting)
+    with pytest.raises(InputError, match=r"judged on 16 window\(s\) of 256 x 256 px"):
         check_input_kind(src, 1, "intensity")
+    assert sum(read) == SAMPLE_WINDOWS * SAMPLE_WINDOW**2 < big.size / 4
+    assert len(sample_windows(100, 40)) == 1  # a small raster is read whole, once
+
+
+def test_the_sample_read_polls_for_cancel(tmp_path: Path) -> None:
+    src = write_test_geotiff(tmp_path / "s.tif", (10 ** (speckled_db((600, 600)) / 10)).astype(np.float32))
+    polls: list[int] = []
+
+    def cancelled() -> bool:
+        polls.append(1)
+        return len(polls) > 3
+
+    with pytest.raises(CancelledError):
+        check_input_kind(src, 1, "intensity", run=Run.of(is_cancelled=cancelled))
+    assert len(polls) == 4  # polled before each window, stopped at the fourth
 
 
 def test_translate_refuses_db_values_declared_as_intensity(tmp_path: Path) -> None:

@@ -25,6 +25,7 @@ from qgis.core import (
     QgsProcessingModelAlgorithm,
 )
 
+from .algorithms.html_outputs import LastRunHtmlOutputs
 from .algorithms.params import defaults_help
 
 logger = logging.getLogger(__name__)
@@ -39,7 +40,7 @@ def plain_name(name: str) -> str:
     return name.rsplit(":", 1)[-1]
 
 
-class GraphicalModelAlgorithm(QgsProcessingAlgorithm):
+class GraphicalModelAlgorithm(LastRunHtmlOutputs, QgsProcessingAlgorithm):
     """A shipped ``.model3`` file run as a SAR Toolbox algorithm."""
 
     def __init__(self, path: Path, model: QgsProcessingModelAlgorithm) -> None:
@@ -52,7 +53,9 @@ class GraphicalModelAlgorithm(QgsProcessingAlgorithm):
         loaded = load_model(self.path)
         if loaded is None:  # the file changed since the provider loaded it
             raise QgsProcessingException(f"The model file '{self.path}' no longer loads.")
-        return GraphicalModelAlgorithm(self.path, loaded)
+        copy = GraphicalModelAlgorithm(self.path, loaded)
+        copy.made_from(self)
+        return copy
 
     def name(self) -> str:
         return self.model.name()
@@ -80,11 +83,14 @@ class GraphicalModelAlgorithm(QgsProcessingAlgorithm):
 
     def processAlgorithm(self, parameters: dict[str, Any], context: QgsProcessingContext,
                          feedback: QgsProcessingFeedback) -> dict[str, Any]:
+        self.record_html_outputs(None)
         inner = {self._names.get(key, key): value for key, value in parameters.items()}
         results, ok = self.model.run(inner, context, feedback)
         if not ok:
             raise QgsProcessingException(f"The model '{self.displayName()}' failed; see the log above.")
-        return {plain_name(key): value for key, value in results.items()}
+        plain = {plain_name(key): value for key, value in results.items()}
+        self.record_html_outputs(plain)
+        return plain
 
 
 def load_model(path: Path) -> QgsProcessingModelAlgorithm | None:

@@ -57,6 +57,7 @@ points, else shift); or refit the tie points as shift, affine, poly2 or poly3.
         source = values.file(self.SOURCE)
         inp = values.raster(self.INPUT)
         output = values.output_raster(self.OUTPUT)
+        values.name_output_layer(output, f"{values.source_name(self.INPUT)} (corrected)")
         kind = values.enum(self.TRANSFORM, self.TRANSFORMS)
 
         from ..engine.coregistration.api import apply_transform  # lazy: pulls in rasterio

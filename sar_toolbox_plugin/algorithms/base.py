@@ -28,6 +28,7 @@ from qgis.PyQt.QtGui import QIcon
 from ..engine import errors
 from ..engine.bundled import requirement_for
 from . import checks
+from .html_outputs import LastRunHtmlOutputs
 from .params import Figure, ParameterHelpers, ParameterValues, defaults_help, figure_values
 
 ICON_PATH = Path(__file__).resolve().parent.parent / "icon.svg"
@@ -185,7 +186,7 @@ def engine_callbacks(feedback: QgsProcessingFeedback) -> EngineCallbacks:
     }
 
 
-class SarAlgorithm(ParameterHelpers):
+class SarAlgorithm(LastRunHtmlOutputs, ParameterHelpers):
     """Base of the SAR Toolbox algorithms.
 
     Subclasses set :attr:`NAME`, :attr:`DISPLAY_NAME`, :attr:`GROUP` (one of
@@ -223,7 +224,9 @@ class SarAlgorithm(ParameterHelpers):
         return QIcon(str(ICON_PATH))
 
     def createInstance(self) -> QgsProcessingAlgorithm:
-        return type(self)()
+        copy = type(self)()
+        copy.made_from(self)
+        return copy
 
     def initAlgorithm(self, config: dict[str, Any] | None = None) -> None:
         """The parameters (:meth:`add_parameters`), then one numeric output per figure of :attr:`FIGURES`."""
@@ -260,8 +263,10 @@ class SarAlgorithm(ParameterHelpers):
     ) -> dict[str, Any]:
         if feedback is None:
             feedback = QgsProcessingFeedback()
+        self.record_html_outputs(None)
         with forward_logging(feedback), engine_errors(feedback):
             results = self.execute(ParameterValues(self, parameters, context), feedback)
+        self.record_html_outputs(results)
         return results
 
     def execute(self, values: ParameterValues, feedback: QgsProcessingFeedback) -> dict[str, Any]:

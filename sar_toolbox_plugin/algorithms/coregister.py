@@ -15,7 +15,7 @@ from ..engine.coregistration import api as engine
 from ..engine.coregistration.fitting import MAX_ROTATION, MAX_SCALE_CHANGE
 from ..engine.coregistration.outputs import RESAMPLING as RESAMPLING_METHODS
 from .base import engine_callbacks
-from .params import Figure, FileOutput, ParameterValues, as_advanced
+from .params import Figure, ParameterValues, as_advanced
 from .registration import RegistrationAlgorithm
 
 
@@ -47,7 +47,9 @@ what is matched.
 <b>Resampling</b>.
 Optional outputs: tie points (GeoPackage), a Georeferencer GCP file (.points), a JSON report (reusable \
 with 'Apply co-registration') and a before/after checkerboard (GeoTIFF; the <i>after</i> half lies on \
-the input's footprint).
+the input's footprint). The dialog proposes the tie points and the checkerboard as temporary layers \
+(loaded, named after the input; <i>Skip output</i> leaves them out); scripts and qgis_process write them \
+only when given a path.
 <b>SHIFT_X / SHIFT_Y</b>: input pixels; positive = the input content moves right/down to match. \
 <b>RMSE</b> of the fit (empty when no tie point is redundant) and <b>N_POINTS</b> used."""
 
@@ -59,17 +61,12 @@ the input's footprint).
     MAX_SHIFT = "MAX_SHIFT"
     MAX_SCALE_CHANGE = "MAX_SCALE_CHANGE"
     MAX_ROTATION = "MAX_ROTATION"
-    CHECKERBOARD = "CHECKERBOARD"
 
     METHODS = engine.USER_METHODS
     MODES = engine.MODES
     TRANSFORMS = engine.TRANSFORMS
     RESAMPLINGS = RESAMPLING_METHODS
-    FILE_OUTPUTS = (
-        RegistrationAlgorithm.GCP_OUTPUT,
-        RegistrationAlgorithm.REPORT_OUTPUT,
-        FileOutput(CHECKERBOARD, "Before/after checkerboard", ".tif", "GeoTIFF"),
-    )
+    FILE_OUTPUTS = (RegistrationAlgorithm.GCP_OUTPUT, RegistrationAlgorithm.REPORT_OUTPUT)
     FIGURES = (
         Figure("SHIFT_X", "Shift x (input pixels, + = right)"),
         Figure("SHIFT_Y", "Shift y (input pixels, + = down)"),
@@ -118,6 +115,7 @@ the input's footprint).
         self.addParameter(QgsProcessingParameterRasterDestination(self.OUTPUT, self.tr("Corrected raster")))
         self.add_tiepoints_output(QgsProcessing.TypeVectorPoint)
         self.add_file_outputs(self.FILE_OUTPUTS)
+        self.add_checkerboard_output()
 
     def _search(self, values: ParameterValues) -> dict[str, Any]:
         """MAX_SHIFT (pixels) when set, else MAX_SHIFT_M."""
@@ -132,8 +130,10 @@ the input's footprint).
         output = values.output_raster(self.OUTPUT)
         files = {
             self.TIEPOINTS: values.optional_destination(self.TIEPOINTS, ".gpkg"),
+            self.CHECKERBOARD: values.optional_destination(self.CHECKERBOARD, ".tif"),
             **values.file_outputs(self.FILE_OUTPUTS),
         }
+        self.name_registration_layers(values, {self.OUTPUT: output, **files}, "co-registered")
         limits = FitLimits(
             max_scale_change=values.number(self.MAX_SCALE_CHANGE) / 100,
             max_rotation=values.number(self.MAX_ROTATION),

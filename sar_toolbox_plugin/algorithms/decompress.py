@@ -52,6 +52,7 @@ clear message and writes nothing.
         kind = values.enum(self.OUTPUT_KIND, self.KINDS)
         decoder = values.optional_file(self.DECODER)
         output = values.output_raster(self.OUTPUT)
+        values.name_output_layer(output, f"{values.source_name(self.INPUT)} (decoded)")
 
         from ..engine.codec.decode import decompress_file  # lazy: pulls in rasterio, onnxruntime
 

@@ -42,7 +42,8 @@ coarse fit, then a local search around the predicted positions and a RANSAC fit 
 <b>Input values are</b> / <b>Reference values are</b> (advanced): auto, linear intensity or \
 amplitude, dB, or optical; auto takes a several-band or non-heavy-tailed reference as optical.
 Outputs: the INPUT resampled onto the REFERENCE grid (<b>Registered raster</b>, chosen \
-<b>Resampling</b>), optional <b>Tie points</b> (GeoPackage), a <b>Georeferencer GCP file</b> \
+<b>Resampling</b>), optional <b>Tie points</b> (GeoPackage; the dialog proposes a temporary layer, \
+scripts write it only when given a path), a <b>Georeferencer GCP file</b> \
 (GCP_FILE, .points, INPUT pixels to REFERENCE map coordinates), a <b>Matches</b> PNG (both images \
 side by side, inlier matches drawn) and a JSON <b>Report</b> whose <i>pixel_transform</i> maps \
 INPUT pixel coordinates (col, row) to REFERENCE pixel coordinates, (0, 0) = top-left corner of the \
@@ -93,6 +94,7 @@ Benchmark figures: docs/BENCHMARKS.md."""
             self.TIEPOINTS: values.optional_destination(self.TIEPOINTS, ".gpkg"),
             **values.file_outputs(self.FILE_OUTPUTS),
         }
+        self.name_registration_layers(values, {self.OUTPUT: output, **files}, "registered")
 
         from ..engine.keypoints.api import keypoint_register  # lazy: pulls in rasterio/scipy
 

@@ -30,6 +30,7 @@ from qgis.core import (
     QgsProcessingParameterFile,
     QgsProcessingParameterFileDestination,
     QgsProcessingParameterNumber,
+    QgsProcessingParameterRasterDestination,
     QgsProcessingParameterRasterLayer,
     QgsProcessingParameterVectorDestination,
 )
@@ -258,7 +259,8 @@ class ParameterValues:
         if not self.parameters.get(name):
             return None
         definition = self.algorithm.parameterDefinition(name)
-        if isinstance(definition, QgsProcessingParameterVectorDestination):
+        if isinstance(definition, (QgsProcessingParameterVectorDestination,
+                                   QgsProcessingParameterRasterDestination)):  # a layer, loaded at the end
             path = self.algorithm.parameterAsOutputLayer(self.parameters, name, self.context)
         else:
             path = self.file_output(name)
@@ -284,6 +286,23 @@ class ParameterValues:
                 f"'{layer.providerType()}'). Save it as a GeoTIFF first."
             )
         return layer.source().split("|")[0]
+
+    def source_name(self, name: str) -> str:
+        """What the input ``name`` is called: its layer's name (as in the Layers panel), else its file name
+        without the suffix."""
+        if isinstance(self.algorithm.parameterDefinition(name), QgsProcessingParameterRasterLayer):
+            layer = self.algorithm.parameterAsRasterLayer(self.parameters, name, self.context)
+            if layer is not None and layer.name():
+                return str(layer.name())
+        return Path(str(self.parameters.get(name) or name)).stem
+
+    def name_output_layer(self, path: str | None, layer_name: str) -> None:
+        """Name the layer QGIS loads from ``path`` when the run ends (nothing when ``path`` is None or
+        not loaded). Without it QGIS names a temporary output after its parameter's label ("Output"),
+        the same for every run; a file output keeps its file name when QGIS prefers file names (its
+        default)."""
+        if path and self.context.willLoadLayerOnCompletion(path):
+            self.context.layerToLoadOnCompletionDetails(path).name = layer_name
 
     def output_raster(self, name: str) -> str:
         """Path of a raster destination parameter; the engine writes GeoTIFF only."""

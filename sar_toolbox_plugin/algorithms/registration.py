@@ -7,18 +7,20 @@ same suffixes in ``execute``).
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
+from types import MappingProxyType
 
 from qgis.core import (
     QgsProcessing,
     QgsProcessingParameterBand,
     QgsProcessingParameterBoolean,
+    QgsProcessingParameterRasterDestination,
     QgsProcessingParameterRasterLayer,
     QgsProcessingParameterVectorDestination,
 )
 
 from .base import COREGISTRATION, SarAlgorithm
-from .params import FileOutput
+from .params import FileOutput, ParameterValues
 
 
 class RegistrationAlgorithm(SarAlgorithm):
@@ -32,6 +34,10 @@ class RegistrationAlgorithm(SarAlgorithm):
     TIEPOINTS = "TIEPOINTS"
     GCP_FILE = "GCP_FILE"
     REPORT = "REPORT"
+    CHECKERBOARD = "CHECKERBOARD"
+    #: Name of each loaded output layer after the input's: "<input> tie points".
+    LAYER_NAMES: Mapping[str, str] = MappingProxyType(
+        {TIEPOINTS: "tie points", CHECKERBOARD: "before/after checkerboard"})
 
     #: The Georeferencer GCP file and the JSON report, written when given a path.
     GCP_OUTPUT = FileOutput(GCP_FILE, "Georeferencer GCP file", ".points", "GCP points")
@@ -46,10 +52,32 @@ class RegistrationAlgorithm(SarAlgorithm):
         ))  # fmt: skip
 
     def add_tiepoints_output(self, layer_type: int = QgsProcessing.TypeVectorAnyGeometry) -> None:
-        """The tie points (a GeoPackage layer), written when given a path."""
+        """The tie points (a GeoPackage layer), written when given a path.
+
+        The dialog proposes a temporary file (``createByDefault``): in QGIS 3.22 a skipped output's
+        "Open output file after running algorithm" box stays disabled when a path is typed in, so the
+        layer would be written but never loaded. Scripts and ``qgis_process`` write it only when asked.
+        """
         self.addParameter(QgsProcessingParameterVectorDestination(
-            self.TIEPOINTS, self.tr("Tie points"), layer_type, optional=True, createByDefault=False,
+            self.TIEPOINTS, self.tr("Tie points"), layer_type, optional=True, createByDefault=True,
         ))  # fmt: skip
+
+    def add_checkerboard_output(self) -> None:
+        """The before/after checkerboard, a GeoTIFF loaded into the project (as the tie points)."""
+        self.addParameter(QgsProcessingParameterRasterDestination(
+            self.CHECKERBOARD, self.tr("Before/after checkerboard"), optional=True, createByDefault=True,
+        ))  # fmt: skip
+
+    def name_registration_layers(self, values: ParameterValues, paths: Mapping[str, str | None],
+                                 corrected: str) -> None:
+        """Name the loaded layers after the input: "<input> (<corrected>)" for OUTPUT, then
+        :attr:`LAYER_NAMES` ("<input> tie points")."""
+        source = values.source_name(self.INPUT)
+        names = {self.OUTPUT: f"{source} ({corrected})",
+                 **{output: f"{source} {label}" for output, label in self.LAYER_NAMES.items()}}
+        for output, path in paths.items():
+            if output in names:
+                values.name_output_layer(path, names[output])
 
     def add_resample(self, resamplings: Sequence[str], advanced: bool = False) -> None:
         """Whether to warp the output (default no), and with which resampling (default the second option)."""

@@ -104,6 +104,9 @@ the SAR_TOOLBOX_SYNTHETIC metadata tag."""
         crs = values.crs(self.CRS)
         sar_path = values.output_raster(self.OUTPUT_SAR)
         optical_path = values.output_raster(self.OUTPUT_OPTICAL)
+        seed = values.integer(self.SEED)
+        values.name_output_layer(sar_path, f"synthetic SAR (seed {seed})")
+        values.name_output_layer(optical_path, f"synthetic optical (seed {seed})")
 
         from ..engine.synthetic import write_scene_pair  # lazy: pulls in rasterio
 
@@ -114,7 +117,7 @@ the SAR_TOOLBOX_SYNTHETIC metadata tag."""
             height=values.integer(self.HEIGHT),
             pixel_size=values.number(self.PIXEL_SIZE),
             crs=crs_argument(crs),
-            seed=values.integer(self.SEED),
+            seed=seed,
             looks=values.number(self.LOOKS),
             shift_x=values.number(self.SHIFT_X),
             shift_y=values.number(self.SHIFT_Y),

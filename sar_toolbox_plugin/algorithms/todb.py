@@ -73,6 +73,8 @@ and only moved into place when the run succeeds, so a cancelled or failed run le
         inverse = values.boolean(self.INVERSE)
         noise_floor_db = values.number(self.NOISE_FLOOR_DB)
         output = values.output_raster(self.OUTPUT)
+        scale = "linear" if inverse else "dB"
+        values.name_output_layer(output, f"{values.source_name(self.INPUT)} ({scale})")
 
         from ..engine.convert import convert_db  # lazy: pulls in rasterio
 

@@ -58,6 +58,7 @@ error and nothing is written; a cancelled or failed run leaves nothing behind.""
         source, band, kind = values.band_input(self.BAND_INPUT)  # band 0: not set
         model = values.optional_file(self.MODEL)
         output = values.output_raster(self.OUTPUT)
+        values.name_output_layer(output, f"{values.source_name(self.INPUT)} (optical-like rendering)")
 
         from ..engine.translation import translate  # lazy: pulls in rasterio and onnxruntime
 

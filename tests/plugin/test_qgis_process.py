@@ -216,3 +216,29 @@ def test_command_line_errors_are_printed_once_and_say_what_to_give(
         assert len(naming) == 1 and detail in naming[0], lines
         assert "mandatory" not in completed.stderr
     assert not any(out.iterdir())
+
+
+def test_install_command_names_the_python_qgis_runs_with_a_shim_first_on_path(
+    tmp_path: Path, make_qgis_process: Callable[[Path], Any]
+) -> None:
+    """Finding 24.11 inside QGIS itself: its embedded Python takes sys.executable from the first python3
+    on PATH (here a shim that is not a Python); the install command named the shim."""
+    import sys
+
+    plugins = tmp_path / "plugins"
+    plugins.mkdir()
+    (plugins / PLUGIN).symlink_to(REPO_ROOT / PLUGIN, target_is_directory=True)
+    qgis_process = make_qgis_process(plugins)
+    qgis_process.enable(PLUGIN)
+    shims = tmp_path / "shims"
+    shims.mkdir()
+    (shims / "python3").write_text("#!/bin/sh\necho 'another Python' >&2\nexit 3\n")
+    (shims / "python3").chmod(0o755)
+    qgis_process.env["PATH"] = f"{shims}:{qgis_process.env['PATH']}"
+    done = qgis_process("run", "sartoolbox:checkenvironment")
+    assert done.returncode == 0, done.stdout + done.stderr
+    line = next(x for x in done.stdout.splitlines() if x.startswith("Install or update every package"))
+    python = line.split(": ", 1)[1].split(" -m pip", 1)[0]
+    version = f"{sys.version_info.major}.{sys.version_info.minor}"
+    assert "shims" not in python and Path(python).name == f"python{version}"
+    assert Path(python).resolve() == Path(sys.executable).resolve()  # the interpreter QGIS embeds

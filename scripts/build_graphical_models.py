@@ -9,8 +9,8 @@ The child algorithms are read from the registered ``sartoolbox`` provider: the m
 stand for a child's parameter (RATE, INPUT_KIND) are copies of that parameter's definition (same
 choices, same default), and every other parameter a child declares is set to its default, so the
 models validate in the modeler ("Parameter X is mandatory" otherwise) and follow the code. The
-components are laid out as the modeler places them: inputs in a row, each algorithm below and to the
-right of the previous one, its outputs beside it.
+components are laid out as the modeler places them, with more room: inputs in a row, each algorithm
+below and to the right of the previous one, its outputs beside it.
 
 Models:
 - ``coregisterandcompress``: INPUT (SAR), REFERENCE, RATE -> co-register INPUT onto REFERENCE
@@ -32,8 +32,9 @@ logger = logging.getLogger("scripts.build_graphical_models")
 
 FOLDER = Path(__file__).resolve().parents[1] / "sar_toolbox_plugin" / "graphical_models"
 GROUP, GROUP_ID = "Workflows", "workflows"
-#: Layout (component centres, in scene units): the modeler's own box width and spacing.
-MARGIN, STEP_X, STEP_Y, INPUT_Y = 120.0, 220.0, 100.0, 60.0
+#: Layout (component centres, in scene units): the modeler's box width and column spacing, rows far
+#: enough apart for an algorithm's parameter links to pass its predecessor's outputs.
+MARGIN, STEP_X, STEP_Y, INPUT_Y, OUTPUT_GAP = 120.0, 220.0, 160.0, 60.0, 60.0
 
 
 def _algorithm(alg_id: str) -> Any:
@@ -126,8 +127,8 @@ def _place(component: Any, x: float, y: float) -> None:
 def _model(name: str, display: str, help_text: str, parameters: Sequence[Any],
            children: Sequence[Any]) -> Any:
     """The model: ``parameters`` (inputs, in a row at the top, in this order), then ``children``
-    (each below and right of the one before, its outputs below its right edge: the modeler's own
-    placement; give them in the order they run)."""
+    (each below and right of the one before, its outputs to its right; give them in the order they
+    run)."""
     from qgis.core import QgsProcessingModelAlgorithm, QgsProcessingModelParameter
 
     model = QgsProcessingModelAlgorithm(name, GROUP, GROUP_ID)
@@ -141,7 +142,7 @@ def _model(name: str, display: str, help_text: str, parameters: Sequence[Any],
         _place(child, x, y)
         outputs = child.modelOutputs()
         for index, output in enumerate(outputs.values(), start=1):
-            _place(output, x + child.size().width(), y + 1.5 * child.size().height() * index)
+            _place(output, x + child.size().width() + OUTPUT_GAP, y + 1.5 * child.size().height() * (index - 1))
         child.setModelOutputs(outputs)
         model.addChildAlgorithm(child)
     model.updateDestinationParameters()

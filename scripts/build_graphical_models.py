@@ -141,8 +141,8 @@ def _model(name: str, display: str, help_text: str, parameters: Sequence[Any],
         x, y = MARGIN + STEP_X * (row - 1), INPUT_Y + STEP_Y * row + 20.0
         _place(child, x, y)
         outputs = child.modelOutputs()
-        for index, output in enumerate(outputs.values(), start=1):
-            _place(output, x + child.size().width() + OUTPUT_GAP, y + 1.5 * child.size().height() * (index - 1))
+        for index, output in enumerate(outputs.values()):
+            _place(output, x + child.size().width() + OUTPUT_GAP, y + 1.5 * child.size().height() * index)
         child.setModelOutputs(outputs)
         model.addChildAlgorithm(child)
     model.updateDestinationParameters()

@@ -3,6 +3,10 @@
 from __future__ import annotations
 
 import os
+import subprocess
+import sys
+import tempfile
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -59,3 +63,14 @@ def float32_tiled_profile(size: int, crs: Any, transform: Any, **options: Any) -
         "blockysize": 256,
         **options,
     }
+
+
+def run_child(module: str, args: Sequence[str]) -> tuple[int, float, str]:
+    """Run ``python -m MODULE ARGS`` as a fresh child process; (exit status, peak RSS in MB from ``wait4``,
+    stdout)."""
+    with tempfile.TemporaryFile("w+") as out:
+        proc = subprocess.Popen([sys.executable, "-m", module, *args], stdout=out)
+        _, status, usage = os.wait4(proc.pid, 0)
+        proc.returncode = os.waitstatus_to_exitcode(status)
+        out.seek(0)
+        return proc.returncode, usage.ru_maxrss / 1024.0, out.read()

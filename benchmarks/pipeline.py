@@ -19,7 +19,6 @@ import logging
 import os
 import platform
 import shutil
-import subprocess
 import sys
 import tempfile
 import time
@@ -29,7 +28,7 @@ from pathlib import Path
 
 import numpy as np
 
-from benchmarks.common import float32_tiled_profile, replace_section, section_head
+from benchmarks.common import float32_tiled_profile, replace_section, run_child, section_head
 
 log = logging.getLogger("benchmarks.pipeline")
 
@@ -83,12 +82,7 @@ def run_worker(scene: Path, model: Path, output: Path, batch_size: int) -> dict[
 
 def _child(args: Sequence[str]) -> tuple[int, float, str]:
     """Run ``python -m benchmarks.pipeline ARGS`` as a child; (exit status, peak RSS in MB, stdout)."""
-    with tempfile.TemporaryFile("w+") as out:
-        proc = subprocess.Popen([sys.executable, "-m", "benchmarks.pipeline", *args], stdout=out)
-        _, status, usage = os.wait4(proc.pid, 0)
-        proc.returncode = os.waitstatus_to_exitcode(status)
-        out.seek(0)
-        return proc.returncode, usage.ru_maxrss / 1024.0, out.read()
+    return run_child("benchmarks.pipeline", args)
 
 
 def measure(size: int, workdir: Path, tile_size: int, overlap: int, batch_size: int) -> Measurement:

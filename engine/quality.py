@@ -18,16 +18,20 @@ and in the reconstruction):
   magnitudes (:func:`scipy.ndimage.sobel`) of the dB images.
 * **Bits per pixel** of a compressed file: ``8 * file bytes / (width * height)``.
 
-Both rasters are read into memory: quality assessment is meant for scenes of
-up to a few tens of megapixels. The HTML report is :mod:`engine.quality_report`.
+The functions below take whole dB images (the reference implementation, used by benchmarks and
+training); :func:`assess` streams the same figures over strips of rows
+(:mod:`engine.quality_strips`), so a file of any size is assessed in the same memory. The HTML report
+is :mod:`engine.quality_report`.
 """
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import math
 import os
 import tempfile
+from collections.abc import Iterator
 from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import Any
@@ -38,6 +42,7 @@ from .errors import DependencyError, InputError
 from .input_kind import check_input_kind
 from .preprocess import INPUT_KINDS, LINEAR_KINDS, db_to_linear, linear_to_db, valid_mask
 from .quality_report import Sizes
+from .quality_strips import RowReader, StreamedFigures, stream_figures
 from .run import IsCancelled, Log, Progress, Run
 
 logger = logging.getLogger(__name__)
@@ -218,19 +223,34 @@ def compare(reference_db: np.ndarray, reconstruction_db: np.ndarray, valid: np.n
 def read_db(path: str | os.PathLike[str], band: int = 1, kind: str = "intensity",
             noise_floor_db: float = NOISE_FLOOR_DB) -> np.ndarray:
     """One band of a raster as float32 dB (invalid pixels NaN)."""
-    from .raster_io import inspect_raster, open_raster, read_window
-    from .tiling import Window
+    from .raster_io import inspect_raster, open_raster
 
-    if kind not in INPUT_KINDS:
-        raise InputError(f"Unknown kind '{kind}'; use one of {', '.join(INPUT_KINDS)}.")
+    _check_kind(kind)
     info = inspect_raster(path, band)
     with open_raster(path) as src:
-        raw = read_window(src, band, Window(0, 0, info.height, info.width), fill=np.nan, dtype=np.float64)
-    if kind in LINEAR_KINDS:
-        valid = valid_mask(raw, info.nodata, positive=True)
-        return linear_to_db(np.where(valid, raw, np.nan), kind, noise_floor_db)
-    valid = valid_mask(raw, info.nodata, positive=False)
-    return np.where(valid, np.maximum(raw, noise_floor_db), np.nan).astype(np.float32)
+        return row_reader(src, band, kind, info.nodata, noise_floor_db)(0, info.height)
+
+
+def _check_kind(kind: str) -> None:
+    if kind not in INPUT_KINDS:
+        raise InputError(f"Unknown kind '{kind}'; use one of {', '.join(INPUT_KINDS)}.")
+
+
+def row_reader(src: Any, band: int, kind: str, nodata: float | None,
+               noise_floor_db: float = NOISE_FLOOR_DB) -> RowReader:
+    """``read(top, bottom)``: rows of ``band`` of an open raster as float32 dB (invalid NaN)."""
+    from .raster_io import read_window
+    from .tiling import Window
+
+    def read(top: int, bottom: int) -> np.ndarray:
+        raw = read_window(src, band, Window(top, 0, bottom - top, src.width), fill=np.nan, dtype=np.float64)
+        if kind in LINEAR_KINDS:
+            valid = valid_mask(raw, nodata, positive=True)
+            return linear_to_db(np.where(valid, raw, np.nan), kind, noise_floor_db)
+        valid = valid_mask(raw, nodata, positive=False)
+        return np.where(valid, np.maximum(raw, noise_floor_db), np.nan).astype(np.float32)
+
+    return read
 
 
 def is_compressed_file(path: str | os.PathLike[str]) -> bool:
@@ -276,37 +296,42 @@ def assess(
         from .raster_io import check_writable
 
         check_writable(html_path)
-    ref_db = read_db(reference, band, reference_kind)
+    _check_kind(reference_kind)
     check_input_kind(reference, band, reference_kind, parameter="REFERENCE_KIND", run=run)
-    run.progress(0.2)
     compressed = is_compressed_file(reconstruction)
-    rec_db = _read_reconstruction(reconstruction, compressed, reconstruction_kind, run.span(0.2, 0.6), band)
-    run.check("Quality assessment")
-    report = compare(ref_db, rec_db, peak=peak,
-                     bpp=bits_per_pixel(reconstruction, band) if compressed else None)
+    with _reconstruction(reconstruction, compressed, reconstruction_kind, run.span(0.05, 0.5), band) as rec:
+        figures = _stream(reference, band, reference_kind, rec, peak, html_path is not None,
+                          run.span(0.5, 0.97))
+    report = QualityReport(figures.psnr, figures.ssim, figures.enl_ratio, figures.epi,
+                           bits_per_pixel(reconstruction, band) if compressed else None, figures.peak_db,
+                           figures.valid_pixels, figures.homogeneous_blocks)
     run.say(
         f"PSNR {report.psnr:.2f} dB, SSIM {report.ssim:.4f}, ENL ratio {report.enl_ratio:.3f}, "
         f"EPI {report.epi:.4f}" + (f", {report.bpp:.3f} bits per pixel" if report.bpp is not None else ""),
         logger=logger,
     )
-    if html_path is not None:
+    if html_path is not None and figures.pictures is not None:
         from .quality_report import write_html_report
 
-        write_html_report(html_path, ref_db, rec_db, report,
+        write_html_report(html_path, figures.pictures, report,
                           title=f"{Path(reconstruction).name} vs {Path(reference).name}",
                           sizes=compression_sizes(reference, band, reconstruction if compressed else None))
     run.progress(1.0)
     return report
 
 
-def _read_reconstruction(path: str | os.PathLike[str], compressed: bool, kind: str, run: Run,
-                         band: int = 1) -> np.ndarray:
-    """The reconstruction in dB: a raster read as ``kind`` (its band 1, or ``band`` when it has several),
-    or a compressed file decoded first (of a file of several bands, the one coded from source ``band``)."""
+@contextlib.contextmanager
+def _reconstruction(path: str | os.PathLike[str], compressed: bool, kind: str, run: Run,
+                    band: int = 1) -> Iterator[tuple[Path, int, str]]:
+    """``(raster, band, kind)`` of the reconstruction: a raster as ``kind`` (its band 1, or ``band`` when it
+    has several), or a compressed file decoded first into a temporary GeoTIFF, removed afterwards (of a file
+    of several bands, the band coded from source ``band``)."""
+    _check_kind(kind)
     if not compressed:
         from .raster_io import inspect_raster
 
-        return read_db(path, band if inspect_raster(path).count > 1 else 1, kind)
+        yield Path(path), band if inspect_raster(path).count > 1 else 1, kind
+        return
     from .codec.decode import decompress_file
     from .codec.fileformat import read_scene
 
@@ -315,7 +340,25 @@ def _read_reconstruction(path: str | os.PathLike[str], compressed: bool, kind: s
         decoded = Path(tmp) / "decoded.tif"
         decompress_file(path, decoded, output_kind="db", progress=lambda pct: run.progress(pct / 100),
                         is_cancelled=run.is_cancelled)
-        return read_db(decoded, index + 1, "db")
+        yield decoded, index + 1, "db"
+
+
+def _stream(reference: str | os.PathLike[str], band: int, kind: str, rec: tuple[Path, int, str],
+            peak: float | None, pictures: bool, run: Run) -> StreamedFigures:
+    """The figures of the two rasters, streamed by strips (:func:`engine.quality_strips.stream_figures`)."""
+    from .raster_io import inspect_raster, open_raster
+
+    ref_info, rec_info = inspect_raster(reference, band), inspect_raster(rec[0], rec[1])
+    if ref_info.shape != rec_info.shape:
+        raise InputError(
+            f"Reference {ref_info.shape} and reconstruction {rec_info.shape} differ in size; "
+            "compare a reconstruction with the raster it was compressed from."
+        )
+    with open_raster(reference) as ref_src, open_raster(rec[0]) as rec_src:
+        return stream_figures(row_reader(ref_src, band, kind, ref_info.nodata),
+                              row_reader(rec_src, rec[1], rec[2], rec_info.nodata), ref_info.shape,
+                              peak=peak, block=ENL_BLOCK, fraction=HOMOGENEOUS_FRACTION,
+                              ssim_window=SSIM_WINDOW, pictures=pictures, run=run)
 
 
 def compression_sizes(reference: str | os.PathLike[str], band: int,

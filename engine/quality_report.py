@@ -128,19 +128,33 @@ def worst_window(reference_db: np.ndarray, reconstruction_db: np.ndarray,
 
 # ------------------------------------------------------------------ page
 @dataclass(frozen=True)
-class _Stretch:
+class Pictures:
+    """What the page shows: overview thumbnails (every ``step``-th pixel), the worst window's crops and the
+    stretches (grey ``lo``..``hi`` dB, difference ``±limit`` dB). Built from whole images
+    (:meth:`of_arrays`) or strip by strip (:mod:`engine.quality_strips`)."""
+
+    ref_thumb: np.ndarray
+    rec_thumb: np.ndarray
+    step: int
+    window: tuple[int, int, int]  # row, col, side
+    ref_crop: np.ndarray
+    rec_crop: np.ndarray
     lo: float
     hi: float
     limit: float
 
-
-def _stretch(reference_db: np.ndarray, reconstruction_db: np.ndarray) -> _Stretch:
-    valid = np.isfinite(reference_db)
-    lo, hi = (np.percentile(reference_db[valid], STRETCH_PERCENTILES) if valid.any() else (0.0, 1.0))
-    diff = reconstruction_db - reference_db
-    finite = np.isfinite(diff)
-    limit = float(np.percentile(np.abs(diff[finite]), DIFFERENCE_PERCENTILE)) if finite.any() else 1.0
-    return _Stretch(float(lo), float(hi), max(limit, 1e-3))
+    @classmethod
+    def of_arrays(cls, reference_db: np.ndarray, reconstruction_db: np.ndarray) -> Pictures:
+        valid = np.isfinite(reference_db)
+        lo, hi = (np.percentile(reference_db[valid], STRETCH_PERCENTILES) if valid.any() else (0.0, 1.0))
+        diff = reconstruction_db - reference_db
+        finite = np.isfinite(diff)
+        limit = float(np.percentile(np.abs(diff[finite]), DIFFERENCE_PERCENTILE)) if finite.any() else 1.0
+        step = max(1, math.ceil(max(reference_db.shape) / THUMB_SIDE))
+        row, col, side = worst_window(reference_db, reconstruction_db)
+        window = (slice(row, row + side), slice(col, col + side))
+        return cls(reference_db[::step, ::step], reconstruction_db[::step, ::step], step, (row, col, side),
+                   reference_db[window], reconstruction_db[window], float(lo), float(hi), max(limit, 1e-3))
 
 
 def _figure(caption: str, pixels: np.ndarray, scale: int = 1) -> str:
@@ -190,13 +204,16 @@ def _rows(report: QualityReport, sizes: Sizes | None) -> list[tuple[str, str]]:
 
 def render_html(reference_db: np.ndarray, reconstruction_db: np.ndarray, report: QualityReport,
                 title: str = "Compression quality", sizes: Sizes | None = None) -> str:
+    """The report page of two whole dB images (see the module docstring)."""
+    return render_page(Pictures.of_arrays(reference_db, reconstruction_db), report, title, sizes)
+
+
+def render_page(s: Pictures, report: QualityReport, title: str = "Compression quality",
+                sizes: Sizes | None = None) -> str:
     """The report page (see the module docstring)."""
-    s = _stretch(reference_db, reconstruction_db)
-    step = max(1, math.ceil(max(reference_db.shape) / THUMB_SIDE))
-    ref, rec = reference_db[::step, ::step], reconstruction_db[::step, ::step]
+    step, ref, rec = s.step, s.ref_thumb, s.rec_thumb
     scale = "full resolution" if step == 1 else f"every {step}th pixel (1:{step})"
-    row, col, side = worst_window(reference_db, reconstruction_db)
-    window = (slice(row, row + side), slice(col, col + side))
+    row, col, side = s.window
     crop_scale = max(1, min(4, 256 // side))
     table = "".join(f"<tr><th>{html.escape(k)}</th><td>{html.escape(v)}</td></tr>"
                     for k, v in _rows(report, sizes))
@@ -205,7 +222,7 @@ def render_html(reference_db: np.ndarray, reconstruction_db: np.ndarray, report:
         _figure(f"Reconstruction (dB), {scale}", grey(rec, s.lo, s.hi)),
         _figure(f"Difference, reconstruction - reference (dB), {scale}", diverging(rec - ref, s.limit)),
     ])
-    ref_crop, rec_crop = reference_db[window], reconstruction_db[window]
+    ref_crop, rec_crop = s.ref_crop, s.rec_crop
     crops = "".join([
         _figure("Reference", grey(ref_crop, s.lo, s.hi), crop_scale),
         _figure("Reconstruction", grey(rec_crop, s.lo, s.hi), crop_scale),
@@ -243,13 +260,12 @@ def render_html(reference_db: np.ndarray, reconstruction_db: np.ndarray, report:
     )
 
 
-def write_html_report(path: str | os.PathLike[str], reference_db: np.ndarray, reconstruction_db: np.ndarray,
-                      report: QualityReport, title: str = "Compression quality",
-                      sizes: Sizes | None = None) -> Path:
-    """Write :func:`render_html` to ``path`` atomically."""
+def write_html_report(path: str | os.PathLike[str], pictures: Pictures, report: QualityReport,
+                      title: str = "Compression quality", sizes: Sizes | None = None) -> Path:
+    """Write :func:`render_page` to ``path`` atomically."""
     from .raster_io import atomic_output
 
-    page = render_html(reference_db, reconstruction_db, report, title, sizes)
+    page = render_page(pictures, report, title, sizes)
     with atomic_output(path) as tmp:
         tmp.write_text(page, encoding="utf-8")
     return Path(path)

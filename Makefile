@@ -18,7 +18,7 @@ PYTEST_ARGS ?=
 # QGIS's embedded Python finds its stdlib through the first python3 on PATH.
 QGIS_ENV    := PATH=/usr/bin:$$PATH QT_QPA_PLATFORM=offscreen
 
-.PHONY: help setup system-packages demo test test-fast lint package bench bench-compression \
+.PHONY: help setup system-packages demo test test-fast lint package wheel bench bench-compression \
         bench-registration bench-registration-default bench-anchors bench-codec-ceiling \
         bench-osdataset-check bench-keypoints-ceiling bench-batch bench-keypoints bench-filter train-compression \
         train-compression-hyper train-compression-joint \
@@ -30,6 +30,7 @@ help:
 	@echo "make setup [GPU=1]        Debian packages (as root), .venv and pinned requirements"
 	@echo "make lint                 ruff + mypy"
 	@echo "make package              build dist/sar_toolbox_plugin.zip (installable QGIS plugin)"
+	@echo "make wheel                build dist/sar_toolbox-<version>-py3-none-any.whl (pip: engine, batch runner, training)"
 	@echo "make bench                tiled-pipeline throughput and peak memory -> docs/BENCHMARKS.md"
 	@echo "make bench-compression    rate-distortion vs JPEG2000 / LERC -> docs/BENCHMARKS.md"
 	@echo "make bench-codec-ceiling  codec PSNR with quantised vs continuous latents vs a linear DCT (diagnostic)"
@@ -69,7 +70,8 @@ system-packages:
 $(VENV)/bin/python:
 	/usr/bin/python3 -m venv --system-site-packages $(VENV)
 
-$(STAMP): $(VENV)/bin/python requirements/runtime.txt requirements/dev.txt requirements/batch.txt $(ORT_REQ)
+$(STAMP): $(VENV)/bin/python requirements/runtime.txt requirements/dev.txt requirements/batch.txt \
+          requirements/train.txt $(ORT_REQ)
 	$(PIP) install $(PIP_FLAGS) --upgrade "pip>=23"
 	@if [ -n "$(GPU)" ]; then $(PIP) uninstall -y onnxruntime >/dev/null 2>&1 || true; \
 	 else $(PIP) uninstall -y onnxruntime-gpu >/dev/null 2>&1 || true; fi
@@ -93,6 +95,12 @@ lint: setup
 # The packager uses only the standard library: the system Python without site-packages (-S), no venv.
 package:
 	$(SYSTEM_PY) -S -m scripts.package --output dist/sar_toolbox_plugin.zip
+
+# The pip-installable distribution (setup.py: one package, sar_toolbox; version from metadata.txt).
+# --no-build-isolation: builds with the venv's setuptools, without fetching it from an index.
+wheel: setup
+	rm -rf build
+	$(PIP) wheel $(PIP_FLAGS) --no-deps --no-build-isolation --wheel-dir dist .
 
 bench: setup
 	$(PY) -m benchmarks.pipeline --sizes 2000 8000 20000 --markdown docs/BENCHMARKS.md
@@ -225,4 +233,4 @@ train-translation: setup
 	  --colour-shrinkage 0.5
 
 clean:
-	rm -rf build dist demo_output .pytest_cache .mypy_cache .ruff_cache
+	rm -rf build dist demo_output .pytest_cache .mypy_cache .ruff_cache *.egg-info

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import logging
 
+from .bundled import version
 from .errors import (
     CancelledError,
     CompressedFileError,
@@ -21,7 +22,8 @@ from .errors import (
     UnsupportedDataError,
 )
 
-__version__ = "0.2.0"
+__version__ = version()
+"""From ``metadata.txt`` (the QGIS plugin metadata), the version's one source."""
 
 logging.getLogger(__name__).addHandler(logging.NullHandler())
 

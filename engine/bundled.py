@@ -1,8 +1,9 @@
 """What ships with the toolbox: the models folder and the runtime package list.
 
 The one place that knows where the bundled models are (``models/`` beside the
-engine package, in the repository and in the plugin zip alike, or the folder
-named by ``$SAR_TOOLBOX_MODELS_DIR``) and which Python packages the toolbox
+engine package, in the repository, the plugin zip and the installed ``sar_toolbox``
+package alike, or the folder named by ``$SAR_TOOLBOX_MODELS_DIR``), the toolbox's
+version (``metadata.txt`` beside the engine) and which Python packages the toolbox
 needs at run time. The package list is read from ``requirements/runtime.txt``
 and ``requirements/onnxruntime-cpu.txt`` (shipped in the plugin zip too), so
 ``make setup``, the plugin's missing-package warning, ``checkenvironment`` and
@@ -13,6 +14,7 @@ Standard library only: the plugin reads this module while QGIS loads it.
 
 from __future__ import annotations
 
+import configparser
 import os
 import re
 from dataclasses import dataclass
@@ -22,7 +24,11 @@ MODELS_ENV = "SAR_TOOLBOX_MODELS_DIR"
 """Environment variable naming another models folder (tests, custom installations)."""
 
 ROOT = Path(__file__).resolve().parent.parent
-"""The folder holding ``engine/``: the repository root, or the plugin folder in the zip."""
+"""The folder holding ``engine/``: the repository root, the plugin folder in the zip, or the
+installed ``sar_toolbox`` package."""
+
+METADATA_NAME = "metadata.txt"
+"""The QGIS plugin metadata beside the engine: the one source of the version (setup.py reads it too)."""
 
 REQUIREMENT_FILES = ("runtime.txt", "onnxruntime-cpu.txt")
 """Files of :func:`runtime_requirements`, under ``requirements/`` beside the engine."""
@@ -40,6 +46,13 @@ def models_dir() -> Path:
     """The bundled models folder, or ``$SAR_TOOLBOX_MODELS_DIR`` when it is set."""
     override = os.environ.get(MODELS_ENV)
     return Path(override) if override else ROOT / "models"
+
+
+def version(root: Path = ROOT) -> str:
+    """The toolbox version: ``version`` of ``metadata.txt`` beside the engine (``0+unknown`` without it)."""
+    parser = configparser.ConfigParser(interpolation=None)
+    parser.read(root / METADATA_NAME, encoding="utf-8")
+    return parser.get("general", "version", fallback="0+unknown")
 
 
 def requirements_dir() -> Path:

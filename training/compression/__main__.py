@@ -1,13 +1,7 @@
-"""``python -m training.compression``."""
+"""``python -m training.compression`` (installed: ``sar-toolbox-train-compression``)."""
 
-import os
 import sys
 
-# On shared or oversubscribed CPUs, OpenMP's default spin-waiting makes every
-# torch op wait for descheduled threads (10x slower here); sleep instead.
-# Must be set before torch is imported.
-os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+from ..console import run_family
 
-from .cli import main
-
-sys.exit(main())
+sys.exit(run_family("compression", sys.argv[1:]))

@@ -1,7 +1,7 @@
-"""``python -m training.keypoints``."""
+"""``python -m training.keypoints`` (installed: ``sar-toolbox-train-keypoints``)."""
 
 import sys
 
-from .cli import main
+from ..console import run_family
 
-sys.exit(main())
+sys.exit(run_family("keypoints", sys.argv[1:]))

@@ -1,7 +1,7 @@
-"""``python -m training.registration``."""
+"""``python -m training.registration`` (installed: ``sar-toolbox-train-registration``)."""
 
 import sys
 
-from .cli import main
+from ..console import run_family
 
-sys.exit(main())
+sys.exit(run_family("registration", sys.argv[1:]))

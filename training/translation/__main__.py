@@ -1,7 +1,7 @@
-"""``python -m training.translation``."""
+"""``python -m training.translation`` (installed: ``sar-toolbox-train-translation``)."""
 
 import sys
 
-from .cli import main
+from ..console import run_family
 
-sys.exit(main())
+sys.exit(run_family("translation", sys.argv[1:]))

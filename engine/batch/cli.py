@@ -1,15 +1,18 @@
-"""``python -m engine.batch ALGORITHM (--input-dir D | --inputs GLOB) --output-dir O [options]``.
+"""``sar-toolbox-batch`` (installed) or ``python -m engine.batch`` (checkout):
+``ALGORITHM (--input-dir D | --inputs GLOB) --output-dir O [options]``.
 
 ALGORITHM: todb, compress, decompress, coregister or translate.
 
 Exit status: 0 when every scene is ok (or already complete), 1 when any scene failed,
 2 when the command itself is unusable (no inputs, unwritable output folder, unknown
-scheduler...), in which case nothing is written.
+scheduler, workers that cannot run the engine...), in which case nothing is written,
+130 when interrupted (Ctrl-C; summary.json records what finished, a rerun continues).
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import glob
 import logging
 import os
@@ -21,14 +24,21 @@ from typing import Any
 from ..coregistration.api import DEFAULT_METHOD
 from ..errors import SarToolboxError
 from .jobs import ALGORITHMS, count_statuses
+from .runner import SCENE_TIMEOUT_S
 
 logger = logging.getLogger(__name__)
 
 KINDS = ("intensity", "amplitude", "db")
 
 
+def program_name(argv0: str | None = None) -> str:
+    """``python -m <package>`` when run as a module, else the command's own name (``sar-toolbox-batch``)."""
+    name = Path(argv0 if argv0 is not None else sys.argv[0]).name
+    return f"python -m {__package__}" if name in ("__main__.py", "") else name
+
+
 def _parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="python -m engine.batch", description=__doc__,
+    parser = argparse.ArgumentParser(prog=program_name(), description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     sub = parser.add_subparsers(dest="algorithm", required=True, metavar="ALGORITHM")
     for name, algo in ALGORITHMS.items():
@@ -41,7 +51,12 @@ def _parser() -> argparse.ArgumentParser:
         where = p.add_mutually_exclusive_group()
         where.add_argument("--workers", type=int, default=2, help="local Dask worker processes (default 2)")
         where.add_argument("--scheduler", help="address of an existing Dask scheduler, e.g. tcp://host:8786")
+        p.add_argument("--ship-engine", action="store_true",
+                       help="upload this engine and the models it needs to workers that lack them")
+        p.add_argument("--scene-timeout", type=float, default=SCENE_TIMEOUT_S, metavar="SECONDS",
+                       help=f"fail a scene held this long by a worker (default {SCENE_TIMEOUT_S:g}; 0: off)")
         p.add_argument("--no-progress", action="store_true", help="no progress bar")
+        p.add_argument("-v", "--verbose", action="store_true", help="Dask's own log messages too")
         _algorithm_options(name, p)
     return parser
 
@@ -71,7 +86,11 @@ def _algorithm_options(name: str, p: argparse.ArgumentParser) -> None:
         p.add_argument("--mode", choices=("global", "local"), default="global", help="default global")
 
 
-COMMON = {"algorithm", "input_dir", "inputs", "output_dir", "workers", "scheduler", "no_progress"}
+COMMON = {"algorithm", "input_dir", "inputs", "output_dir", "workers", "scheduler", "no_progress",
+          "ship_engine", "scene_timeout", "verbose"}
+
+QUIET_LOGGERS = ("distributed", "tornado", "bokeh")
+"""Dask's loggers: errors only unless --verbose (their INFO lines drown the progress bar)."""
 
 
 def find_inputs(args: argparse.Namespace) -> list[Path]:
@@ -116,19 +135,38 @@ def _progress(total: int, enabled: bool) -> Any:
     return None
 
 
+def configure_logging(verbose: bool) -> None:
+    """Our messages at INFO on stderr; Dask's errors only unless ``verbose``."""
+    logging.basicConfig(level=logging.INFO, format="%(levelname)s %(message)s")
+    # distributed sets its loggers' levels from its configuration when imported: import it first
+    # (when it is missing, the runner says what to install)
+    with contextlib.suppress(ImportError):
+        import distributed  # noqa: F401
+    for name in QUIET_LOGGERS:
+        logging.getLogger(name).setLevel(logging.INFO if verbose else logging.ERROR)
+
+
+def _checked_inputs(args: argparse.Namespace) -> list[Path]:
+    """The scenes, after every check of the command line; :class:`SystemExit` (2) on a bad one."""
+    inputs = find_inputs(args)
+    if args.algorithm == "coregister" and not args.reference.is_file():
+        raise _usage(f"--reference '{args.reference}' does not exist; choose the master scene.")
+    if args.workers < 1:
+        raise _usage(f"--workers must be at least 1, got {args.workers}.")
+    if args.scene_timeout < 0:
+        raise _usage(f"--scene-timeout must be 0 (none) or a number of seconds, got {args.scene_timeout}.")
+    _check_output_dir(args.output_dir)
+    return inputs
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the batch command line; returns the exit status."""
-    from .runner import SUMMARY_NAME, Cluster, run_batch
+    from .runner import SUMMARY_NAME, BatchInterrupted, Cluster, run_batch
 
-    logging.basicConfig(level=logging.INFO, format="%(levelname)s %(message)s")
     args = _parser().parse_args(argv)
+    configure_logging(args.verbose)
     try:
-        inputs = find_inputs(args)
-        if args.algorithm == "coregister" and not args.reference.is_file():
-            raise _usage(f"--reference '{args.reference}' does not exist; choose the master scene.")
-        if args.workers < 1:
-            raise _usage(f"--workers must be at least 1, got {args.workers}.")
-        _check_output_dir(args.output_dir)
+        inputs = _checked_inputs(args)
     except SystemExit as exc:
         return int(exc.code or 2)
     options = {k: (str(v) if isinstance(v, Path) else v) for k, v in vars(args).items() if k not in COMMON}
@@ -141,12 +179,21 @@ def main(argv: Sequence[str] | None = None) -> int:
         else:
             logger.info("%s: %s", Path(record["input"]).name, record["status"])
 
+    cluster = Cluster(workers=args.workers, address=args.scheduler, ship_engine=args.ship_engine,
+                      scene_timeout_s=args.scene_timeout or None, verbose=args.verbose)
     try:
-        records = run_batch(args.algorithm, inputs, args.output_dir, options,
-                            Cluster(workers=args.workers, address=args.scheduler), on_done=done)
+        records = run_batch(args.algorithm, inputs, args.output_dir, options, cluster, on_done=done)
     except SarToolboxError as exc:
         logger.error("%s", exc)
         return 2
+    except BatchInterrupted as stop:
+        logger.error("Interrupted: %d of %d scenes finished; %s records them. Rerun the same command "
+                     "to process the rest (complete outputs are skipped).", stop.finished, stop.total,
+                     stop.summary)
+        return 130
+    except KeyboardInterrupt:
+        logger.error("Interrupted before any scene was submitted; nothing was written.")
+        return 130
     finally:
         if bar is not None:
             bar.close()

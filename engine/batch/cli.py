@@ -90,7 +90,8 @@ COMMON = {"algorithm", "input_dir", "inputs", "output_dir", "workers", "schedule
           "ship_engine", "scene_timeout", "verbose"}
 
 QUIET_LOGGERS = ("distributed", "tornado", "bokeh")
-"""Dask's loggers: errors only unless --verbose (their INFO lines drown the progress bar)."""
+"""Dask's loggers: silent unless --verbose (their INFO lines drown the progress bar, and a Ctrl-C makes the
+workers log connection tracebacks while they stop); what goes wrong with a scene is in summary.json."""
 
 
 def find_inputs(args: argparse.Namespace) -> list[Path]:
@@ -136,14 +137,14 @@ def _progress(total: int, enabled: bool) -> Any:
 
 
 def configure_logging(verbose: bool) -> None:
-    """Our messages at INFO on stderr; Dask's errors only unless ``verbose``."""
+    """Our messages at INFO on stderr; Dask's only when ``verbose``."""
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(message)s")
     # distributed sets its loggers' levels from its configuration when imported: import it first
     # (when it is missing, the runner says what to install)
     with contextlib.suppress(ImportError):
         import distributed  # noqa: F401
     for name in QUIET_LOGGERS:
-        logging.getLogger(name).setLevel(logging.INFO if verbose else logging.ERROR)
+        logging.getLogger(name).setLevel(logging.INFO if verbose else logging.CRITICAL)
 
 
 def _checked_inputs(args: argparse.Namespace) -> list[Path]:

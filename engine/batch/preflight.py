@@ -109,6 +109,10 @@ def _problems(reports: Mapping[str, Mapping[str, Any]]) -> dict[str, list[str]]:
     return {where: list(r["problems"]) for where, r in reports.items() if r["problems"]}
 
 
+def _missing_modules(reports: Mapping[str, Mapping[str, Any]]) -> set[str]:
+    return {m for r in reports.values() for m in r.get("missing_modules", [])}
+
+
 def stage_engine(models: Sequence[str], dest: Path) -> Path:
     """A folder that, put on ``sys.path``, makes this engine (and ``models``) importable: what is shipped."""
     engine = importlib.import_module(ENGINE_PACKAGE)
@@ -150,29 +154,29 @@ def check_cluster(client: Any, needs: Needs, ship: bool = False) -> None:
         raise WorkerEnvironmentError(
             f"No Dask worker connected to the scheduler within {WORKERS_TIMEOUT_S} s; start workers "
             "(dask worker <scheduler address>) or omit --scheduler to run locally.") from None
-    problems = _problems(_probe(client, needs))
-    if problems and ship:
+    reports = _probe(client, needs)
+    if _problems(reports) and ship:
         ship_engine(client, needs)
-        problems = _problems(_probe(client, needs))
-    if problems:
-        raise WorkerEnvironmentError(_advice(problems, shipped=ship))
+        reports = _probe(client, needs)
+    if _problems(reports):
+        raise WorkerEnvironmentError(_advice(_problems(reports), _missing_modules(reports), shipped=ship))
 
 
-def _advice(problems: Mapping[str, Sequence[str]], shipped: bool) -> str:
+def _advice(problems: Mapping[str, Sequence[str]], missing: set[str], shipped: bool) -> str:
     lines = [f"  {where}: {'; '.join(found)}" for where, found in sorted(problems.items())]
     version = bundled.version()
     if "." in ENGINE_PACKAGE:
-        install = (f"install the same toolbox on every worker and the scheduler, in the Python each runs: "
-                   f"pip install 'sar-toolbox[batch]=={version}' (or the wheel of `make wheel`)")
+        steps = [f"install the same toolbox on every worker and on the scheduler, in the Python each runs: "
+                 f"pip install 'sar-toolbox[batch]=={version}' (or the wheel `make wheel` builds)"]
     else:
-        install = ("this runner is a checkout's engine (python -m engine.batch): start the workers and the "
-                   "scheduler with this checkout on PYTHONPATH, or install the toolbox (pip install "
-                   f"'sar-toolbox[batch]=={version}') there and here and run sar-toolbox-batch")
-    steps = [install]
+        steps = ["this is a checkout's runner (python -m engine.batch): start the workers and the scheduler "
+                 "with this checkout on PYTHONPATH, or install the toolbox there and here (pip install "
+                 f"'sar-toolbox[batch]=={version}') and run sar-toolbox-batch"]
     if not shipped:
-        packages = " ".join(f"'{r.spec}'" for r in bundled.runtime_requirements())
-        steps.append("or rerun with --ship-engine to upload this engine and its models to them (the workers "
-                     f"still need the Python packages: pip install {packages})")
+        steps.append("or rerun with --ship-engine to upload this engine and the models it needs to them")
+    if missing:
+        specs = " ".join(f"'{r.spec}'" for r in bundled.runtime_requirements() if r.module in missing)
+        steps.append(f"the Python packages missing on the workers are installed by: pip install {specs}")
     return ("The Dask cluster cannot run this batch; nothing was submitted.\n" + "\n".join(lines)
             + "\nWhat to do: " + "; ".join(steps)
             + ". Inputs and the output folder must be at the same paths on every worker.")

@@ -49,7 +49,7 @@ class Cluster:
 
     ``ship_engine``: upload the engine and the models to workers that lack them; ``scene_timeout_s``:
     fail a scene a worker has held this long (None: no limit); ``verbose``: local workers log Dask's
-    INFO messages (else errors only).
+    INFO messages (else nothing).
     """
 
     workers: int = 2
@@ -96,10 +96,10 @@ def dask_client(cluster: Cluster) -> Iterator[Any]:
         with client:
             yield client
         return
+    quiet = logging.INFO if cluster.verbose else logging.CRITICAL
     with distributed.LocalCluster(n_workers=cluster.workers, threads_per_worker=1, processes=True,
                                   dashboard_address=":0",  # any free port: 8787 may be taken
-                                  env=worker_environment(cluster.workers),
-                                  silence_logs=logging.INFO if cluster.verbose else logging.ERROR) as local, \
+                                  env=worker_environment(cluster.workers), silence_logs=quiet) as local, \
             distributed.Client(local) as client:
         yield client
 

@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import json
+import logging
+import os
+import signal
 import subprocess
 import sys
 import time
@@ -53,8 +56,14 @@ def test_four_scenes_and_a_corrupt_one_on_two_local_workers_then_a_rerun_rewrite
     status = main(["todb", "--input-dir", str(scenes), "--output-dir", str(out), "--workers", "2",
                    "--no-progress"])
     assert status == 1
-    assert _summary(out)["counts"] == {"ok": 0, "failed": 1, "skipped": 4}
+    rerun = _summary(out)
+    assert rerun["counts"] == {"ok": 0, "failed": 1, "skipped": 4}
     assert {p.name: p.stat().st_mtime_ns for p in out.glob("*.tif")} == stamps
+    # issue 24.6: the skipped scenes keep the figures and seconds of the run that made them
+    for s in rerun["scenes"]:
+        first = by_name[Path(s["input"]).name]
+        if s["status"] == "skipped":
+            assert (s["figures"], s["seconds"]) == (first["figures"], first["seconds"])
 
 
 def test_compress_then_decompress_with_a_glob_on_one_worker(make_geotiff: Callable[..., Path],
@@ -168,3 +177,69 @@ def test_batch_compress_codes_every_band_and_names_a_truncated_file(make_grd: Ca
     error = by_name["cut.tif"]["error"]
     assert error.startswith("RasterIOError: Reading ") and "cut.tif' failed" in error and "truncated" in error
     assert sorted(p.name for p in out.iterdir()) == ["s1.sarz", "summary.json"]
+
+
+def test_dask_logs_nothing_unless_verbose(make_geotiff: Callable[..., Path], tmp_path: Path,
+                                             caplog: pytest.LogCaptureFixture) -> None:
+    """Issue 24.6: Dask's INFO lines drowned the progress bar."""
+    caplog.set_level(logging.INFO)
+    make_geotiff(height=32, width=32, name="one.tif")
+    command = ["todb", "--inputs", str(tmp_path / "one.tif"), "--workers", "1", "--no-progress"]
+    assert main([*command, "--output-dir", str(tmp_path / "quiet")]) == 0
+    assert [r.getMessage() for r in caplog.records if r.name.startswith("distributed")] == []
+    assert "1 ok" in caplog.text
+    caplog.clear()
+    assert main([*command, "--output-dir", str(tmp_path / "verbose"), "--verbose"]) == 0
+    assert any(r.name.startswith("distributed") and r.levelno == logging.INFO for r in caplog.records)
+
+
+@pytest.mark.slow
+def test_sigint_writes_the_summary_of_what_finished_and_exits_cleanly(
+        make_geotiff: Callable[..., Path], tmp_path: Path) -> None:
+    """Issue 24.6: Ctrl-C printed a traceback and could leave finished outputs without summary.json."""
+    (tmp_path / "in").mkdir()
+    for i in range(8):
+        make_geotiff(height=256, width=256, seed=i, name=f"in/s{i}.tif", holes=0.0)
+    out = tmp_path / "out"
+    env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONPATH": str(REPO_ROOT)}
+    runner = subprocess.Popen(
+        [sys.executable, "-m", "engine.batch", "compress", "--input-dir", str(tmp_path / "in"),
+         "--output-dir", str(out), "--workers", "1", "--rate", "r1", "--no-post-filter", "--no-progress"],
+        cwd=REPO_ROOT, env=env, stderr=subprocess.PIPE, text=True)
+    try:
+        deadline = time.monotonic() + 120
+        while not (out / "summary.json").is_file() and time.monotonic() < deadline:  # a first scene is done
+            time.sleep(0.1)
+        runner.send_signal(signal.SIGINT)
+        start = time.monotonic()
+        _, stderr = runner.communicate(timeout=60)
+    finally:
+        if runner.poll() is None:
+            runner.kill()
+    assert time.monotonic() - start < 30
+    assert runner.returncode == 130
+    assert "Traceback" not in stderr and "KeyboardInterrupt" not in stderr
+    assert "Interrupted:" in stderr and "Rerun the same command" in stderr
+    summary = _summary(out)
+    assert summary["interrupted"] is True and len(summary["scenes"]) == 8
+    by_name = {Path(s["input"]).name: s for s in summary["scenes"]}
+    done = sorted(p.stem for p in out.glob("*.sarz"))
+    assert done, "no scene finished before the interrupt"
+    assert all(by_name[f"{stem}.tif"]["status"] in ("ok", "skipped") for stem in done)
+    assert all(s["error"].startswith("interrupted") for s in summary["scenes"] if s["status"] == "failed")
+    assert len(done) < 8  # it was interrupted, not finished
+
+
+@pytest.mark.slow
+def test_a_scene_over_the_timeout_fails_with_the_cause_and_the_run_ends(
+        make_geotiff: Callable[..., Path], tmp_path: Path) -> None:
+    """Issue 30: the run never waits without bound (this scene takes several seconds on one core)."""
+    make_geotiff(height=512, width=1024, name="big.tif", holes=0.0)
+    out = tmp_path / "out"
+    start = time.monotonic()
+    assert main(["compress", "--inputs", str(tmp_path / "big.tif"), "--output-dir", str(out), "--workers",
+                 "1", "--rate", "r1", "--no-post-filter", "--no-progress", "--scene-timeout", "0.5"]) == 1
+    assert time.monotonic() - start < 60
+    (record,) = _summary(out)["scenes"]
+    assert record["status"] == "failed" and record["error"].startswith("timed out")
+    assert "--scene-timeout" in record["error"]

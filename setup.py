@@ -37,7 +37,7 @@ RENAMED = {"engine": f"{PACKAGE}.engine", "training": f"{PACKAGE}.training"}
 #: Files copied next to the installed engine, as in the plugin zip: (repository glob, installed folder).
 DATA = (("models/*.onnx", "models"), ("models/*.md", "models"),
         ("requirements/runtime.txt", "requirements"), ("requirements/onnxruntime-cpu.txt", "requirements"),
-        ("metadata.txt", "."))
+        ("requirements/plugin.txt", "requirements"), ("metadata.txt", "."))
 INIT = '''"""SAR Toolbox, installed: the engine (``sar_toolbox.engine``), the batch runner
 (``sar-toolbox-batch``) and the training package (``sar_toolbox.training``, extra ``[train]``)."""
 

@@ -104,7 +104,8 @@ def test_the_wheel_installs_into_a_fresh_venv_and_its_batch_command_compresses(
         assert tops == {"sar_toolbox", f"sar_toolbox-{bundled.version()}.dist-info"}
         names = set(z.namelist())
     assert {"sar_toolbox/models/sarcodec-r1-encoder.onnx", "sar_toolbox/requirements/runtime.txt",
-            "sar_toolbox/metadata.txt", "sar_toolbox/engine/batch/cli.py"} <= names
+            "sar_toolbox/requirements/plugin.txt", "sar_toolbox/metadata.txt",
+            "sar_toolbox/engine/batch/cli.py"} <= names
 
     venv = tmp_path / "venv"  # as the Makefile's: the system Python, its GDAL and numpy visible
     _run(["/usr/bin/python3", "-m", "venv", "--system-site-packages", "--without-pip", str(venv)])

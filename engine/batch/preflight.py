@@ -127,8 +127,9 @@ def stage_engine(models: Sequence[str], dest: Path) -> Path:
     (target / "models").mkdir(parents=True)
     for name in models:
         shutil.copy(bundled.models_dir() / name, target / "models" / name)
+    wanted = (*bundled.REQUIREMENT_FILES, bundled.PLUGIN_REQUIREMENTS)
     shutil.copytree(bundled.requirements_dir(), target / "requirements",
-                    ignore=lambda _d, names: [n for n in names if n not in bundled.REQUIREMENT_FILES])
+                    ignore=lambda _d, names: [n for n in names if n not in wanted])
     shutil.copy(bundled.ROOT / bundled.METADATA_NAME, target / bundled.METADATA_NAME)
     return dest
 

@@ -166,6 +166,27 @@ class RasterInfo:
     def is_complex(self) -> bool:
         return any(is_complex_dtype(d) for d in self.dtypes)
 
+    @property
+    def map_crs_wkt(self) -> str | None:
+        """The CRS of :meth:`pixel_to_map`'s coordinates: the raster's, or its GCPs' when it has GCPs only."""
+        return self.crs_wkt or (self.control.gcp_crs_wkt if self.control.gcps else None)
+
+    def pixel_to_map(self, xy: np.ndarray) -> np.ndarray:
+        """Map coordinates ``(n, 2)`` of pixel positions ``xy`` (``(n, 2)`` column, row; pixel corners at
+        integers): through the geotransform, or, for a raster with GCPs only, through GDAL's GCP
+        transformer (the polynomial QGIS also uses to place such a raster)."""
+        pts = np.atleast_2d(np.asarray(xy, dtype=np.float64))
+        if self.control.gcps:
+            from rasterio.control import GroundControlPoint
+            from rasterio.transform import GCPTransformer
+
+            gcps = [GroundControlPoint(row=p.row, col=p.col, x=p.x, y=p.y, z=p.z) for p in self.control.gcps]
+            with GCPTransformer(gcps) as transformer:
+                xs, ys = transformer.xy(pts[:, 1], pts[:, 0], offset="ul")
+            return np.column_stack([np.asarray(xs, np.float64), np.asarray(ys, np.float64)])
+        t, x, y = self.transform, pts[:, 0], pts[:, 1]
+        return np.column_stack([t.a * x + t.b * y + t.c, t.d * x + t.e * y + t.f])
+
     def dtype(self, band: int) -> str:
         """dtype name of a 1-based band."""
         return self.dtypes[band - 1]

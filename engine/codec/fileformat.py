@@ -17,8 +17,9 @@ Layout (all integers little-endian)::
 
 Version 6 holds several bands (dual polarisation): after the total length comes a u16 band
 count, then for each band its header, mask, payload and bright sections as above; one checksum
-ends the file. Each band's header is complete (size, CRS, geotransform; the source band's
-``description``; the GCPs with their CRS and the RPCs in ``control``), so every band decodes alone.
+ends the file. Each band's header holds the size, CRS, geotransform and the source band's
+``description``; the first also the GCPs with their CRS and the RPCs (``control``: about 7 kB for a
+GRD's 210 GCPs), which the reader hands to every band.
 
 The header holds everything needed to rebuild the raster (see
 :class:`CompressedHeader`), including which entropy model coded the payload (``entropy_model``:
@@ -34,6 +35,7 @@ truncation, checksum; each raises :class:`CompressedFileError` saying what to do
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import math
 import os
@@ -376,8 +378,11 @@ def pack_bands(bands: list[Band], version: int | None = None) -> bytes:
             raise ValueError(f"format version {version} holds one band, not {len(bands)}")
         return _framed(version, _band_sections(bands[0], version))
     sections = [_U16.pack(len(bands))]
-    for band in bands:
-        sections += _band_sections(band, version)
+    control = bands[0][0].control
+    for i, (header, mask_bytes, payload, exceptions) in enumerate(bands):
+        if i and header.control == control:  # stored once, in the first band's header
+            header = dataclasses.replace(header, control={})
+        sections += _band_sections((header, mask_bytes, payload, exceptions), version)
     return _framed(version, sections)
 
 
@@ -494,6 +499,9 @@ def unpack_scene(data: bytes, name: str = "The compressed file") -> CompressedSc
     bands = tuple(_parsed_band(sections, version, len(data), name) for sections in records)
     if len({(b.header.width, b.header.height) for b in bands}) > 1:
         raise _corrupted(name)
+    control = bands[0].header.control
+    bands = tuple(dataclasses.replace(b, header=dataclasses.replace(b.header, control=control))
+                  if control and not b.header.control else b for b in bands)
     return CompressedScene(bands, len(data), version)
 
 

@@ -24,7 +24,15 @@ from ..raster_io import RasterInfo, atomic_output, check_writable
 from ..run import IsCancelled, Log, Progress, Run
 from .features import FeatureExtractor, get_extractor
 from .fitting import FitLimits, FitRefusedError, PointFit, fit_points, fit_single
-from .georef import PairGeometry, PairReader, band_list, check_pair, inspect_in_display_frame, pixel_size_m
+from .georef import (
+    PairGeometry,
+    PairReader,
+    band_list,
+    check_pair,
+    inspect_in_display_frame,
+    pixel_size_m,
+    require_grid,
+)
 from .grid import TiePoint, as_arrays, global_search_limit, measure, plan_global, plan_grid
 from .outputs import (
     RESAMPLING,
@@ -553,6 +561,7 @@ def apply_transform(
         )
     check_writable(output_path)
     info = inspect_in_display_frame(input_path)
+    require_grid(info, "input", "applying a co-registration", keypoints=False)
     t_map, crs = _saved_transform(src, transform)
     if not _crs_equal(crs, info.crs_wkt):
         raise InputError(

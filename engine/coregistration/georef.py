@@ -18,6 +18,7 @@ import os
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, replace
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -135,10 +136,59 @@ def _footprint_in_input(inp: RasterInfo, ref: RasterInfo) -> Window:
     return Window(r0, c0, max(0, r1 - r0), max(0, c1 - c0))
 
 
+def _utm_epsg(lon: float, lat: float) -> int:
+    """EPSG code of the WGS 84 / UTM zone of a point."""
+    zone = min(max(int((lon + 180.0) // 6.0) + 1, 1), 60)
+    return (32600 if lat >= 0 else 32700) + zone
+
+
+def _target_crs(info: RasterInfo) -> str:
+    """A map CRS to warp a GCP- or RPC-georeferenced raster onto: the UTM zone of its centre."""
+    from rasterio.crs import CRS
+
+    control = info.control
+    if control.gcps:
+        crs = CRS.from_wkt(control.gcp_crs_wkt) if control.gcp_crs_wkt else None
+        if crs is not None and not crs.is_geographic:
+            return crs.to_string()
+        lon, lat = np.mean([[p.x, p.y] for p in control.gcps], axis=0)
+    else:
+        rpcs = dict(control.rpcs)
+        lon, lat = float(rpcs.get("LONG_OFF", 0.0)), float(rpcs.get("LAT_OFF", 0.0))
+    return f"EPSG:{_utm_epsg(float(lon), float(lat))}"
+
+
+def require_grid(info: RasterInfo, role: str, tool: str, keypoints: bool = True) -> None:
+    """Raise :class:`InputError` when ``info`` is georeferenced by GCPs, or by RPCs without a
+    geotransform, alone: ``tool`` works on a map grid. The message gives the ``gdalwarp`` command that
+    makes one (and, with ``keypoints``, names the tool that registers pixel grids)."""
+    from affine import Affine
+
+    control = info.control
+    rpc_only = bool(control.rpcs) and info.transform == Affine.identity()
+    if not (control.gcps or rpc_only):
+        return
+    how = (f"{len(control.gcps)} ground control points (GCPs) only, without a geotransform (as a Sentinel-1 "
+           "GRD)" if control.gcps else "RPCs only, without a geotransform")
+    rpc = "-rpc " if not control.gcps else ""
+    warped = Path(info.path).with_name(f"{Path(info.path).stem}_warped.tif")
+    other = (" Or register its pixels directly with 'sartoolbox:keypointregister', which takes such a raster."
+             if keypoints else "")
+    points = "GCPs" if control.gcps else "RPCs"
+    raise InputError(
+        f"The {role} raster '{info.path}' is georeferenced by {how}, and {tool} works on a map grid. Warp it "
+        f"onto one with its {points} first, e.g. 'gdalwarp {rpc}-r bilinear -t_srs {_target_crs(info)} "
+        f"\"{info.path}\" \"{warped}\"' (or Raster > Projections > Warp (Reproject) in QGIS), then run "
+        f"{tool} on the warped raster.{other}"
+    )
+
+
 def check_pair(input_path: str, reference_path: str) -> PairGeometry:
     """Inspect both rasters; raise :class:`InputError` if they cannot be registered."""
     inp = inspect_in_display_frame(input_path)
     ref = inspect_in_display_frame(reference_path)
+    require_grid(inp, "input", "shift co-registration")
+    require_grid(ref, "reference", "shift co-registration")
     if bool(inp.crs_wkt) != bool(ref.crs_wkt):
         has, lacks = (inp, ref) if inp.crs_wkt else (ref, inp)
         role = "input" if lacks is inp else "reference"

@@ -194,12 +194,12 @@ def write_tiepoints_gpkg(
 
     if isinstance(status, np.ndarray) and status.dtype == bool:
         status = ["used" if u else "outlier" for u in status]
-    g = affine_to_matrix(info.transform)
-    g_ref = g if reference is None else affine_to_matrix(reference.transform)
+    at = info.pixel_to_map(np.array([[p.x, p.y] for p in points]).reshape(-1, 2))
+    ref_at = (reference or info).pixel_to_map(np.array([[p.ref_x, p.ref_y] for p in points]).reshape(-1, 2))
     srs = None
-    if info.crs_wkt:
+    if info.map_crs_wkt:
         srs = osr.SpatialReference()
-        srs.ImportFromWkt(info.crs_wkt)
+        srs.ImportFromWkt(info.map_crs_wkt)
         srs.SetAxisMappingStrategy(osr.OAMS_TRADITIONAL_GIS_ORDER)
     drv = ogr.GetDriverByName("GPKG")
     try:
@@ -210,9 +210,7 @@ def write_tiepoints_gpkg(
             layer.CreateField(ogr.FieldDefn(name, kinds[kind]))
         defn = layer.GetLayerDefn()
         ds.StartTransaction()
-        for p, st, r in zip(points, status, residual, strict=True):
-            ((mx, my),) = _apply(g, np.array([p.x, p.y]))
-            ((rx, ry),) = _apply(g_ref, np.array([p.ref_x, p.ref_y]))
+        for p, st, r, (mx, my), (rx, ry) in zip(points, status, residual, at, ref_at, strict=True):
             feat = ogr.Feature(defn)
             values = _tiepoint_values(p, st, float(r), float(rx), float(ry))
             for k, v in values.items():
@@ -275,13 +273,12 @@ def points_file_text(
     coordinates of where each INPUT pixel position belongs (from the reference),
     pixel coordinates with y negative (QGIS's raster pixel frame), residuals in pixels.
     """
-    g = affine_to_matrix(info.transform)
+    at = info.pixel_to_map(np.array([[p.ref_x, p.ref_y] for p in points]).reshape(-1, 2))
     lines = []
-    if info.crs_wkt:
-        lines.append(f"#CRS: {' '.join(info.crs_wkt.split())}")
+    if info.map_crs_wkt:
+        lines.append(f"#CRS: {' '.join(info.map_crs_wkt.split())}")
     lines.append("mapX,mapY,pixelX,pixelY,enable,dX,dY,residual")
-    for p, u, (rx, ry) in zip(points, used, residual_xy, strict=True):
-        ((mx, my),) = _apply(g, np.array([p.ref_x, p.ref_y]))
+    for p, u, (rx, ry), (mx, my) in zip(points, used, residual_xy, at, strict=True):
         lines.append(
             ",".join(
                 [

@@ -26,7 +26,9 @@ class CoregisterAlgorithm(RegistrationAlgorithm):
     DISPLAY_NAME = "Co-register raster (SAR–optical)"
     HELP = """Finds and corrects the misregistration of a raster against a reference (e.g. Sentinel-1 \
 against Sentinel-2 or an orthophoto). The reference is resampled onto the input's grid if needed; both \
-rasters need a CRS, or neither (then both are placed as QGIS shows them).
+rasters need a CRS, or neither (then both are placed as QGIS shows them). A raster georeferenced by \
+ground control points only (e.g. a Sentinel-1 GRD) is refused with the <i>gdalwarp</i> command that puts \
+it on a map grid; <i>Keypoint registration</i> takes it as it is.
 
 <b>Method</b>: <i>classical</i> correlates oriented-gradient features (CFOG/HOPC-style) over all shifts \
 at once by FFT, coarse to fine, with sub-pixel refinement; <i>deep</i> runs the same search on a learned \

@@ -22,7 +22,8 @@ class DecompressAlgorithm(SarAlgorithm):
     DISPLAY_NAME = "Decompress SAR raster (learned codec)"
     GROUP = COMPRESSION
     HELP = """Decodes a <i>.sarz</i> file written by <i>Compress SAR raster</i> into a float32 GeoTIFF with \
-the original CRS, geotransform and size; pixels that were nodata, zero, negative or NaN in the source \
+the original CRS, geotransform (or ground control points and RPCs) and size, one band per coded band \
+with its original description (e.g. VV, VH); pixels that were nodata, zero, negative or NaN in the source \
 are nodata again.
 
 <b>Compressed file</b>: the <i>.sarz</i> file to decode.

@@ -28,8 +28,10 @@ class KeypointRegisterAlgorithm(RegistrationAlgorithm):
 
 <b>Raster to register</b> (INPUT, one <b>Band</b>) and <b>Reference raster</b> (REFERENCE; \
 <b>Reference bands</b>, default all, are averaged into one grey image). The two are matched on their \
-own pixel grids, so their georeferencing may be wrong or missing; when both have a CRS they must \
-overlap on the ground.
+own pixel grids, so their georeferencing may be wrong or missing, or given by ground control points \
+only (e.g. a Sentinel-1 GRD); when both have a CRS they must overlap on the ground. The registered \
+raster gets the REFERENCE's georeferencing (its GCPs when it has only those); tie points and the GCP \
+file are placed through the GCPs of a raster that has no geotransform.
 <b>Keypoint model</b> (MODEL): empty = the classical method (a SAR-adapted Harris detector with \
 ratio-of-means gradients and rotated oriented-gradient histograms, no model needed; reliable for \
 SAR-SAR, weak for optical-SAR); or a learned <i>keypoints</i> ONNX model of this toolbox.

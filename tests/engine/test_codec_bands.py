@@ -4,7 +4,9 @@ without description or GCPs keep the previous format (version 4) and decode as b
 
 from __future__ import annotations
 
+import json
 import struct
+import zlib
 from pathlib import Path
 
 import numpy as np
@@ -135,3 +137,28 @@ def test_quality_of_a_two_band_file_compares_the_chosen_band(make_grd, tmp_path:
     alone = assess(grd, single.path, band=2, reference_kind="amplitude")
     assert both.bpp == pytest.approx(result.bands[1].bpp)
     assert both.psnr == pytest.approx(alone.psnr, abs=1e-6)  # the VH band, coded alike either way
+
+
+def test_the_gcps_are_stored_once_and_every_band_gets_them(make_grd, tmp_path: Path) -> None:
+    result = compress_raster(make_grd(), tmp_path / "s1.sarz", input_kind="amplitude", rate="r1",
+                             post_filter=False)
+    data = result.path.read_bytes()
+    scene = fileformat.unpack_scene(data)
+    assert scene.bands[0].header.control == scene.bands[1].header.control
+    assert len(scene.bands[0].header.control["gcps"]) == 100
+    stored = [json.loads(zlib.decompress(part)) for part in _headers(data)]
+    assert ["control" in header for header in stored] == [True, False]
+    assert result.bands[0].bytes > result.bands[1].bytes  # the first band's header carries them
+
+
+def _headers(data: bytes) -> list[bytes]:
+    """The compressed header sections of a version 6 file (after magic, version, total length, count)."""
+    pos, headers = 8 + 2 + 8 + 2, []
+    for _band in range(struct.unpack_from("<H", data, 18)[0]):
+        for i, size in enumerate(("<I", "<I", "<Q", "<Q")):  # header, mask, payload, bright pixels
+            (n,) = struct.unpack_from(size, data, pos)
+            pos += struct.calcsize(size)
+            if i == 0:
+                headers.append(data[pos : pos + n])
+            pos += n
+    return headers

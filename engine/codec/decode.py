@@ -198,10 +198,11 @@ def decompress_file(
             logger=logger)
     if any(band.cf.header.post_filter for band in job.bands):
         run.say("Applying the scene's restoration filter", logger=logger)
+    several = len(job.bands) > 1  # decoded in step, in blocks of the same rows; the first reports progress
     streams = [band.converted(restored_blocks(decoded_blocks(
         band.cf, band.decoder, band.table, job.tile, job.overlap, batch_size,
-        run.span(0.0, 0.99) if i == 0 else QUIET), band.cf.header), output_kind)
-        for i, band in enumerate(job.bands)]  # in step: the first reports progress
+        run.span(0.0, 0.99) if i == 0 else QUIET), band.cf.header), output_kind, several)
+        for i, band in enumerate(job.bands)]
     _write_decoded(job, streams, output_kind)
     run.progress(1.0)
     seconds = time.perf_counter() - started
@@ -219,16 +220,16 @@ class _BandDecoding:
     decoder: Any
     table: LatentModel
 
-    def converted(self, blocks: Iterable[tuple[Window, np.ndarray]], output_kind: str,
+    def converted(self, blocks: Iterable[tuple[Window, np.ndarray]], output_kind: str, even: bool = False,
                   ) -> Iterator[np.ndarray]:
-        """The decoded ``blocks`` as ``output_kind`` with the nodata mask restored, in row blocks of
-        :data:`FLUSH_ROWS` (the same for every band of the file)."""
+        """The decoded ``blocks`` as ``output_kind`` with the nodata mask restored; with ``even``, in row
+        blocks of exactly :data:`FLUSH_ROWS` (the same for every band of the file)."""
         from ..raster_io import OUTPUT_NODATA
 
         header, meta = self.cf.header, self.decoder.metadata
         masks = self.cf.mask_reader()
         bright = BrightPixels.from_bytes(self.cf.exceptions, header.width * header.height)
-        for window, values in _even_blocks(blocks, FLUSH_ROWS):
+        for window, values in _even_blocks(blocks, FLUSH_ROWS) if even else blocks:
             data = _to_output(values, meta, header, output_kind, bright, window)
             data[~masks.read(window.height)] = OUTPUT_NODATA
             yield data

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import os
@@ -243,3 +244,36 @@ def test_a_scene_over_the_timeout_fails_with_the_cause_and_the_run_ends(
     (record,) = _summary(out)["scenes"]
     assert record["status"] == "failed" and record["error"].startswith("timed out")
     assert "--scene-timeout" in record["error"]
+
+
+@pytest.mark.slow
+def test_a_worker_that_dies_during_a_scene_fails_that_scene_with_the_cause(
+        make_geotiff: Callable[..., Path], tmp_path: Path) -> None:
+    """Issue 30: the worker process is killed while it compresses; the scene is failed, the run ends."""
+    import threading
+
+    import dask
+    import psutil
+
+    make_geotiff(height=2048, width=2048, name="big.tif", holes=0.0)  # tens of CPU seconds to compress
+    out = tmp_path / "out"
+    status: list[int] = []
+    command = ["compress", "--inputs", str(tmp_path / "big.tif"), "--output-dir", str(out), "--workers", "1",
+               "--rate", "r1", "--no-post-filter", "--no-progress"]
+    with dask.config.set({"distributed.scheduler.allowed-failures": 0}):  # first death: KilledWorker
+        run = threading.Thread(target=lambda: status.append(main(command)))
+        run.start()
+        killed, deadline = False, time.monotonic() + 120
+        while not killed and time.monotonic() < deadline:
+            for child in psutil.Process().children(recursive=True):
+                with contextlib.suppress(psutil.Error):
+                    # the worker process, into the scene (its start-up takes about 1 CPU s)
+                    if "spawn_main" in " ".join(child.cmdline()) and child.cpu_times().user > 2.5:
+                        child.kill()
+                        killed = True
+            time.sleep(0.2)
+        run.join(timeout=120)
+    assert killed and status == [1]
+    (record,) = _summary(out)["scenes"]
+    assert record["status"] == "failed"
+    assert record["error"].startswith("worker lost: KilledWorker") and "big.tif" in record["error"]

@@ -45,6 +45,9 @@ GDAL_CACHE_BYTES = GDAL_CACHE_MB * 1024 * 1024
 DEFLATE_LEVEL = 1
 """Deflate level of outputs: on speckled float SAR data level 6 is ~2x slower for ~1.5% smaller files."""
 
+UNREADABLE = "the file is truncated, corrupted or unreadable: copy or export it again."
+"""What to do when GDAL cannot read a raster's pixels (the end of every read error)."""
+
 COMPLEX_DTYPES = ("complex_int16", "complex64", "complex128", "cint16", "cint32", "cfloat32", "cfloat64")
 
 
@@ -283,10 +286,7 @@ def read_bands(source: Any, bands: Sequence[int], what: str, **kwargs: Any) -> n
         return np.asarray(source.read(list(bands), **kwargs))
     except rasterio.errors.RasterioIOError as exc:
         detail = f"{exc}: {exc.__cause__}" if exc.__cause__ else str(exc)
-        raise RasterIOError(
-            f"Reading {what} of '{source.name}' failed ({detail}); the file is truncated, corrupted or "
-            "unreadable: copy or export it again."
-        ) from exc
+        raise RasterIOError(f"Reading {what} of '{source.name}' failed ({detail}); {UNREADABLE}") from exc
 
 
 def read_window(

@@ -19,7 +19,7 @@ from typing import Any
 import numpy as np
 
 from ..errors import DependencyError, InputError, RasterIOError
-from ..raster_io import OUTPUT_NODATA, RasterInfo
+from ..raster_io import OUTPUT_NODATA, UNREADABLE, RasterInfo
 from .grid import TiePoint
 from .transforms import Transform, fit_transform
 
@@ -149,6 +149,8 @@ def write_corrected_raster(
         gdal.Unlink(vrt_path)
         return "warp"
     except RuntimeError as exc:
+        if "IReadBlock" in str(exc) or "Read failed" in str(exc):  # GDAL could not read the input's pixels
+            raise RasterIOError(f"Reading '{info.path}' to correct it failed ({exc}); {UNREADABLE}") from exc
         raise RasterIOError(f"Writing the corrected raster failed ({exc}); check the output folder.") from exc
 
 

@@ -15,7 +15,7 @@ from tests.conftest import truncate_file
 from tests.engine.tiny_codec import build_pair
 from tests.engine.tiny_translation import build_tiny_translation
 
-WHAT = r"Reading .* of '.*cut\.tif' failed \(.*\); the file is truncated, corrupted or unreadable"
+WHAT = r"Reading .*'.*cut\.tif'.* failed \(.*\); the file is truncated, corrupted or unreadable"
 
 
 @pytest.fixture
@@ -70,8 +70,19 @@ def _keypointregister(cut: Path, out: Path, ref: Path) -> Any:
     return keypoint_register(cut, ref, output_path=out / "o.tif")
 
 
+def _applytransform(cut: Path, out: Path, ref: Path) -> Any:
+    import shutil
+
+    from engine.coregistration.api import apply_transform, coregister
+
+    report = ref.parent / "r.json"
+    coregister(ref, shutil.copy(ref, ref.parent / "same.tif"), method="classical", report_path=report)
+    return apply_transform(report, cut, out / "o.tif", resample=True)
+
+
 @pytest.mark.parametrize("entry", [_todb, _compress, _quality, _quality_of_a_cut_reconstruction, _translate,
-                                   _coregister, _keypointregister], ids=lambda f: f.__name__.strip("_"))
+                                   _coregister, _keypointregister, _applytransform],
+                         ids=lambda f: f.__name__.strip("_"))
 def test_a_truncated_input_names_the_file(entry: Callable[[Path, Path, Path], Any], cut: Path,
                                           reference: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
                                           ) -> None:

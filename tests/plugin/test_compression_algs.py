@@ -179,3 +179,23 @@ def test_dual_pol_gcp_product_round_trip(
                                                       "INPUT": str(decoded)})
     assert vh["PSNR"] == pytest.approx(vh_decoded["PSNR"], abs=1e-6)
     assert vh["BPP"] < result["BPP"]  # the VH band's share of the file
+
+
+@pytest.mark.parametrize("algorithm", ["compress", "todb"])
+def test_a_truncated_raster_is_named_not_an_unexpected_error(
+    algorithm: str, tmp_path: Path, make_geotiff: Callable[..., Path],
+    run_algorithm: Callable[..., dict[str, Any]],
+) -> None:
+    """Issue 24.5: the input-kind check's decimated read of a truncated GeoTIFF said "Unexpected error
+    (RasterioIOError: Read failed...)"; it names the file and what to do, and writes nothing."""
+    from qgis.core import QgsProcessingException
+
+    from tests.conftest import truncate_file
+
+    cut = truncate_file(make_geotiff(height=300, width=300, holes=0.0, name="cut.tif"))
+    out = tmp_path / ("out.sarz" if algorithm == "compress" else "out.tif")
+    with pytest.raises(QgsProcessingException) as caught:
+        run_algorithm(algorithm, {"INPUT": str(cut), "INPUT_KIND": 0, "OUTPUT": str(out)})
+    message = str(caught.value)
+    assert "cut.tif' failed" in message and "truncated" in message and "Unexpected" not in message
+    assert not out.exists()

@@ -12,13 +12,17 @@ For every method and case:
   within 3 px of its REFERENCE point;
 - NCM = number of correct matches; CMR = NCM / matches (0 when a method returns
   none); RMSE over the correct matches (true error);
-- success = mean distance of the four image corners mapped by the estimated and
-  the true transform < 3 px; seconds per pair (wall clock, whole pipeline).
+- answered = a transform returned (not refused); correct (success) = mean
+  distance of the four image corners mapped by the estimated and the true
+  transform < 3 px; wrong = answered and not correct (a refusal was due);
+  seconds per pair (wall clock, whole pipeline).
 
 Sets: 3MOS pairs (SAR INPUT, optical REFERENCE, 256 px; each under two random
 homographies), the OSdataset pair
 (SAR.png onto VIS_unwarped_derived.png, 512 px), SAR-SAR crops of the GF-3 image
-of ``os_sift/`` (512 px, independent single-look speckle on each side),
+of ``os_sift/`` (512 px: its single-look intensity multilooked 5 x 5 as the reflectivity,
+then each side multiplied by its own 1-look or 4-look gamma speckle, so that the two
+sides share the scene but not the speckle, as two acquisitions do),
 synthetic scene pairs (engine.synthetic, SAR onto optical), and the real
 ``sar_sar_r2d2/`` pairs (no ground truth: inliers and their RMSE only).
 Baselines: OpenCV SIFT and ORB on the same prepared 8-bit images, ratio test,
@@ -101,17 +105,19 @@ def _grey(path: Path) -> np.ndarray:
         return np.asarray(im.convert("RGB"), np.float32).mean(axis=2)
 
 
-def _speckle(rng: np.random.Generator, amplitude: np.ndarray) -> np.ndarray:
-    """Amplitude with independent single-look speckle (unit-mean exponential intensity)."""
-    return (amplitude * np.sqrt(rng.exponential(1.0, amplitude.shape))).astype(np.float32)
+def _speckle(rng: np.random.Generator, intensity: np.ndarray, looks: int) -> np.ndarray:
+    """Amplitude of ``intensity`` times its own L-look speckle (unit-mean gamma intensity, shape L)."""
+    return np.sqrt(intensity * rng.gamma(looks, 1.0 / looks, intensity.shape)).astype(np.float32)
 
 
 def warped_case(set_name: str, name: str, sar: np.ndarray, sar_kind: str, ref: np.ndarray, ref_kind: str,
                 seed: int, ref_valid: np.ndarray | None = None,
-                after_warp: Callable[[np.ndarray], np.ndarray] | None = None) -> Case:
-    """SAR warped by a random homography as INPUT, ``ref`` as REFERENCE; the truth is ``G^-1``."""
+                after_warp: Callable[[np.ndarray], np.ndarray] | None = None,
+                sar_valid: np.ndarray | None = None) -> Case:
+    """SAR warped by a random homography as INPUT, ``ref`` as REFERENCE; the truth is ``G^-1``.
+    ``after_warp`` turns the warped SAR into the INPUT's values (``sar_kind`` is what it returns)."""
     g = random_homography(np.random.default_rng(seed), sar.shape[1], sar.shape[0])
-    inp, ok = warp(sar, np.ones(sar.shape, bool), g)
+    inp, ok = warp(sar, np.ones(sar.shape, bool) if sar_valid is None else sar_valid, g)
     if after_warp is not None:
         inp = np.where(ok, after_warp(inp), 0.0).astype(np.float32)
     valid = np.ones(ref.shape, bool) if ref_valid is None else ref_valid
@@ -145,27 +151,61 @@ def cases_osdataset(data: Path, count: int) -> Iterator[Case]:
                           ref_valid=vis > 0)
 
 
-def cases_gf3(data: Path, count: int, side: int = 512) -> Iterator[Case]:
+REFLECTIVITY_BOX = 3
+"""The GF-3 image is single-look: its intensity averaged over this many pixels square (a 25-look
+multilook on the same grid) stands for the scene's reflectivity, which each side then speckles anew."""
+GF3_LOOKS = (1, 4)
+"""Looks of the independent speckle of each side of the GF-3 SAR-SAR cases."""
+
+
+def gf3_reflectivity(data: Path) -> tuple[np.ndarray, np.ndarray] | None:
+    """The GF-3 HH image of ``os_sift/`` multilooked to a reflectivity (intensity) and its validity."""
     import rasterio
+    from scipy import ndimage
 
     paths = sorted((data / "os_sift").glob("GF3_*.tiff"))
     if not paths:
-        return
+        return None
     with rasterio.open(paths[0]) as src:
-        amp = src.read(1).astype(np.float32)
-    rng = np.random.default_rng(3000)
-    for i in range(count):
-        r = int(rng.integers(0, amp.shape[0] - side))
-        c = int(rng.integers(0, amp.shape[1] - side))
-        crop = np.maximum(amp[r:r + side, c:c + side], 1.0)
-        speckle_rng = np.random.default_rng(3100 + i)
-        ref = _speckle(speckle_rng, crop)
+        amp = src.read(1).astype(np.float64)
+    valid = amp > 0
+    box = REFLECTIVITY_BOX
+    weight = ndimage.uniform_filter(valid.astype(np.float64), box, mode="constant")
+    mean = ndimage.uniform_filter(np.where(valid, amp**2, 0.0), box, mode="constant")
+    full = weight > 1 - 1e-9  # the whole box on valid pixels
+    return np.where(full, mean / np.maximum(weight, 1e-9), 0.0).astype(np.float32), full
 
-        def speckled(a: np.ndarray, rng: np.random.Generator = speckle_rng) -> np.ndarray:
-            return _speckle(rng, np.maximum(a, 1.0))
 
-        yield warped_case("GF-3 SAR-SAR (1-look)", f"crop{i}@{r},{c}", crop, "amplitude", ref, "amplitude",
-                          seed=3200 + i, after_warp=speckled)
+def cases_gf3(data: Path, count: int, side: int = 512, looks: tuple[int, ...] = GF3_LOOKS) -> Iterator[Case]:
+    """SAR-SAR cases of the GF-3 image as two acquisitions would give them: crops of its reflectivity
+    (:func:`gf3_reflectivity`, at least 95 % valid), each side multiplied by its *own* L-look speckle
+    (the INPUT after the random homography, as a sensor would see the warped scene)."""
+    found = gf3_reflectivity(data)
+    if found is None:
+        return
+    refl, full = found
+    for n_looks in looks:
+        rng = np.random.default_rng(3000)
+        i = 0
+        while i < count:
+            r = int(rng.integers(0, refl.shape[0] - side))
+            c = int(rng.integers(0, refl.shape[1] - side))
+            ok = full[r:r + side, c:c + side]
+            if ok.mean() < 0.95:
+                continue
+            crop = np.where(ok, refl[r:r + side, c:c + side], 0.0)
+            speckle_rng = np.random.default_rng(3100 + 97 * n_looks + i)
+            ref = np.where(ok, _speckle(speckle_rng, crop, n_looks), 0.0).astype(np.float32)
+
+            def speckled(a: np.ndarray, rng: np.random.Generator = speckle_rng,
+                         n: int = n_looks) -> np.ndarray:
+                return _speckle(rng, np.maximum(a, 0.0), n)
+
+            case = warped_case(f"GF-3 SAR-SAR ({n_looks}-look, independent speckle)", f"crop{i}@{r},{c}",
+                               crop, "amplitude", ref, "amplitude", seed=3200 + i, ref_valid=ok,
+                               after_warp=speckled, sar_valid=ok)
+            yield case
+            i += 1
 
 
 def cases_synthetic(count: int, side: int = 384) -> Iterator[Case]:
@@ -273,7 +313,8 @@ def summarise(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
         sel = [r for r in rows if r["set"] == set_name and r["method"] == method]
         s: dict[str, Any] = {"set": set_name, "method": method, "n": len(sel),
                              "seconds": float(np.mean([r["seconds"] for r in sel])),
-                             "cpu_seconds": float(np.mean([r["cpu_seconds"] for r in sel]))}
+                             "cpu_seconds": float(np.mean([r["cpu_seconds"] for r in sel])),
+                             "answered": float(np.mean([r["failed"] is None for r in sel]))}
         if "success" in sel[0]:
             s["success"] = float(np.mean([r["success"] for r in sel]))
             s["wrong"] = float(np.mean([r.get("wrong", False) for r in sel]))
@@ -290,6 +331,11 @@ def summarise(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
     return out
 
 
+def _count(s: dict[str, Any], key: str) -> str:
+    """A share of the cases as 'k (p %)'."""
+    return f"{round(s[key] * s['n'])} ({100 * s[key]:.0f} %)"
+
+
 def _fmt(v: Any, spec: str = ".2f") -> str:
     return "–" if v is None else format(v, spec)
 
@@ -300,27 +346,30 @@ def markdown(summary: list[dict[str, Any]], command: str) -> str:
              "with other jobs (seconds are indicative). Protocol and definitions: "
              "`benchmarks/keypoints.py` docstring "
              f"(matches = a method's RANSAC inliers; correct = within {CORRECT_PX:g} px of the truth; "
-             f"CMR = NCM / matches; success = mean corner error < {CORRECT_PX:g} px; wrong = a transform "
+             f"CMR = NCM / matches; answered = a transform returned (not refused); "
+             f"correct = mean corner error < {CORRECT_PX:g} px; wrong = a transform "
              f"returned with a mean corner error of {CORRECT_PX:g} px or more, where a refusal would have "
              "been right). Wall seconds "
              "depend on the other jobs; CPU seconds are this process's (OpenCV may use both cores).", "",
-             "| set | method | cases | success | wrong | NCM | CMR | RMSE correct (px) | s / pair "
+             "| set | method | cases | answered | correct | wrong | NCM | CMR | RMSE correct (px) | s / pair "
              "| CPU s / pair |",
-             "|---|---|---|---|---|---|---|---|---|---|"]
+             "|---|---|---|---|---|---|---|---|---|---|---|"]
     for s in summary:
         if "success" in s:
-            lines.append(f"| {s['set']} | {s['method']} | {s['n']} | {100 * s['success']:.0f} % | "
-                         f"{100 * s['wrong']:.0f} % | "
+            lines.append(f"| {s['set']} | {s['method']} | {s['n']} | {_count(s, 'answered')} | "
+                         f"{_count(s, 'success')} | {_count(s, 'wrong')} | "
                          f"{s['ncm']:.1f} | {100 * s['cmr']:.0f} % | {_fmt(s['rmse_correct'])} | "
                          f"{s['seconds']:.2f} | {s['cpu_seconds']:.2f} |")
     lines += ["", "Real SAR-SAR pairs without ground truth (`sar_sar_r2d2/`): registered = a homography "
               f"with at least {MIN_INLIERS} inliers; mean inliers; mean RMSE of the inliers about the "
               "method's own fit (not an accuracy).", "",
-              "| set | method | pairs | registered | inliers | fit RMSE (px) | s / pair | CPU s / pair |",
-              "|---|---|---|---|---|---|---|---|"]
+              "| set | method | pairs | answered | registered | inliers | fit RMSE (px) | s / pair "
+              "| CPU s / pair |",
+              "|---|---|---|---|---|---|---|---|---|"]
     for s in summary:
         if "registered" in s:
-            lines.append(f"| {s['set']} | {s['method']} | {s['n']} | {s['registered']} | "
+            lines.append(f"| {s['set']} | {s['method']} | {s['n']} | {_count(s, 'answered')} | "
+                         f"{s['registered']} | "
                          f"{s['inliers']:.1f} | {_fmt(s['fit_rmse'])} | {s['seconds']:.2f} | "
                          f"{s['cpu_seconds']:.2f} |")
     return "\n".join(lines) + "\n\n" + NOTES_MARKER + "\n"

@@ -30,6 +30,7 @@ import numpy as np
 
 from ..errors import RegistrationError
 from ..run import QUIET, Run
+from . import sarsift
 from .coarse import search
 from .dense import refine
 from .detect import Detector, Keypoints, extract
@@ -66,6 +67,8 @@ MIN_SHARP_INLIERS = 4
 MIN_SHARP_SHARE = 0.5
 """A dense fit counts when at least MIN_SHARP_INLIERS, and this share, of the distinct template matches
 of its first (widest) pass are inliers (overlapping templates make their other matches agree by chance)."""
+SAR_SIFT_RATIO = 0.9
+"""Ratio test of the SAR-SIFT descriptors (SAR-SAR pairs)."""
 AMBIGUOUS_SHARE = 0.7
 """A different fit with at least this share of the best fit's inliers makes the result ambiguous."""
 
@@ -111,9 +114,14 @@ class Registration:
         return float(np.sqrt(np.mean(self.residuals**2))) if len(self.residuals) else float("nan")
 
 
-def _keypoints(side: ImageSide, prepared: np.ndarray, detector: Detector, max_keypoints: int,
+def _keypoints(side: ImageSide, prepared: np.ndarray, detector: Detector | None, max_keypoints: int,
                run: Run) -> Keypoints:
-    kps = extract(prepared, side.valid, detector, side.modality, max_keypoints, run)
+    """Keypoints of one side: SAR-SIFT's (:mod:`.sarsift`) when ``detector`` is None, else the detector's."""
+    if detector is None:
+        intensity, ok = sarsift.linear_intensity(side.values, side.kind, side.valid)
+        kps = sarsift.extract(intensity, ok, max_keypoints, run)
+    else:
+        kps = extract(prepared, side.valid, detector, side.modality, max_keypoints, run)
     if len(kps) < MIN_KEYPOINTS:
         share = 100.0 * float(side.valid.mean()) if side.valid.size else 0.0
         raise RegistrationError(
@@ -159,10 +167,11 @@ class _Fit:
 
 
 def _keypoint_fit(a: Keypoints, b: Keypoints, kind: str, size: tuple[float, float],
-                  stages: dict[str, int], run: Run) -> _Fit:
-    """Coarse RANSAC on putative keypoint matches, then guided local search (see the module doc)."""
-    putative = mutual_nearest(a, b)
-    filtered = agree(a, b, putative)
+                  stages: dict[str, int], run: Run, ratio: float | None = None) -> _Fit:
+    """Coarse RANSAC on putative keypoint matches (ratio test ``ratio``, default the matcher's), then
+    guided local search (see the module doc). Keypoints without check descriptors skip that filter."""
+    putative = mutual_nearest(a, b, ratio)
+    filtered = agree(a, b, putative) if a.described.check.shape[1] else putative
     run.say(f"{len(putative)} mutual matches, {len(filtered)} with agreeing check descriptors", logger=logger)
     refused: list[tuple[int, str]] = []
     coarse_kind = "similarity" if kind == "similarity" else "affine"
@@ -236,6 +245,43 @@ def _choose(fits: list[_Fit], size: tuple[float, float], kind: str) -> _Fit:
     return best
 
 
+def _dense_result(a: tuple[np.ndarray, np.ndarray], b: tuple[np.ndarray, np.ndarray], kind: str,
+                  starts: list[tuple[np.ndarray, str]], keypoint_error: RegistrationError | None,
+                  stages: dict[str, int], run: Run) -> _Fit:
+    """The best dense fit (:func:`_dense_fits`, :func:`_choose`), or the most telling error."""
+    fits, errors = _dense_fits(a, b, kind, starts, run)
+    if not fits:  # the keypoint stage's error says most (keypoint counts, degenerate consensus)
+        raise keypoint_error or (errors[0] if errors else _too_few(0, 0, [], kind))
+    stages["dense_fits"] = len(fits)
+    return _choose(fits, (float(a[0].shape[1]), float(a[0].shape[0])), kind)
+
+
+def _sar_sift_fit(a: Keypoints, b: Keypoints, kind: str, size: tuple[float, float], stages: dict[str, int],
+                  run: Run) -> _Fit:
+    """The keypoint fit of SAR-SIFT keypoints, refused when the putative matches left out of it hold
+    another consensus with nearly as much support (ambiguous, as in :func:`_choose`)."""
+    fit = _keypoint_fit(a, b, kind, size, stages, run, SAR_SIFT_RATIO)
+    putative = mutual_nearest(a, b, SAR_SIFT_RATIO)
+    near = np.hypot(*(project(fit.matrix, a.xy[putative.ia]) - b.xy[putative.ib]).T) < COARSE_THRESHOLD
+    rest = putative.keep(~near)
+    coarse_kind = "similarity" if kind == "similarity" else "affine"
+    other = _fit(a, b, rest, coarse_kind, COARSE_THRESHOLD, size, [])
+    first = stages.get("coarse_inliers", 0)
+    stages["second_consensus"] = 0 if other is None else other.n_inliers
+    if other is not None and other.n_inliers >= max(MIN_INLIERS, AMBIGUOUS_SHARE * first):
+        raise RegistrationError(
+            f"Two different {kind} fits are supported by {first} and {other.n_inliers} keypoint matches: "
+            "the registration is ambiguous; nothing was written. Choose images (or bands) with more "
+            "distinctive structure, or crop them to the common area.")
+    run.progress(1.0)
+    return fit
+
+
+def uses_sar_sift(inp: ImageSide, ref: ImageSide, detector: Detector) -> bool:
+    """SAR-SIFT keypoints (:mod:`.sarsift`) serve the classical method when both images are SAR."""
+    return detector.name == "classical" and inp.modality == "sar" and ref.modality == "sar"
+
+
 def register_images(inp: ImageSide, ref: ImageSide, detector: Detector, kind: str = "homography",
                     max_keypoints: int = MAX_KEYPOINTS, run: Run = QUIET) -> Registration:
     """Register ``inp`` onto ``ref`` (see the module doc); raises :class:`RegistrationError` if it cannot."""
@@ -243,29 +289,36 @@ def register_images(inp: ImageSide, ref: ImageSide, detector: Detector, kind: st
     check_kind(kind)
     inp_prepared = prepare_image(inp.values, inp.kind, inp.valid)
     ref_prepared = prepare_image(ref.values, ref.kind, ref.valid)
-    a = _keypoints(inp, inp_prepared, detector, max_keypoints, run.span(0.0, 0.3))
-    b = _keypoints(ref, ref_prepared, detector, max_keypoints, run.span(0.3, 0.6))
+    sar_sift = uses_sar_sift(inp, ref, detector)
+    keypoint_method = None if sar_sift else detector
+    a = _keypoints(inp, inp_prepared, keypoint_method, max_keypoints, run.span(0.0, 0.3))
+    b = _keypoints(ref, ref_prepared, keypoint_method, max_keypoints, run.span(0.3, 0.6))
     size = (float(inp.values.shape[1]), float(inp.values.shape[0]))
     stages: dict[str, int] = {}
-    starts: list[tuple[np.ndarray, str]] = []
-    keypoint_error: RegistrationError | None = None
-    try:
-        kp = _keypoint_fit(a, b, kind, size, stages, run.span(0.6, 0.65))
-        starts.append((kp.matrix, "keypoints"))
-    except RegistrationError as exc:
-        keypoint_error = exc
-    fits, errors = _dense_fits((inp_prepared, inp.valid), (ref_prepared, ref.valid), kind, starts,
-                               run.span(0.65, 1.0))
-    if not fits:  # the keypoint stage's error says most (keypoint counts, degenerate consensus)
-        raise keypoint_error or (errors[0] if errors else _too_few(0, 0, [], kind))
-    best = _choose(fits, size, kind)
-    stages["dense_fits"] = len(fits)
+    if sar_sift:
+        try:
+            best = _sar_sift_fit(a, b, kind, size, stages, run.span(0.6, 1.0))
+        except RegistrationError as exc:  # the dense search may still find it
+            run.say(f"SAR-SIFT keypoints: {str(exc).split(';')[0]}; trying the dense search", logger=logger)
+            best = _dense_result((inp_prepared, inp.valid), (ref_prepared, ref.valid), kind, [], exc, stages,
+                                 run.span(0.6, 1.0))
+    else:
+        starts: list[tuple[np.ndarray, str]] = []
+        keypoint_error: RegistrationError | None = None
+        try:
+            kp = _keypoint_fit(a, b, kind, size, stages, run.span(0.6, 0.65))
+            starts.append((kp.matrix, "keypoints"))
+        except RegistrationError as exc:
+            keypoint_error = exc
+        best = _dense_result((inp_prepared, inp.valid), (ref_prepared, ref.valid), kind, starts,
+                             keypoint_error, stages, run.span(0.65, 1.0))
     run.say(f"fine fit from the {best.coarse} coarse estimate: {len(best.src)} of {best.n_matches} "
-            "template matches agree", logger=logger)
+            "matches agree", logger=logger)
     run.progress(1.0)
     return Registration(
         matrix=best.matrix, kind=kind, coarse_matrix=best.coarse_matrix, src=best.src, dst=best.dst,
         residuals=reprojection_errors(best.matrix, best.src, best.dst), n_keypoints=(len(a), len(b)),
-        n_matches=best.n_matches, method=detector.name, model_id=detector.model_id,
+        n_matches=best.n_matches, method=detector.name,
+        model_id=sarsift.MODEL_ID if sar_sift else detector.model_id,
         seconds=time.perf_counter() - started, stages=stages, coarse=best.coarse,
     )

@@ -110,7 +110,7 @@ def pyramid_level(image: np.ndarray, valid: np.ndarray, scale: float) -> tuple[n
     return img.astype(np.float32), ok
 
 
-def _candidates(score: np.ndarray, usable: np.ndarray, budget: int) -> tuple[np.ndarray, np.ndarray]:
+def local_maxima(score: np.ndarray, usable: np.ndarray, budget: int) -> tuple[np.ndarray, np.ndarray]:
     """Local maxima of ``score`` inside ``usable``, best ``budget`` of them: (xy corner coords, score)."""
     from scipy import ndimage
 
@@ -201,7 +201,7 @@ def extract(image: np.ndarray, valid: np.ndarray, detector: Detector, modality: 
         score = apply_tiled(masked, scores, tile_size=tile, overlap=detector.overlap,
                             progress=tiled_progress, is_cancelled=run.is_cancelled)
         assert score is not None
-        xy, vals = _candidates(score[0], usable_mask(ok, detector.margin), int(budget))
+        xy, vals = local_maxima(score[0], usable_mask(ok, detector.margin), int(budget))
         described = describe_in_tiles(img, ok, xy, detector.describer(modality), tile, detector.overlap,
                                       step.span(0.5, 1.0))
         factor = np.array([img.shape[1] / image.shape[1], img.shape[0] / image.shape[0]])

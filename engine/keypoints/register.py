@@ -17,6 +17,12 @@
    the most inliers wins, and two different fits with similar support are refused
    as ambiguous. When none counts, the keypoint stage's error is raised.
 
+When both images are SAR and the method is the classical one, steps 1-4 use SAR-SIFT
+keypoints (:mod:`.sarsift`: speckle-robust gradients and descriptors, full orientation;
+no check descriptor) and their fit is the answer, refused when the matches left out of it
+hold a second consensus with nearly as much support; only when that stage fails does the
+dense search of step 5 run (its coarse search from scratch).
+
 The result maps INPUT pixel-corner coordinates to REFERENCE pixel-corner coordinates.
 """
 

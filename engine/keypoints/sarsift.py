@@ -12,9 +12,10 @@ a SIFT-like algorithm for SAR images", IEEE TGRS 53(1), 2015; written from the p
   on the full-resolution grid (no decimation: speckle is not smooth at any scale).
 - **SAR-Harris**: ``det(C) - d trace(C)^2`` of the structure tensor of the ROEWA
   gradients integrated by a Gaussian of ``sqrt(2) alpha``; keypoints are its spatial
-  local maxima at each scale. The threshold is relative to the image's own response
-  (the strongest maxima of each scale, at least :data:`MIN_PER_SCALE` of them above
-  zero), never an absolute level that could leave an image without keypoints.
+  local maxima at each scale (:func:`.detect.local_maxima`, sub-pixel). The threshold
+  is relative to the image's own response (the strongest positive maxima of each
+  scale, at least :data:`MIN_PER_SCALE` of them), never an absolute level that could
+  leave an image without keypoints.
 - **Orientation**: the peaks of a histogram of gradient directions (36 bins, weighted
   by magnitude and a Gaussian of ``2 alpha``) within ``6 alpha``; a secondary peak of
   at least 0.8 of the main one gives a second keypoint.
@@ -32,7 +33,7 @@ import numpy as np
 
 from ..run import QUIET, Run
 from .classical import sift_normalise
-from .detect import Descriptions, Keypoints
+from .detect import Descriptions, Keypoints, local_maxima, usable_mask
 
 logger = logging.getLogger(__name__)
 
@@ -43,6 +44,8 @@ ALPHA0 = 2.0
 SCALE_RATIO = 2.0 ** (1.0 / 3.0)
 N_SCALES = 7
 """Scales ``ALPHA0 * SCALE_RATIO**i``: 2 to 8 pixels (x 0.75-1.33 between images stays inside)."""
+MIN_SIDE_WEIGHT = 0.25
+"""A gradient needs this share of each half-plane's weight on valid pixels (else it is 0)."""
 HARRIS_D = 0.04
 MIN_PER_SCALE = 16
 """Every scale keeps at least this many of its positive maxima (when it has them)."""
@@ -75,21 +78,22 @@ def _smooth(x: np.ndarray, a: float, axis: int) -> np.ndarray:
 
 
 def roewa_gradients(intensity: np.ndarray, valid: np.ndarray, alpha: float) -> tuple[np.ndarray, np.ndarray]:
-    """ROEWA log-ratio gradients ``(gx, gy)`` of a linear intensity image at decay length ``alpha``."""
+    """ROEWA log-ratio gradients ``(gx, gy)`` of a linear intensity image at decay length ``alpha``;
+    0 where either half-plane holds less than :data:`MIN_SIDE_WEIGHT` of its weight in valid pixels."""
     a = float(np.exp(-1.0 / alpha))
+    full_side = a / (1 - a) * (1 + a) / (1 - a)  # weight of a whole half-plane
     w = valid.astype(np.float64)
     iw = np.where(valid, intensity, 0.0).astype(np.float64)
-    tiny = 1e-12
     out = []
     for across, along in ((0, 1), (1, 0)):
         si, sw = _smooth(iw, a, across), _smooth(w, a, across)
-        after_i = _recursive(si, a, along, True) - si
         after_w = _recursive(sw, a, along, True) - sw
-        before_i = _recursive(si, a, along, False) - si
         before_w = _recursive(sw, a, along, False) - sw
-        after = (after_i + tiny) / (after_w + tiny)
-        before = (before_i + tiny) / (before_w + tiny)
-        out.append(np.log((after + tiny) / (before + tiny)).astype(np.float32))
+        enough = (np.minimum(after_w, before_w) >= MIN_SIDE_WEIGHT * full_side) & valid
+        after = (_recursive(si, a, along, True) - si) / np.maximum(after_w, 1e-12)
+        before = (_recursive(si, a, along, False) - si) / np.maximum(before_w, 1e-12)
+        ratio = np.where(enough, np.maximum(after, 1e-30) / np.maximum(before, 1e-30), 1.0)
+        out.append(np.log(ratio).astype(np.float32))
     return out[0], out[1]
 
 
@@ -100,18 +104,6 @@ def sar_harris(gx: np.ndarray, gy: np.ndarray, alpha: float) -> np.ndarray:
     s = np.sqrt(2.0) * alpha
     jxx, jxy, jyy = (ndimage.gaussian_filter(m, s, mode="nearest") for m in (gx * gx, gx * gy, gy * gy))
     return (jxx * jyy - jxy * jxy - HARRIS_D * (jxx + jyy) ** 2).astype(np.float32)
-
-
-def _maxima(response: np.ndarray, usable: np.ndarray, budget: int) -> tuple[np.ndarray, np.ndarray]:
-    """The strongest ``budget`` positive 3 x 3 local maxima inside ``usable``: (xy corner coords, values)."""
-    from scipy import ndimage
-
-    r = np.where(usable, response, -np.inf)
-    peak = (r == ndimage.maximum_filter(r, size=3, mode="constant", cval=-np.inf)) & (r > 0)
-    rows, cols = np.nonzero(peak)
-    vals = r[rows, cols]
-    order = np.argsort(-vals, kind="stable")[:budget]
-    return np.stack([cols[order] + 0.5, rows[order] + 0.5], axis=1), vals[order]
 
 
 def _sample(maps: tuple[np.ndarray, ...], xy: np.ndarray) -> list[np.ndarray]:
@@ -204,13 +196,9 @@ class ScaleKeypoints:
 
 
 def _scale_keypoints(intensity: np.ndarray, valid: np.ndarray, alpha: float, budget: int) -> ScaleKeypoints:
-    from scipy import ndimage
-
     gx, gy = roewa_gradients(intensity, valid, alpha)
     response = sar_harris(gx, gy, alpha)
-    padded = np.pad(valid, 1, constant_values=False)
-    usable = ndimage.distance_transform_edt(padded)[1:-1, 1:-1] > 2 * alpha + 2
-    xy, vals = _maxima(response, usable, budget)
+    xy, vals = local_maxima(response, usable_mask(valid, 2 * alpha + 2), budget)
     idx, angle = orientations(gx, gy, valid, xy, alpha)
     return ScaleKeypoints(xy[idx], vals[idx], angle, describe(gx, gy, valid, xy[idx], angle, alpha))
 

@@ -316,7 +316,9 @@ def test_learned_detector_registers_a_shifted_pair(tmp_path: Path) -> None:
     assert reg.method == "learned" and reg.model_id == "fake-kp"
 
 
-def test_a_mirrored_consensus_is_refused_as_degenerate(monkeypatch: pytest.MonkeyPatch) -> None:
+@pytest.mark.parametrize("ref_kind", ["optical", "db"])  # the classical keypoints, SAR-SIFT's
+def test_a_mirrored_consensus_is_refused_as_degenerate(monkeypatch: pytest.MonkeyPatch,
+                                                       ref_kind: str) -> None:
     """Keypoints whose only consistent map is a mirror: the registration refuses it and says why."""
     from engine.keypoints import register as reg_module
     from engine.keypoints.detect import Descriptions, Keypoints
@@ -336,9 +338,10 @@ def test_a_mirrored_consensus_is_refused_as_degenerate(monkeypatch: pytest.Monke
                          Descriptions(desc, None, check, np.zeros(60)))
 
     monkeypatch.setattr(reg_module, "extract", fake_extract)
+    monkeypatch.setattr(reg_module.sarsift, "extract", fake_extract)
     img, ok = np.ones((256, 256), np.float32), np.ones((256, 256), bool)
     with pytest.raises(RegistrationError, match=r"degenerate \(it folds or mirrors"):
-        register_images(ImageSide(img, ok, "db", "INPUT"), ImageSide(img, ok, "db", "REFERENCE"),
+        register_images(ImageSide(img, ok, "db", "INPUT"), ImageSide(img, ok, ref_kind, "REFERENCE"),
                         ClassicalDetector(), "homography")
 
 

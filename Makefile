@@ -19,7 +19,7 @@ PYTEST_ARGS ?=
 QGIS_ENV    := PATH=/usr/bin:$$PATH QT_QPA_PLATFORM=offscreen
 
 .PHONY: help setup system-packages demo test test-fast lint package wheel bench bench-compression \
-        bench-registration bench-registration-default bench-anchors bench-codec-ceiling \
+        bench-registration calibrate-registration bench-registration-default bench-anchors bench-codec-ceiling \
         bench-osdataset-check bench-keypoints-ceiling bench-batch bench-keypoints bench-filter train-compression \
         train-compression-hyper train-compression-joint \
         train-registration train-keypoints bench-translation train-translation clean
@@ -37,6 +37,7 @@ help:
 	@echo "make bench-osdataset-check  residual of the OSdataset homography against its warped image (diagnostic)"
 	@echo "make bench-keypoints-ceiling  where the dense keypoint stages end from the true transform (diagnostic)"
 	@echo "make bench-registration   co-registration accuracy (with GeFolki/AROSICS anchors) -> docs/BENCHMARKS.md"
+	@echo "make calibrate-registration  refusal threshold of co-registration from a calibration split -> engine/coregistration/refusal_calibration.json"
 	@echo "make bench-registration-default  evidence for co-registration's default method -> docs/BENCHMARKS.md"
 	@echo "make train-compression    retrain the three shipped codec rate points (CPU, about 75 minutes)"
 	@echo "make train-compression-hyper  hyperprior entropy models h1..h4 on the shipped transforms"
@@ -131,6 +132,11 @@ $(ANCHOR_VENV)/.installed: requirements/bench-anchors.txt
 	touch $@
 
 bench-anchors: $(ANCHOR_VENV)/.installed
+
+# the refusal threshold of global co-registration, chosen on a calibration split (no benchmark case)
+calibrate-registration: setup
+	OMP_NUM_THREADS=1 OPENBLAS_NUM_THREADS=1 $(PY) -m benchmarks.calibrate_registration \
+	  --data ../shared/data/real --real 110 --synthetic 50
 
 bench-registration: setup bench-anchors
 	$(PY) -m benchmarks.registration --data ../shared/data/real --markdown docs/BENCHMARKS.md

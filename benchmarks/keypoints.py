@@ -412,7 +412,7 @@ def main(argv: list[str] | None = None) -> int:
                         choices=range(len(MOS_SEEDS) + 1),
                         help="random homographies per 3MOS pair")
     parser.add_argument("--osdataset", type=int, default=3)
-    parser.add_argument("--gf3", type=int, default=4)
+    parser.add_argument("--gf3", type=int, default=6, help="GF-3 SAR-SAR crops per speckle setting")
     parser.add_argument("--synthetic", type=int, default=3)
     parser.add_argument("--no-r2d2", dest="r2d2", action="store_false")
     parser.add_argument("--no-opencv", dest="opencv", action="store_false")

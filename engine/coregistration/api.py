@@ -22,6 +22,7 @@ import numpy as np
 from ..errors import InputError, RegistrationError
 from ..raster_io import RasterInfo, atomic_output, check_writable
 from ..run import IsCancelled, Log, Progress, Run
+from .calibration import calibration
 from .features import FeatureExtractor, get_extractor
 from .fitting import FitLimits, FitRefusedError, PointFit, fit_points, fit_single
 from .georef import (
@@ -183,6 +184,23 @@ class CoregistrationResult:
     def rmse_text(self) -> str:
         return "n/a" if not np.isfinite(self.rmse) else f"{self.rmse:.3f} px"
 
+    @property
+    def distinctness_or_none(self) -> float | None:
+        """:attr:`distinctness` (the confidence of a global match), None when not measured."""
+        return _finite_or_none(self.distinctness)
+
+    def confidence(self, params: dict[str, Any]) -> dict[str, Any]:
+        """The peak distinctness against the threshold it had to reach, and where that came from."""
+        cal = calibration(self.method)
+        return {
+            "distinctness": self.distinctness_or_none,
+            "min_distinctness": params.get("min_distinctness"),
+            "threshold_source": ("refusal_calibration.json (make calibrate-registration)" if cal.calibrated
+                                 else "fallback (method not calibrated)"),
+            "meaning": "robust standard deviations of the correlation surface between the peak and the next "
+                       "local maximum; global mode refuses below min_distinctness",
+        }
+
     def report(self, input_info: RasterInfo, reference_path: str, params: dict[str, Any]) -> dict[str, Any]:
         g = input_info.transform
         return {
@@ -209,6 +227,7 @@ class CoregistrationResult:
             "n_windows_skipped": self.n_skipped,
             "median_reliability": _finite_or_none(self.reliability),
             "median_distinctness": _finite_or_none(self.distinctness),
+            "confidence": self.confidence(params),
             "input_crs_wkt": input_info.crs_wkt,
             "input_geotransform": [g.c, g.a, g.b, g.f, g.d, g.e],
             "input_size": [input_info.width, input_info.height],
@@ -327,9 +346,10 @@ def measure_points(plan: Plan, settings: Settings, want_preview: bool, run: Run)
 def fit_measured(measured: Measured, plan: Plan, settings: Settings, paths: OutputPaths) -> PointFit:
     """The trusted transform; a refused fit still writes the tie points (if asked) so the user sees why."""
     points = measured.points
-    if settings.mode == "global" and len(points) == 1:
-        return fit_single(points[0], settings.limits, plan.search)
     info = plan.geometry.input
+    if settings.mode == "global" and len(points) == 1:
+        side = min(info.width, info.height)
+        return fit_single(points[0], settings.limits, plan.search, settings.method, side)
     try:
         return fit_points(points, settings.kind, settings.limits, (info.width, info.height))
     except FitRefusedError as exc:
@@ -467,7 +487,8 @@ def coregister(
     run = Run.of(progress, is_cancelled, log)
     settings = Settings(
         method, mode, transform, grid_spacing, window, max_shift, max_shift_m, resample, resampling,
-        input_band, tuple(reference_bands) if reference_bands else None, limits or FitLimits(),
+        input_band, tuple(reference_bands) if reference_bands else None,
+        (limits or FitLimits()).for_method(method),
     )  # fmt: skip
     settings.check()
     paths = OutputPaths(

@@ -12,11 +12,12 @@ input's grid, so the expected transform is close to a shift).
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 
 from ..errors import InputError, RegistrationError
+from .calibration import FALLBACK_DISTINCTNESS, calibration, small_scene_advice
 from .grid import TiePoint, as_arrays
 from .transforms import (
     LOWER,
@@ -36,10 +37,10 @@ MIN_RELIABILITY = 1.1
 """Tie points whose peak is not this much higher than the second peak are not used (local mode)."""
 OUTLIER_THRESHOLD = 2.0
 """RANSAC inlier threshold (input pixels)."""
-MIN_DISTINCTNESS = 2.0
-"""Global mode: the peak must stand this many robust standard deviations of the correlation surface
-above the next local maximum. Chosen on the 3MOS and OSdataset pairs with shifts inside and beyond
-the search range (docs/BENCHMARKS.md, "Refusing rather than guessing")."""
+MIN_DISTINCTNESS = FALLBACK_DISTINCTNESS
+"""Distinctness (robust standard deviations of the correlation surface above the next local maximum)
+that the keypoint stages' template matches need; global co-registration takes its threshold from the
+method's calibration (:mod:`.calibration`, ``make calibrate-registration``)."""
 MAX_SCALE_CHANGE = 0.03
 """Largest scale change (relative, per axis) a fitted transform may make (the CFOG/HOPC pair A, two
 non-georeferenced images of one scene, needs 2.2 %)."""
@@ -57,9 +58,15 @@ class FitLimits:
 
     min_reliability: float = MIN_RELIABILITY
     outlier_threshold: float = OUTLIER_THRESHOLD
-    min_distinctness: float = MIN_DISTINCTNESS
+    min_distinctness: float | None = None  # None: the method's calibrated threshold (see for_method)
     max_scale_change: float = MAX_SCALE_CHANGE
     max_rotation: float = MAX_ROTATION
+
+    def for_method(self, method: str) -> FitLimits:
+        """These limits with the calibrated distinctness threshold of ``method`` where none was set."""
+        if self.min_distinctness is not None:
+            return self
+        return replace(self, min_distinctness=calibration(method).min_distinctness)
 
     def check(self) -> None:
         if not self.outlier_threshold > 0:
@@ -117,21 +124,26 @@ def _final(status: list[str], used: np.ndarray | None) -> list[str]:
     return [(USED if u else OUTLIER) if s == _CANDIDATE else s for s, u in zip(status, used, strict=True)]
 
 
-def fit_single(point: TiePoint, limits: FitLimits, search: str) -> PointFit:
-    """Global mode, one window: the match itself, if its peak is inside the range and distinct."""
+def fit_single(point: TiePoint, limits: FitLimits, search: str, method: str = "",
+               side_px: int = 0) -> PointFit:
+    """Global mode, one window: the match itself, if its peak is inside the range and distinct (at least
+    ``limits.min_distinctness``, else the calibrated threshold of ``method``). A refusal on a small scene
+    (shorter side ``side_px``) says what size would work."""
+    threshold = limits.for_method(method).min_distinctness
+    assert threshold is not None
     if point.at_limit:
         raise RegistrationError(
             f"The best match lies at the edge of the search range ({search}): the misregistration is "
             "probably larger. Increase MAX_SHIFT_M (or MAX_SHIFT), or pre-align the rasters; nothing was "
-            "written."
+            "written." + small_scene_advice(method, side_px)
         )
-    if not point.distinctness >= limits.min_distinctness:
+    if not point.distinctness >= threshold:
         raise RegistrationError(
             f"The match is ambiguous: its peak stands {point.distinctness:.2f} robust standard deviations "
-            f"above the next one (at least {limits.min_distinctness:g} needed; search {search}), so the "
+            f"above the next one (at least {threshold:g} needed; search {search}), so the "
             "shift would be a guess; nothing was written. If the misregistration is known to be smaller, "
             "narrow the search (MAX_SHIFT_M or MAX_SHIFT); otherwise try the other METHOD, other "
-            "reference bands, or MODE=local on a larger common area."
+            "reference bands, or MODE=local on a larger common area." + small_scene_advice(method, side_px)
         )
     src, dst = as_arrays([point])
     t = fit_transform(src, dst, "shift")

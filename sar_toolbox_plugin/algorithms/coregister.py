@@ -74,6 +74,8 @@ only when given a path.
         Figure("SHIFT_Y", "Shift y (input pixels, + = down)"),
         Figure("RMSE", "RMSE after the fit (pixels; empty: not available)", "rmse_or_none"),
         Figure("N_POINTS", "Tie points used"),
+        Figure("CONFIDENCE", "Confidence: peak distinctness (robust std above the next peak; global mode "
+               "refuses below the calibrated threshold; empty: not measured)", "distinctness_or_none"),
     )
 
     def add_parameters(self) -> None:

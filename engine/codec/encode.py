@@ -204,22 +204,36 @@ def compress_raster(
     coded_share = 0.5 if post_filter else 0.9
     with open_raster(input_path) as src:
         bands = [_encode_band(dataclasses.replace(job, band=b), encoder, src, shift_db, batch_size, rdo,
-                              run.span(coded_share * i / n, coded_share * (i + 1) / n))
+                              _band_run(run.span(coded_share * i / n, coded_share * (i + 1) / n), info, b, n))
                  for i, b in enumerate(job.bands)]
         del encoder  # frees its ONNX Runtime session (and memory arena) before the decoding pass
         if post_filter:
             classes = FILTER_CLASSES_RDO if rdo else 1
-            spans = [run.span(0.5 + 0.45 * i / n, 0.5 + 0.45 * (i + 1) / n) for i in range(n)]
+            spans = [_band_run(run.span(0.5 + 0.45 * i / n, 0.5 + 0.45 * (i + 1) / n), info, b, n)
+                     for i, b in enumerate(job.bands)]
             bands = [dataclasses.replace(c, header=_with_post_filter(
                          c.header, c.coded, c.job, src, batch_size, span, classes))
                      for c, span in zip(bands, spans, strict=True)]
     return _write_file(job, bands, run, started)
 
 
+def _band_name(info: RasterInfo, band: int) -> str:
+    """``band 2 (VH)``."""
+    return f"band {band}" + (f" ({info.descriptions[band - 1]})" if info.descriptions[band - 1] else "")
+
+
 def _band_names(info: RasterInfo, bands: Sequence[int]) -> str:
     """``band 1 (VV), band 2 (VH)``."""
-    return ", ".join(f"band {b}" + (f" ({info.descriptions[b - 1]})" if info.descriptions[b - 1] else "")
-                     for b in bands)
+    return ", ".join(_band_name(info, b) for b in bands)
+
+
+def _band_run(run: Run, info: RasterInfo, band: int, count: int) -> Run:
+    """``run``, whose messages to the user start with the band's name when ``count`` bands are coded."""
+    log = run.log
+    if count < 2 or log is None:
+        return run
+    name = "B" + _band_name(info, band)[1:]
+    return dataclasses.replace(run, log=lambda message: log(f"{name}: {message}"))
 
 
 @dataclass(frozen=True)
@@ -239,7 +253,7 @@ def _encode_band(job: _EncodingJob, encoder: Any, src: Any, shift_db: float | No
     if shift_db is None:
         shift_db = auto_shift_db(src, job.band, meta, info.nodata, job.input_kind, run)
     if shift_db:
-        run.say(f"Shifting band {job.band} by {shift_db:+.2f} dB into the model's range "
+        run.say(f"Shifting the values by {shift_db:+.2f} dB into the model's range "
                 f"[{meta.db_min}, {meta.db_max}] dB (undone when decoding)", logger=logger)
     out_of_range = scan_range(src, job.band, meta, info.nodata, job.input_kind, shift_db, run)
     coded = _encode_latents(job, encoder, src, shift_db, batch_size, rdo, run)
@@ -257,7 +271,7 @@ def _write_file(job: _EncodingJob, bands: list[_CodedBand], run: Run, started: f
     data = fileformat.pack_bands([(c.header, c.coded.mask_bytes, c.coded.payload, bright)
                                   for c, bright in zip(bands, brights, strict=True)])
     for c, bright in zip(bands, brights, strict=True):
-        report_range(c.out_of_range, len(bright), pixels, run)
+        report_range(c.out_of_range, len(bright), pixels, _band_run(run, info, c.job.band, len(bands)))
     run.check("Compression")
     with atomic_output(job.output) as tmp:
         tmp.write_bytes(data)

@@ -55,6 +55,7 @@ def test_dual_pol_grd_codes_both_bands_and_keeps_gcps(make_grd, tmp_path: Path) 
     assert [b.header.description for b in scene.bands] == ["VV", "VH"]
     assert [f.label for f in result.bands] == ["band 1 (VV)", "band 2 (VH)"]
     assert sum(f.bytes for f in result.bands) < result.bytes == result.path.stat().st_size
+    assert "Band 2 (VH): No pixel above the model's range" in " ".join(said)  # per-band messages say which
     for f in result.bands:
         assert f.bpp == pytest.approx(8 * f.bytes / (96 * 128))
         assert any(line.startswith(f"Coded {f.label}: {f.bytes} bytes, {f.bpp:.3f} bits per pixel")

@@ -29,6 +29,7 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+import sys
 import tempfile
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
@@ -174,7 +175,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     logging.basicConfig(level=logging.INFO, format="%(message)s")
     logging.getLogger("engine").setLevel(logging.ERROR)
     result: dict[str, Any] = {
-        "command": "python -m benchmarks.calibrate_registration " + " ".join(argv or []),
+        "command": " ".join(["python -m benchmarks.calibrate_registration",
+                             *(sys.argv[1:] if argv is None else argv)]),
         "wrong_px": WRONG_PX, "max_wrong_share": MAX_WRONG_SHARE,
         "split": "os_sift WorldView/GF-3 crops and synthetic seeds >= 50000; no benchmark case",
         "methods": {}}

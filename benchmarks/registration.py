@@ -71,6 +71,8 @@ class Row:
             f"{100 * np.mean(e < 3):.0f} %",
             f"{statistics.mean(self.seconds):.2f}" if self.seconds else "-",
             str(self.failures),
+            str(len(self.errors)),
+            str(sum(err >= 3 for err in self.errors)),
         ]
 
 
@@ -144,10 +146,12 @@ def _coreg(method: str, inp: Path, ref: Path, **kw: Any) -> Any:
 
 
 def shifted_pair_case(
-    dataset: str, name: str, sar: np.ndarray, opt: np.ndarray, shift: tuple[float, float], work: Path
+    dataset: str, name: str, sar: np.ndarray, opt: np.ndarray, shift: tuple[float, float], work: Path,
+    applied: float = APPLIED,
 ) -> Case:
-    """INPUT = SAR with its content moved by ``shift``, valid centre cropped; REFERENCE = optical."""
-    m = int(np.ceil(APPLIED)) + 1
+    """INPUT = SAR with its content moved by ``shift`` (at most ``applied`` px), valid centre cropped;
+    REFERENCE = optical."""
+    m = int(np.ceil(applied)) + 1
     moved = fourier_shift(sar, *shift)[m:-m, m:-m]
     inp, ref = work / f"{name}_sar.tif", work / f"{name}_opt.tif"
     _write_tif(inp, moved, m, m)
@@ -204,6 +208,30 @@ def threemos_cases(data: Path, work: Path, seed: int) -> list[Case]:
         sar, opt = _gray(folder / f"{name}_sar.png"), _gray(opt_path)
         shift = (float(rng.uniform(-APPLIED, APPLIED)), float(rng.uniform(-APPLIED, APPLIED)))
         cases.append(shifted_pair_case("opt_sar_3mos (real, applied shift)", name, sar, opt, shift, work))
+    return cases
+
+
+CHIP = 100
+"""Side (pixels) of the small-chip cases: 3MOS pairs cut to what a user often has (issue 27)."""
+CHIP_SHIFT = 6.0
+
+
+def threemos_chip_cases(data: Path, work: Path, seed: int) -> list[Case]:
+    """Each 3MOS pair cut to a seeded CHIP-px INPUT (shift up to CHIP_SHIFT px) inside a reference
+    CHIP_SHIFT + 1 px larger on every side."""
+    folder = data / "opt_sar_3mos"
+    rng = np.random.default_rng(seed + 2)
+    m = int(np.ceil(CHIP_SHIFT)) + 1
+    side = CHIP + 2 * m
+    cases = []
+    for opt_path in sorted(folder.glob("*_opt.png")):
+        name = opt_path.name[: -len("_opt.png")]
+        sar, opt = _gray(folder / f"{name}_sar.png"), _gray(opt_path)
+        r, c = (int(v) for v in rng.integers(0, np.array(sar.shape) - side + 1))
+        shift = (float(rng.uniform(-CHIP_SHIFT, CHIP_SHIFT)), float(rng.uniform(-CHIP_SHIFT, CHIP_SHIFT)))
+        window = (slice(r, r + side), slice(c, c + side))
+        cases.append(shifted_pair_case(f"opt_sar_3mos chips (real, {CHIP} px, shift <= {CHIP_SHIFT:g} px)",
+                                       f"{name}-chip", sar[window], opt[window], shift, work, CHIP_SHIFT))
     return cases
 
 
@@ -279,7 +307,8 @@ def run_cases(cases: Sequence[Case], methods: Sequence[str]) -> tuple[list[Row],
     details = []
     for case in cases:
         for method in methods:
-            trained_on = case.dataset.startswith("opt_sar_3mos") and case.name not in DEEP_HELD_OUT
+            pair = case.name.removesuffix("-chip")
+            trained_on = case.dataset.startswith("opt_sar_3mos") and pair not in DEEP_HELD_OUT
             if method == "deep" and trained_on:
                 continue  # the shipped embedding model was trained on this pair
             row = rows.setdefault((case.dataset, method), Row(case.dataset, method))
@@ -303,7 +332,7 @@ def run_cases(cases: Sequence[Case], methods: Sequence[str]) -> tuple[list[Row],
 
 HEADER = (
     "| data | method | pairs | median error (px) | mean error (px, finite) | < 1 px | < 3 px | "
-    "s / pair | failed |\n|---|---|---|---|---|---|---|---|---|"
+    "s / pair | failed | answered | wrong (>= 3 px) |\n|---|---|---|---|---|---|---|---|---|---|---|"
 )
 
 
@@ -383,7 +412,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
     parser.add_argument("--large", type=int, default=0, help="also time a LARGE x LARGE pair (e.g. 10000)")
     parser.add_argument("--large-method", default="classical", help="method of the --large timing")
-    parser.add_argument("--only", nargs="*", default=None, help="datasets: synthetic 3mos osdataset cfog")
+    parser.add_argument("--only", nargs="*", default=None,
+                        help="datasets: synthetic 3mos chips osdataset cfog")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(message)s")
     logging.getLogger("engine").setLevel(logging.WARNING)
@@ -397,7 +427,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         ANCHOR_PYTHON[:] = [anchor_python]
         if args.methods is None:
             methods += list(ANCHORS)
-    only = set(args.only) if args.only else {"synthetic", "3mos", "osdataset", "cfog"}
+    only = set(args.only) if args.only else {"synthetic", "3mos", "chips", "osdataset", "cfog"}
     with tempfile.TemporaryDirectory(prefix="bench_reg_") as tmp:
         work = Path(tmp)
         cases: list[Case] = []
@@ -406,6 +436,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         if args.data.is_dir():
             if "3mos" in only:
                 cases += threemos_cases(args.data, work, args.seed)
+            if "chips" in only:
+                cases += threemos_chip_cases(args.data, work, args.seed)
             if "osdataset" in only:
                 cases += osdataset_cases(args.data, work, args.seed)
             if "cfog" in only:

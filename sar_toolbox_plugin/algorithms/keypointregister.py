@@ -32,13 +32,15 @@ own pixel grids, so their georeferencing may be wrong or missing, or given by gr
 only (e.g. a Sentinel-1 GRD); when both have a CRS they must overlap on the ground. The registered \
 raster gets the REFERENCE's georeferencing (its GCPs when it has only those); tie points and the GCP \
 file are placed through the GCPs of a raster that has no geotransform.
-<b>Keypoint model</b> (MODEL): empty = the classical method (a SAR-adapted Harris detector with \
-ratio-of-means gradients and rotated oriented-gradient histograms, no model needed; reliable for \
-SAR-SAR, weak for optical-SAR); or a learned <i>keypoints</i> ONNX model of this toolbox.
-Keypoints are found at three scales (nodata areas give none), at most \
+<b>Keypoint model</b> (MODEL): empty = the classical method, no model needed: for two SAR images \
+SAR-SIFT keypoints (ratio-of-means gradients of the linear intensity over seven scales, SAR-Harris, \
+log-polar descriptors: made for independent speckle on the two sides), for optical-SAR a SAR-adapted \
+Harris detector with rotated oriented-gradient histograms and a dense structural search (weaker); or \
+a learned <i>keypoints</i> ONNX model of this toolbox.
+Keypoints are found at several scales (nodata areas give none), at most \
 <b>Maximum keypoints per image</b> (MAX_KEYPOINTS), matched as mutual nearest neighbours with a \
-ratio test, filtered by a second oriented-gradient descriptor, and fitted in two stages: a robust \
-coarse fit, then a local search around the predicted positions and a RANSAC fit of the \
+ratio test (optical-SAR: filtered by a second oriented-gradient descriptor), and fitted in two \
+stages: a robust coarse fit, then a local search around the predicted positions and a RANSAC fit of the \
 <b>Transform</b> (similarity, affine or homography). Folded, near-singular or too strongly scaled \
 (outside 1/8 to 8) results are refused.
 <b>Input values are</b> / <b>Reference values are</b> (advanced): auto, linear intensity or \

@@ -32,7 +32,7 @@ import math
 import os
 import tempfile
 from collections.abc import Iterator
-from dataclasses import asdict, dataclass, replace
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -41,7 +41,7 @@ import numpy as np
 from .errors import DependencyError, InputError
 from .input_kind import check_input_kind
 from .preprocess import INPUT_KINDS, LINEAR_KINDS, db_to_linear, linear_to_db, valid_mask
-from .quality_report import Sizes
+from .quality_report import QualityReport, Sizes
 from .quality_strips import RowReader, StreamedFigures, stream_figures
 from .run import IsCancelled, Log, Progress, Run
 
@@ -53,23 +53,6 @@ ENL_BLOCK = 16
 """Side of the blocks in which homogeneity and ENL are measured."""
 SSIM_WINDOW = 7
 NOISE_FLOOR_DB = -40.0
-
-
-@dataclass(frozen=True)
-class QualityReport:
-    """Figures comparing a reconstruction with its reference."""
-
-    psnr: float
-    ssim: float
-    enl_ratio: float
-    epi: float
-    bpp: float | None
-    peak_db: float
-    valid_pixels: int
-    homogeneous_blocks: int
-
-    def as_dict(self) -> dict[str, Any]:
-        return asdict(self)
 
 
 # ------------------------------------------------------------------ metrics

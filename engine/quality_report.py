@@ -17,14 +17,11 @@ import os
 import struct
 import zlib
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import Any
 
 import numpy as np
-
-if TYPE_CHECKING:
-    from .quality import QualityReport
 
 THUMB_SIDE = 1024
 """Longest side of the overview images (every n-th pixel of larger rasters)."""
@@ -35,6 +32,23 @@ STRETCH_PERCENTILES = (1.0, 99.0)
 DIFFERENCE_PERCENTILE = 99.0
 """The difference colour scale ends at this percentile of |difference|."""
 BAR_STEPS = 256
+
+
+@dataclass(frozen=True)
+class QualityReport:
+    """Figures comparing a reconstruction with its reference."""
+
+    psnr: float
+    ssim: float
+    enl_ratio: float
+    epi: float
+    bpp: float | None
+    peak_db: float
+    valid_pixels: int
+    homogeneous_blocks: int
+
+    def as_dict(self) -> dict[str, Any]:
+        return asdict(self)
 
 
 @dataclass(frozen=True)

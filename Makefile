@@ -20,7 +20,8 @@ QGIS_ENV    := PATH=/usr/bin:$$PATH QT_QPA_PLATFORM=offscreen
 
 .PHONY: help setup system-packages demo test test-fast lint package wheel bench bench-compression \
         bench-registration calibrate-registration bench-registration-default bench-anchors bench-codec-ceiling \
-        bench-osdataset-check bench-keypoints-ceiling bench-batch bench-keypoints bench-filter train-compression \
+        bench-osdataset-check bench-keypoints-ceiling bench-batch bench-codec-speed bench-keypoints bench-filter \
+        train-compression \
         train-compression-hyper train-compression-joint \
         train-registration train-keypoints bench-translation train-translation clean
 
@@ -46,6 +47,7 @@ help:
 	@echo "make train-keypoints      retrain the shipped keypoint model kp-hscp-r2d2-v1 (one CPU thread, about 1 hour)"
 	@echo "make bench-translation    SAR-to-optical translation scores vs trivial renderings -> docs/BENCHMARKS.md"
 	@echo "make train-translation    retrain the shipped translation model sar2opt-pix2pix-g8v2 (CPU, one thread)"
+	@echo "make bench-codec-speed    codec encode/decode seconds and peak RSS vs JPEG2000, 2048^2 and 16000 x 12000"
 	@echo "make bench-filter         restoration filter: encode seconds and PSNR with / without it -> docs/BENCHMARKS.md"
 	@echo "make bench-batch          scenes per minute of the Dask batch runner, 1 and 2 workers -> docs/BENCHMARKS.md"
 	@echo "make bench-keypoints      keypoint registration (NCM, CMR, success) vs OpenCV SIFT/ORB -> docs/BENCHMARKS.md"
@@ -108,6 +110,10 @@ bench: setup
 
 bench-compression: setup
 	$(PY) -m benchmarks.compression --data ../shared/data/real --markdown docs/BENCHMARKS.md
+
+bench-codec-speed: setup
+	$(PY) -m benchmarks.codec_speed --data ../shared/data/real --sizes 2048 16000x12000 --profile \
+	    --markdown docs/BENCHMARKS.md
 
 bench-filter: setup
 	$(PY) -m benchmarks.restoration_filter --data ../shared/data/real --markdown docs/BENCHMARKS.md

@@ -57,7 +57,7 @@ pipe = {n: load(f"pipeline-{n}.json") for n in ("cuda", "cpu")}
 lines += ["| pipeline scene | CUDA Mpix/s | CPU Mpix/s | ratio (target >= 20 at 8k) |", "|---|---:|---:|---:|"]
 for g, c in zip(pipe["cuda"], pipe["cpu"]):
     lines.append(f"| {g['size']}^2 | {g['mpix_per_s']:.2f} | {c['mpix_per_s']:.2f} | {g['mpix_per_s'] / c['mpix_per_s']:.1f}x |")
-codec = {n: load(f"codec-{n}.json") for n in ("cuda", "cpu")}
+codec = {n: load(f"codec-{n}.json")[0] for n in ("cuda", "cpu")}
 lines += ["", "| codec 4096^2 r2 | CUDA Mpix/s | CPU Mpix/s | ratio (target >= 10) |", "|---|---:|---:|---:|"]
 for k in ("encode_mpix_s", "decode_mpix_s"):
     lines.append(f"| {k.split('_')[0]} | {codec['cuda'][k]:.2f} | {codec['cpu'][k]:.2f} | {codec['cuda'][k] / codec['cpu'][k]:.1f}x |")

@@ -116,8 +116,7 @@ def _step(op: str, args: dict[str, Any]) -> dict[str, Any]:
         decompress_file(args["sarz"], args["out"])
     elif op == "jp2-encode":
         _gdal_translate(args["scene"], args["jp2"], "JP2OpenJPEG",
-                        [f"QUALITY={args['quality']:.4f}", "REVERSIBLE=NO", "GMLJP2=NO",
-                         "NUM_THREADS=ALL_CPUS"])
+                        [f"QUALITY={args['quality']:.4f}", "REVERSIBLE=NO", "GMLJP2=NO"])
         extra = {"bytes": Path(args["jp2"]).stat().st_size}
     elif op == "jp2-decode":
         from engine.raster_io import default_profile
@@ -244,7 +243,7 @@ def match_quality(scene: Path, target_bpp: float, work: Path, pixels: int, itera
         quality = math.exp(0.5 * (low + high))
         jp2 = work / "match.jp2"
         _gdal_translate(str(scene), str(jp2), "JP2OpenJPEG",
-                        [f"QUALITY={quality:.4f}", "REVERSIBLE=NO", "GMLJP2=NO", "NUM_THREADS=ALL_CPUS"])
+                        [f"QUALITY={quality:.4f}", "REVERSIBLE=NO", "GMLJP2=NO"])
         bpp = 8.0 * jp2.stat().st_size / pixels
         if abs(bpp - target_bpp) < best[0]:
             best = (abs(bpp - target_bpp), quality)

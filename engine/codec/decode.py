@@ -15,10 +15,11 @@ tile row of latents and one strip of ``tile_size`` blended output rows.
 
 from __future__ import annotations
 
+import functools
 import logging
 import os
 import time
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -334,7 +335,7 @@ def decoded_blocks(cf: fileformat.CompressedFile, decoder: Any, table: LatentMod
     """
     header = cf.header
     s = header.scale_factor
-    latents = LatentRows(cf, table)
+    tile_latents = functools.partial(_latent_tile, LatentRows(cf, table))
     plan = _decoding_plan(header, tile, overlap)
     blender = StripBlender(header.height, header.width, tile, overlap, BLEND,
                            padded_width=header.latent_width * s + tile)
@@ -343,7 +344,7 @@ def decoded_blocks(cf: fileformat.CompressedFile, decoder: Any, table: LatentMod
         for start in range(0, len(row), batch_size):
             run.check("Decompression")
             chunk = row[start : start + batch_size]
-            x = _decode_tiles(decoder, table, latents, chunk, tile)
+            x = _decode_tiles(decoder, table, tile_latents, chunk, tile)
             for t, xt in zip(chunk, x, strict=True):
                 blender.add(scaled_tile(t, s), xt)
             done += len(chunk)
@@ -354,19 +355,23 @@ def decoded_blocks(cf: fileformat.CompressedFile, decoder: Any, table: LatentMod
 
 def decoded_tiles(cf: fileformat.CompressedFile, decoder: Any, table: LatentModel, tile: int,
                   overlap: int, every: int = 1, run: Run = QUIET,
+                  tile_latents: Callable[[Tile], np.ndarray] | None = None,
                   ) -> Iterator[tuple[Tile, np.ndarray, np.ndarray]]:
     """Every ``every``-th tile of the decoding plan (raster order), decoded alone: the tile in pixels,
     the decoder's output ``[tile, tile]`` (float32) and the tile's blending weights.
 
     Where a weight is exactly 1 no other tile contributes, so there the output equals the pixels
     :func:`decoded_blocks` produces (the restoration filter's fit samples them on large scenes).
+    ``tile_latents``: the integer latents of a (sampled) tile, as :func:`_latent_tile` would give them,
+    when the caller has them already (the encoder); by default the file's payload is range-decoded.
     """
     s = cf.header.scale_factor
-    latents = LatentRows(cf, table)
+    if tile_latents is None:
+        tile_latents = functools.partial(_latent_tile, LatentRows(cf, table))
     sample = _decoding_plan(cf.header, tile, overlap)[::every]
     for done, t in enumerate(sample, start=1):
         run.check("Decompression")
-        x = _decode_tiles(decoder, table, latents, [t], tile)
+        x = _decode_tiles(decoder, table, tile_latents, [t], tile)
         t_px = scaled_tile(t, s)
         yield t_px, x[0, 0], tile_weights(t_px, tile, overlap, BLEND)
         run.progress(done / len(sample))
@@ -386,10 +391,10 @@ def restored_blocks(blocks: Iterable[tuple[Window, np.ndarray]], header: filefor
             yield Window(top, 0, n, header.width), filt.apply(padded)
 
 
-def _decode_tiles(decoder: Any, table: LatentModel, latents: LatentRows, tiles: list[Tile],
-                  tile: int) -> np.ndarray:
+def _decode_tiles(decoder: Any, table: LatentModel, tile_latents: Callable[[Tile], np.ndarray],
+                  tiles: list[Tile], tile: int) -> np.ndarray:
     """The decoder's output ``[n, 1, tile, tile]`` for latent ``tiles`` (one network call)."""
-    x = decoder.run(np.stack([table.dequantise(_latent_tile(latents, t)) for t in tiles]))
+    x = decoder.run(np.stack([table.dequantise(tile_latents(t)) for t in tiles]))
     if x.shape != (len(tiles), 1, tile, tile):
         raise ModelError(
             f"The decoder returned shape {x.shape}, expected {(len(tiles), 1, tile, tile)}; "
@@ -407,6 +412,10 @@ def _latent_tile(latents: LatentRows, tile: Tile) -> np.ndarray:
 
 
 def _decoding_plan(header: fileformat.CompressedHeader, tile: int, overlap: int) -> list[Tile]:
-    """Tiles of the latent grid for decoding with ``tile`` / ``overlap`` pixels."""
-    s = header.scale_factor
-    return plan_tiles(header.latent_height, header.latent_width, tile // s, overlap // s)
+    """Tiles of the file's latent grid for decoding with ``tile`` / ``overlap`` pixels."""
+    return decoding_plan(header.latent_height, header.latent_width, header.scale_factor, tile, overlap)
+
+
+def decoding_plan(latent_height: int, latent_width: int, scale: int, tile: int, overlap: int) -> list[Tile]:
+    """Tiles of a latent grid (stride ``scale``) for decoding with ``tile`` / ``overlap`` pixels."""
+    return plan_tiles(latent_height, latent_width, tile // scale, overlap // scale)

@@ -24,7 +24,7 @@ import logging
 import math
 import os
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -40,7 +40,7 @@ from ..run import QUIET, IsCancelled, Log, Progress, Run
 from ..tiling import Tile, Window, band_list, iter_tile_rows, plan_tiles
 from . import fileformat
 from .exceptions import RangeReport, report_range, scan_range
-from .fit_filter import fit_post_filter
+from .fit_filter import SampledLatents, fit_post_filter
 from .hyperprior import HyperpriorModel
 from .layout import BATCH_SIZE, check_tiling, default_tiling
 from .models import (
@@ -112,13 +112,16 @@ class _StripCoder:
     """Collect latent rows in order (one tile row's cores at a time) and code them in fixed strips.
 
     Each addition is a tuple of ``[*, rows, w]`` arrays (the integers; or ``u`` and the cells to keep);
-    the encoder's ``add`` receives a strip of each.
+    the encoder's ``add`` receives a strip of each. ``record`` (if given) receives each coded strip's top
+    row and integer latents as decoding will give them (the integers, or the hyperprior's ``y_hat``).
     """
 
-    def __init__(self, encoder: Any, rows: int) -> None:
-        self.encoder, self.rows = encoder, rows
+    def __init__(self, encoder: Any, rows: int, record: Callable[[int, np.ndarray], None] | None = None,
+                 ) -> None:
+        self.encoder, self.rows, self.record = encoder, rows, record
         self.pending: list[tuple[np.ndarray, ...]] = []
         self.count = 0
+        self.top = 0
 
     def add(self, *parts: np.ndarray) -> None:
         self.pending.append(parts)
@@ -129,7 +132,10 @@ class _StripCoder:
     def _emit(self, n: int) -> None:
         blocks = [np.concatenate(arrays, axis=1) if len(arrays) > 1 else arrays[0]
                   for arrays in zip(*self.pending, strict=True)]
-        self.encoder.add(*(block[:, :n] for block in blocks))
+        coded = self.encoder.add(*(block[:, :n] for block in blocks))
+        if self.record is not None:
+            self.record(self.top, blocks[0][:, :n] if coded is None else coded)
+        self.top += n
         rests = tuple(block[:, n:] for block in blocks)
         self.pending = [rests] if rests[0].shape[1] else []
         self.count = rests[0].shape[1]
@@ -204,7 +210,8 @@ def compress_raster(
     coded_share = 0.5 if post_filter else 0.9
     with open_raster(input_path) as src:
         bands = [_encode_band(dataclasses.replace(job, band=b), encoder, src, shift_db, batch_size, rdo,
-                              _band_run(run.span(coded_share * i / n, coded_share * (i + 1) / n), info, b, n))
+                              _band_run(run.span(coded_share * i / n, coded_share * (i + 1) / n), info, b, n),
+                              post_filter)
                  for i, b in enumerate(job.bands)]
         del encoder  # frees its ONNX Runtime session (and memory arena) before the decoding pass
         if post_filter:
@@ -212,7 +219,7 @@ def compress_raster(
             spans = [_band_run(run.span(0.5 + 0.45 * i / n, 0.5 + 0.45 * (i + 1) / n), info, b, n)
                      for i, b in enumerate(job.bands)]
             bands = [dataclasses.replace(c, header=_with_post_filter(
-                         c.header, c.coded, c.job, src, batch_size, span, classes))
+                         c.header, c.coded, c.job, src, batch_size, span, classes, c.sampled))
                      for c, span in zip(bands, spans, strict=True)]
     return _write_file(job, bands, run, started)
 
@@ -244,11 +251,14 @@ class _CodedBand:
     header: fileformat.CompressedHeader
     coded: _Coded
     out_of_range: RangeReport
+    sampled: SampledLatents | None = None
+    """The latents of the restoration filter fit's sampled tiles (:func:`_fit_sample`)."""
 
 
 def _encode_band(job: _EncodingJob, encoder: Any, src: Any, shift_db: float | None, batch_size: int,
-                 rdo: bool, run: Run) -> _CodedBand:
-    """Code ``job.band``: its dB shift, the pixels beyond the model's range, the latents."""
+                 rdo: bool, run: Run, post_filter: bool = False) -> _CodedBand:
+    """Code ``job.band``: its dB shift, the pixels beyond the model's range, the latents (and, for the
+    filter fit, the latents of its sampled tiles)."""
     info, meta = job.info, job.meta
     if shift_db is None:
         shift_db = auto_shift_db(src, job.band, meta, info.nodata, job.input_kind, run)
@@ -256,8 +266,9 @@ def _encode_band(job: _EncodingJob, encoder: Any, src: Any, shift_db: float | No
         run.say(f"Shifting the values by {shift_db:+.2f} dB into the model's range "
                 f"[{meta.db_min}, {meta.db_max}] dB (undone when decoding)", logger=logger)
     out_of_range = scan_range(src, job.band, meta, info.nodata, job.input_kind, shift_db, run)
-    coded = _encode_latents(job, encoder, src, shift_db, batch_size, rdo, run)
-    return _CodedBand(job, _header(job, coded, shift_db), coded, out_of_range)
+    sampled = _fit_sample(job) if post_filter else None
+    coded = _encode_latents(job, encoder, src, shift_db, batch_size, rdo, run, sampled)
+    return _CodedBand(job, _header(job, coded, shift_db), coded, out_of_range, sampled)
 
 
 def _write_file(job: _EncodingJob, bands: list[_CodedBand], run: Run, started: float) -> EncodeResult:
@@ -362,13 +373,21 @@ class _Coded:
     valid_pixels: int
 
 
+def _fit_sample(job: _EncodingJob) -> SampledLatents | None:
+    """The collector of the latents the restoration filter's fit will decode (the decoder's default tiling,
+    as :func:`fit_post_filter` tiles; ``None`` when it decodes the whole scene)."""
+    tile, overlap = default_tiling(job.meta, None, None)
+    return SampledLatents.for_scene(job.info.width, job.info.height, job.scale, tile, overlap)
+
+
 def _encode_latents(job: _EncodingJob, encoder: Any, src: Any, shift_db: float, batch_size: int, rdo: bool,
-                    run: Run) -> _Coded:
+                    run: Run, sampled: SampledLatents | None = None) -> _Coded:
     """Encode tile row by tile row: read (mirrored edges), encode, keep the cores' quantised latents and
-    the validity mask, and entropy-code them in strips as the rows finish."""
+    the validity mask, and entropy-code them in strips as the rows finish (``sampled`` keeps the latents
+    of the filter fit's tiles)."""
     info, table, s = job.info, job.table, job.scale
     lw = job.latent_shape[1]
-    coder = _StripCoder(strip_encoder(table), STRIP_ROWS)
+    coder = _StripCoder(strip_encoder(table), STRIP_ROWS, None if sampled is None else sampled.add)
     masks = fileformat.MaskWriter(info.width)
     done = 0
     for row in iter_tile_rows(job.plan):
@@ -431,7 +450,8 @@ def _header(job: _EncodingJob, coded: _Coded, shift_db: float) -> fileformat.Com
 
 
 def _with_post_filter(header: fileformat.CompressedHeader, coded: _Coded, job: _EncodingJob, src: Any,
-                      batch_size: int, run: Run, max_classes: int) -> fileformat.CompressedHeader:
+                      batch_size: int, run: Run, max_classes: int, sampled: SampledLatents | None = None,
+                      ) -> fileformat.CompressedHeader:
     """``header`` with the scene's restoration filter, when the decoder is at hand and the filter pays."""
     meta = job.meta
     try:
@@ -445,7 +465,7 @@ def _with_post_filter(header: fileformat.CompressedHeader, coded: _Coded, job: _
     cf = fileformat.unpack(fileformat.pack(header, coded.mask_bytes, coded.payload))
     try:
         fitted = fit_post_filter(cf, decoder, job.table, src, meta, lam=training_lambda(meta),
-                                 max_classes=max_classes, batch_size=batch_size, run=run)
+                                 max_classes=max_classes, batch_size=batch_size, run=run, latents=sampled)
     except CancelledError as exc:  # raised by the decoding pass in its own words
         raise CancelledError("Compression was cancelled; nothing was written.") from exc
     if fitted is None:

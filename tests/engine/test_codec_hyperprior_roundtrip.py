@@ -9,6 +9,7 @@ import subprocess
 import sys
 import zlib
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
@@ -207,3 +208,28 @@ def test_factorised_files_are_still_written_as_version_4_and_decode(tmp_path: Pa
     decompress_file(path, tmp_path / "d.tif")
     values, _ = read(tmp_path / "d.tif")
     assert np.abs(values - db).mean() < 0.5
+
+
+def test_the_filter_fit_on_the_encoder_s_own_latents_gives_the_file_decoding_gives(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Issue 25.3: with a hyperprior the sampled fit takes ``y_hat`` from the encoder; same bytes."""
+    from engine.codec import encode, fit_filter
+
+    monkeypatch.setattr(fit_filter, "FIT_SAMPLE_PIXELS", 160 * 192 // 3)
+    monkeypatch.setattr(fit_filter, "MIN_SAMPLED_PIXELS", 100)
+    db = smooth_db(160, 192)
+    used: list[object] = []
+    real_tile = fit_filter.SampledLatents.tile
+
+    def spy(self: fit_filter.SampledLatents, t: Any) -> np.ndarray:
+        used.append(t)
+        return real_tile(self, t)
+
+    monkeypatch.setattr(fit_filter.SampledLatents, "tile", spy)
+    own = _compress(tmp_path, db, name="own.sarz")
+    assert used, "the fit did not use the encoder's latents"
+    monkeypatch.setattr(encode, "_fit_sample", lambda job: None)
+    decoded = _compress(tmp_path, db, name="decoded.sarz")
+    assert fileformat.read_compressed(own).header.entropy_model == "hyperprior"
+    assert own.read_bytes() == decoded.read_bytes()

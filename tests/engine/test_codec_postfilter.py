@@ -415,3 +415,30 @@ def test_the_tile_sample_walks_across_the_columns(tmp_path: Path, narrow_overlap
     step = fit_filter._sampling_step(header, tile, overlap)
     sampled_columns = {t.index[1] for t in plan[::step]}
     assert step >= columns and len(sampled_columns) > 1
+
+
+def test_the_fit_decodes_the_encoder_s_own_latents_into_the_same_file(
+    tmp_path: Path, narrow_overlap_models: Path, monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Issue 25.3: the sampled fit takes the sampled tiles' latents from the encoder instead of
+    range-decoding the whole payload again; the file is byte for byte the one decoding gives."""
+    from engine.codec import decode, encode, fit_filter
+
+    src = write_test_geotiff(tmp_path / "in.tif", textured_db(300, 340, seed=7))
+    monkeypatch.setattr(fit_filter, "FIT_SAMPLE_PIXELS", 300 * 340 // 3)  # every 3rd tile
+    monkeypatch.setattr(fit_filter, "MIN_SAMPLED_PIXELS", 1000)
+    strips = {"n": 0}
+    real_strip = decode.LatentRows._decode_strip
+
+    def counting(self: Any) -> np.ndarray:
+        strips["n"] += 1
+        return real_strip(self)
+
+    monkeypatch.setattr(decode.LatentRows, "_decode_strip", counting)
+    compress_raster(src, tmp_path / "own.sarz", input_kind="db", rate="r1")
+    assert strips["n"] == 0, "the payload was range-decoded although the encoder had the latents"
+    monkeypatch.setattr(encode, "_fit_sample", lambda job: None)
+    compress_raster(src, tmp_path / "decoded.sarz", input_kind="db", rate="r1")
+    assert strips["n"] > 0
+    assert fileformat.read_compressed(tmp_path / "own.sarz").header.post_filter
+    assert (tmp_path / "own.sarz").read_bytes() == (tmp_path / "decoded.sarz").read_bytes()

@@ -88,6 +88,7 @@ if [ "$SMOKE" = 1 ]; then
   KP_EVAL=(--synthetic 1 --warps-per-pair 1 --max-keypoints 64)
   TR_DATA=(--no-3mos --synthetic-pairs 2 --synthetic-size 128 --batch 1 --crop 64 --n-down 6)
   TR_EVAL=(--synthetic 1)
+  SHRINK=(--colour-shrinkage 1)
 else
   STEPS=0
   if [ -d "$DATA/opt_sar_3mos" ]; then REAL=(--real-root "$DATA"); NO3MOS=(); else REAL=(--no-real); NO3MOS=(--no-3mos); fi
@@ -97,8 +98,15 @@ else
   KP_EVAL=()
   TR_DATA=(--real-root "$DATA" "${NO3MOS[@]}" --batch 8 --crop 256)
   TR_EVAL=()
+  # the shipped model's colour shrinkage pulls towards the 3MOS training colour: only with 3MOS
+  if [ -d "$DATA/opt_sar_3mos" ]; then SHRINK=(--colour-shrinkage 0.5); else SHRINK=(--colour-shrinkage 1); fi
 fi
 steps() { if [ "$STEPS" = 0 ]; then echo "$1"; else echo "$STEPS"; fi; }
+# the steps a run folder's checkpoint reached, into OUT/<family>/steps.txt
+record_steps() {
+  $PY -c "import sys, torch; print(int(torch.load(sys.argv[1], map_location='cpu', weights_only=False)['step']))" \
+      "$1/checkpoint.pt" > "$OUT/$2/steps.txt"
+}
 
 # one family: its commands in order (the first failure ends it), output in <family>/log.txt; a failure is
 # recorded and the other families still run. The function runs as a background job so that errexit holds
@@ -120,6 +128,7 @@ codec() {
       --steps "$(steps 6000)" --max-minutes "$M_CODEC" --lambda 32 --lr 1e-4 --lr-final 1e-5 \
       --threads "$THREADS" --eval-every 0 --log-every 25 --ckpt-every 500 --no-progress --no-resume --seed 0 \
       "${CODEC_DATA[@]}"
+  record_steps "$run" codec
   $PY -m training.compression hyper compare "$run/checkpoint.pt" --shipped models/sarcodec-h5-encoder.onnx \
       --real-root "$DATA" "${CODEC_EVAL[@]}" --json "$OUT/codec/compare.json"
   $PY -m training.compression hyper export-joint "$run/checkpoint.pt" --model-id sarcodec-gpu \
@@ -132,6 +141,7 @@ keypoints() {
   $PY -m training.keypoints train --run-dir "$run" --steps "$(steps 850)" --max-minutes "$M_KP" \
       --lr 1.5e-3 --seed 0 --threads "$THREADS" --log-every 25 --ckpt-every 200 --no-progress --no-resume \
       "${KP_DATA[@]}"
+  record_steps "$run" keypoints
   $PY -m training.keypoints export "$run" --out-dir "$OUT/models" --model-id kp-gpu
   $PY -m training.keypoints evaluate "$OUT/models/kp-gpu.onnx" models/kp-hscp-r2d2-v1.onnx \
       --real-root "$DATA" "${KP_EVAL[@]}" --json "$OUT/keypoints/evaluate.json"
@@ -142,7 +152,8 @@ translation() {
   $PY -m training.translation train --run-dir "$run" --steps "$(steps 1106)" --max-minutes "$M_TR" \
       --ngf 8 --ndf 8 --seed 0 --threads "$THREADS" --log-every 25 --ckpt-every 200 --no-progress --no-resume \
       "${TR_DATA[@]}"
-  $PY -m training.translation export "$run" --out-dir "$OUT/models" --model-id sar2opt-gpu --colour-shrinkage 0.5
+  record_steps "$run" translation
+  $PY -m training.translation export "$run" --out-dir "$OUT/models" --model-id sar2opt-gpu "${SHRINK[@]}"
   $PY -m training.translation evaluate "$OUT/models/sar2opt-gpu.onnx" models/sar2opt-pix2pix-g8v2.onnx \
       --real-root "$DATA" "${TR_EVAL[@]}" --json "$OUT/translation/evaluate.json"
 }

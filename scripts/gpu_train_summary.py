@@ -38,11 +38,14 @@ def _read(path: Path) -> Any:
     return json.loads(path.read_text()) if path.is_file() else None
 
 
-def trained_steps(log: Path) -> int | None:
-    """The last training step a family's log reports (``step N``)."""
-    if not log.is_file():
-        return None
-    steps = re.findall(r"\bstep (\d+)\b", log.read_text(errors="replace"))
+def trained_steps(folder: Path) -> int | None:
+    """The steps a family's checkpoint reached (``steps.txt``, written by the script), else the last step
+    its log reports (``step N``)."""
+    recorded = folder / "steps.txt"
+    if recorded.is_file() and recorded.read_text().strip().isdigit():
+        return int(recorded.read_text())
+    log = folder / "log.txt"
+    steps = re.findall(r"\bstep (\d+)\b", log.read_text(errors="replace")) if log.is_file() else []
     return int(steps[-1]) if steps else None
 
 
@@ -104,7 +107,7 @@ def family_summary(out: Path, family: str) -> dict[str, Any]:
     """What one family's folder says: status, seconds, steps, scores, verdict, model files."""
     folder = out / family
     status = _read(folder / "status.json") or {"status": "not run", "seconds": None}
-    result: dict[str, Any] = {**status, "steps": trained_steps(folder / "log.txt"), "model": NEW[family],
+    result: dict[str, Any] = {**status, "steps": trained_steps(folder), "model": NEW[family],
                               "shipped": SHIPPED[family], "criterion": CRITERION[family],
                               "beats_shipped": None}
     name, reader = READERS[family]
@@ -114,7 +117,6 @@ def family_summary(out: Path, family: str) -> dict[str, Any]:
             result["scores"], result["beats_shipped"] = reader(report)
         except (KeyError, StopIteration, TypeError) as exc:
             result["scores_error"] = f"could not read {name}: {exc!r}"
-    result["files"] = sorted(p.name for p in (out / "models").glob(f"{NEW[family]}*"))
     return result
 
 
@@ -169,9 +171,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     environment = _read(out / "environment.json") or {}
     summary = {"environment": environment, "families": {f: family_summary(out, f) for f in FAMILIES}}
     (out / "models").mkdir(exist_ok=True)
-    for family in ("keypoints", "translation"):
-        if (out / "models" / f"{NEW[family]}.onnx").is_file():
-            _write(out / "models" / f"{NEW[family]}.md", card(family, summary["families"][family], environment))
+    for family in FAMILIES:
+        found = summary["families"][family]
+        if family != "codec" and (out / "models" / f"{NEW[family]}.onnx").is_file():
+            _write(out / "models" / f"{NEW[family]}.md", card(family, found, environment))
+        found["files"] = sorted(p.name for p in (out / "models").glob(f"{NEW[family]}*"))
     _write(out / "summary.json", json.dumps(summary, indent=2, default=str))
     _write(out / "summary.md", markdown(summary))
     print(markdown(summary))

@@ -257,6 +257,12 @@ class EntropyModelTable:
             class_map = categorical(prior / prior.sum(), escape=False)
         return _Coders(models(self.pmfs), [models(per_class) for per_class in self.class_pmfs], class_map)
 
+    @functools.cached_property
+    def _ranges(self) -> tuple[np.ndarray, np.ndarray]:
+        """Every channel's first value and table size (int64 arrays)."""
+        return (np.asarray(self.offsets, dtype=np.int64),
+                np.asarray([len(p) for p in self.pmfs], dtype=np.int64))
+
     def channel_coder(self, c: int) -> tuple[int, int, Any]:
         """Channel ``c``'s first value, table size and coder model (the arguments of
         :meth:`engine.codec.rangecoding.SymbolEncoder.put` after the values)."""
@@ -327,6 +333,19 @@ class _Coders(NamedTuple):
     class_map: Any | None
 
 
+def _models_by_channel(class_models: list[list[Any]]) -> list[list[Any]]:
+    """``[channel][class]`` from a table's ``[class][channel]`` constriction models."""
+    return [list(per_channel) for per_channel in zip(*class_models, strict=True)] if class_models else []
+
+
+def _class_order(cells: np.ndarray, classes: int) -> tuple[np.ndarray, np.ndarray]:
+    """The cells grouped by class, raster order inside a class (a stable sort), and the class bounds in
+    that order (``classes + 1`` values)."""
+    order = np.argsort(cells, kind="stable")
+    bounds = np.concatenate([[0], np.cumsum(np.bincount(cells, minlength=classes))])
+    return order, bounds
+
+
 class StripEncoder:
     """Range-code a latent grid strip by strip (rows top to bottom) into one stream.
 
@@ -340,6 +359,7 @@ class StripEncoder:
         self.table = table
         self._stream = SymbolEncoder()
         self._models, self._class_models, self._class_map = table._coders
+        self._by_channel = _models_by_channel(self._class_models)
 
     @property
     def escaped(self) -> int:
@@ -349,24 +369,17 @@ class StripEncoder:
         """Code the next strip ``q`` (int ``[C, rows, w]``)."""
         table = self.table
         table._check_channels(q.shape)
-        q = np.asarray(q)
-        stream = self._stream
-
-        def put(c: int, values: np.ndarray, model: Any) -> None:
-            stream.put(values, *table.channel_coder(c)[:2], model)
-
+        flat = np.asarray(q).reshape(table.channels, -1)
+        offsets, sizes = table._ranges
         if self._class_map is not None:
-            cells = table.assign_classes(q)
-            stream.put_exact(cells, self._class_map)
-            members = [np.flatnonzero(cells == k) for k in range(table.classes)]
-            for c in range(table.channels):
-                flat = q[c].ravel()
-                for k, where in enumerate(members):
-                    put(c, flat[where], self._class_models[k][c])
+            cells = table.assign_classes(np.asarray(q))
+            self._stream.put_exact(cells, self._class_map)
+            order, bounds = _class_order(cells, table.classes)
+            # every channel, class by class (cells of a class in raster order): one table lookup
+            self._stream.put_rows(flat[:, order], offsets, sizes, bounds, self._by_channel)
         else:
-            for c, model in enumerate(self._models):  # one channel at a time: int64 copies stay small
-                put(c, q[c].ravel(), model)
-        stream.end_group()
+            self._stream.put_rows(flat, offsets, sizes, (0, flat.shape[1]), [[m] for m in self._models])
+        self._stream.end_group()
 
     def finish(self) -> bytes:
         """The coded stream: the escape count (u32) and the range coder's words."""
@@ -384,6 +397,7 @@ class StripDecoder:
         self.table, self.width = table, width
         self._stream = SymbolDecoder(data, symbols)
         self._models, self._class_models, self._class_map = table._coders
+        self._by_channel = _models_by_channel(self._class_models)
 
     @property
     def escaped(self) -> int:
@@ -393,27 +407,18 @@ class StripDecoder:
         """The next strip of ``rows`` latent rows: int32 ``[C, rows, width]``."""
         table, stream = self.table, self._stream
         n = rows * self.width
-        out = np.empty((table.channels, n), dtype=np.int32)
-        parts: list[tuple[int, np.ndarray | slice, np.ndarray]] = []
-
-        def take(c: int, where: np.ndarray | None, model: Any) -> None:
-            count = n if where is None else where.size
-            values = stream.take(count, *table.channel_coder(c)[:2], model)
-            parts.append((c, slice(None) if where is None else where, values))
-
+        offsets, sizes = table._ranges
         if self._class_map is not None:
             cells = stream.take_exact(n, self._class_map)
-            members = [np.flatnonzero(cells == k) for k in range(table.classes)]
-            for c in range(table.channels):
-                for k, where in enumerate(members):
-                    take(c, where, self._class_models[k][c])
+            order, bounds = _class_order(cells, table.classes)
+            values = stream.take_rows(offsets, sizes, bounds, self._by_channel)
+            stream.end_group()
+            out = np.empty((table.channels, n), dtype=np.int32)
+            out[:, order] = values
         else:
-            for c, model in enumerate(self._models):
-                take(c, None, model)
-        stream.end_group()
-        for c, positions, values in parts:
-            if values.size:
-                out[c, positions] = values.astype(np.int32)
+            values = stream.take_rows(offsets, sizes, (0, n), [[m] for m in self._models])
+            stream.end_group()
+            out = values.astype(np.int32)
         return out.reshape(table.channels, rows, self.width)
 
     def finish(self) -> None:

@@ -14,7 +14,9 @@ Used by :class:`engine.codec.entropy.StripEncoder` / ``StripDecoder`` (factorise
 
 from __future__ import annotations
 
+import itertools
 import struct
+from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
@@ -92,6 +94,25 @@ class SymbolEncoder:
         if idx.size:
             self._encoder.encode(idx.astype(np.int32), model)
 
+    def put_rows(self, values: np.ndarray, offsets: np.ndarray, sizes: np.ndarray,
+                 bounds: Sequence[int] | np.ndarray, models: Sequence[Sequence[Any]]) -> None:
+        """:meth:`put` of ``values[r, bounds[k] : bounds[k + 1]]`` with ``offsets[r]``, ``sizes[r]`` and
+        ``models[r][k]`` for every row ``r``, then every segment ``k`` - the same stream as those calls in
+        that order, with the table lookups done once for the whole array (``[rows, n]``)."""
+        v = np.asarray(values, dtype=np.int64)
+        size = np.asarray(sizes, dtype=np.int64)[:, None]
+        idx = v - np.asarray(offsets, dtype=np.int64)[:, None]
+        outside = (idx < 0) | (idx >= size)
+        if outside.any():
+            self._pending.append(v[outside])  # row-major: the order of the calls
+        idx = np.where(outside, size, idx).astype(np.int32)
+        spans = [(k, a, b) for k, (a, b) in enumerate(itertools.pairwise(bounds)) if b > a]
+        encode = self._encoder.encode
+        for r, row_models in enumerate(models):
+            row = idx[r]
+            for k, a, b in spans:
+                encode(row[a:b], row_models[k])
+
     def put_exact(self, symbols: np.ndarray, model: Any) -> None:
         """Code symbols that always lie in ``model``'s range (no escapes), e.g. a class map."""
         if symbols.size:
@@ -148,6 +169,25 @@ class SymbolDecoder:
         esc = np.flatnonzero(idx == size)
         if esc.size:
             self._pending.append((values, esc))
+        return values
+
+    def take_rows(self, offsets: np.ndarray, sizes: np.ndarray, bounds: Sequence[int] | np.ndarray,
+                  models: Sequence[Sequence[Any]]) -> np.ndarray:
+        """What :meth:`SymbolEncoder.put_rows` wrote: int64 ``[rows, bounds[-1]]``; the escaped values are
+        filled in (in this array) by :meth:`end_group`."""
+        n = int(bounds[-1]) if len(bounds) else 0
+        idx = np.empty((len(models), n), dtype=np.int64)
+        spans = [(k, a, b) for k, (a, b) in enumerate(itertools.pairwise(bounds)) if b > a]
+        decode = self._decoder.decode
+        for r, row_models in enumerate(models):
+            row = idx[r]
+            for k, a, b in spans:
+                row[a:b] = decode(row_models[k], b - a)
+        size = np.asarray(sizes, dtype=np.int64)[:, None]
+        values = idx + np.asarray(offsets, dtype=np.int64)[:, None]
+        esc = np.flatnonzero(idx == size)
+        if esc.size:
+            self._pending.append((values.reshape(-1), esc))
         return values
 
     def take_exact(self, count: int, model: Any) -> np.ndarray:

@@ -176,3 +176,31 @@ def test_a_wrong_escape_count_is_caught_at_the_end() -> None:
     decoder.next(1)
     with pytest.raises(CompressedFileError, match="escape count"):
         decoder.finish()
+
+
+def test_coding_rows_at_once_writes_the_stream_of_the_single_calls() -> None:
+    """Issue 25.3: ``put_rows`` / ``take_rows`` (one table lookup per strip) are the calls of ``put`` /
+    ``take`` in row-then-segment order, escapes and empty segments included."""
+    from engine.codec.rangecoding import SymbolDecoder, SymbolEncoder, categorical
+
+    rng = np.random.default_rng(3)
+    rows, bounds = 3, (0, 5, 5, 17, 30)  # an empty segment
+    offsets, sizes = np.array([-3, -1, -6]), np.array([7, 3, 13])
+    values = rng.integers(-9, 9, size=(rows, bounds[-1]))  # some outside every row's table
+    values[1, 7] = 2**30
+    models = [[categorical(np.full(int(sizes[r]), 1.0 / sizes[r])) for _ in range(len(bounds) - 1)]
+              for r in range(rows)]
+    single, batched = SymbolEncoder(), SymbolEncoder()
+    for r in range(rows):
+        for k in range(len(bounds) - 1):
+            single.put(values[r, bounds[k] : bounds[k + 1]], int(offsets[r]), int(sizes[r]), models[r][k])
+    batched.put_rows(values, offsets, sizes, bounds, models)
+    single.end_group()
+    batched.end_group()
+    data = batched.finish()
+    assert data == single.finish() and batched.escaped > 1
+    decoder = SymbolDecoder(data, values.size)
+    back = decoder.take_rows(offsets, sizes, bounds, models)
+    decoder.end_group()
+    decoder.finish()
+    np.testing.assert_array_equal(back, values)

@@ -4,7 +4,7 @@
         --markdown docs/BENCHMARKS.md
 
 For each scene size, a scene is tiled (mirrored, strip by strip) from the real GF-3 HH amplitude image
-of ``os_sift/`` (or, without the data folder, written by :func:`benchmarks.pipeline.write_scene`). Each
+of ``os_sift/`` (without the data folder: one-look speckle, uint16 amplitude). Each
 step runs in a fresh process that reports its wall and CPU seconds and its peak RSS (VmHWM): the codec
 compresses the GeoTIFF into a ``.sarz`` file and decompresses it into a float32 GeoTIFF (the engine's
 output profile); GDAL writes the same GeoTIFF as JPEG2000 (JP2OpenJPEG, UInt16 amplitude as read,
@@ -53,20 +53,24 @@ MEMORY_TARGET_MB = 1024.0
 
 # ------------------------------------------------------------------ scenes
 def write_tiled_scene(path: Path, width: int, height: int, source: Path | None) -> str:
-    """A ``width x height`` GeoTIFF tiled from ``source`` (a real SAR image, mirrored at every repeat so
-    the content stays continuous; zeros are nodata), written strip by strip. Without a source, the
-    synthetic speckle scene of :func:`benchmarks.pipeline.write_scene` (square). Returns the input kind."""
+    """A ``width x height`` GeoTIFF of uint16 amplitude tiled from ``source`` (a real SAR image, mirrored
+    at every repeat so that the content stays continuous; zeros are nodata), written strip by strip;
+    without a source, one-look speckle on a ramp (seeded). Returns the input kind (``amplitude``)."""
     import rasterio
+    from affine import Affine
+    from rasterio.crs import CRS
     from rasterio.windows import Window
 
-    if source is None:
-        from benchmarks.pipeline import write_scene
-
-        write_scene(path, max(width, height))
-        return "intensity"
-    with rasterio.open(source) as src:
-        image = src.read(1)
-        crs, transform = src.crs, src.transform
+    if source is not None:
+        with rasterio.open(source) as src:
+            image = src.read(1)
+            crs, transform = src.crs, src.transform
+    else:
+        rng = np.random.default_rng(0)
+        ramp = np.linspace(0.02, 0.2, 1024)[None, :]
+        image = np.clip(3000.0 * np.sqrt(rng.standard_exponential((1024, 1024)) * ramp), 1, 65535)
+        image = image.astype(np.uint16)
+        crs, transform = CRS.from_epsg(32631), Affine(10.0, 0.0, 600000.0, 0.0, -10.0, 5000000.0)
     h, w = image.shape
     profile = {"driver": "GTiff", "width": width, "height": height, "count": 1, "dtype": image.dtype.name,
                "crs": crs, "transform": transform, "nodata": 0, "tiled": True, "blockxsize": 256,
@@ -256,6 +260,14 @@ def match_quality(scene: Path, target_bpp: float, work: Path, pixels: int, itera
     return best[1]
 
 
+def _provider(rate: str) -> str:
+    """The execution provider the engine gives the rate's encoder (``SAR_TOOLBOX_PROVIDERS`` forces one)."""
+    from engine.codec.models import bundled_codec
+    from engine.runtime import OnnxModel
+
+    return str(OnnxModel(bundled_codec(rate)[0]).provider)
+
+
 def _median(runs: list[dict[str, Any]], key: str) -> float:
     return float(statistics.median(r[key] for r in runs))
 
@@ -284,7 +296,8 @@ def measure_scene(width: int, height: int, rate: str, source: Path | None, work:
                     {k: round(v[-1]["seconds"], 2) for k, v in runs.items()})
     load.append(os.getloadavg()[0])
     result: dict[str, Any] = {
-        "width": width, "height": height, "rate": rate, "input_kind": kind, "repeats": n,
+        "width": width, "height": height, "rate": rate, "provider": _provider(rate), "input_kind": kind,
+        "repeats": n,
         "codec_bpp": round(first["bpp"], 3), "jp2_quality": round(quality, 3),
         "jp2_bpp": round(8.0 * runs["jp2-encode"][0]["bytes"] / pixels, 3),
         "load_average": [round(v, 2) for v in load],
@@ -318,17 +331,21 @@ def markdown_section(results: list[dict[str, Any]], command: str, machine: str) 
         "GeoTIFF for the codec (the engine's output profile), file to GeoTIFF (same compression) for "
         "JPEG2000; 'in memory' = JPEG2000 read into an array only.",
         "",
-        "| Scene (px) | Rate | codec bpp | JPEG2000 bpp | encode s codec / JPEG2000 (ratio) | "
-        "decode s codec / JPEG2000 (ratio; in memory) | peak RSS MB codec enc / dec | "
-        "peak RSS MB JPEG2000 enc / dec | load avg |",
-        "|---|---|---:|---:|---|---|---|---|---|",
+        "| Scene (px) | Rate (provider) | bpp codec / JPEG2000 | encode s codec / JPEG2000 (ratio) | "
+        "decode s codec / JPEG2000 (ratio; in memory) | CPU s encode / decode, codec | "
+        "CPU s encode / decode, JPEG2000 | peak RSS MB enc / dec, codec | peak RSS MB enc / dec, JPEG2000 | "
+        "load avg |",
+        "|---|---|---|---|---|---|---|---|---|---|",
     ]
     for r in results:
         lines.append(
-            f"| {r['width']} x {r['height']} | {r['rate']} | {r['codec_bpp']:.3f} | {r['jp2_bpp']:.3f} | "
+            f"| {r['width']} x {r['height']} | {r['rate']} ({r['provider']}) | "
+            f"{r['codec_bpp']:.3f} / {r['jp2_bpp']:.3f} | "
             f"{r['encode_s']:.2f} / {r['jp2_encode_s']:.2f} ({r['encode_ratio']:.1f}x) | "
             f"{r['decode_s']:.2f} / {r['jp2_decode_s']:.2f} ({r['decode_ratio']:.1f}x; "
-            f"{r['decode_ratio_in_memory']:.1f}x) | {r['encode_rss_mb']:.0f} / {r['decode_rss_mb']:.0f} | "
+            f"{r['decode_ratio_in_memory']:.1f}x) | {r['encode_cpu_s']:.2f} / {r['decode_cpu_s']:.2f} | "
+            f"{r['jp2_encode_cpu_s']:.2f} / {r['jp2_decode_cpu_s']:.2f} | "
+            f"{r['encode_rss_mb']:.0f} / {r['decode_rss_mb']:.0f} | "
             f"{r['jp2_encode_rss_mb']:.0f} / {r['jp2_decode_rss_mb']:.0f} | "
             f"{r['load_average'][0]:.1f}-{r['load_average'][1]:.1f} |")
     lines += ["", "Targets (issue 25): encode <= 5 x and decode <= 3 x OpenJPEG wall time, RSS < 1 GB:",

@@ -136,6 +136,26 @@ def test_thread_count_from_the_environment(identity_model: Path, monkeypatch: py
         OnnxModel(identity_model)
 
 
+def test_threads_do_not_spin_unless_asked(identity_model: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Issue 25.3: spinning threads burn the CPU time of shared cores."""
+    from engine.runtime import SPINNING_ENV, OnnxModel
+
+    def spinning() -> str:
+        options = OnnxModel(identity_model).session.get_session_options()
+        try:
+            return str(options.get_session_config_entry("session.intra_op.allow_spinning"))
+        except RuntimeError:  # not set: onnxruntime's default, spinning
+            return "default"
+
+    monkeypatch.delenv(SPINNING_ENV, raising=False)
+    assert spinning() == "0"
+    monkeypatch.setenv(SPINNING_ENV, "1")
+    assert spinning() != "0"
+    monkeypatch.setenv(SPINNING_ENV, "yes")
+    with pytest.raises(InputError, match=SPINNING_ENV):
+        OnnxModel(identity_model)
+
+
 def test_providers_from_the_environment(identity_model: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     from engine.runtime import PROVIDERS_ENV
 

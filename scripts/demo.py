@@ -69,12 +69,13 @@ def run(processing: Any, name: str, parameters: dict[str, Any]) -> dict[str, Any
     return result
 
 
-def rate_points() -> list[str]:
-    """The installed rate points in the order of the compress algorithm's RATE choices."""
-    from sar_toolbox_plugin.algorithms.compress import rate_options
+def rate_points() -> list[tuple[int, str]]:
+    """(RATE index, name) of the installed rate points that are not retired, in the RATE option order."""
     from sar_toolbox_plugin.engine.codec.models import shipped_rates
+    from sar_toolbox_plugin.engine.codec.rate_choice import RATE_OPTIONS
 
-    return rate_options() if shipped_rates() else []
+    installed = set(shipped_rates())
+    return [(index, rate) for index, rate in enumerate(RATE_OPTIONS) if rate in installed]
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -104,7 +105,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         rates = rate_points()
         if not rates:
             lines.append("compression: no codec models are bundled in models/ (skipped)")
-        for index, rate in enumerate(rates):
+        for index, rate in rates:
             packed = out / f"scene_sar_{rate}.sarz"
             res = run(processing, "compress", {"INPUT": str(sar), "BAND": 1, "INPUT_KIND": 0, "RATE": index,
                                                "OUTPUT": str(packed)})

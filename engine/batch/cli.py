@@ -21,6 +21,8 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+from ..codec.rate_choice import DEFAULT_RATE, QUALITY_NAMES, RATE_OPTIONS, RETIRED, check_target, choice_table
+from ..codec.rate_points import MEASURE_COMMAND
 from ..coregistration.api import DEFAULT_METHOD
 from ..errors import SarToolboxError
 from .jobs import ALGORITHMS, count_statuses
@@ -42,7 +44,8 @@ def _parser() -> argparse.ArgumentParser:
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     sub = parser.add_subparsers(dest="algorithm", required=True, metavar="ALGORITHM")
     for name, algo in ALGORITHMS.items():
-        p = sub.add_parser(name, help=algo.help, description=algo.help)
+        p = sub.add_parser(name, help=algo.help, description=algo.help,
+                           formatter_class=argparse.RawDescriptionHelpFormatter)
         src = p.add_mutually_exclusive_group(required=True)
         suffixes = ", ".join(algo.input_suffixes)
         src.add_argument("--input-dir", type=Path, help=f"every file ending in {suffixes}")
@@ -72,7 +75,7 @@ def _algorithm_options(name: str, p: argparse.ArgumentParser) -> None:
     if name == "todb":
         p.add_argument("--noise-floor-db", type=float, default=-40.0, help="default -40")
     if name == "compress":
-        p.add_argument("--rate", default="r2", help="shipped rate point (default r2)")
+        _rate_options(p)
         p.add_argument("--rdo", action="store_true", help="optimised quantisation")
         p.add_argument("--no-post-filter", dest="post_filter", action="store_false",
                        help="do not fit the restoration filter")
@@ -84,6 +87,30 @@ def _algorithm_options(name: str, p: argparse.ArgumentParser) -> None:
         p.add_argument("--reference", type=Path, required=True, help="one reference for every input")
         p.add_argument("--method", default=DEFAULT_METHOD, help=f"default {DEFAULT_METHOD}")
         p.add_argument("--mode", choices=("global", "local"), default="global", help="default global")
+
+
+def _rate_options(p: argparse.ArgumentParser) -> None:
+    """compress: --rate, --quality, --target-bpp / --target-psnr, and the quality table as epilog."""
+    retired = ", ".join(f"{old} is retired and runs {new}" for old, new in RETIRED.items())
+    p.add_argument("--rate", default=DEFAULT_RATE, choices=RATE_OPTIONS, metavar="RATE",
+                   help=f"rate point by name: {', '.join(RATE_OPTIONS)} (default {DEFAULT_RATE}; {retired})")
+    p.add_argument("--quality", choices=QUALITY_NAMES, default=None,
+                   help="what you want, in words (overrides --rate); see the table below")
+    target = p.add_mutually_exclusive_group()
+    target.add_argument("--target-bpp", type=float, default=None,
+                        help="at most this many bits per pixel per scene (overrides --quality and --rate)")
+    target.add_argument("--target-psnr", type=float, default=None,
+                        help="at least this PSNR in dB per scene (overrides --quality and --rate)")
+    p.epilog = ("Quality choices, typical figures on real SAR (validation images; "
+                f"{MEASURE_COMMAND}):\n{choice_table(html=False)}")
+
+
+def _check_targets(args: argparse.Namespace) -> None:
+    """:class:`SystemExit` (2) when a compress target is not a positive number."""
+    try:
+        check_target(args.target_bpp, args.target_psnr)
+    except SarToolboxError as exc:
+        raise _usage(f"{exc} (--target-bpp / --target-psnr)") from None
 
 
 COMMON = {"algorithm", "input_dir", "inputs", "output_dir", "workers", "scheduler", "no_progress",
@@ -156,6 +183,8 @@ def _checked_inputs(args: argparse.Namespace) -> list[Path]:
         raise _usage(f"--workers must be at least 1, got {args.workers}.")
     if args.scene_timeout < 0:
         raise _usage(f"--scene-timeout must be 0 (none) or a number of seconds, got {args.scene_timeout}.")
+    if args.algorithm == "compress":
+        _check_targets(args)
     _check_output_dir(args.output_dir)
     return inputs
 

@@ -56,10 +56,12 @@ def _todb(source: Path, outputs: list[Path], options: Options) -> dict[str, Any]
 
 
 def _compress(source: Path, outputs: list[Path], options: Options) -> dict[str, Any]:
-    from ..codec.encode import compress_raster
+    from ..codec.target import compress_choice
 
-    r = compress_raster(source, outputs[0], band=options["band"], input_kind=options["input_kind"],
-                        rate=options["rate"], rdo=options["rdo"], post_filter=options["post_filter"])
+    r = compress_choice(source, outputs[0], band=options["band"], input_kind=options["input_kind"],
+                        rate=options["rate"], quality=options.get("quality"),
+                        target_bpp=options.get("target_bpp"), target_psnr=options.get("target_psnr"),
+                        rdo=options["rdo"], post_filter=options["post_filter"])
     return {"bpp": round(r.bpp, 4), "bytes": r.bytes, "model_id": r.model_id,
             "bands": [{"band": f.band, "description": f.description, "bytes": f.bytes, "bpp": round(f.bpp, 4)}
                       for f in r.bands]}

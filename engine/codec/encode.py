@@ -54,6 +54,7 @@ from .models import (
     strip_encoder,
     training_lambda,
 )
+from .rate_choice import resolve_rate
 from .rdo import rdo_quantise
 from .source import model_input, read_tile
 
@@ -176,7 +177,8 @@ def compress_raster(
         band: 1-based band, or bands, to code; ``None`` (default): every band. Each band is coded
             alone (its own dB shift, bright pixels and restoration filter) and keeps its description.
         input_kind: what the bands hold: ``intensity``, ``amplitude`` or ``db``.
-        rate: a shipped rate point (``r1``..``r3``); ignored when ``encoder_path`` is given.
+        rate: a rate point (:data:`engine.codec.rate_choice.RATE_OPTIONS`; a retired one runs its
+            successor, with a deprecation message); ignored when ``encoder_path`` is given.
         encoder_path: a custom encoder model (its decoder must be available to decode).
         tile_size, overlap: encoder tiling in pixels (default: :func:`default_tiling` of the model).
         batch_size: tiles per encoder call.
@@ -200,6 +202,8 @@ def compress_raster(
 
     started = time.perf_counter()
     run = Run.of(progress, is_cancelled, log)
+    if encoder_path is None and rate is not None:
+        rate = resolve_rate(rate, run)
     job, encoder = _plan_encoding(input_path, output_path, band, input_kind, rate, encoder_path,
                                   tile_size, overlap, batch_size, rdo)
     for b in job.bands:

@@ -26,13 +26,17 @@ DEFAULT_RATES = ("r1", "r2", "r3")
 ENTROPY_KEY = "entropy_model"
 
 
-def shipped_rates(folder: Path | None = None) -> list[str]:
-    """Rate points with both an encoder and a decoder in ``folder`` (default: bundled), sorted."""
+def shipped_rates(folder: Path | None = None, retired: bool = False) -> list[str]:
+    """Rate points with both an encoder and a decoder in ``folder`` (default: bundled), sorted; the
+    retired ones (:data:`engine.codec.rate_choice.RETIRED`, kept so that their files decode) only
+    with ``retired``."""
+    from .rate_choice import RETIRED
+
     folder = folder or models_dir()
     rates = []
     for enc in sorted(folder.glob(f"{CODEC_PREFIX}-*-encoder.onnx")):
         rate = enc.name[len(CODEC_PREFIX) + 1 : -len("-encoder.onnx")]
-        if (folder / f"{CODEC_PREFIX}-{rate}-decoder.onnx").is_file():
+        if (folder / f"{CODEC_PREFIX}-{rate}-decoder.onnx").is_file() and (retired or rate not in RETIRED):
             rates.append(rate)
     return rates
 

@@ -10,6 +10,7 @@ from qgis.core import (
     QgsProcessingOutputString,
     QgsProcessingParameterBoolean,
     QgsProcessingParameterFileDestination,
+    QgsProcessingParameterNumber,
 )
 
 from ..engine.preprocess import INPUT_KINDS
@@ -18,18 +19,25 @@ from .params import BandInput, Figure, ParameterValues, as_advanced
 
 
 def rate_options() -> list[str]:
-    """The shipped rate points (or the planned ones when none is installed): r1..r3 first, so that the
-    indices scripts and the graphical models pass (RATE=1 for r2) keep their meaning, then newer ids."""
-    from ..engine.codec.models import DEFAULT_RATES, shipped_rates
+    """The RATE options in their fixed order (indices are what scripts and graphical models pass: RATE=1
+    is r2), each with its quality word or, for a retired point, the point it runs."""
+    from ..engine.codec.rate_choice import RATE_OPTIONS, rate_label
 
-    shipped = shipped_rates()
-    if not shipped:
-        return list(DEFAULT_RATES)
-    return [r for r in DEFAULT_RATES if r in shipped] + [r for r in shipped if r not in DEFAULT_RATES]
+    return [rate_label(rate) for rate in RATE_OPTIONS]
+
+
+def quality_options() -> list[str]:
+    """The QUALITY options: first 'use Rate' (the default), then the quality words, most bits first."""
+    from ..engine.codec.rate_choice import QUALITY_NAMES
+
+    return [USE_RATE, *QUALITY_NAMES]
+
+
+USE_RATE = "as Rate says"
 
 
 class CompressAlgorithm(SarAlgorithm):
-    """Thin adapter over ``engine.codec.encode.compress_raster``."""
+    """Thin adapter over ``engine.codec.target.compress_choice``."""
 
     NAME = "compress"
     DISPLAY_NAME = "Compress SAR raster (learned codec)"
@@ -43,17 +51,29 @@ checksum).
 <b>Band</b>: the one band to compress (1-based); every band when not set, each coded alone (its own \
 dB shift and restoration filter) and restored with its description by <i>Decompress</i>.
 <b>Input values are</b>: what the band holds; the codec works on dB values.
-<b>Rate</b>: the shipped rate points: r1, r2, r3 (lowest to highest rate), then h1 (below r1) and \
-h4 (above r3): the same networks with a hyperprior entropy model, and h5 (between h1 and r1): h1 with all \
-its networks fine-tuned together; see the model cards \
-in the plugin's <i>models</i> folder.
+<b>Quality</b>: what you want, in words; overrides Rate. Typical figures on real SAR (validation \
+images, not the benchmark's; ENL ratio far above 1 means speckle smoothed away, EPI near 1 means edges \
+kept):
+{QUALITY_TABLE}
+(measured with <i>{MEASURE_COMMAND}</i>; a scene's own figures vary with its content, by about a factor \
+of two in bits per pixel).
+<b>Rate</b>: the rate point by name, when Quality is left at <i>as Rate says</i>. The option order is kept \
+for scripts and graphical models (RATE=0..5: r1, r2, r3, h1, h4, h5); h5 is retired (beaten on the \
+rate-distortion curve) and runs h1, with a deprecation message in the log.
+<b>Target bits per pixel</b> / <b>Target PSNR</b> (optional, one of them; overrides Quality and Rate): the \
+codec picks the rate point for this scene: the one with the most bits whose file stays within the bits per \
+pixel, or the one with the fewest bits whose decoded PSNR (dB, peak = the scene's dB range) reaches the \
+target. It starts from the table above and encodes the scene again with the next point when this scene \
+misses the target (or could afford more), so it may take two or three encodings (a PSNR target also decodes \
+each one); the log says what each gave. When no point meets the target, the closest is kept, with a warning.
 <b>Custom encoder</b>: optional encoder .onnx exported by the SAR Toolbox training package (overrides \
-Rate); its decoder must be available when decompressing.
+the target, Quality and Rate); its decoder must be available when decompressing.
 <b>Optimised quantisation</b> (advanced, off by default): latents are rounded towards zero where that \
 saves more bits than it costs in squared error (rate-distortion optimised, settings shipped with the model). \
 Files get much smaller for a smaller loss in PSNR, but speckle in homogeneous areas is smoothed (ENL rises). \
 With a restoration filter, the filter may also differ by decoded value (up to 8 classes), \
-which adds PSNR and smooths more. Leave it off when speckle statistics matter.
+which adds PSNR and smooths more. Leave it off when speckle statistics matter. It applies to r1, r2 and \
+r3 only (h1 and h4 code with a hyperprior), and not with a target.
 <b>Restoration filter</b> (advanced, on by default): after coding, the encoder decodes its own file and \
 stores the 7 × 7 least-squares filter that brings the decoded image closest to this scene (26 numbers in \
 the header); the decoder applies it. Worth a few tenths of a dB PSNR (+0.03 to +0.56 dB in \
@@ -70,6 +90,10 @@ The log and the outputs <b>N_EXCEPTIONS</b>, <b>EXCEPTION_BYTES</b> and <b>DARK_
 Nodata, zero, negative and NaN pixels are stored in a lossless mask and come back as nodata."""
 
     RATE = "RATE"
+    QUALITY = "QUALITY"
+    TARGET_BPP = "TARGET_BPP"
+    TARGET_PSNR = "TARGET_PSNR"
+    MODEL_ID = "MODEL_ID"
     OPTIMISE = "OPTIMISE"
     POST_FILTER = "POST_FILTER"
 
@@ -84,10 +108,18 @@ Nodata, zero, negative and NaN pixels are stored in a lossless mask and come bac
     )
 
     def add_parameters(self) -> None:
+        from ..engine.codec.rate_choice import DEFAULT_RATE, RATE_OPTIONS
+
         self.rates = rate_options()
+        self.qualities = quality_options()
         self.add_band_input(self.BAND_INPUT, default_band=None)  # not set: every band
-        default_rate = self.rates.index("r2") if "r2" in self.rates else 0
-        self.add_enum(self.RATE, "Rate", self.rates, default=default_rate)
+        self.add_enum(self.QUALITY, "Quality (overrides Rate)", self.qualities)
+        self.add_enum(self.RATE, "Rate", self.rates, default=RATE_OPTIONS.index(DEFAULT_RATE))
+        for name, label in ((self.TARGET_BPP, "Target size: at most this many bits per pixel"),
+                            (self.TARGET_PSNR, "Target quality: at least this PSNR (dB)")):
+            self.addParameter(QgsProcessingParameterNumber(
+                name, self.tr(f"{label} (optional; overrides Quality and Rate)"),
+                QgsProcessingParameterNumber.Double, optional=True, minValue=0.0))
         self.add_onnx_file(self.MODEL, "Custom encoder model")
         self.addParameter(as_advanced(QgsProcessingParameterBoolean(
             self.OPTIMISE, self.tr("Optimised (rate-distortion) quantisation"), defaultValue=False)))
@@ -99,11 +131,26 @@ Nodata, zero, negative and NaN pixels are stored in a lossless mask and come bac
                                                   fileFilter="SAR Toolbox compressed (*.sarz)")
         )
         self.add_outputs(QgsProcessingOutputString,
-                         [(self.BANDS, "Coded bands (band, description, bytes, bpp)")])
+                         [(self.BANDS, "Coded bands (band, description, bytes, bpp)"),
+                          (self.MODEL_ID, "Codec model used")])
+
+    def shortHelpString(self) -> str:
+        """The help with the quality table filled in from the committed measurement."""
+        from ..engine.codec.rate_choice import choice_table
+        from ..engine.codec.rate_points import MEASURE_COMMAND
+
+        text = super().shortHelpString()
+        return text.replace("{QUALITY_TABLE}", choice_table(html=False)).replace(
+            "{MEASURE_COMMAND}", MEASURE_COMMAND)
 
     def execute(self, values: ParameterValues, feedback: QgsProcessingFeedback) -> dict[str, Any]:
+        from ..engine.codec.rate_choice import RATE_OPTIONS
+
         source, band, kind = values.band_input(self.BAND_INPUT)  # band 0: not set, every band
-        rate = values.enum(self.RATE, self.rates)
+        rate = RATE_OPTIONS[values.integer(self.RATE)]
+        quality = values.enum(self.QUALITY, self.qualities)
+        targets = {name: values.number(name) if values.is_set(name) else None
+                   for name in (self.TARGET_BPP, self.TARGET_PSNR)}
         model = values.optional_file(self.MODEL)
         optimise = values.boolean(self.OPTIMISE)
         post_filter = values.boolean(self.POST_FILTER)
@@ -111,10 +158,13 @@ Nodata, zero, negative and NaN pixels are stored in a lossless mask and come bac
         if not output:
             raise QgsProcessingException("OUTPUT: choose a file name for the compressed file.")
 
-        from ..engine.codec.encode import compress_raster  # lazy: pulls in rasterio, onnxruntime
+        from ..engine.codec.target import compress_choice  # lazy: pulls in rasterio, onnxruntime
 
-        result = compress_raster(source, output, band=band or None, input_kind=kind, rate=rate,
+        result = compress_choice(source, output, band=band or None, input_kind=kind, rate=rate,
+                                 quality=None if quality == USE_RATE else quality,
+                                 target_bpp=targets[self.TARGET_BPP], target_psnr=targets[self.TARGET_PSNR],
                                  encoder_path=model, rdo=optimise, post_filter=post_filter,
                                  **engine_callbacks(feedback))
         bands = "; ".join(f"{f.label}: {f.bytes} bytes, {f.bpp:.4f} bpp" for f in result.bands)
-        return {**self.outputs({self.OUTPUT: output}, result), self.BANDS: bands}
+        return {**self.outputs({self.OUTPUT: output}, result), self.BANDS: bands,
+                self.MODEL_ID: result.model_id}

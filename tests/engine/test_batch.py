@@ -83,6 +83,25 @@ def test_compress_then_decompress_with_a_glob_on_one_worker(make_geotiff: Callab
     assert sorted(p.name for p in back.glob("*.tif")) == ["s0.tif", "s1.tif"]
 
 
+def test_compress_by_quality_and_by_a_retired_rate_name(make_geotiff: Callable[..., Path],
+                                                        tmp_path: Path) -> None:
+    make_geotiff(height=64, width=64, seed=12, name="s0.tif", holes=0.0)
+    common = ["--inputs", str(tmp_path / "s*.tif"), "--workers", "1", "--no-post-filter", "--no-progress"]
+    for name, choice in (("quality", ["--rate", "r3", "--quality", "smallest"]), ("retired", ["--rate", "h5"])):
+        assert main(["compress", *common, "--output-dir", str(tmp_path / name), *choice]) == 0
+        assert _summary(tmp_path / name)["scenes"][0]["figures"]["model_id"] == "sarcodec-h1"
+
+
+def test_a_bad_compress_target_is_refused_and_nothing_is_written(scenes: Path, tmp_path: Path) -> None:
+    out = tmp_path / "out"
+    assert main(["compress", "--input-dir", str(scenes), "--output-dir", str(out), "--target-bpp", "-1",
+                 "--no-progress"]) == 2
+    assert not out.exists()
+    with pytest.raises(SystemExit):  # argparse: one target at most
+        main(["compress", "--input-dir", str(scenes), "--output-dir", str(out), "--target-bpp", "1",
+              "--target-psnr", "30"])
+
+
 def test_an_empty_input_folder_is_refused_and_nothing_is_written(tmp_path: Path) -> None:
     (tmp_path / "empty").mkdir()
     out = tmp_path / "out"

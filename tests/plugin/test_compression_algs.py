@@ -199,3 +199,50 @@ def test_a_truncated_raster_is_named_not_an_unexpected_error(
     message = str(caught.value)
     assert "cut.tif' failed" in message and "truncated" in message and "Unexpected" not in message
     assert not out.exists()
+
+
+def test_compress_offers_quality_rate_and_targets(sar_provider: Any) -> None:
+    from qgis.core import QgsProcessingParameterDefinition as Definition
+
+    compress = next(a for a in sar_provider.algorithms() if a.name() == "compress")
+    quality, rate = compress.parameterDefinition("QUALITY"), compress.parameterDefinition("RATE")
+    assert quality.options() == ["as Rate says", "archive", "high", "balanced", "compact", "smallest"]
+    assert quality.defaultValue() == 0
+    assert [o.split(" ")[0] for o in rate.options()] == ["r1", "r2", "r3", "h1", "h4", "h5"]
+    assert rate.defaultValue() == 1 and rate.options()[5] == "h5 - retired, runs h1"
+    for name in ("TARGET_BPP", "TARGET_PSNR"):
+        target = compress.parameterDefinition(name)
+        assert target.flags() & Definition.FlagOptional and target.defaultValue() is None
+    help_text = compress.shortHelpString()
+    for word, point in (("archive", "h4"), ("balanced", "r2"), ("smallest", "h1")):
+        assert f"  {word} | {point} | " in help_text
+    assert "{QUALITY_TABLE}" not in help_text and "benchmarks.rate_points" in help_text
+
+
+def test_quality_overrides_rate_and_a_retired_index_runs_its_successor(
+    tmp_path: Path, tiny_models: Path, scene: tuple[Path, np.ndarray],
+    run_algorithm: Callable[..., dict[str, Any]],
+) -> None:
+    from qgis.core import QgsProcessingFeedback
+
+    class Recorder(QgsProcessingFeedback):
+        def __init__(self) -> None:
+            super().__init__()
+            self.said: list[str] = []
+
+        def pushInfo(self, info: str) -> None:
+            self.said.append(info)
+            super().pushInfo(info)
+
+        def pushWarning(self, warning: str) -> None:
+            self.said.append(warning)
+            super().pushWarning(warning)
+
+    build_pair(tiny_models, "h1")
+    source, _ = scene
+    base = {"INPUT": str(source), "BAND": 1, "INPUT_KIND": 0, "OUTPUT": str(tmp_path / "c.sarz")}
+    feedback = Recorder()
+    assert run_algorithm("compress", {**base, "RATE": 5}, feedback)["MODEL_ID"] == "sarcodec-h1"
+    assert any("Deprecated: rate point 'h5' (RATE=5)" in s for s in feedback.said)
+    assert run_algorithm("compress", {**base, "RATE": 0, "QUALITY": 5})["MODEL_ID"] == "sarcodec-h1"
+    assert run_algorithm("compress", {**base, "RATE": 0})["MODEL_ID"] == "sarcodec-r1"

@@ -181,7 +181,7 @@ def test_no_parameter_with_a_default_is_demanded_and_defaults_are_in_the_help(sa
     compress = next(a for a in sar_provider.algorithms() if a.name() == "compress")
     # compress codes every band when BAND is not set (issue 24.2)
     help_text = compress.shortHelpString()
-    assert "not set by default: BAND" in help_text and "RATE=1 (r2)" in help_text
+    assert "not set by default: BAND" in help_text and "RATE=1 (r2 - balanced)" in help_text
 
 
 def _bar_text(message: str) -> str:

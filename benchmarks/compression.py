@@ -41,7 +41,7 @@ from typing import Any
 
 import numpy as np
 
-from benchmarks import compression_bright
+from benchmarks import compression_bright, rate_hull
 from benchmarks.common import replace_section
 from engine import quality
 from engine.codec import fileformat
@@ -582,6 +582,7 @@ def plot(rows: list[Row], path: Path, sweeps: Sequence[Row] = ()) -> None:
             if pts:
                 label = method if method.startswith(CODEC) else f"{method} (matched bpp)"
                 ax.plot(*zip(*pts, strict=True), style, color=colour, label=label)
+        rate_hull.label_points(ax, rows, name, CODEC)
         shown = [
             r.psnr for r in (*rows, *sweeps) if r.image == name and r.bpp <= top and math.isfinite(r.psnr)
         ]
@@ -766,6 +767,7 @@ def markdown_section(
             f"{_f(r.enl_ratio)} | {_f(r.epi, 3)} | {_f(r.enc_mpix_s)} | {_f(r.dec_mpix_s)} |"
         )
     lines += _target_lines(rows, images, rates, plot_path, markdown)
+    lines += rate_hull.hull_lines(rows, CODEC, [im.name for im in images], rates)
     lines += _seam_lines(seams, det, tile, overlap)
     lines += _memory_lines(memory)
     lines += _speed_lines(speed)

@@ -112,6 +112,44 @@ def measure(images: Sequence[BenchImage], rates: Sequence[str], work: Path) -> l
     return rows
 
 
+SECTION = "## Compression: rate points and the rate choice (issue 29)"
+
+
+def markdown_section(measurement: dict[str, Any]) -> str:
+    """The validation measurement as a Markdown section: mean figures per rate point and group, the
+    hull check, the quality words."""
+    from engine.codec.rate_choice import QUALITIES, RETIRED
+    from engine.codec.rate_points import group_images, hull_check, typical
+
+    lines = [SECTION, "", f"Command: `{measurement['command']}`", "",
+             f"Machine: {measurement['machine']}. Date: {measurement['date']}.", "",
+             "Every installed rate point coded through the engine (restoration filter on) on the validation "
+             "set, which holds none of the compression benchmark's images: "
+             + "; ".join(f"{im['name']} ({im['width']} x {im['height']})" for im in measurement["images"])
+             + ". Means over each group's images; PSNR in dB with peak = each image's dB range.", "",
+             "| Rate | Quality | Real: bpp | PSNR | SSIM | ENL ratio | EPI | Synthetic: bpp | PSNR "
+             "| ENL ratio |",
+             "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|"]
+    rows = measurement["rows"]
+    real, synthetic = (typical(rows, group_images(measurement, g)) for g in ("real", "synthetic"))
+    words = {q.rate: q.name for q in QUALITIES}
+    words |= {old: f"retired, runs {new}" for old, new in RETIRED.items()}
+    for rate in sorted(real, key=lambda r: real[r].bpp):
+        f, g = real[rate], synthetic.get(rate)
+        tail = f"{g.bpp:.3f} | {g.psnr:.2f} | {g.enl_ratio:.2f}" if g else "- | - | -"
+        lines.append(f"| {rate} | {words.get(rate, '-')} | {f.bpp:.3f} | {f.psnr:.2f} | {f.ssim:.3f} | "
+                     f"{f.enl_ratio:.2f} | {f.epi:.3f} | {tail} |")
+    lines += ["", "Hull check (a point dominated by another point or by a mix of two others, in mean bpp and "
+              "PSNR of the mean squared error; `engine.codec.rate_points.hull_check`):", "",
+              "| Points | Real | Synthetic | All |", "|---|---|---|---|"]
+    for label, rates in (("all measured", None), ("offered (retired left out)",
+                                                   [r for r in real if r not in RETIRED])):
+        check = hull_check(measurement, rates)
+        cells = ["; ".join(check[g].values()) or "none dominated" for g in ("real", "synthetic", "all")]
+        lines.append(f"| {label} | " + " | ".join(cells) + " |")
+    return "\n".join(lines) + "\n"
+
+
 def _machine() -> str:
     import onnxruntime
 
@@ -126,6 +164,10 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--json", type=Path, required=True, help="write the measurement here")
     parser.add_argument("--rates", nargs="*", default=None,
                         help="rate points (default: every installed one, retired ones included)")
+    parser.add_argument("--markdown", type=Path, default=None,
+                        help="also write the validation section into this Markdown file")
+    parser.add_argument("--section-only", action="store_true",
+                        help="measure nothing: write --markdown's section from the existing --json")
     parser.add_argument("--benchmark-images", action="store_true",
                         help="measure the compression benchmark's images instead of the validation set")
     return parser
@@ -137,6 +179,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     from engine.codec.models import bundled_codec
     from engine.runtime import read_metadata
 
+    if args.section_only:
+        return _write_section(json.loads(args.json.read_text(encoding="utf-8")), args.markdown)
     rates = args.rates or shipped_rates(retired=True)
     floor = read_metadata(bundled_codec(rates[0])[0]).noise_floor_db
     command = "python -m benchmarks.rate_points " + " ".join(argv if argv is not None else sys.argv[1:])
@@ -160,6 +204,16 @@ def main(argv: Sequence[str] | None = None) -> int:
     args.json.parent.mkdir(parents=True, exist_ok=True)
     args.json.write_text(json.dumps(result, indent=1) + "\n", encoding="utf-8")
     log.info("wrote %s (%d rows)", args.json, len(rows))
+    return _write_section(result, args.markdown) if args.markdown and not args.benchmark_images else 0
+
+
+def _write_section(measurement: dict[str, Any], markdown: Path | None) -> int:
+    from benchmarks.common import replace_section
+
+    if markdown is None:
+        log.error("--section-only needs --markdown")
+        return 2
+    replace_section(markdown, markdown_section(measurement))
     return 0
 
 

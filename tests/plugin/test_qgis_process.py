@@ -53,6 +53,10 @@ def test_source_plugin_lists_and_runs(
     assert listing.returncode == 0, listing.stdout + listing.stderr
     for name in ("checkenvironment", "todb", "syntheticscene"):
         assert f"sartoolbox:{name}" in listing.stdout, listing.stdout[-3000:] + listing.stderr[-3000:]
+    helped = qgis_process("help", "sartoolbox:compress")  # the quality table and the new parameters
+    assert helped.returncode == 0, helped.stdout + helped.stderr
+    assert "smallest | h1 |" in helped.stdout and "archive | h4 |" in helped.stdout
+    assert all(name in helped.stdout for name in ("QUALITY", "TARGET_BPP", "TARGET_PSNR"))
 
     output = tmp_path / "db.tif"
     results = qgis_process.run_json("sartoolbox:todb", INPUT=sigma0[0], BAND=1, INPUT_KIND=0, OUTPUT=output)

@@ -188,7 +188,9 @@ def run_codec(image: BenchImage, rate: str, work: Path, rdo: bool = False) -> tu
     sarz = work / f"{_slug(image.name)}_{label}.sarz"
     dec = work / f"{_slug(image.name)}_{label}.tif"
     start = time.perf_counter()
-    result = compress_raster(image.path, sarz, input_kind=image.kind, rate=rate, rdo=rdo)
+    # the named model itself (a retired rate name would run its successor)
+    result = compress_raster(image.path, sarz, input_kind=image.kind, rate=None,
+                             encoder_path=bundled_codec(rate)[0], rdo=rdo)
     enc_s = time.perf_counter() - start
     start = time.perf_counter()
     decompress_file(sarz, dec, output_kind="db")

@@ -62,10 +62,11 @@ for scripts and graphical models (RATE=0..5: r1, r2, r3, h1, h4, h5); h5 is reti
 rate-distortion curve) and runs h1, with a deprecation message in the log.
 <b>Target bits per pixel</b> / <b>Target PSNR</b> (optional, one of them; overrides Quality and Rate): the \
 codec picks the rate point for this scene: the one with the most bits whose file stays within the bits per \
-pixel, or the one with the fewest bits whose decoded PSNR (dB, peak = the scene's dB range) reaches the \
-target. It starts from the table above and encodes the scene again with the next point when this scene \
-misses the target (or could afford more), so it may take two or three encodings (a PSNR target also decodes \
-each one); the log says what each gave. When no point meets the target, the closest is kept, with a warning.
+pixel (per coded band), or the one with the fewest bits whose PSNR, as <i>Compression quality</i> measures \
+it (dB, peak = the band's dB range; with several bands the lowest), reaches the target. It starts from the \
+table above and encodes the scene again with the next point when this scene misses the target (or could \
+afford more), so it may take two or three encodings (a PSNR target also decodes each one); the log says \
+what each gave. When no point meets the target, the closest is kept, with a warning.
 <b>Custom encoder</b>: optional encoder .onnx exported by the SAR Toolbox training package (overrides \
 the target, Quality and Rate); its decoder must be available when decompressing.
 <b>Optimised quantisation</b> (advanced, off by default): latents are rounded towards zero where that \

@@ -87,7 +87,8 @@ def test_compress_by_quality_and_by_a_retired_rate_name(make_geotiff: Callable[.
                                                         tmp_path: Path) -> None:
     make_geotiff(height=64, width=64, seed=12, name="s0.tif", holes=0.0)
     common = ["--inputs", str(tmp_path / "s*.tif"), "--workers", "1", "--no-post-filter", "--no-progress"]
-    for name, choice in (("quality", ["--rate", "r3", "--quality", "smallest"]), ("retired", ["--rate", "h5"])):
+    choices = (("quality", ["--rate", "r3", "--quality", "smallest"]), ("retired", ["--rate", "h5"]))
+    for name, choice in choices:
         assert main(["compress", *common, "--output-dir", str(tmp_path / name), *choice]) == 0
         assert _summary(tmp_path / name)["scenes"][0]["figures"]["model_id"] == "sarcodec-h1"
 

@@ -1,5 +1,5 @@
 """Bright targets in the compression benchmark: the error at pixels above the codec model's range
-and the bits the exception layer (:mod:`engine.codec.exceptions`) costs, per rate point.
+and the bits the exception layer (:mod:`engine.codec.bright_pixels`) costs, per rate point.
 
 "Before" decodes the same file rewritten as format version 3 (no bright-pixel section: those
 pixels come back clipped to the top of the model's range, as every file did before version 4).
@@ -84,7 +84,7 @@ def markdown_section(rows: list[BrightRow], command: str, machine: str) -> str:
         f"Machine: {machine}",
         "",
         "Pixels above the model's range (dB above `db_max - shift_db` of the file) are coded apart "
-        "(`engine/codec/exceptions.py`, 0.5 dB steps). Max error = largest |decoded - source| in dB at "
+        "(`engine/codec/bright_pixels.py`, 0.5 dB steps). Max error = largest |decoded - source| in dB at "
         "those pixels; *before* = the same file without the section (format 3: clipped to the top of "
         "the range). The section's bits are part of the file's bpp. Last column: the codec's own error at "
         f"the pixels up to {NEAR_TOP_DB:.0f} dB below the top (inside the range, not coded apart).",

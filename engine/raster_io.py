@@ -319,20 +319,6 @@ def read_window(
     return out[0] if isinstance(band, int | np.integer) else out
 
 
-def read_decimated(source: Any, band: int | Sequence[int], max_side: int = 1024) -> np.ndarray:
-    """The whole band(s), decimated by nearest neighbour (GDAL overviews when the file has them) to at
-    most ``max_side`` pixels a side: a cheap look at the values of a large scene (float64)."""
-    step = max(1, -(-max(source.height, source.width) // max_side))
-    shape = (-(-source.height // step), -(-source.width // step))
-    bands = band_list(band)
-    from rasterio.enums import Resampling
-
-    data = read_bands(source, bands, "a decimated view", out_shape=(len(bands), *shape),
-                      resampling=Resampling.nearest)
-    out = data.astype(np.float64)
-    return out[0] if isinstance(band, int | np.integer) else out
-
-
 # ------------------------------------------------------------------ writing
 def check_writable(path: str | os.PathLike[str]) -> Path:
     """Raise :class:`RasterIOError` unless ``path`` can be created (or replaced) as a file."""

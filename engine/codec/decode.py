@@ -41,7 +41,7 @@ from ..tiling import (
     tile_weights,
 )
 from . import fileformat
-from .exceptions import BrightPixels
+from .bright_pixels import BrightPixels
 from .layout import BATCH_SIZE, check_tiling, default_tiling
 from .models import LatentModel, coder_name, find_decoder, latent_model, strip_decoder
 from .postfilter import PaddedRows, PostFilter

@@ -39,7 +39,7 @@ from ..raster_io import RasterInfo
 from ..run import QUIET, IsCancelled, Log, Progress, Run
 from ..tiling import Tile, Window, band_list, iter_tile_rows, plan_tiles
 from . import fileformat
-from .exceptions import RangeReport, report_range, scan_range
+from .bright_pixels import RangeReport, report_range, scan_range
 from .fit_filter import SampledLatents, fit_post_filter
 from .hyperprior import HyperpriorModel
 from .layout import BATCH_SIZE, check_tiling, default_tiling
@@ -95,7 +95,7 @@ class EncodeResult:
     model_id: str
     seconds: float
     exceptions: int = 0
-    """Bright pixels above the model's range, coded apart (:mod:`.exceptions`)."""
+    """Bright pixels above the model's range, coded apart (:mod:`.bright_pixels`)."""
     exception_bytes: int = 0
     """Bytes of their section (part of ``bytes``)."""
     dark_pixels: int = 0

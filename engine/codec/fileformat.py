@@ -12,7 +12,7 @@ Layout (all integers little-endian)::
                                or, version 5, with the hyperprior (:mod:`.hypercoding`: per strip the
                                side information z, then the latents slice by slice)
     bright length    u64       (version 4 on) then the bright-pixel exception layer
-                               (:mod:`.exceptions`; empty: none)
+                               (:mod:`.bright_pixels`; empty: none)
     checksum         u32       CRC-32 of every byte before it
 
 Version 6 holds several bands (dual polarisation): after the total length comes a u16 band
@@ -56,7 +56,7 @@ FORMAT_VERSION = 6
 """Newest version written. 6: several bands in one file, and headers with a band ``description``
 and ``control`` (GCPs, RPCs); same sections per band. 5: the payload is coded with the hyperprior
 (header ``entropy_model`` ``hyperprior``, :mod:`.hyperprior`); same layout as 4. 4: a section after the
-payload holds the pixels above the model's range (:mod:`.exceptions`); 3: the header may carry a
+payload holds the pixels above the model's range (:mod:`.bright_pixels`); 3: the header may carry a
 restoration filter (``post_filter``, :mod:`.postfilter`); 2: the payload is coded in strips of
 ``strip_rows`` latent rows (memory flat in scene size); 1: one strip. Versions 1-3 share one layout
 (a file of an older one is also a valid file of the newer ones); version 4 adds the section. Files of

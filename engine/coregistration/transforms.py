@@ -251,8 +251,3 @@ def rmse(vectors: np.ndarray) -> float:
     """Root mean square length of (n, 2) vectors (NaN for none)."""
     v = np.asarray(vectors, dtype=np.float64)
     return float(np.sqrt((v**2).sum(axis=1).mean())) if len(v) else float("nan")
-
-
-def compose_affine(t: Transform, gt: np.ndarray) -> np.ndarray:
-    """3x3 matrix ``gt @ T`` (pixel -> map of the corrected raster) for a shift/affine ``t``."""
-    return np.asarray(gt, dtype=np.float64) @ t.matrix()

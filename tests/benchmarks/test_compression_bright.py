@@ -11,7 +11,7 @@ from engine import quality
 from engine.codec.decode import decompress_file
 from engine.codec.encode import compress_raster
 from tests.conftest import write_test_geotiff
-from tests.engine.test_codec_exceptions import scene_with_targets
+from tests.engine.test_codec_bright_pixels import scene_with_targets
 from tests.engine.test_codec_roundtrip import _use_tiny_models, tiny_models  # noqa: F401
 
 

@@ -314,7 +314,7 @@ def test_uncalibrated_numbers_are_shifted_into_the_model_range(tmp_path: Path) -
     ref = 20 * np.log10(amplitude[1:].astype(np.float64))
     assert np.abs(20 * np.log10(values[1:]) - ref).mean() < 0.6
     # an explicit shift of 0 puts every pixel above the model's range: none is clipped, each is coded
-    # apart (engine.codec.exceptions), to within a quarter dB, at a far higher cost
+    # apart (engine.codec.bright_pixels), to within a quarter dB, at a far higher cost
     unshifted = compress_raster(src, tmp_path / "z.sarz", input_kind="amplitude", rate="r1", shift_db=0.0)
     assert unshifted.exceptions == amplitude.size - 5
     decompress_file(tmp_path / "z.sarz", tmp_path / "z.tif")

@@ -19,7 +19,6 @@ scenes use seeds from 20000).
 from __future__ import annotations
 
 import logging
-from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -211,7 +210,3 @@ def heldout_scenes(
 def crop_to_multiple(arr: np.ndarray, multiple: int = 16) -> np.ndarray:
     h, w = arr.shape[-2:]
     return arr[..., : h - h % multiple, : w - w % multiple]
-
-
-def as_batch(scenes: Sequence[np.ndarray]) -> list[torch.Tensor]:
-    return [torch.from_numpy(np.ascontiguousarray(s, dtype=np.float32))[None, None] for s in scenes]

@@ -28,7 +28,7 @@ from engine.metadata import InputTransform, ModelMetadata, Normalisation, Task
 from training.onnx_io import OPSET, attach_metadata, sha256_of_state
 
 from .models import STRIDE, SarCodec
-from .train import TrainConfig, codec_from_checkpoint, load_checkpoint
+from .train import TrainConfig
 
 logger = logging.getLogger(__name__)
 
@@ -163,11 +163,3 @@ def export_codec(
                     f"{PARITY_TOLERANCE}); nothing was written."
                 )
     return final
-
-
-def export_checkpoint(
-    checkpoint: str | os.PathLike[str], out_dir: Path, model_id: str, rate_point: str,
-    tile_size: int = 256, overlap: int = 32, parity: bool = True,
-) -> tuple[Path, Path]:
-    codec, cfg = codec_from_checkpoint(load_checkpoint(checkpoint))
-    return export_codec(codec, cfg, out_dir, model_id, rate_point, tile_size, overlap, parity)

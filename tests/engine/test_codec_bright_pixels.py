@@ -10,9 +10,9 @@ import numpy as np
 import pytest
 
 from engine.codec import fileformat
+from engine.codec.bright_pixels import STEP_DB, BrightPixels, _classes
 from engine.codec.decode import decompress_file
 from engine.codec.encode import compress_raster
-from engine.codec.bright_pixels import STEP_DB, BrightPixels, _classes
 from engine.errors import CompressedFileError
 from engine.tiling import Window
 from tests.conftest import write_test_geotiff

@@ -18,7 +18,7 @@ PYTEST_ARGS ?=
 # QGIS's embedded Python finds its stdlib through the first python3 on PATH.
 QGIS_ENV    := PATH=/usr/bin:$$PATH QT_QPA_PLATFORM=offscreen
 
-.PHONY: help setup system-packages demo test test-fast lint package wheel bench bench-compression \
+.PHONY: help setup system-packages demo test test-fast lint package wheel bench bench-compression bench-rate-points \
         bench-registration calibrate-registration bench-registration-default bench-anchors bench-codec-ceiling \
         bench-osdataset-check bench-keypoints-ceiling bench-batch bench-codec-speed bench-keypoints bench-filter \
         train-compression \
@@ -34,6 +34,7 @@ help:
 	@echo "make wheel                build dist/sar_toolbox-<version>-py3-none-any.whl (pip: engine, batch runner, training)"
 	@echo "make bench                tiled-pipeline throughput and peak memory -> docs/BENCHMARKS.md"
 	@echo "make bench-compression    rate-distortion vs JPEG2000 / LERC -> docs/BENCHMARKS.md"
+	@echo "make bench-rate-points    every codec rate point on the rate-choice validation set -> engine/codec/rate_points.json"
 	@echo "make bench-codec-ceiling  codec PSNR with quantised vs continuous latents vs a linear DCT (diagnostic)"
 	@echo "make bench-osdataset-check  residual of the OSdataset homography against its warped image (diagnostic)"
 	@echo "make bench-keypoints-ceiling  where the dense keypoint stages end from the true transform (diagnostic)"
@@ -114,6 +115,10 @@ bench-compression: setup
 bench-codec-speed: setup
 	$(PY) -m benchmarks.codec_speed --data ../shared/data/real --sizes 2048 16000x12000 --profile \
 	    --markdown docs/BENCHMARKS.md
+
+bench-rate-points: setup
+	OMP_NUM_THREADS=1 $(PY) -m benchmarks.rate_points --data ../shared/data/real --json engine/codec/rate_points.json \
+		--markdown docs/BENCHMARKS.md
 
 bench-filter: setup
 	$(PY) -m benchmarks.restoration_filter --data ../shared/data/real --markdown docs/BENCHMARKS.md

@@ -26,9 +26,9 @@ from ..errors import ModelError
 
 MEASUREMENT = Path(__file__).with_name("rate_points.json")
 """The committed measurement of the shipped rate points on the validation set."""
-MEASURE_COMMAND = ("OMP_NUM_THREADS=1 python -m benchmarks.rate_points --data ../shared/data/real "
-                   "--json engine/codec/rate_points.json")
-"""The command that writes :data:`MEASUREMENT`."""
+MEASURE_COMMAND = "make bench-rate-points"
+"""The command that writes :data:`MEASUREMENT` (``python -m benchmarks.rate_points --data ../shared/data/real
+--json engine/codec/rate_points.json --markdown docs/BENCHMARKS.md``)."""
 
 
 @dataclass(frozen=True)

@@ -90,7 +90,7 @@ def test_hull_check_per_group_and_typical_means() -> None:
 
 
 def test_an_unreadable_measurement_says_how_to_remake_it(tmp_path: Path) -> None:
-    with pytest.raises(ModelError, match=r"benchmarks\.rate_points"):
+    with pytest.raises(ModelError, match="make bench-rate-points"):
         load_measurement(tmp_path / "missing.json")
     (tmp_path / "bad.json").write_text(json.dumps({"rows": []}))
     with pytest.raises(ModelError, match="not a rate-point measurement"):

@@ -217,7 +217,7 @@ def test_compress_offers_quality_rate_and_targets(sar_provider: Any) -> None:
     help_text = compress.shortHelpString()
     for word, point in (("archive", "h4"), ("balanced", "r2"), ("smallest", "h1")):
         assert f"  {word} | {point} | " in help_text
-    assert "{QUALITY_TABLE}" not in help_text and "benchmarks.rate_points" in help_text
+    assert "{QUALITY_TABLE}" not in help_text and "make bench-rate-points" in help_text
 
 
 def test_quality_overrides_rate_and_a_retired_index_runs_its_successor(

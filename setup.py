@@ -119,4 +119,5 @@ def packages() -> tuple[list[str], dict[str, str]]:
 
 if __name__ == "__main__":
     _names, _dirs = packages()
-    setup(version=plugin_version(), packages=_names, package_dir=_dirs, cmdclass={"build_py": BuildPy})
+    setup(version=plugin_version(), packages=_names, package_dir=_dirs, cmdclass={"build_py": BuildPy},
+          package_data={"": ["*.json"]})  # the engine's tables: rate points, refusal calibration

@@ -2,9 +2,14 @@
 
 from __future__ import annotations
 
+import importlib
+import importlib.abc
+import importlib.machinery
+import importlib.util
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
+from types import ModuleType
 from typing import Any
 
 import numpy as np
@@ -13,6 +18,34 @@ import pytest
 REPO_ROOT = Path(__file__).resolve().parents[1]
 if str(REPO_ROOT) not in sys.path:
     sys.path.insert(0, str(REPO_ROOT))
+
+
+
+class PluginEngineIsEngine(importlib.abc.MetaPathFinder, importlib.abc.Loader):
+    """``sar_toolbox_plugin.engine[.x]`` is ``engine[.x]``: one copy of every engine module per test run.
+
+    ``sar_toolbox_plugin/engine`` links to ``engine/`` so that the plugin zip carries the engine under
+    the plugin's name (no clash with another plugin's ``engine``). Imported both ways, every engine
+    class would exist twice and an error raised by one copy would not be an instance of the other's.
+    """
+
+    PREFIX = "sar_toolbox_plugin.engine"
+
+    def find_spec(self, fullname: str, path: Sequence[str] | None,
+                  target: ModuleType | None = None) -> importlib.machinery.ModuleSpec | None:
+        if fullname == self.PREFIX or fullname.startswith(self.PREFIX + "."):
+            return importlib.util.spec_from_loader(fullname, self)
+        return None
+
+    def create_module(self, spec: importlib.machinery.ModuleSpec) -> ModuleType:
+        return importlib.import_module("engine" + spec.name[len(self.PREFIX):])
+
+    def exec_module(self, module: ModuleType) -> None:
+        """Nothing to run: the module is the engine's, already executed."""
+
+
+if not any(isinstance(finder, PluginEngineIsEngine) for finder in sys.meta_path):
+    sys.meta_path.insert(0, PluginEngineIsEngine())
 
 REAL_DATA = REPO_ROOT / ".." / "shared" / "data" / "real"
 TEST_EPSG = 32631

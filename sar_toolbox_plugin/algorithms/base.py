@@ -35,6 +35,17 @@ ICON_PATH = Path(__file__).resolve().parent.parent / "icon.svg"
 
 #: Logger of the whole plugin package (the vendored engine included): shown in the Processing log.
 PLUGIN_LOGGER = __name__.split(".")[0]
+#: Logger of the engine the plugin runs: under :data:`PLUGIN_LOGGER` in the zip; ``engine`` where the
+#: repository's one engine serves both (the test run, see tests/conftest.py).
+ENGINE_LOGGER = errors.__name__.rsplit(".", 1)[0]
+
+
+def forwarded_loggers() -> list[logging.Logger]:
+    """The loggers whose records reach the Processing log: the plugin's, and its engine's if apart."""
+    names = [PLUGIN_LOGGER]
+    if not ENGINE_LOGGER.startswith(PLUGIN_LOGGER + "."):
+        names.append(ENGINE_LOGGER)
+    return [logging.getLogger(name) for name in names]
 
 
 class Group(NamedTuple):
@@ -120,18 +131,20 @@ def forward_logging(feedback: QgsProcessingFeedback, level: int = logging.INFO) 
     """Forward records of the plugin's loggers (engine included) to ``feedback`` while the block runs."""
     bridge = FeedbackBridge(feedback)
     handler = FeedbackLogHandler(bridge)
-    logger = logging.getLogger(PLUGIN_LOGGER)
-    previous = logger.level
-    logger.addHandler(handler)
-    if previous == logging.NOTSET or previous > level:
-        logger.setLevel(level)
+    loggers = forwarded_loggers()
+    previous = [logger.level for logger in loggers]
+    for logger in loggers:
+        logger.addHandler(handler)
+        if logger.level == logging.NOTSET or logger.level > level:
+            logger.setLevel(level)
     _BRIDGES[id(feedback)] = bridge
     try:
         yield bridge
     finally:
         _BRIDGES.pop(id(feedback), None)
-        logger.removeHandler(handler)
-        logger.setLevel(previous)
+        for logger, before in zip(loggers, previous, strict=True):
+            logger.removeHandler(handler)
+            logger.setLevel(before)
 
 
 def dependency_message(exc: ImportError) -> str | None:

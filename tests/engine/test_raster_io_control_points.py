@@ -79,6 +79,6 @@ def test_control_points_survive_json() -> None:
 
 def test_a_truncated_file_read_says_which_file_and_what_to_do(make_geotiff, tmp_path: Path) -> None:
     path = truncate_file(make_geotiff(height=300, width=300, bands=2, holes=0.0))
-    with open_raster(path) as src:
-        with pytest.raises(RasterIOError, match=r"Reading rows 0-300 of '.*in\.tif' failed"):
-            read_window(src, 1, Window(0, 0, 300, 300))
+    with open_raster(path) as src, pytest.raises(RasterIOError,
+                                                match=r"Reading rows 0-300 of '.*in\.tif' failed"):
+        read_window(src, 1, Window(0, 0, 300, 300))

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib
 import logging
 import re
 import threading
@@ -43,8 +44,8 @@ def recording_feedback() -> Any:
 def test_engine_errors_become_processing_exceptions(qgis_app: Any, error: str, expected: str) -> None:
     from qgis.core import QgsProcessingException
 
+    from engine.errors import DependencyError, InputError
     from sar_toolbox_plugin.algorithms.base import engine_errors
-    from sar_toolbox_plugin.engine.errors import DependencyError, InputError
 
     raised: dict[str, BaseException] = {
         "input": InputError("Band 9 does not exist; choose band 1."),
@@ -63,12 +64,11 @@ def test_engine_errors_become_processing_exceptions(qgis_app: Any, error: str, e
 
 
 def test_engine_messages_are_forwarded_once_and_levels_restored(qgis_app: Any) -> None:
-    from sar_toolbox_plugin.algorithms.base import PLUGIN_LOGGER, engine_callbacks, forward_logging
-    from sar_toolbox_plugin.engine import errors
+    from engine import errors
+    from sar_toolbox_plugin.algorithms.base import engine_callbacks, forward_logging, forwarded_loggers
 
     engine_logger = logging.getLogger(errors.__name__.rsplit(".", 1)[0] + ".convert")
-    plugin_logger = logging.getLogger(PLUGIN_LOGGER)
-    level_before, handlers_before = plugin_logger.level, list(plugin_logger.handlers)
+    before = [(logger.level, list(logger.handlers)) for logger in forwarded_loggers()]
     feedback = recording_feedback()
     with forward_logging(feedback):
         log = engine_callbacks(feedback)["log"]
@@ -85,7 +85,18 @@ def test_engine_messages_are_forwarded_once_and_levels_restored(qgis_app: Any) -
         ("warning", "Model runs on CPU"),
         ("info", "Only through the callback"),
     ]
-    assert plugin_logger.level == level_before and plugin_logger.handlers == handlers_before
+    assert [(logger.level, list(logger.handlers)) for logger in forwarded_loggers()] == before
+
+
+def test_the_plugin_runs_the_one_engine_of_the_test_run(qgis_app: Any) -> None:
+    """tests/conftest.py makes ``sar_toolbox_plugin.engine`` the ``engine`` package: one copy of each
+    class, so an engine error raised in a test is the plugin's own error class."""
+    import engine.errors
+    import engine.tiling
+    from sar_toolbox_plugin.algorithms import base
+
+    assert base.errors is engine.errors
+    assert importlib.import_module("sar_toolbox_plugin.engine.tiling") is engine.tiling
 
 
 @pytest.mark.parametrize(

@@ -86,6 +86,7 @@ def convert_db(
 
     started = time.perf_counter()
     run = Run.of(progress, is_cancelled, log)
+    run.progress(0.0)
     if input_kind not in LINEAR_KINDS:
         raise InputError(f"Unknown input kind '{input_kind}'; use 'intensity' or 'amplitude'.")
     if not np.isfinite(noise_floor_db):
@@ -96,7 +97,6 @@ def convert_db(
     direction = f"dB -> linear {input_kind}" if inverse else f"linear {input_kind} -> dB"
     run.say(f"Converting band {band} of {info.path} ({info.width} x {info.height} px): {direction}",
             logger=logger)
-    run.progress(0.0)
     stats = _convert_strips(info, band, output_path, input_kind, inverse, noise_floor_db, run)
     seconds = time.perf_counter() - started
     run.say(f"Wrote {output_path}: {stats.valid} valid pixels, range {stats.low:.2f} .. {stats.high:.2f}",
@@ -134,8 +134,7 @@ def _convert_strips(info: RasterInfo, band: int, output_path: str | os.PathLike[
     stats = _Stats()
     with open_raster(info.path) as src, atomic_output(output_path) as tmp, \
             create_raster(tmp, profile_like(info), [out_description]) as writer:
-        for row in range(0, info.height, STRIP_ROWS):
-            run.check()
+        for row in run.steps(info.height, STRIP_ROWS, "Conversion"):
             window = Window(row, 0, min(STRIP_ROWS, info.height - row), info.width)
             raw = read_window(src, band, window, fill=np.nan, dtype=np.float64)
             valid = valid_mask(raw, info.nodata, positive=not inverse)
@@ -146,7 +145,6 @@ def _convert_strips(info: RasterInfo, band: int, output_path: str | os.PathLike[
             valid &= np.isfinite(out)
             stats.add(out, valid)
             writer.write_rows(row, np.where(valid, out, np.float32(OUTPUT_NODATA)).astype(np.float32))
-            run.progress(window.row_end / info.height)
         if stats.valid == 0:
             what = "finite dB values" if inverse else "positive finite values"
             raise InputError(

@@ -275,6 +275,7 @@ def assess(
         peak: PSNR/SSIM peak in dB (default: the reference's valid dB range).
     """
     run = Run.of(progress, is_cancelled, log)
+    run.progress(0.0)
     if html_path is not None:
         from .raster_io import check_writable
 

@@ -11,9 +11,11 @@ instead of testing each callback for ``None``.
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
+import threading
+from collections.abc import Callable, Iterator
+from concurrent.futures import Future
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeVar
 
 from .errors import CancelledError
 
@@ -23,6 +25,9 @@ IsCancelled = Callable[[], bool]
 Log = Callable[[str], Any]
 
 _logger = logging.getLogger(__name__)
+T = TypeVar("T")
+POLL_SECONDS = 0.1
+"""How often :meth:`Run.result` checks for cancel while it waits for work in another thread."""
 
 
 @dataclass(frozen=True)
@@ -70,6 +75,54 @@ class Run:
         width = self.hi - self.lo
         return Run(self.on_progress, self.is_cancelled, self.log,
                    self.lo + start * width, self.lo + stop * width)
+
+    def steps(self, total: int, step: int, what: str = "The run") -> Iterator[int]:
+        """``0, step, 2 * step, ...`` below ``total``: checks for cancel before each and reports the share
+        done after each, so a pass over a raster in strips of ``step`` rows can be followed and stopped."""
+        for start in range(0, total, step):
+            self.check(what)
+            yield start
+            self.progress(min(start + step, total) / total)
+
+    def result(self, future: Future[T], what: str = "The run") -> T:
+        """The result of ``future`` (work in another thread), checking for cancel every
+        :data:`POLL_SECONDS` while waiting. On cancel the work already running is not stopped: the
+        caller drops it (e.g. ``executor.shutdown(wait=False, cancel_futures=True)``)."""
+        while True:
+            self.check(what)
+            try:
+                return future.result(timeout=POLL_SECONDS)
+            except TimeoutError:
+                continue
+
+    def background(self, what: str, work: Callable[..., T], *args: Any, **kwargs: Any) -> T:
+        """``work(*args, **kwargs)`` in a daemon thread, waited for with :meth:`result`: a long
+        computation (whole images in memory, no file written) that cannot poll often enough itself.
+        On cancel this returns at once with :class:`CancelledError`; the computation stops at its own
+        next :meth:`check` (it should take this run) and its result is dropped."""
+        future: Future[T] = Future()
+
+        def target() -> None:
+            if not future.set_running_or_notify_cancel():
+                return
+            try:
+                future.set_result(work(*args, **kwargs))
+            except BaseException as exc:  # handed to the waiting thread
+                future.set_exception(exc)
+
+        threading.Thread(target=target, name=f"sartoolbox-{what}", daemon=True).start()
+        return self.result(future, what)
+
+    def gdal_callback(self) -> Callable[[float, Any, Any], int]:
+        """A GDAL progress callback (``gdal.Translate``/``gdal.Warp``'s ``callback``): reports GDAL's
+        fraction done on this run's span and asks GDAL to stop (returns 0) once the user cancelled;
+        GDAL then raises, and the caller calls :meth:`check` to turn that into :class:`CancelledError`."""
+
+        def callback(complete: float, message: Any = None, data: Any = None) -> int:
+            self.progress(complete)
+            return 0 if self.cancelled else 1
+
+        return callback
 
     def say(self, message: str, level: int = logging.INFO, logger: logging.Logger | None = None) -> None:
         """Log ``message`` to the module logger and forward it to the user's log."""

@@ -246,7 +246,8 @@ class RangeReport:
 
 def scan_range(src: Any, band: int, meta: ModelMetadata, nodata: float | None, input_kind: str,
                shift_db: float, run: Run) -> RangeReport:
-    """One streaming pass over the band: the bright exception layer and the dark count."""
+    """One streaming pass over the band (progress and cancel through ``run``): the bright exception layer
+    and the dark count."""
     from ..raster_io import read_window
 
     assert meta.db_min is not None and meta.db_max is not None  # codec models are min-max normalised
@@ -256,8 +257,7 @@ def scan_range(src: Any, band: int, meta: ModelMetadata, nodata: float | None, i
     levels: list[np.ndarray] = []
     dark = valid_total = 0
     brightest = -np.inf
-    for top in range(0, src.height, SCAN_ROWS):
-        run.check("Compression")
+    for top in run.steps(src.height, SCAN_ROWS, "Compression"):
         raw = read_window(src, band, Window(top, 0, min(SCAN_ROWS, src.height - top), src.width),
                           fill=np.nan, dtype=np.float64)
         db, valid = source_db(raw, input_kind, nodata)

@@ -189,6 +189,7 @@ def decompress_file(
     """
     started = time.perf_counter()
     run = Run.of(progress, is_cancelled, log)
+    run.progress(0.0)
     if output_kind not in OUTPUT_KINDS:
         raise InputError(f"Unknown output kind '{output_kind}'; use one of {', '.join(OUTPUT_KINDS)}.")
     if batch_size < 1:

@@ -202,10 +202,12 @@ def compress_raster(
 
     started = time.perf_counter()
     run = Run.of(progress, is_cancelled, log)
+    run.progress(0.0)
     if encoder_path is None and rate is not None:
         rate = resolve_rate(rate, run)
     job, encoder = _plan_encoding(input_path, output_path, band, input_kind, rate, encoder_path,
                                   tile_size, overlap, batch_size, rdo)
+    run.check("Compression")
     for b in job.bands:
         check_input_kind(input_path, b, input_kind, run=run)
     info, meta, n = job.info, job.meta, len(job.bands)
@@ -259,19 +261,26 @@ class _CodedBand:
     """The latents of the restoration filter fit's sampled tiles (:func:`_fit_sample`)."""
 
 
+STATS_SHARE = 0.05
+"""Share of a band's progress bar given to each of its two streamed statistics passes (the dB shift's
+histogram, the pixels beyond the model's range) before its latents are coded."""
+
+
 def _encode_band(job: _EncodingJob, encoder: Any, src: Any, shift_db: float | None, batch_size: int,
                  rdo: bool, run: Run, post_filter: bool = False) -> _CodedBand:
     """Code ``job.band``: its dB shift, the pixels beyond the model's range, the latents (and, for the
     filter fit, the latents of its sampled tiles)."""
     info, meta = job.info, job.meta
     if shift_db is None:
-        shift_db = auto_shift_db(src, job.band, meta, info.nodata, job.input_kind, run)
+        shift_db = auto_shift_db(src, job.band, meta, info.nodata, job.input_kind, run.span(0.0, STATS_SHARE))
     if shift_db:
         run.say(f"Shifting the values by {shift_db:+.2f} dB into the model's range "
                 f"[{meta.db_min}, {meta.db_max}] dB (undone when decoding)", logger=logger)
-    out_of_range = scan_range(src, job.band, meta, info.nodata, job.input_kind, shift_db, run)
+    out_of_range = scan_range(src, job.band, meta, info.nodata, job.input_kind, shift_db,
+                              run.span(STATS_SHARE, 2 * STATS_SHARE))
     sampled = _fit_sample(job) if post_filter else None
-    coded = _encode_latents(job, encoder, src, shift_db, batch_size, rdo, run, sampled)
+    coded = _encode_latents(job, encoder, src, shift_db, batch_size, rdo, run.span(2 * STATS_SHARE, 1.0),
+                            sampled)
     return _CodedBand(job, _header(job, coded, shift_db), coded, out_of_range, sampled)
 
 
@@ -485,12 +494,12 @@ def auto_shift_db(src: Any, band: int, meta: ModelMetadata, nodata: float | None
                   run: Run = QUIET, rows: int = 512) -> float:
     """The dB shift that brings the scene's 1st-99th percentile range into the model's range (0 if inside).
 
-    One streaming pass over the band (strips of ``rows`` rows) into a 0.05 dB histogram.
+    One streaming pass over the band (strips of ``rows`` rows, progress and cancel through ``run``) into a
+    0.05 dB histogram.
     """
     edges = np.arange(-400.0, 400.0 + 0.025, 0.05)
     counts = np.zeros(edges.size - 1, dtype=np.int64)
-    for top in range(0, src.height, rows):
-        run.check("Compression")
+    for top in run.steps(src.height, rows, "Compression"):
         raw = read_tile(src, band, Window(top, 0, min(rows, src.height - top), src.width))
         values, valid = to_model_domain(raw, meta, nodata, input_kind)
         counts += np.histogram(values[valid], bins=edges)[0]

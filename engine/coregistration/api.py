@@ -419,7 +419,8 @@ def write_outputs(
         tmp = {k: stack.enter_context(atomic_output(p)) for k, p in paths.items()}
         if "output" in tmp:
             how = write_corrected_raster(
-                tmp["output"], info, result.transform_map, settings.resample, settings.resampling
+                tmp["output"], info, result.transform_map, settings.resample, settings.resampling,
+                run.span(0.0, 0.5),
             )
             result.outputs["output_written_as"] = how
         run.progress(0.5)
@@ -485,6 +486,7 @@ def coregister(
     """
     t0 = time.perf_counter()
     run = Run.of(progress, is_cancelled, log)
+    run.progress(0.0)
     settings = Settings(
         method, mode, transform, grid_spacing, window, max_shift, max_shift_m, resample, resampling,
         input_band, tuple(reference_bands) if reference_bands else None,
@@ -572,6 +574,7 @@ def apply_transform(
     are enough points, else shift); for a report it must be None or the saved kind.
     """
     run = Run.of(progress, is_cancelled, log)
+    run.progress(0.0)
     if resampling not in RESAMPLING:
         raise InputError(f"Unknown resampling '{resampling}'; use one of {', '.join(RESAMPLING)}.")
     src = Path(source_path)
@@ -591,7 +594,7 @@ def apply_transform(
         )
     run.check("Applying the transform")
     with atomic_output(output_path) as tmp:
-        how = write_corrected_raster(tmp, info, t_map, resample, resampling)
+        how = write_corrected_raster(tmp, info, t_map, resample, resampling, run)
     run.say(f"applied a {t_map.kind} correction to {info.path} ({how})", logger=logger)
     run.progress(1.0)
     return ApplyResult(str(output_path), t_map.kind, how)

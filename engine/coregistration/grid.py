@@ -172,38 +172,37 @@ def measure(
     def collect(limit: int) -> None:
         nonlocal done
         while len(pending) > limit:
-            points.append(pending.popleft().result())
+            points.append(run.result(pending[0], "Co-registration"))
+            pending.popleft()
             done += 1
             run.progress(done / n)
 
-    with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="coreg") as pool:
-        try:
-            for tw in templates:
-                run.check("Co-registration")
-                sw = Window(
-                    tw.row_off - max_shift,
-                    tw.col_off - max_shift,
-                    tw.height + 2 * max_shift,
-                    tw.width + 2 * max_shift,
-                )
-                timg, tvalid = reader.read_input(tw)
-                simg, svalid = reader.read_reference(sw)
-                core = svalid[max_shift : max_shift + tw.height, max_shift : max_shift + tw.width]
-                h4, w4 = tw.height // 4, tw.width // 4
-                centre_ok = tvalid[h4 : tw.height - h4, w4 : tw.width - w4].mean() >= CENTRE_VALID_FRACTION
-                if tvalid.mean() < MIN_VALID_FRACTION or core.mean() < MIN_VALID_FRACTION or not centre_ok:
-                    skipped += 1
-                    done += 1
-                    continue
-                pending.append(
-                    pool.submit(_measure_one, extractor, tw, timg, tvalid, simg, svalid, max_shift)
-                )
-                collect(2 * workers)
-            collect(0)
-        except BaseException:
-            for f in pending:
-                f.cancel()
-            raise
+    pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="coreg")
+    try:
+        for tw in templates:
+            run.check("Co-registration")
+            sw = Window(
+                tw.row_off - max_shift,
+                tw.col_off - max_shift,
+                tw.height + 2 * max_shift,
+                tw.width + 2 * max_shift,
+            )
+            timg, tvalid = reader.read_input(tw)
+            simg, svalid = reader.read_reference(sw)
+            core = svalid[max_shift : max_shift + tw.height, max_shift : max_shift + tw.width]
+            h4, w4 = tw.height // 4, tw.width // 4
+            centre_ok = tvalid[h4 : tw.height - h4, w4 : tw.width - w4].mean() >= CENTRE_VALID_FRACTION
+            if tvalid.mean() < MIN_VALID_FRACTION or core.mean() < MIN_VALID_FRACTION or not centre_ok:
+                skipped += 1
+                done += 1
+                continue
+            pending.append(
+                pool.submit(_measure_one, extractor, tw, timg, tvalid, simg, svalid, max_shift)
+            )
+            collect(2 * workers)
+        collect(0)
+    finally:  # on cancel or error, windows being measured finish in their threads and are dropped
+        pool.shutdown(wait=False, cancel_futures=True)
     logger.info("measured %d tie points, skipped %d masked windows", len(points), skipped)
     return points, skipped
 

@@ -20,6 +20,7 @@ import numpy as np
 
 from ..errors import DependencyError, InputError, RasterIOError
 from ..raster_io import OUTPUT_NODATA, UNREADABLE, RasterInfo
+from ..run import QUIET, Run
 from .grid import TiePoint
 from .transforms import Transform, fit_transform
 
@@ -84,9 +85,13 @@ def corrected_mapping(
 
 
 def write_corrected_raster(
-    tmp_path: Path, info: RasterInfo, t_map: Transform, resample: bool, resampling: str = "bilinear"
+    tmp_path: Path, info: RasterInfo, t_map: Transform, resample: bool, resampling: str = "bilinear",
+    run: Run = QUIET,
 ) -> str:
-    """Write ``info``'s raster corrected by ``t_map``; returns ``"geotransform"`` or ``"warp"``."""
+    """Write ``info``'s raster corrected by ``t_map``; returns ``"geotransform"`` or ``"warp"``.
+
+    GDAL reports its progress to ``run`` and stops when the user cancels (:class:`CancelledError`).
+    """
     if resampling not in RESAMPLING:
         raise InputError(f"Unknown resampling '{resampling}'; use one of {', '.join(RESAMPLING)}.")
     gdal = _gdal()
@@ -94,7 +99,8 @@ def write_corrected_raster(
     creation = ["TILED=YES", "COMPRESS=DEFLATE", "BIGTIFF=IF_SAFER"]
     try:
         if matrix is not None and not resample:
-            ds = gdal.Translate(str(tmp_path), info.path, format="GTiff", creationOptions=creation)
+            ds = gdal.Translate(str(tmp_path), info.path, format="GTiff", creationOptions=creation,
+                                callback=run.gdal_callback())
             ds.SetGeoTransform(matrix_to_gdal(matrix))
             ds = None
             return "geotransform"
@@ -137,6 +143,7 @@ def write_corrected_raster(
             "height": info.height,
             "dstNodata": nodata,
             "multithread": False,
+            "callback": run.gdal_callback(),
         }
         if info.nodata is not None:
             opts["srcNodata"] = info.nodata
@@ -149,6 +156,7 @@ def write_corrected_raster(
         gdal.Unlink(vrt_path)
         return "warp"
     except RuntimeError as exc:
+        run.check("Writing the corrected raster")  # GDAL stopped because the user cancelled
         if "IReadBlock" in str(exc) or "Read failed" in str(exc):  # GDAL could not read the input's pixels
             raise RasterIOError(f"Reading '{info.path}' to correct it failed ({exc}); {UNREADABLE}") from exc
         raise RasterIOError(f"Writing the corrected raster failed ({exc}); check the output folder.") from exc

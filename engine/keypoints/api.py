@@ -93,10 +93,18 @@ class KeypointResult:
         }
 
 
-def _read_image(info: RasterInfo, bands: list[int]) -> tuple[np.ndarray, np.ndarray]:
-    """Mean of ``bands`` (float32) and the validity mask (finite, not nodata in any band)."""
+READ_ROWS = 512
+"""Rows read per step (progress and cancel between steps)."""
+
+
+def _read_image(info: RasterInfo, bands: list[int], run: Run) -> tuple[np.ndarray, np.ndarray]:
+    """Mean of ``bands`` (float32) and the validity mask (finite, not nodata in any band), read in strips
+    of :data:`READ_ROWS` rows."""
+    data = np.empty((len(bands), info.height, info.width), np.float32)
     with open_raster(info.path) as src:
-        data = read_window(src, bands, Window(0, 0, info.height, info.width), fill=np.nan)
+        for top in run.steps(info.height, READ_ROWS, "Keypoint registration"):
+            rows = min(READ_ROWS, info.height - top)
+            data[:, top : top + rows] = read_window(src, bands, Window(top, 0, rows, info.width), fill=np.nan)
     valid = np.isfinite(data).all(axis=0)
     if info.nodata is not None and not np.isnan(info.nodata):
         valid &= ~(data == info.nodata).any(axis=0)
@@ -159,6 +167,7 @@ def keypoint_register(
         CancelledError: the user cancelled (nothing written).
     """
     run = Run.of(progress, is_cancelled, log)
+    run.progress(0.0)
     check_kind(transform)
     check_resampling(resampling)
     if not 16 <= max_keypoints <= 100_000:
@@ -175,10 +184,11 @@ def keypoint_register(
     run.say(f"Keypoint registration ({detector.name}, {detector.model_id}), {transform}", logger=logger)
     kinds = (resolve_kind(input_kind, input_path, [band], "INPUT", run),
              resolve_kind(reference_kind, reference_path, ref_bands, "REFERENCE", run))
-    img_in, ok_in = _read_image(inp, [band])
-    img_ref, ok_ref = _read_image(ref, ref_bands)
+    img_in, ok_in = _read_image(inp, [band], run.span(0.0, 0.02))
+    img_ref, ok_ref = _read_image(ref, ref_bands, run.span(0.02, 0.05))
     sides = (ImageSide(img_in, ok_in, kinds[0], "INPUT"), ImageSide(img_ref, ok_ref, kinds[1], "REFERENCE"))
-    reg = register_images(*sides, detector, transform, max_keypoints, run.span(0.0, 0.85))
+    reg = run.background("Keypoint registration", register_images, *sides, detector, transform, max_keypoints,
+                         run.span(0.05, 0.85))
     run.say(f"{reg.n_inliers} inliers of {reg.n_matches} matches, RMSE {reg.rmse:.2f} px", logger=logger)
     written = {k: str(p) for k, p in outputs.items()}
     result = KeypointResult(reg, inp, ref, written)

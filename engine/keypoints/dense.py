@@ -108,7 +108,10 @@ def refine(inp: tuple[np.ndarray, np.ndarray], ref: tuple[np.ndarray, np.ndarray
     fit: DenseFit | None = None
     sharp = sharp_inliers = 0
     for i, radius in enumerate(RADII):
-        moved = features(*warp_onto(img, valid, h, (rimg.shape[0], rimg.shape[1])))
+        run.check("Keypoint registration")
+        warped = warp_onto(img, valid, h, (rimg.shape[0], rimg.shape[1]))
+        run.check("Keypoint registration")
+        moved = features(*warped)
         span = run.span(i / len(RADII), (i + 1) / len(RADII))
         q, d, distinct = template_matches(moved, ref_feats, radius, span, TEMPLATES[i])
         src, dst = project(np.linalg.inv(h), q), q + d

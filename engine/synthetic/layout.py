@@ -11,6 +11,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from ..run import QUIET, Run
 from .classes import BUILDING_MIN_HEIGHT, CROPS, LandCover
 from .noise import fbm, lattice_hash, stream_key
 
@@ -181,22 +182,30 @@ def _add_roads(lc: np.ndarray, height: np.ndarray, X: np.ndarray, Y: np.ndarray,
         height[on] = 0.0
 
 
-def layout(xm: np.ndarray, ym: np.ndarray, p: LayoutParams, seed: int, single: LandCover | None) -> Layout:
+def layout(xm: np.ndarray, ym: np.ndarray, p: LayoutParams, seed: int, single: LandCover | None,
+           run: Run = QUIET) -> Layout:
     """The layout on the grid of pixel-centre coordinates ``xm`` (columns) and ``ym`` (rows), metres.
 
-    ``single`` fills the whole grid with one class (parcels still drawn for the crop texture).
+    ``single`` fills the whole grid with one class (parcels still drawn for the crop texture). Cancel is
+    checked through ``run`` between the layers.
     """
+    what = "Synthetic scene generation"
     shape = (ym.size, xm.size)
     X, Y = xm[None, :].astype(np.float32), ym[:, None].astype(np.float32)
     lc = np.full(shape, LandCover.FIELD if single is None else single, np.uint8)
     height = np.zeros(shape, np.float32)
     lot_rand = np.zeros(shape, np.float32)
     fine = fbm(xm, ym, 80.0, 3, stream_key(seed, 51)) - np.float32(0.5)
+    run.check(what)
     parcels = _parcels(X, Y, p, seed)
     if single is None:
+        run.check(what)
         _add_forest(lc, X, Y, xm, ym, p, seed)
+        run.check(what)
         _add_urban(lc, height, lot_rand, X, Y, xm, ym, p, seed)
+        run.check(what)
         water = _water(X, Y, xm, ym, p, seed)
+        run.check(what)
         lc[water] = LandCover.WATER
         height[water] = 0.0
         _add_roads(lc, height, X, Y, p)

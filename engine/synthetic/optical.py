@@ -6,6 +6,7 @@ import math
 
 import numpy as np
 
+from ..run import QUIET, Run
 from .classes import CROPS, REFLECTANCE, ROOFS, LandCover
 from .layout import Layout
 from .noise import fbm, lattice_hash, stream_key
@@ -89,13 +90,18 @@ def _cast_building_shadows(out: np.ndarray, height: np.ndarray, px: float, sun_e
 
 
 def render_optical(lay: Layout, xm: np.ndarray, ym: np.ndarray, seed: int, px: float, texture: bool,
-                   sun_el: float, sun_az: float) -> np.ndarray:
-    """``(4, H, W)`` float32 reflectance (red, green, blue, nir) of the layout, before sensor noise."""
+                   sun_el: float, sun_az: float, run: Run = QUIET) -> np.ndarray:
+    """``(4, H, W)`` float32 reflectance (red, green, blue, nir) of the layout, before sensor noise
+    (cancel checked through ``run`` between the steps)."""
+    what = "Synthetic scene generation"
     mat = _materials(lay, xm, ym, seed, texture)
+    run.check(what)
     factor = _texture_factor(lay) if texture else np.ones(lay.landcover.shape, np.float32)
     out = _table().T[:, mat] * factor[None]
+    run.check(what)
     if texture:
         out *= _terrain_shading(xm, ym, seed, px, sun_el, sun_az)[None]
+        run.check(what)
     if lay.height.any():
         _cast_building_shadows(out, lay.height, px, sun_el, sun_az)
     return out

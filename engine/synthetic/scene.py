@@ -9,6 +9,7 @@ from typing import Any
 
 import numpy as np
 
+from ..run import QUIET, Run
 from .classes import BUILDING_MAX_HEIGHT, SAR_DB, LandCover
 from .layout import Layout, draw_params, layout
 from .noise import add_sensor_noise, speckle
@@ -16,6 +17,9 @@ from .optical import render_optical
 from .resample import fast_len, gaussian_blur, max_displacement, misregister, sar_matrix
 from .sar import building_geometry, db_to_linear, ground_sigma0_db
 from .validation import LOOK_DIRECTIONS, SceneOptions, check_affine, check_float, check_single_class, validate
+
+WHAT = "Synthetic scene generation"
+"""How a cancelled generation names itself."""
 
 SHIFT_CONVENTION = ("positive shift_x/shift_y = SAR content moved right/down (east/south) relative to the "
                     "optical image; sar[r, c] = aligned[r - shift_y, c - shift_x]")
@@ -100,24 +104,28 @@ def _plan_grid(o: SceneOptions, m: np.ndarray, psf: float) -> _Grid:
 
 
 def _render_sar(lay: Layout, grid: _Grid, o: SceneOptions, m: np.ndarray, affine: bool, look_direction: str,
-                psf: float, texture: bool) -> tuple[np.ndarray, np.ndarray]:
+                psf: float, texture: bool, run: Run = QUIET) -> tuple[np.ndarray, np.ndarray]:
     """Noise-free sigma0, aligned (optical geometry) and misregistered, both floored at the noise level."""
     ground_db = ground_sigma0_db(lay, grid.xm, grid.ym, o.seed, texture)
+    run.check(WHAT)
     lin = building_geometry(ground_db, lay, LOOK_DIRECTIONS[look_direction], o.incidence_angle, o.pixel_size,
                             texture)
+    run.check(WHAT)
     blurred = gaussian_blur(lin, psf)
     aligned = blurred[grid.crop(o.width, o.height)]
+    run.check(WHAT)
     shifted = misregister(blurred, grid.margin, o.width, o.height, m, affine)
     floor = np.float32(db_to_linear(SAR_DB["shadow"] - 6.0))
     return np.maximum(aligned, floor), np.maximum(shifted, floor).astype(np.float32)
 
 
-def _render_optical(lay: Layout, grid: _Grid, o: SceneOptions, texture: bool) -> np.ndarray:
+def _render_optical(lay: Layout, grid: _Grid, o: SceneOptions, texture: bool, run: Run = QUIET) -> np.ndarray:
     """Optical reflectance cropped to the scene, with sensor noise."""
     padded = render_optical(lay, grid.xm, grid.ym, o.seed, o.pixel_size, texture, o.sun_elevation,
-                            o.sun_azimuth)
+                            o.sun_azimuth, run)
     optical = np.ascontiguousarray(padded[(slice(None), *grid.crop(o.width, o.height))])
     del padded
+    run.check(WHAT)
     add_sensor_noise(optical, o.seed)
     return optical
 
@@ -139,6 +147,7 @@ def generate_scene_pair(
     psf_sigma: float = 0.5,
     texture: bool = True,
     single_class: LandCover | int | None = None,
+    run: Run = QUIET,
 ) -> ScenePair:
     """Generate a seeded synthetic SAR/optical scene pair with a known misregistration.
 
@@ -156,6 +165,7 @@ def generate_scene_pair(
         psf_sigma: Gaussian point-spread function of the SAR (pixels) applied before the shift.
         texture: False gives class-constant sigma0/reflectance (homogeneous test areas).
         single_class: fill the whole scene with one :class:`LandCover` class.
+        run: progress of the stages and cancel checks between their steps (:class:`CancelledError`).
 
     Raises:
         InputError: a parameter is out of range (the message says which and what to use).
@@ -170,10 +180,17 @@ def generate_scene_pair(
     grid = _plan_grid(o, m, psf)
     params = draw_params(np.random.default_rng(np.random.SeedSequence([o.seed, 0])),
                          o.width * o.pixel_size, o.height * o.pixel_size, o.pixel_size)
-    lay = layout(grid.xm, grid.ym, params, o.seed, single)
-    aligned, sigma0 = _render_sar(lay, grid, o, m, aff is not None, look_direction, psf, texture)
+    run.progress(0.0)
+    lay = layout(grid.xm, grid.ym, params, o.seed, single, run)
+    run.progress(0.35)
+    aligned, sigma0 = _render_sar(lay, grid, o, m, aff is not None, look_direction, psf, texture, run)
+    run.progress(0.6)
+    run.check(WHAT)
     sar = speckle(sigma0, o.looks, o.seed)
-    optical = _render_optical(lay, grid, o, texture)
+    run.progress(0.65)
+    run.check(WHAT)
+    optical = _render_optical(lay, grid, o, texture, run)
+    run.progress(1.0)
     crop = grid.crop(o.width, o.height)
     return ScenePair(
         landcover=np.ascontiguousarray(lay.landcover[crop]),

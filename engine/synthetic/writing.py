@@ -123,8 +123,8 @@ def write_scene_pair(
     run.progress(0.0)
     run.say(f"Generating a {width} x {height} synthetic scene (seed {seed}, {looks} looks, "
             f"shift {shift_x:+.3f}, {shift_y:+.3f} px).", logger=logger)
-    pair = generate_scene_pair(width, height, seed=seed, looks=looks, shift_x=shift_x, shift_y=shift_y,
-                               pixel_size=pixel_size, **options)
+    pair = run.background(what, generate_scene_pair, width, height, seed=seed, looks=looks, shift_x=shift_x,
+                          shift_y=shift_y, pixel_size=pixel_size, run=run.span(0.0, 0.6), **options)
     run.check(what)
     run.progress(0.6)
     _write_pair(pair, sar_p, opt_p, wkt, xy, run.span(0.6, 1.0))

@@ -114,6 +114,7 @@ def translate(
         ModelError: a model of another task or without metadata.
     """
     run = Run.of(progress, is_cancelled, log)
+    run.progress(0.0)
     started = time.perf_counter()
     plan = _plan(input_path, output_path, band, input_kind, model, nodata, output_dtype, run)
     valid_count = _render(plan, input_path, output_path, output_dtype, batch_size, run)

@@ -21,7 +21,7 @@ QGIS_ENV    := PATH=/usr/bin:$$PATH QT_QPA_PLATFORM=offscreen
 .PHONY: help setup system-packages demo test test-fast lint package wheel bench bench-compression bench-rate-points \
         bench-registration calibrate-registration bench-registration-default bench-anchors bench-codec-ceiling \
         bench-osdataset-check bench-keypoints-ceiling bench-batch bench-codec-speed bench-keypoints bench-filter \
-        train-compression \
+        bench-cancel bench-coregister-large train-compression \
         train-compression-hyper train-compression-joint \
         train-registration train-keypoints bench-translation train-translation clean
 
@@ -52,6 +52,8 @@ help:
 	@echo "make bench-filter         restoration filter: encode seconds and PSNR with / without it -> docs/BENCHMARKS.md"
 	@echo "make bench-batch          scenes per minute of the Dask batch runner, 1 and 2 workers -> docs/BENCHMARKS.md"
 	@echo "make bench-keypoints      keypoint registration (NCM, CMR, success) vs OpenCV SIFT/ORB -> docs/BENCHMARKS.md"
+	@echo "make bench-cancel         progress and cancel latency of every algorithm on 2048 x 2048 -> docs/BENCHMARKS.md"
+	@echo "make bench-coregister-large  coregister on 2048^2 and 10,000^2 pairs: time, peak memory, error -> docs/BENCHMARKS.md"
 	@echo "make bench-anchors        the separate venv (bench_output/venv) with GeFolki and AROSICS"
 
 setup: system-packages $(STAMP)
@@ -122,6 +124,12 @@ bench-rate-points: setup
 
 bench-filter: setup
 	$(PY) -m benchmarks.restoration_filter --data ../shared/data/real --markdown docs/BENCHMARKS.md
+
+bench-cancel: setup
+	OMP_NUM_THREADS=1 $(PY) -m benchmarks.cancel --size 2048 --markdown docs/BENCHMARKS.md
+
+bench-coregister-large: setup
+	OMP_NUM_THREADS=1 $(PY) -m benchmarks.coregistration_large --sizes 2048 10000 --markdown docs/BENCHMARKS.md
 
 bench-batch: setup
 	$(PY) -m benchmarks.batch --size 2048 --scenes 4 --workers 1 2 --markdown docs/BENCHMARKS.md

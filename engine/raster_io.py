@@ -69,6 +69,20 @@ def raster_env(**options: Any) -> Iterator[None]:
         yield
 
 
+@contextlib.contextmanager
+def osgeo_cache(gdal: Any, limit: int = GDAL_CACHE_BYTES) -> Iterator[None]:
+    """Bound the block cache of the system GDAL (``osgeo``, a library apart from rasterio's, which
+    :func:`raster_env` configures) to ``limit`` bytes while the block runs. Its default is 5 % of the
+    machine's memory, which a whole-raster ``gdal.Translate``/``gdal.Warp`` fills with dirty blocks. The
+    setting is process-wide (GDAL has no scoped one): it is only ever lowered, and restored after."""
+    previous = int(gdal.GetCacheMax())
+    gdal.SetCacheMax(min(previous, int(limit)))
+    try:
+        yield
+    finally:
+        gdal.SetCacheMax(previous)
+
+
 class ControlPoint(NamedTuple):
     """A ground control point: pixel ``(row, col)`` at map ``(x, y, z)`` in its CRS."""
 

@@ -19,7 +19,7 @@ from typing import Any
 import numpy as np
 
 from ..errors import DependencyError, InputError, RasterIOError
-from ..raster_io import OUTPUT_NODATA, UNREADABLE, RasterInfo
+from ..raster_io import OUTPUT_NODATA, UNREADABLE, RasterInfo, osgeo_cache
 from ..run import QUIET, Run
 from .grid import TiePoint
 from .transforms import Transform, fit_transform
@@ -98,68 +98,76 @@ def write_corrected_raster(
     matrix, gcps = corrected_mapping(t_map, info.transform, info.width, info.height)
     creation = ["TILED=YES", "COMPRESS=DEFLATE", "BIGTIFF=IF_SAFER"]
     try:
-        if matrix is not None and not resample:
-            ds = gdal.Translate(str(tmp_path), info.path, format="GTiff", creationOptions=creation,
-                                callback=run.gdal_callback())
-            ds.SetGeoTransform(matrix_to_gdal(matrix))
-            ds = None
-            return "geotransform"
-        if matrix is None and not resample:
-            logger.warning(
-                "a %s transform cannot be written as a geotransform; the raster is resampled (%s)",
-                t_map.kind,
-                resampling,
-            )
-        vrt_path = f"/vsimem/sartoolbox_coreg_{tmp_path.stem}.vrt"
-        if matrix is not None:
-            src = gdal.Translate(vrt_path, info.path, format="VRT")
-            src.SetGeoTransform(matrix_to_gdal(matrix))
-            order = 0
-        else:
-            # GCPs given to Translate replace the geotransform (GDAL prefers a geotransform over GCPs)
-            gcp_list = [gdal.GCP(float(x), float(y), 0.0, float(c), float(r)) for c, r, x, y in gcps]
-            src = gdal.Translate(
-                vrt_path, info.path, format="VRT", GCPs=gcp_list, outputSRS=info.crs_wkt or None
-            )
-            order = t_map.degree
-        src.FlushCache()
-        g = info.transform
-        if abs(g.b) > 1e-12 or abs(g.d) > 1e-12:
-            raise InputError(
-                f"'{info.path}' has a rotated geotransform; warping it is not supported, use "
-                "RESAMPLE=false with a shift or affine transform."
-            )
-        x0, y0 = g.c, g.f
-        x1, y1 = g.c + g.a * info.width, g.f + g.e * info.height
-        nodata = info.nodata
-        if nodata is None:
-            nodata = OUTPUT_NODATA if np.issubdtype(np.dtype(info.dtypes[0]), np.floating) else 0
-        opts: dict[str, Any] = {
-            "format": "GTiff",
-            "creationOptions": creation,
-            "resampleAlg": resampling,
-            "outputBounds": (min(x0, x1), min(y0, y1), max(x0, x1), max(y0, y1)),
-            "width": info.width,
-            "height": info.height,
-            "dstNodata": nodata,
-            "multithread": False,
-            "callback": run.gdal_callback(),
-        }
-        if info.nodata is not None:
-            opts["srcNodata"] = info.nodata
-        if info.crs_wkt:
-            opts["dstSRS"] = info.crs_wkt
-        if order:
-            opts["polynomialOrder"] = order
-        gdal.Warp(str(tmp_path), src, **opts)
-        src = None
-        gdal.Unlink(vrt_path)
-        return "warp"
+        with osgeo_cache(gdal):
+            return _write_corrected(gdal, tmp_path, info, t_map, matrix, gcps, resample, resampling, creation,
+                                    run)
     except RuntimeError as exc:
         run.check("Writing the corrected raster")  # GDAL stopped because the user cancelled
         if "IReadBlock" in str(exc) or "Read failed" in str(exc):  # GDAL could not read the input's pixels
             raise RasterIOError(f"Reading '{info.path}' to correct it failed ({exc}); {UNREADABLE}") from exc
         raise RasterIOError(f"Writing the corrected raster failed ({exc}); check the output folder.") from exc
+
+
+def _write_corrected(gdal: Any, tmp_path: Path, info: RasterInfo, t_map: Transform, matrix: np.ndarray | None,
+                     gcps: np.ndarray, resample: bool, resampling: str, creation: list[str], run: Run) -> str:
+    """:func:`write_corrected_raster`'s GDAL calls: a copy with a new geotransform, or a warp."""
+    if matrix is not None and not resample:
+        ds = gdal.Translate(str(tmp_path), info.path, format="GTiff", creationOptions=creation,
+                            callback=run.gdal_callback())
+        ds.SetGeoTransform(matrix_to_gdal(matrix))
+        ds = None
+        return "geotransform"
+    if matrix is None and not resample:
+        logger.warning(
+            "a %s transform cannot be written as a geotransform; the raster is resampled (%s)",
+            t_map.kind,
+            resampling,
+        )
+    vrt_path = f"/vsimem/sartoolbox_coreg_{tmp_path.stem}.vrt"
+    if matrix is not None:
+        src = gdal.Translate(vrt_path, info.path, format="VRT")
+        src.SetGeoTransform(matrix_to_gdal(matrix))
+        order = 0
+    else:
+        # GCPs given to Translate replace the geotransform (GDAL prefers a geotransform over GCPs)
+        gcp_list = [gdal.GCP(float(x), float(y), 0.0, float(c), float(r)) for c, r, x, y in gcps]
+        src = gdal.Translate(
+            vrt_path, info.path, format="VRT", GCPs=gcp_list, outputSRS=info.crs_wkt or None
+        )
+        order = t_map.degree
+    src.FlushCache()
+    g = info.transform
+    if abs(g.b) > 1e-12 or abs(g.d) > 1e-12:
+        raise InputError(
+            f"'{info.path}' has a rotated geotransform; warping it is not supported, use "
+            "RESAMPLE=false with a shift or affine transform."
+        )
+    x0, y0 = g.c, g.f
+    x1, y1 = g.c + g.a * info.width, g.f + g.e * info.height
+    nodata = info.nodata
+    if nodata is None:
+        nodata = OUTPUT_NODATA if np.issubdtype(np.dtype(info.dtypes[0]), np.floating) else 0
+    opts: dict[str, Any] = {
+        "format": "GTiff",
+        "creationOptions": creation,
+        "resampleAlg": resampling,
+        "outputBounds": (min(x0, x1), min(y0, y1), max(x0, x1), max(y0, y1)),
+        "width": info.width,
+        "height": info.height,
+        "dstNodata": nodata,
+        "multithread": False,
+        "callback": run.gdal_callback(),
+    }
+    if info.nodata is not None:
+        opts["srcNodata"] = info.nodata
+    if info.crs_wkt:
+        opts["dstSRS"] = info.crs_wkt
+    if order:
+        opts["polynomialOrder"] = order
+    gdal.Warp(str(tmp_path), src, **opts)
+    src = None
+    gdal.Unlink(vrt_path)
+    return "warp"
 
 
 TIEPOINT_FIELDS: tuple[tuple[str, type], ...] = (

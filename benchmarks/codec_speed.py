@@ -11,7 +11,8 @@ output profile); GDAL writes the same GeoTIFF as JPEG2000 (JP2OpenJPEG, UInt16 a
 ``QUALITY`` bisected on the smallest scene to the codec's file bpp) and decodes it into a GeoTIFF of
 the same output profile, and also into memory. Steps alternate (codec, JPEG2000, codec, ...) and each
 is repeated ``--repeats`` times on scenes up to 8 Mpix (once above); the medians are reported with the
-load average. ``--profile`` adds one profiled run of the codec (CPU seconds per stage, cProfile).
+load average. ``--profile`` adds one profiled run of the codec on the scenes up to 8 Mpix (CPU seconds
+per stage, cProfile).
 
 The engine picks its execution provider (``SAR_TOOLBOX_PROVIDERS`` forces one), so the same command
 compares GPU and CPU (``scripts/gpu_check.sh``).
@@ -312,7 +313,7 @@ def measure_scene(width: int, height: int, rate: str, source: Path | None, work:
     result["encode_ratio"] = round(result["encode_s"] / result["jp2_encode_s"], 2)
     result["decode_ratio"] = round(result["decode_s"] / result["jp2_decode_s"], 2)
     result["decode_ratio_in_memory"] = round(result["decode_s"] / result["jp2_read_s"], 2)
-    if profile:
+    if profile and pixels <= REPEAT_MAX_PIXELS:
         result["encode_stages"] = run_step("encode", files, profile=True)["stages"]
         result["decode_stages"] = run_step("decode", files, profile=True)["stages"]
     for path in (scene, work / "s.sarz", work / "d.tif", work / "s.jp2"):
@@ -403,7 +404,8 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--quality", type=float, default=None,
                         help="JPEG2000 QUALITY (default: bisected to the codec's bpp on the first scene)")
-    parser.add_argument("--profile", action="store_true", help="add one profiled codec run per scene")
+    parser.add_argument("--profile", action="store_true",
+                        help="add one profiled codec run per scene (up to 8 Mpix)")
     parser.add_argument("--json", type=Path)
     parser.add_argument("--markdown", type=Path)
     parser.add_argument("--child", help=argparse.SUPPRESS)

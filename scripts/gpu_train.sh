@@ -104,7 +104,7 @@ fi
 steps() { if [ "$STEPS" = 0 ]; then echo "$1"; else echo "$STEPS"; fi; }
 # the steps a run folder's checkpoint reached, into OUT/<family>/steps.txt
 record_steps() {
-  $PY -c "import sys, torch; print(int(torch.load(sys.argv[1], map_location='cpu', weights_only=False)['step']))" \
+  $PY -c "import sys, torch; print(int(torch.load(sys.argv[1], map_location='cpu', weights_only=True)['step']))" \
       "$1/checkpoint.pt" > "$OUT/$2/steps.txt"
 }
 

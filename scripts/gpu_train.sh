@@ -34,11 +34,13 @@ if [ -z "${PY:-}" ]; then
   else PY=python3; fi
 fi
 
-# --- the modules every step needs; missing ones from WHEELS, else stop now rather than after minutes
-MODULES="torch onnx onnxruntime numpy scipy skimage rasterio constriction affine"
-missing() { $PY - $MODULES <<'PYEOF'
+# --- the modules every step needs (training.console's [train] list and the engine's runtime imports);
+# missing ones from WHEELS, else stop now rather than after minutes
+RUNTIME_MODULES="onnxruntime numpy scipy skimage rasterio constriction affine PIL"
+missing() { $PY - $RUNTIME_MODULES <<'PYEOF'
 import importlib.util, sys
-print(" ".join(m for m in sys.argv[1:] if importlib.util.find_spec(m) is None))
+from training.console import TRAINING_MODULES
+print(" ".join(m for m in (*TRAINING_MODULES, *sys.argv[1:]) if importlib.util.find_spec(m) is None))
 PYEOF
 }
 MISSING=$(missing)

@@ -19,6 +19,7 @@ import numpy as np
 
 from .errors import InputError
 from .input_kind import KindAdvice, check_input_kind
+from .metadata import NOISE_FLOOR_DB
 from .preprocess import LINEAR_KINDS, db_to_linear, linear_to_db, valid_mask
 from .run import IsCancelled, Log, Progress, Run
 from .tiling import Window
@@ -59,7 +60,7 @@ def convert_db(
     band: int = 1,
     input_kind: str = "intensity",
     inverse: bool = False,
-    noise_floor_db: float = -40.0,
+    noise_floor_db: float = NOISE_FLOOR_DB,
     progress: Progress | None = None,
     is_cancelled: IsCancelled | None = None,
     log: Log | None = None,

@@ -16,6 +16,9 @@ from typing import Any
 
 from .errors import ModelError
 
+NOISE_FLOOR_DB = -40.0
+"""Default floor of the dB conversion (intensity 1e-4): zeros and tiny values become this, not -inf."""
+
 SCHEMA_VERSION = 1
 METADATA_KEY = "sar_toolbox.metadata"
 INTEGER_FIELDS = ("input_bands", "tile_size", "overlap", "scale_factor", "latent_channels", "schema_version")
@@ -87,7 +90,7 @@ class ModelMetadata:
     db_max: float | None = None
     mean: float | None = None
     std: float | None = None
-    noise_floor_db: float = -40.0
+    noise_floor_db: float = NOISE_FLOOR_DB
     output_meaning: str = ""
     schema_version: int = SCHEMA_VERSION
     extra: dict[str, str] = field(default_factory=dict)

@@ -17,7 +17,7 @@ from __future__ import annotations
 import numpy as np
 
 from .errors import InputError
-from .metadata import InputTransform, ModelMetadata, Normalisation
+from .metadata import NOISE_FLOOR_DB, InputTransform, ModelMetadata, Normalisation
 
 LINEAR_KINDS: dict[str, float] = {"intensity": 10.0, "amplitude": 20.0}
 """dB factor per kind of linear value: dB = factor * log10(value)."""
@@ -55,7 +55,7 @@ def valid_mask(values: np.ndarray, nodata: float | None, positive: bool = True) 
     return mask
 
 
-def linear_to_db(values: np.ndarray, kind: str, noise_floor_db: float = -40.0) -> np.ndarray:
+def linear_to_db(values: np.ndarray, kind: str, noise_floor_db: float = NOISE_FLOOR_DB) -> np.ndarray:
     """Linear intensity/amplitude -> float32 dB.
 
     Values below ``noise_floor_db`` are set to the floor; invalid pixels

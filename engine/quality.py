@@ -40,6 +40,7 @@ import numpy as np
 
 from .errors import DependencyError, InputError
 from .input_kind import check_input_kind
+from .metadata import NOISE_FLOOR_DB
 from .preprocess import INPUT_KINDS, LINEAR_KINDS, db_to_linear, linear_to_db, valid_mask
 from .quality_report import QualityReport, Sizes
 from .quality_strips import RowReader, StreamedFigures, stream_figures
@@ -52,7 +53,6 @@ HOMOGENEOUS_FRACTION = 0.1
 ENL_BLOCK = 16
 """Side of the blocks in which homogeneity and ENL are measured."""
 SSIM_WINDOW = 7
-NOISE_FLOOR_DB = -40.0
 
 
 # ------------------------------------------------------------------ metrics

@@ -25,6 +25,7 @@ from ..codec.rate_choice import DEFAULT_RATE, QUALITY_NAMES, RATE_OPTIONS, RETIR
 from ..codec.rate_points import MEASURE_COMMAND
 from ..coregistration.api import DEFAULT_METHOD
 from ..errors import SarToolboxError
+from ..metadata import NOISE_FLOOR_DB
 from .jobs import ALGORITHMS, count_statuses
 from .runner import SCENE_TIMEOUT_S
 
@@ -73,7 +74,8 @@ def _algorithm_options(name: str, p: argparse.ArgumentParser) -> None:
     if name in ("todb", "compress", "translate"):
         p.add_argument("--input-kind", choices=KINDS, default="intensity", help="default intensity")
     if name == "todb":
-        p.add_argument("--noise-floor-db", type=float, default=-40.0, help="default -40")
+        p.add_argument("--noise-floor-db", type=float, default=NOISE_FLOOR_DB,
+                       help=f"default {NOISE_FLOOR_DB:g}")
     if name == "compress":
         _rate_options(p)
         p.add_argument("--rdo", action="store_true", help="optimised quantisation")

@@ -54,7 +54,7 @@ from .models import (
     strip_encoder,
     training_lambda,
 )
-from .rate_choice import resolve_rate
+from .rate_choice import DEFAULT_RATE, resolve_rate
 from .rdo import rdo_quantise
 from .source import model_input, read_tile
 
@@ -157,7 +157,7 @@ def compress_raster(
     *,
     band: int | Sequence[int] | None = None,
     input_kind: str = "intensity",
-    rate: str | None = "r2",
+    rate: str | None = DEFAULT_RATE,
     encoder_path: str | os.PathLike[str] | None = None,
     tile_size: int | None = None,
     overlap: int | None = None,

@@ -10,6 +10,7 @@ from typing import Any
 import numpy as np
 
 from ..errors import InputError
+from ..metadata import NOISE_FLOOR_DB
 from ..preprocess import linear_to_db
 from .scene import generate_scene_pair
 from .validation import check_float, check_seed, check_size
@@ -27,7 +28,7 @@ class TrainingPair:
 
 
 def _to_db(intensity: np.ndarray) -> np.ndarray:
-    return linear_to_db(intensity, "intensity", noise_floor_db=-40.0)
+    return linear_to_db(intensity, "intensity", noise_floor_db=NOISE_FLOOR_DB)
 
 
 def generate_training_batch(

@@ -11,6 +11,7 @@ from qgis.core import (
     QgsProcessingParameterRasterDestination,
 )
 
+from ..engine.metadata import NOISE_FLOOR_DB as DEFAULT_NOISE_FLOOR_DB
 from ..engine.preprocess import LINEAR_KINDS
 from .base import RADIOMETRY, SarAlgorithm, engine_callbacks
 from .params import BandInput, Figure, ParameterValues, as_advanced
@@ -60,7 +61,7 @@ and only moved into place when the run succeeds, so a cancelled or failed run le
                     self.NOISE_FLOOR_DB,
                     self.tr("Noise floor (dB)"),
                     type=QgsProcessingParameterNumber.Double,
-                    defaultValue=-40.0,
+                    defaultValue=DEFAULT_NOISE_FLOOR_DB,
                     minValue=-100.0,
                     maxValue=0.0,
                 )

@@ -26,6 +26,7 @@ from typing import Protocol
 
 import numpy as np
 
+from engine.metadata import NOISE_FLOOR_DB
 from engine.preprocess import linear_to_db
 
 logger = logging.getLogger(__name__)
@@ -50,7 +51,7 @@ class DisplayPngMapping:
 
 def load_display_png_db(
     path: str | os.PathLike[str], mapping: DisplayPngMapping = DisplayPngMapping(),
-    noise_floor_db: float = -40.0,
+    noise_floor_db: float = NOISE_FLOOR_DB,
 ) -> np.ndarray:
     """Read an 8-bit grey (or RGB with R=G=B) PNG and map it to dB (float32)."""
     from skimage.io import imread
@@ -107,7 +108,7 @@ class GeoTiffFolderSource:
 
     def __init__(
         self, folder: str | os.PathLike[str], kind: str = "intensity", band: int = 1,
-        noise_floor_db: float = -40.0,
+        noise_floor_db: float = NOISE_FLOOR_DB,
     ) -> None:
         from engine.raster_io import inspect_raster
 
@@ -169,7 +170,7 @@ class Sen12Source:
 class SyntheticSource(InMemorySource):
     """The project's synthetic SAR scenes (dB of the SAR image), one per seed."""
 
-    def __init__(self, seeds: Sequence[int], size: int = 512, noise_floor_db: float = -40.0) -> None:
+    def __init__(self, seeds: Sequence[int], size: int = 512, noise_floor_db: float = NOISE_FLOOR_DB) -> None:
         super().__init__("synthetic", [synthetic_sar_db(s, size, noise_floor_db) for s in seeds])
 
 
@@ -177,7 +178,7 @@ SYNTHETIC_LOOKS = (1.0, 2.0, 4.0, 4.4)
 SYNTHETIC_LOOK_DIRECTIONS = ("east", "west")
 
 
-def synthetic_sar_db(seed: int, size: int, noise_floor_db: float = -40.0) -> np.ndarray:
+def synthetic_sar_db(seed: int, size: int, noise_floor_db: float = NOISE_FLOOR_DB) -> np.ndarray:
     """dB SAR image of the synthetic scene with this seed.
 
     The number of looks cycles through :data:`SYNTHETIC_LOOKS` and the look

@@ -35,7 +35,7 @@ from typing import Any
 
 import numpy as np
 
-from engine.metadata import InputTransform, ModelMetadata, Normalisation, Task
+from engine.metadata import NOISE_FLOOR_DB, InputTransform, ModelMetadata, Normalisation, Task
 from engine.preprocess import normalise, to_model_domain
 
 from ..config import ConfigDict, documented
@@ -54,7 +54,6 @@ DB_MIN, DB_MAX = -30.0, 5.0
 SEN12_DB_RANGE = (-25.0, 0.0)
 MOS_DB_AT_255 = 5.0
 SYNTHETIC_GAIN = 3.0
-NOISE_FLOOR_DB = -40.0
 
 
 def input_metadata(

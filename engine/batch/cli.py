@@ -21,17 +21,11 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from ..codec.rate_choice import DEFAULT_RATE, QUALITY_NAMES, RATE_OPTIONS, RETIRED, check_target, choice_table
-from ..codec.rate_points import MEASURE_COMMAND
-from ..coregistration.api import DEFAULT_METHOD
 from ..errors import SarToolboxError
-from ..metadata import NOISE_FLOOR_DB
 from .jobs import ALGORITHMS, count_statuses
 from .runner import SCENE_TIMEOUT_S
 
 logger = logging.getLogger(__name__)
-
-KINDS = ("intensity", "amplitude", "db")
 
 
 def program_name(argv0: str | None = None) -> str:
@@ -61,58 +55,8 @@ def _parser() -> argparse.ArgumentParser:
                        help=f"fail a scene held this long by a worker (default {SCENE_TIMEOUT_S:g}; 0: off)")
         p.add_argument("--no-progress", action="store_true", help="no progress bar")
         p.add_argument("-v", "--verbose", action="store_true", help="Dask's own log messages too")
-        _algorithm_options(name, p)
+        algo.arguments(p)
     return parser
-
-
-def _algorithm_options(name: str, p: argparse.ArgumentParser) -> None:
-    if name in ("todb", "translate"):
-        p.add_argument("--band", type=int, default=1, help="1-based band (default 1)")
-    if name == "compress":
-        p.add_argument("--band", type=int, default=None, help="1-based band (default: every band, "
-                       "e.g. VV and VH, in one file)")
-    if name in ("todb", "compress", "translate"):
-        p.add_argument("--input-kind", choices=KINDS, default="intensity", help="default intensity")
-    if name == "todb":
-        p.add_argument("--noise-floor-db", type=float, default=NOISE_FLOOR_DB,
-                       help=f"default {NOISE_FLOOR_DB:g}")
-    if name == "compress":
-        _rate_options(p)
-        p.add_argument("--rdo", action="store_true", help="optimised quantisation")
-        p.add_argument("--no-post-filter", dest="post_filter", action="store_false",
-                       help="do not fit the restoration filter")
-    if name == "decompress":
-        p.add_argument("--output-kind", choices=KINDS, default="db", help="default db")
-    if name == "translate":
-        p.add_argument("--model", default=None, help="translation .onnx (default: the shipped model)")
-    if name == "coregister":
-        p.add_argument("--reference", type=Path, required=True, help="one reference for every input")
-        p.add_argument("--method", default=DEFAULT_METHOD, help=f"default {DEFAULT_METHOD}")
-        p.add_argument("--mode", choices=("global", "local"), default="global", help="default global")
-
-
-def _rate_options(p: argparse.ArgumentParser) -> None:
-    """compress: --rate, --quality, --target-bpp / --target-psnr, and the quality table as epilog."""
-    retired = ", ".join(f"{old} is retired and runs {new}" for old, new in RETIRED.items())
-    p.add_argument("--rate", default=DEFAULT_RATE, choices=RATE_OPTIONS, metavar="RATE",
-                   help=f"rate point by name: {', '.join(RATE_OPTIONS)} (default {DEFAULT_RATE}; {retired})")
-    p.add_argument("--quality", choices=QUALITY_NAMES, default=None,
-                   help="what you want, in words (overrides --rate); see the table below")
-    target = p.add_mutually_exclusive_group()
-    target.add_argument("--target-bpp", type=float, default=None,
-                        help="at most this many bits per pixel per scene (overrides --quality and --rate)")
-    target.add_argument("--target-psnr", type=float, default=None,
-                        help="at least this PSNR in dB per scene (overrides --quality and --rate)")
-    p.epilog = ("Quality choices, typical figures on real SAR (validation images; "
-                f"{MEASURE_COMMAND}):\n{choice_table(html=False)}")
-
-
-def _check_targets(args: argparse.Namespace) -> None:
-    """:class:`SystemExit` (2) when a compress target is not a positive number."""
-    try:
-        check_target(args.target_bpp, args.target_psnr)
-    except SarToolboxError as exc:
-        raise _usage(f"{exc} (--target-bpp / --target-psnr)") from None
 
 
 COMMON = {"algorithm", "input_dir", "inputs", "output_dir", "workers", "scheduler", "no_progress",
@@ -179,14 +123,13 @@ def configure_logging(verbose: bool) -> None:
 def _checked_inputs(args: argparse.Namespace) -> list[Path]:
     """The scenes, after every check of the command line; :class:`SystemExit` (2) on a bad one."""
     inputs = find_inputs(args)
-    if args.algorithm == "coregister" and not args.reference.is_file():
-        raise _usage(f"--reference '{args.reference}' does not exist; choose the master scene.")
+    problem = ALGORITHMS[args.algorithm].check(args)
+    if problem:
+        raise _usage(problem)
     if args.workers < 1:
         raise _usage(f"--workers must be at least 1, got {args.workers}.")
     if args.scene_timeout < 0:
         raise _usage(f"--scene-timeout must be 0 (none) or a number of seconds, got {args.scene_timeout}.")
-    if args.algorithm == "compress":
-        _check_targets(args)
     _check_output_dir(args.output_dir)
     return inputs
 

@@ -2,18 +2,21 @@
 
 Pure of Dask: a job is a plain picklable function call that a worker runs; it
 returns the scene's figures or raises. The registry :data:`ALGORITHMS` maps the
-command-line name to its :class:`Algorithm` (output naming, completeness check,
-the call itself).
+command-line name to its :class:`Algorithm`, one record per job: output naming, completeness check,
+the call itself, and its command-line options with their check (:mod:`.options`).
 """
 
 from __future__ import annotations
 
+import argparse
 import logging
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+
+from . import options as cli
 
 logger = logging.getLogger(__name__)
 
@@ -29,7 +32,8 @@ class Algorithm:
 
     A scene ``<stem>.<ext>`` gives ``<stem><suffix>`` in the output folder for each of
     ``output_suffixes`` (the first is the main output); ``run(input, outputs, options)`` makes
-    them and returns the scene's key figures.
+    them and returns the scene's key figures. ``arguments(parser)`` adds the job's command-line
+    options (their values are ``options``); ``check(args)`` says what is wrong with them, or ``None``.
     """
 
     name: str
@@ -37,6 +41,8 @@ class Algorithm:
     input_suffixes: tuple[str, ...]
     output_suffixes: tuple[str, ...]
     run: Callable[[Path, list[Path], Options], dict[str, Any]]
+    arguments: Callable[[argparse.ArgumentParser], None]
+    check: Callable[[argparse.Namespace], str | None] = cli.no_check
 
     def outputs(self, source: Path, out_dir: Path) -> list[Path]:
         """Every file a complete run on ``source`` writes into ``out_dir``."""
@@ -94,15 +100,17 @@ def _translate(source: Path, outputs: list[Path], options: Options) -> dict[str,
 ALGORITHMS: dict[str, Algorithm] = {
     a.name: a
     for a in (
-        Algorithm("todb", "convert one band to dB (<stem>_db.tif)", RASTER_SUFFIXES, ("_db.tif",), _todb),
+        Algorithm("todb", "convert one band to dB (<stem>_db.tif)", RASTER_SUFFIXES, ("_db.tif",), _todb,
+                  cli.todb_arguments),
         Algorithm("compress", "compress every band (or --band) with the learned codec (<stem>.sarz)",
-                  RASTER_SUFFIXES, (".sarz",), _compress),
+                  RASTER_SUFFIXES, (".sarz",), _compress, cli.compress_arguments, cli.check_compress),
         Algorithm("decompress", "decode .sarz files to GeoTIFF (<stem>.tif)", (".sarz",), (".tif",),
-                  _decompress),
+                  _decompress, cli.decompress_arguments),
         Algorithm("coregister", "co-register every input onto one --reference (<stem>_coreg.tif + .json)",
-                  RASTER_SUFFIXES, ("_coreg.tif", "_coreg.json"), _coregister),
+                  RASTER_SUFFIXES, ("_coreg.tif", "_coreg.json"), _coregister, cli.coregister_arguments,
+                  cli.check_coregister),
         Algorithm("translate", "render each SAR scene as synthetic optical-looking RGB (<stem>_rgb.tif)",
-                  RASTER_SUFFIXES, ("_rgb.tif",), _translate),
+                  RASTER_SUFFIXES, ("_rgb.tif",), _translate, cli.translate_arguments),
     )
 }
 """Batch algorithms by command-line name."""

@@ -103,6 +103,27 @@ def test_a_bad_compress_target_is_refused_and_nothing_is_written(scenes: Path, t
               "--target-psnr", "30"])
 
 
+def test_a_batch_job_is_one_record_with_its_options_and_their_check(
+        scenes: Path, tmp_path: Path, caplog: pytest.LogCaptureFixture,
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """A job added to ALGORITHMS alone gets its subcommand, its options and their check."""
+    import argparse
+
+    from engine.batch import jobs
+
+    def arguments(p: argparse.ArgumentParser) -> None:
+        p.add_argument("--factor", type=int, default=2)
+
+    record = jobs.Algorithm("double", "double every scene", jobs.RASTER_SUFFIXES, ("_x2.tif",),
+                            lambda source, outputs, options: {}, arguments,
+                            lambda args: "--factor must be at least 1." if args.factor < 1 else None)
+    monkeypatch.setitem(jobs.ALGORITHMS, "double", record)
+    out = tmp_path / "out"
+    assert main(["double", "--input-dir", str(scenes), "--output-dir", str(out), "--factor", "0",
+                 "--no-progress"]) == 2
+    assert "--factor must be at least 1." in caplog.text and not out.exists()
+
+
 def test_an_empty_input_folder_is_refused_and_nothing_is_written(tmp_path: Path) -> None:
     (tmp_path / "empty").mkdir()
     out = tmp_path / "out"

@@ -59,6 +59,9 @@ def test_coregister_global_with_every_output(
     # plumbing test on a tiny scene: accuracy is tested in tests/engine
     assert abs(res["SHIFT_X"] - tx) < 1.0 and abs(res["SHIFT_Y"] - ty) < 1.0
     assert res["N_POINTS"] == 1 and res["RMSE"] is None  # one window: no redundant point, no RMSE
+    report = json.loads(Path(res["REPORT"]).read_text())
+    assert res["CONFIDENCE"] == pytest.approx(report["confidence"]["distinctness"])  # issue 27
+    assert res["CONFIDENCE"] >= report["confidence"]["min_distinctness"]
     for key in ("OUTPUT", "TIEPOINTS", "GCP_FILE", "REPORT", "CHECKERBOARD"):
         assert Path(res[key]).exists(), key
     out, info = read_geotiff(res["OUTPUT"])

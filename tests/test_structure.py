@@ -90,7 +90,10 @@ def _all_imports(tree: ast.Module) -> Iterator[ast.Import | ast.ImportFrom]:
 
 def _targets(module: str, is_package: bool, node: ast.Import | ast.ImportFrom,
              modules: dict[str, Path]) -> set[str]:
-    """The engine modules one import statement loads (the deepest existing module of each name)."""
+    """The engine modules one import statement loads (the deepest existing module of each name).
+
+    ``from . import sub`` of a submodule is an edge to ``sub`` only: the package is its parent, always
+    initialised first whatever the child imports, so that edge is no choice of the code."""
     if isinstance(node, ast.Import):
         names = [alias.name for alias in node.names]
     else:
@@ -100,7 +103,9 @@ def _targets(module: str, is_package: bool, node: ast.Import | ast.ImportFrom,
             stem = f"{base}.{node.module}" if node.module else base
         else:
             stem = node.module or ""
-        names = [f"{stem}.{alias.name}" for alias in node.names] + [stem]
+        names = [f"{stem}.{alias.name}" for alias in node.names]
+        if not all(name in modules for name in names):  # a name defined in the module (package) itself
+            names.append(stem)
     found = set()
     for name in names:
         parts = name.split(".")
@@ -164,6 +169,11 @@ def test_the_import_graph_sees_type_checking_imports() -> None:
     for node in _all_imports(tree):
         edges |= _targets("engine.a", False, node, {"engine.a": Path("a.py"), "engine.b": Path("b.py")})
     assert edges == {"engine.b"}
+    modules = {"engine.p": Path("p/__init__.py"), "engine.p.q": Path("p/q.py"), "engine.p.r": Path("p/r.py")}
+    sub, attr = ast.parse("from . import r\nfrom . import NAME\n").body
+    assert isinstance(sub, ast.ImportFrom) and isinstance(attr, ast.ImportFrom)
+    assert _targets("engine.p.q", False, sub, modules) == {"engine.p.r"}  # the package: no edge
+    assert _targets("engine.p.q", False, attr, modules) == {"engine.p"}  # a name of the package: an edge
 
 
 def test_the_import_graph_sees_lazy_and_relative_imports() -> None:

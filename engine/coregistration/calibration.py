@@ -37,8 +37,9 @@ def calibration(method: str) -> Calibration:
     """The calibration of ``method`` (the fallback threshold when it has none)."""
     try:
         entry = json.loads(CALIBRATION_FILE.read_text())["methods"][method]
-    except (OSError, KeyError, ValueError):
-        logger.debug("no refusal calibration for %s: threshold %s", method, FALLBACK_DISTINCTNESS)
+    except (OSError, KeyError, ValueError) as exc:
+        logger.warning("No refusal calibration for %s in %s (%s): using the distinctness threshold %s",
+                       method, CALIBRATION_FILE.name, type(exc).__name__, FALLBACK_DISTINCTNESS)
         return Calibration(FALLBACK_DISTINCTNESS, {}, False)
     sizes = {int(k): float(v) for k, v in entry.get("answered_by_size", {}).items()}
     return Calibration(float(entry["min_distinctness"]), sizes, True)

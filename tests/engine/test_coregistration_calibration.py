@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 from engine.coregistration import coregister
-from engine.coregistration.calibration import CALIBRATION_FILE, calibration
+from engine.coregistration.calibration import CALIBRATION_FILE, FALLBACK_DISTINCTNESS, calibration
 from engine.coregistration.fitting import FitLimits, fit_single
 from engine.coregistration.grid import TiePoint
 from engine.errors import RegistrationError
@@ -38,6 +38,15 @@ def test_the_threshold_is_the_calibrated_one_and_keeps_wrong_answers_under_1_per
     # the smallest threshold of the curve that keeps that bound: no hand-raised value
     lower = [p for p in entry["curve"] if p["threshold"] < cal.min_distinctness]
     assert all(p["wrong_of_answered"] > 0.01 for p in lower)
+
+
+def test_a_method_without_calibration_falls_back_to_the_hand_set_threshold_and_says_so(
+        caplog: pytest.LogCaptureFixture) -> None:
+    calibration.cache_clear()
+    with caplog.at_level("WARNING", logger="engine.coregistration.calibration"):
+        cal = calibration("gradmag")  # a benchmark-only method, not calibrated
+    assert not cal.calibrated and cal.min_distinctness == FALLBACK_DISTINCTNESS
+    assert "No refusal calibration for gradmag" in caplog.text
 
 
 def test_refusal_below_the_calibrated_threshold_and_small_scene_advice() -> None:

@@ -51,7 +51,8 @@ def _rate_arguments(p: argparse.ArgumentParser) -> None:
                    help="what you want, in words (overrides --rate); see the table below")
     target = p.add_mutually_exclusive_group()
     target.add_argument("--target-bpp", type=float, default=None,
-                        help="at most this many bits per pixel per scene (overrides --quality and --rate)")
+                        help="at most this many bits per pixel, per scene and band (overrides --quality "
+                             "and --rate)")
     target.add_argument("--target-psnr", type=float, default=None,
                         help="at least this PSNR in dB per scene (overrides --quality and --rate)")
     p.epilog = ("Quality choices, typical figures on real SAR (validation images; "

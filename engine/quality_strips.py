@@ -262,8 +262,8 @@ class _ReportSample:
 
     def add(self, top: int, ref: np.ndarray, rec: np.ndarray) -> None:
         first = (-top) % self.step
-        self.thumbs[0].append(ref[first::self.step, ::self.step])
-        self.thumbs[1].append(rec[first::self.step, ::self.step])
+        self.thumbs[0].append(ref[first::self.step, ::self.step].copy())  # a view would keep the strip
+        self.thumbs[1].append(rec[first::self.step, ::self.step].copy())
         finite = ref[np.isfinite(ref)]
         self.ref_hist += np.histogram(finite, bins=self._ref_edges)[0]
         diff = rec.astype(np.float64) - ref

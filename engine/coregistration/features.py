@@ -121,15 +121,33 @@ class OrientedGradientFeatures:
             ch = np.abs(np.cos(a) * gx + np.sin(a) * gy)
             ch = ndimage.correlate1d(ch, kern, axis=0, mode="nearest")
             feats[i] = ndimage.correlate1d(ch, kern, axis=1, mode="nearest")
-        # smoothing across orientation: circular [1, 2, 1] / 4
-        feats = 0.25 * (np.roll(feats, 1, axis=0) + 2 * feats + np.roll(feats, -1, axis=0))
-        norm = np.sqrt((feats**2).sum(axis=0, keepdims=True))
+        _smooth_orientations(feats)
+        norm = np.sqrt(_sum_of_squares(feats))[None]
         if self.norm_sigma > 0:
             norm = np.sqrt(ndimage.gaussian_filter(norm[0] ** 2, self.norm_sigma, mode="nearest"))[None]
         eps = 1e-3 * float(np.median(norm)) + 1e-12
         feats /= norm + eps
         feats[:, ~valid] = 0.0
         return feats
+
+
+def _smooth_orientations(feats: np.ndarray) -> None:
+    """Circular ``[1, 2, 1] / 4`` smoothing across the orientation channels, in place (one channel of
+    temporaries at a time: whole-stack copies were the peak of the keypoint stages)."""
+    first, previous = feats[0].copy(), feats[-1].copy()
+    for i in range(len(feats)):
+        current = feats[i].copy()
+        following = feats[i + 1] if i + 1 < len(feats) else first
+        feats[i] = 0.25 * (previous + 2 * current + following)
+        previous = current
+
+
+def _sum_of_squares(feats: np.ndarray) -> np.ndarray:
+    """``(feats**2).sum(axis=0)`` channel by channel (same order, no stack-sized temporary)."""
+    total = np.zeros(feats.shape[1:], dtype=feats.dtype)
+    for channel in feats:
+        total += channel * channel
+    return total
 
 
 class GradientMagnitudeFeatures:

@@ -37,6 +37,21 @@ logger = logging.getLogger(__name__)
 
 REPORT_VERSION = 1
 KIND_CHOICES = ("auto", *KINDS)
+MAX_PIXELS = 4096 * 4096
+"""Largest image (pixels) registered: both images are read whole and the stages hold about 200 bytes per
+pixel (884 MB peak at 2000 x 2000, about 3.4 GB at this size; ``python -m benchmarks.keypoints_memory``)."""
+
+
+def check_size(info: RasterInfo, role: str) -> None:
+    """Refuse an image above :data:`MAX_PIXELS`, saying what to do instead."""
+    if info.width * info.height > MAX_PIXELS:
+        raise InputError(
+            f"The {role} '{Path(info.path).name}' has {info.width} x {info.height} px; keypointregister "
+            f"reads both images whole and takes at most {MAX_PIXELS / 1e6:.1f} Mpix each (about 3.4 GB of "
+            "memory at that size). Crop both rasters to the area they share, or decimate them (e.g. "
+            "gdal_translate -outsize 50% 50%); for a shift or affine correction of a large scene use "
+            "coregister, which works on any size."
+        )
 
 
 @dataclass
@@ -178,6 +193,8 @@ def keypoint_register(
     ref_bands = list(reference_bands) if reference_bands else list(range(1, ref.count + 1))
     inp.check([band])
     ref.check(ref_bands)
+    check_size(inp, "INPUT")
+    check_size(ref, "REFERENCE")
     if inp.crs_wkt and ref.crs_wkt:
         check_pair(str(input_path), str(reference_path))  # refuses rasters that do not overlap on the ground
     detector = make_detector(model_path)

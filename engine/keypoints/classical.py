@@ -194,6 +194,7 @@ class ClassicalDetector:
     tile_size = 256
     overlap = 96
     margin = PATCH_STEP * PATCH_SAMPLES / 2  # the patch's inscribed circle stays on valid pixels
+    batch_size = 4
 
     def scores(self, batch: np.ndarray, modality: str) -> np.ndarray:
         return harris_batch(batch)

@@ -71,6 +71,7 @@ class Detector(Protocol):
     tile_size: int
     overlap: int
     margin: float  # keypoints keep this distance (level pixels) from invalid pixels and the border
+    batch_size: int  # tiles per scores() call: what bounds the score pass's memory
 
     def scores(self, batch: np.ndarray, modality: str) -> np.ndarray:
         """``(n, 1, t, t)`` prepared tiles -> ``(n, 1, t, t)`` keypoint scores (higher is better)."""
@@ -199,7 +200,8 @@ def extract(image: np.ndarray, valid: np.ndarray, detector: Detector, modality: 
 
         tile = detector.tile_for((img.shape[0], img.shape[1]))
         score = apply_tiled(masked, scores, tile_size=tile, overlap=detector.overlap,
-                            progress=tiled_progress, is_cancelled=run.is_cancelled)
+                            batch_size=detector.batch_size, progress=tiled_progress,
+                            is_cancelled=run.is_cancelled)
         assert score is not None
         xy, vals = local_maxima(score[0], usable_mask(ok, detector.margin), int(budget))
         described = describe_in_tiles(img, ok, xy, detector.describer(modality), tile, detector.overlap,

@@ -35,6 +35,9 @@ MIN_SCORE = 1e-3
 MAX_TILE = 512
 """A level up to this size runs as one tile (no overlap overhead); larger ones in tiles of this side."""
 SIDE_MULTIPLE = 16
+BATCH_SIZE = 1
+"""Tiles per model run: a 512 px tile with 128 descriptor channels and the network's activations takes
+hundreds of MB in ONNX Runtime's arena (batches of 4 peaked at 2.9 GB on a 1400 x 1400 pair)."""
 CACHE_BYTES = 256 * 2**20
 """Descriptor tiles of the score pass kept (float16) for the description pass, at most this many bytes."""
 
@@ -43,6 +46,7 @@ class LearnedDetector:
     """Keypoints, scores and descriptors from an ONNX keypoint model."""
 
     name = "learned"
+    batch_size = BATCH_SIZE
 
     def __init__(self, path: str | os.PathLike[str], intra_op_threads: int | None = None) -> None:
         self.model = OnnxModel(path, intra_op_threads=intra_op_threads, tasks=[Task.KEYPOINTS])

@@ -392,3 +392,46 @@ def test_grid_sources_sends_points_at_infinity_far_outside() -> None:
     assert np.all(xs.reshape(4, 30)[:, 10] < -1e6)  # the centres of column 10 (x = 10.5)
     _, ok = geometry.warp_onto(np.ones((8, 8), np.float32), np.ones((8, 8), bool), h, (4, 30))
     assert not ok[:, 10].any()
+
+
+# ------------------------------------------------------------------ memory (finding 24.8)
+def test_an_image_above_the_size_limit_is_refused_before_reading(
+        scale_two_pair: tuple[Path, Path, np.ndarray], tmp_path: Path,
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    import engine.keypoints.api as api
+
+    inp, ref, _ = scale_two_pair
+    monkeypatch.setattr(api, "MAX_PIXELS", 100)
+    monkeypatch.setattr(api, "_read_image", lambda *a: pytest.fail("read before the size check"))
+    with pytest.raises(InputError, match=r"The INPUT .* px; keypointregister reads both images whole .*"
+                                         r"Crop both rasters.*coregister"):
+        keypoint_register(inp, ref, output_path=tmp_path / "out.tif")
+    assert not (tmp_path / "out.tif").exists()
+
+
+def test_orientation_smoothing_in_place_equals_the_stack_formula() -> None:
+    from engine.coregistration.features import _smooth_orientations, _sum_of_squares
+
+    feats = np.random.default_rng(0).random((9, 40, 30)).astype(np.float32)
+    expected = 0.25 * (np.roll(feats, 1, axis=0) + 2 * feats + np.roll(feats, -1, axis=0))
+    _smooth_orientations(feats)
+    np.testing.assert_array_equal(feats, expected)
+    np.testing.assert_array_equal(_sum_of_squares(feats), (feats**2).sum(axis=0))
+
+
+def test_the_learned_detector_scores_one_tile_at_a_time(tmp_path: Path) -> None:
+    from engine.keypoints.learned import LearnedDetector
+
+    detector = LearnedDetector(build_fake_keypoint_model(tmp_path / "kp.onnx"))
+    assert detector.batch_size == 1  # batches of 4 tiles of 512 px peaked at 2.9 GB on 1400 x 1400
+    batches: list[int] = []
+    real_run = detector._run
+
+    def counting(batch: np.ndarray, modality: str, outputs: list[str]) -> list[np.ndarray]:
+        batches.append(len(batch))
+        return real_run(batch, modality, outputs)
+
+    detector._run = counting  # type: ignore[method-assign]
+    image = np.random.default_rng(1).random((700, 600)).astype(np.float32)
+    extract(image, np.ones(image.shape, bool), detector, "sar", 200, QUIET)
+    assert batches and set(batches) == {1}

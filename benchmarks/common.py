@@ -74,3 +74,11 @@ def run_child(module: str, args: Sequence[str]) -> tuple[int, float, str]:
         proc.returncode = os.waitstatus_to_exitcode(status)
         out.seek(0)
         return proc.returncode, usage.ru_maxrss / 1024.0, out.read()
+
+
+def publish(section: str, markdown: Path | None) -> None:
+    """Write ``section`` into ``markdown`` (:func:`replace_section`), or print it when there is none."""
+    if markdown:
+        replace_section(markdown, section)
+    else:
+        print(section)

@@ -22,7 +22,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from benchmarks.common import replace_section, run_child, section_head
+from benchmarks.common import publish, run_child, section_head
 from benchmarks.pipeline import machine_line
 
 log = logging.getLogger("benchmarks.keypoints_memory")
@@ -117,11 +117,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     command = (f"python -m {MODULE} --sizes {' '.join(map(str, args.sizes))}"
                + "".join(f" --model {m}" for m in args.model)
                + (f" --markdown {args.markdown}" if args.markdown else ""))
-    section = markdown_section(rows, command, args.note)
-    if args.markdown:
-        replace_section(args.markdown, section)
-    else:
-        print(section)
+    publish(markdown_section(rows, command, args.note), args.markdown)
     return 0
 
 

@@ -27,7 +27,7 @@ from pathlib import Path
 
 import numpy as np
 
-from benchmarks.common import replace_section, run_child, section_head
+from benchmarks.common import publish, run_child, section_head
 from benchmarks.pipeline import machine_line
 
 log = logging.getLogger("benchmarks.quality_memory")
@@ -182,11 +182,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         log.info("%s", rows[-1])
     command = (f"python -m {MODULE} --sizes {' '.join(args.sizes)} --in-memory-check {args.in_memory_check:g}"
                + (f" --markdown {args.markdown}" if args.markdown else ""))
-    section = markdown_section(rows, command, args.note)
-    if args.markdown:
-        replace_section(args.markdown, section)
-    else:
-        print(section)
+    publish(markdown_section(rows, command, args.note), args.markdown)
     return 0
 
 

@@ -44,7 +44,10 @@ stages: a robust coarse fit, then a local search around the predicted positions 
 <b>Transform</b> (similarity, affine or homography). Folded, near-singular or too strongly scaled \
 (outside 1/8 to 8) results are refused.
 <b>Input values are</b> / <b>Reference values are</b> (advanced): auto, linear intensity or \
-amplitude, dB, or optical; auto takes a several-band or non-heavy-tailed reference as optical.
+amplitude, dB, or optical; auto judges a sample of the values: negative or dB-spread values are \
+dB (never optical), speckled ones linear SAR, a several-band or speckle-free reference optical.
+Both images are read whole: each may have up to 4096 x 4096 px (about 3.4 GB of memory; 0.9 GB at \
+2000 x 2000); larger ones are refused: crop or decimate them, or use coregister for large scenes.
 Outputs: the INPUT resampled onto the REFERENCE grid (<b>Registered raster</b>, chosen \
 <b>Resampling</b>), optional <b>Tie points</b> (GeoPackage; the dialog proposes a temporary layer, \
 scripts write it only when given a path), a <b>Georeferencer GCP file</b> \

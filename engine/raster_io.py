@@ -83,6 +83,20 @@ def osgeo_cache(gdal: Any, limit: int = GDAL_CACHE_BYTES) -> Iterator[None]:
         gdal.SetCacheMax(previous)
 
 
+@contextlib.contextmanager
+def osgeo_thread_options(gdal: Any, **options: str) -> Iterator[None]:
+    """Configuration options of the system GDAL (``osgeo``) for the calling thread while the block runs,
+    restored after (other threads and the process-wide settings are left as they are)."""
+    previous = {key: gdal.GetThreadLocalConfigOption(key, None) for key in options}
+    for key, value in options.items():
+        gdal.SetThreadLocalConfigOption(key, value)
+    try:
+        yield
+    finally:
+        for key, value in previous.items():
+            gdal.SetThreadLocalConfigOption(key, value)
+
+
 class ControlPoint(NamedTuple):
     """A ground control point: pixel ``(row, col)`` at map ``(x, y, z)`` in its CRS."""
 

@@ -19,7 +19,7 @@ from typing import Any
 import numpy as np
 
 from ..errors import DependencyError, InputError, RasterIOError
-from ..raster_io import OUTPUT_NODATA, UNREADABLE, RasterInfo, osgeo_cache
+from ..raster_io import OUTPUT_NODATA, UNREADABLE, RasterInfo, osgeo_cache, osgeo_thread_options
 from ..run import QUIET, Run
 from .grid import TiePoint
 from .transforms import Transform, fit_transform
@@ -30,6 +30,10 @@ RESAMPLING = ("nearest", "bilinear", "cubic", "lanczos", "cubicspline", "average
 """GDAL resampling methods of corrected rasters (the QGIS dialogs list them in this order)."""
 GCP_GRID = 12
 """GCPs per side handed to GDAL to warp with a polynomial (sampled from the fitted transform)."""
+READ_IN_THIS_THREAD = {"GDAL_NUM_THREADS": "1"}
+"""GDAL options while it copies or warps: with ``GDAL_NUM_THREADS`` set (the user's environment, a QGIS
+setting), GDAL decodes blocks in worker threads, where a failed read (a truncated input) is not raised:
+the corrected raster came out all nodata, with no error."""
 
 
 def _gdal() -> Any:
@@ -98,7 +102,7 @@ def write_corrected_raster(
     matrix, gcps = corrected_mapping(t_map, info.transform, info.width, info.height)
     creation = ["TILED=YES", "COMPRESS=DEFLATE", "BIGTIFF=IF_SAFER"]
     try:
-        with osgeo_cache(gdal):
+        with osgeo_cache(gdal), osgeo_thread_options(gdal, **READ_IN_THIS_THREAD):
             return _write_corrected(gdal, tmp_path, info, t_map, matrix, gcps, resample, resampling, creation,
                                     run)
     except RuntimeError as exc:

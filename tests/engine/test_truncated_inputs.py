@@ -93,3 +93,15 @@ def test_a_truncated_input_names_the_file(entry: Callable[[Path, Path, Path], An
     with pytest.raises(RasterIOError, match=WHAT):
         entry(cut, out, reference)
     assert list(out.iterdir()) == []
+
+
+def test_a_truncated_input_to_applytransform_fails_when_gdal_reads_in_threads(
+        cut: Path, reference: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """With ``GDAL_NUM_THREADS`` set (the user's environment, a QGIS setting, or a benchmark run before in
+    the same process), the system GDAL decodes blocks in worker threads, where a failed read is not raised:
+    the corrected raster came out all nodata, with no error."""
+    from osgeo import gdal
+
+    monkeypatch.setenv("GDAL_NUM_THREADS", "ALL_CPUS")
+    test_a_truncated_input_names_the_file(_applytransform, cut, reference, tmp_path, monkeypatch)
+    assert gdal.GetThreadLocalConfigOption("GDAL_NUM_THREADS", None) is None  # restored after the run

@@ -145,11 +145,13 @@ def _step(op: str, args: dict[str, Any]) -> dict[str, Any]:
 def _gdal_translate(src: str, dst: str, driver: str, creation: list[str]) -> None:
     from osgeo import gdal
 
+    from engine.raster_io import osgeo_thread_options
+
     gdal.UseExceptions()
-    gdal.SetConfigOption("GDAL_NUM_THREADS", "ALL_CPUS")
-    gdal.SetConfigOption("GDAL_PAM_ENABLED", "NO")
-    if gdal.Translate(dst, src, format=driver, creationOptions=creation) is None:
-        raise RuntimeError(f"gdal.Translate {src} -> {dst} failed")
+    # scoped: match_quality runs this in the caller's process (a test's too), which must not inherit them
+    with osgeo_thread_options(gdal, GDAL_NUM_THREADS="ALL_CPUS", GDAL_PAM_ENABLED="NO"):
+        if gdal.Translate(dst, src, format=driver, creationOptions=creation) is None:
+            raise RuntimeError(f"gdal.Translate {src} -> {dst} failed")
 
 
 def _preload() -> None:

@@ -9,9 +9,9 @@ site-packages:
 sar_toolbox/__init__.py          generated: docstring and __version__
 sar_toolbox/engine/              engine/ (relative imports only, copied as is)
 sar_toolbox/training/            training/, its absolute ``engine.``/``training.`` imports rewritten
-sar_toolbox/models/              models/*.onnx and their cards (engine.bundled.models_dir finds them)
-sar_toolbox/requirements/        the runtime requirement files (engine.bundled.runtime_requirements)
-sar_toolbox/metadata.txt         the version's one source (engine.bundled.version)
+sar_toolbox/models/              models/*.onnx and their cards (engine.setup.bundled.models_dir finds them)
+sar_toolbox/requirements/        the runtime requirement files (engine.setup.bundled.runtime_requirements)
+sar_toolbox/metadata.txt         the version's one source (engine.setup.bundled.version)
 ```
 
 Static settings (dependencies from the requirement files, extras, entry points) are in

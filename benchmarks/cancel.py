@@ -146,10 +146,10 @@ def cases(inputs: Path, size: int) -> list[Case]:
     """Every algorithm's entry point, reading the scenes in ``inputs`` (written by the first case)."""
     from engine.codec.decode import decompress_file
     from engine.codec.encode import compress_raster
-    from engine.convert import convert_db
+    from engine.codec.quality.metrics import assess
     from engine.coregistration.api import apply_transform, coregister
     from engine.keypoints.api import keypoint_register
-    from engine.quality import assess
+    from engine.radiometry.convert import convert_db
     from engine.synthetic.writing import write_scene_pair
     from engine.translation.api import translate
 

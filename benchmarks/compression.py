@@ -10,7 +10,7 @@ shipped rate point, the codec writes a real ``.sarz`` file; JPEG2000
 are matched to the codec's bits per pixel, measured on the files' real sizes.
 Models whose entropy table carries optimised-quantisation settings are also run
 with ``rdo=True`` (method :data:`CODEC_RDO`), each with its own matched anchors.
-Metrics come from :mod:`engine.quality` (PSNR/SSIM in dB with peak = the
+Metrics come from :mod:`engine.codec.quality.metrics` (PSNR/SSIM in dB with peak = the
 reference's dB range, ENL ratio, EPI). It also measures encode/decode
 throughput, ONNX Runtime vs PyTorch eager speed for the same network, the seam
 metric along tile boundaries and whether decoding is bit-identical (twice in
@@ -43,12 +43,12 @@ import numpy as np
 
 from benchmarks import compression_bright, rate_hull
 from benchmarks.common import replace_section
-from engine import quality
 from engine.codec import fileformat
 from engine.codec.decode import decompress_file
 from engine.codec.encode import compress_raster
 from engine.codec.layout import TILE_FACTOR, default_tiling
 from engine.codec.models import bundled_codec, models_dir, shipped_rates
+from engine.codec.quality import metrics as quality
 
 log = logging.getLogger("benchmarks.compression")
 

@@ -13,9 +13,9 @@ from pathlib import Path
 
 import numpy as np
 
-from engine import quality
 from engine.codec import fileformat
 from engine.codec.decode import decompress_file
+from engine.codec.quality import metrics as quality
 
 SECTION = "## Compression: bright targets (python -m benchmarks.compression --bright-targets)"
 NEAR_TOP_DB = 10.0

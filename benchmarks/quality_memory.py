@@ -1,12 +1,13 @@
-"""Peak memory and time of ``compressionquality`` (:func:`engine.quality.assess`) by scene size.
+"""Peak memory and time of ``compressionquality`` (:func:`engine.codec.quality.assess`) by scene size.
 
 For each size W x H, a float32 intensity reference (speckled, with a nodata border) and a float32 dB
 reconstruction (the reference's dB, smoothed by 3 x 3 and with 0.5 dB noise) are written strip by
-strip; :func:`engine.quality.assess` then runs, with the HTML report, in a fresh child process whose
+strip; :func:`engine.codec.quality.assess` then runs, with the HTML report, in a fresh child process whose
 peak resident memory (``ru_maxrss`` from ``wait4``) is recorded. With ``--in-memory-check SIZE`` the
-whole-image reference (:func:`engine.quality.compare` on :func:`engine.quality.read_db` arrays, what
-``assess`` did before it streamed) also runs on the sizes up to SIZE Mpix, in its own child, and the
-figures are compared. The table replaces the section :data:`SECTION` of the Markdown file.
+whole-image reference (:func:`engine.codec.quality.metrics.compare` on
+:func:`engine.codec.quality.metrics.read_db` arrays, what ``assess`` did before it streamed) also
+runs on the sizes up to SIZE Mpix, in its own child, and the figures are compared. The table
+replaces the section :data:`SECTION` of the Markdown file.
 
     python -m benchmarks.quality_memory --sizes 2000x1500 8000x6000 16000x12000 --in-memory-check 3 \\
         --markdown docs/BENCHMARKS.md
@@ -81,7 +82,7 @@ def write_pair(folder: Path, width: int, height: int, seed: int = 0) -> tuple[Pa
 
 def streamed(reference: Path, reconstruction: Path, html: Path) -> dict[str, float]:
     """``assess`` with the report (in the child process): its figures and seconds."""
-    from engine.quality import assess
+    from engine.codec.quality.metrics import assess
 
     started = time.perf_counter()
     report = assess(reference, reconstruction, reference_kind="intensity", reconstruction_kind="db",
@@ -91,8 +92,8 @@ def streamed(reference: Path, reconstruction: Path, html: Path) -> dict[str, flo
 
 def in_memory(reference: Path, reconstruction: Path, html: Path) -> dict[str, float]:
     """The whole-image path (in the child process): both images read, compared and rendered at once."""
-    from engine.quality import compare, read_db
-    from engine.quality_report import render_html
+    from engine.codec.quality.metrics import compare, read_db
+    from engine.codec.quality.report import render_html
 
     started = time.perf_counter()
     ref, rec = read_db(reference, 1, "intensity"), read_db(reconstruction, 1, "db")
@@ -131,9 +132,10 @@ def measure(width: int, height: int, workdir: Path, check_up_to_mpix: float) -> 
 def markdown_section(rows: Sequence[Row], command: str, note: str = "") -> str:
     lines = [
         *section_head(SECTION, command, machine_line("", note)),
-        "`engine.quality.assess` (PSNR, SSIM, ENL ratio, EPI and the HTML report) on a float32 intensity "
-        "reference and a float32 dB reconstruction, both tiled GeoTIFFs, streamed by strips of about "
-        "2 Mpix (`engine.quality_strips`). Peak RSS is `ru_maxrss` of a fresh child process that runs only "
+        "`engine.codec.quality.assess` (PSNR, SSIM, ENL ratio, EPI and the HTML report) on a float32 "
+        "intensity reference and a float32 dB reconstruction, both tiled GeoTIFFs, streamed by strips of "
+        "about 2 Mpix (`engine.codec.quality.strips`). Peak RSS is `ru_maxrss` of a fresh child process that "
+        "runs only "
         "the assessment (interpreter and libraries included). Where the whole-image path ran (what "
         "`assess` did before: both images read and compared at once), its peak RSS and the largest "
         "difference of the figures are given. It runs only on the small scenes: issue 24 measured it at "

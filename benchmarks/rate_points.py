@@ -20,7 +20,7 @@ training images:
 
 Each image is coded with every rate point through the engine (default options: restoration filter
 on, no optimised quantisation) into a real file; bpp = 8 x file bytes / pixels; PSNR, SSIM, ENL
-ratio and EPI from :mod:`engine.quality` (peak = the reference's dB range), as in
+ratio and EPI from :mod:`engine.codec.quality.metrics` (peak = the reference's dB range), as in
 ``make bench-compression``. ``--benchmark-images`` measures the benchmark's own images the same way
 (the hull check on them; never used to choose).
 """
@@ -42,8 +42,8 @@ from typing import Any
 import numpy as np
 
 from benchmarks.compression import BenchImage, _write_db, collect_images, run_codec
-from engine import quality
 from engine.codec.models import shipped_rates
+from engine.codec.quality import metrics as quality
 
 log = logging.getLogger("benchmarks.rate_points")
 

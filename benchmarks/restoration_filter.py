@@ -8,8 +8,8 @@ encoded three times side by side in one process: without the filter; with the fi
 sample of tiles of about :data:`engine.codec.fit_filter.FIT_SAMPLE_PIXELS` pixels (1 Mpix, the
 shipped setting; scenes up to that size are fitted whole); and with the 4 Mpix sample shipped before
 (the 1388 x 1385 scene was fitted whole then). Each file is decoded and scored against the source in
-dB (:func:`engine.quality.compare`). The table replaces the section :data:`SECTION` of the markdown
-file.
+dB (:func:`engine.codec.quality.metrics.compare`). The table replaces the section :data:`SECTION` of
+the markdown file.
 """
 
 from __future__ import annotations
@@ -29,11 +29,11 @@ import numpy as np
 
 from benchmarks.common import replace_section
 from benchmarks.pipeline import cpu_model
-from engine import quality
 from engine.codec import fit_filter
 from engine.codec.decode import decompress_file
 from engine.codec.encode import compress_raster
 from engine.codec.models import shipped_rates
+from engine.codec.quality import metrics as quality
 
 logger = logging.getLogger(__name__)
 

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import logging
 
-from .bundled import version
 from .errors import (
     CancelledError,
     CompressedFileError,
@@ -21,6 +20,7 @@ from .errors import (
     SarToolboxError,
     UnsupportedDataError,
 )
+from .setup.bundled import version
 
 __version__ = version()
 """From ``metadata.txt`` (the QGIS plugin metadata), the version's one source."""

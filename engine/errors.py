@@ -3,12 +3,12 @@
 Every error derives from :class:`SarToolboxError`, and also from the built-in
 exception that fits (``ValueError`` for bad input, ``OSError`` for I/O), so
 callers can catch either. Every message says what to change. Imports only the stdlib-only
-:mod:`engine.install` (no other engine module), so every module can import it.
+:mod:`engine.setup.install` (no other engine module), so every module can import it.
 """
 
 from __future__ import annotations
 
-from .install import install_command
+from .setup.install import install_command
 
 
 class SarToolboxError(Exception):

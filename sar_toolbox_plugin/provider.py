@@ -19,8 +19,8 @@ from .algorithms.keypointregister import KeypointRegisterAlgorithm
 from .algorithms.syntheticscene import SyntheticSceneAlgorithm
 from .algorithms.todb import ToDbAlgorithm
 from .algorithms.translate import TranslateAlgorithm
-from .engine.bundled import models_dir, runtime_requirements
-from .engine.install import install_requirements_command
+from .engine.setup.bundled import models_dir, runtime_requirements
+from .engine.setup.install import install_requirements_command
 from .graphical_models import SHIPPED_DIR, graphical_model_algorithms
 
 PROVIDER_ID = "sartoolbox"

@@ -18,7 +18,7 @@ from types import ModuleType
 import pytest
 from packaging.requirements import Requirement
 
-from engine import bundled
+from engine.setup import bundled
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 #: What a build reads from the checkout (setup.py raises when one is missing, so the test would fail).
@@ -132,7 +132,7 @@ def test_the_wheel_installs_into_a_fresh_venv_and_its_batch_command_compresses(
     train_help = _run([str(venv / "bin" / "sar-toolbox-train-compression"), "--help"], cwd=work, env=env)
     assert "train" in train_help.stdout
     probe = ("import json, importlib.util, importlib.metadata as m, sar_toolbox, sar_toolbox.engine as e; "
-             "print(json.dumps([sar_toolbox.__version__, e.__version__, str(e.bundled.models_dir()), "
+             "print(json.dumps([sar_toolbox.__version__, e.__version__, str(e.setup.bundled.models_dir()), "
              "importlib.util.find_spec('engine') is None, importlib.util.find_spec('training') is None, "
              "m.requires('sar-toolbox')]))")
     version, engine_version, models, no_engine, no_training, requires = json.loads(

@@ -30,8 +30,8 @@ import numpy as np
 from scipy.fft import dctn, idctn
 
 from engine.codec.models import bundled_codec, entropy_table, find_decoder, load_encoder, shipped_rates
+from engine.codec.quality.metrics import psnr
 from engine.preprocess import normalise
-from engine.quality import psnr
 from training.data import load_display_png_db
 
 logger = logging.getLogger(__name__)

@@ -54,7 +54,7 @@ class Algorithm:
 
 
 def _todb(source: Path, outputs: list[Path], options: Options) -> dict[str, Any]:
-    from ..convert import convert_db
+    from ..radiometry.convert import convert_db
 
     r = convert_db(source, outputs[0], band=options["band"], input_kind=options["input_kind"],
                    noise_floor_db=options["noise_floor_db"])

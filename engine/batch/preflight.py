@@ -21,8 +21,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from .. import bundled
 from ..errors import SarToolboxError
+from ..setup import bundled
 from . import remote
 
 logger = logging.getLogger(__name__)

@@ -40,7 +40,7 @@ def probe(package: str, modules: list[str], models: list[str], paths: list[str],
         problems.append(f"cannot import the engine ('{package}'): {type(exc).__name__}: {exc}")
     else:
         report["version"] = engine.__version__
-        folder = engine.bundled.models_dir()
+        folder = engine.setup.bundled.models_dir()
         report["models_dir"] = str(folder)
         report["missing_models"] = [m for m in models if not os.path.isfile(os.path.join(folder, m))]
         if report["missing_models"]:

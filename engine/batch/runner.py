@@ -21,10 +21,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from ..bundled import version
 from ..errors import DependencyError, InputError, RasterIOError
 from ..raster_io import atomic_output
 from ..runtime import THREADS_ENV
+from ..setup.bundled import version
 from .jobs import ALGORITHMS, Options, count_statuses, run_scene
 from .preflight import WorkerEnvironmentError, check_cluster, needs_of
 from .remote import processing_keys

@@ -7,9 +7,9 @@ import os
 from pathlib import Path
 from typing import Any
 
-from ..bundled import MODELS_ENV, models_dir  # noqa: F401 - MODELS_ENV re-exported
 from ..errors import CompressedFileError, InputError, ModelError
 from ..metadata import InputTransform, ModelMetadata, Normalisation, Task
+from ..setup.bundled import MODELS_ENV, models_dir  # noqa: F401 - MODELS_ENV re-exported
 from .entropy import EntropyModelTable, StripDecoder, StripEncoder
 from .fileformat import FACTORISED, HYPERPRIOR
 from .hypercoding import HyperStripDecoder, HyperStripEncoder

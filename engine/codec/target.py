@@ -2,7 +2,7 @@
 
 A target in bits per pixel is checked on the file itself (its real size, per coded band); a target
 PSNR (dB, peak = the band's dB range) on the decoded file against the input, as
-``sartoolbox:compressionquality`` measures it (:func:`engine.quality.assess`, streamed by strips; with
+``sartoolbox:compressionquality`` measures it (:func:`engine.codec.quality.assess`, streamed by strips; with
 several bands, the lowest). The search starts at the point whose typical real-SAR figures meet the target
 (:func:`.rate_choice.first_guess`), walks to the next point while this scene's own figures
 predict that it meets the target too (a larger point for a size, a smaller one for a quality) and
@@ -201,9 +201,9 @@ def _trial_encoder(input_path: str | os.PathLike[str], out: Path, by_size: bool,
 def _decoded_psnr(input_path: str | os.PathLike[str], sarz: Path, result: EncodeResult, kind: str,
                   run: Run) -> float:
     """The lowest PSNR over the coded bands of ``sarz`` against the input, as
-    ``sartoolbox:compressionquality`` measures it (:func:`engine.quality.assess`: decoded, streamed by
+    ``sartoolbox:compressionquality`` measures it (:func:`engine.codec.quality.assess`: decoded, streamed by
     strips, peak = the band's dB range)."""
-    from ..quality import assess
+    from .quality.metrics import assess
 
     bands = [f.band for f in result.bands] or [1]
     return min(assess(input_path, sarz, band=band, reference_kind=kind, is_cancelled=run.is_cancelled).psnr

@@ -14,9 +14,9 @@ from pathlib import Path
 
 import numpy as np
 
-from ..bundled import models_dir
 from ..errors import RegistrationError
 from ..metadata import Task
+from ..setup.bundled import models_dir
 from .features import prepare_image
 
 logger = logging.getLogger(__name__)

@@ -25,7 +25,7 @@ SYNTHETIC_TAG = "SAR_TOOLBOX_SYNTHETIC_IMAGERY"
 
 def default_model_path() -> Path:
     """``<models folder>/<DEFAULT_MODEL_ID>.onnx`` (the folder honours ``$SAR_TOOLBOX_MODELS_DIR``)."""
-    from ..bundled import models_dir
+    from ..setup.bundled import models_dir
 
     return models_dir() / f"{DEFAULT_MODEL_ID}.onnx"
 

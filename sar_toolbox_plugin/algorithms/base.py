@@ -26,7 +26,7 @@ from qgis.core import (
 from qgis.PyQt.QtGui import QIcon
 
 from ..engine import errors
-from ..engine.bundled import requirement_for
+from ..engine.setup.bundled import requirement_for
 from . import checks
 from .html_outputs import LastRunHtmlOutputs
 from .params import Figure, ParameterHelpers, ParameterValues, defaults_help, figure_values

@@ -28,7 +28,7 @@ FIGURES = (
 
 
 class CheckEnvironmentAlgorithm(SarAlgorithm):
-    """Environment report (a thin adapter over ``engine.environment.environment_report``)."""
+    """Environment report (a thin adapter over ``engine.setup.environment.environment_report``)."""
 
     NAME = "checkenvironment"
     DISPLAY_NAME = "Check environment"
@@ -61,7 +61,7 @@ NUMPY_VERSION, GDAL_VERSION, GPU (empty when none) and MISSING (missing packages
         self.add_outputs(QgsProcessingOutputString, FIGURES)
 
     def execute(self, values: ParameterValues, feedback: QgsProcessingFeedback) -> dict[str, Any]:
-        from ..engine.environment import environment_report, report_lines, write_report
+        from ..engine.setup.environment import environment_report, report_lines, write_report
 
         path = values.optional_file_output(self.OUTPUT)
         report = environment_report(host={"QGIS": Qgis.QGIS_VERSION})

@@ -16,7 +16,7 @@ from .params import BandInput, Figure, ParameterValues
 
 
 class CompressionQualityAlgorithm(SarAlgorithm):
-    """Thin adapter over ``engine.quality.assess``."""
+    """Thin adapter over ``engine.codec.quality.assess``."""
 
     NAME = "compressionquality"
     DISPLAY_NAME = "Compression quality (PSNR, SSIM, ENL, EPI)"
@@ -68,7 +68,7 @@ full-resolution crop of the window where the difference is largest."""
         reconstruction = values.file(self.INPUT)
         html_path = values.optional_file_output(self.OUTPUT_HTML)
 
-        from ..engine.quality import assess  # lazy: pulls in rasterio, scipy, scikit-image
+        from ..engine.codec.quality.metrics import assess  # lazy: pulls in rasterio, scipy, scikit-image
 
         report = assess(reference, reconstruction, band=band, reference_kind=kind, html_path=html_path,
                         **engine_callbacks(feedback))

@@ -18,7 +18,7 @@ from .params import BandInput, Figure, ParameterValues, as_advanced
 
 
 class ToDbAlgorithm(SarAlgorithm):
-    """Linear ↔ dB conversion of one SAR band (a thin adapter over ``engine.convert.convert_db``)."""
+    """Linear ↔ dB conversion of one SAR band (a thin adapter over ``engine.radiometry.convert_db``)."""
 
     NAME = "todb"
     DISPLAY_NAME = "Convert SAR to/from decibels"
@@ -77,7 +77,7 @@ and only moved into place when the run succeeds, so a cancelled or failed run le
         scale = "linear" if inverse else "dB"
         values.name_output_layer(output, f"{values.source_name(self.INPUT)} ({scale})")
 
-        from ..engine.convert import convert_db  # lazy: pulls in rasterio
+        from ..engine.radiometry.convert import convert_db  # lazy: pulls in rasterio
 
         result = convert_db(
             source,

@@ -7,9 +7,9 @@ from pathlib import Path
 import numpy as np
 
 from benchmarks.compression_bright import SECTION, bright_row, markdown_section
-from engine import quality
 from engine.codec.decode import decompress_file
 from engine.codec.encode import compress_raster
+from engine.codec.quality import metrics as quality
 from tests.conftest import write_test_geotiff
 from tests.engine.test_codec_bright_pixels import scene_with_targets
 from tests.engine.test_codec_roundtrip import _use_tiny_models, tiny_models  # noqa: F401

@@ -10,9 +10,9 @@ from pathlib import Path
 import pytest
 
 import engine
-from engine import bundled
 from engine.batch import remote
 from engine.batch.preflight import ENGINE_PACKAGE, models_needed, needs_of, stage_engine
+from engine.setup import bundled
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 
@@ -53,8 +53,8 @@ def test_the_shipped_folder_imports_on_its_own_and_finds_its_models(tmp_path: Pa
     assert not list(stage.rglob("__pycache__"))  # sources only
     code = ("import json, sys; sys.path.insert(0, sys.argv[1]); import engine, engine.batch.jobs; "
             "from engine.codec.models import shipped_rates; "
-            "print(json.dumps([engine.__file__, str(engine.bundled.models_dir()), engine.__version__, "
-            "shipped_rates(), len(engine.bundled.runtime_requirements())]))")
+            "print(json.dumps([engine.__file__, str(engine.setup.bundled.models_dir()), engine.__version__, "
+            "shipped_rates(), len(engine.setup.bundled.runtime_requirements())]))")
     env = {"PATH": "/usr/bin:/bin"}  # no PYTHONPATH, no SAR_TOOLBOX_MODELS_DIR
     done = subprocess.run([sys.executable, "-c", code, str(stage)], cwd=tmp_path, env=env,
                           capture_output=True, text=True, timeout=120, check=False)

@@ -1,4 +1,4 @@
-"""One home for the models folder and the runtime package list (engine.bundled)."""
+"""One home for the models folder and the runtime package list (engine.setup.bundled)."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from engine import bundled
+from engine.setup import bundled
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 
@@ -27,9 +27,9 @@ def test_every_models_folder_lookup_honours_the_variable(
     """The codec, co-registration and the environment report all look in the same folder."""
     import shutil
 
-    from engine import environment
     from engine.codec.models import shipped_rates
     from engine.coregistration.deep import find_embed_model
+    from engine.setup import environment
 
     monkeypatch.setenv(bundled.MODELS_ENV, str(tmp_path))
     assert shipped_rates() == [] and find_embed_model() is None and environment.models_report() == []

@@ -132,7 +132,7 @@ def test_version_6_fields_need_version_6() -> None:
 
 
 def test_quality_of_a_two_band_file_compares_the_chosen_band(make_grd, tmp_path: Path) -> None:
-    from engine.quality import assess
+    from engine.codec.quality.metrics import assess
 
     grd = make_grd()
     result = compress_raster(grd, tmp_path / "s1.sarz", input_kind="amplitude", rate="r1", post_filter=False)

@@ -295,7 +295,7 @@ def test_shipped_model_on_a_real_scene_stores_a_filter_that_lowers_the_error(
     from rasterio.windows import Window as RioWindow
 
     from engine.codec.models import shipped_rates
-    from engine.quality import read_db
+    from engine.codec.quality.metrics import read_db
 
     if "r2" not in shipped_rates():
         pytest.skip("the r2 codec is not installed")

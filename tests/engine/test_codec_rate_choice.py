@@ -11,6 +11,7 @@ import pytest
 
 from engine.codec.encode import EncodeResult, compress_raster
 from engine.codec.models import MODELS_ENV, shipped_rates
+from engine.codec.quality.metrics import read_db
 from engine.codec.rate_choice import (
     QUALITIES,
     QUALITY_NAMES,
@@ -27,7 +28,6 @@ from engine.codec.rate_choice import (
 from engine.codec.rate_points import RateFigures
 from engine.codec.target import _Search, compress_choice
 from engine.errors import CancelledError, InputError
-from engine.quality import read_db
 from engine.run import Run
 from tests.conftest import write_test_geotiff
 from tests.engine.test_codec_roundtrip import REPO_ROOT, smooth_db

@@ -12,8 +12,8 @@ import pytest
 from engine.codec.decode import decompress_file
 from engine.codec.encode import compress_raster
 from engine.codec.models import MODELS_ENV, bundled_codec, load_encoder, shipped_rates
+from engine.codec.quality.metrics import psnr
 from engine.codec.rate_choice import RATE_OPTIONS, RETIRED
-from engine.quality import psnr
 from tests.conftest import write_test_geotiff
 from tests.engine.test_codec_roundtrip import REPO_ROOT, read, smooth_db
 

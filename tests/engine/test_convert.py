@@ -8,9 +8,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from engine import convert
-from engine.convert import convert_db
 from engine.errors import CancelledError, InputError, RasterIOError, UnsupportedDataError
+from engine.radiometry import convert
+from engine.radiometry.convert import convert_db
 from engine.raster_io import OUTPUT_NODATA, inspect_raster, read_window
 from engine.tiling import Window
 from tests.conftest import write_test_geotiff

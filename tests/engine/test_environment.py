@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from engine import environment, install
-from engine.environment import environment_report, report_html, report_lines, write_report
+from engine.setup import environment, install
+from engine.setup.environment import environment_report, report_html, report_lines, write_report
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 

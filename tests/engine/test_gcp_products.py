@@ -18,7 +18,7 @@ from tests.engine.tiny_translation import build_tiny_translation
 
 
 def test_todb_keeps_the_gcps(make_grd, tmp_path: Path) -> None:
-    from engine.convert import convert_db
+    from engine.radiometry.convert import convert_db
 
     grd = make_grd()
     convert_db(grd, tmp_path / "db.tif", band=2, input_kind="amplitude")

@@ -9,10 +9,10 @@ import numpy as np
 import pytest
 
 from engine.codec.encode import compress_raster
-from engine.convert import convert_db
+from engine.codec.quality.metrics import assess
 from engine.errors import CancelledError, InputError
 from engine.input_kind import SAMPLE_WINDOW, SAMPLE_WINDOWS, check_input_kind, sample_windows
-from engine.quality import assess
+from engine.radiometry.convert import convert_db
 from engine.run import Run
 from tests.conftest import write_test_geotiff
 from tests.engine.test_codec_roundtrip import _use_tiny_models, tiny_models  # noqa: F401

@@ -9,8 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from engine import install
-from engine.bundled import parse_requirements, plugin_requirements_file, runtime_requirements
+from engine.setup import install
+from engine.setup.bundled import parse_requirements, plugin_requirements_file, runtime_requirements
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 
@@ -20,7 +20,7 @@ def _interpreter_seen_through(shim_dir: Path) -> tuple[str, str]:
     with ``shim_dir`` first on PATH, as QGIS starts its embedded Python (which looks its program
     name up on PATH)."""
     real = os.path.realpath(sys.executable)  # the base interpreter, not a venv's link to it
-    code = ("import sys; from engine.install import python_executable; "
+    code = ("import sys; from engine.setup.install import python_executable; "
             "print(sys.executable); print(python_executable())")
     env = {"PATH": f"{shim_dir}:/usr/bin:/bin", "PYTHONPATH": str(REPO_ROOT), "LANG": "C.UTF-8"}
     done = subprocess.run(["python3", "-c", code], executable=real, env=env, capture_output=True, text=True,

@@ -132,10 +132,10 @@ def _entry_points(scene: Scene) -> dict[str, Callable[[Path, dict[str, Any]], ob
     """Each algorithm's engine entry point with the plugin's defaults, writing into a folder."""
     from engine.codec.decode import decompress_file
     from engine.codec.encode import compress_raster
-    from engine.convert import convert_db
+    from engine.codec.quality.metrics import assess
     from engine.coregistration.api import apply_transform, coregister
     from engine.keypoints.api import keypoint_register
-    from engine.quality import assess
+    from engine.radiometry.convert import convert_db
     from engine.synthetic.writing import write_scene_pair
     from engine.translation.api import translate
 

@@ -11,7 +11,8 @@ import numpy as np
 import pytest
 from scipy import ndimage
 
-from engine import quality, quality_report
+from engine.codec.quality import metrics as quality
+from engine.codec.quality import report as quality_report
 from engine.errors import InputError
 from tests.conftest import write_test_geotiff
 

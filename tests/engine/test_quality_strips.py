@@ -9,7 +9,9 @@ import numpy as np
 import pytest
 from scipy import ndimage
 
-from engine import quality, quality_report, quality_strips
+from engine.codec.quality import metrics as quality
+from engine.codec.quality import report as quality_report
+from engine.codec.quality import strips as quality_strips
 from tests.conftest import write_test_geotiff
 
 

@@ -29,7 +29,7 @@ def reference(make_geotiff: Callable[..., Path]) -> Path:
 
 
 def _todb(cut: Path, out: Path, ref: Path) -> Any:
-    from engine.convert import convert_db
+    from engine.radiometry.convert import convert_db
 
     return convert_db(cut, out / "db.tif")
 
@@ -41,13 +41,13 @@ def _compress(cut: Path, out: Path, ref: Path) -> Any:
 
 
 def _quality(cut: Path, out: Path, ref: Path) -> Any:
-    from engine.quality import assess
+    from engine.codec.quality.metrics import assess
 
     return assess(cut, ref, reconstruction_kind="intensity", html_path=out / "q.html")
 
 
 def _quality_of_a_cut_reconstruction(cut: Path, out: Path, ref: Path) -> Any:
-    from engine.quality import assess
+    from engine.codec.quality.metrics import assess
 
     return assess(ref, cut, reconstruction_kind="intensity", html_path=out / "q.html")
 

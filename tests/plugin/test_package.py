@@ -1,4 +1,4 @@
-"""The plugin zip carries what ``engine.bundled`` reads: the requirement files and the models."""
+"""The plugin zip carries what ``engine.setup.bundled`` reads: the requirement files and the models."""
 
 from __future__ import annotations
 
@@ -31,7 +31,7 @@ def test_zip_finds_its_own_requirements_and_models(plugins: Path) -> None:
         """
         import json, sys
         sys.path.insert(0, sys.argv[1])
-        from sar_toolbox_plugin.engine import bundled
+        from sar_toolbox_plugin.engine.setup import bundled
         print(json.dumps({"models": str(bundled.models_dir()),
                           "requirements": [r.spec for r in bundled.runtime_requirements()]}))
         """
@@ -43,7 +43,7 @@ def test_zip_finds_its_own_requirements_and_models(plugins: Path) -> None:
     found = json.loads(done.stdout)
     assert Path(found["models"]) == plugins / "sar_toolbox_plugin" / "models"
     assert (Path(found["models"]) / "sarcodec-r1.md").is_file()
-    from engine.bundled import runtime_requirements
+    from engine.setup.bundled import runtime_requirements
 
     assert found["requirements"] == [r.spec for r in runtime_requirements()]
 
@@ -71,7 +71,7 @@ def test_make_package_does_not_set_up_the_dev_environment() -> None:
 def test_zip_ships_one_requirements_file_that_pip_reads_whole(plugins: Path) -> None:
     """Finding 24.12: a zip user runs one command from the plugin folder, and it names every runtime
     package (pip itself resolves the nested files; --dry-run --no-index installs nothing)."""
-    from engine.bundled import runtime_requirements
+    from engine.setup.bundled import runtime_requirements
 
     plugin = plugins / "sar_toolbox_plugin"
     assert (plugin / "requirements" / "plugin.txt").is_file()

@@ -142,7 +142,7 @@ def test_metadata_is_complete_and_versions_agree() -> None:
     assert general["category"] == "Analysis"
     for key in ("description", "about", "author"):
         assert general[key].strip()
-    from engine.bundled import runtime_requirements
+    from engine.setup.bundled import runtime_requirements
 
     assert all(r.distribution in general["about"] for r in runtime_requirements())  # finding 24.12
     assert "<" not in general["about"]  # the plugin manager shows it as HTML
@@ -210,7 +210,7 @@ def test_missing_package_warning_reads_right_in_the_bar_and_the_log(
     sar_provider: Any, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """Finding 24.10: the bar read "rasterio>=1.4,=2.4,=0.4": the pins' '<' were taken as HTML tags."""
-    from engine.install import install_requirements_command
+    from engine.setup.install import install_requirements_command
     from sar_toolbox_plugin import provider
 
     gone = {"rasterio", "affine", "constriction", "onnxruntime"}

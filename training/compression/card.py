@@ -187,7 +187,7 @@ def _scores(cfg: TrainConfig, scores: dict[str, Any] | None) -> list[str]:
         "as a whole. PSNR and SSIM in dB with peak = db_max - db_min "
         f"= {pre.db_max - pre.db_min:g} dB against the input clipped to the model range; ENL ratio on "
         "homogeneous blocks (linear intensity); EPI = correlation of Sobel gradient magnitudes "
-        "(`engine.quality`). bpp counts latents only (prior estimate, and the real range-coded "
+        "(`engine.codec.quality.metrics`). bpp counts latents only (prior estimate, and the real range-coded "
         "payload); a compressed file adds a header and the nodata mask: see docs/BENCHMARKS.md for "
         "file-level bits per pixel against JPEG2000 and LERC.",
         "",

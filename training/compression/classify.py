@@ -201,7 +201,7 @@ def heldout_figures(encoder: Any, decoder: Any, tables: Sequence[EntropyModelTab
 
     Each table quantises with :func:`engine.codec.rdo.rdo_quantise` (plain rounding without RDO settings).
     """
-    from engine.quality import compare
+    from engine.codec.quality.metrics import compare
 
     out: dict[str, list[tuple[float, float, float]]] = {}
     for name, db in heldout_scenes(data, pre):

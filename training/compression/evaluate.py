@@ -15,7 +15,7 @@ cannot help and the network's capacity or training is the limit.
 
 Distortion is measured against the input clipped to ``[db_min, db_max]``
 (what the codec is asked to represent) with the engine's own metrics
-(:func:`engine.quality.compare`): PSNR and SSIM with ``peak = db_max -
+(:func:`engine.codec.quality.metrics.compare`): PSNR and SSIM with ``peak = db_max -
 db_min``, ENL ratio on homogeneous blocks (linear intensity), EPI.
 """
 
@@ -44,7 +44,7 @@ BENCHMARK_ONLY_PNGS = ("sar_sar_r2d2/g1.png", "sar_sar_r2d2/g2.png")
 def score_image(codec: SarCodec, db: np.ndarray, pre: Preprocessing) -> dict[str, float]:
     """Encode/decode one dB image and return its figures."""
     from engine.codec.entropy import EntropyModelTable
-    from engine.quality import compare, psnr
+    from engine.codec.quality.metrics import compare, psnr
 
     codec.eval()
     db = crop_to_multiple(db)
@@ -114,14 +114,14 @@ def score_through_engine(
 
     from engine.codec.decode import decompress_file
     from engine.codec.encode import compress_raster
-    from engine.quality import compare
+    from engine.codec.quality.metrics import compare
     from engine.raster_io import write_raster
 
     safe = name.replace("/", "_")
     src = write_raster(workdir / f"{safe}.tif", np.asarray(db, np.float32), None, Affine.identity(), None)
     enc = compress_raster(src, workdir / f"{safe}.sarz", input_kind="db", encoder_path=encoder)
     out = decompress_file(enc.path, workdir / f"{safe}_rec.tif", output_kind="db", decoder_path=decoder)
-    from engine.quality import read_db
+    from engine.codec.quality.metrics import read_db
 
     rec = read_db(out.path, kind="db", noise_floor_db=pre.noise_floor_db)
     ref = pre.to_db(pre.to_network(db))

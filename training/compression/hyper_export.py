@@ -72,7 +72,7 @@ def hyper_image_figures(encoder: Any, decoder: Any, cost: HyperCost, db: np.ndar
     """One dB image coded as a whole with a hyperprior (numpy reference): its latents, the cost and the
     decoder's PSNR (dB, peak db_max - db_min). ``encoder`` / ``decoder`` have ``run`` (ONNX models or
     :class:`TorchRunner`)."""
-    from engine.quality import compare
+    from engine.codec.quality.metrics import compare
 
     x = pre.to_network(crop_to_multiple(db))
     y = image_latents(encoder, db, pre)
@@ -84,7 +84,7 @@ def hyper_image_figures(encoder: Any, decoder: Any, cost: HyperCost, db: np.ndar
 def heldout_comparison(encoder: Any, decoder: Any, shipped: Any, cost: HyperCost, data: DataConfig,
                        pre: Preprocessing, synthetic: int = 2) -> dict[str, dict[str, float]]:
     """Per held-out image: hyperprior vs shipped table bits per pixel and PSNR (peak db_max - db_min)."""
-    from engine.quality import compare
+    from engine.codec.quality.metrics import compare
 
     peak = pre.db_max - pre.db_min
     out: dict[str, dict[str, float]] = {}

@@ -17,15 +17,15 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from .errors import InputError
-from .input_kind import KindAdvice, check_input_kind
-from .metadata import NOISE_FLOOR_DB
-from .preprocess import LINEAR_KINDS, db_to_linear, linear_to_db, valid_mask
-from .run import IsCancelled, Log, Progress, Run
-from .tiling import Window
+from ..errors import InputError
+from ..input_kind import KindAdvice, check_input_kind
+from ..metadata import NOISE_FLOOR_DB
+from ..preprocess import LINEAR_KINDS, db_to_linear, linear_to_db, valid_mask
+from ..run import IsCancelled, Log, Progress, Run
+from ..tiling import Window
 
 if TYPE_CHECKING:
-    from .raster_io import RasterInfo
+    from ..raster_io import RasterInfo
 
 logger = logging.getLogger(__name__)
 
@@ -83,7 +83,7 @@ def convert_db(
         RasterIOError: the output cannot be written.
         CancelledError: cancelled; nothing is written.
     """
-    from .raster_io import check_writable, inspect_raster
+    from ..raster_io import check_writable, inspect_raster
 
     started = time.perf_counter()
     run = Run.of(progress, is_cancelled, log)
@@ -127,7 +127,14 @@ class _Stats:
 def _convert_strips(info: RasterInfo, band: int, output_path: str | os.PathLike[str], input_kind: str,
                     inverse: bool, noise_floor_db: float, run: Run) -> _Stats:
     """Convert strip by strip into the output GeoTIFF (nothing is written if no pixel is valid)."""
-    from .raster_io import OUTPUT_NODATA, atomic_output, create_raster, open_raster, profile_like, read_window
+    from ..raster_io import (
+        OUTPUT_NODATA,
+        atomic_output,
+        create_raster,
+        open_raster,
+        profile_like,
+        read_window,
+    )
 
     description = info.descriptions[band - 1]
     unit = input_kind if inverse else f"{input_kind} [dB]"

@@ -23,7 +23,7 @@ from pathlib import Path
 MODELS_ENV = "SAR_TOOLBOX_MODELS_DIR"
 """Environment variable naming another models folder (tests, custom installations)."""
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 """The folder holding ``engine/``: the repository root, the plugin folder in the zip, or the
 installed ``sar_toolbox`` package."""
 

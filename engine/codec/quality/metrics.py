@@ -20,8 +20,8 @@ and in the reconstruction):
 
 The functions below take whole dB images (the reference implementation, used by benchmarks and
 training); :func:`assess` streams the same figures over strips of rows
-(:mod:`engine.quality_strips`), so a file of any size is assessed in the same memory. The HTML report
-is :mod:`engine.quality_report`.
+(:mod:`engine.codec.quality.strips`), so a file of any size is assessed in the same memory. The HTML report
+is :mod:`engine.codec.quality.report`.
 """
 
 from __future__ import annotations
@@ -38,13 +38,13 @@ from typing import Any
 
 import numpy as np
 
-from .errors import DependencyError, InputError
-from .input_kind import check_input_kind
-from .metadata import NOISE_FLOOR_DB
-from .preprocess import INPUT_KINDS, LINEAR_KINDS, db_to_linear, linear_to_db, valid_mask
-from .quality_report import QualityReport, Sizes
-from .quality_strips import RowReader, StreamedFigures, stream_figures
-from .run import IsCancelled, Log, Progress, Run
+from ...errors import DependencyError, InputError
+from ...input_kind import check_input_kind
+from ...metadata import NOISE_FLOOR_DB
+from ...preprocess import INPUT_KINDS, LINEAR_KINDS, db_to_linear, linear_to_db, valid_mask
+from ...run import IsCancelled, Log, Progress, Run
+from .report import QualityReport, Sizes
+from .strips import RowReader, StreamedFigures, stream_figures
 
 logger = logging.getLogger(__name__)
 
@@ -178,7 +178,7 @@ def epi(reference_db: np.ndarray, reconstruction_db: np.ndarray, valid: np.ndarr
 def bits_per_pixel(path: str | os.PathLike[str], band: int = 1) -> float:
     """``8 * bytes / (width * height)`` of a compressed file (size from its verified header); of a file of
     several bands, the share of the one coded from source ``band``."""
-    from .codec.fileformat import read_scene
+    from ..fileformat import read_scene
 
     scene = read_scene(path)
     return scene.bpp if len(scene.bands) == 1 else scene.bands[scene.index_of(band)].bpp
@@ -206,7 +206,7 @@ def compare(reference_db: np.ndarray, reconstruction_db: np.ndarray, valid: np.n
 def read_db(path: str | os.PathLike[str], band: int = 1, kind: str = "intensity",
             noise_floor_db: float = NOISE_FLOOR_DB) -> np.ndarray:
     """One band of a raster as float32 dB (invalid pixels NaN)."""
-    from .raster_io import inspect_raster, open_raster
+    from ...raster_io import inspect_raster, open_raster
 
     _check_kind(kind)
     info = inspect_raster(path, band)
@@ -222,8 +222,8 @@ def _check_kind(kind: str) -> None:
 def row_reader(src: Any, band: int, kind: str, nodata: float | None,
                noise_floor_db: float = NOISE_FLOOR_DB) -> RowReader:
     """``read(top, bottom)``: rows of ``band`` of an open raster as float32 dB (invalid NaN)."""
-    from .raster_io import read_window
-    from .tiling import Window
+    from ...raster_io import read_window
+    from ...tiling import Window
 
     def read(top: int, bottom: int) -> np.ndarray:
         raw = read_window(src, band, Window(top, 0, bottom - top, src.width), fill=np.nan, dtype=np.float64)
@@ -238,7 +238,7 @@ def row_reader(src: Any, band: int, kind: str, nodata: float | None,
 
 def is_compressed_file(path: str | os.PathLike[str]) -> bool:
     """True when ``path`` starts with the compressed-file signature."""
-    from .codec.fileformat import MAGIC
+    from ..fileformat import MAGIC
 
     try:
         with open(path, "rb") as handle:
@@ -270,14 +270,14 @@ def assess(
             ``bpp`` is that band's share.
         reference_kind: what the reference holds (``intensity``, ``amplitude``, ``db``).
         reconstruction_kind: what a reconstruction raster holds (ignored for compressed files).
-        html_path: if given, an HTML report (:mod:`engine.quality_report`) is written there; checked
+        html_path: if given, an HTML report (:mod:`engine.codec.quality.report`) is written there; checked
             for writability before any work.
         peak: PSNR/SSIM peak in dB (default: the reference's valid dB range).
     """
     run = Run.of(progress, is_cancelled, log)
     run.progress(0.0)
     if html_path is not None:
-        from .raster_io import check_writable
+        from ...raster_io import check_writable
 
         check_writable(html_path)
     _check_kind(reference_kind)
@@ -295,7 +295,7 @@ def assess(
         logger=logger,
     )
     if html_path is not None and figures.pictures is not None:
-        from .quality_report import write_html_report
+        from .report import write_html_report
 
         write_html_report(html_path, figures.pictures, report,
                           title=f"{Path(reconstruction).name} vs {Path(reference).name}",
@@ -312,12 +312,12 @@ def _reconstruction(path: str | os.PathLike[str], compressed: bool, kind: str, r
     of several bands, the band coded from source ``band``)."""
     _check_kind(kind)
     if not compressed:
-        from .raster_io import inspect_raster
+        from ...raster_io import inspect_raster
 
         yield Path(path), band if inspect_raster(path).count > 1 else 1, kind
         return
-    from .codec.decode import decompress_file
-    from .codec.fileformat import read_scene
+    from ..decode import decompress_file
+    from ..fileformat import read_scene
 
     index = read_scene(path).index_of(band)
     with tempfile.TemporaryDirectory(prefix="sar_quality_") as tmp:
@@ -329,8 +329,8 @@ def _reconstruction(path: str | os.PathLike[str], compressed: bool, kind: str, r
 
 def _stream(reference: str | os.PathLike[str], band: int, kind: str, rec: tuple[Path, int, str],
             peak: float | None, pictures: bool, run: Run) -> StreamedFigures:
-    """The figures of the two rasters, streamed by strips (:func:`engine.quality_strips.stream_figures`)."""
-    from .raster_io import inspect_raster, open_raster
+    """The figures of the two rasters, streamed by strips (:func:`.strips.stream_figures`)."""
+    from ...raster_io import inspect_raster, open_raster
 
     ref_info, rec_info = inspect_raster(reference, band), inspect_raster(rec[0], rec[1])
     if ref_info.shape != rec_info.shape:
@@ -348,8 +348,8 @@ def _stream(reference: str | os.PathLike[str], band: int, kind: str, rec: tuple[
 def compression_sizes(reference: str | os.PathLike[str], band: int,
                       compressed: str | os.PathLike[str] | None) -> Sizes:
     """File and band sizes for the report; with a compressed file, its size and the codec that wrote it."""
-    from .codec.fileformat import read_scene
-    from .raster_io import inspect_raster
+    from ...raster_io import inspect_raster
+    from ..fileformat import read_scene
 
     info = inspect_raster(reference, band)
     dtype = info.dtype(band)

@@ -1,7 +1,7 @@
 """The exact command that installs a missing package into the Python QGIS uses (stdlib only).
 
 A leaf module: :mod:`engine.errors` builds its :class:`~engine.errors.DependencyError` message with it
-and :mod:`engine.environment` its report, without either importing the other.
+and :mod:`engine.setup.environment` its report, without either importing the other.
 """
 
 from __future__ import annotations
@@ -51,7 +51,7 @@ def install_command(*packages: str) -> str:
     """One shell command that installs ``packages`` into the Python QGIS uses.
 
     A bare name of a runtime package (``rasterio``) is pinned as in ``requirements/``
-    (:mod:`engine.bundled`). Debian marks its Python as externally managed (PEP 668),
+    (:mod:`engine.setup.bundled`). Debian marks its Python as externally managed (PEP 668),
     so plain ``pip install`` is refused there; a per-user install with
     ``--break-system-packages`` is what works for QGIS's Python without touching
     Debian's own files.

@@ -1,4 +1,4 @@
-"""The quality figures of :mod:`engine.quality`, streamed over strips of rows: memory flat in the scene size.
+"""The quality figures of :mod:`.metrics`, streamed over strips of rows: memory flat in the scene size.
 
 Two passes over both rasters, each a strip of about :data:`STRIP_PIXELS` pixels at a time:
 
@@ -13,7 +13,7 @@ Two passes over both rasters, each a strip of about :data:`STRIP_PIXELS` pixels 
    histograms (grey stretch and difference scale, 4096 bins) and the row sums of the worst-window
    search.
 
-The figures equal :func:`engine.quality.compare` on the whole images up to floating-point summation
+The figures equal :func:`.metrics.compare` on the whole images up to floating-point summation
 order (tests/engine/test_quality_strips.py); the report's stretches come from the histograms (to
 1/4096 of the range) instead of exact percentiles, and the crop is read again at the end.
 """
@@ -26,10 +26,10 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from .errors import InputError
-from .preprocess import db_to_linear
-from .quality_report import CROP_SIDE, DIFFERENCE_PERCENTILE, STRETCH_PERCENTILES, THUMB_SIDE, Pictures
-from .run import QUIET, Run
+from ...errors import InputError
+from ...preprocess import db_to_linear
+from ...run import QUIET, Run
+from .report import CROP_SIDE, DIFFERENCE_PERCENTILE, STRETCH_PERCENTILES, THUMB_SIDE, Pictures
 
 STRIP_PIXELS = 2_000_000
 """Pixels per strip (about 16 MB per float64 array; SSIM holds about a dozen of them)."""
@@ -193,7 +193,7 @@ def _enl(values: np.ndarray) -> np.ndarray:
 @dataclass
 class _WorstWindow:
     """The squared-difference and valid-count integrals at the rows and columns the window search needs
-    (:func:`engine.quality_report.worst_window`), accumulated strip by strip."""
+    (:func:`engine.codec.quality.report.worst_window`), accumulated strip by strip."""
 
     height: int
     width: int

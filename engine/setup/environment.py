@@ -104,7 +104,7 @@ def gpu_info() -> list[dict[str, str]]:
 def providers_report(gpus: list[dict[str, str]]) -> dict[str, Any]:
     """Available and default-selected ONNX execution providers, with advice for the GPU."""
     try:
-        from .runtime import available_providers, default_providers
+        from ..runtime import available_providers, default_providers
 
         available, selected = available_providers(), default_providers()
     except ImportError:
@@ -138,7 +138,7 @@ def model_summary(path: Path) -> dict[str, Any]:
     """What a user needs to know of one bundled model (or why it is unusable): no entropy tables."""
     entry: dict[str, Any] = {"file": path.name, "bytes": path.stat().st_size}
     try:
-        from .runtime import read_metadata
+        from ..runtime import read_metadata
 
         meta = read_metadata(path)
     except Exception as exc:  # report, never fail: the report is a diagnostic
@@ -260,7 +260,7 @@ def report_html(report: Mapping[str, Any]) -> str:
 
 def write_report(path: str | os.PathLike[str], report: Mapping[str, Any]) -> Path:
     """Save the report atomically: HTML for ``.html``/``.htm``, plain text for ``.txt``, else JSON."""
-    from .raster_io import atomic_output
+    from ..raster_io import atomic_output
 
     target = Path(path)
     suffix = target.suffix.lower()

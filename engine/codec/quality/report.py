@@ -145,7 +145,7 @@ def worst_window(reference_db: np.ndarray, reconstruction_db: np.ndarray,
 class Pictures:
     """What the page shows: overview thumbnails (every ``step``-th pixel), the worst window's crops and the
     stretches (grey ``lo``..``hi`` dB, difference ``±limit`` dB). Built from whole images
-    (:meth:`of_arrays`) or strip by strip (:mod:`engine.quality_strips`)."""
+    (:meth:`of_arrays`) or strip by strip (:mod:`engine.codec.quality.strips`)."""
 
     ref_thumb: np.ndarray
     rec_thumb: np.ndarray
@@ -277,7 +277,7 @@ def render_page(s: Pictures, report: QualityReport, title: str = "Compression qu
 def write_html_report(path: str | os.PathLike[str], pictures: Pictures, report: QualityReport,
                       title: str = "Compression quality", sizes: Sizes | None = None) -> Path:
     """Write :func:`render_page` to ``path`` atomically."""
-    from .raster_io import atomic_output
+    from ...raster_io import atomic_output
 
     page = render_page(pictures, report, title, sizes)
     with atomic_output(path) as tmp:

@@ -10,10 +10,10 @@ import pytest
 import torch
 
 from tests.conftest import FAKE_SHA256
-from training.compression.hyper_cli import run_hyper  # noqa: F401 - the CLI module imports cleanly
-from training.compression.hyper_model import HyperConfig, HyperPrior, gaussian_likelihood
-from training.compression.hyper_tables import HYPERPRIOR_KEY, HyperCost, hyperprior_dict, hyperprior_json
-from training.compression.hyper_train import HyperTrainConfig, load_hyper_checkpoint, train_hyper
+from training.compression.hyper.cli import run_hyper  # noqa: F401 - the CLI module imports cleanly
+from training.compression.hyper.model import HyperConfig, HyperPrior, gaussian_likelihood
+from training.compression.hyper.tables import HYPERPRIOR_KEY, HyperCost, hyperprior_dict, hyperprior_json
+from training.compression.hyper.train import HyperTrainConfig, load_hyper_checkpoint, train_hyper
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 TINY = HyperConfig(
@@ -132,7 +132,7 @@ def test_bad_slices_are_refused() -> None:
 
 def test_onnx_export_keeps_codec_metadata(tmp_path: Path) -> None:
     from engine.codec.models import load_encoder
-    from training.compression.hyper_export import write_models
+    from training.compression.hyper.export import write_models
 
     enc = REPO_ROOT / "models" / "sarcodec-r1-encoder.onnx"
     if not enc.is_file():

@@ -14,9 +14,9 @@ from engine.runtime import OnnxModel
 from training.compression.cli import warm_start_configs
 from training.compression.data import DataConfig, Preprocessing
 from training.compression.export import export_codec
-from training.compression.hyper_export import write_models
-from training.compression.hyper_model import HyperCodec, HyperConfig, HyperPrior
-from training.compression.hyper_tables import HYPERPRIOR_KEY, HyperCost, hyperprior_dict, hyperprior_json
+from training.compression.hyper.export import write_models
+from training.compression.hyper.model import HyperCodec, HyperConfig, HyperPrior
+from training.compression.hyper.tables import HYPERPRIOR_KEY, HyperCost, hyperprior_dict, hyperprior_json
 from training.compression.joint import compare_with_shipped, export_joint, gain_at_matched_bpp
 from training.compression.losses import LossWeights
 from training.compression.models import ModelConfig, SarCodec

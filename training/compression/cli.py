@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from ..cli_common import add_run_arguments, config_from_args, configure_logging, new_parser
-from .hyper_cli import add_hyper, run_hyper
+from .hyper.cli import add_hyper, run_hyper
 
 logger = logging.getLogger(__name__)
 

@@ -1,7 +1,7 @@
 """Held-out comparison of a jointly fine-tuned codec (transform + hyperprior) with a shipped one.
 
 Both are measured the same way on the same held-out images: every image coded as a whole through the
-numpy reference of the hyperprior coder (:class:`~training.compression.hyper_tables.HyperCost`, strips of
+numpy reference of the hyperprior coder (:class:`~training.compression.hyper.tables.HyperCost`, strips of
 16 latent rows; the fine-tuned hyperprior quantised to integer networks as an export would), bits of the
 latents and of ``z`` per pixel, and the decoder network's PSNR (no restoration filter, no file header).
 The shipped model runs through ONNX Runtime, the fine-tuned one through PyTorch.
@@ -20,7 +20,7 @@ import numpy as np
 import torch
 
 from .data import DataConfig, heldout_scenes
-from .hyper_tables import HYPERPRIOR_KEY, HyperCost, hyperprior_dict
+from .hyper.tables import HYPERPRIOR_KEY, HyperCost, hyperprior_dict
 
 logger = logging.getLogger(__name__)
 
@@ -39,7 +39,7 @@ class TorchRunner:
 def _figures(encoder: Any, decoder: Any, cost: HyperCost, data: DataConfig, pre: Any,
              synthetic: int) -> dict[str, dict[str, float]]:
     from .data import crop_to_multiple
-    from .hyper_export import hyper_image_figures
+    from .hyper.export import hyper_image_figures
 
     out = {}
     for name, db in heldout_scenes(data, pre, synthetic=synthetic):
@@ -124,13 +124,13 @@ def export_joint(checkpoint: Path, out_dir: Path, model_id: str, weight_bits: in
                  comparison: dict[str, Any] | None = None, commands: Sequence[str] = ()) -> tuple[Path, Path]:
     """``<out_dir>/<model_id>-{encoder,decoder}.onnx`` of a fine-tuned checkpoint: the transform exported
     (parity-checked) as ``<model_id>-transform`` into a temporary folder, then copied with the
-    hyperprior in its metadata as :mod:`~training.compression.hyper_export` writes every h model. With
+    hyperprior in its metadata as :mod:`~training.compression.hyper.export` writes every h model. With
     ``comparison`` (:func:`compare_with_shipped`'s result for this checkpoint), also the model card
     ``<out_dir>/<model_id>.md``."""
     from .card import write_model_card
     from .export import export_codec
-    from .hyper_export import write_models
-    from .hyper_tables import hyperprior_json
+    from .hyper.export import write_models
+    from .hyper.tables import hyperprior_json
     from .joint_card import render_joint_card
     from .models import SarCodec
     from .train import hyper_codec_from_checkpoint, load_checkpoint

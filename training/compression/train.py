@@ -26,7 +26,7 @@ from ..common import TrainingRun, distributed, finish_run, restore, run_steps, s
 from ..config import ConfigDict
 from .data import DataConfig, Preprocessing, build_sampler, heldout_scenes, make_batch
 from .entropy import bits_per_pixel
-from .hyper_model import HyperCodec, HyperConfig, HyperPrior
+from .hyper.model import HyperCodec, HyperConfig, HyperPrior
 from .losses import LossWeights, rate_distortion
 from .models import ModelConfig, SarCodec
 from .warmstart import warm_start

@@ -8,8 +8,8 @@ The torch checkpoints of the shipped models need not be on the machine; their ON
   BatchNorm (unnamed ``onnx::Conv_*`` initialisers, with a bias) load in graph order into the
   ``Conv2d -> BatchNorm2d`` pairs left, the BatchNorm set to the identity plus the folded bias (mean 0,
   variance ``1 - eps``, scale 1). Those BatchNorms must then stay in eval mode: batch statistics would
-  undo the folding (:class:`~training.compression.hyper_model.HyperCodec` keeps them so).
-* :func:`hyperprior_from_spec`: a :class:`~training.compression.hyper_model.HyperPrior` with the
+  undo the folding (:class:`~training.compression.hyper.model.HyperCodec` keeps them so).
+* :func:`hyperprior_from_spec`: a :class:`~training.compression.hyper.model.HyperPrior` with the
   integer networks of ``extra["hyperprior"]`` as float weights (exact: the integers divided by their
   powers of two) and the factorised prior of ``z`` fitted to the stored ``z_table``
   (:func:`fit_z_prior`; the table is a discretisation, not the prior's parameters).
@@ -30,8 +30,8 @@ from engine.codec.entropy import EntropyModelTable
 from engine.codec.intnet import IntNet
 
 from .entropy import FactorizedPrior
-from .hyper_model import HyperCodec, HyperConfig, HyperPrior, MirrorNet
-from .hyper_tables import HYPERPRIOR_KEY
+from .hyper.model import HyperCodec, HyperConfig, HyperPrior, MirrorNet
+from .hyper.tables import HYPERPRIOR_KEY
 from .models import ModelConfig, SarCodec
 
 logger = logging.getLogger(__name__)

@@ -3,13 +3,13 @@
 The encoder and decoder ONNX graphs of the transform (``sarcodec-rN``) are copied unchanged; their
 metadata (written by :func:`training.onnx_io.attach_metadata`, the one metadata writer) gets a new
 ``model_id``, ``extra["rate_point"]``, ``extra["transform"]`` (the source model id) and
-``extra["hyperprior"]`` (:func:`training.compression.hyper_tables.hyperprior_json`) instead of
+``extra["hyperprior"]`` (:func:`training.compression.hyper.tables.hyperprior_json`) instead of
 ``extra["entropy_model"]``. The weights hash becomes the SHA-256 of the transform's hash and the
 hyperprior JSON, so a file written with another hyperprior is refused by the engine's decoder lookup
 instead of being decoded wrongly.
 
 Held-out figures (:func:`heldout_comparison`): per image, the numpy reference cost of the hyperprior
-(:class:`~training.compression.hyper_tables.HyperCost`, strips of 16 latent rows) against the
+(:class:`~training.compression.hyper.tables.HyperCost`, strips of 16 latent rows) against the
 range-coded size of the transform's shipped (classified) table with its default rounding, and the
 decoder's PSNR for both. With ``latent_step`` 1 both quantise with step 1 (offsets differ: ``mu``
 against the channel median), so the distortion is the same up to noise and the bits compare directly.
@@ -30,11 +30,11 @@ from engine.codec.models import ENTROPY_KEY
 from engine.metadata import ModelMetadata
 from training.onnx_io import attach_metadata, sha256_of_bytes
 
-from .classify import image_latents, preprocessing_of
-from .data import DataConfig, Preprocessing, crop_to_multiple, heldout_scenes
-from .export import committed_pair
-from .hyper_tables import HYPERPRIOR_KEY, HyperCost, StripCost, hyperprior_dict, hyperprior_json
-from .hyper_train import hyper_from_checkpoint, load_hyper_checkpoint
+from ..classify import image_latents, preprocessing_of
+from ..data import DataConfig, Preprocessing, crop_to_multiple, heldout_scenes
+from ..export import committed_pair
+from .tables import HYPERPRIOR_KEY, HyperCost, StripCost, hyperprior_dict, hyperprior_json
+from .train import hyper_from_checkpoint, load_hyper_checkpoint
 
 logger = logging.getLogger(__name__)
 
@@ -113,7 +113,7 @@ def add_engine_figures(figures: dict[str, dict[str, float]], paths: tuple[Path, 
     real file's bits per pixel (header, mask, restoration filter included) and PSNR, beside the estimate."""
     import tempfile
 
-    from .evaluate import score_through_engine
+    from ..evaluate import score_through_engine
 
     with tempfile.TemporaryDirectory() as tmp:
         for name, db in heldout_scenes(data, pre, synthetic=synthetic):
@@ -131,9 +131,9 @@ def export_hyper(checkpoint: Path, transform: Path, model_id: str, out_dir: Path
     from engine.metadata import Task
     from engine.runtime import OnnxModel
 
-    from .hyper_cache import load_cache
-    from .hyper_card import render_hyper_card, reproduce_commands
-    from .hyper_train import config_summary
+    from .cache import load_cache
+    from .card import render_hyper_card, reproduce_commands
+    from .train import config_summary
 
     ckpt = load_hyper_checkpoint(checkpoint)
     model, cfg = hyper_from_checkpoint(ckpt)
@@ -161,7 +161,7 @@ def export_hyper(checkpoint: Path, transform: Path, model_id: str, out_dir: Path
               "config": summary, "heldout": figures, "commands": list(commands),
               "metadata_bytes": len(spec_json)}
     if card:
-        from .card import write_model_card
+        from ..card import write_model_card
 
         write_model_card(out_dir / f"{model_id}.md", render_hyper_card(result, paths))
     return result

@@ -17,7 +17,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .data import DataConfig, build_sampler, make_batch
+from ..data import DataConfig, build_sampler, make_batch
 
 logger = logging.getLogger(__name__)
 
@@ -50,7 +50,7 @@ def cache_latents(encoder_path: Path, out: Path, crops: int, seed: int, data: Da
 
     from engine.codec.models import load_encoder
 
-    from .classify import preprocessing_of
+    from ..classify import preprocessing_of
 
     if crops < 1:
         raise ValueError(f"crops must be >= 1, got {crops}.")

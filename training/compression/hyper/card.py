@@ -8,7 +8,7 @@ from typing import Any
 
 import numpy as np
 
-from .card import commands_section
+from ..card import commands_section
 
 
 def _mean(rows: Sequence[dict[str, float]], key: str) -> float:
@@ -69,7 +69,7 @@ def reproduce_commands(cfg: dict[str, Any], transform: Path, model_id: str, crop
 
 
 def render_hyper_card(result: dict[str, Any], paths: Sequence[Path]) -> str:
-    """Markdown card from :func:`training.compression.hyper_export.export_hyper`'s result."""
+    """Markdown card from :func:`training.compression.hyper.export.export_hyper`'s result."""
     cfg, model = result["config"], result["config"]["model"]
     mid, transform = result["model_id"], result["transform"]
     sizes = ", ".join(f"`{p.name}` ({p.stat().st_size / 1e6:.2f} MB)" for p in paths)
@@ -119,7 +119,7 @@ def render_hyper_card(result: dict[str, Any], paths: Sequence[Path]) -> str:
         "Images never trained on (3MOS held-out tiles, held-out parts of the despeckling images, synthetic "
         f"seeds 10000+), each coded as a whole. Shipped table: `{transform}`'s classified table, default "
         "rounding, range-coded bytes. Hyperprior: the numpy reference of the coder "
-        "(`training/compression/hyper_tables.py`, sum of -log2 of the coder's probabilities, escapes "
+        "(`training/compression/hyper/tables.py`, sum of -log2 of the coder's probabilities, escapes "
         "included), strips of 16 latent rows. Latents only (no file header). PSNR of the decoder network "
         "(no restoration filter) in dB, peak db_max - db_min = 50 dB.",
         "",

@@ -17,16 +17,16 @@ import logging
 from pathlib import Path
 from typing import Any
 
-from ..cli_common import config_from_args, report_json
+from ...cli_common import config_from_args, report_json
 
 logger = logging.getLogger(__name__)
 
 
 def add_hyper(sub: Any) -> None:
     """The ``hyper`` subcommand and its own subcommands."""
-    from .data import DataConfig
-    from .hyper_model import HyperConfig
-    from .hyper_train import HyperTrainConfig
+    from ..data import DataConfig
+    from .model import HyperConfig
+    from .train import HyperTrainConfig
 
     hy = sub.add_parser("hyper", help="hyperprior entropy model on a shipped transform's latents")
     hsub = hy.add_subparsers(dest="hyper_command", required=True)
@@ -97,8 +97,8 @@ def add_hyper(sub: Any) -> None:
 
 
 def _cache(args: argparse.Namespace) -> int:
-    from .data import DataConfig
-    from .hyper_cache import cache_latents
+    from ..data import DataConfig
+    from .cache import cache_latents
 
     data = DataConfig(real_root=args.real_root, synthetic_scenes=args.synthetic_scenes)
     cache_latents(Path(args.encoder), Path(args.out), args.crops, args.seed, data,
@@ -107,8 +107,8 @@ def _cache(args: argparse.Namespace) -> int:
 
 
 def _train(args: argparse.Namespace) -> int:
-    from .hyper_model import HyperConfig
-    from .hyper_train import HyperTrainConfig, train_hyper
+    from .model import HyperConfig
+    from .train import HyperTrainConfig, train_hyper
 
     model = config_from_args(HyperConfig, args, slices=tuple(args.slices))
     model.check()
@@ -119,7 +119,7 @@ def _train(args: argparse.Namespace) -> int:
 
 
 def _export(args: argparse.Namespace) -> int:
-    from .hyper_export import export_hyper
+    from .export import export_hyper
 
     result = export_hyper(
         Path(args.checkpoint), Path(args.transform), args.model_id, Path(args.out_dir),
@@ -131,8 +131,8 @@ def _export(args: argparse.Namespace) -> int:
 
 
 def _compare(args: argparse.Namespace) -> int:
-    from .data import DataConfig
-    from .joint import compare_with_shipped
+    from ..data import DataConfig
+    from ..joint import compare_with_shipped
 
     data = DataConfig(real_root=args.real_root)
     result = compare_with_shipped(Path(args.checkpoint), Path(args.shipped), data, args.synthetic,
@@ -142,7 +142,7 @@ def _compare(args: argparse.Namespace) -> int:
 
 
 def _export_joint(args: argparse.Namespace) -> int:
-    from .joint import export_joint
+    from ..joint import export_joint
 
     comparison = json.loads(Path(args.compare_json).read_text()) if args.compare_json else None
     paths = export_joint(Path(args.checkpoint), Path(args.out_dir), args.model_id, comparison=comparison,

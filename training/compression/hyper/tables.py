@@ -23,7 +23,7 @@ from scipy.special import ndtr
 from engine.codec.entropy import MAX_PMF_LENGTH, EntropyModelTable
 from engine.codec.intnet import IntNet
 
-from .hyper_model import HyperPrior
+from .model import HyperPrior
 
 HYPERPRIOR_KEY = "hyperprior"
 HYPERPRIOR_VERSION = 1

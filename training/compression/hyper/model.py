@@ -33,8 +33,8 @@ from torch import nn
 
 from engine.codec.intnet import IntNet
 
-from ..config import ConfigDict
-from .entropy import LIKELIHOOD_BOUND, FactorizedPrior
+from ...config import ConfigDict
+from ..entropy import LIKELIHOOD_BOUND, FactorizedPrior
 
 
 class LayerSpec(NamedTuple):

@@ -2,7 +2,7 @@
 
 The transform is frozen, so the loss is the rate alone: bits of ``y`` under the hyperprior's
 Gaussians plus the bits of ``z``, per pixel (256 px per latent position). Batches are random
-latent crops from the cache (:mod:`training.compression.hyper_cache`); a fraction
+latent crops from the cache (:mod:`training.compression.hyper.cache`); a fraction
 ``edge_fraction`` of the batches are shorter and narrower than 16 x 16 so that the networks'
 zero padding at strip and image edges is seen as the engine's strip coding sees it. The last
 ``ste_fraction`` of the steps replace the additive noise by rounding with straight-through
@@ -22,8 +22,8 @@ from typing import Any
 import numpy as np
 import torch
 
-from ..checkpoints import CHECKPOINT_NAME, read_run_checkpoint, restored
-from ..common import (
+from ...checkpoints import CHECKPOINT_NAME, read_run_checkpoint, restored
+from ...common import (
     TrainingRun,
     cosine_lr,
     finish_run,
@@ -34,9 +34,9 @@ from ..common import (
     start_processes,
     tensorboard_writer,
 )
-from ..config import ConfigDict
-from .hyper_cache import load_cache
-from .hyper_model import HyperConfig, HyperPrior
+from ...config import ConfigDict
+from .cache import load_cache
+from .model import HyperConfig, HyperPrior
 
 logger = logging.getLogger(__name__)
 

@@ -60,24 +60,29 @@ def _check_origin(origin: Any) -> tuple[float, float]:
     return x0, y0
 
 
+WRITE_ROWS = 256
+"""Rows written per step (one row of 256-pixel blocks): progress and cancel between steps."""
+
+
 def _write_pair(pair: ScenePair, sar_p: Path, opt_p: Path, wkt: str, origin: tuple[float, float],
                 run: Run) -> None:
     """Write both rasters atomically (nothing is left behind on error or cancellation)."""
     rasterio = _rasterio()
     transform = rasterio.transform.from_origin(origin[0], origin[1], pair.pixel_size, pair.pixel_size)
     tag = json.dumps(pair.truth())
+    spans = (run.span(0.0, 0.2), run.span(0.2, 1.0))  # the SAR file has one band, the optical four
     with atomic_output(sar_p) as sar_tmp, atomic_output(opt_p) as opt_tmp, raster_env():
-        for tmp, data, names in ((sar_tmp, pair.sar[None], (SAR_DESCRIPTION,)),
-                                 (opt_tmp, pair.optical, OPTICAL_BANDS)):
-            profile = default_profile(data.shape[2], data.shape[1], data.shape[0], "float32", wkt, transform,
-                                      nodata=None)
+        for tmp, data, names, span in ((sar_tmp, pair.sar[None], (SAR_DESCRIPTION,), spans[0]),
+                                       (opt_tmp, pair.optical, OPTICAL_BANDS, spans[1])):
+            height, width = data.shape[1:]
+            profile = default_profile(width, height, data.shape[0], "float32", wkt, transform, nodata=None)
             with rasterio.open(tmp, "w", **profile) as dst:
-                dst.write(data)
+                for top in span.steps(height, WRITE_ROWS, "Synthetic scene generation"):
+                    rows = min(WRITE_ROWS, height - top)  # blocks are compressed as their rows complete
+                    dst.write(data[:, top : top + rows], window=rasterio.windows.Window(0, top, width, rows))
                 for i, name in enumerate(names, start=1):
                     dst.set_band_description(i, name)
                 dst.update_tags(**{METADATA_TAG: tag})
-            run.check("Synthetic scene generation")
-            run.progress(0.5 if tmp == sar_tmp else 0.875)
         run.check("Synthetic scene generation")
 
 

@@ -294,6 +294,7 @@ def assess(
         f"EPI {report.epi:.4f}" + (f", {report.bpp:.3f} bits per pixel" if report.bpp is not None else ""),
         logger=logger,
     )
+    run.check("Quality assessment")
     if html_path is not None and figures.pictures is not None:
         from .report import write_html_report
 

@@ -31,8 +31,10 @@ from ...preprocess import db_to_linear
 from ...run import QUIET, Run
 from .report import CROP_SIDE, DIFFERENCE_PERCENTILE, STRETCH_PERCENTILES, THUMB_SIDE, Pictures
 
-STRIP_PIXELS = 2_000_000
-"""Pixels per strip (about 16 MB per float64 array; SSIM holds about a dozen of them)."""
+STRIP_PIXELS = 262_144
+"""Pixels per strip (about 2 MB per float64 array; SSIM holds about a dozen of them): cancel is checked
+between strips, and the window pass of a strip takes about 0.3 s on one idle core (2,000,000 took 24-34 s
+on the shared 2 cores, docs/decisions/2026-12-07-progress-cancel-and-large-coregistration.md)."""
 HALO = 3
 """Rows read beyond each side of a strip: the SSIM window's half side (7 x 7), more than Sobel needs."""
 HISTOGRAM_BINS = 4096

@@ -49,3 +49,16 @@ def test_pair_is_written_strip_by_strip_with_the_sar_shifted(tmp_path: Path) -> 
         assert s.crs == o.crs and s.transform == o.transform
         intensity, reflectance = s.read(1), o.read()
     assert np.all(intensity > 0) and np.all(np.isfinite(reflectance))
+
+
+def test_only_rerun_keeps_the_other_rows_and_judges_them_too(tmp_path: Path) -> None:
+    doc = tmp_path / "B.md"
+    old = [cancel.Row("todb", 1.0, 0.01, 0.01, 0.2, 10.0, 8, 0.001, 0.01, 0),
+           cancel.Row("coregister", 9.0, 0.01, 0.01, 2.5, 70.0, 80, 0.1, 0.1, 0)]
+    cancel.replace_section(doc, cancel.markdown_section(old, 2048, "python -m benchmarks.cancel"))
+    new = [cancel.Row("todb", 2.0, 0.01, 0.01, 0.3, 10.0, 8, 0.001, 0.01, 0)]
+    kept = cancel.kept_rows(doc, new)
+    assert len(kept) == 1 and kept[0].startswith("| coregister |")
+    text = cancel.markdown_section(new, 2048, "python -m benchmarks.cancel --only todb", kept=kept)
+    assert "| todb | 2.00 |" in text and "| todb | 1.00 |" not in text and "| coregister | 9.00 |" in text
+    assert "2.50 s (coregister); target 1 s missed" in text and "(`--only`)" in text

@@ -36,6 +36,7 @@ from benchmarks.pipeline import machine_line
 log = logging.getLogger("benchmarks.cancel")
 
 SECTION = "## Progress and cancel (make bench-cancel)"
+NOTES_MARKER = "<!-- bench-cancel notes: kept when the table is regenerated -->"
 TARGET_S = 1.0
 """Cancel must be honoured within this many seconds at any point of a run."""
 
@@ -265,7 +266,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     section = markdown_section(rows, args.size, command, args.note, kept)
     log.info("%s", section)
     if args.markdown:
-        replace_section(args.markdown, section)
+        replace_section(args.markdown, section, keep=NOTES_MARKER)
     return 0
 
 

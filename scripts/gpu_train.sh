@@ -17,7 +17,11 @@
 #   DATA            real-data folder (default ../shared/data/real; without it: synthetic data only)
 #   MINUTES_CODEC, MINUTES_KEYPOINTS, MINUTES_TRANSLATION   training wall time each (2, 1.5, 1.5)
 #   WHEELS          a folder of wheels installed (offline, --no-index) into OUT/site for modules the
-#                   Python lacks (rasterio, constriction, ...: the engine's runtime requirements)
+#                   Python lacks (rasterio, constriction, ...: the engine's runtime requirements). For a
+#                   machine with CUDA torch, onnx and scipy but not these (Python 3.12), fetch them where
+#                   PyPI is reachable with: pip download --no-deps --only-binary=:all: --python-version 3.12
+#                   --platform manylinux2014_x86_64 --platform manylinux_2_17_x86_64 -d wheels rasterio affine
+#                   cligj click-plugins constriction pytorch-msssim
 #   ALLOW_CPU=1     run without a CUDA device (otherwise the script stops before training)
 #   SMOKE=1         a few steps each on tiny data (the CPU test in tests/test_gpu_train_script.py)
 # No onnxruntime-gpu is needed: training runs in PyTorch, exports are checked on onnxruntime's CPU provider.

@@ -8,6 +8,7 @@ Used by :mod:`benchmarks.compression` (``--bright-targets`` runs only this on th
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -57,7 +58,9 @@ def bright_row(image: str, rate: str, ref_db: np.ndarray, sarz: Path, decoded: P
     cf = fileformat.unpack(data)
     header = cf.header
     old = work / f"{sarz.stem}_v3.sarz"
-    old.write_bytes(fileformat.pack(header, cf.mask_bytes, cf.payload, version=3))
+    # format 3 had no bright-pixel section, nor band descriptions and GCPs/RPCs (which leave pixels alone)
+    v3_header = dataclasses.replace(header, description=None, control={})
+    old.write_bytes(fileformat.pack(v3_header, cf.mask_bytes, cf.payload, version=3))
     before_tif = work / f"{sarz.stem}_v3.tif"
     decompress_file(old, before_tif, output_kind="db")
     now = quality.read_db(decoded, 1, "db")

@@ -17,7 +17,8 @@ from tests.engine.test_codec_roundtrip import _use_tiny_models, tiny_models  # n
 
 def test_the_row_measures_before_and_after_and_the_bits(tmp_path: Path) -> None:
     intensity, targets = scene_with_targets(seed=11)
-    src = write_test_geotiff(tmp_path / "in.tif", intensity)
+    # a band description (format 6 on) must not stop the format-3 comparison file
+    src = write_test_geotiff(tmp_path / "in.tif", intensity, descriptions=("sigma0 VV",))
     result = compress_raster(src, tmp_path / "c.sarz", rate="r1", shift_db=0.0)
     decompress_file(tmp_path / "c.sarz", tmp_path / "d.tif")
     ref_db = quality.read_db(src, 1, "intensity")

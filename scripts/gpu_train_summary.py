@@ -124,8 +124,8 @@ def card(family: str, summary: dict[str, Any], environment: dict[str, Any]) -> s
     """A short model card of a keypoint or translation model trained by the GPU run."""
     title = {"keypoints": "keypoint detector/descriptor", "translation": "SAR-to-optical translation"}[family]
     lines = [f"# {NEW[family]}: {title} trained by scripts/gpu_train.sh", "",
-             f"Trained on {environment.get('device')} (torch {environment.get('torch')}) for "
-             f"{environment.get('minutes', {}).get(family)} minutes of wall time, "
+             f"Trained on {environment.get('device')} (torch {environment.get('torch')}) with a wall-time "
+             f"budget of {environment.get('minutes', {}).get(family)} minutes: "
              f"{summary.get('steps')} steps, with the recipe of `{SHIPPED[family]}` (its model card); "
              f"real data: {environment.get('real_data') or 'none (synthetic only)'}. Exported with the "
              "parity check against PyTorch (export log in the run folder).", "",

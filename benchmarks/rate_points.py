@@ -41,7 +41,7 @@ from typing import Any
 
 import numpy as np
 
-from benchmarks.compression import BenchImage, _write_db, collect_images, run_codec
+from benchmarks.compression.rows import BenchImage, _write_db, collect_images, run_codec
 from engine.codec.models import shipped_rates
 from engine.codec.quality import metrics as quality
 

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from benchmarks.compression import CODEC, CODEC_RDO, RDO_SUFFIX, Row, _target_rows
+from benchmarks.compression.report import _target_rows
+from benchmarks.compression.rows import CODEC, CODEC_RDO, RDO_SUFFIX, Row
 
 
 def _row(image: str, method: str, setting: str, psnr: float, enl: float = 1.0, epi: float = 0.9) -> Row:

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from benchmarks.compression import CODEC, Row
+from benchmarks.compression.rows import CODEC, Row
 from benchmarks.rate_hull import hull_lines, measurement_of
 from benchmarks.rate_points import REAL_VALIDATION, SYNTHETIC_VALIDATION, centre_crop
 

@@ -166,7 +166,7 @@ bench-keypoints: setup
 	  --markdown docs/BENCHMARKS.md --json runs/bench-keypoints.json
 
 bench-registration-default: setup
-	$(PY) -m benchmarks.registration_default --data ../shared/data/real --seed 0 --shifts 2 --markdown docs/BENCHMARKS.md
+	$(PY) -m benchmarks.registration.default --data ../shared/data/real --seed 0 --shifts 2 --markdown docs/BENCHMARKS.md
 
 # Reproduces the shipped codec models (docs/TRAINING.md): three variant-D runs from scratch, one per
 # rate point (about 25 minutes each on one CPU core; the shipped ones ran side by side, --threads 1).

@@ -38,7 +38,7 @@ from typing import Any
 
 import numpy as np
 
-from benchmarks.registration import _write_tif
+from benchmarks.registration.shifted import _write_tif
 
 logger = logging.getLogger(__name__)
 

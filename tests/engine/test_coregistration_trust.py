@@ -86,7 +86,7 @@ def test_synthetic_shifts_beyond_the_search_are_found_or_refused(tmp_path: Path)
 
 
 def test_3mos_shifts_beyond_the_search_are_found_or_refused(real_data_dir: Path, tmp_path: Path) -> None:
-    from benchmarks.registration import _gray
+    from benchmarks.registration.shifted import _gray
 
     folder = real_data_dir / "opt_sar_3mos"
     rng = np.random.default_rng(3)

@@ -25,7 +25,7 @@ from typing import Any
 import numpy as np
 
 from benchmarks.common import replace_section
-from benchmarks.registration import CFOG_PAIRS, Case, _gray, _write_tif, markdown, run_cases
+from benchmarks.registration.shifted import CFOG_PAIRS, Case, _gray, _write_tif, markdown, run_cases
 from training.registration.data import HELD_OUT
 
 logger = logging.getLogger(__name__)
@@ -141,7 +141,8 @@ SETS = {"3mos": threemos, "cfog": cfog, "os_sift": os_sift, "rift": rift}
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(prog="python -m benchmarks.registration.default",
+                                     description=__doc__.splitlines()[0])
     parser.add_argument("--data", type=Path, default=Path("../shared/data/real"))
     parser.add_argument("--markdown", type=Path, default=None)
     parser.add_argument("--seed", type=int, default=0)
@@ -165,7 +166,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         "Global mode, default search (MAX_SHIFT_M 150 m; 1 m pixels here, so ±150 px, limited to half the "
         f"common area), secret georeferencing offsets uniform in ±{SECRET:.0f} px per axis (seed "
         f"{args.seed}). Error = distance to the expected shift (input pixels); a refusal is a failure.",
-        f"Command: `python -m benchmarks.registration_default --data ../shared/data/real --seed {args.seed} "
+        f"Command: `python -m benchmarks.registration.default --data ../shared/data/real --seed {args.seed} "
         f"--shifts {args.shifts} --markdown docs/BENCHMARKS.md`.",
     ]
     text = markdown(rows, notes).replace("## Co-registration (make bench-registration)", SECTION)

@@ -114,8 +114,8 @@ def _gray(path: Path) -> np.ndarray:
 
 ANCHORS = ("gefolki", "arosics")
 ANCHOR_PYTHON: list[str] = []  # set by --anchor-python
-ANCHOR_SCRIPT = Path(__file__).resolve().parent / "registration_anchors.py"
-DEFAULT_ANCHOR_PYTHON = Path(__file__).resolve().parent.parent / "bench_output" / "venv" / "bin" / "python"
+ANCHOR_SCRIPT = Path(__file__).resolve().parent / "anchors.py"
+DEFAULT_ANCHOR_PYTHON = Path(__file__).resolve().parents[2] / "bench_output" / "venv" / "bin" / "python"
 """Anchor venv used when --anchor-python is not given (see DESIGN.md section 5 to create it)."""
 
 
@@ -392,7 +392,8 @@ def large_timing(size: int, work: Path, points: int = 1000, method: str = "class
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(prog="python -m benchmarks.registration",
+                                     description=__doc__.splitlines()[0])
     parser.add_argument("--data", type=Path, default=Path("../shared/data/real"))
     parser.add_argument("--markdown", type=Path, default=None)
     parser.add_argument("--synthetic", type=int, default=20, help="number of synthetic pairs")

@@ -8,7 +8,7 @@ with whether the answer is right (error < 3 px). The table says, for each
 candidate threshold, how many wrong answers it would let through and how many
 right ones it would refuse. Matches at the search edge are refused in any case.
 
-``python -m benchmarks.registration_refusal --seeds 1 2 3``
+``python -m benchmarks.registration.refusal --seeds 1 2 3``
 """
 
 from __future__ import annotations
@@ -21,7 +21,7 @@ from pathlib import Path
 
 import numpy as np
 
-from benchmarks.registration import _gray, _write_tif, fourier_shift
+from benchmarks.registration.shifted import _gray, _write_tif, fourier_shift
 
 logger = logging.getLogger(__name__)
 
@@ -65,7 +65,8 @@ def trials(data: Path, seed: int, method: str, work: Path) -> list[tuple[bool | 
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(prog="python -m benchmarks.registration.refusal",
+                                     description=__doc__.splitlines()[0])
     parser.add_argument("--data", type=Path, default=Path("../shared/data/real"))
     parser.add_argument("--seeds", type=int, nargs="+", default=[1, 2, 3])
     parser.add_argument("--method", default="classical")

@@ -1,7 +1,7 @@
 """GeFolki / AROSICS anchors for the co-registration benchmark (runs in the separate anchor venv).
 
 Usage (inside ``bench_output/venv``, which has ``gefolki`` and ``arosics<1.11``):
-``python benchmarks/registration_anchors.py METHOD INPUT.tif REFERENCE.tif MAX_SHIFT`` prints one JSON
+``python benchmarks/registration/anchors.py METHOD INPUT.tif REFERENCE.tif MAX_SHIFT`` prints one JSON
 line ``{"shift_x": .., "shift_y": ..}`` in the engine's convention (pixels of INPUT, positive = the INPUT
 content must move right/down). Both rasters must share one grid. Does not import the engine.
 

@@ -16,23 +16,10 @@ import rasterio
 from engine.codec import fileformat
 from engine.codec.decode import decompress_file
 from engine.codec.encode import compress_raster
-from engine.codec.models import MODELS_ENV
 from engine.errors import CompressedFileError
 from engine.preprocess import linear_to_db
 from tests.conftest import assert_same_georeferencing, truncate_file, write_test_geotiff
-from tests.engine.tiny_codec import build_pair
-
-
-@pytest.fixture(scope="module")
-def tiny_models(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    folder = tmp_path_factory.mktemp("codec_models")
-    build_pair(folder, "r1")
-    return folder
-
-
-@pytest.fixture(autouse=True)
-def _use_tiny_models(tiny_models: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv(MODELS_ENV, str(tiny_models))
+from tests.engine.test_codec_roundtrip import _use_tiny_models, tiny_models  # noqa: F401
 
 
 def _version(path: Path) -> int:

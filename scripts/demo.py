@@ -71,8 +71,8 @@ def run(processing: Any, name: str, parameters: dict[str, Any]) -> dict[str, Any
 
 def rate_points() -> list[tuple[int, str]]:
     """(RATE index, name) of the installed rate points that are not retired, in the RATE option order."""
-    from sar_toolbox_plugin.engine.codec.models import shipped_rates
-    from sar_toolbox_plugin.engine.codec.rate_choice import RATE_OPTIONS
+    from engine.codec.models import shipped_rates
+    from engine.codec.rate_choice import RATE_OPTIONS
 
     installed = set(shipped_rates())
     return [(index, rate) for index, rate in enumerate(RATE_OPTIONS) if rate in installed]

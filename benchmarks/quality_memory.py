@@ -130,12 +130,14 @@ def measure(width: int, height: int, workdir: Path, check_up_to_mpix: float) -> 
 
 
 def markdown_section(rows: Sequence[Row], command: str, note: str = "") -> str:
+    from engine.codec.quality.strips import STRIP_PIXELS
+
     lines = [
         *section_head(SECTION, command, machine_line("", note)),
         "`engine.codec.quality.assess` (PSNR, SSIM, ENL ratio, EPI and the HTML report) on a float32 "
         "intensity reference and a float32 dB reconstruction, both tiled GeoTIFFs, streamed by strips of "
-        "about 2 Mpix (`engine.codec.quality.strips`). Peak RSS is `ru_maxrss` of a fresh child process that "
-        "runs only "
+        f"about {STRIP_PIXELS:,} pixels (`engine.codec.quality.strips.STRIP_PIXELS`). Peak RSS is "
+        "`ru_maxrss` of a fresh child process that runs only "
         "the assessment (interpreter and libraries included). Where the whole-image path ran (what "
         "`assess` did before: both images read and compared at once), its peak RSS and the largest "
         "difference of the figures are given. It runs only on the small scenes: issue 24 measured it at "

@@ -14,18 +14,20 @@ def _summary(structure: float, colour: float) -> dict[str, dict[str, dict[str, f
     row = {"psnr": 15.0, "ssim": 0.3}
     return {
         "3mos_sentinel1": {
-            "grey-stretch": {**row, "structure": 0.04, "colour_error": 0.38},
-            "mean-colour": {**row, "structure": 0.0, "colour_error": 0.24},
-            "m": {**row, "structure": structure, "colour_error": colour},
+            "grey-stretch": {**row, "structure": 0.04, "colour_error": 0.38, "colour_distribution": 0.2},
+            "mean-colour": {**row, "structure": 0.0, "colour_error": 0.24, "colour_distribution": 0.1},
+            "m": {**row, "structure": structure, "colour_error": colour, "colour_distribution": colour / 2},
         }
     }
 
 
-def test_verdict_says_met_or_missed_with_the_difference() -> None:
-    assert "(met, difference +0.060)" in _verdict(_summary(0.10, 0.20), "m")[0]
-    text = _verdict(_summary(0.02, 0.30), "m")[0]
-    assert "structure 0.020 vs grey stretch 0.040 (missed, difference -0.020)" in text
-    assert "colour error 0.300 vs mean colour 0.240 (missed, difference +0.060)" in text
+def test_verdict_says_met_or_missed_against_each_trivial_rendering() -> None:
+    text = "\n".join(_verdict(_summary(0.10, 0.20), "m"))
+    assert "structure 0.100: vs grey stretch 0.040 (met, difference +0.060); vs flat mean colour" in text
+    assert "colour distribution distance 0.100: vs flat mean colour 0.100 (missed, difference +0.000)" in text
+    text = "\n".join(_verdict(_summary(0.02, 0.30), "m"))
+    assert "structure 0.020: vs grey stretch 0.040 (missed, difference -0.020)" in text
+    assert "colour error 0.300: vs flat mean colour 0.240 (missed, difference +0.060); vs grey" in text
     assert "absent" in _verdict({}, "m")[0]
 
 
@@ -42,7 +44,7 @@ def test_markdown_section_has_the_table_speed_and_aid() -> None:
     aid = {"SAR dB": {"median_px": 0.4, "under_1px": 0.8, "n": 20}}
     text = markdown_section(report, speed, "m", Path("ex.png"), "python -m benchmarks.translation", aid=aid)
     assert text.startswith("## SAR-to-optical translation (make bench-translation)")
-    assert "| 3MOS held-out, Sentinel-1 (4 pairs) | m | 15.00 | 0.300 | 0.100 | 0.200 |" in text
+    assert "| 3MOS held-out, Sentinel-1 (4 pairs) | m | 15.00 | 0.300 | 0.100 | 0.200 | 0.100 |" in text
     assert "3.00 tiles/s" in text and "| SAR dB | 0.40 | 0.80 | 20 |" in text and "(ex.png)" in text
 
 

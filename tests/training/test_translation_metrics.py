@@ -29,6 +29,19 @@ def test_psnr_and_colour_error_known_values() -> None:
         metrics.psnr(a[:2], a[:2])
 
 
+def test_colour_distribution_distance() -> None:
+    t = _scene(0)
+    assert metrics.colour_distribution_distance(t, t) == pytest.approx(0.0, abs=1e-12)
+    # the same pixels in another order: same colours in the same amounts
+    shuffled = t.reshape(3, -1)[:, np.random.default_rng(1).permutation(t[0].size)].reshape(t.shape)
+    assert metrics.colour_distribution_distance(shuffled, t) == pytest.approx(0.0, abs=1e-12)
+    assert metrics.colour_error(shuffled, t) > 0.05
+    # a flat image: the mean absolute deviation of the target from that colour, per channel
+    flat = np.broadcast_to(np.array([0.5, 0.5, 0.5]).reshape(3, 1, 1), t.shape)
+    expected = np.mean([np.abs(t[c] - 0.5).mean() for c in range(3)])
+    assert metrics.colour_distribution_distance(flat, t) == pytest.approx(expected)
+
+
 def test_ssim_and_structure_score() -> None:
     t = _scene(0)
     assert metrics.ssim_rgb(t, t) == pytest.approx(1.0)

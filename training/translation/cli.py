@@ -19,7 +19,7 @@ logger = logging.getLogger(__name__)
 def _train_parser(sub: argparse._SubParsersAction) -> None:
     from .data import DataConfig
     from .losses import LossConfig
-    from .models import ModelConfig
+    from .models import ARCHITECTURES, ModelConfig
     from .train import TrainConfig
 
     t, d = TrainConfig(), DataConfig()
@@ -28,10 +28,12 @@ def _train_parser(sub: argparse._SubParsersAction) -> None:
     cli_common.add_field_arguments(tr, t, ("image_every", "bn_recalibration"))
     tr.add_argument("--init-from", default=t.init_from, help="start a new run from this checkpoint's weights")
     tr.add_argument("--no-augment", action="store_true", help="no random flips")
-    cli_common.add_field_arguments(tr, ModelConfig(), ("ngf", "ndf", "n_down"))
+    model = ModelConfig()
+    cli_common.add_field_arguments(tr, model, ("ngf", "ndf", "n_down", "colour_stride", "smooth_sigma"))
+    tr.add_argument("--arch", default=model.arch, choices=ARCHITECTURES, help="generator architecture")
     tr.add_argument("--spectral-norm", action="store_true", help="spectrally normalised discriminator")
     cli_common.add_field_arguments(
-        tr, LossConfig(), ("l1_weight", "gan_weight", "colour_weight", "ssim_weight")
+        tr, LossConfig(), ("l1_weight", "gan_weight", "colour_weight", "ssim_weight", "structure_weight")
     )
     cli_common.add_field_arguments(tr, d, ("real_root",))
     tr.add_argument("--no-3mos", action="store_true", help="do not train on the 3MOS pairs")

@@ -28,7 +28,7 @@ from .data import DEFAULT_REAL_ROOT, HELD_OUT, Pair, load_3mos, split_held_out, 
 
 logger = logging.getLogger(__name__)
 
-SCORES = ("psnr", "ssim", "structure", "colour_error")
+SCORES = ("psnr", "ssim", "structure", "colour_error", "colour_distribution")
 
 
 @dataclass(frozen=True)
@@ -66,6 +66,7 @@ def score(pred: np.ndarray, target: np.ndarray) -> dict[str, float]:
         "ssim": metrics.ssim_rgb(pred, target),
         "structure": metrics.structure_score(pred, target),
         "colour_error": metrics.colour_error(pred, target),
+        "colour_distribution": metrics.colour_distribution_distance(pred, target),
     }
 
 

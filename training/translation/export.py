@@ -32,7 +32,7 @@ from training.onnx_export import export_onnx, max_abs_difference, write_checked
 from training.onnx_io import sha256_of_state
 
 from .data import input_metadata, load_3mos, split_held_out
-from .models import ModelConfig, UNetGenerator
+from .models import ModelConfig, generator_config
 from .train import TrainConfig, generator_from_checkpoint, load_checkpoint
 
 logger = logging.getLogger(__name__)
@@ -41,7 +41,7 @@ logger = logging.getLogger(__name__)
 class ShrunkGenerator(nn.Module):
     """``toward + shrinkage * (generator(x) - toward)`` in the network's ``[-1, 1]`` output scale."""
 
-    def __init__(self, gen: UNetGenerator, shrinkage: float, toward_display: Sequence[float]) -> None:
+    def __init__(self, gen: nn.Module, shrinkage: float, toward_display: Sequence[float]) -> None:
         super().__init__()
         if not 0.0 <= shrinkage <= 1.0:
             raise ValueError(f"--colour-shrinkage must be in [0, 1], got {shrinkage}.")
@@ -50,7 +50,7 @@ class ShrunkGenerator(nn.Module):
                 f"--shrink-toward must be three display values in [0, 1], got {list(toward_display)}."
             )
         self.gen, self.shrinkage = gen, float(shrinkage)
-        self.cfg: ModelConfig = gen.cfg
+        self.cfg: ModelConfig = generator_config(gen)
         toward = torch.tensor([2.0 * float(v) - 1.0 for v in toward_display], dtype=torch.float32)
         self.register_buffer("toward", toward.reshape(1, 3, 1, 1))
 
@@ -70,16 +70,19 @@ def training_mean_colour(cfg: TrainConfig) -> tuple[float, float, float]:
 
 
 def generator_metadata(
-    gen: UNetGenerator, cfg: TrainConfig, model_id: str, tile_size: int, overlap: int, steps_done: int
+    gen: nn.Module, cfg: TrainConfig, model_id: str, tile_size: int, overlap: int, steps_done: int
 ) -> ModelMetadata:
     """The exported model's metadata: the training normalisation plus provenance."""
-    if tile_size % gen.cfg.multiple:
-        raise ValueError(f"--tile-size {tile_size} must be a multiple of 2**n_down = {gen.cfg.multiple}.")
+    model = generator_config(gen)
+    if tile_size % model.multiple:
+        raise ValueError(
+            f"--tile-size {tile_size} must be a multiple of {model.multiple_rule} = {model.multiple}."
+        )
     base = input_metadata(model_id, sha256_of_state(gen.state_dict()), tile_size, overlap)
     extra = dict(base.extra)
     extra.update(
         {
-            "architecture": f"pix2pix U-Net, {gen.cfg.n_down} levels, ngf {gen.cfg.ngf}",
+            "architecture": model.describe(),
             "training_steps": str(steps_done),
             "seed": str(cfg.seed),
             "training_data": _data_summary(cfg),
@@ -103,15 +106,15 @@ def _data_summary(cfg: TrainConfig) -> str:
     return "; ".join(parts)
 
 
-def _export(gen: UNetGenerator | ShrunkGenerator, path: Path, size: int) -> None:
-    dummy = torch.zeros(1, gen.cfg.in_bands, size, size)
+def _export(gen: nn.Module, path: Path, size: int) -> None:
+    dummy = torch.zeros(1, generator_config(gen).in_bands, size, size)
     axes = {"input": {0: "N", 2: "H", 3: "W"}, "rgb": {0: "N", 2: "H", 3: "W"}}
     export_onnx(gen, (dummy,), path, ["input"], ["rgb"], axes)
 
 
-def parity(gen: UNetGenerator | ShrunkGenerator, path: Path, size: int, seed: int = 0) -> float:
+def parity(gen: nn.Module, path: Path, size: int, seed: int = 0) -> float:
     """Max abs difference ONNX Runtime (engine ``OnnxModel``) vs PyTorch on a random 2-tile batch."""
-    x = np.random.default_rng(seed).random((2, gen.cfg.in_bands, size, size), dtype=np.float32)
+    x = np.random.default_rng(seed).random((2, generator_config(gen).in_bands, size, size), dtype=np.float32)
     return max_abs_difference(gen, path, Task.TRANSLATE, x)
 
 
@@ -129,7 +132,7 @@ def export_generator(
     ckpt = load_checkpoint(checkpoint)
     generator, cfg = generator_from_checkpoint(ckpt)
     meta = generator_metadata(generator, cfg, model_id, tile_size, overlap, int(ckpt["step"]))
-    gen: UNetGenerator | ShrunkGenerator = generator
+    gen: nn.Module = generator
     if colour_shrinkage != 1.0:
         toward = tuple(shrink_toward) if shrink_toward is not None else training_mean_colour(cfg)
         gen = ShrunkGenerator(generator, colour_shrinkage, toward).eval()

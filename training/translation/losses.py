@@ -1,5 +1,5 @@
-"""Pix2pix losses: conditional GAN (logits, binary cross-entropy) + lambda L1 + optional SSIM and
-mean-colour terms."""
+"""Pix2pix losses: conditional GAN (logits, binary cross-entropy) + lambda L1 + optional SSIM,
+mean-colour and structure (z-scored luminance SSIM) terms."""
 
 from __future__ import annotations
 
@@ -18,6 +18,9 @@ class LossConfig(ConfigDict):
     # 0: L1 (+ SSIM, colour) only; the discriminator is then not trained
     gan_weight: float = documented(1.0, "0: L1 only, no discriminator")
     colour_weight: float = documented(0.0, "weight of the L1 between per-image mean colours (0: off)")
+    structure_weight: float = documented(
+        0.0, "weight of 1 - SSIM of the per-image z-scored luminances (the benchmark's structure score)"
+    )
 
 
 def _bce(logits: torch.Tensor, real: bool) -> torch.Tensor:
@@ -33,6 +36,32 @@ def discriminator_loss(real_logits: torch.Tensor, fake_logits: torch.Tensor) -> 
 def mean_colour_l1(fake: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
     """L1 between the per-image mean colours ``(n, 3)`` of two ``(n, 3, h, w)`` batches."""
     return nnf.l1_loss(fake.mean(dim=(2, 3)), target.mean(dim=(2, 3)))
+
+
+LUMA = (0.299, 0.587, 0.114)
+"""BT.601 luma weights (as :data:`training.translation.metrics.LUMA`)."""
+
+
+def zscored_luminance(rgb: torch.Tensor) -> torch.Tensor:
+    """``(n, 3, h, w)`` -> ``(n, 1, h, w)`` luminance standardised per image (zero mean, unit variance)."""
+    weights = torch.tensor(LUMA, dtype=rgb.dtype, device=rgb.device).reshape(1, 3, 1, 1)
+    lum = (rgb * weights).sum(dim=1, keepdim=True)
+    mean = lum.mean(dim=(2, 3), keepdim=True)
+    std = lum.std(dim=(2, 3), keepdim=True, unbiased=False)
+    return (lum - mean) / (std + 1e-4)
+
+
+def structure_loss(fake: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+    """Mean over the batch of 1 - SSIM of the z-scored luminances (data range: the target's span), the
+    differentiable form of :func:`training.translation.metrics.structure_score`."""
+    from pytorch_msssim import ssim
+
+    zf, zt = zscored_luminance(fake), zscored_luminance(target)
+    losses = []
+    for f, t in zip(zf, zt, strict=True):
+        span = float((t.max() - t.min()).detach()) or 1.0
+        losses.append(1.0 - ssim(f[None], t[None], data_range=span, size_average=True))
+    return torch.stack(losses).mean()
 
 
 def generator_loss(
@@ -59,5 +88,9 @@ def generator_loss(
         colour = mean_colour_l1(fake, target)
         total = total + cfg.colour_weight * colour
         parts["g_colour"] = float(colour.detach())
+    if cfg.structure_weight > 0:
+        structure = structure_loss(fake, target)
+        total = total + cfg.structure_weight * structure
+        parts["g_structure"] = float(1.0 - structure.detach())
     parts["g_total"] = float(total.detach())
     return total, parts

@@ -8,6 +8,8 @@ restricts the pixel-wise scores (SSIM-type scores use the full image).
 * :func:`structure_score` - SSIM of the z-scored luminances: ignores brightness and colour,
   rewards the same spatial layout (edges, textures, field patterns).
 * :func:`colour_error` - mean absolute RGB error in ``[0, 1]``.
+* :func:`colour_distribution_distance` - per-channel Wasserstein distance between the two images'
+  pixel values (are the colours the right ones in the right amounts, wherever they are).
 * :func:`frechet_distance` - the Frechet distance between two Gaussians (the FID formula).
 """
 
@@ -36,6 +38,19 @@ def colour_error(pred: np.ndarray, target: np.ndarray, valid: np.ndarray | None 
     _check(pred, target)
     m = _mask(valid, pred.shape)
     return float(np.mean(np.abs(pred[:, m].astype(np.float64) - target[:, m])))
+
+
+def colour_distribution_distance(
+    pred: np.ndarray, target: np.ndarray, valid: np.ndarray | None = None
+) -> float:
+    """Mean over R, G, B of the 1-D Wasserstein (earth mover's) distance between the valid pixel values
+    of ``pred`` and ``target`` (``[0, 1]`` units): 0 when both hold the same colour histogram; a flat
+    image scores the mean absolute deviation of the target from that colour."""
+    from scipy.stats import wasserstein_distance
+
+    _check(pred, target)
+    m = _mask(valid, pred.shape)
+    return float(np.mean([wasserstein_distance(pred[c][m], target[c][m]) for c in range(3)]))
 
 
 def psnr(pred: np.ndarray, target: np.ndarray, valid: np.ndarray | None = None) -> float:

@@ -35,11 +35,28 @@ class ModelConfig(ConfigDict):
     d_layers: int = 3
     spectral_norm: bool = False
     dropout: float = 0.5
+    arch: str = documented("unet", "generator: 'unet' (pix2pix) or 'colourise' (SAR luminance, own colour)")
+    colour_stride: int = documented(8, "colourise: resolution step of the colour/context branch")
+    smooth_sigma: float = documented(1.5, "colourise: Gaussian smoothing of the SAR detail (px)")
 
     @property
     def multiple(self) -> int:
-        """Input sides must be a multiple of this (``2 ** n_down``)."""
-        return 2**self.n_down
+        """Input sides must be a multiple of this (``2 ** n_down``, or the colour stride)."""
+        return self.colour_stride if self.arch == "colourise" else 2**self.n_down
+
+    @property
+    def multiple_rule(self) -> str:
+        """What :attr:`multiple` is, for error messages."""
+        return "the colour stride" if self.arch == "colourise" else "2**n_down"
+
+    def describe(self) -> str:
+        """The generator in a few words (model metadata ``architecture``)."""
+        if self.arch == "colourise":
+            return (
+                f"colouriser: SAR luminance (Gaussian sigma {self.smooth_sigma:g} px, learned tone curve), "
+                f"colour and tone gain at 1/{self.colour_stride} resolution, width {self.ngf}"
+            )
+        return f"pix2pix U-Net, {self.n_down} levels, ngf {self.ngf}"
 
 
 def _width(ngf: int, depth: int) -> int:
@@ -155,8 +172,33 @@ def init_weights(module: nn.Module) -> None:
             nn.init.zeros_(m.bias)
 
 
-def build_models(cfg: ModelConfig) -> tuple[UNetGenerator, PatchDiscriminator]:
-    g, d = UNetGenerator(cfg), PatchDiscriminator(cfg)
-    init_weights(g)
+ARCHITECTURES = ("unet", "colourise")
+
+
+def generator_config(gen: nn.Module) -> ModelConfig:
+    """The :class:`ModelConfig` a generator (or a wrapper of one) was built with."""
+    cfg = getattr(gen, "cfg", None)
+    if not isinstance(cfg, ModelConfig):
+        raise TypeError(f"{type(gen).__name__} carries no ModelConfig (.cfg).")
+    return cfg
+
+
+def build_generator(cfg: ModelConfig) -> nn.Module:
+    """The generator ``cfg.arch`` names (:data:`ARCHITECTURES`), its ``cfg`` attached."""
+    from .colourise import ColouriseGenerator
+
+    if cfg.arch not in ARCHITECTURES:
+        raise ValueError(f"Unknown generator '{cfg.arch}'; use one of {', '.join(ARCHITECTURES)}.")
+    if cfg.arch == "unet":
+        return UNetGenerator(cfg)
+    return ColouriseGenerator(cfg)
+
+
+def build_models(cfg: ModelConfig) -> tuple[nn.Module, PatchDiscriminator]:
+    """Generator (initialised as pix2pix does for the U-Net; the colouriser keeps its own start) and
+    discriminator."""
+    g, d = build_generator(cfg), PatchDiscriminator(cfg)
+    if cfg.arch == "unet":
+        init_weights(g)
     init_weights(d)
     return g, d

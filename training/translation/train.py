@@ -30,7 +30,7 @@ from ..config import RunConfig, documented
 from .calibration import recalibrate_batchnorm
 from .data import DataConfig, Pair, PairSampler, build_sources, sar_to_network
 from .losses import LossConfig, discriminator_loss, generator_loss
-from .models import ModelConfig, PatchDiscriminator, UNetGenerator, build_models
+from .models import ModelConfig, PatchDiscriminator, build_generator, build_models
 
 logger = logging.getLogger(__name__)
 
@@ -62,10 +62,10 @@ def load_checkpoint(path: str | os.PathLike[str]) -> dict[str, Any]:
     return read_run_checkpoint(path, CHECKPOINT_KEYS, "translation")
 
 
-def generator_from_checkpoint(ckpt: dict[str, Any]) -> tuple[UNetGenerator, TrainConfig]:
+def generator_from_checkpoint(ckpt: dict[str, Any]) -> tuple[torch.nn.Module, TrainConfig]:
     """The generator in eval mode and the configuration it was trained with."""
     cfg = TrainConfig.from_dict(ckpt["config"])
-    return restored(UNetGenerator(cfg.model), ckpt["generator"]), cfg
+    return restored(build_generator(cfg.model), ckpt["generator"]), cfg
 
 
 def image_grid(x: torch.Tensor, fake: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
@@ -96,7 +96,7 @@ class _Run(common.TrainingRun):
     """Both networks, both optimizers, the configuration."""
 
     cfg: TrainConfig
-    gen: UNetGenerator
+    gen: torch.nn.Module
     disc: PatchDiscriminator
     opt_g: torch.optim.Optimizer
     opt_d: torch.optim.Optimizer
@@ -133,7 +133,8 @@ def _start(cfg: TrainConfig, resume: bool) -> _Run:
     """Processes, seeds, both networks and optimizers; resumed from the run folder's checkpoint if any,
     else started from ``cfg.init_from``'s weights if given."""
     if cfg.crop % cfg.model.multiple:
-        raise ValueError(f"--crop {cfg.crop} must be a multiple of 2**n_down = {cfg.model.multiple}.")
+        rule = cfg.model.multiple_rule
+        raise ValueError(f"--crop {cfg.crop} must be a multiple of {rule} = {cfg.model.multiple}.")
     if cfg.init_from and not Path(cfg.init_from).exists():
         raise ValueError(
             f"--init-from '{cfg.init_from}' does not exist; give a checkpoint.pt or its run folder."

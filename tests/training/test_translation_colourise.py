@@ -86,3 +86,15 @@ def test_train_and_export_through_the_engine(tmp_path: Path) -> None:
     # a crop that is not a multiple of the colour stride is refused with the rule named
     assert main(["train", "--run-dir", str(tmp_path / "bad"), "--steps", "1",
                  *[a if a != "32" else "36" for a in tiny]]) == 2
+
+
+def test_a_gain_floor_keeps_the_sar_detail_visible() -> None:
+    torch.manual_seed(0)
+    g = ColouriseGenerator(ModelConfig(arch="colourise", ngf=4, colour_stride=8, detail_gain_floor=0.5))
+    with torch.no_grad():
+        g.head.bias.copy_(torch.tensor([0.4, -30.0, 0.0, 0.0]))  # the network asks for no detail at all
+    x = torch.full((1, 1, 128, 128), 0.4)
+    x[..., 52:76, 52:76] = 0.6  # a bright field of 24 px
+    lum = ((g(x) + 1) / 2)[0, 0]
+    # the floor keeps it: brighter inside than around (0.5 x 2 x 0.2 = 0.2 before the coarse mean's share)
+    assert float(lum[64, 64] - lum[64, 8]) > 0.1

@@ -29,7 +29,8 @@ def _train_parser(sub: argparse._SubParsersAction) -> None:
     tr.add_argument("--init-from", default=t.init_from, help="start a new run from this checkpoint's weights")
     tr.add_argument("--no-augment", action="store_true", help="no random flips")
     model = ModelConfig()
-    cli_common.add_field_arguments(tr, model, ("ngf", "ndf", "n_down", "colour_stride", "smooth_sigma"))
+    cli_common.add_field_arguments(tr, model, ("ngf", "ndf", "n_down", "colour_stride", "smooth_sigma",
+                                                   "detail_gain_floor"))
     tr.add_argument("--arch", default=model.arch, choices=ARCHITECTURES, help="generator architecture")
     tr.add_argument("--spectral-norm", action="store_true", help="spectrally normalised discriminator")
     cli_common.add_field_arguments(

@@ -11,6 +11,8 @@ the scene (see ``docs/decisions/2026-12-07-translation-colourise.md``). This gen
   water) by a small dilated CNN (receptive field of a few hundred pixels). It predicts, per
   low-resolution cell, the luminance offset and gain applied to the tone-mapped SAR, and two
   chroma components; they are upsampled bilinearly.
+* With ``detail_gain_floor`` > 0 the SAR's local contrast is always shown, at least that strongly
+  (:meth:`ColouriseGenerator.luminance`): a colourisation of the SAR, not a free synthesis.
 * RGB = YCbCr -> RGB (BT.601) of ``offset + gain * tone(smooth(x))`` and the chroma, in the
   network's ``[-1, 1]`` output scale (clamped).
 
@@ -26,7 +28,7 @@ import torch
 import torch.nn.functional as nnf
 from torch import nn
 
-from .models import ModelConfig
+from .models import DETAIL_SCALE, ModelConfig
 
 YCBCR_TO_RGB = ((1.0, 0.0, 1.402), (1.0, -0.344136, -0.714136), (1.0, 1.772, 0.0))
 """BT.601 (Y, Cb, Cr) -> (R, G, B), with Cb and Cr centred on 0."""
@@ -73,7 +75,9 @@ class ColouriseGenerator(nn.Module):
         self.context = nn.Sequential(*layers)
         self.head = nn.Conv2d(width, 4, 1)  # offset, gain, cb, cr
         nn.init.zeros_(self.head.weight)
-        self.head.bias = nn.Parameter(torch.tensor([MEAN_LUMINANCE, 0.1, 0.0, 0.0]))
+        self.gain_floor = float(cfg.detail_gain_floor)
+        start_gain = 0.1 if self.gain_floor <= 0 else math.log(math.expm1(0.1))  # softplus^-1(0.1)
+        self.head.bias = nn.Parameter(torch.tensor([MEAN_LUMINANCE, start_gain, 0.0, 0.0]))
         self.register_buffer("ycbcr", torch.tensor(YCBCR_TO_RGB, dtype=torch.float32))
 
     def smooth(self, x: torch.Tensor) -> torch.Tensor:
@@ -88,9 +92,29 @@ class ColouriseGenerator(nn.Module):
         fields = self.head(self.context(torch.cat([mean, std], dim=1)))
         return nnf.interpolate(fields, scale_factor=float(self.stride), mode="bilinear", align_corners=False)
 
+    def luminance(self, x: torch.Tensor, fields: torch.Tensor) -> torch.Tensor:
+        """Display luminance: the low-resolution offset plus the gain times the SAR detail.
+
+        Without a gain floor the detail is the learned tone curve of the smoothed SAR and the gain is
+        free (the network may fade the SAR out where it does not predict the optical image). With
+        ``detail_gain_floor`` g > 0 the detail is the smoothed SAR minus its mean over cells of
+        ``DETAIL_SCALE`` x the colour stride (local contrast up to field size, in units of the normalised
+        input x 2) and the gain is at least g: what the SAR
+        shows stays visible, with the sign the SAR gives it.
+        """
+        offset, raw_gain = fields[:, 0:1], fields[:, 1:2]
+        smooth = self.smooth(x)
+        if self.gain_floor <= 0:
+            return offset + raw_gain * self.tone(smooth * 2.0 - 1.0)
+        coarse = self.stride * DETAIL_SCALE
+        local_mean = nnf.interpolate(
+            nnf.avg_pool2d(smooth, coarse), scale_factor=float(coarse), mode="bilinear", align_corners=False
+        )
+        return offset + (self.gain_floor + nnf.softplus(raw_gain)) * (smooth - local_mean) * 2.0
+
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         fields = self.low_resolution_fields(x)
-        luminance = fields[:, 0:1] + fields[:, 1:2] * self.tone(self.smooth(x) * 2.0 - 1.0)
+        luminance = self.luminance(x, fields)
         ycc = torch.cat([luminance, fields[:, 2:4]], dim=1)
         rgb = nnf.conv2d(ycc, self.ycbcr[:, :, None, None])
         return torch.clamp(rgb * 2.0 - 1.0, -1.0, 1.0)

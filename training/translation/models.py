@@ -22,6 +22,10 @@ from torch import nn
 
 from ..config import ConfigDict, documented
 
+DETAIL_SCALE = 4
+"""With a detail gain floor, the SAR detail is its contrast to its mean over cells of this many colour cells
+(32 px for a colour stride of 8): fields, roads and shorelines up to that size keep their brightness."""
+
 
 @dataclass(frozen=True)
 class ModelConfig(ConfigDict):
@@ -38,16 +42,23 @@ class ModelConfig(ConfigDict):
     arch: str = documented("unet", "generator: 'unet' (pix2pix) or 'colourise' (SAR luminance, own colour)")
     colour_stride: int = documented(8, "colourise: resolution step of the colour/context branch")
     smooth_sigma: float = documented(1.5, "colourise: Gaussian smoothing of the SAR detail (px)")
+    detail_gain_floor: float = documented(
+        0.0, "colourise: least gain of the SAR's local contrast in the luminance (0: free, may fade out)"
+    )
 
     @property
     def multiple(self) -> int:
-        """Input sides must be a multiple of this (``2 ** n_down``, or the colour stride)."""
-        return self.colour_stride if self.arch == "colourise" else 2**self.n_down
+        """Input sides must be a multiple of this (``2 ** n_down``, or the colouriser's coarsest cell)."""
+        if self.arch != "colourise":
+            return 2**self.n_down
+        return self.colour_stride * (DETAIL_SCALE if self.detail_gain_floor > 0 else 1)
 
     @property
     def multiple_rule(self) -> str:
         """What :attr:`multiple` is, for error messages."""
-        return "the colour stride" if self.arch == "colourise" else "2**n_down"
+        if self.arch != "colourise":
+            return "2**n_down"
+        return f"{DETAIL_SCALE} x the colour stride" if self.detail_gain_floor > 0 else "the colour stride"
 
     def describe(self) -> str:
         """The generator in a few words (model metadata ``architecture``)."""
@@ -55,6 +66,7 @@ class ModelConfig(ConfigDict):
             return (
                 f"colouriser: SAR luminance (Gaussian sigma {self.smooth_sigma:g} px, learned tone curve), "
                 f"colour and tone gain at 1/{self.colour_stride} resolution, width {self.ngf}"
+                + (f", SAR detail gain >= {self.detail_gain_floor:g}" if self.detail_gain_floor > 0 else "")
             )
         return f"pix2pix U-Net, {self.n_down} levels, ngf {self.ngf}"
 

@@ -21,7 +21,7 @@ QGIS_ENV    := PATH=/usr/bin:$$PATH QT_QPA_PLATFORM=offscreen
 .PHONY: help setup system-packages demo test test-fast lint package wheel bench bench-compression bench-rate-points \
         bench-registration calibrate-registration bench-registration-default bench-anchors bench-codec-ceiling \
         bench-osdataset-check bench-keypoints-ceiling bench-batch bench-codec-speed bench-keypoints bench-filter \
-        bench-cancel bench-coregister-large train-compression \
+        bench-cancel bench-coregister-large validate-translation train-compression \
         train-compression-hyper train-compression-joint \
         train-registration train-keypoints bench-translation train-translation clean
 
@@ -47,7 +47,8 @@ help:
 	@echo "make train-registration   retrain the shipped registration model regembed-guided-v3 (CPU, about 60 minutes)"
 	@echo "make train-keypoints      retrain the shipped keypoint model kp-hscp-r2d2-v1 (one CPU thread, about 1 hour)"
 	@echo "make bench-translation    SAR-to-optical translation scores vs trivial renderings -> docs/BENCHMARKS.md"
-	@echo "make train-translation    retrain the shipped translation model sar2opt-pix2pix-g8v2 (CPU, one thread)"
+	@echo "make train-translation    retrain the shipped translation model sar2opt-colourise-v1 (CPU, one thread, minutes)"
+	@echo "make validate-translation  a translation setting scored on the validation split of the training pairs"
 	@echo "make bench-codec-speed    codec encode/decode seconds and peak RSS vs JPEG2000, 2048^2 and 16000 x 12000"
 	@echo "make bench-filter         restoration filter: encode seconds and PSNR with / without it -> docs/BENCHMARKS.md"
 	@echo "make bench-batch          scenes per minute of the Dask batch runner, 1 and 2 workers -> docs/BENCHMARKS.md"
@@ -241,21 +242,27 @@ train-keypoints: setup
 	$(KP_TRAIN) export runs/kp-hscp-r2d2-v1 --out-dir models --model-id kp-hscp-r2d2-v1
 	$(KP_TRAIN) evaluate models/kp-hscp-r2d2-v1.onnx sift --json runs/kp-hscp-r2d2-v1-scores.json
 
-# SAR-to-optical translation (issue 17): the shipped model (models/sar2opt-pix2pix-g8v2.md) and its benchmark.
-# Stage 1: pix2pix (GAN + 100 L1); stage 2: L1-only fine-tuning, batch-norm recalibration on the real
-# training crops; export with the colour shrinkage chosen on a validation split (docs/decisions/2026-12-02-translation-colour.md).
-TRANSLATION_STEPS ?= 1106
-TRANSLATION_ARGS = --ngf 8 --ndf 8 --batch 4 --crop 256 --seed 0 --real-root ../shared/data/real
+# SAR-to-optical translation (issue 28): the shipped model (models/sar2opt-colourise-v1.md) and its benchmark.
+# A colouriser (luminance from the SAR, colour at 1/8 resolution), L1 only; its recipe (gain floor 0.25,
+# 300 steps) was chosen on a validation split of the training pairs (docs/decisions/2026-12-07-translation-colourise.md).
+TRANSLATION_ARGS = --arch colourise --ngf 32 --l1-weight 100 --gan-weight 0 --detail-gain-floor 0.25 \
+  --batch 4 --crop 256 --seed 0 --threads 1 --real-root ../shared/data/real
 bench-translation: setup
 	$(PY) -m benchmarks.translation --data ../shared/data/real --markdown docs/BENCHMARKS.md
 
 train-translation: setup
-	OMP_NUM_THREADS=1 $(PY) -m training.translation train --run-dir runs/sar2opt-pix2pix-g8 $(TRANSLATION_ARGS) \
-	  --steps $(TRANSLATION_STEPS)
-	OMP_NUM_THREADS=1 $(PY) -m training.translation train --run-dir runs/sar2opt-pix2pix-g8v2 $(TRANSLATION_ARGS) \
-	  --init-from runs/sar2opt-pix2pix-g8 --steps 500 --gan-weight 0 --bn-recalibration 200
-	$(PY) -m training.translation export runs/sar2opt-pix2pix-g8v2 --out-dir models --model-id sar2opt-pix2pix-g8v2 \
-	  --colour-shrinkage 0.5
+	OMP_NUM_THREADS=1 $(PY) -m training.translation train --run-dir runs/sar2opt-colourise-v1 $(TRANSLATION_ARGS) \
+	  --steps 300 --no-resume
+	$(PY) -m training.translation export runs/sar2opt-colourise-v1 --out-dir models --model-id sar2opt-colourise-v1
+
+# The validation runs behind the recipe: 7 training pairs, scored on 3 more (python -m
+# benchmarks.investigations.translation_validation); VAL_ARGS picks the setting, e.g. VAL_ARGS="--steps 300".
+VAL_HELD_OUT = SEN_water_9 SEN_rural_8 SEN_city_8 SEN_plain_9 GF3_water_5 SEN_city_6 SEN_rural_7 SEN_water_6
+validate-translation: setup
+	OMP_NUM_THREADS=1 $(PY) -m training.translation train --run-dir runs/val/translation $(TRANSLATION_ARGS) \
+	  --held-out $(VAL_HELD_OUT) --steps 300 --no-resume $(VAL_ARGS)
+	$(PY) -m training.translation export runs/val/translation --out-dir runs/val/models --model-id val-translation
+	$(PY) -m benchmarks.investigations.translation_validation runs/val/models/val-translation.onnx
 
 clean:
 	rm -rf build dist demo_output .pytest_cache .mypy_cache .ruff_cache *.egg-info

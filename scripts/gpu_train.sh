@@ -92,7 +92,7 @@ if [ "$SMOKE" = 1 ]; then
   CODEC_EVAL=(--synthetic 1 --shipped-steps 1.5 1.7)
   KP_DATA=(--no-real --synthetic-scenes 2 --synthetic-size 128 --batch 1 --crop 64)
   KP_EVAL=(--synthetic 1 --warps-per-pair 1 --max-keypoints 64)
-  TR_DATA=(--no-3mos --synthetic-pairs 2 --synthetic-size 128 --batch 1 --crop 64 --n-down 6)
+  TR_DATA=(--no-3mos --synthetic-pairs 2 --synthetic-size 128 --batch 1 --crop 64)
   TR_EVAL=(--synthetic 1)
   SHRINK=(--colour-shrinkage 1)
 else
@@ -105,7 +105,7 @@ else
   TR_DATA=(--real-root "$DATA" "${NO3MOS[@]}" --batch 8 --crop 256)
   TR_EVAL=()
   # the shipped model's colour shrinkage pulls towards the 3MOS training colour: only with 3MOS
-  if [ -d "$DATA/opt_sar_3mos" ]; then SHRINK=(--colour-shrinkage 0.5); else SHRINK=(--colour-shrinkage 1); fi
+  SHRINK=(--colour-shrinkage 1)  # the model's own colours (issue 28)
 fi
 steps() { if [ "$STEPS" = 0 ]; then echo "$1"; else echo "$STEPS"; fi; }
 # the steps a run folder's checkpoint reached, into OUT/<family>/steps.txt
@@ -155,12 +155,12 @@ keypoints() {
 
 translation() {
   local run=$OUT/translation/run
-  $PY -m training.translation train --run-dir "$run" --steps "$(steps 1106)" --max-minutes "$M_TR" \
-      --ngf 8 --ndf 8 --seed 0 --threads "$THREADS" --log-every 25 --ckpt-every 200 --no-progress --no-resume \
+  $PY -m training.translation train --run-dir "$run" --steps "$(steps 300)" --max-minutes "$M_TR" \
+      --arch colourise --ngf 32 --l1-weight 100 --gan-weight 0 --detail-gain-floor 0.25 --seed 0 --threads "$THREADS" --log-every 25 --ckpt-every 200 --no-progress --no-resume \
       "${TR_DATA[@]}"
   record_steps "$run" translation
   $PY -m training.translation export "$run" --out-dir "$OUT/models" --model-id sar2opt-gpu "${SHRINK[@]}"
-  $PY -m training.translation evaluate "$OUT/models/sar2opt-gpu.onnx" models/sar2opt-pix2pix-g8v2.onnx \
+  $PY -m training.translation evaluate "$OUT/models/sar2opt-gpu.onnx" models/sar2opt-colourise-v1.onnx \
       --real-root "$DATA" "${TR_EVAL[@]}" --json "$OUT/translation/evaluate.json"
 }
 

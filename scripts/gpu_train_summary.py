@@ -23,7 +23,7 @@ from typing import Any
 logger = logging.getLogger("scripts.gpu_train_summary")
 
 FAMILIES = ("codec", "keypoints", "translation")
-SHIPPED = {"codec": "sarcodec-h5", "keypoints": "kp-hscp-r2d2-v1", "translation": "sar2opt-pix2pix-g8v2"}
+SHIPPED = {"codec": "sarcodec-h5", "keypoints": "kp-hscp-r2d2-v1", "translation": "sar2opt-colourise-v1"}
 NEW = {"codec": "sarcodec-gpu", "keypoints": "kp-gpu", "translation": "sar2opt-gpu"}
 CRITERION = {
     "codec": "PSNR gain over the shipped model's rate-distortion curve at the new model's bpp (real held-out "

@@ -79,7 +79,7 @@ def test_the_summary_says_which_new_model_beats_the_shipped_one(tmp_path: Path) 
                          "models/kp-hscp-r2d2-v1.onnx": {"optical-sar": kp, "synthetic": kp}}})
     tr = {"psnr": 12.0, "ssim": 0.20, "structure": 0.3, "colour_error": 0.1}
     _family(tmp_path, "translation", "evaluate.json",
-            {"summary": {"synthetic": {"sar2opt-gpu": {**tr, "ssim": 0.25}, "sar2opt-pix2pix-g8v2": tr,
+            {"summary": {"synthetic": {"sar2opt-gpu": {**tr, "ssim": 0.25}, "sar2opt-colourise-v1": tr,
                                        "grey-stretch": tr}}})
     assert gpu_train_summary.main([str(tmp_path)]) == 0
     summary = json.loads((tmp_path / "summary.json").read_text())["families"]

@@ -17,7 +17,7 @@ from ..runtime import OnnxModel
 
 logger = logging.getLogger(__name__)
 
-DEFAULT_MODEL_ID = "sar2opt-pix2pix-g8v2"
+DEFAULT_MODEL_ID = "sar2opt-colourise-v1"
 """The shipped translation model (``models/<id>.onnx``)."""
 SYNTHETIC_TAG = "SAR_TOOLBOX_SYNTHETIC_IMAGERY"
 """GeoTIFF tag that marks a translation output as synthetic imagery generated from SAR."""

@@ -17,13 +17,18 @@ class TranslateAlgorithm(SarAlgorithm):
     NAME = "translate"
     DISPLAY_NAME = "Translate SAR to optical-looking RGB (synthetic)"
     GROUP = TRANSLATION
-    HELP = """Renders one SAR band as an optical-looking RGB image with a pix2pix network (a U-Net \
-generator trained on paired SAR and optical images).
+    HELP = """Renders one SAR band as an optical-looking RGB image. The shipped model is a colouriser: \
+the brightness comes from the SAR itself (speckle-smoothed, so fields, roads, rivers and shorelines \
+stay where the SAR shows them), the colour and the large-scale brightness are guessed by a small network \
+from the SAR's local level and texture at 1/8 resolution. Examples and scores beside trivial renderings: \
+docs/BENCHMARKS.md ("SAR-to-optical translation") and the model card in models/.
 
-<b>The output is a synthetic rendering, not a measurement.</b> Colours and textures are what the \
-network guesses an optical image of such a radar scene would look like; they can be wrong (crops, \
-roofs, water colour, clouds never seen) and must not be used as reflectance, for classification \
-ground truth or as evidence of what is on the ground. The file is tagged \
+<b>The output is a synthetic rendering, not a measurement.</b> Good for: a quick, familiar-looking view \
+of a SAR scene (land and water apart, field patterns, settlements in plausible colours). Not good for: \
+reflectance, vegetation or water indices, classification ground truth, or evidence of what is on the \
+ground; colours are a guess learned from ten real image pairs and often wrong (a flooded field may come \
+out green, a bright optical surface dark). Where the SAR and the optical image disagree in brightness \
+(smooth bare soil is dark in SAR, bright in optical), the rendering follows the SAR. The file is tagged \
 SAR_TOOLBOX_SYNTHETIC_IMAGERY=true with the model id.
 
 <b>Input raster</b>: a file-based SAR raster (GeoTIFF or any format GDAL reads), real-valued. \

@@ -20,7 +20,7 @@ REPO_ROOT = Path(__file__).resolve().parents[2]
 def test_the_models_each_algorithm_loads_are_named(tmp_path: Path) -> None:
     assert models_needed("compress", [], {"rate": "r1"}) == ["sarcodec-r1-encoder.onnx",
                                                              "sarcodec-r1-decoder.onnx"]
-    assert models_needed("translate", [], {"model": None}) == ["sar2opt-pix2pix-g8v2.onnx"]
+    assert models_needed("translate", [], {"model": None}) == ["sar2opt-colourise-v1.onnx"]
     assert models_needed("translate", [], {"model": "mine.onnx"}) == []
     assert models_needed("coregister", [], {"method": "deep"}) == ["regembed-guided-v3.onnx"]
     assert models_needed("coregister", [], {"method": "classical"}) == []

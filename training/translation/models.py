@@ -63,10 +63,13 @@ class ModelConfig(ConfigDict):
     def describe(self) -> str:
         """The generator in a few words (model metadata ``architecture``)."""
         if self.arch == "colourise":
+            detail = (
+                f"local contrast x a gain >= {self.detail_gain_floor:g}" if self.detail_gain_floor > 0
+                else "learned tone curve"
+            )
             return (
-                f"colouriser: SAR luminance (Gaussian sigma {self.smooth_sigma:g} px, learned tone curve), "
-                f"colour and tone gain at 1/{self.colour_stride} resolution, width {self.ngf}"
-                + (f", SAR detail gain >= {self.detail_gain_floor:g}" if self.detail_gain_floor > 0 else "")
+                f"colouriser: SAR luminance (Gaussian sigma {self.smooth_sigma:g} px, {detail}), colour and "
+                f"large-scale luminance at 1/{self.colour_stride} resolution, width {self.ngf}"
             )
         return f"pix2pix U-Net, {self.n_down} levels, ngf {self.ngf}"
 

@@ -424,6 +424,7 @@ def write_outputs(
             )
             result.outputs["output_written_as"] = how
         run.progress(0.5)
+        run.check("Co-registration")
         if "tiepoints" in tmp:
             write_tiepoints_gpkg(
                 tmp["tiepoints"], measured.points, fit.status, np.hypot(*fit.residuals.T), info
@@ -431,8 +432,11 @@ def write_outputs(
         if "gcp" in tmp:
             write_text(tmp["gcp"], points_file_text(measured.points, fit.used, fit.residuals, info))
         if "checkerboard" in tmp and measured.preview is not None:
+            run.check("Co-registration")
             inp, ref, factor = measured.preview
             write_checkerboard(tmp["checkerboard"], inp, ref, result.transform, factor, info)
+            run.progress(0.9)
+        run.check("Co-registration")
         result.outputs.update(dict(paths.items()))
         result.seconds = time.perf_counter() - t0
         if "report" in tmp:

@@ -16,14 +16,17 @@ def test_longest_gap_counts_the_start_and_the_return() -> None:
     assert cancel.percent_at([(0.1, 0.0), (1.0, 40.0), (2.0, 80.0)], 1.5) == 40.0
 
 
-def test_clock_flags_at_the_first_move_or_at_a_time() -> None:
-    clock = cancel.Clock(cancel_on_progress=True)
+def test_clock_flags_at_the_first_report_above_a_percentage() -> None:
+    clock = cancel.Clock(cancel_at_percent=0.0)
     clock.progress(0.0)
     assert not clock.is_cancelled()
     clock.progress(3.0)
     assert clock.is_cancelled() and clock.flagged is not None
-    late = cancel.Clock(cancel_at=1e9)
-    assert not late.is_cancelled() and late.polls
+    middle = cancel.Clock(cancel_at_percent=49.99)
+    middle.progress(40.0)
+    assert not middle.is_cancelled() and middle.polls
+    middle.progress(50.0)
+    assert middle.is_cancelled()
 
 
 def test_markdown_states_the_target_and_whether_it_is_met() -> None:

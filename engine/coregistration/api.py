@@ -418,10 +418,8 @@ def write_outputs(
     with ExitStack() as stack:
         tmp = {k: stack.enter_context(atomic_output(p)) for k, p in paths.items()}
         if "output" in tmp:
-            how = write_corrected_raster(
-                tmp["output"], info, result.transform_map, settings.resample, settings.resampling,
-                run.span(0.0, 0.5),
-            )
+            how = write_corrected_raster(tmp["output"], info, result.transform_map, settings.resample,
+                                         settings.resampling, run.span(0.0, 0.5))
             result.outputs["output_written_as"] = how
         run.progress(0.5)
         run.check("Co-registration")
@@ -432,10 +430,8 @@ def write_outputs(
         if "gcp" in tmp:
             write_text(tmp["gcp"], points_file_text(measured.points, fit.used, fit.residuals, info))
         if "checkerboard" in tmp and measured.preview is not None:
-            run.check("Co-registration")
             inp, ref, factor = measured.preview
-            write_checkerboard(tmp["checkerboard"], inp, ref, result.transform, factor, info)
-            run.progress(0.9)
+            write_checkerboard(tmp["checkerboard"], inp, ref, result.transform, factor, info, run)
         run.check("Co-registration")
         result.outputs.update(dict(paths.items()))
         result.seconds = time.perf_counter() - t0

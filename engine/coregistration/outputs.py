@@ -423,13 +423,15 @@ def write_checkerboard(
     t_pix: Transform,
     factor: float,
     info: RasterInfo,
+    run: Run = QUIET,
 ) -> None:
     """Before | after checkerboards of the input (grey) and the reference (colour when RGB), as a GeoTIFF.
 
     RGB, labelled. The *after* panel lies on the input's footprint (decimated by
     ``factor``), so it overlays the reference in QGIS; the *before* panel lies
-    beside it to the west.
+    beside it to the west. Cancel is checked through ``run`` between the steps.
     """
+    what = "Writing the checkerboard"
     if Path(tmp_path).suffix.lower() not in (".tif", ".tiff"):
         raise InputError(
             f"The checkerboard is written as a GeoTIFF; choose a file ending in .tif, not '{tmp_path}'."
@@ -437,8 +439,11 @@ def write_checkerboard(
     h, w = inp.shape
     log_in = _is_sar_like(inp)
     before = np.repeat(_stretch(_display(inp, log_in))[..., None], 3, axis=-1)
+    run.check(what)
     after = np.repeat(_stretch(_display(_corrected(inp, t_pix, factor), log_in))[..., None], 3, axis=-1)
+    run.check(what)
     colour = _colour(ref)
+    run.check(what)
     cell = checker_cell(h, w, CHECKER_CELLS)
     panels = [checkerboard(before, colour, CHECKER_CELLS), checkerboard(after, colour, CHECKER_CELLS)]
     size_m = _cell_size_text(cell * factor, info)
@@ -450,6 +455,7 @@ def write_checkerboard(
     g = affine_to_matrix(info.transform) @ np.array(
         [[factor, 0.0, -(w + sep) * factor], [0.0, factor, 0.0], [0.0, 0.0, 1.0]]
     )
+    run.check(what)
     _write_rgb_geotiff(tmp_path, img, g, info.crs_wkt)
 
 

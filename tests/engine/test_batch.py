@@ -275,8 +275,10 @@ def test_sigint_writes_the_summary_of_what_finished_and_exits_cleanly(
 @pytest.mark.slow
 def test_a_scene_over_the_timeout_fails_with_the_cause_and_the_run_ends(
         make_geotiff: Callable[..., Path], tmp_path: Path) -> None:
-    """Issue 30: the run never waits without bound (this scene takes several seconds on one core)."""
-    make_geotiff(height=512, width=1024, name="big.tif", holes=0.0)
+    """Issue 30: the run never waits without bound. The scene must take well over the timeout plus two
+    polls (``runner.POLL_S``) on a worker: 2048 x 2048 takes about 4 s on one idle core here (512 x 1024
+    took 1.1 s once the codec got faster, and the run then finished before its timeout)."""
+    make_geotiff(height=2048, width=2048, name="big.tif", holes=0.0)
     out = tmp_path / "out"
     start = time.monotonic()
     assert main(["compress", "--inputs", str(tmp_path / "big.tif"), "--output-dir", str(out), "--workers",

@@ -20,7 +20,7 @@ For every method and case:
 Sets: 3MOS pairs (SAR INPUT, optical REFERENCE, 256 px; each under two random
 homographies), the OSdataset pair
 (SAR.png onto VIS_unwarped_derived.png, 512 px), SAR-SAR crops of the GF-3 image
-of ``os_sift/`` (512 px: its single-look intensity multilooked 5 x 5 as the reflectivity,
+of ``os_sift/`` (512 px: its single-look intensity multilooked 3 x 3 as the reflectivity,
 then each side multiplied by its own 1-look or 4-look gamma speckle, so that the two
 sides share the scene but not the speckle, as two acquisitions do),
 synthetic scene pairs (engine.synthetic, SAR onto optical), and the real
@@ -36,6 +36,7 @@ import json
 import logging
 import os
 import platform
+import sys
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -372,7 +373,7 @@ def markdown(summary: list[dict[str, Any]], command: str) -> str:
                          f"{s['registered']} | "
                          f"{s['inliers']:.1f} | {_fmt(s['fit_rmse'])} | {s['seconds']:.2f} | "
                          f"{s['cpu_seconds']:.2f} |")
-    return "\n".join(lines) + "\n\n" + NOTES_MARKER + "\n"
+    return "\n".join(lines) + "\n"
 
 
 def write_checkerboard(case: Case, h: np.ndarray, path: Path, tiles: int = 8) -> None:
@@ -448,7 +449,7 @@ def main(argv: list[str] | None = None) -> int:
             logger.info("%s %s %s: %s", case.set_name, case.name, name,
                         {k: row[k] for k in ("success", "ncm", "matches", "seconds") if k in row})
     summary = summarise(rows)
-    command = "python -m benchmarks.keypoints " + " ".join(argv if argv is not None else [])
+    command = "python -m benchmarks.keypoints " + " ".join(argv if argv is not None else sys.argv[1:])
     text = markdown(summary, command.strip())
     print(text)
     if args.markdown:

@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 
 from benchmarks import keypoints as bench
+from benchmarks.common import replace_section
 from engine.keypoints.geometry import corner_error, degeneracy, project
 
 
@@ -70,3 +71,14 @@ def test_a_refusal_is_not_counted_as_wrong() -> None:
     returned = bench.evaluate(case, lambda c: (off, np.zeros((0, 2)), np.zeros((0, 2)))) | {"method": "m"}
     summary = bench.summarise([row, returned])
     assert summary[0]["wrong"] == pytest.approx(0.5) and summary[0]["success"] == 0.0
+
+
+def test_regenerating_the_table_keeps_the_hand_written_notes(tmp_path: Path) -> None:
+    md = tmp_path / "B.md"
+    md.write_text(f"# Benchmarks\n\n{bench.HEADING}\n\nold table\n\n{bench.NOTES_MARKER}\n\n"
+                  "Notes: keep me.\n\n## Next section\n\nother text\n")
+    replace_section(md, bench.markdown([], "python -m benchmarks.keypoints --gf3 1"), keep=bench.NOTES_MARKER)
+    text = md.read_text()
+    assert "old table" not in text and "`python -m benchmarks.keypoints --gf3 1`" in text
+    assert "Notes: keep me." in text and text.count(bench.NOTES_MARKER) == 1
+    assert text.index("Notes: keep me.") < text.index("## Next section")

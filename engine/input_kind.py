@@ -315,14 +315,20 @@ def classify(stats: ValueStats, role: str = "REFERENCE", pictures: bool = False)
     Negative values, or fractional values spread over :data:`DB_MIN_SPREAD` dB or more below
     :data:`MAX_PLAUSIBLE_DB` and not skewed like linear values, are dB (a dB raster is never taken as
     optical). Otherwise the ``INPUT`` role is SAR by the algorithm's contract (linear amplitude;
-    intensity gives the same prepared image); a REFERENCE is optical when ``pictures`` (several bands
-    or an 8-bit colour picture) or when its values have no speckle, else amplitude.
+    intensity gives the same prepared image); a REFERENCE is optical when ``pictures`` (several
+    different bands, or an 8-bit colour picture) or when its values have no speckle, else amplitude.
     """
     if stats.enough and (stats.negative > NEGATIVE_SHARE or stats.db_like):
         return "db"
     if role == "INPUT":
         return "amplitude"
     return "amplitude" if stats.enough and not pictures and stats.speckled else "optical"
+
+
+def _one_band_repeated(src: Any, bands: Sequence[int], run: Run) -> bool:
+    """True when ``bands`` hold the same values in the sample (a grey SAR picture saved as RGB)."""
+    first = read_sample(src, bands[0], run)
+    return all(np.array_equal(first, read_sample(src, b, run)) for b in bands[1:])
 
 
 def auto_kind(path: str | os.PathLike[str], bands: Sequence[int], role: str, run: Run = QUIET) -> str:
@@ -332,7 +338,8 @@ def auto_kind(path: str | os.PathLike[str], bands: Sequence[int], role: str, run
     with open_raster(path) as src:
         nodata = None if src.nodata is None else float(src.nodata)
         stats = judge_sample(src, list(bands), nodata, run)
-        pictures = len(bands) >= 3 or bool(_colour_evidence(src, nodata, run))
+        several = len(bands) >= 3 and not _one_band_repeated(src, bands, run)
+        pictures = several or bool(_colour_evidence(src, nodata, run))
     kind = classify(stats, role, pictures)
     run.say(f"{role} values taken as {kind} (judged on {stats.windows}; set the kind to override)",
             logger=logger)

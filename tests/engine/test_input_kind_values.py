@@ -123,6 +123,17 @@ def test_auto_takes_synthetic_db_sar_as_db_and_optical_as_optical(tmp_path: Path
     assert _auto(optical) == "optical"  # one reflectance band alone: no speckle
 
 
+def test_auto_takes_a_grey_sar_picture_saved_as_three_bands_for_sar(tmp_path: Path) -> None:
+    """The r2d2 JPEGs a2/b2: one speckled grey band stored three times is SAR, not an optical picture."""
+    pair = generate_scene_pair(128, 128, seed=7, looks=1)
+    grey = np.clip(np.rint(90 * np.sqrt(pair.sar / np.median(pair.sar))), 1, 255).astype(np.uint8)
+    path = write_test_geotiff(tmp_path / "grey3.tif", np.stack([grey] * 3))
+    assert auto_kind(path, [1, 2, 3], "REFERENCE", QUIET) == "amplitude"
+    colour = np.stack([grey, np.roll(grey, 7, axis=1), np.roll(grey, 13, axis=0)])
+    path = write_test_geotiff(tmp_path / "colour3.tif", colour)
+    assert auto_kind(path, [1, 2, 3], "REFERENCE", QUIET) == "optical"  # three different bands
+
+
 def test_keypointregister_auto_reads_kinds_from_the_sample(tmp_path: Path, real_data_dir: Path) -> None:
     db = _db_versions(generate_scene_pair(128, 128, seed=6).sar)["calibrated"].astype(np.float32)
     path = write_test_geotiff(tmp_path / "db.tif", db)

@@ -235,6 +235,12 @@ def test_dask_logs_nothing_unless_verbose(make_geotiff: Callable[..., Path], tmp
     assert any(r.name.startswith("distributed") and r.levelno == logging.INFO for r in caplog.records)
 
 
+def _default_sigint() -> None:
+    """The runner gets Ctrl-C as from a terminal, even when the tests run as a background job (a shell
+    starts background jobs with SIGINT ignored, and an ignored signal stays ignored across exec)."""
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
 @pytest.mark.slow
 def test_sigint_writes_the_summary_of_what_finished_and_exits_cleanly(
         make_geotiff: Callable[..., Path], tmp_path: Path) -> None:
@@ -248,7 +254,7 @@ def test_sigint_writes_the_summary_of_what_finished_and_exits_cleanly(
     runner = subprocess.Popen(
         [sys.executable, "-m", "engine.batch", "compress", "--input-dir", str(tmp_path / "in"),
          "--output-dir", str(out), "--workers", "1", "--rate", "r1", "--no-post-filter", "--no-progress"],
-        cwd=REPO_ROOT, env=env, stderr=subprocess.PIPE, text=True)
+        cwd=REPO_ROOT, env=env, stderr=subprocess.PIPE, text=True, preexec_fn=_default_sigint)
     try:
         deadline = time.monotonic() + 120
         while not (out / "summary.json").is_file() and time.monotonic() < deadline:  # a first scene is done

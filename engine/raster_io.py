@@ -248,6 +248,11 @@ class RasterInfo:
                 )
 
 
+def band_label(band: int, description: str | None) -> str:
+    """``band 2 (VH)``: how messages name a band (its description when it has one)."""
+    return f"band {band}" + (f" ({description})" if description else "")
+
+
 def is_complex_dtype(dtype: str) -> bool:
     """True for complex GDAL/numpy dtype names (CInt16, complex64, ...)."""
     name = str(dtype).lower()

@@ -273,8 +273,9 @@ class _DecodingJob:
 
 def _band_names(job: _DecodingJob) -> str:
     """``band 1 (VV), band 2 (VH)``: the source bands the file holds."""
-    return ", ".join(f"band {b.cf.header.band}" + (f" ({b.cf.header.description})" if b.cf.header.description
-                                                   else "") for b in job.bands)
+    from ..raster_io import band_label
+
+    return ", ".join(band_label(b.cf.header.band, b.cf.header.description) for b in job.bands)
 
 
 def _plan_decoding(input_path: str | os.PathLike[str], output_path: str | os.PathLike[str],

@@ -35,7 +35,7 @@ from ..errors import CancelledError, CompressedFileError, InputError, ModelError
 from ..input_kind import check_input_kind
 from ..metadata import ModelMetadata
 from ..preprocess import INPUT_KINDS, range_shift_db, to_model_domain
-from ..raster_io import RasterInfo
+from ..raster_io import RasterInfo, band_label
 from ..run import QUIET, IsCancelled, Log, Progress, Run
 from ..tiling import Tile, Window, band_list, iter_tile_rows, plan_tiles
 from . import fileformat
@@ -79,7 +79,7 @@ class BandFigures:
     @property
     def label(self) -> str:
         """``band 2 (VH)``: how the log names the band."""
-        return f"band {self.band}" + (f" ({self.description})" if self.description else "")
+        return band_label(self.band, self.description)
 
 
 @dataclass(frozen=True)
@@ -232,7 +232,7 @@ def compress_raster(
 
 def _band_name(info: RasterInfo, band: int) -> str:
     """``band 2 (VH)``."""
-    return f"band {band}" + (f" ({info.descriptions[band - 1]})" if info.descriptions[band - 1] else "")
+    return band_label(band, info.descriptions[band - 1])
 
 
 def _band_names(info: RasterInfo, bands: Sequence[int]) -> str:

@@ -15,6 +15,7 @@ from engine.raster_io import (
     OUTPUT_NODATA,
     RasterInfo,
     atomic_output,
+    band_label,
     check_writable,
     create_raster,
     default_profile,
@@ -211,3 +212,8 @@ def test_raster_env_gives_gdal_its_cache_in_megabytes_not_bytes() -> None:
     """rasterio hands an integer GDAL_CACHEMAX to GDAL as bytes: 128 was a 128-byte cache."""
     with raster_env():
         assert _gdal_cache_max_bytes() == GDAL_CACHE_MB * 1024 * 1024
+
+
+def test_band_label_names_the_band_and_its_description() -> None:
+    assert band_label(2, "VH") == "band 2 (VH)"
+    assert band_label(1, None) == band_label(1, "") == "band 1"

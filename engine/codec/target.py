@@ -178,11 +178,16 @@ def _report(kept: Trial, target: float, unit: str, run: Run) -> None:
 def _trial_encoder(input_path: str | os.PathLike[str], out: Path, by_size: bool, run: Run,
                    options: dict[str, Any]) -> Callable[[str], tuple[Path, EncodeResult, float]]:
     """A function that encodes the scene at a rate point into a trial file beside ``out``: (file, result,
-    its bits per pixel or PSNR)."""
+    its bits per pixel or PSNR). The number of trials is not known in advance: trial k takes the share
+    ``1 - 2**-k .. 1 - 2**-(k + 1)`` of the progress bar, so the bar never goes back."""
+    done = [0]
 
     def encode(rate: str) -> tuple[Path, EncodeResult, float]:
         path = out.with_name(f".{out.stem}.trial-{rate}-{uuid.uuid4().hex[:8]}{out.suffix}")
-        result = compress_raster(input_path, path, rate=rate, progress=run.on_progress,
+        k = done[0]
+        done[0] += 1
+        trial_run = run.span(1.0 - 0.5**k, 1.0 - 0.5 ** (k + 1))
+        result = compress_raster(input_path, path, rate=rate, progress=trial_run.progress,
                                  is_cancelled=run.is_cancelled, log=run.log, **options)
         try:
             kind = str(options.get("input_kind", "intensity"))

@@ -3,6 +3,7 @@ words, targets (engine.codec.rate_choice, engine.codec.target) and their precede
 
 from __future__ import annotations
 
+import itertools
 import logging
 from pathlib import Path
 
@@ -146,8 +147,12 @@ def test_quality_overrides_rate_and_target_overrides_quality(scene: Path, tmp_pa
 
 def test_a_psnr_target_is_met_on_the_scene(scene: Path, tmp_path: Path) -> None:
     said: list[str] = []
+    bar: list[float] = []
     result = compress_choice(scene, tmp_path / "p.sarz", target_psnr=30.0, input_kind="db",
-                             post_filter=False, log=said.append)
+                             post_filter=False, log=said.append, progress=bar.append)
+    # several trial encodings share one progress bar that never goes back
+    assert sum(s.startswith("Rate point") for s in said) >= 2
+    assert bar and all(b >= a for a, b in itertools.pairwise(bar)) and bar[-1] <= 100.0
     kept = [s for s in said if s.startswith("Kept rate point")]
     assert kept and f"sarcodec-{kept[0].split()[3].rstrip(':')}" == result.model_id
     assert float(kept[0].split(": ")[1].split()[0]) >= 30.0

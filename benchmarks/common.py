@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
@@ -74,6 +75,22 @@ def run_child(module: str, args: Sequence[str]) -> tuple[int, float, str]:
         proc.returncode = os.waitstatus_to_exitcode(status)
         out.seek(0)
         return proc.returncode, usage.ru_maxrss / 1024.0, out.read()
+
+
+def run_child_step(module: str, args: Sequence[str], what: str) -> tuple[float, str]:
+    """:func:`run_child` that must succeed: (peak RSS in MB, stdout); ``RuntimeError('<what> failed (exit
+    N)')`` otherwise."""
+    status, rss_mb, stdout = run_child(module, args)
+    if status:
+        raise RuntimeError(f"{what} failed (exit {status})")
+    return rss_mb, stdout
+
+
+def child_figures(module: str, args: Sequence[str], what: str) -> tuple[dict[str, Any], float]:
+    """:func:`run_child_step` of a child that prints its figures as JSON on its last line: (figures, peak
+    RSS in MB)."""
+    rss_mb, stdout = run_child_step(module, args, what)
+    return dict(json.loads(stdout.strip().splitlines()[-1])), rss_mb
 
 
 def publish(section: str, markdown: Path | None) -> None:

@@ -29,7 +29,13 @@ from typing import Any
 
 import numpy as np
 
-from benchmarks.common import float32_tiled_profile, replace_section, run_child, section_head
+from benchmarks.common import (
+    child_figures,
+    float32_tiled_profile,
+    replace_section,
+    run_child_step,
+    section_head,
+)
 from benchmarks.pipeline import machine_line
 
 log = logging.getLogger("benchmarks.coregistration_large")
@@ -41,6 +47,8 @@ STRIP_ROWS = 512
 SHIFT = (3.3, -2.6)
 """SAR shift (pixels, +x right, +y down) against the optical image; coregister measures it."""
 ORIGIN = (600000.0, 5000000.0)
+
+MODULE = "benchmarks.coregistration_large"
 
 
 @dataclass(frozen=True)
@@ -124,19 +132,14 @@ def measure(size: int, workdir: Path) -> Row:
     folder = Path(tempfile.mkdtemp(prefix=f"coreg{size}-", dir=workdir))
     try:
         started = time.perf_counter()
-        status, _, _ = run_child("benchmarks.coregistration_large", ["--write-pair", str(folder), "--size",
-                                                                     str(size)])
+        run_child_step(MODULE, ["--write-pair", str(folder), "--size", str(size)],
+                       f"writing the {size} px pair")
         write_s = time.perf_counter() - started
-        if status:
-            raise RuntimeError(f"writing the {size} px pair failed (exit {status})")
         out = folder / "out"
         out.mkdir()
-        status, rss_mb, stdout = run_child("benchmarks.coregistration_large", [
-            "--worker", str(folder / "sar.tif"), "--reference", str(folder / "optical.tif"),
-            "--output", str(out)])
-        if status:
-            raise RuntimeError(f"coregister failed on the {size} px pair (exit {status})")
-        f = json.loads(stdout.strip().splitlines()[-1])
+        f, rss_mb = child_figures(MODULE, ["--worker", str(folder / "sar.tif"), "--reference",
+                                           str(folder / "optical.tif"), "--output", str(out)],
+                                  f"coregister on the {size} px pair")
         error = float(np.hypot(f["shift_x"] + SHIFT[0], f["shift_y"] + SHIFT[1]))
         return Row(size, float(f["seconds"]), rss_mb, float(f["shift_x"]), float(f["shift_y"]), error,
                    int(f["n_points"]), dict(f["stages"]), write_s)

@@ -22,7 +22,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from benchmarks.common import publish, run_child, section_head
+from benchmarks.common import child_figures, publish, run_child_step, section_head
 from benchmarks.pipeline import machine_line
 
 log = logging.getLogger("benchmarks.keypoints_memory")
@@ -58,13 +58,9 @@ def register(folder: Path, model: str) -> dict[str, object]:
 def measure(size: int, model: str, workdir: Path) -> Row:
     folder = Path(tempfile.mkdtemp(prefix=f"keypoints{size}-", dir=workdir))
     try:
-        status, _, _ = run_child(MODULE, ["--write", str(folder), str(size)])
-        if status:
-            raise RuntimeError(f"writing the {size} px pair failed (exit {status})")
-        status, rss, stdout = run_child(MODULE, ["--child", str(folder), model])
-        if status:
-            raise RuntimeError(f"the registration child failed on {size} px (exit {status})")
-        figures = json.loads(stdout.strip().splitlines()[-1])
+        run_child_step(MODULE, ["--write", str(folder), str(size)], f"writing the {size} px pair")
+        figures, rss = child_figures(MODULE, ["--child", str(folder), model],
+                                     f"the registration child on {size} px")
         return Row(size, Path(model).stem if model else "classical", float(figures["seconds"]), rss,
                    str(figures["outcome"]))
     finally:

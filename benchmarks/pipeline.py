@@ -28,7 +28,13 @@ from pathlib import Path
 
 import numpy as np
 
-from benchmarks.common import float32_tiled_profile, replace_section, run_child, section_head
+from benchmarks.common import (
+    child_figures,
+    float32_tiled_profile,
+    replace_section,
+    run_child_step,
+    section_head,
+)
 
 log = logging.getLogger("benchmarks.pipeline")
 
@@ -80,9 +86,7 @@ def run_worker(scene: Path, model: Path, output: Path, batch_size: int) -> dict[
     return {"seconds": result.seconds, "tiles": result.tiles, "provider": result.provider}
 
 
-def _child(args: Sequence[str]) -> tuple[int, float, str]:
-    """Run ``python -m benchmarks.pipeline ARGS`` as a child; (exit status, peak RSS in MB, stdout)."""
-    return run_child("benchmarks.pipeline", args)
+MODULE = "benchmarks.pipeline"
 
 
 def measure(size: int, workdir: Path, tile_size: int, overlap: int, batch_size: int) -> Measurement:
@@ -94,11 +98,11 @@ def measure(size: int, workdir: Path, tile_size: int, overlap: int, batch_size: 
         scene, output, model = folder / "scene.tif", folder / "out.tif", folder / "identity.onnx"
         build_identity_model(model, 1, tile_size, overlap)
         started = time.perf_counter()
-        status, _, _ = _child(["--write-scene", str(scene), "--size", str(size)])
+        run_child_step(MODULE, ["--write-scene", str(scene), "--size", str(size)],
+                       f"writing the {size} px scene")
         write_s = time.perf_counter() - started
-        if status:
-            raise RuntimeError(f"writing the {size} px scene failed (exit {status})")
-        status, rss_mb, stdout = _child(
+        figures, rss_mb = child_figures(
+            MODULE,
             [
                 "--worker",
                 str(scene),
@@ -108,11 +112,9 @@ def measure(size: int, workdir: Path, tile_size: int, overlap: int, batch_size: 
                 str(output),
                 "--batch-size",
                 str(batch_size),
-            ]
+            ],
+            f"the pipeline on the {size} px scene",
         )
-        if status:
-            raise RuntimeError(f"the pipeline failed on the {size} px scene (exit {status})")
-        figures = json.loads(stdout.strip().splitlines()[-1])
         seconds = float(figures["seconds"])
         mpix = size * size / 1e6
         return Measurement(

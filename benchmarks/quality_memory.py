@@ -28,7 +28,7 @@ from pathlib import Path
 
 import numpy as np
 
-from benchmarks.common import publish, run_child, section_head
+from benchmarks.common import child_figures, publish, run_child_step, section_head
 from benchmarks.pipeline import machine_line
 
 log = logging.getLogger("benchmarks.quality_memory")
@@ -103,18 +103,14 @@ def in_memory(reference: Path, reconstruction: Path, html: Path) -> dict[str, fl
 
 
 def _run(mode: str, ref: Path, rec: Path, html: Path) -> tuple[dict[str, float], float]:
-    status, rss_mb, stdout = run_child(MODULE, ["--child", mode, str(ref), str(rec), str(html)])
-    if status:
-        raise RuntimeError(f"the {mode} child failed (exit {status})")
-    return json.loads(stdout.strip().splitlines()[-1]), rss_mb
+    return child_figures(MODULE, ["--child", mode, str(ref), str(rec), str(html)], f"the {mode} child")
 
 
 def measure(width: int, height: int, workdir: Path, check_up_to_mpix: float) -> Row:
     folder = Path(tempfile.mkdtemp(prefix=f"quality{width}x{height}-", dir=workdir))
     try:
-        status, _, _ = run_child(MODULE, ["--write", str(folder), str(width), str(height)])
-        if status:
-            raise RuntimeError(f"writing the {width} x {height} scenes failed (exit {status})")
+        run_child_step(MODULE, ["--write", str(folder), str(width), str(height)],
+                       f"writing the {width} x {height} scenes")
         ref, rec = folder / "reference.tif", folder / "reconstruction.tif"
         figures, rss = _run("streamed", ref, rec, folder / "streamed.html")
         row = Row(width, height, width * height / 1e6, figures.pop("seconds"), rss, figures)

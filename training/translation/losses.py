@@ -9,6 +9,7 @@ import torch
 import torch.nn.functional as nnf
 
 from ..config import ConfigDict, documented
+from .metrics import LUMA
 
 
 @dataclass(frozen=True)
@@ -38,13 +39,9 @@ def mean_colour_l1(fake: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
     return nnf.l1_loss(fake.mean(dim=(2, 3)), target.mean(dim=(2, 3)))
 
 
-LUMA = (0.299, 0.587, 0.114)
-"""BT.601 luma weights (as :data:`training.translation.metrics.LUMA`)."""
-
-
 def zscored_luminance(rgb: torch.Tensor) -> torch.Tensor:
     """``(n, 3, h, w)`` -> ``(n, 1, h, w)`` luminance standardised per image (zero mean, unit variance)."""
-    weights = torch.tensor(LUMA, dtype=rgb.dtype, device=rgb.device).reshape(1, 3, 1, 1)
+    weights = torch.as_tensor(LUMA, dtype=rgb.dtype, device=rgb.device).reshape(1, 3, 1, 1)
     lum = (rgb * weights).sum(dim=1, keepdim=True)
     mean = lum.mean(dim=(2, 3), keepdim=True)
     std = lum.std(dim=(2, 3), keepdim=True, unbiased=False)

@@ -164,8 +164,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     """Write the summary (and cards) of the run folder given as the only argument."""
     args = list(sys.argv[1:] if argv is None else argv)
     if len(args) != 1 or not Path(args[0]).is_dir():
-        print("usage: python -m scripts.gpu_train_summary OUT (the folder scripts/gpu_train.sh wrote)",
-              file=sys.stderr)
+        logger.error("usage: python -m scripts.gpu_train_summary OUT (the folder scripts/gpu_train.sh wrote)")
         return 2
     out = Path(args[0])
     environment = _read(out / "environment.json") or {}

@@ -151,6 +151,12 @@ class ControlPoints:
         rpcs = tuple(sorted((str(k), str(v)) for k, v in dict(data.get("rpcs", {})).items()))
         return cls(gcps, data.get("gcp_crs_wkt") if gcps else None, rpcs)
 
+    def rasterio_gcps(self) -> list[Any]:
+        """The GCPs as rasterio ``GroundControlPoint`` objects (to write, or for GDAL's GCP transformer)."""
+        from rasterio.control import GroundControlPoint
+
+        return [GroundControlPoint(row=p.row, col=p.col, x=p.x, y=p.y, z=p.z) for p in self.gcps]
+
     def profile_items(self) -> dict[str, Any]:
         """What a rasterio profile needs to write them (GCPs replace the geotransform)."""
         if not self:
@@ -158,9 +164,7 @@ class ControlPoints:
         rasterio = _rasterio()
         items: dict[str, Any] = {}
         if self.gcps:
-            from rasterio.control import GroundControlPoint
-
-            items["gcps"] = [GroundControlPoint(row=p.row, col=p.col, x=p.x, y=p.y, z=p.z) for p in self.gcps]
+            items["gcps"] = self.rasterio_gcps()
             if self.gcp_crs_wkt:
                 items["crs"] = rasterio.crs.CRS.from_wkt(self.gcp_crs_wkt)
         if self.rpcs:
@@ -208,11 +212,9 @@ class RasterInfo:
         transformer (the polynomial QGIS also uses to place such a raster)."""
         pts = np.atleast_2d(np.asarray(xy, dtype=np.float64))
         if self.control.gcps:
-            from rasterio.control import GroundControlPoint
             from rasterio.transform import GCPTransformer
 
-            gcps = [GroundControlPoint(row=p.row, col=p.col, x=p.x, y=p.y, z=p.z) for p in self.control.gcps]
-            with GCPTransformer(gcps) as transformer:
+            with GCPTransformer(self.control.rasterio_gcps()) as transformer:
                 xs, ys = transformer.xy(pts[:, 1], pts[:, 0], offset="ul")
             return np.column_stack([np.asarray(xs, np.float64), np.asarray(ys, np.float64)])
         t, x, y = self.transform, pts[:, 0], pts[:, 1]

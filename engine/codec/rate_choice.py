@@ -61,11 +61,16 @@ def surviving_rates() -> list[str]:
     return [q.rate for q in reversed(QUALITIES)]
 
 
+def quality_word(rate: str) -> str | None:
+    """The quality word of the surviving rate point ``rate`` (``None`` for any other point)."""
+    return next((q.name for q in QUALITIES if q.rate == rate), None)
+
+
 def rate_label(rate: str) -> str:
     """How the RATE option ``rate`` is shown: its quality word, or where a retired point goes."""
     if rate in RETIRED:
         return f"{rate} - retired, runs {RETIRED[rate]}"
-    word = next((q.name for q in QUALITIES if q.rate == rate), None)
+    word = quality_word(rate)
     return f"{rate} - {word}" if word else rate
 
 
@@ -74,7 +79,7 @@ def resolve_rate(rate: str, run: Run = QUIET) -> str:
     if rate not in RETIRED:
         return rate
     new = RETIRED[rate]
-    word = next(q.name for q in QUALITIES if q.rate == new)
+    word = quality_word(new)
     run.warn(f"Deprecated: rate point '{rate}' (RATE={RATE_OPTIONS.index(rate)}) is retired - it was beaten "
              f"on the rate-distortion curve by the other points - and runs '{new}' instead; choose "
              f"QUALITY '{word}' (or RATE={RATE_OPTIONS.index(new)}) to say so.", logger=logger)

@@ -40,7 +40,7 @@ from typing import Any
 import numpy as np
 
 from .errors import InputError
-from .preprocess import LINEAR_KINDS, source_db
+from .preprocess import LINEAR_KINDS, range_shift_db, source_db
 from .run import QUIET, Run
 from .tiling import Window, band_list
 
@@ -297,8 +297,6 @@ def uncalibrated_shift_db(stats: ValueStats, kind: str, db_min: float, db_max: f
     Values whose median lies above :data:`MAX_CALIBRATED_MEDIAN_DB` (as ``kind``) are raw digital
     numbers: they are shifted with the codec's rule (:func:`engine.preprocess.range_shift_db`).
     """
-    from .preprocess import range_shift_db
-
     if not stats.enough:
         return 0.0
     db, valid = source_db(stats.values, kind, None)

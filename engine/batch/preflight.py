@@ -58,16 +58,19 @@ def models_needed(algorithm: str, inputs: Sequence[Path], options: Mapping[str, 
     """File names, in the models folder, of the models ``algorithm`` loads with these options."""
     if algorithm == "compress":
         from ..codec.models import bundled_codec
+        from ..codec.target import rates_a_choice_may_run
 
-        return [p.name for p in bundled_codec(options["rate"])]
+        rates = rates_a_choice_may_run(options["rate"], options.get("quality"), options.get("target_bpp"),
+                                       options.get("target_psnr"))
+        return [p.name for rate in rates for p in bundled_codec(rate)]
     if algorithm == "decompress":
-        from ..codec.fileformat import read_compressed
+        from ..codec.fileformat import read_scene
         from ..errors import CompressedFileError
 
-        ids = set()
+        ids: set[str] = set()
         for path in inputs:
             try:
-                ids.add(read_compressed(path).header.model_id)
+                ids.update(band.header.model_id for band in read_scene(path).bands)  # every coded band
             except CompressedFileError:
                 continue  # that scene fails on its own, with its reason
         return sorted(f"{i}-decoder.onnx" for i in ids)

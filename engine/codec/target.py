@@ -31,6 +31,7 @@ from .rate_choice import (
     check_target,
     first_guess,
     rate_for_quality,
+    resolve_rate,
     surviving_rates,
 )
 from .rate_points import RateFigures, real_sar_figures
@@ -74,6 +75,19 @@ def compress_choice(
         raise InputError("Give a rate point, a quality or a target.")
     return compress_raster(input_path, output_path, rate=rate, progress=progress, is_cancelled=is_cancelled,
                            log=log, **options)
+
+
+def rates_a_choice_may_run(rate: str | None = DEFAULT_RATE, quality: str | None = None,
+                           target_bpp: float | None = None, target_psnr: float | None = None) -> list[str]:
+    """The rate points :func:`compress_choice` may run with these choices (without a custom encoder): every
+    surviving point for a target (the search may reach any), else the point of the quality word, else
+    ``rate`` (a retired point: its successor). What a batch run must find on its workers."""
+    if target_bpp is not None or target_psnr is not None:
+        return surviving_rates()
+    chosen = rate_for_quality(quality) if quality else rate
+    if chosen is None:
+        raise InputError("Give a rate point, a quality or a target.")
+    return [resolve_rate(chosen)]
 
 
 @dataclass(frozen=True)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -27,6 +28,28 @@ def test_the_models_each_algorithm_loads_are_named(tmp_path: Path) -> None:
     assert models_needed("todb", [], {}) == []
     (tmp_path / "bad.sarz").write_bytes(b"not a sarz")  # fails on its own later, needs nothing now
     assert models_needed("decompress", [tmp_path / "bad.sarz"], {}) == []
+
+
+def test_compress_needs_every_rate_point_its_choices_may_run() -> None:
+    """A quality word, a retired rate and a target run other points than --rate names."""
+    def rates(**options: object) -> list[str]:
+        names = models_needed("compress", [], {"rate": "r2", **options})
+        return sorted({n.split("-")[1] for n in names})
+
+    assert rates() == ["r2"]
+    assert rates(quality="smallest") == ["h1"]
+    assert models_needed("compress", [], {"rate": "h5"}) == ["sarcodec-h1-encoder.onnx",
+                                                              "sarcodec-h1-decoder.onnx"]
+    assert rates(target_bpp=1.0) == rates(target_psnr=30.0) == ["h1", "h4", "r1", "r2", "r3"]
+
+
+def test_decompress_needs_the_decoder_of_every_band(make_geotiff: Callable[..., Path],
+                                                    tmp_path: Path) -> None:
+    from engine.codec.encode import compress_raster
+
+    source = make_geotiff(height=64, width=64, bands=2, descriptions=("VV", "VH"))
+    sarz = compress_raster(source, tmp_path / "dual.sarz", rate="r1", post_filter=False).path
+    assert models_needed("decompress", [sarz], {}) == ["sarcodec-r1-decoder.onnx"]
 
 
 def test_an_unknown_rate_is_refused_before_anything_is_submitted() -> None:

@@ -26,7 +26,7 @@ from typing import TYPE_CHECKING, Any, NamedTuple
 import numpy as np
 
 from .errors import DependencyError, InputError, RasterIOError, UnsupportedDataError
-from .tiling import Window, band_list, pad_to_window
+from .tiling import RowQueue, Window, band_list, pad_to_window
 
 if TYPE_CHECKING:
     from affine import Affine
@@ -469,9 +469,7 @@ class RasterWriter:
     def __init__(self, dataset: Any) -> None:
         self._ds = dataset
         self._block_rows = int(dataset.block_shapes[0][0]) if dataset.block_shapes else 256
-        self._pending: list[np.ndarray] = []
-        self._pending_start = 0
-        self._pending_rows = 0
+        self._rows = RowQueue(axis=1)
 
     @property
     def width(self) -> int:
@@ -498,28 +496,23 @@ class RasterWriter:
         arr = data if data.ndim == 3 else data[np.newaxis]
         if arr.shape[2] != self.width:
             raise ValueError(f"write_rows needs full-width rows ({self.width}), got width {arr.shape[2]}.")
-        if row_off != self._pending_start + self._pending_rows:
-            expected = self._pending_start + self._pending_rows
-            raise ValueError(f"Rows must be written in order: expected row {expected}, got {row_off}.")
-        self._pending.append(arr.astype(self._ds.dtypes[0], copy=False))
-        self._pending_rows += arr.shape[1]
-        end = self._pending_start + self._pending_rows
+        if row_off != self._rows.end:
+            raise ValueError(f"Rows must be written in order: expected row {self._rows.end}, got {row_off}.")
+        self._rows.push(arr.astype(self._ds.dtypes[0], copy=False))
+        end = self._rows.end
         aligned = end if end >= self.height else (end // self._block_rows) * self._block_rows
-        if aligned > self._pending_start:
+        if aligned > self._rows.top:
             self._flush_to(aligned)
 
     def _flush_to(self, row_end: int) -> None:
-        block = np.concatenate(self._pending, axis=1) if len(self._pending) > 1 else self._pending[0]
-        n = row_end - self._pending_start
-        self.write(Window(self._pending_start, 0, n, self.width), block[:, :n])
-        rest = block[:, n:]
-        self._pending = [rest] if rest.shape[1] else []
-        self._pending_start, self._pending_rows = row_end, rest.shape[1]
+        top = self._rows.top
+        (block,) = self._rows.take(row_end - top)
+        self.write(Window(top, 0, block.shape[1], self.width), block)
 
     def flush(self) -> None:
         """Write rows still buffered by :meth:`write_rows`."""
-        if self._pending_rows:
-            self._flush_to(self._pending_start + self._pending_rows)
+        if self._rows.rows:
+            self._flush_to(self._rows.end)
 
     def set_tags(self, tags: dict[str, str]) -> None:
         """Dataset-level metadata tags (default namespace)."""

@@ -328,3 +328,43 @@ class StripBlender:
             self._wsum[:keep] = self._wsum[self.stride :]
             self._wsum[keep:] = 0.0
             self.top += self.stride
+
+
+class RowQueue:
+    """Rows handed in top to bottom and taken out in blocks of any height, first in, first out.
+
+    Each :meth:`push` takes one or more arrays that share their rows along ``axis`` (e.g. latents and
+    the cells to keep); :meth:`take` returns the first ``n`` rows of each. Consumers regroup rows as
+    they come (tile rows, decoder blocks) into the blocks they need (entropy-coded strips, output
+    blocks, whole GeoTIFF block rows) without holding more than one block plus one addition.
+    """
+
+    def __init__(self, axis: int = 0) -> None:
+        self.axis = axis
+        self._pending: list[tuple[np.ndarray, ...]] = []
+        self.top = 0
+        """Index of the first row held."""
+        self.rows = 0
+        """Rows held."""
+
+    @property
+    def end(self) -> int:
+        """Index of the row after the last one held: the next :meth:`push` starts there."""
+        return self.top + self.rows
+
+    def push(self, *parts: np.ndarray) -> None:
+        """Append rows: one or more arrays with the same number of rows along ``axis``."""
+        self._pending.append(parts)
+        self.rows += parts[0].shape[self.axis]
+
+    def take(self, n: int) -> tuple[np.ndarray, ...]:
+        """The first ``n`` rows held (``0 < n <= rows``) of each array, removed from the queue."""
+        if not 0 < n <= self.rows:
+            raise ValueError(f"cannot take {n} rows of {self.rows} held")
+        merged = [np.concatenate(arrays, axis=self.axis) if len(arrays) > 1 else arrays[0]
+                  for arrays in zip(*self._pending, strict=True)]
+        lead = (slice(None),) * self.axis
+        rests = tuple(m[(*lead, slice(n, None))] for m in merged)
+        self._pending = [rests] if n < self.rows else []
+        self.top, self.rows = self.top + n, self.rows - n
+        return tuple(m[(*lead, slice(0, n))] for m in merged)

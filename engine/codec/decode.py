@@ -31,6 +31,7 @@ from ..metadata import ModelMetadata
 from ..preprocess import LINEAR_KINDS, db_to_linear, denormalise
 from ..run import QUIET, IsCancelled, Log, Progress, Run
 from ..tiling import (
+    RowQueue,
     StripBlender,
     Tile,
     Window,
@@ -246,19 +247,19 @@ class _BandDecoding:
 def _even_blocks(blocks: Iterable[tuple[Window, np.ndarray]], rows: int,
                  ) -> Iterator[tuple[Window, np.ndarray]]:
     """Consecutive full-width ``blocks`` regrouped into blocks of exactly ``rows`` rows (the last fewer)."""
-    pending: list[np.ndarray] = []
-    top = count = 0
+    queue = RowQueue()
     for _window, values in blocks:
-        pending.append(values)
-        count += values.shape[0]
-        while count >= rows:
-            merged = np.concatenate(pending) if len(pending) > 1 else pending[0]
-            yield Window(top, 0, rows, merged.shape[1]), merged[:rows]
-            top, count = top + rows, count - rows
-            pending = [merged[rows:]] if count else []
-    if count:
-        merged = np.concatenate(pending) if len(pending) > 1 else pending[0]
-        yield Window(top, 0, count, merged.shape[1]), merged
+        queue.push(values)
+        while queue.rows >= rows:
+            yield _first_rows(queue, rows)
+    if queue.rows:
+        yield _first_rows(queue, queue.rows)
+
+
+def _first_rows(queue: RowQueue, n: int) -> tuple[Window, np.ndarray]:
+    top = queue.top
+    (values,) = queue.take(n)
+    return Window(top, 0, n, values.shape[1]), values
 
 
 @dataclass(frozen=True)

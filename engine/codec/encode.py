@@ -37,7 +37,7 @@ from ..metadata import ModelMetadata
 from ..preprocess import INPUT_KINDS, range_shift_db, to_model_domain
 from ..raster_io import RasterInfo, band_label
 from ..run import QUIET, IsCancelled, Log, Progress, Run
-from ..tiling import Tile, Window, band_list, iter_tile_rows, plan_tiles
+from ..tiling import RowQueue, Tile, Window, band_list, iter_tile_rows, plan_tiles
 from . import fileformat
 from .bright_pixels import RangeReport, report_range, scan_range
 from .fit_filter import SampledLatents, fit_post_filter
@@ -120,30 +120,23 @@ class _StripCoder:
     def __init__(self, encoder: Any, rows: int, record: Callable[[int, np.ndarray], None] | None = None,
                  ) -> None:
         self.encoder, self.rows, self.record = encoder, rows, record
-        self.pending: list[tuple[np.ndarray, ...]] = []
-        self.count = 0
-        self.top = 0
+        self.queue = RowQueue(axis=1)
 
     def add(self, *parts: np.ndarray) -> None:
-        self.pending.append(parts)
-        self.count += parts[0].shape[1]
-        while self.count >= self.rows:
+        self.queue.push(*parts)
+        while self.queue.rows >= self.rows:
             self._emit(self.rows)
 
     def _emit(self, n: int) -> None:
-        blocks = [np.concatenate(arrays, axis=1) if len(arrays) > 1 else arrays[0]
-                  for arrays in zip(*self.pending, strict=True)]
-        coded = self.encoder.add(*(block[:, :n] for block in blocks))
+        top = self.queue.top
+        blocks = self.queue.take(n)
+        coded = self.encoder.add(*blocks)
         if self.record is not None:
-            self.record(self.top, blocks[0][:, :n] if coded is None else coded)
-        self.top += n
-        rests = tuple(block[:, n:] for block in blocks)
-        self.pending = [rests] if rests[0].shape[1] else []
-        self.count = rests[0].shape[1]
+            self.record(top, blocks[0] if coded is None else coded)
 
     def finish(self) -> bytes:
-        if self.count:
-            self._emit(self.count)
+        if self.queue.rows:
+            self._emit(self.queue.rows)
         return self.encoder.finish()
 
 

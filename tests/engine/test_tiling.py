@@ -10,6 +10,7 @@ from hypothesis import strategies as st
 from engine.errors import InputError
 from engine.tiling import (
     BLEND_MODES,
+    RowQueue,
     Window,
     axis_weights,
     blend_weights,
@@ -122,3 +123,35 @@ def test_cores_partition_the_raster(height: int, width: int, tile_size: int, dat
     assert (count == 1).all()
     # every raster pixel gets a positive weight, even when overlaps exceed half a tile
     assert (_coverage(height, width, tile_size, overlap, "cosine") > 0).all()
+
+
+@settings(max_examples=60, deadline=None)
+@given(pushes=st.lists(st.integers(0, 9), min_size=1, max_size=12), take=st.integers(1, 7),
+       axis=st.integers(0, 1))
+def test_row_queue_hands_out_the_rows_pushed_in_order(pushes: list[int], take: int, axis: int) -> None:
+    """Whatever the heights pushed and taken, the blocks taken are the rows pushed, in order, and every
+    array of a push keeps its rows beside the others'."""
+    total = sum(pushes)
+    values = np.arange(total * 3).reshape(total, 3)
+    moved = np.moveaxis(values[None], 1, axis + 1)[0] if axis else values  # rows along ``axis``
+    queue, got, tops, start = RowQueue(axis), [], [], 0
+    for n in pushes:
+        part = moved[:, start : start + n] if axis else moved[start : start + n]
+        queue.push(part, -part)
+        start += n
+        assert queue.end == start
+        while queue.rows >= take:
+            tops.append(queue.top)
+            got.append(queue.take(take))
+    if queue.rows:
+        tops.append(queue.top)
+        got.append(queue.take(queue.rows))
+    assert queue.rows == 0 and queue.top == total
+    assert [b[0].shape[axis] for b in got[:-1]] == [take] * (len(got) - 1)
+    assert tops == list(range(0, total, take))[: len(got)]
+    if got:
+        firsts = np.concatenate([b[0] for b in got], axis=axis)
+        np.testing.assert_array_equal(firsts, moved)
+        np.testing.assert_array_equal(np.concatenate([b[1] for b in got], axis=axis), -moved)
+    with pytest.raises(ValueError, match="cannot take"):
+        queue.take(1)

@@ -183,7 +183,7 @@ ENCODE_STAGES: tuple[tuple[str, str, str, str | None], ...] = (
     # (label, module path suffix, function, calling function or None)
     ("model loading and planning", "codec/encode.py", "_plan_encoding", None),
     ("input checks and scans (kind, dB shift, bright pixels)", "input_kind.py", "check_input_kind", None),
-    ("", "codec/encode.py", "auto_shift_db", None),
+    ("", "codec/source.py", "auto_shift_db", None),
     ("", "codec/bright_pixels.py", "scan_range", None),
     ("reading and preprocessing tiles", "codec/source.py", "read_tile", "_encode_latents"),
     ("", "codec/source.py", "model_input", "_encode_latents"),

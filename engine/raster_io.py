@@ -250,9 +250,10 @@ class RasterInfo:
                 )
 
 
-def band_label(band: int, description: str | None) -> str:
-    """``band 2 (VH)``: how messages name a band (its description when it has one)."""
-    return f"band {band}" + (f" ({description})" if description else "")
+def band_label(band: int, description: str | None, capitalised: bool = False) -> str:
+    """``band 2 (VH)`` (``Band 2 (VH)`` at the start of a sentence): how messages name a band (its
+    description when it has one)."""
+    return f"{'Band' if capitalised else 'band'} {band}" + (f" ({description})" if description else "")
 
 
 def is_complex_dtype(dtype: str) -> bool:

@@ -34,10 +34,10 @@ import numpy as np
 from ..errors import CancelledError, CompressedFileError, InputError, ModelError
 from ..input_kind import check_input_kind
 from ..metadata import ModelMetadata
-from ..preprocess import INPUT_KINDS, range_shift_db, to_model_domain
+from ..preprocess import INPUT_KINDS
 from ..raster_io import RasterInfo, band_label
-from ..run import QUIET, IsCancelled, Log, Progress, Run
-from ..tiling import RowQueue, Tile, Window, band_list, iter_tile_rows, plan_tiles
+from ..run import IsCancelled, Log, Progress, Run
+from ..tiling import RowQueue, Tile, band_list, iter_tile_rows, plan_tiles
 from . import fileformat
 from .bright_pixels import RangeReport, report_range, scan_range
 from .fit_filter import SampledLatents, fit_post_filter
@@ -56,7 +56,7 @@ from .models import (
 )
 from .rate_choice import DEFAULT_RATE, resolve_rate
 from .rdo import rdo_quantise
-from .source import model_input, read_tile
+from .source import auto_shift_db, model_input, read_tile
 
 logger = logging.getLogger(__name__)
 
@@ -223,9 +223,9 @@ def compress_raster(
     return _write_file(job, bands, run, started)
 
 
-def _band_name(info: RasterInfo, band: int) -> str:
-    """``band 2 (VH)``."""
-    return band_label(band, info.descriptions[band - 1])
+def _band_name(info: RasterInfo, band: int, capitalised: bool = False) -> str:
+    """``band 2 (VH)`` (``Band 2 (VH)``)."""
+    return band_label(band, info.descriptions[band - 1], capitalised)
 
 
 def _band_names(info: RasterInfo, bands: Sequence[int]) -> str:
@@ -238,7 +238,7 @@ def _band_run(run: Run, info: RasterInfo, band: int, count: int) -> Run:
     log = run.log
     if count < 2 or log is None:
         return run
-    name = "B" + _band_name(info, band)[1:]
+    name = _band_name(info, band, capitalised=True)
     return dataclasses.replace(run, log=lambda message: log(f"{name}: {message}"))
 
 
@@ -285,18 +285,17 @@ def _write_file(job: _EncodingJob, bands: list[_CodedBand], run: Run, started: f
     info = job.info
     pixels = info.width * info.height
     brights = [c.out_of_range.bright.to_bytes() for c in bands]
-    data = fileformat.pack_bands([(c.header, c.coded.mask_bytes, c.coded.payload, bright)
-                                  for c, bright in zip(bands, brights, strict=True)])
+    data, sizes = fileformat.pack_scene([(c.header, c.coded.mask_bytes, c.coded.payload, bright)
+                                         for c, bright in zip(bands, brights, strict=True)])
     for c, bright in zip(bands, brights, strict=True):
         report_range(c.out_of_range, len(bright), pixels, _band_run(run, info, c.job.band, len(bands)))
     run.check("Compression")
     with atomic_output(job.output) as tmp:
         tmp.write_bytes(data)
     run.progress(1.0)
-    figures = tuple(
-        BandFigures(c.job.band, c.header.description, coded.coded_bytes, coded.bpp,
-                    c.out_of_range.bright.count, len(bright), c.out_of_range.dark)
-        for c, coded, bright in zip(bands, fileformat.unpack_scene(data).bands, brights, strict=True))
+    figures = tuple(BandFigures(c.job.band, c.header.description, size, 8.0 * size / pixels,
+                                c.out_of_range.bright.count, len(bright), c.out_of_range.dark)
+                    for c, size, bright in zip(bands, sizes, brights, strict=True))
     bpp = 8.0 * len(data) / pixels
     seconds = time.perf_counter() - started
     for f in figures:
@@ -481,29 +480,6 @@ def _with_post_filter(header: fileformat.CompressedHeader, coded: _Coded, job: _
     if fitted.classes > 1:
         run.say(f"Restoration filter: {fitted.classes} classes of decoded values", logger=logger)
     return dataclasses.replace(header, post_filter=fitted.to_header())
-
-
-def auto_shift_db(src: Any, band: int, meta: ModelMetadata, nodata: float | None, input_kind: str,
-                  run: Run = QUIET, rows: int = 512) -> float:
-    """The dB shift that brings the scene's 1st-99th percentile range into the model's range (0 if inside).
-
-    One streaming pass over the band (strips of ``rows`` rows, progress and cancel through ``run``) into a
-    0.05 dB histogram.
-    """
-    edges = np.arange(-400.0, 400.0 + 0.025, 0.05)
-    counts = np.zeros(edges.size - 1, dtype=np.int64)
-    for top in run.steps(src.height, rows, "Compression"):
-        raw = read_tile(src, band, Window(top, 0, min(rows, src.height - top), src.width))
-        values, valid = to_model_domain(raw, meta, nodata, input_kind)
-        counts += np.histogram(values[valid], bins=edges)[0]
-    total = int(counts.sum())
-    if total == 0:
-        return 0.0
-    cdf = np.cumsum(counts) / total
-    low = float(edges[int(np.searchsorted(cdf, 0.01))])
-    high = float(edges[min(int(np.searchsorted(cdf, 0.99)) + 1, edges.size - 1)])
-    assert meta.db_min is not None and meta.db_max is not None
-    return range_shift_db(low, high, meta.db_min, meta.db_max)
 
 
 def _check_latents(latents: np.ndarray, n: int, channels: int, cells: int) -> None:

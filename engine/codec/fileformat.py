@@ -365,6 +365,12 @@ def pack(header: CompressedHeader, mask_bytes: bytes, payload: bytes, exceptions
 def pack_bands(bands: list[Band], version: int | None = None) -> bytes:
     """Serialise the coded bands of one scene to bytes: one band in the oldest version that holds it
     (:func:`pack`), several in version 6."""
+    return pack_scene(bands, version)[0]
+
+
+def pack_scene(bands: list[Band], version: int | None = None) -> tuple[bytes, tuple[int, ...]]:
+    """:func:`pack_bands` and each band's share of the bytes (its sections, as
+    :attr:`CompressedFile.coded_bytes` reads them back)."""
     if not bands:
         raise ValueError("a compressed file needs at least one band")
     if version is None:
@@ -373,17 +379,17 @@ def pack_bands(bands: list[Band], version: int | None = None) -> bytes:
                    else HYPERPRIOR_VERSION if header.entropy_model == HYPERPRIOR else FACTORISED_VERSION)
     for band in bands:
         _check_writable_version(band, version)
-    if version < MULTIBAND_VERSION:
-        if len(bands) > 1:
-            raise ValueError(f"format version {version} holds one band, not {len(bands)}")
-        return _framed(version, _band_sections(bands[0], version))
-    sections = [_U16.pack(len(bands))]
+    if version < MULTIBAND_VERSION and len(bands) > 1:
+        raise ValueError(f"format version {version} holds one band, not {len(bands)}")
     control = bands[0][0].control
+    per_band = []
     for i, (header, mask_bytes, payload, exceptions) in enumerate(bands):
         if i and header.control == control:  # stored once, in the first band's header
             header = dataclasses.replace(header, control={})
-        sections += _band_sections((header, mask_bytes, payload, exceptions), version)
-    return _framed(version, sections)
+        per_band.append(_band_sections((header, mask_bytes, payload, exceptions), version))
+    count = [_U16.pack(len(bands))] if version >= MULTIBAND_VERSION else []
+    sizes = tuple(sum(len(part) for part in sections) for sections in per_band)
+    return _framed(version, count + [part for sections in per_band for part in sections]), sizes
 
 
 def _corrupted(name: str) -> CompressedFileError:

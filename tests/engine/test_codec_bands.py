@@ -143,6 +143,25 @@ def test_the_gcps_are_stored_once_and_every_band_gets_them(make_grd, tmp_path: P
     assert result.bands[0].bytes > result.bands[1].bytes  # the first band's header carries them
 
 
+def test_band_sizes_are_carried_from_packing_not_read_back(make_grd, tmp_path: Path,
+                                                          monkeypatch: pytest.MonkeyPatch) -> None:
+    """Each band's bytes come from packing (the file is not parsed again) and equal what the reader finds."""
+    def no_parsing(*_args: object, **_kwargs: object) -> None:
+        raise AssertionError("the packed file was parsed again")
+
+    with monkeypatch.context() as patched:
+        patched.setattr(fileformat, "unpack_scene", no_parsing)
+        result = compress_raster(make_grd(), tmp_path / "s1.sarz", input_kind="amplitude", rate="r1",
+                                 post_filter=False)
+    scene = fileformat.read_scene(result.path)
+    assert [f.bytes for f in result.bands] == [b.coded_bytes for b in scene.bands]
+    assert [f.bpp for f in result.bands] == pytest.approx([b.bpp for b in scene.bands])
+    one = scene.bands[1]
+    data, sizes = fileformat.pack_scene([(one.header, one.mask_bytes, one.payload, one.exceptions)])
+    assert sizes == (fileformat.unpack_scene(data).bands[0].coded_bytes,) and data == fileformat.pack(
+        one.header, one.mask_bytes, one.payload, one.exceptions)
+
+
 def _headers(data: bytes) -> list[bytes]:
     """The compressed header sections of a version 6 file (after magic, version, total length, count)."""
     pos, headers = 8 + 2 + 8 + 2, []

@@ -217,3 +217,4 @@ def test_raster_env_gives_gdal_its_cache_in_megabytes_not_bytes() -> None:
 def test_band_label_names_the_band_and_its_description() -> None:
     assert band_label(2, "VH") == "band 2 (VH)"
     assert band_label(1, None) == band_label(1, "") == "band 1"
+    assert band_label(2, "vh", capitalised=True) == "Band 2 (vh)"  # the description as written

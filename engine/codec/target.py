@@ -17,6 +17,7 @@ from __future__ import annotations
 import dataclasses
 import logging
 import os
+import tempfile
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -220,10 +221,15 @@ def _trial_encoder(input_path: str | os.PathLike[str], out: Path, by_size: bool,
 def _decoded_psnr(input_path: str | os.PathLike[str], sarz: Path, result: EncodeResult, kind: str,
                   run: Run) -> float:
     """The lowest PSNR over the coded bands of ``sarz`` against the input, as
-    ``sartoolbox:compressionquality`` measures it (:func:`engine.codec.quality.assess`: decoded, streamed by
-    strips, peak = the band's dB range)."""
+    ``sartoolbox:compressionquality`` measures it (:func:`engine.codec.quality.assess`: streamed by strips,
+    peak = the band's dB range). The file is decoded once, every band in step, into a temporary GeoTIFF."""
+    from .decode import decompress_file
     from .quality.metrics import assess
 
     bands = [f.band for f in result.bands] or [1]
-    return min(assess(input_path, sarz, band=band, reference_kind=kind, is_cancelled=run.is_cancelled).psnr
-               for band in bands)
+    with tempfile.TemporaryDirectory(prefix="sar_target_") as tmp:
+        decoded = decompress_file(sarz, Path(tmp) / "decoded.tif", output_kind="db",
+                                  is_cancelled=run.is_cancelled).path
+        return min(assess(input_path, decoded, band=band, reconstruction_band=i, reference_kind=kind,
+                          reconstruction_kind="db", is_cancelled=run.is_cancelled).psnr
+                   for i, band in enumerate(bands, start=1))

@@ -187,3 +187,29 @@ def test_even_blocks_regroup_rows_whatever_the_blocks_given() -> None:
     out = list(_even_blocks(given, 64))
     assert [(w.row_off, w.height) for w, _ in out] == [(0, 64), (64, 64), (128, 22)]
     np.testing.assert_array_equal(np.concatenate([v for _, v in out]), rows)
+
+
+def test_a_psnr_target_decodes_a_trial_file_once_for_all_its_bands(make_grd, tmp_path: Path,
+                                                                   monkeypatch: pytest.MonkeyPatch) -> None:
+    """The lowest PSNR of the coded bands (here source bands 1 and 3 of 3) from one decoding of the trial
+    file, equal to each band's own ``assess`` of the file."""
+    from engine.codec import decode
+    from engine.codec.quality.metrics import assess
+    from engine.codec.target import _decoded_psnr
+    from engine.run import QUIET
+
+    grd = make_grd(bands=3)
+    result = compress_raster(grd, tmp_path / "s1.sarz", band=[1, 3], input_kind="amplitude", rate="r1",
+                             post_filter=False)
+    each = [assess(grd, result.path, band=b, reference_kind="amplitude").psnr for b in (1, 3)]
+    decodings: list[Path] = []
+    real = decode.decompress_file
+
+    def counted(path: Path, *args: object, **kwargs: object) -> decode.DecodeResult:
+        decodings.append(path)
+        return real(path, *args, **kwargs)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(decode, "decompress_file", counted)
+    assert _decoded_psnr(grd, result.path, result, "amplitude", QUIET) == pytest.approx(min(each), abs=1e-9)
+    assert len(decodings) == 1
+    assert each[0] != pytest.approx(each[1], abs=1e-3)  # the bands differ: the minimum is a real choice

@@ -252,6 +252,7 @@ def assess(
     reconstruction: str | os.PathLike[str],
     *,
     band: int = 1,
+    reconstruction_band: int | None = None,
     reference_kind: str = "intensity",
     reconstruction_kind: str = "db",
     html_path: str | os.PathLike[str] | None = None,
@@ -268,6 +269,8 @@ def assess(
         band: band of the reference; of a reconstruction raster with one band, band 1 is used (with
             several, this band); of a compressed file of several bands, the one coded from this band, and
             ``bpp`` is that band's share.
+        reconstruction_band: the band of a reconstruction raster to compare, when it is not the one
+            ``band`` chooses (e.g. a decoded file holding a subset of the source's bands).
         reference_kind: what the reference holds (``intensity``, ``amplitude``, ``db``).
         reconstruction_kind: what a reconstruction raster holds (ignored for compressed files).
         html_path: if given, an HTML report (:mod:`engine.codec.quality.report`) is written there; checked
@@ -283,7 +286,8 @@ def assess(
     _check_kind(reference_kind)
     check_input_kind(reference, band, reference_kind, parameter="REFERENCE_KIND", run=run)
     compressed = is_compressed_file(reconstruction)
-    with _reconstruction(reconstruction, compressed, reconstruction_kind, run.span(0.05, 0.5), band) as rec:
+    with _reconstruction(reconstruction, compressed, reconstruction_kind, run.span(0.05, 0.5), band,
+                         reconstruction_band) as rec:
         figures = _stream(reference, band, reference_kind, rec, peak, html_path is not None,
                           run.span(0.5, 0.97))
     report = QualityReport(figures.psnr, figures.ssim, figures.enl_ratio, figures.epi,
@@ -307,15 +311,16 @@ def assess(
 
 @contextlib.contextmanager
 def _reconstruction(path: str | os.PathLike[str], compressed: bool, kind: str, run: Run,
-                    band: int = 1) -> Iterator[tuple[Path, int, str]]:
-    """``(raster, band, kind)`` of the reconstruction: a raster as ``kind`` (its band 1, or ``band`` when it
-    has several), or a compressed file decoded first into a temporary GeoTIFF, removed afterwards (of a file
-    of several bands, the band coded from source ``band``)."""
+                    band: int = 1, raster_band: int | None = None) -> Iterator[tuple[Path, int, str]]:
+    """``(raster, band, kind)`` of the reconstruction: a raster as ``kind`` (``raster_band`` when given,
+    else its band 1, or ``band`` when it has several), or a compressed file decoded first into a temporary
+    GeoTIFF, removed afterwards (of a file of several bands, the band coded from source ``band``)."""
     _check_kind(kind)
     if not compressed:
         from ...raster_io import inspect_raster
 
-        yield Path(path), band if inspect_raster(path).count > 1 else 1, kind
+        count = inspect_raster(path, raster_band).count
+        yield Path(path), raster_band or (band if count > 1 else 1), kind
         return
     from ..decode import decompress_file
     from ..fileformat import read_scene

@@ -39,7 +39,7 @@ help:
 	@echo "make bench-osdataset-check  residual of the OSdataset homography against its warped image (diagnostic)"
 	@echo "make bench-keypoints-ceiling  where the dense keypoint stages end from the true transform (diagnostic)"
 	@echo "make bench-registration   co-registration accuracy (with GeFolki/AROSICS anchors) -> docs/BENCHMARKS.md"
-	@echo "make calibrate-registration  refusal threshold of co-registration from a calibration split -> engine/coregistration/refusal_calibration.json"
+	@echo "make calibrate-registration  refusal threshold of co-registration from a calibration split -> engine/registration/shift/refusal_calibration.json"
 	@echo "make bench-registration-default  evidence for co-registration's default method -> docs/BENCHMARKS.md"
 	@echo "make train-compression    retrain the three shipped codec rate points (CPU, about 75 minutes)"
 	@echo "make train-compression-hyper  hyperprior entropy models h1..h4 on the shipped transforms"

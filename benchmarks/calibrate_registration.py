@@ -6,7 +6,7 @@ the surface) must reach a threshold, and the peak's main lobe must not touch the
 of the search. This script chooses the threshold per method from data, so that wrong
 answers (>= :data:`WRONG_PX` px off) stay at most :data:`MAX_WRONG_SHARE` of the
 answered cases while as many cases as possible are answered, and writes the threshold
-with the whole curve to ``engine/coregistration/refusal_calibration.json`` (read by the
+with the whole curve to ``engine/registration/shift/refusal_calibration.json`` (read by the
 engine).
 
 CALIBRATION split, disjoint from every benchmark case (``make bench-registration``
@@ -42,7 +42,7 @@ from benchmarks.registration.shifted import _write_tif
 
 logger = logging.getLogger(__name__)
 
-OUTPUT = Path("engine/coregistration/refusal_calibration.json")
+OUTPUT = Path("engine/registration/shift/refusal_calibration.json")
 WRONG_PX = 3.0
 MAX_WRONG_SHARE = 0.01
 THRESHOLDS = tuple(round(float(t), 2) for t in np.arange(0.0, 4.01, 0.1))
@@ -120,9 +120,9 @@ def synthetic_trials(work: Path, n: int, seed: int = SYNTHETIC_SEED) -> Iterator
 
 def measure(trial: Trial, method: str) -> dict[str, Any]:
     """Global co-registration with the distinctness rule off: distinctness, error, refusal."""
-    from engine.coregistration.api import coregister
-    from engine.coregistration.fitting import FitLimits
     from engine.errors import RegistrationError
+    from engine.registration.shift.api import coregister
+    from engine.registration.shift.fitting import FitLimits
 
     row: dict[str, Any] = {"source": trial.source, "case": trial.name, "size": trial.size, "method": method}
     try:

@@ -144,9 +144,9 @@ def cases(inputs: Path, size: int) -> list[Case]:
     from engine.codec.decode import decompress_file
     from engine.codec.encode import compress_raster
     from engine.codec.quality.metrics import assess
-    from engine.coregistration.api import apply_transform, coregister
-    from engine.keypoints.api import keypoint_register
     from engine.radiometry.convert import convert_db
+    from engine.registration.keypoints.api import keypoint_register
+    from engine.registration.shift.api import apply_transform, coregister
     from engine.synthetic.writing import write_scene_pair
     from engine.translation.api import translate
 

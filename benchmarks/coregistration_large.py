@@ -103,7 +103,7 @@ def write_pair(folder: Path, size: int, seed: int = 0) -> tuple[Path, Path]:
 
 def run_worker(sar: Path, optical: Path, out: Path) -> dict[str, Any]:
     """Co-register in this (child) process with the dialog's defaults; the figures."""
-    from engine.coregistration.api import coregister
+    from engine.registration.shift.api import coregister
 
     marks: list[tuple[float, float]] = []
     started = time.perf_counter()

@@ -46,11 +46,11 @@ from typing import Any
 import numpy as np
 
 from engine.errors import SarToolboxError
-from engine.keypoints.api import make_detector
-from engine.keypoints.detect import Detector
-from engine.keypoints.geometry import corner_error, project, warp_onto
-from engine.keypoints.prepare import prepare_image
-from engine.keypoints.register import MIN_INLIERS, ImageSide, register_images
+from engine.registration.keypoints.api import make_detector
+from engine.registration.keypoints.detect import Detector
+from engine.registration.keypoints.geometry import corner_error, project, warp_onto
+from engine.registration.keypoints.prepare import prepare_image
+from engine.registration.keypoints.register import MIN_INLIERS, ImageSide, register_images
 
 from .common import replace_section
 
@@ -380,7 +380,7 @@ def write_checkerboard(case: Case, h: np.ndarray, path: Path, tiles: int = 8) ->
     """REFERENCE and the INPUT resampled onto it by ``h`` (INPUT -> REFERENCE), as a checkerboard PNG."""
     from PIL import Image
 
-    from engine.coregistration.outputs import checkerboard
+    from engine.registration.shift.outputs import checkerboard
 
     def grey(img: np.ndarray, valid: np.ndarray, kind: str) -> np.ndarray:
         return (prepare_image(img, kind, valid) + 1) * 127.5

@@ -1,4 +1,4 @@
-"""Peak memory and time of ``keypointregister`` (:func:`engine.keypoints.api.keypoint_register`) by size.
+"""Peak memory and time of ``keypointregister`` (:func:`engine.registration.keypoint_register`) by size.
 
 For each size N, a synthetic SAR / optical pair of N x N pixels (``engine.synthetic``, seed 1, shifted
 by (3, -2) px) is written, then the registration runs with its corrected raster and report in a fresh
@@ -43,7 +43,7 @@ class Row:
 def register(folder: Path, model: str) -> dict[str, object]:
     """The registration (in the child process): its outcome and seconds."""
     from engine.errors import SarToolboxError
-    from engine.keypoints.api import keypoint_register
+    from engine.registration.keypoints.api import keypoint_register
 
     started = time.perf_counter()
     try:
@@ -70,10 +70,10 @@ def measure(size: int, model: str, workdir: Path) -> Row:
 def markdown_section(rows: Sequence[Row], command: str, note: str = "") -> str:
     lines = [
         *section_head(SECTION, command, machine_line("", note)),
-        "`engine.keypoints.api.keypoint_register` (homography, corrected raster and JSON report) on a "
-        "synthetic SAR / optical pair of N x N px. Peak RSS is `ru_maxrss` of a fresh child process that "
-        "runs only the registration (interpreter and libraries included). Both images are read whole: "
-        "memory grows with the area (`engine.keypoints.api.MAX_PIXELS` bounds it).",
+        "`engine.registration.keypoints.api.keypoint_register` (homography, corrected raster and JSON "
+        "report) on a synthetic SAR / optical pair of N x N px. Peak RSS is `ru_maxrss` of a fresh child "
+        "process that runs only the registration (interpreter and libraries included). Both images are "
+        "read whole: memory grows with the area (`engine.registration.keypoints.api.MAX_PIXELS` bounds it).",
         "",
         "| Pair (px) | Detector | Time (s) | Peak RSS (MB) | Outcome |",
         "|---|---|---:|---:|---|",

@@ -65,13 +65,13 @@ def coregistration_aid(
 
     On each held-out pair, the moving image is shifted by a known sub-pixel ``(sx, sy)`` (|s| <= 6 px,
     cubic spline) and matched to the optical luminance with the classical method's features and
-    search (``engine.coregistration``): moving = the optical luminance itself (control), the SAR dB,
+    search (``engine.registration.shift``): moving = the optical luminance itself (control), the SAR dB,
     or the luminance of the translated SAR. Returns the median and the share under 1 px of the error.
     """
     from scipy import ndimage
 
-    from engine.coregistration.features import get_extractor
-    from engine.coregistration.matching import match
+    from engine.registration.shift.features import get_extractor
+    from engine.registration.shift.matching import match
     from engine.translation import translate_array
     from training.translation.data import HELD_OUT, load_3mos, split_held_out, synthetic_pairs
     from training.translation.metrics import LUMA
@@ -224,7 +224,7 @@ def markdown_section(
             "",
             "Co-registration aid (translate the SAR, then match optical to optical): held-out 3MOS "
             "and synthetic pairs, known sub-pixel shifts up to 6 px, classical features and search "
-            "of `engine.coregistration`; error = distance to the true shift.",
+            "of `engine.registration.shift`; error = distance to the true shift.",
             "",
             "| Moving image | Median error (px) | Share under 1 px | Matches |",
             "|---|---:|---:|---:|",

@@ -112,7 +112,7 @@ def test_the_wheel_installs_into_a_fresh_venv_and_its_batch_command_compresses(
     # data files the engine and training read beside their modules (e.g. the refusal calibration)
     package_data = {f"sar_toolbox/{f.relative_to(src).as_posix()}" for package in ("engine", "training")
                     for f in (src / package).rglob("*") if f.is_file() and f.suffix != ".py"}
-    assert "sar_toolbox/engine/coregistration/refusal_calibration.json" in package_data
+    assert "sar_toolbox/engine/registration/shift/refusal_calibration.json" in package_data
     assert package_data <= names, f"not in the wheel: {sorted(package_data - names)}"
 
     venv = tmp_path / "venv"  # as the Makefile's: the system Python, its GDAL and numpy visible

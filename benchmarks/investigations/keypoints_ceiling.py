@@ -1,7 +1,7 @@
 """How far can the dense stage of keypoint registration go on optical-SAR pairs?
 
 Keypoint registration of optical-SAR pairs rests on its dense stages
-(:mod:`engine.keypoints.coarse`, :mod:`engine.keypoints.dense`), which compare
+(:mod:`engine.registration.keypoints.coarse`, :mod:`engine.registration.keypoints.dense`), which compare
 CFOG oriented-gradient channels. This investigation separates their two
 possible limits on the benchmark's cases with a known transform
 (``benchmarks.keypoints``: 3MOS and OSdataset pairs under seeded random
@@ -33,11 +33,11 @@ from pathlib import Path
 import numpy as np
 
 from engine.errors import RegistrationError
-from engine.keypoints.coarse import features, search
-from engine.keypoints.dense import refine
-from engine.keypoints.geometry import corner_error, warp_onto
-from engine.keypoints.prepare import prepare_image
-from engine.keypoints.register import DENSE_STARTS, MIN_SHARP_INLIERS
+from engine.registration.keypoints.coarse import features, search
+from engine.registration.keypoints.dense import refine
+from engine.registration.keypoints.geometry import corner_error, warp_onto
+from engine.registration.keypoints.prepare import prepare_image
+from engine.registration.keypoints.register import DENSE_STARTS, MIN_SHARP_INLIERS
 
 from ..keypoints import CORRECT_PX, Case, cases_3mos, cases_osdataset
 

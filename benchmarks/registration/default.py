@@ -41,7 +41,7 @@ OS_SIFT = (
 
 
 def _coregister(method: str, inp: Path, ref: Path) -> tuple[float, float]:
-    from engine.coregistration.api import coregister
+    from engine.registration.shift.api import coregister
 
     r = coregister(inp, ref, method=method)
     return r.shift_x, r.shift_y

@@ -32,9 +32,9 @@ BORDER = 33
 
 def trials(data: Path, seed: int, method: str, work: Path) -> list[tuple[bool | None, float, str]]:
     """(right answer? None = refused at the search edge, distinctness, description) per trial."""
-    from engine.coregistration.api import coregister
-    from engine.coregistration.fitting import FitLimits
     from engine.errors import RegistrationError
+    from engine.registration.shift.api import coregister
+    from engine.registration.shift.fitting import FitLimits
 
     rng = np.random.default_rng(seed)
     folder = data / "opt_sar_3mos"

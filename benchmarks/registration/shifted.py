@@ -29,7 +29,7 @@ from typing import Any
 import numpy as np
 
 from benchmarks.common import float32_tiled_profile, replace_section
-from engine.coregistration.deep import find_embed_model
+from engine.registration.shift.deep import find_embed_model
 from training.registration.data import HELD_OUT as DEEP_HELD_OUT
 
 log = logging.getLogger(__name__)
@@ -140,7 +140,7 @@ def _anchor(method: str, inp: Path, ref: Path, max_shift: int = MAX_SHIFT) -> tu
 
 
 def _coreg(method: str, inp: Path, ref: Path, **kw: Any) -> Any:
-    from engine.coregistration.api import coregister
+    from engine.registration.shift.api import coregister
 
     return coregister(inp, ref, method=method, max_shift=kw.pop("max_shift", MAX_SHIFT), **kw)
 
@@ -354,7 +354,7 @@ def large_timing(size: int, work: Path, points: int = 1000, method: str = "class
     from rasterio.transform import Affine
     from rasterio.windows import Window
 
-    from engine.coregistration import grid
+    from engine.registration.shift import grid
     from engine.synthetic import generate_scene_pair
 
     tile = 1024

@@ -81,7 +81,7 @@ def _decompress(source: Path, outputs: list[Path], options: Options) -> dict[str
 
 
 def _coregister(source: Path, outputs: list[Path], options: Options) -> dict[str, Any]:
-    from ..coregistration.api import coregister
+    from ..registration.shift.api import coregister
 
     r = coregister(source, options["reference"], method=options["method"], mode=options["mode"],
                    resample=True, output_path=outputs[0], report_path=outputs[1])

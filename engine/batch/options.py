@@ -73,7 +73,7 @@ def decompress_arguments(p: argparse.ArgumentParser) -> None:
 
 
 def coregister_arguments(p: argparse.ArgumentParser) -> None:
-    from ..coregistration.api import DEFAULT_METHOD
+    from ..registration.shift.api import DEFAULT_METHOD
 
     p.add_argument("--reference", type=Path, required=True, help="one reference for every input")
     p.add_argument("--method", default=DEFAULT_METHOD, help=f"default {DEFAULT_METHOD}")

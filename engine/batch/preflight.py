@@ -79,7 +79,7 @@ def models_needed(algorithm: str, inputs: Sequence[Path], options: Mapping[str, 
 
         return [default_model_path().name]
     if algorithm == "coregister" and options.get("method") == "deep":
-        from ..coregistration.deep import find_embed_model
+        from ..registration.shift.deep import find_embed_model
 
         found = find_embed_model()
         return [found.name] if found else []

@@ -11,15 +11,15 @@ from qgis.core import (
     QgsProcessingParameterRasterLayer,
 )
 
-from ..engine.coregistration.api import TRANSFORMS as TRANSFORM_KINDS
-from ..engine.coregistration.outputs import RESAMPLING as RESAMPLING_METHODS
+from ..engine.registration.shift.api import TRANSFORMS as TRANSFORM_KINDS
+from ..engine.registration.shift.outputs import RESAMPLING as RESAMPLING_METHODS
 from .base import engine_callbacks
 from .params import ParameterValues
 from .registration import RegistrationAlgorithm
 
 
 class ApplyTransformAlgorithm(RegistrationAlgorithm):
-    """Apply a saved report or tie-point set (``engine.coregistration.apply_transform``)."""
+    """Apply a saved report or tie-point set (``engine.registration.shift.apply_transform``)."""
 
     NAME = "applytransform"
     DISPLAY_NAME = "Apply co-registration"
@@ -60,7 +60,7 @@ points, else shift); or refit the tie points as shift, affine, poly2 or poly3.
         values.name_output_layer(output, f"{values.source_name(self.INPUT)} (corrected)")
         kind = values.enum(self.TRANSFORM, self.TRANSFORMS)
 
-        from ..engine.coregistration.api import apply_transform  # lazy: pulls in rasterio
+        from ..engine.registration.shift.api import apply_transform  # lazy: pulls in rasterio
 
         apply_transform(
             source,

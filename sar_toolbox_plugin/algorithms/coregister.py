@@ -11,16 +11,16 @@ from qgis.core import (
     QgsProcessingParameterRasterDestination,
 )
 
-from ..engine.coregistration import api as engine
-from ..engine.coregistration.fitting import MAX_ROTATION, MAX_SCALE_CHANGE
-from ..engine.coregistration.outputs import RESAMPLING as RESAMPLING_METHODS
+from ..engine.registration.shift import api as engine
+from ..engine.registration.shift.fitting import MAX_ROTATION, MAX_SCALE_CHANGE
+from ..engine.registration.shift.outputs import RESAMPLING as RESAMPLING_METHODS
 from .base import engine_callbacks
 from .params import Figure, ParameterValues, as_advanced
 from .registration import RegistrationAlgorithm
 
 
 class CoregisterAlgorithm(RegistrationAlgorithm):
-    """Co-register INPUT onto REFERENCE (``engine.coregistration.coregister``)."""
+    """Co-register INPUT onto REFERENCE (``engine.registration.shift.coregister``)."""
 
     NAME = "coregister"
     DISPLAY_NAME = "Co-register raster (SAR–optical)"
@@ -129,7 +129,7 @@ only when given a path.
         }
 
     def execute(self, values: ParameterValues, feedback: QgsProcessingFeedback) -> dict[str, Any]:
-        from ..engine.coregistration.fitting import FitLimits
+        from ..engine.registration.shift.fitting import FitLimits
 
         output = values.output_raster(self.OUTPUT)
         files = {

@@ -10,16 +10,16 @@ from qgis.core import (
     QgsProcessingParameterRasterDestination,
 )
 
-from ..engine.keypoints.geometry import KINDS as TRANSFORM_KINDS
-from ..engine.keypoints.outputs import RESAMPLING_ORDER
-from ..engine.keypoints.prepare import KINDS as IMAGE_KINDS
+from ..engine.registration.keypoints.geometry import KINDS as TRANSFORM_KINDS
+from ..engine.registration.keypoints.outputs import RESAMPLING_ORDER
+from ..engine.registration.keypoints.prepare import KINDS as IMAGE_KINDS
 from .base import engine_callbacks
 from .params import Figure, FileOutput, ParameterValues
 from .registration import RegistrationAlgorithm
 
 
 class KeypointRegisterAlgorithm(RegistrationAlgorithm):
-    """Register INPUT onto REFERENCE by keypoints (``engine.keypoints.api.keypoint_register``)."""
+    """Register INPUT onto REFERENCE by keypoints (``engine.registration.keypoint_register``)."""
 
     NAME = "keypointregister"
     DISPLAY_NAME = "Register by keypoints (rotation and scale)"
@@ -103,7 +103,7 @@ Benchmark figures: docs/BENCHMARKS.md."""
         }
         self.name_registration_layers(values, {self.OUTPUT: output, **files}, "registered")
 
-        from ..engine.keypoints.api import keypoint_register  # lazy: pulls in rasterio/scipy
+        from ..engine.registration.keypoints.api import keypoint_register  # lazy: pulls in rasterio/scipy
 
         result = keypoint_register(
             inp,

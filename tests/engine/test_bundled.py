@@ -28,7 +28,7 @@ def test_every_models_folder_lookup_honours_the_variable(
     import shutil
 
     from engine.codec.models import shipped_rates
-    from engine.coregistration.deep import find_embed_model
+    from engine.registration.shift.deep import find_embed_model
     from engine.setup import environment
 
     monkeypatch.setenv(bundled.MODELS_ENV, str(tmp_path))

@@ -48,8 +48,8 @@ def _refusal(role: str, tool: str) -> str:
 
 def test_coregister_says_to_warp_a_gcp_only_input_or_use_keypoints(make_grd, make_geotiff, tmp_path: Path
                                                                    ) -> None:
-    from engine.coregistration.api import coregister
     from engine.errors import InputError
+    from engine.registration.shift.api import coregister
 
     grd, grid = make_grd(), make_geotiff(height=96, width=128, name="grid.tif")
     out = tmp_path / "out"
@@ -62,8 +62,8 @@ def test_coregister_says_to_warp_a_gcp_only_input_or_use_keypoints(make_grd, mak
 
 
 def test_applytransform_says_to_warp_a_gcp_only_raster(make_grd, make_geotiff, tmp_path: Path) -> None:
-    from engine.coregistration.api import apply_transform, coregister
     from engine.errors import InputError
+    from engine.registration.shift.api import apply_transform, coregister
 
     grid = make_geotiff(height=96, width=96, holes=0.0, name="grid.tif")
     same = make_geotiff(height=96, width=96, holes=0.0, name="same.tif")
@@ -76,9 +76,9 @@ def test_applytransform_says_to_warp_a_gcp_only_raster(make_grd, make_geotiff, t
 
 
 def test_an_rpc_only_raster_is_told_to_warp_with_its_rpcs(tmp_path: Path) -> None:
-    from engine.coregistration.georef import require_grid
     from engine.errors import InputError
     from engine.raster_io import ControlPoints, RasterInfo
+    from engine.registration.shift.georef import require_grid
 
     info = RasterInfo("l1a.tif", 10, 10, 1, ("uint16",), None, Affine.identity(), None, (None,),
                       ControlPoints(rpcs=(("LAT_OFF", "-33.9"), ("LONG_OFF", "18.4"))))
@@ -91,7 +91,7 @@ def _keypoint_pair(tmp_path: Path) -> tuple[Path, Path]:
     """A textured reference and its 2x block mean as the input, both georeferenced by GCPs only
     (:func:`grd_gcps` of their own size: the two disagree on the ground, which keypoints ignore)."""
     from tests.conftest import grd_gcps, write_test_geotiff
-    from tests.engine.test_keypoints import block_mean, texture
+    from tests.engine.registration.keypoints.test_keypoints import block_mean, texture
 
     ref = texture(256, seed=5)
     inp = block_mean(ref)
@@ -126,8 +126,8 @@ def test_keypointregister_registers_gcp_only_rasters(tmp_path: Path) -> None:
     reference's GCPs, the tie points are placed through the input's GCPs and the Georeferencer file's map
     coordinates through the reference's (in their CRS), not through a missing geotransform. (With a
     reference on a map grid, the unchanged geotransform path places them.)"""
-    from engine.keypoints.api import keypoint_register
-    from engine.keypoints.geometry import corner_error
+    from engine.registration.keypoints.api import keypoint_register
+    from engine.registration.keypoints.geometry import corner_error
 
     inp, ref = _keypoint_pair(tmp_path)
     out = {"output_path": tmp_path / "o.tif", "tiepoints_path": tmp_path / "t.gpkg",

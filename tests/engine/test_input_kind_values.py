@@ -13,7 +13,7 @@ import pytest
 
 from engine.codec.encode import compress_raster
 from engine.input_kind import auto_kind, check_input_kind
-from engine.keypoints.api import resolve_kind
+from engine.registration.keypoints.api import resolve_kind
 from engine.run import QUIET, Run
 from engine.synthetic.scene import generate_scene_pair
 from engine.translation.render import DEFAULT_MODEL_ID

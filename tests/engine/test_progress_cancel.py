@@ -111,8 +111,8 @@ class Scene:
 def scene(tmp_path_factory: pytest.TempPathFactory) -> Scene:
     """A 2048 x 2048 SAR/optical pair (tiled GeoTIFFs), its compressed file and a co-registration report."""
     from engine.codec.encode import compress_raster
-    from engine.coregistration.transforms import fit_transform
     from engine.raster_io import inspect_raster
+    from engine.registration.shift.transforms import fit_transform
     from engine.synthetic.writing import write_scene_pair
 
     folder = tmp_path_factory.mktemp("scene2048")
@@ -133,9 +133,9 @@ def _entry_points(scene: Scene) -> dict[str, Callable[[Path, dict[str, Any]], ob
     from engine.codec.decode import decompress_file
     from engine.codec.encode import compress_raster
     from engine.codec.quality.metrics import assess
-    from engine.coregistration.api import apply_transform, coregister
-    from engine.keypoints.api import keypoint_register
     from engine.radiometry.convert import convert_db
+    from engine.registration.keypoints.api import keypoint_register
+    from engine.registration.shift.api import apply_transform, coregister
     from engine.synthetic.writing import write_scene_pair
     from engine.translation.api import translate
 
@@ -198,8 +198,8 @@ def test_cancel_after_n_polls_stops_the_run_and_writes_nothing(
 
 BLOCKED_STEPS = {
     "syntheticscene": ("engine.synthetic.scene", "_render_sar"),
-    "coregister": ("engine.coregistration.grid", "_measure_one"),
-    "keypointregister": ("engine.keypoints.register", "prepare_image"),
+    "coregister": ("engine.registration.shift.grid", "_measure_one"),
+    "keypointregister": ("engine.registration.keypoints.register", "prepare_image"),
 }
 """A long computation of each algorithm that polls no cancel flag inside (a step of whole images)."""
 STEP_TIMEOUT = 20.0

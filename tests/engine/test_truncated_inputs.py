@@ -59,13 +59,13 @@ def _translate(cut: Path, out: Path, ref: Path) -> Any:
 
 
 def _coregister(cut: Path, out: Path, ref: Path) -> Any:
-    from engine.coregistration.api import coregister
+    from engine.registration.shift.api import coregister
 
     return coregister(cut, ref, method="classical", output_path=out / "o.tif", report_path=out / "r.json")
 
 
 def _keypointregister(cut: Path, out: Path, ref: Path) -> Any:
-    from engine.keypoints.api import keypoint_register
+    from engine.registration.keypoints.api import keypoint_register
 
     return keypoint_register(cut, ref, output_path=out / "o.tif")
 
@@ -73,7 +73,7 @@ def _keypointregister(cut: Path, out: Path, ref: Path) -> Any:
 def _applytransform(cut: Path, out: Path, ref: Path) -> Any:
     import shutil
 
-    from engine.coregistration.api import apply_transform, coregister
+    from engine.registration.shift.api import apply_transform, coregister
 
     report = ref.parent / "r.json"
     coregister(ref, shutil.copy(ref, ref.parent / "same.tif"), method="classical", report_path=report)

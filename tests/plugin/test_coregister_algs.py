@@ -91,7 +91,7 @@ def test_deep_method_with_the_bundled_model(
     tmp_path: Path, pair: tuple[Path, Path, tuple[float, float]],
     coregister_pair: Callable[..., dict[str, Any]],
 ) -> None:
-    from engine.coregistration.deep import find_embed_model
+    from engine.registration.shift.deep import find_embed_model
     from engine.runtime import read_metadata
 
     model = find_embed_model()

@@ -10,7 +10,7 @@ from typing import Any
 import numpy as np
 import pytest
 
-from tests.engine.test_keypoints import block_mean, texture
+from tests.engine.registration.keypoints.test_keypoints import block_mean, texture
 
 
 @pytest.fixture(scope="module")

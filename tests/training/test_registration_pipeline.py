@@ -111,7 +111,7 @@ def test_export_embed_and_regressor_with_parity(trained: Path, tmp_path: Path) -
 
 
 def test_exported_model_plugs_into_the_engine_extractor(trained: Path, tmp_path: Path) -> None:
-    from engine.coregistration.deep import OnnxEmbeddingFeatures
+    from engine.registration.shift.deep import OnnxEmbeddingFeatures
     from training.registration.export import export_models
 
     export_models(trained, tmp_path, "regembed-engine", check_parity=False)
@@ -202,7 +202,7 @@ def test_guided_encoder_starts_as_the_classical_features() -> None:
     import torch
     from scipy import ndimage
 
-    from engine.coregistration.features import OrientedGradientFeatures, prepare_image
+    from engine.registration.shift.features import OrientedGradientFeatures, prepare_image
     from training.registration.models import build_encoder
 
     rng = np.random.default_rng(5)
@@ -225,7 +225,7 @@ def test_guided_config_is_checked() -> None:
 
 
 def test_guided_trains_on_the_ncc_search_and_exports_unnormalised(tmp_path: Path) -> None:
-    from engine.coregistration.deep import AS_IS, EMBEDDING_NORM, OnnxEmbeddingFeatures
+    from engine.registration.shift.deep import AS_IS, EMBEDDING_NORM, OnnxEmbeddingFeatures
     from training.registration.export import PARITY_TOLERANCE, export_models
 
     run = tmp_path / "guided"
@@ -261,9 +261,9 @@ def test_match_sigma_smooths_the_embedding_and_bad_values_are_refused(tmp_path: 
     import onnx
     from scipy import ndimage
 
-    from engine.coregistration.deep import MATCH_SIGMA, OnnxEmbeddingFeatures
     from engine.errors import RegistrationError
     from engine.metadata import METADATA_KEY
+    from engine.registration.shift.deep import MATCH_SIGMA, OnnxEmbeddingFeatures
     from training.registration.export import export_models
 
     run = tmp_path / "guided"

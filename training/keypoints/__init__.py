@@ -2,5 +2,5 @@
 
 ``python -m training.keypoints train|export|evaluate`` (see :mod:`.cli`). One network with a
 fixed structural prior, two modality adapters and R2D2-style repeatability / reliability /
-descriptor heads, exported as a ``Task.KEYPOINTS`` model for ``engine.keypoints``.
+descriptor heads, exported as a ``Task.KEYPOINTS`` model for ``engine.registration.keypoints``.
 """

@@ -6,7 +6,7 @@ held-out pair; synthetic: the generator's own misregistration); the REFERENCE
 is the optical image (grey = mean of R, G, B). The template is the INPUT's
 central window (border ``search`` px cut off), the search area the whole
 reference; both become dense feature maps by a feature extractor and
-:func:`engine.coregistration.matching.match` finds the shift (all shifts at
+:func:`engine.registration.shift.matching.match` finds the shift (all shifts at
 once by FFT, coarse to fine, sub-pixel refinement). The expected answer is
 ``(dx, dy) = (-sx, -sy)``. Reported per set: median/mean error, success rates
 (< 1 px, < 3 px) and seconds per pair, for each method (a learned model, the
@@ -25,8 +25,8 @@ from typing import Any
 
 import numpy as np
 
-from engine.coregistration.features import FeatureExtractor, get_extractor, prepare_image
-from engine.coregistration.matching import match
+from engine.registration.shift.features import FeatureExtractor, get_extractor, prepare_image
+from engine.registration.shift.matching import match
 
 from ..config import ConfigDict, documented
 from ..data.pairs import DEFAULT_REAL_ROOT
@@ -84,7 +84,7 @@ def make_extractor(spec: str) -> FeatureExtractor:
     if spec in ("classical", "gradmag"):
         return get_extractor(spec)
     if spec.startswith("engine-deep:"):
-        from engine.coregistration.deep import OnnxEmbeddingFeatures
+        from engine.registration.shift.deep import OnnxEmbeddingFeatures
 
         return OnnxEmbeddingFeatures(spec.split(":", 1)[1])
     if spec.endswith(".onnx"):

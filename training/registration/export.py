@@ -21,8 +21,8 @@ import numpy as np
 import torch
 from torch import nn
 
-from engine.coregistration.deep import AS_IS, EMBEDDING_NORM, MATCH_SIGMA, PER_PIXEL, PREPARE_IMAGE
 from engine.metadata import InputTransform, ModelMetadata, Normalisation, Task
+from engine.registration.shift.deep import AS_IS, EMBEDDING_NORM, MATCH_SIGMA, PER_PIXEL, PREPARE_IMAGE
 from training.onnx_export import PARITY_TOLERANCE as PARITY_TOLERANCE  # re-exported for callers
 from training.onnx_export import export_onnx, max_abs_difference, write_checked
 from training.onnx_io import sha256_of_state

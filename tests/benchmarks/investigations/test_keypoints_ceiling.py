@@ -6,7 +6,7 @@ import numpy as np
 from scipy import ndimage
 
 from benchmarks.investigations.keypoints_ceiling import Ceiling, feature_ncc, table
-from engine.keypoints.coarse import features
+from engine.registration.keypoints.coarse import features
 
 
 def _scene(seed: int = 3, size: int = 96) -> np.ndarray:

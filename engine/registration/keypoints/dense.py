@@ -1,0 +1,174 @@
+"""Dense fine stage: template matching of structural features on a grid, then a robust fit.
+
+Given an approximate INPUT -> REFERENCE transform ``h``, the prepared INPUT is
+resampled onto the REFERENCE grid, both get the CFOG-style oriented-gradient
+channels (:func:`.coarse.features`), and square templates of the resampled
+INPUT on a regular grid are searched in the REFERENCE within a radius by the
+co-registration's FFT normalised cross-correlation
+(:func:`engine.registration.shift.matching.search_shift`, sub-pixel). Each found
+shift is a correspondence between the INPUT point ``h^-1(q)`` and the REFERENCE
+point ``q + shift``; the requested model is fitted to them by RANSAC and least
+squares, and the pass repeats with a smaller radius from the new fit
+(:data:`RADII`). This is the template-matching scheme of CFOG/HOPC (Ye et al.),
+which works where keypoint descriptors do not agree across modalities.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+
+import numpy as np
+
+from ...errors import RegistrationError
+from ...run import QUIET, Run
+from ..shift.fitting import MIN_DISTINCTNESS
+from .coarse import features
+from .geometry import MIN_SAMPLE, degeneracy, fit_model, project, ransac, reprojection_errors, warp_onto
+
+logger = logging.getLogger(__name__)
+
+TEMPLATES = (64, 64, 48)
+"""Side (pixels) of the templates of each pass (smaller last: matches nearer the borders)."""
+TEMPLATE = TEMPLATES[0]
+GRID_POINTS = 16
+"""Template centres per side of the REFERENCE grid (spaced at least :data:`MIN_SPACING` pixels) ..."""
+MIN_SPACING = 12
+RADII = (16, 6, 3)
+"""Search radius (pixels) of each pass."""
+THRESHOLD = 3.0
+"""RANSAC inlier threshold (REFERENCE pixels)."""
+MIN_VALID = 0.9
+"""Share of a template (and its search window) that must be valid in both images."""
+MIN_INLIERS = 8
+
+
+@dataclass(frozen=True)
+class DenseFit:
+    """What the dense fine stage found: the model and its inlier correspondences."""
+
+    matrix: np.ndarray
+    src: np.ndarray  # INPUT pixel-corner coordinates of the inliers
+    dst: np.ndarray  # REFERENCE pixel-corner coordinates
+    n_matches: int  # template matches of the last pass
+    sharp: int  # distinct template matches (peak >= MIN_DISTINCTNESS) of the first (widest) pass, thinned
+    sharp_inliers: int  # ... that are inliers of its fit (thinned: templates half apart at least)
+
+
+def _box_share(mask: np.ndarray, size: int) -> np.ndarray:
+    """Share of valid pixels of every ``size x size`` window (indexed by its top-left pixel)."""
+    from ..shift.matching import box_sums
+
+    return box_sums(mask, size, size) / size**2
+
+
+def template_matches(moved: tuple[np.ndarray, np.ndarray], ref: tuple[np.ndarray, np.ndarray], radius: int,
+                     run: Run = QUIET, template: int = TEMPLATE) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Template centres ``q`` (REFERENCE pixel corners) on the grid, the shift found for each and its
+    distinctness (:class:`engine.registration.shift.matching.Match`).
+
+    ``moved`` and ``ref`` are ``(features, valid)`` on the same grid; templates or search
+    windows with less than :data:`MIN_VALID` valid pixels, and shifts at the search limit, are skipped.
+    """
+    from ..shift.matching import search_shift
+
+    (mf, mok), (rf, rok) = moved, ref
+    rows, cols = mok.shape
+    t, r = template, radius
+    if rows < t + 2 * r or cols < t + 2 * r:
+        return np.zeros((0, 2)), np.zeros((0, 2)), np.zeros(0)
+    share_t = _box_share(mok & rok, t)
+    share_s = _box_share(rok, t + 2 * r)
+    centres, shifts = [], []
+    spacing = max(MIN_SPACING, max(rows, cols) // GRID_POINTS)
+    for y0 in range(r, rows - t - r + 1, spacing):
+        run.check("Keypoint registration")
+        for x0 in range(r, cols - t - r + 1, spacing):
+            if share_t[y0, x0] < MIN_VALID or share_s[y0 - r, x0 - r] < MIN_VALID:
+                continue
+            m = search_shift(mf[:, y0:y0 + t, x0:x0 + t], rf[:, y0 - r:y0 + t + r, x0 - r:x0 + t + r], r)
+            if m.at_limit or not m.score > 0:
+                continue
+            centres.append((x0 + t / 2, y0 + t / 2))
+            shifts.append((m.dx, m.dy, m.distinctness))
+    found = np.array(shifts, float).reshape(-1, 3)
+    return np.array(centres, float).reshape(-1, 2), found[:, :2], found[:, 2]
+
+
+def refine(inp: tuple[np.ndarray, np.ndarray], ref: tuple[np.ndarray, np.ndarray], h: np.ndarray, kind: str,
+           run: Run = QUIET) -> DenseFit:
+    """Refine ``h`` (INPUT -> REFERENCE) by :data:`RADII` passes of template matching (see the module doc).
+
+    ``inp`` and ``ref`` are ``(prepared image, valid)``. Raises :class:`RegistrationError` when a
+    pass leaves fewer than :data:`MIN_INLIERS` inliers or the fit is degenerate.
+    """
+    (img, valid), (rimg, rvalid) = inp, ref
+    size = (float(img.shape[1]), float(img.shape[0]))
+    ref_feats = features(rimg, rvalid)
+    fit: DenseFit | None = None
+    sharp = sharp_inliers = 0
+    for i, radius in enumerate(RADII):
+        run.check("Keypoint registration")
+        warped = warp_onto(img, valid, h, (rimg.shape[0], rimg.shape[1]))
+        run.check("Keypoint registration")
+        moved = features(*warped)
+        span = run.span(i / len(RADII), (i + 1) / len(RADII))
+        q, d, distinct = template_matches(moved, ref_feats, radius, span, TEMPLATES[i])
+        src, dst = project(np.linalg.inv(h), q), q + d
+        pass_kind = "affine" if i == 0 and kind == "homography" else kind  # fewer chance agreements
+        found = ransac(src, dst, pass_kind, THRESHOLD, size) if len(q) >= MIN_SAMPLE[kind] else None
+        n_inliers = 0 if found is None else found.n_inliers
+        if found is None or n_inliers < MIN_INLIERS:
+            raise RegistrationError(
+                f"Only {n_inliers} inlier match(es) among {len(q)} template matches of the dense fine stage, "
+                f"at least {MIN_INLIERS} needed; nothing was written. Check that the images overlap and "
+                "show the same area; try TRANSFORM=similarity or affine.")
+        if i == 0:
+            distinct_enough = distinct >= MIN_DISTINCTNESS
+            sharp = len(_thinned(q[distinct_enough]))
+            sharp_inliers = len(_thinned(q[found.inliers & distinct_enough]))
+        src, dst = src[found.inliers], dst[found.inliers]
+        h = _select(src, dst, kind)
+        problem = degeneracy(h, *size)
+        if problem is not None:
+            raise RegistrationError(f"The fitted {kind} is refused: {problem}; nothing was written. "
+                                    "Check that both images show the same area, or try TRANSFORM=similarity.")
+        fit = DenseFit(h, src, dst, len(q), sharp, sharp_inliers)
+        logger.debug("dense pass %d (radius %d): %d of %d template matches are inliers", i, radius,
+                     len(src), len(q))
+    assert fit is not None
+    return fit
+
+
+def _thinned(points: np.ndarray) -> np.ndarray:
+    """Points kept greedily at least half a template apart (their templates mostly do not overlap)."""
+    kept: list[np.ndarray] = []
+    for p in points:
+        if all(np.max(np.abs(p - k)) >= TEMPLATE / 2 for k in kept):
+            kept.append(p)
+    return np.array(kept).reshape(-1, 2)
+
+
+def _held_out_error(src: np.ndarray, dst: np.ndarray, kind: str) -> float:
+    """Mean squared error of ``kind`` fits predicting each quadrant (about the median) from the others."""
+    cx, cy = np.median(src, axis=0)
+    quadrant = (src[:, 0] > cx).astype(int) + 2 * (src[:, 1] > cy)
+    errors = []
+    for k in range(4):
+        test = quadrant == k
+        if test.sum() == 0 or (~test).sum() < 2 * MIN_SAMPLE[kind]:
+            return float("inf")
+        h = fit_model(src[~test], dst[~test], kind)
+        errors.append(reprojection_errors(h, src[test], dst[test]) ** 2)
+    return float(np.mean(np.concatenate(errors)))
+
+
+def _select(src: np.ndarray, dst: np.ndarray, kind: str) -> np.ndarray:
+    """The ``kind`` fit; for a homography the affine fit instead when it predicts held-out quadrants of
+    the matches better (the perspective terms extrapolate badly from noisy, clustered matches)."""
+    h = fit_model(src, dst, kind)
+    if kind != "homography" or len(src) < 4 * MIN_SAMPLE[kind]:
+        return h
+    if _held_out_error(src, dst, "affine") <= _held_out_error(src, dst, kind):
+        return fit_model(src, dst, "affine")
+    return h

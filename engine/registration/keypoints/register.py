@@ -1,0 +1,330 @@
+"""Keypoint registration of two in-memory images: extract, match, filter, coarse fit, fine fit.
+
+1. Keypoints of both prepared images (:mod:`.detect`), each with a primary and a check descriptor.
+2. Putative matches: mutual nearest neighbours with a ratio test, then the check
+   descriptors must agree (:func:`.matching.agree`).
+3. Coarse: RANSAC of a similarity (or affine, for affine and homography requests)
+   with a loose threshold.
+4. Fine, twice: every INPUT keypoint is matched again among the REFERENCE keypoints
+   near its predicted position (local search), and the requested model is fitted by
+   RANSAC with a tight threshold, then by least squares on its inliers.
+5. Dense: keypoint descriptors rarely agree between optical and SAR, so the
+   similarity is also searched directly over rotations and scales on structural
+   features (:mod:`.coarse`). The fit of steps 1-4 and the :data:`DENSE_STARTS` best
+   dense candidates each start the dense fine stage (:mod:`.dense`: template
+   matching on a grid, RANSAC, least squares); a start counts when enough distinct
+   template matches of its widest pass agree (:data:`MIN_SHARP_INLIERS`), the one with
+   the most inliers wins, and two different fits with similar support are refused
+   as ambiguous. When none counts, the keypoint stage's error is raised.
+
+When both images are SAR and the method is the classical one, steps 1-4 use SAR-SIFT
+keypoints (:mod:`.sarsift`: speckle-robust gradients and descriptors, full orientation;
+no check descriptor) and their fit is the answer, refused when the matches left out of it
+hold a second consensus with nearly as much support; only when that stage fails does the
+dense search of step 5 run (its coarse search from scratch).
+
+The result maps INPUT pixel-corner coordinates to REFERENCE pixel-corner coordinates.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from ...errors import RegistrationError
+from ...run import QUIET, Run
+from . import sarsift
+from .coarse import search
+from .dense import refine
+from .detect import Detector, Keypoints, extract
+from .geometry import (
+    MIN_SAMPLE,
+    RansacResult,
+    check_kind,
+    corner_error,
+    degeneracy,
+    fit_model,
+    project,
+    ransac,
+    reprojection_errors,
+)
+from .matching import Matches, agree, guided, mutual_nearest
+from .prepare import prepare_image
+
+logger = logging.getLogger(__name__)
+
+MAX_KEYPOINTS = 2000
+"""Default keypoint budget per image (all pyramid levels together)."""
+MIN_KEYPOINTS = 8
+MIN_INLIERS = 8
+COARSE_THRESHOLD = 8.0
+"""RANSAC threshold of the coarse stage (REFERENCE pixels)."""
+FINE_RADIUS = (8.0, 4.0)
+"""Local search radius of each fine pass (REFERENCE pixels)."""
+FINE_THRESHOLD = 3.0
+DENSE_STARTS = 2
+"""Best distinct candidates of the dense coarse search that the fine stage starts from."""
+SAME_START_PX = 8.0
+"""A start whose corners lie within this (REFERENCE pixels) of an accepted fit's is not refined again."""
+MIN_SHARP_INLIERS = 4
+MIN_SHARP_SHARE = 0.5
+"""A dense fit counts when at least MIN_SHARP_INLIERS, and this share, of the distinct template matches
+of its first (widest) pass are inliers (overlapping templates make their other matches agree by chance)."""
+SAR_SIFT_RATIO = 0.9
+"""Ratio test of the SAR-SIFT descriptors (SAR-SAR pairs)."""
+AMBIGUOUS_SHARE = 0.7
+"""A different fit with at least this share of the best fit's inliers makes the result ambiguous."""
+
+
+@dataclass
+class ImageSide:
+    """One image of a pair: values, validity, what it holds ('intensity', 'amplitude', 'db', 'optical')."""
+
+    values: np.ndarray
+    valid: np.ndarray
+    kind: str
+    role: str  # 'INPUT' or 'REFERENCE', for messages
+
+    @property
+    def modality(self) -> str:
+        return "optical" if self.kind == "optical" else "sar"
+
+
+@dataclass
+class Registration:
+    """What :func:`register_images` found."""
+
+    matrix: np.ndarray  # INPUT pixel-corner coordinates -> REFERENCE pixel-corner coordinates
+    kind: str
+    coarse_matrix: np.ndarray
+    src: np.ndarray  # (n, 2) INPUT positions of the inlier matches
+    dst: np.ndarray  # (n, 2) REFERENCE positions
+    residuals: np.ndarray  # (n,) reprojection errors of the inliers (REFERENCE pixels)
+    n_keypoints: tuple[int, int]
+    n_matches: int  # putative matches of the fine stage's last pass
+    method: str
+    model_id: str
+    seconds: float
+    stages: dict[str, int] = field(default_factory=dict)
+    coarse: str = ""  # where the coarse estimate of the chosen fit came from: 'keypoints' or 'dense'
+
+    @property
+    def n_inliers(self) -> int:
+        return len(self.src)
+
+    @property
+    def rmse(self) -> float:
+        return float(np.sqrt(np.mean(self.residuals**2))) if len(self.residuals) else float("nan")
+
+
+def _keypoints(side: ImageSide, prepared: np.ndarray, detector: Detector | None, max_keypoints: int,
+               run: Run) -> Keypoints:
+    """Keypoints of one side: SAR-SIFT's (:mod:`.sarsift`) when ``detector`` is None, else the detector's."""
+    if detector is None:
+        intensity, ok = sarsift.linear_intensity(side.values, side.kind, side.valid)
+        kps = sarsift.extract(intensity, ok, max_keypoints, run)
+    else:
+        kps = extract(prepared, side.valid, detector, side.modality, max_keypoints, run)
+    if len(kps) < MIN_KEYPOINTS:
+        share = 100.0 * float(side.valid.mean()) if side.valid.size else 0.0
+        raise RegistrationError(
+            f"Only {len(kps)} keypoint(s) found in the {side.role} ({share:.0f} % valid pixels), at least "
+            f"{MIN_KEYPOINTS} needed: the image is featureless or mostly nodata. Choose an image (or band) "
+            "with visible structure, check its nodata value, or raise MAX_KEYPOINTS."
+        )
+    run.say(f"{side.role}: {len(kps)} keypoints", logger=logger)
+    return kps
+
+
+def _fit(a: Keypoints, b: Keypoints, m: Matches, kind: str, threshold: float, size: tuple[float, float],
+         refused: list[tuple[int, str]]) -> RansacResult | None:
+    if len(m) < MIN_SAMPLE[kind]:
+        return None
+    return ransac(a.xy[m.ia], b.xy[m.ib], kind, threshold, size, refused=refused)
+
+
+def _too_few(n_inliers: int, n_matches: int, refused: list[tuple[int, str]], kind: str) -> RegistrationError:
+    support, problem = max(refused, default=(0, ""))
+    if support >= MIN_INLIERS and n_inliers < MIN_INLIERS:
+        return RegistrationError(
+            f"The {kind} that {support} matches agree on is degenerate ({problem}); nothing was written. "
+            "Check that both images show the same area, or try TRANSFORM=similarity."
+        )
+    return RegistrationError(
+        f"Only {n_inliers} inlier match(es) among {n_matches} putative matches, at least {MIN_INLIERS} "
+        "needed; nothing was written. Check that the images overlap and show the same area; try more "
+        "MAX_KEYPOINTS, TRANSFORM=similarity or affine, or a keypoint MODEL."
+    )
+
+
+@dataclass(frozen=True)
+class _Fit:
+    """One finished fit: model, inlier correspondences and where its coarse estimate came from."""
+
+    matrix: np.ndarray
+    coarse_matrix: np.ndarray
+    src: np.ndarray
+    dst: np.ndarray
+    n_matches: int
+    coarse: str  # 'keypoints' or 'dense'
+
+
+def _keypoint_fit(a: Keypoints, b: Keypoints, kind: str, size: tuple[float, float],
+                  stages: dict[str, int], run: Run, ratio: float | None = None) -> _Fit:
+    """Coarse RANSAC on putative keypoint matches (ratio test ``ratio``, default the matcher's), then
+    guided local search (see the module doc). Keypoints without check descriptors skip that filter."""
+    putative = mutual_nearest(a, b, ratio)
+    filtered = agree(a, b, putative) if a.described.check.shape[1] else putative
+    run.say(f"{len(putative)} mutual matches, {len(filtered)} with agreeing check descriptors", logger=logger)
+    refused: list[tuple[int, str]] = []
+    coarse_kind = "similarity" if kind == "similarity" else "affine"
+    coarse = _fit(a, b, filtered, coarse_kind, COARSE_THRESHOLD, size, refused)
+    if coarse is None or coarse.n_inliers < MIN_INLIERS:
+        coarse = _fit(a, b, putative, coarse_kind, COARSE_THRESHOLD, size, refused)
+    stages.update(mutual=len(putative), agreeing=len(filtered),
+                  coarse_inliers=0 if coarse is None else coarse.n_inliers)
+    if coarse is None or coarse.n_inliers < MIN_INLIERS:
+        raise _too_few(0 if coarse is None else coarse.n_inliers, len(putative), refused, coarse_kind)
+    h = coarse.matrix
+    best: tuple[RansacResult, Matches] | None = None
+    for radius in FINE_RADIUS:
+        run.check("Keypoint registration")
+        local = guided(a, b, project(h, a.xy), radius)
+        fine = _fit(a, b, local, kind, FINE_THRESHOLD, size, refused)
+        if fine is None or fine.n_inliers < MIN_INLIERS:
+            break
+        best = (fine, local)
+        h = fine.matrix
+    if best is None:
+        raise _too_few(0, len(putative), refused, kind)
+    fine, local = best
+    src, dst = a.xy[local.ia[fine.inliers]], b.xy[local.ib[fine.inliers]]
+    h = fit_model(src, dst, kind)
+    problem = degeneracy(h, *size)
+    if problem is not None:
+        raise RegistrationError(f"The fitted {kind} is refused: {problem}; nothing was written. "
+                                "Check that both images show the same area, or try TRANSFORM=similarity.")
+    return _Fit(h, coarse.matrix, src, dst, len(local), "keypoints")
+
+
+def _dense_fits(a: tuple[np.ndarray, np.ndarray], b: tuple[np.ndarray, np.ndarray], kind: str,
+                starts: list[tuple[np.ndarray, str]], run: Run) -> tuple[list[_Fit], list[RegistrationError]]:
+    """The dense fine stage from each start ``(matrix, source)`` on the prepared INPUT ``a`` and REFERENCE
+    ``b`` (``(image, valid)``): the starts' coarse similarity search candidates (:func:`.coarse.search`,
+    the :data:`DENSE_STARTS` best) are added here."""
+    found = search(a[0], a[1], b[0], b[1], run.span(0.0, 0.6))
+    run.say("coarse similarity search: " + ", ".join(
+        f"{c.angle_deg:+.1f} deg x {c.scale:.3f} (score {c.score:.3f})" for c in found[:DENSE_STARTS]),
+        logger=logger)
+    starts = starts + [(c.matrix, "dense") for c in found[:DENSE_STARTS] if c.score > 0]
+    fits: list[_Fit] = []
+    errors: list[RegistrationError] = []
+    size = (float(a[0].shape[1]), float(a[0].shape[0]))
+    for i, (h0, source) in enumerate(starts):
+        span = run.span(0.6 + 0.4 * i / len(starts), 0.6 + 0.4 * (i + 1) / len(starts))
+        if any(corner_error(h0, f.matrix, *size) < SAME_START_PX for f in fits):
+            continue  # the fine stage would end where an accepted fit already is
+        try:
+            fit = refine(a, b, h0, kind, span)
+        except RegistrationError as exc:
+            errors.append(exc)
+            continue
+        if fit.sharp_inliers >= MIN_SHARP_INLIERS and fit.sharp_inliers >= MIN_SHARP_SHARE * fit.sharp:
+            fits.append(_Fit(fit.matrix, h0, fit.src, fit.dst, fit.n_matches, source))
+    return fits, errors
+
+
+def _choose(fits: list[_Fit], size: tuple[float, float], kind: str) -> _Fit:
+    """The fit with the most inliers; refused when a different fit has nearly as many (ambiguous)."""
+    ranked = sorted(fits, key=lambda f: -len(f.src))
+    best = ranked[0]
+    for other in ranked[1:]:
+        apart = corner_error(other.matrix, best.matrix, *size)
+        if apart > FINE_THRESHOLD and len(other.src) >= AMBIGUOUS_SHARE * len(best.src):
+            raise RegistrationError(
+                f"Two different {kind} fits are supported by {len(best.src)} and {len(other.src)} matches "
+                f"(their corners {apart:.0f} px apart): the registration is ambiguous; nothing was written. "
+                "Choose images (or bands) with more distinctive structure, or crop them to the common area.")
+    return best
+
+
+def _dense_result(a: tuple[np.ndarray, np.ndarray], b: tuple[np.ndarray, np.ndarray], kind: str,
+                  starts: list[tuple[np.ndarray, str]], keypoint_error: RegistrationError | None,
+                  stages: dict[str, int], run: Run) -> _Fit:
+    """The best dense fit (:func:`_dense_fits`, :func:`_choose`), or the most telling error."""
+    fits, errors = _dense_fits(a, b, kind, starts, run)
+    if not fits:  # the keypoint stage's error says most (keypoint counts, degenerate consensus)
+        raise keypoint_error or (errors[0] if errors else _too_few(0, 0, [], kind))
+    stages["dense_fits"] = len(fits)
+    return _choose(fits, (float(a[0].shape[1]), float(a[0].shape[0])), kind)
+
+
+def _sar_sift_fit(a: Keypoints, b: Keypoints, kind: str, size: tuple[float, float], stages: dict[str, int],
+                  run: Run) -> _Fit:
+    """The keypoint fit of SAR-SIFT keypoints, refused when the putative matches left out of it hold
+    another consensus with nearly as much support (ambiguous, as in :func:`_choose`)."""
+    fit = _keypoint_fit(a, b, kind, size, stages, run, SAR_SIFT_RATIO)
+    putative = mutual_nearest(a, b, SAR_SIFT_RATIO)
+    near = np.hypot(*(project(fit.matrix, a.xy[putative.ia]) - b.xy[putative.ib]).T) < COARSE_THRESHOLD
+    rest = putative.keep(~near)
+    coarse_kind = "similarity" if kind == "similarity" else "affine"
+    other = _fit(a, b, rest, coarse_kind, COARSE_THRESHOLD, size, [])
+    first = stages.get("coarse_inliers", 0)
+    stages["second_consensus"] = 0 if other is None else other.n_inliers
+    if other is not None and other.n_inliers >= max(MIN_INLIERS, AMBIGUOUS_SHARE * first):
+        raise RegistrationError(
+            f"Two different {kind} fits are supported by {first} and {other.n_inliers} keypoint matches: "
+            "the registration is ambiguous; nothing was written. Choose images (or bands) with more "
+            "distinctive structure, or crop them to the common area.")
+    run.progress(1.0)
+    return fit
+
+
+def uses_sar_sift(inp: ImageSide, ref: ImageSide, detector: Detector) -> bool:
+    """SAR-SIFT keypoints (:mod:`.sarsift`) serve the classical method when both images are SAR."""
+    return detector.name == "classical" and inp.modality == "sar" and ref.modality == "sar"
+
+
+def register_images(inp: ImageSide, ref: ImageSide, detector: Detector, kind: str = "homography",
+                    max_keypoints: int = MAX_KEYPOINTS, run: Run = QUIET) -> Registration:
+    """Register ``inp`` onto ``ref`` (see the module doc); raises :class:`RegistrationError` if it cannot."""
+    started = time.perf_counter()
+    check_kind(kind)
+    inp_prepared = prepare_image(inp.values, inp.kind, inp.valid)
+    ref_prepared = prepare_image(ref.values, ref.kind, ref.valid)
+    sar_sift = uses_sar_sift(inp, ref, detector)
+    keypoint_method = None if sar_sift else detector
+    a = _keypoints(inp, inp_prepared, keypoint_method, max_keypoints, run.span(0.0, 0.3))
+    b = _keypoints(ref, ref_prepared, keypoint_method, max_keypoints, run.span(0.3, 0.6))
+    size = (float(inp.values.shape[1]), float(inp.values.shape[0]))
+    stages: dict[str, int] = {}
+    if sar_sift:
+        try:
+            best = _sar_sift_fit(a, b, kind, size, stages, run.span(0.6, 1.0))
+        except RegistrationError as exc:  # the dense search may still find it
+            run.say(f"SAR-SIFT keypoints: {str(exc).split(';')[0]}; trying the dense search", logger=logger)
+            best = _dense_result((inp_prepared, inp.valid), (ref_prepared, ref.valid), kind, [], exc, stages,
+                                 run.span(0.6, 1.0))
+    else:
+        starts: list[tuple[np.ndarray, str]] = []
+        keypoint_error: RegistrationError | None = None
+        try:
+            kp = _keypoint_fit(a, b, kind, size, stages, run.span(0.6, 0.65))
+            starts.append((kp.matrix, "keypoints"))
+        except RegistrationError as exc:
+            keypoint_error = exc
+        best = _dense_result((inp_prepared, inp.valid), (ref_prepared, ref.valid), kind, starts,
+                             keypoint_error, stages, run.span(0.65, 1.0))
+    run.say(f"fine fit from the {best.coarse} coarse estimate: {len(best.src)} of {best.n_matches} "
+            "matches agree", logger=logger)
+    run.progress(1.0)
+    return Registration(
+        matrix=best.matrix, kind=kind, coarse_matrix=best.coarse_matrix, src=best.src, dst=best.dst,
+        residuals=reprojection_errors(best.matrix, best.src, best.dst), n_keypoints=(len(a), len(b)),
+        n_matches=best.n_matches, method=detector.name,
+        model_id=sarsift.MODEL_ID if sar_sift else detector.model_id,
+        seconds=time.perf_counter() - started, stages=stages, coarse=best.coarse,
+    )

@@ -1,0 +1,123 @@
+"""Co-registration numerics without files: features, FFT search, transforms and RANSAC."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from engine.errors import InputError, RegistrationError
+from engine.registration.shift.features import FEATURE_EXTRACTORS, OrientedGradientFeatures, get_extractor
+from engine.registration.shift.matching import coarse_levels_for, match
+from engine.registration.shift.transforms import Transform, fit_transform, ransac_fit, residuals
+from engine.synthetic import generate_scene_pair
+
+
+def _shift(img: np.ndarray, dx: float, dy: float) -> np.ndarray:
+    ky = np.fft.fftfreq(img.shape[0], d=1.0)[:, None]
+    kx = np.fft.fftfreq(img.shape[1], d=1.0)[None, :]
+    return np.fft.ifft2(np.fft.fft2(img) * np.exp(-2j * np.pi * (kx * dx + ky * dy))).real
+
+
+def test_features_are_normalised_and_invariant_to_contrast_reversal() -> None:
+    rng = np.random.default_rng(0)
+    img = rng.random((64, 64)).astype(np.float32)
+    valid = np.ones_like(img, dtype=bool)
+    valid[:8] = False
+    per_pixel = OrientedGradientFeatures(norm_sigma=0.0)
+    f = per_pixel(img, valid)
+    assert f.shape == (9, 64, 64)
+    norms = np.sqrt((f[:, 8:] ** 2).sum(axis=0))
+    assert np.all(norms < 1.0 + 1e-5) and np.median(norms) > 0.9
+    assert np.all(f[:, :8] == 0)  # masked pixels carry no features
+    np.testing.assert_allclose(per_pixel(1.0 - img, valid), f, atol=1e-5)
+    local = OrientedGradientFeatures()  # default: local contrast normalisation
+    g = local(img * 50.0 + 3.0, valid)  # gain and offset do not matter
+    np.testing.assert_allclose(g, local(img, valid), atol=1e-4)
+    assert 0.5 < float((g[:, 16:] ** 2).sum(axis=0).mean()) < 1.5
+
+
+def test_unknown_method_is_refused() -> None:
+    assert {"classical", "gradmag"} <= set(FEATURE_EXTRACTORS)
+    with pytest.raises(InputError, match="classical"):
+        get_extractor("nope")
+
+
+@pytest.mark.parametrize(("dx", "dy"), [(3.3, -5.7), (-13.62, 9.41), (0.0, 0.0)])
+def test_match_recovers_subpixel_shift_between_sar_and_clean_sar(dx: float, dy: float) -> None:
+    pair = generate_scene_pair(160, 160, seed=4)
+    ref = pair.sigma0_aligned.astype(np.float64)
+    inp = _shift(pair.sar.astype(np.float64), -dx, -dy)  # INPUT content must move by (+dx, +dy)
+    m = 20
+    tpl = inp[m:-m, m:-m]
+    fe = OrientedGradientFeatures()
+    res = match(fe(tpl, np.ones(tpl.shape, bool)), fe(ref, np.ones(ref.shape, bool)), m)
+    assert abs(res.dx - dx) < 0.25 and abs(res.dy - dy) < 0.25
+    assert res.reliability > 1.2 and not res.at_limit
+
+
+def test_match_flags_a_shift_beyond_the_search_range() -> None:
+    pair = generate_scene_pair(128, 128, seed=2)
+    m = 6
+    ref = pair.sigma0_aligned
+    inp = _shift(ref.astype(np.float64), -15.0, 0.0)
+    tpl = inp[m:-m, m:-m]
+    fe = OrientedGradientFeatures()
+    res = match(fe(tpl, np.ones(tpl.shape, bool)), fe(ref, np.ones(ref.shape, bool)), m)
+    assert res.at_limit
+
+
+def test_coarse_levels() -> None:
+    assert coarse_levels_for(8) == 0 and coarse_levels_for(32) == 1 and coarse_levels_for(100) == 3
+
+
+@pytest.mark.parametrize("kind", ["shift", "affine", "poly2", "poly3"])
+def test_fit_recovers_exact_transform(kind: str) -> None:
+    rng = np.random.default_rng(1)
+    src = rng.uniform(0, 500, (40, 2))
+    n = {"shift": 1, "affine": 3, "poly2": 6, "poly3": 10}[kind]
+    truth = Transform(kind, (250.0, 250.0), 250.0, tuple(rng.normal(0, 1, n)), tuple(rng.normal(0, 1, n)))
+    dst = truth(src)
+    fitted = fit_transform(src, dst, kind)
+    assert np.abs(residuals(fitted, src, dst)).max() < 1e-8
+    again = Transform.from_dict(fitted.to_dict())
+    np.testing.assert_allclose(again(src), dst, atol=1e-8)
+    if kind in ("shift", "affine"):
+        h = np.c_[src, np.ones(len(src))] @ fitted.matrix().T
+        np.testing.assert_allclose(h[:, :2], dst, atol=1e-8)
+
+
+def test_ransac_rejects_planted_outliers() -> None:
+    rng = np.random.default_rng(3)
+    src = rng.uniform(0, 1000, (60, 2))
+    a = np.array([[1.001, 0.002], [-0.0015, 0.999]])
+    dst = src @ a.T + np.array([4.2, -3.1]) + rng.normal(0, 0.2, src.shape)
+    bad = rng.choice(60, 12, replace=False)
+    dst[bad] += rng.uniform(8, 30, (12, 2)) * rng.choice([-1, 1], (12, 2))
+    t, inliers = ransac_fit(src, dst, "affine", threshold=1.5)
+    assert not inliers[bad].any()
+    assert inliers.sum() >= 45
+    assert np.sqrt((residuals(t, src, dst)[inliers] ** 2).sum(axis=1).mean()) < 0.5
+
+
+def test_ransac_needs_enough_points() -> None:
+    with pytest.raises(RegistrationError, match="at least 10"):
+        ransac_fit(np.zeros((5, 2)), np.zeros((5, 2)), "poly3")
+
+
+def test_unknown_transform_and_bad_saved_transform() -> None:
+    with pytest.raises(InputError):
+        fit_transform(np.zeros((3, 2)), np.zeros((3, 2)), "poly7")
+    with pytest.raises(InputError, match="coefficients"):
+        Transform.from_dict({"kind": "affine", "center": [0, 0], "scale": 1, "coef_x": [0], "coef_y": [0]})
+
+
+def test_large_search_radius_coarse_to_fine_recovers_the_shift() -> None:
+    pair = generate_scene_pair(320, 320, seed=6)
+    ref = pair.sigma0_aligned.astype(np.float64)
+    dx, dy = -57.3, 41.6
+    inp = _shift(ref, -dx, -dy)
+    m = 90
+    tpl = inp[m:-m, m:-m]  # 140 px template searched over +-90 px (coarse to fine)
+    fe = OrientedGradientFeatures()
+    res = match(fe(tpl, np.ones(tpl.shape, bool)), fe(ref, np.ones(ref.shape, bool)), m)
+    assert abs(res.dx - dx) < 0.3 and abs(res.dy - dy) < 0.3

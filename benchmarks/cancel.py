@@ -30,8 +30,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from benchmarks.common import replace_section, section_head
-from benchmarks.pipeline import machine_line
+from benchmarks.common import machine_line, publish, section_head
 
 log = logging.getLogger("benchmarks.cancel")
 
@@ -259,10 +258,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     command = f"python -m benchmarks.cancel --size {args.size}"
     command += f" --only {' '.join(args.only)}" if args.only else ""
     kept = kept_rows(args.markdown, rows) if args.markdown and args.only else []
-    section = markdown_section(rows, args.size, command, args.note, kept)
-    log.info("%s", section)
-    if args.markdown:
-        replace_section(args.markdown, section, keep=NOTES_MARKER)
+    publish(markdown_section(rows, args.size, command, args.note, kept), args.markdown, keep=NOTES_MARKER)
     return 0
 
 

@@ -1,21 +1,51 @@
-"""Helpers shared by the benchmarks: their Markdown section and the GeoTIFF profile of their scenes."""
+"""Helpers shared by the benchmarks: their Markdown section and machine line, the GeoTIFF profile of
+their scenes and the child processes whose peak memory they measure."""
 
 from __future__ import annotations
 
+import argparse
+import datetime as dt
 import json
 import os
+import platform
 import subprocess
 import sys
 import tempfile
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
+
+import numpy as np
 
 
 def section_head(section: str, command: str, machine: str) -> list[str]:
     """The first lines of a benchmark's Markdown section: its heading, the command that reproduces
     it and the machine line, each followed by a blank line."""
     return [section, "", f"Command: `{command}`", "", machine, ""]
+
+
+def cpu_model() -> str:
+    """The CPU's model name (``/proc/cpuinfo``), else what :mod:`platform` knows of it."""
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or "unknown CPU"
+
+
+def machine_line(more_versions: str = "", note: str = "") -> str:
+    """'Machine: ...' with cores, CPU, OS, Python, numpy and onnxruntime versions (then
+    ``more_versions``), the date and ``note``: the machine line of the benchmark sections."""
+    import onnxruntime
+
+    return (
+        f"Machine: {os.cpu_count()} cores, {cpu_model()}, {platform.system()} {platform.release()}; "
+        f"Python {platform.python_version()}, numpy {np.__version__}, onnxruntime {onnxruntime.__version__}"
+        f"{more_versions}. Date: {dt.datetime.now(dt.UTC):%Y-%m-%d %H:%M} UTC." + (f" {note}" if note else "")
+    )
 
 
 def replace_section(markdown: Path, section: str, keep: str | None = None) -> None:
@@ -66,6 +96,26 @@ def float32_tiled_profile(size: int, crs: Any, transform: Any, **options: Any) -
     }
 
 
+def add_child_benchmark_arguments(parser: argparse.ArgumentParser, *, write: int, child: int) -> None:
+    """The arguments of a benchmark that measures each run in a fresh child process (:func:`run_child`):
+    ``--markdown``, ``--workdir`` and ``--note``, and the hidden ``--write`` (``write`` values) and
+    ``--child`` (``child`` values) with which it calls itself to write a scene and to run one
+    measurement."""
+    parser.add_argument("--markdown", type=Path, help="Markdown file whose section is replaced")
+    parser.add_argument("--workdir", type=Path, default=None, help="folder for the temporary scenes")
+    parser.add_argument("--note", default="", help="remark added to the machine line (e.g. shared load)")
+    parser.add_argument("--write", nargs=write, help=argparse.SUPPRESS)
+    parser.add_argument("--child", nargs=child, help=argparse.SUPPRESS)
+
+
+@contextmanager
+def scratch_folder(prefix: str, workdir: Path | None) -> Iterator[Path]:
+    """A temporary folder for one measurement's scenes (in ``workdir``, else the system's temporary
+    folder), removed afterwards, also when the measurement fails."""
+    with tempfile.TemporaryDirectory(prefix=prefix, dir=workdir, ignore_cleanup_errors=True) as tmp:
+        yield Path(tmp)
+
+
 def run_child(module: str, args: Sequence[str]) -> tuple[int, float, str]:
     """Run ``python -m MODULE ARGS`` as a fresh child process; (exit status, peak RSS in MB from ``wait4``,
     stdout)."""
@@ -93,9 +143,10 @@ def child_figures(module: str, args: Sequence[str], what: str) -> tuple[dict[str
     return dict(json.loads(stdout.strip().splitlines()[-1])), rss_mb
 
 
-def publish(section: str, markdown: Path | None) -> None:
-    """Write ``section`` into ``markdown`` (:func:`replace_section`), or print it when there is none."""
+def publish(section: str, markdown: Path | None, keep: str | None = None) -> None:
+    """Write ``section`` into ``markdown`` (:func:`replace_section`, hand-written notes from the marker
+    ``keep`` on carried over), or print it when there is none."""
     if markdown:
-        replace_section(markdown, section)
+        replace_section(markdown, section, keep=keep)
     else:
         print(section)

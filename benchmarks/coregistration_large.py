@@ -19,8 +19,6 @@ from __future__ import annotations
 import argparse
 import json
 import logging
-import shutil
-import tempfile
 import time
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass
@@ -30,13 +28,15 @@ from typing import Any
 import numpy as np
 
 from benchmarks.common import (
+    add_child_benchmark_arguments,
     child_figures,
     float32_tiled_profile,
-    replace_section,
+    machine_line,
+    publish,
     run_child_step,
+    scratch_folder,
     section_head,
 )
-from benchmarks.pipeline import machine_line
 
 log = logging.getLogger("benchmarks.coregistration_large")
 
@@ -128,23 +128,18 @@ def stage_times(marks: Sequence[tuple[float, float]], seconds: float) -> dict[st
     return {name: round(reached(hi) - reached(lo) if lo else reached(hi), 2) for name, lo, hi in STAGES}
 
 
-def measure(size: int, workdir: Path) -> Row:
-    folder = Path(tempfile.mkdtemp(prefix=f"coreg{size}-", dir=workdir))
-    try:
+def measure(size: int, workdir: Path | None) -> Row:
+    with scratch_folder(f"coreg{size}-", workdir) as folder:
         started = time.perf_counter()
-        run_child_step(MODULE, ["--write-pair", str(folder), "--size", str(size)],
-                       f"writing the {size} px pair")
+        run_child_step(MODULE, ["--write", str(folder), str(size)], f"writing the {size} px pair")
         write_s = time.perf_counter() - started
         out = folder / "out"
         out.mkdir()
-        f, rss_mb = child_figures(MODULE, ["--worker", str(folder / "sar.tif"), "--reference",
-                                           str(folder / "optical.tif"), "--output", str(out)],
-                                  f"coregister on the {size} px pair")
+        pair = [str(folder / "sar.tif"), str(folder / "optical.tif"), str(out)]
+        f, rss_mb = child_figures(MODULE, ["--child", *pair], f"coregister on the {size} px pair")
         error = float(np.hypot(f["shift_x"] + SHIFT[0], f["shift_y"] + SHIFT[1]))
         return Row(size, float(f["seconds"]), rss_mb, float(f["shift_x"]), float(f["shift_y"]), error,
                    int(f["n_points"]), dict(f["stages"]), write_s)
-    finally:
-        shutil.rmtree(folder, ignore_errors=True)
 
 
 def markdown_section(rows: Sequence[Row], command: str, note: str = "") -> str:
@@ -173,31 +168,22 @@ def markdown_section(rows: Sequence[Row], command: str, note: str = "") -> str:
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--sizes", type=int, nargs="+", default=[2048, 10000])
-    parser.add_argument("--markdown", type=Path, help="Markdown file whose section is replaced")
-    parser.add_argument("--workdir", type=Path, default=None, help="folder for the temporary scenes")
-    parser.add_argument("--note", default="", help="remark added to the machine line")
-    parser.add_argument("--write-pair", type=Path, help=argparse.SUPPRESS)
-    parser.add_argument("--size", type=int, help=argparse.SUPPRESS)
-    parser.add_argument("--worker", type=Path, help=argparse.SUPPRESS)
-    parser.add_argument("--reference", type=Path, help=argparse.SUPPRESS)
-    parser.add_argument("--output", type=Path, help=argparse.SUPPRESS)
+    add_child_benchmark_arguments(parser, write=2, child=3)
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s")
-    if args.write_pair:
-        write_pair(args.write_pair, args.size)
+    if args.write:
+        write_pair(Path(args.write[0]), int(args.write[1]))
         return 0
-    if args.worker:
-        print(json.dumps(run_worker(args.worker, args.reference, args.output)))
+    if args.child:
+        sar, optical, out = (Path(v) for v in args.child)
+        print(json.dumps(run_worker(sar, optical, out)))
         return 0
     rows = []
     for size in args.sizes:
-        rows.append(measure(size, args.workdir or Path(tempfile.gettempdir())))
+        rows.append(measure(size, args.workdir))
         log.info("%s", asdict(rows[-1]))
     command = "python -m benchmarks.coregistration_large --sizes " + " ".join(map(str, args.sizes))
-    section = markdown_section(rows, command, args.note)
-    log.info("%s", section)
-    if args.markdown:
-        replace_section(args.markdown, section, keep=NOTES_MARKER)
+    publish(markdown_section(rows, command, args.note), args.markdown, keep=NOTES_MARKER)
     return 0
 
 

@@ -14,16 +14,21 @@ from __future__ import annotations
 import argparse
 import json
 import logging
-import shutil
 import sys
-import tempfile
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from benchmarks.common import child_figures, publish, run_child_step, section_head
-from benchmarks.pipeline import machine_line
+from benchmarks.common import (
+    add_child_benchmark_arguments,
+    child_figures,
+    machine_line,
+    publish,
+    run_child_step,
+    scratch_folder,
+    section_head,
+)
 
 log = logging.getLogger("benchmarks.keypoints_memory")
 
@@ -55,16 +60,13 @@ def register(folder: Path, model: str) -> dict[str, object]:
     return {"seconds": time.perf_counter() - started, "outcome": outcome}
 
 
-def measure(size: int, model: str, workdir: Path) -> Row:
-    folder = Path(tempfile.mkdtemp(prefix=f"keypoints{size}-", dir=workdir))
-    try:
+def measure(size: int, model: str, workdir: Path | None) -> Row:
+    with scratch_folder(f"keypoints{size}-", workdir) as folder:
         run_child_step(MODULE, ["--write", str(folder), str(size)], f"writing the {size} px pair")
         figures, rss = child_figures(MODULE, ["--child", str(folder), model],
                                      f"the registration child on {size} px")
         return Row(size, Path(model).stem if model else "classical", float(figures["seconds"]), rss,
                    str(figures["outcome"]))
-    finally:
-        shutil.rmtree(folder, ignore_errors=True)
 
 
 def markdown_section(rows: Sequence[Row], command: str, note: str = "") -> str:
@@ -89,11 +91,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--sizes", type=int, nargs="+", default=[1400, 2000])
     parser.add_argument("--model", action="append", default=[],
                         help="also run this keypoints .onnx (repeatable); the classical detector always runs")
-    parser.add_argument("--markdown", type=Path)
-    parser.add_argument("--workdir", type=Path, default=None)
-    parser.add_argument("--note", default="")
-    parser.add_argument("--write", nargs=2, help=argparse.SUPPRESS)
-    parser.add_argument("--child", nargs=2, help=argparse.SUPPRESS)
+    add_child_benchmark_arguments(parser, write=2, child=2)
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s", stream=sys.stderr)
     if args.write:
@@ -106,7 +104,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.child:
         print(json.dumps(register(Path(args.child[0]), args.child[1])))
         return 0
-    rows = [measure(size, model, args.workdir or Path(tempfile.gettempdir()))
+    rows = [measure(size, model, args.workdir)
             for model in ["", *args.model] for size in args.sizes]
     for row in rows:
         log.info("%s", row)

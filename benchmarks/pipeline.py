@@ -13,14 +13,9 @@ bench)" of the Markdown file.
 from __future__ import annotations
 
 import argparse
-import datetime as dt
 import json
 import logging
-import os
-import platform
-import shutil
 import sys
-import tempfile
 import time
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass
@@ -29,10 +24,13 @@ from pathlib import Path
 import numpy as np
 
 from benchmarks.common import (
+    add_child_benchmark_arguments,
     child_figures,
     float32_tiled_profile,
+    machine_line,
     replace_section,
     run_child_step,
+    scratch_folder,
     section_head,
 )
 
@@ -89,30 +87,19 @@ def run_worker(scene: Path, model: Path, output: Path, batch_size: int) -> dict[
 MODULE = "benchmarks.pipeline"
 
 
-def measure(size: int, workdir: Path, tile_size: int, overlap: int, batch_size: int) -> Measurement:
+def measure(size: int, workdir: Path | None, tile_size: int, overlap: int, batch_size: int) -> Measurement:
     """Write the scene, run the pipeline in a fresh process, clean up; the figures of one size."""
     from training.onnx_io import build_identity_model
 
-    folder = Path(tempfile.mkdtemp(prefix=f"bench{size}-", dir=workdir))
-    try:
+    with scratch_folder(f"bench{size}-", workdir) as folder:
         scene, output, model = folder / "scene.tif", folder / "out.tif", folder / "identity.onnx"
         build_identity_model(model, 1, tile_size, overlap)
         started = time.perf_counter()
-        run_child_step(MODULE, ["--write-scene", str(scene), "--size", str(size)],
-                       f"writing the {size} px scene")
+        run_child_step(MODULE, ["--write", str(scene), str(size)], f"writing the {size} px scene")
         write_s = time.perf_counter() - started
         figures, rss_mb = child_figures(
             MODULE,
-            [
-                "--worker",
-                str(scene),
-                "--model",
-                str(model),
-                "--output",
-                str(output),
-                "--batch-size",
-                str(batch_size),
-            ],
+            ["--child", str(scene), str(model), str(output), "--batch-size", str(batch_size)],
             f"the pipeline on the {size} px scene",
         )
         seconds = float(figures["seconds"])
@@ -128,30 +115,6 @@ def measure(size: int, workdir: Path, tile_size: int, overlap: int, batch_size: 
             str(figures["provider"]),
             write_s,
         )
-    finally:
-        shutil.rmtree(folder, ignore_errors=True)
-
-
-def cpu_model() -> str:
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or "unknown CPU"
-
-
-def machine_line(more_versions: str = "", note: str = "") -> str:
-    """'Machine: ...' with cores, CPU, OS, Python, numpy and onnxruntime versions (then
-    ``more_versions``), the date and ``note``: the machine line of the benchmark sections."""
-    import onnxruntime
-
-    return (
-        f"Machine: {os.cpu_count()} cores, {cpu_model()}, {platform.system()} {platform.release()}; "
-        f"Python {platform.python_version()}, numpy {np.__version__}, onnxruntime {onnxruntime.__version__}"
-        f"{more_versions}. Date: {dt.datetime.now(dt.UTC):%Y-%m-%d %H:%M} UTC." + (f" {note}" if note else "")
-    )
 
 
 def markdown_section(
@@ -197,34 +160,26 @@ def main(argv: Sequence[str] | None = None) -> int:
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
     parser.add_argument("--sizes", type=int, nargs="+", default=[2000, 8000, 20000])
-    parser.add_argument("--markdown", type=Path, help="Markdown file whose section is replaced")
     parser.add_argument("--tile-size", type=int, default=256)
     parser.add_argument("--overlap", type=int, default=32)
     parser.add_argument("--batch-size", type=int, default=8)
-    parser.add_argument("--workdir", type=Path, default=None, help="folder for the temporary scenes")
     parser.add_argument("--json", type=Path, help="also write the measurements as JSON")
-    parser.add_argument("--note", default="", help="remark added to the machine line (e.g. shared load)")
-    # internal: the child processes
-    parser.add_argument("--write-scene", type=Path, help=argparse.SUPPRESS)
-    parser.add_argument("--size", type=int, help=argparse.SUPPRESS)
-    parser.add_argument("--worker", type=Path, help=argparse.SUPPRESS)
-    parser.add_argument("--model", type=Path, help=argparse.SUPPRESS)
-    parser.add_argument("--output", type=Path, help=argparse.SUPPRESS)
+    add_child_benchmark_arguments(parser, write=2, child=3)
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s", stream=sys.stderr)
 
-    if args.write_scene:
-        write_scene(args.write_scene, args.size)
+    if args.write:
+        write_scene(Path(args.write[0]), int(args.write[1]))
         return 0
-    if args.worker:
-        print(json.dumps(run_worker(args.worker, args.model, args.output, args.batch_size)))
+    if args.child:
+        scene, model, output = (Path(v) for v in args.child)
+        print(json.dumps(run_worker(scene, model, output, args.batch_size)))
         return 0
 
-    workdir = args.workdir or Path(tempfile.gettempdir())
     rows = []
     for size in args.sizes:
         log.info("scene %d x %d ...", size, size)
-        row = measure(size, workdir, args.tile_size, args.overlap, args.batch_size)
+        row = measure(size, args.workdir, args.tile_size, args.overlap, args.batch_size)
         log.info("%s", row)
         rows.append(row)
     command = "python -m benchmarks.pipeline --sizes " + " ".join(map(str, args.sizes))

@@ -18,9 +18,7 @@ from __future__ import annotations
 import argparse
 import json
 import logging
-import shutil
 import sys
-import tempfile
 import time
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass
@@ -28,8 +26,15 @@ from pathlib import Path
 
 import numpy as np
 
-from benchmarks.common import child_figures, publish, run_child_step, section_head
-from benchmarks.pipeline import machine_line
+from benchmarks.common import (
+    add_child_benchmark_arguments,
+    child_figures,
+    machine_line,
+    publish,
+    run_child_step,
+    scratch_folder,
+    section_head,
+)
 
 log = logging.getLogger("benchmarks.quality_memory")
 
@@ -106,9 +111,8 @@ def _run(mode: str, ref: Path, rec: Path, html: Path) -> tuple[dict[str, float],
     return child_figures(MODULE, ["--child", mode, str(ref), str(rec), str(html)], f"the {mode} child")
 
 
-def measure(width: int, height: int, workdir: Path, check_up_to_mpix: float) -> Row:
-    folder = Path(tempfile.mkdtemp(prefix=f"quality{width}x{height}-", dir=workdir))
-    try:
+def measure(width: int, height: int, workdir: Path | None, check_up_to_mpix: float) -> Row:
+    with scratch_folder(f"quality{width}x{height}-", workdir) as folder:
         run_child_step(MODULE, ["--write", str(folder), str(width), str(height)],
                        f"writing the {width} x {height} scenes")
         ref, rec = folder / "reference.tif", folder / "reconstruction.tif"
@@ -121,8 +125,6 @@ def measure(width: int, height: int, workdir: Path, check_up_to_mpix: float) -> 
             row = Row(**{**asdict(row), "in_memory_rss_mb": whole_rss, "in_memory_seconds": seconds,
                          "largest_difference": diff})
         return row
-    finally:
-        shutil.rmtree(folder, ignore_errors=True)
 
 
 def markdown_section(rows: Sequence[Row], command: str, note: str = "") -> str:
@@ -161,11 +163,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--sizes", nargs="+", default=["2000x1500", "8000x6000", "16000x12000"])
     parser.add_argument("--in-memory-check", type=float, default=3.0,
                         help="also run the whole-image path on sizes up to this many Mpix")
-    parser.add_argument("--markdown", type=Path)
-    parser.add_argument("--workdir", type=Path, default=None)
-    parser.add_argument("--note", default="")
-    parser.add_argument("--write", nargs=3, help=argparse.SUPPRESS)
-    parser.add_argument("--child", nargs=4, help=argparse.SUPPRESS)
+    add_child_benchmark_arguments(parser, write=3, child=4)
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s", stream=sys.stderr)
     if args.write:
@@ -179,7 +177,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     rows = []
     for size in args.sizes:
         width, height = (int(v) for v in size.lower().split("x"))
-        rows.append(measure(width, height, args.workdir or Path(tempfile.gettempdir()), args.in_memory_check))
+        rows.append(measure(width, height, args.workdir, args.in_memory_check))
         log.info("%s", rows[-1])
     command = (f"python -m {MODULE} --sizes {' '.join(args.sizes)} --in-memory-check {args.in_memory_check:g}"
                + (f" --markdown {args.markdown}" if args.markdown else ""))

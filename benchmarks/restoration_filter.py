@@ -27,8 +27,7 @@ from unittest import mock
 
 import numpy as np
 
-from benchmarks.common import replace_section
-from benchmarks.pipeline import cpu_model
+from benchmarks.common import cpu_model, replace_section
 from engine.codec import fit_filter
 from engine.codec.decode import decompress_file
 from engine.codec.encode import compress_raster

@@ -19,8 +19,7 @@ from typing import Any
 
 import numpy as np
 
-from benchmarks.common import replace_section
-from benchmarks.pipeline import machine_line
+from benchmarks.common import machine_line, replace_section, section_head
 
 logger = logging.getLogger(__name__)
 
@@ -194,12 +193,7 @@ def markdown_section(
 ) -> str:
 
     lines = [
-        SECTION,
-        "",
-        f"Command: `{command}`",
-        "",
-        machine_line(note=note),
-        "",
+        *section_head(SECTION, command, machine_line(note=note)),
         f"Model `{model_id}` (card: `models/{model_id}.md`) through `engine.translation.translate_array` "
         "(tiles, overlap, blending) on SAR in dB. Held-out 3MOS pairs: "
         + ", ".join(n for k in ("3mos_sentinel1", "3mos_gaofen3") for n in report["pairs"].get(k, []))

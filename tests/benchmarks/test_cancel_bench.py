@@ -7,6 +7,7 @@ from pathlib import Path
 import numpy as np
 
 from benchmarks import cancel, coregistration_large
+from benchmarks.common import replace_section
 
 
 def test_longest_gap_counts_the_start_and_the_return() -> None:
@@ -58,7 +59,7 @@ def test_only_rerun_keeps_the_other_rows_and_judges_them_too(tmp_path: Path) -> 
     doc = tmp_path / "B.md"
     old = [cancel.Row("todb", 1.0, 0.01, 0.01, 0.2, 10.0, 8, 0.001, 0.01, 0),
            cancel.Row("coregister", 9.0, 0.01, 0.01, 2.5, 70.0, 80, 0.1, 0.1, 0)]
-    cancel.replace_section(doc, cancel.markdown_section(old, 2048, "python -m benchmarks.cancel"))
+    replace_section(doc, cancel.markdown_section(old, 2048, "python -m benchmarks.cancel"))
     new = [cancel.Row("todb", 2.0, 0.01, 0.01, 0.3, 10.0, 8, 0.001, 0.01, 0)]
     kept = cancel.kept_rows(doc, new)
     assert len(kept) == 1 and kept[0].startswith("| coregister |")

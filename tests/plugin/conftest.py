@@ -59,6 +59,42 @@ def run_algorithm(sar_provider: Any) -> Callable[..., dict[str, Any]]:
     return run
 
 
+def _recording_feedback() -> Any:
+    from qgis.core import QgsProcessingFeedback
+
+    class RecordingFeedback(QgsProcessingFeedback):
+        """Keeps what it shows in the Processing log: ``messages`` as (kind, text) pairs."""
+
+        def __init__(self) -> None:
+            super().__init__()
+            self.messages: list[tuple[str, str]] = []
+
+        @property
+        def lines(self) -> list[str]:
+            return [text for _, text in self.messages]
+
+        def pushInfo(self, text: str) -> None:
+            self.messages.append(("info", text))
+            super().pushInfo(text)
+
+        def pushWarning(self, text: str) -> None:
+            self.messages.append(("warning", text))
+            super().pushWarning(text)
+
+        def pushDebugInfo(self, text: str) -> None:
+            self.messages.append(("debug", text))
+            super().pushDebugInfo(text)
+
+    return RecordingFeedback()
+
+
+@pytest.fixture
+def recording_feedback(qgis_app: Any) -> Callable[[], Any]:
+    """``recording_feedback()``: a new QgsProcessingFeedback that records its info, warning and debug
+    messages (``messages``: (kind, text) pairs; ``lines``: the texts) as it shows them."""
+    return _recording_feedback
+
+
 def _write_geotiff(
     path: Path,
     bands: np.ndarray,

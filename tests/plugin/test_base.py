@@ -6,30 +6,10 @@ import importlib
 import logging
 import re
 import threading
+from collections.abc import Callable
 from typing import Any
 
 import pytest
-
-
-def recording_feedback() -> Any:
-    """A QgsProcessingFeedback that records what it would show in the Processing log."""
-    from qgis.core import QgsProcessingFeedback
-
-    class RecordingFeedback(QgsProcessingFeedback):
-        def __init__(self) -> None:
-            super().__init__()
-            self.messages: list[tuple[str, str]] = []
-
-        def pushInfo(self, text: str) -> None:
-            self.messages.append(("info", text))
-
-        def pushWarning(self, text: str) -> None:
-            self.messages.append(("warning", text))
-
-        def pushDebugInfo(self, text: str) -> None:
-            self.messages.append(("debug", text))
-
-    return RecordingFeedback()
 
 
 @pytest.mark.parametrize(
@@ -41,7 +21,9 @@ def recording_feedback() -> Any:
         ("unexpected", "Unexpected error (ZeroDivisionError"),
     ],
 )
-def test_engine_errors_become_processing_exceptions(qgis_app: Any, error: str, expected: str) -> None:
+def test_engine_errors_become_processing_exceptions(
+    recording_feedback: Callable[[], Any], error: str, expected: str
+) -> None:
     from qgis.core import QgsProcessingException
 
     from engine.errors import DependencyError, InputError
@@ -63,7 +45,9 @@ def test_engine_errors_become_processing_exceptions(qgis_app: Any, error: str, e
         assert any(kind == "debug" and "ZeroDivisionError" in text for kind, text in feedback.messages)
 
 
-def test_engine_messages_are_forwarded_once_and_levels_restored(qgis_app: Any) -> None:
+def test_engine_messages_are_forwarded_once_and_levels_restored(
+    recording_feedback: Callable[[], Any],
+) -> None:
     from engine import errors
     from sar_toolbox_plugin.algorithms.base import engine_callbacks, forward_logging, forwarded_loggers
 

@@ -12,22 +12,13 @@ import pytest
 
 
 def test_report_figures_log_and_json_file(
-    tmp_path: Path, run_algorithm: Callable[..., dict[str, Any]]
+    tmp_path: Path, run_algorithm: Callable[..., dict[str, Any]], recording_feedback: Callable[[], Any]
 ) -> None:
     import onnxruntime
     import rasterio
-    from qgis.core import Qgis, QgsProcessingFeedback
+    from qgis.core import Qgis
 
-    class Recorder(QgsProcessingFeedback):
-        def __init__(self) -> None:
-            super().__init__()
-            self.lines: list[str] = []
-
-        def pushInfo(self, info: str) -> None:
-            self.lines.append(info)
-            super().pushInfo(info)
-
-    feedback = Recorder()
+    feedback = recording_feedback()
     report_path = tmp_path / "environment.json"
     result = run_algorithm("checkenvironment", {"OUTPUT": str(report_path)}, feedback=feedback)
 

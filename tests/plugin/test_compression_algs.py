@@ -222,28 +222,13 @@ def test_compress_offers_quality_rate_and_targets(sar_provider: Any) -> None:
 
 def test_quality_overrides_rate_and_a_retired_index_runs_its_successor(
     tmp_path: Path, tiny_models: Path, scene: tuple[Path, np.ndarray],
-    run_algorithm: Callable[..., dict[str, Any]],
+    run_algorithm: Callable[..., dict[str, Any]], recording_feedback: Callable[[], Any],
 ) -> None:
-    from qgis.core import QgsProcessingFeedback
-
-    class Recorder(QgsProcessingFeedback):
-        def __init__(self) -> None:
-            super().__init__()
-            self.said: list[str] = []
-
-        def pushInfo(self, info: str) -> None:
-            self.said.append(info)
-            super().pushInfo(info)
-
-        def pushWarning(self, warning: str) -> None:
-            self.said.append(warning)
-            super().pushWarning(warning)
-
     build_pair(tiny_models, "h1")
     source, _ = scene
     base = {"INPUT": str(source), "BAND": 1, "INPUT_KIND": 0, "OUTPUT": str(tmp_path / "c.sarz")}
-    feedback = Recorder()
+    feedback = recording_feedback()
     assert run_algorithm("compress", {**base, "RATE": 5}, feedback)["MODEL_ID"] == "sarcodec-h1"
-    assert any("Deprecated: rate point 'h5' (RATE=5)" in s for s in feedback.said)
+    assert any("Deprecated: rate point 'h5' (RATE=5)" in s for s in feedback.lines)
     assert run_algorithm("compress", {**base, "RATE": 0, "QUALITY": 5})["MODEL_ID"] == "sarcodec-h1"
     assert run_algorithm("compress", {**base, "RATE": 0})["MODEL_ID"] == "sarcodec-r1"

@@ -24,9 +24,12 @@ logger = logging.getLogger(__name__)
 C = TypeVar("C", bound=ConfigDict)
 
 
-def new_parser(prog: str, description: str | None) -> tuple[argparse.ArgumentParser, Any]:
-    """A parser with ``-v/--verbose`` and ``--log-file``, and its sub-command group."""
-    p = argparse.ArgumentParser(prog=prog, description=description)
+def new_parser(
+    prog: str, description: str | None, formatter_class: type[argparse.HelpFormatter] = argparse.HelpFormatter
+) -> tuple[argparse.ArgumentParser, Any]:
+    """A parser with ``-v/--verbose`` and ``--log-file``, and its sub-command group (``formatter_class``:
+    :class:`argparse.RawDescriptionHelpFormatter` keeps a description's example commands as written)."""
+    p = argparse.ArgumentParser(prog=prog, description=description, formatter_class=formatter_class)
     p.add_argument("-v", "--verbose", action="store_true", help="debug logging")
     p.add_argument("--log-file", default=None, help="also write the log here")
     return p, p.add_subparsers(dest="command", required=True)

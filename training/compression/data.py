@@ -35,14 +35,13 @@ from training.data import (
     Sen12Source,
     load_display_png_db,
 )
+from training.data.pairs import DEFAULT_REAL_ROOT
 from training.data.sources import synthetic_sar_db
 
 from ..config import ConfigDict
 
 logger = logging.getLogger(__name__)
 
-REPO_ROOT = Path(__file__).resolve().parents[2]
-DEFAULT_REAL_ROOT = REPO_ROOT / ".." / "shared" / "data" / "real"
 
 HELDOUT_3MOS = ("SEN_city_8", "SEN_rural_7", "SEN_water_9", "GF3_water_5")
 HELDOUT_SEED_BASE = 10_000
@@ -70,7 +69,7 @@ class Preprocessing(ConfigDict):
 
 @dataclass(frozen=True)
 class DataConfig(ConfigDict):
-    real_root: str = str(DEFAULT_REAL_ROOT)
+    real_root: str = DEFAULT_REAL_ROOT
     use_real: bool = True
     synthetic_scenes: int = 48
     synthetic_size: int = 512

@@ -90,14 +90,9 @@ def _evaluate_parser(sub: argparse._SubParsersAction) -> None:
 
 
 def _parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(
-        prog="python -m training.translation",
-        description=__doc__,
-        formatter_class=argparse.RawDescriptionHelpFormatter,
+    p, sub = cli_common.new_parser(
+        "python -m training.translation", __doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
-    p.add_argument("-v", "--verbose", action="store_true", help="debug logging")
-    p.add_argument("--log-file", default=None, help="also write the log here")
-    sub = p.add_subparsers(dest="command", required=True)
     _train_parser(sub)
     _export_parser(sub)
     _evaluate_parser(sub)

@@ -22,8 +22,8 @@ One place for every algorithm that takes SAR values:
   the rest optical.
 
 Values are read from a bounded sample (:func:`read_sample`: at most :data:`SAMPLE_WINDOWS` windows
-of :data:`SAMPLE_WINDOW` pixels spread over the raster), so the check costs the same on any scene
-size and polls for cancel between windows.
+of :data:`SAMPLE_WINDOW` pixels spread over the raster, every band needed read in the same pass), so
+the check costs the same on any scene size and polls for cancel between windows.
 """
 
 from __future__ import annotations
@@ -103,16 +103,32 @@ def sample_windows(height: int, width: int, count: int = SAMPLE_WINDOWS,
 
 
 def read_sample(src: Any, bands: int | Sequence[int], run: Run = QUIET) -> np.ndarray:
-    """The sample windows of ``bands`` (mean of several), ``(n, h, w)`` float64; cancel is polled."""
+    """The sample windows of each of ``bands``, read together: ``(bands, n, h, w)`` float64; cancel is
+    polled before each window."""
     from .raster_io import read_window
 
     chosen = band_list(bands)
     out = []
     for window in sample_windows(src.height, src.width):
         run.check("Reading a sample of the values")
-        data = read_window(src, chosen, window, dtype=np.float64)
-        out.append(data.mean(axis=0) if len(chosen) > 1 else data[0])
-    return np.stack(out)
+        out.append(read_window(src, chosen, window, dtype=np.float64))
+    return np.stack(out, axis=1)
+
+
+def _band_mean(samples: np.ndarray) -> np.ndarray:
+    """``(n, h, w)``: the mean of the bands' samples ``(bands, n, h, w)`` (one band: its sample)."""
+    return samples.mean(axis=0) if len(samples) > 1 else samples[0]
+
+
+def _colour_bands(src: Any) -> tuple[int, ...]:
+    """Bands 1-3 when the raster may be an 8-bit colour picture, else none."""
+    return (1, 2, 3) if src.count >= 3 and all(dtype == "uint8" for dtype in src.dtypes[:3]) else ()
+
+
+def _samples(src: Any, bands: Sequence[int], run: Run) -> dict[int, np.ndarray]:
+    """The sample of each of ``bands`` and of the colour bands (:func:`_colour_bands`), in one pass."""
+    wanted = list(dict.fromkeys([*bands, *_colour_bands(src)]))
+    return dict(zip(wanted, read_sample(src, wanted, run), strict=True))
 
 
 @dataclass(frozen=True)
@@ -181,11 +197,6 @@ class ValueStats:
                 and high - median < LINEAR_SKEW * (median - low))
 
 
-def judge_sample(src: Any, band: int | Sequence[int], nodata: float | None, run: Run = QUIET) -> ValueStats:
-    """:class:`ValueStats` of the sample of ``band`` (several bands: their mean) of an open raster."""
-    return ValueStats.of(read_sample(src, band, run), nodata)
-
-
 # ------------------------------------------------------------------ declared kinds
 def check_input_kind(path: str | os.PathLike[str], band: int, kind: str, *, run: Run = QUIET,
                      parameter: str = "INPUT_KIND", advice: KindAdvice | None = None) -> ValueStats:
@@ -202,9 +213,10 @@ def check_input_kind(path: str | os.PathLike[str], band: int, kind: str, *, run:
     with open_raster(path) as src:
         _check_metadata(src, band, kind, name, parameter, advice)
         nodata = None if src.nodata is None else float(src.nodata)
-        stats = judge_sample(src, band, nodata, run)
+        samples = _samples(src, [band], run)
+        stats = ValueStats.of(samples[band], nodata)
         _check_values(stats, band, kind, name, advice)
-        optical = _colour_evidence(src, nodata, run) or optical_evidence(stats, kind)
+        optical = _colour_evidence(src, samples, nodata) or optical_evidence(stats, kind)
     if optical:
         run.warn(f"'{name}' looks like an optical picture (or a smoothed display rendering), not SAR "
                  f"backscatter ({optical}); band {band} is processed as SAR {kind} values. Choose a SAR "
@@ -267,11 +279,12 @@ def optical_evidence(stats: ValueStats, kind: str) -> str:
             f"at least {DB_MIN_SPREAD:.0f} dB)")
 
 
-def _colour_evidence(src: Any, nodata: float | None, run: Run) -> str:
-    """Why the raster looks like an optical 8-bit colour picture ('' when it does not)."""
-    if src.count < 3 or any(dtype != "uint8" for dtype in src.dtypes[:3]):
+def _colour_evidence(src: Any, samples: Mapping[int, np.ndarray], nodata: float | None) -> str:
+    """Why the raster looks like an optical 8-bit colour picture ('' when it does not), from the
+    ``samples`` of its bands (:func:`_samples`)."""
+    if not _colour_bands(src):
         return ""
-    rgb = np.stack([read_sample(src, b, run) for b in (1, 2, 3)]).reshape(3, -1)
+    rgb = np.stack([samples[b] for b in (1, 2, 3)]).reshape(3, -1)
     if nodata is not None:
         rgb = rgb[:, np.all(rgb != nodata, axis=0)]
     if rgb.shape[1] < 2 or np.all(rgb == rgb[:1]):
@@ -323,21 +336,18 @@ def classify(stats: ValueStats, role: str = "REFERENCE", pictures: bool = False)
     return "amplitude" if stats.enough and not pictures and stats.speckled else "optical"
 
 
-def _one_band_repeated(src: Any, bands: Sequence[int], run: Run) -> bool:
-    """True when ``bands`` hold the same values in the sample (a grey SAR picture saved as RGB)."""
-    first = read_sample(src, bands[0], run)
-    return all(np.array_equal(first, read_sample(src, b, run)) for b in bands[1:])
-
-
 def auto_kind(path: str | os.PathLike[str], bands: Sequence[int], role: str, run: Run = QUIET) -> str:
     """:func:`classify` the mean of ``bands`` of ``path`` (read from the bounded sample)."""
     from .raster_io import open_raster
 
     with open_raster(path) as src:
         nodata = None if src.nodata is None else float(src.nodata)
-        stats = judge_sample(src, list(bands), nodata, run)
-        several = len(bands) >= 3 and not _one_band_repeated(src, bands, run)
-        pictures = several or bool(_colour_evidence(src, nodata, run))
+        samples = _samples(src, bands, run)
+        chosen = np.stack([samples[b] for b in bands])
+        stats = ValueStats.of(_band_mean(chosen), nodata)
+        # several different bands (not one grey band stored again, as a SAR picture saved as RGB may be)
+        several = len(bands) >= 3 and not all(np.array_equal(chosen[0], c) for c in chosen[1:])
+        pictures = several or bool(_colour_evidence(src, samples, nodata))
     kind = classify(stats, role, pictures)
     run.say(f"{role} values taken as {kind} (judged on {stats.windows}; set the kind to override)",
             logger=logger)

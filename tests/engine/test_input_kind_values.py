@@ -134,6 +134,35 @@ def test_auto_takes_a_grey_sar_picture_saved_as_three_bands_for_sar(tmp_path: Pa
     assert auto_kind(path, [1, 2, 3], "REFERENCE", QUIET) == "optical"  # three different bands
 
 
+def test_auto_reads_the_sample_of_a_three_band_picture_once(tmp_path: Path,
+                                                              monkeypatch: pytest.MonkeyPatch) -> None:
+    """The mean, the repeated-band check and the colour evidence come from one pass over the sample
+    windows (it was three: the mean, each band again, bands 1-3 again)."""
+    import engine.raster_io as raster_io
+    from engine.input_kind import sample_windows
+
+    pair = generate_scene_pair(600, 600, seed=7, looks=1)
+    grey = np.clip(np.rint(90 * np.sqrt(pair.sar / np.median(pair.sar))), 1, 255).astype(np.uint8)
+    colour = write_test_geotiff(tmp_path / "colour3.tif",
+                                np.stack([grey, np.roll(grey, 7, axis=1), np.roll(grey, 13, axis=0)]))
+    grey3 = write_test_geotiff(tmp_path / "grey3.tif", np.stack([grey] * 3))
+    reads: list[int] = []
+    real_read = raster_io.read_window
+
+    def counting(source, band, window, *args, **kwargs):  # type: ignore[no-untyped-def]
+        reads.append(1)
+        return real_read(source, band, window, *args, **kwargs)
+
+    monkeypatch.setattr(raster_io, "read_window", counting)
+    windows = len(sample_windows(600, 600))
+    assert windows > 1
+    assert auto_kind(colour, [1, 2, 3], "REFERENCE", QUIET) == "optical"
+    assert len(reads) == windows
+    assert auto_kind(grey3, [1, 2, 3], "REFERENCE", QUIET) == "amplitude"
+    assert auto_kind(grey3, [2], "REFERENCE", QUIET) == "amplitude"  # band 2 and the colour bands, once
+    assert len(reads) == 3 * windows
+
+
 def test_keypointregister_auto_reads_kinds_from_the_sample(tmp_path: Path, real_data_dir: Path) -> None:
     db = _db_versions(generate_scene_pair(128, 128, seed=6).sar)["calibrated"].astype(np.float32)
     path = write_test_geotiff(tmp_path / "db.tif", db)

@@ -23,9 +23,12 @@ from __future__ import annotations
 
 import ast
 import configparser
+import importlib.util
 import re
 import shutil
+import sys
 from pathlib import Path
+from types import ModuleType
 
 from setuptools import find_packages, setup
 from setuptools.command.build_py import build_py
@@ -34,10 +37,23 @@ HERE = Path(__file__).resolve().parent
 PACKAGE = "sar_toolbox"
 #: Repository packages and their installed names (their absolute imports are rewritten accordingly).
 RENAMED = {"engine": f"{PACKAGE}.engine", "training": f"{PACKAGE}.training"}
-#: Files copied next to the installed engine, as in the plugin zip: (repository glob, installed folder).
+
+
+def _bundled() -> ModuleType:
+    """``engine/setup/bundled.py`` (standard library only), loaded without importing the engine package."""
+    name = "sar_toolbox_build_bundled"
+    spec = importlib.util.spec_from_file_location(name, HERE / "engine" / "setup" / "bundled.py")
+    assert spec is not None and spec.loader is not None
+    module = sys.modules[name] = importlib.util.module_from_spec(spec)  # its dataclasses look it up there
+    spec.loader.exec_module(module)
+    return module
+
+
+#: Files copied next to the installed engine, as in the plugin zip: (repository glob, installed folder);
+#: the requirement files are the zip's (``engine.setup.bundled.SHIPPED_REQUIREMENTS``).
 DATA = (("models/*.onnx", "models"), ("models/*.md", "models"),
-        ("requirements/runtime.txt", "requirements"), ("requirements/onnxruntime-cpu.txt", "requirements"),
-        ("requirements/plugin.txt", "requirements"), ("metadata.txt", "."))
+        *((f"requirements/{pattern}", "requirements") for pattern in _bundled().SHIPPED_REQUIREMENTS),
+        ("metadata.txt", "."))
 INIT = '''"""SAR Toolbox, installed: the engine (``sar_toolbox.engine``), the batch runner
 (``sar-toolbox-batch``) and the training package (``sar_toolbox.training``, extra ``[train]``)."""
 

@@ -21,6 +21,8 @@ import zipfile
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 
+from engine.setup.bundled import SHIPPED_REQUIREMENTS
+
 LOG = logging.getLogger(__name__)
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
@@ -30,9 +32,6 @@ VENDORED = ("engine", "models", "metadata.txt")
 EXCLUDED_DIRS = {"__pycache__", ".mypy_cache", ".pytest_cache", ".ruff_cache"}
 EXCLUDED_SUFFIXES = {".pyc", ".pyo"}
 MODEL_PATTERNS = ("*.onnx", "*.md")
-#: Runtime requirement files, shipped so the environment report gives pinned install commands;
-#: ``plugin.txt`` includes the others: ``pip install -r requirements/plugin.txt`` from the plugin folder.
-REQUIREMENT_PATTERNS = ("plugin.txt", "runtime.txt", "onnxruntime-*.txt")
 
 
 def _files_under(folder: Path) -> Iterator[Path]:
@@ -77,7 +76,7 @@ def plugin_files(repo_root: Path = REPO_ROOT) -> list[tuple[Path, str]]:
                 (f, f"{PLUGIN_NAME}/models/{f.name}") for f in sorted(models_dir.glob(pattern)) if f.is_file()
             ]
     requirements_dir = repo_root / "requirements"
-    for pattern in REQUIREMENT_PATTERNS:
+    for pattern in SHIPPED_REQUIREMENTS:  # as the installed package (setup.py) ships them
         files = sorted(f for f in requirements_dir.glob(pattern) if f.is_file())
         entries += [(f, f"{PLUGIN_NAME}/requirements/{f.name}") for f in files]
     entries.append((metadata, f"{PLUGIN_NAME}/metadata.txt"))

@@ -76,6 +76,17 @@ def test_the_distribution_version_is_the_plugin_metadata_version() -> None:
     assert _setup_module().plugin_version() == parser["general"]["version"] == bundled.version()
 
 
+def test_the_wheel_and_the_plugin_zip_ship_the_same_requirement_files() -> None:
+    from scripts.package import PLUGIN_NAME, plugin_files
+
+    wheel = {f.name for pattern, folder in _setup_module().DATA if folder == "requirements"
+             for f in REPO_ROOT.glob(pattern)}
+    zipped = {name.rsplit("/", 1)[1] for _, name in plugin_files(REPO_ROOT)
+              if name.startswith(f"{PLUGIN_NAME}/requirements/")}
+    assert wheel == zipped
+    assert {bundled.PLUGIN_REQUIREMENTS, *bundled.REQUIREMENT_FILES, "onnxruntime-gpu.txt"} <= wheel
+
+
 #: A bound so that a stuck build or install fails the test instead of hanging it; not a speed check
 #: (on a loaded 2-core machine building the 60 MB wheel alone took over 120 s).
 COMMAND_TIMEOUT_S = 600

@@ -36,6 +36,11 @@ REQUIREMENT_FILES = ("runtime.txt", "onnxruntime-cpu.txt")
 PLUGIN_REQUIREMENTS = "plugin.txt"
 """The one file a plugin user installs (``-r`` of each of :data:`REQUIREMENT_FILES`), shipped in the zip."""
 
+SHIPPED_REQUIREMENTS = (PLUGIN_REQUIREMENTS, "runtime.txt", "onnxruntime-*.txt")
+"""The requirement files (globs under ``requirements/``) shipped beside the engine, in the plugin zip
+(``scripts/package.py``) and in the installed package (``setup.py``) alike: the runtime list, the one
+file to install and both ONNX Runtime builds (the environment report names the GPU one)."""
+
 IMPORT_NAMES = {"scikit-image": "skimage"}
 """Import name of each distribution whose import name is not its own name."""
 

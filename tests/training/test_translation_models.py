@@ -26,6 +26,25 @@ def test_generator_8_levels_shape_range_and_skips() -> None:
     assert diff[96:104, 96:104].sum() > 0 and diff[96:104, 96:104].sum() > diff[:16, :16].sum()
 
 
+def test_each_architecture_record_gives_its_input_rule_description_and_generator() -> None:
+    from training.translation.colourise import ColouriseGenerator
+    from training.translation.models import ARCHITECTURES, GENERATORS
+
+    assert ARCHITECTURES == tuple(GENERATORS) == ("unet", "colourise")
+    unet = ModelConfig(n_down=3, ngf=4)
+    assert (unet.multiple, unet.multiple_rule) == (8, "2**n_down")
+    assert unet.describe() == "pix2pix U-Net, 3 levels, ngf 4"
+    plain = ModelConfig(arch="colourise", ngf=4, colour_stride=8)
+    floor = ModelConfig(arch="colourise", ngf=4, colour_stride=8, detail_gain_floor=0.5)
+    assert (plain.multiple, plain.multiple_rule) == (8, "the colour stride")
+    assert (floor.multiple, floor.multiple_rule) == (32, "4 x the colour stride")
+    assert "learned tone curve" in plain.describe() and "gain >= 0.5" in floor.describe()
+    assert isinstance(build_models(unet)[0], UNetGenerator)
+    assert isinstance(build_models(plain)[0], ColouriseGenerator)
+    with pytest.raises(ValueError, match="Unknown generator 'resnet'; use one of unet, colourise"):
+        _ = ModelConfig(arch="resnet").multiple  # it was taken for a U-Net
+
+
 def test_generator_rejects_too_few_levels() -> None:
     with pytest.raises(ValueError, match="n_down"):
         UNetGenerator(ModelConfig(n_down=1))

@@ -15,6 +15,7 @@ SAR/optical pair concatenated along channels, optionally spectrally normalised.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import torch
@@ -47,31 +48,25 @@ class ModelConfig(ConfigDict):
     )
 
     @property
+    def generator(self) -> GeneratorArchitecture:
+        """The record of :attr:`arch` (:data:`GENERATORS`)."""
+        if self.arch not in GENERATORS:
+            raise ValueError(f"Unknown generator '{self.arch}'; use one of {', '.join(GENERATORS)}.")
+        return GENERATORS[self.arch]
+
+    @property
     def multiple(self) -> int:
         """Input sides must be a multiple of this (``2 ** n_down``, or the colouriser's coarsest cell)."""
-        if self.arch != "colourise":
-            return 2**self.n_down
-        return self.colour_stride * (DETAIL_SCALE if self.detail_gain_floor > 0 else 1)
+        return self.generator.multiple(self)
 
     @property
     def multiple_rule(self) -> str:
         """What :attr:`multiple` is, for error messages."""
-        if self.arch != "colourise":
-            return "2**n_down"
-        return f"{DETAIL_SCALE} x the colour stride" if self.detail_gain_floor > 0 else "the colour stride"
+        return self.generator.multiple_rule(self)
 
     def describe(self) -> str:
         """The generator in a few words (model metadata ``architecture``)."""
-        if self.arch == "colourise":
-            detail = (
-                f"local contrast x a gain >= {self.detail_gain_floor:g}" if self.detail_gain_floor > 0
-                else "learned tone curve"
-            )
-            return (
-                f"colouriser: SAR luminance (Gaussian sigma {self.smooth_sigma:g} px, {detail}), colour and "
-                f"large-scale luminance at 1/{self.colour_stride} resolution, width {self.ngf}"
-            )
-        return f"pix2pix U-Net, {self.n_down} levels, ngf {self.ngf}"
+        return self.generator.describe(self)
 
 
 def _width(ngf: int, depth: int) -> int:
@@ -187,7 +182,48 @@ def init_weights(module: nn.Module) -> None:
             nn.init.zeros_(m.bias)
 
 
-ARCHITECTURES = ("unet", "colourise")
+@dataclass(frozen=True)
+class GeneratorArchitecture:
+    """What one generator architecture (:attr:`ModelConfig.arch`) means: how it is built, the rule on its
+    input sides, its description and whether pix2pix's weight initialisation applies."""
+
+    build: Callable[[ModelConfig], nn.Module]
+    multiple: Callable[[ModelConfig], int]
+    multiple_rule: Callable[[ModelConfig], str]
+    describe: Callable[[ModelConfig], str]
+    pix2pix_init: bool
+
+
+def _colouriser(cfg: ModelConfig) -> nn.Module:
+    from .colourise import ColouriseGenerator  # it imports this module
+
+    return ColouriseGenerator(cfg)
+
+
+def _colour_cell(cfg: ModelConfig) -> int:
+    """The colouriser's coarsest cell: the colour stride (times :data:`DETAIL_SCALE` with a gain floor)."""
+    return cfg.colour_stride * (DETAIL_SCALE if cfg.detail_gain_floor > 0 else 1)
+
+
+def _colour_cell_rule(cfg: ModelConfig) -> str:
+    return f"{DETAIL_SCALE} x the colour stride" if cfg.detail_gain_floor > 0 else "the colour stride"
+
+
+def _colouriser_description(cfg: ModelConfig) -> str:
+    detail = (f"local contrast x a gain >= {cfg.detail_gain_floor:g}" if cfg.detail_gain_floor > 0
+              else "learned tone curve")
+    return (f"colouriser: SAR luminance (Gaussian sigma {cfg.smooth_sigma:g} px, {detail}), colour and "
+            f"large-scale luminance at 1/{cfg.colour_stride} resolution, width {cfg.ngf}")
+
+
+GENERATORS: dict[str, GeneratorArchitecture] = {
+    "unet": GeneratorArchitecture(
+        UNetGenerator, lambda cfg: 2**cfg.n_down, lambda cfg: "2**n_down",
+        lambda cfg: f"pix2pix U-Net, {cfg.n_down} levels, ngf {cfg.ngf}", pix2pix_init=True),
+    "colourise": GeneratorArchitecture(_colouriser, _colour_cell, _colour_cell_rule, _colouriser_description,
+                                       pix2pix_init=False),
+}
+ARCHITECTURES = tuple(GENERATORS)
 
 
 def generator_config(gen: nn.Module) -> ModelConfig:
@@ -199,21 +235,15 @@ def generator_config(gen: nn.Module) -> ModelConfig:
 
 
 def build_generator(cfg: ModelConfig) -> nn.Module:
-    """The generator ``cfg.arch`` names (:data:`ARCHITECTURES`), its ``cfg`` attached."""
-    from .colourise import ColouriseGenerator
-
-    if cfg.arch not in ARCHITECTURES:
-        raise ValueError(f"Unknown generator '{cfg.arch}'; use one of {', '.join(ARCHITECTURES)}.")
-    if cfg.arch == "unet":
-        return UNetGenerator(cfg)
-    return ColouriseGenerator(cfg)
+    """The generator ``cfg.arch`` names (:data:`GENERATORS`), its ``cfg`` attached."""
+    return cfg.generator.build(cfg)
 
 
 def build_models(cfg: ModelConfig) -> tuple[nn.Module, PatchDiscriminator]:
     """Generator (initialised as pix2pix does for the U-Net; the colouriser keeps its own start) and
     discriminator."""
     g, d = build_generator(cfg), PatchDiscriminator(cfg)
-    if cfg.arch == "unet":
+    if cfg.generator.pix2pix_init:
         init_weights(g)
     init_weights(d)
     return g, d

@@ -10,7 +10,13 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from ..cli_common import add_run_arguments, config_from_args, configure_logging, new_parser
+from ..cli_common import (
+    add_field_arguments,
+    add_run_arguments,
+    config_from_args,
+    configure_logging,
+    new_parser,
+)
 from .hyper.cli import add_hyper, run_hyper
 
 logger = logging.getLogger(__name__)
@@ -36,23 +42,19 @@ def _add_train(sub: Any) -> None:
                          "encoder, e.g. models/sarcodec-h1-encoder.onnx (architecture, latent step and "
                          "preprocessing are taken from its metadata)")
     tr.add_argument("--lambda", dest="lmbda", type=float, default=lw.lmbda, help="rate-distortion lambda")
-    tr.add_argument("--w-mse", type=float, default=lw.w_mse)
-    tr.add_argument("--w-ssim", type=float, default=lw.w_ssim)
+    add_field_arguments(tr, lw, ("w_mse", "w_ssim"))
     tr.add_argument("--variant", choices=sorted(MODEL_VARIANTS), default=m.variant)
     tr.add_argument("--widths", type=int, nargs=3, default=list(m.widths))
-    tr.add_argument("--latent-channels", type=int, default=m.latent_channels)
+    add_field_arguments(tr, m, ("latent_channels",))
     tr.add_argument("--dct-step", type=float, default=m.dct_step,
                     help="variant D: starting quantisation step of the DCT path (larger = fewer bits)")
     tr.add_argument("--real-root", default=d.real_root, help="folder of the real samples")
     tr.add_argument("--no-real", action="store_true", help="do not use the real samples")
-    tr.add_argument("--synthetic-scenes", type=int, default=d.synthetic_scenes)
-    tr.add_argument("--synthetic-size", type=int, default=d.synthetic_size)
+    add_field_arguments(tr, d, ("synthetic_scenes", "synthetic_size"))
     tr.add_argument("--geotiff-dir", action="append", default=[], help="folder of GeoTIFFs (repeatable)")
     tr.add_argument("--geotiff-kind", choices=("intensity", "amplitude", "db"), default=d.geotiff_kind)
     tr.add_argument("--sen12-root", default=None, help="SEN1-2 root (ROIs*/s1_*/*.png)")
-    tr.add_argument("--db-min", type=float, default=pre.db_min)
-    tr.add_argument("--db-max", type=float, default=pre.db_max)
-    tr.add_argument("--noise-floor-db", type=float, default=pre.noise_floor_db)
+    add_field_arguments(tr, pre, ("db_min", "db_max", "noise_floor_db"))
 
 
 def _add_export(sub: Any) -> None:

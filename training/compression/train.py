@@ -21,8 +21,8 @@ from typing import Any
 import numpy as np
 import torch
 
+from .. import common
 from ..checkpoints import CHECKPOINT_NAME, read_checkpoint, restored
-from ..common import TrainingRun, distributed, finish_run, restore, run_steps, start_processes
 from ..config import ConfigDict
 from .data import DataConfig, Preprocessing, build_sampler, heldout_scenes, make_batch
 from .entropy import bits_per_pixel
@@ -138,7 +138,7 @@ def quick_eval(
 
 
 @dataclass(kw_only=True)
-class _Run(TrainingRun):
+class _Run(common.TrainingRun):
     """The codec's training state."""
 
     cfg: TrainConfig
@@ -157,7 +157,7 @@ class _Run(TrainingRun):
 
 def _start(cfg: TrainConfig) -> _Run:
     """Processes, threads, seeds, the codec and its optimizer."""
-    rank, world, device = start_processes(cfg.seed, cfg.threads)
+    rank, world, device = common.start_processes(cfg.seed, cfg.threads)
     codec = build_codec(cfg).to(device)
     opt = torch.optim.Adam(param_groups(codec, cfg.prior_lr_scale), lr=cfg.lr)
     return _Run(rank=rank, world=world, device=device, ckpt_path=Path(cfg.run_dir) / CHECKPOINT_NAME, cfg=cfg,
@@ -174,8 +174,9 @@ def _restore(run: _Run, resume: bool) -> None:
         same = saved["model"] == cfg.model.to_dict() and saved.get("hyper") == hyper
         return None if same else "was trained with another model configuration"
 
-    resumed = restore(run, load_checkpoint, {"model": run.codec, "optimizer": run.opt}, resume=resume,
-                      mismatch=mismatch, init_from=cfg.init_from, rng=run.rng if run.rank == 0 else None)
+    resumed = common.restore(run, load_checkpoint, {"model": run.codec, "optimizer": run.opt}, resume=resume,
+                             mismatch=mismatch, init_from=cfg.init_from,
+                             rng=run.rng if run.rank == 0 else None)
     if not resumed and cfg.warm_start:
         if not isinstance(run.codec, HyperCodec):
             raise ValueError("warm_start fine-tunes a hyperprior model: the configuration needs 'hyper' (the "
@@ -238,15 +239,14 @@ def train(
     ``stop_at`` interrupts the run after that step (with a checkpoint), as a
     wall-clock limit or a crash would; training again resumes it.
     """
-    from torch.utils.tensorboard import SummaryWriter
     from tqdm import tqdm
 
     run = _start(cfg)
     _restore(run, resume)
-    model = distributed(run.codec, run.world, run.device)
+    model = common.distributed(run.codec, run.world, run.device)
     sampler = build_sampler(cfg.data, cfg.pre, cfg.seed)
     held = _heldout_tiles(run)
-    writer = SummaryWriter(str(Path(cfg.run_dir) / "tb")) if run.rank == 0 else None
+    writer = common.tensorboard_writer(str(Path(cfg.run_dir) / "tb"), run.rank)
     bar = tqdm(total=cfg.steps, initial=run.step, disable=not progress or run.rank != 0, desc="train",
                mininterval=5)
 
@@ -258,6 +258,6 @@ def train(
             _log_heldout(run, held, writer)
 
     run.codec.train()
-    run_steps(run, cfg.steps, one_step, bar, ckpt_every=cfg.ckpt_every, max_minutes=cfg.max_minutes,
-              stop_at=stop_at)
-    return finish_run(run, writer)
+    common.run_steps(run, cfg.steps, one_step, bar, ckpt_every=cfg.ckpt_every, max_minutes=cfg.max_minutes,
+                     stop_at=stop_at)
+    return common.finish_run(run, writer)

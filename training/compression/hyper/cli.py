@@ -17,7 +17,7 @@ import logging
 from pathlib import Path
 from typing import Any
 
-from ...cli_common import config_from_args, report_json
+from ...cli_common import add_field_arguments, config_from_args, report_json
 
 logger = logging.getLogger(__name__)
 
@@ -44,14 +44,11 @@ def add_hyper(sub: Any) -> None:
     tr = hsub.add_parser("train", help="train (or resume) a hyperprior on a latent cache")
     tr.add_argument("--latents", required=True, help="cache written by 'hyper cache'")
     tr.add_argument("--run-dir", default=t.run_dir)
-    for name in ("steps", "batch", "seed", "threads", "log_every", "ckpt_every", "holdout"):
-        tr.add_argument(f"--{name.replace('_', '-')}", type=int, default=getattr(t, name))
-    for name in ("lr", "lr_final", "max_minutes", "edge_fraction", "ste_fraction"):
-        tr.add_argument(f"--{name.replace('_', '-')}", type=float, default=getattr(t, name))
+    add_field_arguments(tr, t, ("steps", "batch", "seed", "threads", "log_every", "ckpt_every", "holdout"))
+    add_field_arguments(tr, t, ("lr", "lr_final", "max_minutes", "edge_fraction", "ste_fraction"))
     tr.add_argument("--latent-step", type=float, default=m.latent_step,
                     help="quantisation step g of the latents (u = y / g); > 1 lowers the rate")
-    tr.add_argument("--channels", type=int, default=m.channels)
-    tr.add_argument("--z-channels", type=int, default=m.z_channels)
+    add_field_arguments(tr, m, ("channels", "z_channels"))
     tr.add_argument("--slices", type=int, nargs="+", default=list(m.slices),
                     help="channel slice boundaries from 0 to the channels (0 C: no context)")
     tr.add_argument("--stop-at", type=int, default=None, help="stop after this step (with a checkpoint)")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from math import isqrt
 from typing import Any
 
 from qgis.core import (
@@ -10,6 +11,7 @@ from qgis.core import (
     QgsProcessingParameterRasterDestination,
 )
 
+from ..engine.registration.keypoints.api import MAX_PIXELS
 from ..engine.registration.keypoints.geometry import KINDS as TRANSFORM_KINDS
 from ..engine.registration.keypoints.outputs import RESAMPLING_ORDER
 from ..engine.registration.keypoints.prepare import KINDS as IMAGE_KINDS
@@ -23,7 +25,7 @@ class KeypointRegisterAlgorithm(RegistrationAlgorithm):
 
     NAME = "keypointregister"
     DISPLAY_NAME = "Register by keypoints (rotation and scale)"
-    HELP = """Registers a raster onto a reference that may be rotated, scaled or seen in perspective \
+    HELP = f"""Registers a raster onto a reference that may be rotated, scaled or seen in perspective \
 (other orbit, sensor or resolution), by matching keypoints: SAR onto optical or SAR onto SAR.
 
 <b>Raster to register</b> (INPUT, one <b>Band</b>) and <b>Reference raster</b> (REFERENCE; \
@@ -46,8 +48,9 @@ stages: a robust coarse fit, then a local search around the predicted positions 
 <b>Input values are</b> / <b>Reference values are</b> (advanced): auto, linear intensity or \
 amplitude, dB, or optical; auto judges a sample of the values: negative or dB-spread values are \
 dB (never optical), speckled ones linear SAR, a several-band or speckle-free reference optical.
-Both images are read whole: each may have up to 4096 x 4096 px (about 3.4 GB of memory; 0.9 GB at \
-2000 x 2000); larger ones are refused: crop or decimate them, or use coregister for large scenes.
+Both images are read whole: each may have up to {MAX_PIXELS / 1e6:.1f} Mpix ({isqrt(MAX_PIXELS)} x \
+{isqrt(MAX_PIXELS)} px, about 3.4 GB of memory; 0.9 GB at 2000 x 2000); larger ones are refused: crop \
+or decimate them, or use coregister for large scenes.
 Outputs: the INPUT resampled onto the REFERENCE grid (<b>Registered raster</b>, chosen \
 <b>Resampling</b>), optional <b>Tie points</b> (GeoPackage; the dialog proposes a temporary layer, \
 scripts write it only when given a path), a <b>Georeferencer GCP file</b> \

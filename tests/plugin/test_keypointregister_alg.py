@@ -58,3 +58,14 @@ def test_keypointregister_featureless_input_fails_cleanly(
         run_algorithm("keypointregister", {"INPUT": str(flat), "REFERENCE": str(scale_two[1]),
                                             "OUTPUT": str(tmp_path / "out.tif")})
     assert not (tmp_path / "out.tif").exists()
+
+
+def test_the_help_states_the_engine_size_limit() -> None:
+    """The size the dialog promises is the one the engine enforces (engine MAX_PIXELS, not a copy)."""
+    from math import isqrt
+
+    from engine.registration.keypoints.api import MAX_PIXELS
+    from sar_toolbox_plugin.algorithms.keypointregister import KeypointRegisterAlgorithm
+
+    side = isqrt(MAX_PIXELS)
+    assert f"up to {MAX_PIXELS / 1e6:.1f} Mpix ({side} x {side} px" in KeypointRegisterAlgorithm.HELP

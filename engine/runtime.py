@@ -8,6 +8,7 @@ says which one the session actually runs on.
 
 from __future__ import annotations
 
+import functools
 import logging
 import os
 from collections.abc import Sequence
@@ -247,5 +248,45 @@ class OnnxModel:
 
 
 def read_metadata(path: str | os.PathLike[str]) -> ModelMetadata:
-    """Validated metadata of a model file, on the CPU provider (for listings and reports)."""
-    return OnnxModel(path, providers=["CPUExecutionProvider"], intra_op_threads=1).metadata
+    """Validated metadata of a model file (for lookups, listings and reports), without an ONNX Runtime
+    session: the file's ``metadata_props`` are parsed with protobuf (which onnxruntime requires), the
+    graph and weights skipped. Whether the graph loads and fits the metadata is :class:`OnnxModel`'s check."""
+    path = Path(path)
+    if not path.is_file():
+        raise InputError(f"Model file '{path}' does not exist; choose an existing .onnx model.")
+    message = _metadata_message()
+    from google.protobuf.message import DecodeError
+
+    try:
+        model = message.FromString(path.read_bytes())
+    except DecodeError as exc:
+        raise ModelError(
+            f"'{path}' is not a valid ONNX model ({exc}); choose a model exported by this toolbox.") from exc
+    props = {entry.key: entry.value for entry in model.metadata_props}
+    return ModelMetadata.from_props(props, source=f"Model '{path.name}'")
+
+
+@functools.cache
+def _metadata_message() -> Any:
+    """A protobuf message class that reads only ``metadata_props`` (field 14 of ONNX's ``ModelProto``, a
+    list of ``StringStringEntryProto``: key 1, value 2); every other field is skipped."""
+    try:
+        from google.protobuf import descriptor_pb2, descriptor_pool, message_factory
+    except ImportError as exc:  # pragma: no cover - onnxruntime requires protobuf
+        raise DependencyError("onnxruntime", "Reading model metadata") from exc
+
+    proto = descriptor_pb2.FileDescriptorProto(name="sar_toolbox_onnx_metadata.proto",
+                                               package="sar_toolbox_onnx", syntax="proto2")
+    entry = proto.message_type.add(name="StringStringEntryProto")
+    optional, repeated = (descriptor_pb2.FieldDescriptorProto.LABEL_OPTIONAL,
+                          descriptor_pb2.FieldDescriptorProto.LABEL_REPEATED)
+    string, message = (descriptor_pb2.FieldDescriptorProto.TYPE_STRING,
+                       descriptor_pb2.FieldDescriptorProto.TYPE_MESSAGE)
+    entry.field.add(name="key", number=1, type=string, label=optional)
+    entry.field.add(name="value", number=2, type=string, label=optional)
+    proto.message_type.add(name="ModelProto").field.add(
+        name="metadata_props", number=14, type=message, label=repeated,
+        type_name=".sar_toolbox_onnx.StringStringEntryProto")
+    pool = descriptor_pool.DescriptorPool()
+    pool.Add(proto)
+    return message_factory.GetMessageClass(pool.FindMessageTypeByName("sar_toolbox_onnx.ModelProto"))

@@ -135,12 +135,13 @@ def model_card(model: Path, model_id: str | None) -> Path | None:
 
 
 def model_summary(path: Path) -> dict[str, Any]:
-    """What a user needs to know of one bundled model (or why it is unusable): no entropy tables."""
+    """What a user needs to know of one bundled model (or why it is unusable: the model is loaded, on the
+    CPU, so a graph that does not load or a missing onnxruntime shows): no entropy tables."""
     entry: dict[str, Any] = {"file": path.name, "bytes": path.stat().st_size}
     try:
-        from ..runtime import read_metadata
+        from ..runtime import OnnxModel
 
-        meta = read_metadata(path)
+        meta = OnnxModel(path, providers=["CPUExecutionProvider"], intra_op_threads=1).metadata
     except Exception as exc:  # report, never fail: the report is a diagnostic
         entry["error"] = str(exc)
         entry["card"] = None

@@ -178,3 +178,36 @@ def test_cuda_provider_options(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv(CUDA_DEVICE_ENV, "gpu0")
     with pytest.raises(InputError, match=CUDA_DEVICE_ENV):
         provider_options(["CUDAExecutionProvider"])
+
+
+def test_metadata_is_read_without_a_session(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Finding 10: looking for the embedding model among the shipped ones reads each file's metadata
+    without starting an ONNX Runtime session (the same metadata a session reads); a damaged file is
+    refused as before."""
+    import shutil
+
+    import onnxruntime
+
+    from engine.registration.shift.deep import find_embed_model
+
+    models = Path(__file__).resolve().parents[2] / "models"
+    shipped = [models / "regembed-guided-v3.onnx", models / "sarcodec-r1-decoder.onnx"]
+    sessions = {path: OnnxModel(path, intra_op_threads=1).metadata for path in shipped}
+    for path in shipped:
+        shutil.copy(path, tmp_path)
+    cut = tmp_path / "cut.onnx"
+    cut.write_bytes(shipped[0].read_bytes()[:5000])
+    (tmp_path / "text.onnx").write_text("not onnx")
+
+    def no_session(*_args: object, **_kwargs: object) -> None:
+        raise AssertionError("an ONNX Runtime session was started")
+
+    monkeypatch.setattr(onnxruntime, "InferenceSession", no_session)
+    for path, meta in sessions.items():
+        assert read_metadata(path) == meta
+    assert find_embed_model(tmp_path) == tmp_path / "regembed-guided-v3.onnx"
+    for bad in (cut, tmp_path / "text.onnx"):
+        with pytest.raises(ModelError, match="not a valid ONNX model"):
+            read_metadata(bad)
+    with pytest.raises(InputError, match="does not exist"):
+        read_metadata(tmp_path / "missing.onnx")

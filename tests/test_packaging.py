@@ -141,6 +141,7 @@ def test_the_wheel_installs_into_a_fresh_venv_and_its_batch_command_compresses(
     shown = _run([str(venv / "bin" / "sar-toolbox-batch"), "--help"], cwd=work, env=env).stdout
     assert shown.startswith("usage: sar-toolbox-batch") and "compress" in shown
     train_help = _run([str(venv / "bin" / "sar-toolbox-train-compression"), "--help"], cwd=work, env=env)
+    assert train_help.stdout.startswith("usage: sar-toolbox-train-compression")  # the name the user ran
     assert "train" in train_help.stdout
     probe = ("import json, importlib.util, importlib.metadata as m, sar_toolbox, sar_toolbox.engine as e; "
              "print(json.dumps([sar_toolbox.__version__, e.__version__, str(e.setup.bundled.models_dir()), "

@@ -24,12 +24,25 @@ logger = logging.getLogger(__name__)
 C = TypeVar("C", bound=ConfigDict)
 
 
+CONSOLE_PREFIX = "sar-toolbox-train-"
+"""Names of the installed console scripts (``sar-toolbox-train-<family>``, pyproject.toml)."""
+
+
+def invoked_name(module_command: str) -> str:
+    """The command as the user ran it, for usage lines: the console script (``sar-toolbox-train-compression``)
+    when one was run, else ``module_command`` (``python -m training.compression``)."""
+    name = Path(sys.argv[0]).name if sys.argv else ""
+    return name if name.startswith(CONSOLE_PREFIX) else module_command
+
+
 def new_parser(
     prog: str, description: str | None, formatter_class: type[argparse.HelpFormatter] = argparse.HelpFormatter
 ) -> tuple[argparse.ArgumentParser, Any]:
     """A parser with ``-v/--verbose`` and ``--log-file``, and its sub-command group (``formatter_class``:
-    :class:`argparse.RawDescriptionHelpFormatter` keeps a description's example commands as written)."""
-    p = argparse.ArgumentParser(prog=prog, description=description, formatter_class=formatter_class)
+    :class:`argparse.RawDescriptionHelpFormatter` keeps a description's example commands as written).
+    ``prog``: the ``python -m`` form; usage lines name the console script instead when it was run."""
+    p = argparse.ArgumentParser(prog=invoked_name(prog), description=description,
+                                formatter_class=formatter_class)
     p.add_argument("-v", "--verbose", action="store_true", help="debug logging")
     p.add_argument("--log-file", default=None, help="also write the log here")
     return p, p.add_subparsers(dest="command", required=True)

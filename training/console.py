@@ -35,11 +35,14 @@ def run_family(family: str, argv: Sequence[str] | None = None) -> int:
         logging.basicConfig(level=logging.INFO, format="%(levelname)s %(message)s")
         logger.error("Training needs the Python package '%s', which is not installed: %s",
                      exc.name, INSTALL_HINT)
+        if {"-h", "--help"} & set(argv if argv is not None else sys.argv[1:]):
+            logger.error("The help needs it too: it shows each option's default, read from the training "
+                         "configuration, which is defined beside the torch models.")
         return 2
 
 
 def compression() -> int:
-    """``sar-toolbox-train-compression``: see ``python -m training.compression --help``."""
+    """``sar-toolbox-train-compression`` (``--help``: its commands and options)."""
     return run_family("compression", sys.argv[1:])
 
 

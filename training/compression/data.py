@@ -120,11 +120,6 @@ def _png_scenes(real_root: Path, floor: float, heldout: bool) -> list[tuple[str,
     return out
 
 
-def synthetic_db(seed: int, size: int, floor: float) -> np.ndarray:
-    """dB SAR image of one synthetic scene (``engine.synthetic``)."""
-    return synthetic_sar_db(seed, size, floor)
-
-
 def training_synthetic_seeds(cfg: DataConfig, seed: int) -> list[int]:
     """Seeds of the synthetic training scenes of a run with ``seed``."""
     return [TRAIN_SEED_BASE + seed * 1000 + i for i in range(cfg.synthetic_scenes)]
@@ -132,7 +127,7 @@ def training_synthetic_seeds(cfg: DataConfig, seed: int) -> list[int]:
 
 def training_scenes(cfg: DataConfig, pre: Preprocessing, seed: int) -> list[tuple[str, np.ndarray]]:
     """The in-memory training images of a run: its synthetic scenes, then the real training parts."""
-    out = [(f"synthetic/{s}", synthetic_db(s, cfg.synthetic_size, pre.noise_floor_db))
+    out = [(f"synthetic/{s}", synthetic_sar_db(s, cfg.synthetic_size, pre.noise_floor_db))
            for s in training_synthetic_seeds(cfg, seed)]
     real_root = Path(cfg.real_root)
     if cfg.use_real and real_root.is_dir():
@@ -199,10 +194,8 @@ def heldout_scenes(
     real_root = Path(cfg.real_root)
     if cfg.use_real and real_root.is_dir():
         out += _png_scenes(real_root, pre.noise_floor_db, heldout=True)
-    out += [
-        (f"synthetic/{HELDOUT_SEED_BASE + i}", synthetic_db(HELDOUT_SEED_BASE + i, size, pre.noise_floor_db))
-        for i in range(synthetic)
-    ]
+    seeds = range(HELDOUT_SEED_BASE, HELDOUT_SEED_BASE + synthetic)
+    out += [(f"synthetic/{s}", synthetic_sar_db(s, size, pre.noise_floor_db)) for s in seeds]
     return out
 
 

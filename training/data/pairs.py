@@ -1,5 +1,5 @@
-"""The paired SAR/optical data every trainer reads: where it lives, the 3MOS file pairs and the
-held-out split by name."""
+"""The paired SAR/optical data every trainer reads: where it lives, the 3MOS file pairs, their 8-bit
+PNGs read as arrays and the held-out split by name."""
 
 from __future__ import annotations
 
@@ -7,6 +7,8 @@ import os
 from collections.abc import Collection, Iterable
 from pathlib import Path
 from typing import Protocol, TypeVar
+
+import numpy as np
 
 #: The real-data folder beside the repository (``../shared/data/real``).
 DEFAULT_REAL_ROOT = str(Path(__file__).resolve().parents[3] / "shared" / "data" / "real")
@@ -39,6 +41,15 @@ def mos_files(root: str | os.PathLike[str]) -> list[tuple[str, Path, Path]]:
     if not files:
         raise FileNotFoundError(f"No *_sar.png / *_opt.png pairs in '{folder}'.")
     return files
+
+
+def read_png(path: str | os.PathLike[str], mode: str) -> np.ndarray:
+    """An 8-bit PNG as float32 digital numbers, converted to the PIL ``mode`` (``"L"`` grey: (H, W);
+    ``"RGB"``: (H, W, 3)); the file is closed once read."""
+    from PIL import Image
+
+    with Image.open(path) as img:
+        return np.asarray(img.convert(mode), dtype=np.float32)
 
 
 def split_held_out(pairs: Iterable[NamedT], held_out: Collection[str]) -> tuple[list[NamedT], list[NamedT]]:

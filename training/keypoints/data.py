@@ -29,7 +29,7 @@ import numpy as np
 from scipy import ndimage
 
 from engine.registration.keypoints.prepare import prepare_image
-from training.data.pairs import DEFAULT_REAL_ROOT, split_held_out
+from training.data.pairs import DEFAULT_REAL_ROOT, read_png, split_held_out
 from training.registration.data import HELD_OUT, load_opt_sar_3mos
 
 from ..config import ConfigDict, documented
@@ -105,16 +105,13 @@ def real_pair_scenes(root: str, held_out: tuple[str, ...]) -> tuple[list[Scene],
 
 def single_sar_scenes(root: str) -> list[Scene]:
     """The permissively licensed single SAR images (missing files are skipped with a warning)."""
-    from PIL import Image
-
     out = []
     for rel in SINGLE_SAR_FILES:
         path = Path(root) / rel
         if not path.is_file():
             logger.warning("single SAR image %s not found; skipped", path)
             continue
-        dn = np.asarray(Image.open(path).convert("L"), dtype=np.float32)
-        out.append(Scene(path.stem, display_png_intensity(dn), None, True, True))
+        out.append(Scene(path.stem, display_png_intensity(read_png(path, "L")), None, True, True))
     return out
 
 

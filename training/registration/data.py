@@ -31,7 +31,7 @@ import numpy as np
 from engine.registration.shift.features import prepare_image
 
 from ..config import ConfigDict, documented
-from ..data.pairs import DEFAULT_REAL_ROOT, mos_files, split_held_out
+from ..data.pairs import DEFAULT_REAL_ROOT, mos_files, read_png, split_held_out
 
 logger = logging.getLogger(__name__)
 
@@ -85,12 +85,10 @@ class DataConfig(ConfigDict):
 # ------------------------------------------------------------------ sources
 def load_opt_sar_3mos(root: str | Path) -> list[PairImage]:
     """All ``<name>_opt.png`` / ``<name>_sar.png`` pairs of ``<root>/opt_sar_3mos`` (sorted by name)."""
-    from PIL import Image
-
     pairs = []
     for name, sar_path, opt_path in mos_files(root):
-        sar = np.asarray(Image.open(sar_path).convert("L"), dtype=np.float32)
-        opt = np.asarray(Image.open(opt_path).convert("RGB"), dtype=np.float32).transpose(2, 0, 1)
+        sar = read_png(sar_path, "L")
+        opt = read_png(opt_path, "RGB").transpose(2, 0, 1)
         pairs.append(PairImage(name, sar, np.ascontiguousarray(opt), "real"))
     return pairs
 

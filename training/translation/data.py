@@ -39,7 +39,7 @@ from engine.metadata import NOISE_FLOOR_DB, InputTransform, ModelMetadata, Norma
 from engine.preprocess import normalise, to_model_domain
 
 from ..config import ConfigDict, documented
-from ..data.pairs import DEFAULT_REAL_ROOT, mos_files
+from ..data.pairs import DEFAULT_REAL_ROOT, mos_files, read_png
 
 # re-exported: the translation modules, benchmark and tests read them from here
 from ..data.pairs import MOS_FOLDER as MOS_FOLDER
@@ -110,13 +110,6 @@ class Pair:
         return (int(self.sar_db.shape[0]), int(self.sar_db.shape[1]))
 
 
-def _png(path: Path, mode: str) -> np.ndarray:
-    from PIL import Image
-
-    with Image.open(path) as img:
-        return np.asarray(img.convert(mode), dtype=np.float32)
-
-
 def mos_sar_db(path: Path) -> np.ndarray:
     """3MOS 8-bit SAR PNG -> dB with the project's display-PNG convention (amplitude, 255 = +5 dB)."""
     from training.data import DisplayPngMapping, load_display_png_db
@@ -134,7 +127,7 @@ def load_3mos(real_root: str | os.PathLike[str]) -> list[Pair]:
     """All 3MOS pairs (sorted by name); :class:`FileNotFoundError` if the folder is absent."""
     pairs = []
     for name, sar_path, opt_path in mos_files(real_root):
-        rgb = _png(opt_path, "RGB").transpose(2, 0, 1) / 255.0
+        rgb = read_png(opt_path, "RGB").transpose(2, 0, 1) / 255.0
         pairs.append(Pair(name, mos_sar_db(sar_path), np.ascontiguousarray(rgb), "3mos"))
     return pairs
 
@@ -171,8 +164,8 @@ def sen12_pairs(root: str | os.PathLike[str]) -> list[LazyPair]:
             continue
 
         def load(s1: Path = s1, s2: Path = s2) -> Pair:
-            rgb = _png(s2, "RGB").transpose(2, 0, 1) / 255.0
-            return Pair(s1.stem, sen12_sar_db(_png(s1, "L")), np.ascontiguousarray(rgb), "sen12")
+            rgb = read_png(s2, "RGB").transpose(2, 0, 1) / 255.0
+            return Pair(s1.stem, sen12_sar_db(read_png(s1, "L")), np.ascontiguousarray(rgb), "sen12")
 
         found.append(LazyPair(s1.stem, load))
     if not found:

@@ -11,16 +11,14 @@ table replaces the section "## Batch runner (make bench-batch)" of the Markdown 
 from __future__ import annotations
 
 import argparse
-import datetime as dt
 import logging
 import os
-import platform
 import tempfile
 import time
 from collections.abc import Sequence
 from pathlib import Path
 
-from benchmarks.common import replace_section
+from benchmarks.common import machine_line, replace_section, section_head
 from benchmarks.pipeline import write_scene
 from engine.batch.cli import main as batch_main
 
@@ -56,11 +54,7 @@ def markdown(size: int, scenes: int, algorithm: str, results: list[tuple[int, fl
     rows = [f"| {n} | {s:.1f} | {60 * scenes / s:.2f} | {base / s:.2f}x |" for n, s in results]
     load = ", ".join(f"{v:.1f}" for v in os.getloadavg())
     return "\n".join([
-        SECTION, "",
-        f"Command: `{command}`", "",
-        f"Machine: {os.cpu_count()} cores, {platform.processor() or platform.machine()}, "
-        f"Linux {platform.release()}; load average before the run {load}. "
-        f"Date: {dt.datetime.now(dt.UTC):%Y-%m-%d %H:%M} UTC.", "",
+        *section_head(SECTION, command, machine_line(note=f"Load average before the run: {load}.")),
         f"`python -m engine.batch {algorithm}` over {scenes} float32 intensity scenes of {size} x {size} px "
         "on a Dask LocalCluster (one process per worker, ONNX Runtime threads = cores / workers); time "
         "includes starting the cluster. Scenes per minute = scenes / wall time.", "",

@@ -35,7 +35,7 @@ from typing import Any
 
 import numpy as np
 
-from benchmarks.common import replace_section, section_head
+from benchmarks.common import machine_line, replace_section, section_head
 
 logger = logging.getLogger("benchmarks.codec_speed")
 
@@ -381,19 +381,6 @@ def _verdicts(r: dict[str, Any]) -> list[str]:
     return out
 
 
-def machine_line() -> str:
-    import platform
-
-    import onnxruntime
-    from osgeo import gdal
-
-    return (f"Machine: {os.cpu_count()} cores (shared with other jobs), "
-            f"{platform.processor() or platform.machine()}, {platform.system()} {platform.release()}; "
-            f"Python {platform.python_version()}, onnxruntime "
-            f"{onnxruntime.__version__}, GDAL {gdal.__version__} (OpenJPEG). Date: "
-            f"{time.strftime('%Y-%m-%d %H:%M', time.gmtime())} UTC.")
-
-
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m benchmarks.codec_speed",
                                      description=__doc__.splitlines()[0])
@@ -443,7 +430,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.json:
         args.json.write_text(json.dumps(results, indent=2))
     command = "python -m benchmarks.codec_speed " + " ".join(argv if argv is not None else sys.argv[1:])
-    section = markdown_section(results, command, machine_line())
+    from osgeo import gdal
+
+    section = markdown_section(results, command, machine_line(f", GDAL {gdal.__version__} (OpenJPEG)"))
     print(section)
     if args.markdown:
         replace_section(args.markdown, section, keep=NOTES_MARKER)

@@ -36,16 +36,27 @@ def cpu_model() -> str:
     return platform.processor() or "unknown CPU"
 
 
-def machine_line(more_versions: str = "", note: str = "") -> str:
-    """'Machine: ...' with cores, CPU, OS, Python, numpy and onnxruntime versions (then
-    ``more_versions``), the date and ``note``: the machine line of the benchmark sections."""
+def machine_description(more_versions: str = "") -> str:
+    """Cores, CPU, OS, Python, numpy and onnxruntime versions, then ``more_versions`` (e.g. ``", GDAL
+    3.6.2"``): the machine a benchmark ran on."""
     import onnxruntime
 
     return (
-        f"Machine: {os.cpu_count()} cores, {cpu_model()}, {platform.system()} {platform.release()}; "
+        f"{os.cpu_count()} cores, {cpu_model()}, {platform.system()} {platform.release()}; "
         f"Python {platform.python_version()}, numpy {np.__version__}, onnxruntime {onnxruntime.__version__}"
-        f"{more_versions}. Date: {dt.datetime.now(dt.UTC):%Y-%m-%d %H:%M} UTC." + (f" {note}" if note else "")
+        f"{more_versions}"
     )
+
+
+def utc_now() -> str:
+    """The date and time of a benchmark run, ``YYYY-MM-DD HH:MM UTC``."""
+    return f"{dt.datetime.now(dt.UTC):%Y-%m-%d %H:%M} UTC"
+
+
+def machine_line(more_versions: str = "", note: str = "") -> str:
+    """'Machine: ...' (:func:`machine_description`), the date and ``note``: the machine line of the
+    benchmark sections."""
+    return f"Machine: {machine_description(more_versions)}. Date: {utc_now()}." + (f" {note}" if note else "")
 
 
 def replace_section(markdown: Path, section: str, keep: str | None = None) -> None:

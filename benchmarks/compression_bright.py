@@ -14,6 +14,7 @@ from pathlib import Path
 
 import numpy as np
 
+from benchmarks.common import section_head
 from engine.codec import fileformat
 from engine.codec.decode import decompress_file
 from engine.codec.quality import metrics as quality
@@ -79,13 +80,9 @@ def bright_row(image: str, rate: str, ref_db: np.ndarray, sarz: Path, decoded: P
 
 
 def markdown_section(rows: list[BrightRow], command: str, machine: str) -> str:
+    """The bright-target table; ``machine``: the machine line (:func:`benchmarks.common.machine_line`)."""
     lines = [
-        SECTION,
-        "",
-        f"Command: `{command}`",
-        "",
-        f"Machine: {machine}",
-        "",
+        *section_head(SECTION, command, machine),
         "Pixels above the model's range (dB above `db_max - shift_db` of the file) are coded apart "
         "(`engine/codec/bright_pixels.py`, 0.5 dB steps). Max error = largest |decoded - source| in dB at "
         "those pixels; *before* = the same file without the section (format 3: clipped to the top of "

@@ -28,11 +28,8 @@ ratio and EPI from :mod:`engine.codec.quality.metrics` (peak = the reference's d
 from __future__ import annotations
 
 import argparse
-import datetime as dt
 import json
 import logging
-import os
-import platform
 import sys
 import tempfile
 from collections.abc import Sequence
@@ -41,6 +38,7 @@ from typing import Any
 
 import numpy as np
 
+from benchmarks.common import machine_description, utc_now
 from benchmarks.compression.rows import BenchImage, _write_db, collect_images, run_codec
 from engine.codec.models import shipped_rates
 from engine.codec.quality import metrics as quality
@@ -150,13 +148,6 @@ def markdown_section(measurement: dict[str, Any]) -> str:
     return "\n".join(lines) + "\n"
 
 
-def _machine() -> str:
-    import onnxruntime
-
-    return (f"{os.cpu_count()} cores (shared), {platform.system()} {platform.release()}; Python "
-            f"{platform.python_version()}, onnxruntime {onnxruntime.__version__} (CPU)")
-
-
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m benchmarks.rate_points",
                                      description=__doc__.splitlines()[0])
@@ -194,8 +185,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     result = {
         "set": "benchmark" if args.benchmark_images else "validation",
         "command": command,
-        "machine": _machine(),
-        "date": f"{dt.datetime.now(dt.UTC):%Y-%m-%d %H:%M} UTC",
+        "machine": machine_description(),
+        "date": utc_now(),
         "images": [{"name": im.name, "group": "synthetic" if im.name.startswith("synthetic") else "real",
                     "width": int(im.ref_db.shape[1]), "height": int(im.ref_db.shape[0]), "note": im.note}
                    for im in images],

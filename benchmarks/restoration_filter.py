@@ -15,9 +15,7 @@ the markdown file.
 from __future__ import annotations
 
 import argparse
-import datetime as dt
 import logging
-import platform
 import tempfile
 import time
 from collections.abc import Sequence
@@ -27,7 +25,7 @@ from unittest import mock
 
 import numpy as np
 
-from benchmarks.common import cpu_model, replace_section
+from benchmarks.common import machine_line, replace_section, section_head
 from engine.codec import fit_filter
 from engine.codec.decode import decompress_file
 from engine.codec.encode import compress_raster
@@ -114,10 +112,8 @@ def measure(scene: Scene, rate: str, variant: str, work: Path) -> Row:
 
 def markdown_section(rows: list[Row], command: str) -> str:
     lines = [
-        SECTION,
-        "",
-        f"Command: `{command}`. Machine: {cpu_model()}, {platform.python_version()}, "
-        f"{dt.date.today().isoformat()}; the three encodings of a row ran side by side in one process "
+        *section_head(SECTION, command, machine_line()),
+        "The three encodings of a row ran side by side in one process "
         "(the machine was shared, so seconds are comparable within a row, less so between rows). "
         "Scenes of up to 1 Mpix are fitted on the whole scene with either sample size, so the two filter "
         "columns of such a row are the same work: their difference is the timing noise.",

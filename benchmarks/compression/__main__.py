@@ -22,18 +22,15 @@ PyTorch is used here only (never in the engine).
 from __future__ import annotations
 
 import argparse
-import datetime as dt
 import json
 import logging
-import os
-import platform
 import sys
 import tempfile
 from collections.abc import Sequence
 from pathlib import Path
 
 from benchmarks import compression_bright
-from benchmarks.common import replace_section
+from benchmarks.common import machine_line, replace_section
 from engine.codec import fileformat
 from engine.codec.layout import default_tiling
 from engine.codec.models import bundled_codec, models_dir, shipped_rates
@@ -150,16 +147,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     return 0
 
 
-def _machine() -> str:
-    import onnxruntime
-
-    return (f"{os.cpu_count()} cores (shared), {platform.system()} {platform.release()}; Python "
-            f"{platform.python_version()}, onnxruntime {onnxruntime.__version__} (CPU). "
-            f"Date: {dt.datetime.now(dt.UTC):%Y-%m-%d %H:%M} UTC.")
-
-
 def _write_bright(rows: list[compression_bright.BrightRow], command: str, markdown: Path | None) -> None:
-    section = compression_bright.markdown_section(rows, command, _machine())
+    section = compression_bright.markdown_section(rows, command, machine_line())
     print(section)
     if markdown:
         replace_section(markdown, section)

@@ -18,7 +18,7 @@ import time
 from collections.abc import Sequence
 from pathlib import Path
 
-from benchmarks.common import machine_line, replace_section, section_head
+from benchmarks.common import machine_line, publish, section_head
 from benchmarks.pipeline import write_scene
 from engine.batch.cli import main as batch_main
 
@@ -79,10 +79,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     command = (f"python -m benchmarks.batch --size {args.size} --scenes {args.scenes} --workers "
                f"{' '.join(map(str, args.workers))} --algorithm {args.algorithm}"
                + (f" --markdown {args.markdown}" if args.markdown else ""))
-    text = markdown(args.size, args.scenes, args.algorithm, results, command)
-    logger.info("%s", text)
-    if args.markdown:
-        replace_section(args.markdown, text)
+    publish(markdown(args.size, args.scenes, args.algorithm, results, command), args.markdown)
     return 0
 
 

@@ -35,7 +35,7 @@ from typing import Any
 
 import numpy as np
 
-from benchmarks.common import machine_line, replace_section, section_head
+from benchmarks.common import machine_line, publish, section_head
 
 logger = logging.getLogger("benchmarks.codec_speed")
 
@@ -433,9 +433,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     from osgeo import gdal
 
     section = markdown_section(results, command, machine_line(f", GDAL {gdal.__version__} (OpenJPEG)"))
-    print(section)
-    if args.markdown:
-        replace_section(args.markdown, section, keep=NOTES_MARKER)
+    publish(section, args.markdown, keep=NOTES_MARKER)
     return 0
 
 

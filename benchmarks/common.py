@@ -155,9 +155,8 @@ def child_figures(module: str, args: Sequence[str], what: str) -> tuple[dict[str
 
 
 def publish(section: str, markdown: Path | None, keep: str | None = None) -> None:
-    """Write ``section`` into ``markdown`` (:func:`replace_section`, hand-written notes from the marker
-    ``keep`` on carried over), or print it when there is none."""
+    """Print ``section`` and, when ``markdown`` is given, write it there (:func:`replace_section`,
+    hand-written notes from the marker ``keep`` on carried over)."""
+    print(section)
     if markdown:
         replace_section(markdown, section, keep=keep)
-    else:
-        print(section)

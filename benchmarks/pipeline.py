@@ -28,7 +28,7 @@ from benchmarks.common import (
     child_figures,
     float32_tiled_profile,
     machine_line,
-    replace_section,
+    publish,
     run_child_step,
     scratch_folder,
     section_head,
@@ -185,11 +185,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     command = "python -m benchmarks.pipeline --sizes " + " ".join(map(str, args.sizes))
     if args.markdown:
         command += f" --markdown {args.markdown}"
-        replace_section(
-            args.markdown,
-            markdown_section(rows, args.tile_size, args.overlap, args.batch_size, command, args.note),
-        )
-        log.info("wrote %s", args.markdown)
+    publish(markdown_section(rows, args.tile_size, args.overlap, args.batch_size, command, args.note),
+            args.markdown)
     if args.json:
         args.json.write_text(json.dumps([asdict(r) for r in rows], indent=2))
     return 0

@@ -25,7 +25,7 @@ from unittest import mock
 
 import numpy as np
 
-from benchmarks.common import machine_line, replace_section, section_head
+from benchmarks.common import machine_line, publish, section_head
 from engine.codec import fit_filter
 from engine.codec.decode import decompress_file
 from engine.codec.encode import compress_raster
@@ -153,10 +153,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                     rows.append(measure(scene, rate, variant, work))
                     logger.info("%s", rows[-1])
     command = "make bench-filter"
-    section = markdown_section(rows, command)
-    print(section)
-    if args.markdown:
-        replace_section(args.markdown, section)
+    publish(markdown_section(rows, command), args.markdown)
     return 0
 
 

@@ -19,7 +19,7 @@ from typing import Any
 
 import numpy as np
 
-from benchmarks.common import machine_line, replace_section, section_head
+from benchmarks.common import machine_line, publish, section_head
 
 logger = logging.getLogger(__name__)
 
@@ -257,9 +257,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     aid = None if args.no_coreg_aid else coregistration_aid(model, args.data)
     command = "python -m benchmarks.translation " + shlex.join(argv if argv is not None else sys.argv[1:])
     section = markdown_section(report, speed, model_id, png, command.strip(), args.note, aid)
-    print(section)
-    if args.markdown:
-        replace_section(Path(args.markdown), section, keep=NOTES_MARKER)
+    publish(section, Path(args.markdown) if args.markdown else None, keep=NOTES_MARKER)
     return 0
 
 

@@ -30,7 +30,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from benchmarks import compression_bright
-from benchmarks.common import machine_line, replace_section
+from benchmarks.common import machine_line, publish
 from engine.codec import fileformat
 from engine.codec.layout import default_tiling
 from engine.codec.models import bundled_codec, models_dir, shipped_rates
@@ -137,9 +137,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             args.plot,
             args.markdown or REPO_ROOT / "docs" / "BENCHMARKS.md",
         )
-    print(section)
-    if args.markdown:
-        replace_section(args.markdown, section, keep=NOTES_MARKER)
+    publish(section, args.markdown, keep=NOTES_MARKER)
     if bright:
         _write_bright(bright, command, args.markdown)
     if args.json:
@@ -148,10 +146,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 def _write_bright(rows: list[compression_bright.BrightRow], command: str, markdown: Path | None) -> None:
-    section = compression_bright.markdown_section(rows, command, machine_line())
-    print(section)
-    if markdown:
-        replace_section(markdown, section)
+    publish(compression_bright.markdown_section(rows, command, machine_line()), markdown)
 
 
 def _bright_only(args: argparse.Namespace, rates: list[str], floor: float, command: str) -> int:

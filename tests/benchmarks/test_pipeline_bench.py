@@ -7,7 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from benchmarks.pipeline import SECTION, main, replace_section
+from benchmarks.common import replace_section
+from benchmarks.pipeline import SECTION, main
 
 
 def test_replace_section_keeps_other_sections(tmp_path: Path) -> None:

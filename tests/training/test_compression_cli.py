@@ -151,6 +151,18 @@ def test_unknown_command_exits() -> None:
         main(["fly"])
 
 
+def test_a_bad_input_is_an_error_message_and_exit_status_2(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """As in the other families' commands: no traceback, the message, status 2, nothing written."""
+    out = tmp_path / "models"
+    status = main(["export", str(tmp_path / "none.pt"), "--model-id", "sarcodec-r9", "--out-dir", str(out)])
+    err = capsys.readouterr().err
+    assert status == 2
+    assert "error: Checkpoint" in err and "none.pt' does not exist" in err and "Traceback" not in err
+    assert not out.exists()
+
+
 @pytest.mark.slow
 def test_card_lists_every_run_of_a_fine_tuned_model(tmp_path: Path) -> None:
     common = TINY_TRAIN

@@ -14,8 +14,8 @@ from ..cli_common import (
     add_field_arguments,
     add_run_arguments,
     config_from_args,
-    configure_logging,
     new_parser,
+    run_command,
 )
 from .hyper.cli import add_hyper, run_hyper
 
@@ -259,8 +259,8 @@ def _classify(args: argparse.Namespace) -> int:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point; returns the exit status (2 for bad input)."""
     args = _parser().parse_args(argv)
-    configure_logging(args.verbose, args.log_file)
     commands = {"train": _train, "export": _export, "evaluate": _evaluate, "classify": _classify,
                 "hyper": run_hyper}
-    return commands[args.command](args)
+    return run_command(args, commands)

@@ -48,9 +48,10 @@ import numpy as np
 from engine.errors import SarToolboxError
 from engine.registration.keypoints.api import make_detector
 from engine.registration.keypoints.detect import Detector
-from engine.registration.keypoints.geometry import corner_error, project, warp_onto
-from engine.registration.keypoints.prepare import prepare_image
 from engine.registration.keypoints.register import MIN_INLIERS, ImageSide, register_images
+from engine.registration.keypoints.warp import warp_onto
+from engine.registration.prepare import prepare_image
+from engine.registration.transforms import corner_error, project
 
 from .common import replace_section
 

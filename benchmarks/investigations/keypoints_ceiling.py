@@ -35,9 +35,10 @@ import numpy as np
 from engine.errors import RegistrationError
 from engine.registration.keypoints.coarse import features, search
 from engine.registration.keypoints.dense import refine
-from engine.registration.keypoints.geometry import corner_error, warp_onto
-from engine.registration.keypoints.prepare import prepare_image
 from engine.registration.keypoints.register import DENSE_STARTS, MIN_SHARP_INLIERS
+from engine.registration.keypoints.warp import warp_onto
+from engine.registration.prepare import prepare_image
+from engine.registration.transforms import corner_error
 
 from ..keypoints import CORRECT_PX, Case, cases_3mos, cases_osdataset
 

@@ -12,9 +12,9 @@ from qgis.core import (
 )
 
 from ..engine.registration.keypoints.api import MAX_PIXELS
-from ..engine.registration.keypoints.geometry import KINDS as TRANSFORM_KINDS
 from ..engine.registration.keypoints.outputs import RESAMPLING_ORDER
-from ..engine.registration.keypoints.prepare import KINDS as IMAGE_KINDS
+from ..engine.registration.prepare import KINDS as IMAGE_KINDS
+from ..engine.registration.transforms import MATRIX_KINDS as TRANSFORM_KINDS
 from .base import engine_callbacks
 from .params import Figure, FileOutput, ParameterValues
 from .registration import RegistrationAlgorithm

@@ -9,7 +9,7 @@ import pytest
 
 from benchmarks import keypoints as bench
 from benchmarks.common import replace_section
-from engine.registration.keypoints.geometry import corner_error, degeneracy, project
+from engine.registration.transforms import corner_error, degeneracy, project
 
 
 def test_random_homographies_stay_in_the_protocol_range() -> None:

@@ -127,7 +127,7 @@ def test_keypointregister_registers_gcp_only_rasters(tmp_path: Path) -> None:
     coordinates through the reference's (in their CRS), not through a missing geotransform. (With a
     reference on a map grid, the unchanged geotransform path places them.)"""
     from engine.registration.keypoints.api import keypoint_register
-    from engine.registration.keypoints.geometry import corner_error
+    from engine.registration.transforms import corner_error
 
     inp, ref = _keypoint_pair(tmp_path)
     out = {"output_path": tmp_path / "o.tif", "tiepoints_path": tmp_path / "t.gpkg",

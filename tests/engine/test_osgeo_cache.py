@@ -40,7 +40,7 @@ def test_corrected_raster_is_written_under_the_bounded_cache(
 
     from engine.raster_io import GDAL_CACHE_BYTES, inspect_raster
     from engine.registration.shift.outputs import write_corrected_raster
-    from engine.registration.shift.transforms import fit_transform
+    from engine.registration.transforms import fit_transform
 
     original_limit = gdal.GetCacheMax()
     gdal.SetCacheMax(2 * GDAL_CACHE_BYTES)  # as large as a machine with 5 GB of memory gets by default

@@ -112,7 +112,7 @@ def scene(tmp_path_factory: pytest.TempPathFactory) -> Scene:
     """A 2048 x 2048 SAR/optical pair (tiled GeoTIFFs), its compressed file and a co-registration report."""
     from engine.codec.encode import compress_raster
     from engine.raster_io import inspect_raster
-    from engine.registration.shift.transforms import fit_transform
+    from engine.registration.transforms import fit_transform
     from engine.synthetic.writing import write_scene_pair
 
     folder = tmp_path_factory.mktemp("scene2048")

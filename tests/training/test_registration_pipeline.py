@@ -202,7 +202,8 @@ def test_guided_encoder_starts_as_the_classical_features() -> None:
     import torch
     from scipy import ndimage
 
-    from engine.registration.shift.features import OrientedGradientFeatures, prepare_image
+    from engine.registration.prepare import prepare_image
+    from engine.registration.shift.features import OrientedGradientFeatures
     from training.registration.models import build_encoder
 
     rng = np.random.default_rng(5)
@@ -211,7 +212,7 @@ def test_guided_encoder_starts_as_the_classical_features() -> None:
     classical = OrientedGradientFeatures()(img, valid)
     enc = build_encoder(GUIDED).eval()
     with torch.no_grad():
-        out = enc(torch.from_numpy(prepare_image(img, valid))[None, None])[0].numpy()
+        out = enc(torch.from_numpy(prepare_image(img, "auto", valid))[None, None])[0].numpy()
     assert out.shape == (10, 40, 56)
     assert np.allclose(out[:9], classical, atol=1e-3)  # same recipe (regulariser: mean vs median norm)
     assert np.all(out[9:] == 0.0)  # learned channels start at zero

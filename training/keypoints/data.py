@@ -12,7 +12,7 @@ Sources (only synthetic data and permissively licensed samples; held-out pairs n
 A sample is two ``crop x crop`` views of one source: view A an axis-aligned crop, view B a
 random homography of the same area (rotation, log-uniform scale, tilt, mild perspective,
 offset). SAR views get independent Gamma speckle (``looks`` uniform in 1..4) after the warp;
-every view then goes through the engine's :func:`engine.registration.keypoints.prepare.prepare_image`
+every view then goes through the engine's :func:`engine.registration.prepare.prepare_image`
 (exactly as at inference) with the out-of-image pixels marked invalid. The ground truth is
 the map from each pixel of B to its (sub-pixel) position in A.
 """
@@ -28,7 +28,7 @@ from typing import Any
 import numpy as np
 from scipy import ndimage
 
-from engine.registration.keypoints.prepare import prepare_image
+from engine.registration.prepare import prepare_image
 from training.data.pairs import DEFAULT_REAL_ROOT, read_png, split_held_out
 from training.registration.data import HELD_OUT, load_opt_sar_3mos
 

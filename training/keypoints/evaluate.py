@@ -30,7 +30,7 @@ from typing import Any
 import numpy as np
 from scipy import ndimage
 
-from engine.registration.keypoints.prepare import prepare_image
+from engine.registration.prepare import prepare_image
 
 from ..config import documented
 from ..data.pairs import DEFAULT_REAL_ROOT

@@ -1,6 +1,6 @@
 """Export the keypoint network to ONNX (``Task.KEYPOINTS``) with the engine's metadata.
 
-Inputs: ``image`` ``[N, 1, H, W]`` float32 (after :func:`engine.registration.keypoints.prepare.prepare_image`;
+Inputs: ``image`` ``[N, 1, H, W]`` float32 (after :func:`engine.registration.prepare.prepare_image`;
 H, W multiples of 16) and ``modality`` ``[N, 1]`` float32 (0 = SAR, 1 = optical).
 Outputs: ``repeatability`` and ``reliability`` ``[N, 1, H, W]`` in [0, 1] and ``descriptors``
 ``[N, D, H, W]`` L2-normalised over D; keypoint score = repeatability * reliability.
@@ -31,7 +31,7 @@ logger = logging.getLogger(__name__)
 INPUT_NAMES = ("image", "modality")
 OUTPUT_NAMES = ("repeatability", "reliability", "descriptors")
 ADAPTERS = "sar,optical"
-PREPROCESS = "engine.registration.keypoints.prepare.prepare_image"
+PREPROCESS = "engine.registration.prepare.prepare_image"
 
 
 def keypoint_metadata(

@@ -1,7 +1,7 @@
 """Co-registered SAR–optical pairs and the crop sampler of the registration training.
 
 Sources (raw values; every crop goes through the engine's own
-:func:`engine.registration.shift.features.prepare_image`, exactly as at inference):
+:func:`engine.registration.prepare.prepare_image`, exactly as at inference):
 
 * the project's synthetic scenes (:func:`engine.synthetic.iter_training_pairs`,
   generated with ``max_shift=0``: co-registered; SAR converted back to linear
@@ -28,7 +28,7 @@ from pathlib import Path
 
 import numpy as np
 
-from engine.registration.shift.features import prepare_image
+from engine.registration.prepare import prepare_image
 
 from ..config import ConfigDict, documented
 from ..data.pairs import DEFAULT_REAL_ROOT, mos_files, read_png, split_held_out
@@ -108,7 +108,7 @@ def synthetic_pairs(
 
 def prepared(image: np.ndarray) -> np.ndarray:
     """The engine's preprocessing of one window (auto log for linear SAR), float32."""
-    return prepare_image(image, np.ones(image.shape, dtype=bool))
+    return prepare_image(image, "auto", np.ones(image.shape, dtype=bool))
 
 
 def gaussian_mask(size: int, sigma: float) -> np.ndarray:

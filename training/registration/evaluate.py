@@ -25,7 +25,8 @@ from typing import Any
 
 import numpy as np
 
-from engine.registration.shift.features import FeatureExtractor, get_extractor, prepare_image
+from engine.registration.prepare import prepare_image
+from engine.registration.shift.features import FeatureExtractor, get_extractor
 from engine.registration.shift.matching import match
 
 from ..config import ConfigDict, documented
@@ -51,7 +52,7 @@ class TorchEmbedding:
 
         s = self.stride
         h, w = (image.shape[0] // s) * s, (image.shape[1] // s) * s
-        x = prepare_image(image[:h, :w], valid[:h, :w])
+        x = prepare_image(image[:h, :w], "auto", valid[:h, :w])
         with torch.no_grad():
             emb = self.encoder(torch.from_numpy(x)[None, None]).numpy()[0]
         return emb.astype(np.float32)
@@ -75,7 +76,7 @@ class OnnxEmbedding:
     def __call__(self, image: np.ndarray, valid: np.ndarray) -> np.ndarray:
         s = self.stride
         h, w = (image.shape[0] // s) * s, (image.shape[1] // s) * s
-        x = prepare_image(image[:h, :w], valid[:h, :w])
+        x = prepare_image(image[:h, :w], "auto", valid[:h, :w])
         return self.model.run(x[None, None])[0].astype(np.float32)
 
 

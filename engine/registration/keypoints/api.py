@@ -23,14 +23,14 @@ from ...input_kind import auto_kind
 from ...raster_io import RasterInfo, atomic_output, check_writable, inspect_raster, open_raster, read_window
 from ...run import IsCancelled, Log, Progress, Run
 from ...tiling import Window
+from ..prepare import KINDS, prepare_image
 from ..shift.georef import check_pair
 from ..shift.grid import TiePoint
 from ..shift.outputs import points_file_text, write_report, write_text, write_tiepoints_gpkg
+from ..transforms import MATRIX_KINDS, check_kind, project
 from .classical import ClassicalDetector
 from .detect import Detector
-from .geometry import check_kind, project
 from .outputs import check_resampling, write_matches_png, write_on_reference_grid
-from .prepare import KINDS, prepare_image
 from .register import MAX_KEYPOINTS, ImageSide, Registration, register_images
 
 logger = logging.getLogger(__name__)
@@ -183,7 +183,7 @@ def keypoint_register(
     """
     run = Run.of(progress, is_cancelled, log)
     run.progress(0.0)
-    check_kind(transform)
+    check_kind(transform, MATRIX_KINDS)
     check_resampling(resampling)
     if not 16 <= max_keypoints <= 100_000:
         raise InputError(f"MAX_KEYPOINTS must be between 16 and 100000, got {max_keypoints}.")

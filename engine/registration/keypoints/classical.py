@@ -2,7 +2,7 @@
 
 Gradients are ratios of one-sided local means, as in SAR-SIFT (Dellinger et al.,
 2015), which keeps them independent of the multiplicative speckle level: on the
-prepared image (a linear function of dB, see :mod:`.prepare`) the difference of
+prepared image (a linear function of dB, see :mod:`..prepare`) the difference of
 exponentially weighted one-sided means *is* the log of the ratio of their
 geometric means. The Harris response of the smoothed gradient structure tensor
 marks corners; each keypoint gets the dominant gradient axis (modulo 180 degrees,

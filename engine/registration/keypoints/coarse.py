@@ -32,7 +32,7 @@ import numpy as np
 
 from ...run import QUIET, Run
 from ..shift.matching import parabola_peak
-from .geometry import warp_onto
+from .warp import warp_onto
 
 logger = logging.getLogger(__name__)
 
@@ -223,14 +223,14 @@ def _level(inp: np.ndarray, inp_valid: np.ndarray, ref: np.ndarray, ref_valid: n
 
 
 def _far(c: _Candidate, others: list[_Candidate], size: tuple[float, float], px: float) -> list[_Candidate]:
-    from .geometry import corner_error
+    from ..transforms import corner_error
 
     return [o for o in others if corner_error(o.matrix, c.matrix, *size) > px]
 
 
 def _distinct(ranked: list[_Candidate], size: tuple[float, float], px: float, keep: int) -> list[_Candidate]:
     """The best ``keep`` candidates, greedily, each more than ``px`` from those already chosen."""
-    from .geometry import corner_error
+    from ..transforms import corner_error
 
     chosen: list[_Candidate] = []
     for c in ranked:

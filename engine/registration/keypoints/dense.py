@@ -22,9 +22,11 @@ import numpy as np
 
 from ...errors import RegistrationError
 from ...run import QUIET, Run
+from ..ransac import ransac_matrix
 from ..shift.fitting import MIN_DISTINCTNESS
+from ..transforms import KINDS, degeneracy, fit_matrix, project, reprojection_errors
 from .coarse import features
-from .geometry import MIN_SAMPLE, degeneracy, fit_model, project, ransac, reprojection_errors, warp_onto
+from .warp import warp_onto
 
 logger = logging.getLogger(__name__)
 
@@ -116,7 +118,8 @@ def refine(inp: tuple[np.ndarray, np.ndarray], ref: tuple[np.ndarray, np.ndarray
         q, d, distinct = template_matches(moved, ref_feats, radius, span, TEMPLATES[i])
         src, dst = project(np.linalg.inv(h), q), q + d
         pass_kind = "affine" if i == 0 and kind == "homography" else kind  # fewer chance agreements
-        found = ransac(src, dst, pass_kind, THRESHOLD, size) if len(q) >= MIN_SAMPLE[kind] else None
+        enough = len(q) >= KINDS[kind].min_sample
+        found = ransac_matrix(src, dst, pass_kind, THRESHOLD, size) if enough else None
         n_inliers = 0 if found is None else found.n_inliers
         if found is None or n_inliers < MIN_INLIERS:
             raise RegistrationError(
@@ -156,9 +159,9 @@ def _held_out_error(src: np.ndarray, dst: np.ndarray, kind: str) -> float:
     errors = []
     for k in range(4):
         test = quadrant == k
-        if test.sum() == 0 or (~test).sum() < 2 * MIN_SAMPLE[kind]:
+        if test.sum() == 0 or (~test).sum() < 2 * KINDS[kind].min_sample:
             return float("inf")
-        h = fit_model(src[~test], dst[~test], kind)
+        h = fit_matrix(src[~test], dst[~test], kind)
         errors.append(reprojection_errors(h, src[test], dst[test]) ** 2)
     return float(np.mean(np.concatenate(errors)))
 
@@ -166,9 +169,9 @@ def _held_out_error(src: np.ndarray, dst: np.ndarray, kind: str) -> float:
 def _select(src: np.ndarray, dst: np.ndarray, kind: str) -> np.ndarray:
     """The ``kind`` fit; for a homography the affine fit instead when it predicts held-out quadrants of
     the matches better (the perspective terms extrapolate badly from noisy, clustered matches)."""
-    h = fit_model(src, dst, kind)
-    if kind != "homography" or len(src) < 4 * MIN_SAMPLE[kind]:
+    h = fit_matrix(src, dst, kind)
+    if kind != "homography" or len(src) < 4 * KINDS[kind].min_sample:
         return h
     if _held_out_error(src, dst, "affine") <= _held_out_error(src, dst, kind):
-        return fit_model(src, dst, "affine")
+        return fit_matrix(src, dst, "affine")
     return h

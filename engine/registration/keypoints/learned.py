@@ -1,7 +1,7 @@
 """A learned keypoint model (ONNX, task ``keypoints``) as a :class:`.detect.Detector`.
 
 The model contract (see the model card and ``training/keypoints``): inputs ``image``
-``(n, 1, h, w)`` float32 (the prepared image, :mod:`.prepare`; h, w multiples of 16)
+``(n, 1, h, w)`` float32 (the prepared image, :mod:`..prepare`; h, w multiples of 16)
 and ``modality`` ``(n, 1)`` float32 (0 = SAR, 1 = optical); outputs ``repeatability``
 and ``reliability`` ``(n, 1, h, w)`` in [0, 1] and ``descriptors`` ``(n, d, h, w)``,
 L2-normalised along the channels. The keypoint score is repeatability x reliability.

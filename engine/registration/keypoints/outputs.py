@@ -15,7 +15,7 @@ from ...errors import InputError, RasterIOError
 from ...raster_io import OUTPUT_NODATA, RasterInfo, create_raster, open_raster, profile_like, read_window
 from ...run import Run
 from ...tiling import Window
-from .geometry import grid_sources
+from .warp import grid_sources
 
 logger = logging.getLogger(__name__)
 
@@ -41,7 +41,7 @@ def write_on_reference_grid(tmp_path: Path, inp: RasterInfo, ref: RasterInfo, ma
     """Every INPUT band resampled onto the REFERENCE grid (size, CRS, geotransform), float32.
 
     ``matrix`` maps INPUT pixel-corner coordinates to REFERENCE ones; each output
-    pixel centre is sent back through its inverse (:func:`.geometry.grid_sources`).
+    pixel centre is sent back through its inverse (:func:`.warp.grid_sources`).
     Outside the INPUT, or where the INPUT is nodata, the output is nodata.
     """
     from scipy import ndimage

@@ -36,23 +36,23 @@ import numpy as np
 
 from ...errors import RegistrationError
 from ...run import QUIET, Run
+from ..prepare import prepare_image
+from ..ransac import RansacResult, ransac_matrix
+from ..transforms import (
+    KINDS,
+    MATRIX_KINDS,
+    check_kind,
+    corner_error,
+    degeneracy,
+    fit_matrix,
+    project,
+    reprojection_errors,
+)
 from . import sarsift
 from .coarse import search
 from .dense import refine
 from .detect import Detector, Keypoints, extract
-from .geometry import (
-    MIN_SAMPLE,
-    RansacResult,
-    check_kind,
-    corner_error,
-    degeneracy,
-    fit_model,
-    project,
-    ransac,
-    reprojection_errors,
-)
 from .matching import Matches, agree, guided, mutual_nearest
-from .prepare import prepare_image
 
 logger = logging.getLogger(__name__)
 
@@ -141,9 +141,9 @@ def _keypoints(side: ImageSide, prepared: np.ndarray, detector: Detector | None,
 
 def _fit(a: Keypoints, b: Keypoints, m: Matches, kind: str, threshold: float, size: tuple[float, float],
          refused: list[tuple[int, str]]) -> RansacResult | None:
-    if len(m) < MIN_SAMPLE[kind]:
+    if len(m) < KINDS[kind].min_sample:
         return None
-    return ransac(a.xy[m.ia], b.xy[m.ib], kind, threshold, size, refused=refused)
+    return ransac_matrix(a.xy[m.ia], b.xy[m.ib], kind, threshold, size, refused=refused)
 
 
 def _too_few(n_inliers: int, n_matches: int, refused: list[tuple[int, str]], kind: str) -> RegistrationError:
@@ -202,7 +202,7 @@ def _keypoint_fit(a: Keypoints, b: Keypoints, kind: str, size: tuple[float, floa
         raise _too_few(0, len(putative), refused, kind)
     fine, local = best
     src, dst = a.xy[local.ia[fine.inliers]], b.xy[local.ib[fine.inliers]]
-    h = fit_model(src, dst, kind)
+    h = fit_matrix(src, dst, kind)
     problem = degeneracy(h, *size)
     if problem is not None:
         raise RegistrationError(f"The fitted {kind} is refused: {problem}; nothing was written. "
@@ -292,7 +292,7 @@ def register_images(inp: ImageSide, ref: ImageSide, detector: Detector, kind: st
                     max_keypoints: int = MAX_KEYPOINTS, run: Run = QUIET) -> Registration:
     """Register ``inp`` onto ``ref`` (see the module doc); raises :class:`RegistrationError` if it cannot."""
     started = time.perf_counter()
-    check_kind(kind)
+    check_kind(kind, MATRIX_KINDS)
     inp_prepared = prepare_image(inp.values, inp.kind, inp.valid)
     ref_prepared = prepare_image(ref.values, ref.kind, ref.valid)
     sar_sift = uses_sar_sift(inp, ref, detector)

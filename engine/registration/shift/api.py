@@ -22,6 +22,7 @@ import numpy as np
 from ...errors import InputError, RegistrationError
 from ...raster_io import RasterInfo, atomic_output, check_writable
 from ...run import IsCancelled, Log, Progress, Run
+from ..transforms import KINDS, SHIFT_KINDS, Transform, check_kind, fit_transform, rmse
 from .calibration import calibration
 from .features import FeatureExtractor, get_extractor
 from .fitting import FitLimits, FitRefusedError, PointFit, fit_points, fit_single
@@ -46,7 +47,6 @@ from .outputs import (
     write_tiepoints_gpkg,
 )
 from .outputs import pixel_to_map_transform as _to_map
-from .transforms import DEGREES, REQUIRED_POINTS, Transform, check_kind, fit_transform, rmse
 
 logger = logging.getLogger(__name__)
 
@@ -60,7 +60,7 @@ DEFAULT_METHOD = "deep"
 and far less often refused on small or partly overlapping scenes; about 3 x slower."""
 USER_METHODS = tuple(m for m in METHODS if m not in BASELINE_METHODS)
 MODES = ("global", "local")
-TRANSFORMS = tuple(DEGREES)
+TRANSFORMS = SHIFT_KINDS
 MIN_WINDOW = 32
 MIN_GRID_SPACING = 8
 DEFAULT_MAX_SHIFT_M = 150.0
@@ -101,7 +101,7 @@ class Settings:
             raise InputError(
                 f"Unknown MODE '{self.mode}'; use 'global' (one shift) or 'local' (tie-point grid)."
             )
-        check_kind(self.transform)
+        check_kind(self.transform, TRANSFORMS)
         if self.mode == "global" and self.transform != "shift":
             raise InputError(f"MODE=global estimates one shift; TRANSFORM={self.transform} needs MODE=local.")
         if self.window < MIN_WINDOW:
@@ -544,12 +544,12 @@ def _saved_transform(src: Path, transform: str | None) -> tuple[Transform, str |
             )
         return t_map, crs
     s, d, crs = read_tiepoints_gpkg(str(src))
-    kind = transform or ("affine" if len(s) >= REQUIRED_POINTS["affine"] else "shift")
-    check_kind(kind)
-    if len(s) < REQUIRED_POINTS[kind]:
+    kind = transform or ("affine" if len(s) >= KINDS["affine"].required_points else "shift")
+    check_kind(kind, TRANSFORMS)
+    if len(s) < KINDS[kind].required_points:
         raise RegistrationError(
             f"'{src}' has {len(s)} used tie points; a {kind} transform needs "
-            f"{REQUIRED_POINTS[kind]}; use a lower-order transform."
+            f"{KINDS[kind].required_points}; use a lower-order transform."
         )
     return fit_transform(s, d, kind), crs
 

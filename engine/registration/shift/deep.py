@@ -17,7 +17,7 @@ import numpy as np
 from ...errors import RegistrationError
 from ...metadata import Task
 from ...setup.bundled import models_dir
-from .features import prepare_image
+from ..prepare import prepare_image
 
 logger = logging.getLogger(__name__)
 
@@ -94,7 +94,7 @@ class OnnxEmbeddingFeatures:
         h, w = (image.shape[0] // s) * s, (image.shape[1] // s) * s
         if meta.extra.get("preprocess") == PREPARE_IMAGE:
             # the model was trained on prepare_image'd crops (log scaling of heavy-tailed SAR)
-            x, ok = prepare_image(image[:h, :w], valid[:h, :w]), np.ones((h, w), dtype=bool)
+            x, ok = prepare_image(image[:h, :w], "auto", valid[:h, :w]), np.ones((h, w), dtype=bool)
         else:
             x, ok = to_model_input(image[:h, :w], meta, None)
         ok = ok & valid[:h, :w]

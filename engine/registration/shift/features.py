@@ -25,6 +25,7 @@ from typing import Protocol, runtime_checkable
 import numpy as np
 
 from ...errors import InputError
+from ..prepare import prepare_image
 
 logger = logging.getLogger(__name__)
 
@@ -42,31 +43,6 @@ class FeatureExtractor(Protocol):
         ...
 
 
-def prepare_image(image: np.ndarray, valid: np.ndarray, log_scale: bool | None = None) -> np.ndarray:
-    """Float32 image with invalid pixels filled, log-compressed when its range is SAR-like.
-
-    ``log_scale=None`` decides from the data: non-negative values with a heavy
-    upper tail (99.9th percentile > 20 x median) are treated as linear SAR and
-    compressed with ``log``; display-stretched 8-bit images are left as they are.
-    """
-    img = np.asarray(image, dtype=np.float32)
-    ok = valid & np.isfinite(img)
-    if not ok.any():
-        return np.zeros_like(img)
-    vals = img[ok]
-    if log_scale is None:
-        lo = float(vals.min())
-        med, hi = (float(v) for v in np.percentile(vals, [50, 99.9]))
-        log_scale = lo >= 0 and hi > 20 * max(med, 1e-12)
-    if log_scale:
-        floor = max(float(np.percentile(vals, 1)), 1e-12)
-        img = np.log(np.maximum(img, floor))
-        vals = img[ok]
-    fill = float(np.median(vals))
-    out = np.where(ok, img, fill).astype(np.float32)
-    return out
-
-
 def _gauss_kernel(sigma: float) -> np.ndarray:
     radius = max(1, int(np.ceil(3 * sigma)))
     x = np.arange(-radius, radius + 1, dtype=np.float32)
@@ -81,7 +57,8 @@ class OrientedGradientFeatures:
         orientations: number of orientation channels over [0, 180) degrees.
         sigma: spatial Gaussian smoothing (pixels) of each channel.
         pre_sigma: Gaussian pre-smoothing of the image (speckle), pixels; 0 disables.
-        log_scale: see :func:`prepare_image`.
+        log_scale: log-compress the image first (``None``: when it looks like linear SAR;
+            :func:`..prepare.prepare_image`).
         norm_sigma: 0 normalises each pixel's vector; > 0 divides by a Gaussian-smoothed norm
             (local contrast normalisation that keeps relative edge strength), pixels.
     """
@@ -109,7 +86,7 @@ class OrientedGradientFeatures:
     def __call__(self, image: np.ndarray, valid: np.ndarray) -> np.ndarray:
         from scipy import ndimage
 
-        img = prepare_image(image, valid, self.log_scale)
+        img = prepare_image(image, {None: "auto", True: "log", False: "linear"}[self.log_scale], valid)
         if self.pre_sigma > 0:
             img = ndimage.gaussian_filter(img, self.pre_sigma, mode="nearest")
         gx = ndimage.correlate1d(img, np.array([-0.5, 0.0, 0.5], np.float32), axis=1, mode="nearest")
@@ -160,7 +137,7 @@ class GradientMagnitudeFeatures:
     def __call__(self, image: np.ndarray, valid: np.ndarray) -> np.ndarray:
         from scipy import ndimage
 
-        img = prepare_image(image, valid)
+        img = prepare_image(image, "auto", valid)
         img = ndimage.gaussian_filter(img, 1.0, mode="nearest")
         mag = np.hypot(ndimage.sobel(img, axis=1, mode="nearest"), ndimage.sobel(img, axis=0, mode="nearest"))
         mag[~valid] = 0.0

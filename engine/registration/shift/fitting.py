@@ -4,7 +4,7 @@ Global mode with one window trusts its single match only when the peak is
 inside the search range and stands clearly above every other peak
 (:attr:`FitLimits.min_distinctness`). With several tie points, the reliable
 ones are fitted by RANSAC, and the fit is kept only when enough of them agree
-(:data:`.transforms.MIN_INLIERS`, :data:`.transforms.MIN_INLIER_SHARE`) and the
+(:data:`MIN_INLIERS`, :data:`MIN_INLIER_SHARE`) and the
 transform is plausible: no larger scale change or rotation than
 :class:`FitLimits` allows (the reference is already resampled onto the
 input's grid, so the expected transform is close to a shift).
@@ -17,22 +17,18 @@ from dataclasses import dataclass, replace
 import numpy as np
 
 from ...errors import InputError, RegistrationError
+from ..ransac import PolynomialModel, ransac
+from ..transforms import KINDS, Transform, distortion, fit_transform, residuals, rmse
 from .calibration import FALLBACK_DISTINCTNESS, calibration, small_scene_advice
 from .grid import TiePoint, as_arrays
-from .transforms import (
-    LOWER,
-    MIN_INLIER_SHARE,
-    MIN_INLIERS,
-    REQUIRED_POINTS,
-    Transform,
-    distortion,
-    fit_transform,
-    ransac_fit,
-    redundant,
-    residuals,
-    rmse,
-)
 
+MIN_INLIERS = {"shift": 3, "affine": 6, "poly2": 12, "poly3": 20}
+"""Tie points that must agree on a transform (RANSAC inliers) before it is trusted: about twice the
+points that determine it, so that a chance agreement of a minimal sample is not taken for a fit."""
+MIN_INLIER_SHARE = 0.4
+"""Share of the reliable tie points that must agree on the transform."""
+LOWER = {"affine": "shift", "poly2": "affine", "poly3": "poly2"}
+"""The next lower-order transform, suggested when a fit is refused."""
 MIN_RELIABILITY = 1.1
 """Tie points whose peak is not this much higher than the second peak are not used (local mode)."""
 OUTLIER_THRESHOLD = 2.0
@@ -93,7 +89,7 @@ class PointFit:
     def rmse(self) -> float:
         """RMSE of the used points after the fit; NaN when they do not over-determine the transform."""
         n = int(self.used.sum())
-        return rmse(self.residuals[self.used]) if redundant(n, self.kind) else float("nan")
+        return rmse(self.residuals[self.used]) if n > KINDS[self.kind].min_sample else float("nan")
 
 
 class FitRefusedError(RegistrationError):
@@ -150,6 +146,30 @@ def fit_single(point: TiePoint, limits: FitLimits, search: str, method: str = ""
     return PointFit("shift", t, np.ones(1, bool), residuals(t, src, dst), 1, [USED])
 
 
+def robust_fit(src: np.ndarray, dst: np.ndarray, kind: str, threshold: float) -> tuple[Transform, np.ndarray]:
+    """The :func:`..ransac.ransac` fit of ``kind``, refitted by least squares on its inliers, and the mask.
+
+    Raises:
+        RegistrationError: no minimal, well-spread sample is supported by the other points.
+    """
+    need = KINDS[kind].min_sample
+    if len(src) < need:
+        raise RegistrationError(f"A {kind} transform needs at least {need} points, got {len(src)}.")
+    model = PolynomialModel.of(kind, src)
+    found = ransac(src, dst, model, threshold)
+    if found is not None and found.n_inliers >= need:
+        inliers = found.inliers
+    elif len(src) == need and model.samples_ok(src[None], dst[None])[0]:
+        inliers = np.ones(need, bool)  # exactly determined: the one sample is the fit, nothing votes
+    else:
+        raise RegistrationError(
+            f"No consistent {kind} transform was found among {len(src)} tie points (the points are collinear "
+            "or disagree by more than the outlier threshold); use a lower-order transform, a larger WINDOW "
+            "or a larger outlier threshold."
+        )
+    return fit_transform(src[inliers], dst[inliers], kind, model.norm), inliers
+
+
 def _refuse(message: str, status: list[str], used: np.ndarray | None = None) -> FitRefusedError:
     return FitRefusedError(message, _final(status, used))
 
@@ -171,16 +191,16 @@ def fit_points(points: list[TiePoint], kind: str, limits: FitLimits, frame: tupl
         )
     reliable = np.array([s == _CANDIDATE for s in status])
     hint = f"use a lower-order transform (e.g. TRANSFORM={LOWER[kind]}) or " if kind in LOWER else ""
-    if reliable.sum() < REQUIRED_POINTS[kind]:
+    if reliable.sum() < KINDS[kind].required_points:
         raise _refuse(
             f"Only {int(reliable.sum())} reliable tie points were found ({n} measured), but a {kind} "
-            f"transform needs at least {REQUIRED_POINTS[kind]}; {hint}a larger WINDOW or a smaller "
+            f"transform needs at least {KINDS[kind].required_points}; {hint}a larger WINDOW or a smaller "
             "GRID_SPACING.",
             status,
         )
     src, dst = as_arrays(points)
     idx = np.flatnonzero(reliable)
-    t, inl = ransac_fit(src[idx], dst[idx], kind, threshold=limits.outlier_threshold)
+    t, inl = robust_fit(src[idx], dst[idx], kind, limits.outlier_threshold)
     used = np.zeros(n, dtype=bool)
     used[idx[inl]] = True
     need = max(MIN_INLIERS[kind], int(np.ceil(MIN_INLIER_SHARE * reliable.sum())))

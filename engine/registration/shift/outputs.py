@@ -21,8 +21,8 @@ import numpy as np
 from ...errors import DependencyError, InputError, RasterIOError
 from ...raster_io import OUTPUT_NODATA, UNREADABLE, RasterInfo, osgeo_cache, osgeo_thread_options
 from ...run import QUIET, Run
+from ..transforms import Transform, fit_transform
 from .grid import TiePoint
-from .transforms import Transform, fit_transform
 
 logger = logging.getLogger(__name__)
 

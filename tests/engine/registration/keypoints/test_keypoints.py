@@ -1,4 +1,4 @@
-"""engine.registration.keypoints: geometry, extraction, registration, outputs and bad inputs."""
+"""engine.registration.keypoints: extraction, registration, outputs and bad inputs."""
 
 from __future__ import annotations
 
@@ -9,12 +9,13 @@ import numpy as np
 import pytest
 
 from engine.errors import InputError, ModelError, RegistrationError
-from engine.registration.keypoints import geometry
+from engine.registration import transforms
+from engine.registration.keypoints import warp
 from engine.registration.keypoints.api import keypoint_register
 from engine.registration.keypoints.classical import ClassicalDetector, describe, sar_gradients, turned_half
 from engine.registration.keypoints.detect import extract
-from engine.registration.keypoints.prepare import prepare_image
 from engine.registration.keypoints.register import ImageSide, register_images
+from engine.registration.prepare import prepare_image
 from engine.run import QUIET
 from tests.conftest import FAKE_SHA256, write_test_geotiff
 
@@ -35,51 +36,6 @@ def texture(size: int = 256, seed: int = 0) -> np.ndarray:
 def block_mean(img: np.ndarray) -> np.ndarray:
     h, w = img.shape
     return img.reshape(h // 2, 2, w // 2, 2).mean(axis=(1, 3)).astype(np.float32)
-
-
-# ------------------------------------------------------------------ geometry
-@pytest.mark.parametrize("kind", geometry.KINDS)
-def test_fit_model_is_exact_for_its_own_kind(kind: str) -> None:
-    rng = np.random.default_rng(1)
-    h = np.array([[0.9, -0.3, 12.0], [0.3, 0.9, -4.0], [0.0, 0.0, 1.0]])
-    if kind == "affine":
-        h[0, 1] = -0.1
-    if kind == "homography":
-        h[2, :2] = [1e-4, -2e-4]
-    src = rng.uniform(0, 200, (20, 2))
-    dst = geometry.project(h, src)
-    np.testing.assert_allclose(geometry.fit_model(src, dst, kind), h, atol=1e-8)
-
-
-@pytest.mark.parametrize("kind", geometry.KINDS)
-def test_ransac_recovers_the_model_among_outliers(kind: str) -> None:
-    rng = np.random.default_rng(2)
-    h = np.array([[1.1, -0.2, 5.0], [0.2, 1.1, 8.0], [0.0, 0.0, 1.0]])
-    src = rng.uniform(0, 256, (120, 2))
-    dst = geometry.project(h, src) + rng.normal(0, 0.3, (120, 2))
-    dst[:60] = rng.uniform(0, 256, (60, 2))  # 50 % outliers
-    fit = geometry.ransac(src, dst, kind, 2.0, (256.0, 256.0))
-    assert fit is not None
-    assert fit.inliers[60:].mean() > 0.95 and fit.inliers[:60].mean() < 0.1
-    assert geometry.corner_error(fit.matrix, h, 256, 256) < 0.5
-
-
-def test_degenerate_transforms_are_refused() -> None:
-    size = (256.0, 256.0)
-    assert geometry.degeneracy(np.diag([1.0, 1.0, 1.0]), *size) is None
-    assert "mirror" in (geometry.degeneracy(np.diag([-1.0, 1.0, 1.0]), *size) or "")
-    assert "scale" in (geometry.degeneracy(np.diag([10.0, 10.0, 1.0]), *size) or "")
-    assert "near-singular" in (geometry.degeneracy(np.diag([1.0, 0.01, 1.0]), *size) or "")
-    folded = np.array([[1.0, 0, 0], [0, 1.0, 0], [-1 / 100.0, 0, 1.0]])  # horizon at x = 100
-    assert "fold" in (geometry.degeneracy(folded, *size) or "")
-    # a mirrored point set: RANSAC refuses every hypothesis and says why
-    rng = np.random.default_rng(3)
-    src = rng.uniform(0, 256, (40, 2))
-    dst = src * [-1, 1] + [256, 0]
-    refused: list[tuple[int, str]] = []
-    assert geometry.ransac(src, dst, "affine", 2.0, size, refused=refused) is None
-    support, reason = max(refused)
-    assert support == 40 and "mirror" in reason
 
 
 # ------------------------------------------------------------------ extraction
@@ -113,14 +69,14 @@ def test_registration_recovers_a_rotation_and_scale() -> None:
     h_true = np.array([[0.9 * np.cos(0.4), -0.9 * np.sin(0.4), 60.0],
                        [0.9 * np.sin(0.4), 0.9 * np.cos(0.4), -30.0], [0, 0, 1.0]])
     yy, xx = np.mgrid[:256, :256]
-    q = geometry.project(h_true, np.stack([xx.ravel() + 0.5, yy.ravel() + 0.5], 1)) - 0.5
+    q = transforms.project(h_true, np.stack([xx.ravel() + 0.5, yy.ravel() + 0.5], 1)) - 0.5
     inp = ndimage.map_coordinates(ref, [q[:, 1], q[:, 0]], order=3, cval=np.nan).reshape(256, 256)
     ok = np.isfinite(inp)
     reg = register_images(ImageSide(np.nan_to_num(inp), ok, "intensity", "INPUT"),
                           ImageSide(ref, np.ones_like(ok), "intensity", "REFERENCE"),
                           ClassicalDetector(), "similarity")
     assert reg.n_inliers >= 20
-    assert geometry.corner_error(reg.matrix, h_true, 256, 256) < 1.0
+    assert transforms.corner_error(reg.matrix, h_true, 256, 256) < 1.0
 
 
 @pytest.fixture
@@ -142,12 +98,12 @@ def test_pixel_transform_convention_on_an_exact_warp(scale_two_pair: tuple[Path,
     result = keypoint_register(inp_path, ref_path, transform="affine", **out)  # type: ignore[arg-type]
     report = json.loads(out["report_path"].read_text())
     h = np.array(report["pixel_transform"])
-    assert geometry.corner_error(h, truth, 128, 128) < 1.0
+    assert transforms.corner_error(h, truth, 128, 128) < 1.0
     # a pixel-centre convention would put every match, and the fitted map, 0.5 px off
     reg = result.registration
-    assert np.all(np.abs((reg.dst - geometry.project(truth, reg.src)).mean(axis=0)) < 0.15)
+    assert np.all(np.abs((reg.dst - transforms.project(truth, reg.src)).mean(axis=0)) < 0.15)
     centre = np.array([[64.0, 64.0]])
-    assert np.hypot(*(geometry.project(h, centre) - geometry.project(truth, centre))[0]) < 0.2
+    assert np.hypot(*(transforms.project(h, centre) - transforms.project(truth, centre))[0]) < 0.2
     assert report["n_inliers"] == result.registration.n_inliers >= 8
     for p in out.values():
         assert p.is_file() and p.stat().st_size > 0
@@ -312,7 +268,7 @@ def test_learned_detector_registers_a_shifted_pair(tmp_path: Path) -> None:
     reg = register_images(ImageSide(inp, ok, "optical", "INPUT"), ImageSide(ref, ok, "optical", "REFERENCE"),
                           det, "similarity")
     truth = np.array([[1.0, 0, 13.0], [0, 1.0, 9.0], [0, 0, 1.0]])
-    assert geometry.corner_error(reg.matrix, truth, 192, 192) < 0.5
+    assert transforms.corner_error(reg.matrix, truth, 192, 192) < 0.5
     assert reg.method == "learned" and reg.model_id == "fake-kp"
 
 
@@ -373,7 +329,7 @@ def test_warp_onto_follows_the_pixel_corner_convention_and_marks_validity() -> N
     valid = np.ones(img.shape, bool)
     valid[:, 45:] = False
     double = np.diag([2.0, 2.0, 1.0])  # INPUT corner (x, y) -> grid corner (2x, 2y)
-    out, ok = geometry.warp_onto(img, valid, double, (80, 100))
+    out, ok = warp.warp_onto(img, valid, double, (80, 100))
     # grid pixel (2r, 2c): centre (2c + 0.5, 2r + 0.5) -> INPUT corner point (c + 0.25, r + 0.25), i.e. a
     # quarter pixel up and left of INPUT pixel (r, c)'s centre: bilinear weights 9/16, 3/16, 3/16, 1/16
     r, c = 7, 9
@@ -381,16 +337,16 @@ def test_warp_onto_follows_the_pixel_corner_convention_and_marks_validity() -> N
     assert out[2 * r, 2 * c] == pytest.approx(expected, abs=1e-5)
     assert ok[10, 10] and not ok[10, 95] and not ok[79, 10]  # invalid columns; beyond the last centre
     shift = np.array([[1.0, 0, 3], [0, 1, -2], [0, 0, 1]])
-    shifted, ok_shift = geometry.warp_onto(img, valid, shift, (40, 50))
+    shifted, ok_shift = warp.warp_onto(img, valid, shift, (40, 50))
     assert np.allclose(shifted[0:30, 3:40], img[2:32, 0:37]) and not ok_shift[:, :3].any()
 
 
 def test_grid_sources_sends_points_at_infinity_far_outside() -> None:
     h = np.array([[1.0, 0, 0], [0, 1, 0], [1 / 10.5, 0, 1]])  # its inverse sends grid x = 10.5 to infinity
-    ys, xs = geometry.grid_sources(h, 4, 30)
+    ys, xs = warp.grid_sources(h, 4, 30)
     assert np.isfinite(ys).all() and np.isfinite(xs).all()
     assert np.all(xs.reshape(4, 30)[:, 10] < -1e6)  # the centres of column 10 (x = 10.5)
-    _, ok = geometry.warp_onto(np.ones((8, 8), np.float32), np.ones((8, 8), bool), h, (4, 30))
+    _, ok = warp.warp_onto(np.ones((8, 8), np.float32), np.ones((8, 8), bool), h, (4, 30))
     assert not ok[:, 10].any()
 
 

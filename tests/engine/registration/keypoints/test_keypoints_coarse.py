@@ -7,9 +7,10 @@ import numpy as np
 import pytest
 
 from engine.errors import RegistrationError
-from engine.registration.keypoints import coarse, dense, geometry
-from engine.registration.keypoints.prepare import prepare_image
+from engine.registration import transforms
+from engine.registration.keypoints import coarse, dense
 from engine.registration.keypoints.register import _choose, _Fit
+from engine.registration.prepare import prepare_image
 from tests.engine.registration.keypoints.test_keypoints import texture
 
 
@@ -19,7 +20,7 @@ def warped(img: np.ndarray, h: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
 
     rows, cols = img.shape
     yy, xx = np.mgrid[:rows, :cols]
-    q = geometry.project(h, np.stack([xx.ravel() + 0.5, yy.ravel() + 0.5], 1)) - 0.5
+    q = transforms.project(h, np.stack([xx.ravel() + 0.5, yy.ravel() + 0.5], 1)) - 0.5
     out = ndimage.map_coordinates(img, [q[:, 1], q[:, 0]], order=3, cval=np.nan).reshape(rows, cols)
     ok = np.isfinite(out)
     return np.where(ok, out, 0.0).astype(np.float32), ok
@@ -66,9 +67,9 @@ def test_a_known_rotation_and_scale_is_recovered_within_a_pixel(angle: float, sc
     a, b = prepare_image(inp, "intensity", ok), prepare_image(ref, "intensity")
     best = coarse.search(a, ok, b, np.ones(ref.shape, bool))[0]
     assert abs(best.angle_deg - angle) <= coarse.ROTATION_STEP
-    assert geometry.corner_error(best.matrix, truth, 192, 192) < 8.0
+    assert transforms.corner_error(best.matrix, truth, 192, 192) < 8.0
     fit = dense.refine((a, ok), (b, np.ones(ref.shape, bool)), best.matrix, "similarity")
-    assert geometry.corner_error(fit.matrix, truth, 192, 192) < 1.0
+    assert transforms.corner_error(fit.matrix, truth, 192, 192) < 1.0
     assert len(fit.src) >= 8 and fit.sharp_inliers >= 4
 
 
@@ -76,12 +77,12 @@ def test_held_out_selection_prefers_affine_for_noisy_clustered_matches() -> None
     rng = np.random.default_rng(0)
     src = rng.uniform(80, 176, (60, 2))
     affine = np.array([[1.1, 0.1, 5.0], [-0.05, 0.95, -3.0], [0, 0, 1.0]])
-    noisy = geometry.project(affine, src) + rng.normal(0, 1.0, src.shape)
+    noisy = transforms.project(affine, src) + rng.normal(0, 1.0, src.shape)
     chosen = dense._select(src, noisy, "homography")
     np.testing.assert_allclose(chosen[2], [0, 0, 1.0], atol=1e-12)  # no perspective terms
     strong = affine.copy()
     strong[2, :2] = [1e-3, -8e-4]
-    exact = geometry.project(strong, src) + rng.normal(0, 0.05, src.shape)
+    exact = transforms.project(strong, src) + rng.normal(0, 0.05, src.shape)
     assert abs(dense._select(src, exact, "homography")[2, 0]) > 5e-4
 
 

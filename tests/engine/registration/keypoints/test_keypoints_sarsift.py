@@ -7,7 +7,8 @@ import numpy as np
 import pytest
 
 from engine.errors import RegistrationError
-from engine.registration.keypoints import geometry, sarsift
+from engine.registration import transforms
+from engine.registration.keypoints import sarsift, warp
 from engine.registration.keypoints.classical import ClassicalDetector
 from engine.registration.keypoints.detect import Descriptions, Keypoints
 from engine.registration.keypoints.register import ImageSide, register_images
@@ -22,7 +23,7 @@ def speckled(intensity: np.ndarray, looks: int, seed: int) -> np.ndarray:
 
 def warped(img: np.ndarray, h: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """``img`` seen through ``h`` (INPUT -> REFERENCE): the INPUT image and its validity."""
-    out, ok = geometry.warp_onto(img, np.ones(img.shape, bool), np.linalg.inv(h),
+    out, ok = warp.warp_onto(img, np.ones(img.shape, bool), np.linalg.inv(h),
                                    (img.shape[0], img.shape[1]))
     return out, ok
 
@@ -70,7 +71,7 @@ def test_sar_sar_pair_with_independent_speckle_is_registered(looks: int) -> None
                           ImageSide(ref, np.ones(ref.shape, bool), "amplitude", "REFERENCE"),
                           ClassicalDetector(), "homography")
     assert reg.model_id == sarsift.MODEL_ID
-    assert geometry.corner_error(reg.matrix, h_true, 256, 256) < 2.0
+    assert transforms.corner_error(reg.matrix, h_true, 256, 256) < 2.0
 
 
 def test_two_consensuses_of_similar_support_are_refused(monkeypatch: pytest.MonkeyPatch) -> None:

@@ -1,14 +1,13 @@
-"""Co-registration numerics without files: features, FFT search, transforms and RANSAC."""
+"""Co-registration numerics without files: features and the FFT search."""
 
 from __future__ import annotations
 
 import numpy as np
 import pytest
 
-from engine.errors import InputError, RegistrationError
+from engine.errors import InputError
 from engine.registration.shift.features import FEATURE_EXTRACTORS, OrientedGradientFeatures, get_extractor
 from engine.registration.shift.matching import coarse_levels_for, match
-from engine.registration.shift.transforms import Transform, fit_transform, ransac_fit, residuals
 from engine.synthetic import generate_scene_pair
 
 
@@ -68,47 +67,6 @@ def test_match_flags_a_shift_beyond_the_search_range() -> None:
 
 def test_coarse_levels() -> None:
     assert coarse_levels_for(8) == 0 and coarse_levels_for(32) == 1 and coarse_levels_for(100) == 3
-
-
-@pytest.mark.parametrize("kind", ["shift", "affine", "poly2", "poly3"])
-def test_fit_recovers_exact_transform(kind: str) -> None:
-    rng = np.random.default_rng(1)
-    src = rng.uniform(0, 500, (40, 2))
-    n = {"shift": 1, "affine": 3, "poly2": 6, "poly3": 10}[kind]
-    truth = Transform(kind, (250.0, 250.0), 250.0, tuple(rng.normal(0, 1, n)), tuple(rng.normal(0, 1, n)))
-    dst = truth(src)
-    fitted = fit_transform(src, dst, kind)
-    assert np.abs(residuals(fitted, src, dst)).max() < 1e-8
-    again = Transform.from_dict(fitted.to_dict())
-    np.testing.assert_allclose(again(src), dst, atol=1e-8)
-    if kind in ("shift", "affine"):
-        h = np.c_[src, np.ones(len(src))] @ fitted.matrix().T
-        np.testing.assert_allclose(h[:, :2], dst, atol=1e-8)
-
-
-def test_ransac_rejects_planted_outliers() -> None:
-    rng = np.random.default_rng(3)
-    src = rng.uniform(0, 1000, (60, 2))
-    a = np.array([[1.001, 0.002], [-0.0015, 0.999]])
-    dst = src @ a.T + np.array([4.2, -3.1]) + rng.normal(0, 0.2, src.shape)
-    bad = rng.choice(60, 12, replace=False)
-    dst[bad] += rng.uniform(8, 30, (12, 2)) * rng.choice([-1, 1], (12, 2))
-    t, inliers = ransac_fit(src, dst, "affine", threshold=1.5)
-    assert not inliers[bad].any()
-    assert inliers.sum() >= 45
-    assert np.sqrt((residuals(t, src, dst)[inliers] ** 2).sum(axis=1).mean()) < 0.5
-
-
-def test_ransac_needs_enough_points() -> None:
-    with pytest.raises(RegistrationError, match="at least 10"):
-        ransac_fit(np.zeros((5, 2)), np.zeros((5, 2)), "poly3")
-
-
-def test_unknown_transform_and_bad_saved_transform() -> None:
-    with pytest.raises(InputError):
-        fit_transform(np.zeros((3, 2)), np.zeros((3, 2)), "poly7")
-    with pytest.raises(InputError, match="coefficients"):
-        Transform.from_dict({"kind": "affine", "center": [0, 0], "scale": 1, "coef_x": [0], "coef_y": [0]})
 
 
 def test_large_search_radius_coarse_to_fine_recovers_the_shift() -> None:

@@ -1,4 +1,4 @@
-"""engine.registration.keypoints.prepare: the one image preparation shared by the engine and training."""
+"""engine.registration.prepare: the one image preparation of both front ends, the engine and training."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from engine.errors import InputError
-from engine.registration.keypoints.prepare import prepare_image
+from engine.registration.prepare import prepare_image
 
 
 def test_intensity_and_amplitude_give_the_same_result() -> None:
@@ -64,3 +64,20 @@ def test_bad_kind_and_shape() -> None:
         prepare_image(np.ones((4, 4)), "sigma0")
     with pytest.raises(InputError, match="2-D"):
         prepare_image(np.ones((2, 4, 4)), "optical")
+
+
+def test_filled_output_logs_linear_sar_and_fills_invalid_pixels_with_the_median() -> None:
+    """The shift front's kinds: no scaling; ``auto`` takes the log of heavy-tailed non-negative data only."""
+    rng = np.random.default_rng(5)
+    sar = rng.exponential(1.0, (32, 32)) ** 3  # heavy upper tail: linear SAR-like
+    valid = np.ones(sar.shape, bool)
+    valid[:4] = False
+    auto = prepare_image(sar, "auto", valid)
+    floor = np.percentile(sar[valid], 1)
+    expected = np.log(np.maximum(sar[valid], floor)).astype(np.float32)
+    np.testing.assert_allclose(auto[valid], expected, atol=1e-5)  # computed in float32
+    assert np.all(auto[~valid] == np.median(auto[valid]))
+    np.testing.assert_array_equal(prepare_image(sar, "auto", valid), prepare_image(sar, "log", valid))
+    grey = rng.uniform(0, 255, (32, 32))  # display-stretched: kept as it is
+    np.testing.assert_array_equal(prepare_image(grey, "auto", valid)[valid], grey[valid].astype(np.float32))
+    np.testing.assert_array_equal(prepare_image(sar, "linear", valid)[valid], sar[valid].astype(np.float32))

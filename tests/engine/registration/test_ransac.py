@@ -1,0 +1,68 @@
+"""engine.registration.ransac: the one robust fit, on 3 x 3 matrices and on displacement polynomials."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from engine.errors import RegistrationError
+from engine.registration import transforms
+from engine.registration.ransac import PolynomialModel, ransac, ransac_matrix
+from engine.registration.shift.fitting import robust_fit
+from engine.registration.transforms import Transform, residuals
+
+
+@pytest.mark.parametrize("kind", transforms.MATRIX_KINDS)
+def test_ransac_recovers_the_model_among_outliers(kind: str) -> None:
+    rng = np.random.default_rng(2)
+    h = np.array([[1.1, -0.2, 5.0], [0.2, 1.1, 8.0], [0.0, 0.0, 1.0]])
+    src = rng.uniform(0, 256, (120, 2))
+    dst = transforms.project(h, src) + rng.normal(0, 0.3, (120, 2))
+    dst[:60] = rng.uniform(0, 256, (60, 2))  # 50 % outliers
+    fit = ransac_matrix(src, dst, kind, 2.0, (256.0, 256.0))
+    assert fit is not None
+    assert fit.inliers[60:].mean() > 0.95 and fit.inliers[:60].mean() < 0.1
+    assert transforms.corner_error(fit.matrix, h, 256, 256) < 0.5
+
+
+def test_ransac_skips_and_reports_rejected_hypotheses() -> None:
+    """A mirrored point set: every hypothesis is refused by the degeneracy check, and why is reported."""
+    size = (256.0, 256.0)
+    rng = np.random.default_rng(3)
+    src = rng.uniform(0, 256, (40, 2))
+    dst = src * [-1, 1] + [256, 0]
+    refused: list[tuple[int, str]] = []
+    assert ransac_matrix(src, dst, "affine", 2.0, size, refused=refused) is None
+    support, reason = max(refused)
+    assert support == 40 and "mirror" in reason
+
+
+def test_ransac_rejects_planted_outliers() -> None:
+    rng = np.random.default_rng(3)
+    src = rng.uniform(0, 1000, (60, 2))
+    a = np.array([[1.001, 0.002], [-0.0015, 0.999]])
+    dst = src @ a.T + np.array([4.2, -3.1]) + rng.normal(0, 0.2, src.shape)
+    bad = rng.choice(60, 12, replace=False)
+    dst[bad] += rng.uniform(8, 30, (12, 2)) * rng.choice([-1, 1], (12, 2))
+    t, inliers = robust_fit(src, dst, "affine", 1.5)
+    assert not inliers[bad].any()
+    assert inliers.sum() >= 45
+    assert np.sqrt((residuals(t, src, dst)[inliers] ** 2).sum(axis=1).mean()) < 0.5
+
+
+def test_ransac_needs_enough_points() -> None:
+    with pytest.raises(RegistrationError, match="at least 10"):
+        robust_fit(np.zeros((5, 2)), np.zeros((5, 2)), "poly3", 2.0)
+
+
+@pytest.mark.parametrize("kind", ["shift", "poly2", "poly3"])
+def test_polynomial_ransac_recovers_the_transform_among_outliers(kind: str) -> None:
+    rng = np.random.default_rng(4)
+    n = {"shift": 1, "poly2": 6, "poly3": 10}[kind]
+    truth = Transform(kind, (200.0, 200.0), 200.0, tuple(rng.normal(0, 2, n)), tuple(rng.normal(0, 2, n)))
+    src = rng.uniform(0, 400, (150, 2))
+    dst = truth(src) + rng.normal(0, 0.2, src.shape)
+    dst[:50] += rng.uniform(6, 40, (50, 2)) * rng.choice([-1, 1], (50, 2))
+    fit = ransac(src, dst, PolynomialModel.of(kind, src), 1.5)
+    assert fit is not None
+    assert not fit.inliers[:50].any() and fit.inliers[50:].mean() > 0.95

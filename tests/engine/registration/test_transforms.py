@@ -1,0 +1,67 @@
+"""engine.registration.transforms: the kinds table, both parameterisations' fits, degeneracy, saved form."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from engine.errors import InputError
+from engine.registration import transforms
+from engine.registration.transforms import KINDS, Transform, check_kind, fit_transform, residuals
+
+
+def test_one_kinds_table_serves_both_fronts() -> None:
+    assert set(transforms.SHIFT_KINDS) | set(transforms.MATRIX_KINDS) == set(KINDS)
+    assert KINDS["affine"].min_sample == 3 and KINDS["affine"].required_points == 4
+    assert all(k.required_points >= k.min_sample for k in KINDS.values())
+    assert check_kind("homography", transforms.MATRIX_KINDS) == "homography"
+    with pytest.raises(InputError, match="use one of shift, affine, poly2, poly3"):
+        check_kind("homography", transforms.SHIFT_KINDS)
+    with pytest.raises(InputError, match="use one of similarity, affine, homography"):
+        check_kind("poly2", transforms.MATRIX_KINDS)
+
+
+@pytest.mark.parametrize("kind", transforms.MATRIX_KINDS)
+def test_fit_model_is_exact_for_its_own_kind(kind: str) -> None:
+    rng = np.random.default_rng(1)
+    h = np.array([[0.9, -0.3, 12.0], [0.3, 0.9, -4.0], [0.0, 0.0, 1.0]])
+    if kind == "affine":
+        h[0, 1] = -0.1
+    if kind == "homography":
+        h[2, :2] = [1e-4, -2e-4]
+    src = rng.uniform(0, 200, (20, 2))
+    dst = transforms.project(h, src)
+    np.testing.assert_allclose(transforms.fit_matrix(src, dst, kind), h, atol=1e-8)
+
+
+def test_degenerate_transforms_are_refused() -> None:
+    size = (256.0, 256.0)
+    assert transforms.degeneracy(np.diag([1.0, 1.0, 1.0]), *size) is None
+    assert "mirror" in (transforms.degeneracy(np.diag([-1.0, 1.0, 1.0]), *size) or "")
+    assert "scale" in (transforms.degeneracy(np.diag([10.0, 10.0, 1.0]), *size) or "")
+    assert "near-singular" in (transforms.degeneracy(np.diag([1.0, 0.01, 1.0]), *size) or "")
+    folded = np.array([[1.0, 0, 0], [0, 1.0, 0], [-1 / 100.0, 0, 1.0]])  # horizon at x = 100
+    assert "fold" in (transforms.degeneracy(folded, *size) or "")
+
+
+@pytest.mark.parametrize("kind", ["shift", "affine", "poly2", "poly3"])
+def test_fit_recovers_exact_transform(kind: str) -> None:
+    rng = np.random.default_rng(1)
+    src = rng.uniform(0, 500, (40, 2))
+    n = {"shift": 1, "affine": 3, "poly2": 6, "poly3": 10}[kind]
+    truth = Transform(kind, (250.0, 250.0), 250.0, tuple(rng.normal(0, 1, n)), tuple(rng.normal(0, 1, n)))
+    dst = truth(src)
+    fitted = fit_transform(src, dst, kind)
+    assert np.abs(residuals(fitted, src, dst)).max() < 1e-8
+    again = Transform.from_dict(fitted.to_dict())
+    np.testing.assert_allclose(again(src), dst, atol=1e-8)
+    if kind in ("shift", "affine"):
+        h = np.c_[src, np.ones(len(src))] @ fitted.matrix().T
+        np.testing.assert_allclose(h[:, :2], dst, atol=1e-8)
+
+
+def test_unknown_transform_and_bad_saved_transform() -> None:
+    with pytest.raises(InputError):
+        fit_transform(np.zeros((3, 2)), np.zeros((3, 2)), "poly7")
+    with pytest.raises(InputError, match="coefficients"):
+        Transform.from_dict({"kind": "affine", "center": [0, 0], "scale": 1, "coef_x": [0], "coef_y": [0]})

@@ -381,7 +381,7 @@ def write_checkerboard(case: Case, h: np.ndarray, path: Path, tiles: int = 8) ->
     """REFERENCE and the INPUT resampled onto it by ``h`` (INPUT -> REFERENCE), as a checkerboard PNG."""
     from PIL import Image
 
-    from engine.registration.shift.outputs import checkerboard
+    from engine.registration.outputs import checkerboard
 
     def grey(img: np.ndarray, valid: np.ndarray, kind: str) -> np.ndarray:
         return (prepare_image(img, kind, valid) + 1) * 127.5

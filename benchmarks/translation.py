@@ -69,8 +69,8 @@ def coregistration_aid(
     """
     from scipy import ndimage
 
-    from engine.registration.shift.features import get_extractor
-    from engine.registration.shift.matching import match
+    from engine.registration.correlation import match
+    from engine.registration.features import get_extractor
     from engine.translation import translate_array
     from training.translation.data import HELD_OUT, load_3mos, split_held_out, synthetic_pairs
     from training.translation.metrics import LUMA

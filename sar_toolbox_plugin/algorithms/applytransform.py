@@ -11,8 +11,8 @@ from qgis.core import (
     QgsProcessingParameterRasterLayer,
 )
 
+from ..engine.registration.outputs import RESAMPLING as RESAMPLING_METHODS
 from ..engine.registration.shift.api import TRANSFORMS as TRANSFORM_KINDS
-from ..engine.registration.shift.outputs import RESAMPLING as RESAMPLING_METHODS
 from .base import engine_callbacks
 from .params import ParameterValues
 from .registration import RegistrationAlgorithm

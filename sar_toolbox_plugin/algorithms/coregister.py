@@ -11,9 +11,9 @@ from qgis.core import (
     QgsProcessingParameterRasterDestination,
 )
 
+from ..engine.registration.outputs import RESAMPLING as RESAMPLING_METHODS
 from ..engine.registration.shift import api as engine
 from ..engine.registration.shift.fitting import MAX_ROTATION, MAX_SCALE_CHANGE
-from ..engine.registration.shift.outputs import RESAMPLING as RESAMPLING_METHODS
 from .base import engine_callbacks
 from .params import Figure, ParameterValues, as_advanced
 from .registration import RegistrationAlgorithm

@@ -78,7 +78,7 @@ def test_applytransform_says_to_warp_a_gcp_only_raster(make_grd, make_geotiff, t
 def test_an_rpc_only_raster_is_told_to_warp_with_its_rpcs(tmp_path: Path) -> None:
     from engine.errors import InputError
     from engine.raster_io import ControlPoints, RasterInfo
-    from engine.registration.shift.georef import require_grid
+    from engine.registration.georef import require_grid
 
     info = RasterInfo("l1a.tif", 10, 10, 1, ("uint16",), None, Affine.identity(), None, (None,),
                       ControlPoints(rpcs=(("LAT_OFF", "-33.9"), ("LONG_OFF", "18.4"))))

@@ -39,7 +39,7 @@ def test_corrected_raster_is_written_under_the_bounded_cache(
     from osgeo import gdal
 
     from engine.raster_io import GDAL_CACHE_BYTES, inspect_raster
-    from engine.registration.shift.outputs import write_corrected_raster
+    from engine.registration.outputs import write_corrected_raster
     from engine.registration.transforms import fit_transform
 
     original_limit = gdal.GetCacheMax()

@@ -68,8 +68,8 @@ def test_shift_batch_follows_the_engine_convention() -> None:
 
 
 def test_subpixel_positives_follow_the_engine_convention() -> None:
-    from engine.registration.shift.features import OrientedGradientFeatures
-    from engine.registration.shift.matching import match
+    from engine.registration.correlation import match
+    from engine.registration.features import OrientedGradientFeatures
 
     cfg = DataConfig(use_real=False, synthetic_pairs=0, patch=64, neg_max=8, subpixel=0.5)
     sampler = PairSampler([], [_pair(3, size=128)], cfg, crop=48, out_stride=1, seed=5)
@@ -116,7 +116,7 @@ def test_apply_shift_moves_content_right_and_down() -> None:
 
 @pytest.mark.parametrize("window", [0, 48])
 def test_run_trial_recovers_a_known_shift_with_the_classical_method(window: int) -> None:
-    from engine.registration.shift.features import get_extractor
+    from engine.registration.features import get_extractor
 
     ref = _pair(4, size=128).sar
     trial = Trial("synthetic", "t", apply_shift(ref, 2.4, -1.7), ref, 2.4, -1.7, row=40, col=40)

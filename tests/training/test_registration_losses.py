@@ -91,7 +91,7 @@ def test_regression_loss_is_zero_only_for_exact_shifts() -> None:
 
 def test_ncc_scores_are_the_engine_search_score() -> None:
 
-    from engine.registration.shift.matching import _ncc_surface
+    from engine.registration.correlation import _ncc_surface
     from training.registration.losses import ncc_scores
 
     g = torch.Generator().manual_seed(3)

@@ -202,8 +202,8 @@ def test_guided_encoder_starts_as_the_classical_features() -> None:
     import torch
     from scipy import ndimage
 
+    from engine.registration.features import OrientedGradientFeatures
     from engine.registration.prepare import prepare_image
-    from engine.registration.shift.features import OrientedGradientFeatures
     from training.registration.models import build_encoder
 
     rng = np.random.default_rng(5)

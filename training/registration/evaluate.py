@@ -6,7 +6,7 @@ held-out pair; synthetic: the generator's own misregistration); the REFERENCE
 is the optical image (grey = mean of R, G, B). The template is the INPUT's
 central window (border ``search`` px cut off), the search area the whole
 reference; both become dense feature maps by a feature extractor and
-:func:`engine.registration.shift.matching.match` finds the shift (all shifts at
+:func:`engine.registration.correlation.match` finds the shift (all shifts at
 once by FFT, coarse to fine, sub-pixel refinement). The expected answer is
 ``(dx, dy) = (-sx, -sy)``. Reported per set: median/mean error, success rates
 (< 1 px, < 3 px) and seconds per pair, for each method (a learned model, the
@@ -25,9 +25,9 @@ from typing import Any
 
 import numpy as np
 
+from engine.registration.correlation import match
+from engine.registration.features import FeatureExtractor, get_extractor
 from engine.registration.prepare import prepare_image
-from engine.registration.shift.features import FeatureExtractor, get_extractor
-from engine.registration.shift.matching import match
 
 from ..config import ConfigDict, documented
 from ..data.pairs import DEFAULT_REAL_ROOT

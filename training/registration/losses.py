@@ -9,7 +9,7 @@
   over every shift in ``+-radius`` and ask the true shift (zero) to win a softmax.
 * :func:`ncc_shift_loss` - the same idea with the engine's exact score, for encoders
   whose embeddings are not normalised per pixel (``guided``): the normalised
-  cross-correlation of the whole feature volume (:mod:`engine.registration.shift.matching`),
+  cross-correlation of the whole feature volume (:mod:`engine.registration.correlation`),
   with the template's features computed on the template window alone, as the engine does.
   With known sub-pixel shifts the target is split bilinearly over the four integer shifts
   around the true one, and :func:`subpixel_loss` scores the engine's parabola refinement.
@@ -160,7 +160,7 @@ def smooth_embedding(x: torch.Tensor, sigma: float) -> torch.Tensor:
 def ncc_scores(template: torch.Tensor, search: torch.Tensor, eps: float = 1e-12) -> torch.Tensor:
     """Volume NCC of a ``(N, D, t, t)`` template at every shift in ``(N, D, t + 2r, t + 2r)``.
 
-    The score of :func:`engine.registration.shift.matching.search_shift`: template zero-mean per channel,
+    The score of :func:`engine.registration.correlation.search_shift`: template zero-mean per channel,
     normalised by its norm and by the norm of the (zero-mean) search window. Returns ``(N, 2r+1, 2r+1)``.
     """
     n, _, th, tw = template.shape

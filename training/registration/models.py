@@ -9,7 +9,7 @@ calls one extractor for both images):
   not matter. Output ``(N, D, H / s, W / s)``, L2-normalised over ``D`` at every location.
 * ``guided`` - the classical method's oriented-gradient channels computed inside the
   network (:class:`OrientedGradients`, fixed weights, the same recipe as
-  :class:`engine.registration.shift.features.OrientedGradientFeatures`) plus a learned
+  :class:`engine.registration.features.OrientedGradientFeatures`) plus a learned
   residual whose last layer starts at zero: at step 0 the embedding *is* the
   classical feature volume, and training can only move it where the matching loss
   improves. Output ``(N, D, H, W)`` with the ``orientations`` channels first, not
@@ -152,7 +152,7 @@ def separable_filter(x: torch.Tensor, kx: torch.Tensor, ky: torch.Tensor) -> tor
 class OrientedGradients(nn.Module):
     """The classical method's oriented-gradient channels as fixed torch operations (exportable to ONNX).
 
-    Same recipe and defaults as :class:`engine.registration.shift.features.OrientedGradientFeatures`
+    Same recipe and defaults as :class:`engine.registration.features.OrientedGradientFeatures`
     (Gaussian pre-smoothing with scipy's 4-sigma support, central differences, ``|cos a gx + sin a gy|``
     over [0, 180) degrees, 3-sigma spatial smoothing, circular [1, 2, 1] / 4 across orientations,
     division by a Gaussian-smoothed norm), edges replicated as scipy's ``mode="nearest"``. The one
@@ -198,7 +198,7 @@ class OrientedGradients(nn.Module):
     @classmethod
     def like_classical(cls, orientations: int) -> OrientedGradients:
         """The recipe of the engine's classical extractor (its defaults) with ``orientations`` channels."""
-        from engine.registration.shift.features import OrientedGradientFeatures
+        from engine.registration.features import OrientedGradientFeatures
 
         ref = OrientedGradientFeatures(orientations=orientations)
         return cls(ref.orientations, ref.sigma, ref.pre_sigma, ref.norm_sigma)

@@ -23,10 +23,10 @@ from ...input_kind import auto_kind
 from ...raster_io import RasterInfo, atomic_output, check_writable, inspect_raster, open_raster, read_window
 from ...run import IsCancelled, Log, Progress, Run
 from ...tiling import Window
+from ..georef import check_pair
+from ..outputs import points_file_text, write_report, write_text, write_tiepoints_gpkg
 from ..prepare import KINDS, prepare_image
-from ..shift.georef import check_pair
-from ..shift.grid import TiePoint
-from ..shift.outputs import points_file_text, write_report, write_text, write_tiepoints_gpkg
+from ..tiepoints import TiePoint
 from ..transforms import MATRIX_KINDS, check_kind, project
 from .classical import ClassicalDetector
 from .detect import Detector

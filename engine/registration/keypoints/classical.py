@@ -156,12 +156,12 @@ def check_descriptor(image: np.ndarray, valid: np.ndarray, xy: np.ndarray, angle
     """A second, independent descriptor for the outlier filter (float32, L2-normalised).
 
     The co-registration's dense oriented-gradient channels
-    (:class:`engine.registration.shift.features.OrientedGradientFeatures`, CFOG-like:
+    (:class:`engine.registration.features.OrientedGradientFeatures`, CFOG-like:
     smoothed, locally contrast-normalised) sampled on a small grid turned to the
     keypoint's axis; the channels are shifted by the same angle, so the values do
     not depend on the image's rotation.
     """
-    from ..shift.features import OrientedGradientFeatures
+    from ..features import OrientedGradientFeatures
 
     extractor = OrientedGradientFeatures(log_scale=False)
     feats = extractor(image, valid)

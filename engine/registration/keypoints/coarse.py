@@ -6,7 +6,7 @@ both prepared images are block-averaged to about :data:`COARSE_SIDE` pixels,
 the INPUT is turned and scaled over a grid of candidates, and for each
 candidate every shift is scored at once by a masked normalised
 cross-correlation of the two images' CFOG/HOPC-style oriented-gradient
-channels (:class:`engine.registration.shift.features.OrientedGradientFeatures`;
+channels (:class:`engine.registration.features.OrientedGradientFeatures`;
 Ye et al. 2017/2019: dense structural features are what optical and SAR share).
 The masked NCC (Padfield 2012) computes numerator and variances from FFT
 correlations of the features and of the two validity masks, so the score of
@@ -31,7 +31,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from ...run import QUIET, Run
-from ..shift.matching import parabola_peak
+from ..correlation import parabola_peak
 from .warp import warp_onto
 
 logger = logging.getLogger(__name__)
@@ -99,7 +99,7 @@ def features(img: np.ndarray, valid: np.ndarray) -> tuple[np.ndarray, np.ndarray
     """CFOG channels of a prepared image, zero outside the validity mask eroded by :data:`ERODE`."""
     from scipy import ndimage
 
-    from ..shift.features import OrientedGradientFeatures
+    from ..features import OrientedGradientFeatures
 
     ok = ndimage.binary_erosion(valid, iterations=ERODE) if valid.any() else valid
     feats = OrientedGradientFeatures(log_scale=False)(img, valid)

@@ -5,7 +5,7 @@ resampled onto the REFERENCE grid, both get the CFOG-style oriented-gradient
 channels (:func:`.coarse.features`), and square templates of the resampled
 INPUT on a regular grid are searched in the REFERENCE within a radius by the
 co-registration's FFT normalised cross-correlation
-(:func:`engine.registration.shift.matching.search_shift`, sub-pixel). Each found
+(:func:`engine.registration.correlation.search_shift`, sub-pixel). Each found
 shift is a correspondence between the INPUT point ``h^-1(q)`` and the REFERENCE
 point ``q + shift``; the requested model is fitted to them by RANSAC and least
 squares, and the pass repeats with a smaller radius from the new fit
@@ -22,8 +22,8 @@ import numpy as np
 
 from ...errors import RegistrationError
 from ...run import QUIET, Run
+from ..correlation import MIN_DISTINCTNESS
 from ..ransac import ransac_matrix
-from ..shift.fitting import MIN_DISTINCTNESS
 from ..transforms import KINDS, degeneracy, fit_matrix, project, reprojection_errors
 from .coarse import features
 from .warp import warp_onto
@@ -59,7 +59,7 @@ class DenseFit:
 
 def _box_share(mask: np.ndarray, size: int) -> np.ndarray:
     """Share of valid pixels of every ``size x size`` window (indexed by its top-left pixel)."""
-    from ..shift.matching import box_sums
+    from ..correlation import box_sums
 
     return box_sums(mask, size, size) / size**2
 
@@ -67,12 +67,12 @@ def _box_share(mask: np.ndarray, size: int) -> np.ndarray:
 def template_matches(moved: tuple[np.ndarray, np.ndarray], ref: tuple[np.ndarray, np.ndarray], radius: int,
                      run: Run = QUIET, template: int = TEMPLATE) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Template centres ``q`` (REFERENCE pixel corners) on the grid, the shift found for each and its
-    distinctness (:class:`engine.registration.shift.matching.Match`).
+    distinctness (:class:`engine.registration.correlation.Match`).
 
     ``moved`` and ``ref`` are ``(features, valid)`` on the same grid; templates or search
     windows with less than :data:`MIN_VALID` valid pixels, and shifts at the search limit, are skipped.
     """
-    from ..shift.matching import search_shift
+    from ..correlation import search_shift
 
     (mf, mok), (rf, rok) = moved, ref
     rows, cols = mok.shape

@@ -1,7 +1,7 @@
 """Keypoint-registration outputs of their own: the INPUT on the REFERENCE grid and the match figure.
 
 Tie points (GeoPackage), the QGIS ``.points`` file and the JSON report are written
-by the co-registration's writers (:mod:`engine.registration.shift.outputs`).
+by the co-registration's writers (:mod:`engine.registration.outputs`).
 """
 
 from __future__ import annotations

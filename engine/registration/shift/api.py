@@ -22,21 +22,18 @@ import numpy as np
 from ...errors import InputError, RegistrationError
 from ...raster_io import RasterInfo, atomic_output, check_writable
 from ...run import IsCancelled, Log, Progress, Run
-from ..transforms import KINDS, SHIFT_KINDS, Transform, check_kind, fit_transform, rmse
-from .calibration import calibration
-from .features import FeatureExtractor, get_extractor
-from .fitting import FitLimits, FitRefusedError, PointFit, fit_points, fit_single
-from .georef import (
+from ..features import FeatureExtractor, get_extractor
+from ..georef import (
     PairGeometry,
     PairReader,
     band_list,
     check_pair,
+    crs_equal,
     inspect_in_display_frame,
     pixel_size_m,
     require_grid,
 )
-from .grid import TiePoint, as_arrays, global_search_limit, measure, plan_global, plan_grid
-from .outputs import (
+from ..outputs import (
     RESAMPLING,
     points_file_text,
     read_tiepoints_gpkg,
@@ -46,7 +43,12 @@ from .outputs import (
     write_text,
     write_tiepoints_gpkg,
 )
-from .outputs import pixel_to_map_transform as _to_map
+from ..outputs import pixel_to_map_transform as _to_map
+from ..tiepoints import TiePoint, as_arrays
+from ..transforms import KINDS, SHIFT_KINDS, Transform, check_kind, fit_transform, rmse
+from .calibration import calibration
+from .fitting import FitLimits, FitRefusedError, PointFit, fit_points, fit_single
+from .grid import global_search_limit, measure, plan_global, plan_grid
 
 logger = logging.getLogger(__name__)
 
@@ -518,14 +520,6 @@ class ApplyResult:
     written_as: str  # "geotransform" (pixels untouched) or "warp"
 
 
-def _crs_equal(a: str | None, b: str | None) -> bool:
-    if not a or not b:
-        return not a and not b
-    from rasterio.crs import CRS
-
-    return bool(CRS.from_wkt(a) == CRS.from_wkt(b))
-
-
 def _saved_transform(src: Path, transform: str | None) -> tuple[Transform, str | None]:
     """The map-space transform and CRS of a report (.json) or tie-point GeoPackage."""
     if src.suffix.lower() == ".json":
@@ -587,7 +581,7 @@ def apply_transform(
     info = inspect_in_display_frame(input_path)
     require_grid(info, "input", "applying a co-registration", keypoints=False)
     t_map, crs = _saved_transform(src, transform)
-    if not _crs_equal(crs, info.crs_wkt):
+    if not crs_equal(crs, info.crs_wkt):
         raise InputError(
             f"The co-registration was measured in another CRS than '{info.path}' has; reproject "
             "the raster to the CRS of the registered input first."

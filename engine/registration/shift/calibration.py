@@ -15,10 +15,12 @@ from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
 
+from ..correlation import MIN_DISTINCTNESS
+
 logger = logging.getLogger(__name__)
 
 CALIBRATION_FILE = Path(__file__).with_name("refusal_calibration.json")
-FALLBACK_DISTINCTNESS = 2.0
+FALLBACK_DISTINCTNESS = MIN_DISTINCTNESS
 """Used for a method the calibration does not cover (the hand-set value of issue 15)."""
 SMALL_SCENE_PX = 128
 

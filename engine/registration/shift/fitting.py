@@ -18,9 +18,9 @@ import numpy as np
 
 from ...errors import InputError, RegistrationError
 from ..ransac import PolynomialModel, ransac
+from ..tiepoints import TiePoint, as_arrays
 from ..transforms import KINDS, Transform, distortion, fit_transform, residuals, rmse
-from .calibration import FALLBACK_DISTINCTNESS, calibration, small_scene_advice
-from .grid import TiePoint, as_arrays
+from .calibration import calibration, small_scene_advice
 
 MIN_INLIERS = {"shift": 3, "affine": 6, "poly2": 12, "poly3": 20}
 """Tie points that must agree on a transform (RANSAC inliers) before it is trusted: about twice the
@@ -33,10 +33,6 @@ MIN_RELIABILITY = 1.1
 """Tie points whose peak is not this much higher than the second peak are not used (local mode)."""
 OUTLIER_THRESHOLD = 2.0
 """RANSAC inlier threshold (input pixels)."""
-MIN_DISTINCTNESS = FALLBACK_DISTINCTNESS
-"""Distinctness (robust standard deviations of the correlation surface above the next local maximum)
-that the keypoint stages' template matches need; global co-registration takes its threshold from the
-method's calibration (:mod:`.calibration`, ``make calibrate-registration``)."""
 MAX_SCALE_CHANGE = 0.03
 """Largest scale change (relative, per axis) a fitted transform may make (the CFOG/HOPC pair A, two
 non-georeferenced images of one scene, needs 2.2 %)."""

@@ -13,15 +13,15 @@ import logging
 import os
 from collections import deque
 from concurrent.futures import Future, ThreadPoolExecutor
-from dataclasses import dataclass
 
 import numpy as np
 
 from ...run import Run
 from ...tiling import Window
-from .features import FeatureExtractor
-from .georef import PairReader
-from .matching import match
+from ..correlation import match
+from ..features import FeatureExtractor
+from ..georef import PairReader
+from ..tiepoints import TiePoint
 
 logger = logging.getLogger(__name__)
 
@@ -43,28 +43,6 @@ MIN_GLOBAL_TEMPLATE = 64
 MIN_TEMPLATE_SHARE = 0.5
 """... and at least this share of the overlap's side; where the search margin leaves less, the
 template is the whole overlap."""
-
-
-@dataclass(frozen=True)
-class TiePoint:
-    """One measurement: INPUT position (pixel-corner coordinates) and shift to the reference."""
-
-    x: float
-    y: float
-    dx: float
-    dy: float
-    score: float
-    reliability: float
-    at_limit: bool
-    distinctness: float = float("inf")
-
-    @property
-    def ref_x(self) -> float:
-        return self.x + self.dx
-
-    @property
-    def ref_y(self) -> float:
-        return self.y + self.dy
 
 
 def _axis_nodes(start: int, length: int, window: int, spacing: int) -> list[int]:
@@ -205,10 +183,3 @@ def measure(
         pool.shutdown(wait=False, cancel_futures=True)
     logger.info("measured %d tie points, skipped %d masked windows", len(points), skipped)
     return points, skipped
-
-
-def as_arrays(points: list[TiePoint]) -> tuple[np.ndarray, np.ndarray]:
-    """(n, 2) input positions and (n, 2) reference positions."""
-    src = np.array([[p.x, p.y] for p in points], dtype=np.float64).reshape(-1, 2)
-    dst = np.array([[p.ref_x, p.ref_y] for p in points], dtype=np.float64).reshape(-1, 2)
-    return src, dst

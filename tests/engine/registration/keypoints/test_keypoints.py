@@ -366,7 +366,7 @@ def test_an_image_above_the_size_limit_is_refused_before_reading(
 
 
 def test_orientation_smoothing_in_place_equals_the_stack_formula() -> None:
-    from engine.registration.shift.features import _smooth_orientations, _sum_of_squares
+    from engine.registration.features import _smooth_orientations, _sum_of_squares
 
     feats = np.random.default_rng(0).random((9, 40, 30)).astype(np.float32)
     expected = 0.25 * (np.roll(feats, 1, axis=0) + 2 * feats + np.roll(feats, -1, axis=0))

@@ -13,7 +13,7 @@ from engine.errors import RegistrationError
 from engine.registration.shift import coregister
 from engine.registration.shift.calibration import CALIBRATION_FILE, FALLBACK_DISTINCTNESS, calibration
 from engine.registration.shift.fitting import FitLimits, fit_single
-from engine.registration.shift.grid import TiePoint
+from engine.registration.tiepoints import TiePoint
 from engine.synthetic import generate_scene_pair
 from tests.conftest import write_test_geotiff
 

@@ -6,8 +6,8 @@ import numpy as np
 import pytest
 
 from engine.errors import InputError
-from engine.registration.shift.features import FEATURE_EXTRACTORS, OrientedGradientFeatures, get_extractor
-from engine.registration.shift.matching import coarse_levels_for, match
+from engine.registration.correlation import coarse_levels_for, match
+from engine.registration.features import FEATURE_EXTRACTORS, OrientedGradientFeatures, get_extractor
 from engine.synthetic import generate_scene_pair
 
 

@@ -14,7 +14,7 @@ import pytest
 from engine.errors import InputError, RegistrationError
 from engine.registration.shift import coregister as engine_coregister
 from engine.registration.shift.fitting import FitLimits, FitRefusedError, fit_points
-from engine.registration.shift.grid import TiePoint
+from engine.registration.tiepoints import TiePoint
 from engine.synthetic import generate_scene_pair
 from tests.conftest import coregistration_outputs, write_test_geotiff
 

@@ -23,9 +23,9 @@ from typing import Any
 
 import numpy as np
 
-from ...errors import InputError
-from ...raster_io import RasterInfo, inspect_raster, open_raster, raster_env, read_bands, read_window
-from ...tiling import Window
+from ..errors import InputError
+from ..raster_io import RasterInfo, inspect_raster, open_raster, raster_env, read_bands, read_window
+from ..tiling import Window
 
 logger = logging.getLogger(__name__)
 
@@ -140,6 +140,15 @@ def _utm_epsg(lon: float, lat: float) -> int:
     """EPSG code of the WGS 84 / UTM zone of a point."""
     zone = min(max(int((lon + 180.0) // 6.0) + 1, 1), 60)
     return (32600 if lat >= 0 else 32700) + zone
+
+
+def crs_equal(a: str | None, b: str | None) -> bool:
+    """Whether two CRS WKTs (or their absence) name the same CRS."""
+    if not a or not b:
+        return not a and not b
+    from rasterio.crs import CRS
+
+    return bool(CRS.from_wkt(a) == CRS.from_wkt(b))
 
 
 def _target_crs(info: RasterInfo) -> str:

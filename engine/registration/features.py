@@ -24,8 +24,8 @@ from typing import Protocol, runtime_checkable
 
 import numpy as np
 
-from ...errors import InputError
-from ..prepare import prepare_image
+from ..errors import InputError
+from .prepare import prepare_image
 
 logger = logging.getLogger(__name__)
 

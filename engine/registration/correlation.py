@@ -29,6 +29,10 @@ from dataclasses import dataclass
 
 import numpy as np
 
+MIN_DISTINCTNESS = 2.0
+"""Distinctness (robust standard deviations of the correlation surface above the next local maximum) a
+peak needs where no calibration says otherwise (the hand-set value of issue 15): the keypoint fine
+stage's template matches, and a shift method without a calibration entry (:mod:`.shift.calibration`)."""
 COARSE_MAX_SHIFT = 16
 """Above this many pixels of search radius, the search starts on a pooled (coarser) volume."""
 

@@ -18,11 +18,11 @@ from typing import Any
 
 import numpy as np
 
-from ...errors import DependencyError, InputError, RasterIOError
-from ...raster_io import OUTPUT_NODATA, UNREADABLE, RasterInfo, osgeo_cache, osgeo_thread_options
-from ...run import QUIET, Run
-from ..transforms import Transform, fit_transform
-from .grid import TiePoint
+from ..errors import DependencyError, InputError, RasterIOError
+from ..raster_io import OUTPUT_NODATA, UNREADABLE, RasterInfo, osgeo_cache, osgeo_thread_options
+from ..run import QUIET, Run
+from .tiepoints import TiePoint
+from .transforms import Transform, fit_transform
 
 logger = logging.getLogger(__name__)
 

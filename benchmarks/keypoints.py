@@ -324,6 +324,8 @@ def summarise(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
             s["cmr"] = float(np.mean([r["cmr"] for r in sel]))
             rm = [r["rmse_correct"] for r in sel if r["rmse_correct"] is not None]
             s["rmse_correct"] = float(np.mean(rm)) if rm else None
+            ce = [r["corner_error"] for r in sel if r["success"]]
+            s["corner_error_correct"] = float(np.mean(ce)) if ce else None
         else:
             s["registered"] = sum(r["failed"] is None and r["matches"] >= MIN_INLIERS for r in sel)
             s["inliers"] = float(np.mean([r["matches"] for r in sel]))
@@ -351,15 +353,17 @@ def markdown(summary: list[dict[str, Any]], command: str) -> str:
              f"CMR = NCM / matches; answered = a transform returned (not refused); "
              f"correct = mean corner error < {CORRECT_PX:g} px; wrong = a transform "
              f"returned with a mean corner error of {CORRECT_PX:g} px or more, where a refusal would have "
-             "been right). Wall seconds "
-             "depend on the other jobs; CPU seconds are this process's (OpenCV may use both cores).", "",
-             "| set | method | cases | answered | correct | wrong | NCM | CMR | RMSE correct (px) | s / pair "
-             "| CPU s / pair |",
-             "|---|---|---|---|---|---|---|---|---|---|---|"]
+             "been right; corner error = the mean corner error of the correct answers, averaged). "
+             "Wall seconds depend on the other jobs; CPU seconds are this process's (OpenCV may use both "
+             "cores).", "",
+             "| set | method | cases | answered | correct | wrong | corner error (px) | NCM | CMR "
+             "| RMSE correct (px) | s / pair | CPU s / pair |",
+             "|---|---|---|---|---|---|---|---|---|---|---|---|"]
     for s in summary:
         if "success" in s:
             lines.append(f"| {s['set']} | {s['method']} | {s['n']} | {_count(s, 'answered')} | "
                          f"{_count(s, 'success')} | {_count(s, 'wrong')} | "
+                         f"{_fmt(s['corner_error_correct'])} | "
                          f"{s['ncm']:.1f} | {100 * s['cmr']:.0f} % | {_fmt(s['rmse_correct'])} | "
                          f"{s['seconds']:.2f} | {s['cpu_seconds']:.2f} |")
     lines += ["", "Real SAR-SAR pairs without ground truth (`sar_sar_r2d2/`): registered = a homography "

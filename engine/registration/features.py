@@ -91,21 +91,31 @@ class OrientedGradientFeatures:
             img = ndimage.gaussian_filter(img, self.pre_sigma, mode="nearest")
         gx = ndimage.correlate1d(img, np.array([-0.5, 0.0, 0.5], np.float32), axis=1, mode="nearest")
         gy = ndimage.correlate1d(img, np.array([-0.5, 0.0, 0.5], np.float32), axis=0, mode="nearest")
-        angles = np.arange(self.orientations, dtype=np.float32) * (np.pi / self.orientations)
-        feats = np.empty((self.orientations, *img.shape), dtype=np.float32)
-        kern = _gauss_kernel(self.sigma)
-        for i, a in enumerate(angles):
-            ch = np.abs(np.cos(a) * gx + np.sin(a) * gy)
-            ch = ndimage.correlate1d(ch, kern, axis=0, mode="nearest")
-            feats[i] = ndimage.correlate1d(ch, kern, axis=1, mode="nearest")
-        _smooth_orientations(feats)
-        norm = np.sqrt(_sum_of_squares(feats))[None]
-        if self.norm_sigma > 0:
-            norm = np.sqrt(ndimage.gaussian_filter(norm[0] ** 2, self.norm_sigma, mode="nearest"))[None]
-        eps = 1e-3 * float(np.median(norm)) + 1e-12
-        feats /= norm + eps
-        feats[:, ~valid] = 0.0
-        return feats
+        return oriented_channels(gx, gy, valid, self.orientations, self.sigma, self.norm_sigma)
+
+
+def oriented_channels(gx: np.ndarray, gy: np.ndarray, valid: np.ndarray, orientations: int = 9,
+                      sigma: float = 1.0, norm_sigma: float = 8.0) -> np.ndarray:
+    """CFOG channels ``(orientations, h, w)`` float32 of the gradient ``(gx, gy)``: ``|cos a gx + sin a gy|``
+    for ``a`` over [0, 180) degrees, smoothed by a Gaussian of ``sigma`` and across orientations, divided
+    by the (``norm_sigma``-smoothed, see :class:`OrientedGradientFeatures`) norm; 0 where not ``valid``."""
+    from scipy import ndimage
+
+    angles = np.arange(orientations, dtype=np.float32) * (np.pi / orientations)
+    feats = np.empty((orientations, *gx.shape), dtype=np.float32)
+    kern = _gauss_kernel(sigma)
+    for i, a in enumerate(angles):
+        ch = np.abs(np.cos(a) * gx + np.sin(a) * gy)
+        ch = ndimage.correlate1d(ch, kern, axis=0, mode="nearest")
+        feats[i] = ndimage.correlate1d(ch, kern, axis=1, mode="nearest")
+    _smooth_orientations(feats)
+    norm = np.sqrt(_sum_of_squares(feats))[None]
+    if norm_sigma > 0:
+        norm = np.sqrt(ndimage.gaussian_filter(norm[0] ** 2, norm_sigma, mode="nearest"))[None]
+    eps = 1e-3 * float(np.median(norm)) + 1e-12
+    feats /= norm + eps
+    feats[:, ~valid] = 0.0
+    return feats
 
 
 def _smooth_orientations(feats: np.ndarray) -> None:

@@ -97,14 +97,19 @@ def pool(img: np.ndarray, valid: np.ndarray, factor: int) -> _Side:
 
 def features(img: np.ndarray, valid: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """CFOG channels of a prepared image, zero outside the validity mask eroded by :data:`ERODE`."""
-    from scipy import ndimage
-
     from ..features import OrientedGradientFeatures
 
-    ok = ndimage.binary_erosion(valid, iterations=ERODE) if valid.any() else valid
+    ok = eroded(valid)
     feats = OrientedGradientFeatures(log_scale=False)(img, valid)
     feats[:, ~ok] = 0.0
     return feats, ok
+
+
+def eroded(valid: np.ndarray) -> np.ndarray:
+    """The validity mask eroded by :data:`ERODE` pixels (where feature channels are trusted)."""
+    from scipy import ndimage
+
+    return ndimage.binary_erosion(valid, iterations=ERODE) if valid.any() else valid
 
 
 def similarity(angle_deg: float, scale: float) -> np.ndarray:

@@ -2,8 +2,9 @@
 
 Given an approximate INPUT -> REFERENCE transform ``h``, the prepared INPUT is
 resampled onto the REFERENCE grid, both get the CFOG-style oriented-gradient
-channels (:func:`.coarse.features`), and square templates of the resampled
-INPUT on a regular grid are searched in the REFERENCE within a radius by the
+channels (:func:`.coarse.features`; on SAR-SAR pairs the linear intensities and
+:func:`.sarsift.dense_features`), and square templates of the resampled INPUT on
+a regular grid are searched in the REFERENCE within a radius by the
 co-registration's FFT normalised cross-correlation
 (:func:`engine.registration.correlation.search_shift`, sub-pixel). Each found
 shift is a correspondence between the INPUT point ``h^-1(q)`` and the REFERENCE
@@ -16,6 +17,7 @@ which works where keypoint descriptors do not agree across modalities.
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
@@ -97,23 +99,30 @@ def template_matches(moved: tuple[np.ndarray, np.ndarray], ref: tuple[np.ndarray
     return np.array(centres, float).reshape(-1, 2), found[:, :2], found[:, 2]
 
 
+FeatureMaps = Callable[[np.ndarray, np.ndarray], tuple[np.ndarray, np.ndarray]]
+"""``(image, valid) -> (channels (c, h, w), where they are valid)``: what the templates compare."""
+
+
 def refine(inp: tuple[np.ndarray, np.ndarray], ref: tuple[np.ndarray, np.ndarray], h: np.ndarray, kind: str,
-           run: Run = QUIET) -> DenseFit:
+           run: Run = QUIET, feature_maps: FeatureMaps = features, affine_choice: bool = True) -> DenseFit:
     """Refine ``h`` (INPUT -> REFERENCE) by :data:`RADII` passes of template matching (see the module doc).
 
-    ``inp`` and ``ref`` are ``(prepared image, valid)``. Raises :class:`RegistrationError` when a
-    pass leaves fewer than :data:`MIN_INLIERS` inliers or the fit is degenerate.
+    ``inp`` and ``ref`` are ``(image, valid)`` as ``feature_maps`` takes them (by default the prepared
+    images and their CFOG channels, :func:`.coarse.features`). With ``affine_choice`` a homography
+    request may end as an affine (:func:`_select`); without, each pass fits ``kind``. Raises
+    :class:`RegistrationError` when a pass leaves fewer than :data:`MIN_INLIERS` inliers or the fit is
+    degenerate.
     """
     (img, valid), (rimg, rvalid) = inp, ref
     size = (float(img.shape[1]), float(img.shape[0]))
-    ref_feats = features(rimg, rvalid)
+    ref_feats = feature_maps(rimg, rvalid)
     fit: DenseFit | None = None
     sharp = sharp_inliers = 0
     for i, radius in enumerate(RADII):
         run.check("Keypoint registration")
         warped = warp_onto(img, valid, h, (rimg.shape[0], rimg.shape[1]))
         run.check("Keypoint registration")
-        moved = features(*warped)
+        moved = feature_maps(*warped)
         span = run.span(i / len(RADII), (i + 1) / len(RADII))
         q, d, distinct = template_matches(moved, ref_feats, radius, span, TEMPLATES[i])
         src, dst = project(np.linalg.inv(h), q), q + d
@@ -131,7 +140,7 @@ def refine(inp: tuple[np.ndarray, np.ndarray], ref: tuple[np.ndarray, np.ndarray
             sharp = len(_thinned(q[distinct_enough]))
             sharp_inliers = len(_thinned(q[found.inliers & distinct_enough]))
         src, dst = src[found.inliers], dst[found.inliers]
-        h = _select(src, dst, kind)
+        h = _select(src, dst, kind) if affine_choice else fit_matrix(src, dst, kind)
         problem = degeneracy(h, *size)
         if problem is not None:
             raise RegistrationError(f"The fitted {kind} is refused: {problem}; nothing was written. "

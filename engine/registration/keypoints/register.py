@@ -19,9 +19,11 @@
 
 When both images are SAR and the method is the classical one, steps 1-4 use SAR-SIFT
 keypoints (:mod:`.sarsift`: speckle-robust gradients and descriptors, full orientation;
-no check descriptor) and their fit is the answer, refused when the matches left out of it
-hold a second consensus with nearly as much support; only when that stage fails does the
-dense search of step 5 run (its coarse search from scratch).
+no check descriptor); their fit is refused when the matches left out of it hold a second
+consensus with nearly as much support, and otherwise sharpened by the dense fine stage on
+speckle-robust ROEWA channels of the linear intensities (:func:`.sarsift.dense_features`),
+which it must not move by more than the keypoint inliers' tolerance. Only when the keypoint
+stage fails does the dense search of step 5 run (its coarse search from scratch).
 
 The result maps INPUT pixel-corner coordinates to REFERENCE pixel-corner coordinates.
 """
@@ -50,7 +52,7 @@ from ..transforms import (
 )
 from . import sarsift
 from .coarse import search
-from .dense import refine
+from .dense import DenseFit, refine
 from .detect import Detector, Keypoints, extract
 from .matching import Matches, agree, guided, mutual_nearest
 
@@ -232,9 +234,14 @@ def _dense_fits(a: tuple[np.ndarray, np.ndarray], b: tuple[np.ndarray, np.ndarra
         except RegistrationError as exc:
             errors.append(exc)
             continue
-        if fit.sharp_inliers >= MIN_SHARP_INLIERS and fit.sharp_inliers >= MIN_SHARP_SHARE * fit.sharp:
+        if _sharp(fit):
             fits.append(_Fit(fit.matrix, h0, fit.src, fit.dst, fit.n_matches, source))
     return fits, errors
+
+
+def _sharp(fit: DenseFit) -> bool:
+    """Whether enough distinct template matches of the dense fit's widest pass agree (see the constants)."""
+    return fit.sharp_inliers >= MIN_SHARP_INLIERS and fit.sharp_inliers >= MIN_SHARP_SHARE * fit.sharp
 
 
 def _choose(fits: list[_Fit], size: tuple[float, float], kind: str) -> _Fit:
@@ -283,6 +290,33 @@ def _sar_sift_fit(a: Keypoints, b: Keypoints, kind: str, size: tuple[float, floa
     return fit
 
 
+def _sharpened(fit: _Fit, inp: ImageSide, ref: ImageSide, kind: str, stages: dict[str, int],
+               run: Run) -> _Fit:
+    """The SAR-SIFT fit refined by the dense fine stage (:func:`.dense.refine`) on the linear intensities'
+    speckle-robust channels (:func:`.sarsift.dense_features`): keypoint positions on speckle are precise
+    to about 1.5 px each, template matches over whole windows to a fraction of that. It fits the
+    requested model (no affine choice: the keypoint matches, hundreds over the image, have fixed the
+    perspective; calibration: ``benchmarks.investigations.keypoints_sar_precision``). The keypoint fit
+    stays when that stage fails, is not sharp (:func:`_sharp`) or moves the corners by more than
+    :data:`FINE_THRESHOLD` (the keypoint inliers' own tolerance: a refinement, not another answer)."""
+    sides = [sarsift.linear_intensity(side.values, side.kind, side.valid) for side in (inp, ref)]
+    stages["sharpened"] = 0
+    try:
+        dense = refine(sides[0], sides[1], fit.matrix, kind, run, sarsift.dense_features, affine_choice=False)
+    except RegistrationError as exc:
+        run.say(f"dense refinement of the SAR-SIFT fit: {str(exc).split(';')[0]}; the keypoint fit stays",
+                logger=logger)
+        return fit
+    moved = corner_error(dense.matrix, fit.matrix, float(inp.values.shape[1]), float(inp.values.shape[0]))
+    stages["dense_inliers"] = len(dense.src)
+    if not _sharp(dense) or not moved <= FINE_THRESHOLD:
+        run.say(f"dense refinement of the SAR-SIFT fit not used ({dense.sharp_inliers} of {dense.sharp} "
+                f"distinct template matches agree, corners moved {moved:.1f} px)", logger=logger)
+        return fit
+    stages["sharpened"] = 1
+    return _Fit(dense.matrix, fit.coarse_matrix, dense.src, dense.dst, dense.n_matches, fit.coarse)
+
+
 def uses_sar_sift(inp: ImageSide, ref: ImageSide, detector: Detector) -> bool:
     """SAR-SIFT keypoints (:mod:`.sarsift`) serve the classical method when both images are SAR."""
     return detector.name == "classical" and inp.modality == "sar" and ref.modality == "sar"
@@ -303,11 +337,13 @@ def register_images(inp: ImageSide, ref: ImageSide, detector: Detector, kind: st
     stages: dict[str, int] = {}
     if sar_sift:
         try:
-            best = _sar_sift_fit(a, b, kind, size, stages, run.span(0.6, 1.0))
+            keypoint_fit = _sar_sift_fit(a, b, kind, size, stages, run.span(0.6, 0.7))
         except RegistrationError as exc:  # the dense search may still find it
             run.say(f"SAR-SIFT keypoints: {str(exc).split(';')[0]}; trying the dense search", logger=logger)
             best = _dense_result((inp_prepared, inp.valid), (ref_prepared, ref.valid), kind, [], exc, stages,
                                  run.span(0.6, 1.0))
+        else:
+            best = _sharpened(keypoint_fit, inp, ref, kind, stages, run.span(0.7, 1.0))
     else:
         starts: list[tuple[np.ndarray, str]] = []
         keypoint_error: RegistrationError | None = None

@@ -33,6 +33,7 @@ import numpy as np
 
 from ...run import QUIET, Run
 from .classical import sift_normalise
+from .coarse import eroded
 from .detect import Descriptions, Keypoints, local_maxima, usable_mask
 
 logger = logging.getLogger(__name__)
@@ -229,6 +230,20 @@ def extract(intensity: np.ndarray, valid: np.ndarray, max_keypoints: int, run: R
         np.concatenate([np.full(len(p.xy), a, np.float32) for p, a in zip(parts, alphas, strict=True)]),
         Descriptions(desc, None, np.zeros((len(desc), 0), np.float32), angle),
     )
+
+
+def dense_features(intensity: np.ndarray, valid: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Speckle-robust channels for the dense fine stage of a SAR-SAR pair (:func:`.dense.refine`): the
+    CFOG channels (:func:`engine.registration.features.oriented_channels`, its defaults) of the ROEWA
+    gradients of a linear ``intensity`` at the finest scale :data:`ALPHA0`, where a log-ratio edge
+    detector's response does not depend on the speckle level (gradients of the log image do); zero
+    outside the validity mask eroded as :func:`.coarse.features` does."""
+    from ..features import oriented_channels
+
+    usable = valid & (intensity > 0)
+    gx, gy = roewa_gradients(intensity, usable, ALPHA0)
+    ok = eroded(usable)
+    return oriented_channels(gx, gy, ok), ok
 
 
 def linear_intensity(values: np.ndarray, kind: str, valid: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

@@ -53,10 +53,9 @@ def test_single_look_speckle_still_gives_keypoints_within_the_valid_area() -> No
     np.testing.assert_allclose(np.linalg.norm(kps.described.desc, axis=1), 1.0, atol=1e-4)
 
 
-@pytest.mark.parametrize("looks", [1, 4])
-def test_sar_sar_pair_with_independent_speckle_is_registered(looks: int) -> None:
-    """Rotation 25 deg, scale 1.2, each side its own speckle: the classical method (SAR-SIFT keypoints)
-    recovers the homography within 2 px at the corners (the benchmark counts < 3 px as correct)."""
+def speckled_pair(looks: int) -> tuple[ImageSide, ImageSide, np.ndarray]:
+    """INPUT and REFERENCE of one scene (rotation 25 deg, scale 1.2), each side under its own L-look speckle,
+    and the true INPUT -> REFERENCE homography."""
     reflectivity = texture(256, seed=7) ** 2
     angle, scale = np.deg2rad(25.0), 1.2
     c = 128.0
@@ -67,11 +66,63 @@ def test_sar_sar_pair_with_independent_speckle_is_registered(looks: int) -> None
     inp_refl, ok = warped(reflectivity, h_true)
     inp = np.where(ok, speckled(np.maximum(inp_refl, 1e-6), looks, seed=10 + looks), 0.0)
     ref = speckled(reflectivity, looks, seed=20 + looks)
-    reg = register_images(ImageSide(inp, ok, "amplitude", "INPUT"),
-                          ImageSide(ref, np.ones(ref.shape, bool), "amplitude", "REFERENCE"),
-                          ClassicalDetector(), "homography")
+    return (ImageSide(inp, ok, "amplitude", "INPUT"),
+            ImageSide(ref, np.ones(ref.shape, bool), "amplitude", "REFERENCE"), h_true)
+
+
+@pytest.mark.parametrize(("looks", "kind", "within"), [(1, "affine", 1.0), (4, "affine", 1.0),
+                                                       (1, "homography", 2.0), (4, "homography", 2.0)])
+def test_sar_sar_pair_with_independent_speckle_is_registered(looks: int, kind: str, within: float) -> None:
+    """The classical method (SAR-SIFT keypoints, then the dense refinement on ROEWA channels) recovers the
+    map within ``within`` px at the corners (the benchmark counts < 3 px as correct): sub-pixel for the
+    affine the pair's truth (a similarity) is. The keypoint fit alone was 1.48 px off at 1 look (affine;
+    0.35 px at 4). A homography from the ~150 template matches of this small pair extrapolates less well
+    to the corners (about 1 px)."""
+    inp, ref, h_true = speckled_pair(looks)
+    reg = register_images(inp, ref, ClassicalDetector(), kind)
     assert reg.model_id == sarsift.MODEL_ID
-    assert transforms.corner_error(reg.matrix, h_true, 256, 256) < 2.0
+    assert transforms.corner_error(reg.matrix, h_true, 256, 256) < within
+    assert reg.stages["sharpened"] == 1
+
+
+def test_dense_features_ignore_the_speckle_level() -> None:
+    intensity = speckled(texture(96, seed=4) ** 2, 1, seed=5) ** 2
+    valid = np.ones(intensity.shape, bool)
+    feats, ok = sarsift.dense_features(intensity, valid)
+    feats9, _ = sarsift.dense_features(9.0 * intensity, valid)
+    assert feats.shape[1:] == intensity.shape and not ok[:2].any() and ok[48, 48]
+    np.testing.assert_allclose(feats9, feats, atol=1e-4)
+    assert np.abs(feats[:, ~ok]).max() == 0.0
+
+
+def test_a_refinement_that_moves_the_keypoint_fit_far_is_not_used(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The dense stage may only sharpen the SAR-SIFT fit: an answer 5 px away at the corners (more than the
+    keypoint inliers' tolerance) leaves the keypoint fit as it was, as does a failed dense stage."""
+    from engine.registration.keypoints import register as reg_module
+    from engine.registration.keypoints.dense import DenseFit
+
+    inp, ref, h_true = speckled_pair(4)
+    found: list[np.ndarray] = []
+
+    def moved(inp_side: object, ref_side: object, h: np.ndarray, *args: object, **kwargs: object) -> DenseFit:
+        found.append(h)
+        shifted = np.array([[1.0, 0.0, 5.0], [0.0, 1.0, 0.0], [0.0, 0.0, 1.0]]) @ h
+        pts = np.random.default_rng(0).uniform(20, 230, (40, 2))
+        return DenseFit(shifted, pts, transforms.project(shifted, pts), 40, 20, 20)
+
+    monkeypatch.setattr(reg_module, "refine", moved)
+    reg = register_images(inp, ref, ClassicalDetector(), "homography")
+    assert reg.stages["sharpened"] == 0
+    np.testing.assert_array_equal(reg.matrix, found[0])
+
+    def failing(*args: object, **kwargs: object) -> DenseFit:
+        raise RegistrationError("Only 3 inlier match(es) among 40 template matches")
+
+    monkeypatch.setattr(reg_module, "refine", failing)
+    again = register_images(inp, ref, ClassicalDetector(), "homography")
+    assert again.stages["sharpened"] == 0
+    np.testing.assert_array_equal(again.matrix, found[0])
+    assert transforms.corner_error(again.matrix, h_true, 256, 256) < 3.0
 
 
 def test_two_consensuses_of_similar_support_are_refused(monkeypatch: pytest.MonkeyPatch) -> None:

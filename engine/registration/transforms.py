@@ -109,7 +109,9 @@ def _fit_normalised(a: np.ndarray, b: np.ndarray, kind: str) -> np.ndarray:
         np.stack([-x, -y, -one, zero, zero, zero, u * x, u * y, u], 1),
         np.stack([zero, zero, zero, -x, -y, -one, v * x, v * y, v], 1),
     ])
-    _, _, vt = np.linalg.svd(rows)
+    # the reduced SVD has the same right singular vectors and skips U (2n x 2n in the full one); with
+    # fewer than 9 rows only the full one holds the null vector
+    _, _, vt = np.linalg.svd(rows, full_matrices=len(rows) < rows.shape[1])
     return vt[-1].reshape(3, 3)
 
 

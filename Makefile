@@ -156,7 +156,7 @@ bench-anchors: $(ANCHOR_VENV)/.installed
 # the refusal threshold of global co-registration, chosen on a calibration split (no benchmark case)
 calibrate-registration: setup
 	OMP_NUM_THREADS=1 OPENBLAS_NUM_THREADS=1 $(PY) -m benchmarks.calibrate_registration \
-	  --data ../shared/data/real --real 110 --synthetic 50
+	  --data ../shared/data/real --real 400 --synthetic 200
 
 bench-registration: setup bench-anchors
 	$(PY) -m benchmarks.registration --data ../shared/data/real --markdown docs/BENCHMARKS.md

@@ -167,9 +167,9 @@ def by_size(rows: list[dict[str, Any]], threshold: float) -> dict[str, float]:
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--data", type=Path, default=Path("../shared/data/real"))
-    parser.add_argument("--methods", nargs="+", default=["deep", "classical"])
-    parser.add_argument("--real", type=int, default=40, help="os_sift crops")
-    parser.add_argument("--synthetic", type=int, default=30)
+    parser.add_argument("--methods", nargs="+", default=["deep", "classical", "combined"])
+    parser.add_argument("--real", type=int, default=400, help="os_sift crops drawn (nodata crops dropped)")
+    parser.add_argument("--synthetic", type=int, default=200)
     parser.add_argument("--output", type=Path, default=OUTPUT)
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(message)s")

@@ -81,7 +81,7 @@ only when given a path.
     def add_parameters(self) -> None:
         self._add_rasters()
         self.add_enum(self.METHOD, "Method", self.METHODS, default=self.METHODS.index(engine.DEFAULT_METHOD))
-        self.add_onnx_file(self.MODEL, "Embedding model for METHOD=deep", advanced=True)
+        self.add_onnx_file(self.MODEL, "Embedding model for METHOD=deep or combined", advanced=True)
         self.add_enum(self.MODE, "Mode", self.MODES)
         self._add_number(self.MAX_SHIFT_M, "Maximum shift (m)", engine.DEFAULT_MAX_SHIFT_M, 1.0, double=True)
         self._add_number(self.MAX_SHIFT, "Maximum shift (pixels; overrides metres)", None, 1, optional=True)

@@ -46,20 +46,22 @@ from ..outputs import (
 from ..outputs import pixel_to_map_transform as _to_map
 from ..tiepoints import TiePoint, as_arrays
 from ..transforms import KINDS, SHIFT_KINDS, Transform, check_kind, fit_transform, rmse
-from .calibration import calibration
+from .calibration import EVIDENCE, calibration
 from .fitting import FitLimits, FitRefusedError, PointFit, fit_points, fit_single
 from .grid import global_search_limit, measure, plan_global, plan_grid
 
 logger = logging.getLogger(__name__)
 
-METHODS = ("deep", "classical", "gradmag")
+METHODS = ("deep", "classical", "gradmag", "combined")
 """Registered methods, in the order the QGIS dialog lists them (append new ones at the end)."""
 BASELINE_METHODS = ("gradmag",)
 """Methods kept for benchmarks only (not offered in the QGIS dialog)."""
-DEFAULT_METHOD = "deep"
-"""Chosen on real pairs in global mode with the default search and secret offsets (docs/BENCHMARKS.md,
-"Co-registration: choice of the default method"): as accurate as ``classical`` or better on every set,
-and far less often refused on small or partly overlapping scenes; about 3 x slower."""
+MODEL_METHODS = ("deep", "combined")
+"""Methods that run a ``Task.EMBED`` model."""
+DEFAULT_METHOD = "combined"
+"""Chosen on the calibration split of ``make calibrate-registration`` (decision record
+2026-12-07-registration-combined-evidence.md): at its calibrated threshold it answers more cases than
+``deep`` or ``classical`` at theirs, with at most 1 % wrong, and more of them within 1 px."""
 USER_METHODS = tuple(m for m in METHODS if m not in BASELINE_METHODS)
 MODES = ("global", "local")
 TRANSFORMS = SHIFT_KINDS
@@ -201,6 +203,7 @@ class CoregistrationResult:
                                  else "fallback (method not calibrated)"),
             "meaning": "robust standard deviations of the correlation surface between the peak and the next "
                        "local maximum; global mode refuses below min_distinctness",
+            "evidence": EVIDENCE.get(self.method, self.method),
         }
 
     def report(self, input_info: RasterInfo, reference_path: str, params: dict[str, Any]) -> dict[str, Any]:
@@ -243,11 +246,15 @@ def _finite_or_none(v: float) -> float | None:
 
 
 def make_extractor(method: str, model_path: str | os.PathLike[str] | None = None) -> FeatureExtractor:
-    """The feature extractor of ``method`` (``deep`` loads a ``Task.EMBED`` model)."""
+    """The feature extractor of ``method`` (``deep`` and ``combined`` load a ``Task.EMBED`` model)."""
     if method == "deep":
         from .deep import OnnxEmbeddingFeatures
 
         return OnnxEmbeddingFeatures(model_path)
+    if method == "combined":
+        from .combined import combined_features
+
+        return combined_features(model_path)
     return get_extractor(method)
 
 

@@ -23,6 +23,14 @@ CALIBRATION_FILE = Path(__file__).with_name("refusal_calibration.json")
 FALLBACK_DISTINCTNESS = MIN_DISTINCTNESS
 """Used for a method the calibration does not cover (the hand-set value of issue 15)."""
 SMALL_SCENE_PX = 128
+EVIDENCE = {
+    "deep": "the correlation surface of the learned embedding",
+    "classical": "the correlation surface of the CFOG oriented-gradient channels",
+    "gradmag": "the correlation surface of the gradient magnitude",
+    "combined": "one correlation surface of the learned embedding and the CFOG channels stacked at equal "
+                "energy (two matchers' evidence: a peak both share adds up, one's decoy is halved)",
+}
+"""What the distinctness of each method is measured on (the report's ``confidence.evidence``)."""
 
 
 @dataclass(frozen=True)

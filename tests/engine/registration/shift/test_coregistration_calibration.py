@@ -17,7 +17,7 @@ from engine.registration.tiepoints import TiePoint
 from engine.synthetic import generate_scene_pair
 from tests.conftest import write_test_geotiff
 
-CALIBRATED = ("deep", "classical")
+CALIBRATED = ("deep", "classical", "combined")
 
 
 def _point(distinctness: float) -> TiePoint:

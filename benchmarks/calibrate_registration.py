@@ -20,8 +20,10 @@ uses the 3MOS, OSdataset and CFOG pairs and synthetic seeds below 1000):
   same sizes and shifts.
 
 Every case runs ``coregister`` in global mode with the default search and the
-distinctness rule off; the rows (distinctness, error, refused at the edge) and the
-curve (answered and wrong shares per threshold) are written with the chosen value.
+distinctness rule off; the rows (distinctness, error, shift, refused at the edge) and the
+curve (answered and wrong shares per threshold) are written with the chosen value. Methods:
+``deep``, ``classical`` and ``combined`` (the two stacked in one surface); the file also
+holds, for analysis, the curve of the rule "answer when ``deep`` and ``classical`` agree".
 """
 
 from __future__ import annotations
@@ -131,20 +133,39 @@ def measure(trial: Trial, method: str) -> dict[str, Any]:
         return row | {"refused": str(exc).split(";")[0], "distinctness": None, "error": None}
     err = float(np.hypot(r.shift_x - trial.truth[0], r.shift_y - trial.truth[1]))
     d = r.tiepoints[0].distinctness
-    return row | {"refused": None, "distinctness": float(d) if np.isfinite(d) else 1e9, "error": err}
+    return row | {"refused": None, "distinctness": float(d) if np.isfinite(d) else 1e9, "error": err,
+                  "shift": [r.shift_x, r.shift_y]}
 
 
-def curve(rows: list[dict[str, Any]]) -> list[dict[str, float]]:
-    """Answered share (of all cases) and wrong share (of the answered) per threshold."""
-    out = []
+def curve(rows: list[dict[str, Any]], total: int | None = None) -> list[dict[str, float]]:
+    """Answered share (of all ``total`` cases, default ``len(rows)``) and wrong share (of the answered)
+    per threshold."""
+    out, n = [], total or len(rows)
     for t in THRESHOLDS:
         answered = [r for r in rows if r["refused"] is None and r["distinctness"] >= t]
         wrong = sum(r["error"] >= WRONG_PX for r in answered)
         within1 = sum(r["error"] < 1.0 for r in answered)
-        out.append({"threshold": t, "answered": len(answered) / max(1, len(rows)),
+        out.append({"threshold": t, "answered": len(answered) / max(1, n),
                     "wrong_of_answered": wrong / max(1, len(answered)), "wrong": wrong,
-                    "within_1px": within1 / max(1, len(rows))})
+                    "within_1px": within1 / max(1, n)})
     return out
+
+
+AGREE_PX = 1.0
+"""Two matchers agree when their shifts are this close (pixels)."""
+
+
+def agreement(first: list[dict[str, Any]], second: list[dict[str, Any]]) -> dict[str, Any]:
+    """The rule "answer when two matchers agree": ``first``'s shift is answered when both answered,
+    their shifts lie within AGREE_PX and the weaker peak reaches the threshold. Analysis only (the
+    engine does not use it; see the decision record 2026-12-07-registration-combined-evidence.md)."""
+    rows = [a | {"distinctness": min(a["distinctness"], b["distinctness"])}
+            for a, b in zip(first, second, strict=True)
+            if a["refused"] is None and b["refused"] is None
+            and np.hypot(*np.subtract(a["shift"], b["shift"])) <= AGREE_PX]
+    points = curve(rows, total=len(first))
+    return {"rule": f"{first[0]['method']} and {second[0]['method']} within {AGREE_PX:g} px, weaker peak's "
+                    "distinctness >= threshold", "min_distinctness": choose(points), "curve": points}
 
 
 def choose(points: list[dict[str, float]]) -> float:
@@ -195,6 +216,9 @@ def main(argv: Sequence[str] | None = None) -> int:
                                          "answered_by_size": by_size(rows, threshold),
                                          "curve": points, "rows": rows}
             logger.info("%s: threshold %.1f", method, threshold)
+        found = result["methods"]
+        if "deep" in found and "classical" in found:
+            result["agreement"] = agreement(found["deep"]["rows"], found["classical"]["rows"])
     args.output.write_text(json.dumps(result, indent=1) + "\n")
     return 0
 

@@ -29,8 +29,8 @@ from typing import Any
 import numpy as np
 
 from benchmarks.common import float32_tiled_profile, replace_section
-from engine.registration.shift.api import MODEL_METHODS
 from engine.registration.shift.deep import find_embed_model
+from engine.registration.shift.methods import MODEL_METHODS
 from training.registration.data import HELD_OUT as DEEP_HELD_OUT
 
 log = logging.getLogger(__name__)

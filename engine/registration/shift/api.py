@@ -22,7 +22,7 @@ import numpy as np
 from ...errors import InputError, RegistrationError
 from ...raster_io import RasterInfo, atomic_output, check_writable
 from ...run import IsCancelled, Log, Progress, Run
-from ..features import FeatureExtractor, get_extractor
+from ..features import FeatureExtractor
 from ..georef import (
     PairGeometry,
     PairReader,
@@ -49,20 +49,16 @@ from ..transforms import KINDS, SHIFT_KINDS, Transform, check_kind, fit_transfor
 from .calibration import EVIDENCE, calibration
 from .fitting import FitLimits, FitRefusedError, PointFit, fit_points, fit_single
 from .grid import global_search_limit, measure, plan_global, plan_grid
+from .methods import (  # the plugin and batch read the method names from here
+    BASELINE_METHODS,  # noqa: F401
+    DEFAULT_METHOD,
+    METHODS,
+    USER_METHODS,  # noqa: F401
+    make_extractor,
+)
 
 logger = logging.getLogger(__name__)
 
-METHODS = ("deep", "classical", "gradmag", "combined")
-"""Registered methods, in the order the QGIS dialog lists them (append new ones at the end)."""
-BASELINE_METHODS = ("gradmag",)
-"""Methods kept for benchmarks only (not offered in the QGIS dialog)."""
-MODEL_METHODS = ("deep", "combined")
-"""Methods that run a ``Task.EMBED`` model."""
-DEFAULT_METHOD = "combined"
-"""Chosen on the calibration split of ``make calibrate-registration`` (decision record
-2026-12-07-registration-combined-evidence.md): at its calibrated threshold it answers more cases than
-``deep`` or ``classical`` at theirs, with at most 1 % wrong, and more of them within 1 px."""
-USER_METHODS = tuple(m for m in METHODS if m not in BASELINE_METHODS)
 MODES = ("global", "local")
 TRANSFORMS = SHIFT_KINDS
 MIN_WINDOW = 32
@@ -243,19 +239,6 @@ class CoregistrationResult:
 
 def _finite_or_none(v: float) -> float | None:
     return float(v) if np.isfinite(v) else None
-
-
-def make_extractor(method: str, model_path: str | os.PathLike[str] | None = None) -> FeatureExtractor:
-    """The feature extractor of ``method`` (``deep`` and ``combined`` load a ``Task.EMBED`` model)."""
-    if method == "deep":
-        from .deep import OnnxEmbeddingFeatures
-
-        return OnnxEmbeddingFeatures(model_path)
-    if method == "combined":
-        from .combined import combined_features
-
-        return combined_features(model_path)
-    return get_extractor(method)
 
 
 @dataclass(frozen=True)

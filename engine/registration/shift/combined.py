@@ -1,7 +1,7 @@
 """The ``combined`` method: two kinds of evidence in one correlation surface.
 
 The learned embedding (:mod:`.deep`) and the CFOG/HOPC-style oriented gradients
-(:mod:`.features`) are computed on the same pair; each volume is scaled to the same
+(:mod:`..features`) are computed on the same pair; each volume is scaled to the same
 mean energy per valid pixel and the two are stacked as one feature volume. The one
 normalised cross-correlation of the stack is then close to the mean of the two
 methods' surfaces: a peak both put at the same shift keeps its height, a peak that

@@ -12,13 +12,13 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from engine.coregistration import coregister
-from engine.coregistration.calibration import calibration
-from engine.coregistration.combined import CombinedFeatures, equal_energy
-from engine.coregistration.fitting import FitLimits, fit_single
-from engine.coregistration.grid import TiePoint
-from engine.coregistration.matching import Match, match
 from engine.errors import RegistrationError
+from engine.registration.correlation import Match, match
+from engine.registration.shift import coregister
+from engine.registration.shift.calibration import calibration
+from engine.registration.shift.combined import CombinedFeatures, equal_energy
+from engine.registration.shift.fitting import FitLimits, fit_single
+from engine.registration.tiepoints import TiePoint
 from engine.synthetic import generate_scene_pair
 from tests.conftest import write_test_geotiff
 

@@ -78,7 +78,9 @@ def models_needed(algorithm: str, inputs: Sequence[Path], options: Mapping[str, 
         from ..translation.render import default_model_path
 
         return [default_model_path().name]
-    if algorithm == "coregister" and options.get("method") == "deep":
+    from ..registration.shift.methods import MODEL_METHODS
+
+    if algorithm == "coregister" and options.get("method") in MODEL_METHODS:
         from ..registration.shift.deep import find_embed_model
 
         found = find_embed_model()

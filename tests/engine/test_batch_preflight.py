@@ -24,6 +24,7 @@ def test_the_models_each_algorithm_loads_are_named(tmp_path: Path) -> None:
     assert models_needed("translate", [], {"model": None}) == ["sar2opt-colourise-v1.onnx"]
     assert models_needed("translate", [], {"model": "mine.onnx"}) == []
     assert models_needed("coregister", [], {"method": "deep"}) == ["regembed-guided-v3.onnx"]
+    assert models_needed("coregister", [], {"method": "combined"}) == ["regembed-guided-v3.onnx"]
     assert models_needed("coregister", [], {"method": "classical"}) == []
     assert models_needed("todb", [], {}) == []
     (tmp_path / "bad.sarz").write_bytes(b"not a sarz")  # fails on its own later, needs nothing now

@@ -143,9 +143,12 @@ def measure(size: int, workdir: Path | None) -> Row:
 
 
 def markdown_section(rows: Sequence[Row], command: str, note: str = "") -> str:
+    from engine.registration.shift.methods import DEFAULT_METHOD
+
     lines = [
         *section_head(SECTION, command, machine_line(note=note)),
-        "`coregister` with the QGIS dialog's defaults (deep method, global mode, ±150 m search) and its "
+        f"`coregister` with the QGIS dialog's defaults ({DEFAULT_METHOD} method, global mode, ±150 m search) "
+        "and its "
         "default outputs (corrected raster as a geotransform, JSON report, checkerboard) on a synthetic "
         f"SAR/optical pair written strip by strip (fractal terrain, 4-look speckle; SAR shifted by "
         f"({SHIFT[0]}, {SHIFT[1]}) px). Peak RSS of the child process that runs only `coregister`; the "

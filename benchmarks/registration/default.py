@@ -147,7 +147,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--markdown", type=Path, default=None)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--shifts", type=int, default=3, help="secret offsets per pair (os_sift: 2 x this)")
-    parser.add_argument("--methods", nargs="+", default=["deep", "classical"])
+    parser.add_argument("--methods", nargs="+", default=["deep", "classical", "combined"])
     parser.add_argument("--only", nargs="*", default=list(SETS), help=f"data sets: {' '.join(SETS)}")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(message)s")

@@ -93,7 +93,7 @@ if [ "$SMOKE" = 1 ]; then
   KP_DATA=(--no-real --synthetic-scenes 2 --synthetic-size 128 --batch 1 --crop 64)
   KP_EVAL=(--synthetic 1 --warps-per-pair 1 --max-keypoints 64)
   TR_DATA=(--no-3mos --synthetic-pairs 2 --synthetic-size 128 --batch 1 --crop 64)
-  TR_EVAL=(--synthetic 1)
+  TR_EVAL=(--synthetic 1 --train-synthetic 2)
   SHRINK=(--colour-shrinkage 1)
 else
   STEPS=0

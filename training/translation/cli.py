@@ -81,7 +81,7 @@ def _evaluate_parser(sub: argparse._SubParsersAction) -> None:
     ev.add_argument("--json", dest="json_out", default=None, help="write the full report here")
     cli_common.add_field_arguments(ev, e, ("real_root",))
     ev.add_argument("--held-out", nargs="*", default=list(e.held_out))
-    cli_common.add_field_arguments(ev, e, ("synthetic", "synthetic_first_seed"))
+    cli_common.add_field_arguments(ev, e, ("synthetic", "synthetic_first_seed", "train_synthetic"))
     ev.add_argument(
         "--inception-weights",
         default=None,
@@ -123,6 +123,7 @@ def _evaluate(args: argparse.Namespace) -> int:
         held_out=tuple(args.held_out),
         synthetic=args.synthetic,
         synthetic_first_seed=args.synthetic_first_seed,
+        train_synthetic=args.train_synthetic,
         inception_weights=args.inception_weights,
     )
     report = evaluate(args.models, cfg)

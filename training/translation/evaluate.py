@@ -38,7 +38,8 @@ class EvalConfig:
     synthetic: int = documented(8, "held-out synthetic pairs")
     synthetic_size: int = 256
     synthetic_first_seed: int = 900000
-    train_synthetic: int = 32  # synthetic training scenes whose mean colour is the baseline
+    train_synthetic: int = documented(32, "synthetic training pairs whose mean colour is the mean-colour "
+                                           "baseline's (as many as the run trained on)")
     inception_weights: str | None = None
 
 

@@ -50,7 +50,7 @@ from ..transforms import (
     project,
     reprojection_errors,
 )
-from . import sarsift
+from . import rift, sarsift
 from .coarse import search
 from .dense import DenseFit, refine
 from .detect import Detector, Keypoints, extract
@@ -122,13 +122,17 @@ class Registration:
         return float(np.sqrt(np.mean(self.residuals**2))) if len(self.residuals) else float("nan")
 
 
-def _keypoints(side: ImageSide, prepared: np.ndarray, detector: Detector | None, max_keypoints: int,
+def _keypoints(side: ImageSide, prepared: np.ndarray, detector: Detector | str, max_keypoints: int,
                run: Run) -> Keypoints:
-    """Keypoints of one side: SAR-SIFT's (:mod:`.sarsift`) when ``detector`` is None, else the detector's."""
-    if detector is None:
+    """Keypoints of one side: SAR-SIFT's (:mod:`.sarsift`) or RIFT's (:mod:`.rift`) when ``detector``
+    names them, else the detector's."""
+    if detector == sarsift.MODEL_ID:
         intensity, ok = sarsift.linear_intensity(side.values, side.kind, side.valid)
         kps = sarsift.extract(intensity, ok, max_keypoints, run)
+    elif detector == rift.MODEL_ID:
+        kps = rift.extract(prepared, side.valid, side.role, run)
     else:
+        assert not isinstance(detector, str)
         kps = extract(prepared, side.valid, detector, side.modality, max_keypoints, run)
     if len(kps) < MIN_KEYPOINTS:
         share = 100.0 * float(side.valid.mean()) if side.valid.size else 0.0
@@ -322,17 +326,27 @@ def uses_sar_sift(inp: ImageSide, ref: ImageSide, detector: Detector) -> bool:
     return detector.name == "classical" and inp.modality == "sar" and ref.modality == "sar"
 
 
+def keypoint_method(inp: ImageSide, ref: ImageSide, detector: Detector, use_rift: bool = True) -> Detector | str:
+    """What finds the keypoints: SAR-SIFT for two SAR images and RIFT for the others (classical
+    method; the detector itself, SAR-Harris, when ``use_rift`` is False), else the learned detector."""
+    if uses_sar_sift(inp, ref, detector):
+        return sarsift.MODEL_ID
+    return rift.MODEL_ID if detector.name == "classical" and use_rift else detector
+
+
 def register_images(inp: ImageSide, ref: ImageSide, detector: Detector, kind: str = "homography",
-                    max_keypoints: int = MAX_KEYPOINTS, run: Run = QUIET) -> Registration:
-    """Register ``inp`` onto ``ref`` (see the module doc); raises :class:`RegistrationError` if it cannot."""
+                    max_keypoints: int = MAX_KEYPOINTS, run: Run = QUIET, use_rift: bool = True) -> Registration:
+    """Register ``inp`` onto ``ref`` (see the module doc); raises :class:`RegistrationError` if it cannot.
+    ``use_rift=False`` gives the classical method's former optical-SAR keypoints (SAR-Harris, for
+    comparison)."""
     started = time.perf_counter()
     check_kind(kind, MATRIX_KINDS)
     inp_prepared = prepare_image(inp.values, inp.kind, inp.valid)
     ref_prepared = prepare_image(ref.values, ref.kind, ref.valid)
-    sar_sift = uses_sar_sift(inp, ref, detector)
-    keypoint_method = None if sar_sift else detector
-    a = _keypoints(inp, inp_prepared, keypoint_method, max_keypoints, run.span(0.0, 0.3))
-    b = _keypoints(ref, ref_prepared, keypoint_method, max_keypoints, run.span(0.3, 0.6))
+    method = keypoint_method(inp, ref, detector, use_rift)
+    sar_sift = method == sarsift.MODEL_ID
+    a = _keypoints(inp, inp_prepared, method, max_keypoints, run.span(0.0, 0.3))
+    b = _keypoints(ref, ref_prepared, method, max_keypoints, run.span(0.3, 0.6))
     size = (float(inp.values.shape[1]), float(inp.values.shape[0]))
     stages: dict[str, int] = {}
     if sar_sift:
@@ -348,7 +362,9 @@ def register_images(inp: ImageSide, ref: ImageSide, detector: Detector, kind: st
         starts: list[tuple[np.ndarray, str]] = []
         keypoint_error: RegistrationError | None = None
         try:
-            kp = _keypoint_fit(a, b, kind, size, stages, run.span(0.6, 0.65))
+            # RIFT's matches are few and noisy: a similarity (2-point samples) starts the dense stage best
+            kp = _keypoint_fit(a, b, "similarity" if method == rift.MODEL_ID else kind, size, stages,
+                               run.span(0.6, 0.65))
             starts.append((kp.matrix, "keypoints"))
         except RegistrationError as exc:
             keypoint_error = exc
@@ -361,6 +377,6 @@ def register_images(inp: ImageSide, ref: ImageSide, detector: Detector, kind: st
         matrix=best.matrix, kind=kind, coarse_matrix=best.coarse_matrix, src=best.src, dst=best.dst,
         residuals=reprojection_errors(best.matrix, best.src, best.dst), n_keypoints=(len(a), len(b)),
         n_matches=best.n_matches, method=detector.name,
-        model_id=sarsift.MODEL_ID if sar_sift else detector.model_id,
+        model_id=method if isinstance(method, str) else detector.model_id,
         seconds=time.perf_counter() - started, stages=stages, coarse=best.coarse,
     )

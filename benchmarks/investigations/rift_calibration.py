@@ -1,0 +1,143 @@
+"""Calibration split of the optical-SAR keypoint method (``rift-v1``): cases no benchmark reports.
+
+Every parameter and threshold of :mod:`engine.keypoints.rift` and of the optical-SAR
+acceptance rules was chosen on these cases, never on the 3MOS / OSdataset cases of
+``python -m benchmarks.keypoints`` (decision record ``docs/decisions/2026-12-07-keypoints-rift.md``):
+
+- real: the WorldView pan / GF-3 HH pair of ``os_sift/`` (in no keypoint benchmark), aligned
+  by :data:`benchmarks.calibrate_registration.OS_SIFT_OFFSET`; crops at seeded positions,
+  256 or 512 px, at full resolution or averaged 2 x 2 (about the 3MOS pairs' detail); the GF-3
+  crop (amplitude, INPUT) warped by a random homography of the benchmark's distribution
+  (rotation +-30 deg, scale 0.75-1.33) with seeds from :data:`SEED` (the benchmark's are
+  1000-8100), the WorldView crop as REFERENCE;
+- synthetic: engine.synthetic scene pairs, seeds from :data:`SYNTHETIC_SEED` (the benchmark
+  uses 4000-4102).
+
+``python -m benchmarks.investigations.rift_calibration --data ../shared/data/real`` prints, per
+case, what the registration returns (corner error, inliers, the fit's statistics): the rows
+the thresholds were read from.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import numpy as np
+
+from benchmarks.calibrate_registration import OS_SIFT_OFFSET
+from benchmarks.keypoints import Case, warped_case
+
+logger = logging.getLogger(__name__)
+
+SEED = 60_000
+SYNTHETIC_SEED = 61_000
+SIZES = (256, 512)
+POOLING = (1, 2)
+
+
+def _pool(img: np.ndarray, factor: int) -> np.ndarray:
+    if factor == 1:
+        return img
+    h, w = (s // factor * factor for s in img.shape)
+    return img[:h, :w].reshape(h // factor, factor, w // factor, factor).mean(axis=(1, 3))
+
+
+def _translation(dx: float, dy: float) -> np.ndarray:
+    return np.array([[1.0, 0.0, dx], [0.0, 1.0, dy], [0.0, 0.0, 1.0]])
+
+
+def os_sift_cases(data: Path, n: int, seed: int = SEED) -> Iterator[Case]:
+    """Warped GF-3 crops onto WorldView crops of ``os_sift/`` (see the module doc)."""
+    import rasterio
+
+    folder = data / "os_sift"
+    wv_path = next(iter(sorted(folder.glob("18APR*.tiff"))), None)
+    sar_path = next(iter(sorted(folder.glob("GF3_*.tiff"))), None)
+    if wv_path is None or sar_path is None:
+        return
+    with rasterio.open(wv_path) as src:
+        wv = src.read(1).astype(np.float32)
+    with rasterio.open(sar_path) as src:
+        sar = src.read(1).astype(np.float32)
+    rng = np.random.default_rng(seed)
+    ox, oy = (int(np.floor(v)) for v in OS_SIFT_OFFSET)
+    i = 0
+    while i < n:
+        size, factor = int(rng.choice(SIZES)), int(rng.choice(POOLING))
+        span = size * factor
+        if span > min(wv.shape):
+            continue
+        r, c = (int(rng.integers(0, s - span + 1)) for s in wv.shape)
+        sar_crop = sar[r + oy:r + oy + span, c + ox:c + ox + span]
+        if sar_crop.shape != (span, span) or (sar_crop <= 0).mean() > 0.02:
+            continue
+        # GF-3 crop pixel p lies at WorldView crop pixel p + (ox, oy) - OS_SIFT_OFFSET (full resolution)
+        base = _translation((ox - OS_SIFT_OFFSET[0]) / factor, (oy - OS_SIFT_OFFSET[1]) / factor)
+        amp = np.sqrt(_pool(sar_crop.astype(np.float64) ** 2, factor)).astype(np.float32)
+        case = warped_case("os_sift calibration", f"os{i}@{r},{c}x{factor}/{size}", amp, "amplitude",
+                           _pool(wv[r:r + span, c:c + span], factor).astype(np.float32), "optical",
+                           seed=seed + 100 + i, sar_valid=amp > 0)
+        assert case.truth is not None
+        case.truth = base @ case.truth
+        yield case
+        i += 1
+
+
+def synthetic_cases(n: int, side: int = 384, seed: int = SYNTHETIC_SEED) -> Iterator[Case]:
+    """engine.synthetic SAR / optical scenes, the SAR warped (seeds the benchmark does not use)."""
+    from engine.synthetic import generate_scene_pair
+
+    for i in range(n):
+        pair = generate_scene_pair(side, side, seed=seed + i)
+        sar = np.maximum(np.asarray(pair.sar, np.float32).reshape(side, side), 1e-6)
+        opt = np.asarray(pair.optical, np.float32)[:3].mean(axis=0)
+        yield warped_case("synthetic calibration", f"seed{seed + i}", sar, "intensity", opt, "optical",
+                          seed=seed + 500 + i)
+
+
+def calibration_cases(data: Path, n_real: int, n_synthetic: int) -> list[Case]:
+    return list(os_sift_cases(data, n_real)) + list(synthetic_cases(n_synthetic))
+
+
+def main(argv: list[str] | None = None) -> int:
+    from engine.errors import RegistrationError
+    from engine.keypoints.api import make_detector
+    from engine.keypoints.geometry import corner_error
+    from engine.keypoints.register import ImageSide, register_images
+
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--data", type=Path, default=Path("../shared/data/real"))
+    parser.add_argument("--real", type=int, default=24, help="os_sift crops")
+    parser.add_argument("--synthetic", type=int, default=6)
+    parser.add_argument("--json", type=Path, help="write the per-case rows here")
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(message)s")
+    detector = make_detector(None)
+    rows = []
+    for case in calibration_cases(args.data, args.real, args.synthetic):
+        started = time.perf_counter()
+        row: dict[str, object] = {"case": case.name}
+        try:
+            reg = register_images(ImageSide(case.inp, case.inp_valid, case.inp_kind, "INPUT"),
+                                  ImageSide(case.ref, case.ref_valid, case.ref_kind, "REFERENCE"), detector)
+            assert case.truth is not None
+            size = (float(case.inp.shape[1]), float(case.inp.shape[0]))
+            row |= {"error": corner_error(reg.matrix, case.truth, *size), "inliers": reg.n_inliers,
+                    "coarse": reg.coarse, "stages": reg.stages}
+        except RegistrationError as exc:
+            row |= {"refused": str(exc).split(";")[0]}
+        row["seconds"] = time.perf_counter() - started
+        logger.info("%s", json.dumps(row, default=float))
+        rows.append(row)
+    if args.json:
+        args.json.write_text(json.dumps(rows, indent=1, default=float))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

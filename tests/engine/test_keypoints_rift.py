@@ -1,0 +1,102 @@
+"""engine.keypoints RIFT: phase congruency, the maximum index map's descriptors, the optical-SAR fit."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from engine.errors import RegistrationError
+from engine.keypoints import geometry, rift
+from engine.keypoints.phase_congruency import maximum_index, phase_congruency
+from engine.keypoints.prepare import prepare_image
+from engine.keypoints.register import ImageSide, _keypoint_fit
+from engine.run import QUIET
+from tests.engine.test_keypoints import texture
+
+
+def _similarity(angle_deg: float, scale: float, centre: float, shift: tuple[float, float]) -> np.ndarray:
+    a = np.deg2rad(angle_deg)
+    m = scale * np.array([[np.cos(a), -np.sin(a)], [np.sin(a), np.cos(a)]])
+    h = np.eye(3)
+    h[:2, :2] = m
+    h[:2, 2] = centre - m @ np.array([centre, centre]) + np.asarray(shift)
+    return h
+
+
+def _warped(img: np.ndarray, h: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """``out(q) = img(h^-1 q)`` and its validity (INPUT -> REFERENCE map ``h^-1``)."""
+    out, ok = geometry.warp_onto(img, np.ones(img.shape, bool), h, img.shape)  # type: ignore[arg-type]
+    return np.where(ok, out, 0).astype(np.float32), ok
+
+
+def test_phase_congruency_ignores_a_contrast_change() -> None:
+    img = texture(96, seed=1)
+    pc = phase_congruency(img)
+    other = phase_congruency(7.5 * img + 30.0)
+    assert pc.max_moment.max() > 0.1  # the rectangles' edges are found
+    np.testing.assert_allclose(other.max_moment, pc.max_moment, atol=1e-3)
+    np.testing.assert_allclose(other.min_moment, pc.min_moment, atol=1e-3)
+    strong = pc.amplitude > np.quantile(pc.amplitude, 0.5)
+    turn = np.abs(np.angle(np.exp(2j * (other.orientation - pc.orientation))))[strong]
+    assert np.quantile(turn, 0.99) < 1e-2
+
+
+def test_the_maximum_index_map_turns_with_the_image() -> None:
+    """A turn of the image moves its MIM orientations by the turn (modulo 180 degrees), which the
+    descriptor removes by measuring them from the keypoint's dominant orientation."""
+    img = texture(128, seed=2)
+    h = _similarity(30.0, 1.0, 64.0, (0.0, 0.0))
+    moved, ok = _warped(img, h)
+    a, b = phase_congruency(img), phase_congruency(moved, ok)
+    xy = np.array([[64.0, 64.0], [50.0, 70.0], [75.0, 55.0]])
+    turn = rift.dominant_orientation(b, ok, geometry.project(h, xy)) - rift.dominant_orientation(
+        a, np.ones(img.shape, bool), xy)
+    assert np.all(np.abs(np.angle(np.exp(2j * (turn - np.deg2rad(30.0))))) < np.deg2rad(6.0))
+
+
+def test_maximum_index_is_the_orientation_of_largest_amplitude() -> None:
+    amp = np.zeros((6, 1, 3), np.float32)
+    amp[2, 0, 0] = 1.0  # exactly orientation 2
+    amp[[1, 2, 3], 0, 1] = [0.5, 1.0, 0.9]  # between 2 and 3, nearer 2
+    amp[[5, 0, 1], 0, 2] = [0.8, 1.0, 0.8]  # orientation 0 (cyclic neighbours)
+    angle, best = maximum_index(amp)
+    step = np.pi / 6
+    assert angle[0, 0] == pytest.approx(2 * step)
+    assert 2 * step < angle[0, 1] < 2.5 * step
+    assert angle[0, 2] == pytest.approx(0.0, abs=1e-6)
+    np.testing.assert_allclose(best[0], 1.0)
+
+
+def _sar_like(img: np.ndarray, seed: int) -> np.ndarray:
+    """A SAR-like view of a scene: brightness inverted on one half, multiplicative 4-look speckle."""
+    rng = np.random.default_rng(seed)
+    inverted = img.max() + img.min() - img
+    return (np.where(np.arange(img.shape[1]) < img.shape[1] // 2, img, inverted)
+            * rng.gamma(4, 0.25, img.shape)).astype(np.float32)
+
+
+def test_rift_keypoints_register_a_turned_and_scaled_pair_of_two_modalities() -> None:
+    ref = texture(192, seed=6)
+    g = _similarity(25.0, 1.2, 96.0, (5.0, -4.0))
+    inp, ok = _warped(_sar_like(ref, seed=7), g)
+    sides = (ImageSide(inp, ok, "intensity", "INPUT"), ImageSide(ref, np.ones(ref.shape, bool), "optical",
+                                                                 "REFERENCE"))
+    kps = [rift.extract(prepare_image(s.values, s.kind, s.valid), s.valid, s.role, QUIET) for s in sides]
+    fit = _keypoint_fit(kps[0], kps[1], "affine", (192.0, 192.0), {}, QUIET)
+    assert len(fit.src) >= 20
+    assert geometry.corner_error(fit.matrix, np.linalg.inv(g), 192, 192) < 2.0
+
+
+def test_rift_keypoints_of_unrelated_scenes_are_refused() -> None:
+    a, b = texture(160, seed=10), _sar_like(texture(160, seed=11), seed=12)
+    ok = np.ones(a.shape, bool)
+    kps = [rift.extract(prepare_image(img, kind, ok), ok, role, QUIET)
+           for img, kind, role in ((b, "intensity", "INPUT"), (a, "optical", "REFERENCE"))]
+    with pytest.raises(RegistrationError, match="inlier"):
+        _keypoint_fit(kps[0], kps[1], "affine", (160.0, 160.0), {}, QUIET)
+
+
+def test_a_featureless_image_has_no_rift_keypoints() -> None:
+    flat = np.full((96, 96), 3.0, np.float32)
+    ok = np.ones(flat.shape, bool)
+    assert len(rift.extract(prepare_image(flat, "optical", ok), ok, "REFERENCE", QUIET)) == 0

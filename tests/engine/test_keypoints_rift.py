@@ -10,6 +10,7 @@ from engine.keypoints import geometry, rift
 from engine.keypoints.phase_congruency import maximum_index, phase_congruency
 from engine.keypoints.prepare import prepare_image
 from engine.keypoints.register import ImageSide, _keypoint_fit
+from engine.keypoints.uncertainty import corner_uncertainty
 from engine.run import QUIET
 from tests.engine.test_keypoints import texture
 
@@ -68,35 +69,47 @@ def test_maximum_index_is_the_orientation_of_largest_amplitude() -> None:
 
 
 def _sar_like(img: np.ndarray, seed: int) -> np.ndarray:
-    """A SAR-like view of a scene: brightness inverted on one half, multiplicative 4-look speckle."""
+    """Another modality's view of a scene: brightness inverted and squared (a non-linear radiometry),
+    times 8-look multiplicative speckle."""
     rng = np.random.default_rng(seed)
-    inverted = img.max() + img.min() - img
-    return (np.where(np.arange(img.shape[1]) < img.shape[1] // 2, img, inverted)
-            * rng.gamma(4, 0.25, img.shape)).astype(np.float32)
+    return ((img.max() + img.min() - img) ** 2 * rng.gamma(8, 1 / 8, img.shape)).astype(np.float32)
 
 
 def test_rift_keypoints_register_a_turned_and_scaled_pair_of_two_modalities() -> None:
-    ref = texture(192, seed=6)
-    g = _similarity(25.0, 1.2, 96.0, (5.0, -4.0))
+    ref = texture(160, seed=6)
+    g = _similarity(25.0, 1.2, 80.0, (5.0, -4.0))
     inp, ok = _warped(_sar_like(ref, seed=7), g)
     sides = (ImageSide(inp, ok, "intensity", "INPUT"), ImageSide(ref, np.ones(ref.shape, bool), "optical",
                                                                  "REFERENCE"))
     kps = [rift.extract(prepare_image(s.values, s.kind, s.valid), s.valid, s.role, QUIET) for s in sides]
-    fit = _keypoint_fit(kps[0], kps[1], "affine", (192.0, 192.0), {}, QUIET)
+    fit = _keypoint_fit(kps[0], kps[1], "similarity", (160.0, 160.0), {}, QUIET)
     assert len(fit.src) >= 20
-    assert geometry.corner_error(fit.matrix, np.linalg.inv(g), 192, 192) < 2.0
+    assert geometry.corner_error(fit.matrix, np.linalg.inv(g), 160, 160) < 2.0
 
 
 def test_rift_keypoints_of_unrelated_scenes_are_refused() -> None:
-    a, b = texture(160, seed=10), _sar_like(texture(160, seed=11), seed=12)
+    a, b = texture(160, seed=10), _sar_like(texture(160, seed=11), seed=7)
     ok = np.ones(a.shape, bool)
     kps = [rift.extract(prepare_image(img, kind, ok), ok, role, QUIET)
            for img, kind, role in ((b, "intensity", "INPUT"), (a, "optical", "REFERENCE"))]
     with pytest.raises(RegistrationError, match="inlier"):
-        _keypoint_fit(kps[0], kps[1], "affine", (160.0, 160.0), {}, QUIET)
+        _keypoint_fit(kps[0], kps[1], "similarity", (160.0, 160.0), {}, QUIET)
 
 
 def test_a_featureless_image_has_no_rift_keypoints() -> None:
     flat = np.full((96, 96), 3.0, np.float32)
     ok = np.ones(flat.shape, bool)
     assert len(rift.extract(prepare_image(flat, "optical", ok), ok, "REFERENCE", QUIET)) == 0
+
+
+def test_corner_uncertainty_is_nil_for_exact_matches_and_largest_where_matches_are_missing() -> None:
+    rng = np.random.default_rng(3)
+    h = _similarity(10.0, 1.1, 100.0, (3.0, -2.0))
+    src = rng.uniform(0, 100, (60, 2))  # matches in the top-left quarter of a 200 x 200 image only
+    exact = corner_uncertainty(src, geometry.project(h, src), "affine", 200.0, 200.0)
+    np.testing.assert_allclose(exact, 0.0, atol=1e-6)
+    noisy = corner_uncertainty(src, geometry.project(h, src) + rng.normal(0, 1.0, src.shape), "affine",
+                               200.0, 200.0)
+    assert np.all(noisy > 0.1)
+    assert np.argmin(noisy) == 0 and np.argmax(noisy) == 2  # top-left held best, bottom-right worst
+    assert np.all(np.isnan(corner_uncertainty(src[:5], src[:5], "affine", 200.0, 200.0)))

@@ -94,6 +94,13 @@ class KeypointResult:
             ),
             "coarse_pixel_transform": [[float(v) for v in row] for row in r.coarse_matrix],
             "transform": r.kind,
+            "fitted_transform": r.fitted_kind,
+            "corner_uncertainty_px": corner_report(r.corner_uncertainty),
+            "corner_uncertainty_note": (
+                "bootstrap RMS deviation (REFERENCE pixels) of each INPUT corner's mapped position over "
+                "resamples of the inlier matches: a lower bound of the error (matches are spatially "
+                "correlated)"
+            ),
             "method": r.method,
             "model_id": r.model_id,
             "n_keypoints": {"input": r.n_keypoints[0], "reference": r.n_keypoints[1]},
@@ -106,6 +113,15 @@ class KeypointResult:
             "parameters": params,
             "outputs": self.written,
         }
+
+
+CORNER_NAMES = ("top_left", "top_right", "bottom_right", "bottom_left")
+"""Keys of the report's ``corner_uncertainty_px`` (the order of :func:`.uncertainty.image_corners`)."""
+
+
+def corner_report(values: np.ndarray) -> dict[str, float | None]:
+    """Per-corner figures keyed by :data:`CORNER_NAMES` (None where not known)."""
+    return {name: float(v) if np.isfinite(v) else None for name, v in zip(CORNER_NAMES, values, strict=True)}
 
 
 READ_ROWS = 512

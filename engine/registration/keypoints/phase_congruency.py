@@ -66,8 +66,8 @@ class PhaseCongruency:
 
 def _frequency_grid(shape: tuple[int, int]) -> tuple[np.ndarray, np.ndarray]:
     """Radius and angle of each FFT frequency (cycles per pixel); the zero frequency gets radius 1."""
-    fy = np.fft.fftfreq(shape[0])[:, None]
-    fx = np.fft.fftfreq(shape[1])[None, :]
+    fy = np.fft.fftfreq(int(shape[0]), 1.0)[:, None]
+    fx = np.fft.fftfreq(int(shape[1]), 1.0)[None, :]
     radius = np.hypot(fx, fy)
     radius[0, 0] = 1.0
     # image coordinates (x right, y down): a turn of the image turns its spectrum by the same angle
@@ -120,7 +120,7 @@ def phase_congruency(image: np.ndarray, valid: np.ndarray | None = None, scales:
     fill = float(img[ok].mean()) if ok.any() else 0.0
     img = np.where(ok, img, fill).astype(np.float32)
     spectrum = fft.fft2(img - fill, workers=1)
-    radius, theta = _frequency_grid(img.shape)
+    radius, theta = _frequency_grid((img.shape[0], img.shape[1]))
     radial = _radial_filters(radius, scales)
     shrink = (1 - (1 / MULT) ** scales) / (1 - 1 / MULT)
     covx = np.zeros(img.shape, np.float32)

@@ -55,6 +55,7 @@ from .coarse import search
 from .dense import DenseFit, refine
 from .detect import Detector, Keypoints, extract
 from .matching import Matches, agree, guided, mutual_nearest
+from .uncertainty import corner_uncertainty
 
 logger = logging.getLogger(__name__)
 
@@ -95,6 +96,12 @@ class ImageSide:
         return "optical" if self.kind == "optical" else "sar"
 
 
+def fitted_kind(kind: str, matrix: np.ndarray) -> str:
+    """The model ``matrix`` is: a homography request answered by an affine fit (:mod:`.dense`) is 'affine'."""
+    affine_row = kind == "homography" and np.allclose(matrix[2], [0.0, 0.0, 1.0], atol=1e-12)
+    return "affine" if affine_row else kind
+
+
 @dataclass
 class Registration:
     """What :func:`register_images` found."""
@@ -112,6 +119,13 @@ class Registration:
     seconds: float
     stages: dict[str, int] = field(default_factory=dict)
     coarse: str = ""  # where the coarse estimate of the chosen fit came from: 'keypoints' or 'dense'
+    corner_uncertainty: np.ndarray = field(default_factory=lambda: np.full(4, np.nan))
+    """(4,) bootstrap RMS deviation (REFERENCE pixels) of the INPUT's corners (:mod:`.uncertainty`), in the
+    order top-left, top-right, bottom-right, bottom-left."""
+
+    @property
+    def fitted_kind(self) -> str:
+        return fitted_kind(self.kind, self.matrix)
 
     @property
     def n_inliers(self) -> int:
@@ -326,7 +340,8 @@ def uses_sar_sift(inp: ImageSide, ref: ImageSide, detector: Detector) -> bool:
     return detector.name == "classical" and inp.modality == "sar" and ref.modality == "sar"
 
 
-def keypoint_method(inp: ImageSide, ref: ImageSide, detector: Detector, use_rift: bool = True) -> Detector | str:
+def keypoint_method(inp: ImageSide, ref: ImageSide, detector: Detector,
+                    use_rift: bool = True) -> Detector | str:
     """What finds the keypoints: SAR-SIFT for two SAR images and RIFT for the others (classical
     method; the detector itself, SAR-Harris, when ``use_rift`` is False), else the learned detector."""
     if uses_sar_sift(inp, ref, detector):
@@ -335,7 +350,8 @@ def keypoint_method(inp: ImageSide, ref: ImageSide, detector: Detector, use_rift
 
 
 def register_images(inp: ImageSide, ref: ImageSide, detector: Detector, kind: str = "homography",
-                    max_keypoints: int = MAX_KEYPOINTS, run: Run = QUIET, use_rift: bool = True) -> Registration:
+                    max_keypoints: int = MAX_KEYPOINTS, run: Run = QUIET,
+                    use_rift: bool = True) -> Registration:
     """Register ``inp`` onto ``ref`` (see the module doc); raises :class:`RegistrationError` if it cannot.
     ``use_rift=False`` gives the classical method's former optical-SAR keypoints (SAR-Harris, for
     comparison)."""
@@ -379,4 +395,5 @@ def register_images(inp: ImageSide, ref: ImageSide, detector: Detector, kind: st
         n_matches=best.n_matches, method=detector.name,
         model_id=method if isinstance(method, str) else detector.model_id,
         seconds=time.perf_counter() - started, stages=stages, coarse=best.coarse,
+        corner_uncertainty=corner_uncertainty(best.src, best.dst, fitted_kind(kind, best.matrix), *size),
     )

@@ -13,10 +13,11 @@
    :data:`CELLS` x :data:`CELLS` cells, each a histogram of the relative MIM orientation in
    :data:`BINS` bins (soft binning), each sample weighted by the square root of its MIM
    amplitude (flat, noisy areas count less than structures; RIFT counts them equally,
-   which on the calibration split gave fewer correct matches); L2-normalised. The patch turned by 180 degrees is the
-   same histogram with its cells in reverse order (the ``desc_turned`` twin the matcher
-   tries). INPUT keypoints are described at :data:`PATCH_SCALES` patch sizes (one keypoint
-   per size), which covers the scale range between the images.
+   which on the calibration split gave fewer correct matches); L2-normalised. The patch
+   turned by 180 degrees is the same histogram with its cells in reverse order (the
+   ``desc_turned`` twin the matcher tries). INPUT keypoints are described at
+   :data:`PATCH_SCALES` patch sizes (one keypoint per size), which covers the scale range
+   between the images.
 """
 
 from __future__ import annotations
@@ -62,7 +63,8 @@ def _spread(xy: np.ndarray, vals: np.ndarray, shape: tuple[int, int], budget: in
     return order[rank < per_cell]
 
 
-def detect(pc: PhaseCongruency, valid: np.ndarray, budget: int = MAX_KEYPOINTS) -> tuple[np.ndarray, np.ndarray]:
+def detect(pc: PhaseCongruency, valid: np.ndarray,
+           budget: int = MAX_KEYPOINTS) -> tuple[np.ndarray, np.ndarray]:
     """Corner and edge keypoints (pixel-corner ``xy``, response) of the phase congruency moments."""
     usable = usable_mask(valid, MARGIN)
     found_xy, found_val = [], []
@@ -73,7 +75,7 @@ def detect(pc: PhaseCongruency, valid: np.ndarray, budget: int = MAX_KEYPOINTS) 
         floor = float(np.quantile(values, RESPONSE_QUANTILE))
         xy, vals = local_maxima(np.where(moment > floor, moment, 0.0), usable, 20 * budget)
         rel = vals / (float(np.quantile(values, 0.99)) + 1e-12)  # comparable between the two maps
-        keep = _spread(xy, rel, valid.shape, budget // 2)
+        keep = _spread(xy, rel, (valid.shape[0], valid.shape[1]), budget // 2)
         found_xy.append(xy[keep])
         found_val.append(rel[keep])
     if not found_xy:
@@ -145,14 +147,13 @@ def describe(pc: PhaseCongruency, valid: np.ndarray, xy: np.ndarray, angle: np.n
     size = n * CELLS * CELLS * BINS
     hist = (np.bincount((base + lo).ravel(), (weight * (1 - frac)).ravel(), size)
             + np.bincount((base + (lo + 1) % BINS).ravel(), (weight * frac).ravel(), size)).reshape(n, -1)
-    hist /= np.linalg.norm(hist, axis=1, keepdims=True) + 1e-12
-    return hist.astype(np.float32)
+    return (hist / (np.linalg.norm(hist, axis=1, keepdims=True) + 1e-12)).astype(np.float32)
 
 
 def turned(desc: np.ndarray) -> np.ndarray:
     """The descriptor of the patch turned by 180 degrees: the same cells in reverse order."""
     cells = desc.reshape(len(desc), CELLS * CELLS, BINS)
-    return np.ascontiguousarray(cells[:, ::-1]).reshape(len(desc), -1)
+    return np.ascontiguousarray(cells[:, ::-1]).reshape(desc.shape)
 
 
 def extract(prepared: np.ndarray, valid: np.ndarray, role: str, run: Run,

@@ -105,6 +105,10 @@ def test_pixel_transform_convention_on_an_exact_warp(scale_two_pair: tuple[Path,
     centre = np.array([[64.0, 64.0]])
     assert np.hypot(*(transforms.project(h, centre) - transforms.project(truth, centre))[0]) < 0.2
     assert report["n_inliers"] == result.registration.n_inliers >= 8
+    assert report["fitted_transform"] == "affine"
+    corners = report["corner_uncertainty_px"]
+    assert list(corners) == ["top_left", "top_right", "bottom_right", "bottom_left"]
+    assert all(0.0 <= v < 1.0 for v in corners.values())
     for p in out.values():
         assert p.is_file() and p.stat().st_size > 0
     assert out["gcp_path"].read_text().splitlines()[0].startswith("mapX,mapY,pixelX,pixelY")

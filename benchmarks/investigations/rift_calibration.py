@@ -1,6 +1,6 @@
 """Calibration split of the optical-SAR keypoint method (``rift-v1``): cases no benchmark reports.
 
-Every parameter and threshold of :mod:`engine.keypoints.rift` and of the optical-SAR
+Every parameter and threshold of :mod:`engine.registration.keypoints.rift` and of the optical-SAR
 acceptance rules was chosen on these cases, never on the 3MOS / OSdataset cases of
 ``python -m benchmarks.keypoints`` (decision record ``docs/decisions/2026-12-07-keypoints-rift.md``):
 
@@ -106,9 +106,9 @@ def calibration_cases(data: Path, n_real: int, n_synthetic: int) -> list[Case]:
 
 def main(argv: list[str] | None = None) -> int:
     from engine.errors import RegistrationError
-    from engine.keypoints.api import make_detector
-    from engine.keypoints.geometry import corner_error
-    from engine.keypoints.register import ImageSide, register_images
+    from engine.registration.keypoints.api import make_detector
+    from engine.registration.keypoints.register import ImageSide, register_images
+    from engine.registration.transforms import corner_error
 
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--data", type=Path, default=Path("../shared/data/real"))

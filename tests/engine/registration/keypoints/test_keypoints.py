@@ -276,9 +276,13 @@ def test_learned_detector_registers_a_shifted_pair(tmp_path: Path) -> None:
     assert reg.method == "learned" and reg.model_id == "fake-kp"
 
 
-@pytest.mark.parametrize("ref_kind", ["optical", "db"])  # the classical keypoints, SAR-SIFT's
-def test_a_mirrored_consensus_is_refused_as_degenerate(monkeypatch: pytest.MonkeyPatch,
-                                                       ref_kind: str) -> None:
+@pytest.mark.parametrize(("ref_kind", "use_rift", "message"), [
+    ("optical", False, r"degenerate \(it folds or mirrors"),  # SAR-Harris keypoints, affine coarse fit
+    ("db", True, r"degenerate \(it folds or mirrors"),  # SAR-SIFT's
+    ("optical", True, "inlier"),  # RIFT's: their similarity coarse fit cannot mirror, none agrees
+])
+def test_a_mirrored_consensus_is_refused_as_degenerate(monkeypatch: pytest.MonkeyPatch, ref_kind: str,
+                                                       use_rift: bool, message: str) -> None:
     """Keypoints whose only consistent map is a mirror: the registration refuses it and says why."""
     from engine.registration.keypoints import register as reg_module
     from engine.registration.keypoints.detect import Descriptions, Keypoints
@@ -299,10 +303,11 @@ def test_a_mirrored_consensus_is_refused_as_degenerate(monkeypatch: pytest.Monke
 
     monkeypatch.setattr(reg_module, "extract", fake_extract)
     monkeypatch.setattr(reg_module.sarsift, "extract", fake_extract)
+    monkeypatch.setattr(reg_module.rift, "extract", fake_extract)
     img, ok = np.ones((256, 256), np.float32), np.ones((256, 256), bool)
-    with pytest.raises(RegistrationError, match=r"degenerate \(it folds or mirrors"):
+    with pytest.raises(RegistrationError, match=message):
         register_images(ImageSide(img, ok, "db", "INPUT"), ImageSide(img, ok, ref_kind, "REFERENCE"),
-                        ClassicalDetector(), "homography")
+                        ClassicalDetector(), "homography", use_rift=use_rift)
 
 
 def test_learned_descriptors_come_from_the_score_pass(tmp_path: Path) -> None:

@@ -1,4 +1,4 @@
-"""engine.keypoints RIFT: phase congruency, the maximum index map's descriptors, the optical-SAR fit."""
+"""engine.registration.keypoints RIFT: phase congruency, maximum index map descriptors, optical-SAR fit."""
 
 from __future__ import annotations
 
@@ -6,13 +6,15 @@ import numpy as np
 import pytest
 
 from engine.errors import RegistrationError
-from engine.keypoints import geometry, rift
-from engine.keypoints.phase_congruency import maximum_index, phase_congruency
-from engine.keypoints.prepare import prepare_image
-from engine.keypoints.register import ImageSide, _keypoint_fit
-from engine.keypoints.uncertainty import corner_uncertainty
+from engine.registration import transforms
+from engine.registration.keypoints import rift
+from engine.registration.keypoints.phase_congruency import maximum_index, phase_congruency
+from engine.registration.keypoints.register import ImageSide, _keypoint_fit
+from engine.registration.keypoints.uncertainty import corner_uncertainty
+from engine.registration.keypoints.warp import warp_onto
+from engine.registration.prepare import prepare_image
 from engine.run import QUIET
-from tests.engine.test_keypoints import texture
+from tests.engine.registration.keypoints.test_keypoints import texture
 
 
 def _similarity(angle_deg: float, scale: float, centre: float, shift: tuple[float, float]) -> np.ndarray:
@@ -26,7 +28,7 @@ def _similarity(angle_deg: float, scale: float, centre: float, shift: tuple[floa
 
 def _warped(img: np.ndarray, h: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """``out(q) = img(h^-1 q)`` and its validity (INPUT -> REFERENCE map ``h^-1``)."""
-    out, ok = geometry.warp_onto(img, np.ones(img.shape, bool), h, img.shape)  # type: ignore[arg-type]
+    out, ok = warp_onto(img, np.ones(img.shape, bool), h, (img.shape[0], img.shape[1]))
     return np.where(ok, out, 0).astype(np.float32), ok
 
 
@@ -50,7 +52,7 @@ def test_the_maximum_index_map_turns_with_the_image() -> None:
     moved, ok = _warped(img, h)
     a, b = phase_congruency(img), phase_congruency(moved, ok)
     xy = np.array([[64.0, 64.0], [50.0, 70.0], [75.0, 55.0]])
-    turn = rift.dominant_orientation(b, ok, geometry.project(h, xy)) - rift.dominant_orientation(
+    turn = rift.dominant_orientation(b, ok, transforms.project(h, xy)) - rift.dominant_orientation(
         a, np.ones(img.shape, bool), xy)
     assert np.all(np.abs(np.angle(np.exp(2j * (turn - np.deg2rad(30.0))))) < np.deg2rad(6.0))
 
@@ -84,7 +86,7 @@ def test_rift_keypoints_register_a_turned_and_scaled_pair_of_two_modalities() ->
     kps = [rift.extract(prepare_image(s.values, s.kind, s.valid), s.valid, s.role, QUIET) for s in sides]
     fit = _keypoint_fit(kps[0], kps[1], "similarity", (160.0, 160.0), {}, QUIET)
     assert len(fit.src) >= 20
-    assert geometry.corner_error(fit.matrix, np.linalg.inv(g), 160, 160) < 2.0
+    assert transforms.corner_error(fit.matrix, np.linalg.inv(g), 160, 160) < 2.0
 
 
 def test_rift_keypoints_of_unrelated_scenes_are_refused() -> None:
@@ -106,9 +108,9 @@ def test_corner_uncertainty_is_nil_for_exact_matches_and_largest_where_matches_a
     rng = np.random.default_rng(3)
     h = _similarity(10.0, 1.1, 100.0, (3.0, -2.0))
     src = rng.uniform(0, 100, (60, 2))  # matches in the top-left quarter of a 200 x 200 image only
-    exact = corner_uncertainty(src, geometry.project(h, src), "affine", 200.0, 200.0)
+    exact = corner_uncertainty(src, transforms.project(h, src), "affine", 200.0, 200.0)
     np.testing.assert_allclose(exact, 0.0, atol=1e-6)
-    noisy = corner_uncertainty(src, geometry.project(h, src) + rng.normal(0, 1.0, src.shape), "affine",
+    noisy = corner_uncertainty(src, transforms.project(h, src) + rng.normal(0, 1.0, src.shape), "affine",
                                200.0, 200.0)
     assert np.all(noisy > 0.1)
     assert np.argmin(noisy) == 0 and np.argmax(noisy) == 2  # top-left held best, bottom-right worst

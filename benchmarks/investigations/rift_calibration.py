@@ -26,6 +26,7 @@ import logging
 import time
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -104,17 +105,40 @@ def calibration_cases(data: Path, n_real: int, n_synthetic: int) -> list[Case]:
     return list(os_sift_cases(data, n_real)) + list(synthetic_cases(n_synthetic))
 
 
-def main(argv: list[str] | None = None) -> int:
+def keypoint_fits(case: Case) -> dict[str, float]:
+    """Corner error of the RIFT keypoint fit alone (no dense stage) for each model kind (inf: refused)."""
     from engine.errors import RegistrationError
+    from engine.registration.keypoints import register
+    from engine.registration.prepare import prepare_image
+    from engine.registration.transforms import MATRIX_KINDS, corner_error
+    from engine.run import QUIET
+
+    assert case.truth is not None
+    kps = [register._keypoints(side, prepare_image(side.values, side.kind, side.valid), "rift-v1",
+                               register.MAX_KEYPOINTS, QUIET)
+           for side in (register.ImageSide(case.inp, case.inp_valid, case.inp_kind, "INPUT"),
+                        register.ImageSide(case.ref, case.ref_valid, case.ref_kind, "REFERENCE"))]
+    size = (float(case.inp.shape[1]), float(case.inp.shape[0]))
+    out = {}
+    for kind in MATRIX_KINDS:
+        try:
+            fit = register._keypoint_fit(kps[0], kps[1], kind, size, {}, QUIET)
+            out[kind] = corner_error(fit.matrix, case.truth, *size)
+        except RegistrationError:
+            out[kind] = float("inf")
+    return out
+
+
+def main(argv: list[str] | None = None) -> int:
     from engine.registration.keypoints.api import make_detector
-    from engine.registration.keypoints.register import ImageSide, register_images
-    from engine.registration.transforms import corner_error
 
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--data", type=Path, default=Path("../shared/data/real"))
     parser.add_argument("--real", type=int, default=24, help="os_sift crops")
     parser.add_argument("--synthetic", type=int, default=6)
     parser.add_argument("--json", type=Path, help="write the per-case rows here")
+    parser.add_argument("--keypoint-fits", action="store_true",
+                        help="the RIFT keypoint fit alone, per model kind, instead of the whole registration")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(message)s")
     detector = make_detector(None)
@@ -122,21 +146,38 @@ def main(argv: list[str] | None = None) -> int:
     for case in calibration_cases(args.data, args.real, args.synthetic):
         started = time.perf_counter()
         row: dict[str, object] = {"case": case.name}
-        try:
-            reg = register_images(ImageSide(case.inp, case.inp_valid, case.inp_kind, "INPUT"),
-                                  ImageSide(case.ref, case.ref_valid, case.ref_kind, "REFERENCE"), detector)
-            assert case.truth is not None
-            size = (float(case.inp.shape[1]), float(case.inp.shape[0]))
-            row |= {"error": corner_error(reg.matrix, case.truth, *size), "inliers": reg.n_inliers,
-                    "coarse": reg.coarse, "stages": reg.stages}
-        except RegistrationError as exc:
-            row |= {"refused": str(exc).split(";")[0]}
+        if args.keypoint_fits:
+            row |= keypoint_fits(case)
+        else:
+            row |= _register(case, detector)
         row["seconds"] = time.perf_counter() - started
         logger.info("%s", json.dumps(row, default=float))
         rows.append(row)
+    if args.keypoint_fits:
+        for kind in ("similarity", "affine", "homography"):
+            errors = np.array([float(str(r[kind])) for r in rows])
+            logger.info("%s: within 3 px %d, within 8 px %d, answered %d of %d", kind, (errors < 3).sum(),
+                        (errors < 8).sum(), np.isfinite(errors).sum(), len(errors))
     if args.json:
         args.json.write_text(json.dumps(rows, indent=1, default=float))
     return 0
+
+
+def _register(case: Case, detector: Any) -> dict[str, object]:
+    """The whole registration of a case: corner error, inliers, where its fit started; or the refusal."""
+    from engine.errors import RegistrationError
+    from engine.registration.keypoints.register import ImageSide, register_images
+    from engine.registration.transforms import corner_error
+
+    try:
+        reg = register_images(ImageSide(case.inp, case.inp_valid, case.inp_kind, "INPUT"),
+                              ImageSide(case.ref, case.ref_valid, case.ref_kind, "REFERENCE"), detector)
+    except RegistrationError as exc:
+        return {"refused": str(exc).split(";")[0]}
+    assert case.truth is not None
+    size = (float(case.inp.shape[1]), float(case.inp.shape[0]))
+    return {"error": corner_error(reg.matrix, case.truth, *size), "inliers": reg.n_inliers,
+            "coarse": reg.coarse, "stages": reg.stages, "corner_uncertainty": reg.corner_uncertainty.tolist()}
 
 
 if __name__ == "__main__":

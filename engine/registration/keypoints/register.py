@@ -17,6 +17,12 @@
    the most inliers wins, and two different fits with similar support are refused
    as ambiguous. When none counts, the keypoint stage's error is raised.
 
+With the classical method (no MODEL) and an optical image on either side, steps 1-4 use RIFT
+keypoints (:mod:`.rift`: phase congruency corners and edges, maximum-index-map descriptors; no check
+descriptor) and their fit is a similarity, whatever the requested model: their matches are
+few and noisy, and a 2-point sample finds their consensus best (chosen on the calibration split,
+``benchmarks/investigations/rift_calibration.py``); the dense fine stage fits the requested model.
+
 When both images are SAR and the method is the classical one, steps 1-4 use SAR-SIFT
 keypoints (:mod:`.sarsift`: speckle-robust gradients and descriptors, full orientation;
 no check descriptor); their fit is refused when the matches left out of it hold a second

@@ -14,13 +14,14 @@ seeds from :data:`SEED`. Sources (:func:`sources`):
 - ``sar_single_deepdespeckling/``: the Sentinel-1 GRD-like ``sar2sar_noisy.png`` (two 480 px crops) and
   the TerraSAR-X-like 400 px image.
 
-For every case: the mean corner error of the SAR-SIFT keypoint fit alone; of the dense fine stage
+For every case, the mean corner error of: the SAR-SIFT keypoint fit alone; a tighter LO-RANSAC refit
+of its inliers (:data:`TIGHT_THRESHOLD`); the dense fine stage
 (:func:`engine.registration.keypoints.dense.refine`) started from it on the CFOG channels of the
-prepared (dB) images, as the optical-SAR path runs it (a homography request may end as an affine
-there); of the same stage on the ROEWA channels of the linear intensities
-(:func:`engine.registration.keypoints.sarsift.dense_features`); and of the engine's answer: that
-stage fitting the requested model, with its acceptance rule
-(:func:`engine.registration.keypoints.register._sharpened`).
+prepared (dB) images as the optical-SAR path runs it (a homography request may end as an affine there),
+and on those of the dB images smoothed by 2 px; the same stage on the ROEWA channels of the linear
+intensities (:func:`engine.registration.keypoints.sarsift.dense_features`) at alpha 3 and, with the
+affine choice, at the adopted alpha 2; and the engine's answer: that stage fitting the requested model,
+with its acceptance rule (:func:`engine.registration.keypoints.register._sharpened`).
 
 Run from the repository root: ``OMP_NUM_THREADS=1 python -m benchmarks.investigations.keypoints_sar_precision
 --data ../shared/data/real``.
@@ -37,11 +38,14 @@ from pathlib import Path
 import numpy as np
 
 from engine.errors import RegistrationError
+from engine.registration.features import OrientedGradientFeatures, oriented_channels
 from engine.registration.keypoints import register, sarsift
-from engine.registration.keypoints.coarse import features
-from engine.registration.keypoints.dense import refine
+from engine.registration.keypoints.coarse import eroded, features
+from engine.registration.keypoints.dense import FeatureMaps, refine
+from engine.registration.keypoints.detect import Keypoints
 from engine.registration.prepare import prepare_image
-from engine.registration.transforms import corner_error
+from engine.registration.ransac import ransac_matrix
+from engine.registration.transforms import corner_error, project
 from engine.run import QUIET
 
 from ..keypoints import REFLECTIVITY_BOX, Case, _grey, _speckle, gf3_reflectivity, warped_case
@@ -55,7 +59,10 @@ BENCHMARK_WINDOWS = ((672, 382), (228, 287), (628, 170), (700, 244), (286, 152),
 GF3_WINDOWS = ((720, 896, 320), (176, 1056, 256), (1104, 896, 256))
 """(row, column, side) of the calibration's GF-3 crops: >= 95 % valid, none overlaps a benchmark crop."""
 LOOKS = (1, 4)
-METHODS = ("keypoints", "dense CFOG dB", "dense ROEWA, affine choice", "engine (dense ROEWA)")
+METHODS = ("keypoints", "keypoints, LO refit at 1.5 px", "dense CFOG dB", "dense CFOG dB smoothed 2 px",
+           "dense ROEWA alpha 3", "dense ROEWA, affine choice", "engine (dense ROEWA)")
+TIGHT_THRESHOLD = 1.5
+"""Inlier threshold (px) of the tighter LO-RANSAC refit tried on the keypoint matches."""
 
 
 def multilooked(grey: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -114,8 +121,58 @@ def calibration_cases(data: Path, draws: int = 2) -> Iterator[Case]:
             k += 1
 
 
+def smoothed_db_features(img: np.ndarray, valid: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """CFOG channels of a prepared (dB) image pre-smoothed by 2 px instead of the default 1 px."""
+    ok = eroded(valid)
+    feats = OrientedGradientFeatures(log_scale=False, pre_sigma=2.0)(img, valid)
+    feats[:, ~ok] = 0.0
+    return feats, ok
+
+
+def roewa3_features(intensity: np.ndarray, valid: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """:func:`engine.registration.keypoints.sarsift.dense_features` with ROEWA gradients at alpha 3."""
+    usable = valid & (intensity > 0)
+    ok = eroded(usable)
+    gx, gy = sarsift.roewa_gradients(intensity, usable, 3.0)
+    return oriented_channels(gx, gy, ok), ok
+
+
+def _dense_error(case: Case, sides: list[tuple[np.ndarray, np.ndarray]], h: np.ndarray, kind: str,
+                 maps: FeatureMaps, affine_choice: bool) -> float:
+    """Mean corner error of the dense fine stage from ``h`` on ``sides`` with ``maps`` (inf if it fails)."""
+    assert case.truth is not None
+    try:
+        fit = refine(sides[0], sides[1], h, kind, QUIET, maps, affine_choice)
+    except RegistrationError:
+        return float("inf")
+    return corner_error(fit.matrix, case.truth, float(case.inp.shape[1]), float(case.inp.shape[0]))
+
+
+SCALE_BANDS = ((2.0, 3.0), (3.0, 5.0), (5.0, 8.1))
+"""Bands of keypoint scale (alpha, px; geometric mean of the two keypoints) of :func:`match_errors`."""
+
+
+def match_errors(case: Case, fit: register._Fit, a: Keypoints, b: Keypoints) -> dict[str, float]:
+    """True error (px) of the keypoint fit's inlier matches: RMS within each of :data:`SCALE_BANDS`
+    (``"rms alpha lo-hi"``) and the share of matches in it (``"share alpha lo-hi"``)."""
+    assert case.truth is not None
+    index_a = {tuple(p): i for i, p in enumerate(a.xy)}
+    index_b = {tuple(p): i for i, p in enumerate(b.xy)}
+    alpha = np.sqrt(a.scale[[index_a[tuple(p)] for p in fit.src]]
+                    * b.scale[[index_b[tuple(p)] for p in fit.dst]])
+    err = np.hypot(*(project(case.truth, fit.src) - fit.dst).T)
+    out = {}
+    for lo, hi in SCALE_BANDS:
+        band = (alpha >= lo) & (alpha < hi)
+        rms = float(np.sqrt(np.mean(err[band] ** 2))) if band.any() else float("nan")
+        out[f"rms alpha {lo:g}-{hi:g}"] = rms
+        out[f"share alpha {lo:g}-{hi:g}"] = float(band.mean())
+    return out
+
+
 def errors(case: Case, kind: str = "homography") -> dict[str, float]:
-    """Mean corner error (px) of each of :data:`METHODS` on ``case`` (inf where it fails)."""
+    """Mean corner error (px) of each of :data:`METHODS` on ``case`` (inf where it fails), and the
+    keypoint inliers' true errors by scale (:func:`match_errors`)."""
     inp = register.ImageSide(case.inp, case.inp_valid, case.inp_kind, "INPUT")
     ref = register.ImageSide(case.ref, case.ref_valid, case.ref_kind, "REFERENCE")
     size = (float(case.inp.shape[1]), float(case.inp.shape[0]))
@@ -128,33 +185,47 @@ def errors(case: Case, kind: str = "homography") -> dict[str, float]:
     except RegistrationError:
         return out
     out["keypoints"] = corner_error(fit.matrix, case.truth, *size)
-    try:
-        prepared = [(prepare_image(s.values, s.kind, s.valid), s.valid) for s in (inp, ref)]
-        db = refine(prepared[0], prepared[1], fit.matrix, kind, QUIET, features)
-        out["dense CFOG dB"] = corner_error(db.matrix, case.truth, *size)
-    except RegistrationError:
-        pass
-    try:
-        linear = [sarsift.linear_intensity(s.values, s.kind, s.valid) for s in (inp, ref)]
-        chosen = refine(linear[0], linear[1], fit.matrix, kind, QUIET, sarsift.dense_features)
-        out["dense ROEWA, affine choice"] = corner_error(chosen.matrix, case.truth, *size)
-    except RegistrationError:
-        pass
+    out.update(match_errors(case, fit, a, b))
+    tight = ransac_matrix(fit.src, fit.dst, kind, TIGHT_THRESHOLD, size)
+    if tight is not None:
+        out["keypoints, LO refit at 1.5 px"] = corner_error(tight.matrix, case.truth, *size)
+    prepared = [(prepare_image(s.values, s.kind, s.valid), s.valid) for s in (inp, ref)]
+    linear = [sarsift.linear_intensity(s.values, s.kind, s.valid) for s in (inp, ref)]
+    for method, sides, maps, affine_choice in (
+            ("dense CFOG dB", prepared, features, True),
+            ("dense CFOG dB smoothed 2 px", prepared, smoothed_db_features, True),
+            ("dense ROEWA alpha 3", linear, roewa3_features, False),
+            ("dense ROEWA, affine choice", linear, sarsift.dense_features, True)):
+        out[method] = _dense_error(case, sides, fit.matrix, kind, maps, affine_choice)
     final = register._sharpened(fit, inp, ref, kind, {}, QUIET)
     out["engine (dense ROEWA)"] = corner_error(final.matrix, case.truth, *size)
     return out
 
 
 def summary(rows: list[dict[str, object]]) -> str:
-    """Mean / median / max corner error of each method, per look setting and overall (Markdown)."""
+    """Mean / median / max corner error of each method, per look setting and overall, then the keypoint
+    inliers' true RMS error by scale band, mean over the cases (Markdown)."""
+    bands = [f"{lo:g}-{hi:g}" for lo, hi in SCALE_BANDS]
+    by_scale = ["", "| cases | " + " | ".join(f"RMS error, alpha {b} px (share)" for b in bands) + " |",
+                "|---|" + "---|" * len(bands)]
+    for looks in LOOKS:
+        sel = [r for r in rows if r["set"] == f"calibration {looks}-look" and f"rms alpha {bands[0]}" in r]
+        if not sel:
+            continue
+        cells = [f"{np.nanmean([float(r[f'rms alpha {b}']) for r in sel]):.2f} "  # type: ignore[arg-type]
+                 f"({100 * np.mean([float(r[f'share alpha {b}']) for r in sel]):.0f} %)"  # type: ignore[arg-type]
+                 for b in bands]
+        by_scale.append(f"| calibration {looks}-look ({len(sel)}) | " + " | ".join(cells) + " |")
     lines = ["| cases | method | mean (px) | median (px) | max (px) | < 1 px |", "|---|---|---|---|---|---|"]
     for label in [*(f"calibration {n}-look" for n in LOOKS), "all"]:
         sel = [r for r in rows if label == "all" or r["set"] == label]
+        if not sel:
+            continue
         for method in METHODS:
             e = np.array([float(r[method]) for r in sel])  # type: ignore[arg-type]
             lines.append(f"| {label} ({len(sel)}) | {method} | {e.mean():.2f} | {np.median(e):.2f} | "
                          f"{e.max():.2f} | {(e < 1).sum()} |")
-    return "\n".join(lines)
+    return "\n".join(lines + by_scale)
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -28,6 +28,7 @@ from ..correlation import MIN_DISTINCTNESS
 from ..ransac import ransac_matrix
 from ..transforms import KINDS, degeneracy, fit_matrix, project, reprojection_errors
 from .coarse import features
+from .limits import FINE_THRESHOLD, MIN_INLIERS
 from .warp import warp_onto
 
 logger = logging.getLogger(__name__)
@@ -40,11 +41,8 @@ GRID_POINTS = 16
 MIN_SPACING = 12
 RADII = (16, 6, 3)
 """Search radius (pixels) of each pass."""
-THRESHOLD = 3.0
-"""RANSAC inlier threshold (REFERENCE pixels)."""
 MIN_VALID = 0.9
 """Share of a template (and its search window) that must be valid in both images."""
-MIN_INLIERS = 8
 
 
 @dataclass(frozen=True)
@@ -128,7 +126,7 @@ def refine(inp: tuple[np.ndarray, np.ndarray], ref: tuple[np.ndarray, np.ndarray
         src, dst = project(np.linalg.inv(h), q), q + d
         pass_kind = "affine" if i == 0 and kind == "homography" else kind  # fewer chance agreements
         enough = len(q) >= KINDS[kind].min_sample
-        found = ransac_matrix(src, dst, pass_kind, THRESHOLD, size) if enough else None
+        found = ransac_matrix(src, dst, pass_kind, FINE_THRESHOLD, size) if enough else None
         n_inliers = 0 if found is None else found.n_inliers
         if found is None or n_inliers < MIN_INLIERS:
             raise RegistrationError(

@@ -60,6 +60,7 @@ from . import rift, sarsift
 from .coarse import search
 from .dense import DenseFit, refine
 from .detect import Detector, Keypoints, extract
+from .limits import FINE_THRESHOLD, MIN_INLIERS
 from .matching import Matches, agree, guided, mutual_nearest
 from .uncertainty import corner_uncertainty
 
@@ -68,12 +69,10 @@ logger = logging.getLogger(__name__)
 MAX_KEYPOINTS = 2000
 """Default keypoint budget per image (all pyramid levels together)."""
 MIN_KEYPOINTS = 8
-MIN_INLIERS = 8
 COARSE_THRESHOLD = 8.0
 """RANSAC threshold of the coarse stage (REFERENCE pixels)."""
 FINE_RADIUS = (8.0, 4.0)
 """Local search radius of each fine pass (REFERENCE pixels)."""
-FINE_THRESHOLD = 3.0
 DENSE_STARTS = 2
 """Best distinct candidates of the dense coarse search that the fine stage starts from."""
 SAME_START_PX = 8.0

@@ -32,7 +32,9 @@ it on a map grid; <i>Keypoint registration</i> takes it as it is.
 
 <b>Method</b>: <i>classical</i> correlates oriented-gradient features (CFOG/HOPC-style) over all shifts \
 at once by FFT, coarse to fine, with sub-pixel refinement; <i>deep</i> runs the same search on a learned \
-embedding (the bundled model, or <b>Embedding model</b>). Measured accuracy: docs/BENCHMARKS.md.
+embedding (the bundled model, or <b>Embedding model</b>); <i>combined</i> (the default) stacks both in one \
+search, so that a peak both agree on stands out: it answers more often, about 1.3 times slower than \
+<i>deep</i>. Measured accuracy: docs/BENCHMARKS.md.
 <b>Mode</b>: <i>global</i> = one shift for the scene; <i>local</i> = a grid of tie points (<b>Grid \
 spacing</b>, <b>Window</b>) and a fitted <b>Transform</b> (shift, affine, 2nd or 3rd order polynomial).
 <b>Maximum shift (m)</b>: how far to search, e.g. the geolocation error between the sensors; converted \

@@ -74,19 +74,29 @@ def _shift_range(rng: np.random.Generator, size: int) -> int:
     return int(rng.choice(fitting))
 
 
-def os_sift_trials(data: Path, work: Path, n: int, seed: int = 1) -> Iterator[Trial]:
-    """Crops of the aligned WorldView / GF-3 pair (see the module doc)."""
+def read_os_sift_pair(data: Path) -> tuple[np.ndarray, np.ndarray] | None:
+    """The WorldView and GF-3 images of ``data/os_sift`` (band 1, float32; aligned up to
+    :data:`OS_SIFT_OFFSET`), or ``None`` when the pair is absent."""
     import rasterio
 
     folder = data / "os_sift"
     wv_path = next(iter(sorted(folder.glob("18APR*.tiff"))), None)
     sar_path = next(iter(sorted(folder.glob("GF3_*.tiff"))), None)
     if wv_path is None or sar_path is None:
-        return
+        return None
     with rasterio.open(wv_path) as src:
         wv = src.read(1).astype(np.float32)
     with rasterio.open(sar_path) as src:
         sar = src.read(1).astype(np.float32)
+    return wv, sar
+
+
+def os_sift_trials(data: Path, work: Path, n: int, seed: int = 1) -> Iterator[Trial]:
+    """Crops of the aligned WorldView / GF-3 pair (see the module doc)."""
+    pair = read_os_sift_pair(data)
+    if pair is None:
+        return
+    wv, sar = pair
     rng = np.random.default_rng(seed)
     ox, oy = (round(v) for v in OS_SIFT_OFFSET)
     for i in range(n):

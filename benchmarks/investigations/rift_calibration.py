@@ -30,7 +30,7 @@ from typing import Any
 
 import numpy as np
 
-from benchmarks.calibrate_registration import OS_SIFT_OFFSET
+from benchmarks.calibrate_registration import OS_SIFT_OFFSET, read_os_sift_pair
 from benchmarks.keypoints import Case, warped_case
 
 logger = logging.getLogger(__name__)
@@ -54,17 +54,10 @@ def _translation(dx: float, dy: float) -> np.ndarray:
 
 def os_sift_cases(data: Path, n: int, seed: int = SEED) -> Iterator[Case]:
     """Warped GF-3 crops onto WorldView crops of ``os_sift/`` (see the module doc)."""
-    import rasterio
-
-    folder = data / "os_sift"
-    wv_path = next(iter(sorted(folder.glob("18APR*.tiff"))), None)
-    sar_path = next(iter(sorted(folder.glob("GF3_*.tiff"))), None)
-    if wv_path is None or sar_path is None:
+    pair = read_os_sift_pair(data)
+    if pair is None:
         return
-    with rasterio.open(wv_path) as src:
-        wv = src.read(1).astype(np.float32)
-    with rasterio.open(sar_path) as src:
-        sar = src.read(1).astype(np.float32)
+    wv, sar = pair
     rng = np.random.default_rng(seed)
     ox, oy = (int(np.floor(v)) for v in OS_SIFT_OFFSET)
     i = 0

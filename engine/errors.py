@@ -8,6 +8,8 @@ callers can catch either. Every message says what to change. Imports only the st
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+
 from .setup.install import install_command
 
 
@@ -53,3 +55,12 @@ class DependencyError(SarToolboxError, ImportError):
             f"{purpose} needs the Python package '{package}', which is not installed. "
             f"Install it into the Python that QGIS uses: {install or install_command(package)}"
         )
+
+
+def check_choice(value: str, choices: Iterable[str], what: str, hint: str = "") -> str:
+    """``value`` when it is one of ``choices``; else :class:`InputError` naming the choices:
+    ``Unknown <what> '<value>'; use one of <choices><hint>.``"""
+    offered = tuple(choices)
+    if value not in offered:
+        raise InputError(f"Unknown {what} '{value}'; use one of {', '.join(offered)}{hint}.")
+    return value

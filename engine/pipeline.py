@@ -28,7 +28,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from .errors import InputError, ModelError
+from .errors import InputError, ModelError, check_choice
 from .metadata import InputTransform, ModelMetadata, Task
 from .preprocess import LINEAR_KINDS, db_to_linear, denormalise, to_model_input
 from .run import QUIET, IsCancelled, Log, Progress, Run
@@ -303,9 +303,7 @@ def _plan_model_run(model: Any, input_path: str | os.PathLike[str], output_path:
     from .raster_io import check_writable, inspect_raster
     from .runtime import OnnxModel
 
-    if output_transform not in OUTPUT_TRANSFORMS:
-        raise InputError(f"Unknown output transform '{output_transform}'; use one of "
-                         f"{', '.join(OUTPUT_TRANSFORMS)}.")
+    check_choice(output_transform, OUTPUT_TRANSFORMS, "output transform")
     bands = band_list(band)
     info = inspect_raster(input_path, bands)
     check_writable(output_path)

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from .errors import InputError
+from .errors import InputError, check_choice
 from .metadata import NOISE_FLOOR_DB, InputTransform, ModelMetadata, Normalisation
 
 LINEAR_KINDS: dict[str, float] = {"intensity": 10.0, "amplitude": 20.0}
@@ -27,12 +27,7 @@ INPUT_KINDS = ("intensity", "amplitude", "db")
 
 
 def _factor(kind: str) -> float:
-    try:
-        return LINEAR_KINDS[kind]
-    except KeyError:
-        raise InputError(
-            f"Unknown kind of SAR values '{kind}'; use 'intensity' (power, sigma0) or 'amplitude'."
-        ) from None
+    return LINEAR_KINDS[check_choice(kind, LINEAR_KINDS, "kind of SAR values", " (intensity: power, sigma0)")]
 
 
 def valid_mask(values: np.ndarray, nodata: float | None, positive: bool = True) -> np.ndarray:
@@ -137,11 +132,7 @@ def _model_domain_kind(meta: ModelMetadata, input_kind: str | None) -> str:
             InputTransform.AMPLITUDE_TO_DB: "amplitude",
             InputTransform.DB: "db",
         }[meta.input_transform]
-    if input_kind not in INPUT_KINDS:
-        raise InputError(
-            f"Unknown input kind '{input_kind}'; use one of {', '.join(INPUT_KINDS)}."
-        )
-    return input_kind
+    return check_choice(input_kind, INPUT_KINDS, "input kind")
 
 
 def to_model_domain(
@@ -174,8 +165,7 @@ def source_db(raw: np.ndarray, kind: str, nodata: float | None) -> tuple[np.ndar
     if kind in LINEAR_KINDS:
         valid = valid_mask(raw, nodata, positive=True)
         return linear_to_db(np.where(valid, raw, np.nan), kind, -np.inf), valid
-    if kind != "db":
-        raise InputError(f"Unknown input kind '{kind}'; use one of {', '.join(INPUT_KINDS)}.")
+    check_choice(kind, INPUT_KINDS, "input kind")
     valid = valid_mask(raw, nodata, positive=False)
     values = raw.astype(np.float32)
     values[~valid] = np.nan

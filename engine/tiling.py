@@ -22,7 +22,7 @@ from typing import Any
 
 import numpy as np
 
-from .errors import InputError
+from .errors import InputError, check_choice
 
 
 @dataclass(frozen=True, order=True)
@@ -239,10 +239,7 @@ def axis_weights(tile_size: int, overlap: int, kind: str = "cosine", start: bool
         if end:
             w[tile_size - (overlap - half):] = 0.0
         return w
-    try:
-        ramp = RAMPS[kind](overlap) if overlap else np.zeros(0)
-    except KeyError:
-        raise InputError(f"Unknown blend mode '{kind}'; use one of {', '.join(BLEND_MODES)}.") from None
+    ramp = RAMPS[check_choice(kind, RAMPS, "blend mode")](overlap) if overlap else np.zeros(0)
     if overlap:
         if start:
             w[:overlap] = ramp
@@ -284,8 +281,7 @@ class StripBlender:
 
     def __init__(self, height: int, width: int, tile_size: int, overlap: int, blend: str = "cosine",
                  padded_width: int | None = None) -> None:
-        if blend not in BLEND_MODES:
-            raise InputError(f"Unknown blend mode '{blend}'; use one of {', '.join(BLEND_MODES)}.")
+        check_choice(blend, BLEND_MODES, "blend mode")
         self.height, self.width = height, width
         self.tile_size, self.overlap, self.blend = tile_size, overlap, blend
         self.stride = tile_size - overlap

@@ -21,7 +21,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from ..errors import DependencyError, InputError, RasterIOError
+from ..errors import DependencyError, RasterIOError, check_choice
 from ..raster_io import atomic_output
 from ..runtime import THREADS_ENV
 from ..setup.bundled import version
@@ -243,8 +243,7 @@ def run_batch(
     Raises :class:`WorkerEnvironmentError` (nothing submitted) when the cluster cannot run it, and
     :class:`BatchInterrupted` on Ctrl-C once the summary records what finished.
     """
-    if algorithm not in ALGORITHMS:
-        raise InputError(f"Unknown batch algorithm '{algorithm}'; choose one of {', '.join(ALGORITHMS)}.")
+    check_choice(algorithm, ALGORITHMS, "batch algorithm")
     needs = needs_of(algorithm, inputs, out_dir, options)
     where = cluster.address or f"LocalCluster({cluster.workers} workers)"
     header = {"algorithm": algorithm, "version": version(), "output_dir": str(out_dir),

@@ -26,7 +26,7 @@ from typing import Any
 
 import numpy as np
 
-from ..errors import CompressedFileError, InputError, ModelError
+from ..errors import CompressedFileError, InputError, ModelError, check_choice
 from ..metadata import ModelMetadata
 from ..preprocess import LINEAR_KINDS, db_to_linear, denormalise
 from ..run import QUIET, IsCancelled, Log, Progress, Run
@@ -191,8 +191,7 @@ def decompress_file(
     started = time.perf_counter()
     run = Run.of(progress, is_cancelled, log)
     run.progress(0.0)
-    if output_kind not in OUTPUT_KINDS:
-        raise InputError(f"Unknown output kind '{output_kind}'; use one of {', '.join(OUTPUT_KINDS)}.")
+    check_choice(output_kind, OUTPUT_KINDS, "output kind")
     if batch_size < 1:
         raise InputError(f"Batch size must be at least 1, got {batch_size}.")
     job = _plan_decoding(input_path, output_path, decoder_path, tile_size, overlap)

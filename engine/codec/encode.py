@@ -31,7 +31,7 @@ from typing import Any
 
 import numpy as np
 
-from ..errors import CancelledError, CompressedFileError, InputError, ModelError
+from ..errors import CancelledError, CompressedFileError, InputError, ModelError, check_choice
 from ..input_kind import check_input_kind
 from ..metadata import ModelMetadata
 from ..preprocess import INPUT_KINDS
@@ -341,8 +341,7 @@ def _plan_encoding(input_path: str | os.PathLike[str], output_path: str | os.Pat
     """Check the arguments, input and output, load the encoder and plan the tiles of the latent grid."""
     from ..raster_io import check_writable, inspect_raster
 
-    if input_kind not in INPUT_KINDS:
-        raise InputError(f"Unknown input kind '{input_kind}'; use one of {', '.join(INPUT_KINDS)}.")
+    check_choice(input_kind, INPUT_KINDS, "input kind")
     if batch_size < 1:
         raise InputError(f"Batch size must be at least 1, got {batch_size}.")
     info = inspect_raster(input_path, band)

@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from ..errors import InputError
+from ..errors import InputError, check_choice
 from ..input_kind import KindAdvice, check_input_kind
 from ..metadata import NOISE_FLOOR_DB
 from ..preprocess import LINEAR_KINDS, db_to_linear, linear_to_db, valid_mask
@@ -88,8 +88,7 @@ def convert_db(
     started = time.perf_counter()
     run = Run.of(progress, is_cancelled, log)
     run.progress(0.0)
-    if input_kind not in LINEAR_KINDS:
-        raise InputError(f"Unknown input kind '{input_kind}'; use 'intensity' or 'amplitude'.")
+    check_choice(input_kind, LINEAR_KINDS, "input kind")
     if not np.isfinite(noise_floor_db):
         raise InputError(f"The noise floor must be a finite dB value, got {noise_floor_db}.")
     info = inspect_raster(input_path, band)

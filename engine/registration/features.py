@@ -24,7 +24,7 @@ from typing import Protocol, runtime_checkable
 
 import numpy as np
 
-from ..errors import InputError
+from ..errors import InputError, check_choice
 from .prepare import prepare_image
 
 logger = logging.getLogger(__name__)
@@ -163,10 +163,5 @@ FEATURE_EXTRACTORS: dict[str, Callable[[], FeatureExtractor]] = {
 
 def get_extractor(name: str) -> FeatureExtractor:
     """A registered model-free extractor by name."""
-    try:
-        return FEATURE_EXTRACTORS[name]()
-    except KeyError:
-        raise InputError(
-            f"Unknown co-registration method '{name}'; use one of {', '.join(sorted(FEATURE_EXTRACTORS))} "
-            "or 'deep'."
-        ) from None
+    known = check_choice(name, sorted(FEATURE_EXTRACTORS), "co-registration method", " or 'deep'")
+    return FEATURE_EXTRACTORS[known]()

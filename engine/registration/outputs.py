@@ -18,7 +18,7 @@ from typing import Any
 
 import numpy as np
 
-from ..errors import DependencyError, InputError, RasterIOError
+from ..errors import DependencyError, InputError, RasterIOError, check_choice
 from ..raster_io import OUTPUT_NODATA, UNREADABLE, RasterInfo, osgeo_cache, osgeo_thread_options
 from ..run import QUIET, Run
 from .tiepoints import TiePoint
@@ -96,8 +96,7 @@ def write_corrected_raster(
 
     GDAL reports its progress to ``run`` and stops when the user cancels (:class:`CancelledError`).
     """
-    if resampling not in RESAMPLING:
-        raise InputError(f"Unknown resampling '{resampling}'; use one of {', '.join(RESAMPLING)}.")
+    check_choice(resampling, RESAMPLING, "resampling")
     gdal = _gdal()
     matrix, gcps = corrected_mapping(t_map, info.transform, info.width, info.height)
     creation = ["TILED=YES", "COMPRESS=DEFLATE", "BIGTIFF=IF_SAFER"]

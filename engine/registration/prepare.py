@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..errors import InputError
+from ..errors import InputError, check_choice
 from ..preprocess import linear_to_db
 
 KINDS = ("intensity", "amplitude", "db", "optical")
@@ -58,8 +58,7 @@ def prepare_image(array: np.ndarray, kind: str, valid: np.ndarray | None = None)
     if kind in FILLED_KINDS:
         ok = np.ones(np.shape(array), bool) if valid is None else np.asarray(valid, dtype=bool)
         return _filled(array, ok, {"auto": None, "log": True, "linear": False}[kind])
-    if kind not in KINDS:
-        raise InputError(f"Unknown image kind '{kind}'; use one of {', '.join(KINDS)}.")
+    check_choice(kind, KINDS, "image kind")
     arr = np.asarray(array)
     if arr.ndim != 2:
         raise InputError(f"prepare_image takes one 2-D band, got shape {arr.shape}; choose one band.")

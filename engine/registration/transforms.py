@@ -28,7 +28,7 @@ from typing import Any
 
 import numpy as np
 
-from ..errors import InputError, RegistrationError
+from ..errors import InputError, RegistrationError, check_choice
 
 
 @dataclass(frozen=True)
@@ -65,9 +65,7 @@ MAX_ANISOTROPY = 20.0
 
 def check_kind(kind: str, offered: tuple[str, ...]) -> str:
     """Raise :class:`InputError` unless ``kind`` is one of the ``offered`` kinds."""
-    if kind not in offered:
-        raise InputError(f"Unknown transform '{kind}'; use one of {', '.join(offered)}.")
-    return kind
+    return check_choice(kind, offered, "transform")
 
 
 # ------------------------------------------------------------------ 3 x 3 matrices

@@ -8,7 +8,7 @@ from typing import Any
 
 import numpy as np
 
-from ..errors import InputError
+from ..errors import InputError, check_choice
 from .classes import LandCover
 
 MIN_SIZE = 16
@@ -113,9 +113,7 @@ def validate(width: Any, height: Any, seed: Any, looks: Any, shift_x: Any, shift
     limit = min(w, h) / 4.0
     sx = check_float("shift_x", shift_x, -limit, limit, " pixels (a quarter of the smaller side)")
     sy = check_float("shift_y", shift_y, -limit, limit, " pixels (a quarter of the smaller side)")
-    if look_direction not in LOOK_DIRECTIONS:
-        raise InputError(f"look_direction {look_direction!r} is unknown; use one of "
-                         f"{', '.join(LOOK_DIRECTIONS)} (direction the radar looks towards).")
+    check_choice(look_direction, LOOK_DIRECTIONS, "look_direction", " (direction the radar looks towards)")
     px = check_float("pixel_size", pixel_size, 0.1, 1000.0, " metres")
     inc = check_float("incidence_angle", incidence_angle, 15.0, 65.0, " degrees")
     el = check_float("sun_elevation", sun_elevation, 5.0, 90.0, " degrees")

@@ -12,7 +12,7 @@ from typing import Any
 
 import numpy as np
 
-from ..errors import InputError
+from ..errors import InputError, check_choice
 from ..input_kind import MAX_CALIBRATED_MEDIAN_DB, ValueStats, check_input_kind, uncalibrated_shift_db
 from ..pipeline import apply_tiled
 from ..preprocess import INPUT_KINDS, to_model_input
@@ -43,10 +43,9 @@ class TranslationResult:
 
 def _check_inputs(info: Any, band: int | None, input_kind: str | None, output_dtype: str) -> int:
     """The band to read; clear errors for everything the tool refuses."""
-    if output_dtype not in OUTPUT_DTYPES:
-        raise InputError(f"Unknown output type '{output_dtype}'; use one of {', '.join(OUTPUT_DTYPES)}.")
-    if input_kind is not None and input_kind not in INPUT_KINDS:
-        raise InputError(f"Unknown input kind '{input_kind}'; use one of {', '.join(INPUT_KINDS)}.")
+    check_choice(output_dtype, OUTPUT_DTYPES, "output type")
+    if input_kind is not None:
+        check_choice(input_kind, INPUT_KINDS, "input kind")
     if band is None:
         if info.count > 1:
             raise InputError(

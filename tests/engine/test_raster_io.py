@@ -42,18 +42,6 @@ def test_inspect_reports_georeferencing(make_geotiff: Callable[..., Path]) -> No
     assert not info.is_complex
 
 
-def test_missing_file(tmp_path: Path) -> None:
-    with pytest.raises(InputError, match="does not exist"):
-        inspect_raster(tmp_path / "nope.tif")
-
-
-def test_text_file_is_not_a_raster(tmp_path: Path) -> None:
-    text = tmp_path / "notes.tif"
-    text.write_text("this is not a raster\n")
-    with pytest.raises(InputError, match="not a raster"):
-        inspect_raster(text)
-
-
 def test_band_out_of_range(make_geotiff: Callable[..., Path]) -> None:
     path = make_geotiff(bands=2)
     for band in (0, 3):

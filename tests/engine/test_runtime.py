@@ -72,18 +72,6 @@ def test_wrong_batch_shape(identity_model: Path) -> None:
         model.run(np.zeros((1, 2, 8, 8), np.float32))
 
 
-def test_missing_model_file(tmp_path: Path) -> None:
-    with pytest.raises(InputError, match="does not exist"):
-        OnnxModel(tmp_path / "none.onnx")
-
-
-def test_not_an_onnx_file(tmp_path: Path) -> None:
-    path = tmp_path / "model.onnx"
-    path.write_text("not a model")
-    with pytest.raises(ModelError, match="not a valid ONNX model"):
-        OnnxModel(path)
-
-
 def test_model_without_metadata(tmp_path: Path) -> None:
     with pytest.raises(ModelError, match="no SAR Toolbox metadata"):
         OnnxModel(onnx_identity(tmp_path / "bare.onnx", {}))

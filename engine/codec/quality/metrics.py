@@ -38,7 +38,7 @@ from typing import Any
 
 import numpy as np
 
-from ...errors import DependencyError, InputError
+from ...errors import DependencyError, InputError, check_choice
 from ...input_kind import check_input_kind
 from ...metadata import NOISE_FLOOR_DB
 from ...preprocess import INPUT_KINDS, LINEAR_KINDS, db_to_linear, linear_to_db, valid_mask
@@ -208,15 +208,10 @@ def read_db(path: str | os.PathLike[str], band: int = 1, kind: str = "intensity"
     """One band of a raster as float32 dB (invalid pixels NaN)."""
     from ...raster_io import inspect_raster, open_raster
 
-    _check_kind(kind)
+    check_choice(kind, INPUT_KINDS, "kind")
     info = inspect_raster(path, band)
     with open_raster(path) as src:
         return row_reader(src, band, kind, info.nodata, noise_floor_db)(0, info.height)
-
-
-def _check_kind(kind: str) -> None:
-    if kind not in INPUT_KINDS:
-        raise InputError(f"Unknown kind '{kind}'; use one of {', '.join(INPUT_KINDS)}.")
 
 
 def row_reader(src: Any, band: int, kind: str, nodata: float | None,
@@ -283,7 +278,7 @@ def assess(
         from ...raster_io import check_writable
 
         check_writable(html_path)
-    _check_kind(reference_kind)
+    check_choice(reference_kind, INPUT_KINDS, "kind")
     check_input_kind(reference, band, reference_kind, parameter="REFERENCE_KIND", run=run)
     compressed = is_compressed_file(reconstruction)
     with _reconstruction(reconstruction, compressed, reconstruction_kind, run.span(0.05, 0.5), band,
@@ -315,7 +310,7 @@ def _reconstruction(path: str | os.PathLike[str], compressed: bool, kind: str, r
     """``(raster, band, kind)`` of the reconstruction: a raster as ``kind`` (``raster_band`` when given,
     else its band 1, or ``band`` when it has several), or a compressed file decoded first into a temporary
     GeoTIFF, removed afterwards (of a file of several bands, the band coded from source ``band``)."""
-    _check_kind(kind)
+    check_choice(kind, INPUT_KINDS, "kind")
     if not compressed:
         from ...raster_io import inspect_raster
 

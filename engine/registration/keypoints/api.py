@@ -18,7 +18,7 @@ from typing import Any
 
 import numpy as np
 
-from ...errors import InputError
+from ...errors import InputError, check_choice
 from ...input_kind import auto_kind
 from ...raster_io import RasterInfo, atomic_output, check_writable, inspect_raster, open_raster, read_window
 from ...run import IsCancelled, Log, Progress, Run
@@ -147,8 +147,7 @@ def resolve_kind(kind: str, path: str | os.PathLike[str], bands: list[int], role
     """What an image holds: ``kind``, or for ``auto`` :func:`engine.input_kind.auto_kind` (a sample of
     the values: dB when negative or spread like dB - never optical -, else amplitude for the INPUT; a
     REFERENCE of several bands or without speckle is optical)."""
-    if kind not in KIND_CHOICES:
-        raise InputError(f"Unknown image kind '{kind}'; use one of {', '.join(KIND_CHOICES)}.")
+    check_choice(kind, KIND_CHOICES, "image kind")
     return kind if kind != "auto" else auto_kind(path, bands, role, run)
 
 

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ...errors import InputError, RasterIOError
+from ...errors import RasterIOError, check_choice
 from ...raster_io import OUTPUT_NODATA, RasterInfo, create_raster, open_raster, profile_like, read_window
 from ...run import Run
 from ...tiling import Window
@@ -28,12 +28,7 @@ PREVIEW_SIDE = 768
 
 def check_resampling(resampling: str) -> int:
     """The spline order of ``resampling``; :class:`InputError` for an unknown name."""
-    try:
-        return RESAMPLING_ORDER[resampling]
-    except KeyError:
-        raise InputError(
-            f"Unknown resampling '{resampling}'; use one of {', '.join(RESAMPLING_ORDER)}."
-        ) from None
+    return RESAMPLING_ORDER[check_choice(resampling, RESAMPLING_ORDER, "resampling")]
 
 
 def write_on_reference_grid(tmp_path: Path, inp: RasterInfo, ref: RasterInfo, matrix: np.ndarray,

@@ -19,7 +19,7 @@ from typing import Any
 
 import numpy as np
 
-from ...errors import InputError, RegistrationError
+from ...errors import InputError, RegistrationError, check_choice
 from ...raster_io import RasterInfo, atomic_output, check_writable
 from ...run import IsCancelled, Log, Progress, Run
 from ..features import FeatureExtractor
@@ -95,12 +95,8 @@ class Settings:
 
     def check(self) -> None:
         """Raise :class:`InputError` for an unusable parameter (says what to choose)."""
-        if self.method not in METHODS:
-            raise InputError(f"Unknown METHOD '{self.method}'; use one of {', '.join(METHODS)}.")
-        if self.mode not in MODES:
-            raise InputError(
-                f"Unknown MODE '{self.mode}'; use 'global' (one shift) or 'local' (tie-point grid)."
-            )
+        check_choice(self.method, METHODS, "METHOD")
+        check_choice(self.mode, MODES, "MODE", " (global: one shift; local: a tie-point grid)")
         check_kind(self.transform, TRANSFORMS)
         if self.mode == "global" and self.transform != "shift":
             raise InputError(f"MODE=global estimates one shift; TRANSFORM={self.transform} needs MODE=local.")
@@ -121,8 +117,7 @@ class Settings:
             raise InputError(
                 f"MAX_SHIFT_M must be positive (got {self.max_shift_m}); 100 to 300 m suits most pairs."
             )
-        if self.resampling not in RESAMPLING:
-            raise InputError(f"Unknown resampling '{self.resampling}'; use one of {', '.join(RESAMPLING)}.")
+        check_choice(self.resampling, RESAMPLING, "resampling")
         self.limits.check()
 
     def report(self) -> dict[str, Any]:
@@ -559,8 +554,7 @@ def apply_transform(
     """
     run = Run.of(progress, is_cancelled, log)
     run.progress(0.0)
-    if resampling not in RESAMPLING:
-        raise InputError(f"Unknown resampling '{resampling}'; use one of {', '.join(RESAMPLING)}.")
+    check_choice(resampling, RESAMPLING, "resampling")
     src = Path(source_path)
     if not src.is_file():
         raise InputError(

@@ -107,3 +107,25 @@ def test_combined_is_the_default_and_reports_its_evidence(tmp_path: Path) -> Non
     confidence = json.loads((tmp_path / "r.json").read_text())["confidence"]
     assert confidence["min_distinctness"] == calibration("combined").min_distinctness
     assert "learned embedding and the CFOG channels" in confidence["evidence"]
+
+
+@pytest.mark.parametrize("method", ["classical", "combined"])
+def test_the_sub_pixel_estimate_does_not_lock_onto_whole_pixels(method: str) -> None:
+    """Issue 27 item 2: a seeded texture against itself moved by a fraction of a pixel (Fourier shift);
+    the estimate follows the fraction (peak locking would pull it towards 0 or 1)."""
+    from scipy import ndimage
+
+    from engine.registration.shift.methods import make_extractor
+
+    rng = np.random.default_rng(5)
+    image = ndimage.gaussian_filter(rng.standard_normal((112, 112)), 1.5).astype(np.float32)
+    extractor = make_extractor(method)
+    spectrum = np.fft.fft2(image)
+    ky, kx = np.fft.fftfreq(112, d=1.0)[:, None], np.fft.fftfreq(112, d=1.0)[None, :]
+    for fraction in (0.25, 0.5, 0.75):
+        moved = np.fft.ifft2(spectrum * np.exp(-2j * np.pi * (kx * fraction + ky * 0.4))).real
+        template = moved[24:-24, 24:-24].astype(np.float32)  # content moved by (+fraction, +0.4)
+        search = image[24 - M:-24 + M, 24 - M:-24 + M]
+        t, s = (extractor(a, np.ones(a.shape, bool)) for a in (template, search))
+        m = match(t, s, M)
+        assert m.dx == pytest.approx(-fraction, abs=0.05) and m.dy == pytest.approx(-0.4, abs=0.05)

@@ -15,7 +15,7 @@ import threading
 from collections.abc import Callable, Iterator
 from concurrent.futures import Future
 from dataclasses import dataclass
-from typing import Any, TypeVar
+from typing import Any, TypedDict, TypeVar
 
 from .errors import CancelledError
 
@@ -23,6 +23,16 @@ Progress = Callable[[float], Any]
 """``progress(percent)`` with percent in [0, 100]."""
 IsCancelled = Callable[[], bool]
 Log = Callable[[str], Any]
+
+
+class Callbacks(TypedDict):
+    """The three callbacks as the keyword arguments every entry point takes:
+    ``convert_db(..., **callbacks)`` (the plugin's ``engine_callbacks(feedback)``)."""
+
+    progress: Progress
+    is_cancelled: IsCancelled
+    log: Log
+
 
 _logger = logging.getLogger(__name__)
 T = TypeVar("T")

@@ -12,10 +12,10 @@ from __future__ import annotations
 import logging
 import threading
 import traceback
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any, NamedTuple, TypedDict
+from typing import Any, NamedTuple
 
 from qgis.core import (
     QgsProcessingAlgorithm,
@@ -26,6 +26,7 @@ from qgis.core import (
 from qgis.PyQt.QtGui import QIcon
 
 from ..engine import errors
+from ..engine.run import Callbacks
 from ..engine.setup.bundled import requirement_for
 from . import checks
 from .html_outputs import LastRunHtmlOutputs
@@ -61,14 +62,6 @@ DATA = Group("data", "Data")
 RADIOMETRY = Group("radiometry", "Radiometry")
 TOOLS = Group("tools", "Tools")
 TRANSLATION = Group("translation", "Translation")
-
-
-class EngineCallbacks(TypedDict):
-    """Keyword arguments every engine entry point takes: ``convert_db(..., **engine_callbacks(feedback))``."""
-
-    progress: Callable[[float], Any]
-    is_cancelled: Callable[[], bool]
-    log: Callable[[str], Any]
 
 
 class FeedbackBridge:
@@ -189,7 +182,7 @@ def engine_errors(feedback: QgsProcessingFeedback) -> Iterator[None]:
         ) from exc
 
 
-def engine_callbacks(feedback: QgsProcessingFeedback) -> EngineCallbacks:
+def engine_callbacks(feedback: QgsProcessingFeedback) -> Callbacks:
     """The ``progress``, ``is_cancelled`` and ``log`` keyword arguments every engine entry point takes."""
     bridge = _BRIDGES.get(id(feedback))
     return {

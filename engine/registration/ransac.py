@@ -1,8 +1,9 @@
 """The one robust fit of registration: LO-RANSAC, hypotheses in batches, adaptive stopping.
 
 :func:`ransac` draws minimal samples 256 at a time, solves every sample at once, counts each
-hypothesis's inliers, and refits the best few on their inliers (local optimisation, three
-refits) before comparing them; it stops when the best support makes a better one unlikely
+hypothesis's inliers, and refits the best few on their inliers (local optimisation, up to three
+refits, keeping the refit only where it is at least as well supported and not rejected) before
+comparing them; it stops when the best support makes a better one unlikely
 (``confidence``) or after ``max_iterations`` samples. It works on either parameterisation of
 :mod:`.transforms` through a :class:`Model`:
 
@@ -202,14 +203,26 @@ class RansacResult:
         return int(self.inliers.sum())
 
 
-def _refine(model: Model, src: np.ndarray, dst: np.ndarray, h: np.ndarray, threshold: float) -> np.ndarray:
-    """Local optimisation: refit on the inliers a few times."""
+def _support(model: Model, h: np.ndarray, src: np.ndarray, dst: np.ndarray, threshold: float) -> np.ndarray:
+    """Inlier mask of one hypothesis."""
+    return model.errors(h, src, dst) < threshold
+
+
+def _refine(model: Model, src: np.ndarray, dst: np.ndarray, h: np.ndarray,
+            threshold: float) -> tuple[np.ndarray, int]:
+    """Local optimisation: refit on the inliers a few times; the best-supported of ``h`` and its refits
+    (a later one on a tie), with its support. A refit never makes the result worse: a least-squares fit
+    on the inliers can lose support (the DLT minimises an algebraic, not the reprojection, error)."""
+    inl = _support(model, h, src, dst, threshold)
+    best_h, best_n = h, int(inl.sum())
     for _ in range(LOCAL_REFITS):
-        inl = model.errors(h, src, dst) < threshold
         if inl.sum() < KINDS[model.kind].required_points:
             break
         h = model.fit(src[inl], dst[inl])
-    return h
+        inl = _support(model, h, src, dst, threshold)
+        if inl.sum() >= best_n:
+            best_h, best_n = h, int(inl.sum())
+    return best_h, best_n
 
 
 def ransac(
@@ -249,16 +262,15 @@ def ransac(
         for k in np.argsort(-counts, kind="stable")[:4]:
             if counts[k] <= max(best_count, m) or not np.all(np.isfinite(hs[k])):
                 break
-            h = hs[k]
-            problem = None if reject is None else reject(h)
-            if problem is None:
-                h = _refine(model, src, dst, h, threshold)
-                problem = None if reject is None else reject(h)
-            count = int((model.errors(h, src, dst) < threshold).sum())
+            start = hs[k]
+            problem = None if reject is None else reject(start)
             if problem is not None:
                 if refused is not None:
                     refused.append((int(counts[k]), problem))
                 continue
+            h, count = _refine(model, src, dst, start, threshold)
+            if h is not start and reject is not None and reject(h) is not None:  # keep the accepted start
+                h, count = start, int(_support(model, start, src, dst, threshold).sum())
             if count > best_count:
                 best_h, best_count = h, count
                 denom = np.log(max(1e-12, 1 - (best_count / n) ** m))

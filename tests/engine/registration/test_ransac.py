@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass, field
+
 import numpy as np
 import pytest
 
 from engine.errors import RegistrationError
 from engine.registration import transforms
-from engine.registration.ransac import PolynomialModel, ransac, ransac_matrix
+from engine.registration.ransac import MatrixModel, PolynomialModel, ransac, ransac_matrix
 from engine.registration.shift.fitting import robust_fit
 from engine.registration.transforms import Transform, residuals
 
@@ -66,3 +68,44 @@ def test_polynomial_ransac_recovers_the_transform_among_outliers(kind: str) -> N
     fit = ransac(src, dst, PolynomialModel.of(kind, src), 1.5)
     assert fit is not None
     assert not fit.inliers[:50].any() and fit.inliers[50:].mean() > 0.95
+
+
+@dataclass(frozen=True)
+class _FitOffBy(MatrixModel):
+    """A matrix model whose least-squares refit (the local optimisation) is spoiled by ``spoil``."""
+
+    spoil: np.ndarray = field(default_factory=lambda: np.eye(3))
+
+    def fit(self, src: np.ndarray, dst: np.ndarray) -> np.ndarray:
+        return self.spoil @ super().fit(src, dst)
+
+
+def _noisy_similarity(seed: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    rng = np.random.default_rng(seed)
+    h = np.array([[0.95, -0.1, 12.0], [0.1, 0.95, -7.0], [0.0, 0.0, 1.0]])
+    src = rng.uniform(0, 256, (80, 2))
+    dst = transforms.project(h, src) + rng.normal(0, 0.3, (80, 2))
+    dst[:20] = rng.uniform(0, 256, (20, 2))
+    return src, dst, h
+
+
+def test_ransac_keeps_the_hypothesis_when_its_refit_loses_support() -> None:
+    """Local optimisation never makes the result worse: a refit with less support than the minimal-sample
+    hypothesis it came from is dropped, not kept in its place (which lost every hypothesis here)."""
+    src, dst, h = _noisy_similarity(5)
+    moved_away = np.array([[1.0, 0.0, 40.0], [0.0, 1.0, 0.0], [0.0, 0.0, 1.0]])
+    fit = ransac(src, dst, _FitOffBy("affine", moved_away), 2.0)
+    assert fit is not None
+    assert fit.inliers[20:].mean() > 0.9 and transforms.corner_error(fit.matrix, h, 256, 256) < 2.0
+
+
+def test_ransac_keeps_the_accepted_hypothesis_when_its_refit_is_rejected() -> None:
+    """A refit that the degeneracy check refuses (here: mirrored) leaves the accepted hypothesis it came
+    from; it used to discard both."""
+    src, dst, h = _noisy_similarity(6)
+    mirror = np.diag([-1.0, 1.0, 1.0])
+    size = (256.0, 256.0)
+    fit = ransac(src, dst, _FitOffBy("affine", mirror), 2.0, reject=lambda m: transforms.degeneracy(m, *size))
+    assert fit is not None
+    assert transforms.degeneracy(fit.matrix, *size) is None
+    assert fit.inliers[20:].mean() > 0.9 and transforms.corner_error(fit.matrix, h, 256, 256) < 2.0

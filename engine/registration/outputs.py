@@ -97,6 +97,7 @@ def write_corrected_raster(
     GDAL reports its progress to ``run`` and stops when the user cancels (:class:`CancelledError`).
     """
     check_choice(resampling, RESAMPLING, "resampling")
+    check_warpable(info, t_map, resample)
     gdal = _gdal()
     matrix, gcps = corrected_mapping(t_map, info.transform, info.width, info.height)
     creation = ["TILED=YES", "COMPRESS=DEFLATE", "BIGTIFF=IF_SAFER"]
@@ -126,25 +127,36 @@ def _write_corrected(gdal: Any, tmp_path: Path, info: RasterInfo, t_map: Transfo
             t_map.kind,
             resampling,
         )
-    vrt_path = f"/vsimem/sartoolbox_coreg_{tmp_path.stem}.vrt"
+    # an unnamed VRT lives in memory only: nothing in /vsimem to remove, even when the warp fails
     if matrix is not None:
-        src = gdal.Translate(vrt_path, info.path, format="VRT")
+        src = gdal.Translate("", info.path, format="VRT")
         src.SetGeoTransform(matrix_to_gdal(matrix))
         order = 0
     else:
         # GCPs given to Translate replace the geotransform (GDAL prefers a geotransform over GCPs)
         gcp_list = [gdal.GCP(float(x), float(y), 0.0, float(c), float(r)) for c, r, x, y in gcps]
-        src = gdal.Translate(
-            vrt_path, info.path, format="VRT", GCPs=gcp_list, outputSRS=info.crs_wkt or None
-        )
+        src = gdal.Translate("", info.path, format="VRT", GCPs=gcp_list, outputSRS=info.crs_wkt or None)
         order = t_map.degree
-    src.FlushCache()
+    _warp(gdal, tmp_path, info, src, order, resampling, creation, run)
+    return "warp"
+
+
+def check_warpable(info: RasterInfo, t_map: Transform, resample: bool) -> None:
+    """Raise :class:`InputError` when correcting ``info`` by ``t_map`` needs a warp that is not supported:
+    a rotated geotransform, resampled (``resample``) or by a polynomial (no geotransform can hold it)."""
     g = info.transform
-    if abs(g.b) > 1e-12 or abs(g.d) > 1e-12:
+    if (resample or not t_map.is_affine) and (abs(g.b) > 1e-12 or abs(g.d) > 1e-12):
         raise InputError(
             f"'{info.path}' has a rotated geotransform; warping it is not supported, use "
             "RESAMPLE=false with a shift or affine transform."
         )
+
+
+def _warp(gdal: Any, tmp_path: Path, info: RasterInfo, src: Any, order: int, resampling: str,
+          creation: list[str], run: Run) -> None:
+    """``gdal.Warp`` of ``src`` (the input with its corrected georeferencing, a VRT) onto the input's
+    footprint."""
+    g = info.transform
     x0, y0 = g.c, g.f
     x1, y1 = g.c + g.a * info.width, g.f + g.e * info.height
     nodata = info.nodata
@@ -168,9 +180,6 @@ def _write_corrected(gdal: Any, tmp_path: Path, info: RasterInfo, t_map: Transfo
     if order:
         opts["polynomialOrder"] = order
     gdal.Warp(str(tmp_path), src, **opts)
-    src = None
-    gdal.Unlink(vrt_path)
-    return "warp"
 
 
 TIEPOINT_FIELDS: tuple[tuple[str, type], ...] = (

@@ -283,8 +283,15 @@ def read_tiepoints_gpkg(path: str) -> tuple[np.ndarray, np.ndarray, str | None]:
     for feat in layer:
         if feat.GetField("used"):
             geom = feat.GetGeometryRef()
-            src.append((geom.GetX(), geom.GetY()))
-            dst.append((feat.GetField("ref_map_x"), feat.GetField("ref_map_y")))
+            pair = (np.nan, np.nan) if geom is None else (geom.GetX(), geom.GetY())
+            ref = (feat.GetField("ref_map_x"), feat.GetField("ref_map_y"))
+            if None in ref or not np.isfinite([*pair, *ref]).all():
+                raise InputError(
+                    f"Tie point {feat.GetFID()} of '{path}' is used but has no point geometry or no "
+                    "ref_map_x / ref_map_y; set its 'used' field to 0 or delete it (QGIS attribute table)."
+                )
+            src.append(pair)
+            dst.append(ref)
     sref = layer.GetSpatialRef()
     wkt = sref.ExportToWkt() if sref is not None else None
     return np.array(src, dtype=np.float64).reshape(-1, 2), np.array(dst, dtype=np.float64).reshape(-1, 2), wkt

@@ -275,10 +275,11 @@ class Transform:
                 "by sartoolbox:coregister."
             ) from exc
         n = (t.degree + 1) * (t.degree + 2) // 2
-        if len(t.coef_x) != n or len(t.coef_y) != n or not t.scale > 0:
+        values = np.array([*t.center, t.scale, *t.coef_x, *t.coef_y])
+        if len(t.coef_x) != n or len(t.coef_y) != n or not t.scale > 0 or not np.isfinite(values).all():
             raise InputError(
-                f"The saved {kind} transform must have {n} coefficients per axis and a "
-                "positive scale; use a report written by sartoolbox:coregister."
+                f"The saved {kind} transform must have {n} finite coefficients per axis, a finite "
+                "centre and a positive scale; use a report written by sartoolbox:coregister."
             )
         return t
 

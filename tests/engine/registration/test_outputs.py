@@ -13,7 +13,8 @@ from affine import Affine
 
 from engine.errors import InputError, RasterIOError
 from engine.raster_io import inspect_raster
-from engine.registration.outputs import write_corrected_raster
+from engine.registration.outputs import read_tiepoints_gpkg, write_corrected_raster, write_tiepoints_gpkg
+from engine.registration.tiepoints import TiePoint
 from engine.registration.transforms import Transform, fit_transform
 
 
@@ -55,3 +56,27 @@ def test_a_failed_warp_leaves_no_virtual_file(
     with pytest.raises(RasterIOError, match="simulated write failure"):
         write_corrected_raster(tmp_path / "c.tif", info, _shift(), resample=True)
     assert _vsimem_leftovers() == []
+
+
+def test_a_used_tie_point_without_reference_position_is_refused(
+    make_geotiff: Callable[..., Path], tmp_path: Path
+) -> None:
+    """A tie-point layer edited in QGIS (a used point's ref_map_x cleared) is refused with the point named,
+    not read as NaN and fitted into a NaN geotransform."""
+    from osgeo import ogr
+
+    info = inspect_raster(make_geotiff(height=32, width=32))
+    points = [TiePoint(4.0 + 8 * i, 6.0 + 5 * i, 1.5, -0.5, 0.9, 3.0, False) for i in range(4)]
+    path = tmp_path / "tp.gpkg"
+    write_tiepoints_gpkg(path, points, np.ones(4, bool), np.zeros(4), info)
+    src, dst, _ = read_tiepoints_gpkg(str(path))
+    assert src.shape == dst.shape == (4, 2) and np.isfinite(dst).all()
+    ds = ogr.Open(str(path), 1)
+    layer = ds.GetLayer(0)
+    feat = layer.GetNextFeature()
+    feat.SetFieldNull("ref_map_x")
+    layer.SetFeature(feat)
+    fid = feat.GetFID()
+    ds = None
+    with pytest.raises(InputError, match=rf"Tie point {fid} .*'used' field to 0"):
+        read_tiepoints_gpkg(str(path))

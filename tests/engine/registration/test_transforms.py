@@ -65,3 +65,9 @@ def test_unknown_transform_and_bad_saved_transform() -> None:
         fit_transform(np.zeros((3, 2)), np.zeros((3, 2)), "poly7")
     with pytest.raises(InputError, match="coefficients"):
         Transform.from_dict({"kind": "affine", "center": [0, 0], "scale": 1, "coef_x": [0], "coef_y": [0]})
+    # json.loads reads NaN and Infinity: a report edited (or written by a failed fit) must not become a
+    # NaN geotransform written without a word
+    for key, value in (("coef_x", [0.0, float("nan"), 0.0]), ("center", [float("inf"), 0.0])):
+        saved = {"kind": "affine", "center": [0, 0], "scale": 1, "coef_x": [0, 0, 0], "coef_y": [0, 0, 0]}
+        with pytest.raises(InputError, match="finite"):
+            Transform.from_dict({**saved, key: value})

@@ -49,6 +49,8 @@ def write_on_reference_grid(tmp_path: Path, inp: RasterInfo, ref: RasterInfo, ma
     if inp.nodata is not None and not np.isnan(inp.nodata):
         valid &= ~(data == inp.nodata).any(axis=0)
     data = np.where(valid, data, 0.0).astype(np.float32)
+    if order > 1:  # spline coefficients once, not per strip (map_coordinates' prefilter takes the whole band)
+        data = np.stack([ndimage.spline_filter(b, order, output=np.float64, mode="constant") for b in data])
     profile = profile_like(ref, count=inp.count, dtype="float32", nodata=OUTPUT_NODATA)
     with create_raster(tmp_path, profile, inp.descriptions) as writer:
         for row0 in range(0, ref.height, STRIP_ROWS):
@@ -58,7 +60,8 @@ def write_on_reference_grid(tmp_path: Path, inp: RasterInfo, ref: RasterInfo, ma
             ok = ndimage.map_coordinates(valid.astype(np.float32), coords, order=1, cval=0.0) > 0.999
             strip = np.full((inp.count, rows * ref.width), OUTPUT_NODATA, np.float32)
             for b in range(inp.count):
-                vals = ndimage.map_coordinates(data[b], coords, order=order, cval=0.0, mode="constant")
+                vals = ndimage.map_coordinates(data[b], coords, order=order, cval=0.0, mode="constant",
+                                               prefilter=False)
                 strip[b, ok] = vals[ok]
             writer.write_rows(row0, strip.reshape(inp.count, rows, ref.width))
             run.progress((row0 + rows) / ref.height)

@@ -95,15 +95,21 @@ def _angular_filter(theta: np.ndarray, angle: float, orientations: int) -> np.nd
 
 def _energy(responses: list[np.ndarray]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """(energy, summed amplitude, largest amplitude) of one orientation's complex responses."""
-    total = np.sum(responses, axis=0)
+    total = responses[0].copy()
+    sum_amp = np.abs(responses[0])
+    max_amp = sum_amp.copy()
+    for r in responses[1:]:
+        total += r
+        amp = np.abs(r)
+        sum_amp += amp
+        np.maximum(max_amp, amp, out=max_amp)
     norm = np.abs(total) + EPS * 1e-3
     mean_e, mean_o = total.real / norm, total.imag / norm
     energy = np.zeros(total.shape, np.float32)
-    amps = [np.abs(r) for r in responses]
     for r in responses:
         e, o = r.real, r.imag
         energy += e * mean_e + o * mean_o - np.abs(e * mean_o - o * mean_e)
-    return energy, np.sum(amps, axis=0), np.max(amps, axis=0)
+    return energy, sum_amp, max_amp
 
 
 def phase_congruency(image: np.ndarray, valid: np.ndarray | None = None, scales: int = SCALES,

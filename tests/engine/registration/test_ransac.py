@@ -9,7 +9,7 @@ import pytest
 
 from engine.errors import RegistrationError
 from engine.registration import transforms
-from engine.registration.ransac import MatrixModel, PolynomialModel, ransac, ransac_matrix
+from engine.registration.ransac import MatrixModel, PolynomialModel, draw_samples, ransac, ransac_matrix
 from engine.registration.shift.fitting import robust_fit
 from engine.registration.transforms import Transform, residuals
 
@@ -109,3 +109,13 @@ def test_ransac_keeps_the_accepted_hypothesis_when_its_refit_is_rejected() -> No
     assert fit is not None
     assert transforms.degeneracy(fit.matrix, *size) is None
     assert fit.inliers[20:].mean() > 0.9 and transforms.corner_error(fit.matrix, h, 256, 256) < 2.0
+
+
+@pytest.mark.parametrize(("n", "m"), [(1, 1), (2, 2), (7, 4), (1500, 4), (40, 10)])
+def test_samples_are_the_full_sorts_first_indices(n: int, m: int) -> None:
+    """The partial sort draws exactly the samples of ``argsort(keys)[:, :m]`` (same seed, same order), so the
+    fits and figures do not move; every sample holds ``m`` distinct indices."""
+    got = draw_samples(np.random.default_rng(11), n, m, batch=64)
+    expected = np.argsort(np.random.default_rng(11).random((64, n)), axis=1)[:, :m]
+    np.testing.assert_array_equal(got, expected)
+    assert all(len(set(row)) == m for row in got.tolist())

@@ -242,7 +242,7 @@ def _write_outputs(result: KeypointResult, outputs: dict[str, Path], sides: tupl
     reg = result.registration
     points = tie_points(reg)
     used = np.ones(len(points), bool)
-    residual_xy = project(reg.matrix, reg.src) - reg.dst
+    residual_xy = reg.dst - project(reg.matrix, reg.src)  # dst - T(src), as the shift front's residuals
     with ExitStack() as stack:
         tmp = {k: stack.enter_context(atomic_output(p)) for k, p in outputs.items()}
         if "output" in tmp:

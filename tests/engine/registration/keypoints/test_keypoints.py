@@ -111,7 +111,12 @@ def test_pixel_transform_convention_on_an_exact_warp(scale_two_pair: tuple[Path,
     assert all(0.0 <= v < 1.0 for v in corners.values())
     for p in out.values():
         assert p.is_file() and p.stat().st_size > 0
-    assert out["gcp_path"].read_text().splitlines()[0].startswith("mapX,mapY,pixelX,pixelY")
+    lines = out["gcp_path"].read_text().splitlines()
+    assert lines[0].startswith("mapX,mapY,pixelX,pixelY,enable,dX,dY,residual")
+    # residuals as the shift front writes them (transforms.residuals): where the match is minus where the
+    # transform puts it; they were written with the opposite sign
+    rows = np.array([[float(v) for v in line.split(",")] for line in lines[1:]])
+    np.testing.assert_allclose(rows[:, 5:7], reg.dst - transforms.project(reg.matrix, reg.src), atol=1e-9)
 
 
 def test_output_on_reference_grid_uses_pixel_corners(tmp_path: Path) -> None:

@@ -79,6 +79,15 @@ digital numbers do not (a Sentinel-1 GRD's amplitude numbers lie near +40 dB).""
 _DB_WORDS = re.compile(r"(?<![A-Za-z])dB(?![A-Za-z])|decibel", re.IGNORECASE)
 
 
+def heavy_tailed(values: np.ndarray) -> bool:
+    """Whether ``values`` (finite) are non-negative with a 99.9th percentile above :data:`HEAVY_TAIL` times
+    their median: linear SAR's bright tail, which a display-stretched 8-bit image or dB values lack."""
+    if values.size == 0 or float(values.min()) < 0:
+        return False
+    median, top = (float(v) for v in np.percentile(values, [50, 99.9]))
+    return top > HEAVY_TAIL * max(median, 1e-12)
+
+
 @dataclass(frozen=True)
 class KindAdvice:
     """What to tell the user when the values look like another kind: one sentence per apparent kind."""
@@ -177,8 +186,7 @@ class ValueStats:
         """Linear values with SAR's speckle or bright tail."""
         if self.values.size == 0 or float(self.values.min()) < 0:
             return False
-        median, top = self.percentiles(50, 99.9)
-        return (self.contrast >= SPECKLE_CONTRAST) or top > HEAVY_TAIL * max(median, 1e-12)
+        return (self.contrast >= SPECKLE_CONTRAST) or heavy_tailed(self.values)
 
     @property
     def db_spread(self) -> float:

@@ -354,11 +354,10 @@ def _stretch(a: np.ndarray) -> np.ndarray:
 
 
 def _is_sar_like(a: np.ndarray) -> bool:
-    v = a[np.isfinite(a)]
-    if not v.size or float(v.min()) < 0:
-        return False
-    med, hi = np.percentile(v, [50, 99.9])
-    return bool(hi > 20 * max(float(med), 1e-12))
+    """Linear SAR values (shown in log scale): :func:`engine.input_kind.heavy_tailed` of the finite ones."""
+    from ..input_kind import heavy_tailed
+
+    return heavy_tailed(a[np.isfinite(a)])
 
 
 def _display(a: np.ndarray, log_scale: bool) -> np.ndarray:

@@ -11,8 +11,9 @@ outputs the caller needs:
 - a *filled* image, for the shift front's feature extractors and embedding models (``kind`` one of
   :data:`FILLED_KINDS`), which normalise by themselves: ``log`` compresses with the natural log
   (floor: the 1st percentile of the valid values), ``linear`` keeps the values, ``auto`` takes the
-  log when the data look like linear SAR (non-negative, 99.9th percentile > 20 x median; a
-  display-stretched 8-bit image is left as it is); invalid pixels take the median of the valid ones.
+  log when the data look like linear SAR (:func:`engine.input_kind.heavy_tailed`: non-negative,
+  99.9th percentile > 20 x median; a display-stretched 8-bit image is left as it is); invalid pixels
+  take the median of the valid ones.
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ from __future__ import annotations
 import numpy as np
 
 from ..errors import InputError, check_choice
+from ..input_kind import heavy_tailed
 from ..preprocess import linear_to_db
 
 KINDS = ("intensity", "amplitude", "db", "optical")
@@ -90,9 +92,7 @@ def _filled(image: np.ndarray, valid: np.ndarray, log_scale: bool | None) -> np.
         return np.zeros_like(img)
     vals = img[ok]
     if log_scale is None:
-        lo = float(vals.min())
-        med, hi = (float(v) for v in np.percentile(vals, [50, 99.9]))
-        log_scale = lo >= 0 and hi > 20 * max(med, 1e-12)
+        log_scale = heavy_tailed(vals)
     if log_scale:
         floor = max(float(np.percentile(vals, 1)), 1e-12)
         img = np.log(np.maximum(img, floor))

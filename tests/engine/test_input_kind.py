@@ -167,3 +167,22 @@ def test_translate_refuses_db_values_declared_as_intensity(tmp_path: Path) -> No
         translate(src, tmp_path / "rgb.tif", input_kind="intensity", model=model)
     assert not (tmp_path / "rgb.tif").exists()
     translate(src, tmp_path / "rgb.tif", input_kind="db", model=model)
+
+
+def test_heavy_tailed_is_the_one_linear_sar_rule_of_the_filled_image_and_the_checkerboard() -> None:
+    """Linear speckle has SAR's bright tail; an 8-bit picture, dB values and nothing have not; the shift
+    front's ``auto`` preparation and the checkerboard's display take the log exactly when it says so."""
+    from engine.input_kind import heavy_tailed
+    from engine.registration.outputs import _is_sar_like
+    from engine.registration.prepare import prepare_image
+
+    rng = np.random.default_rng(3)
+    bright = rng.choice([1, 100], (64, 64), p=[0.99, 0.01])
+    intensity = (rng.exponential(0.05, (64, 64)) * bright).astype(np.float32)
+    picture = rng.integers(0, 256, (64, 64)).astype(np.float32)
+    db = (10 * np.log10(intensity + 1e-6)).astype(np.float32)
+    assert heavy_tailed(intensity) and not heavy_tailed(picture) and not heavy_tailed(db)
+    assert not heavy_tailed(np.zeros(0, np.float32))
+    for image in (intensity, picture, db):
+        logged = not np.allclose(prepare_image(image, "auto"), prepare_image(image, "linear"))
+        assert logged == heavy_tailed(image) == _is_sar_like(image)

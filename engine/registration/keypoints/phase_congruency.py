@@ -52,6 +52,9 @@ CUT_OFF = 0.5
 GAIN = 10.0
 """Steepness of that weighting sigmoid."""
 EPS = 1e-4
+TILE = 1024
+"""Images larger than this (pixels, either side) get phase congruency tile by tile."""
+OVERLAP = 128
 
 
 @dataclass
@@ -112,34 +115,62 @@ def _energy(responses: list[np.ndarray]) -> tuple[np.ndarray, np.ndarray, np.nda
     return energy, sum_amp, max_amp
 
 
-def phase_congruency(image: np.ndarray, valid: np.ndarray | None = None, scales: int = SCALES,
-                     orientations: int = ORIENTATIONS) -> PhaseCongruency:
-    """Phase congruency moments and the maximum index map of a 2-D image (see the module doc).
+def noise_levels(image: np.ndarray, valid: np.ndarray, orientations: int = ORIENTATIONS) -> list[float]:
+    """Kovesi's noise estimate ``tau`` of each orientation: the median amplitude of the smallest scale's
+    response over the valid pixels, over sqrt(log 4) (one response at a time)."""
+    from scipy import fft
 
-    Invalid pixels are set to the mean of the valid ones before filtering (no step at their edge
-    beyond what the data hold); the maps there are 0.
-    """
+    spectrum, ok = _spectrum(image, valid)
+    radius, theta = _frequency_grid((spectrum.shape[0], spectrum.shape[1]))
+    smallest = _radial_filters(radius, 1)[0]
+    out = []
+    for o in range(orientations):
+        spread = _angular_filter(theta, o * np.pi / orientations, orientations)
+        amp = np.abs(fft.ifft2(spectrum * (smallest * spread), workers=1).astype(np.complex64))[ok]
+        out.append(float(np.median(amp)) / np.sqrt(np.log(4.0)) if amp.size else 0.0)
+    return out
+
+
+def _spectrum(image: np.ndarray, valid: np.ndarray | None) -> tuple[np.ndarray, np.ndarray]:
+    """FFT of the image with invalid pixels at the valid mean (mean removed), and the validity."""
     from scipy import fft
 
     img = np.asarray(image, dtype=np.float32)
     ok = np.isfinite(img) if valid is None else (np.asarray(valid, bool) & np.isfinite(img))
     fill = float(img[ok].mean()) if ok.any() else 0.0
     img = np.where(ok, img, fill).astype(np.float32)
-    spectrum = fft.fft2(img - fill, workers=1)
-    radius, theta = _frequency_grid((img.shape[0], img.shape[1]))
+    return fft.fft2(img - fill, workers=1), ok
+
+
+def phase_congruency(image: np.ndarray, valid: np.ndarray | None = None, scales: int = SCALES,
+                     orientations: int = ORIENTATIONS, taus: list[float] | None = None) -> PhaseCongruency:
+    """Phase congruency moments and the maximum index map of a 2-D image (see the module doc).
+
+    Invalid pixels are set to the mean of the valid ones before filtering (no step at their edge
+    beyond what the data hold); the maps there are 0. ``taus``: the noise levels of a larger image this
+    one is a tile of (:func:`noise_levels`), else this image's own.
+    """
+    from scipy import fft
+
+    spectrum, ok = _spectrum(image, valid)
+    shape = (spectrum.shape[0], spectrum.shape[1])
+    radius, theta = _frequency_grid(shape)
     radial = _radial_filters(radius, scales)
     shrink = (1 - (1 / MULT) ** scales) / (1 - 1 / MULT)
-    covx = np.zeros(img.shape, np.float32)
-    covy = np.zeros(img.shape, np.float32)
-    covxy = np.zeros(img.shape, np.float32)
-    amplitude = np.zeros((orientations, *img.shape), np.float32)
+    covx = np.zeros(shape, np.float32)
+    covy = np.zeros(shape, np.float32)
+    covxy = np.zeros(shape, np.float32)
+    amplitude = np.zeros((orientations, *shape), np.float32)
     for o in range(orientations):
         angle = o * np.pi / orientations
         spread = _angular_filter(theta, angle, orientations)
         responses = [fft.ifft2(spectrum * (g * spread), workers=1).astype(np.complex64) for g in radial]
         energy, sum_amp, max_amp = _energy(responses)
-        small = np.abs(responses[0])[ok]
-        tau = float(np.median(small)) / np.sqrt(np.log(4.0)) if small.size else 0.0
+        if taus is None:
+            small = np.abs(responses[0])[ok]
+            tau = float(np.median(small)) / np.sqrt(np.log(4.0)) if small.size else 0.0
+        else:
+            tau = taus[o]
         threshold = tau * shrink * (np.sqrt(np.pi / 2) + NOISE_K * np.sqrt((4 - np.pi) / 2))
         width = (sum_amp / (max_amp + EPS * 1e-3) - 1) / max(scales - 1, 1)
         weight = 1.0 / (1.0 + np.exp((CUT_OFF - width) * GAIN))
@@ -158,6 +189,34 @@ def phase_congruency(image: np.ndarray, valid: np.ndarray | None = None, scales:
     orientation, best = maximum_index(amplitude)
     return PhaseCongruency(max_moment, min_moment, np.where(ok, orientation, 0).astype(np.float32),
                            np.where(ok, best, 0).astype(np.float32))
+
+
+def phase_congruency_tiled(image: np.ndarray, valid: np.ndarray, tile_size: int = TILE,
+                           overlap: int = OVERLAP) -> PhaseCongruency:
+    """:func:`phase_congruency` of an image larger than ``tile_size``, tile by tile through the engine's
+    tile plan (each tile's core from a read window ``overlap`` wider: the filters reach about 4 x 25 px),
+    so the memory is that of one tile, not of the image (about 0.7 GB for 2000 x 2000 px at once); the
+    noise levels are the whole image's (:func:`noise_levels`). An image that fits one tile is computed
+    whole."""
+    from ...tiling import plan_tiles
+
+    h, w = image.shape
+    if max(h, w) <= tile_size:
+        return phase_congruency(image, valid)
+    taus = noise_levels(image, valid)
+    maps = [np.zeros((h, w), np.float32) for _ in range(4)]
+    for tile in plan_tiles(h, w, tile_size, overlap):
+        r, c = tile.read, tile.core
+        r0, r1 = max(0, r.row_off), min(h, r.row_off + r.height)
+        c0, c1 = max(0, r.col_off), min(w, r.col_off + r.width)
+        part = phase_congruency(image[r0:r1, c0:c1], valid[r0:r1, c0:c1], taus=taus)
+        rows, cols = slice(c.row_off, c.row_off + c.height), slice(c.col_off, c.col_off + c.width)
+        outer = (rows, cols)
+        inner = (slice(rows.start - r0, rows.stop - r0), slice(cols.start - c0, cols.stop - c0))
+        for full, piece in zip(maps, (part.max_moment, part.min_moment, part.orientation, part.amplitude),
+                               strict=True):
+            full[outer] = piece[inner]
+    return PhaseCongruency(*maps)
 
 
 def maximum_index(amplitude: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

@@ -28,7 +28,7 @@ import numpy as np
 
 from ...run import Run
 from .detect import Descriptions, Keypoints, local_maxima, usable_mask
-from .phase_congruency import PhaseCongruency, phase_congruency
+from .phase_congruency import PhaseCongruency, phase_congruency_tiled
 
 logger = logging.getLogger(__name__)
 
@@ -170,7 +170,7 @@ def extract(prepared: np.ndarray, valid: np.ndarray, role: str, run: Run,
     """RIFT keypoints of one prepared image; the INPUT's at several patch sizes, the REFERENCE's
     with their 180-degree twins (see the module doc)."""
     run.check("RIFT keypoints")
-    pc = phase_congruency(prepared, valid)
+    pc = phase_congruency_tiled(prepared, valid)
     xy, response = detect(pc, valid, budget)
     angle = dominant_orientation(pc, valid, xy)
     scales = PATCH_SCALES if role == "INPUT" else (1.0,)

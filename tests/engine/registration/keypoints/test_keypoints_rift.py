@@ -115,3 +115,22 @@ def test_corner_uncertainty_is_nil_for_exact_matches_and_largest_where_matches_a
     assert np.all(noisy > 0.1)
     assert np.argmin(noisy) == 0 and np.argmax(noisy) == 2  # top-left held best, bottom-right worst
     assert np.all(np.isnan(corner_uncertainty(src[:5], src[:5], "affine", 200.0, 200.0)))
+
+
+def test_tiled_phase_congruency_agrees_with_the_whole_image() -> None:
+    from engine.registration.keypoints.phase_congruency import phase_congruency_tiled
+
+    img = texture(320, seed=8)
+    ok = np.ones(img.shape, bool)
+    whole = phase_congruency(img, ok)
+    np.testing.assert_array_equal(phase_congruency_tiled(img, ok, tile_size=320).max_moment,
+                                  whole.max_moment)  # one tile: computed whole
+    tiled = phase_congruency_tiled(img, ok, tile_size=192, overlap=96)
+    # away from the image border (where each FFT wraps around differently) the tiles, which use the
+    # whole image's noise levels, give the whole image's maps
+    inner = (slice(80, 240), slice(80, 240))
+    np.testing.assert_allclose(tiled.max_moment[inner], whole.max_moment[inner], atol=1e-2)
+    np.testing.assert_allclose(tiled.min_moment[inner], whole.min_moment[inner], atol=1e-2)
+    strong = whole.amplitude[inner] > np.median(whole.amplitude[inner])
+    turn = np.abs(np.angle(np.exp(2j * (tiled.orientation[inner] - whole.orientation[inner]))))[strong]
+    assert np.quantile(turn, 0.99) < 1e-2

@@ -219,7 +219,7 @@ def match(
         return search_shift(template, search, max_shift, subpixel)
     f = 2**levels
     mc = max_shift // f
-    if mc < 1:
+    if mc < 1 or max_shift <= f:  # the fine window (radius f + 1) would not fit in the search margin
         return search_shift(template, search, max_shift, subpixel)
     _, h, w = template.shape
     # coarse: template pooled, search cropped so that its margin is exactly mc * f

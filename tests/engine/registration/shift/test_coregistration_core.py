@@ -79,3 +79,17 @@ def test_large_search_radius_coarse_to_fine_recovers_the_shift() -> None:
     fe = OrientedGradientFeatures()
     res = match(fe(tpl, np.ones(tpl.shape, bool)), fe(ref, np.ones(ref.shape, bool)), m)
     assert abs(res.dx - dx) < 0.3 and abs(res.dy - dy) < 0.3
+
+
+def test_explicit_levels_too_deep_for_the_search_radius_fall_back_to_one_level() -> None:
+    """``levels`` whose pooling factor equals the radius leaves no margin for the fine window (it started
+    at a negative index and the search failed); the search is then done at full resolution."""
+    pair = generate_scene_pair(128, 128, seed=6)
+    ref = pair.sigma0_aligned.astype(np.float64)
+    dx, dy = 2.4, -1.7
+    inp = _shift(ref, -dx, -dy)
+    m = 4
+    tpl = inp[m:-m, m:-m]
+    fe = OrientedGradientFeatures()
+    res = match(fe(tpl, np.ones(tpl.shape, bool)), fe(ref, np.ones(ref.shape, bool)), m, levels=2)
+    assert abs(res.dx - dx) < 0.3 and abs(res.dy - dy) < 0.3

@@ -21,6 +21,7 @@ import numpy as np
 from ..errors import DependencyError, InputError, RasterIOError, check_choice
 from ..raster_io import OUTPUT_NODATA, UNREADABLE, RasterInfo, osgeo_cache, osgeo_thread_options
 from ..run import QUIET, Run
+from .georef import crs_equal
 from .tiepoints import TiePoint
 from .transforms import Transform, fit_transform
 
@@ -182,6 +183,9 @@ def _warp(gdal: Any, tmp_path: Path, info: RasterInfo, src: Any, order: int, res
     gdal.Warp(str(tmp_path), src, **opts)
 
 
+REF_MAP_CRS = "REF_MAP_CRS"
+"""Layer metadata item of a tie-point layer whose ``ref_map_x/y`` lie on another raster's grid (keypoint
+registration): that raster's map CRS (WKT, empty without one)."""
 TIEPOINT_FIELDS: tuple[tuple[str, type], ...] = (
     ("pixel_x", float), ("pixel_y", float), ("dx", float), ("dy", float), ("ref_map_x", float),
     ("ref_map_y", float), ("reliability", float), ("distinctness", float), ("score", float),
@@ -235,6 +239,8 @@ def write_tiepoints_gpkg(
     try:
         ds = drv.CreateDataSource(str(tmp_path))
         layer = ds.CreateLayer("tiepoints", srs, ogr.wkbPoint)
+        if reference is not None:  # ref_map_x/y are in the reference's CRS, which may not be the layer's
+            layer.SetMetadataItem(REF_MAP_CRS, reference.map_crs_wkt or "")
         kinds = {float: ogr.OFTReal, int: ogr.OFTInteger, str: ogr.OFTString}
         for name, kind in TIEPOINT_FIELDS:
             layer.CreateField(ogr.FieldDefn(name, kinds[kind]))
@@ -279,6 +285,16 @@ def read_tiepoints_gpkg(path: str) -> tuple[np.ndarray, np.ndarray, str | None]:
             f"'{path}' is not a tie-point layer written by sartoolbox:coregister (fields "
             "ref_map_x, ref_map_y and used are missing)."
         )
+    sref = layer.GetSpatialRef()
+    wkt = sref.ExportToWkt() if sref is not None else None
+    ref_crs = layer.GetMetadataItem(REF_MAP_CRS)
+    if ref_crs is not None and not crs_equal(ref_crs or None, wkt):
+        raise InputError(
+            f"The tie points of '{path}' (written by sartoolbox:keypointregister) are in the input's CRS and "
+            "their reference positions (ref_map_x, ref_map_y) in the reference's, another one: no transform "
+            "can be fitted between them. Use keypointregister's OUTPUT (the input on the reference's grid), "
+            "or register rasters that share a CRS."
+        )
     src, dst = [], []
     for feat in layer:
         if feat.GetField("used"):
@@ -292,8 +308,6 @@ def read_tiepoints_gpkg(path: str) -> tuple[np.ndarray, np.ndarray, str | None]:
                 )
             src.append(pair)
             dst.append(ref)
-    sref = layer.GetSpatialRef()
-    wkt = sref.ExportToWkt() if sref is not None else None
     return np.array(src, dtype=np.float64).reshape(-1, 2), np.array(dst, dtype=np.float64).reshape(-1, 2), wkt
 
 

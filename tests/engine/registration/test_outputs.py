@@ -80,3 +80,21 @@ def test_a_used_tie_point_without_reference_position_is_refused(
     ds = None
     with pytest.raises(InputError, match=rf"Tie point {fid} .*'used' field to 0"):
         read_tiepoints_gpkg(str(path))
+
+
+def test_tie_points_whose_reference_positions_are_in_another_crs_are_refused(
+    make_geotiff: Callable[..., Path], tmp_path: Path
+) -> None:
+    """keypointregister's layer: geometry in the INPUT's CRS, ref_map_x/y on the REFERENCE's grid. Read
+    back for applytransform, two CRSs are refused (they were fitted as one); one CRS reads as before."""
+    from rasterio.crs import CRS
+
+    info = inspect_raster(make_geotiff(height=32, width=32))
+    points = [TiePoint(4.0 + 8 * i, 6.0 + 5 * i, 1.5, -0.5, 0.9, 3.0, False) for i in range(4)]
+    same, other = tmp_path / "same.gpkg", tmp_path / "other.gpkg"
+    write_tiepoints_gpkg(same, points, np.ones(4, bool), np.zeros(4), info, reference=info)
+    assert read_tiepoints_gpkg(str(same))[0].shape == (4, 2)
+    geographic = replace(info, crs_wkt=CRS.from_epsg(4326).to_wkt())
+    write_tiepoints_gpkg(other, points, np.ones(4, bool), np.zeros(4), info, reference=geographic)
+    with pytest.raises(InputError, match="keypointregister's OUTPUT"):
+        read_tiepoints_gpkg(str(other))

@@ -38,7 +38,7 @@ help:
 	@echo "make bench-codec-ceiling  codec PSNR with quantised vs continuous latents vs a linear DCT (diagnostic)"
 	@echo "make bench-osdataset-check  residual of the OSdataset homography against its warped image (diagnostic)"
 	@echo "make bench-keypoints-ceiling  where the dense keypoint stages end from the true transform (diagnostic)"
-	@echo "make calibrate-keypoints  the optical-SAR keypoint method (rift-v1) on its calibration split (no benchmark case)"
+	@echo "make calibrate-keypoints  the optional RIFT optical-SAR keypoints (rift-v1) on their calibration split (no benchmark case)"
 	@echo "make bench-registration   co-registration accuracy (with GeFolki/AROSICS anchors) -> docs/BENCHMARKS.md"
 	@echo "make calibrate-registration  refusal threshold of co-registration from a calibration split -> engine/registration/shift/refusal_calibration.json"
 	@echo "make bench-registration-default  evidence for co-registration's default method -> docs/BENCHMARKS.md"
@@ -146,7 +146,7 @@ bench-osdataset-check: setup
 bench-keypoints-ceiling: setup
 	OPENBLAS_NUM_THREADS=1 $(PY) -m benchmarks.investigations.keypoints_ceiling --data ../shared/data/real
 
-# the optical-SAR keypoint method's calibration split (no benchmark case): whole registration, then RIFT fits alone
+# the RIFT optical-SAR keypoints' calibration split (no benchmark case): whole registration, then RIFT fits alone
 calibrate-keypoints: setup
 	OMP_NUM_THREADS=1 OPENBLAS_NUM_THREADS=1 $(PY) -m benchmarks.investigations.rift_calibration --data ../shared/data/real
 	OMP_NUM_THREADS=1 OPENBLAS_NUM_THREADS=1 $(PY) -m benchmarks.investigations.rift_calibration --data ../shared/data/real --keypoint-fits

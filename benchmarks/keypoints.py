@@ -60,8 +60,8 @@ logger = logging.getLogger(__name__)
 HEADING = "## Keypoint registration (make bench-keypoints)"
 NOTES_MARKER = "<!-- keypoint notes: kept when the table is regenerated -->"
 CORRECT_PX = 3.0
-FORMER = "sar-harris-ogh-v1"
-"""Model id of the former optical-SAR keypoints (``--former``)."""
+RIFT = "rift-v1"
+"""Model id of the optional RIFT optical-SAR keypoints (``--rift``)."""
 
 
 @dataclass
@@ -239,12 +239,12 @@ Method = Callable[[Case], tuple[np.ndarray, np.ndarray, np.ndarray]]
 """``method(case) -> (matrix, src inliers, dst inliers)``; raises on failure."""
 
 
-def ours(detector: Detector, use_rift: bool = True) -> Method:
-    """Our registration; ``use_rift=False``: the former optical-SAR keypoints (SAR-Harris) instead of RIFT."""
+def ours(detector: Detector, optical_sar_method: str = "sar-harris") -> Method:
+    """Our registration; ``optical_sar_method='rift'``: RIFT optical-SAR keypoints instead of SAR-Harris."""
     def run(case: Case) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         reg = register_images(ImageSide(case.inp, case.inp_valid, case.inp_kind, "INPUT"),
                               ImageSide(case.ref, case.ref_valid, case.ref_kind, "REFERENCE"), detector,
-                              use_rift=use_rift)
+                              optical_sar_method=optical_sar_method)
         return reg.matrix, reg.src, reg.dst
 
     return run
@@ -427,8 +427,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--no-r2d2", dest="r2d2", action="store_false")
     parser.add_argument("--no-opencv", dest="opencv", action="store_false")
     parser.add_argument("--no-classical", dest="classical", action="store_false")
-    parser.add_argument("--former", action="store_true",
-                        help=f"also the former optical-SAR path ({FORMER}: SAR-Harris keypoints, not RIFT)")
+    parser.add_argument("--rift", action="store_true",
+                        help=f"also the optical-SAR path with RIFT keypoints ({RIFT}) instead of SAR-Harris")
     parser.add_argument("--previous", type=Path,
                         help="--json of an earlier run whose rows are reported too (methods not rerun)")
     parser.add_argument("--markdown", type=Path, help="write the section into this Markdown file")
@@ -438,8 +438,8 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(message)s")
     methods: dict[str, Method] = {"ours classical": ours(make_detector(None))} if args.classical else {}
-    if args.former:
-        methods[f"ours {FORMER}"] = ours(make_detector(None), use_rift=False)
+    if args.rift:
+        methods[f"ours {RIFT}"] = ours(make_detector(None), optical_sar_method="rift")
     for path in args.model:
         detector = make_detector(path)
         methods[f"ours {detector.model_id}"] = ours(detector)
@@ -453,8 +453,8 @@ def main(argv: list[str] | None = None) -> int:
                 if r["method"] not in methods or (r["set"], r["case"]) not in again]
     for case in cases:
         for name, method in methods.items():
-            if name == f"ours {FORMER}" and case.inp_kind != "optical" and case.ref_kind != "optical":
-                continue  # two SAR images: the former path is today's (SAR-SIFT)
+            if name == f"ours {RIFT}" and case.inp_kind != "optical" and case.ref_kind != "optical":
+                continue  # two SAR images: both paths are SAR-SIFT
             row = evaluate(case, method) | {"method": name}
             rows.append(row)
             if args.figures and case.truth is None and name.startswith("ours") and row["matrix"] is not None:

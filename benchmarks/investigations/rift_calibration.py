@@ -157,14 +157,15 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def _register(case: Case, detector: Any) -> dict[str, object]:
-    """The whole registration of a case: corner error, inliers, where its fit started; or the refusal."""
+    """The whole registration of a case with RIFT keypoints: corner error, inliers, where its fit started; or the refusal."""
     from engine.errors import RegistrationError
     from engine.registration.keypoints.register import ImageSide, register_images
     from engine.registration.transforms import corner_error
 
     try:
         reg = register_images(ImageSide(case.inp, case.inp_valid, case.inp_kind, "INPUT"),
-                              ImageSide(case.ref, case.ref_valid, case.ref_kind, "REFERENCE"), detector)
+                              ImageSide(case.ref, case.ref_valid, case.ref_kind, "REFERENCE"), detector,
+                              optical_sar_method="rift")
     except RegistrationError as exc:
         return {"refused": str(exc).split(";")[0]}
     assert case.truth is not None

@@ -31,7 +31,7 @@ from ..transforms import MATRIX_KINDS, check_kind, project
 from .classical import ClassicalDetector
 from .detect import Detector
 from .outputs import check_resampling, write_matches_png, write_on_reference_grid
-from .register import MAX_KEYPOINTS, ImageSide, Registration, register_images
+from .register import MAX_KEYPOINTS, OPTICAL_SAR_METHODS, ImageSide, Registration, register_images
 
 logger = logging.getLogger(__name__)
 
@@ -184,11 +184,14 @@ def keypoint_register(
     resampling: str = "bilinear",
     input_kind: str = "auto",
     reference_kind: str = "auto",
+    optical_sar_method: str = "sar-harris",
     progress: Progress | None = None,
     is_cancelled: IsCancelled | None = None,
     log: Log | None = None,
 ) -> KeypointResult:
     """Register INPUT onto REFERENCE by keypoints and write the requested outputs (all or nothing).
+    ``optical_sar_method``: the classical method's optical-SAR keypoints, 'sar-harris' (default) or 'rift'
+    (:data:`.register.OPTICAL_SAR_METHODS`).
 
     Raises:
         InputError: bad parameters or bands, rasters that do not overlap on the ground.
@@ -200,6 +203,7 @@ def keypoint_register(
     run.progress(0.0)
     check_kind(transform, MATRIX_KINDS)
     check_resampling(resampling)
+    check_choice(optical_sar_method, OPTICAL_SAR_METHODS, "optical-SAR keypoint method")
     if not 16 <= max_keypoints <= 100_000:
         raise InputError(f"MAX_KEYPOINTS must be between 16 and 100000, got {max_keypoints}.")
     outputs = _check_outputs({"output": output_path, "tiepoints": tiepoints_path, "gcp": gcp_path,
@@ -220,13 +224,14 @@ def keypoint_register(
     img_ref, ok_ref = _read_image(ref, ref_bands, run.span(0.02, 0.05))
     sides = (ImageSide(img_in, ok_in, kinds[0], "INPUT"), ImageSide(img_ref, ok_ref, kinds[1], "REFERENCE"))
     reg = run.background("Keypoint registration", register_images, *sides, detector, transform, max_keypoints,
-                         run.span(0.05, 0.85))
+                         run.span(0.05, 0.85), optical_sar_method)
     run.say(f"{reg.n_inliers} inliers of {reg.n_matches} matches, RMSE {reg.rmse:.2f} px", logger=logger)
     written = {k: str(p) for k, p in outputs.items()}
     result = KeypointResult(reg, inp, ref, written)
     params = {"band": band, "reference_bands": ref_bands, "model": str(model_path or ""),
               "max_keypoints": max_keypoints, "transform": transform, "resampling": resampling,
-              "input_kind": sides[0].kind, "reference_kind": sides[1].kind}
+              "input_kind": sides[0].kind, "reference_kind": sides[1].kind,
+              "optical_sar_method": optical_sar_method}
     _write_outputs(result, outputs, sides, params, resampling, run.span(0.85, 1.0))
     return result
 

@@ -17,11 +17,14 @@
    the most inliers wins, and two different fits with similar support are refused
    as ambiguous. When none counts, the keypoint stage's error is raised.
 
-With the classical method (no MODEL) and an optical image on either side, steps 1-4 use RIFT
-keypoints (:mod:`.rift`: phase congruency corners and edges, maximum-index-map descriptors; no check
-descriptor) and their fit is a similarity, whatever the requested model: their matches are
-few and noisy, and a 2-point sample finds their consensus best (chosen on the calibration split,
-``benchmarks/investigations/rift_calibration.py``); the dense fine stage fits the requested model.
+With the classical method (no MODEL) and an optical image on either side, steps 1-4 use SAR-Harris
+keypoints with oriented-gradient histograms (:mod:`.classical`, ``sar-harris-ogh-v1``) by default, or,
+with ``optical_sar_method="rift"``, RIFT keypoints (:mod:`.rift`: phase congruency corners and edges,
+maximum-index-map descriptors; no check descriptor) whose fit is a similarity, whatever the requested
+model: their matches are few and noisy, and a 2-point sample finds their consensus best (chosen on the
+calibration split, ``benchmarks/investigations/rift_calibration.py``); the dense fine stage fits the
+requested model. RIFT is not the default: on every benchmark and calibration case measured it gives the
+former path's answer, at more CPU time and memory (decision record 2026-12-07-keypoints-rift.md).
 
 When both images are SAR and the method is the classical one, steps 1-4 use SAR-SIFT
 keypoints (:mod:`.sarsift`: speckle-robust gradients and descriptors, full orientation;
@@ -42,7 +45,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from ...errors import RegistrationError
+from ...errors import RegistrationError, check_choice
 from ...run import QUIET, Run
 from ..prepare import prepare_image
 from ..ransac import RansacResult, ransac_matrix
@@ -85,6 +88,9 @@ SAR_SIFT_RATIO = 0.9
 """Ratio test of the SAR-SIFT descriptors (SAR-SAR pairs)."""
 AMBIGUOUS_SHARE = 0.7
 """A different fit with at least this share of the best fit's inliers makes the result ambiguous."""
+OPTICAL_SAR_METHODS = ("sar-harris", "rift")
+"""Keypoints of the classical method's optical-SAR path: SAR-Harris (:mod:`.classical`, the default) or
+RIFT (:mod:`.rift`)."""
 
 
 @dataclass
@@ -346,25 +352,27 @@ def uses_sar_sift(inp: ImageSide, ref: ImageSide, detector: Detector) -> bool:
 
 
 def keypoint_method(inp: ImageSide, ref: ImageSide, detector: Detector,
-                    use_rift: bool = True) -> Detector | str:
-    """What finds the keypoints: SAR-SIFT for two SAR images and RIFT for the others (classical
-    method; the detector itself, SAR-Harris, when ``use_rift`` is False), else the learned detector."""
+                    optical_sar_method: str = "sar-harris") -> Detector | str:
+    """What finds the keypoints: SAR-SIFT for two SAR images with the classical method, else the
+    detector itself (SAR-Harris for the classical one), or RIFT when ``optical_sar_method`` is 'rift'
+    (classical method, an optical image on a side)."""
+    check_choice(optical_sar_method, OPTICAL_SAR_METHODS, "optical-SAR keypoint method")
     if uses_sar_sift(inp, ref, detector):
         return sarsift.MODEL_ID
-    return rift.MODEL_ID if detector.name == "classical" and use_rift else detector
+    return rift.MODEL_ID if detector.name == "classical" and optical_sar_method == "rift" else detector
 
 
 def register_images(inp: ImageSide, ref: ImageSide, detector: Detector, kind: str = "homography",
                     max_keypoints: int = MAX_KEYPOINTS, run: Run = QUIET,
-                    use_rift: bool = True) -> Registration:
+                    optical_sar_method: str = "sar-harris") -> Registration:
     """Register ``inp`` onto ``ref`` (see the module doc); raises :class:`RegistrationError` if it cannot.
-    ``use_rift=False`` gives the classical method's former optical-SAR keypoints (SAR-Harris, for
-    comparison)."""
+    ``optical_sar_method`` (:data:`OPTICAL_SAR_METHODS`) picks the classical method's optical-SAR
+    keypoints: 'sar-harris' (default) or 'rift'."""
     started = time.perf_counter()
     check_kind(kind, MATRIX_KINDS)
     inp_prepared = prepare_image(inp.values, inp.kind, inp.valid)
     ref_prepared = prepare_image(ref.values, ref.kind, ref.valid)
-    method = keypoint_method(inp, ref, detector, use_rift)
+    method = keypoint_method(inp, ref, detector, optical_sar_method)
     sar_sift = method == sarsift.MODEL_ID
     a = _keypoints(inp, inp_prepared, method, max_keypoints, run.span(0.0, 0.3))
     b = _keypoints(ref, ref_prepared, method, max_keypoints, run.span(0.3, 0.6))

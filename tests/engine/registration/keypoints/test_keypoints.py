@@ -201,6 +201,29 @@ def test_bad_parameters(scale_two_pair: tuple[Path, Path, np.ndarray]) -> None:
         keypoint_register(inp, ref, resampling="magic")
     with pytest.raises(InputError, match="Band 3"):
         keypoint_register(inp, ref, band=3)
+    with pytest.raises(InputError, match="optical-SAR keypoint method 'sift'; use one of sar-harris, rift"):
+        keypoint_register(inp, ref, optical_sar_method="sift")
+
+
+@pytest.mark.parametrize(("kinds", "optical_sar_method", "expected"), [
+    (("amplitude", "optical"), "sar-harris", "sar-harris-ogh-v1"),  # the default
+    (("optical", "db"), "sar-harris", "sar-harris-ogh-v1"),
+    (("amplitude", "optical"), "rift", "rift-v1"),  # one switch away
+    (("amplitude", "db"), "rift", "sar-sift-v1"),  # two SAR images: SAR-SIFT whatever the switch
+])
+def test_the_optical_sar_keypoints_are_sar_harris_unless_rift_is_asked_for(
+        kinds: tuple[str, str], optical_sar_method: str, expected: str) -> None:
+    """RIFT gave the SAR-Harris path's answer on every benchmark case at more CPU and memory: it is an
+    option, not the default (decision record 2026-12-07-keypoints-rift.md)."""
+    from engine.registration.keypoints.register import keypoint_method
+
+    img, ok = np.ones((8, 8), np.float32), np.ones((8, 8), bool)
+    sides = [ImageSide(img, ok, kind, role) for kind, role in zip(kinds, ("INPUT", "REFERENCE"), strict=True)]
+    det = ClassicalDetector()
+    method = keypoint_method(*sides, det, optical_sar_method)
+    assert (method if isinstance(method, str) else method.model_id) == expected
+    if optical_sar_method == "sar-harris":
+        assert keypoint_method(*sides, det) is method
 
 
 # ------------------------------------------------------------------ learned detector
@@ -281,13 +304,13 @@ def test_learned_detector_registers_a_shifted_pair(tmp_path: Path) -> None:
     assert reg.method == "learned" and reg.model_id == "fake-kp"
 
 
-@pytest.mark.parametrize(("ref_kind", "use_rift", "message"), [
-    ("optical", False, r"degenerate \(it folds or mirrors"),  # SAR-Harris keypoints, affine coarse fit
-    ("db", True, r"degenerate \(it folds or mirrors"),  # SAR-SIFT's
-    ("optical", True, "inlier"),  # RIFT's: their similarity coarse fit cannot mirror, none agrees
+@pytest.mark.parametrize(("ref_kind", "optical_sar_method", "message"), [
+    ("optical", "sar-harris", r"degenerate \(it folds or mirrors"),  # SAR-Harris keypoints, affine coarse fit
+    ("db", "rift", r"degenerate \(it folds or mirrors"),  # SAR-SIFT's
+    ("optical", "rift", "inlier"),  # RIFT's: their similarity coarse fit cannot mirror, none agrees
 ])
 def test_a_mirrored_consensus_is_refused_as_degenerate(monkeypatch: pytest.MonkeyPatch, ref_kind: str,
-                                                       use_rift: bool, message: str) -> None:
+                                                       optical_sar_method: str, message: str) -> None:
     """Keypoints whose only consistent map is a mirror: the registration refuses it and says why."""
     from engine.registration.keypoints import register as reg_module
     from engine.registration.keypoints.detect import Descriptions, Keypoints
@@ -312,7 +335,7 @@ def test_a_mirrored_consensus_is_refused_as_degenerate(monkeypatch: pytest.Monke
     img, ok = np.ones((256, 256), np.float32), np.ones((256, 256), bool)
     with pytest.raises(RegistrationError, match=message):
         register_images(ImageSide(img, ok, "db", "INPUT"), ImageSide(img, ok, ref_kind, "REFERENCE"),
-                        ClassicalDetector(), "homography", use_rift=use_rift)
+                        ClassicalDetector(), "homography", optical_sar_method=optical_sar_method)
 
 
 def test_learned_descriptors_come_from_the_score_pass(tmp_path: Path) -> None:

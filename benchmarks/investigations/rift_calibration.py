@@ -157,7 +157,8 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def _register(case: Case, detector: Any) -> dict[str, object]:
-    """The whole registration of a case with RIFT keypoints: corner error, inliers, where its fit started; or the refusal."""
+    """The whole registration of a case with RIFT keypoints: corner error, inliers, where its fit started;
+    or the refusal."""
     from engine.errors import RegistrationError
     from engine.registration.keypoints.register import ImageSide, register_images
     from engine.registration.transforms import corner_error

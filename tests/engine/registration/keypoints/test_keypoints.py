@@ -218,12 +218,12 @@ def test_the_optical_sar_keypoints_are_sar_harris_unless_rift_is_asked_for(
     from engine.registration.keypoints.register import keypoint_method
 
     img, ok = np.ones((8, 8), np.float32), np.ones((8, 8), bool)
-    sides = [ImageSide(img, ok, kind, role) for kind, role in zip(kinds, ("INPUT", "REFERENCE"), strict=True)]
+    inp, ref = ImageSide(img, ok, kinds[0], "INPUT"), ImageSide(img, ok, kinds[1], "REFERENCE")
     det = ClassicalDetector()
-    method = keypoint_method(*sides, det, optical_sar_method)
+    method = keypoint_method(inp, ref, det, optical_sar_method)
     assert (method if isinstance(method, str) else method.model_id) == expected
     if optical_sar_method == "sar-harris":
-        assert keypoint_method(*sides, det) is method
+        assert keypoint_method(inp, ref, det) is method
 
 
 # ------------------------------------------------------------------ learned detector

@@ -102,8 +102,11 @@ FeatureMaps = Callable[[np.ndarray, np.ndarray], tuple[np.ndarray, np.ndarray]]
 
 
 def refine(inp: tuple[np.ndarray, np.ndarray], ref: tuple[np.ndarray, np.ndarray], h: np.ndarray, kind: str,
-           run: Run = QUIET, feature_maps: FeatureMaps = features, affine_choice: bool = True) -> DenseFit:
-    """Refine ``h`` (INPUT -> REFERENCE) by :data:`RADII` passes of template matching (see the module doc).
+           run: Run = QUIET, feature_maps: FeatureMaps = features, affine_choice: bool = True,
+           first_pass: int = 0) -> DenseFit:
+    """Refine ``h`` (INPUT -> REFERENCE) by :data:`RADII` passes of template matching (see the module doc),
+    from the pass ``first_pass`` on (a start known to be closer than the widest radii skips those passes;
+    the first pass run is the one that fits an affine to a homography request and counts the sharp matches).
 
     ``inp`` and ``ref`` are ``(image, valid)`` as ``feature_maps`` takes them (by default the prepared
     images and their CFOG channels, :func:`.coarse.features`). With ``affine_choice`` a homography
@@ -116,13 +119,15 @@ def refine(inp: tuple[np.ndarray, np.ndarray], ref: tuple[np.ndarray, np.ndarray
     ref_feats = feature_maps(rimg, rvalid)
     fit: DenseFit | None = None
     sharp = sharp_inliers = 0
-    for i, radius in enumerate(RADII):
+    passes = len(RADII) - first_pass
+    for i, radius in enumerate(RADII[first_pass:]):
         run.check("Keypoint registration")
         warped = warp_onto(img, valid, h, (rimg.shape[0], rimg.shape[1]))
         run.check("Keypoint registration")
         moved = feature_maps(*warped)
-        span = run.span(i / len(RADII), (i + 1) / len(RADII))
-        q, d, distinct = template_matches(moved, ref_feats, radius, span, TEMPLATES[i])
+        span = run.span(i / passes, (i + 1) / passes)
+        q, d, distinct = template_matches(moved, ref_feats, radius, span, TEMPLATES[first_pass + i])
+        del warped, moved  # the next pass's channels are not computed beside these (peak memory)
         src, dst = project(np.linalg.inv(h), q), q + d
         pass_kind = "affine" if i == 0 and kind == "homography" else kind  # fewer chance agreements
         enough = len(q) >= KINDS[kind].min_sample
@@ -152,11 +157,13 @@ def refine(inp: tuple[np.ndarray, np.ndarray], ref: tuple[np.ndarray, np.ndarray
 
 def _thinned(points: np.ndarray) -> np.ndarray:
     """Points kept greedily at least half a template apart (their templates mostly do not overlap)."""
-    kept: list[np.ndarray] = []
+    kept = np.empty((len(points), 2))
+    n = 0
     for p in points:
-        if all(np.max(np.abs(p - k)) >= TEMPLATE / 2 for k in kept):
-            kept.append(p)
-    return np.array(kept).reshape(-1, 2)
+        if (np.abs(kept[:n] - p).max(axis=1) >= TEMPLATE / 2).all():
+            kept[n] = p
+            n += 1
+    return kept[:n]
 
 
 def _held_out_error(src: np.ndarray, dst: np.ndarray, kind: str) -> float:

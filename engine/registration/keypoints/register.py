@@ -91,6 +91,10 @@ AMBIGUOUS_SHARE = 0.7
 OPTICAL_SAR_METHODS = ("sar-harris", "rift")
 """Keypoints of the classical method's optical-SAR path: SAR-Harris (:mod:`.classical`, the default) or
 RIFT (:mod:`.rift`)."""
+SHARPEN_FIRST_PASS = 1
+"""The dense sharpening of a SAR-SIFT fit starts at this pass of :data:`.dense.RADII` (radius 6 px): the
+fit is within the keypoint inliers' tolerance, and the radius-16 pass found nothing more on the
+calibration split (mean corner error 0.376 vs 0.377 px, 0.59 vs 0.95 CPU s for the stage)."""
 
 
 @dataclass
@@ -204,10 +208,11 @@ class _Fit:
 
 
 def _keypoint_fit(a: Keypoints, b: Keypoints, kind: str, size: tuple[float, float],
-                  stages: dict[str, int], run: Run, ratio: float | None = None) -> _Fit:
-    """Coarse RANSAC on putative keypoint matches (ratio test ``ratio``, default the matcher's), then
-    guided local search (see the module doc). Keypoints without check descriptors skip that filter."""
-    putative = mutual_nearest(a, b, ratio)
+                  stages: dict[str, int], run: Run, putative: Matches | None = None) -> _Fit:
+    """Coarse RANSAC on the ``putative`` keypoint matches (default: :func:`.matching.mutual_nearest` with
+    the matcher's ratio test), then guided local search (see the module doc). Keypoints without check
+    descriptors skip that filter."""
+    putative = mutual_nearest(a, b) if putative is None else putative
     filtered = agree(a, b, putative) if a.described.check.shape[1] else putative
     run.say(f"{len(putative)} mutual matches, {len(filtered)} with agreeing check descriptors", logger=logger)
     refused: list[tuple[int, str]] = []
@@ -302,8 +307,8 @@ def _sar_sift_fit(a: Keypoints, b: Keypoints, kind: str, size: tuple[float, floa
                   run: Run) -> _Fit:
     """The keypoint fit of SAR-SIFT keypoints, refused when the putative matches left out of it hold
     another consensus with nearly as much support (ambiguous, as in :func:`_choose`)."""
-    fit = _keypoint_fit(a, b, kind, size, stages, run, SAR_SIFT_RATIO)
     putative = mutual_nearest(a, b, SAR_SIFT_RATIO)
+    fit = _keypoint_fit(a, b, kind, size, stages, run, putative)
     near = np.hypot(*(project(fit.matrix, a.xy[putative.ia]) - b.xy[putative.ib]).T) < COARSE_THRESHOLD
     rest = putative.keep(~near)
     coarse_kind = "similarity" if kind == "similarity" else "affine"
@@ -331,7 +336,8 @@ def _sharpened(fit: _Fit, inp: ImageSide, ref: ImageSide, kind: str, stages: dic
     sides = [sarsift.linear_intensity(side.values, side.kind, side.valid) for side in (inp, ref)]
     stages["sharpened"] = 0
     try:
-        dense = refine(sides[0], sides[1], fit.matrix, kind, run, sarsift.dense_features, affine_choice=False)
+        dense = refine(sides[0], sides[1], fit.matrix, kind, run, sarsift.dense_features, affine_choice=False,
+                       first_pass=SHARPEN_FIRST_PASS)
     except RegistrationError as exc:
         run.say(f"dense refinement of the SAR-SIFT fit: {str(exc).split(';')[0]}; the keypoint fit stays",
                 logger=logger)

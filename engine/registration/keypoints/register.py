@@ -326,9 +326,10 @@ def _sar_sift_fit(a: Keypoints, b: Keypoints, kind: str, size: tuple[float, floa
 
 def _sharpened(fit: _Fit, inp: ImageSide, ref: ImageSide, kind: str, stages: dict[str, int],
                run: Run) -> _Fit:
-    """The SAR-SIFT fit refined by the dense fine stage (:func:`.dense.refine`) on the linear intensities'
-    speckle-robust channels (:func:`.sarsift.dense_features`): keypoint positions on speckle are precise
-    to about 1.5 px each, template matches over whole windows to a fraction of that. It fits the
+    """The SAR-SIFT fit refined by the dense fine stage (:func:`.dense.refine`, from the pass
+    :data:`SHARPEN_FIRST_PASS`) on the linear intensities' speckle-robust channels
+    (:func:`.sarsift.dense_features`): keypoint positions on speckle are precise to about 1.5 px each,
+    template matches over whole windows to a fraction of that. It fits the
     requested model (no affine choice: the keypoint matches, hundreds over the image, have fixed the
     perspective; calibration: ``benchmarks.investigations.keypoints_sar_precision``). The keypoint fit
     stays when that stage fails, is not sharp (:func:`_sharp`) or moves the corners by more than

@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
 
+from ...errors import SarToolboxError
 from ..correlation import MIN_DISTINCTNESS
 
 logger = logging.getLogger(__name__)
@@ -51,8 +52,15 @@ def calibration(method: str) -> Calibration:
         logger.warning("No refusal calibration for %s in %s (%s): using the distinctness threshold %s",
                        method, CALIBRATION_FILE.name, type(exc).__name__, FALLBACK_DISTINCTNESS)
         return Calibration(FALLBACK_DISTINCTNESS, {}, False)
-    sizes = {int(k): float(v) for k, v in entry.get("answered_by_size", {}).items()}
-    return Calibration(float(entry["min_distinctness"]), sizes, True)
+    try:
+        threshold = float(entry["min_distinctness"])
+        sizes = {int(k): float(v) for k, v in entry.get("answered_by_size", {}).items()}
+    except (KeyError, TypeError, ValueError, AttributeError) as exc:
+        raise SarToolboxError(
+            f"The refusal calibration of {method} in '{CALIBRATION_FILE}' is incomplete or malformed "
+            f"({type(exc).__name__}: {exc}); regenerate it with `make calibrate-registration`."
+        ) from exc
+    return Calibration(threshold, sizes, True)
 
 
 def small_scene_advice(method: str, side_px: int) -> str:

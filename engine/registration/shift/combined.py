@@ -35,8 +35,13 @@ class CombinedFeatures:
     name = "combined"
 
     def __init__(self, parts: Sequence[FeatureExtractor]) -> None:
+        if len(parts) < 2:
+            raise RegistrationError(
+                f"METHOD=combined stacks at least two feature extractors; got {len(parts)}: "
+                "use METHOD=deep or METHOD=classical for one."
+            )
         strides = {int(p.stride) for p in parts}
-        if len(parts) < 2 or len(strides) != 1:
+        if len(strides) != 1:
             raise RegistrationError(
                 "METHOD=combined needs two feature extractors on one grid; got strides "
                 f"{sorted(strides)}: use an embedding model of stride 1, or METHOD=deep."

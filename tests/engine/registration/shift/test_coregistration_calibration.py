@@ -9,7 +9,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from engine.errors import RegistrationError
+from engine.errors import RegistrationError, SarToolboxError
+from engine.registration.shift import calibration as calibration_module
 from engine.registration.shift import coregister
 from engine.registration.shift.calibration import CALIBRATION_FILE, FALLBACK_DISTINCTNESS, calibration
 from engine.registration.shift.fitting import FitLimits, fit_single
@@ -47,6 +48,19 @@ def test_a_method_without_calibration_falls_back_to_the_hand_set_threshold_and_s
         cal = calibration("gradmag")  # a benchmark-only method, not calibrated
     assert not cal.calibrated and cal.min_distinctness == FALLBACK_DISTINCTNESS
     assert "No refusal calibration for gradmag" in caplog.text
+
+
+def test_an_entry_without_its_threshold_names_the_file_and_the_make_target(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    broken = tmp_path / "refusal_calibration.json"
+    broken.write_text(json.dumps({"methods": {"deep": {"answered_by_size": {"128": 0.5}}}}))
+    monkeypatch.setattr(calibration_module, "CALIBRATION_FILE", broken)
+    calibration.cache_clear()
+    try:
+        with pytest.raises(SarToolboxError, match=r"refusal_calibration\.json.*make calibrate-registration"):
+            calibration("deep")
+    finally:
+        calibration.cache_clear()
 
 
 def test_refusal_below_the_calibrated_threshold_and_small_scene_advice() -> None:

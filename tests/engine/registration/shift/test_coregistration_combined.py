@@ -90,6 +90,12 @@ def test_equal_energy_ignores_invalid_pixels_and_keeps_zero_volumes() -> None:
     assert not equal_energy(np.zeros_like(v), valid).any()
 
 
+def test_a_single_part_is_refused_for_its_count_not_its_stride() -> None:
+    with pytest.raises(RegistrationError, match="at least two feature extractors; got 1") as err:
+        CombinedFeatures([Stored("a", {}, stride=1)])
+    assert "stride" not in str(err.value)
+
+
 def test_parts_on_different_grids_are_refused() -> None:
     with pytest.raises(RegistrationError, match="stride 1"):
         CombinedFeatures([Stored("a", {}, stride=1), Stored("b", {}, stride=4)])

@@ -130,7 +130,7 @@ def refine(inp: tuple[np.ndarray, np.ndarray], ref: tuple[np.ndarray, np.ndarray
         del warped, moved  # the next pass's channels are not computed beside these (peak memory)
         src, dst = project(np.linalg.inv(h), q), q + d
         pass_kind = "affine" if i == 0 and kind == "homography" else kind  # fewer chance agreements
-        enough = len(q) >= KINDS[kind].min_sample
+        enough = len(q) >= KINDS[pass_kind].min_sample  # the kind this pass fits, not the one asked for
         found = ransac_matrix(src, dst, pass_kind, FINE_THRESHOLD, size) if enough else None
         n_inliers = 0 if found is None else found.n_inliers
         if found is None or n_inliers < MIN_INLIERS:

@@ -23,7 +23,7 @@ from ..raster_io import OUTPUT_NODATA, UNREADABLE, RasterInfo, osgeo_cache, osge
 from ..run import QUIET, Run
 from .georef import crs_equal
 from .tiepoints import TiePoint
-from .transforms import Transform, fit_transform
+from .transforms import Transform, degree_of, fit_transform
 
 logger = logging.getLogger(__name__)
 
@@ -98,7 +98,7 @@ def write_corrected_raster(
     GDAL reports its progress to ``run`` and stops when the user cancels (:class:`CancelledError`).
     """
     check_choice(resampling, RESAMPLING, "resampling")
-    check_warpable(info, t_map, resample)
+    check_warpable(info, t_map.kind, resample)
     gdal = _gdal()
     matrix, gcps = corrected_mapping(t_map, info.transform, info.width, info.height)
     creation = ["TILED=YES", "COMPRESS=DEFLATE", "BIGTIFF=IF_SAFER"]
@@ -142,11 +142,12 @@ def _write_corrected(gdal: Any, tmp_path: Path, info: RasterInfo, t_map: Transfo
     return "warp"
 
 
-def check_warpable(info: RasterInfo, t_map: Transform, resample: bool) -> None:
-    """Raise :class:`InputError` when correcting ``info`` by ``t_map`` needs a warp that is not supported:
-    a rotated geotransform, resampled (``resample``) or by a polynomial (no geotransform can hold it)."""
+def check_warpable(info: RasterInfo, kind: str, resample: bool) -> None:
+    """Raise :class:`InputError` when correcting ``info`` by a transform of ``kind`` needs a warp that is
+    not supported: a rotated geotransform, resampled (``resample``) or by a polynomial (no geotransform can
+    hold it). Needs only the kind, so a front can refuse before it measures anything."""
     g = info.transform
-    if (resample or not t_map.is_affine) and (abs(g.b) > 1e-12 or abs(g.d) > 1e-12):
+    if (resample or degree_of(kind) > 1) and (abs(g.b) > 1e-12 or abs(g.d) > 1e-12):
         raise InputError(
             f"'{info.path}' has a rotated geotransform; warping it is not supported, use "
             "RESAMPLE=false with a shift or affine transform."

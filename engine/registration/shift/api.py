@@ -35,6 +35,7 @@ from ..georef import (
 )
 from ..outputs import (
     RESAMPLING,
+    check_warpable,
     points_file_text,
     read_tiepoints_gpkg,
     write_checkerboard,
@@ -283,11 +284,15 @@ def search_radius(geometry: PairGeometry, settings: Settings) -> tuple[int, str]
 
 
 def plan_registration(
-    input_path: str, reference_path: str, settings: Settings, model_path: Any, run: Run
+    input_path: str, reference_path: str, settings: Settings, model_path: Any, run: Run,
+    corrects_input: bool = False,
 ) -> Plan:
-    """Check the pair, choose the search radius and the windows, load the method."""
+    """Check the pair (and, with ``corrects_input``, that the corrected INPUT can be written), choose the
+    search radius and the windows, load the method."""
     geometry = check_pair(input_path, reference_path)
     _refuse_same_raster(geometry, settings)
+    if corrects_input:
+        check_warpable(geometry.input, settings.transform, settings.resample)  # before any search
     extractor = make_extractor(settings.method, model_path)
     radius, search = search_radius(geometry, settings)
     if settings.mode == "global":
@@ -487,7 +492,8 @@ def coregister(
         )
     )
     paths.check_writable()
-    plan = plan_registration(str(input_path), str(reference_path), settings, model_path, run)
+    plan = plan_registration(str(input_path), str(reference_path), settings, model_path, run,
+                             corrects_input=paths.output is not None)
     run.progress(0.02)
     measured = measure_points(plan, settings, paths.checkerboard is not None, run.span(0.02, 0.85))
     fit = fit_measured(measured, plan, settings, paths)
@@ -570,6 +576,7 @@ def apply_transform(
             f"The co-registration was measured in another CRS than '{info.path}' has; reproject "
             "the raster to the CRS of the registered input first."
         )
+    check_warpable(info, t_map.kind, resample)
     run.check("Applying the transform")
     with atomic_output(output_path) as tmp:
         how = write_corrected_raster(tmp, info, t_map, resample, resampling, run)

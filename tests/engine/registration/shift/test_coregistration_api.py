@@ -208,6 +208,25 @@ def test_crs_on_one_side_only(tmp_path: Path, missing: str) -> None:
     _assert_nothing_written(tmp_path, before)
 
 
+def test_a_rotated_input_is_refused_before_any_search(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Review finding 6: a warp GDAL cannot do is refused at planning, not after the measurement."""
+    import engine.registration.shift.api as api
+
+    def no_search(*args: Any) -> Any:
+        raise AssertionError("the feature extractor was loaded: the refusal came after planning")
+
+    pair = generate_scene_pair(SIZE, SIZE, seed=8, shift_x=2.4, shift_y=-1.3)
+    rotated = (10.0, 0.5, 500000.0, 0.5, -10.0, 5000000.0)
+    inp = write_test_geotiff(tmp_path / "in.tif", pair.sar.astype(np.float32), transform=rotated)
+    ref = write_test_geotiff(tmp_path / "ref.tif", pair.sigma0_aligned.astype(np.float32), transform=rotated)
+    monkeypatch.setattr(api, "make_extractor", no_search)
+    out = tmp_path / "out.tif"
+    with pytest.raises(InputError, match=r"rotated geotransform.*RESAMPLE=false"):
+        coregister(inp, ref, output_path=out, resample=True)
+    assert not out.exists()
+
+
 def test_shift_beyond_max_shift(tmp_path: Path) -> None:
     pair = generate_scene_pair(SIZE, SIZE, seed=11, shift_x=20.0, shift_y=0.0)
     inp, ref = _write(tmp_path / "sar.tif", pair.sar), _write(tmp_path / "ref.tif", pair.sigma0_aligned)

@@ -34,6 +34,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from ...run import QUIET, Run
+
 logger = logging.getLogger(__name__)
 
 SCALES = 4
@@ -55,6 +57,8 @@ EPS = 1e-4
 TILE = 1024
 """Images larger than this (pixels, either side) get phase congruency tile by tile."""
 OVERLAP = 128
+WHAT = "RIFT phase congruency"
+"""What a cancel during the filtering names."""
 
 
 @dataclass
@@ -115,9 +119,10 @@ def _energy(responses: list[np.ndarray]) -> tuple[np.ndarray, np.ndarray, np.nda
     return energy, sum_amp, max_amp
 
 
-def noise_levels(image: np.ndarray, valid: np.ndarray, orientations: int = ORIENTATIONS) -> list[float]:
+def noise_levels(image: np.ndarray, valid: np.ndarray, orientations: int = ORIENTATIONS,
+                 run: Run = QUIET) -> list[float]:
     """Kovesi's noise estimate ``tau`` of each orientation: the median amplitude of the smallest scale's
-    response over the valid pixels, over sqrt(log 4) (one response at a time)."""
+    response over the valid pixels, over sqrt(log 4) (one response at a time; cancel checked before each)."""
     from scipy import fft
 
     spectrum, ok = _spectrum(image, valid)
@@ -125,6 +130,7 @@ def noise_levels(image: np.ndarray, valid: np.ndarray, orientations: int = ORIEN
     smallest = _radial_filters(radius, 1)[0]
     out = []
     for o in range(orientations):
+        run.check(WHAT)
         spread = _angular_filter(theta, o * np.pi / orientations, orientations)
         amp = np.abs(fft.ifft2(spectrum * (smallest * spread), workers=1).astype(np.complex64))[ok]
         out.append(float(np.median(amp)) / np.sqrt(np.log(4.0)) if amp.size else 0.0)
@@ -143,12 +149,14 @@ def _spectrum(image: np.ndarray, valid: np.ndarray | None) -> tuple[np.ndarray, 
 
 
 def phase_congruency(image: np.ndarray, valid: np.ndarray | None = None, scales: int = SCALES,
-                     orientations: int = ORIENTATIONS, taus: list[float] | None = None) -> PhaseCongruency:
+                     orientations: int = ORIENTATIONS, taus: list[float] | None = None,
+                     run: Run = QUIET) -> PhaseCongruency:
     """Phase congruency moments and the maximum index map of a 2-D image (see the module doc).
 
     Invalid pixels are set to the mean of the valid ones before filtering (no step at their edge
     beyond what the data hold); the maps there are 0. ``taus``: the noise levels of a larger image this
-    one is a tile of (:func:`noise_levels`), else this image's own.
+    one is a tile of (:func:`noise_levels`), else this image's own. ``run`` is checked for cancel before
+    each orientation's filtering.
     """
     from scipy import fft
 
@@ -162,6 +170,7 @@ def phase_congruency(image: np.ndarray, valid: np.ndarray | None = None, scales:
     covxy = np.zeros(shape, np.float32)
     amplitude = np.zeros((orientations, *shape), np.float32)
     for o in range(orientations):
+        run.check(WHAT)
         angle = o * np.pi / orientations
         spread = _angular_filter(theta, angle, orientations)
         responses = [fft.ifft2(spectrum * (g * spread), workers=1).astype(np.complex64) for g in radial]
@@ -192,30 +201,33 @@ def phase_congruency(image: np.ndarray, valid: np.ndarray | None = None, scales:
 
 
 def phase_congruency_tiled(image: np.ndarray, valid: np.ndarray, tile_size: int = TILE,
-                           overlap: int = OVERLAP) -> PhaseCongruency:
+                           overlap: int = OVERLAP, run: Run = QUIET) -> PhaseCongruency:
     """:func:`phase_congruency` of an image larger than ``tile_size``, tile by tile through the engine's
     tile plan (each tile's core from a read window ``overlap`` wider: the filters reach about 4 x 25 px),
     so the memory is that of one tile, not of the image (about 0.7 GB for 2000 x 2000 px at once); the
     noise levels are the whole image's (:func:`noise_levels`). An image that fits one tile is computed
-    whole."""
+    whole. ``run`` is checked for cancel before each tile and orientation, and told the tiles done."""
     from ...tiling import plan_tiles
 
     h, w = image.shape
     if max(h, w) <= tile_size:
-        return phase_congruency(image, valid)
-    taus = noise_levels(image, valid)
+        return phase_congruency(image, valid, run=run)
+    taus = noise_levels(image, valid, run=run)
     maps = [np.zeros((h, w), np.float32) for _ in range(4)]
-    for tile in plan_tiles(h, w, tile_size, overlap):
+    tiles = plan_tiles(h, w, tile_size, overlap)
+    for i, tile in enumerate(tiles):
+        run.check(WHAT)
         r, c = tile.read, tile.core
         r0, r1 = max(0, r.row_off), min(h, r.row_off + r.height)
         c0, c1 = max(0, r.col_off), min(w, r.col_off + r.width)
-        part = phase_congruency(image[r0:r1, c0:c1], valid[r0:r1, c0:c1], taus=taus)
+        part = phase_congruency(image[r0:r1, c0:c1], valid[r0:r1, c0:c1], taus=taus, run=run)
         rows, cols = slice(c.row_off, c.row_off + c.height), slice(c.col_off, c.col_off + c.width)
         outer = (rows, cols)
         inner = (slice(rows.start - r0, rows.stop - r0), slice(cols.start - c0, cols.stop - c0))
         for full, piece in zip(maps, (part.max_moment, part.min_moment, part.orientation, part.amplitude),
                                strict=True):
             full[outer] = piece[inner]
+        run.progress((i + 1) / len(tiles))
     return PhaseCongruency(*maps)
 
 

@@ -26,7 +26,7 @@ import logging
 
 import numpy as np
 
-from ...run import Run
+from ...run import QUIET, Run
 from .detect import Descriptions, Keypoints, local_maxima, usable_mask
 from .phase_congruency import PhaseCongruency, phase_congruency_tiled
 
@@ -128,12 +128,13 @@ def dominant_orientation(pc: PhaseCongruency, valid: np.ndarray, xy: np.ndarray)
 
 
 def describe(pc: PhaseCongruency, valid: np.ndarray, xy: np.ndarray, angle: np.ndarray,
-             patch: float = PATCH) -> np.ndarray:
+             patch: float = PATCH, run: Run = QUIET) -> np.ndarray:
     """``(n, CELLS * CELLS * BINS)`` MIM histograms of turned patches (see the module doc), computed
-    :data:`CHUNK` keypoints at a time (the samples of all keypoints at once took 0.5 GB at 2000 x 2000 px)."""
+    :data:`CHUNK` keypoints at a time (the samples of all keypoints at once took 0.5 GB at 2000 x 2000 px),
+    ``run`` checked for cancel before each chunk."""
     strength = np.sqrt(pc.amplitude)
     parts = [_describe(pc.orientation, strength, valid, xy[i:i + CHUNK], angle[i:i + CHUNK], patch)
-             for i in range(0, len(xy), CHUNK)]
+             for i in run.steps(len(xy), CHUNK, "RIFT descriptors")]
     return np.concatenate(parts) if parts else np.zeros((0, CELLS * CELLS * BINS), np.float32)
 
 
@@ -170,11 +171,14 @@ def extract(prepared: np.ndarray, valid: np.ndarray, role: str, run: Run,
     """RIFT keypoints of one prepared image; the INPUT's at several patch sizes, the REFERENCE's
     with their 180-degree twins (see the module doc)."""
     run.check("RIFT keypoints")
-    pc = phase_congruency_tiled(prepared, valid)
+    pc = phase_congruency_tiled(prepared, valid, run=run.span(0.0, 0.8))
+    run.check("RIFT keypoints")
     xy, response = detect(pc, valid, budget)
     angle = dominant_orientation(pc, valid, xy)
     scales = PATCH_SCALES if role == "INPUT" else (1.0,)
-    descs = [describe(pc, valid, xy, angle, PATCH * s) for s in scales]
+    descs = [describe(pc, valid, xy, angle, PATCH * s, run.span(0.8 + 0.2 * i / len(scales),
+                                                                 0.8 + 0.2 * (i + 1) / len(scales)))
+             for i, s in enumerate(scales)]
     desc = np.concatenate(descs)
     k = len(scales)
     described = Descriptions(desc, turned(desc) if role != "INPUT" else None,

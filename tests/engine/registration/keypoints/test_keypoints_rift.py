@@ -134,3 +134,40 @@ def test_tiled_phase_congruency_agrees_with_the_whole_image() -> None:
     strong = whole.amplitude[inner] > np.median(whole.amplitude[inner])
     turn = np.abs(np.angle(np.exp(2j * (tiled.orientation[inner] - whole.orientation[inner]))))[strong]
     assert np.quantile(turn, 0.99) < 1e-2
+
+
+class _CancelAfter:
+    """An ``is_cancelled`` that answers False ``n`` times, then True; counts its calls."""
+
+    def __init__(self, n: int) -> None:
+        self.n, self.calls = n, 0
+
+    def __call__(self) -> bool:
+        self.calls += 1
+        return self.calls > self.n
+
+
+def test_cancel_during_tiled_phase_congruency_stops_it_at_the_next_orientation() -> None:
+    """Review finding 1: cancel is polled per tile and orientation, not only before the filtering."""
+    from engine.errors import CancelledError
+    from engine.registration.keypoints.phase_congruency import ORIENTATIONS, phase_congruency_tiled
+    from engine.run import Run
+
+    img = texture(320, seed=8)
+    ok = np.ones(img.shape, bool)
+    asked = _CancelAfter(ORIENTATIONS + 2)  # the noise levels, then two orientations of the first tile
+    with pytest.raises(CancelledError, match="RIFT phase congruency was cancelled"):
+        phase_congruency_tiled(img, ok, tile_size=192, overlap=96, run=Run(is_cancelled=asked))
+    assert asked.calls == asked.n + 1  # stopped at the first poll that saw the cancel
+
+
+def test_cancel_after_the_first_check_stops_rift_keypoint_extraction() -> None:
+    from engine.errors import CancelledError
+    from engine.run import Run
+
+    img = texture(96, seed=1)
+    ok = np.ones(img.shape, bool)
+    asked = _CancelAfter(1)  # extract's own check passes; the filtering's first check sees the cancel
+    with pytest.raises(CancelledError):
+        rift.extract(prepare_image(img, "optical", ok), ok, "INPUT", Run(is_cancelled=asked))
+    assert asked.calls == 2

@@ -25,7 +25,7 @@ import numpy as np
 from ...errors import RegistrationError
 from ...run import QUIET, Run
 from ..correlation import MIN_DISTINCTNESS
-from ..ransac import ransac_matrix
+from ..ransac import ransac_matrix, refit_unless_worse
 from ..transforms import KINDS, degeneracy, fit_matrix, project, reprojection_errors
 from .coarse import features
 from .limits import FINE_THRESHOLD, MIN_INLIERS
@@ -142,8 +142,9 @@ def refine(inp: tuple[np.ndarray, np.ndarray], ref: tuple[np.ndarray, np.ndarray
             distinct_enough = distinct >= MIN_DISTINCTNESS
             sharp = len(_thinned(q[distinct_enough]))
             sharp_inliers = len(_thinned(q[found.inliers & distinct_enough]))
+        refit = (_select if affine_choice else fit_matrix)(src[found.inliers], dst[found.inliers], kind)
+        h = refit_unless_worse(refit, found, src, dst)
         src, dst = src[found.inliers], dst[found.inliers]
-        h = _select(src, dst, kind) if affine_choice else fit_matrix(src, dst, kind)
         problem = degeneracy(h, *size)
         if problem is not None:
             raise RegistrationError(f"The fitted {kind} is refused: {problem}; nothing was written. "

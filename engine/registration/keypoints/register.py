@@ -48,7 +48,7 @@ import numpy as np
 from ...errors import RegistrationError, check_choice
 from ...run import QUIET, Run
 from ..prepare import prepare_image
-from ..ransac import RansacResult, ransac_matrix
+from ..ransac import RansacResult, ransac_matrix, refit_unless_worse
 from ..transforms import (
     KINDS,
     MATRIX_KINDS,
@@ -238,7 +238,7 @@ def _keypoint_fit(a: Keypoints, b: Keypoints, kind: str, size: tuple[float, floa
         raise _too_few(0, len(putative), refused, kind)
     fine, local = best
     src, dst = a.xy[local.ia[fine.inliers]], b.xy[local.ib[fine.inliers]]
-    h = fit_matrix(src, dst, kind)
+    h = refit_unless_worse(fit_matrix(src, dst, kind), fine, a.xy[local.ia], b.xy[local.ib])
     problem = degeneracy(h, *size)
     if problem is not None:
         raise RegistrationError(f"The fitted {kind} is refused: {problem}; nothing was written. "

@@ -9,7 +9,15 @@ import pytest
 
 from engine.errors import RegistrationError
 from engine.registration import transforms
-from engine.registration.ransac import MatrixModel, PolynomialModel, draw_samples, ransac, ransac_matrix
+from engine.registration.ransac import (
+    MatrixModel,
+    PolynomialModel,
+    RansacResult,
+    draw_samples,
+    ransac,
+    ransac_matrix,
+    refit_unless_worse,
+)
 from engine.registration.shift.fitting import robust_fit
 from engine.registration.transforms import Transform, residuals
 
@@ -97,6 +105,20 @@ def test_ransac_keeps_the_hypothesis_when_its_refit_loses_support() -> None:
     fit = ransac(src, dst, _FitOffBy("affine", moved_away), 2.0)
     assert fit is not None
     assert fit.inliers[20:].mean() > 0.9 and transforms.corner_error(fit.matrix, h, 256, 256) < 2.0
+
+
+def test_a_final_refit_that_reprojects_the_inliers_worse_gives_way_to_the_hypothesis() -> None:
+    """Review finding 2: the keypoint fronts' least-squares refit on the inliers is kept unless it fits them
+    worse than the RANSAC hypothesis did; the least-squares affine of noisy inliers is always kept."""
+    src, dst, h = _noisy_similarity(7)
+    inl = np.zeros(len(src), bool)
+    inl[20:] = True
+    err = transforms.reprojection_errors(h, src, dst)
+    found = RansacResult(h, inl, float(np.sqrt(np.mean(err[inl] ** 2))))
+    affine = transforms.fit_matrix(src[inl], dst[inl], "affine")
+    assert refit_unless_worse(affine, found, src, dst) is affine
+    moved = np.array([[1.0, 0.0, 1.0], [0.0, 1.0, 0.0], [0.0, 0.0, 1.0]]) @ affine  # 1 px off: worse
+    np.testing.assert_array_equal(refit_unless_worse(moved, found, src, dst), h)
 
 
 def test_ransac_keeps_the_accepted_hypothesis_when_its_refit_is_rejected() -> None:

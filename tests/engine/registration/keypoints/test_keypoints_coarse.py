@@ -73,6 +73,21 @@ def test_a_known_rotation_and_scale_is_recovered_within_a_pixel(angle: float, sc
     assert len(fit.src) >= 8 and fit.sharp_inliers >= 4
 
 
+def test_a_refit_that_loses_support_does_not_replace_the_dense_hypothesis(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """Review finding 2: each dense pass keeps RANSAC's hypothesis when the least-squares refit on its
+    inliers has fewer inliers (here the refit is spoiled by 40 px; it used to be taken)."""
+    ref = texture(192, seed=21)
+    truth = similarity_about_centre(17.0, 1.2, 192, (6.0, -4.0))
+    inp, ok = warped(ref, truth)
+    a, b = prepare_image(inp, "intensity", ok), prepare_image(ref, "intensity")
+    start = coarse.search(a, ok, b, np.ones(ref.shape, bool))[0].matrix
+    off = np.array([[1.0, 0.0, 40.0], [0.0, 1.0, 0.0], [0.0, 0.0, 1.0]])
+    monkeypatch.setattr(dense, "fit_matrix", lambda s, d, k: off @ transforms.fit_matrix(s, d, k))
+    fit = dense.refine((a, ok), (b, np.ones(ref.shape, bool)), start, "similarity", affine_choice=False)
+    assert transforms.corner_error(fit.matrix, truth, 192, 192) < 1.5
+
+
 def test_held_out_selection_prefers_affine_for_noisy_clustered_matches() -> None:
     rng = np.random.default_rng(0)
     src = rng.uniform(80, 176, (60, 2))

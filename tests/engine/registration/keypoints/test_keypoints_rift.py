@@ -8,6 +8,7 @@ import pytest
 from engine.errors import RegistrationError
 from engine.registration import transforms
 from engine.registration.keypoints import rift
+from engine.registration.keypoints.detect import Keypoints
 from engine.registration.keypoints.phase_congruency import maximum_index, phase_congruency
 from engine.registration.keypoints.register import ImageSide, _keypoint_fit
 from engine.registration.keypoints.uncertainty import corner_uncertainty
@@ -77,15 +78,34 @@ def _sar_like(img: np.ndarray, seed: int) -> np.ndarray:
     return ((img.max() + img.min() - img) ** 2 * rng.gamma(8, 1 / 8, img.shape)).astype(np.float32)
 
 
-def test_rift_keypoints_register_a_turned_and_scaled_pair_of_two_modalities() -> None:
+def _turned_pair_keypoints() -> tuple[list[Keypoints], np.ndarray]:
+    """RIFT keypoints of a scene and of its turned, scaled view in another modality; the turn."""
     ref = texture(160, seed=6)
     g = _similarity(25.0, 1.2, 80.0, (5.0, -4.0))
     inp, ok = _warped(_sar_like(ref, seed=7), g)
     sides = (ImageSide(inp, ok, "intensity", "INPUT"), ImageSide(ref, np.ones(ref.shape, bool), "optical",
                                                                  "REFERENCE"))
     kps = [rift.extract(prepare_image(s.values, s.kind, s.valid), s.valid, s.role, QUIET) for s in sides]
+    return kps, g
+
+
+def test_rift_keypoints_register_a_turned_and_scaled_pair_of_two_modalities() -> None:
+    kps, g = _turned_pair_keypoints()
     fit = _keypoint_fit(kps[0], kps[1], "similarity", (160.0, 160.0), {}, QUIET)
     assert len(fit.src) >= 20
+    assert transforms.corner_error(fit.matrix, np.linalg.inv(g), 160, 160) < 2.0
+
+
+def test_a_final_refit_that_loses_support_does_not_replace_the_keypoint_hypothesis(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """Review finding 2: the keypoint front's final least-squares refit (here spoiled by 40 px, so it
+    loses every inlier) gives way to the RANSAC hypothesis it came from; it used to be taken."""
+    from engine.registration.keypoints import register
+
+    kps, g = _turned_pair_keypoints()
+    off = np.array([[1.0, 0.0, 40.0], [0.0, 1.0, 0.0], [0.0, 0.0, 1.0]])
+    monkeypatch.setattr(register, "fit_matrix", lambda s, d, k: off @ transforms.fit_matrix(s, d, k))
+    fit = _keypoint_fit(kps[0], kps[1], "similarity", (160.0, 160.0), {}, QUIET)
     assert transforms.corner_error(fit.matrix, np.linalg.inv(g), 160, 160) < 2.0
 
 

@@ -146,10 +146,12 @@ bench-osdataset-check: setup
 bench-keypoints-ceiling: setup
 	OPENBLAS_NUM_THREADS=1 $(PY) -m benchmarks.investigations.keypoints_ceiling --data ../shared/data/real
 
-# the RIFT optical-SAR keypoints' calibration split (no benchmark case): whole registration, then RIFT fits alone
+# the RIFT optical-SAR keypoints' calibration split (no benchmark case): whole registration, RIFT fits alone, supported-answer rules
 calibrate-keypoints: setup
 	OMP_NUM_THREADS=1 OPENBLAS_NUM_THREADS=1 $(PY) -m benchmarks.investigations.rift_calibration --data ../shared/data/real
 	OMP_NUM_THREADS=1 OPENBLAS_NUM_THREADS=1 $(PY) -m benchmarks.investigations.rift_calibration --data ../shared/data/real --keypoint-fits
+	OMP_NUM_THREADS=1 OPENBLAS_NUM_THREADS=1 $(PY) -m benchmarks.investigations.rift_support --data ../shared/data/real \
+	  --real 100 --synthetic 12 --json runs/rift-support.json
 
 ANCHOR_VENV := bench_output/venv
 $(ANCHOR_VENV)/.installed: requirements/bench-anchors.txt

@@ -11,6 +11,7 @@ import platform
 import subprocess
 import sys
 import tempfile
+import time
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
@@ -53,6 +54,14 @@ def utc_now() -> str:
     return f"{dt.datetime.now(dt.UTC):%Y-%m-%d %H:%M} UTC"
 
 
+def rasterio_versions() -> str:
+    """``", rasterio X (GDAL Y)"``: the ``more_versions`` of :func:`machine_line` for a benchmark that
+    reads and writes GeoTIFFs through rasterio."""
+    import rasterio
+
+    return f", rasterio {rasterio.__version__} (GDAL {rasterio.__gdal_version__})"
+
+
 def machine_line(more_versions: str = "", note: str = "") -> str:
     """'Machine: ...' (:func:`machine_description`), the date and ``note``: the machine line of the
     benchmark sections."""
@@ -86,8 +95,11 @@ def replace_section(markdown: Path, section: str, keep: str | None = None) -> No
     os.replace(tmp, markdown)
 
 
-def float32_tiled_profile(size: int, crs: Any, transform: Any, **options: Any) -> dict[str, Any]:
-    """rasterio profile of a one-band float32 ``size`` x ``size`` GeoTIFF in 256 px tiles.
+def float32_tiled_profile(
+    size: int, crs: Any, transform: Any, *, height: int | None = None, **options: Any
+) -> dict[str, Any]:
+    """rasterio profile of a one-band float32 GeoTIFF in 256 px tiles, ``size`` pixels wide and ``height``
+    (default ``size``) high.
 
     ``options`` adds to it (e.g. ``nodata``, ``BIGTIFF``); the benchmarks write such scenes strip by
     strip so that their memory stays flat.
@@ -95,7 +107,7 @@ def float32_tiled_profile(size: int, crs: Any, transform: Any, **options: Any) -
     return {
         "driver": "GTiff",
         "width": size,
-        "height": size,
+        "height": size if height is None else height,
         "count": 1,
         "dtype": "float32",
         "crs": crs,
@@ -145,6 +157,13 @@ def run_child_step(module: str, args: Sequence[str], what: str) -> tuple[float, 
     if status:
         raise RuntimeError(f"{what} failed (exit {status})")
     return rss_mb, stdout
+
+
+def timed_child_step(module: str, args: Sequence[str], what: str) -> float:
+    """:func:`run_child_step` of a child that writes a measurement's scene: the seconds it took."""
+    started = time.perf_counter()
+    run_child_step(module, args, what)
+    return time.perf_counter() - started
 
 
 def child_figures(module: str, args: Sequence[str], what: str) -> tuple[dict[str, Any], float]:

@@ -33,9 +33,9 @@ from benchmarks.common import (
     float32_tiled_profile,
     machine_line,
     publish,
-    run_child_step,
     scratch_folder,
     section_head,
+    timed_child_step,
 )
 
 log = logging.getLogger("benchmarks.coregistration_large")
@@ -130,9 +130,7 @@ def stage_times(marks: Sequence[tuple[float, float]], seconds: float) -> dict[st
 
 def measure(size: int, workdir: Path | None) -> Row:
     with scratch_folder(f"coreg{size}-", workdir) as folder:
-        started = time.perf_counter()
-        run_child_step(MODULE, ["--write", str(folder), str(size)], f"writing the {size} px pair")
-        write_s = time.perf_counter() - started
+        write_s = timed_child_step(MODULE, ["--write", str(folder), str(size)], f"writing the {size} px pair")
         out = folder / "out"
         out.mkdir()
         pair = [str(folder / "sar.tif"), str(folder / "optical.tif"), str(out)]

@@ -16,7 +16,6 @@ import argparse
 import json
 import logging
 import sys
-import time
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -29,9 +28,10 @@ from benchmarks.common import (
     float32_tiled_profile,
     machine_line,
     publish,
-    run_child_step,
+    rasterio_versions,
     scratch_folder,
     section_head,
+    timed_child_step,
 )
 
 log = logging.getLogger("benchmarks.pipeline")
@@ -94,9 +94,7 @@ def measure(size: int, workdir: Path | None, tile_size: int, overlap: int, batch
     with scratch_folder(f"bench{size}-", workdir) as folder:
         scene, output, model = folder / "scene.tif", folder / "out.tif", folder / "identity.onnx"
         build_identity_model(model, 1, tile_size, overlap)
-        started = time.perf_counter()
-        run_child_step(MODULE, ["--write", str(scene), str(size)], f"writing the {size} px scene")
-        write_s = time.perf_counter() - started
+        write_s = timed_child_step(MODULE, ["--write", str(scene), str(size)], f"writing the {size} px scene")
         figures, rss_mb = child_figures(
             MODULE,
             ["--child", str(scene), str(model), str(output), "--batch-size", str(batch_size)],
@@ -121,11 +119,8 @@ def markdown_section(
     rows: Sequence[Measurement], tile_size: int, overlap: int, batch_size: int, command: str, note: str = ""
 ) -> str:
     """The Markdown section with the command, the machine, the date and the table."""
-    import rasterio
-
-    gdal_versions = f", rasterio {rasterio.__version__} (GDAL {rasterio.__gdal_version__})"
     lines = [
-        *section_head(SECTION, command, machine_line(gdal_versions, note)),
+        *section_head(SECTION, command, machine_line(rasterio_versions(), note)),
         f"Identity ONNX model through `engine.pipeline.run_model`: tiles of {tile_size} px, overlap "
         f"{overlap} px, batch {batch_size}, cosine blending; float32 input GeoTIFF (uncompressed, tiled) "
         "-> float32 output GeoTIFF (tiled, deflate, predictor 3). Time covers the whole run (model load, "

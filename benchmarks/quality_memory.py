@@ -29,6 +29,7 @@ import numpy as np
 from benchmarks.common import (
     add_child_benchmark_arguments,
     child_figures,
+    float32_tiled_profile,
     machine_line,
     publish,
     run_child_step,
@@ -66,9 +67,8 @@ def write_pair(folder: Path, width: int, height: int, seed: int = 0) -> tuple[Pa
     from scipy import ndimage
 
     rng = np.random.default_rng(seed)
-    profile = {"driver": "GTiff", "width": width, "height": height, "count": 1, "dtype": "float32",
-               "crs": CRS.from_epsg(32631), "transform": Affine(10.0, 0.0, 600000.0, 0.0, -10.0, 5000000.0),
-               "tiled": True, "blockxsize": 256, "blockysize": 256, "BIGTIFF": "IF_SAFER"}
+    transform = Affine(10.0, 0.0, 600000.0, 0.0, -10.0, 5000000.0)
+    profile = float32_tiled_profile(width, CRS.from_epsg(32631), transform, height=height, BIGTIFF="IF_SAFER")
     ref_path, rec_path = folder / "reference.tif", folder / "reconstruction.tif"
     fields = np.where((np.arange(width) // 300) % 2 == 0, 0.02, 0.15).astype(np.float32)
     with rasterio.Env(GDAL_CACHEMAX=64), rasterio.open(ref_path, "w", nodata=0.0, **profile) as ref, \

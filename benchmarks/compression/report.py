@@ -11,7 +11,7 @@ from typing import Any
 import numpy as np
 
 from benchmarks import rate_hull
-from benchmarks.common import machine_line, section_head
+from benchmarks.common import machine_line, rasterio_versions, section_head
 from engine.codec.layout import TILE_FACTOR, default_tiling
 from engine.codec.models import bundled_codec
 
@@ -100,11 +100,8 @@ def _target_rows(rows: list[Row], real: list[str], rates: list[str], method: str
 
 def _intro_lines(rates: list[str], command: str) -> list[str]:
     """Heading, command, machine and method description, and the head of the main table."""
-    import rasterio
-
     lines = [
-        *section_head(SECTION, command,
-                      machine_line(f", rasterio {rasterio.__version__} (GDAL {rasterio.__gdal_version__})")),
+        *section_head(SECTION, command, machine_line(rasterio_versions())),
         f"Models: {', '.join(f'`sarcodec-{r}`' for r in rates)} from `models/`. Bits per pixel = 8 x real "
         "file bytes / (width x height) for every method (the codec's file includes header, CRS, nodata "
         "mask and checksum; JPEG2000 and LERC files are written without a mask). JPEG2000: JP2OpenJPEG on "

@@ -73,14 +73,14 @@ def centre_crop(image: np.ndarray, size: int = CROP) -> np.ndarray:
 def validation_images(data: Path, work: Path, noise_floor_db: float) -> list[BenchImage]:
     """The validation images found under ``data`` (missing ones are skipped) and the synthetic scenes."""
     from engine.synthetic import write_scene_pair
-    from training.data import DisplayPngMapping, load_display_png_db
+    from training.data import load_display_png_db
 
     images: list[BenchImage] = []
     for name, rel in REAL_VALIDATION:
         if not (data / rel).is_file():
             log.warning("validation image %s not found; skipped", data / rel)
             continue
-        db = centre_crop(load_display_png_db(data / rel, DisplayPngMapping(), noise_floor_db))
+        db = centre_crop(load_display_png_db(data / rel, noise_floor_db=noise_floor_db))
         path = _write_db(work / f"{Path(rel).stem}_db.tif", db)
         images.append(BenchImage(name, path, "db", quality.read_db(path, 1, "db", noise_floor_db),
                                  f"real: {rel}, 8-bit display read as amplitude"))

@@ -81,7 +81,7 @@ def collect_images(
     """The benchmark images that exist under ``data`` plus the synthetic scene."""
     from engine.synthetic import write_scene_pair
     from training.compression.data import DESPECKLING_SAMPLES, split_despeckling
-    from training.data import DisplayPngMapping, load_display_png_db
+    from training.data import load_display_png_db
 
     images: list[BenchImage] = []
     gf3 = sorted((data / "os_sift").glob(GF3_GLOB))
@@ -105,7 +105,7 @@ def collect_images(
     ]
     for name, png in pngs:
         if png.is_file():
-            db = load_display_png_db(png, DisplayPngMapping(), noise_floor_db)
+            db = load_display_png_db(png, noise_floor_db=noise_floor_db)
             note = "8-bit display PNG read as amplitude (training.data.DisplayPngMapping)"
             if png.name in DESPECKLING_SAMPLES:
                 # The rest of these samples is training data of the shipped codec.

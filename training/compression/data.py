@@ -27,7 +27,6 @@ import torch
 
 from engine.preprocess import minmax_denormalise, minmax_normalise
 from training.data import (
-    DisplayPngMapping,
     GeoTiffFolderSource,
     InMemorySource,
     PatchSampler,
@@ -105,17 +104,16 @@ def split_despeckling(name: str, img: np.ndarray, heldout: bool) -> np.ndarray:
 
 
 def _png_scenes(real_root: Path, floor: float, heldout: bool) -> list[tuple[str, np.ndarray]]:
-    mapping = DisplayPngMapping()
     out: list[tuple[str, np.ndarray]] = []
     mos = real_root / "opt_sar_3mos"
     for p in sorted(mos.glob("*_sar.png")):
         stem = p.name[: -len("_sar.png")]
         if (stem in HELDOUT_3MOS) == heldout:
-            out.append((f"3mos/{stem}", load_display_png_db(p, mapping, floor)))
+            out.append((f"3mos/{stem}", load_display_png_db(p, noise_floor_db=floor)))
     dd = real_root / "sar_single_deepdespeckling"
     for name, label in zip(DESPECKLING_SAMPLES, ("sar2sar_noisy", "noisy_test_image"), strict=True):
         if (dd / name).exists():
-            img = load_display_png_db(dd / name, mapping, floor)
+            img = load_display_png_db(dd / name, noise_floor_db=floor)
             out.append((f"deepdespeckling/{label}", split_despeckling(name, img, heldout)))
     return out
 

@@ -98,6 +98,19 @@ def calibration_cases(data: Path, n_real: int, n_synthetic: int) -> list[Case]:
     return list(os_sift_cases(data, n_real)) + list(synthetic_cases(n_synthetic))
 
 
+def add_case_arguments(parser: argparse.ArgumentParser, real: int, synthetic: int) -> None:
+    """``--data``, ``--real`` and ``--synthetic`` (defaults ``real`` and ``synthetic``): the calibration cases
+    of a run, read back by :func:`cases_of`."""
+    parser.add_argument("--data", type=Path, default=Path("../shared/data/real"))
+    parser.add_argument("--real", type=int, default=real, help="os_sift crops")
+    parser.add_argument("--synthetic", type=int, default=synthetic)
+
+
+def cases_of(args: argparse.Namespace) -> list[Case]:
+    """:func:`calibration_cases` of the arguments of :func:`add_case_arguments`."""
+    return calibration_cases(args.data, args.real, args.synthetic)
+
+
 def keypoint_fits(case: Case) -> dict[str, float]:
     """Corner error of the RIFT keypoint fit alone (no dense stage) for each model kind (inf: refused)."""
     from engine.errors import RegistrationError
@@ -126,9 +139,7 @@ def main(argv: list[str] | None = None) -> int:
     from engine.registration.keypoints.api import make_detector
 
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--data", type=Path, default=Path("../shared/data/real"))
-    parser.add_argument("--real", type=int, default=24, help="os_sift crops")
-    parser.add_argument("--synthetic", type=int, default=6)
+    add_case_arguments(parser, real=24, synthetic=6)
     parser.add_argument("--json", type=Path, help="write the per-case rows here")
     parser.add_argument("--keypoint-fits", action="store_true",
                         help="the RIFT keypoint fit alone, per model kind, instead of the whole registration")
@@ -136,7 +147,7 @@ def main(argv: list[str] | None = None) -> int:
     logging.basicConfig(level=logging.INFO, format="%(message)s")
     detector = make_detector(None)
     rows = []
-    for case in calibration_cases(args.data, args.real, args.synthetic):
+    for case in cases_of(args):
         started = time.perf_counter()
         row: dict[str, object] = {"case": case.name}
         if args.keypoint_fits:

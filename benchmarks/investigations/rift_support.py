@@ -38,7 +38,7 @@ from typing import Any
 
 import numpy as np
 
-from benchmarks.investigations.rift_calibration import calibration_cases
+from benchmarks.investigations.rift_calibration import add_case_arguments, cases_of
 from benchmarks.keypoints import CORRECT_PX, Case
 
 logger = logging.getLogger(__name__)
@@ -174,9 +174,7 @@ def report(rows: list[dict[str, Any]], best: int = 6) -> None:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--data", type=Path, default=Path("../shared/data/real"))
-    parser.add_argument("--real", type=int, default=90, help="os_sift crops")
-    parser.add_argument("--synthetic", type=int, default=20)
+    add_case_arguments(parser, real=90, synthetic=20)
     parser.add_argument("--json", type=Path, help="write the per-case rows here (rewritten after each case)")
     parser.add_argument("--rows", type=Path, help="evaluate the rules on these rows instead of running cases")
     parser.add_argument("--benchmark", action="store_true",
@@ -196,7 +194,7 @@ def main(argv: list[str] | None = None) -> int:
 
 def _cases(args: argparse.Namespace) -> list[Case]:
     if not args.benchmark:
-        return calibration_cases(args.data, args.real, args.synthetic)
+        return cases_of(args)
     from benchmarks.keypoints import cases_3mos, cases_osdataset
 
     return list(cases_3mos(args.data, 15)) + list(cases_osdataset(args.data, 3))

@@ -18,6 +18,7 @@ from engine.raster_io import OUTPUT_NODATA, inspect_raster, read_window
 from engine.runtime import OnnxModel
 from engine.tiling import BLEND_MODES, Window
 from tests.conftest import write_test_geotiff
+from tests.engine.strategies import Tiling, tilings
 from training.onnx_io import attach_metadata, build_identity_model, identity_metadata
 
 
@@ -35,21 +36,12 @@ def onnx_identity_runs(identity_model_factory: Callable[..., Path]) -> dict[int,
 
 
 @settings(max_examples=50, deadline=None)
-@given(
-    height=st.integers(1, 100),
-    width=st.integers(1, 100),
-    bands=st.integers(1, 2),
-    tile_size=st.integers(8, 64),
-    batch_size=st.integers(1, 5),
-    blend=st.sampled_from(BLEND_MODES),
-    data=st.data(),
-)
+@given(tiling=tilings((8, 64)), bands=st.integers(1, 2), batch_size=st.integers(1, 5),
+       blend=st.sampled_from(BLEND_MODES), seed=st.integers(0, 2**16))
 def test_identity_model_through_tiles_reproduces_input(
-    onnx_identity_runs: dict[int, TileFn], height: int, width: int, bands: int,
-    tile_size: int, batch_size: int, blend: str, data: st.DataObject,
+    onnx_identity_runs: dict[int, TileFn], tiling: Tiling, bands: int, batch_size: int, blend: str, seed: int
 ) -> None:
-    overlap = data.draw(st.integers(0, tile_size - 1), label="overlap")
-    seed = data.draw(st.integers(0, 2**16), label="seed")
+    height, width, tile_size, overlap = tiling
     x = np.random.default_rng(seed).uniform(-50.0, 50.0, (bands, height, width)).astype(np.float32)
     y = apply_tiled(x, onnx_identity_runs[bands], tile_size=tile_size, overlap=overlap,
                     batch_size=batch_size, blend=blend)

@@ -20,6 +20,7 @@ from engine.tiling import (
     tile_count,
     tile_weights,
 )
+from tests.engine.strategies import Tiling, tilings
 
 
 def test_window_arithmetic() -> None:
@@ -97,24 +98,15 @@ def _coverage(height: int, width: int, tile_size: int, overlap: int, kind: str) 
 
 
 @settings(max_examples=60, deadline=None)
-@given(
-    height=st.integers(1, 100),
-    width=st.integers(1, 100),
-    tile_size=st.integers(2, 64),
-    overlap_fraction=st.floats(0.0, 0.5),
-    kind=st.sampled_from(BLEND_MODES),
-)
-def test_weights_sum_to_one_everywhere(height: int, width: int, tile_size: int, overlap_fraction: float,
-                                       kind: str) -> None:
-    overlap = int(overlap_fraction * tile_size)  # 2 * overlap <= tile_size
-    np.testing.assert_allclose(_coverage(height, width, tile_size, overlap, kind), 1.0, atol=1e-6)
+@given(tiling=tilings((2, 64), half_overlap=True), kind=st.sampled_from(BLEND_MODES))
+def test_weights_sum_to_one_everywhere(tiling: Tiling, kind: str) -> None:
+    np.testing.assert_allclose(_coverage(*tiling, kind), 1.0, atol=1e-6)  # 2 * overlap <= tile_size
 
 
 @settings(max_examples=60, deadline=None)
-@given(height=st.integers(1, 100), width=st.integers(1, 100), tile_size=st.integers(1, 48),
-       data=st.data())
-def test_cores_partition_the_raster(height: int, width: int, tile_size: int, data: st.DataObject) -> None:
-    overlap = data.draw(st.integers(0, tile_size - 1))
+@given(tiling=tilings((1, 48)))
+def test_cores_partition_the_raster(tiling: Tiling) -> None:
+    height, width, tile_size, overlap = tiling
     count = np.zeros((height, width), dtype=int)
     for tile in plan_tiles(height, width, tile_size, overlap):
         core = tile.core

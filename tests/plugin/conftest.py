@@ -221,3 +221,14 @@ def make_qgis_process(tmp_path: Path) -> Callable[[Path], QgisProcess]:
         return QgisProcess(tmp_path / "home", plugin_path)
 
     return make
+
+
+@pytest.fixture
+def qgis_process(tmp_path: Path, make_qgis_process: Callable[[Path], QgisProcess]) -> QgisProcess:
+    """A runner with the source plugin (linked into a fresh plugin folder) enabled."""
+    plugins = tmp_path / "plugins"
+    plugins.mkdir()
+    (plugins / "sar_toolbox_plugin").symlink_to(REPO_ROOT / "sar_toolbox_plugin", target_is_directory=True)
+    runner = make_qgis_process(plugins)
+    runner.enable("sar_toolbox_plugin")
+    return runner

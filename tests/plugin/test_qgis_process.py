@@ -29,8 +29,13 @@ def sigma0(tmp_path: Path, write_geotiff: Callable[..., Path]) -> tuple[Path, np
     return write_geotiff(tmp_path / "sigma0.tif", values, nodata=-9999.0), values
 
 
-def _check_db(path: Path, values: np.ndarray, read_geotiff: Callable[..., Any]) -> None:
-    db, info = read_geotiff(path)
+def _check_todb(qgis_process: Any, sigma0: tuple[Path, np.ndarray], output: Path,
+                read_geotiff: Callable[..., Any], **parameters: Any) -> None:
+    """Run ``sartoolbox:todb`` on ``sigma0`` into ``output`` and check its dB values and nodata."""
+    results = qgis_process.run_json("sartoolbox:todb", INPUT=sigma0[0], **parameters, OUTPUT=output)
+    assert Path(results["OUTPUT"]) == output
+    values = sigma0[1]
+    db, info = read_geotiff(output)
     assert db[0].tolist() == pytest.approx((10.0 * np.log10(values[0])).tolist(), abs=1e-5)
     assert db[1, 0] == pytest.approx(-10.0, abs=1e-5)
     assert db[1, 1] == info["nodata"] and db[1, 2] == info["nodata"]
@@ -38,17 +43,8 @@ def _check_db(path: Path, values: np.ndarray, read_geotiff: Callable[..., Any]) 
 
 @pytest.mark.slow
 def test_source_plugin_lists_and_runs(
-    tmp_path: Path,
-    make_qgis_process: Callable[[Path], Any],
-    sigma0: tuple[Path, np.ndarray],
-    read_geotiff: Callable[..., Any],
+    tmp_path: Path, qgis_process: Any, sigma0: tuple[Path, np.ndarray], read_geotiff: Callable[..., Any]
 ) -> None:
-    plugins = tmp_path / "plugins"
-    plugins.mkdir()
-    (plugins / PLUGIN).symlink_to(REPO_ROOT / PLUGIN, target_is_directory=True)
-    qgis_process = make_qgis_process(plugins)
-    qgis_process.enable(PLUGIN)
-
     listing = qgis_process("list")
     assert listing.returncode == 0, listing.stdout + listing.stderr
     for name in ("checkenvironment", "todb", "syntheticscene"):
@@ -58,10 +54,7 @@ def test_source_plugin_lists_and_runs(
     assert "smallest | h1 |" in helped.stdout and "archive | h4 |" in helped.stdout
     assert all(name in helped.stdout for name in ("QUALITY", "TARGET_BPP", "TARGET_PSNR"))
 
-    output = tmp_path / "db.tif"
-    results = qgis_process.run_json("sartoolbox:todb", INPUT=sigma0[0], BAND=1, INPUT_KIND=0, OUTPUT=output)
-    assert Path(results["OUTPUT"]) == output
-    _check_db(output, sigma0[1], read_geotiff)
+    _check_todb(qgis_process, sigma0, tmp_path / "db.tif", read_geotiff, BAND=1, INPUT_KIND=0)
 
 
 def _write_dummy_plugin(plugins: Path, marker: Path) -> None:
@@ -164,10 +157,7 @@ def test_packaged_zip_is_self_contained_beside_a_plugin_with_its_own_engine(
     qgis_process.enable(DUMMY, PLUGIN)
     marker.unlink(missing_ok=True)  # written again by the run below
 
-    output = tmp_path / "db.tif"
-    results = qgis_process.run_json("sartoolbox:todb", INPUT=sigma0[0], OUTPUT=output)
-    assert Path(results["OUTPUT"]) == output
-    _check_db(output, sigma0[1], read_geotiff)
+    _check_todb(qgis_process, sigma0, tmp_path / "db.tif", read_geotiff)
     loaded = json.loads(marker.read_text())  # the dummy was loaded in the same run, with its own engine
     assert loaded["identity"] == "dummy-engine"
     assert Path(loaded["file"]).parent == plugins / DUMMY
@@ -185,18 +175,13 @@ def _stderr_lines(completed: Any) -> list[str]:
 
 
 def test_command_line_errors_are_printed_once_and_say_what_to_give(
-    tmp_path: Path, make_qgis_process: Callable[[Path], Any], sigma0: tuple[Path, np.ndarray]
+    tmp_path: Path, qgis_process: Any, sigma0: tuple[Path, np.ndarray]
 ) -> None:
     """Finding 15.8: enum values listed; band and output checked before the work; each printed once.
 
     (An error raised while an algorithm runs is printed three times by qgis_process 3.22 itself,
     for any Python algorithm; see sar_toolbox_plugin/algorithms/checks.py.)
     """
-    plugins = tmp_path / "plugins"
-    plugins.mkdir()
-    (plugins / PLUGIN).symlink_to(REPO_ROOT / PLUGIN, target_is_directory=True)
-    qgis_process = make_qgis_process(plugins)
-    qgis_process.enable(PLUGIN)
     raster = str(sigma0[0])
     out = tmp_path / "out"
     out.mkdir()
@@ -223,17 +208,12 @@ def test_command_line_errors_are_printed_once_and_say_what_to_give(
 
 
 def test_install_command_names_the_python_qgis_runs_with_a_shim_first_on_path(
-    tmp_path: Path, make_qgis_process: Callable[[Path], Any]
+    tmp_path: Path, qgis_process: Any
 ) -> None:
     """Finding 24.11 inside QGIS itself: its embedded Python takes sys.executable from the first python3
     on PATH (here a shim that is not a Python); the install command named the shim."""
     import sys
 
-    plugins = tmp_path / "plugins"
-    plugins.mkdir()
-    (plugins / PLUGIN).symlink_to(REPO_ROOT / PLUGIN, target_is_directory=True)
-    qgis_process = make_qgis_process(plugins)
-    qgis_process.enable(PLUGIN)
     shims = tmp_path / "shims"
     shims.mkdir()
     (shims / "python3").write_text("#!/bin/sh\necho 'another Python' >&2\nexit 3\n")

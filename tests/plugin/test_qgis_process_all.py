@@ -8,7 +8,6 @@ placed in the models folder is logged and skipped without breaking the provider.
 from __future__ import annotations
 
 import json
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -21,16 +20,6 @@ pytestmark = [pytest.mark.qgis_process, pytest.mark.slow]
 
 SHIPPED_MODELS = ("coregisterandcompress", "compressandassess")
 
-
-
-@pytest.fixture
-def qgis_process(tmp_path: Path, make_qgis_process: Callable[[Path], Any]) -> Any:
-    plugins = tmp_path / "plugins"
-    plugins.mkdir()
-    (plugins / PLUGIN).symlink_to(REPO_ROOT / PLUGIN, target_is_directory=True)
-    runner = make_qgis_process(plugins)
-    runner.enable(PLUGIN)
-    return runner
 
 
 def _listed(qgis_process: Any) -> set[str]:

@@ -49,7 +49,8 @@ from .postfilter import PaddedRows, PostFilter
 
 logger = logging.getLogger(__name__)
 
-OUTPUT_KINDS = ("db", "intensity", "amplitude")
+OUTPUT_KINDS = ("db", *LINEAR_KINDS)
+"""What a decoded file may hold: dB (the default), or the linear values :func:`db_to_linear` gives."""
 BLEND = "cosine"
 FLUSH_ROWS = 64
 """Finished rows are handed on (converted, filtered, written) in blocks of at most this many rows, so the

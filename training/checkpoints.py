@@ -13,6 +13,9 @@ M = TypeVar("M", bound=torch.nn.Module)
 
 CHECKPOINT_NAME = "checkpoint.pt"
 """The checkpoint file in a run folder, for every family."""
+MODEL_CHECKPOINT_KEYS = ("model", "step", "config")
+"""What a checkpoint of a family with one network holds at least (keypoints, registration, the hyperprior;
+the codec adds its preprocessing)."""
 
 
 def save_checkpoint(path: Path, state: dict[str, Any]) -> None:

@@ -22,7 +22,7 @@ import numpy as np
 import torch
 
 from .. import common
-from ..checkpoints import CHECKPOINT_NAME, read_checkpoint, restored
+from ..checkpoints import CHECKPOINT_NAME, MODEL_CHECKPOINT_KEYS, read_checkpoint, restored
 from ..config import ConfigDict
 from .data import DataConfig, Preprocessing, build_sampler, heldout_scenes, make_batch
 from .entropy import bits_per_pixel
@@ -33,7 +33,7 @@ from .warmstart import warm_start
 
 logger = logging.getLogger(__name__)
 
-CHECKPOINT_KEYS = ("model", "step", "config", "preprocessing")
+CHECKPOINT_KEYS = (*MODEL_CHECKPOINT_KEYS, "preprocessing")
 
 
 @dataclass(frozen=True)

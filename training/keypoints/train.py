@@ -18,15 +18,13 @@ import numpy as np
 import torch
 
 from .. import common
-from ..checkpoints import CHECKPOINT_NAME, read_run_checkpoint, restored
+from ..checkpoints import CHECKPOINT_NAME, MODEL_CHECKPOINT_KEYS, read_run_checkpoint, restored
 from ..config import RunConfig
 from .data import DataConfig, ViewSampler, build_sampler
 from .losses import LossConfig, descriptor_loss, peakiness_loss, repeatability_loss
 from .models import KeypointNet, ModelConfig, build_model
 
 logger = logging.getLogger(__name__)
-
-CHECKPOINT_KEYS = ("model", "step", "config")
 
 
 @dataclass(frozen=True)
@@ -59,7 +57,7 @@ def lr_at(step: int, cfg: TrainConfig) -> float:
 
 def load_checkpoint(path: str | os.PathLike[str]) -> dict[str, Any]:
     """A checkpoint written by :func:`train` (or its run folder): tensors and plain values only."""
-    return read_run_checkpoint(path, CHECKPOINT_KEYS, "keypoint")
+    return read_run_checkpoint(path, MODEL_CHECKPOINT_KEYS, "keypoint")
 
 
 def model_from_checkpoint(ckpt: dict[str, Any]) -> tuple[KeypointNet, TrainConfig]:

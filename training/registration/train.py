@@ -20,15 +20,13 @@ import numpy as np
 import torch
 
 from .. import common
-from ..checkpoints import CHECKPOINT_NAME, read_run_checkpoint, restored
+from ..checkpoints import CHECKPOINT_NAME, MODEL_CHECKPOINT_KEYS, read_run_checkpoint, restored
 from ..config import RunConfig
 from .data import DataConfig, PairSampler, build_sources
 from .losses import LossConfig, ncc_shift_loss, phase1_loss, regression_loss, smooth_embedding
 from .models import ModelConfig, RegistrationNet, build_model
 
 logger = logging.getLogger(__name__)
-
-CHECKPOINT_KEYS = ("model", "step", "config")
 
 
 @dataclass(frozen=True)
@@ -57,7 +55,7 @@ def lr_at(step: int, cfg: TrainConfig) -> float:
 def load_checkpoint(path: str | os.PathLike[str]) -> dict[str, Any]:
     """A checkpoint written by :func:`train` (a run folder is accepted too), loaded as tensors and plain
     values only (see :func:`training.checkpoints.read_checkpoint`: any other object is refused)."""
-    return read_run_checkpoint(path, CHECKPOINT_KEYS, "registration")
+    return read_run_checkpoint(path, MODEL_CHECKPOINT_KEYS, "registration")
 
 
 def model_from_checkpoint(ckpt: dict[str, Any]) -> tuple[RegistrationNet, TrainConfig]:

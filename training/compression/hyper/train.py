@@ -22,7 +22,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from ...checkpoints import CHECKPOINT_NAME, read_run_checkpoint, restored
+from ...checkpoints import CHECKPOINT_NAME, MODEL_CHECKPOINT_KEYS, read_run_checkpoint, restored
 from ...common import (
     TrainingRun,
     cosine_lr,
@@ -40,7 +40,6 @@ from .model import HyperConfig, HyperPrior
 
 logger = logging.getLogger(__name__)
 
-CHECKPOINT_KEYS = ("model", "step", "config")
 PIXELS_PER_LATENT = 256  # the shipped transforms' stride 16
 
 
@@ -71,7 +70,7 @@ def lr_at(step: int, cfg: HyperTrainConfig) -> float:
 
 def load_hyper_checkpoint(path: str | Path) -> dict[str, Any]:
     """A checkpoint written by :func:`train_hyper` (file or run folder)."""
-    return read_run_checkpoint(path, CHECKPOINT_KEYS, "hyperprior")
+    return read_run_checkpoint(path, MODEL_CHECKPOINT_KEYS, "hyperprior")
 
 
 def hyper_from_checkpoint(ckpt: dict[str, Any]) -> tuple[HyperPrior, HyperTrainConfig]:

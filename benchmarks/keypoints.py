@@ -62,6 +62,8 @@ NOTES_MARKER = "<!-- keypoint notes: kept when the table is regenerated -->"
 CORRECT_PX = 3.0
 RIFT = "rift-v1"
 """Model id of the optional RIFT optical-SAR keypoints (``--rift``)."""
+COMBINED = "dense-combined"
+"""Method label of the optional combined dense channels of the optical-SAR path (``--dense-combined``)."""
 
 
 @dataclass
@@ -239,12 +241,13 @@ Method = Callable[[Case], tuple[np.ndarray, np.ndarray, np.ndarray]]
 """``method(case) -> (matrix, src inliers, dst inliers)``; raises on failure."""
 
 
-def ours(detector: Detector, optical_sar_method: str = "sar-harris") -> Method:
-    """Our registration; ``optical_sar_method='rift'``: RIFT optical-SAR keypoints instead of SAR-Harris."""
+def ours(detector: Detector, optical_sar_method: str = "sar-harris", dense_features: str = "cfog") -> Method:
+    """Our registration; ``optical_sar_method='rift'``: RIFT optical-SAR keypoints instead of SAR-Harris;
+    ``dense_features='combined'``: the dense fine stage on the learned embedding and CFOG channels."""
     def run(case: Case) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         reg = register_images(ImageSide(case.inp, case.inp_valid, case.inp_kind, "INPUT"),
                               ImageSide(case.ref, case.ref_valid, case.ref_kind, "REFERENCE"), detector,
-                              optical_sar_method=optical_sar_method)
+                              optical_sar_method=optical_sar_method, dense_features=dense_features)
         return reg.matrix, reg.src, reg.dst
 
     return run
@@ -429,6 +432,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--no-classical", dest="classical", action="store_false")
     parser.add_argument("--rift", action="store_true",
                         help=f"also the optical-SAR path with RIFT keypoints ({RIFT}) instead of SAR-Harris")
+    parser.add_argument("--dense-combined", action="store_true",
+                        help=f"also the optical-SAR path with the dense fine stage on the combined channels "
+                             f"({COMBINED}: learned embedding + CFOG) instead of CFOG alone")
     parser.add_argument("--previous", type=Path,
                         help="--json of an earlier run whose rows are reported too (methods not rerun)")
     parser.add_argument("--markdown", type=Path, help="write the section into this Markdown file")
@@ -440,6 +446,8 @@ def main(argv: list[str] | None = None) -> int:
     methods: dict[str, Method] = {"ours classical": ours(make_detector(None))} if args.classical else {}
     if args.rift:
         methods[f"ours {RIFT}"] = ours(make_detector(None), optical_sar_method="rift")
+    if args.dense_combined:
+        methods[f"ours {COMBINED}"] = ours(make_detector(None), dense_features="combined")
     for path in args.model:
         detector = make_detector(path)
         methods[f"ours {detector.model_id}"] = ours(detector)
@@ -453,7 +461,8 @@ def main(argv: list[str] | None = None) -> int:
                 if r["method"] not in methods or (r["set"], r["case"]) not in again]
     for case in cases:
         for name, method in methods.items():
-            if name == f"ours {RIFT}" and case.inp_kind != "optical" and case.ref_kind != "optical":
+            optical_sar_only = name in (f"ours {RIFT}", f"ours {COMBINED}")
+            if optical_sar_only and "optical" not in (case.inp_kind, case.ref_kind):
                 continue  # two SAR images: both paths are SAR-SIFT
             row = evaluate(case, method) | {"method": name}
             rows.append(row)

@@ -22,12 +22,12 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ...errors import RegistrationError
+from ...errors import RegistrationError, check_choice
 from ...run import QUIET, Run
 from ..correlation import MIN_DISTINCTNESS
 from ..ransac import ransac_matrix, refit_unless_worse
 from ..transforms import KINDS, degeneracy, fit_matrix, project, reprojection_errors
-from .coarse import features
+from .coarse import eroded, features
 from .limits import FINE_THRESHOLD, MIN_INLIERS
 from .warp import warp_onto
 
@@ -99,6 +99,31 @@ def template_matches(moved: tuple[np.ndarray, np.ndarray], ref: tuple[np.ndarray
 
 FeatureMaps = Callable[[np.ndarray, np.ndarray], tuple[np.ndarray, np.ndarray]]
 """``(image, valid) -> (channels (c, h, w), where they are valid)``: what the templates compare."""
+
+DENSE_FEATURES = ("cfog", "combined")
+"""Channels of the optical-SAR dense fine stage: ``cfog`` (:func:`.coarse.features`, the default) or
+``combined`` (the shift front's ``combined`` method, :class:`..shift.combined.CombinedFeatures`: the
+learned embedding of the bundled ``Task.EMBED`` model and the CFOG channels stacked at equal energy)."""
+
+
+def dense_feature_maps(name: str = "cfog") -> FeatureMaps:
+    """The :data:`DENSE_FEATURES` channels ``name`` as a :data:`FeatureMaps` (the model is loaded once, here):
+    ``combined`` is zero outside the eroded validity, as :func:`.coarse.features` (an option, not the
+    default: more wrong answers on the calibration split; decision record
+    2026-12-07-keypoints-deep-dense.md)."""
+    if check_choice(name, DENSE_FEATURES, "dense feature kind") == "cfog":
+        return features
+    from ..shift.combined import combined_features
+
+    extractor = combined_features()
+
+    def combined(img: np.ndarray, valid: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        ok = eroded(valid)
+        feats = extractor(img, valid)
+        feats[:, ~ok] = 0.0
+        return feats, ok
+
+    return combined
 
 
 def refine(inp: tuple[np.ndarray, np.ndarray], ref: tuple[np.ndarray, np.ndarray], h: np.ndarray, kind: str,

@@ -60,8 +60,8 @@ from ..transforms import (
     reprojection_errors,
 )
 from . import rift, sarsift
-from .coarse import search
-from .dense import DenseFit, refine
+from .coarse import features, search
+from .dense import DenseFit, FeatureMaps, dense_feature_maps, refine
 from .detect import Detector, Keypoints, extract
 from .limits import FINE_THRESHOLD, MIN_INLIERS
 from .matching import Matches, agree, guided, mutual_nearest
@@ -247,10 +247,11 @@ def _keypoint_fit(a: Keypoints, b: Keypoints, kind: str, size: tuple[float, floa
 
 
 def _dense_fits(a: tuple[np.ndarray, np.ndarray], b: tuple[np.ndarray, np.ndarray], kind: str,
-                starts: list[tuple[np.ndarray, str]], run: Run) -> tuple[list[_Fit], list[RegistrationError]]:
-    """The dense fine stage from each start ``(matrix, source)`` on the prepared INPUT ``a`` and REFERENCE
-    ``b`` (``(image, valid)``): the starts' coarse similarity search candidates (:func:`.coarse.search`,
-    the :data:`DENSE_STARTS` best) are added here."""
+                starts: list[tuple[np.ndarray, str]], run: Run,
+                feature_maps: FeatureMaps = features) -> tuple[list[_Fit], list[RegistrationError]]:
+    """The dense fine stage (on ``feature_maps``) from each start ``(matrix, source)`` on the prepared INPUT
+    ``a`` and REFERENCE ``b`` (``(image, valid)``): the starts' coarse similarity search candidates
+    (:func:`.coarse.search`, the :data:`DENSE_STARTS` best) are added here."""
     found = search(a[0], a[1], b[0], b[1], run.span(0.0, 0.6))
     run.say("coarse similarity search: " + ", ".join(
         f"{c.angle_deg:+.1f} deg x {c.scale:.3f} (score {c.score:.3f})" for c in found[:DENSE_STARTS]),
@@ -264,7 +265,7 @@ def _dense_fits(a: tuple[np.ndarray, np.ndarray], b: tuple[np.ndarray, np.ndarra
         if any(corner_error(h0, f.matrix, *size) < SAME_START_PX for f in fits):
             continue  # the fine stage would end where an accepted fit already is
         try:
-            fit = refine(a, b, h0, kind, span)
+            fit = refine(a, b, h0, kind, span, feature_maps)
         except RegistrationError as exc:
             errors.append(exc)
             continue
@@ -294,9 +295,10 @@ def _choose(fits: list[_Fit], size: tuple[float, float], kind: str) -> _Fit:
 
 def _dense_result(a: tuple[np.ndarray, np.ndarray], b: tuple[np.ndarray, np.ndarray], kind: str,
                   starts: list[tuple[np.ndarray, str]], keypoint_error: RegistrationError | None,
-                  stages: dict[str, int], run: Run) -> _Fit:
-    """The best dense fit (:func:`_dense_fits`, :func:`_choose`), or the most telling error."""
-    fits, errors = _dense_fits(a, b, kind, starts, run)
+                  stages: dict[str, int], run: Run, feature_maps: FeatureMaps = features) -> _Fit:
+    """The best dense fit (:func:`_dense_fits` on ``feature_maps``, :func:`_choose`), or the most telling
+    error."""
+    fits, errors = _dense_fits(a, b, kind, starts, run, feature_maps)
     if not fits:  # the keypoint stage's error says most (keypoint counts, degenerate consensus)
         raise keypoint_error or (errors[0] if errors else _too_few(0, 0, [], kind))
     stages["dense_fits"] = len(fits)
@@ -371,12 +373,16 @@ def keypoint_method(inp: ImageSide, ref: ImageSide, detector: Detector,
 
 def register_images(inp: ImageSide, ref: ImageSide, detector: Detector, kind: str = "homography",
                     max_keypoints: int = MAX_KEYPOINTS, run: Run = QUIET,
-                    optical_sar_method: str = "sar-harris") -> Registration:
+                    optical_sar_method: str = "sar-harris", dense_features: str = "cfog") -> Registration:
     """Register ``inp`` onto ``ref`` (see the module doc); raises :class:`RegistrationError` if it cannot.
     ``optical_sar_method`` (:data:`OPTICAL_SAR_METHODS`) picks the classical method's optical-SAR
-    keypoints: 'sar-harris' (default) or 'rift'."""
+    keypoints: 'sar-harris' (default) or 'rift'. ``dense_features`` (:data:`.dense.DENSE_FEATURES`) picks
+    the channels of the dense fine stage after keypoints (optical-SAR pairs, or any pair with a keypoint
+    MODEL; not the SAR-SIFT path's): 'cfog' (default) or 'combined' (with the learned embedding; decision
+    record 2026-12-07-keypoints-deep-dense.md)."""
     started = time.perf_counter()
     check_kind(kind, MATRIX_KINDS)
+    feature_maps = dense_feature_maps(dense_features)
     inp_prepared = prepare_image(inp.values, inp.kind, inp.valid)
     ref_prepared = prepare_image(ref.values, ref.kind, ref.valid)
     method = keypoint_method(inp, ref, detector, optical_sar_method)
@@ -405,7 +411,7 @@ def register_images(inp: ImageSide, ref: ImageSide, detector: Detector, kind: st
         except RegistrationError as exc:
             keypoint_error = exc
         best = _dense_result((inp_prepared, inp.valid), (ref_prepared, ref.valid), kind, starts,
-                             keypoint_error, stages, run.span(0.65, 1.0))
+                             keypoint_error, stages, run.span(0.65, 1.0), feature_maps)
     run.say(f"fine fit from the {best.coarse} coarse estimate: {len(best.src)} of {best.n_matches} "
             "matches agree", logger=logger)
     run.progress(1.0)

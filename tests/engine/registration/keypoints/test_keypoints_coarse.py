@@ -112,3 +112,34 @@ def test_two_different_fits_with_similar_support_are_refused_as_ambiguous() -> N
     with pytest.raises(RegistrationError, match="ambiguous"):
         _choose([_fit(np.eye(3), 40), _fit(shifted, 35)], (256.0, 256.0), "homography")
     assert _choose([_fit(np.eye(3), 40), _fit(shifted, 10)], (256.0, 256.0), "homography").n_matches == 40
+
+
+def test_the_dense_stage_takes_cfog_or_the_combined_channels_by_name() -> None:
+    """``dense_features='combined'`` (an option; decision record 2026-12-07-keypoints-deep-dense.md) is the
+    shift front's combined extractor, the bundled embedding and CFOG, zero where CFOG is: outside the
+    eroded validity."""
+    from engine.errors import InputError
+
+    assert dense.dense_feature_maps("cfog") is coarse.features
+    img = prepare_image(texture(96, seed=3), "intensity")
+    valid = np.ones(img.shape, bool)
+    valid[:, :20] = False
+    feats, ok = dense.dense_feature_maps("combined")(img, valid)
+    cfog, cfog_ok = coarse.features(img, valid)
+    assert feats.shape == (16 + len(cfog), *img.shape)
+    np.testing.assert_array_equal(ok, cfog_ok)
+    assert not feats[:, ~ok].any() and feats[:, ok].any()
+    with pytest.raises(InputError, match="dense feature kind"):
+        dense.dense_feature_maps("deep")
+
+
+def test_the_combined_dense_stage_recovers_a_known_rotation_and_scale() -> None:
+    ref = texture(192, seed=21)
+    truth = similarity_about_centre(17.0, 1.2, 192, (6.0, -4.0))
+    inp, ok = warped(ref, truth)
+    a, b = prepare_image(inp, "intensity", ok), prepare_image(ref, "intensity")
+    start = coarse.search(a, ok, b, np.ones(ref.shape, bool))[0].matrix
+    fit = dense.refine((a, ok), (b, np.ones(ref.shape, bool)), start, "similarity",
+                       feature_maps=dense.dense_feature_maps("combined"))
+    assert transforms.corner_error(fit.matrix, truth, 192, 192) < 1.0
+    assert fit.sharp_inliers >= 4

@@ -162,6 +162,9 @@ REFLECTIVITY_BOX = 3
 multilook on the same grid) stands for the scene's reflectivity, which each side then speckles anew."""
 GF3_LOOKS = (1, 4)
 """Looks of the independent speckle of each side of the GF-3 SAR-SAR cases."""
+GF3_SEED = 3000
+"""Seed of the GF-3 crop positions; the speckle and homography seeds follow from it (``seed + 100 + ...``,
+``seed + 200 + i``)."""
 
 
 def gf3_reflectivity(data: Path) -> tuple[np.ndarray, np.ndarray] | None:
@@ -182,7 +185,8 @@ def gf3_reflectivity(data: Path) -> tuple[np.ndarray, np.ndarray] | None:
     return np.where(full, mean / np.maximum(weight, 1e-9), 0.0).astype(np.float32), full
 
 
-def cases_gf3(data: Path, count: int, side: int = 512, looks: tuple[int, ...] = GF3_LOOKS) -> Iterator[Case]:
+def cases_gf3(data: Path, count: int, side: int = 512, looks: tuple[int, ...] = GF3_LOOKS,
+              seed: int = GF3_SEED) -> Iterator[Case]:
     """SAR-SAR cases of the GF-3 image as two acquisitions would give them: crops of its reflectivity
     (:func:`gf3_reflectivity`, at least 95 % valid), each side multiplied by its *own* L-look speckle
     (the INPUT after the random homography, as a sensor would see the warped scene)."""
@@ -191,7 +195,7 @@ def cases_gf3(data: Path, count: int, side: int = 512, looks: tuple[int, ...] = 
         return
     refl, full = found
     for n_looks in looks:
-        rng = np.random.default_rng(3000)
+        rng = np.random.default_rng(seed)
         i = 0
         while i < count:
             r = int(rng.integers(0, refl.shape[0] - side))
@@ -200,7 +204,7 @@ def cases_gf3(data: Path, count: int, side: int = 512, looks: tuple[int, ...] = 
             if ok.mean() < 0.95:
                 continue
             crop = np.where(ok, refl[r:r + side, c:c + side], 0.0)
-            speckle_rng = np.random.default_rng(3100 + 97 * n_looks + i)
+            speckle_rng = np.random.default_rng(seed + 100 + 97 * n_looks + i)
             ref = np.where(ok, _speckle(speckle_rng, crop, n_looks), 0.0).astype(np.float32)
 
             def speckled(a: np.ndarray, rng: np.random.Generator = speckle_rng,
@@ -208,7 +212,7 @@ def cases_gf3(data: Path, count: int, side: int = 512, looks: tuple[int, ...] = 
                 return _speckle(rng, np.maximum(a, 0.0), n)
 
             case = warped_case(f"GF-3 SAR-SAR ({n_looks}-look, independent speckle)", f"crop{i}@{r},{c}",
-                               crop, "amplitude", ref, "amplitude", seed=3200 + i, ref_valid=ok,
+                               crop, "amplitude", ref, "amplitude", seed=seed + 200 + i, ref_valid=ok,
                                after_warp=speckled, sar_valid=ok)
             yield case
             i += 1

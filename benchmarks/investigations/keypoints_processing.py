@@ -1,0 +1,109 @@
+"""``keypointregister`` through QGIS Processing on fresh independent-speckle SAR-SAR cases in dB.
+
+Issue 27 measured the SAR-SAR keypoints as a user runs them: the algorithm with its default settings
+(TRANSFORM homography, kinds auto), INPUT and REFERENCE GeoTIFFs in dB, 512 px GF-3 crops whose two sides
+carry their own speckle, the INPUT warped by a random homography (0 of 6 registered then). This repeats
+that measurement on cases no benchmark or calibration uses: the cases of
+:func:`benchmarks.keypoints.cases_gf3` with another seed (:data:`SEED`), written to GeoTIFF in dB
+(nodata outside the valid area) and registered by ``sartoolbox:keypointregister`` in a headless QGIS
+(the Processing code the Toolbox, the modeler and ``qgis_process`` run). The report's
+``pixel_transform`` is compared with the truth (mean corner error; correct < 3 px).
+
+``python -m benchmarks.investigations.keypoints_processing --data ../shared/data/real --count 10``
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from benchmarks.keypoints import CORRECT_PX, Case, cases_gf3
+
+logger = logging.getLogger(__name__)
+
+SEED = 91_000
+"""Seed of these cases' crops, speckle and homographies (the benchmark's GF-3 cases use 3000)."""
+NODATA = -9999.0
+
+
+def write_db(path: Path, amplitude: np.ndarray, valid: np.ndarray) -> None:
+    """``amplitude`` as a float32 dB GeoTIFF on a 10 m UTM grid, ``NODATA`` outside ``valid``."""
+    import rasterio
+    from rasterio.transform import from_origin
+
+    db = np.where(valid, 20 * np.log10(np.maximum(amplitude, 1e-6)), NODATA).astype(np.float32)
+    with rasterio.open(path, "w", driver="GTiff", width=db.shape[1], height=db.shape[0], count=1,
+                       dtype="float32", crs="EPSG:32650", transform=from_origin(500_000, 4_000_000, 10, 10),
+                       nodata=NODATA) as dst:
+        dst.write(db, 1)
+
+
+def register_case(processing: Any, case: Case, folder: Path) -> dict[str, Any]:
+    """Run ``keypointregister`` on one case; its corner error, or the refusal."""
+    from scripts.demo import run
+
+    inp, ref, report = folder / "input_db.tif", folder / "reference_db.tif", folder / "report.json"
+    write_db(inp, case.inp, case.inp_valid)
+    write_db(ref, case.ref, case.ref_valid)
+    started = time.perf_counter()
+    try:
+        run(processing, "keypointregister", {"INPUT": str(inp), "REFERENCE": str(ref),
+                                             "OUTPUT": str(folder / "registered.tif"), "REPORT": str(report)})
+    except Exception as exc:  # QgsProcessingException: the refusal the user sees
+        seconds = time.perf_counter() - started
+        return {"case": case.name, "refused": str(exc).splitlines()[0], "seconds": seconds}
+    from engine.registration.transforms import corner_error
+
+    found = json.loads(report.read_text())
+    assert case.truth is not None
+    error = corner_error(np.array(found["pixel_transform"]), case.truth, case.inp.shape[1], case.inp.shape[0])
+    return {"case": case.name, "error": error, "model_id": found.get("model_id"),
+            "seconds": time.perf_counter() - started}
+
+
+def summary(rows: list[dict[str, Any]]) -> str:
+    """answered / correct / wrong and the corner errors of the correct answers."""
+    errors = np.array([r.get("error", np.inf) for r in rows])
+    correct = errors < CORRECT_PX
+    good = errors[correct]
+    spread = f", corner error mean {good.mean():.2f} px, median {np.median(good):.2f}, max {good.max():.2f}" \
+        if good.size else ""
+    return (f"{len(rows)} cases: answered {int(np.isfinite(errors).sum())}, correct {int(correct.sum())}, "
+            f"wrong {int((np.isfinite(errors) & ~correct).sum())}{spread}; "
+            f"median {np.median([r['seconds'] for r in rows]):.1f} s per pair")
+
+
+def main(argv: list[str] | None = None) -> int:
+    from scripts.demo import headless_processing
+
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--data", type=Path, default=Path("../shared/data/real"))
+    parser.add_argument("--count", type=int, default=10, help="crops per speckle setting")
+    parser.add_argument("--looks", type=int, nargs="+", default=[1, 4])
+    parser.add_argument("--json", type=Path, help="write the per-case rows here")
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(message)s")
+    results: dict[int, list[dict[str, Any]]] = {}
+    with headless_processing() as processing, tempfile.TemporaryDirectory() as scratch:
+        for looks in args.looks:
+            results[looks] = []
+            for case in cases_gf3(args.data, args.count, looks=(looks,), seed=SEED):
+                row = register_case(processing, case, Path(scratch))
+                logger.info("%d-look %s", looks, json.dumps(row, default=float))
+                results[looks].append(row)
+    for looks, rows in results.items():
+        logger.info("%d-look: %s", looks, summary(rows))
+    if args.json:
+        args.json.write_text(json.dumps(results, indent=1, default=float))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,124 @@
+"""The keypoint fronts' final refit rule, compared on the calibration splits (no benchmark case).
+
+After RANSAC, the keypoint fine stage and each dense pass refit the model by least squares on the
+hypothesis's inliers. ``ransac.refit_unless_worse`` (the default since the review of 2026-12-07) keeps the
+hypothesis when that refit reprojects the inliers worse; the alternatives here: ``always`` (the refit,
+as before the review) and ``geometric`` (a homography refit that minimises the reprojection error itself:
+the DLT, then Levenberg-Marquardt on the inliers' geometric error). Each rule is patched into
+``keypoints.register`` and ``keypoints.dense`` in turn and the whole default registration is run on
+the optical-SAR split of :mod:`.rift_calibration` (os_sift crops and synthetic scenes) and the SAR-SAR
+split of :mod:`.keypoints_sar_precision`.
+
+``python -m benchmarks.investigations.refit_rule --data ../shared/data/real --json runs/refit-rule.json``
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+from unittest import mock
+
+import numpy as np
+
+from benchmarks.investigations import keypoints_sar_precision, rift_calibration
+from benchmarks.keypoints import CORRECT_PX, Case
+
+logger = logging.getLogger(__name__)
+
+Rule = Callable[[np.ndarray, Any, np.ndarray, np.ndarray], np.ndarray]
+
+
+def always(refit: np.ndarray, found: Any, src: np.ndarray, dst: np.ndarray) -> np.ndarray:
+    """The least-squares refit, whatever its reprojection error."""
+    return refit
+
+
+def geometric(refit: np.ndarray, found: Any, src: np.ndarray, dst: np.ndarray) -> np.ndarray:
+    """A homography refit minimising the inliers' reprojection error, started from the DLT refit
+    (affine and similarity least squares already minimise it)."""
+    from scipy.optimize import least_squares
+
+    from engine.registration.transforms import project
+
+    if refit[2, 0] == 0 and refit[2, 1] == 0:
+        return refit
+    s, d = src[found.inliers], dst[found.inliers]
+
+    def residuals(p: np.ndarray) -> np.ndarray:
+        return np.asarray(project(np.append(p, 1.0).reshape(3, 3), s) - d).ravel()
+
+    solution = least_squares(residuals, (refit / refit[2, 2]).ravel()[:8], method="lm")
+    return np.append(solution.x, 1.0).reshape(3, 3)
+
+
+def rules() -> dict[str, Rule]:
+    from engine.registration.ransac import refit_unless_worse
+
+    return {"unless_worse": refit_unless_worse, "always": always, "geometric": geometric}
+
+
+def corner_error_with(rule: Rule, case: Case, detector: Any) -> float:
+    """The default registration's mean corner error with ``rule`` as the final refit (inf: refused)."""
+    from engine.errors import RegistrationError
+    from engine.registration.keypoints.register import ImageSide, register_images
+    from engine.registration.transforms import corner_error
+
+    sides = (ImageSide(case.inp, case.inp_valid, case.inp_kind, "INPUT"),
+             ImageSide(case.ref, case.ref_valid, case.ref_kind, "REFERENCE"))
+    with mock.patch("engine.registration.keypoints.register.refit_unless_worse", rule), \
+            mock.patch("engine.registration.keypoints.dense.refit_unless_worse", rule):
+        try:
+            reg = register_images(*sides, detector)
+        except RegistrationError:
+            return float("inf")
+    assert case.truth is not None
+    return corner_error(reg.matrix, case.truth, float(case.inp.shape[1]), float(case.inp.shape[0]))
+
+
+def summary(split: str, rule: str, errors: np.ndarray) -> str:
+    correct = errors < CORRECT_PX
+    wrong = np.isfinite(errors) & ~correct
+    good = errors[correct]
+    refused = int((~np.isfinite(errors)).sum())
+    return (f"{split} {rule}: {len(errors)} cases, correct {int(correct.sum())}, wrong {int(wrong.sum())}, "
+            f"refused {refused}; corner error of the correct: mean {good.mean():.3f}, "
+            f"median {np.median(good):.3f} px")
+
+
+def main(argv: list[str] | None = None) -> int:
+    from engine.registration.keypoints.api import make_detector
+
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    rift_calibration.add_case_arguments(parser, real=100, synthetic=12)
+    parser.add_argument("--rules", nargs="+", default=list(rules()), choices=list(rules()))
+    parser.add_argument("--json", type=Path, help="write the per-case rows here")
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(message)s")
+    detector, chosen = make_detector(None), {name: rules()[name] for name in args.rules}
+    splits = {"sar-sar": list(keypoints_sar_precision.calibration_cases(args.data)),
+              "optical-sar": rift_calibration.cases_of(args)}
+    rows: list[dict[str, Any]] = []
+    for split, cases in splits.items():
+        for case in cases:
+            row: dict[str, Any] = {"split": split, "case": case.name}
+            for name, rule in chosen.items():
+                started = time.process_time()
+                row[name] = corner_error_with(rule, case, detector)
+                row[f"{name}_cpu_s"] = time.process_time() - started
+            logger.info("%s", json.dumps(row, default=float))
+            rows.append(row)
+    for split in splits:
+        for name in chosen:
+            logger.info("%s", summary(split, name, np.array([r[name] for r in rows if r["split"] == split])))
+    if args.json:
+        args.json.write_text(json.dumps(rows, indent=1, default=float))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

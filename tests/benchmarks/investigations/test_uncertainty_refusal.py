@@ -1,0 +1,27 @@
+"""The uncertainty-refusal investigation: outcome counts under a threshold and the calibrated choice."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from benchmarks.investigations.uncertainty_refusal import choose_threshold, outcome_counts
+
+INF = float("inf")
+
+
+def _rows() -> list[dict[str, Any]]:
+    # (corner error, largest corner uncertainty): three correct, two wrong, one refused, one unknown spread
+    pairs = [(0.5, 0.2), (1.0, 0.4), (2.0, 0.9), (4.0, 0.6), (9.0, 2.0), (INF, INF), (1.0, float("nan"))]
+    return [{"error": e, "uncertainty": u} for e, u in pairs]
+
+
+def test_answers_above_a_threshold_or_without_a_spread_are_refused() -> None:
+    assert outcome_counts(_rows(), INF) == {"correct": 4, "wrong": 2, "refused": 1}
+    assert outcome_counts(_rows(), 0.6) == {"correct": 2, "wrong": 1, "refused": 4}
+    assert outcome_counts(_rows(), 0.5) == {"correct": 2, "wrong": 0, "refused": 5}
+
+
+def test_the_largest_threshold_within_the_wrong_share_is_chosen() -> None:
+    assert choose_threshold(_rows(), wrong_share=0.0) == 0.4
+    assert choose_threshold(_rows(), wrong_share=0.5) == 2.0
+    assert choose_threshold([{"error": 5.0, "uncertainty": 0.1}], wrong_share=0.0) == 0.0

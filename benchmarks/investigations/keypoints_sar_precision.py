@@ -21,7 +21,8 @@ prepared (dB) images as the optical-SAR path runs it (a homography request may e
 and on those of the dB images smoothed by 2 px; the same stage on the ROEWA channels of the linear
 intensities (:func:`engine.registration.keypoints.sarsift.dense_features`) at alpha 3 and, with the
 affine choice, at the adopted alpha 2; and the engine's answer: that stage fitting the requested model,
-with its acceptance rule (:func:`engine.registration.keypoints.register._sharpened`).
+with its acceptance rule (:func:`engine.registration.keypoints.register._sharpened`), with each last pass
+of :data:`SHARPENINGS` (and its CPU seconds).
 
 Run from the repository root: ``OMP_NUM_THREADS=1 python -m benchmarks.investigations.keypoints_sar_precision
 --data ../shared/data/real``.
@@ -32,6 +33,7 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -41,7 +43,7 @@ from engine.errors import RegistrationError
 from engine.registration.features import OrientedGradientFeatures, oriented_channels
 from engine.registration.keypoints import register, sarsift
 from engine.registration.keypoints.coarse import eroded, features
-from engine.registration.keypoints.dense import FeatureMaps, refine
+from engine.registration.keypoints.dense import FeatureMaps, LastPass, refine
 from engine.registration.keypoints.detect import Keypoints
 from engine.registration.prepare import prepare_image
 from engine.registration.ransac import ransac_matrix
@@ -59,8 +61,14 @@ BENCHMARK_WINDOWS = ((672, 382), (228, 287), (628, 170), (700, 244), (286, 152),
 GF3_WINDOWS = ((720, 896, 320), (176, 1056, 256), (1104, 896, 256))
 """(row, column, side) of the calibration's GF-3 crops: >= 95 % valid, none overlaps a benchmark crop."""
 LOOKS = (1, 4)
+SHARPENINGS = {"dense ROEWA, last pass 48 px on 16": None,
+               "dense ROEWA, last pass 32 px on 32": LastPass(32, 32, weighted=False),
+               "engine (dense ROEWA, last pass 32 px on 32, weighted)": register.SHARPEN_LAST_PASS}
+"""The sharpening (:func:`engine.registration.keypoints.register._sharpened`) with each last pass: the
+optical-SAR path's (its templates and grid, the adopted one until 2026-12-07 13:50 UTC), the adopted
+templates and grid unweighted, and the engine's."""
 METHODS = ("keypoints", "keypoints, LO refit at 1.5 px", "dense CFOG dB", "dense CFOG dB smoothed 2 px",
-           "dense ROEWA alpha 3", "dense ROEWA, affine choice", "engine (dense ROEWA)")
+           "dense ROEWA alpha 3", "dense ROEWA, affine choice", *SHARPENINGS)
 TIGHT_THRESHOLD = 1.5
 """Inlier threshold (px) of the tighter LO-RANSAC refit tried on the keypoint matches."""
 
@@ -197,8 +205,11 @@ def errors(case: Case, kind: str = "homography") -> dict[str, float]:
             ("dense ROEWA alpha 3", linear, roewa3_features, False),
             ("dense ROEWA, affine choice", linear, sarsift.dense_features, True)):
         out[method] = _dense_error(case, sides, fit.matrix, kind, maps, affine_choice)
-    final = register._sharpened(fit, inp, ref, kind, {}, QUIET)
-    out["engine (dense ROEWA)"] = corner_error(final.matrix, case.truth, *size)
+    for method, last_pass in SHARPENINGS.items():
+        started = time.process_time()
+        final = register._sharpened(fit, inp, ref, kind, {}, QUIET, last_pass)
+        out[f"CPU s {method}"] = time.process_time() - started
+        out[method] = corner_error(final.matrix, case.truth, *size)
     return out
 
 
@@ -216,15 +227,17 @@ def summary(rows: list[dict[str, object]]) -> str:
                  f"({100 * np.mean([float(r[f'share alpha {b}']) for r in sel]):.0f} %)"  # type: ignore[arg-type]
                  for b in bands]
         by_scale.append(f"| calibration {looks}-look ({len(sel)}) | " + " | ".join(cells) + " |")
-    lines = ["| cases | method | mean (px) | median (px) | max (px) | < 1 px |", "|---|---|---|---|---|---|"]
+    lines = ["| cases | method | mean (px) | median (px) | max (px) | < 1 px | CPU s of the sharpening |",
+             "|---|---|---|---|---|---|---|"]
     for label in [*(f"calibration {n}-look" for n in LOOKS), "all"]:
         sel = [r for r in rows if label == "all" or r["set"] == label]
         if not sel:
             continue
         for method in METHODS:
             e = np.array([float(r[method]) for r in sel])  # type: ignore[arg-type]
-            lines.append(f"| {label} ({len(sel)}) | {method} | {e.mean():.2f} | {np.median(e):.2f} | "
-                         f"{e.max():.2f} | {(e < 1).sum()} |")
+            cpu = [float(r[f"CPU s {method}"]) for r in sel if f"CPU s {method}" in r]  # type: ignore[arg-type]
+            lines.append(f"| {label} ({len(sel)}) | {method} | {e.mean():.3f} | {np.median(e):.3f} | "
+                         f"{e.max():.2f} | {(e < 1).sum()} | {f'{np.mean(cpu):.2f}' if cpu else ''} |")
     return "\n".join(lines + by_scale)
 
 

@@ -30,17 +30,22 @@ from benchmarks.keypoints import CORRECT_PX, Case
 
 logger = logging.getLogger(__name__)
 
-Rule = Callable[[np.ndarray, Any, np.ndarray, np.ndarray], np.ndarray]
+Rule = Callable[..., np.ndarray]
+"""``(refit, found, src, dst, weights=None) -> matrix`` as
+:func:`engine.registration.ransac.refit_unless_worse` (``weights``: one per inlier, the weighted last
+pass of the SAR-SAR sharpening)."""
 
 
-def always(refit: np.ndarray, found: Any, src: np.ndarray, dst: np.ndarray) -> np.ndarray:
-    """The least-squares refit, whatever its reprojection error."""
+def always(refit: np.ndarray, found: Any, src: np.ndarray, dst: np.ndarray,
+           weights: np.ndarray | None = None) -> np.ndarray:
+    """The least-squares refit (weighted when it was), whatever its reprojection error."""
     return refit
 
 
-def geometric(refit: np.ndarray, found: Any, src: np.ndarray, dst: np.ndarray) -> np.ndarray:
-    """A homography refit minimising the inliers' reprojection error, started from the DLT refit
-    (affine and similarity least squares already minimise it)."""
+def geometric(refit: np.ndarray, found: Any, src: np.ndarray, dst: np.ndarray,
+              weights: np.ndarray | None = None) -> np.ndarray:
+    """A homography refit minimising the inliers' reprojection error (weighted by ``weights``), started
+    from the DLT refit (affine and similarity least squares already minimise it)."""
     from scipy.optimize import least_squares
 
     from engine.registration.transforms import project
@@ -49,8 +54,10 @@ def geometric(refit: np.ndarray, found: Any, src: np.ndarray, dst: np.ndarray) -
         return refit
     s, d = src[found.inliers], dst[found.inliers]
 
+    root_w = np.ones((len(s), 1)) if weights is None else np.sqrt(weights)[:, None]
+
     def residuals(p: np.ndarray) -> np.ndarray:
-        return np.asarray(project(np.append(p, 1.0).reshape(3, 3), s) - d).ravel()
+        return np.asarray(root_w * (project(np.append(p, 1.0).reshape(3, 3), s) - d)).ravel()
 
     solution = least_squares(residuals, (refit / refit[2, 2]).ravel()[:8], method="lm")
     return np.append(solution.x, 1.0).reshape(3, 3)

@@ -235,15 +235,20 @@ def _refine(model: Model, src: np.ndarray, dst: np.ndarray, h: np.ndarray,
 
 
 def refit_unless_worse(refit: np.ndarray, found: RansacResult, src: np.ndarray,
-                       dst: np.ndarray) -> np.ndarray:
+                       dst: np.ndarray, weights: np.ndarray | None = None) -> np.ndarray:
     """``refit`` (a 3 x 3 least-squares fit on ``found``'s inliers among ``src -> dst``), or ``found``'s
     hypothesis when the refit reprojects those inliers worse (RMS) than the hypothesis does: the homography's
     DLT minimises an algebraic error, not the reprojection one. Not a comparison of support at the inlier
     threshold: a refit that lets 1-4 of ~145 marginal inliers go was the more accurate one on the speckled
-    SAR-SAR test pairs (0.46 vs 2.45 px at the corners; docs/decisions/2026-12-07-review-fixes.md)."""
+    SAR-SAR test pairs (0.46 vs 2.45 px at the corners; docs/decisions/2026-12-07-review-fixes.md). A
+    weighted refit (``weights``, one per inlier) is compared by the weighted RMS it minimised."""
     inl = found.inliers
-    rms = float(np.sqrt(np.mean(reprojection_errors(refit, src[inl], dst[inl]) ** 2)))
-    return refit if rms <= found.rmse else found.matrix
+    if weights is None:
+        rms = float(np.sqrt(np.mean(reprojection_errors(refit, src[inl], dst[inl]) ** 2)))
+        return refit if rms <= found.rmse else found.matrix
+    w = weights / weights.sum()
+    mse = [float(np.sum(w * reprojection_errors(h, src[inl], dst[inl]) ** 2)) for h in (refit, found.matrix)]
+    return refit if mse[0] <= mse[1] else found.matrix
 
 
 def ransac(

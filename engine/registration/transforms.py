@@ -90,16 +90,22 @@ def normalisers(pts: np.ndarray) -> np.ndarray:
     return t
 
 
-def _fit_normalised(a: np.ndarray, b: np.ndarray, kind: str) -> np.ndarray:
+def _fit_normalised(a: np.ndarray, b: np.ndarray, kind: str, root_w: np.ndarray | None = None) -> np.ndarray:
     n = len(a)
     x, y, u, v = a[:, 0], a[:, 1], b[:, 0], b[:, 1]
     one, zero = np.ones(n), np.zeros(n)
+    rw = None if root_w is None else np.concatenate([root_w, root_w])[:, None]  # each point's two equations
     if kind == "similarity":  # u = p x - q y + tx, v = q x + p y + ty
         m = np.concatenate([np.stack([x, -y, one, zero], 1), np.stack([y, x, zero, one], 1)])
-        p, q, tx, ty = np.linalg.lstsq(m, np.concatenate([u, v]), rcond=None)[0]
+        rhs = np.concatenate([u, v])
+        if rw is not None:
+            m, rhs = m * rw, rhs * rw[:, 0]
+        p, q, tx, ty = np.linalg.lstsq(m, rhs, rcond=None)[0]
         return np.array([[p, -q, tx], [q, p, ty], [0, 0, 1]])
     if kind == "affine":
         m = np.stack([x, y, one], 1)
+        if root_w is not None:
+            m, u, v = m * root_w[:, None], u * root_w, v * root_w
         rx = np.linalg.lstsq(m, u, rcond=None)[0]
         ry = np.linalg.lstsq(m, v, rcond=None)[0]
         return np.array([rx, ry, [0, 0, 1]])
@@ -107,14 +113,17 @@ def _fit_normalised(a: np.ndarray, b: np.ndarray, kind: str) -> np.ndarray:
         np.stack([-x, -y, -one, zero, zero, zero, u * x, u * y, u], 1),
         np.stack([zero, zero, zero, -x, -y, -one, v * x, v * y, v], 1),
     ])
+    if rw is not None:
+        rows = rows * rw
     # the reduced SVD has the same right singular vectors and skips U (2n x 2n in the full one); with
     # fewer than 9 rows only the full one holds the null vector
     _, _, vt = np.linalg.svd(rows, full_matrices=len(rows) < rows.shape[1])
     return vt[-1].reshape(3, 3)
 
 
-def fit_matrix(src: np.ndarray, dst: np.ndarray, kind: str) -> np.ndarray:
-    """Least-squares ``kind`` matrix mapping ``src`` to ``dst`` ((n, 2) each); normalised DLT."""
+def fit_matrix(src: np.ndarray, dst: np.ndarray, kind: str, weights: np.ndarray | None = None) -> np.ndarray:
+    """Least-squares ``kind`` matrix mapping ``src`` to ``dst`` ((n, 2) each); normalised DLT. With
+    ``weights`` ((n,), >= 0) each point's equations count by its weight (weighted least squares)."""
     check_kind(kind, MATRIX_KINDS)
     src = np.asarray(src, dtype=np.float64)
     dst = np.asarray(dst, dtype=np.float64)
@@ -126,7 +135,8 @@ def fit_matrix(src: np.ndarray, dst: np.ndarray, kind: str) -> np.ndarray:
     bn = project(tb, dst)
     s, cx, cy = tb[0, 0], -tb[0, 2] / tb[0, 0], -tb[1, 2] / tb[0, 0]
     tb_inv = np.array([[1 / s, 0, cx], [0, 1 / s, cy], [0, 0, 1]])
-    h = tb_inv @ _fit_normalised(an, bn, kind) @ ta
+    root_w = None if weights is None else np.sqrt(np.asarray(weights, dtype=np.float64))
+    h = tb_inv @ _fit_normalised(an, bn, kind, root_w) @ ta
     if abs(h[2, 2]) > 1e-12:
         h = h / h[2, 2]
     return h

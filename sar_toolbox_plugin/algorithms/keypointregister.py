@@ -37,7 +37,8 @@ file are placed through the GCPs of a raster that has no geotransform.
 <b>Keypoint model</b> (MODEL): empty = the classical method, no model needed: for two SAR images \
 SAR-SIFT keypoints (ratio-of-means gradients of the linear intensity over seven scales, SAR-Harris, \
 log-polar descriptors: made for independent speckle on the two sides; the fit is then sharpened by \
-template matching of the same speckle-robust gradients), for optical-SAR a SAR-adapted \
+template matching of the same speckle-robust gradients, the last pass on a dense grid of small templates \
+weighted by how well each matches), for optical-SAR a SAR-adapted \
 Harris detector with rotated oriented-gradient histograms and a dense structural search (weaker); or \
 a learned <i>keypoints</i> ONNX model of this toolbox.
 Keypoints are found at several scales (nodata areas give none), at most \

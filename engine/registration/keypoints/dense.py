@@ -46,6 +46,26 @@ MIN_VALID = 0.9
 
 
 @dataclass(frozen=True)
+class LastPass:
+    """Another last pass of :func:`refine` (the SAR-SAR sharpening's, ``register.SHARPEN_LAST_PASS``):
+    ``template`` px templates on a grid of ``grid_points`` centres per side (spaced at least
+    :data:`MIN_SPACING`), and with ``weighted`` the final least-squares fit weights each inlier match by
+    its correlation peak's signal-to-noise ratio (:func:`match_weights`)."""
+
+    template: int
+    grid_points: int
+    weighted: bool
+
+
+def match_weights(score: np.ndarray) -> np.ndarray:
+    """Weight of each template match in a weighted fit: ``r^2 / (1 - r^2)`` of its NCC peak ``r`` (clipped
+    to 0 .. 0.999), the signal-to-noise ratio of the correlation, to which the precision of the peak's
+    position (its inverse variance) is proportional for templates of one size."""
+    r = np.clip(score, 0.0, 0.999)
+    return r**2 / (1.0 - r**2)
+
+
+@dataclass(frozen=True)
 class DenseFit:
     """What the dense fine stage found: the model and its inlier correspondences."""
 
@@ -65,9 +85,10 @@ def _box_share(mask: np.ndarray, size: int) -> np.ndarray:
 
 
 def template_matches(moved: tuple[np.ndarray, np.ndarray], ref: tuple[np.ndarray, np.ndarray], radius: int,
-                     run: Run = QUIET, template: int = TEMPLATE) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Template centres ``q`` (REFERENCE pixel corners) on the grid, the shift found for each and its
-    distinctness (:class:`engine.registration.correlation.Match`).
+                     run: Run = QUIET, template: int = TEMPLATE, grid_points: int = GRID_POINTS
+                     ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Template centres ``q`` (REFERENCE pixel corners) on a grid of ``grid_points`` per side, the shift
+    found for each, its distinctness and its NCC peak (:class:`engine.registration.correlation.Match`).
 
     ``moved`` and ``ref`` are ``(features, valid)`` on the same grid; templates or search
     windows with less than :data:`MIN_VALID` valid pixels, and shifts at the search limit, are skipped.
@@ -78,11 +99,11 @@ def template_matches(moved: tuple[np.ndarray, np.ndarray], ref: tuple[np.ndarray
     rows, cols = mok.shape
     t, r = template, radius
     if rows < t + 2 * r or cols < t + 2 * r:
-        return np.zeros((0, 2)), np.zeros((0, 2)), np.zeros(0)
+        return np.zeros((0, 2)), np.zeros((0, 2)), np.zeros(0), np.zeros(0)
     share_t = _box_share(mok & rok, t)
     share_s = _box_share(rok, t + 2 * r)
     centres, shifts = [], []
-    spacing = max(MIN_SPACING, max(rows, cols) // GRID_POINTS)
+    spacing = max(MIN_SPACING, max(rows, cols) // grid_points)
     for y0 in range(r, rows - t - r + 1, spacing):
         run.check("Keypoint registration")
         for x0 in range(r, cols - t - r + 1, spacing):
@@ -92,9 +113,9 @@ def template_matches(moved: tuple[np.ndarray, np.ndarray], ref: tuple[np.ndarray
             if m.at_limit or not m.score > 0:
                 continue
             centres.append((x0 + t / 2, y0 + t / 2))
-            shifts.append((m.dx, m.dy, m.distinctness))
-    found = np.array(shifts, float).reshape(-1, 3)
-    return np.array(centres, float).reshape(-1, 2), found[:, :2], found[:, 2]
+            shifts.append((m.dx, m.dy, m.distinctness, m.score))
+    found = np.array(shifts, float).reshape(-1, 4)
+    return np.array(centres, float).reshape(-1, 2), found[:, :2], found[:, 2], found[:, 3]
 
 
 FeatureMaps = Callable[[np.ndarray, np.ndarray], tuple[np.ndarray, np.ndarray]]
@@ -128,10 +149,12 @@ def dense_feature_maps(name: str = "cfog") -> FeatureMaps:
 
 def refine(inp: tuple[np.ndarray, np.ndarray], ref: tuple[np.ndarray, np.ndarray], h: np.ndarray, kind: str,
            run: Run = QUIET, feature_maps: FeatureMaps = features, affine_choice: bool = True,
-           first_pass: int = 0) -> DenseFit:
+           first_pass: int = 0, last_pass: LastPass | None = None) -> DenseFit:
     """Refine ``h`` (INPUT -> REFERENCE) by :data:`RADII` passes of template matching (see the module doc),
     from the pass ``first_pass`` on (a start known to be closer than the widest radii skips those passes;
     the first pass run is the one that fits an affine to a homography request and counts the sharp matches).
+    ``last_pass`` replaces the last pass's templates and grid (:data:`TEMPLATES`, :data:`GRID_POINTS`) and
+    may weight its fit (:class:`LastPass`; a weighted fit is of ``kind``, without the affine choice).
 
     ``inp`` and ``ref`` are ``(image, valid)`` as ``feature_maps`` takes them (by default the prepared
     images and their CFOG channels, :func:`.coarse.features`). With ``affine_choice`` a homography
@@ -151,7 +174,10 @@ def refine(inp: tuple[np.ndarray, np.ndarray], ref: tuple[np.ndarray, np.ndarray
         run.check("Keypoint registration")
         moved = feature_maps(*warped)
         span = run.span(i / passes, (i + 1) / passes)
-        q, d, distinct = template_matches(moved, ref_feats, radius, span, TEMPLATES[first_pass + i])
+        last = last_pass if i == passes - 1 else None
+        q, d, distinct, score = template_matches(
+            moved, ref_feats, radius, span, *((last.template, last.grid_points) if last is not None
+                                              else (TEMPLATES[first_pass + i], GRID_POINTS)))
         del warped, moved  # the next pass's channels are not computed beside these (peak memory)
         src, dst = project(np.linalg.inv(h), q), q + d
         pass_kind = "affine" if i == 0 and kind == "homography" else kind  # fewer chance agreements
@@ -167,8 +193,12 @@ def refine(inp: tuple[np.ndarray, np.ndarray], ref: tuple[np.ndarray, np.ndarray
             distinct_enough = distinct >= MIN_DISTINCTNESS
             sharp = len(_thinned(q[distinct_enough]))
             sharp_inliers = len(_thinned(q[found.inliers & distinct_enough]))
-        refit = (_select if affine_choice else fit_matrix)(src[found.inliers], dst[found.inliers], kind)
-        h = refit_unless_worse(refit, found, src, dst)
+        weights = match_weights(score[found.inliers]) if last is not None and last.weighted else None
+        if weights is not None:
+            refit = fit_matrix(src[found.inliers], dst[found.inliers], kind, weights)
+        else:
+            refit = (_select if affine_choice else fit_matrix)(src[found.inliers], dst[found.inliers], kind)
+        h = refit_unless_worse(refit, found, src, dst, weights)
         src, dst = src[found.inliers], dst[found.inliers]
         problem = degeneracy(h, *size)
         if problem is not None:

@@ -30,7 +30,8 @@ When both images are SAR and the method is the classical one, steps 1-4 use SAR-
 keypoints (:mod:`.sarsift`: speckle-robust gradients and descriptors, full orientation;
 no check descriptor); their fit is refused when the matches left out of it hold a second
 consensus with nearly as much support, and otherwise sharpened by the dense fine stage on
-speckle-robust ROEWA channels of the linear intensities (:func:`.sarsift.dense_features`),
+speckle-robust ROEWA channels of the linear intensities (:func:`.sarsift.dense_features`; its
+last pass denser, with smaller templates and a weighted fit: :data:`SHARPEN_LAST_PASS`),
 which it must not move by more than the keypoint inliers' tolerance. Only when the keypoint
 stage fails does the dense search of step 5 run (its coarse search from scratch).
 
@@ -61,7 +62,7 @@ from ..transforms import (
 )
 from . import rift, sarsift
 from .coarse import features, search
-from .dense import DenseFit, FeatureMaps, dense_feature_maps, refine
+from .dense import DenseFit, FeatureMaps, LastPass, dense_feature_maps, refine
 from .detect import Detector, Keypoints, extract
 from .limits import FINE_THRESHOLD, MIN_INLIERS
 from .matching import Matches, agree, guided, mutual_nearest
@@ -95,6 +96,11 @@ SHARPEN_FIRST_PASS = 1
 """The dense sharpening of a SAR-SIFT fit starts at this pass of :data:`.dense.RADII` (radius 6 px): the
 fit is within the keypoint inliers' tolerance, and the radius-16 pass found nothing more on the
 calibration split (mean corner error 0.376 vs 0.377 px, 0.59 vs 0.95 CPU s for the stage)."""
+SHARPEN_LAST_PASS = LastPass(template=32, grid_points=32, weighted=True)
+"""The sharpening's last pass (radius 3): templates of 32 px on a grid of 32 per side (four times the
+matches of the optical-SAR path's 48 px on 16), fitted by least squares weighted by each match's NCC
+signal-to-noise ratio (:func:`.dense.match_weights`); calibration: 0.377 -> 0.23 px mean corner error
+(docs/decisions/2026-12-07-keypoints-sar-precision.md)."""
 
 
 @dataclass
@@ -327,10 +333,11 @@ def _sar_sift_fit(a: Keypoints, b: Keypoints, kind: str, size: tuple[float, floa
 
 
 def _sharpened(fit: _Fit, inp: ImageSide, ref: ImageSide, kind: str, stages: dict[str, int],
-               run: Run) -> _Fit:
+               run: Run, last_pass: LastPass | None = SHARPEN_LAST_PASS) -> _Fit:
     """The SAR-SIFT fit refined by the dense fine stage (:func:`.dense.refine`, from the pass
-    :data:`SHARPEN_FIRST_PASS`) on the linear intensities' speckle-robust channels
-    (:func:`.sarsift.dense_features`): keypoint positions on speckle are precise to about 1.5 px each,
+    :data:`SHARPEN_FIRST_PASS`, its last pass ``last_pass``, by default :data:`SHARPEN_LAST_PASS`) on the
+    linear intensities' speckle-robust channels (:func:`.sarsift.dense_features`): keypoint positions on
+    speckle are precise to about 1.5 px each,
     template matches over whole windows to a fraction of that. It fits the
     requested model (no affine choice: the keypoint matches, hundreds over the image, have fixed the
     perspective; calibration: ``benchmarks.investigations.keypoints_sar_precision``). The keypoint fit
@@ -340,7 +347,7 @@ def _sharpened(fit: _Fit, inp: ImageSide, ref: ImageSide, kind: str, stages: dic
     stages["sharpened"] = 0
     try:
         dense = refine(sides[0], sides[1], fit.matrix, kind, run, sarsift.dense_features, affine_choice=False,
-                       first_pass=SHARPEN_FIRST_PASS)
+                       first_pass=SHARPEN_FIRST_PASS, last_pass=last_pass)
     except RegistrationError as exc:
         run.say(f"dense refinement of the SAR-SIFT fit: {str(exc).split(';')[0]}; the keypoint fit stays",
                 logger=logger)

@@ -22,6 +22,9 @@ def test_geometric_refit_does_not_reproject_worse_than_the_dlt() -> None:
     found = RansacResult(dlt, np.ones(40, bool), 0.0)
     assert _rms(geometric(dlt, found, src, dst), src, dst) <= _rms(dlt, src, dst)
     assert always(dlt, found, src, dst) is dlt
+    # the engine's weighted refit passes its weights: equal ones change nothing
+    weighted = geometric(dlt, found, src, dst, np.full(40, 2.0))
+    np.testing.assert_allclose(weighted, geometric(dlt, found, src, dst), atol=1e-6)
 
 
 def test_affine_refits_pass_through() -> None:

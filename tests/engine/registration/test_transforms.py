@@ -34,6 +34,26 @@ def test_fit_model_is_exact_for_its_own_kind(kind: str) -> None:
     np.testing.assert_allclose(transforms.fit_matrix(src, dst, kind), h, atol=1e-8)
 
 
+@pytest.mark.parametrize("kind", transforms.MATRIX_KINDS)
+def test_weighted_fit_follows_its_weights(kind: str) -> None:
+    """Equal weights give the unweighted fit; a zero weight removes a point (the SAR-SAR sharpening's fit)."""
+    rng = np.random.default_rng(2)
+    h = np.array([[0.95, -0.2, 8.0], [0.25, 1.05, -3.0], [2e-4 if kind == "homography" else 0.0, 0.0, 1.0]])
+    src = rng.uniform(0, 300, (30, 2))
+    dst = transforms.project(h, src) + rng.normal(0, 0.5, (30, 2))
+    dst[:5] += 40.0  # five points far off
+    plain = transforms.fit_matrix(src, dst, kind)
+    np.testing.assert_allclose(transforms.fit_matrix(src, dst, kind, np.full(30, 3.0)), plain, atol=1e-9)
+    without = transforms.fit_matrix(src[5:], dst[5:], kind)
+    weights = np.r_[np.zeros(5), np.ones(25)]
+    weighted = transforms.fit_matrix(src, dst, kind, weights)
+    if kind == "homography":  # the DLT's normalisation still sees the zero-weight points: nearly the same fit
+        assert transforms.corner_error(weighted, without, 300, 300) < 0.01
+    else:
+        np.testing.assert_allclose(weighted, without, atol=1e-9)
+    assert transforms.corner_error(without, h, 300, 300) < transforms.corner_error(plain, h, 300, 300)
+
+
 def test_degenerate_transforms_are_refused() -> None:
     size = (256.0, 256.0)
     assert transforms.degeneracy(np.diag([1.0, 1.0, 1.0]), *size) is None

@@ -241,7 +241,8 @@ def refit_unless_worse(refit: np.ndarray, found: RansacResult, src: np.ndarray,
     DLT minimises an algebraic error, not the reprojection one. Not a comparison of support at the inlier
     threshold: a refit that lets 1-4 of ~145 marginal inliers go was the more accurate one on the speckled
     SAR-SAR test pairs (0.46 vs 2.45 px at the corners; docs/decisions/2026-12-07-review-fixes.md). A
-    weighted refit (``weights``, one per inlier) is compared by the weighted RMS it minimised."""
+    weighted refit (``weights``, one per inlier) is compared by the weighted RMS (the error a weighted
+    similarity or affine fit minimises; a weighted homography DLT minimises a weighted algebraic error)."""
     inl = found.inliers
     if weights is None:
         rms = float(np.sqrt(np.mean(reprojection_errors(refit, src[inl], dst[inl]) ** 2)))

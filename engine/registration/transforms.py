@@ -123,19 +123,25 @@ def _fit_normalised(a: np.ndarray, b: np.ndarray, kind: str, root_w: np.ndarray 
 
 def fit_matrix(src: np.ndarray, dst: np.ndarray, kind: str, weights: np.ndarray | None = None) -> np.ndarray:
     """Least-squares ``kind`` matrix mapping ``src`` to ``dst`` ((n, 2) each); normalised DLT. With
-    ``weights`` ((n,), >= 0) each point's equations count by its weight (weighted least squares)."""
+    ``weights`` ((n,), finite, >= 0, not all 0; ValueError otherwise) each point's equations count by its
+    weight (weighted least squares)."""
     check_kind(kind, MATRIX_KINDS)
     src = np.asarray(src, dtype=np.float64)
     dst = np.asarray(dst, dtype=np.float64)
     need = KINDS[kind].min_sample
     if len(src) < need:
         raise RegistrationError(f"A {kind} needs at least {need} point pairs, {len(src)} given.")
+    if weights is not None:
+        weights = np.asarray(weights, dtype=np.float64)
+        if weights.shape != (len(src),) or not (np.isfinite(weights).all() and (weights >= 0).all()
+                                                and weights.sum() > 0):
+            raise ValueError(f"fit weights must be {len(src)} finite values >= 0, not all 0")
     ta, tb = normalisers(src[None])[0], normalisers(dst[None])[0]
     an = project(ta, src)
     bn = project(tb, dst)
     s, cx, cy = tb[0, 0], -tb[0, 2] / tb[0, 0], -tb[1, 2] / tb[0, 0]
     tb_inv = np.array([[1 / s, 0, cx], [0, 1 / s, cy], [0, 0, 1]])
-    root_w = None if weights is None else np.sqrt(np.asarray(weights, dtype=np.float64))
+    root_w = None if weights is None else np.sqrt(weights)
     h = tb_inv @ _fit_normalised(an, bn, kind, root_w) @ ta
     if abs(h[2, 2]) > 1e-12:
         h = h / h[2, 2]

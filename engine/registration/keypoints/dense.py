@@ -128,15 +128,20 @@ learned embedding of the bundled ``Task.EMBED`` model and the CFOG channels stac
 
 
 def dense_feature_maps(name: str = "cfog") -> FeatureMaps:
-    """The :data:`DENSE_FEATURES` channels ``name`` as a :data:`FeatureMaps` (the model is loaded once, here):
-    ``combined`` is zero outside the eroded validity, as :func:`.coarse.features` (an option, not the
-    default: more wrong answers on the calibration split; decision record
-    2026-12-07-keypoints-deep-dense.md)."""
+    """The :data:`DENSE_FEATURES` channels ``name`` as a :data:`FeatureMaps` (the model is loaded once, here;
+    :class:`RegistrationError` when it is not bundled): ``combined`` is zero outside the eroded validity, as
+    :func:`.coarse.features` (an option, not the default: more wrong answers on the calibration split;
+    decision record 2026-12-07-keypoints-deep-dense.md)."""
     if check_choice(name, DENSE_FEATURES, "dense feature kind") == "cfog":
         return features
     from ..shift.combined import combined_features
+    from ..shift.deep import find_embed_model
 
-    extractor = combined_features()
+    model = find_embed_model()
+    if model is None:  # the shift front's own message names its METHOD parameter
+        raise RegistrationError("dense_features='combined' needs the bundled registration (Task.EMBED) "
+                                "model, which was not found; use dense_features='cfog' (the default).")
+    extractor = combined_features(model)
 
     def combined(img: np.ndarray, valid: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         ok = eroded(valid)

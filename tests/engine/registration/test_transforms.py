@@ -54,6 +54,17 @@ def test_weighted_fit_follows_its_weights(kind: str) -> None:
     assert transforms.corner_error(without, h, 300, 300) < transforms.corner_error(plain, h, 300, 300)
 
 
+@pytest.mark.parametrize("weights", [np.zeros(10), np.r_[np.ones(9), np.nan], np.r_[np.ones(9), -1.0],
+                                     np.r_[np.ones(9), np.inf], np.ones(9)])
+def test_weights_that_define_no_fit_are_refused(weights: np.ndarray) -> None:
+    """All-zero, NaN, negative, infinite or a wrong number of weights: an error, not a silently
+    degenerate matrix (all-zero weights gave the zero map)."""
+    src = np.random.default_rng(3).uniform(0, 100, (10, 2))
+    for kind in transforms.MATRIX_KINDS:
+        with pytest.raises(ValueError, match="fit weights"):
+            transforms.fit_matrix(src, src + 1.0, kind, weights)
+
+
 def test_degenerate_transforms_are_refused() -> None:
     size = (256.0, 256.0)
     assert transforms.degeneracy(np.diag([1.0, 1.0, 1.0]), *size) is None

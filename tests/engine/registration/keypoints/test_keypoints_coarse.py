@@ -133,6 +133,18 @@ def test_the_dense_stage_takes_cfog_or_the_combined_channels_by_name() -> None:
         dense.dense_feature_maps("deep")
 
 
+def test_combined_dense_channels_without_the_model_are_refused_naming_the_option(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """No bundled ``Task.EMBED`` model: the error names ``dense_features`` and its default, not the shift
+    front's METHOD parameter."""
+    from engine.registration.shift import deep
+
+    monkeypatch.setattr(deep, "find_embed_model", lambda folder=None: None)
+    with pytest.raises(RegistrationError, match="dense_features='cfog'") as caught:
+        dense.dense_feature_maps("combined")
+    assert "METHOD" not in str(caught.value)
+
+
 def test_the_combined_dense_stage_recovers_a_known_rotation_and_scale() -> None:
     ref = texture(192, seed=21)
     truth = similarity_about_centre(17.0, 1.2, 192, (6.0, -4.0))

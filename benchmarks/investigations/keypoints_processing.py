@@ -4,7 +4,9 @@ Issue 27 measured the SAR-SAR keypoints as a user runs them: the algorithm with 
 (TRANSFORM homography, kinds auto), INPUT and REFERENCE GeoTIFFs in dB, 512 px GF-3 crops whose two sides
 carry their own speckle, the INPUT warped by a random homography (0 of 6 registered then). This repeats
 that measurement on cases no benchmark or calibration uses: the cases of
-:func:`benchmarks.keypoints.cases_gf3` with another seed (:data:`SEED`), written to GeoTIFF in dB
+:func:`benchmarks.keypoints.cases_gf3` with another seed (:data:`SEED`: other speckle and homographies;
+the crops are of the same 1385 px GF-3 image, so their scenes overlap the benchmark's 512 px crops, by
+32-92 % of the area for the first 10, and the calibration's windows), written to GeoTIFF in dB
 (nodata outside the valid area) and registered by ``sartoolbox:keypointregister`` in a headless QGIS
 (the Processing code the Toolbox, the modeler and ``qgis_process`` run). The report's
 ``pixel_transform`` is compared with the truth (mean corner error; correct < 3 px).

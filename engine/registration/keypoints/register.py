@@ -97,8 +97,9 @@ SHARPEN_FIRST_PASS = 1
 fit is within the keypoint inliers' tolerance, and the radius-16 pass found nothing more on the
 calibration split (mean corner error 0.376 vs 0.377 px, 0.59 vs 0.95 CPU s for the stage)."""
 SHARPEN_LAST_PASS = LastPass(template=32, grid_points=32, weighted=True)
-"""The sharpening's last pass (radius 3): templates of 32 px on a grid of 32 per side (four times the
-matches of the optical-SAR path's 48 px on 16), fitted by least squares weighted by each match's NCC
+"""The sharpening's last pass (radius 3): templates of 32 px on a grid of 32 per side (at 512 px four times
+the matches of the optical-SAR path's 48 px on 16; fewer below 384 px, where the spacing stops at
+:data:`.dense.MIN_SPACING`), fitted by least squares weighted by each match's NCC
 signal-to-noise ratio (:func:`.dense.match_weights`); calibration: 0.377 -> 0.23 px mean corner error
 (docs/decisions/2026-12-07-keypoints-sar-precision.md)."""
 

@@ -121,6 +121,25 @@ def test_a_final_refit_that_reprojects_the_inliers_worse_gives_way_to_the_hypoth
     np.testing.assert_array_equal(refit_unless_worse(moved, found, src, dst), h)
 
 
+def test_a_weighted_refit_is_judged_by_its_weighted_rms() -> None:
+    """The SAR-SAR sharpening's weighted refit: kept when it reprojects the inliers better by the weighted
+    RMS, although its unweighted RMS is worse than the hypothesis's (the unweighted test refused every
+    weighted fit); refused when it is worse by the weighted RMS as well."""
+    src, dst, _ = _noisy_similarity(7)
+    inl = np.zeros(len(src), bool)
+    inl[20:] = True
+    s, d = src[inl], dst[inl]
+    plain = transforms.fit_matrix(s, d, "affine")
+    rms = float(np.sqrt(np.mean(transforms.reprojection_errors(plain, s, d) ** 2)))
+    found = RansacResult(plain, inl, rms)
+    weights = np.linspace(0.1, 10.0, len(s))
+    weighted = transforms.fit_matrix(s, d, "affine", weights)
+    assert refit_unless_worse(weighted, found, src, dst) is plain  # the unweighted RMS prefers plain
+    assert refit_unless_worse(weighted, found, src, dst, weights) is weighted
+    moved = np.array([[1.0, 0.0, 1.0], [0.0, 1.0, 0.0], [0.0, 0.0, 1.0]]) @ weighted
+    assert refit_unless_worse(moved, found, src, dst, weights) is plain
+
+
 def test_ransac_keeps_the_accepted_hypothesis_when_its_refit_is_rejected() -> None:
     """A refit that the degeneracy check refuses (here: mirrored) leaves the accepted hypothesis it came
     from; it used to discard both."""

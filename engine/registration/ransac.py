@@ -244,12 +244,10 @@ def refit_unless_worse(refit: np.ndarray, found: RansacResult, src: np.ndarray,
     weighted refit (``weights``, one per inlier) is compared by the weighted RMS (the error a weighted
     similarity or affine fit minimises; a weighted homography DLT minimises a weighted algebraic error)."""
     inl = found.inliers
-    if weights is None:
-        rms = float(np.sqrt(np.mean(reprojection_errors(refit, src[inl], dst[inl]) ** 2)))
-        return refit if rms <= found.rmse else found.matrix
-    w = weights / weights.sum()
-    mse = [float(np.sum(w * reprojection_errors(h, src[inl], dst[inl]) ** 2)) for h in (refit, found.matrix)]
-    return refit if mse[0] <= mse[1] else found.matrix
+    refit_mse, found_mse = (
+        float(np.average(reprojection_errors(h, src[inl], dst[inl]) ** 2, weights=weights))
+        for h in (refit, found.matrix))
+    return refit if refit_mse <= found_mse else found.matrix
 
 
 def ransac(

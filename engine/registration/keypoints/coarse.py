@@ -32,6 +32,7 @@ import numpy as np
 
 from ...run import QUIET, Run
 from ..correlation import parabola_peak
+from ..features import FeatureExtractor
 from .warp import warp_onto
 
 logger = logging.getLogger(__name__)
@@ -95,14 +96,21 @@ def pool(img: np.ndarray, valid: np.ndarray, factor: int) -> _Side:
     return _Side(mean.astype(np.float32), n == factor * factor, factor)
 
 
+def masked_features(extractor: FeatureExtractor, img: np.ndarray,
+                    valid: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """``extractor``'s channels of a prepared image, zero outside the validity mask eroded by :data:`ERODE`,
+    and that mask."""
+    ok = eroded(valid)
+    feats = extractor(img, valid)
+    feats[:, ~ok] = 0.0
+    return feats, ok
+
+
 def features(img: np.ndarray, valid: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """CFOG channels of a prepared image, zero outside the validity mask eroded by :data:`ERODE`."""
     from ..features import OrientedGradientFeatures
 
-    ok = eroded(valid)
-    feats = OrientedGradientFeatures(log_scale=False)(img, valid)
-    feats[:, ~ok] = 0.0
-    return feats, ok
+    return masked_features(OrientedGradientFeatures(log_scale=False), img, valid)
 
 
 def eroded(valid: np.ndarray) -> np.ndarray:

@@ -19,6 +19,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass
+from functools import partial
 
 import numpy as np
 
@@ -27,7 +28,7 @@ from ...run import QUIET, Run
 from ..correlation import MIN_DISTINCTNESS
 from ..ransac import ransac_matrix, refit_unless_worse
 from ..transforms import KINDS, degeneracy, fit_matrix, project, reprojection_errors
-from .coarse import eroded, features
+from .coarse import features, masked_features
 from .limits import FINE_THRESHOLD, MIN_INLIERS
 from .warp import warp_onto
 
@@ -141,15 +142,7 @@ def dense_feature_maps(name: str = "cfog") -> FeatureMaps:
     if model is None:  # the shift front's own message names its METHOD parameter
         raise RegistrationError("dense_features='combined' needs the bundled registration (Task.EMBED) "
                                 "model, which was not found; use dense_features='cfog' (the default).")
-    extractor = combined_features(model)
-
-    def combined(img: np.ndarray, valid: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        ok = eroded(valid)
-        feats = extractor(img, valid)
-        feats[:, ~ok] = 0.0
-        return feats, ok
-
-    return combined
+    return partial(masked_features, combined_features(model))
 
 
 def refine(inp: tuple[np.ndarray, np.ndarray], ref: tuple[np.ndarray, np.ndarray], h: np.ndarray, kind: str,

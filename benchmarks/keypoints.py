@@ -45,10 +45,10 @@ from typing import Any
 
 import numpy as np
 
-from engine.errors import SarToolboxError
+from engine.errors import RegistrationError, SarToolboxError
 from engine.registration.keypoints.api import make_detector
 from engine.registration.keypoints.detect import Detector
-from engine.registration.keypoints.register import MIN_INLIERS, ImageSide, register_images
+from engine.registration.keypoints.register import MIN_INLIERS, ImageSide, Registration, register_images
 from engine.registration.keypoints.warp import warp_onto
 from engine.registration.prepare import prepare_image
 from engine.registration.transforms import corner_error, project
@@ -79,6 +79,33 @@ class Case:
     ref_valid: np.ndarray
     ref_kind: str
     truth: np.ndarray | None  # INPUT -> REFERENCE pixel-corner map
+
+    def sides(self) -> tuple[ImageSide, ImageSide]:
+        """INPUT and REFERENCE as :func:`register_images` takes them."""
+        return (ImageSide(self.inp, self.inp_valid, self.inp_kind, "INPUT"),
+                ImageSide(self.ref, self.ref_valid, self.ref_kind, "REFERENCE"))
+
+    def corner_error(self, h: np.ndarray) -> float:
+        """Mean corner error (INPUT image corners, REFERENCE pixels) of the map ``h`` against the truth."""
+        assert self.truth is not None
+        return corner_error(h, self.truth, float(self.inp.shape[1]), float(self.inp.shape[0]))
+
+
+def registered(case: Case, detector: Detector, **options: Any) -> Registration | None:
+    """:func:`register_images` of the case (``options`` passed on); None when it refuses."""
+    try:
+        return register_images(*case.sides(), detector, **options)
+    except RegistrationError:
+        return None
+
+
+def outcome_counts(errors: Any) -> dict[str, int]:
+    """Correct (mean corner error < :data:`CORRECT_PX`), wrong (answered, farther) and refused (not finite)
+    among the corner errors of some cases."""
+    e = np.asarray(errors, dtype=float)
+    correct, answered = e < CORRECT_PX, np.isfinite(e)
+    return {"correct": int(correct.sum()), "wrong": int((answered & ~correct).sum()),
+            "refused": int((~answered).sum())}
 
 
 # ------------------------------------------------------------------ case generation
@@ -249,9 +276,8 @@ def ours(detector: Detector, optical_sar_method: str = "sar-harris", dense_featu
     """Our registration; ``optical_sar_method='rift'``: RIFT optical-SAR keypoints instead of SAR-Harris;
     ``dense_features='combined'``: the dense fine stage on the learned embedding and CFOG channels."""
     def run(case: Case) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        reg = register_images(ImageSide(case.inp, case.inp_valid, case.inp_kind, "INPUT"),
-                              ImageSide(case.ref, case.ref_valid, case.ref_kind, "REFERENCE"), detector,
-                              optical_sar_method=optical_sar_method, dense_features=dense_features)
+        reg = register_images(*case.sides(), detector, optical_sar_method=optical_sar_method,
+                              dense_features=dense_features)
         return reg.matrix, reg.src, reg.dst
 
     return run
@@ -313,7 +339,7 @@ def evaluate(case: Case, method: Method) -> dict[str, Any]:
         row["ncm"] = int(correct.sum())
         row["cmr"] = float(correct.mean()) if len(src) else 0.0
         row["rmse_correct"] = float(np.sqrt(np.mean(err[correct] ** 2))) if correct.any() else None
-        ce = corner_error(h, case.truth, case.inp.shape[1], case.inp.shape[0]) if h is not None else np.inf
+        ce = case.corner_error(h) if h is not None else np.inf
         row["corner_error"] = float(ce)
         row["success"] = bool(ce < CORRECT_PX)
         row["wrong"] = bool(h is not None and not ce < CORRECT_PX)  # returned, yet off: worse than refused

@@ -35,9 +35,8 @@ import numpy as np
 
 from engine.errors import RegistrationError
 from engine.registration.keypoints.dense import DENSE_FEATURES, FeatureMaps, dense_feature_maps, refine
-from engine.registration.keypoints.register import ImageSide, _sharp, register_images
+from engine.registration.keypoints.register import _sharp, register_images
 from engine.registration.prepare import prepare_image
-from engine.registration.transforms import corner_error
 
 from ..keypoints import CORRECT_PX, Case, cases_3mos, cases_osdataset
 from .rift_calibration import calibration_cases
@@ -60,12 +59,11 @@ def ceiling(case: Case, maps: FeatureMaps) -> dict[str, object]:
     assert case.truth is not None
     inp = (prepare_image(case.inp, case.inp_kind, case.inp_valid), case.inp_valid)
     ref = (prepare_image(case.ref, case.ref_kind, case.ref_valid), case.ref_valid)
-    size = (float(case.inp.shape[1]), float(case.inp.shape[0]))
     try:
         fit = refine(inp, ref, case.truth, "homography", feature_maps=maps)
     except RegistrationError as exc:
         return {"error": float("inf"), "accepted": False, "why": str(exc).split(";")[0]}
-    return {"error": corner_error(fit.matrix, case.truth, *size), "accepted": _sharp(fit),
+    return {"error": case.corner_error(fit.matrix), "accepted": _sharp(fit),
             "sharp": fit.sharp, "sharp_inliers": fit.sharp_inliers, "inliers": len(fit.src)}
 
 
@@ -73,15 +71,11 @@ def register(case: Case, dense_features: str) -> dict[str, object]:
     """The whole registration with ``dense_features``: corner error, or the refusal."""
     from engine.registration.keypoints.api import make_detector
 
-    assert case.truth is not None
     try:
-        reg = register_images(ImageSide(case.inp, case.inp_valid, case.inp_kind, "INPUT"),
-                              ImageSide(case.ref, case.ref_valid, case.ref_kind, "REFERENCE"),
-                              make_detector(None), dense_features=dense_features)
+        reg = register_images(*case.sides(), make_detector(None), dense_features=dense_features)
     except RegistrationError as exc:
         return {"error": float("inf"), "accepted": False, "why": str(exc).split(";")[0]}
-    size = (float(case.inp.shape[1]), float(case.inp.shape[0]))
-    return {"error": corner_error(reg.matrix, case.truth, *size), "accepted": True,
+    return {"error": case.corner_error(reg.matrix), "accepted": True,
             "inliers": reg.n_inliers, "coarse": reg.coarse}
 
 

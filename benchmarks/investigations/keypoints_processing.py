@@ -26,7 +26,7 @@ from typing import Any
 
 import numpy as np
 
-from benchmarks.keypoints import CORRECT_PX, Case, cases_gf3
+from benchmarks.keypoints import CORRECT_PX, Case, cases_gf3, outcome_counts
 
 logger = logging.getLogger(__name__)
 
@@ -40,10 +40,13 @@ def write_db(path: Path, amplitude: np.ndarray, valid: np.ndarray) -> None:
     import rasterio
     from rasterio.transform import from_origin
 
-    db = np.where(valid, 20 * np.log10(np.maximum(amplitude, 1e-6)), NODATA).astype(np.float32)
-    with rasterio.open(path, "w", driver="GTiff", width=db.shape[1], height=db.shape[0], count=1,
-                       dtype="float32", crs="EPSG:32650", transform=from_origin(500_000, 4_000_000, 10, 10),
-                       nodata=NODATA) as dst:
+    from benchmarks.common import float32_tiled_profile
+    from engine.preprocess import linear_to_db
+
+    db = np.where(valid, linear_to_db(amplitude, "amplitude"), NODATA).astype(np.float32)
+    profile = float32_tiled_profile(db.shape[1], "EPSG:32650", from_origin(500_000, 4_000_000, 10, 10),
+                                    height=db.shape[0], nodata=NODATA)
+    with rasterio.open(path, "w", **profile) as dst:
         dst.write(db, 1)
 
 
@@ -61,11 +64,8 @@ def register_case(processing: Any, case: Case, folder: Path) -> dict[str, Any]:
     except Exception as exc:  # QgsProcessingException: the refusal the user sees
         seconds = time.perf_counter() - started
         return {"case": case.name, "refused": str(exc).splitlines()[0], "seconds": seconds}
-    from engine.registration.transforms import corner_error
-
     found = json.loads(report.read_text())
-    assert case.truth is not None
-    error = corner_error(np.array(found["pixel_transform"]), case.truth, case.inp.shape[1], case.inp.shape[0])
+    error = case.corner_error(np.array(found["pixel_transform"]))
     return {"case": case.name, "error": error, "model_id": found.get("model_id"),
             "seconds": time.perf_counter() - started}
 
@@ -73,13 +73,13 @@ def register_case(processing: Any, case: Case, folder: Path) -> dict[str, Any]:
 def summary(rows: list[dict[str, Any]]) -> str:
     """answered / correct / wrong and the corner errors of the correct answers."""
     errors = np.array([r.get("error", np.inf) for r in rows])
-    correct = errors < CORRECT_PX
-    good = errors[correct]
+    counts = outcome_counts(errors)
+    good = errors[errors < CORRECT_PX]
     spread = f", corner error mean {good.mean():.2f} px, median {np.median(good):.2f}, max {good.max():.2f}" \
         if good.size else ""
-    return (f"{len(rows)} cases: answered {int(np.isfinite(errors).sum())}, correct {int(correct.sum())}, "
-            f"wrong {int((np.isfinite(errors) & ~correct).sum())}{spread}; "
-            f"median {np.median([r['seconds'] for r in rows]):.1f} s per pair")
+    answered, seconds = counts["correct"] + counts["wrong"], np.median([r["seconds"] for r in rows])
+    return (f"{len(rows)} cases: answered {answered}, correct {counts['correct']}, wrong {counts['wrong']}"
+            f"{spread}; median {seconds:.1f} s per pair")
 
 
 def main(argv: list[str] | None = None) -> int:

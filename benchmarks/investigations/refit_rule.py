@@ -26,7 +26,7 @@ from unittest import mock
 import numpy as np
 
 from benchmarks.investigations import keypoints_sar_precision, rift_calibration
-from benchmarks.keypoints import CORRECT_PX, Case
+from benchmarks.keypoints import CORRECT_PX, Case, outcome_counts, registered
 
 logger = logging.getLogger(__name__)
 
@@ -71,29 +71,17 @@ def rules() -> dict[str, Rule]:
 
 def corner_error_with(rule: Rule, case: Case, detector: Any) -> float:
     """The default registration's mean corner error with ``rule`` as the final refit (inf: refused)."""
-    from engine.errors import RegistrationError
-    from engine.registration.keypoints.register import ImageSide, register_images
-    from engine.registration.transforms import corner_error
-
-    sides = (ImageSide(case.inp, case.inp_valid, case.inp_kind, "INPUT"),
-             ImageSide(case.ref, case.ref_valid, case.ref_kind, "REFERENCE"))
     with mock.patch("engine.registration.keypoints.register.refit_unless_worse", rule), \
             mock.patch("engine.registration.keypoints.dense.refit_unless_worse", rule):
-        try:
-            reg = register_images(*sides, detector)
-        except RegistrationError:
-            return float("inf")
-    assert case.truth is not None
-    return corner_error(reg.matrix, case.truth, float(case.inp.shape[1]), float(case.inp.shape[0]))
+        reg = registered(case, detector)
+    return float("inf") if reg is None else case.corner_error(reg.matrix)
 
 
 def summary(split: str, rule: str, errors: np.ndarray) -> str:
-    correct = errors < CORRECT_PX
-    wrong = np.isfinite(errors) & ~correct
-    good = errors[correct]
-    refused = int((~np.isfinite(errors)).sum())
-    return (f"{split} {rule}: {len(errors)} cases, correct {int(correct.sum())}, wrong {int(wrong.sum())}, "
-            f"refused {refused}; corner error of the correct: mean {good.mean():.3f}, "
+    counts = outcome_counts(errors)
+    good = errors[errors < CORRECT_PX]
+    return (f"{split} {rule}: {len(errors)} cases, correct {counts['correct']}, wrong {counts['wrong']}, "
+            f"refused {counts['refused']}; corner error of the correct: mean {good.mean():.3f}, "
             f"median {np.median(good):.3f} px")
 
 

@@ -116,20 +116,17 @@ def keypoint_fits(case: Case) -> dict[str, float]:
     from engine.errors import RegistrationError
     from engine.registration.keypoints import register
     from engine.registration.prepare import prepare_image
-    from engine.registration.transforms import MATRIX_KINDS, corner_error
+    from engine.registration.transforms import MATRIX_KINDS
     from engine.run import QUIET
 
-    assert case.truth is not None
     kps = [register._keypoints(side, prepare_image(side.values, side.kind, side.valid), "rift-v1",
-                               register.MAX_KEYPOINTS, QUIET)
-           for side in (register.ImageSide(case.inp, case.inp_valid, case.inp_kind, "INPUT"),
-                        register.ImageSide(case.ref, case.ref_valid, case.ref_kind, "REFERENCE"))]
+                               register.MAX_KEYPOINTS, QUIET) for side in case.sides()]
     size = (float(case.inp.shape[1]), float(case.inp.shape[0]))
     out = {}
     for kind in MATRIX_KINDS:
         try:
             fit = register._keypoint_fit(kps[0], kps[1], kind, size, {}, QUIET)
-            out[kind] = corner_error(fit.matrix, case.truth, *size)
+            out[kind] = case.corner_error(fit.matrix)
         except RegistrationError:
             out[kind] = float("inf")
     return out
@@ -171,18 +168,13 @@ def _register(case: Case, detector: Any) -> dict[str, object]:
     """The whole registration of a case with RIFT keypoints: corner error, inliers, where its fit started;
     or the refusal."""
     from engine.errors import RegistrationError
-    from engine.registration.keypoints.register import ImageSide, register_images
-    from engine.registration.transforms import corner_error
+    from engine.registration.keypoints.register import register_images
 
     try:
-        reg = register_images(ImageSide(case.inp, case.inp_valid, case.inp_kind, "INPUT"),
-                              ImageSide(case.ref, case.ref_valid, case.ref_kind, "REFERENCE"), detector,
-                              optical_sar_method="rift")
+        reg = register_images(*case.sides(), detector, optical_sar_method="rift")
     except RegistrationError as exc:
         return {"refused": str(exc).split(";")[0]}
-    assert case.truth is not None
-    size = (float(case.inp.shape[1]), float(case.inp.shape[0]))
-    return {"error": corner_error(reg.matrix, case.truth, *size), "inliers": reg.n_inliers,
+    return {"error": case.corner_error(reg.matrix), "inliers": reg.n_inliers,
             "coarse": reg.coarse, "stages": reg.stages, "corner_uncertainty": reg.corner_uncertainty.tolist()}
 
 

@@ -74,7 +74,7 @@ def _recording(seen: dict[str, list[Any]]) -> Iterator[None]:
 def support_row(case: Case, detector: Any) -> dict[str, Any]:
     """The registration's outcome, the RIFT fit and every dense fit of one case (see the module doc)."""
     from engine.errors import RegistrationError
-    from engine.registration.keypoints.register import ImageSide, _sharp, register_images
+    from engine.registration.keypoints.register import _sharp, register_images
     from engine.registration.transforms import corner_error
 
     assert case.truth is not None
@@ -83,9 +83,7 @@ def support_row(case: Case, detector: Any) -> dict[str, Any]:
     row: dict[str, Any] = {"case": case.name}
     with _recording(seen):
         try:
-            reg = register_images(ImageSide(case.inp, case.inp_valid, case.inp_kind, "INPUT"),
-                                  ImageSide(case.ref, case.ref_valid, case.ref_kind, "REFERENCE"), detector,
-                                  optical_sar_method="rift")
+            reg = register_images(*case.sides(), detector, optical_sar_method="rift")
             row["answer"] = reg.matrix.tolist()
             row["error"] = corner_error(reg.matrix, case.truth, *size)
         except RegistrationError as exc:

@@ -24,7 +24,7 @@ from typing import Any
 import numpy as np
 
 from benchmarks.investigations import rift_calibration
-from benchmarks.keypoints import CORRECT_PX, Case, cases_3mos, cases_osdataset
+from benchmarks.keypoints import Case, cases_3mos, cases_osdataset, outcome_counts, registered
 
 logger = logging.getLogger(__name__)
 
@@ -34,32 +34,22 @@ WRONG_SHARE = 0.01
 
 def register_case(case: Case, detector: Any) -> dict[str, Any]:
     """The default registration's corner error and largest corner uncertainty (both inf when refused)."""
-    from engine.errors import RegistrationError
-    from engine.registration.keypoints.register import ImageSide, register_images
-    from engine.registration.transforms import corner_error
-
-    try:
-        reg = register_images(ImageSide(case.inp, case.inp_valid, case.inp_kind, "INPUT"),
-                              ImageSide(case.ref, case.ref_valid, case.ref_kind, "REFERENCE"), detector)
-    except RegistrationError:
+    reg = registered(case, detector)
+    if reg is None:
         return {"case": case.name, "error": float("inf"), "uncertainty": float("inf")}
-    assert case.truth is not None
-    size = (float(case.inp.shape[1]), float(case.inp.shape[0]))
     spread = np.asarray(reg.corner_uncertainty)
-    return {"case": case.name, "error": corner_error(reg.matrix, case.truth, *size),
+    return {"case": case.name, "error": case.corner_error(reg.matrix),
             "uncertainty": float(np.max(spread)) if np.all(np.isfinite(spread)) else float("nan"),
             "inliers": reg.n_inliers}
 
 
-def outcome_counts(rows: list[dict[str, Any]], threshold: float) -> dict[str, int]:
+def outcome_counts_at(rows: list[dict[str, Any]], threshold: float) -> dict[str, int]:
     """correct / wrong / refused when answers whose uncertainty exceeds a finite ``threshold`` (or is
     unknown) are refused as well; ``inf``: the registration's own answers."""
     errors = np.array([r["error"] for r in rows], dtype=float)
     spread = np.array([r["uncertainty"] for r in rows], dtype=float)
-    answered = np.isfinite(errors) & ((spread <= threshold) | np.isinf(threshold))
-    correct = answered & (errors < CORRECT_PX)
-    return {"correct": int(correct.sum()), "wrong": int((answered & ~correct).sum()),
-            "refused": int((~answered).sum())}
+    kept = (spread <= threshold) | np.isinf(threshold)
+    return outcome_counts(np.where(kept, errors, np.inf))
 
 
 def choose_threshold(rows: list[dict[str, Any]], wrong_share: float = WRONG_SHARE) -> float:
@@ -67,7 +57,7 @@ def choose_threshold(rows: list[dict[str, Any]], wrong_share: float = WRONG_SHAR
     of the answered cases; 0 when none does."""
     best = 0.0
     for t in sorted({float(r["uncertainty"]) for r in rows if np.isfinite(r["uncertainty"])}):
-        counts = outcome_counts(rows, t)
+        counts = outcome_counts_at(rows, t)
         if counts["wrong"] <= wrong_share * (counts["correct"] + counts["wrong"]):
             best = t
     return best
@@ -92,9 +82,9 @@ def main(argv: list[str] | None = None) -> int:
     if args.json:
         args.json.write_text(json.dumps(rows, indent=1, default=float))
     threshold = choose_threshold(rows) if args.split == "calibration" else args.threshold
-    logger.info("without the rule: %s", outcome_counts(rows, float("inf")))
+    logger.info("without the rule: %s", outcome_counts_at(rows, float("inf")))
     if threshold is not None:
-        logger.info("threshold %.3f px: %s", threshold, outcome_counts(rows, threshold))
+        logger.info("threshold %.3f px: %s", threshold, outcome_counts_at(rows, threshold))
     return 0
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from benchmarks.investigations.uncertainty_refusal import choose_threshold, outcome_counts
+from benchmarks.investigations.uncertainty_refusal import choose_threshold, outcome_counts_at
 
 INF = float("inf")
 
@@ -16,9 +16,9 @@ def _rows() -> list[dict[str, Any]]:
 
 
 def test_answers_above_a_threshold_or_without_a_spread_are_refused() -> None:
-    assert outcome_counts(_rows(), INF) == {"correct": 4, "wrong": 2, "refused": 1}
-    assert outcome_counts(_rows(), 0.6) == {"correct": 2, "wrong": 1, "refused": 4}
-    assert outcome_counts(_rows(), 0.5) == {"correct": 2, "wrong": 0, "refused": 5}
+    assert outcome_counts_at(_rows(), INF) == {"correct": 4, "wrong": 2, "refused": 1}
+    assert outcome_counts_at(_rows(), 0.6) == {"correct": 2, "wrong": 1, "refused": 4}
+    assert outcome_counts_at(_rows(), 0.5) == {"correct": 2, "wrong": 0, "refused": 5}
 
 
 def test_the_largest_threshold_within_the_wrong_share_is_chosen() -> None:

@@ -150,10 +150,14 @@ class ValueStats:
     """How the sample was taken, for messages."""
     contrast: float
     """Median ``|a - b| / (a + b)`` of horizontal neighbours that are both valid and positive."""
+    integral: bool
+    """Whether the stored values are whole numbers (digital numbers: never fractions of a dB)."""
 
     @classmethod
-    def of(cls, sample: np.ndarray, nodata: float | None) -> ValueStats:
-        """Statistics of ``sample`` ``(n, h, w)`` (NaN, 0 and ``nodata`` are invalid)."""
+    def of(cls, sample: np.ndarray, nodata: float | None, stored: np.ndarray | None = None) -> ValueStats:
+        """Statistics of ``sample`` ``(n, h, w)`` (NaN, 0 and ``nodata`` are invalid); ``stored``: the
+        band samples ``sample`` was computed from (their mean), judged for whole numbers instead of it -
+        the mean of two integer bands has halves, yet the raster holds digital numbers."""
         valid = np.isfinite(sample) & (sample != 0)
         if nodata is not None and not np.isnan(nodata):
             valid &= sample != nodata
@@ -161,7 +165,9 @@ class ValueStats:
         a, b = sample[..., 1:][pair], sample[..., :-1][pair]
         contrast = float(np.median(np.abs(a - b) / (a + b))) if a.size else math.nan
         n, h, w = sample.shape
-        return cls(sample[valid], f"{n} window(s) of {w} x {h} px", contrast)
+        raw = sample[valid] if stored is None else stored[:, valid]
+        integral = bool(np.all(raw == np.round(raw)))
+        return cls(sample[valid], f"{n} window(s) of {w} x {h} px", contrast, integral)
 
     @property
     def enough(self) -> bool:
@@ -173,10 +179,6 @@ class ValueStats:
     @property
     def negative(self) -> float:
         return self.share(self.values < 0)
-
-    @property
-    def integral(self) -> bool:
-        return bool(np.all(self.values == np.round(self.values)))
 
     def percentiles(self, *q: float) -> list[float]:
         return [float(v) for v in np.percentile(self.values, q)]
@@ -352,7 +354,7 @@ def auto_kind(path: str | os.PathLike[str], bands: Sequence[int], role: str, run
         nodata = None if src.nodata is None else float(src.nodata)
         samples = _samples(src, bands, run)
         chosen = np.stack([samples[b] for b in bands])
-        stats = ValueStats.of(_band_mean(chosen), nodata)
+        stats = ValueStats.of(_band_mean(chosen), nodata, stored=chosen)
         # several different bands (not one grey band stored again, as a SAR picture saved as RGB may be)
         several = len(bands) >= 3 and not all(np.array_equal(chosen[0], c) for c in chosen[1:])
         pictures = several or bool(_colour_evidence(src, samples, nodata))

@@ -134,6 +134,20 @@ def test_auto_takes_a_grey_sar_picture_saved_as_three_bands_for_sar(tmp_path: Pa
     assert auto_kind(path, [1, 2, 3], "REFERENCE", QUIET) == "optical"  # three different bands
 
 
+def test_auto_takes_a_dual_pol_amplitude_product_as_amplitude(tmp_path: Path) -> None:
+    """Two uint16 amplitude bands (VV, VH) of low digital numbers, both averaged as keypointregister's
+    default REFERENCE_BANDS does: their mean has halves, yet the raster holds whole numbers, never dB
+    (it was taken as dB, and a 4-look GF-3 pair registered 16.7 px off)."""
+    rng = np.random.default_rng(3)
+    texture = 1 + 0.5 * np.sin(np.arange(128) / 9.0)[None, :] * np.cos(np.arange(128) / 13.0)[:, None]
+    vv = 25 * np.sqrt(texture * rng.gamma(4.0, 0.25, (128, 128)))  # 4-look amplitude, median about 25
+    vh = vv * np.sqrt(0.125 * rng.gamma(1.0, 1.0, vv.shape))
+    dn = np.clip(np.rint(np.stack([vv, vh])), 1, 65535).astype(np.uint16)
+    path = write_test_geotiff(tmp_path / "grd.tif", dn)
+    assert auto_kind(path, [1, 2], "REFERENCE", QUIET) == "amplitude"
+    assert auto_kind(path, [1], "REFERENCE", QUIET) == "amplitude"
+
+
 def test_auto_reads_the_sample_of_a_three_band_picture_once(tmp_path: Path,
                                                               monkeypatch: pytest.MonkeyPatch) -> None:
     """The mean, the repeated-band check and the colour evidence come from one pass over the sample

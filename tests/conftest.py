@@ -15,6 +15,8 @@ from typing import Any
 import numpy as np
 import pytest
 
+from benchmarks.common import grd_gcps
+
 REPO_ROOT = Path(__file__).resolve().parents[1]
 if str(REPO_ROOT) not in sys.path:
     sys.path.insert(0, str(REPO_ROOT))
@@ -155,26 +157,7 @@ def make_geotiff(tmp_path: Path) -> Callable[..., Path]:
     return make
 
 
-GRD_GCP_GRID = 10
-"""GCPs per side of :func:`write_grd_like` (a Sentinel-1 GRD has about 10 x 21)."""
 GRD_POLARISATIONS = ("VV", "VH")
-
-
-def grd_gcps(height: int, width: int) -> list[Any]:
-    """A ``GRD_GCP_GRID`` x ``GRD_GCP_GRID`` grid of GCPs in EPSG:4326 over a ``height x width`` image:
-    an ascending pass near 45 N, 5 E, rotated by 12 degrees, about 10 m pixels."""
-    from rasterio.control import GroundControlPoint
-
-    angle = np.radians(12.0)
-    deg_x, deg_y = 10.0 / 78_850.0, 10.0 / 111_320.0  # 10 m in degrees of longitude/latitude at 45 N
-    points = []
-    for row in np.linspace(0, height, GRD_GCP_GRID):
-        for col in np.linspace(0, width, GRD_GCP_GRID):
-            east = col * np.cos(angle) + row * np.sin(angle)
-            north = col * np.sin(angle) - row * np.cos(angle)
-            points.append(GroundControlPoint(row=float(row), col=float(col), x=5.0 + east * deg_x,
-                                             y=45.0 + north * deg_y, z=120.0))
-    return points
 
 
 def write_grd_like(path: Path, height: int = 96, width: int = 128, bands: int = 2, seed: int = 0) -> Path:

@@ -11,7 +11,11 @@ the crops are of the same 1385 px GF-3 image, so their scenes overlap the benchm
 (the Processing code the Toolbox, the modeler and ``qgis_process`` run). The report's
 ``pixel_transform`` is compared with the truth (mean corner error; correct < 3 px).
 
-``python -m benchmarks.investigations.keypoints_processing --data ../shared/data/real --count 10``
+With ``--product`` each side is written as a Sentinel-1-GRD-shaped product instead (:func:`write_product`:
+uint16 amplitude numbers, two bands, GCPs only, 0 outside the valid area, no nodata value), as a user's
+products come.
+
+``python -m benchmarks.investigations.keypoints_processing --data ../shared/data/real --count 10 [--product]``
 """
 
 from __future__ import annotations
@@ -50,13 +54,38 @@ def write_db(path: Path, amplitude: np.ndarray, valid: np.ndarray) -> None:
         dst.write(db, 1)
 
 
-def register_case(processing: Any, case: Case, folder: Path) -> dict[str, Any]:
-    """Run ``keypointregister`` on one case; its corner error, or the refusal."""
+def write_product(path: Path, amplitude: np.ndarray, valid: np.ndarray, seed: int) -> None:
+    """``amplitude`` as a Sentinel-1-GRD-shaped product: uint16 amplitude numbers, a second band (VH-like:
+    the same scene 9 dB lower under its own speckle, band 1 being the one registered), georeferenced by
+    GCPs only (:func:`benchmarks.common.grd_gcps`, EPSG:4326), no nodata value: 0 outside ``valid``."""
+    import rasterio
+    from rasterio.crs import CRS
+
+    from benchmarks.common import grd_gcps
+
+    rng = np.random.default_rng(seed)
+    cross = amplitude * np.sqrt(0.125 * rng.gamma(1.0, 1.0, amplitude.shape))
+    dn = np.clip(np.round(np.stack([amplitude, cross])), 1, 65535).astype(np.uint16)
+    dn[:, ~valid] = 0
+    with rasterio.open(path, "w", driver="GTiff", width=dn.shape[2], height=dn.shape[1], count=2,
+                       dtype="uint16") as dst:
+        dst.gcps = (grd_gcps(*amplitude.shape), CRS.from_epsg(4326))
+        dst.write(dn)
+        dst.descriptions = ("VV", "VH")
+
+
+def register_case(processing: Any, case: Case, folder: Path, product: bool = False) -> dict[str, Any]:
+    """Run ``keypointregister`` on one case, written as dB GeoTIFFs or (``product``) as GRD-shaped products
+    (:func:`write_product`); its corner error, or the refusal."""
     from scripts.demo import run
 
-    inp, ref, report = folder / "input_db.tif", folder / "reference_db.tif", folder / "report.json"
-    write_db(inp, case.inp, case.inp_valid)
-    write_db(ref, case.ref, case.ref_valid)
+    inp, ref, report = folder / "input.tif", folder / "reference.tif", folder / "report.json"
+    if product:
+        write_product(inp, case.inp, case.inp_valid, SEED + 1)
+        write_product(ref, case.ref, case.ref_valid, SEED + 2)
+    else:
+        write_db(inp, case.inp, case.inp_valid)
+        write_db(ref, case.ref, case.ref_valid)
     started = time.perf_counter()
     try:
         run(processing, "keypointregister", {"INPUT": str(inp), "REFERENCE": str(ref),
@@ -89,6 +118,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--data", type=Path, default=Path("../shared/data/real"))
     parser.add_argument("--count", type=int, default=10, help="crops per speckle setting")
     parser.add_argument("--looks", type=int, nargs="+", default=[1, 4])
+    parser.add_argument("--product", action="store_true",
+                        help="each side as a GRD-shaped product (uint16, 2 bands, GCPs only, 0 borders)")
     parser.add_argument("--json", type=Path, help="write the per-case rows here")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(message)s")
@@ -97,7 +128,7 @@ def main(argv: list[str] | None = None) -> int:
         for looks in args.looks:
             results[looks] = []
             for case in cases_gf3(args.data, args.count, looks=(looks,), seed=SEED):
-                row = register_case(processing, case, Path(scratch))
+                row = register_case(processing, case, Path(scratch), args.product)
                 logger.info("%d-look %s", looks, json.dumps(row, default=float))
                 results[looks].append(row)
     for looks, rows in results.items():

@@ -90,7 +90,8 @@ def test_an_rpc_only_raster_is_told_to_warp_with_its_rpcs(tmp_path: Path) -> Non
 def _keypoint_pair(tmp_path: Path) -> tuple[Path, Path]:
     """A textured reference and its 2x block mean as the input, both georeferenced by GCPs only
     (:func:`grd_gcps` of their own size: the two disagree on the ground, which keypoints ignore)."""
-    from tests.conftest import grd_gcps, write_test_geotiff
+    from benchmarks.common import grd_gcps
+    from tests.conftest import write_test_geotiff
     from tests.engine.registration.keypoints.test_keypoints import block_mean, texture
 
     ref = texture(256, seed=5)

@@ -10,6 +10,7 @@ import pytest
 import rasterio
 from affine import Affine
 
+from benchmarks.common import GRD_GCP_GRID
 from engine.errors import RasterIOError
 from engine.raster_io import (
     ControlPoints,
@@ -21,7 +22,7 @@ from engine.raster_io import (
     write_raster,
 )
 from engine.tiling import Window
-from tests.conftest import GRD_GCP_GRID, truncate_file, write_test_geotiff
+from tests.conftest import truncate_file, write_test_geotiff
 
 
 def _rpc_items() -> dict[str, str]:

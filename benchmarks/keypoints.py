@@ -161,26 +161,31 @@ MOS_SEEDS = (1000, 7000)
 """First seed of each round of random homographies of the 3MOS pairs (pair ``i`` gets ``seed + i``)."""
 
 
-def cases_3mos(data: Path, limit: int, homographies: int = len(MOS_SEEDS)) -> Iterator[Case]:
-    """Each 3MOS pair under ``homographies`` random homographies (seeds :data:`MOS_SEEDS`); the
-    cases of the second round are named ``<pair>-h1``."""
+def cases_3mos(data: Path, limit: int, homographies: int = len(MOS_SEEDS), seeds: tuple[int, ...] = MOS_SEEDS,
+               tag: str = "h") -> Iterator[Case]:
+    """Each 3MOS pair under ``homographies`` random homographies (first seeds ``seeds``, by default
+    :data:`MOS_SEEDS`); the cases of the rounds after the first are named ``<pair>-h1``..., those of
+    other ``seeds`` ``<pair>-<tag>0``..."""
     folder = data / "opt_sar_3mos"
-    for k, first_seed in enumerate(MOS_SEEDS[:homographies]):
+    for k, first_seed in enumerate(seeds[:homographies]):
         for i, sar_path in enumerate(sorted(folder.glob("*_sar.png"))[:limit]):
             stem = sar_path.name[:-len("_sar.png")]
             # 8-bit display SAR is read as amplitude (as the keypoint models are trained)
-            name = stem if k == 0 else f"{stem}-h{k}"
+            name = stem if k == 0 and seeds == MOS_SEEDS else f"{stem}-{tag}{k}"
             yield warped_case("3MOS opt-SAR", name, _grey(sar_path), "amplitude",
                               _grey(folder / f"{stem}_opt.png"), "optical", seed=first_seed + i)
 
 
-def cases_osdataset(data: Path, count: int) -> Iterator[Case]:
+def cases_osdataset(data: Path, count: int, first_seed: int = 2000, tag: str = "h") -> Iterator[Case]:
+    """The OSdataset pair under ``count`` random homographies (seeds from ``first_seed``), named
+    ``pair2-<tag>0``..."""
     folder = data / "osdataset_hscp"
     if not folder.is_dir():
         return
     sar, vis = _grey(folder / "SAR.png"), _grey(folder / "VIS_unwarped_derived.png")
     for i in range(count):
-        yield warped_case("OSdataset opt-SAR", f"pair2-h{i}", sar, "amplitude", vis, "optical", seed=2000 + i,
+        yield warped_case("OSdataset opt-SAR", f"pair2-{tag}{i}", sar, "amplitude", vis, "optical",
+                          seed=first_seed + i,
                           ref_valid=vis > 0)
 
 

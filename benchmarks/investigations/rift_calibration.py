@@ -82,6 +82,57 @@ def os_sift_cases(data: Path, n: int, seed: int = SEED) -> Iterator[Case]:
         i += 1
 
 
+CFOG_SEED = 62_000
+CFOG_PAIRS = (("A", "SAR_sen.png", "optical_ref.png", "OpticaltoSAR_CP.txt"),
+              ("B", "SAR1_sen.tif", "visible1_ref.tif", "visibleToSAR1_CP.txt"),
+              ("C", "Stest3_sen.tif", "Stest3_ref.tif", "Stest3gcp.pts"))
+"""The three optical-SAR pairs of ``cfog_hopc/``: name, SAR, optical, check-point file."""
+
+
+def cfog_truth(points: np.ndarray) -> np.ndarray:
+    """The affine SAR -> optical pixel-corner map least-squares fitted to a ``cfog_hopc`` check-point list
+    (rows ``x_ref y_ref x_sen y_sen``, 1-based pixel centres, hence the half-pixel shift)."""
+    from engine.registration.transforms import fit_matrix
+
+    return fit_matrix(points[:, 2:4] - 0.5, points[:, 0:2] - 0.5, "affine")
+
+
+def cfog_hopc_cases(data: Path, n: int, seed: int = CFOG_SEED) -> Iterator[Case]:
+    """Warped SAR crops onto optical crops of the ``cfog_hopc/`` pairs, whose truth is the affine fitted to
+    each pair's 145-294 check points (RMS residual 0.74-0.90 px), not a global offset as for ``os_sift``.
+
+    Crops at seeded positions of 256 px at full resolution or averaged 2 x 2, or 512 px where the pair
+    allows; the SAR crop warped by a random homography of the benchmark's distribution."""
+    from benchmarks.registration.shifted import _gray
+
+    folder = data / "cfog_hopc"
+    pairs = [(name, _gray(folder / sen), _gray(folder / opt), cfog_truth(np.loadtxt(folder / pts)))
+             for name, sen, opt, pts in CFOG_PAIRS if (folder / sen).exists()]
+    if not pairs:
+        return
+    rng = np.random.default_rng(seed)
+    i = 0
+    while i < n:
+        name, sar, opt, affine = pairs[i % len(pairs)]
+        size, factor = int(rng.choice(SIZES)), int(rng.choice(POOLING))
+        span = size * factor
+        common = [min(a, b) for a, b in zip(sar.shape, opt.shape)]
+        if span > min(common):
+            continue
+        r, c = (int(rng.integers(0, s - span + 1)) for s in common)
+        scale = np.diag([1.0 / factor, 1.0 / factor, 1.0])
+        # SAR crop pixel p (pooled) -> optical crop pixel: pool^-1, into the pair's frame, the affine, back
+        base = scale @ _translation(-c, -r) @ affine @ _translation(c, r) @ np.linalg.inv(scale)
+        case = warped_case("cfog_hopc calibration", f"cfog{name}{i}@{r},{c}x{factor}/{size}",
+                           _pool(sar[r:r + span, c:c + span], factor).astype(np.float32), "amplitude",
+                           _pool(opt[r:r + span, c:c + span], factor).astype(np.float32), "optical",
+                           seed=seed + 100 + i)
+        assert case.truth is not None
+        case.truth = base @ case.truth
+        yield case
+        i += 1
+
+
 def synthetic_cases(n: int, side: int = 384, seed: int = SYNTHETIC_SEED) -> Iterator[Case]:
     """engine.synthetic SAR / optical scenes, the SAR warped (seeds the benchmark does not use)."""
     from engine.synthetic import generate_scene_pair
@@ -94,21 +145,22 @@ def synthetic_cases(n: int, side: int = 384, seed: int = SYNTHETIC_SEED) -> Iter
                           seed=seed + 500 + i)
 
 
-def calibration_cases(data: Path, n_real: int, n_synthetic: int) -> list[Case]:
-    return list(os_sift_cases(data, n_real)) + list(synthetic_cases(n_synthetic))
+def calibration_cases(data: Path, n_real: int, n_synthetic: int, n_cfog: int = 0) -> list[Case]:
+    return [*os_sift_cases(data, n_real), *synthetic_cases(n_synthetic), *cfog_hopc_cases(data, n_cfog)]
 
 
 def add_case_arguments(parser: argparse.ArgumentParser, real: int, synthetic: int) -> None:
-    """``--data``, ``--real`` and ``--synthetic`` (defaults ``real`` and ``synthetic``): the calibration cases
+    """``--data``, ``--real``, ``--synthetic`` and ``--cfog`` (defaults ``real`` and ``synthetic``): the calibration cases
     of a run, read back by :func:`cases_of`."""
     parser.add_argument("--data", type=Path, default=Path("../shared/data/real"))
     parser.add_argument("--real", type=int, default=real, help="os_sift crops")
     parser.add_argument("--synthetic", type=int, default=synthetic)
+    parser.add_argument("--cfog", type=int, default=0, help="cfog_hopc crops (truth from check points)")
 
 
 def cases_of(args: argparse.Namespace) -> list[Case]:
     """:func:`calibration_cases` of the arguments of :func:`add_case_arguments`."""
-    return calibration_cases(args.data, args.real, args.synthetic)
+    return calibration_cases(args.data, args.real, args.synthetic, args.cfog)
 
 
 def keypoint_fits(case: Case) -> dict[str, float]:

@@ -5,10 +5,13 @@ on a calibration split so that wrong answers stay at most 1 % of the answered ca
 rule to the keypoint registration's own confidence figure, the largest of its four corner
 uncertainties (``Registration.corner_uncertainty``, the bootstrap of :mod:`engine.registration.keypoints.
 uncertainty`, in the report as ``corner_uncertainty_px``): ``--split calibration`` runs the default
-registration on the optical-SAR calibration cases of :mod:`.rift_calibration` (os_sift crops and synthetic
-scenes; no benchmark case) and chooses the largest threshold that keeps wrong answers at most
+registration on the optical-SAR calibration cases of :mod:`.rift_calibration` (os_sift crops, synthetic
+scenes and, with ``--cfog N``, cfog_hopc crops whose truth comes from check points; no benchmark case)
+and chooses the largest threshold that keeps wrong answers at most
 :data:`WRONG_SHARE` of the answered ones; ``--split benchmark --threshold T`` applies a chosen threshold
-once to the benchmark's optical-SAR cases (3MOS x 2 homographies, OSdataset).
+once to the benchmark's optical-SAR cases (3MOS x 2 homographies, OSdataset); ``--split fresh`` to the
+same pairs under homographies no benchmark draws (:data:`FRESH_3MOS_SEEDS`, :data:`FRESH_OSDATASET_SEED`):
+cases whose uncertainties nobody has seen when the threshold is chosen.
 
 ``python -m benchmarks.investigations.uncertainty_refusal --split calibration --json runs/unc-cal.json``
 """
@@ -28,6 +31,11 @@ from benchmarks.keypoints import Case, cases_3mos, cases_osdataset, outcome_coun
 
 logger = logging.getLogger(__name__)
 
+FRESH_3MOS_SEEDS = (33_000, 39_000)
+"""Homography rounds of the 3MOS pairs of ``--split fresh`` (the benchmark's are
+:data:`benchmarks.keypoints.MOS_SEEDS`)."""
+FRESH_OSDATASET_SEED = 35_000
+FRESH_OSDATASET_COUNT = 6
 WRONG_SHARE = 0.01
 """Wrong answers allowed per answered calibration case (the shift front's rule, issue 27 item 4)."""
 
@@ -68,13 +76,16 @@ def main(argv: list[str] | None = None) -> int:
 
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     rift_calibration.add_case_arguments(parser, real=100, synthetic=12)
-    parser.add_argument("--split", choices=("calibration", "benchmark"), default="calibration")
+    parser.add_argument("--split", choices=("calibration", "benchmark", "fresh"), default="calibration",
+                        help="fresh: the benchmark's optical-SAR pairs under homographies it does not draw")
     parser.add_argument("--threshold", type=float, help="(benchmark) the threshold chosen on calibration")
     parser.add_argument("--json", type=Path, help="write the per-case rows here")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(message)s")
     cases = (rift_calibration.cases_of(args) if args.split == "calibration"
-             else [*cases_3mos(args.data, 15), *cases_osdataset(args.data, 3)])
+             else [*cases_3mos(args.data, 15), *cases_osdataset(args.data, 3)] if args.split == "benchmark"
+             else [*cases_3mos(args.data, 15, seeds=FRESH_3MOS_SEEDS, tag="f"),
+                   *cases_osdataset(args.data, FRESH_OSDATASET_COUNT, FRESH_OSDATASET_SEED, tag="f")])
     detector, rows = make_detector(None), []
     for case in cases:
         rows.append(register_case(case, detector))

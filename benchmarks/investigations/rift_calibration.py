@@ -116,7 +116,7 @@ def cfog_hopc_cases(data: Path, n: int, seed: int = CFOG_SEED) -> Iterator[Case]
         name, sar, opt, affine = pairs[i % len(pairs)]
         size, factor = int(rng.choice(SIZES)), int(rng.choice(POOLING))
         span = size * factor
-        common = [min(a, b) for a, b in zip(sar.shape, opt.shape)]
+        common = [min(a, b) for a, b in zip(sar.shape, opt.shape, strict=True)]
         if span > min(common):
             continue
         r, c = (int(rng.integers(0, s - span + 1)) for s in common)
@@ -150,8 +150,8 @@ def calibration_cases(data: Path, n_real: int, n_synthetic: int, n_cfog: int = 0
 
 
 def add_case_arguments(parser: argparse.ArgumentParser, real: int, synthetic: int) -> None:
-    """``--data``, ``--real``, ``--synthetic`` and ``--cfog`` (defaults ``real`` and ``synthetic``): the calibration cases
-    of a run, read back by :func:`cases_of`."""
+    """``--data``, ``--real``, ``--synthetic`` and ``--cfog`` (defaults ``real``, ``synthetic`` and 0): the
+    calibration cases of a run, read back by :func:`cases_of`."""
     parser.add_argument("--data", type=Path, default=Path("../shared/data/real"))
     parser.add_argument("--real", type=int, default=real, help="os_sift crops")
     parser.add_argument("--synthetic", type=int, default=synthetic)

@@ -71,6 +71,17 @@ def choose_threshold(rows: list[dict[str, Any]], wrong_share: float = WRONG_SHAR
     return best
 
 
+def split_cases(args: argparse.Namespace) -> list[Case]:
+    """The cases of ``args.split``: ``calibration`` (:func:`.rift_calibration.cases_of`), ``benchmark`` or
+    ``fresh`` (see the module doc)."""
+    if args.split == "calibration":
+        return rift_calibration.cases_of(args)
+    if args.split == "benchmark":
+        return [*cases_3mos(args.data, 15), *cases_osdataset(args.data, 3)]
+    return [*cases_3mos(args.data, 15, seeds=FRESH_3MOS_SEEDS, tag="f"),
+            *cases_osdataset(args.data, FRESH_OSDATASET_COUNT, FRESH_OSDATASET_SEED, tag="f")]
+
+
 def main(argv: list[str] | None = None) -> int:
     from engine.registration.keypoints.api import make_detector
 
@@ -82,10 +93,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--json", type=Path, help="write the per-case rows here")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(message)s")
-    cases = (rift_calibration.cases_of(args) if args.split == "calibration"
-             else [*cases_3mos(args.data, 15), *cases_osdataset(args.data, 3)] if args.split == "benchmark"
-             else [*cases_3mos(args.data, 15, seeds=FRESH_3MOS_SEEDS, tag="f"),
-                   *cases_osdataset(args.data, FRESH_OSDATASET_COUNT, FRESH_OSDATASET_SEED, tag="f")])
+    cases = split_cases(args)
     detector, rows = make_detector(None), []
     for case in cases:
         rows.append(register_case(case, detector))

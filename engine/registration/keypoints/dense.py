@@ -220,7 +220,7 @@ def _thinned(points: np.ndarray) -> np.ndarray:
     return kept[:n]
 
 
-def _held_out_error(src: np.ndarray, dst: np.ndarray, kind: str) -> float:
+def held_out_error(src: np.ndarray, dst: np.ndarray, kind: str) -> float:
     """Mean squared error of ``kind`` fits predicting each quadrant (about the median) from the others."""
     cx, cy = np.median(src, axis=0)
     quadrant = (src[:, 0] > cx).astype(int) + 2 * (src[:, 1] > cy)
@@ -240,6 +240,6 @@ def _select(src: np.ndarray, dst: np.ndarray, kind: str) -> np.ndarray:
     h = fit_matrix(src, dst, kind)
     if kind != "homography" or len(src) < 4 * KINDS[kind].min_sample:
         return h
-    if _held_out_error(src, dst, "affine") <= _held_out_error(src, dst, kind):
+    if held_out_error(src, dst, "affine") <= held_out_error(src, dst, kind):
         return fit_matrix(src, dst, "affine")
     return h

@@ -25,3 +25,13 @@ def test_the_largest_threshold_within_the_wrong_share_is_chosen() -> None:
     assert choose_threshold(_rows(), wrong_share=0.0) == 0.4
     assert choose_threshold(_rows(), wrong_share=0.5) == 2.0
     assert choose_threshold([{"error": 5.0, "uncertainty": 0.1}], wrong_share=0.0) == 0.0
+
+
+def test_the_fresh_split_draws_seeds_no_benchmark_draws() -> None:
+    from benchmarks import keypoints
+    from benchmarks.investigations import rift_calibration, uncertainty_refusal
+
+    used = {*keypoints.MOS_SEEDS, 2000, 3000, 4000, 4100, rift_calibration.SEED,
+            rift_calibration.SYNTHETIC_SEED, rift_calibration.CFOG_SEED}
+    fresh = {*uncertainty_refusal.FRESH_3MOS_SEEDS, uncertainty_refusal.FRESH_OSDATASET_SEED}
+    assert all(abs(a - b) >= 1000 for a in fresh for b in used)

@@ -57,6 +57,11 @@ DISTINCT_PX = 6.0
 """Candidates whose mapped corners differ by more than this (coarse pixels) are 'elsewhere'."""
 ERODE = 3
 """Feature support (pixels): the validity masks are eroded by this much after warping."""
+FINER_LEVELS = (128, 256)
+"""``(grid side, coarse side)`` of the second, finer search the registration runs when no start of the
+first is accepted (:func:`search`'s ``levels``): the structure of dense urban scenes at 1-3 m survives
+pooling to 64 / 128 px too poorly for the search to find it (decision record
+2026-12-07-optical-sar-corner-errors.md)."""
 
 
 @dataclass(frozen=True)
@@ -276,17 +281,18 @@ def grid() -> list[tuple[float, float]]:
 
 
 def search(inp: np.ndarray, inp_valid: np.ndarray, ref: np.ndarray, ref_valid: np.ndarray,
-           run: Run = QUIET) -> list[CoarseResult]:
-    """Distinct similarities of prepared INPUT onto prepared REFERENCE, best first (see the module doc)."""
+           run: Run = QUIET, levels: tuple[int, int] = (GRID_SIDE, COARSE_SIDE)) -> list[CoarseResult]:
+    """Distinct similarities of prepared INPUT onto prepared REFERENCE, best first (see the module doc);
+    ``levels``: the longer sides of the grid and coarse levels (:data:`GRID_SIDE`, :data:`COARSE_SIDE`)."""
     size = (float(inp.shape[1]), float(inp.shape[0]))
     candidates = grid()
-    a, r = _level(inp, inp_valid, ref, ref_valid, GRID_SIDE, candidates)
+    a, r = _level(inp, inp_valid, ref, ref_valid, levels[0], candidates)
     ranked = sorted(_score_all(a, r, candidates, 16, run.span(0.0, 0.6)), key=lambda c: -c.score)
     kept = _distinct(ranked, size, DISTINCT_PX * a.factor, KEEP)
     half_a, half_s = ROTATION_STEP / 2, np.sqrt(SCALE_STEP)
     local = [(c.angle + da, c.scale * ds) for c in kept for da in (-half_a, 0.0, half_a)
              for ds in (1 / half_s, 1.0, half_s)]
-    a, r = _level(inp, inp_valid, ref, ref_valid, COARSE_SIDE, local)
+    a, r = _level(inp, inp_valid, ref, ref_valid, levels[1], local)
     fine = sorted(_score_all(a, r, local, 8, run.span(0.6, 1.0)), key=lambda c: -c.score)
     results = []
     for best in _distinct(fine, size, DISTINCT_PX * a.factor, KEEP):

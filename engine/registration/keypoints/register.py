@@ -61,7 +61,7 @@ from ..transforms import (
     reprojection_errors,
 )
 from . import rift, sarsift
-from .coarse import features, search
+from .coarse import COARSE_SIDE, FINER_LEVELS, GRID_SIDE, features, search
 from .dense import DenseFit, FeatureMaps, LastPass, dense_feature_maps, refine
 from .detect import Detector, Keypoints, extract
 from .limits import FINE_THRESHOLD, MIN_INLIERS
@@ -258,17 +258,31 @@ def _dense_fits(a: tuple[np.ndarray, np.ndarray], b: tuple[np.ndarray, np.ndarra
                 feature_maps: FeatureMaps = features) -> tuple[list[_Fit], list[RegistrationError]]:
     """The dense fine stage (on ``feature_maps``) from each start ``(matrix, source)`` on the prepared INPUT
     ``a`` and REFERENCE ``b`` (``(image, valid)``): the starts' coarse similarity search candidates
-    (:func:`.coarse.search`, the :data:`DENSE_STARTS` best) are added here."""
-    found = search(a[0], a[1], b[0], b[1], run.span(0.0, 0.6))
-    run.say("coarse similarity search: " + ", ".join(
-        f"{c.angle_deg:+.1f} deg x {c.scale:.3f} (score {c.score:.3f})" for c in found[:DENSE_STARTS]),
-        logger=logger)
-    starts = starts + [(c.matrix, "dense") for c in found[:DENSE_STARTS] if c.score > 0]
+    (:func:`.coarse.search`, the :data:`DENSE_STARTS` best) are added here; when none is accepted, those of
+    a second search on finer levels (:data:`.coarse.FINER_LEVELS`) are tried as well."""
     fits: list[_Fit] = []
     errors: list[RegistrationError] = []
+    for k, levels in enumerate(((GRID_SIDE, COARSE_SIDE), FINER_LEVELS)):
+        if fits:
+            break
+        span = run.span(0.5 * k, 0.5 * (k + 1))
+        found = search(a[0], a[1], b[0], b[1], span.span(0.0, 0.6), levels)
+        run.say(("coarse similarity search" if k == 0 else "finer coarse search") + ": " + ", ".join(
+            f"{c.angle_deg:+.1f} deg x {c.scale:.3f} (score {c.score:.3f})" for c in found[:DENSE_STARTS]),
+            logger=logger)
+        dense = [(c.matrix, "dense") for c in found[:DENSE_STARTS] if c.score > 0]
+        _refine_starts(a, b, kind, (starts if k == 0 else []) + dense, span.span(0.6, 1.0), feature_maps,
+                       fits, errors)
+    return fits, errors
+
+
+def _refine_starts(a: tuple[np.ndarray, np.ndarray], b: tuple[np.ndarray, np.ndarray], kind: str,
+                   starts: list[tuple[np.ndarray, str]], run: Run, feature_maps: FeatureMaps,
+                   fits: list[_Fit], errors: list[RegistrationError]) -> None:
+    """The dense fine stage from each start: accepted fits are appended to ``fits``, refusals to ``errors``."""
     size = (float(a[0].shape[1]), float(a[0].shape[0]))
     for i, (h0, source) in enumerate(starts):
-        span = run.span(0.6 + 0.4 * i / len(starts), 0.6 + 0.4 * (i + 1) / len(starts))
+        span = run.span(i / len(starts), (i + 1) / len(starts))
         if any(corner_error(h0, f.matrix, *size) < SAME_START_PX for f in fits):
             continue  # the fine stage would end where an accepted fit already is
         try:
@@ -278,7 +292,6 @@ def _dense_fits(a: tuple[np.ndarray, np.ndarray], b: tuple[np.ndarray, np.ndarra
             continue
         if _sharp(fit):
             fits.append(_Fit(fit.matrix, h0, fit.src, fit.dst, fit.n_matches, source))
-    return fits, errors
 
 
 def _sharp(fit: DenseFit) -> bool:

@@ -279,7 +279,7 @@ def _dense_fits(a: tuple[np.ndarray, np.ndarray], b: tuple[np.ndarray, np.ndarra
 def _refine_starts(a: tuple[np.ndarray, np.ndarray], b: tuple[np.ndarray, np.ndarray], kind: str,
                    starts: list[tuple[np.ndarray, str]], run: Run, feature_maps: FeatureMaps,
                    fits: list[_Fit], errors: list[RegistrationError]) -> None:
-    """The dense fine stage from each start: accepted fits are appended to ``fits``, refusals to ``errors``."""
+    """The dense fine stage from each start: accepted fits go to ``fits``, refusals to ``errors``."""
     size = (float(a[0].shape[1]), float(a[0].shape[0]))
     for i, (h0, source) in enumerate(starts):
         span = run.span(i / len(starts), (i + 1) / len(starts))

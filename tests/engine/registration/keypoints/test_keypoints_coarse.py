@@ -155,3 +155,35 @@ def test_the_combined_dense_stage_recovers_a_known_rotation_and_scale() -> None:
                        feature_maps=dense.dense_feature_maps("combined"))
     assert transforms.corner_error(fit.matrix, truth, 192, 192) < 1.0
     assert fit.sharp_inliers >= 4
+
+
+@pytest.mark.parametrize("first_accepted", [True, False])
+def test_the_finer_search_runs_only_when_no_start_of_the_first_is_accepted(
+        monkeypatch: pytest.MonkeyPatch, first_accepted: bool) -> None:
+    from engine.registration.keypoints import register
+    from engine.run import QUIET
+
+    good, bad = np.eye(3), np.diag([1.2, 1.2, 1.0])
+    levels_asked: list[tuple[int, int]] = []
+
+    def fake_search(*args: object) -> list[coarse.CoarseResult]:
+        levels = args[5]
+        assert isinstance(levels, tuple)
+        levels_asked.append(levels)
+        first = levels == (coarse.GRID_SIDE, coarse.COARSE_SIDE)
+        start = good if first == first_accepted else bad
+        return [coarse.CoarseResult(start, 0.3, 0.1, 0.0, 1.0)]
+
+    def fake_refine(a: object, b: object, h0: np.ndarray, *rest: object) -> dense.DenseFit:
+        if not np.allclose(h0, good):
+            raise RegistrationError("no consensus")
+        pts = np.zeros((30, 2))
+        return dense.DenseFit(h0, pts, pts, 30, 20, 20)
+
+    monkeypatch.setattr(register, "search", fake_search)
+    monkeypatch.setattr(register, "refine", fake_refine)
+    side = (np.zeros((64, 64), np.float32), np.ones((64, 64), bool))
+    fits, errors = register._dense_fits(side, side, "homography", [], QUIET)
+    assert [np.allclose(f.coarse_matrix, good) for f in fits] == [True]
+    expected = [(coarse.GRID_SIDE, coarse.COARSE_SIDE)] + ([] if first_accepted else [coarse.FINER_LEVELS])
+    assert levels_asked == expected and len(errors) == (0 if first_accepted else 1)

@@ -62,6 +62,8 @@ NOTES_MARKER = "<!-- keypoint notes: kept when the table is regenerated -->"
 CORRECT_PX = 3.0
 RIFT = "rift-v1"
 """Model id of the optional RIFT optical-SAR keypoints (``--rift``)."""
+FINER = "finer-search"
+"""Method label of the optional finer second coarse search of the optical-SAR path (``--finer-search``)."""
 COMBINED = "dense-combined"
 """Method label of the optional combined dense channels of the optical-SAR path (``--dense-combined``)."""
 
@@ -277,12 +279,14 @@ Method = Callable[[Case], tuple[np.ndarray, np.ndarray, np.ndarray]]
 """``method(case) -> (matrix, src inliers, dst inliers)``; raises on failure."""
 
 
-def ours(detector: Detector, optical_sar_method: str = "sar-harris", dense_features: str = "cfog") -> Method:
+def ours(detector: Detector, optical_sar_method: str = "sar-harris", dense_features: str = "cfog",
+         finer_search: bool = False) -> Method:
     """Our registration; ``optical_sar_method='rift'``: RIFT optical-SAR keypoints instead of SAR-Harris;
-    ``dense_features='combined'``: the dense fine stage on the learned embedding and CFOG channels."""
+    ``dense_features='combined'``: the dense fine stage on the learned embedding and CFOG channels;
+    ``finer_search``: a second, finer coarse search when the first finds no accepted start."""
     def run(case: Case) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         reg = register_images(*case.sides(), detector, optical_sar_method=optical_sar_method,
-                              dense_features=dense_features)
+                              dense_features=dense_features, finer_search=finer_search)
         return reg.matrix, reg.src, reg.dst
 
     return run
@@ -470,6 +474,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--dense-combined", action="store_true",
                         help=f"also the optical-SAR path with the dense fine stage on the combined channels "
                              f"({COMBINED}: learned embedding + CFOG) instead of CFOG alone")
+    parser.add_argument("--finer-search", action="store_true",
+                        help=f"also the optical-SAR path with a second, finer coarse search ({FINER})")
     parser.add_argument("--previous", type=Path,
                         help="--json of an earlier run whose rows are reported too (methods not rerun)")
     parser.add_argument("--markdown", type=Path, help="write the section into this Markdown file")
@@ -483,6 +489,8 @@ def main(argv: list[str] | None = None) -> int:
         methods[f"ours {RIFT}"] = ours(make_detector(None), optical_sar_method="rift")
     if args.dense_combined:
         methods[f"ours {COMBINED}"] = ours(make_detector(None), dense_features="combined")
+    if args.finer_search:
+        methods[f"ours {FINER}"] = ours(make_detector(None), finer_search=True)
     for path in args.model:
         detector = make_detector(path)
         methods[f"ours {detector.model_id}"] = ours(detector)
@@ -496,7 +504,7 @@ def main(argv: list[str] | None = None) -> int:
                 if r["method"] not in methods or (r["set"], r["case"]) not in again]
     for case in cases:
         for name, method in methods.items():
-            optical_sar_only = name in (f"ours {RIFT}", f"ours {COMBINED}")
+            optical_sar_only = name in (f"ours {RIFT}", f"ours {COMBINED}", f"ours {FINER}")
             if optical_sar_only and "optical" not in (case.inp_kind, case.ref_kind):
                 continue  # two SAR images: both paths are SAR-SIFT
             row = evaluate(case, method) | {"method": name}

@@ -58,14 +58,15 @@ RULES: dict[str, Callable[[np.ndarray, np.ndarray], np.ndarray]] = {
     **{kind: _fit(kind) for kind in KINDS}, "held-out": held_out_choice}
 
 
-def record(cases: Iterable[Case]) -> dict[str, np.ndarray]:
-    """Per case: name, truth, size, the registration's matrix and its inliers (empty when refused)."""
+def record(cases: Iterable[Case], finer_search: bool = False) -> dict[str, np.ndarray]:
+    """Per case: name, truth, size, the registration's matrix and its inliers (empty when refused);
+    ``finer_search``: the registration's option of that name."""
     from engine.registration.keypoints.api import make_detector
 
     detector = make_detector(None)
     out: dict[str, list[np.ndarray]] = {k: [] for k in ("name", "truth", "size", "matrix", "src", "dst")}
     for case in cases:
-        reg = registered(case, detector)
+        reg = registered(case, detector, finer_search=finer_search)
         assert case.truth is not None
         out["name"].append(np.array(case.name))
         out["truth"].append(case.truth)
@@ -130,13 +131,15 @@ def main(argv: list[str] | None = None) -> int:
     rift_calibration.add_case_arguments(parser, real=100, synthetic=12)
     parser.add_argument("--split", choices=("calibration", "benchmark", "fresh"), default="calibration")
     parser.add_argument("--npz", type=Path, help="keep the per-case inliers here")
+    parser.add_argument("--finer-search", action="store_true",
+                        help="register with the second, finer coarse search (finer_search=True)")
     parser.add_argument("--from-npz", type=Path, nargs="+", help="read the inliers of earlier runs instead")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(message)s")
     if args.from_npz:
         rec = merged(args.from_npz)
     else:
-        rec = record(uncertainty_refusal.split_cases(args))
+        rec = record(uncertainty_refusal.split_cases(args), args.finer_search)
         if args.npz:
             np.savez_compressed(args.npz, **rec)
     report(rec)

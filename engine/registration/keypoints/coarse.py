@@ -58,9 +58,9 @@ DISTINCT_PX = 6.0
 ERODE = 3
 """Feature support (pixels): the validity masks are eroded by this much after warping."""
 FINER_LEVELS = (128, 256)
-"""``(grid side, coarse side)`` of the second, finer search the registration runs when no start of the
-first is accepted (:func:`search`'s ``levels``): the structure of dense urban scenes at 1-3 m survives
-pooling to 64 / 128 px too poorly for the search to find it (decision record
+"""``(grid side, coarse side)`` of the second, finer search the registration runs with ``finer_search``
+when no start of the first is accepted (:func:`search`'s ``levels``): the structure of dense urban scenes
+at 1-3 m survives pooling to 64 / 128 px too poorly for the search to find it (decision record
 2026-12-07-optical-sar-corner-errors.md)."""
 
 

@@ -254,18 +254,19 @@ def _keypoint_fit(a: Keypoints, b: Keypoints, kind: str, size: tuple[float, floa
 
 
 def _dense_fits(a: tuple[np.ndarray, np.ndarray], b: tuple[np.ndarray, np.ndarray], kind: str,
-                starts: list[tuple[np.ndarray, str]], run: Run,
-                feature_maps: FeatureMaps = features) -> tuple[list[_Fit], list[RegistrationError]]:
+                starts: list[tuple[np.ndarray, str]], run: Run, feature_maps: FeatureMaps = features,
+                finer_search: bool = False) -> tuple[list[_Fit], list[RegistrationError]]:
     """The dense fine stage (on ``feature_maps``) from each start ``(matrix, source)`` on the prepared INPUT
     ``a`` and REFERENCE ``b`` (``(image, valid)``): the starts' coarse similarity search candidates
-    (:func:`.coarse.search`, the :data:`DENSE_STARTS` best) are added here; when none is accepted, those of
-    a second search on finer levels (:data:`.coarse.FINER_LEVELS`) are tried as well."""
+    (:func:`.coarse.search`, the :data:`DENSE_STARTS` best) are added here; with ``finer_search``, when none
+    is accepted, those of a second search on finer levels (:data:`.coarse.FINER_LEVELS`) as well."""
     fits: list[_Fit] = []
     errors: list[RegistrationError] = []
-    for k, levels in enumerate(((GRID_SIDE, COARSE_SIDE), FINER_LEVELS)):
+    searches = ((GRID_SIDE, COARSE_SIDE), FINER_LEVELS) if finer_search else ((GRID_SIDE, COARSE_SIDE),)
+    for k, levels in enumerate(searches):
         if fits:
             break
-        span = run.span(0.5 * k, 0.5 * (k + 1))
+        span = run.span(k / len(searches), (k + 1) / len(searches))
         found = search(a[0], a[1], b[0], b[1], span.span(0.0, 0.6), levels)
         run.say(("coarse similarity search" if k == 0 else "finer coarse search") + ": " + ", ".join(
             f"{c.angle_deg:+.1f} deg x {c.scale:.3f} (score {c.score:.3f})" for c in found[:DENSE_STARTS]),
@@ -315,10 +316,11 @@ def _choose(fits: list[_Fit], size: tuple[float, float], kind: str) -> _Fit:
 
 def _dense_result(a: tuple[np.ndarray, np.ndarray], b: tuple[np.ndarray, np.ndarray], kind: str,
                   starts: list[tuple[np.ndarray, str]], keypoint_error: RegistrationError | None,
-                  stages: dict[str, int], run: Run, feature_maps: FeatureMaps = features) -> _Fit:
+                  stages: dict[str, int], run: Run, feature_maps: FeatureMaps = features,
+                  finer_search: bool = False) -> _Fit:
     """The best dense fit (:func:`_dense_fits` on ``feature_maps``, :func:`_choose`), or the most telling
     error."""
-    fits, errors = _dense_fits(a, b, kind, starts, run, feature_maps)
+    fits, errors = _dense_fits(a, b, kind, starts, run, feature_maps, finer_search)
     if not fits:  # the keypoint stage's error says most (keypoint counts, degenerate consensus)
         raise keypoint_error or (errors[0] if errors else _too_few(0, 0, [], kind))
     stages["dense_fits"] = len(fits)
@@ -394,13 +396,17 @@ def keypoint_method(inp: ImageSide, ref: ImageSide, detector: Detector,
 
 def register_images(inp: ImageSide, ref: ImageSide, detector: Detector, kind: str = "homography",
                     max_keypoints: int = MAX_KEYPOINTS, run: Run = QUIET,
-                    optical_sar_method: str = "sar-harris", dense_features: str = "cfog") -> Registration:
+                    optical_sar_method: str = "sar-harris", dense_features: str = "cfog",
+                    finer_search: bool = False) -> Registration:
     """Register ``inp`` onto ``ref`` (see the module doc); raises :class:`RegistrationError` if it cannot.
     ``optical_sar_method`` (:data:`OPTICAL_SAR_METHODS`) picks the classical method's optical-SAR
     keypoints: 'sar-harris' (default) or 'rift'. ``dense_features`` (:data:`.dense.DENSE_FEATURES`) picks
     the channels of the dense fine stage after keypoints (optical-SAR pairs, or any pair with a keypoint
     MODEL; not the SAR-SIFT path's): 'cfog' (default) or 'combined' (with the learned embedding; decision
-    record 2026-12-07-keypoints-deep-dense.md)."""
+    record 2026-12-07-keypoints-deep-dense.md). ``finer_search``: when no start of the dense coarse search is
+    accepted, search again on finer levels (:data:`.coarse.FINER_LEVELS`; an option, not the default: more
+    answers on high-resolution urban pairs, more wrong ones on 10 m Sentinel-1 pairs; decision record
+    2026-12-07-optical-sar-corner-errors.md)."""
     started = time.perf_counter()
     check_kind(kind, MATRIX_KINDS)
     feature_maps = dense_feature_maps(dense_features)
@@ -418,7 +424,7 @@ def register_images(inp: ImageSide, ref: ImageSide, detector: Detector, kind: st
         except RegistrationError as exc:  # the dense search may still find it
             run.say(f"SAR-SIFT keypoints: {str(exc).split(';')[0]}; trying the dense search", logger=logger)
             best = _dense_result((inp_prepared, inp.valid), (ref_prepared, ref.valid), kind, [], exc, stages,
-                                 run.span(0.6, 1.0))
+                                 run.span(0.6, 1.0), finer_search=finer_search)
         else:
             best = _sharpened(keypoint_fit, inp, ref, kind, stages, run.span(0.7, 1.0))
     else:
@@ -432,7 +438,7 @@ def register_images(inp: ImageSide, ref: ImageSide, detector: Detector, kind: st
         except RegistrationError as exc:
             keypoint_error = exc
         best = _dense_result((inp_prepared, inp.valid), (ref_prepared, ref.valid), kind, starts,
-                             keypoint_error, stages, run.span(0.65, 1.0), feature_maps)
+                             keypoint_error, stages, run.span(0.65, 1.0), feature_maps, finer_search)
     run.say(f"fine fit from the {best.coarse} coarse estimate: {len(best.src)} of {best.n_matches} "
             "matches agree", logger=logger)
     run.progress(1.0)

@@ -158,7 +158,7 @@ def test_the_combined_dense_stage_recovers_a_known_rotation_and_scale() -> None:
 
 
 @pytest.mark.parametrize("first_accepted", [True, False])
-def test_the_finer_search_runs_only_when_no_start_of_the_first_is_accepted(
+def test_the_finer_search_runs_only_when_asked_and_no_start_of_the_first_is_accepted(
         monkeypatch: pytest.MonkeyPatch, first_accepted: bool) -> None:
     from engine.registration.keypoints import register
     from engine.run import QUIET
@@ -183,7 +183,11 @@ def test_the_finer_search_runs_only_when_no_start_of_the_first_is_accepted(
     monkeypatch.setattr(register, "search", fake_search)
     monkeypatch.setattr(register, "refine", fake_refine)
     side = (np.zeros((64, 64), np.float32), np.ones((64, 64), bool))
-    fits, errors = register._dense_fits(side, side, "homography", [], QUIET)
+    first = (coarse.GRID_SIDE, coarse.COARSE_SIDE)
+    fits, errors = register._dense_fits(side, side, "homography", [], QUIET)  # the default: one search
+    assert levels_asked == [first] and len(fits) == (1 if first_accepted else 0)
+    levels_asked.clear()
+    fits, errors = register._dense_fits(side, side, "homography", [], QUIET, finer_search=True)
     assert [np.allclose(f.coarse_matrix, good) for f in fits] == [True]
-    expected = [(coarse.GRID_SIDE, coarse.COARSE_SIDE)] + ([] if first_accepted else [coarse.FINER_LEVELS])
-    assert levels_asked == expected and len(errors) == (0 if first_accepted else 1)
+    assert levels_asked == [first] + ([] if first_accepted else [coarse.FINER_LEVELS])
+    assert len(errors) == (0 if first_accepted else 1)

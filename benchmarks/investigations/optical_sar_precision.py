@@ -12,7 +12,8 @@ Cases: the optical-SAR calibration split of :mod:`.rift_calibration` (os_sift cr
 cfog_hopc crops; no benchmark case). Each case's fine stage starts from the truth moved by a seeded
 similarity of about a coarse estimate's error (:func:`perturbed`: up to 2 deg, 3 % scale and 4 px), the
 same start for every variant of :data:`VARIANTS`; its answer counts as accepted when the fine stage keeps
-at least ``MIN_SHARP_INLIERS`` sharp matches, as the registration requires.
+at least ``MIN_SHARP_INLIERS`` sharp matches (looser than the registration, which also wants them to be
+half of the sharp matches at least: ``register._sharp``).
 
 ``OMP_NUM_THREADS=1 python -m benchmarks.investigations.optical_sar_precision --data ../shared/data/real
 --cfog 60 --json runs/osp-cal.json``

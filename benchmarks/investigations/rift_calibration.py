@@ -11,7 +11,9 @@ acceptance rules was chosen on these cases, never on the 3MOS / OSdataset cases 
   (rotation +-30 deg, scale 0.75-1.33) with seeds from :data:`SEED` (the benchmark's are
   1000-8100), the WorldView crop as REFERENCE;
 - synthetic: engine.synthetic scene pairs, seeds from :data:`SYNTHETIC_SEED` (the benchmark
-  uses 4000-4102).
+  uses 4000-4102);
+- with ``--cfog N``: crops of the three ``cfog_hopc/`` optical-SAR pairs, whose truth is the affine
+  fitted to each pair's check points (:func:`cfog_hopc_cases`, seeds from :data:`CFOG_SEED`).
 
 ``python -m benchmarks.investigations.rift_calibration --data ../shared/data/real`` prints, per
 case, what the registration returns (corner error, inliers, the fit's statistics): the rows
@@ -101,8 +103,9 @@ def cfog_hopc_cases(data: Path, n: int, seed: int = CFOG_SEED) -> Iterator[Case]
     """Warped SAR crops onto optical crops of the ``cfog_hopc/`` pairs, whose truth is the affine fitted to
     each pair's 145-294 check points (RMS residual 0.74-0.90 px), not a global offset as for ``os_sift``.
 
-    Crops at seeded positions of 256 px at full resolution or averaged 2 x 2, or 512 px where the pair
-    allows; the SAR crop warped by a random homography of the benchmark's distribution."""
+    Crops at seeded positions of 256 px at full resolution or averaged 2 x 2 (the 8-bit display values
+    averaged as they are, not as intensities as for ``os_sift``), or 512 px where the pair allows; the SAR
+    crop warped by a random homography of the benchmark's distribution."""
     from benchmarks.registration.shifted import _gray
 
     folder = data / "cfog_hopc"

@@ -89,7 +89,7 @@ def main(argv: list[str] | None = None) -> int:
     rift_calibration.add_case_arguments(parser, real=100, synthetic=12)
     parser.add_argument("--split", choices=("calibration", "benchmark", "fresh"), default="calibration",
                         help="fresh: the benchmark's optical-SAR pairs under homographies it does not draw")
-    parser.add_argument("--threshold", type=float, help="(benchmark) the threshold chosen on calibration")
+    parser.add_argument("--threshold", type=float, help="(benchmark, fresh) the one chosen on calibration")
     parser.add_argument("--json", type=Path, help="write the per-case rows here")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(message)s")

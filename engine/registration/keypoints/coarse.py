@@ -16,7 +16,8 @@ less than :data:`MIN_OVERLAP` of the smaller image are not considered.
 The search is two-level: a grid of rotations and scales on a smaller pooled
 level (:data:`GRID_SIDE` pixels), then the best distinct candidates again on
 the coarse level with half the steps around each. The result is a similarity
-that maps INPUT pixel-corner coordinates to REFERENCE ones, with a
+that maps INPUT pixel-corner coordinates to REFERENCE ones (the two levels' sizes are :func:`search`'s
+``levels``; the registration's option ``finer_search`` searches again on :data:`FINER_LEVELS`), with a
 *distinctness*: how much the best score exceeds the best score of candidates
 whose transform lies elsewhere (their image corners more than
 :data:`DISTINCT_PX` coarse pixels apart); the caller refuses a peak that does

@@ -15,7 +15,8 @@
    matching on a grid, RANSAC, least squares); a start counts when enough distinct
    template matches of its widest pass agree (:data:`MIN_SHARP_INLIERS`), the one with
    the most inliers wins, and two different fits with similar support are refused
-   as ambiguous. When none counts, the keypoint stage's error is raised.
+   as ambiguous. When none counts, the keypoint stage's error is raised; with the option
+   ``finer_search``, the search first runs again on finer levels (:data:`.coarse.FINER_LEVELS`).
 
 With the classical method (no MODEL) and an optical image on either side, steps 1-4 use SAR-Harris
 keypoints with oriented-gradient histograms (:mod:`.classical`, ``sar-harris-ogh-v1``) by default, or,
@@ -403,8 +404,9 @@ def register_images(inp: ImageSide, ref: ImageSide, detector: Detector, kind: st
     keypoints: 'sar-harris' (default) or 'rift'. ``dense_features`` (:data:`.dense.DENSE_FEATURES`) picks
     the channels of the dense fine stage after keypoints (optical-SAR pairs, or any pair with a keypoint
     MODEL; not the SAR-SIFT path's): 'cfog' (default) or 'combined' (with the learned embedding; decision
-    record 2026-12-07-keypoints-deep-dense.md). ``finer_search``: when no start of the dense coarse search is
-    accepted, search again on finer levels (:data:`.coarse.FINER_LEVELS`; an option, not the default: more
+    record 2026-12-07-keypoints-deep-dense.md). ``finer_search`` (optical-SAR pairs and pairs with a keypoint
+    MODEL; not the SAR-SIFT path): when no start of the dense coarse search is accepted, search again on
+    finer levels (:data:`.coarse.FINER_LEVELS`; an option, not the default: more
     answers on high-resolution urban pairs, more wrong ones on 10 m Sentinel-1 pairs; decision record
     2026-12-07-optical-sar-corner-errors.md)."""
     started = time.perf_counter()
@@ -424,7 +426,7 @@ def register_images(inp: ImageSide, ref: ImageSide, detector: Detector, kind: st
         except RegistrationError as exc:  # the dense search may still find it
             run.say(f"SAR-SIFT keypoints: {str(exc).split(';')[0]}; trying the dense search", logger=logger)
             best = _dense_result((inp_prepared, inp.valid), (ref_prepared, ref.valid), kind, [], exc, stages,
-                                 run.span(0.6, 1.0), finer_search=finer_search)
+                                 run.span(0.6, 1.0))
         else:
             best = _sharpened(keypoint_fit, inp, ref, kind, stages, run.span(0.7, 1.0))
     else:

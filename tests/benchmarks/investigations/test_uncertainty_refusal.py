@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
+import pytest
+
 from benchmarks.investigations.uncertainty_refusal import choose_threshold, outcome_counts_at
 
 INF = float("inf")
@@ -35,3 +37,18 @@ def test_the_fresh_split_draws_seeds_no_benchmark_draws() -> None:
             rift_calibration.SYNTHETIC_SEED, rift_calibration.CFOG_SEED}
     fresh = {*uncertainty_refusal.FRESH_3MOS_SEEDS, uncertainty_refusal.FRESH_OSDATASET_SEED}
     assert all(abs(a - b) >= 1000 for a in fresh for b in used)
+
+
+def test_the_fresh_split_asks_for_the_fresh_seeds(monkeypatch: pytest.MonkeyPatch) -> None:
+    import argparse
+    from pathlib import Path
+
+    from benchmarks.investigations import uncertainty_refusal as split
+
+    asked: list[tuple[str, tuple[Any, ...], dict[str, Any]]] = []
+    monkeypatch.setattr(split, "cases_3mos", lambda *a, **k: asked.append(("3mos", a, k)) or [])
+    monkeypatch.setattr(split, "cases_osdataset", lambda *a, **k: asked.append(("os", a, k)) or [])
+    split.split_cases(argparse.Namespace(split="fresh", data=Path("data")))
+    assert asked == [("3mos", (Path("data"), 15), {"seeds": split.FRESH_3MOS_SEEDS, "tag": "f"}),
+                     ("os", (Path("data"), split.FRESH_OSDATASET_COUNT, split.FRESH_OSDATASET_SEED),
+                      {"tag": "f"})]

@@ -1,5 +1,6 @@
 """Helpers shared by the benchmarks: their Markdown section and machine line, the GeoTIFF profile of
-their scenes and the child processes whose peak memory they measure."""
+their scenes, the child processes whose peak memory they measure, and the per-case rows of the
+investigations."""
 
 from __future__ import annotations
 
@@ -179,6 +180,18 @@ def publish(section: str, markdown: Path | None, keep: str | None = None) -> Non
     print(section)
     if markdown:
         replace_section(markdown, section, keep=keep)
+
+
+def log_row(rows: list[dict[str, Any]], row: dict[str, Any], logger: Any) -> None:
+    """Append a per-case ``row`` to ``rows`` and log it as one JSON line (infinities as ``Infinity``)."""
+    rows.append(row)
+    logger.info("%s", json.dumps(row, default=float))
+
+
+def save_rows(path: Path | None, rows: list[dict[str, Any]]) -> None:
+    """Write the per-case rows as JSON to ``path`` (an investigation's ``--json``), unless it is None."""
+    if path:
+        path.write_text(json.dumps(rows, indent=1, default=float))
 
 
 GRD_GCP_GRID = 10

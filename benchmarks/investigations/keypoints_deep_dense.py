@@ -25,7 +25,6 @@ trained on 10 of the 15 3MOS pairs: their rows are reported apart as contaminate
 from __future__ import annotations
 
 import argparse
-import json
 import logging
 import time
 from collections.abc import Sequence
@@ -38,6 +37,7 @@ from engine.registration.keypoints.dense import DENSE_FEATURES, FeatureMaps, den
 from engine.registration.keypoints.register import _sharp, register_images
 from engine.registration.prepare import prepare_image
 
+from ..common import log_row, save_rows
 from ..keypoints import CORRECT_PX, Case, cases_3mos, cases_osdataset
 from .rift_calibration import calibration_cases
 
@@ -139,10 +139,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             row = ceiling(case, maps[name]) if args.mode == "ceiling" else register(case, name)
             row |= {"case": case.name, "group": group(case), "features": name,
                     "cpu_s": time.process_time() - started}
-            logger.info("%s", json.dumps(row, default=float))
-            rows.append(row)
-        if args.json:
-            args.json.write_text(json.dumps(rows, indent=1, default=float))
+            log_row(rows, row, logger)
+        save_rows(args.json, rows)
     logger.info("\n%s", summary(rows))
     return 0
 

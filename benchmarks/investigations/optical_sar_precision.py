@@ -22,13 +22,13 @@ half of the sharp matches at least: ``register._sharp``).
 from __future__ import annotations
 
 import argparse
-import json
 import logging
 import time
 from pathlib import Path
 
 import numpy as np
 
+from benchmarks.common import log_row, save_rows
 from benchmarks.investigations import rift_calibration
 from benchmarks.keypoints import Case, outcome_counts
 from engine.errors import RegistrationError
@@ -106,10 +106,8 @@ def main(argv: list[str] | None = None) -> int:
     for case in rift_calibration.cases_of(args):
         assert case.truth is not None
         start = perturbed(case.truth, float(case.inp.shape[1]), float(case.inp.shape[0]), rng)
-        rows.append({"case": case.name, **errors(case, start)})
-        logger.info("%s", json.dumps(rows[-1], default=float))
-    if args.json:
-        args.json.write_text(json.dumps(rows, indent=1, default=float))
+        log_row(rows, {"case": case.name, **errors(case, start)}, logger)
+    save_rows(args.json, rows)
     logger.info("\n%s", summary(rows))
     return 0
 

@@ -15,7 +15,6 @@ split of :mod:`.keypoints_sar_precision`.
 from __future__ import annotations
 
 import argparse
-import json
 import logging
 import time
 from collections.abc import Callable
@@ -25,6 +24,7 @@ from unittest import mock
 
 import numpy as np
 
+from benchmarks.common import log_row, save_rows
 from benchmarks.investigations import keypoints_sar_precision, rift_calibration
 from benchmarks.keypoints import CORRECT_PX, Case, outcome_counts, registered
 
@@ -105,13 +105,11 @@ def main(argv: list[str] | None = None) -> int:
                 started = time.process_time()
                 row[name] = corner_error_with(rule, case, detector)
                 row[f"{name}_cpu_s"] = time.process_time() - started
-            logger.info("%s", json.dumps(row, default=float))
-            rows.append(row)
+            log_row(rows, row, logger)
     for split in splits:
         for name in chosen:
             logger.info("%s", summary(split, name, np.array([r[name] for r in rows if r["split"] == split])))
-    if args.json:
-        args.json.write_text(json.dumps(rows, indent=1, default=float))
+    save_rows(args.json, rows)
     return 0
 
 

@@ -23,7 +23,6 @@ the thresholds were read from.
 from __future__ import annotations
 
 import argparse
-import json
 import logging
 import time
 from collections.abc import Iterator
@@ -33,6 +32,7 @@ from typing import Any
 import numpy as np
 
 from benchmarks.calibrate_registration import OS_SIFT_OFFSET, read_os_sift_pair
+from benchmarks.common import log_row, save_rows
 from benchmarks.keypoints import Case, warped_case
 
 logger = logging.getLogger(__name__)
@@ -198,7 +198,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(message)s")
     detector = make_detector(None)
-    rows = []
+    rows: list[dict[str, Any]] = []
     for case in cases_of(args):
         started = time.perf_counter()
         row: dict[str, object] = {"case": case.name}
@@ -207,15 +207,13 @@ def main(argv: list[str] | None = None) -> int:
         else:
             row |= _register(case, detector)
         row["seconds"] = time.perf_counter() - started
-        logger.info("%s", json.dumps(row, default=float))
-        rows.append(row)
+        log_row(rows, row, logger)
     if args.keypoint_fits:
         for kind in ("similarity", "affine", "homography"):
             errors = np.array([float(str(r[kind])) for r in rows])
             logger.info("%s: within 3 px %d, within 8 px %d, answered %d of %d", kind, (errors < 3).sum(),
                         (errors < 8).sum(), np.isfinite(errors).sum(), len(errors))
-    if args.json:
-        args.json.write_text(json.dumps(rows, indent=1, default=float))
+    save_rows(args.json, rows)
     return 0
 
 

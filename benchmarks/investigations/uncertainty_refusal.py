@@ -19,13 +19,13 @@ cases whose uncertainties nobody has seen when the threshold is chosen.
 from __future__ import annotations
 
 import argparse
-import json
 import logging
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
+from benchmarks.common import log_row, save_rows
 from benchmarks.investigations import rift_calibration
 from benchmarks.keypoints import Case, cases_3mos, cases_osdataset, outcome_counts, registered
 
@@ -94,12 +94,11 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(message)s")
     cases = split_cases(args)
-    detector, rows = make_detector(None), []
+    detector = make_detector(None)
+    rows: list[dict[str, Any]] = []
     for case in cases:
-        rows.append(register_case(case, detector))
-        logger.info("%s", json.dumps(rows[-1], default=float))
-    if args.json:
-        args.json.write_text(json.dumps(rows, indent=1, default=float))
+        log_row(rows, register_case(case, detector), logger)
+    save_rows(args.json, rows)
     threshold = choose_threshold(rows) if args.split == "calibration" else args.threshold
     logger.info("without the rule: %s", outcome_counts_at(rows, float("inf")))
     if threshold is not None:

@@ -26,6 +26,7 @@ import argparse
 import logging
 import time
 from collections.abc import Iterator
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -148,6 +149,33 @@ def synthetic_cases(n: int, side: int = 384, seed: int = SYNTHETIC_SEED) -> Iter
                           seed=seed + 500 + i)
 
 
+HALF_EMPTY_SEED = 63_000
+
+
+def half_empty(cases: list[Case], seed: int = HALF_EMPTY_SEED) -> list[Case]:
+    """The cases with half of each INPUT (a seeded side: left, right, top or bottom) made invalid, as water
+    or a nodata border leaves one part of a scene without structure: the matches then cover the other half
+    only, and the fit must extrapolate to the empty corners."""
+    rng = np.random.default_rng(seed)
+    out = []
+    for case in cases:
+        rows, cols = case.inp.shape
+        side = int(rng.integers(4))
+        keep = np.ones((rows, cols), bool)
+        if side == 0:
+            keep[:, : cols // 2] = False
+        elif side == 1:
+            keep[:, cols // 2:] = False
+        elif side == 2:
+            keep[: rows // 2] = False
+        else:
+            keep[rows // 2:] = False
+        valid = case.inp_valid & keep
+        out.append(replace(case, name=f"{case.name}-half{side}", inp_valid=valid,
+                           inp=np.where(valid, case.inp, 0.0).astype(np.float32)))
+    return out
+
+
 def calibration_cases(data: Path, n_real: int, n_synthetic: int, n_cfog: int = 0) -> list[Case]:
     return [*os_sift_cases(data, n_real), *synthetic_cases(n_synthetic), *cfog_hopc_cases(data, n_cfog)]
 
@@ -159,11 +187,13 @@ def add_case_arguments(parser: argparse.ArgumentParser, real: int, synthetic: in
     parser.add_argument("--real", type=int, default=real, help="os_sift crops")
     parser.add_argument("--synthetic", type=int, default=synthetic)
     parser.add_argument("--cfog", type=int, default=0, help="cfog_hopc crops (truth from check points)")
+    parser.add_argument("--half-empty", action="store_true", help="half of each INPUT made invalid")
 
 
 def cases_of(args: argparse.Namespace) -> list[Case]:
     """:func:`calibration_cases` of the arguments of :func:`add_case_arguments`."""
-    return calibration_cases(args.data, args.real, args.synthetic, args.cfog)
+    cases = calibration_cases(args.data, args.real, args.synthetic, args.cfog)
+    return half_empty(cases) if getattr(args, "half_empty", False) else cases
 
 
 def keypoint_fits(case: Case) -> dict[str, float]:

@@ -83,3 +83,13 @@ def test_a_cfog_hopc_case_is_aligned_by_its_truth(tmp_path: Path) -> None:
         aligned = np.corrcoef(back[inner], case.ref[inner])[0, 1]
         shifted = np.corrcoef(back[inner], np.roll(case.ref, 5, axis=1)[inner])[0, 1]
         assert aligned > 0.9 and aligned > shifted + 0.2, case.name
+
+
+def test_half_empty_cases_lose_one_half_of_their_input_and_keep_their_truth() -> None:
+    cases = list(rift_calibration.synthetic_cases(4, side=64))
+    for case, emptied in zip(cases, rift_calibration.half_empty(cases), strict=True):
+        assert emptied.truth is case.truth and emptied.ref is case.ref
+        assert emptied.name.startswith(f"{case.name}-half")
+        lost = case.inp_valid & ~emptied.inp_valid
+        assert abs(lost.sum() - case.inp_valid.sum() / 2) < 0.2 * case.inp_valid.sum()
+        assert not emptied.inp[~emptied.inp_valid].any()

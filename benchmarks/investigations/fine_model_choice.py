@@ -25,37 +25,33 @@ from __future__ import annotations
 
 import argparse
 import logging
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 
 import numpy as np
 
 from benchmarks.investigations import rift_calibration, uncertainty_refusal
-from benchmarks.keypoints import Case, outcome_counts, registered
-from engine.registration.transforms import corner_error
+from benchmarks.keypoints import CORRECT_PX, Case, outcome_counts, registered
+from engine.registration.keypoints.dense import held_out_error
+from engine.registration.transforms import corner_error, fit_matrix, project
 
 logger = logging.getLogger(__name__)
 
-KINDS = ("homography", "affine", "similarity")
+REFIT_KINDS = ("homography", "affine", "similarity")
+COVERAGE_THRESHOLDS = tuple(round(0.05 + 0.01 * k, 2) for k in range(75))
+"""Thresholds of the coverage rule's sweep (``--coverage-sweep``): shares of the INPUT image, 0.05-0.79."""
 
 
 def held_out_choice(src: np.ndarray, dst: np.ndarray) -> np.ndarray:
-    """The fit of the kind (of :data:`KINDS`) with the least held-out quadrant error."""
-    from engine.registration.keypoints.dense import held_out_error
-    from engine.registration.transforms import fit_matrix
-
-    errors = {kind: held_out_error(src, dst, kind) for kind in KINDS}
-    return fit_matrix(src, dst, min(KINDS, key=lambda k: (errors[k], KINDS.index(k))))
-
-
-def _fit(kind: str) -> Callable[[np.ndarray, np.ndarray], np.ndarray]:
-    from engine.registration.transforms import fit_matrix
-
-    return lambda src, dst: fit_matrix(src, dst, kind)
+    """The fit of the kind (of :data:`REFIT_KINDS`, the first on ties) with the least held-out quadrant
+    error."""
+    return fit_matrix(src, dst, min(REFIT_KINDS, key=lambda kind: held_out_error(src, dst, kind)))
 
 
 RULES: dict[str, Callable[[np.ndarray, np.ndarray], np.ndarray]] = {
-    **{kind: _fit(kind) for kind in KINDS}, "held-out": held_out_choice}
+    **{kind: partial(fit_matrix, kind=kind) for kind in REFIT_KINDS}, "held-out": held_out_choice}
 
 
 def record(cases: Iterable[Case], finer_search: bool = False) -> dict[str, np.ndarray]:
@@ -82,18 +78,71 @@ def record(cases: Iterable[Case], finer_search: bool = False) -> dict[str, np.nd
             "src": np.concatenate(out["src"]), "dst": np.concatenate(out["dst"])}
 
 
+@dataclass(frozen=True)
+class Answer:
+    """One answered case of a record: the registration's matrix, its inliers and the truth."""
+
+    index: int
+    name: str
+    truth: np.ndarray
+    width: float
+    height: float
+    matrix: np.ndarray
+    src: np.ndarray
+    dst: np.ndarray
+
+    def error(self, h: np.ndarray) -> float:
+        """Mean corner error of ``h`` against the truth."""
+        return corner_error(h, self.truth, self.width, self.height)
+
+
+def answers(rec: dict[str, np.ndarray]) -> Iterator[Answer]:
+    """The answered cases of a record (:func:`record`), in order."""
+    bounds = np.concatenate([[0], np.cumsum(rec["count"])])
+    for i, (truth, (w, h), matrix) in enumerate(zip(rec["truth"], rec["size"], rec["matrix"], strict=True)):
+        if np.isfinite(matrix).all():
+            yield Answer(i, str(rec["name"][i]), truth, float(w), float(h), matrix,
+                         rec["src"][bounds[i]:bounds[i + 1]], rec["dst"][bounds[i]:bounds[i + 1]])
+
+
 def rule_errors(rec: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
     """Mean corner error of every rule on every case (inf where the registration refused)."""
-    bounds = np.concatenate([[0], np.cumsum(rec["count"])])
     errors = {rule: np.full(len(rec["name"]), np.inf) for rule in ("default", *RULES)}
-    for i, (truth, (w, h), matrix) in enumerate(zip(rec["truth"], rec["size"], rec["matrix"], strict=True)):
-        if not np.isfinite(matrix).all():
-            continue
-        src, dst = (rec[k][bounds[i]:bounds[i + 1]] for k in ("src", "dst"))
-        errors["default"][i] = corner_error(matrix, truth, w, h)
+    for a in answers(rec):
+        errors["default"][a.index] = a.error(a.matrix)
         for rule, fit in RULES.items():
-            errors[rule][i] = corner_error(fit(src, dst), truth, w, h)
+            errors[rule][a.index] = a.error(fit(a.src, a.dst))
     return errors
+
+
+def coverage_sweep(rec: dict[str, np.ndarray]) -> dict[float, dict[str, int]]:
+    """correct / wrong / refused of the coverage rule at each of :data:`COVERAGE_THRESHOLDS` (and 0: the
+    registration's own answers): the similarity fit of the inliers where their convex hull covers less
+    than that share of the INPUT image, the registration's matrix elsewhere."""
+    from scipy.spatial import ConvexHull
+
+    rows = [(ConvexHull(a.src).volume / (a.width * a.height), a) for a in answers(rec)]
+    own = {a.index: a.error(a.matrix) for _, a in rows}
+    similar = {a.index: a.error(fit_matrix(a.src, a.dst, "similarity")) for _, a in rows}
+    sweep = {}
+    for c in (0.0, *COVERAGE_THRESHOLDS):
+        errors = np.full(len(rec["name"]), np.inf)
+        for cover, a in rows:
+            errors[a.index] = similar[a.index] if cover < c else own[a.index]
+        sweep[c] = outcome_counts(errors)
+    return sweep
+
+
+def centre_offsets(rec: dict[str, np.ndarray]) -> list[tuple[str, float, float]]:
+    """Per answered case: name, distance (full-resolution pixels: a crop pooled ``x2`` counts double)
+    between the registration's and the truth's image of the INPUT centre, and the mean corner error."""
+    out = []
+    for a in answers(rec):
+        centre = np.array([[a.width / 2, a.height / 2]])
+        factor = 2.0 if "x2/" in a.name else 1.0
+        shift = float(np.hypot(*(project(a.matrix, centre) - project(a.truth, centre))[0])) * factor
+        out.append((a.name, shift, a.error(a.matrix)))
+    return out
 
 
 def source(name: str) -> str:
@@ -105,8 +154,9 @@ def source(name: str) -> str:
     return "3MOS"
 
 
-def report(rec: dict[str, np.ndarray]) -> None:
-    """correct / wrong / refused and the median corner error of every rule, per source and over all."""
+def report(rec: dict[str, np.ndarray], sweep: bool = False) -> None:
+    """correct / wrong / refused and the median corner error of every rule, per source and over all; the
+    centre offsets of the correct and the wrong answers; with ``sweep``, the coverage rule's sweep."""
     sources = np.array([source(str(n)) for n in rec["name"]])
     errors = rule_errors(rec)
     for group in [*sorted(set(sources)), "all"]:
@@ -115,6 +165,17 @@ def report(rec: dict[str, np.ndarray]) -> None:
             answered = e[pick & np.isfinite(e)]
             logger.info("%-10s %-10s %s, median corner error %.2f px", group, rule, outcome_counts(e[pick]),
                         float(np.median(answered)) if len(answered) else float("nan"))
+    offsets = centre_offsets(rec)
+    for label, wrong in (("correct", False), ("wrong", True)):
+        picked = [(shift, err) for _, shift, err in offsets if (err >= CORRECT_PX) == wrong]
+        if picked:
+            shifts, errs = np.array(picked).T
+            logger.info("%s answers (%d): centre offset median %.2f / max %.2f px (full resolution), mean "
+                        "corner error median %.2f px", label, len(picked), np.median(shifts), shifts.max(),
+                        np.median(errs))
+    if sweep:
+        for c, counts in coverage_sweep(rec).items():
+            logger.info("coverage rule c = %.2f: %s", c, counts)
 
 
 def merged(paths: list[Path]) -> dict[str, np.ndarray]:
@@ -134,6 +195,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--finer-search", action="store_true",
                         help="register with the second, finer coarse search (finer_search=True)")
     parser.add_argument("--from-npz", type=Path, nargs="+", help="read the inliers of earlier runs instead")
+    parser.add_argument("--coverage-sweep", action="store_true",
+                        help="also the coverage rule (similarity where inliers cover little), per threshold")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(message)s")
     if args.from_npz:
@@ -142,7 +205,7 @@ def main(argv: list[str] | None = None) -> int:
         rec = record(uncertainty_refusal.split_cases(args), args.finer_search)
         if args.npz:
             np.savez_compressed(args.npz, **rec)
-    report(rec)
+    report(rec, args.coverage_sweep)
     return 0
 
 

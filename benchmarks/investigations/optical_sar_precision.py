@@ -48,14 +48,20 @@ VARIANTS: dict[str, LastPass | None] = {
 }
 """The last passes compared (``None``: the stage's own, :data:`..dense.TEMPLATES` and ``GRID_POINTS``)."""
 SEED = 64_000
+COARSE_LEVELS = ((64, 128), (64, 256), (96, 192), (128, 256))
+"""``(grid side, coarse side)`` of the coarse searches ``--coarse-levels`` compares (the first is the
+registration's, the last :data:`engine.registration.keypoints.coarse.FINER_LEVELS`)."""
+NEAR_PX = 9.0
+"""A coarse candidate within this mean corner error of the truth is a start the fine stage can use."""
 
 
 def perturbed(truth: np.ndarray, width: float, height: float, rng: np.random.Generator) -> np.ndarray:
     """``truth`` followed by a random similarity about the image centre: rotation up to 2 deg, scale
     within 3 %, shift up to 4 px."""
-    angle = np.deg2rad(rng.uniform(-2, 2))
-    scale = float(np.exp(rng.uniform(np.log(0.97), np.log(1.03))))
-    a = scale * np.array([[np.cos(angle), -np.sin(angle)], [np.sin(angle), np.cos(angle)]])
+    from engine.registration.keypoints.coarse import similarity
+
+    angle = rng.uniform(-2, 2)
+    a = similarity(angle, float(np.exp(rng.uniform(np.log(0.97), np.log(1.03)))))
     c = np.array([width / 2, height / 2])
     m = np.eye(3)
     m[:2, :2] = a
@@ -83,6 +89,38 @@ def errors(case: Case, start: np.ndarray) -> dict[str, float]:
     return row
 
 
+def coarse_levels(case: Case) -> dict[str, float]:
+    """Per level pair of :data:`COARSE_LEVELS`: the smaller corner error of the search's
+    ``DENSE_STARTS`` best candidates, and the search's CPU seconds."""
+    from engine.registration.keypoints.coarse import search
+    from engine.registration.keypoints.register import DENSE_STARTS
+
+    assert case.truth is not None
+    inp = prepare_image(case.inp, case.inp_kind, case.inp_valid)
+    ref = prepare_image(case.ref, case.ref_kind, case.ref_valid)
+    size = (float(case.inp.shape[1]), float(case.inp.shape[0]))
+    row: dict[str, float] = {}
+    for levels in COARSE_LEVELS:
+        started = time.process_time()
+        found = search(inp, case.inp_valid, ref, case.ref_valid, levels=levels)
+        name = f"{levels[0]} / {levels[1]}"
+        row[f"{name} s"] = time.process_time() - started
+        row[name] = min(corner_error(c.matrix, case.truth, *size) for c in found[:DENSE_STARTS])
+    return row
+
+
+def levels_summary(rows: list[dict[str, float | str]]) -> str:
+    """Per level pair: cases with a start within :data:`NEAR_PX`, median CPU seconds of the search."""
+    lines = []
+    for grid_side, coarse_side in COARSE_LEVELS:
+        name = f"{grid_side} / {coarse_side}"
+        near = sum(float(r[name]) < NEAR_PX for r in rows)
+        seconds = float(np.median([float(r[f"{name} s"]) for r in rows]))
+        lines.append(f"levels {name}: a start within {NEAR_PX:g} px on {near} of {len(rows)}, "
+                     f"{seconds:.2f} CPU s")
+    return "\n".join(lines)
+
+
 def summary(rows: list[dict[str, float | str]]) -> str:
     """Per variant: correct / wrong / refused, the median corner error of the answers, CPU s per case."""
     lines = []
@@ -99,16 +137,21 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     rift_calibration.add_case_arguments(parser, real=100, synthetic=12)
     parser.add_argument("--json", type=Path, help="write the per-case rows here")
+    parser.add_argument("--coarse-levels", action="store_true",
+                        help="compare the coarse search's levels (COARSE_LEVELS) instead of the last passes")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(message)s")
     rng = np.random.default_rng(SEED)
     rows: list[dict[str, float | str]] = []
     for case in rift_calibration.cases_of(args):
         assert case.truth is not None
+        if args.coarse_levels:
+            log_row(rows, {"case": case.name, **coarse_levels(case)}, logger)
+            continue
         start = perturbed(case.truth, float(case.inp.shape[1]), float(case.inp.shape[0]), rng)
         log_row(rows, {"case": case.name, **errors(case, start)}, logger)
     save_rows(args.json, rows)
-    logger.info("\n%s", summary(rows))
+    logger.info("\n%s", levels_summary(rows) if args.coarse_levels else summary(rows))
     return 0
 
 

@@ -273,15 +273,18 @@ def _dense_fits(a: tuple[np.ndarray, np.ndarray], b: tuple[np.ndarray, np.ndarra
             f"{c.angle_deg:+.1f} deg x {c.scale:.3f} (score {c.score:.3f})" for c in found[:DENSE_STARTS]),
             logger=logger)
         dense = [(c.matrix, "dense") for c in found[:DENSE_STARTS] if c.score > 0]
-        _refine_starts(a, b, kind, (starts if k == 0 else []) + dense, span.span(0.6, 1.0), feature_maps,
-                       fits, errors)
+        fits, refused = _refine_starts(a, b, kind, (starts if k == 0 else []) + dense, span.span(0.6, 1.0),
+                                       feature_maps)
+        errors += refused
     return fits, errors
 
 
 def _refine_starts(a: tuple[np.ndarray, np.ndarray], b: tuple[np.ndarray, np.ndarray], kind: str,
-                   starts: list[tuple[np.ndarray, str]], run: Run, feature_maps: FeatureMaps,
-                   fits: list[_Fit], errors: list[RegistrationError]) -> None:
-    """The dense fine stage from each start: accepted fits go to ``fits``, refusals to ``errors``."""
+                   starts: list[tuple[np.ndarray, str]], run: Run,
+                   feature_maps: FeatureMaps) -> tuple[list[_Fit], list[RegistrationError]]:
+    """The dense fine stage from each start: the accepted fits and the refusals."""
+    fits: list[_Fit] = []
+    errors: list[RegistrationError] = []
     size = (float(a[0].shape[1]), float(a[0].shape[0]))
     for i, (h0, source) in enumerate(starts):
         span = run.span(i / len(starts), (i + 1) / len(starts))
@@ -294,6 +297,7 @@ def _refine_starts(a: tuple[np.ndarray, np.ndarray], b: tuple[np.ndarray, np.nda
             continue
         if _sharp(fit):
             fits.append(_Fit(fit.matrix, h0, fit.src, fit.dst, fit.n_matches, source))
+    return fits, errors
 
 
 def _sharp(fit: DenseFit) -> bool:

@@ -154,6 +154,17 @@ def source(name: str) -> str:
     return "3MOS"
 
 
+def truth_residuals(rec: dict[str, np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
+    """Per answered case, the RMS distance of its inliers' REFERENCE positions from where the truth puts
+    them, and their mean offset ``(dx, dy)`` (the case's own pixels)."""
+    rms, mean = [], []
+    for a in answers(rec):
+        d = a.dst - project(a.truth, a.src)
+        rms.append(float(np.sqrt((d**2).sum(axis=1).mean())))
+        mean.append(d.mean(axis=0))
+    return np.array(rms), np.array(mean).reshape(-1, 2)
+
+
 def report(rec: dict[str, np.ndarray], sweep: bool = False) -> None:
     """correct / wrong / refused and the median corner error of every rule, per source and over all; the
     centre offsets of the correct and the wrong answers; with ``sweep``, the coverage rule's sweep."""
@@ -173,6 +184,10 @@ def report(rec: dict[str, np.ndarray], sweep: bool = False) -> None:
             logger.info("%s answers (%d): centre offset median %.2f / max %.2f px (full resolution), mean "
                         "corner error median %.2f px", label, len(picked), np.median(shifts), shifts.max(),
                         np.median(errs))
+    rms, mean = truth_residuals(rec)
+    if len(rms):
+        logger.info("inliers from the truth: RMS %.2f-%.2f px per answer; mean offset (%+.2f, %+.2f) px",
+                    rms.min(), rms.max(), *mean.mean(axis=0))
     if sweep:
         for c, counts in coverage_sweep(rec).items():
             logger.info("coverage rule c = %.2f: %s", c, counts)
